@@ -1,0 +1,138 @@
+/* The application cannot close or replace our descriptors (see fdguard.h).
+ * close on one of ours pretends success and keeps the number ours, so no
+ * later open reuses it under libcurl's feet; close_range/closefrom close
+ * everything around ours; dup2/dup3 onto ours must succeed (the application
+ * relies on the number), so the number is handed over and its owner told. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <unistd.h>
+
+#include "fdguard.h"
+#include "real.h"
+#include "thread.h"
+
+#define OA_EXPORT __attribute__((visibility("default")))
+
+OA_REAL(int, close, (int fd))
+OA_REAL(int, close_range, (unsigned int first, unsigned int last, int flags))
+OA_REAL(void, closefrom, (int lowfd))
+OA_REAL(int, dup2, (int oldfd, int newfd))
+OA_REAL(int, dup3, (int oldfd, int newfd, int flags))
+
+static bool guarded(int fd)
+{
+	return !oa_thread_is_internal() && oa_fd_is_protected(fd);
+}
+
+/* The first protected fd in [first, last], or -1. */
+static int protected_in(unsigned int first, unsigned int last)
+{
+	if (first >= OA_FD_GUARD_LIMIT || oa_thread_is_internal())
+		return -1;
+	int fd = oa_fd_next_protected((int)first);
+	return fd >= 0 && (unsigned int)fd <= last ? fd : -1;
+}
+
+OA_EXPORT int close(int fd)
+{
+	if (guarded(fd))
+		return 0;
+	return oa_real_close()(fd);
+}
+
+/* [first, last] holds no fd of ours; the range is below OA_FD_GUARD_LIMIT. */
+static int close_gap(unsigned int first, unsigned int last, int flags)
+{
+	int saved = errno;
+	if (oa_real_close_range()(first, last, flags) == 0)
+		return 0;
+	if (errno != ENOSYS || flags != 0)
+		return -1;
+	/* a kernel before 5.9: closefrom must work anyway */
+	errno = saved;
+	for (unsigned int fd = first; fd <= last; fd++)
+		oa_real_close()((int)fd);
+	return 0;
+}
+
+/* Closes [first, last] except our fds, gap by gap; *next receives the
+ * first fd after our last one in the range. */
+static int close_gaps(unsigned int first, unsigned int last, int flags, int ours,
+		      unsigned int *next)
+{
+	int result = 0;
+	*next = first;
+	for (; ours >= 0; ours = protected_in(*next, last)) {
+		if (*next < (unsigned int)ours &&
+		    close_gap(*next, (unsigned int)ours - 1, flags) != 0)
+			result = -1;
+		*next = (unsigned int)ours + 1;
+	}
+	return result;
+}
+
+OA_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	int ours = first <= last ? protected_in(first, last) : -1;
+	if (ours < 0)
+		return oa_real_close_range()(first, last, flags);
+	int saved = errno;
+	/* the gaps are closed in the unshared table, as the kernel would */
+	if ((flags & CLOSE_RANGE_UNSHARE) && unshare(CLONE_FILES) != 0)
+		return -1;
+	flags &= ~CLOSE_RANGE_UNSHARE;
+	unsigned int next;
+	int result = close_gaps(first, last, flags, ours, &next);
+	if (next <= last && oa_real_close_range()(next, last, flags) != 0)
+		result = -1;
+	if (result == 0)
+		errno = saved;
+	return result;
+}
+
+OA_EXPORT void closefrom(int lowfd)
+{
+	unsigned int first = lowfd < 0 ? 0 : (unsigned int)lowfd;
+	int ours = protected_in(first, UINT_MAX);
+	if (ours < 0) {
+		oa_real_closefrom()(lowfd);
+		return;
+	}
+	int saved = errno;
+	unsigned int next;
+	close_gaps(first, UINT_MAX, 0, ours, &next);
+	oa_real_closefrom()((int)next);
+	errno = saved;
+}
+
+/* The application's new file takes the number: our owner learns it through
+ * the hijacked mark and must forget the fd without closing it. */
+static void hand_over(int oldfd, int newfd)
+{
+	if (oldfd == newfd || !guarded(newfd))
+		return;
+	/* a failing dup2 leaves newfd alone: keep it ours */
+	int saved = errno;
+	bool valid_source = fcntl(oldfd, F_GETFD) >= 0;
+	errno = saved;
+	if (!valid_source)
+		return;
+	oa_fd_mark_hijacked(newfd);
+	oa_fd_unprotect(newfd);
+}
+
+OA_EXPORT int dup2(int oldfd, int newfd)
+{
+	hand_over(oldfd, newfd);
+	return oa_real_dup2()(oldfd, newfd);
+}
+
+OA_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	if ((flags & ~O_CLOEXEC) == 0)
+		hand_over(oldfd, newfd);
+	return oa_real_dup3()(oldfd, newfd, flags);
+}

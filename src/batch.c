@@ -1,0 +1,479 @@
+#include "batch.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "ids.h"
+#include "utf8.h"
+
+const char *const oa_key_names[OA_KEY_COUNT] = {
+	[OA_KEY_CUSTOM] = "",
+#define OA_KEY_NAME(id, str) [OA_KEY_##id] = str,
+	OA_WELL_KNOWN_KEYS(OA_KEY_NAME)
+#undef OA_KEY_NAME
+};
+
+const char *const oa_scope_names[] = {
+	[OA_SCOPE_FUNCTIONS] = "otlpauto.functions",
+	[OA_SCOPE_PROCESS] = "otlpauto.process",
+	[OA_SCOPE_SOCKETS] = "otlpauto.sockets",
+	[OA_SCOPE_DNS] = "otlpauto.dns",
+	[OA_SCOPE_HTTP] = "otlpauto.http",
+	[OA_SCOPE_FILES] = "otlpauto.files",
+	[OA_SCOPE_MANUAL] = "otlpauto.manual",
+};
+
+/* Strings live in fixed chunks so pointers stay valid while the batch grows. */
+#define ARENA_CHUNK (64 * 1024)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used;
+	size_t size;
+	char data[];
+};
+
+/* A span as it is collected: its attributes and events are index ranges into
+ * the batch-wide arrays, turned into pointers by oa_batch_view. */
+struct pending_span {
+	struct oa_export_span span;
+	uint8_t scope;
+	uint32_t first_attr;
+	uint32_t first_event;
+};
+
+struct oa_batch {
+	const struct oa_config *cfg;
+	struct oa_symbols *syms;
+	oa_ticks_to_unix_fn to_unix;
+	struct arena_chunk *chunks; /* current first */
+	struct pending_span *spans;
+	size_t n_spans, cap_spans;
+	struct oa_attr *attrs;
+	size_t n_attrs, cap_attrs;
+	struct oa_event *events;
+	size_t n_events, cap_events;
+	/* the view: spans regrouped by scope */
+	struct oa_export_span *by_scope;
+	size_t cap_by_scope;
+	struct oa_export_scope scopes[OA_SCOPE_COUNT];
+	struct oa_export_batch view;
+};
+
+static char *arena_alloc(struct oa_batch *b, size_t n)
+{
+	struct arena_chunk *c = b->chunks;
+	if (!c || c->size - c->used < n) {
+		size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		struct arena_chunk *fresh = malloc(sizeof *fresh + size);
+		if (!fresh)
+			return NULL;
+		fresh->size = size;
+		fresh->used = 0;
+		fresh->next = c;
+		b->chunks = c = fresh;
+	}
+	char *p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+/* A copy that is valid UTF-8 and within the value length limit. */
+static struct oa_str arena_text(struct oa_batch *b, const char *s, size_t len, uint32_t limit)
+{
+	struct oa_str out = {"", 0};
+	if (!len)
+		return out;
+	if (oa_utf8_valid(s, len)) {
+		if (len > limit)
+			len = oa_utf8_truncate(s, len, limit);
+		char *p = arena_alloc(b, len);
+		if (!p)
+			return out;
+		memcpy(p, s, len);
+		out.ptr = p;
+		out.len = (uint32_t)len;
+		return out;
+	}
+	char *p = arena_alloc(b, 3 * len);
+	if (!p)
+		return out;
+	size_t n = oa_utf8_sanitize(s, len, p);
+	if (n > limit)
+		n = oa_utf8_truncate(p, n, limit);
+	out.ptr = p;
+	out.len = (uint32_t)n;
+	return out;
+}
+
+static bool grow(void **array, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return true;
+	size_t cap2 = *cap ? *cap * 2 : 256;
+	while (cap2 < need)
+		cap2 *= 2;
+	void *p = realloc(*array, cap2 * elem);
+	if (!p)
+		return false;
+	*array = p;
+	*cap = cap2;
+	return true;
+}
+
+struct oa_batch *oa_batch_create(const struct oa_config *cfg, struct oa_symbols *syms,
+				 oa_ticks_to_unix_fn to_unix)
+{
+	struct oa_batch *b = calloc(1, sizeof *b);
+	if (!b)
+		return NULL;
+	b->cfg = cfg;
+	b->syms = syms;
+	b->to_unix = to_unix;
+	return b;
+}
+
+void oa_batch_reset(struct oa_batch *b)
+{
+	/* Keep the newest chunk for reuse; free the others. */
+	struct arena_chunk *c = b->chunks;
+	if (c) {
+		struct arena_chunk *rest = c->next;
+		while (rest) {
+			struct arena_chunk *next = rest->next;
+			free(rest);
+			rest = next;
+		}
+		c->next = NULL;
+		c->used = 0;
+	}
+	b->n_spans = b->n_attrs = b->n_events = 0;
+}
+
+void oa_batch_destroy(struct oa_batch *b)
+{
+	if (!b)
+		return;
+	oa_batch_reset(b);
+	free(b->chunks);
+	free(b->spans);
+	free(b->attrs);
+	free(b->events);
+	free(b->by_scope);
+	free(b);
+}
+
+size_t oa_batch_count(const struct oa_batch *b) { return b->n_spans; }
+
+static struct oa_str cstr(const char *s) { return (struct oa_str){s, (uint32_t)strlen(s)}; }
+
+/* Adds an attribute unless the count limit is reached; NULL when dropped. */
+static struct oa_attr *add_attr(struct oa_batch *b, struct pending_span *ps, struct oa_str key)
+{
+	if (ps->span.n_attrs >= b->cfg->attribute_count_limit) {
+		ps->span.dropped_attrs++;
+		return NULL;
+	}
+	if (!grow((void **)&b->attrs, &b->cap_attrs, b->n_attrs + 1, sizeof *b->attrs)) {
+		ps->span.dropped_attrs++;
+		return NULL;
+	}
+	struct oa_attr *a = &b->attrs[b->n_attrs++];
+	ps->span.n_attrs++;
+	a->key = key;
+	return a;
+}
+
+static void format_sockaddr(struct oa_batch *b, struct oa_attr *a, const uint8_t *raw, size_t len)
+{
+	char text[INET6_ADDRSTRLEN + 1] = "";
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	memcpy(&ss, raw, len < sizeof ss ? len : sizeof ss);
+	const char *s = text;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, text, sizeof text);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, text, sizeof text);
+	else if (ss.ss_family == AF_UNIX)
+		s = ((struct sockaddr_un *)&ss)->sun_path;
+	size_t n = strnlen(s, len);
+	a->type = OA_VALUE_STRING;
+	a->v.s = arena_text(b, s, n, b->cfg->attribute_value_length_limit);
+}
+
+/* Reads a u16-length-prefixed string at p; false when it would overrun. */
+static bool read_text(const uint8_t **p, const uint8_t *end, const char **s, uint16_t *len)
+{
+	if (end - *p < 2)
+		return false;
+	memcpy(len, *p, 2);
+	*p += 2;
+	if (end - *p < *len)
+		return false;
+	*s = (const char *)*p;
+	*p += *len;
+	return true;
+}
+
+/* Decodes one attribute item at p (after its tag). False on a malformed item. */
+static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8_t **pp,
+			const uint8_t *end)
+{
+	const uint8_t *p = *pp;
+	if (end - p < 2)
+		return false;
+	uint8_t key = *p++;
+	struct oa_str key_str;
+	if (key == OA_KEY_CUSTOM) {
+		uint8_t klen = *p++;
+		if (end - p < klen + 1)
+			return false;
+		key_str = arena_text(b, (const char *)p, klen, UINT32_MAX);
+		p += klen;
+	} else if (key < OA_KEY_COUNT) {
+		key_str = cstr(oa_key_names[key]);
+	} else {
+		return false;
+	}
+	uint8_t type = *p++;
+	uint32_t limit = b->cfg->attribute_value_length_limit;
+	struct oa_attr value = {0};
+	switch (type) {
+	case OA_VAL_STR: {
+		const char *s;
+		uint16_t len;
+		if (!read_text(&p, end, &s, &len))
+			return false;
+		value.type = OA_VALUE_STRING;
+		value.v.s = arena_text(b, s, len, limit);
+		break;
+	}
+	case OA_VAL_INT:
+	case OA_VAL_DOUBLE:
+		if (end - p < 8)
+			return false;
+		value.type = type == OA_VAL_INT ? OA_VALUE_INT : OA_VALUE_DOUBLE;
+		memcpy(type == OA_VAL_INT ? (void *)&value.v.i : (void *)&value.v.d, p, 8);
+		p += 8;
+		break;
+	case OA_VAL_BOOL:
+		if (end - p < 1)
+			return false;
+		value.type = OA_VALUE_BOOL;
+		value.v.b = *p++ != 0;
+		break;
+	case OA_VAL_STATIC: {
+		const char *s;
+		if (end - p < (long)sizeof s)
+			return false;
+		memcpy(&s, p, sizeof s);
+		p += sizeof s;
+		value.type = OA_VALUE_STRING;
+		value.v.s = cstr(s);
+		break;
+	}
+	case OA_VAL_ERRNO: {
+		int32_t err;
+		if (end - p < 4)
+			return false;
+		memcpy(&err, p, 4);
+		p += 4;
+		const char *name = strerrorname_np(err);
+		char fallback[16];
+		if (!name) {
+			snprintf(fallback, sizeof fallback, "errno %d", err);
+			name = fallback;
+		}
+		value.type = OA_VALUE_STRING;
+		value.v.s = arena_text(b, name, strlen(name), limit);
+		break;
+	}
+	case OA_VAL_SOCKADDR: {
+		if (end - p < 1)
+			return false;
+		uint8_t len = *p++;
+		if (end - p < len)
+			return false;
+		struct oa_attr *a = add_attr(b, ps, key_str);
+		if (a)
+			format_sockaddr(b, a, p, len);
+		*pp = p + len;
+		return true;
+	}
+	default:
+		return false;
+	}
+	struct oa_attr *a = add_attr(b, ps, key_str);
+	if (a) {
+		a->type = value.type;
+		a->v = value.v;
+	}
+	*pp = p;
+	return true;
+}
+
+static void decode_payload(struct oa_batch *b, struct pending_span *ps, const struct oa_record *rec)
+{
+	const uint8_t *p = rec->payload;
+	const uint8_t *end = p + rec->payload_len;
+	while (p < end) {
+		uint8_t tag = *p++;
+		const char *s;
+		uint16_t len;
+		switch (tag) {
+		case OA_ITEM_ATTR:
+			if (!decode_attr(b, ps, &p, end))
+				return;
+			break;
+		case OA_ITEM_EVENT: {
+			uint64_t ticks;
+			if (end - p < 8)
+				return;
+			memcpy(&ticks, p, 8);
+			p += 8;
+			if (!read_text(&p, end, &s, &len))
+				return;
+			if (ps->span.n_events >= b->cfg->event_count_limit ||
+			    !grow((void **)&b->events, &b->cap_events, b->n_events + 1,
+				  sizeof *b->events)) {
+				ps->span.dropped_events++;
+				break;
+			}
+			struct oa_event *e = &b->events[b->n_events++];
+			memset(e, 0, sizeof *e);
+			e->time_unix_nano = b->to_unix(ticks);
+			e->name = arena_text(b, s, len, UINT32_MAX);
+			ps->span.n_events++;
+			break;
+		}
+		case OA_ITEM_STATUS_MSG:
+			if (!read_text(&p, end, &s, &len))
+				return;
+			ps->span.status_message = arena_text(b, s, len, UINT32_MAX);
+			break;
+		case OA_ITEM_NAME:
+			if (!read_text(&p, end, &s, &len))
+				return;
+			ps->span.name = arena_text(b, s, len, UINT32_MAX);
+			break;
+		case OA_ITEM_DROPPED: {
+			uint16_t attrs, events;
+			if (end - p < 4)
+				return;
+			memcpy(&attrs, p, 2);
+			memcpy(&events, p + 2, 2);
+			p += 4;
+			ps->span.dropped_attrs += attrs;
+			ps->span.dropped_events += events;
+			break;
+		}
+		default:
+			return;
+		}
+	}
+}
+
+bool oa_batch_add(struct oa_batch *b, const struct oa_record *rec, const char *thread_name)
+{
+	if (!grow((void **)&b->spans, &b->cap_spans, b->n_spans + 1, sizeof *b->spans))
+		return false;
+	struct pending_span *ps = &b->spans[b->n_spans];
+	memset(ps, 0, sizeof *ps);
+	ps->scope = rec->scope < OA_SCOPE_COUNT ? rec->scope : OA_SCOPE_MANUAL;
+	ps->first_attr = (uint32_t)b->n_attrs;
+	ps->first_event = (uint32_t)b->n_events;
+	struct oa_export_span *sp = &ps->span;
+	memcpy(sp->trace_id, rec->trace_id, 16);
+	oa_span_id_to_bytes(rec->span_id, sp->span_id);
+	sp->has_parent = rec->rec_flags & OA_REC_F_HAS_PARENT;
+	if (sp->has_parent)
+		oa_span_id_to_bytes(rec->parent_span_id, sp->parent_span_id);
+	sp->kind = rec->kind;
+	sp->start_unix_nano = b->to_unix(rec->start);
+	sp->end_unix_nano = b->to_unix(rec->end);
+	if (sp->end_unix_nano < sp->start_unix_nano)
+		sp->end_unix_nano = sp->start_unix_nano;
+	sp->status_code = rec->status;
+	sp->flags = rec->trace_flags | OA_SPAN_FLAGS_HAS_IS_REMOTE |
+		    ((rec->rec_flags & OA_REC_F_PARENT_REMOTE) ? OA_SPAN_FLAGS_IS_REMOTE : 0);
+
+	if (rec->name_source == OA_NAME_FUNCTION) {
+		size_t len = 0;
+		const char *name = b->syms ? oa_symbols_name(b->syms, rec->subject, &len) : NULL;
+		char raw[2 + 16 + 1];
+		if (!name) {
+			len = (size_t)snprintf(raw, sizeof raw, "0x%lx", (unsigned long)rec->subject);
+			name = raw;
+		}
+		sp->name = arena_text(b, name, len, UINT32_MAX);
+		struct oa_attr *a = add_attr(b, ps, cstr("code.function.name"));
+		if (a) {
+			a->type = OA_VALUE_STRING;
+			a->v.s = sp->name;
+		}
+	} else if (rec->name_source == OA_NAME_STATIC) {
+		sp->name = cstr((const char *)rec->subject);
+	}
+	decode_payload(b, ps, rec);
+	if (rec->tid) {
+		struct oa_attr *a = add_attr(b, ps, cstr("thread.id"));
+		if (a) {
+			a->type = OA_VALUE_INT;
+			a->v.i = rec->tid;
+		}
+		if (thread_name && (a = add_attr(b, ps, cstr("thread.name")))) {
+			a->type = OA_VALUE_STRING;
+			a->v.s = arena_text(b, thread_name, strlen(thread_name), UINT32_MAX);
+		}
+	}
+	b->n_spans++;
+	return true;
+}
+
+const struct oa_export_batch *oa_batch_view_range(struct oa_batch *b, const struct oa_attr *resource,
+						 size_t n_resource, size_t first, size_t count)
+{
+	if (!grow((void **)&b->by_scope, &b->cap_by_scope, count ? count : 1, sizeof *b->by_scope))
+		count = 0;
+	size_t per_scope[OA_SCOPE_COUNT] = {0};
+	for (size_t i = first; i < first + count; i++)
+		per_scope[b->spans[i].scope]++;
+	size_t offset[OA_SCOPE_COUNT], at = 0;
+	for (int s = 0; s < OA_SCOPE_COUNT; s++) {
+		offset[s] = at;
+		at += per_scope[s];
+	}
+	size_t n_scopes = 0;
+	for (int s = 0; s < OA_SCOPE_COUNT; s++) {
+		if (!per_scope[s])
+			continue;
+		struct oa_export_scope *sc = &b->scopes[n_scopes++];
+		sc->name = cstr(oa_scope_names[s]);
+		sc->version = cstr(OTLPAUTO_VERSION);
+		sc->spans = b->by_scope + offset[s];
+		sc->n_spans = per_scope[s];
+	}
+	for (size_t i = first; i < first + count; i++) {
+		struct pending_span *ps = &b->spans[i];
+		struct oa_export_span *out = &b->by_scope[offset[ps->scope]++];
+		*out = ps->span;
+		out->attrs = out->n_attrs ? b->attrs + ps->first_attr : NULL;
+		out->events = out->n_events ? b->events + ps->first_event : NULL;
+	}
+	b->view.resource_attrs = resource;
+	b->view.n_resource_attrs = n_resource;
+	b->view.scopes = b->scopes;
+	b->view.n_scopes = n_scopes;
+	return &b->view;
+}
+
+const struct oa_export_batch *oa_batch_view(struct oa_batch *b, const struct oa_attr *resource,
+					   size_t n_resource)
+{
+	return oa_batch_view_range(b, resource, n_resource, 0, b->n_spans);
+}

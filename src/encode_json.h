@@ -1,0 +1,15 @@
+/* The OTLP JSON mapping of an ExportTraceServiceRequest: hex ids, integer
+ * enums, lowerCamelCase keys, 64-bit integers as strings. One line, no
+ * trailing newline. */
+#ifndef OTLPAUTO_ENCODE_JSON_H
+#define OTLPAUTO_ENCODE_JSON_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+#include "export_model.h"
+
+/* Appends to out; false when memory is short. */
+bool oa_json_batch_encode(const struct oa_export_batch *batch, struct oa_buf *out);
+
+#endif

@@ -1,0 +1,535 @@
+/* The exporter thread: the single consumer of every thread's ring. It wakes
+ * on its schedule, when a ring passes its high-water mark, or for a flush;
+ * drains records into a batch, encodes it into one buffer and hands it to the
+ * transport (or the console, a file, nowhere). It is invisible to the hooks,
+ * starts lazily with every signal blocked, and is recreated on demand in a
+ * forked child. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "buf.h"
+#include "clock.h"
+#include "encode_console.h"
+#include "encode_pb.h"
+#include "fdguard.h"
+#include "log.h"
+#include "real.h"
+#include "resource.h"
+#include "runtime.h"
+#include "symbols.h"
+#include "transport.h"
+#if OA_FEATURE_JSON
+#include "encode_json.h"
+#endif
+
+#define MAX_REQUEST_BYTES (64u << 20)
+/* Batches never shrink below this (unless the configured maximum is lower). */
+#define BATCH_FLOOR 64
+/* The adaptive batch holds about this much time's worth of arrivals. */
+#define BATCH_WINDOW_NS 50000000ull
+#define MIN_POLL_NS 1000000ull
+
+OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
+
+enum exporter_state { EXPORTER_STOPPED, EXPORTER_STARTING, EXPORTER_RUNNING };
+
+static struct {
+	struct oa_ring *rings; /* registry: pushed by producers, unlinked by the exporter */
+	int state;             /* enum exporter_state */
+	uint32_t wake_word;    /* futex: bumped by every wake-up request */
+	int sleeping;
+	uint32_t flush_requested; /* futex-free counters: requests and completions */
+	uint32_t flush_done;
+	uint64_t flush_deadline_ns;
+	pthread_t thread;
+} ex;
+
+/* State owned by the exporter thread alone. */
+static struct {
+	struct oa_batch *batch;
+	struct oa_symbols *syms;
+	struct oa_transport *transport;
+	struct oa_resource resource;
+	struct oa_buf out;
+	int file_fd;
+	uint64_t last_export_ns;
+	uint64_t last_scan_ns;
+	double arrival_rate; /* spans per second, smoothed */
+	uint32_t batch_target;
+	bool warned_file;
+} xs = {.file_fd = -1};
+
+static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *timeout)
+{
+	return syscall(SYS_futex, word, op, val, timeout, NULL, 0);
+}
+
+void oa_exporter_wake(void)
+{
+	__atomic_fetch_add(&ex.wake_word, 1, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&ex.sleeping, __ATOMIC_ACQUIRE))
+		futex(&ex.wake_word, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+void oa_exporter_register_ring(struct oa_ring *ring)
+{
+	struct oa_ring *head = __atomic_load_n(&ex.rings, __ATOMIC_RELAXED);
+	do
+		ring->next = head;
+	while (!__atomic_compare_exchange_n(&ex.rings, &head, ring, true, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED));
+}
+
+/* Removes a drained ring of an exited thread and unmaps it. Producers only
+ * push at the head, so the exporter unlinks anything but the head freely. */
+static void unlink_ring(struct oa_ring *prev, struct oa_ring *ring)
+{
+	if (prev) {
+		prev->next = ring->next;
+	} else {
+		struct oa_ring *expected = ring;
+		if (!__atomic_compare_exchange_n(&ex.rings, &expected, ring->next, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			/* New rings were pushed in front: find the predecessor. */
+			struct oa_ring *p = expected;
+			while (p->next != ring)
+				p = p->next;
+			p->next = ring->next;
+		}
+	}
+	oa_ring_destroy(ring);
+}
+
+/* The ring's thread name: read once per batch while the thread lives (it
+ * may be renamed), kept from its exit afterwards. */
+static const char *ring_thread_name(struct oa_ring *r)
+{
+	if (__atomic_load_n(&r->orphaned, __ATOMIC_ACQUIRE))
+		return r->exit_name[0] ? r->exit_name : NULL;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%u/comm", r->tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	char buf[sizeof r->live_name];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	if (buf[n - 1] == '\n')
+		n--;
+	buf[n] = '\0';
+	memcpy(r->live_name, buf, (size_t)n + 1);
+	return r->live_name;
+}
+
+static void open_file_sink(void)
+{
+	char path[PATH_MAX];
+	const char *p = oa_rt.cfg.file_path;
+	if (!p) {
+		snprintf(path, sizeof path, "otlpauto-%d.jsonl", (int)getpid());
+		p = path;
+	}
+	/* 0600: spans describe what the program did; other users need not read it. */
+	xs.file_fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (xs.file_fd < 0) {
+		if (!xs.warned_file)
+			oa_warn("cannot open OTLPAUTO_FILE \"%s\": %s; spans are dropped", p,
+				strerror(errno));
+		xs.warned_file = true;
+		return;
+	}
+	oa_fd_protect(xs.file_fd);
+}
+
+static bool write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		len -= (size_t)w;
+	}
+	return true;
+}
+
+/* Encodes one view per the protocol into xs.out; false when too large or
+ * out of memory. */
+static bool encode(const struct oa_export_batch *view, bool json)
+{
+	xs.out.len = 0;
+#if OA_FEATURE_JSON
+	if (json)
+		return oa_json_batch_encode(view, &xs.out) && xs.out.len <= MAX_REQUEST_BYTES;
+#else
+	(void)json;
+#endif
+	size_t size = oa_pb_batch_size(view);
+	if (size > MAX_REQUEST_BYTES || !oa_buf_reserve(&xs.out, size))
+		return false;
+	xs.out.len = oa_pb_batch_encode(view, (uint8_t *)xs.out.data);
+	return true;
+}
+
+static void count_exported(size_t n, uint64_t rejected)
+{
+	if (rejected > n)
+		rejected = n;
+	__atomic_fetch_add(&oa_rt.spans_exported, n - rejected, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&oa_rt.dropped[OA_DROP_REJECTED], rejected, __ATOMIC_RELAXED);
+}
+
+static void count_failed(size_t n)
+{
+	__atomic_fetch_add(&oa_rt.dropped[OA_DROP_EXPORT_FAILED], n, __ATOMIC_RELAXED);
+}
+
+/* Sends spans [first, first+count) of the batch, halving a request that
+ * would exceed 64 MiB. */
+static void send_range(size_t first, size_t count, uint64_t deadline_ns)
+{
+	const struct oa_config *cfg = &oa_rt.cfg;
+	bool json = cfg->exporter == OA_EXPORTER_FILE || cfg->protocol == OA_PROTOCOL_JSON;
+	const struct oa_export_batch *view = oa_batch_view_range(
+		xs.batch, xs.resource.attrs, xs.resource.n_attrs, first, count);
+	if (cfg->exporter == OA_EXPORTER_CONSOLE) {
+		xs.out.len = 0;
+		if (oa_console_batch_encode(view, &xs.out) && write_all(2, xs.out.data, xs.out.len))
+			count_exported(count, 0);
+		else
+			count_failed(count);
+		return;
+	}
+	if (!encode(view, json)) {
+		if (count > 1) {
+			send_range(first, count / 2, deadline_ns);
+			send_range(first + count / 2, count - count / 2, deadline_ns);
+		} else {
+			count_failed(count);
+		}
+		return;
+	}
+	if (cfg->exporter == OA_EXPORTER_FILE) {
+		if (xs.file_fd < 0)
+			open_file_sink();
+		if (!oa_buf_append(&xs.out, "\n", 1) || xs.file_fd < 0 ||
+		    !write_all(xs.file_fd, xs.out.data, xs.out.len))
+			count_failed(count);
+		else
+			count_exported(count, 0);
+		return;
+	}
+	if (!xs.transport)
+		xs.transport = oa_transport_create(cfg);
+	if (!xs.transport) {
+		count_failed(count);
+		return;
+	}
+	uint64_t rejected = 0;
+	enum oa_send_result r = oa_transport_send(xs.transport, (const uint8_t *)xs.out.data,
+						  xs.out.len, deadline_ns, &rejected);
+	if (r == OA_SEND_OK)
+		count_exported(count, rejected);
+	else if (r == OA_SEND_TOO_LARGE && count > 1) {
+		send_range(first, count / 2, deadline_ns);
+		send_range(first + count / 2, count - count / 2, deadline_ns);
+	} else
+		count_failed(count);
+}
+
+static void export_batch(uint64_t deadline_ns)
+{
+	size_t n = oa_batch_count(xs.batch);
+	if (n) {
+		if (oa_rt.cfg.exporter == OA_EXPORTER_NONE)
+			count_exported(n, 0);
+		else
+			send_range(0, n, deadline_ns);
+	}
+	oa_batch_reset(xs.batch);
+	xs.last_export_ns = oa_mono_ns();
+}
+
+/* Moves up to `limit` records from the rings into the batch, oldest ring
+ * data first within each ring, rings in turn. Returns how many. */
+static size_t fill_batch(size_t limit)
+{
+	size_t taken = 0;
+	bool progress = true;
+	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next)
+		r->name_read = 0;
+	while (taken < limit && progress) {
+		progress = false;
+		for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE);
+		     r && taken < limit; r = r->next) {
+			/* A few records per ring per turn keeps busy threads from
+			 * starving the others. */
+			for (int k = 0; k < 64 && taken < limit; k++) {
+				struct oa_record *rec = oa_ring_peek(r);
+				if (!rec)
+					break;
+				if (!r->name_read) {
+					r->name = ring_thread_name(r);
+					r->name_read = 1;
+				}
+				oa_batch_add(xs.batch, rec, r->name);
+				oa_ring_release(r, rec);
+				taken++;
+				progress = true;
+			}
+		}
+	}
+	return taken;
+}
+
+/* Counts what the rings hold (for the queue bound and the batch size) and
+ * frees rings of exited threads once drained. Returns the total. */
+static uint64_t scan_rings(uint64_t *arrivals)
+{
+	uint64_t total = 0;
+	*arrivals = 0;
+	struct oa_ring *prev = NULL;
+	struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE);
+	while (r) {
+		struct oa_ring *next = r->next;
+		uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+		*arrivals += head - r->head_at_scan;
+		__atomic_store_n(&r->head_at_scan, head, __ATOMIC_RELAXED);
+		uint64_t used = head - r->tail;
+		if (used == 0 && __atomic_load_n(&r->orphaned, __ATOMIC_ACQUIRE) &&
+		    __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == r->tail) {
+			unlink_ring(prev, r);
+		} else {
+			total += used;
+			prev = r;
+		}
+		r = next;
+	}
+	__atomic_store_n(&oa_rt.queued_estimate, total, __ATOMIC_RELAXED);
+	return total;
+}
+
+/* The batch size follows the arrival rate: about BATCH_WINDOW_NS worth of
+ * spans, between BATCH_FLOOR and OTEL_BSP_MAX_EXPORT_BATCH_SIZE. */
+static void adapt(uint64_t arrivals, uint64_t now)
+{
+	uint64_t dt = now - xs.last_scan_ns;
+	xs.last_scan_ns = now;
+	if (dt == 0)
+		return;
+	double rate = (double)arrivals * 1e9 / (double)dt;
+	xs.arrival_rate = xs.arrival_rate * 0.7 + rate * 0.3;
+	uint32_t max = oa_rt.cfg.max_export_batch_size;
+	uint32_t floor = max < BATCH_FLOOR ? max : BATCH_FLOOR;
+	double want = xs.arrival_rate * (double)BATCH_WINDOW_NS / 1e9;
+	xs.batch_target = want < floor ? floor : want > max ? max : (uint32_t)want;
+}
+
+/* How long to sleep: the schedule delay, or less under load so the rings
+ * are drained about when one batch has accumulated (no wake-up syscalls
+ * from producers needed). */
+static uint64_t sleep_ns(void)
+{
+	uint64_t delay = (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
+	if (xs.arrival_rate > 0) {
+		uint64_t fill = (uint64_t)((double)xs.batch_target * 1e9 / xs.arrival_rate);
+		if (fill < delay)
+			delay = fill < MIN_POLL_NS ? MIN_POLL_NS : fill;
+	}
+	return delay;
+}
+
+/* Exports full batches, or, when `everything`, all that was queued at the
+ * scan (records arriving meanwhile wait for the next round: bounded work). */
+static void export_available(bool everything, uint64_t queued, uint64_t deadline_ns)
+{
+	while (everything ? queued > 0 : queued >= xs.batch_target) {
+		size_t got = fill_batch(xs.batch_target);
+		if (got == 0)
+			break;
+		export_batch(deadline_ns);
+		queued = queued > got ? queued - got : 0;
+	}
+}
+
+static void exporter_setup(void)
+{
+	oa_tls.internal = 1;
+	if (oa_rt.cfg.exporter_cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(oa_rt.cfg.exporter_cpu, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+			oa_warn("OTLPAUTO_EXPORTER_CPU=%d cannot be used; no affinity",
+				oa_rt.cfg.exporter_cpu);
+	}
+	oa_resource_build(&xs.resource, &oa_rt.cfg);
+	xs.syms = oa_symbols_create();
+	xs.batch = oa_batch_create(&oa_rt.cfg, xs.syms, oa_clock_to_unix_ns);
+	xs.last_export_ns = xs.last_scan_ns = oa_mono_ns();
+	xs.batch_target = oa_rt.cfg.max_export_batch_size < BATCH_FLOOR
+				  ? oa_rt.cfg.max_export_batch_size
+				  : BATCH_FLOOR;
+}
+
+static void *exporter_main(void *arg)
+{
+	(void)arg;
+	exporter_setup();
+	__atomic_store_n(&ex.state, EXPORTER_RUNNING, __ATOMIC_RELEASE);
+	for (;;) {
+		uint32_t seen = __atomic_load_n(&ex.wake_word, __ATOMIC_ACQUIRE);
+		uint32_t flush_req = __atomic_load_n(&ex.flush_requested, __ATOMIC_ACQUIRE);
+		uint64_t now = oa_mono_ns();
+		oa_clock_calibrate();
+		uint64_t arrivals;
+		uint64_t queued = scan_rings(&arrivals);
+		adapt(arrivals, now);
+		bool flushing = flush_req != __atomic_load_n(&ex.flush_done, __ATOMIC_RELAXED);
+		bool due = now - xs.last_export_ns >= (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
+		if (flushing || due || queued >= xs.batch_target) {
+			uint64_t deadline =
+				flushing ? __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE)
+					 : now + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
+			export_available(flushing || due, queued, deadline);
+			scan_rings(&arrivals);
+			if (due)
+				xs.last_export_ns = oa_mono_ns();
+		}
+		if (flushing) {
+			__atomic_store_n(&ex.flush_done, flush_req, __ATOMIC_RELEASE);
+			futex(&ex.flush_done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+			continue;
+		}
+		uint64_t wait = sleep_ns();
+		struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
+		__atomic_store_n(&ex.sleeping, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&ex.wake_word, __ATOMIC_SEQ_CST) == seen)
+			futex(&ex.wake_word, FUTEX_WAIT_PRIVATE, seen, &ts);
+		__atomic_store_n(&ex.sleeping, 0, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/* Starts the exporter if it is not running; false when it cannot be. */
+static bool ensure_started(void)
+{
+	int state = __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE);
+	if (state != EXPORTER_STOPPED)
+		return true;
+	if (!__atomic_compare_exchange_n(&ex.state, &state, EXPORTER_STARTING, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return true;
+	/* Every signal blocked: the application's handlers must never run on
+	 * our thread, and process-directed signals must go to its threads. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	uint8_t was_internal = oa_tls.internal;
+	oa_tls.internal = 1; /* our pthread_create hook must not wrap it */
+	int err = oa_real_pthread_create()(&ex.thread, &attr, exporter_main, NULL);
+	oa_tls.internal = was_internal;
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		__atomic_store_n(&ex.state, EXPORTER_STOPPED, __ATOMIC_RELEASE);
+		oa_warn("cannot start the exporter thread: %s", strerror(err));
+		return false;
+	}
+	return true;
+}
+
+void oa_exporter_start_if_needed(void)
+{
+	if (__builtin_expect(__atomic_load_n(&ex.state, __ATOMIC_RELAXED) == EXPORTER_STOPPED, 0))
+		ensure_started();
+}
+
+static bool rings_empty(void)
+{
+	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next)
+		if (__atomic_load_n(&r->head, __ATOMIC_ACQUIRE) != r->tail)
+			return false;
+	return true;
+}
+
+void oa_exporter_flush(uint32_t timeout_ms)
+{
+	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) == EXPORTER_STOPPED && rings_empty())
+		return;
+	if (!ensure_started())
+		return;
+	uint64_t deadline = oa_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	__atomic_store_n(&ex.flush_deadline_ns, deadline, __ATOMIC_RELEASE);
+	uint32_t req = __atomic_add_fetch(&ex.flush_requested, 1, __ATOMIC_ACQ_REL);
+	oa_exporter_wake();
+	for (;;) {
+		uint32_t done = __atomic_load_n(&ex.flush_done, __ATOMIC_ACQUIRE);
+		if ((int32_t)(done - req) >= 0)
+			return;
+		uint64_t now = oa_mono_ns();
+		if (now >= deadline)
+			return;
+		uint64_t left = deadline - now;
+		struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+		futex(&ex.flush_done, FUTEX_WAIT_PRIVATE, done, &ts);
+	}
+}
+
+void oa_exporter_atfork_prepare(void) {}
+
+void oa_exporter_atfork_parent(void) {}
+
+/* The child has no exporter thread and must not touch the parent's
+ * connection or queued spans: start from nothing, leaking the parent's
+ * exporter memory rather than freeing state that might be mid-update. */
+void oa_exporter_atfork_child(void)
+{
+	ex.rings = NULL;
+	ex.state = EXPORTER_STOPPED;
+	ex.sleeping = 0;
+	ex.flush_requested = ex.flush_done = 0;
+	if (xs.transport)
+		oa_transport_abandon(xs.transport);
+	int file_fd = xs.file_fd;
+	memset(&xs, 0, sizeof xs);
+	/* The parent's file is named after its pid; the child writes its own. */
+	if (file_fd >= 0 && !oa_rt.cfg.file_path) {
+		oa_fd_unprotect(file_fd);
+		close(file_fd);
+		xs.file_fd = -1;
+	} else {
+		xs.file_fd = file_fd;
+	}
+	oa_rt.queued_estimate = 0;
+}
+
+void oa_exporter_shutdown_summary(void)
+{
+	oa_debug("spans: exported %llu, sampled out %llu, dropped: ring full %llu, queue full "
+		 "%llu, export failed %llu, rejected %llu",
+		 (unsigned long long)oa_rt.spans_exported,
+		 (unsigned long long)oa_rt.spans_sampled_out,
+		 (unsigned long long)oa_rt.dropped[OA_DROP_RING_FULL],
+		 (unsigned long long)oa_rt.dropped[OA_DROP_QUEUE_FULL],
+		 (unsigned long long)oa_rt.dropped[OA_DROP_EXPORT_FAILED],
+		 (unsigned long long)oa_rt.dropped[OA_DROP_REJECTED]);
+}

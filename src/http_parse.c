@@ -1,0 +1,932 @@
+#include "http_parse.h"
+
+#include <stdio.h>
+#include <string.h>
+
+_Static_assert(sizeof(struct oa_http_parser) <= 512, "parser state must stay small");
+
+enum state {
+	ST_IDLE, /* between messages */
+	/* request line */
+	ST_METHOD,
+	ST_TARGET_START,
+	ST_SCHEME,
+	ST_SCHEME_SLASH1,
+	ST_SCHEME_SLASH2,
+	ST_AUTHORITY,
+	ST_PATH,
+	ST_QUERY,
+	ST_FRAGMENT,
+	ST_REQUEST_VERSION,
+	/* status line */
+	ST_RESPONSE_VERSION,
+	ST_STATUS,
+	ST_REASON,
+	/* shared by both start lines and the header lines */
+	ST_START_LINE_LF,
+	ST_HEADER_LINE_START,
+	ST_HEADER_NAME,
+	ST_HEADER_VALUE_OWS,
+	ST_HEADER_VALUE,
+	ST_HEADER_VALUE_LF,
+	ST_HEAD_END_LF,
+	/* body */
+	ST_BODY_LENGTH,
+	ST_BODY_UNTIL_CLOSE,
+	ST_CHUNK_SIZE,
+	ST_CHUNK_EXT,
+	ST_CHUNK_SIZE_LF,
+	ST_CHUNK_DATA,
+	ST_CHUNK_DATA_CR,
+	ST_CHUNK_DATA_LF,
+	ST_TRAILER_LINE_START,
+	ST_TRAILER_LINE,
+	ST_TRAILER_END_LF,
+	/* emit an event without reading a byte */
+	ST_MESSAGE_DONE,
+	ST_TUNNEL,
+	ST_DEAD,
+};
+
+/* Headers the parser looks at; the index is a bit in cur.name_match. */
+enum field {
+	FIELD_HOST,
+	FIELD_USER_AGENT,
+	FIELD_TRACEPARENT,
+	FIELD_TRACESTATE,
+	FIELD_CONTENT_LENGTH,
+	FIELD_TRANSFER_ENCODING,
+	FIELD_NONE,
+};
+static const char *const field_names[] = {
+	"host", "user-agent", "traceparent", "tracestate", "content-length", "transfer-encoding",
+};
+#define REQUEST_FIELDS  0x3fu
+#define RESPONSE_FIELDS (1u << FIELD_CONTENT_LENGTH | 1u << FIELD_TRANSFER_ENCODING)
+
+/* cur.bits: what the head said so far. */
+enum {
+	BIT_HOST_SET = 1 << 0,
+	BIT_USER_AGENT_SET = 1 << 1,
+	BIT_TRACEPARENT_CUT = 1 << 2, /* a non-blank byte did not fit */
+	BIT_LENGTH_SET = 1 << 3,      /* a Content-Length header was complete */
+	BIT_LENGTH_DIGIT = 1 << 4,    /* the current Content-Length value has a digit */
+	BIT_LENGTH_BLANK = 1 << 5,    /* ... and a blank after it */
+	BIT_CHUNKED = 1 << 6,         /* the last transfer coding is chunked */
+	BIT_TE_SET = 1 << 7,
+	BIT_TE_BLANK = 1 << 8, /* blank after the current transfer-coding token */
+	BIT_TUNNEL = 1 << 9,   /* the bytes after this message are not HTTP */
+};
+#define TE_MISMATCH 0xff /* cur.te_pos: the current token is not "chunked" */
+
+static const char *const method_names[] = {
+	"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "_OTHER",
+};
+
+const char *oa_http_method_name(enum oa_http_method method)
+{
+	return method <= OA_HTTP_OTHER ? method_names[method] : method_names[OA_HTTP_OTHER];
+}
+
+void oa_http_parser_init(struct oa_http_parser *p, enum oa_http_role role)
+{
+	memset(p, 0, sizeof *p);
+	p->role = (uint8_t)role;
+	p->state = ST_IDLE;
+}
+
+bool oa_http_expect_response(struct oa_http_parser *p, enum oa_http_method method)
+{
+	if (p->role != OA_HTTP_RESPONSES || p->pending_count == OA_HTTP_PENDING_MAX)
+		return false;
+	p->pending[(p->pending_first + p->pending_count++) % OA_HTTP_PENDING_MAX] = (uint8_t)method;
+	return true;
+}
+
+static enum oa_http_method pop_pending(struct oa_http_parser *p)
+{
+	if (!p->pending_count)
+		return OA_HTTP_GET;
+	enum oa_http_method method = p->pending[p->pending_first];
+	p->pending_first = (p->pending_first + 1) % OA_HTTP_PENDING_MAX;
+	p->pending_count--;
+	return method;
+}
+
+static bool is_token(uint8_t c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return true;
+	return c && strchr("!#$%&'*+-.^_`|~", c);
+}
+
+static bool is_alpha(uint8_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+static bool is_blank(uint8_t c) { return c == ' ' || c == '\t'; }
+/* Visible ASCII or obs-text: what a request-target may hold. */
+static bool is_visible(uint8_t c) { return c > 0x20 && c != 0x7f; }
+static uint8_t lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
+
+static int hex_digit(uint8_t c)
+{
+	if (is_digit(c))
+		return c - '0';
+	c = lower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Appends to a captured string; a non-blank byte that does not fit sets
+ * cut_flag (blanks may be trailing whitespace, trimmed later anyway). */
+static void append(char *buf, uint8_t *len, size_t cap, uint16_t *flags, uint16_t cut_flag,
+		   uint8_t c)
+{
+	if (*len + 1u < cap) {
+		buf[(*len)++] = (char)c;
+		buf[*len] = '\0';
+	} else if (!is_blank(c)) {
+		*flags |= cut_flag;
+	}
+}
+
+static void trim_trailing_blanks(char *buf, uint8_t *len)
+{
+	while (*len && is_blank((uint8_t)buf[*len - 1]))
+		buf[--*len] = '\0';
+}
+
+#define APPEND(name, flag, c)                                                                      \
+	append(h->name, &h->name##_len, sizeof h->name, &h->flags, flag, c)
+
+/* One call of oa_http_feed: where events go and where the blank line began. */
+struct feed {
+	struct oa_http_parser *p;
+	struct oa_http_event *events;
+	size_t n, pos, blank_at;
+};
+
+static struct oa_http_event *emit(struct feed *f, enum oa_http_event_kind kind)
+{
+	struct oa_http_event *ev = &f->events[f->n++];
+	memset(ev, 0, sizeof *ev);
+	ev->kind = kind;
+	ev->offset = f->pos;
+	ev->inject_at = SIZE_MAX;
+	if (kind != OA_HTTP_GAVE_UP)
+		memcpy(&ev->head, &f->p->cur.head, sizeof ev->head);
+	return ev;
+}
+
+static void give_up(struct feed *f, enum oa_http_gave_up_reason reason)
+{
+	emit(f, OA_HTTP_GAVE_UP)->reason = reason;
+	f->p->state = ST_DEAD;
+}
+
+static void begin_message(struct oa_http_parser *p, enum state state)
+{
+	memset(&p->cur, 0, sizeof p->cur);
+	p->state = state;
+}
+
+static void select_method(struct oa_http_head *h)
+{
+	h->method = OA_HTTP_OTHER;
+	if (h->flags & OA_HTTP_METHOD_TRUNCATED)
+		return;
+	for (uint8_t m = 0; m < OA_HTTP_OTHER; m++)
+		if (strcmp(h->method_original, method_names[m]) == 0)
+			h->method = m;
+}
+
+/* An absolute-form target without a path still asks for "/". */
+static void default_path(struct oa_http_head *h)
+{
+	if (!h->path_len && h->method != OA_HTTP_CONNECT)
+		APPEND(path, OA_HTTP_PATH_TRUNCATED, '/');
+}
+
+/* Bytes after "name:" up to the end of the line, leading blanks skipped. */
+static bool header_value_byte(struct oa_http_parser *p, uint8_t c)
+{
+	struct oa_http_head *h = &p->cur.head;
+	switch (p->cur.field) {
+	case FIELD_HOST:
+		APPEND(host, OA_HTTP_HOST_TRUNCATED, c);
+		return true;
+	case FIELD_USER_AGENT:
+		APPEND(user_agent, OA_HTTP_USER_AGENT_TRUNCATED, c);
+		return true;
+	case FIELD_TRACEPARENT: {
+		uint16_t cut = 0;
+		append(p->cur.traceparent, &p->cur.traceparent_len, sizeof p->cur.traceparent, &cut,
+		       BIT_TRACEPARENT_CUT, c);
+		p->cur.bits |= cut;
+		return true;
+	}
+	case FIELD_TRACESTATE:
+		APPEND(tracestate, OA_HTTP_TRACESTATE_TRUNCATED, c);
+		return true;
+	case FIELD_CONTENT_LENGTH:
+		if (is_blank(c)) {
+			p->cur.bits |= BIT_LENGTH_BLANK;
+			return true;
+		}
+		if (!is_digit(c) || (p->cur.bits & BIT_LENGTH_BLANK) ||
+		    p->cur.number > (UINT64_MAX - 9) / 10)
+			return false;
+		p->cur.number = p->cur.number * 10 + (c - '0');
+		p->cur.bits |= BIT_LENGTH_DIGIT;
+		return true;
+	case FIELD_TRANSFER_ENCODING:
+		if (c == ',') {
+			if (p->cur.te_pos) {
+				p->cur.bits &= (uint16_t)~(BIT_CHUNKED | BIT_TE_BLANK);
+				if (p->cur.te_pos == 7)
+					p->cur.bits |= BIT_CHUNKED;
+			}
+			p->cur.te_pos = 0;
+		} else if (is_blank(c)) {
+			if (p->cur.te_pos)
+				p->cur.bits |= BIT_TE_BLANK;
+		} else if ((p->cur.bits & BIT_TE_BLANK) || p->cur.te_pos >= 7 ||
+			   lower(c) != (uint8_t)"chunked"[p->cur.te_pos]) {
+			p->cur.te_pos = TE_MISMATCH;
+		} else {
+			p->cur.te_pos++;
+		}
+		return true;
+	default:
+		return true;
+	}
+}
+
+/* W3C allows dropping tracestate members from the end: never keep half of one. */
+static void drop_partial_tracestate_member(struct oa_http_head *h)
+{
+	while (h->tracestate_len && h->tracestate[h->tracestate_len - 1] != ',')
+		h->tracestate[--h->tracestate_len] = '\0';
+	if (h->tracestate_len)
+		h->tracestate[--h->tracestate_len] = '\0';
+	trim_trailing_blanks(h->tracestate, &h->tracestate_len);
+}
+
+static bool header_line_end(struct oa_http_parser *p)
+{
+	struct oa_http_head *h = &p->cur.head;
+	p->state = ST_HEADER_LINE_START;
+	switch (p->cur.field) {
+	case FIELD_HOST:
+		trim_trailing_blanks(h->host, &h->host_len);
+		break;
+	case FIELD_USER_AGENT:
+		trim_trailing_blanks(h->user_agent, &h->user_agent_len);
+		break;
+	case FIELD_TRACEPARENT: {
+		const char *tp = p->cur.traceparent;
+		/* Only a later version's extra "-..." fields may be cut off. */
+		bool cut = (p->cur.bits & BIT_TRACEPARENT_CUT) && tp[OA_TRACEPARENT_LEN] != '-';
+		if (h->flags & OA_HTTP_HAS_TRACEPARENT)
+			h->flags &= (uint16_t)~OA_HTTP_TRACEPARENT_VALID;
+		else if (!cut && oa_traceparent_parse(tp, p->cur.traceparent_len, &h->parent))
+			h->flags |= OA_HTTP_TRACEPARENT_VALID;
+		h->flags |= OA_HTTP_HAS_TRACEPARENT;
+		break;
+	}
+	case FIELD_TRACESTATE:
+		trim_trailing_blanks(h->tracestate, &h->tracestate_len);
+		if (h->flags & OA_HTTP_TRACESTATE_TRUNCATED)
+			drop_partial_tracestate_member(h);
+		break;
+	case FIELD_CONTENT_LENGTH:
+		if (!(p->cur.bits & BIT_LENGTH_DIGIT))
+			return false;
+		/* Repeated Content-Length headers must agree. */
+		if ((p->cur.bits & BIT_LENGTH_SET) && p->cur.remaining != p->cur.number)
+			return false;
+		p->cur.remaining = p->cur.number;
+		p->cur.bits |= BIT_LENGTH_SET;
+		break;
+	case FIELD_TRANSFER_ENCODING:
+		header_value_byte(p, ',');
+		p->cur.bits |= BIT_TE_SET;
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+/* The name is complete: decide where its value goes. */
+static void header_name_end(struct oa_http_parser *p)
+{
+	struct oa_http_head *h = &p->cur.head;
+	enum field field = FIELD_NONE;
+	for (unsigned k = 0; k < FIELD_NONE; k++)
+		if ((p->cur.name_match & (1u << k)) && strlen(field_names[k]) == p->cur.name_len)
+			field = k;
+	/* First Host / User-Agent wins; an absolute-form target beats Host. */
+	if (field == FIELD_HOST && (p->cur.bits & BIT_HOST_SET))
+		field = FIELD_NONE;
+	if (field == FIELD_USER_AGENT && (p->cur.bits & BIT_USER_AGENT_SET))
+		field = FIELD_NONE;
+	if (field == FIELD_HOST)
+		p->cur.bits |= BIT_HOST_SET;
+	if (field == FIELD_USER_AGENT)
+		p->cur.bits |= BIT_USER_AGENT_SET;
+	if (field == FIELD_TRACEPARENT) {
+		p->cur.traceparent_len = 0;
+		p->cur.bits &= (uint16_t)~BIT_TRACEPARENT_CUT;
+	}
+	if (field == FIELD_TRACESTATE && h->tracestate_len)
+		APPEND(tracestate, OA_HTTP_TRACESTATE_TRUNCATED, ',');
+	if (field == FIELD_CONTENT_LENGTH) {
+		p->cur.number = 0;
+		p->cur.bits &= (uint16_t)~(BIT_LENGTH_DIGIT | BIT_LENGTH_BLANK);
+	}
+	p->cur.field = (uint8_t)field;
+}
+
+static void header_name_byte(struct oa_http_parser *p, uint8_t c)
+{
+	for (unsigned k = 0; k < FIELD_NONE; k++)
+		if (p->cur.name_len >= strlen(field_names[k]) ||
+		    (uint8_t)field_names[k][p->cur.name_len] != lower(c))
+			p->cur.name_match &= (uint8_t) ~(1u << k);
+	if (p->cur.name_len < UINT8_MAX)
+		p->cur.name_len++;
+}
+
+static void start_header_line(struct oa_http_parser *p, uint8_t c)
+{
+	p->cur.name_match =
+	    p->role == OA_HTTP_REQUESTS ? REQUEST_FIELDS : (uint8_t)RESPONSE_FIELDS;
+	p->cur.name_len = 0;
+	header_name_byte(p, c);
+	p->state = ST_HEADER_NAME;
+}
+
+
+static void enter_chunk_size(struct oa_http_parser *p)
+{
+	p->cur.number = 0;
+	p->cur.count = 0;
+	p->cur.framing_len = 0;
+	p->state = ST_CHUNK_SIZE;
+}
+
+/* The blank line after the headers: pick the body framing (RFC 9112 6.3). */
+static enum oa_http_gave_up_reason head_complete(struct feed *f)
+{
+	struct oa_http_parser *p = f->p;
+	struct oa_http_head *h = &p->cur.head;
+	uint16_t bits = p->cur.bits;
+	bool length = bits & BIT_LENGTH_SET, chunked = bits & BIT_CHUNKED;
+	enum state body;
+	if (p->role == OA_HTTP_RESPONSES) {
+		if (h->status < 200 && h->status != 101) {
+			p->state = ST_IDLE; /* interim (100 Continue): the final one follows */
+			return 0;
+		}
+		h->method = (uint8_t)pop_pending(p);
+		if (h->status == 101 || (h->method == OA_HTTP_CONNECT && h->status < 300))
+			p->cur.bits |= BIT_TUNNEL;
+		if ((p->cur.bits & BIT_TUNNEL) || h->method == OA_HTTP_HEAD || h->status == 204 ||
+		    h->status == 304)
+			body = ST_MESSAGE_DONE;
+		else if (bits & BIT_TE_SET)
+			body = chunked ? ST_CHUNK_SIZE : ST_BODY_UNTIL_CLOSE;
+		else if (length)
+			body = p->cur.remaining ? ST_BODY_LENGTH : ST_MESSAGE_DONE;
+		else
+			body = ST_BODY_UNTIL_CLOSE;
+	} else if (bits & BIT_TE_SET) {
+		/* Another final coding leaves a request's length unknowable. */
+		if (!chunked)
+			return OA_HTTP_MALFORMED;
+		body = ST_CHUNK_SIZE;
+	} else {
+		body = length && p->cur.remaining ? ST_BODY_LENGTH : ST_MESSAGE_DONE;
+	}
+	struct oa_http_event *ev = emit(f, OA_HTTP_MESSAGE_BEGIN);
+	ev->inject_at = f->blank_at;
+	ev->head_len = p->cur.framing_len;
+	if (body == ST_CHUNK_SIZE)
+		enter_chunk_size(p);
+	else
+		p->state = (uint8_t)body;
+	return 0;
+}
+
+/* Path, query and fragment bytes of the request-target. */
+static enum oa_http_gave_up_reason path_byte(struct oa_http_parser *p, uint8_t c)
+{
+	struct oa_http_head *h = &p->cur.head;
+	if (c == ' ') {
+		p->cur.count = 0;
+		p->state = ST_REQUEST_VERSION;
+	} else if (!is_visible(c)) {
+		return OA_HTTP_NOT_HTTP;
+	} else if (p->state == ST_FRAGMENT) {
+		/* not sent by clients; skipped, never captured */
+	} else if (c == '#') {
+		p->state = ST_FRAGMENT;
+	} else if (p->state == ST_PATH && c == '?') {
+		h->flags |= OA_HTTP_HAS_QUERY;
+		p->state = ST_QUERY;
+	} else if (p->state == ST_PATH) {
+		APPEND(path, OA_HTTP_PATH_TRUNCATED, c);
+	} else {
+		APPEND(query, OA_HTTP_QUERY_TRUNCATED, c);
+	}
+	return 0;
+}
+
+/* "HTTP/1." and a digit, shared by request and status lines. */
+static bool version_byte(struct oa_http_parser *p, uint8_t c)
+{
+	static const char prefix[] = "HTTP/1.";
+	if (p->cur.count < sizeof prefix - 1) {
+		if (c != (uint8_t)prefix[p->cur.count])
+			return false;
+	} else if (is_digit(c)) {
+		p->cur.head.version_minor = c - '0';
+	} else {
+		return false;
+	}
+	p->cur.count++;
+	return true;
+}
+
+#define VERSION_LEN 8 /* "HTTP/1.x" */
+
+static enum oa_http_gave_up_reason start_line_end(struct oa_http_parser *p, uint8_t c)
+{
+	if (c == '\r')
+		p->state = ST_START_LINE_LF;
+	else if (c == '\n')
+		p->state = ST_HEADER_LINE_START;
+	else
+		return OA_HTTP_NOT_HTTP;
+	return 0;
+}
+
+static enum oa_http_gave_up_reason request_line_byte(struct oa_http_parser *p, uint8_t c)
+{
+	struct oa_http_head *h = &p->cur.head;
+	switch (p->state) {
+	case ST_METHOD:
+		if (is_token(c)) {
+			APPEND(method_original, OA_HTTP_METHOD_TRUNCATED, c);
+			return 0;
+		}
+		if (c != ' ')
+			return OA_HTTP_NOT_HTTP;
+		select_method(h);
+		p->state = ST_TARGET_START;
+		return 0;
+	case ST_TARGET_START:
+		if (c == '/' || c == '*') {
+			p->state = ST_PATH;
+			return path_byte(p, c);
+		}
+		if (h->method == OA_HTTP_CONNECT && is_visible(c)) {
+			/* authority-form: host:port */
+			p->cur.bits |= BIT_HOST_SET;
+			p->state = ST_AUTHORITY;
+			APPEND(host, OA_HTTP_HOST_TRUNCATED, c);
+			return 0;
+		}
+		if (!is_alpha(c))
+			return OA_HTTP_NOT_HTTP;
+		p->state = ST_SCHEME;
+		APPEND(scheme, 0, lower(c));
+		return 0;
+	case ST_SCHEME:
+		if (c == ':') {
+			p->state = ST_SCHEME_SLASH1;
+			return 0;
+		}
+		if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.')
+			return OA_HTTP_NOT_HTTP;
+		APPEND(scheme, 0, lower(c));
+		return 0;
+	case ST_SCHEME_SLASH1:
+		if (c != '/')
+			return OA_HTTP_NOT_HTTP;
+		p->state = ST_SCHEME_SLASH2;
+		return 0;
+	case ST_SCHEME_SLASH2:
+		if (c != '/')
+			return OA_HTTP_NOT_HTTP;
+		/* absolute-form (to a proxy): the target names the host, not Host */
+		h->flags |= OA_HTTP_ABSOLUTE_FORM;
+		p->cur.bits |= BIT_HOST_SET;
+		p->state = ST_AUTHORITY;
+		return 0;
+	case ST_AUTHORITY:
+		if (c == '@') {
+			/* what came before was userinfo: never keep it */
+			h->host_len = 0;
+			h->host[0] = '\0';
+			h->flags &= (uint16_t)~OA_HTTP_HOST_TRUNCATED;
+			return 0;
+		}
+		if (c == '/' || c == '?' || c == '#' || c == ' ') {
+			if (c != '/')
+				default_path(h);
+			p->state = ST_PATH;
+			return path_byte(p, c);
+		}
+		if (!is_visible(c))
+			return OA_HTTP_NOT_HTTP;
+		APPEND(host, OA_HTTP_HOST_TRUNCATED, c);
+		return 0;
+	case ST_PATH:
+	case ST_QUERY:
+	case ST_FRAGMENT:
+		return path_byte(p, c);
+	default: /* ST_REQUEST_VERSION */
+		if (p->cur.count == VERSION_LEN)
+			return start_line_end(p, c);
+		return version_byte(p, c) ? 0 : OA_HTTP_NOT_HTTP;
+	}
+}
+
+static enum oa_http_gave_up_reason status_line_byte(struct oa_http_parser *p, uint8_t c)
+{
+	struct oa_http_head *h = &p->cur.head;
+	switch (p->state) {
+	case ST_RESPONSE_VERSION:
+		if (p->cur.count == VERSION_LEN) {
+			if (c != ' ')
+				return OA_HTTP_NOT_HTTP;
+			p->cur.count = 0;
+			p->state = ST_STATUS;
+			return 0;
+		}
+		return version_byte(p, c) ? 0 : OA_HTTP_NOT_HTTP;
+	case ST_STATUS:
+		if (p->cur.count < 3) {
+			if (!is_digit(c))
+				return OA_HTTP_NOT_HTTP;
+			h->status = (uint16_t)(h->status * 10 + (c - '0'));
+			p->cur.count++;
+			return 0;
+		}
+		if (h->status < 100)
+			return OA_HTTP_NOT_HTTP;
+		if (c == ' ') {
+			p->state = ST_REASON;
+			return 0;
+		}
+		return start_line_end(p, c);
+	default: /* ST_REASON: any text up to the line end */
+		if (c == '\r' || c == '\n')
+			return start_line_end(p, c);
+		return 0;
+	}
+}
+
+static enum oa_http_gave_up_reason header_byte(struct feed *f, uint8_t c)
+{
+	struct oa_http_parser *p = f->p;
+	switch (p->state) {
+	case ST_START_LINE_LF:
+		if (c != '\n')
+			return OA_HTTP_NOT_HTTP;
+		p->state = ST_HEADER_LINE_START;
+		return 0;
+	case ST_HEADER_LINE_START:
+		if (c == '\r' || c == '\n') {
+			f->blank_at = f->pos - 1;
+			if (c == '\n')
+				return head_complete(f);
+			p->state = ST_HEAD_END_LF;
+			return 0;
+		}
+		if (is_blank(c)) {
+			/* obs-fold: continues the previous value; ignored */
+			p->cur.field = FIELD_NONE;
+			p->state = ST_HEADER_VALUE;
+			return 0;
+		}
+		if (!is_token(c))
+			return OA_HTTP_MALFORMED;
+		start_header_line(p, c);
+		return 0;
+	case ST_HEADER_NAME:
+		if (is_token(c)) {
+			header_name_byte(p, c);
+			return 0;
+		}
+		if (c != ':')
+			return OA_HTTP_MALFORMED;
+		header_name_end(p);
+		p->state = ST_HEADER_VALUE_OWS;
+		return 0;
+	case ST_HEADER_VALUE_OWS:
+		if (is_blank(c))
+			return 0;
+		p->state = ST_HEADER_VALUE;
+		/* fall through */
+	case ST_HEADER_VALUE:
+		if (c == '\r') {
+			p->state = ST_HEADER_VALUE_LF;
+			return 0;
+		}
+		if (c == '\n') {
+			return header_line_end(p) ? 0 : OA_HTTP_MALFORMED;
+		}
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return OA_HTTP_MALFORMED;
+		return header_value_byte(p, c) ? 0 : OA_HTTP_MALFORMED;
+	case ST_HEADER_VALUE_LF:
+		if (c != '\n')
+			return OA_HTTP_MALFORMED;
+		return header_line_end(p) ? 0 : OA_HTTP_MALFORMED;
+	default: /* ST_HEAD_END_LF */
+		return c == '\n' ? head_complete(f) : OA_HTTP_MALFORMED;
+	}
+}
+
+static void chunk_size_complete(struct oa_http_parser *p)
+{
+	p->cur.framing_len = 0;
+	p->cur.remaining = p->cur.number;
+	p->state = p->cur.number ? ST_CHUNK_DATA : ST_TRAILER_LINE_START;
+}
+
+/* Chunk-size lines, the line end after chunk data, and trailer lines. */
+static enum oa_http_gave_up_reason chunk_byte(struct oa_http_parser *p, uint8_t c)
+{
+	switch (p->state) {
+	case ST_CHUNK_SIZE: {
+		int digit = hex_digit(c);
+		if (digit >= 0) {
+			if (p->cur.number > UINT64_MAX >> 4)
+				return OA_HTTP_MALFORMED;
+			p->cur.number = p->cur.number << 4 | (uint64_t)digit;
+			p->cur.count = 1;
+			return 0;
+		}
+		if (!p->cur.count)
+			return OA_HTTP_MALFORMED;
+		if (c == ';' || is_blank(c))
+			p->state = ST_CHUNK_EXT;
+		else if (c == '\r')
+			p->state = ST_CHUNK_SIZE_LF;
+		else if (c == '\n')
+			chunk_size_complete(p);
+		else
+			return OA_HTTP_MALFORMED;
+		return 0;
+	}
+	case ST_CHUNK_EXT: /* extensions are skipped */
+		if (c == '\r')
+			p->state = ST_CHUNK_SIZE_LF;
+		else if (c == '\n')
+			chunk_size_complete(p);
+		return 0;
+	case ST_CHUNK_SIZE_LF:
+		if (c != '\n')
+			return OA_HTTP_MALFORMED;
+		chunk_size_complete(p);
+		return 0;
+	case ST_CHUNK_DATA_CR:
+		if (c == '\r')
+			p->state = ST_CHUNK_DATA_LF;
+		else if (c == '\n')
+			enter_chunk_size(p);
+		else
+			return OA_HTTP_MALFORMED;
+		return 0;
+	case ST_CHUNK_DATA_LF:
+		if (c != '\n')
+			return OA_HTTP_MALFORMED;
+		enter_chunk_size(p);
+		return 0;
+	case ST_TRAILER_LINE_START:
+		if (c == '\r')
+			p->state = ST_TRAILER_END_LF;
+		else if (c == '\n')
+			p->state = ST_MESSAGE_DONE;
+		else
+			p->state = ST_TRAILER_LINE;
+		return 0;
+	case ST_TRAILER_LINE: /* trailers are skipped */
+		if (c == '\n')
+			p->state = ST_TRAILER_LINE_START;
+		return 0;
+	default: /* ST_TRAILER_END_LF */
+		if (c != '\n')
+			return OA_HTTP_MALFORMED;
+		p->state = ST_MESSAGE_DONE;
+		return 0;
+	}
+}
+
+static enum oa_http_gave_up_reason idle_byte(struct oa_http_parser *p, uint8_t c)
+{
+	if (c == '\r' || c == '\n')
+		return 0; /* stray blank lines between messages are tolerated */
+	if (p->role == OA_HTTP_RESPONSES) {
+		if (c != 'H')
+			return OA_HTTP_NOT_HTTP;
+		begin_message(p, ST_RESPONSE_VERSION);
+		p->cur.framing_len = 1;
+		return version_byte(p, c) ? 0 : OA_HTTP_NOT_HTTP;
+	}
+	if (!is_token(c))
+		return OA_HTTP_NOT_HTTP;
+	begin_message(p, ST_METHOD);
+	p->cur.framing_len = 1;
+	return request_line_byte(p, c);
+}
+
+/* States that count toward OA_HTTP_MAX_HEAD. */
+static bool is_framing_state(uint8_t state)
+{
+	return (state >= ST_METHOD && state <= ST_HEAD_END_LF) ||
+	       (state >= ST_CHUNK_SIZE && state <= ST_CHUNK_SIZE_LF) ||
+	       (state >= ST_TRAILER_LINE_START && state <= ST_TRAILER_END_LF);
+}
+
+static enum oa_http_gave_up_reason byte(struct feed *f, uint8_t c)
+{
+	struct oa_http_parser *p = f->p;
+	if (p->state == ST_IDLE)
+		return idle_byte(p, c);
+	if (is_framing_state(p->state) && ++p->cur.framing_len > OA_HTTP_MAX_HEAD)
+		return OA_HTTP_TOO_LARGE;
+	if (p->state <= ST_REQUEST_VERSION)
+		return request_line_byte(p, c);
+	if (p->state <= ST_REASON)
+		return status_line_byte(p, c);
+	if (p->state <= ST_HEAD_END_LF)
+		return header_byte(f, c);
+	return chunk_byte(p, c);
+}
+
+/* Bulk-skips body bytes; returns false when the state reads bytes one by one. */
+static bool skip_body(struct feed *f, size_t len)
+{
+	struct oa_http_parser *p = f->p;
+	size_t avail = len - f->pos, take;
+	switch (p->state) {
+	case ST_BODY_UNTIL_CLOSE:
+		take = avail;
+		break;
+	case ST_BODY_LENGTH:
+	case ST_CHUNK_DATA:
+		take = p->cur.remaining < avail ? (size_t)p->cur.remaining : avail;
+		p->cur.remaining -= take;
+		if (!p->cur.remaining)
+			p->state = p->state == ST_BODY_LENGTH ? ST_MESSAGE_DONE : ST_CHUNK_DATA_CR;
+		break;
+	default:
+		return false;
+	}
+	f->pos += take;
+	p->cur.body_len += take;
+	return true;
+}
+
+size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
+		    struct oa_http_event *events, size_t max_events)
+{
+	struct feed f = {.p = p, .events = events, .blank_at = SIZE_MAX};
+	while (f.n < max_events && p->state != ST_DEAD) {
+		if (p->state == ST_MESSAGE_DONE) {
+			emit(&f, OA_HTTP_MESSAGE_END)->body_len = p->cur.body_len;
+			p->state = (p->cur.bits & BIT_TUNNEL) ? ST_TUNNEL : ST_IDLE;
+			continue;
+		}
+		if (p->state == ST_TUNNEL) {
+			give_up(&f, OA_HTTP_UPGRADED);
+			continue;
+		}
+		if (f.pos == len)
+			break;
+		if (skip_body(&f, len))
+			continue;
+		enum oa_http_gave_up_reason reason = byte(&f, data[f.pos++]);
+		if (reason)
+			give_up(&f, reason);
+	}
+	return f.n;
+}
+
+bool oa_http_close(struct oa_http_parser *p, struct oa_http_event *event)
+{
+	struct feed f = {.p = p, .events = event, .blank_at = SIZE_MAX};
+	switch (p->state) {
+	case ST_DEAD:
+		return false;
+	case ST_IDLE:
+		break;
+	case ST_BODY_UNTIL_CLOSE:
+	case ST_MESSAGE_DONE:
+		emit(&f, OA_HTTP_MESSAGE_END)->body_len = p->cur.body_len;
+		break;
+	case ST_TUNNEL:
+		give_up(&f, OA_HTTP_UPGRADED);
+		break;
+	default:
+		give_up(&f, OA_HTTP_INCOMPLETE);
+		break;
+	}
+	p->state = ST_DEAD;
+	return f.n;
+}
+
+/* snprintf-like output: counts everything, stores what fits. */
+struct writer {
+	char *out;
+	size_t cap, len;
+};
+
+static void put(struct writer *w, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++, w->len++)
+		if (w->len + 1 < w->cap)
+			w->out[w->len] = s[i];
+}
+
+static void put_str(struct writer *w, const char *s) { put(w, s, strlen(s)); }
+
+static size_t finish(struct writer *w)
+{
+	if (w->cap)
+		w->out[w->len < w->cap ? w->len : w->cap - 1] = '\0';
+	return w->len;
+}
+
+static void put_redacted_query(struct writer *w, const char *q, size_t len)
+{
+	bool in_value = false;
+	for (size_t i = 0; i < len; i++) {
+		if (q[i] == '&') {
+			in_value = false;
+		} else if (in_value) {
+			continue;
+		} else if (q[i] == '=') {
+			in_value = true;
+			put(w, "=", 1);
+			if (i + 1 < len && q[i + 1] != '&')
+				put_str(w, "REDACTED");
+			continue;
+		}
+		put(w, &q[i], 1);
+	}
+}
+
+size_t oa_http_redact_query(const char *q, size_t len, char *out, size_t cap)
+{
+	struct writer w = {out, cap, 0};
+	put_redacted_query(&w, q, len);
+	return finish(&w);
+}
+
+static uint16_t default_port(const char *scheme)
+{
+	if (strcmp(scheme, "http") == 0)
+		return 80;
+	if (strcmp(scheme, "https") == 0)
+		return 443;
+	return 0;
+}
+
+size_t oa_http_url_full(const struct oa_http_url *url, char *out, size_t cap)
+{
+	struct writer w = {out, cap, 0};
+	const char *scheme = url->scheme ? url->scheme : "http";
+	const char *host = url->host ? url->host : "";
+	const char *at = strrchr(host, '@');
+	if (at)
+		host = at + 1;
+	const char *colon = strchr(host, ':');
+	bool bare_ipv6 = colon && strchr(colon + 1, ':') && host[0] != '[';
+	bool has_port = host[0] == '[' ? strstr(host, "]:") != NULL : colon && !bare_ipv6;
+
+	put_str(&w, scheme);
+	put_str(&w, "://");
+	if (bare_ipv6)
+		put(&w, "[", 1);
+	put_str(&w, host);
+	if (bare_ipv6)
+		put(&w, "]", 1);
+	if (url->port && !has_port && url->port != default_port(scheme)) {
+		char digits[8];
+		int n = snprintf(digits, sizeof digits, ":%u", url->port);
+		put(&w, digits, (size_t)n);
+	}
+	if (!url->path || url->path[0] != '/')
+		put(&w, "/", 1);
+	if (url->path)
+		put_str(&w, url->path);
+	if (url->query) {
+		put(&w, "?", 1);
+		put_redacted_query(&w, url->query, strlen(url->query));
+	}
+	return finish(&w);
+}

@@ -1,0 +1,16 @@
+#ifndef OTLPAUTO_LIFECYCLE_H
+#define OTLPAUTO_LIFECYCLE_H
+
+#include <stddef.h>
+
+/* Ends the calling thread's frames and flushes within the export timeout;
+ * later hooks are no-ops. From the destructor and the _exit hooks. */
+void oa_process_exit(void);
+/* "NAME=value" entries of OTEL_* and OTLPAUTO_* variables at start-up. */
+const char *const *oa_saved_settings(size_t *n);
+/* The path this library was loaded from (for LD_PRELOAD of exec'd programs). */
+const char *oa_self_path(void);
+/* Function-hook start-up: name filters (hooks/functions.c). */
+void oa_functions_init(void);
+
+#endif

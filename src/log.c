@@ -1,0 +1,38 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum oa_log_level oa_log_threshold = OA_LOG_INFO;
+static oa_log_sink_fn log_sink;
+
+void oa_log_set_sink(oa_log_sink_fn sink) { log_sink = sink; }
+
+void oa_log(enum oa_log_level level, const char *fmt, ...)
+{
+	if (level > oa_log_threshold || level == OA_LOG_NONE)
+		return;
+	char line[1024];
+	int prefix = snprintf(line, sizeof line, "otlpauto: ");
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line + prefix, sizeof line - (size_t)prefix - 1, fmt, ap);
+	va_end(ap);
+	size_t len = (size_t)prefix + (n < 0 ? 0 : (size_t)n);
+	if (len > sizeof line - 2)
+		len = sizeof line - 2;
+	if (log_sink) {
+		line[len] = '\0';
+		log_sink(line);
+		return;
+	}
+	line[len++] = '\n';
+	for (size_t off = 0; off < len;) {
+		long w = syscall(SYS_write, 2, line + off, len - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+}

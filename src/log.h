@@ -1,0 +1,20 @@
+/* Diagnostics: one line each, prefixed "otlpauto: ", written straight to
+ * fd 2 with a raw syscall so no hook (ours or another preload's) sees it. */
+#ifndef OTLPAUTO_LOG_H
+#define OTLPAUTO_LOG_H
+
+#include "config.h"
+
+extern enum oa_log_level oa_log_threshold;
+
+void oa_log(enum oa_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Tests capture lines instead of writing them; NULL restores stderr. */
+typedef void (*oa_log_sink_fn)(const char *line);
+void oa_log_set_sink(oa_log_sink_fn sink);
+
+#define oa_warn(...) oa_log(OA_LOG_WARN, __VA_ARGS__)
+#define oa_debug(...) oa_log(OA_LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,169 @@
+/* The process's Resource: service, SDK and process attributes plus the
+ * user's OTEL_RESOURCE_ATTRIBUTES. Built on the exporter thread when it
+ * starts (again in a forked child: the pid changed). */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "resource.h"
+#include "utf8.h"
+
+static char *text_copy(const char *s, size_t len)
+{
+	char *out = malloc(3 * len + 1);
+	if (!out)
+		return NULL;
+	size_t n = oa_utf8_sanitize(s, len, out);
+	out[n] = '\0';
+	return out;
+}
+
+static struct oa_str own(char *s) { return (struct oa_str){s, s ? (uint32_t)strlen(s) : 0}; }
+
+/* "scheme://user:pw@host/..." -> "scheme://REDACTED@host/...": arguments
+ * often carry URLs and credentials must never be recorded. */
+static char *redact_userinfo(const char *arg, size_t len)
+{
+	const char *scheme_end = memmem(arg, len, "://", 3);
+	if (scheme_end) {
+		const char *auth = scheme_end + 3;
+		const char *end = arg + len;
+		const char *stop = auth;
+		while (stop < end && *stop != '/' && *stop != '?' && *stop != '#')
+			stop++;
+		const char *at = NULL;
+		for (const char *p = auth; p < stop; p++)
+			if (*p == '@')
+				at = p;
+		if (at) {
+			size_t head = (size_t)(auth - arg), tail = (size_t)(end - at);
+			char *joined = malloc(head + 8 + tail + 1);
+			if (!joined)
+				return NULL;
+			memcpy(joined, arg, head);
+			memcpy(joined + head, "REDACTED", 8);
+			memcpy(joined + head + 8, at, tail);
+			char *out = text_copy(joined, head + 8 + tail);
+			free(joined);
+			return out;
+		}
+	}
+	return text_copy(arg, len);
+}
+
+static void read_command_args(struct oa_resource *r)
+{
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char buf[16384];
+	ssize_t n = read(fd, buf, sizeof buf);
+	close(fd);
+	if (n <= 0)
+		return;
+	size_t count = 0;
+	for (ssize_t i = 0; i < n; i++)
+		count += buf[i] == '\0';
+	if (buf[n - 1] != '\0')
+		count++;
+	r->args = calloc(count, sizeof *r->args);
+	if (!r->args)
+		return;
+	for (size_t off = 0; off < (size_t)n && r->n_args < count;) {
+		size_t len = strnlen(buf + off, (size_t)n - off);
+		r->args[r->n_args++] = own(redact_userinfo(buf + off, len));
+		off += len + 1;
+	}
+}
+
+static struct oa_attr *find(struct oa_resource *r, const char *key)
+{
+	for (size_t i = 0; i < r->n_attrs; i++)
+		if (strcmp(r->attrs[i].key.ptr, key) == 0)
+			return &r->attrs[i];
+	return NULL;
+}
+
+/* The attribute named key, replacing the user's value of the same key. */
+static struct oa_attr *add(struct oa_resource *r, const char *key)
+{
+	struct oa_attr *a = find(r, key);
+	if (!a) {
+		a = &r->attrs[r->n_attrs++];
+		a->key = (struct oa_str){strdup(key), (uint32_t)strlen(key)};
+	} else if (a->type == OA_VALUE_STRING) {
+		free((char *)a->v.s.ptr);
+	}
+	return a;
+}
+
+static void set_str(struct oa_resource *r, const char *key, char *value)
+{
+	struct oa_attr *a = add(r, key);
+	a->type = OA_VALUE_STRING;
+	a->v.s = own(value);
+}
+
+void oa_resource_build(struct oa_resource *r, const struct oa_config *cfg)
+{
+	memset(r, 0, sizeof *r);
+	size_t cap = 10 + cfg->resource_attributes.n;
+	r->attrs = calloc(cap, sizeof *r->attrs);
+	if (!r->attrs)
+		return;
+
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	const char *slash = strrchr(exe, '/');
+	const char *exe_name = slash ? slash + 1 : exe;
+
+	for (size_t i = 0; i < cfg->resource_attributes.n; i++) {
+		const struct oa_kv *kv = &cfg->resource_attributes.items[i];
+		set_str(r, kv->key, text_copy(kv->value, strlen(kv->value)));
+	}
+	if (cfg->service_name) {
+		set_str(r, "service.name", text_copy(cfg->service_name, strlen(cfg->service_name)));
+	} else if (!find(r, "service.name")) {
+		char name[PATH_MAX + 32];
+		snprintf(name, sizeof name, "unknown_service:%s", exe_name);
+		set_str(r, "service.name", text_copy(name, strlen(name)));
+	}
+	set_str(r, "telemetry.sdk.name", strdup("otlpauto"));
+	set_str(r, "telemetry.sdk.language", strdup("c"));
+	set_str(r, "telemetry.sdk.version", strdup(OTLPAUTO_VERSION));
+	struct oa_attr *pid = add(r, "process.pid");
+	pid->type = OA_VALUE_INT;
+	pid->v.i = getpid();
+	set_str(r, "process.executable.name", text_copy(exe_name, strlen(exe_name)));
+	set_str(r, "process.executable.path", text_copy(exe, strlen(exe)));
+	read_command_args(r);
+	if (r->n_args) {
+		struct oa_attr *args = add(r, "process.command_args");
+		args->type = OA_VALUE_STRING_ARRAY;
+		args->v.array.items = r->args;
+		args->v.array.n = (uint32_t)r->n_args;
+	}
+	char host[256];
+	if (gethostname(host, sizeof host) == 0 && !find(r, "host.name")) {
+		host[sizeof host - 1] = '\0';
+		set_str(r, "host.name", text_copy(host, strlen(host)));
+	}
+}
+
+void oa_resource_free(struct oa_resource *r)
+{
+	for (size_t i = 0; i < r->n_attrs; i++) {
+		free((char *)r->attrs[i].key.ptr);
+		if (r->attrs[i].type == OA_VALUE_STRING)
+			free((char *)r->attrs[i].v.s.ptr);
+	}
+	for (size_t i = 0; i < r->n_args; i++)
+		free((char *)r->args[i].ptr);
+	free(r->attrs);
+	free(r->args);
+	memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,20 @@
+#ifndef OTLPAUTO_RESOURCE_H
+#define OTLPAUTO_RESOURCE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "export_model.h"
+
+struct oa_resource {
+	struct oa_attr *attrs;
+	size_t n_attrs;
+	struct oa_str *args; /* process.command_args items */
+	size_t n_args;
+};
+
+/* Builds the Resource of the calling process (reads /proc/self). */
+void oa_resource_build(struct oa_resource *r, const struct oa_config *cfg);
+void oa_resource_free(struct oa_resource *r);
+
+#endif

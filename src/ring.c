@@ -1,0 +1,52 @@
+#include "ring.h"
+
+#include <stddef.h>
+#include <sys/mman.h>
+
+static uint32_t ring_capacity(uint32_t capacity)
+{
+	uint32_t cap = 16;
+	while (cap < capacity && cap < (1u << 24))
+		cap <<= 1;
+	return cap;
+}
+
+size_t oa_ring_bytes(uint32_t capacity)
+{
+	return offsetof(struct oa_ring, slots) + (size_t)ring_capacity(capacity) * OA_SLOT_SIZE;
+}
+
+struct oa_ring *oa_ring_place(void *mem, uint32_t capacity, uint32_t tid, void *map_base,
+			      size_t map_size)
+{
+	struct oa_ring *ring = mem;
+	ring->capacity = ring_capacity(capacity);
+	ring->mask = ring->capacity - 1;
+	ring->high_water = ring->capacity / 2;
+	ring->tid = tid;
+	ring->map_base = map_base;
+	ring->map_size = map_size;
+	return ring;
+}
+
+struct oa_ring *oa_ring_create(uint32_t capacity, uint32_t tid)
+{
+	size_t size = oa_ring_bytes(capacity);
+	void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return NULL;
+	return oa_ring_place(mem, capacity, tid, mem, size);
+}
+
+void oa_ring_destroy(struct oa_ring *ring)
+{
+	if (ring)
+		munmap(ring->map_base, ring->map_size);
+}
+
+void oa_ring_reset(struct oa_ring *ring)
+{
+	ring->head = ring->reserved_head = ring->tail_cache = ring->tail = 0;
+	ring->head_at_scan = 0;
+	ring->high_water_signalled = 0;
+}

@@ -1,0 +1,124 @@
+/* A single-producer, single-consumer ring of fixed-size slots, one per
+ * thread. The owning thread reserves and commits records; the exporter thread
+ * peeks and releases them. A record never wraps: when it does not fit before
+ * the end, a pad record fills the rest and the record starts at slot 0. */
+#ifndef OTLPAUTO_RING_H
+#define OTLPAUTO_RING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "record.h"
+
+struct oa_ring {
+	/* producer's cache line */
+	_Alignas(64) uint64_t head; /* slots ever committed */
+	uint64_t reserved_head;     /* head + slots reserved but not committed */
+	uint64_t tail_cache;        /* producer's last view of tail */
+	uint32_t high_water;        /* used slots that make the producer wake the exporter */
+	uint8_t high_water_signalled;
+	/* consumer's cache line */
+	_Alignas(64) uint64_t tail; /* slots ever released */
+	uint64_t head_at_scan;      /* the exporter's last view of head */
+	const char *name;           /* thread name for the current batch */
+	uint8_t name_read;
+	char live_name[16];         /* the exporter's copy from /proc */
+	/* shared, read-mostly */
+	_Alignas(64) uint32_t capacity; /* a power of two */
+	uint32_t mask;
+	uint32_t tid;
+	uint8_t orphaned;     /* its thread has exited: drain, then free */
+	char exit_name[16];   /* written by the thread as it exits, when /proc loses it */
+	struct oa_ring *next; /* the exporter's registry */
+	void *map_base;       /* the mapping the ring lives in (with its thread's state) */
+	size_t map_size;
+	_Alignas(64) uint8_t slots[];
+};
+
+/* Bytes a ring of `capacity` slots takes (capacity rounded up to a power of
+ * two, at least 16). */
+size_t oa_ring_bytes(uint32_t capacity);
+/* Lays a ring out in zeroed memory of oa_ring_bytes(capacity) bytes at mem,
+ * which belongs to the mapping [map_base, map_base + map_size). */
+struct oa_ring *oa_ring_place(void *mem, uint32_t capacity, uint32_t tid, void *map_base,
+			      size_t map_size);
+/* A ring in its own mapping: pages are touched only as they are used. NULL
+ * when memory is short. */
+struct oa_ring *oa_ring_create(uint32_t capacity, uint32_t tid);
+/* Unmaps the ring's whole mapping. */
+void oa_ring_destroy(struct oa_ring *ring);
+/* Empties the ring (the parent's records, in a forked child). */
+void oa_ring_reset(struct oa_ring *ring);
+
+static inline struct oa_record *oa_ring_slot(struct oa_ring *ring, uint64_t pos)
+{
+	return (struct oa_record *)(ring->slots + (size_t)(pos & ring->mask) * OA_SLOT_SIZE);
+}
+
+static inline uint32_t oa_ring_used(const struct oa_ring *ring)
+{
+	return (uint32_t)(ring->head - __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE));
+}
+
+/* Producer: room for n_slots contiguous slots, or NULL when full. */
+static inline struct oa_record *oa_ring_reserve(struct oa_ring *ring, uint32_t n_slots)
+{
+	uint64_t head = ring->head;
+	uint32_t pos = (uint32_t)(head & ring->mask);
+	uint32_t pad = pos + n_slots > ring->capacity ? ring->capacity - pos : 0;
+	uint64_t need = head + pad + n_slots;
+	if (need - ring->tail_cache > ring->capacity) {
+		ring->tail_cache = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+		if (need - ring->tail_cache > ring->capacity)
+			return 0;
+	}
+	if (pad) {
+		struct oa_record *p = oa_ring_slot(ring, head);
+		p->type = OA_REC_PAD;
+		p->n_slots = (uint8_t)pad;
+		head += pad;
+	}
+	ring->reserved_head = head;
+	struct oa_record *rec = oa_ring_slot(ring, head);
+	rec->n_slots = (uint8_t)n_slots;
+	return rec;
+}
+
+/* Producer: publishes the record returned by the last reserve. Returns true
+ * when the ring just passed its high-water mark (wake the exporter). */
+static inline bool oa_ring_commit(struct oa_ring *ring, struct oa_record *rec)
+{
+	rec->type = OA_REC_SPAN;
+	uint64_t head = ring->reserved_head + rec->n_slots;
+	__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
+	if (head - ring->tail_cache >= ring->high_water && !ring->high_water_signalled) {
+		ring->high_water_signalled = 1;
+		return true;
+	}
+	return false;
+}
+
+/* Consumer: the oldest committed record, skipping pads; NULL when empty. */
+static inline struct oa_record *oa_ring_peek(struct oa_ring *ring)
+{
+	uint64_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
+	while (ring->tail != head) {
+		struct oa_record *rec = oa_ring_slot(ring, ring->tail);
+		if (rec->type != OA_REC_PAD)
+			return rec;
+		__atomic_store_n(&ring->tail, ring->tail + rec->n_slots, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+/* Consumer: frees the record returned by peek. */
+static inline void oa_ring_release(struct oa_ring *ring, const struct oa_record *rec)
+{
+	__atomic_store_n(&ring->tail, ring->tail + rec->n_slots, __ATOMIC_RELEASE);
+	/* Re-arm the producer's wake-up once the ring has drained below the mark. */
+	if (__atomic_load_n(&ring->high_water_signalled, __ATOMIC_RELAXED) &&
+	    __atomic_load_n(&ring->head, __ATOMIC_RELAXED) - ring->tail < ring->high_water / 2)
+		__atomic_store_n(&ring->high_water_signalled, 0, __ATOMIC_RELAXED);
+}
+
+#endif

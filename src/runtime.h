@@ -1,0 +1,173 @@
+/* Process-wide state of the shim and the API the hooks use to produce spans.
+ * Hot-path rules: after a thread has its state, producing a span does no
+ * malloc, lock, string formatting or syscall. */
+#ifndef OTLPAUTO_RUNTIME_H
+#define OTLPAUTO_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "export_model.h"
+#include "ids.h"
+#include "record.h"
+#include "ring.h"
+#include "thread.h"
+
+enum oa_state {
+	OA_STATE_UNINIT,
+	OA_STATE_INITIALIZING,
+	OA_STATE_ACTIVE,
+	OA_STATE_OFF,      /* OTEL_SDK_DISABLED, set-uid, or init failed */
+	OA_STATE_SHUTDOWN, /* after the final flush: late hooks are no-ops */
+};
+
+/* Why spans were not exported; counted, reported at exit with debug logs. */
+enum oa_drop_reason {
+	OA_DROP_RING_FULL,
+	OA_DROP_QUEUE_FULL,
+	OA_DROP_EXPORT_FAILED,
+	OA_DROP_REJECTED, /* partial_success */
+	OA_DROP_COUNT,
+};
+
+struct oa_span_ctx {
+	uint8_t trace_id[16];
+	uint64_t span_id; /* 0: no span (a root starts here) */
+	uint8_t flags;    /* W3C flags: bit 0 sampled */
+	bool remote;
+};
+
+struct oa_runtime {
+	int state; /* enum oa_state, atomic */
+	struct oa_config cfg;
+	pid_t pid;
+	struct oa_span_ctx process_ctx; /* parent of the process's top-level spans */
+	uint64_t function_threshold_ticks;
+	uint64_t stacktrace_threshold_ticks;
+	/* counters, atomic */
+	uint64_t spans_produced;
+	uint64_t spans_sampled_out;
+	uint64_t spans_exported;
+	uint64_t dropped[OA_DROP_COUNT];
+	/* the exporter's estimate of spans queued in all rings */
+	uint64_t queued_estimate;
+};
+
+extern struct oa_runtime oa_rt;
+
+/* Shadow-stack frame of an instrumented function. */
+struct oa_frame {
+	uintptr_t fn;
+	uint64_t start;
+	uint64_t span_id;   /* 0 until a child needs it or it is exported */
+	uint32_t ctx_level; /* the context stack depth when it was entered */
+	uint8_t filter;     /* enum oa_frame_filter, computed lazily */
+	uint8_t foreign;    /* open at fork in the parent: the child never sends it */
+};
+
+enum oa_frame_filter {
+	OA_FILTER_UNKNOWN,
+	OA_FILTER_INCLUDED,
+	OA_FILTER_EXCLUDED,
+};
+
+#define OA_MAX_FRAMES 1024
+#define OA_MAX_CTX 64
+
+struct oa_thread {
+	struct oa_ring *ring;
+	struct oa_rng rng;
+	uint32_t tid;
+	/* Context stack: [0] is the thread's inherited context; other families
+	 * (HTTP server spans, manual spans) push their span while it is open. */
+	uint32_t ctx_depth;
+	struct oa_span_ctx ctx[OA_MAX_CTX];
+	/* Function shadow stack. depth can exceed OA_MAX_FRAMES: frames beyond
+	 * it are counted, not stored. */
+	uint32_t depth;
+	uint64_t frames_overflowed;
+	struct oa_frame frames[OA_MAX_FRAMES];
+};
+
+/* Fast check every hook makes first: active, not internal, not nested.
+ * Lazily initialises the runtime when a hook runs before our constructor. */
+bool oa_init_slow(void);
+static inline bool oa_active(void)
+{
+	int state = __atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(state == OA_STATE_ACTIVE, 1))
+		return true;
+	return state == OA_STATE_UNINIT && oa_init_slow();
+}
+
+/* Enter/leave a hook's own work. enter fails when nested, internal or off. */
+static inline bool oa_hook_enter(void)
+{
+	if (oa_tls.guard || oa_tls.internal || !oa_active())
+		return false;
+	oa_tls.guard = 1;
+	return true;
+}
+
+static inline void oa_hook_leave(void) { oa_tls.guard = 0; }
+
+/* The calling thread's state, created on first use; NULL when memory is short
+ * or the thread is past its exit. Call between oa_hook_enter/leave. */
+struct oa_thread *oa_thread_slow(void);
+static inline struct oa_thread *oa_thread_get(void)
+{
+	struct oa_thread *t = oa_tls.state;
+	if (__builtin_expect((uintptr_t)t > 1, 1))
+		return t;
+	return t ? 0 : oa_thread_slow();
+}
+
+/* The parent a span starting now gets: the nearest exported function frame in
+ * the current context (its id assigned now if needed), else the context. */
+void oa_current_parent(struct oa_thread *t, struct oa_span_ctx *out);
+
+/* Starts a new span context for a span beginning now (HTTP server, manual):
+ * child of `parent`, or a new root (sampled per the sampler) when parent is
+ * NULL or has no trace. */
+void oa_span_ctx_start(struct oa_thread *t, const struct oa_span_ctx *parent,
+		       struct oa_span_ctx *out);
+bool oa_ctx_push(struct oa_thread *t, const struct oa_span_ctx *ctx);
+void oa_ctx_pop(struct oa_thread *t);
+
+/* Reserves a record with room for payload_max payload bytes; NULL when the
+ * span is dropped (ring full, counted). The caller fills it and commits. */
+struct oa_record *oa_record_begin(struct oa_thread *t, uint32_t payload_max);
+void oa_record_commit(struct oa_thread *t, struct oa_record *rec);
+
+/* Ends the calling thread's open function frames (exit, thread exit, exec). */
+void oa_frames_end_all(struct oa_thread *t, enum oa_end_reason reason);
+
+/* Sampling decision for a new root span with this trace id (sampler.c). */
+bool oa_sample_root(const uint8_t trace_id[16]);
+bool oa_ratio_keeps(const uint8_t trace_id[16], double ratio);
+bool oa_adaptive_keeps(const uint8_t trace_id[16]);
+double oa_adaptive_ratio(void);
+
+/* Exporter control (exporter.c). */
+void oa_exporter_wake(void);
+/* Starts the exporter thread on the first span (and again in a forked child). */
+void oa_exporter_start_if_needed(void);
+/* Exports everything produced so far; waits at most timeout_ms. */
+void oa_exporter_flush(uint32_t timeout_ms);
+void oa_exporter_atfork_prepare(void);
+void oa_exporter_atfork_parent(void);
+void oa_exporter_atfork_child(void);
+void oa_exporter_register_ring(struct oa_ring *ring);
+void oa_exporter_shutdown_summary(void);
+
+/* Threads (thread.c). */
+void oa_thread_atfork_child(void);
+void oa_thread_system_init(void);
+/* The context a thread created now inherits (pthread_create). */
+void oa_thread_inherit_context(struct oa_span_ctx *out);
+/* Marks the calling thread internal with the given inherited context. */
+void oa_thread_start(const struct oa_span_ctx *inherited, bool internal);
+
+#endif

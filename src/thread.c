@@ -1,0 +1,251 @@
+/* Per-thread state: ring, id generator, context stack and function shadow
+ * stack, all in one mapping made on the thread's first span. A thread that
+ * exits hands its ring to the exporter, which drains it and unmaps it. */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "payload.h"
+#include "runtime.h"
+
+__thread struct oa_tls oa_tls __attribute__((tls_model("initial-exec")));
+
+/* oa_tls.state after the thread's exit: hooks that run later pass through. */
+#define OA_THREAD_DEAD ((struct oa_thread *)1)
+
+static pthread_key_t exit_key;
+
+static void thread_exit(void *arg);
+
+void oa_thread_system_init(void)
+{
+	/* Never deleted: uftrace saw other threads crash when its key was. */
+	pthread_key_create(&exit_key, thread_exit);
+}
+
+static size_t state_bytes(void) { return (sizeof(struct oa_thread) + 63) & ~(size_t)63; }
+
+static struct oa_thread *thread_create(const struct oa_span_ctx *inherited)
+{
+	size_t ring_offset = state_bytes();
+	size_t size = ring_offset + oa_ring_bytes(oa_rt.cfg.buffer_spans);
+	void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return NULL;
+	struct oa_thread *t = mem;
+	t->tid = (uint32_t)syscall(SYS_gettid);
+	t->ring = oa_ring_place((char *)mem + ring_offset, oa_rt.cfg.buffer_spans, t->tid, mem,
+				size);
+	oa_rng_seed(&t->rng);
+	t->ctx[0] = inherited ? *inherited : oa_rt.process_ctx;
+	oa_tls.state = t;
+	pthread_setspecific(exit_key, t);
+	oa_exporter_register_ring(t->ring);
+	return t;
+}
+
+struct oa_thread *oa_thread_slow(void)
+{
+	if (oa_tls.state == OA_THREAD_DEAD)
+		return NULL;
+	return thread_create(NULL);
+}
+
+void oa_thread_start(const struct oa_span_ctx *inherited, bool internal)
+{
+	if (internal) {
+		oa_tls.internal = 1;
+		return;
+	}
+	if (oa_hook_enter()) {
+		if (!oa_tls.state)
+			thread_create(inherited);
+		oa_hook_leave();
+	}
+}
+
+static void thread_exit(void *arg)
+{
+	struct oa_thread *t = arg;
+	if (oa_tls.state != t)
+		return;
+	oa_tls.guard++;
+	oa_frames_end_all(t, OA_END_THREAD_EXIT);
+	oa_tls.state = OA_THREAD_DEAD;
+	prctl(PR_GET_NAME, t->ring->exit_name);
+	__atomic_store_n(&t->ring->orphaned, 1, __ATOMIC_RELEASE);
+	oa_exporter_wake();
+	oa_tls.guard--;
+}
+
+void oa_thread_atfork_child(void)
+{
+	struct oa_thread *t = oa_tls.state;
+	if ((uintptr_t)t <= 1)
+		return;
+	/* The parent exports what this ring held; frames open at the fork are
+	 * the parent's (their ids were fixed in prepare): never sent here. */
+	oa_ring_reset(t->ring);
+	t->ring->tid = t->tid = (uint32_t)syscall(SYS_gettid);
+	oa_rng_seed(&t->rng);
+	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
+	for (uint32_t i = 0; i < stored; i++)
+		t->frames[i].foreign = 1;
+	oa_exporter_register_ring(t->ring);
+}
+
+void oa_thread_inherit_context(struct oa_span_ctx *out)
+{
+	struct oa_thread *t = oa_thread_get();
+	if (t)
+		oa_current_parent(t, out);
+	else
+		*out = oa_rt.process_ctx;
+}
+
+#if OA_FEATURE_FUNCTIONS
+uint8_t oa_function_filter(struct oa_thread *t, uint32_t index);
+#else
+static uint8_t oa_function_filter(struct oa_thread *t, uint32_t index)
+{
+	return OA_FILTER_INCLUDED;
+}
+#endif
+
+/* Index of the nearest frame below `from` that is exported in context level
+ * `level`, or -1 when the context itself is the parent. */
+static int nearest_exported_frame(struct oa_thread *t, int from, uint32_t level)
+{
+	for (int i = from; i >= 0; i--) {
+		struct oa_frame *f = &t->frames[i];
+		if (f->ctx_level != level)
+			return -1;
+		if (oa_function_filter(t, (uint32_t)i) == OA_FILTER_INCLUDED)
+			return i;
+	}
+	return -1;
+}
+
+static void parent_of_frame_slot(struct oa_thread *t, int below, uint32_t level,
+				 struct oa_span_ctx *out)
+{
+	*out = t->ctx[level];
+	int i = nearest_exported_frame(t, below, level);
+	if (i >= 0) {
+		struct oa_frame *f = &t->frames[i];
+		if (!f->span_id)
+			f->span_id = oa_new_span_id(&t->rng);
+		out->span_id = f->span_id;
+		out->remote = false;
+	}
+}
+
+void oa_current_parent(struct oa_thread *t, struct oa_span_ctx *out)
+{
+	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
+	parent_of_frame_slot(t, (int)stored - 1, t->ctx_depth, out);
+}
+
+static bool sample_child(const struct oa_span_ctx *parent)
+{
+	switch (oa_rt.cfg.sampler) {
+	case OA_SAMPLER_PARENTBASED_ALWAYS_ON:
+	case OA_SAMPLER_PARENTBASED_ALWAYS_OFF:
+	case OA_SAMPLER_PARENTBASED_TRACEIDRATIO:
+	case OA_SAMPLER_PARENTBASED_ADAPTIVE:
+		return parent->flags & 1;
+	default:
+		return oa_sample_root(parent->trace_id);
+	}
+}
+
+void oa_span_ctx_start(struct oa_thread *t, const struct oa_span_ctx *parent,
+		       struct oa_span_ctx *out)
+{
+	static const uint8_t zero[16];
+	if (parent && memcmp(parent->trace_id, zero, 16) != 0) {
+		memcpy(out->trace_id, parent->trace_id, 16);
+		out->flags = sample_child(parent) ? 1 : 0;
+	} else {
+		oa_new_trace_id(&t->rng, out->trace_id);
+		out->flags = oa_sample_root(out->trace_id) ? 1 : 0;
+	}
+	out->span_id = oa_new_span_id(&t->rng);
+	out->remote = false;
+}
+
+bool oa_ctx_push(struct oa_thread *t, const struct oa_span_ctx *ctx)
+{
+	if (t->ctx_depth + 1 >= OA_MAX_CTX)
+		return false;
+	t->ctx[++t->ctx_depth] = *ctx;
+	return true;
+}
+
+void oa_ctx_pop(struct oa_thread *t)
+{
+	if (t->ctx_depth > 0)
+		t->ctx_depth--;
+}
+
+/* The queue bound (OTEL_BSP_MAX_QUEUE_SIZE) is checked against the
+ * exporter's last count of all rings plus what this ring added since: no
+ * shared counter is written on the hot path. */
+static bool queue_full(const struct oa_ring *ring)
+{
+	uint64_t queued = __atomic_load_n(&oa_rt.queued_estimate, __ATOMIC_RELAXED) +
+			  (ring->head - __atomic_load_n(&ring->head_at_scan, __ATOMIC_RELAXED));
+	return queued >= oa_rt.cfg.max_queue_size;
+}
+
+struct oa_record *oa_record_begin(struct oa_thread *t, uint32_t payload_max)
+{
+	uint32_t n_slots = oa_record_slots(payload_max);
+	struct oa_ring *ring = t->ring;
+	for (;;) {
+		bool full_queue = queue_full(ring);
+		struct oa_record *rec = full_queue ? NULL : oa_ring_reserve(ring, n_slots);
+		if (rec)
+			return rec;
+		bool can_wait = oa_rt.cfg.backpressure == OA_BACKPRESSURE_BLOCK &&
+				__atomic_load_n(&oa_rt.state, __ATOMIC_RELAXED) == OA_STATE_ACTIVE &&
+				n_slots <= ring->capacity / 2;
+		if (!can_wait) {
+			enum oa_drop_reason why = full_queue ? OA_DROP_QUEUE_FULL : OA_DROP_RING_FULL;
+			__atomic_fetch_add(&oa_rt.dropped[why], 1, __ATOMIC_RELAXED);
+			return NULL;
+		}
+		oa_exporter_wake();
+		struct timespec pause = {0, 50000};
+		nanosleep(&pause, NULL);
+	}
+}
+
+void oa_record_commit(struct oa_thread *t, struct oa_record *rec)
+{
+	if (oa_ring_commit(t->ring, rec))
+		oa_exporter_wake();
+	oa_exporter_start_if_needed();
+}
+
+#if OA_FEATURE_FUNCTIONS
+void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_end_reason why);
+
+void oa_frames_end_all(struct oa_thread *t, enum oa_end_reason reason)
+{
+	uint64_t end = oa_now();
+	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
+	/* Innermost first, so each parent is assigned before it is sent. */
+	for (int i = (int)stored - 1; i >= 0; i--)
+		oa_frame_export(t, (uint32_t)i, end, reason);
+}
+#else
+void oa_frames_end_all(struct oa_thread *t, enum oa_end_reason reason) {}
+#endif

@@ -1,0 +1,23 @@
+/* Per-thread state. The TLS block is initial-exec (no allocation, no lock on
+ * access, usable from signal handlers) and holds only the reentrancy guard,
+ * the internal-thread mark and a pointer to the lazily created state. */
+#ifndef OTLPAUTO_THREAD_H
+#define OTLPAUTO_THREAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct oa_thread;
+
+struct oa_tls {
+	uint32_t guard;    /* > 0 while inside a hook: nested hooks pass through */
+	uint8_t internal;  /* the exporter thread and threads it creates (libcurl's) */
+	struct oa_thread *state;
+};
+
+extern __thread struct oa_tls oa_tls __attribute__((tls_model("initial-exec")));
+
+/* True for threads whose every libc call must stay invisible (ours). */
+static inline bool oa_thread_is_internal(void) { return oa_tls.internal != 0; }
+
+#endif

@@ -1,0 +1,625 @@
+#include "transport.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#if OA_FEATURE_GZIP
+#include <zlib.h>
+#endif
+
+#include "fdguard.h"
+#include "log.h"
+#include "trace_service.pb-c.h"
+
+#define MAX_BODY_BYTES	   (64u << 20)
+#define RESPONSE_KEEP	   (64u << 10) /* far more than any ExportTraceServiceResponse */
+#define BACKOFF_FIRST_NS   100000000ull
+#define BACKOFF_MAX_NS	   5000000000ull
+#define NS_PER_MS	   1000000ull
+#define NS_PER_S	   1000000000ull
+#define LOGGED_BODY_CHARS  200
+#define LOGGED_MESSAGE_MAX 256
+/* Happy eyeballs opens two sockets per connection and MAXCONNECTS is 1. */
+#define MAX_SOCKETS 8
+/* Our sockets move above the application's usual range. */
+#define HIGH_FD_MARGIN 64
+
+struct oa_transport {
+	/* Configured once and never performed: after a hijack the working
+	 * handle is replaced by a duplicate of it. */
+	CURL *template;
+	CURL *curl; /* NULL until the next send makes one */
+	struct curl_slist *headers;
+	char *endpoint_for_logs; /* no userinfo, no query */
+	uint32_t timeout_ms;
+	enum oa_protocol protocol;
+#if OA_FEATURE_GZIP
+	bool gzip;
+	z_stream deflater; /* reset between calls: its window is allocated once */
+	bool deflater_ready;
+	uint8_t *gzip_buf;
+	size_t gzip_cap;
+#endif
+	char *response; /* RESPONSE_KEEP + 1 bytes */
+	size_t response_len;
+	int sockets[MAX_SOCKETS]; /* open, protected, created by open_socket */
+	size_t n_sockets;
+	uint64_t rng;
+};
+
+enum warning_kind {
+	WARN_PARTIAL,
+	WARN_REFUSED,
+	WARN_GAVE_UP,
+	WARN_FAILED,
+	WARN_HIJACKED,
+	WARN_NO_HANDLE,
+	WARN_GZIP,
+	WARN_HEADER,
+	WARN_KINDS,
+};
+
+static bool warned[WARN_KINDS];
+
+/* The first occurrence of each kind per process is a warning; later ones
+ * are debug lines, so a dead collector does not flood the application's
+ * stderr. */
+static void warn_once(enum warning_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void warn_once(enum warning_kind kind, const char *fmt, ...)
+{
+	enum oa_log_level level =
+	    __atomic_exchange_n(&warned[kind], true, __ATOMIC_RELAXED) ? OA_LOG_DEBUG : OA_LOG_WARN;
+	if (level > oa_log_threshold)
+		return;
+	char line[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	oa_log(level, "%s", line);
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until(uint64_t when_ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(when_ns / NS_PER_S),
+			      .tv_nsec = (long)(when_ns % NS_PER_S)};
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/* splitmix64: jitter needs spread, not secrecy. */
+static uint64_t next_random(struct oa_transport *t)
+{
+	uint64_t z = (t->rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Control characters and non-ASCII bytes become '?': the text comes from the
+ * network and goes to the application's stderr. */
+static void sanitize(char *out, size_t out_size, const char *in, size_t in_len)
+{
+	size_t n = in_len < out_size - 1 ? in_len : out_size - 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		out[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	out[n] = '\0';
+}
+
+/* scheme://user:secret@host:port/path?key=... -> scheme://host:port/path */
+static char *endpoint_without_secrets(const char *url)
+{
+	const char *scheme_end = strstr(url, "://");
+	const char *authority = scheme_end ? scheme_end + 3 : url;
+	size_t authority_len = strcspn(authority, "/?#");
+	const char *host = authority;
+	for (const char *p = authority; p < authority + authority_len; p++)
+		if (*p == '@')
+			host = p + 1;
+	size_t tail_len = strcspn(host, "?#");
+	size_t prefix_len = (size_t)(authority - url);
+	char *out = malloc(prefix_len + tail_len + 1);
+	if (!out)
+		return NULL;
+	memcpy(out, url, prefix_len);
+	memcpy(out + prefix_len, host, tail_len);
+	out[prefix_len + tail_len] = '\0';
+	return out;
+}
+
+static bool append_header(struct curl_slist **list, const char *line)
+{
+	struct curl_slist *grown = curl_slist_append(*list, line);
+	if (!grown)
+		return false;
+	*list = grown;
+	return true;
+}
+
+/* "key: value"; an empty value needs curl's "key;" form (a bare "key:"
+ * removes the header). CR or LF would split the request: such a header is
+ * skipped, and only its key is named. */
+static bool append_configured_header(struct curl_slist **list, const struct oa_kv *kv)
+{
+	if (strpbrk(kv->key, "\r\n:") || strpbrk(kv->value, "\r\n")) {
+		char key[LOGGED_MESSAGE_MAX];
+		sanitize(key, sizeof key, kv->key, strlen(kv->key));
+		warn_once(WARN_HEADER,
+			  "skipping OTLP header \"%s\": its name or value is malformed", key);
+		return true;
+	}
+	size_t size = strlen(kv->key) + strlen(kv->value) + 3;
+	char *line = malloc(size);
+	if (!line)
+		return false;
+	if (kv->value[0])
+		snprintf(line, size, "%s: %s", kv->key, kv->value);
+	else
+		snprintf(line, size, "%s;", kv->key);
+	bool ok = append_header(list, line);
+	free(line);
+	return ok;
+}
+
+static struct curl_slist *build_headers(const struct oa_config *cfg)
+{
+	struct curl_slist *list = NULL;
+	bool ok = append_header(&list, cfg->protocol == OA_PROTOCOL_JSON
+					   ? "Content-Type: application/json"
+					   : "Content-Type: application/x-protobuf") &&
+		  /* curl would wait up to 1 s for "100 Continue" on big bodies */
+		  append_header(&list, "Expect:");
+#if OA_FEATURE_GZIP
+	if (cfg->gzip)
+		ok = ok && append_header(&list, "Content-Encoding: gzip");
+#endif
+	for (size_t i = 0; ok && i < cfg->headers.n; i++)
+		ok = append_configured_header(&list, &cfg->headers.items[i]);
+	if (!ok) {
+		curl_slist_free_all(list);
+		return NULL;
+	}
+	return list;
+}
+
+/* The lowest number our sockets move to: below RLIMIT_NOFILE (F_DUPFD fails
+ * at or above it) and inside the fd guard's bitmap. */
+static int high_fd_floor(void)
+{
+	struct rlimit limit;
+	rlim_t top = OA_FD_GUARD_LIMIT;
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < top)
+		top = limit.rlim_cur;
+	return top > HIGH_FD_MARGIN + 3 ? (int)(top - HIGH_FD_MARGIN) : 3;
+}
+
+/* Raw syscalls throughout: our own hooks (and other preloads') must not see
+ * or veto our sockets. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	struct oa_transport *t = clientp;
+	if (t->n_sockets == MAX_SOCKETS)
+		return CURL_SOCKET_BAD;
+	int fd = (int)syscall(SYS_socket, address->family, address->socktype | SOCK_CLOEXEC,
+			      address->protocol);
+	if (fd < 0)
+		return CURL_SOCKET_BAD;
+	int floor = high_fd_floor();
+	if (fd < floor) {
+		int moved = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+		if (moved >= 0) {
+			syscall(SYS_close, fd);
+			fd = moved;
+		}
+	}
+	oa_fd_protect(fd);
+	t->sockets[t->n_sockets++] = fd;
+	return fd;
+}
+
+static void forget_socket(struct oa_transport *t, int fd)
+{
+	for (size_t i = 0; i < t->n_sockets; i++) {
+		if (t->sockets[i] == fd) {
+			t->sockets[i] = t->sockets[--t->n_sockets];
+			return;
+		}
+	}
+}
+
+/* Closes our socket unless the application took the number over with
+ * dup2/dup3: then it is the application's file and stays open. */
+static int release_socket(int fd)
+{
+	if (oa_fd_take_hijacked(fd))
+		return 0;
+	oa_fd_unprotect(fd); /* before close: a reused number must not look ours */
+	return (int)syscall(SYS_close, fd);
+}
+
+static int close_socket(void *clientp, curl_socket_t fd)
+{
+	forget_socket(clientp, fd);
+	return release_socket(fd);
+}
+
+static void release_all_sockets(struct oa_transport *t)
+{
+	for (size_t i = 0; i < t->n_sockets; i++)
+		release_socket(t->sockets[i]);
+	t->n_sockets = 0;
+}
+
+/* After dup2/dup3 onto one of our sockets, libcurl must never touch that
+ * number again (even curl_easy_cleanup may write a TLS close_notify to it),
+ * so the handle is leaked and our other sockets are closed by hand. */
+static void drop_hijacked_handle(struct oa_transport *t)
+{
+	size_t i = 0;
+	while (i < t->n_sockets && !oa_fd_take_hijacked(t->sockets[i]))
+		i++;
+	if (i == t->n_sockets)
+		return;
+	forget_socket(t, t->sockets[i]); /* the application's now: not closed */
+	warn_once(WARN_HIJACKED,
+		  "the application replaced the descriptor of our connection to %s; reconnecting",
+		  t->endpoint_for_logs);
+	release_all_sockets(t);
+	t->curl = NULL;
+}
+
+static size_t keep_response(char *data, size_t size, size_t count, void *clientp)
+{
+	struct oa_transport *t = clientp;
+	size_t len = size * count;
+	size_t room = RESPONSE_KEEP - t->response_len;
+	size_t kept = len < room ? len : room;
+	memcpy(t->response + t->response_len, data, kept);
+	t->response_len += kept;
+	return len;
+}
+
+static CURL *create_template(struct oa_transport *t, const struct oa_config *cfg)
+{
+	CURL *curl = curl_easy_init();
+	if (!curl)
+		return NULL;
+	bool ok = curl_easy_setopt(curl, CURLOPT_URL, cfg->endpoint) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_POST, 1L) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_USERAGENT,
+				   "OTel-OTLP-Exporter-C/otlpauto-" OTLPAUTO_VERSION) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_MAXCONNECTS, 1L) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, t) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, close_socket) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, t) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_response) == CURLE_OK &&
+		  curl_easy_setopt(curl, CURLOPT_WRITEDATA, t) == CURLE_OK;
+	if (ok && cfg->certificate)
+		ok = curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->certificate) == CURLE_OK;
+	if (ok && cfg->client_certificate)
+		ok = curl_easy_setopt(curl, CURLOPT_SSLCERT, cfg->client_certificate) == CURLE_OK;
+	if (ok && cfg->client_key)
+		ok = curl_easy_setopt(curl, CURLOPT_SSLKEY, cfg->client_key) == CURLE_OK;
+	if (!ok) {
+		curl_easy_cleanup(curl);
+		return NULL;
+	}
+	return curl;
+}
+
+struct oa_transport *oa_transport_create(const struct oa_config *cfg)
+{
+	struct oa_transport *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->timeout_ms = cfg->otlp_timeout_ms;
+	t->protocol = cfg->protocol;
+#if OA_FEATURE_GZIP
+	t->gzip = cfg->gzip;
+#endif
+	t->rng = monotonic_ns() ^ (uint64_t)(uintptr_t)t ^ ((uint64_t)getpid() << 32);
+	t->endpoint_for_logs = endpoint_without_secrets(cfg->endpoint);
+	t->response = malloc(RESPONSE_KEEP + 1);
+	t->headers = build_headers(cfg);
+	if (t->endpoint_for_logs && t->response && t->headers)
+		t->template = create_template(t, cfg);
+	if (!t->template) {
+		curl_slist_free_all(t->headers);
+		free(t->response);
+		free(t->endpoint_for_logs);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void free_own_memory(struct oa_transport *t)
+{
+#if OA_FEATURE_GZIP
+	if (t->deflater_ready)
+		deflateEnd(&t->deflater);
+	free(t->gzip_buf);
+#endif
+	curl_slist_free_all(t->headers);
+	free(t->response);
+	free(t->endpoint_for_logs);
+	free(t);
+}
+
+void oa_transport_destroy(struct oa_transport *t)
+{
+	if (!t)
+		return;
+	drop_hijacked_handle(t);
+	if (t->curl)
+		curl_easy_cleanup(t->curl); /* closes our sockets through close_socket */
+	curl_easy_cleanup(t->template);
+	free_own_memory(t);
+}
+
+/* In a forked child no libcurl call is safe (the parent's exporter thread may
+ * have held its locks at fork time), so its handles are leaked. Our sockets
+ * are closed with raw syscalls: closing the child's copy does not end the
+ * parent's connection (only the last reference does), and keeping it would
+ * hold that connection open after the parent closes it. */
+void oa_transport_abandon(struct oa_transport *t)
+{
+	if (!t)
+		return;
+	release_all_sockets(t);
+	free_own_memory(t);
+}
+
+#if OA_FEATURE_GZIP
+/* gzip wrapper (windowBits 15 + 16) into a buffer reused between calls. */
+static bool gzip_body(struct oa_transport *t, const uint8_t *body, size_t len, size_t *out_len)
+{
+	if (!t->deflater_ready) {
+		if (deflateInit2(&t->deflater, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+				 Z_DEFAULT_STRATEGY) != Z_OK)
+			return false;
+		t->deflater_ready = true;
+	} else if (deflateReset(&t->deflater) != Z_OK) {
+		return false;
+	}
+	size_t bound = deflateBound(&t->deflater, (uLong)len);
+	if (bound > t->gzip_cap) {
+		uint8_t *grown = realloc(t->gzip_buf, bound);
+		if (!grown)
+			return false;
+		t->gzip_buf = grown;
+		t->gzip_cap = bound;
+	}
+	t->deflater.next_in = (Bytef *)body;
+	t->deflater.avail_in = (uInt)len;
+	t->deflater.next_out = t->gzip_buf;
+	t->deflater.avail_out = (uInt)t->gzip_cap;
+	if (deflate(&t->deflater, Z_FINISH) != Z_STREAM_END)
+		return false;
+	*out_len = t->gzip_cap - t->deflater.avail_out;
+	return true;
+}
+#endif
+
+/* Points after `"key"` and the colon, or NULL. */
+static const char *json_value(const char *json, size_t len, const char *quoted_key)
+{
+	const char *p = memmem(json, len, quoted_key, strlen(quoted_key));
+	if (!p)
+		return NULL;
+	p += strlen(quoted_key);
+	p += strspn(p, " \t\r\n");
+	if (*p != ':')
+		return NULL;
+	p++;
+	return p + strspn(p, " \t\r\n");
+}
+
+/* {"partialSuccess":{"rejectedSpans":"3","errorMessage":"..."}}: int64 may be
+ * a string or a number in proto3 JSON. Escapes are reduced to the escaped
+ * character: the message is only logged. */
+static uint64_t parse_json_response(const char *json, size_t len, char *message,
+				    size_t message_size)
+{
+	message[0] = '\0';
+	const char *value = json_value(json, len, "\"rejectedSpans\"");
+	if (!value)
+		return 0;
+	uint64_t rejected = strtoull(value + (*value == '"'), NULL, 10);
+	value = json_value(json, len, "\"errorMessage\"");
+	if (value && *value == '"') {
+		char raw[LOGGED_MESSAGE_MAX];
+		size_t n = 0;
+		for (const char *p = value + 1; *p && *p != '"' && n < sizeof raw; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			raw[n++] = *p;
+		}
+		sanitize(message, message_size, raw, n);
+	}
+	return rejected;
+}
+
+static uint64_t parse_protobuf_response(const uint8_t *data, size_t len, char *message,
+					size_t message_size)
+{
+	message[0] = '\0';
+	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse *response =
+	    opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
+		NULL, len, data);
+	if (!response) {
+		oa_debug("ignoring an unreadable ExportTraceServiceResponse (%zu bytes)", len);
+		return 0;
+	}
+	uint64_t rejected = 0;
+	if (response->partial_success) {
+		int64_t count = response->partial_success->rejected_spans;
+		rejected = count > 0 ? (uint64_t)count : 0;
+		const char *text = response->partial_success->error_message;
+		if (text)
+			sanitize(message, message_size, text, strlen(text));
+	}
+	opentelemetry__proto__collector__trace__v1__export_trace_service_response__free_unpacked(
+	    response, NULL);
+	return rejected;
+}
+
+static uint64_t handle_success(struct oa_transport *t)
+{
+	char message[LOGGED_MESSAGE_MAX];
+	t->response[t->response_len] = '\0';
+	uint64_t rejected =
+	    t->protocol == OA_PROTOCOL_JSON
+		? parse_json_response(t->response, t->response_len, message, sizeof message)
+		: parse_protobuf_response((const uint8_t *)t->response, t->response_len, message,
+					  sizeof message);
+	if (rejected > 0)
+		warn_once(WARN_PARTIAL, "%s rejected %llu spans: %s", t->endpoint_for_logs,
+			  (unsigned long long)rejected, message[0] ? message : "(no message)");
+	return rejected;
+}
+
+static bool retryable_status(long status)
+{
+	return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+/* Connection-level failures that another attempt may not meet. */
+static bool retryable_error(CURLcode code)
+{
+	switch (code) {
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void describe_error(CURL *curl, CURLcode code, char *out, size_t out_size)
+{
+	long os_errno = 0;
+	curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+	if (os_errno)
+		snprintf(out, out_size, "%s (%s)", curl_easy_strerror(code),
+			 strerror((int)os_errno));
+	else
+		snprintf(out, out_size, "%s", curl_easy_strerror(code));
+}
+
+enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *body, size_t len,
+				      uint64_t deadline_ns, uint64_t *rejected)
+{
+	*rejected = 0;
+	if (len > MAX_BODY_BYTES) {
+		oa_debug("not sending a %zu-byte request: over 64 MiB", len);
+		return OA_SEND_TOO_LARGE;
+	}
+	const uint8_t *payload = body;
+	size_t payload_len = len;
+#if OA_FEATURE_GZIP
+	if (t->gzip) {
+		if (!gzip_body(t, body, len, &payload_len)) {
+			warn_once(WARN_GZIP, "cannot compress a %zu-byte request; dropped", len);
+			return OA_SEND_GAVE_UP;
+		}
+		payload = t->gzip_buf;
+	}
+#endif
+	drop_hijacked_handle(t);
+	if (!t->curl)
+		t->curl = curl_easy_duphandle(t->template);
+	if (!t->curl) {
+		warn_once(WARN_NO_HANDLE, "cannot create a libcurl handle; spans dropped");
+		return OA_SEND_GAVE_UP;
+	}
+	curl_easy_setopt(t->curl, CURLOPT_POSTFIELDS, payload);
+	curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)payload_len);
+
+	char last_error[LOGGED_MESSAGE_MAX] = "deadline reached before the first attempt";
+	uint64_t backoff_ns = BACKOFF_FIRST_NS;
+	for (unsigned attempt = 1;; attempt++) {
+		uint64_t now = monotonic_ns();
+		uint64_t left_ms = now < deadline_ns ? (deadline_ns - now) / NS_PER_MS : 0;
+		if (left_ms == 0) /* 0 would mean "no timeout" to libcurl */
+			break;
+		uint64_t attempt_ms =
+		    t->timeout_ms && t->timeout_ms < left_ms ? t->timeout_ms : left_ms;
+		curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, (long)attempt_ms);
+		curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)attempt_ms);
+		t->response_len = 0;
+		CURLcode code = curl_easy_perform(t->curl);
+		long status = 0;
+		if (code == CURLE_OK)
+			curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+		if (code == CURLE_OK && status >= 200 && status < 300) {
+			*rejected = handle_success(t);
+			return OA_SEND_OK;
+		}
+		if (code == CURLE_OK && !retryable_status(status)) {
+			char excerpt[LOGGED_BODY_CHARS + 1];
+			sanitize(excerpt, sizeof excerpt, t->response, t->response_len);
+			warn_once(WARN_REFUSED, "%s refused the spans: HTTP %ld %s",
+				  t->endpoint_for_logs, status, excerpt);
+			return OA_SEND_REFUSED;
+		}
+		if (code != CURLE_OK) {
+			describe_error(t->curl, code, last_error, sizeof last_error);
+			if (!retryable_error(code)) {
+				warn_once(WARN_FAILED, "cannot send spans to %s: %s",
+					  t->endpoint_for_logs, last_error);
+				return OA_SEND_REFUSED;
+			}
+		} else {
+			snprintf(last_error, sizeof last_error, "HTTP %ld", status);
+		}
+		oa_debug("attempt %u to %s failed: %s", attempt, t->endpoint_for_logs, last_error);
+
+		curl_off_t retry_after_s = 0;
+		if (code == CURLE_OK)
+			curl_easy_getinfo(t->curl, CURLINFO_RETRY_AFTER, &retry_after_s);
+		uint64_t wait_ns = retry_after_s > 0 ? (uint64_t)retry_after_s * NS_PER_S
+						     : next_random(t) % (backoff_ns + 1);
+		backoff_ns = backoff_ns * 2 < BACKOFF_MAX_NS ? backoff_ns * 2 : BACKOFF_MAX_NS;
+		uint64_t resume = monotonic_ns() + wait_ns;
+		if (resume >= deadline_ns)
+			break;
+		sleep_until(resume);
+	}
+	warn_once(WARN_GAVE_UP, "gave up sending spans to %s before the deadline: %s",
+		  t->endpoint_for_logs, last_error);
+	return OA_SEND_GAVE_UP;
+}

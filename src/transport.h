@@ -1,0 +1,37 @@
+/* OTLP/HTTP delivery with libcurl: one reused handle (keep-alive), headers,
+ * gzip, TLS, retries with exponential backoff and jitter honouring
+ * Retry-After, all within a caller-given deadline. Runs on the exporter
+ * thread only. */
+#ifndef OTLPAUTO_TRANSPORT_H
+#define OTLPAUTO_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+enum oa_send_result {
+	OA_SEND_OK,        /* 2xx; *rejected may still be > 0 (partial_success) */
+	OA_SEND_REFUSED,   /* a non-retryable answer (400, 404, ...): dropped */
+	OA_SEND_GAVE_UP,   /* retryable failures until the deadline: dropped */
+	OA_SEND_TOO_LARGE, /* body over 64 MiB: never sent */
+};
+
+struct oa_transport;
+
+/* Copies what it needs from cfg (endpoint, headers, TLS files, timeout,
+ * compression, protocol). NULL when libcurl cannot be set up. */
+struct oa_transport *oa_transport_create(const struct oa_config *cfg);
+void oa_transport_destroy(struct oa_transport *t);
+/* In a forked child: forget the parent's handle without touching its
+ * connection (the socket is shared with the parent). */
+void oa_transport_abandon(struct oa_transport *t);
+
+/* POSTs body (already encoded per cfg->protocol; gzip is applied here when
+ * configured). deadline_ns is CLOCK_MONOTONIC: no attempt or backoff runs
+ * past it. *rejected receives partial_success.rejected_spans. Warnings are
+ * logged once per kind of failure, never with header values. */
+enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *body, size_t len,
+				      uint64_t deadline_ns, uint64_t *rejected);
+
+#endif

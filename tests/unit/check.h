@@ -1,0 +1,53 @@
+/* A minimal test harness: CHECK records a failure and carries on, so one run
+ * reports every broken expectation; CHECK_DONE prints the closing line. */
+#ifndef OTLPAUTO_CHECK_H
+#define OTLPAUTO_CHECK_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static int check_passed, check_failed;
+
+#define CHECK(cond)                                                                     \
+	do {                                                                            \
+		if (cond) {                                                             \
+			check_passed++;                                                 \
+		} else {                                                                \
+			check_failed++;                                                 \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+		}                                                                       \
+	} while (0)
+
+#define CHECK_EQ_INT(a, b)                                                              \
+	do {                                                                            \
+		long long check_a = (long long)(a), check_b = (long long)(b);           \
+		if (check_a == check_b) {                                               \
+			check_passed++;                                                 \
+		} else {                                                                \
+			check_failed++;                                                 \
+			fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, \
+				__LINE__, #a, #b, check_a, check_b);                    \
+		}                                                                       \
+	} while (0)
+
+#define CHECK_EQ_STR(a, b)                                                              \
+	do {                                                                            \
+		const char *check_a = (a), *check_b = (b);                              \
+		if (check_a && check_b && strcmp(check_a, check_b) == 0) {              \
+			check_passed++;                                                 \
+		} else {                                                                \
+			check_failed++;                                                 \
+			fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n",  \
+				__FILE__, __LINE__, #a, #b, check_a ? check_a : "(null)",   \
+				check_b ? check_b : "(null)");                          \
+		}                                                                       \
+	} while (0)
+
+#define CHECK_DONE()                                                                    \
+	do {                                                                            \
+		printf("%d passed, %d failed\n", check_passed, check_failed);           \
+		return check_failed ? 1 : 0;                                            \
+	} while (0)
+
+#endif
