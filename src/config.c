@@ -10,13 +10,13 @@
 
 #include "log.h"
 
-#if !defined(OA_FEATURE_FUNCTIONS) || !defined(OA_FEATURE_SOCKETS) ||                             \
+#if !defined(OA_FEATURE_FUNCTIONS) || !defined(OA_FEATURE_SOCKETS) ||                              \
     !defined(OA_FEATURE_FILES) || !defined(OA_FEATURE_GZIP) || !defined(OA_FEATURE_JSON)
 #error "meson passes OA_FEATURE_*; without them every optional feature would silently be off"
 #endif
 
 #define DEFAULT_ENDPOINT "http://localhost:4318/v1/traces"
-#define TRACES_PATH      "v1/traces"
+#define TRACES_PATH	 "v1/traces"
 
 /* Hook families this build contains; the sockets feature carries DNS and HTTP. */
 #define HOOKS_BUILT                                                                                \
@@ -24,7 +24,7 @@
 	 (OA_FEATURE_SOCKETS ? OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP : 0) |                 \
 	 OA_HOOK_PROCESS | (OA_FEATURE_FILES ? OA_HOOK_FILES : 0))
 #define HOOKS_ALL                                                                                  \
-	(OA_HOOK_FUNCTIONS | OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP | OA_HOOK_PROCESS |     \
+	(OA_HOOK_FUNCTIONS | OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP | OA_HOOK_PROCESS |      \
 	 OA_HOOK_FILES)
 
 #define NS_PER_US UINT64_C(1000)
@@ -361,7 +361,7 @@ static const char *quote_url(struct quoted *q, const char *url)
 
 /* One warning line: NAME="value" followed by the problem and the value used instead. */
 static void warn_value(const char *name, const char *value, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void warn_value(const char *name, const char *value, const char *fmt, ...)
 {
 	char tail[512];
@@ -534,8 +534,8 @@ static const char *choice_name(const struct choice *choices, size_t n, int value
 	return "?";
 }
 
-static void warn_choice(const char *name, const char *value, const struct choice *choices,
-			size_t n, int fallback)
+static void warn_choice(const char *name, const char *value, const struct choice *choices, size_t n,
+			int fallback)
 {
 	char names[256];
 	size_t len = 0;
@@ -562,57 +562,57 @@ static int env_choice(const struct env *env, const char *name, const struct choi
 }
 
 #define ENV_CHOICE(env, name, choices, field)                                                      \
-	((field) = env_choice(env, name, choices, sizeof(choices) / sizeof((choices)[0]),         \
-			      (int)(field)))
+	((field) =                                                                                 \
+	     env_choice(env, name, choices, sizeof(choices) / sizeof((choices)[0]), (int)(field)))
 
 static const struct choice log_levels[] = {
-	{"none", OA_LOG_NONE}, {"error", OA_LOG_ERROR}, {"warn", OA_LOG_WARN},
-	{"warning", OA_LOG_WARN}, {"info", OA_LOG_INFO}, {"debug", OA_LOG_DEBUG},
+    {"none", OA_LOG_NONE},    {"error", OA_LOG_ERROR}, {"warn", OA_LOG_WARN},
+    {"warning", OA_LOG_WARN}, {"info", OA_LOG_INFO},   {"debug", OA_LOG_DEBUG},
 };
 
 static const struct choice samplers[] = {
-	{"always_on", OA_SAMPLER_ALWAYS_ON},
-	{"always_off", OA_SAMPLER_ALWAYS_OFF},
-	{"traceidratio", OA_SAMPLER_TRACEIDRATIO},
-	{"parentbased_always_on", OA_SAMPLER_PARENTBASED_ALWAYS_ON},
-	{"parentbased_always_off", OA_SAMPLER_PARENTBASED_ALWAYS_OFF},
-	{"parentbased_traceidratio", OA_SAMPLER_PARENTBASED_TRACEIDRATIO},
-	{"adaptive", OA_SAMPLER_ADAPTIVE},
-	{"parentbased_adaptive", OA_SAMPLER_PARENTBASED_ADAPTIVE},
+    {"always_on", OA_SAMPLER_ALWAYS_ON},
+    {"always_off", OA_SAMPLER_ALWAYS_OFF},
+    {"traceidratio", OA_SAMPLER_TRACEIDRATIO},
+    {"parentbased_always_on", OA_SAMPLER_PARENTBASED_ALWAYS_ON},
+    {"parentbased_always_off", OA_SAMPLER_PARENTBASED_ALWAYS_OFF},
+    {"parentbased_traceidratio", OA_SAMPLER_PARENTBASED_TRACEIDRATIO},
+    {"adaptive", OA_SAMPLER_ADAPTIVE},
+    {"parentbased_adaptive", OA_SAMPLER_PARENTBASED_ADAPTIVE},
 };
 
 static const struct choice exporters[] = {
-	{"otlp", OA_EXPORTER_OTLP},
-	{"console", OA_EXPORTER_CONSOLE},
+    {"otlp", OA_EXPORTER_OTLP},
+    {"console", OA_EXPORTER_CONSOLE},
 #if OA_FEATURE_JSON
-	{"otlp/file", OA_EXPORTER_FILE},
+    {"otlp/file", OA_EXPORTER_FILE},
 #endif
-	{"none", OA_EXPORTER_NONE},
+    {"none", OA_EXPORTER_NONE},
 };
 
 static const struct choice protocols[] = {
-	{"http/protobuf", OA_PROTOCOL_PROTOBUF},
+    {"http/protobuf", OA_PROTOCOL_PROTOBUF},
 #if OA_FEATURE_JSON
-	{"http/json", OA_PROTOCOL_JSON},
+    {"http/json", OA_PROTOCOL_JSON},
 #endif
 };
 
 static const struct choice compressions[] = {
-	{"none", false},
+    {"none", false},
 #if OA_FEATURE_GZIP
-	{"gzip", true},
+    {"gzip", true},
 #endif
 };
 
 static const struct choice backpressures[] = {
-	{"drop", OA_BACKPRESSURE_DROP},
-	{"block", OA_BACKPRESSURE_BLOCK},
+    {"drop", OA_BACKPRESSURE_DROP},
+    {"block", OA_BACKPRESSURE_BLOCK},
 };
 
 static const struct choice hook_names[] = {
-	{"functions", OA_HOOK_FUNCTIONS}, {"sockets", OA_HOOK_SOCKETS}, {"dns", OA_HOOK_DNS},
-	{"http", OA_HOOK_HTTP},           {"process", OA_HOOK_PROCESS}, {"files", OA_HOOK_FILES},
-	{"default", OA_HOOKS_DEFAULT},    {"all", HOOKS_ALL},           {"none", 0},
+    {"functions", OA_HOOK_FUNCTIONS}, {"sockets", OA_HOOK_SOCKETS}, {"dns", OA_HOOK_DNS},
+    {"http", OA_HOOK_HTTP},	      {"process", OA_HOOK_PROCESS}, {"files", OA_HOOK_FILES},
+    {"default", OA_HOOKS_DEFAULT},    {"all", HOOKS_ALL},	    {"none", 0},
 };
 
 /* ---- Variables with their own rules ---- */
@@ -663,8 +663,8 @@ static void parse_sampler(struct oa_config *cfg, const struct env *env)
 	ENV_CHOICE(env, "OTEL_TRACES_SAMPLER", samplers, cfg->sampler);
 	bool ratio = cfg->sampler == OA_SAMPLER_TRACEIDRATIO ||
 		     cfg->sampler == OA_SAMPLER_PARENTBASED_TRACEIDRATIO;
-	bool adaptive = cfg->sampler == OA_SAMPLER_ADAPTIVE ||
-			cfg->sampler == OA_SAMPLER_PARENTBASED_ADAPTIVE;
+	bool adaptive =
+	    cfg->sampler == OA_SAMPLER_ADAPTIVE || cfg->sampler == OA_SAMPLER_PARENTBASED_ADAPTIVE;
 	cfg->sampler_arg = adaptive ? 100.0 : 1.0;
 	if (!ratio && !adaptive)
 		return;
@@ -742,7 +742,8 @@ static void parse_exporter(struct oa_config *cfg, const struct env *env)
 	if (found)
 		cfg->exporter = chosen;
 	if (entries.n > 1 && found)
-		warn_value(name, value, "names more than one exporter, or unsupported ones; using only %s",
+		warn_value(name, value,
+			   "names more than one exporter, or unsupported ones; using only %s",
 			   choice_name(exporters, n, chosen));
 	else if (entries.n && !found)
 		warn_choice(name, value, exporters, n, cfg->exporter);
@@ -792,8 +793,8 @@ static bool endpoint_valid(const char *url)
 
 static void parse_endpoint(struct oa_config *cfg, const struct env *env)
 {
-	const char *name = pick(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-				"OTEL_EXPORTER_OTLP_ENDPOINT");
+	const char *name =
+	    pick(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT");
 	char *value = env_value(env, name);
 	if (!value)
 		return;
@@ -817,8 +818,8 @@ static bool headers_valid(const struct oa_kv_list *headers)
 {
 	for (size_t i = 0; i < headers->n; i++) {
 		for (const char *p = headers->items[i].key; *p; p++)
-			if (!(is_digit(*p) || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			      strchr("!#$%&'*+-.^_`|~", *p)))
+			if (!(is_digit(*p) || (*p >= 'a' && *p <= 'z') ||
+			      (*p >= 'A' && *p <= 'Z') || strchr("!#$%&'*+-.^_`|~", *p)))
 				return false;
 		for (const unsigned char *p = (const unsigned char *)headers->items[i].value; *p;
 		     p++)
@@ -831,7 +832,7 @@ static bool headers_valid(const struct oa_kv_list *headers)
 static void parse_headers(struct oa_config *cfg, const struct env *env)
 {
 	const char *name =
-		pick(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
+	    pick(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
 	char *value = env_value(env, name);
 	if (!value)
 		return;
@@ -863,7 +864,7 @@ static void parse_resource_attributes(struct oa_config *cfg, const struct env *e
 static void parse_protocol(struct oa_config *cfg, const struct env *env)
 {
 	const char *name =
-		pick(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL");
+	    pick(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL");
 	const size_t n = sizeof protocols / sizeof protocols[0];
 	char *value = env_value(env, name);
 	if (!value)
@@ -937,9 +938,8 @@ static void parse_hooks(struct oa_config *cfg, const struct env *env)
 
 static void parse_limits(struct oa_config *cfg, const struct env *env)
 {
-	env_uint32(env,
-		   pick(env, "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"), 0,
-		   UINT32_MAX, "", &cfg->attribute_count_limit);
+	env_uint32(env, pick(env, "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"),
+		   0, UINT32_MAX, "", &cfg->attribute_count_limit);
 	env_uint32(env,
 		   pick(env, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
 			"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
@@ -971,20 +971,20 @@ static void parse_exporter_settings(struct oa_config *cfg, const struct env *env
 	parse_exporter(cfg, env);
 	parse_endpoint(cfg, env);
 	parse_headers(cfg, env);
-	env_ms(env, pick(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
-	       0, &cfg->otlp_timeout_ms);
-	ENV_CHOICE(env,
-		   pick(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-			"OTEL_EXPORTER_OTLP_COMPRESSION"),
-		   compressions, cfg->gzip);
+	env_ms(env, pick(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"), 0,
+	       &cfg->otlp_timeout_ms);
+	ENV_CHOICE(
+	    env,
+	    pick(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+	    compressions, cfg->gzip);
 	parse_protocol(cfg, env);
-	env_string(env,
-		   pick(env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-			"OTEL_EXPORTER_OTLP_CERTIFICATE"),
-		   &cfg->certificate);
-	env_string(env,
-		   pick(env, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
-		   &cfg->client_key);
+	env_string(
+	    env,
+	    pick(env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+	    &cfg->certificate);
+	env_string(
+	    env, pick(env, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+	    &cfg->client_key);
 	env_string(env,
 		   pick(env, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
 			"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
@@ -1009,8 +1009,7 @@ static void parse_own_settings(struct oa_config *cfg, const struct env *env)
 	if (value)
 		oa_parse_str_list(value, &cfg->function_exclude);
 	free(value);
-	env_uint32(env, "OTLPAUTO_FUNCTION_MAX_DEPTH", 0, UINT32_MAX, "",
-		   &cfg->function_max_depth);
+	env_uint32(env, "OTLPAUTO_FUNCTION_MAX_DEPTH", 0, UINT32_MAX, "", &cfg->function_max_depth);
 	env_bool(env, "OTLPAUTO_STACKTRACE", true, &cfg->stacktrace);
 	env_duration(env, "OTLPAUTO_STACKTRACE_THRESHOLD", &cfg->stacktrace_threshold_ns);
 	env_duration(env, "OTLPAUTO_FILE_THRESHOLD", &cfg->file_threshold_ns);
@@ -1021,31 +1020,31 @@ static void parse_own_settings(struct oa_config *cfg, const struct env *env)
 void oa_config_defaults(struct oa_config *cfg)
 {
 	*cfg = (struct oa_config){
-		.log_level = OA_LOG_INFO,
-		.sampler = OA_SAMPLER_PARENTBASED_ALWAYS_ON,
-		.sampler_arg = 1.0,
-		.propagate_tracecontext = true,
-		.propagate_baggage = true,
-		.schedule_delay_ms = 5000,
-		.export_timeout_ms = 30000,
-		.max_queue_size = 2048,
-		.max_export_batch_size = 512,
-		.attribute_count_limit = 128,
-		.attribute_value_length_limit = OA_LIMIT_NONE,
-		.event_count_limit = 128,
-		.link_count_limit = 128,
-		.exporter = OA_EXPORTER_OTLP,
-		.endpoint = strdup(DEFAULT_ENDPOINT),
-		.otlp_timeout_ms = 10000,
-		.protocol = OA_PROTOCOL_PROTOBUF,
-		.buffer_spans = 4096,
-		.backpressure = OA_BACKPRESSURE_DROP,
-		.exporter_cpu = -1,
-		.hooks = OA_HOOKS_DEFAULT & HOOKS_BUILT,
-		.function_threshold_ns = 100 * NS_PER_US,
-		.function_max_depth = OA_LIMIT_NONE,
-		.stacktrace_threshold_ns = 10 * NS_PER_MS,
-		.file_threshold_ns = 1 * NS_PER_MS,
+	    .log_level = OA_LOG_INFO,
+	    .sampler = OA_SAMPLER_PARENTBASED_ALWAYS_ON,
+	    .sampler_arg = 1.0,
+	    .propagate_tracecontext = true,
+	    .propagate_baggage = true,
+	    .schedule_delay_ms = 5000,
+	    .export_timeout_ms = 30000,
+	    .max_queue_size = 2048,
+	    .max_export_batch_size = 512,
+	    .attribute_count_limit = 128,
+	    .attribute_value_length_limit = OA_LIMIT_NONE,
+	    .event_count_limit = 128,
+	    .link_count_limit = 128,
+	    .exporter = OA_EXPORTER_OTLP,
+	    .endpoint = strdup(DEFAULT_ENDPOINT),
+	    .otlp_timeout_ms = 10000,
+	    .protocol = OA_PROTOCOL_PROTOBUF,
+	    .buffer_spans = 4096,
+	    .backpressure = OA_BACKPRESSURE_DROP,
+	    .exporter_cpu = -1,
+	    .hooks = OA_HOOKS_DEFAULT & HOOKS_BUILT,
+	    .function_threshold_ns = 100 * NS_PER_US,
+	    .function_max_depth = OA_LIMIT_NONE,
+	    .stacktrace_threshold_ns = 10 * NS_PER_MS,
+	    .file_threshold_ns = 1 * NS_PER_MS,
 	};
 }
 
@@ -1080,5 +1079,5 @@ void oa_config_free(struct oa_config *cfg)
 	oa_str_list_free(&cfg->function_include);
 	oa_str_list_free(&cfg->function_exclude);
 	cfg->service_name = cfg->endpoint = cfg->certificate = cfg->client_key =
-		cfg->client_certificate = cfg->file_path = NULL;
+	    cfg->client_certificate = cfg->file_path = NULL;
 }

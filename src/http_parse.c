@@ -59,9 +59,9 @@ enum field {
 	FIELD_NONE,
 };
 static const char *const field_names[] = {
-	"host", "user-agent", "traceparent", "tracestate", "content-length", "transfer-encoding",
+    "host", "user-agent", "traceparent", "tracestate", "content-length", "transfer-encoding",
 };
-#define REQUEST_FIELDS  0x3fu
+#define REQUEST_FIELDS	((1u << FIELD_NONE) - 1)
 #define RESPONSE_FIELDS (1u << FIELD_CONTENT_LENGTH | 1u << FIELD_TRANSFER_ENCODING)
 
 /* cur.bits: what the head said so far. */
@@ -72,7 +72,7 @@ enum {
 	BIT_LENGTH_SET = 1 << 3,      /* a Content-Length header was complete */
 	BIT_LENGTH_DIGIT = 1 << 4,    /* the current Content-Length value has a digit */
 	BIT_LENGTH_BLANK = 1 << 5,    /* ... and a blank after it */
-	BIT_CHUNKED = 1 << 6,         /* the last transfer coding is chunked */
+	BIT_CHUNKED = 1 << 6,	      /* the last transfer coding is chunked */
 	BIT_TE_SET = 1 << 7,
 	BIT_TE_BLANK = 1 << 8, /* blank after the current transfer-coding token */
 	BIT_TUNNEL = 1 << 9,   /* the bytes after this message are not HTTP */
@@ -80,7 +80,7 @@ enum {
 #define TE_MISMATCH 0xff /* cur.te_pos: the current token is not "chunked" */
 
 static const char *const method_names[] = {
-	"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "_OTHER",
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "_OTHER",
 };
 
 const char *oa_http_method_name(enum oa_http_method method)
@@ -120,12 +120,27 @@ static bool is_token(uint8_t c)
 	return c && strchr("!#$%&'*+-.^_`|~", c);
 }
 
-static bool is_alpha(uint8_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-static bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
-static bool is_blank(uint8_t c) { return c == ' ' || c == '\t'; }
+static bool is_alpha(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static bool is_digit(uint8_t c)
+{
+	return c >= '0' && c <= '9';
+}
+static bool is_blank(uint8_t c)
+{
+	return c == ' ' || c == '\t';
+}
 /* Visible ASCII or obs-text: what a request-target may hold. */
-static bool is_visible(uint8_t c) { return c > 0x20 && c != 0x7f; }
-static uint8_t lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
+static bool is_visible(uint8_t c)
+{
+	return c > 0x20 && c != 0x7f;
+}
+static uint8_t lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
 
 static int hex_digit(uint8_t c)
 {
@@ -154,8 +169,7 @@ static void trim_trailing_blanks(char *buf, uint8_t *len)
 		buf[--*len] = '\0';
 }
 
-#define APPEND(name, flag, c)                                                                      \
-	append(h->name, &h->name##_len, sizeof h->name, &h->flags, flag, c)
+#define APPEND(name, flag, c) append(h->name, &h->name##_len, sizeof h->name, &h->flags, flag, c)
 
 /* One call of oa_http_feed: where events go and where the blank line began. */
 struct feed {
@@ -240,7 +254,7 @@ static bool header_value_byte(struct oa_http_parser *p, uint8_t c)
 	case FIELD_TRANSFER_ENCODING:
 		if (c == ',') {
 			if (p->cur.te_pos) {
-				p->cur.bits &= (uint16_t)~(BIT_CHUNKED | BIT_TE_BLANK);
+				p->cur.bits &= (uint16_t) ~(BIT_CHUNKED | BIT_TE_BLANK);
 				if (p->cur.te_pos == 7)
 					p->cur.bits |= BIT_CHUNKED;
 			}
@@ -249,7 +263,7 @@ static bool header_value_byte(struct oa_http_parser *p, uint8_t c)
 			if (p->cur.te_pos)
 				p->cur.bits |= BIT_TE_BLANK;
 		} else if ((p->cur.bits & BIT_TE_BLANK) || p->cur.te_pos >= 7 ||
-			   lower(c) != (uint8_t)"chunked"[p->cur.te_pos]) {
+			   lower(c) != (uint8_t) "chunked"[p->cur.te_pos]) {
 			p->cur.te_pos = TE_MISMATCH;
 		} else {
 			p->cur.te_pos++;
@@ -341,7 +355,7 @@ static void header_name_end(struct oa_http_parser *p)
 		APPEND(tracestate, OA_HTTP_TRACESTATE_TRUNCATED, ',');
 	if (field == FIELD_CONTENT_LENGTH) {
 		p->cur.number = 0;
-		p->cur.bits &= (uint16_t)~(BIT_LENGTH_DIGIT | BIT_LENGTH_BLANK);
+		p->cur.bits &= (uint16_t) ~(BIT_LENGTH_DIGIT | BIT_LENGTH_BLANK);
 	}
 	p->cur.field = (uint8_t)field;
 }
@@ -358,13 +372,11 @@ static void header_name_byte(struct oa_http_parser *p, uint8_t c)
 
 static void start_header_line(struct oa_http_parser *p, uint8_t c)
 {
-	p->cur.name_match =
-	    p->role == OA_HTTP_REQUESTS ? REQUEST_FIELDS : (uint8_t)RESPONSE_FIELDS;
+	p->cur.name_match = p->role == OA_HTTP_REQUESTS ? REQUEST_FIELDS : (uint8_t)RESPONSE_FIELDS;
 	p->cur.name_len = 0;
 	header_name_byte(p, c);
 	p->state = ST_HEADER_NAME;
 }
-
 
 static void enter_chunk_size(struct oa_http_parser *p)
 {
@@ -852,7 +864,10 @@ static void put(struct writer *w, const char *s, size_t n)
 			w->out[w->len] = s[i];
 }
 
-static void put_str(struct writer *w, const char *s) { put(w, s, strlen(s)); }
+static void put_str(struct writer *w, const char *s)
+{
+	put(w, s, strlen(s));
+}
 
 static size_t finish(struct writer *w)
 {

@@ -48,8 +48,8 @@ enum oa_http_method {
 
 enum oa_http_event_kind {
 	OA_HTTP_MESSAGE_BEGIN = 1, /* head complete */
-	OA_HTTP_MESSAGE_END,       /* body complete */
-	OA_HTTP_GAVE_UP,           /* last event: the parser ignores all further bytes */
+	OA_HTTP_MESSAGE_END,	   /* body complete */
+	OA_HTTP_GAVE_UP,	   /* last event: the parser ignores all further bytes */
 };
 
 enum oa_http_gave_up_reason {
@@ -61,8 +61,8 @@ enum oa_http_gave_up_reason {
 };
 
 enum oa_http_head_flag {
-	OA_HTTP_HAS_QUERY = 1 << 0,         /* the target had a '?' (query may be empty) */
-	OA_HTTP_ABSOLUTE_FORM = 1 << 1,     /* proxy form: scheme and host came from the target */
+	OA_HTTP_HAS_QUERY = 1 << 0,	    /* the target had a '?' (query may be empty) */
+	OA_HTTP_ABSOLUTE_FORM = 1 << 1,	    /* proxy form: scheme and host came from the target */
 	OA_HTTP_HAS_TRACEPARENT = 1 << 2,   /* a traceparent header was present */
 	OA_HTTP_TRACEPARENT_VALID = 1 << 3, /* exactly one, valid: parent holds it */
 	OA_HTTP_METHOD_TRUNCATED = 1 << 4,
@@ -76,21 +76,21 @@ enum oa_http_head_flag {
 /* What a message head says. Strings are NUL-terminated, NUL-free, and may hold
  * any byte >= 0x80 (not necessarily UTF-8). */
 struct oa_http_head {
-	uint16_t flags;        /* enum oa_http_head_flag */
+	uint16_t flags;	       /* enum oa_http_head_flag */
 	uint16_t status;       /* responses: 101..999 (interim 1xx are skipped) */
-	uint8_t method;        /* enum oa_http_method; responses: of the request answered */
+	uint8_t method;	       /* enum oa_http_method; responses: of the request answered */
 	uint8_t version_minor; /* HTTP/1.<version_minor> */
 	uint8_t method_original_len, scheme_len, path_len, query_len, host_len, user_agent_len,
 	    tracestate_len;
 	/* The rest is filled for requests only. */
 	char method_original[OA_HTTP_METHOD_CAP]; /* as sent, for http.request.method_original */
-	char scheme[OA_HTTP_SCHEME_CAP];      /* lowercase, absolute-form targets only */
-	char path[OA_HTTP_PATH_CAP];          /* "/" for an absolute-form target without one */
-	char query[OA_HTTP_QUERY_CAP];        /* raw, without '?': redact before export */
-	char host[OA_HTTP_HOST_CAP];          /* target authority (no userinfo) or Host header */
+	char scheme[OA_HTTP_SCHEME_CAP];	  /* lowercase, absolute-form targets only */
+	char path[OA_HTTP_PATH_CAP];		  /* "/" for an absolute-form target without one */
+	char query[OA_HTTP_QUERY_CAP];		  /* raw, without '?': redact before export */
+	char host[OA_HTTP_HOST_CAP]; /* target authority (no userinfo) or Host header */
 	char user_agent[OA_HTTP_USER_AGENT_CAP];
 	char tracestate[OA_HTTP_TRACESTATE_CAP]; /* all tracestate headers joined by ',' */
-	struct oa_span_context parent;           /* when OA_HTTP_TRACEPARENT_VALID */
+	struct oa_span_context parent;		 /* when OA_HTTP_TRACEPARENT_VALID */
 };
 
 struct oa_http_event {
@@ -103,8 +103,8 @@ struct oa_http_event {
 	 * head, where a header line can be inserted; SIZE_MAX when that line
 	 * started in an earlier feed. */
 	size_t inject_at;
-	uint32_t head_len;        /* MESSAGE_BEGIN: bytes of the head, across feeds */
-	uint64_t body_len;        /* MESSAGE_END: body bytes without chunk framing */
+	uint32_t head_len;	  /* MESSAGE_BEGIN: bytes of the head, across feeds */
+	uint64_t body_len;	  /* MESSAGE_END: body bytes without chunk framing */
 	struct oa_http_head head; /* MESSAGE_BEGIN and MESSAGE_END; zero for GAVE_UP */
 };
 
@@ -156,7 +156,7 @@ size_t oa_http_redact_query(const char *q, size_t len, char *out, size_t cap);
 struct oa_http_url {
 	const char *scheme; /* "http" when NULL */
 	const char *host;   /* may carry ":port" and "userinfo@" (dropped); bare IPv6 gets [] */
-	uint16_t port;      /* appended unless 0, the scheme's default, or host has one */
+	uint16_t port;	    /* appended unless 0, the scheme's default, or host has one */
 	const char *path;   /* "/" when NULL or empty; a '/' is put in front if missing */
 	const char *query;  /* raw, redacted here; NULL: no '?' */
 };

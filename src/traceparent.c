@@ -31,7 +31,10 @@ static bool all_zero(const uint8_t *b, size_t n)
 	return true;
 }
 
-static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
 
 bool oa_traceparent_parse(const char *s, size_t len, struct oa_span_context *out)
 {
@@ -58,7 +61,8 @@ bool oa_traceparent_parse(const char *s, size_t len, struct oa_span_context *out
 		return false;
 	if (len > OA_TRACEPARENT_LEN && s[OA_TRACEPARENT_LEN] != '-')
 		return false;
-	if (all_zero(ctx.trace_id, sizeof ctx.trace_id) || all_zero(ctx.span_id, sizeof ctx.span_id))
+	if (all_zero(ctx.trace_id, sizeof ctx.trace_id) ||
+	    all_zero(ctx.span_id, sizeof ctx.span_id))
 		return false;
 	*out = ctx;
 	return true;

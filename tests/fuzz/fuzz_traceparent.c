@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct oa_span_context ctx, again;
 	if (!oa_traceparent_parse((const char *)data, size, &ctx))
 		return 0;
-	if (all_zero(ctx.trace_id, sizeof ctx.trace_id) || all_zero(ctx.span_id, sizeof ctx.span_id))
+	if (all_zero(ctx.trace_id, sizeof ctx.trace_id) ||
+	    all_zero(ctx.span_id, sizeof ctx.span_id))
 		abort();
 	char header[OA_TRACEPARENT_LEN + 1];
 	oa_traceparent_format(&ctx, header);

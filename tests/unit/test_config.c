@@ -92,6 +92,12 @@ static uint64_t u64_at(size_t offset)
 	return value;
 }
 
+/* The hook families this build has (meson's feature options); the rest are never enabled. */
+static const uint32_t hooks_built =
+    (OA_FEATURE_FUNCTIONS ? OA_HOOK_FUNCTIONS : 0) |
+    (OA_FEATURE_SOCKETS ? OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP : 0) | OA_HOOK_PROCESS |
+    (OA_FEATURE_FILES ? OA_HOOK_FILES : 0);
+
 /* ---- Pure parsers ---- */
 
 static void test_parse_bool(void)
@@ -139,28 +145,47 @@ static void test_parse_duration(void)
 		const char *text;
 		uint64_t ns;
 	} good[] = {
-		{"0", 0},
-		{"0ns", 0},
-		{"0s", 0},
-		{"250ns", 250},
-		{"100us", 100000},
-		{"5ms", 5000000},
-		{"2s", 2000000000},
-		{"1.5ms", 1500000},
-		{"0.25us", 250},
-		{"1.000000001s", 1000000001},
-		{"1.0000000019s", 1000000001}, /* below 1ns is dropped */
-		{"0.5ns", 0},
-		{"7MS", 7000000},
-		{"3Us", 3000},
-		{"18446744073709551615ns", UINT64_MAX},
-		{"18446744073.709551615s", UINT64_MAX},
-		{"18446744073709551615.9ns", UINT64_MAX},
+	    {"0", 0},
+	    {"0ns", 0},
+	    {"0s", 0},
+	    {"250ns", 250},
+	    {"100us", 100000},
+	    {"5ms", 5000000},
+	    {"2s", 2000000000},
+	    {"1.5ms", 1500000},
+	    {"0.25us", 250},
+	    {"1.000000001s", 1000000001},
+	    {"1.0000000019s", 1000000001}, /* below 1ns is dropped */
+	    {"0.5ns", 0},
+	    {"7MS", 7000000},
+	    {"3Us", 3000},
+	    {"18446744073709551615ns", UINT64_MAX},
+	    {"18446744073.709551615s", UINT64_MAX},
+	    {"18446744073709551615.9ns", UINT64_MAX},
 	};
 	static const char *const bad[] = {
-		"", "100", "00", "0.0", "5 ms", " 5ms", "5ms ", "-1ms", "+1ms", "1.ms", ".5ms",
-		"ms", "1h", "1m", "1msx", "1e3ms", "1,5ms", "abc", "18446744073709551616ns",
-		"18446744074s", "18446744073.709551616s", "18446744073709552ms",
+	    "",
+	    "100",
+	    "00",
+	    "0.0",
+	    "5 ms",
+	    " 5ms",
+	    "5ms ",
+	    "-1ms",
+	    "+1ms",
+	    "1.ms",
+	    ".5ms",
+	    "ms",
+	    "1h",
+	    "1m",
+	    "1msx",
+	    "1e3ms",
+	    "1,5ms",
+	    "abc",
+	    "18446744073709551616ns",
+	    "18446744074s",
+	    "18446744073.709551616s",
+	    "18446744073709552ms",
 	};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		int before = check_failed;
@@ -244,7 +269,7 @@ static void test_parse_kv_list(void)
 	oa_kv_list_free(&list);
 
 	static const char *const bad[] = {
-		"a", "=1", " = 1", "a=1,b", "a=%zz", "a=%4", "%zz=1", "a=1,b=%", "a=%00",
+	    "a", "=1", " = 1", "a=1,b", "a=%zz", "a=%4", "%zz=1", "a=1,b=%", "a=%00",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int before = check_failed;
@@ -281,13 +306,13 @@ static void test_parse_str_list(void)
 static void test_endpoint_join(void)
 {
 	static const char *const cases[][2] = {
-		{"http://h:4318", "http://h:4318/v1/traces"},
-		{"http://h:4318/", "http://h:4318/v1/traces"},
-		{"http://h:4318//", "http://h:4318/v1/traces"},
-		{"http://h/base", "http://h/base/v1/traces"},
-		{"http://h/base/", "http://h/base/v1/traces"},
-		{"https://h/a/b", "https://h/a/b/v1/traces"},
-		{"", "/v1/traces"},
+	    {"http://h:4318", "http://h:4318/v1/traces"},
+	    {"http://h:4318/", "http://h:4318/v1/traces"},
+	    {"http://h:4318//", "http://h:4318/v1/traces"},
+	    {"http://h/base", "http://h/base/v1/traces"},
+	    {"http://h/base/", "http://h/base/v1/traces"},
+	    {"https://h/a/b", "https://h/a/b/v1/traces"},
+	    {"", "/v1/traces"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *joined = oa_endpoint_join(cases[i][0]);
@@ -329,9 +354,7 @@ static void check_defaults(void)
 	CHECK_EQ_INT(cfg.buffer_spans, 4096);
 	CHECK_EQ_INT(cfg.backpressure, OA_BACKPRESSURE_DROP);
 	CHECK_EQ_INT(cfg.exporter_cpu, -1);
-#if OA_FEATURE_FUNCTIONS && OA_FEATURE_SOCKETS
-	CHECK_EQ_INT(cfg.hooks, OA_HOOKS_DEFAULT);
-#endif
+	CHECK_EQ_INT(cfg.hooks, OA_HOOKS_DEFAULT & hooks_built);
 	CHECK_EQ_INT(cfg.function_threshold_ns, 100000);
 	CHECK_EQ_INT(cfg.function_include.n, 0);
 	CHECK_EQ_INT(cfg.function_exclude.n, 0);
@@ -372,23 +395,21 @@ struct uint_var {
 
 #define FIELD(f) offsetof(struct oa_config, f)
 static const struct uint_var uint_vars[] = {
-	{"OTEL_BSP_SCHEDULE_DELAY", FIELD(schedule_delay_ms), 5000, 1, UINT32_MAX, true},
-	{"OTEL_BSP_EXPORT_TIMEOUT", FIELD(export_timeout_ms), 30000, 0, UINT32_MAX, true},
-	{"OTEL_BSP_MAX_QUEUE_SIZE", FIELD(max_queue_size), 2048, 1, UINT32_MAX, false},
-	{"OTEL_ATTRIBUTE_COUNT_LIMIT", FIELD(attribute_count_limit), 128, 0, UINT32_MAX, false},
-	{"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", FIELD(attribute_count_limit), 128, 0, UINT32_MAX,
-	 false},
-	{"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", FIELD(attribute_value_length_limit), OA_LIMIT_NONE,
-	 0, UINT32_MAX, false},
-	{"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", FIELD(attribute_value_length_limit),
-	 OA_LIMIT_NONE, 0, UINT32_MAX, false},
-	{"OTEL_SPAN_EVENT_COUNT_LIMIT", FIELD(event_count_limit), 128, 0, UINT32_MAX, false},
-	{"OTEL_SPAN_LINK_COUNT_LIMIT", FIELD(link_count_limit), 128, 0, UINT32_MAX, false},
-	{"OTEL_EXPORTER_OTLP_TIMEOUT", FIELD(otlp_timeout_ms), 10000, 0, UINT32_MAX, true},
-	{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", FIELD(otlp_timeout_ms), 10000, 0, UINT32_MAX, true},
-	{"OTLPAUTO_BUFFER_SPANS", FIELD(buffer_spans), 4096, 16, 16777216, false},
-	{"OTLPAUTO_FUNCTION_MAX_DEPTH", FIELD(function_max_depth), OA_LIMIT_NONE, 0, UINT32_MAX,
-	 false},
+    {"OTEL_BSP_SCHEDULE_DELAY", FIELD(schedule_delay_ms), 5000, 1, UINT32_MAX, true},
+    {"OTEL_BSP_EXPORT_TIMEOUT", FIELD(export_timeout_ms), 30000, 0, UINT32_MAX, true},
+    {"OTEL_BSP_MAX_QUEUE_SIZE", FIELD(max_queue_size), 2048, 1, UINT32_MAX, false},
+    {"OTEL_ATTRIBUTE_COUNT_LIMIT", FIELD(attribute_count_limit), 128, 0, UINT32_MAX, false},
+    {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", FIELD(attribute_count_limit), 128, 0, UINT32_MAX, false},
+    {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", FIELD(attribute_value_length_limit), OA_LIMIT_NONE, 0,
+     UINT32_MAX, false},
+    {"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", FIELD(attribute_value_length_limit), OA_LIMIT_NONE,
+     0, UINT32_MAX, false},
+    {"OTEL_SPAN_EVENT_COUNT_LIMIT", FIELD(event_count_limit), 128, 0, UINT32_MAX, false},
+    {"OTEL_SPAN_LINK_COUNT_LIMIT", FIELD(link_count_limit), 128, 0, UINT32_MAX, false},
+    {"OTEL_EXPORTER_OTLP_TIMEOUT", FIELD(otlp_timeout_ms), 10000, 0, UINT32_MAX, true},
+    {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", FIELD(otlp_timeout_ms), 10000, 0, UINT32_MAX, true},
+    {"OTLPAUTO_BUFFER_SPANS", FIELD(buffer_spans), 4096, 16, 16777216, false},
+    {"OTLPAUTO_FUNCTION_MAX_DEPTH", FIELD(function_max_depth), OA_LIMIT_NONE, 0, UINT32_MAX, false},
 };
 
 static void check_uint_good(const struct uint_var *var, const char *text, uint32_t expected)
@@ -420,7 +441,7 @@ static void check_uint_bad(const struct uint_var *var, const char *text, const c
 static void test_uint_vars(void)
 {
 	static const char *const not_numbers[] = {
-		"abc", "-1", "-0", "+5", "5ms", "5 000", "1.5", "1,5", "0x10", "1e3", "42abc",
+	    "abc", "-1", "-0", "+5", "5ms", "5 000", "1.5", "1,5", "0x10", "1e3", "42abc",
 	};
 	for (size_t i = 0; i < sizeof uint_vars / sizeof uint_vars[0]; i++) {
 		const struct uint_var *var = &uint_vars[i];
@@ -441,8 +462,8 @@ static void test_uint_vars(void)
 		for (size_t j = 0; j < sizeof not_numbers / sizeof not_numbers[0]; j++)
 			check_uint_bad(var, not_numbers[j], not_number);
 		char range[64];
-		snprintf(range, sizeof range, "is out of range (%" PRIu32 "..%" PRIu32 ")", var->min,
-			 var->max);
+		snprintf(range, sizeof range, "is out of range (%" PRIu32 "..%" PRIu32 ")",
+			 var->min, var->max);
 		snprintf(text, sizeof text, "%" PRIu64, (uint64_t)var->max + 1);
 		check_uint_bad(var, text, range);
 		check_uint_bad(var, "99999999999999999999999", range);
@@ -471,8 +492,8 @@ static void test_batch_size(void)
 	PARSE("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1");
 	CHECK_EQ_INT(cfg.max_export_batch_size, 1);
 	CHECK_QUIET();
-	static const char *const bad[] = {"0", "abc", "-1", "+5", "1.5", "4294967296",
-					  "99999999999999999999999"};
+	static const char *const bad[] = {
+	    "0", "abc", "-1", "+5", "1.5", "4294967296", "99999999999999999999999"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int before = check_failed;
 		PARSE("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", bad[i]);
@@ -514,14 +535,14 @@ static void test_limit_precedence(void)
 	CHECK_EQ_INT(cfg.attribute_count_limit, 20);
 	CHECK_QUIET();
 
-	PARSE("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100",
-	      "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "200");
+	PARSE("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100", "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+	      "200");
 	CHECK_EQ_INT(cfg.attribute_value_length_limit, 200);
 	PARSE("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100");
 	CHECK_EQ_INT(cfg.attribute_value_length_limit, 100);
 	CHECK_EQ_INT(cfg.attribute_count_limit, 128);
-	PARSE("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100",
-	      "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1");
+	PARSE("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100", "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+	      "-1");
 	CHECK_EQ_INT(cfg.attribute_value_length_limit, OA_LIMIT_NONE);
 	CHECK_ONE_WARNING("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT=\"-1\"");
 	CHECK(warned("using no limit"));
@@ -566,19 +587,18 @@ static void test_duration_vars(void)
 		uint64_t fallback;
 		const char *used;
 	} vars[] = {
-		{"OTLPAUTO_FUNCTION_THRESHOLD", FIELD(function_threshold_ns), 100000, "using 100us"},
-		{"OTLPAUTO_STACKTRACE_THRESHOLD", FIELD(stacktrace_threshold_ns), 10000000,
-		 "using 10ms"},
-		{"OTLPAUTO_FILE_THRESHOLD", FIELD(file_threshold_ns), 1000000, "using 1ms"},
+	    {"OTLPAUTO_FUNCTION_THRESHOLD", FIELD(function_threshold_ns), 100000, "using 100us"},
+	    {"OTLPAUTO_STACKTRACE_THRESHOLD", FIELD(stacktrace_threshold_ns), 10000000,
+	     "using 10ms"},
+	    {"OTLPAUTO_FILE_THRESHOLD", FIELD(file_threshold_ns), 1000000, "using 1ms"},
 	};
 	static const struct {
 		const char *text;
 		uint64_t ns;
-	} good[] = {{"0", 0},         {"250ns", 250},         {"100us", 100000},
-		    {"5ms", 5000000}, {"2s", 2000000000},     {"1.5ms", 1500000},
-		    {" 7MS ", 7000000}, {"0ms", 0}};
+	} good[] = {{"0", 0},		{"250ns", 250},	    {"100us", 100000},	{"5ms", 5000000},
+		    {"2s", 2000000000}, {"1.5ms", 1500000}, {" 7MS ", 7000000}, {"0ms", 0}};
 	static const char *const bad[] = {"100",  "5 ms", "-1ms", "+1ms", "1.ms",
-					  ".5ms", "ms",   "1h",   "abc",  "18446744073709551616ns"};
+					  ".5ms", "ms",	  "1h",	  "abc",  "18446744073709551616ns"};
 	for (size_t v = 0; v < sizeof vars / sizeof vars[0]; v++) {
 		PARSE(vars[v].name, "");
 		CHECK_EQ_INT(u64_at(vars[v].offset), vars[v].fallback);
@@ -609,8 +629,8 @@ static void test_bools(void)
 	static const struct {
 		const char *text;
 		bool value;
-	} good[] = {{"true", true}, {"TRUE", true}, {" True ", true}, {"false", false},
-		    {"FALSE", false}};
+	} good[] = {
+	    {"true", true}, {"TRUE", true}, {" True ", true}, {"false", false}, {"FALSE", false}};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		PARSE("OTEL_SDK_DISABLED", good[i].text);
 		CHECK_EQ_INT(cfg.sdk_disabled, good[i].value);
@@ -655,7 +675,7 @@ static void test_log_level(void)
 		const char *text;
 		enum oa_log_level level;
 	} good[] = {{"none", OA_LOG_NONE},     {"error", OA_LOG_ERROR}, {"warn", OA_LOG_WARN},
-		    {"warning", OA_LOG_WARN},  {"info", OA_LOG_INFO},   {"debug", OA_LOG_DEBUG},
+		    {"warning", OA_LOG_WARN},  {"info", OA_LOG_INFO},	{"debug", OA_LOG_DEBUG},
 		    {" DEBUG ", OA_LOG_DEBUG}, {"Warning", OA_LOG_WARN}};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		PARSE("OTEL_LOG_LEVEL", good[i].text);
@@ -677,6 +697,10 @@ static void test_log_level(void)
 	CHECK_QUIET();
 	PARSE("OTEL_BSP_SCHEDULE_DELAY", "abc", "OTEL_LOG_LEVEL", "warn");
 	CHECK_ONE_WARNING("OTEL_BSP_SCHEDULE_DELAY");
+	/* A bad level is reported at the default level, whatever the last parse chose. */
+	PARSE("OTEL_LOG_LEVEL", "none");
+	PARSE("OTEL_LOG_LEVEL", "loud");
+	CHECK_ONE_WARNING("OTEL_LOG_LEVEL=\"loud\"");
 	PARSE("OTEL_BSP_SCHEDULE_DELAY", "abc", "OTEL_LOG_LEVEL", "loud");
 	CHECK_EQ_INT(line_count, 2);
 	CHECK(strstr(lines[0], "OTEL_LOG_LEVEL=\"loud\"") != NULL);
@@ -691,16 +715,16 @@ static void test_sampler(void)
 		const char *text;
 		enum oa_sampler_kind kind;
 	} good[] = {
-		{"always_on", OA_SAMPLER_ALWAYS_ON},
-		{"always_off", OA_SAMPLER_ALWAYS_OFF},
-		{"traceidratio", OA_SAMPLER_TRACEIDRATIO},
-		{"parentbased_always_on", OA_SAMPLER_PARENTBASED_ALWAYS_ON},
-		{"parentbased_always_off", OA_SAMPLER_PARENTBASED_ALWAYS_OFF},
-		{"parentbased_traceidratio", OA_SAMPLER_PARENTBASED_TRACEIDRATIO},
-		{"adaptive", OA_SAMPLER_ADAPTIVE},
-		{"parentbased_adaptive", OA_SAMPLER_PARENTBASED_ADAPTIVE},
-		{" TraceIdRatio ", OA_SAMPLER_TRACEIDRATIO},
-		{"ALWAYS_OFF", OA_SAMPLER_ALWAYS_OFF},
+	    {"always_on", OA_SAMPLER_ALWAYS_ON},
+	    {"always_off", OA_SAMPLER_ALWAYS_OFF},
+	    {"traceidratio", OA_SAMPLER_TRACEIDRATIO},
+	    {"parentbased_always_on", OA_SAMPLER_PARENTBASED_ALWAYS_ON},
+	    {"parentbased_always_off", OA_SAMPLER_PARENTBASED_ALWAYS_OFF},
+	    {"parentbased_traceidratio", OA_SAMPLER_PARENTBASED_TRACEIDRATIO},
+	    {"adaptive", OA_SAMPLER_ADAPTIVE},
+	    {"parentbased_adaptive", OA_SAMPLER_PARENTBASED_ADAPTIVE},
+	    {" TraceIdRatio ", OA_SAMPLER_TRACEIDRATIO},
+	    {"ALWAYS_OFF", OA_SAMPLER_ALWAYS_OFF},
 	};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		PARSE("OTEL_TRACES_SAMPLER", good[i].text);
@@ -728,13 +752,13 @@ static void test_sampler_arg(void)
 	static const struct {
 		const char *text;
 		double value;
-	} good_ratios[] = {{"0.25", 0.25}, {"0", 0.0},    {"1", 1.0},    {"1.0", 1.0},
-			   {".5", 0.5},    {"5e-1", 0.5}, {" 0.125 ", 0.125}, {"0.1", 0.1},
-			   {"1.", 1.0}},
+	} good_ratios[] = {{"0.25", 0.25},     {"0", 0.0},   {"1", 1.0},
+			   {"1.0", 1.0},       {".5", 0.5},  {"5e-1", 0.5},
+			   {" 0.125 ", 0.125}, {"0.1", 0.1}, {"1.", 1.0}},
 	  good_rates[] = {{"250", 250.0}, {"0.5", 0.5}, {"1e3", 1000.0}, {"100000", 100000.0}};
-	static const char *const bad_ratios[] = {"1.5",  "-0.1", "+0.5", "abc", "nan", "inf",
-						 "0x1p-1", "1e999", "0.5.5", "1,5", ".", "1e",
-						 "50%"};
+	static const char *const bad_ratios[] = {"1.5", "-0.1",	  "+0.5",  "abc",   "nan",
+						 "inf", "0x1p-1", "1e999", "0.5.5", "1,5",
+						 ".",	"1e",	  "50%"};
 	static const char *const bad_rates[] = {"0", "0.0", "-5", "abc", "1e999", "inf", "+1"};
 
 	for (size_t s = 0; s < 2; s++) {
@@ -839,10 +863,13 @@ static void test_traces_exporter(void)
 		const char *text;
 		enum oa_exporter_kind kind;
 	} good[] = {
-		{"otlp", OA_EXPORTER_OTLP},       {"console", OA_EXPORTER_CONSOLE},
-		{"none", OA_EXPORTER_NONE},       {" CONSOLE ", OA_EXPORTER_CONSOLE},
+		{"otlp", OA_EXPORTER_OTLP},
+		{"console", OA_EXPORTER_CONSOLE},
+		{"none", OA_EXPORTER_NONE},
+		{" CONSOLE ", OA_EXPORTER_CONSOLE},
 #if OA_FEATURE_JSON
-		{"otlp/file", OA_EXPORTER_FILE},  {"OTLP/File", OA_EXPORTER_FILE},
+		{"otlp/file", OA_EXPORTER_FILE},
+		{"OTLP/File", OA_EXPORTER_FILE},
 #endif
 	};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
@@ -862,7 +889,15 @@ static void test_traces_exporter(void)
 	PARSE("OTEL_TRACES_EXPORTER", "console,");
 	CHECK_EQ_INT(cfg.exporter, OA_EXPORTER_CONSOLE);
 	CHECK_QUIET();
-	static const char *const bad[] = {"zipkin", "jaeger,zipkin", "otlp/grpc", "logging"};
+	static const char *const bad[] = {
+		"zipkin",
+		"jaeger,zipkin",
+		"otlp/grpc",
+		"logging",
+#if !OA_FEATURE_JSON
+		"otlp/file", /* the file exporter writes JSON */
+#endif
+	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int before = check_failed;
 		PARSE("OTEL_TRACES_EXPORTER", bad[i]);
@@ -890,6 +925,12 @@ static void test_compression_protocol(void)
 		CHECK(cfg.gzip);
 		CHECK_QUIET();
 #endif
+#if !OA_FEATURE_GZIP
+		PARSE(compression, "gzip");
+		CHECK(!cfg.gzip);
+		CHECK_ONE_WARNING(compression);
+		CHECK(warned("is not one of none; using none"));
+#endif
 		PARSE(compression, "none");
 		CHECK(!cfg.gzip);
 		CHECK_QUIET();
@@ -908,6 +949,12 @@ static void test_compression_protocol(void)
 		PARSE(protocol, " HTTP/JSON ");
 		CHECK_EQ_INT(cfg.protocol, OA_PROTOCOL_JSON);
 		CHECK_QUIET();
+#endif
+#if !OA_FEATURE_JSON
+		PARSE(protocol, "http/json");
+		CHECK_EQ_INT(cfg.protocol, OA_PROTOCOL_PROTOBUF);
+		CHECK_ONE_WARNING(protocol);
+		CHECK(warned("is not one of http/protobuf; using http/protobuf"));
 #endif
 		PARSE(protocol, "grpc");
 		CHECK_EQ_INT(cfg.protocol, OA_PROTOCOL_PROTOBUF);
@@ -929,8 +976,7 @@ static void test_compression_protocol(void)
 	CHECK(!cfg.gzip);
 	CHECK_EQ_INT(cfg.protocol, OA_PROTOCOL_JSON);
 	CHECK_QUIET();
-	PARSE("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", "OTEL_EXPORTER_OTLP_PROTOCOL",
-	      "http/json");
+	PARSE("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
 	CHECK(cfg.gzip);
 	CHECK_EQ_INT(cfg.protocol, OA_PROTOCOL_JSON);
 #endif
@@ -961,43 +1007,61 @@ static void check_hooks(const char *value, uint32_t expected)
 
 static void test_hooks(void)
 {
-#if OA_FEATURE_FUNCTIONS && OA_FEATURE_SOCKETS && OA_FEATURE_FILES
 	const uint32_t all = OA_HOOKS_DEFAULT | OA_HOOK_FILES;
-	check_hooks("functions", OA_HOOK_FUNCTIONS);
+	static const struct {
+		const char *name;
+		uint32_t bit;
+	} families[] = {{"functions", OA_HOOK_FUNCTIONS},
+			{"sockets", OA_HOOK_SOCKETS},
+			{"dns", OA_HOOK_DNS},
+			{"http", OA_HOOK_HTTP},
+			{"process", OA_HOOK_PROCESS},
+			{"files", OA_HOOK_FILES}};
+	/* A family named alone: on if built, else reported and the default kept. */
+	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+		if (families[i].bit & hooks_built) {
+			check_hooks(families[i].name, families[i].bit);
+			CHECK_QUIET();
+		} else {
+			check_hooks(families[i].name, OA_HOOKS_DEFAULT & hooks_built);
+			CHECK_ONE_WARNING("OTLPAUTO_HOOKS");
+			CHECK(warned("not built in"));
+		}
+	}
+	/* Keywords quietly leave out what is not built. */
+	check_hooks("default", OA_HOOKS_DEFAULT & hooks_built);
 	CHECK_QUIET();
-	check_hooks("sockets, dns", OA_HOOK_SOCKETS | OA_HOOK_DNS);
-	CHECK_QUIET();
-	check_hooks("HTTP,Process", OA_HOOK_HTTP | OA_HOOK_PROCESS);
-	CHECK_QUIET();
-	check_hooks("files", OA_HOOK_FILES);
-	CHECK_QUIET();
-	check_hooks("default", OA_HOOKS_DEFAULT);
-	CHECK_QUIET();
-	check_hooks("default,files", all);
-	CHECK_QUIET();
-	check_hooks("all", all);
-	CHECK_QUIET();
-	check_hooks("functions,sockets,dns,http,process,files", all);
+	check_hooks("all", all & hooks_built);
 	CHECK_QUIET();
 	check_hooks("none", 0);
 	CHECK_QUIET();
 	check_hooks(" NONE ", 0);
 	CHECK_QUIET();
+	check_hooks("none,process", OA_HOOK_PROCESS);
+	CHECK_QUIET();
+	check_hooks(",", OA_HOOKS_DEFAULT & hooks_built);
+	CHECK_QUIET();
+	check_hooks("bogus,Process", OA_HOOK_PROCESS);
+	CHECK_ONE_WARNING("OTLPAUTO_HOOKS=\"bogus,Process\"");
+	CHECK(warned("; using process"));
+	/* Nothing known named: the default set. */
+	check_hooks("bogus", OA_HOOKS_DEFAULT & hooks_built);
+	CHECK_ONE_WARNING("OTLPAUTO_HOOKS=\"bogus\"");
+#if OA_FEATURE_FUNCTIONS && OA_FEATURE_SOCKETS && OA_FEATURE_FILES
+	CHECK(warned("; using functions,sockets,dns,http,process"));
+	check_hooks("sockets, dns", OA_HOOK_SOCKETS | OA_HOOK_DNS);
+	CHECK_QUIET();
+	check_hooks("HTTP,Process", OA_HOOK_HTTP | OA_HOOK_PROCESS);
+	CHECK_QUIET();
+	check_hooks("default,files", all);
+	CHECK_QUIET();
+	check_hooks("functions,sockets,dns,http,process,files", all);
+	CHECK_QUIET();
 	check_hooks("none,files", OA_HOOK_FILES);
 	CHECK_QUIET();
-	check_hooks(",", OA_HOOKS_DEFAULT);
-	CHECK_QUIET();
-
-	check_hooks("bogus,files", OA_HOOK_FILES);
-	CHECK_ONE_WARNING("OTLPAUTO_HOOKS=\"bogus,files\"");
-	CHECK(warned("; using files"));
 	check_hooks("dns,syscalls,memory", OA_HOOK_DNS);
 	CHECK_ONE_WARNING("OTLPAUTO_HOOKS");
 	CHECK(warned("; using dns"));
-	/* Nothing known named: the default set. */
-	check_hooks("bogus", OA_HOOKS_DEFAULT);
-	CHECK_ONE_WARNING("OTLPAUTO_HOOKS");
-	CHECK(warned("; using functions,sockets,dns,http,process"));
 #endif
 }
 
@@ -1035,7 +1099,7 @@ static void test_strings(void)
 		char general[64], traces[64];
 		snprintf(general, sizeof general, "OTEL_EXPORTER_OTLP_%s", suffixes[i]);
 		snprintf(traces, sizeof traces, "OTEL_EXPORTER_OTLP_TRACES_%s", suffixes[i]);
-		char *const *field = i == 0 ? &cfg.certificate
+		char *const *field = i == 0   ? &cfg.certificate
 				     : i == 1 ? &cfg.client_key
 					      : &cfg.client_certificate;
 		PARSE(general, "/etc/general.pem");
@@ -1063,8 +1127,8 @@ static void test_resource_attributes(void)
 		CHECK_EQ_STR(cfg.resource_attributes.items[2].value, "a,b=c d");
 	}
 	/* Any bad item drops the whole variable (the spec). */
-	static const char *const bad[] = {"a=1,b=%zz", "a=%4", "a=1,novalue", "=v",
-					  "a=1,%zz=2", "a=1, =2",  "a=%00"};
+	static const char *const bad[] = {"a=1,b=%zz", "a=%4",	  "a=1,novalue", "=v",
+					  "a=1,%zz=2", "a=1, =2", "a=%00"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int before = check_failed;
 		char quoted[64];
@@ -1100,19 +1164,19 @@ static void test_headers(void)
 
 	/* Every bad form: one warning, never the value (it carries the secret). */
 	static const char *const bad[] = {
-		"api-key",                           /* no '=' */
-		"=secretvalue",                      /* empty key */
-		"api-key=secret%zz",                 /* bad escape */
-		"api-key=secret%4",                  /* short escape */
-		"a=1,secretvalue",                   /* one bad item spoils all */
-		"api-key=secret%0d%0aX-Evil: 1",     /* decoded CRLF would inject a header */
-		"api-key=secret%00",                 /* NUL */
-		"bad key=secretvalue",               /* not an HTTP token */
-		"api:key=secretvalue",
+	    "api-key",			     /* no '=' */
+	    "=secretvalue",		     /* empty key */
+	    "api-key=secret%zz",	     /* bad escape */
+	    "api-key=secret%4",		     /* short escape */
+	    "a=1,secretvalue",		     /* one bad item spoils all */
+	    "api-key=secret%0d%0aX-Evil: 1", /* decoded CRLF would inject a header */
+	    "api-key=secret%00",	     /* NUL */
+	    "bad key=secretvalue",	     /* not an HTTP token */
+	    "api:key=secretvalue",
 	};
 	for (int traces = 0; traces < 2; traces++) {
 		const char *name =
-			traces ? "OTEL_EXPORTER_OTLP_TRACES_HEADERS" : "OTEL_EXPORTER_OTLP_HEADERS";
+		    traces ? "OTEL_EXPORTER_OTLP_TRACES_HEADERS" : "OTEL_EXPORTER_OTLP_HEADERS";
 		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 			int before = check_failed;
 			PARSE(name, bad[i]);
@@ -1167,10 +1231,13 @@ static void test_endpoint(void)
 	CHECK_QUIET();
 
 	static const char *const bad[] = {
-		"localhost:4318", "ftp://h", "http://", "http:///v1", "http://:4318", "http//h",
-		"http://h o", "http://h\x01", "http://h\x7f", "http://h:99999", "http://h:65536",
-		"http://h:abc", "http://h:1:2", "http://[::1", "http://[]:1", "http://[::1]x",
-		"https:/h", "h", "http://h/ path", "grpc://h:4317",
+	    "localhost:4318", "ftp://h",	"http://",
+	    "http:///v1",     "http://:4318",	"http//h",
+	    "http://h o",     "http://h\x01",	"http://h\x7f",
+	    "http://h:99999", "http://h:65536", "http://h:abc",
+	    "http://h:1:2",   "http://[::1",	"http://[]:1",
+	    "http://[::1]x",  "https:/h",	"h",
+	    "http://h/ path", "grpc://h:4317",
 	};
 	for (int is_traces = 0; is_traces < 2; is_traces++) {
 		const char *name = is_traces ? traces : general;
@@ -1195,8 +1262,9 @@ static void test_endpoint(void)
 
 	/* Userinfo never reaches a warning, however malformed the URL around it. */
 	static const char *const with_secret[] = {
-		"http://user:hunter2@bad host", "ftp://user:hunter2@h", "user:hunter2@h o",
-		"http:/user:hunter2@h\x01",     "http://a@b:hunter2@ h", "x@y://user:hunter2@ h",
+	    "http://user:hunter2@bad host", "ftp://user:hunter2@h",  "user:hunter2@h o",
+	    "http:/user:hunter2@h\x01",	    "http://a@b:hunter2@ h", "x@y://user:hunter2@ h",
+	    "user:hunter2@h:// x",
 	};
 	for (int is_traces = 0; is_traces < 2; is_traces++) {
 		const char *name = is_traces ? traces : general;

@@ -65,8 +65,8 @@ static void run_cuts(const struct setup *s, const char *data, size_t len, const 
 		size_t end = c < n_cuts ? cuts[c] : len;
 		size_t done = start;
 		for (;;) {
-			size_t n = oa_http_feed(&p, (const uint8_t *)data + done, end - done, events,
-						max_events);
+			size_t n = oa_http_feed(&p, (const uint8_t *)data + done, end - done,
+						events, max_events);
 			for (size_t i = 0; i < n; i++)
 				record(r, &events[i], done, end - done);
 			if (n < max_events)
@@ -164,8 +164,8 @@ static void test_simple_get(void)
 	CHECK_EQ_STR(b->head.tracestate, "congo=t61rcWkgMzE");
 	CHECK_EQ_STR(b->head.scheme, "");
 	CHECK_EQ_INT(b->head.version_minor, 1);
-	CHECK_EQ_INT(b->head.flags, OA_HTTP_HAS_QUERY | OA_HTTP_HAS_TRACEPARENT |
-					OA_HTTP_TRACEPARENT_VALID);
+	CHECK_EQ_INT(b->head.flags,
+		     OA_HTTP_HAS_QUERY | OA_HTTP_HAS_TRACEPARENT | OA_HTTP_TRACEPARENT_VALID);
 	CHECK_EQ_INT(b->head.parent.trace_id[0], 0x4b);
 	CHECK_EQ_INT(b->head.parent.span_id[7], 0xb7);
 	CHECK_EQ_INT(b->head.parent.flags, 1);
@@ -227,7 +227,8 @@ static void test_pipelined_requests(void)
 	CHECK_EQ_INT(r.records[2].offset, put - pipelined_requests - 5);
 	CHECK_EQ_INT(r.records[3].offset, put - pipelined_requests);
 	CHECK_EQ_INT(r.records[5].offset, head - pipelined_requests);
-	CHECK_EQ_INT(r.records[2].head_len, strlen("POST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\n"));
+	CHECK_EQ_INT(r.records[2].head_len,
+		     strlen("POST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\n"));
 	CHECK_EQ_STR(r.records[6].head.host, "bare-lf");
 	CHECK_EQ_INT(r.records[6].head.version_minor, 0);
 	CHECK_EQ_INT(r.records[6].inject_at, r.records[6].offset - 1);
@@ -238,13 +239,13 @@ static void test_pipelined_requests(void)
 
 static void test_methods(void)
 {
-	static const char *const names[] = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
-					    "PATCH",   "OPTIONS", "CONNECT", "TRACE", "PROPFIND",
-					    "get",     "M-SEARCH"};
+	static const char *const names[] = {"GET",    "HEAD",	  "POST",    "PUT",
+					    "DELETE", "PATCH",	  "OPTIONS", "CONNECT",
+					    "TRACE",  "PROPFIND", "get",     "M-SEARCH"};
 	static const enum oa_http_method expected[] = {
-	    OA_HTTP_GET,     OA_HTTP_HEAD,    OA_HTTP_POST,  OA_HTTP_PUT,   OA_HTTP_DELETE,
-	    OA_HTTP_PATCH,   OA_HTTP_OPTIONS, OA_HTTP_CONNECT, OA_HTTP_TRACE, OA_HTTP_OTHER,
-	    OA_HTTP_OTHER, OA_HTTP_OTHER};
+	    OA_HTTP_GET,    OA_HTTP_HEAD,  OA_HTTP_POST,    OA_HTTP_PUT,
+	    OA_HTTP_DELETE, OA_HTTP_PATCH, OA_HTTP_OPTIONS, OA_HTTP_CONNECT,
+	    OA_HTTP_TRACE,  OA_HTTP_OTHER, OA_HTTP_OTHER,   OA_HTTP_OTHER};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		char req[128];
 		snprintf(req, sizeof req, "%s /x HTTP/1.1\r\n\r\n", names[i]);
@@ -325,8 +326,9 @@ static void test_connect(void)
 	check_split_invariance(&s, resp, &r);
 
 	/* A refused CONNECT keeps the connection HTTP. */
-	const char *refused = "HTTP/1.1 407 Proxy Auth\r\nContent-Length: 2\r\n\r\nnoHTTP/1.1 200 OK\r\n"
-			      "Content-Length: 0\r\n\r\n";
+	const char *refused =
+	    "HTTP/1.1 407 Proxy Auth\r\nContent-Length: 2\r\n\r\nnoHTTP/1.1 200 OK\r\n"
+	    "Content-Length: 0\r\n\r\n";
 	static const enum oa_http_method twice[] = {OA_HTTP_CONNECT, OA_HTTP_GET};
 	const struct setup s2 = {OA_HTTP_RESPONSES, twice, 2, false};
 	run_whole(&s2, refused, strlen(refused), &r);
@@ -339,7 +341,8 @@ static void test_connect(void)
 static void test_upgrade(void)
 {
 	const struct setup s = {OA_HTTP_RESPONSES, NULL, 0, false};
-	const char *resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello";
+	const char *resp =
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello";
 	struct run r;
 	run_whole(&s, resp, strlen(resp), &r);
 	CHECK_EQ_INT(r.n, 3);
@@ -363,7 +366,7 @@ static const char pipelined_responses[] =
 static void test_pipelined_responses(void)
 {
 	static const enum oa_http_method methods[] = {OA_HTTP_POST, OA_HTTP_HEAD, OA_HTTP_GET,
-						      OA_HTTP_GET, OA_HTTP_GET, OA_HTTP_DELETE};
+						      OA_HTTP_GET,  OA_HTTP_GET,  OA_HTTP_DELETE};
 	const struct setup s = {OA_HTTP_RESPONSES, methods, 6, true};
 	struct run r;
 	run_whole(&s, pipelined_responses, strlen(pipelined_responses), &r);
@@ -385,7 +388,8 @@ static void test_pipelined_responses(void)
 
 static void test_expect_continue(void)
 {
-	const char *req = "POST /upload HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
+	const char *req =
+	    "POST /upload HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
 	struct oa_http_parser p;
 	struct oa_http_event ev[4];
 	oa_http_parser_init(&p, OA_HTTP_REQUESTS);
@@ -403,7 +407,7 @@ static void test_expect_continue(void)
 	const char *cont = "HTTP/1.1 100 Continue\r\n\r\n";
 	CHECK_EQ_INT(oa_http_feed(&resp, (const uint8_t *)cont, strlen(cont), ev, 4), 0);
 	const char *final = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-	CHECK_EQ_INT(oa_http_feed(&resp, (const uint8_t *)final, strlen(final), ev, 4), 2);
+	CHECK_EQ_INT(oa_http_feed(&resp, (const uint8_t *) final, strlen(final), ev, 4), 2);
 	CHECK_EQ_INT(ev[0].head.status, 200);
 	CHECK_EQ_INT(ev[0].head.method, OA_HTTP_POST);
 	CHECK_EQ_INT(ev[0].head_len, strlen(final));
@@ -464,8 +468,8 @@ static void test_not_http(void)
 static void test_malformed(void)
 {
 	const char *space_before_colon = "GET / HTTP/1.1\r\nHost : a\r\n\r\n";
-	check_gives_up(&requests, space_before_colon, strlen(space_before_colon),
-		       OA_HTTP_MALFORMED, 21);
+	check_gives_up(&requests, space_before_colon, strlen(space_before_colon), OA_HTTP_MALFORMED,
+		       21);
 	const char *bad_length = "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n";
 	check_gives_up(&requests, bad_length, strlen(bad_length), OA_HTTP_MALFORMED, 35);
 	const char *empty_length = "POST / HTTP/1.1\r\nContent-Length: \r\n\r\n";
@@ -490,8 +494,8 @@ static void test_malformed(void)
 		       strlen(chunk_overflow) - 2);
 	const char *no_crlf_after_data =
 	    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\naX";
-	check_gives_up(&requests, no_crlf_after_data, strlen(no_crlf_after_data),
-		       OA_HTTP_MALFORMED, strlen(no_crlf_after_data));
+	check_gives_up(&requests, no_crlf_after_data, strlen(no_crlf_after_data), OA_HTTP_MALFORMED,
+		       strlen(no_crlf_after_data));
 	const char *control = "GET / HTTP/1.1\r\nX: a\x01\r\n\r\n";
 	check_gives_up(&requests, control, strlen(control), OA_HTTP_MALFORMED, 21);
 	const char *cr_alone = "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n";
@@ -610,13 +614,13 @@ static void test_truncation(void)
 	CHECK_EQ_INT(strlen(h->path), OA_HTTP_PATH_CAP - 1);
 	CHECK_EQ_INT(h->query_len, OA_HTTP_QUERY_CAP - 1);
 	CHECK_EQ_INT(h->host_len, OA_HTTP_HOST_CAP - 1);
-	CHECK_EQ_STR(h->user_agent, "Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefo");
+	CHECK_EQ_STR(h->user_agent,
+		     "Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefo");
 	/* Only whole tracestate members are kept. */
 	CHECK_EQ_STR(h->tracestate, "aaaaaaaaaa=1111111111,bbbbbbbbbb=2222222222");
 	CHECK_EQ_INT(h->flags, OA_HTTP_HAS_QUERY | OA_HTTP_PATH_TRUNCATED |
 				   OA_HTTP_QUERY_TRUNCATED | OA_HTTP_HOST_TRUNCATED |
-				   OA_HTTP_USER_AGENT_TRUNCATED |
-				   OA_HTTP_TRACESTATE_TRUNCATED);
+				   OA_HTTP_USER_AGENT_TRUNCATED | OA_HTTP_TRACESTATE_TRUNCATED);
 	check_split_invariance(&requests, req, &r);
 }
 
@@ -626,15 +630,19 @@ static void test_trace_context_headers(void)
 	    /* two tracestate headers are one list */
 	    "GET /1 HTTP/1.1\r\ntracestate: a=1\r\ntracestate: b=2 \r\n\r\n"
 	    /* invalid: uppercase */
-	    "GET /2 HTTP/1.1\r\ntraceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01\r\n\r\n"
+	    "GET /2 HTTP/1.1\r\ntraceparent: "
+	    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01\r\n\r\n"
 	    /* invalid: two of them */
-	    "GET /3 HTTP/1.1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+	    "GET /3 HTTP/1.1\r\ntraceparent: "
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
 	    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n"
 	    /* a future version with more fields than fit */
-	    "GET /4 HTTP/1.1\r\ntraceparent: cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+	    "GET /4 HTTP/1.1\r\ntraceparent: "
+	    "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
 	    "-and-many-more-fields\r\n\r\n"
 	    /* version 00 with trailing junk that does not fit */
-	    "GET /5 HTTP/1.1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	    "GET /5 HTTP/1.1\r\ntraceparent: "
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	    " x\r\n\r\n"
 	    /* trailing blanks beyond the buffer are fine */
 	    "GET /6 HTTP/1.1\r\ntraceparent:00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

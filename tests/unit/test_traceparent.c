@@ -110,7 +110,8 @@ static void test_future_version(void)
 	struct oa_span_context ctx;
 	CHECK(parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &ctx));
 	CHECK_EQ_INT(ctx.flags, 1);
-	CHECK(parse("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future", &ctx));
+	CHECK(
+	    parse("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future", &ctx));
 	CHECK_EQ_INT(ctx.trace_id[0], 0x4b);
 	CHECK_EQ_INT(ctx.span_id[7], 0xb7);
 	/* Extra fields must still be dash-separated. */

@@ -1,0 +1,161 @@
+"""Function spans from -finstrument-functions: exact counts per name, parent
+names, one trace per run, every call of a hot loop with block backpressure,
+recursion, longjmp, exit from deep inside, name and depth filters."""
+
+import collections
+
+from harness import (Receiver, assert_single_trace, assert_tree_whole, by_name,
+                     check, check_equal, check_holds, main, one, program,
+                     run_traced)
+
+WORKLOAD = None
+EVERY_CALL = {'OTLPAUTO_FUNCTION_THRESHOLD': '0'}
+
+
+def run(args, expected, env=None, timeout=60):
+    """Runs the workload under the shim; returns (result, spans) once the
+    receiver has `expected` spans (or the wait timed out)."""
+    with Receiver() as receiver:
+        result = run_traced([WORKLOAD] + args, receiver, env={**EVERY_CALL, **(env or {})},
+                            timeout=timeout)
+        spans = receiver.wait_for_spans(expected, timeout=10)
+        # Anything beyond the expected count would be a duplicate or a stray.
+        extra = receiver.wait_for_spans(expected + 1, timeout=0.5)
+    check_equal(result.returncode, 0 if args[0] != 'exit-deep' else 3,
+                f'{args}: exit status')
+    return result, extra if len(extra) > len(spans) else spans
+
+
+def parent_name(spans, span):
+    by_id = {s['span_id']: s for s in spans}
+    parent = by_id.get(span['parent_span_id'])
+    return parent['name'] if parent else None
+
+
+def test_tree():
+    _, spans = run(['tree'], 20)
+    counts = collections.Counter(s['name'] for s in spans)
+    check_equal(dict(counts), {'main': 1, 'run_tree': 1, 'worker_main': 3, 'stage_a': 3,
+                               'stage_b': 3, 'leaf': 9}, 'tree: spans per name')
+    check_holds('tree: one trace', assert_single_trace, spans)
+    check_holds('tree: whole', assert_tree_whole, spans)
+    parents = collections.Counter((s['name'], parent_name(spans, s)) for s in spans)
+    check_equal(dict(parents), {('main', None): 1, ('run_tree', 'main'): 1,
+                                ('worker_main', 'run_tree'): 3,
+                                ('stage_a', 'worker_main'): 3, ('stage_b', 'worker_main'): 3,
+                                ('leaf', 'stage_a'): 6, ('leaf', 'stage_b'): 3},
+                'tree: parent of each span (threads parent on their creator)')
+    main_span = one(spans, 'main')
+    check(main_span['parent_span_id'] == '', 'tree: main is the root')
+    check_equal(main_span['kind'], 1, 'tree: kind internal')
+    check_equal(main_span['attributes'].get('code.function.name'), 'main',
+                'tree: code.function.name')
+    threads = {s['attributes']['thread.id'] for s in by_name(spans, 'worker_main')}
+    check_equal(len(threads), 3, 'tree: three worker threads by thread.id')
+    check(all('thread.name' in s['attributes'] for s in spans), 'tree: thread.name set')
+    check(all(s['start'] <= s['end'] for s in spans), 'tree: start <= end')
+    for s in spans:
+        parent = {p['span_id']: p for p in spans}.get(s['parent_span_id'])
+        if parent and not (parent['start'] <= s['start'] and s['end'] <= parent['end']):
+            check(False, f'tree: {s["name"]} lies within its parent {parent["name"]}')
+            break
+    else:
+        check(True, 'tree: every span lies within its parent')
+    scope = main_span['scope']['name']
+    check_equal(scope, 'otlpauto.functions', 'tree: instrumentation scope')
+
+
+def test_hot_loop_block():
+    calls = 300000
+    result, spans = run(['hot', str(calls)], calls + 2,
+                        env={'OTLPAUTO_BACKPRESSURE': 'block', 'OTLPAUTO_BUFFER_SPANS': '4096',
+                             'OTEL_BSP_MAX_QUEUE_SIZE': '8192',
+                             'OTEL_BSP_MAX_EXPORT_BATCH_SIZE': '4096',
+                             'OTEL_LOG_LEVEL': 'debug'}, timeout=120)
+    counts = collections.Counter(s['name'] for s in spans)
+    check_equal(counts['tiny'], calls, 'hot loop, block: every call arrives')
+    check_equal(counts['run_hot'] + counts['main'], 2, 'hot loop: enclosing frames')
+    check_equal(len({s['span_id'] for s in spans}), len(spans), 'hot loop: no duplicates')
+    check('dropped: ring full 0, queue full 0' in result.stderr,
+          'hot loop: nothing dropped (debug summary)', result.stderr[-400:])
+
+
+def test_default_threshold_filters_fast_calls():
+    with Receiver() as receiver:
+        result = run_traced([WORKLOAD, 'hot', '100000'], receiver)
+        spans = receiver.wait_for_spans(1, timeout=3)
+    check_equal(result.returncode, 0, 'default threshold: exit status')
+    names = collections.Counter(s['name'] for s in spans)
+    check_equal(names['tiny'], 0, 'default threshold (100us): fast calls are not spans')
+    check(names['main'] == 1 and names['run_hot'] == 1,
+          'default threshold: the slow enclosing frames are', dict(names))
+
+
+def test_recursion():
+    _, spans = run(['recurse', '300'], 302)
+    check_equal(len(by_name(spans, 'recurse')), 301, 'recursion: 301 frames')
+    check_holds('recursion: whole tree', assert_tree_whole, spans)
+    depth = collections.Counter(parent_name(spans, s) for s in by_name(spans, 'recurse'))
+    check_equal(depth['recurse'], 300, 'recursion: each level under the previous')
+
+
+def test_deeper_than_shadow_stack():
+    _, spans = run(['recurse', '3000'], 1024)
+    check_holds('deep recursion: whole tree', assert_tree_whole, spans)
+    check(1000 <= len(spans) <= 1030, 'deep recursion: frames beyond the shadow stack are '
+          'counted, not sent', len(spans))
+
+
+def test_longjmp():
+    _, spans = run(['longjmp'], 6)
+    counts = collections.Counter(s['name'] for s in spans)
+    check_equal(dict(counts), {'main': 1, 'run_longjmp': 1, 'jump_deep': 3, 'leaf': 1},
+                'longjmp: spans per name')
+    unwound = [s for s in by_name(spans, 'jump_deep')
+               if s['attributes'].get('otlpauto.end_reason') == 'unwound']
+    check_equal(len(unwound), 3, 'longjmp: skipped frames end as unwound')
+    check_holds('longjmp: whole tree', assert_tree_whole, spans)
+
+
+def test_exit_from_deep_inside():
+    _, spans = run(['exit-deep'], 4)
+    counts = collections.Counter(s['name'] for s in spans)
+    check_equal(dict(counts), {'main': 1, 'exit_deep': 3}, 'exit from deep: open frames sent')
+    check(all(s['attributes'].get('otlpauto.end_reason') == 'process_exit' for s in spans),
+          'exit from deep: marked process_exit')
+    check_holds('exit from deep: whole tree', assert_tree_whole, spans)
+
+
+def test_filters():
+    _, spans = run(['tree'], 11, env={'OTLPAUTO_FUNCTION_EXCLUDE': 'stage_*'})
+    counts = collections.Counter(s['name'] for s in spans)
+    check_equal(dict(counts), {'main': 1, 'run_tree': 1, 'worker_main': 3, 'leaf': 9},
+                'exclude stage_*: spans per name')
+    leaf_parents = collections.Counter(parent_name(spans, s) for s in by_name(spans, 'leaf'))
+    check_equal(dict(leaf_parents), {'worker_main': 9},
+                'exclude: children hang on the next exported ancestor')
+    _, spans = run(['tree'], 12, env={'OTLPAUTO_FUNCTION_INCLUDE': 'main,worker_*,leaf'})
+    counts = collections.Counter(s['name'] for s in spans)
+    check_equal(dict(counts), {'main': 1, 'worker_main': 3, 'leaf': 9}, 'include: spans per name')
+    check_holds('include: whole tree', assert_tree_whole, spans)
+    _, spans = run(['tree'], 5, env={'OTLPAUTO_FUNCTION_MAX_DEPTH': '2'})
+    counts = collections.Counter(s['name'] for s in spans)
+    check_equal(dict(counts), {'main': 1, 'run_tree': 1, 'worker_main': 3, 'stage_a': 3,
+                               'stage_b': 3},
+                'max depth 2: threads start their own depth count', )
+
+
+def test():
+    global WORKLOAD
+    WORKLOAD = program('workload')
+    test_tree()
+    test_hot_loop_block()
+    test_default_threshold_filters_fast_calls()
+    test_recursion()
+    test_deeper_than_shadow_stack()
+    test_longjmp()
+    test_exit_from_deep_inside()
+    test_filters()
+
+
+main(test)
