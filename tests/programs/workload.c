@@ -93,6 +93,8 @@ static jmp_buf jump;
 
 NOINLINE static void jump_deep(int n)
 {
+	if (n < 0)
+		return;
 	if (n == 0)
 		longjmp(jump, 1);
 	jump_deep(n - 1);
@@ -109,6 +111,8 @@ NOINLINE static int run_longjmp(void)
 
 NOINLINE static void exit_deep(int n)
 {
+	if (n < 0)
+		return;
 	if (n == 0)
 		exit(3);
 	exit_deep(n - 1);
