@@ -8,10 +8,11 @@
 #include <string.h>
 
 #include "clock.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "payload.h"
 #include "runtime.h"
-#include "lifecycle.h"
+#include "stack.h"
 #include "symbols.h"
 
 #define OA_EXPORT __attribute__((visibility("default")))
@@ -154,7 +155,10 @@ void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_
 	}
 	if (!f->span_id)
 		f->span_id = oa_new_span_id(&t->rng);
-	struct oa_record *rec = oa_record_begin(t, why == OA_END_NORMAL ? 0 : 3 + 8);
+	bool with_stack = why == OA_END_NORMAL && oa_rt.cfg.stacktrace &&
+			  end - f->start >= oa_rt.stacktrace_threshold_ticks;
+	struct oa_record *rec = oa_record_begin(
+		t, (why == OA_END_NORMAL ? 0 : 3 + 8) + (with_stack ? OA_STACK_PAYLOAD : 0));
 	if (!rec)
 		return;
 	rec->kind = OA_KIND_INTERNAL;
@@ -176,6 +180,8 @@ void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_
 	oa_payload_init(&w, rec);
 	if (why != OA_END_NORMAL)
 		oa_payload_attr_static(&w, OA_KEY_OTLPAUTO_END_REASON, end_reason_names[why]);
+	if (with_stack)
+		oa_payload_stack(&w);
 	oa_payload_finish(&w);
 	oa_record_commit(t, rec);
 }

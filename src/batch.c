@@ -206,6 +206,31 @@ static void format_sockaddr(struct oa_batch *b, struct oa_attr *a, const uint8_t
 	a->v.s = arena_text(b, s, n, b->cfg->attribute_value_length_limit);
 }
 
+/* code.stacktrace: one line per return address, innermost first. */
+static void add_stacktrace(struct oa_batch *b, struct pending_span *ps, const uint8_t *raw,
+			   uint8_t count)
+{
+	struct oa_attr *a = add_attr(b, ps, cstr("code.stacktrace"));
+	if (!a)
+		return;
+	char text[8192];
+	size_t len = 0;
+	for (uint8_t i = 0; i < count && len < sizeof text - 64; i++) {
+		uintptr_t addr;
+		memcpy(&addr, raw + 8 * (size_t)i, 8);
+		size_t name_len = 0;
+		/* A return address points after the call: look up the call itself. */
+		const char *name = b->syms ? oa_symbols_name(b->syms, addr - 1, &name_len) : NULL;
+		int n = snprintf(text + len, sizeof text - len, "%s%.*s (0x%lx)", i ? "\n" : "",
+				 (int)(name ? name_len : 1), name ? name : "?", (unsigned long)addr);
+		if (n < 0)
+			break;
+		len += (size_t)n < sizeof text - len ? (size_t)n : sizeof text - len - 1;
+	}
+	a->type = OA_VALUE_STRING;
+	a->v.s = arena_text(b, text, len, b->cfg->attribute_value_length_limit);
+}
+
 /* Reads a u16-length-prefixed string at p; false when it would overrun. */
 static bool read_text(const uint8_t **p, const uint8_t *end, const char **s, uint16_t *len)
 {
@@ -361,6 +386,16 @@ static void decode_payload(struct oa_batch *b, struct pending_span *ps, const st
 				return;
 			ps->span.name = arena_text(b, s, len, UINT32_MAX);
 			break;
+		case OA_ITEM_STACK: {
+			if (end - p < 1)
+				return;
+			uint8_t count = *p++;
+			if (end - p < 8 * count)
+				return;
+			add_stacktrace(b, ps, p, count);
+			p += 8 * count;
+			break;
+		}
 		case OA_ITEM_DROPPED: {
 			uint16_t attrs, events;
 			if (end - p < 4)

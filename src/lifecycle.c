@@ -14,6 +14,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "runtime.h"
+#include "stack.h"
 #include "traceparent.h"
 
 struct oa_runtime oa_rt;
@@ -138,6 +139,7 @@ static void init_runtime(void)
 	init_process_context();
 	save_settings();
 	oa_thread_system_init();
+	oa_stack_init();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 #if OA_FEATURE_FUNCTIONS
 	if (oa_rt.cfg.hooks & OA_HOOK_FUNCTIONS)

@@ -145,6 +145,44 @@ def test_filters():
                 'max depth 2: threads start their own depth count', )
 
 
+def test_cpp_exceptions():
+    try:
+        throws = program('throws')
+    except FileNotFoundError:
+        check(False, 'C++ test program built (g++ missing?)')
+        return
+    rounds = 5
+    with Receiver() as receiver:
+        result = run_traced([throws, str(rounds)], receiver, env=EVERY_CALL)
+        # per round: checkout + 4 check_stock frames; plus main
+        spans = receiver.wait_for_spans(5 * rounds + 1, timeout=10)
+        spans = receiver.wait_for_spans(len(spans) + 1, timeout=0.5)
+    check_equal(result.returncode, 0, 'C++ exceptions: exit status')
+    check_equal(result.stdout.strip(), f'caught {rounds}', 'C++ exceptions: program output')
+    counts = collections.Counter(s['name'] for s in spans)
+    check(counts['shop::check_stock(int)'] == 4 * rounds,
+          'C++ exceptions: frames left by the exception are sent, demangled', dict(counts))
+    check_equal(counts['shop::checkout(shop::Cart&)'], rounds, 'C++ exceptions: checkout spans')
+    check_holds('C++ exceptions: whole tree', assert_tree_whole, spans)
+    check_holds('C++ exceptions: one trace', assert_single_trace, spans)
+
+
+def test_stacktraces():
+    _, spans = run(['tree'], 20, env={'OTLPAUTO_STACKTRACE': '1',
+                                      'OTLPAUTO_STACKTRACE_THRESHOLD': '0'})
+    traces = [s['attributes'].get('code.stacktrace', '') for s in spans]
+    check(all(traces), 'stack traces: every span over the threshold has one')
+    firsts = {s['name']: s['attributes'].get('code.stacktrace', '').split(' ')[0] for s in spans}
+    check(all(name == first for name, first in firsts.items()),
+          'stack traces: start at the function itself', firsts)
+    leaf = by_name(spans, 'leaf')[0]['attributes'].get('code.stacktrace', '')
+    check('\nstage_' in leaf and '\nworker_main' in leaf,
+          'stack traces: callers follow, innermost first', leaf)
+    _, spans = run(['tree'], 20, env={'OTLPAUTO_STACKTRACE': '1'})
+    check(not any('code.stacktrace' in s['attributes'] for s in spans),
+          'stack traces: none below the threshold (10ms default)')
+
+
 def test():
     global WORKLOAD
     WORKLOAD = program('workload')
@@ -156,6 +194,8 @@ def test():
     test_longjmp()
     test_exit_from_deep_inside()
     test_filters()
+    test_cpp_exceptions()
+    test_stacktraces()
 
 
 main(test)
