@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fdguard.h"
+#include "fdtable.h"
 #include "real.h"
 #include "thread.h"
 
@@ -40,6 +41,10 @@ OA_EXPORT int close(int fd)
 {
 	if (guarded(fd))
 		return 0;
+#if OA_FEATURE_SOCKETS
+	if (oa_fd_kind(fd))
+		return oa_tracked_close(fd, oa_real_close());
+#endif
 	return oa_real_close()(fd);
 }
 
@@ -76,6 +81,10 @@ static int close_gaps(unsigned int first, unsigned int last, int flags, int ours
 
 OA_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
+#if OA_FEATURE_SOCKETS
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
+		oa_fdtable_forget_range(first, last);
+#endif
 	int ours = first <= last ? protected_in(first, last) : -1;
 	if (ours < 0)
 		return oa_real_close_range()(first, last, flags);
@@ -96,6 +105,9 @@ OA_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 OA_EXPORT void closefrom(int lowfd)
 {
 	unsigned int first = lowfd < 0 ? 0 : (unsigned int)lowfd;
+#if OA_FEATURE_SOCKETS
+	oa_fdtable_forget_range(first, UINT_MAX);
+#endif
 	int ours = protected_in(first, UINT_MAX);
 	if (ours < 0) {
 		oa_real_closefrom()(lowfd);
@@ -127,12 +139,22 @@ static void hand_over(int oldfd, int newfd)
 OA_EXPORT int dup2(int oldfd, int newfd)
 {
 	hand_over(oldfd, newfd);
-	return oa_real_dup2()(oldfd, newfd);
+	int r = oa_real_dup2()(oldfd, newfd);
+#if OA_FEATURE_SOCKETS
+	if (r >= 0)
+		oa_tracked_dup(oldfd, newfd);
+#endif
+	return r;
 }
 
 OA_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	if ((flags & ~O_CLOEXEC) == 0)
 		hand_over(oldfd, newfd);
-	return oa_real_dup3()(oldfd, newfd, flags);
+	int r = oa_real_dup3()(oldfd, newfd, flags);
+#if OA_FEATURE_SOCKETS
+	if (r >= 0)
+		oa_tracked_dup(oldfd, newfd);
+#endif
+	return r;
 }

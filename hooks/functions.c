@@ -23,7 +23,7 @@ static struct {
 	uintptr_t *addrs;
 	uint8_t *decisions;
 	size_t mask;
-	bool active; /* include/exclude patterns or a max depth are set */
+	bool by_name; /* include/exclude patterns are set */
 	bool unknown_included; /* decision for addresses not in the table */
 } filter;
 
@@ -62,7 +62,7 @@ void oa_functions_init(void)
 {
 	const struct oa_config *cfg = &oa_rt.cfg;
 	bool by_name = cfg->function_include.n || cfg->function_exclude.n;
-	filter.active = by_name || cfg->function_max_depth != OA_LIMIT_NONE;
+	filter.by_name = by_name;
 	filter.unknown_included = cfg->function_include.n == 0;
 	if (!by_name)
 		return;
@@ -94,7 +94,7 @@ static uint8_t name_decision(uintptr_t fn)
 		return filter.unknown_included ? OA_FILTER_INCLUDED : OA_FILTER_EXCLUDED;
 	size_t i = (fn >> 4) & filter.mask;
 	while (filter.addrs[i]) {
-		if (filter.addrs[i] == fn)
+		if (__builtin_expect(filter.addrs[i] == fn, 1))
 			return filter.decisions[i];
 		i = (i + 1) & filter.mask;
 	}
@@ -104,16 +104,7 @@ static uint8_t name_decision(uintptr_t fn)
 uint8_t oa_function_filter(struct oa_thread *t, uint32_t index);
 uint8_t oa_function_filter(struct oa_thread *t, uint32_t index)
 {
-	if (!filter.active)
-		return OA_FILTER_INCLUDED;
-	struct oa_frame *f = &t->frames[index];
-	if (f->filter == OA_FILTER_UNKNOWN) {
-		if (index + 1 > oa_rt.cfg.function_max_depth)
-			f->filter = OA_FILTER_EXCLUDED;
-		else
-			f->filter = name_decision(f->fn);
-	}
-	return f->filter;
+	return t->frames[index].filter;
 }
 
 static const char *const end_reason_names[] = {
@@ -124,7 +115,7 @@ static const char *const end_reason_names[] = {
 };
 
 void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_end_reason why);
-void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_end_reason why)
+__attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_end_reason why)
 {
 	struct oa_frame *f = &t->frames[index];
 	if (f->foreign)
@@ -186,31 +177,29 @@ void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_
 	oa_record_commit(t, rec);
 }
 
-OA_EXPORT void __cyg_profile_func_enter(void *fn, void *call_site)
+/* A function filtered out by name is never pushed: its calls cost a table
+ * probe at entry and exit, no timestamp and no write. */
+static bool excluded_by_name(uintptr_t fn)
 {
-	(void)call_site;
-	if (oa_tls.guard || oa_tls.internal || !oa_active())
-		return;
-	struct oa_thread *t = oa_tls.state;
+	return filter.by_name && name_decision(fn) == OA_FILTER_EXCLUDED;
+}
+
+static inline __attribute__((always_inline)) void push_frame(struct oa_thread *t, uintptr_t fn,
+							     uint64_t (*now)(void))
+{
 	oa_tls.guard = 1;
-	if (__builtin_expect((uintptr_t)t <= 1, 0)) {
-		int saved = errno;
-		t = oa_thread_get();
-		errno = saved;
-		if (!t) {
-			oa_tls.guard = 0;
-			return;
-		}
-	}
 	uint32_t d = t->depth;
 	if (__builtin_expect(d < OA_MAX_FRAMES, 1)) {
 		struct oa_frame *f = &t->frames[d];
-		f->fn = (uintptr_t)fn;
+		f->fn = fn;
 		f->span_id = 0;
 		f->ctx_level = t->ctx_depth;
-		f->filter = OA_FILTER_UNKNOWN;
 		f->foreign = 0;
-		f->start = oa_now();
+		/* Frames past the depth limit are pushed, so that depth stays
+		 * the real call depth, but never timed or sent. */
+		bool too_deep = d + 1 > oa_rt.cfg.function_max_depth;
+		f->filter = too_deep ? OA_FILTER_EXCLUDED : OA_FILTER_INCLUDED;
+		f->start = too_deep ? 0 : now();
 	} else {
 		t->frames_overflowed++;
 	}
@@ -218,14 +207,61 @@ OA_EXPORT void __cyg_profile_func_enter(void *fn, void *call_site)
 	oa_tls.guard = 0;
 }
 
+static inline __attribute__((always_inline)) uint64_t tsc_now(void)
+{
+#if OA_HAVE_TSC
+	return __rdtsc();
+#else
+	return oa_mono_ns();
+#endif
+}
+
+/* Everything but the common case: first call on a thread, runtime not yet
+ * initialised or stopped, no usable TSC. */
+__attribute__((noinline, cold)) static void enter_slow(uintptr_t fn)
+{
+	if (!oa_active())
+		return;
+	struct oa_thread *t = oa_tls.state;
+	if ((uintptr_t)t <= 1) {
+		int saved = errno;
+		oa_tls.guard = 1;
+		t = oa_thread_get();
+		oa_tls.guard = 0;
+		errno = saved;
+		if (!t)
+			return;
+	}
+	push_frame(t, fn, oa_now);
+}
+
+/* The fast path is a leaf (the rest is a tail call), so it needs no
+ * register saves: its cost is a few loads, rdtsc and five stores. */
+OA_EXPORT __attribute__((optimize("omit-frame-pointer"))) void
+__cyg_profile_func_enter(void *fn, void *call_site)
+{
+	(void)call_site;
+	if (__builtin_expect(oa_tls.guard | oa_tls.internal, 0) || excluded_by_name((uintptr_t)fn))
+		return;
+	struct oa_thread *t = oa_tls.state;
+	if (__builtin_expect((uintptr_t)t <= 1 || !OA_HAVE_TSC || !oa_clock_use_tsc ||
+				     __atomic_load_n(&oa_rt.state, __ATOMIC_RELAXED) != OA_STATE_ACTIVE,
+			     0)) {
+		enter_slow((uintptr_t)fn);
+		return;
+	}
+	push_frame(t, (uintptr_t)fn, tsc_now);
+}
+
 /* An exit whose frame is not on top: calls between were left by longjmp or
  * an exception. Those frames end now; returns the matching index or -1. */
-static int resync(struct oa_thread *t, uintptr_t fn, uint64_t now)
+__attribute__((noinline)) static int resync(struct oa_thread *t, uintptr_t fn)
 {
 	uint32_t top = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
 	for (int i = (int)top - 1; i >= 0; i--) {
 		if (t->frames[i].fn != fn)
 			continue;
+		uint64_t now = oa_now();
 		for (int j = (int)top - 1; j > i; j--)
 			oa_frame_export(t, (uint32_t)j, now, OA_END_UNWOUND);
 		t->depth = (uint32_t)i + 1;
@@ -234,35 +270,58 @@ static int resync(struct oa_thread *t, uintptr_t fn, uint64_t now)
 	return -1;
 }
 
-OA_EXPORT void __cyg_profile_func_exit(void *fn, void *call_site)
+/* A frame that must be sent, or an exit that does not match the top. */
+__attribute__((noinline)) static void exit_slow(struct oa_thread *t, uintptr_t fn)
 {
-	(void)call_site;
-	struct oa_thread *t = oa_tls.state;
-	if (oa_tls.guard || (uintptr_t)t <= 1 || t->depth == 0)
-		return;
 	oa_tls.guard = 1;
-	uint64_t now = oa_now();
 	uint32_t d = t->depth - 1;
-	if (d >= OA_MAX_FRAMES) {
-		t->depth = d;
-		oa_tls.guard = 0;
-		return;
-	}
-	if (__builtin_expect(t->frames[d].fn != (uintptr_t)fn, 0)) {
-		int i = resync(t, (uintptr_t)fn, now);
+	if (__builtin_expect(t->frames[d].fn != fn, 0)) {
+		int i = excluded_by_name(fn) ? -1 : resync(t, fn);
 		if (i < 0) {
-			/* Its enter came before we were active: not ours. */
+			/* Filtered out, or its enter came before we were active. */
 			oa_tls.guard = 0;
 			return;
 		}
 		d = (uint32_t)i;
 	}
 	struct oa_frame *f = &t->frames[d];
-	if (!f->foreign && (f->span_id || now - f->start >= oa_rt.function_threshold_ticks)) {
-		int saved = errno;
-		oa_frame_export(t, d, now, OA_END_NORMAL);
-		errno = saved;
+	if (!f->foreign && (f->filter != OA_FILTER_EXCLUDED || f->span_id)) {
+		uint64_t now = oa_now();
+		if (f->span_id || now - f->start >= oa_rt.function_threshold_ticks) {
+			int saved = errno;
+			oa_frame_export(t, d, now, OA_END_NORMAL);
+			errno = saved;
+		}
 	}
 	t->depth = d;
 	oa_tls.guard = 0;
+}
+
+/* Like enter, a leaf on the common path: a call that ends faster than the
+ * threshold costs a compare against the top frame, rdtsc and one store. */
+OA_EXPORT __attribute__((optimize("omit-frame-pointer"))) void
+__cyg_profile_func_exit(void *fn, void *call_site)
+{
+	(void)call_site;
+	struct oa_thread *t = oa_tls.state;
+	if (oa_tls.guard || (uintptr_t)t <= 1 || t->depth == 0)
+		return;
+	uint32_t d = t->depth - 1;
+	if (__builtin_expect(d >= OA_MAX_FRAMES, 0)) {
+		t->depth = d;
+		return;
+	}
+	struct oa_frame *f = &t->frames[d];
+	if (__builtin_expect(f->fn != (uintptr_t)fn || f->span_id || !OA_HAVE_TSC ||
+				     !oa_clock_use_tsc,
+			     0)) {
+		exit_slow(t, (uintptr_t)fn);
+		return;
+	}
+	if (f->foreign || f->filter == OA_FILTER_EXCLUDED ||
+	    tsc_now() - f->start < oa_rt.function_threshold_ticks) {
+		t->depth = d; /* one store: a signal handler sees before or after */
+		return;
+	}
+	exit_slow(t, (uintptr_t)fn);
 }

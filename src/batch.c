@@ -44,6 +44,8 @@ struct pending_span {
 	uint8_t scope;
 	uint32_t first_attr;
 	uint32_t first_event;
+	uint32_t first_link;
+	bool custom_keys; /* keys may repeat: only the manual API sets custom keys */
 };
 
 struct oa_batch {
@@ -57,6 +59,8 @@ struct oa_batch {
 	size_t n_attrs, cap_attrs;
 	struct oa_event *events;
 	size_t n_events, cap_events;
+	struct oa_link *links;
+	size_t n_links, cap_links;
 	/* the view: spans regrouped by scope */
 	struct oa_export_span *by_scope;
 	size_t cap_by_scope;
@@ -151,7 +155,7 @@ void oa_batch_reset(struct oa_batch *b)
 		c->next = NULL;
 		c->used = 0;
 	}
-	b->n_spans = b->n_attrs = b->n_events = 0;
+	b->n_spans = b->n_attrs = b->n_events = b->n_links = 0;
 }
 
 void oa_batch_destroy(struct oa_batch *b)
@@ -163,6 +167,7 @@ void oa_batch_destroy(struct oa_batch *b)
 	free(b->spans);
 	free(b->attrs);
 	free(b->events);
+	free(b->links);
 	free(b->by_scope);
 	free(b);
 }
@@ -171,9 +176,16 @@ size_t oa_batch_count(const struct oa_batch *b) { return b->n_spans; }
 
 static struct oa_str cstr(const char *s) { return (struct oa_str){s, (uint32_t)strlen(s)}; }
 
-/* Adds an attribute unless the count limit is reached; NULL when dropped. */
+/* Adds an attribute unless the count limit is reached; NULL when dropped. A
+ * key the span already has gets the new value in place: receivers reject
+ * duplicate keys, and a value set again replaces the old one. */
 static struct oa_attr *add_attr(struct oa_batch *b, struct pending_span *ps, struct oa_str key)
 {
+	for (uint32_t i = 0; ps->custom_keys && i < ps->span.n_attrs; i++) {
+		struct oa_attr *a = &b->attrs[ps->first_attr + i];
+		if (a->key.len == key.len && memcmp(a->key.ptr, key.ptr, key.len) == 0)
+			return a;
+	}
 	if (ps->span.n_attrs >= b->cfg->attribute_count_limit) {
 		ps->span.dropped_attrs++;
 		return NULL;
@@ -255,6 +267,7 @@ static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8
 	uint8_t key = *p++;
 	struct oa_str key_str;
 	if (key == OA_KEY_CUSTOM) {
+		ps->custom_keys = true;
 		uint8_t klen = *p++;
 		if (end - p < klen + 1)
 			return false;
@@ -381,6 +394,11 @@ static void decode_payload(struct oa_batch *b, struct pending_span *ps, const st
 				return;
 			ps->span.status_message = arena_text(b, s, len, UINT32_MAX);
 			break;
+		case OA_ITEM_TRACE_STATE:
+			if (!read_text(&p, end, &s, &len))
+				return;
+			ps->span.trace_state = arena_text(b, s, len, UINT32_MAX);
+			break;
 		case OA_ITEM_NAME:
 			if (!read_text(&p, end, &s, &len))
 				return;
@@ -394,6 +412,36 @@ static void decode_payload(struct oa_batch *b, struct pending_span *ps, const st
 				return;
 			add_stacktrace(b, ps, p, count);
 			p += 8 * count;
+			break;
+		}
+		case OA_ITEM_LINK: {
+			if (end - p < 16 + 8 + 1)
+				return;
+			if (ps->span.n_links >= b->cfg->link_count_limit ||
+			    !grow((void **)&b->links, &b->cap_links, b->n_links + 1,
+				  sizeof *b->links)) {
+				ps->span.dropped_links++;
+				p += 16 + 8 + 1;
+				break;
+			}
+			struct oa_link *l = &b->links[b->n_links++];
+			memset(l, 0, sizeof *l);
+			memcpy(l->trace_id, p, 16);
+			uint64_t span_id;
+			memcpy(&span_id, p + 16, 8);
+			oa_span_id_to_bytes(span_id, l->span_id);
+			l->flags = p[24];
+			p += 16 + 8 + 1;
+			ps->span.n_links++;
+			break;
+		}
+		case OA_ITEM_DROPPED_LINKS: {
+			uint16_t links;
+			if (end - p < 2)
+				return;
+			memcpy(&links, p, 2);
+			p += 2;
+			ps->span.dropped_links += links;
 			break;
 		}
 		case OA_ITEM_DROPPED: {
@@ -422,6 +470,7 @@ bool oa_batch_add(struct oa_batch *b, const struct oa_record *rec, const char *t
 	ps->scope = rec->scope < OA_SCOPE_COUNT ? rec->scope : OA_SCOPE_MANUAL;
 	ps->first_attr = (uint32_t)b->n_attrs;
 	ps->first_event = (uint32_t)b->n_events;
+	ps->first_link = (uint32_t)b->n_links;
 	struct oa_export_span *sp = &ps->span;
 	memcpy(sp->trace_id, rec->trace_id, 16);
 	oa_span_id_to_bytes(rec->span_id, sp->span_id);
@@ -499,6 +548,7 @@ const struct oa_export_batch *oa_batch_view_range(struct oa_batch *b, const stru
 		*out = ps->span;
 		out->attrs = out->n_attrs ? b->attrs + ps->first_attr : NULL;
 		out->events = out->n_events ? b->events + ps->first_event : NULL;
+		out->links = out->n_links ? b->links + ps->first_link : NULL;
 	}
 	b->view.resource_attrs = resource;
 	b->view.n_resource_attrs = n_resource;

@@ -5,6 +5,8 @@
 
 bool oa_clock_use_tsc;
 
+uint64_t oa_now_fallback(void) { return oa_mono_ns(); }
+
 static struct {
 	uint64_t ticks0;
 	uint64_t mono0;

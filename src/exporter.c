@@ -67,6 +67,7 @@ static struct {
 	uint64_t last_scan_ns;
 	double arrival_rate; /* spans per second, smoothed */
 	uint32_t batch_target;
+	bool flushing; /* exporting for a flush request (exit, exec, signal) */
 	bool warned_file;
 } xs = {.file_fd = -1};
 
@@ -240,6 +241,7 @@ static void send_range(size_t first, size_t count, uint64_t deadline_ns)
 		count_failed(count);
 		return;
 	}
+	oa_transport_set_flushing(xs.transport, xs.flushing);
 	uint64_t rejected = 0;
 	enum oa_send_result r = oa_transport_send(xs.transport, (const uint8_t *)xs.out.data,
 						  xs.out.len, deadline_ns, &rejected);
@@ -255,12 +257,8 @@ static void send_range(size_t first, size_t count, uint64_t deadline_ns)
 static void export_batch(uint64_t deadline_ns)
 {
 	size_t n = oa_batch_count(xs.batch);
-	if (n) {
-		if (oa_rt.cfg.exporter == OA_EXPORTER_NONE)
-			count_exported(n, 0);
-		else
-			send_range(0, n, deadline_ns);
-	}
+	if (n)
+		send_range(0, n, deadline_ns);
 	oa_batch_reset(xs.batch);
 	xs.last_export_ns = oa_mono_ns();
 }
@@ -283,11 +281,16 @@ static size_t fill_batch(size_t limit)
 				struct oa_record *rec = oa_ring_peek(r);
 				if (!rec)
 					break;
-				if (!r->name_read) {
-					r->name = ring_thread_name(r);
-					r->name_read = 1;
+				if (oa_rt.cfg.exporter == OA_EXPORTER_NONE) {
+					/* Nothing will read the span: skip the conversion. */
+					count_exported(1, 0);
+				} else {
+					if (!r->name_read) {
+						r->name = ring_thread_name(r);
+						r->name_read = 1;
+					}
+					oa_batch_add(xs.batch, rec, r->name);
 				}
-				oa_batch_add(xs.batch, rec, r->name);
 				oa_ring_release(r, rec);
 				taken++;
 				progress = true;
@@ -406,6 +409,7 @@ static void *exporter_main(void *arg)
 			uint64_t deadline =
 				flushing ? __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE)
 					 : now + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
+			xs.flushing = flushing;
 			export_available(flushing || due, queued, deadline);
 			scan_rings(&arrivals);
 			if (due)

@@ -821,11 +821,20 @@ size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
 			break;
 		if (skip_body(&f, len))
 			continue;
+		if (!data) {
+			give_up(&f, OA_HTTP_MALFORMED);
+			continue;
+		}
 		enum oa_http_gave_up_reason reason = byte(&f, data[f.pos++]);
 		if (reason)
 			give_up(&f, reason);
 	}
 	return f.n;
+}
+
+const struct oa_http_head *oa_http_head_ending(const struct oa_http_parser *p)
+{
+	return p->state == ST_HEAD_END_LF ? &p->cur.head : NULL;
 }
 
 bool oa_http_close(struct oa_http_parser *p, struct oa_http_event *event)

@@ -130,9 +130,16 @@ void oa_http_parser_init(struct oa_http_parser *p, enum oa_http_role role);
  * number written. It stops early only when events is full: then the caller
  * feeds data + events[n - 1].offset again (possibly zero bytes, since an event
  * such as MESSAGE_END can be due with nothing left to read). After GAVE_UP it
- * returns 0 at once. */
+ * returns 0 at once. data may be NULL for len bytes the caller never saw
+ * (sendfile, splice): taken as body bytes, anything else gives up
+ * (OA_HTTP_MALFORMED). */
 size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
 		    struct oa_http_event *events, size_t max_events);
+
+/* The head so far when the last byte fed was the CR starting the blank line
+ * that ends it (its MESSAGE_BEGIN comes with the next byte), else NULL: a
+ * caller inserting header lines must do it before that CR goes out. */
+const struct oa_http_head *oa_http_head_ending(const struct oa_http_parser *p);
 
 /* The connection closed: ends a response whose body runs until close
  * (MESSAGE_END), or reports a message cut short (GAVE_UP, OA_HTTP_INCOMPLETE).

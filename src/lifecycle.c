@@ -2,6 +2,7 @@
  * the first hook that comes earlier (another library's constructor), once;
  * the final flush runs from our destructor or the _exit hooks, bounded by
  * OTEL_BSP_EXPORT_TIMEOUT. */
+#include <curl/curl.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -139,12 +140,19 @@ static void init_runtime(void)
 	init_process_context();
 	save_settings();
 	oa_thread_system_init();
+	/* libcurl (and the TLS library under it) initialised now, before the
+	 * application's: its curl_global_cleanup then leaves ours standing, and
+	 * no global init runs at exit, after its libraries were torn down */
+	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP)
+		curl_global_init(CURL_GLOBAL_DEFAULT);
 	oa_stack_init();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 #if OA_FEATURE_FUNCTIONS
 	if (oa_rt.cfg.hooks & OA_HOOK_FUNCTIONS)
 		oa_functions_init();
 #endif
+	if (oa_rt.cfg.hooks & OA_HOOK_PROCESS)
+		oa_signals_init();
 	__atomic_store_n(&oa_rt.state, OA_STATE_ACTIVE, __ATOMIC_RELEASE);
 }
 

@@ -10,6 +10,8 @@ void oa_process_exit(void);
 const char *const *oa_saved_settings(size_t *n);
 /* The path this library was loaded from (for LD_PRELOAD of exec'd programs). */
 const char *oa_self_path(void);
+/* Default-action SIGTERM/SIGINT/SIGHUP flush before dying (hooks/signals.c). */
+void oa_signals_init(void);
 /* Function-hook start-up: name filters (hooks/functions.c). */
 void oa_functions_init(void);
 

@@ -43,6 +43,11 @@ static inline bool oa_payload_room(struct oa_payload *w, size_t n) { return w->p
 
 static inline void oa_payload_put(struct oa_payload *w, const void *src, size_t n)
 {
+	/* A variable n goes to libc's memcpy: knowing n bounded (a strnlen, a
+	 * u16), GCC expands memcpy inline as rep movsq, which takes tens of
+	 * cycles to start, most of a short string's copy. */
+	if (!__builtin_constant_p(n))
+		__asm__("" : "+r"(n));
 	memcpy(w->p, src, n);
 	w->p += n;
 }

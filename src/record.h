@@ -83,6 +83,9 @@ enum oa_item_tag {
 	OA_ITEM_NAME = 4,        /* u16 len, bytes */
 	OA_ITEM_STACK = 5,       /* u8 count, count * u64 return addresses */
 	OA_ITEM_DROPPED = 6,     /* u16 attributes, u16 events dropped by the producer */
+	OA_ITEM_LINK = 7,        /* 16-byte trace id, u64 span id, u8 W3C flags */
+	OA_ITEM_DROPPED_LINKS = 8, /* u16 links dropped by the producer */
+	OA_ITEM_TRACE_STATE = 9, /* u16 len, bytes: the W3C tracestate of the span */
 };
 
 /* Attribute keys: well-known keys are one byte; OA_KEY_CUSTOM is followed by

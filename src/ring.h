@@ -19,10 +19,12 @@ struct oa_ring {
 	uint8_t high_water_signalled;
 	/* consumer's cache line */
 	_Alignas(64) uint64_t tail; /* slots ever released */
-	uint64_t head_at_scan;      /* the exporter's last view of head */
 	const char *name;           /* thread name for the current batch */
 	uint8_t name_read;
 	char live_name[16];         /* the exporter's copy from /proc */
+	/* The exporter's last view of head: apart from tail, which changes with
+	 * every record released, as the producer reads it for every record. */
+	_Alignas(64) uint64_t head_at_scan;
 	/* shared, read-mostly */
 	_Alignas(64) uint32_t capacity; /* a power of two */
 	uint32_t mask;

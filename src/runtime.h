@@ -13,6 +13,7 @@
 #include "ids.h"
 #include "record.h"
 #include "ring.h"
+#include "sampling.h"
 #include "thread.h"
 
 enum oa_state {
@@ -63,12 +64,11 @@ struct oa_frame {
 	uint64_t start;
 	uint64_t span_id;   /* 0 until a child needs it or it is exported */
 	uint32_t ctx_level; /* the context stack depth when it was entered */
-	uint8_t filter;     /* enum oa_frame_filter, computed lazily */
+	uint8_t filter;     /* enum oa_frame_filter, decided at entry */
 	uint8_t foreign;    /* open at fork in the parent: the child never sends it */
 };
 
 enum oa_frame_filter {
-	OA_FILTER_UNKNOWN,
 	OA_FILTER_INCLUDED,
 	OA_FILTER_EXCLUDED,
 };
@@ -146,7 +146,6 @@ void oa_frames_end_all(struct oa_thread *t, enum oa_end_reason reason);
 
 /* Sampling decision for a new root span with this trace id (sampler.c). */
 bool oa_sample_root(const uint8_t trace_id[16]);
-bool oa_ratio_keeps(const uint8_t trace_id[16], double ratio);
 bool oa_adaptive_keeps(const uint8_t trace_id[16]);
 double oa_adaptive_ratio(void);
 

@@ -161,6 +161,11 @@ static bool sample_child(const struct oa_span_ctx *parent)
 	case OA_SAMPLER_PARENTBASED_TRACEIDRATIO:
 	case OA_SAMPLER_PARENTBASED_ADAPTIVE:
 		return parent->flags & 1;
+	case OA_SAMPLER_ADAPTIVE:
+		/* The ratio and the budget move: a local child deciding again
+		 * could drop what its root kept. A remote parent is this
+		 * process's root of the trace, decided here. */
+		return parent->remote ? oa_sample_root(parent->trace_id) : (parent->flags & 1);
 	default:
 		return oa_sample_root(parent->trace_id);
 	}

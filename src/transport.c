@@ -54,6 +54,7 @@ struct oa_transport {
 	int sockets[MAX_SOCKETS]; /* open, protected, created by open_socket */
 	size_t n_sockets;
 	uint64_t rng;
+	bool no_connect_retry; /* see oa_transport_set_flushing */
 };
 
 enum warning_kind {
@@ -529,6 +530,19 @@ static bool retryable_error(CURLcode code)
 	}
 }
 
+/* Nobody listening (or no such host): waiting will not make a collector
+ * appear while the process exits. */
+static bool unreachable(CURLcode code)
+{
+	return code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
+	       code == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+void oa_transport_set_flushing(struct oa_transport *t, bool flushing)
+{
+	t->no_connect_retry = flushing;
+}
+
 static void describe_error(CURL *curl, CURLcode code, char *out, size_t out_size)
 {
 	long os_errno = 0;
@@ -603,6 +617,8 @@ enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *bod
 					  t->endpoint_for_logs, last_error);
 				return OA_SEND_REFUSED;
 			}
+			if (t->no_connect_retry && unreachable(code))
+				break;
 		} else {
 			snprintf(last_error, sizeof last_error, "HTTP %ld", status);
 		}

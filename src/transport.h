@@ -5,6 +5,7 @@
 #ifndef OTLPAUTO_TRANSPORT_H
 #define OTLPAUTO_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,11 @@ void oa_transport_destroy(struct oa_transport *t);
 /* In a forked child: forget the parent's handle without touching its
  * connection (the socket is shared with the parent). */
 void oa_transport_abandon(struct oa_transport *t);
+
+/* While flushing for exit or exec, a collector nobody listens on is not
+ * retried (waiting would only delay the exit); overload answers (429, 503
+ * with Retry-After) still are, within the deadline. */
+void oa_transport_set_flushing(struct oa_transport *t, bool flushing);
 
 /* POSTs body (already encoded per cfg->protocol; gzip is applied here when
  * configured). deadline_ns is CLOCK_MONOTONIC: no attempt or backoff runs

@@ -16,6 +16,7 @@ exception as a failure, then reports.
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,7 +32,8 @@ from receiver import Receiver, free_port  # noqa: E402  (re-exported)
 
 __all__ = [
     'otlp_schema', 'Receiver', 'free_port', 'TESTS_DIR', 'lib_path', 'srcdir',
-    'builddir', 'program', 'Result', 'run_traced', 'by_name', 'one',
+    'builddir', 'preload_value', 'program', 'Result', 'spans_summary', 'run_traced',
+    'by_name', 'one',
     'children_of', 'assert_single_trace', 'assert_tree_whole', 'Checks',
     'check', 'check_equal', 'check_holds', 'report', 'main', 'skip',
 ]
@@ -57,6 +59,13 @@ def srcdir():
 
 def builddir():
     return _env_path('OTLPAUTO_BUILDDIR')
+
+
+def preload_value():
+    """LD_PRELOAD naming the shim. A sanitized build's runtime must come
+    first in the process (meson sets OTLPAUTO_PRELOAD_FIRST then)."""
+    first = os.environ.get('OTLPAUTO_PRELOAD_FIRST')
+    return f'{first}:{lib_path()}' if first else str(lib_path())
 
 
 def program(name):
@@ -94,7 +103,7 @@ def run_traced(argv, receiver=None, env=None, timeout=60, preload=True,
     child_env = {key: value for key, value in os.environ.items()
                  if not key.startswith('OTEL_')}
     if preload:
-        child_env['LD_PRELOAD'] = str(lib_path())
+        child_env['LD_PRELOAD'] = preload_value()
     else:
         child_env.pop('LD_PRELOAD', None)
     endpoint = receiver.url if receiver is not None else f'http://127.0.0.1:{free_port()}'
@@ -136,6 +145,22 @@ def _kill_group(pgid):
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+_SUMMARY = re.compile(r'otlpauto: spans: exported (\d+), sampled out (\d+), dropped: '
+                      r'ring full (\d+), queue full (\d+), export failed (\d+), '
+                      r'rejected (\d+)')
+
+
+def spans_summary(stderr):
+    """The counters of the exit line OTEL_LOG_LEVEL=debug prints, as a dict
+    (exported, sampled_out, ring_full, queue_full, export_failed, rejected),
+    or None when there is no such line."""
+    found = _SUMMARY.search(stderr)
+    if not found:
+        return None
+    keys = ('exported', 'sampled_out', 'ring_full', 'queue_full', 'export_failed', 'rejected')
+    return dict(zip(keys, map(int, found.groups())))
 
 # ------------------------------------------------------------ span queries
 

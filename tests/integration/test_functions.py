@@ -86,7 +86,11 @@ def test_default_threshold_filters_fast_calls():
         spans = receiver.wait_for_spans(1, timeout=3)
     check_equal(result.returncode, 0, 'default threshold: exit status')
     names = collections.Counter(s['name'] for s in spans)
-    check_equal(names['tiny'], 0, 'default threshold (100us): fast calls are not spans')
+    # A tiny call preempted on a busy machine may really take 100us: only
+    # those may appear.
+    slow_tiny = [s for s in spans if s['name'] == 'tiny']
+    check(len(slow_tiny) < 100 and all(s['end'] - s['start'] >= 100000 for s in slow_tiny),
+          'default threshold (100us): fast calls are not spans', len(slow_tiny))
     check(names['main'] == 1 and names['run_hot'] == 1,
           'default threshold: the slow enclosing frames are', dict(names))
 
@@ -179,8 +183,9 @@ def test_stacktraces():
     check('\nstage_' in leaf and '\nworker_main' in leaf,
           'stack traces: callers follow, innermost first', leaf)
     _, spans = run(['tree'], 20, env={'OTLPAUTO_STACKTRACE': '1'})
-    check(not any('code.stacktrace' in s['attributes'] for s in spans),
-          'stack traces: none below the threshold (10ms default)')
+    wrong = [s['name'] for s in spans
+             if ('code.stacktrace' in s['attributes']) != (s['end'] - s['start'] >= 10_000_000)]
+    check(not wrong, 'stack traces: exactly the spans over the threshold (10ms default)', wrong)
 
 
 def test():

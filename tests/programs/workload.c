@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,46 @@ NOINLINE static void exit_deep(int n)
 	exit_deep(n - 1);
 }
 
+NOINLINE static void warm_up(void) { leaf(9); }
+
+/* Prints "ready", then waits to be killed by a signal. */
+NOINLINE static int wait_for_signal(void)
+{
+	warm_up();
+	/* write(2), not stdio: a handler that calls exit() flushes stdio. */
+	static const char ready[] = "ready\n";
+	if (write(1, ready, sizeof ready - 1) < 0)
+		return 1;
+	for (;;)
+		pause();
+	__builtin_unreachable();
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	static const char msg[] = "handled\n";
+	ssize_t unused = write(1, msg, sizeof msg - 1);
+	(void)unused;
+	exit(0);
+}
+
+/* The program's own SIGTERM handler must run, unchanged. */
+NOINLINE static int own_handler(void)
+{
+	signal(SIGTERM, on_term);
+	return wait_for_signal();
+}
+
+/* What the program sees of SIGTERM's disposition. */
+NOINLINE static int query_signal(void)
+{
+	struct sigaction old;
+	sigaction(SIGTERM, NULL, &old);
+	printf("%s\n", old.sa_handler == SIG_DFL ? "default" : "other");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "tree";
@@ -137,6 +178,12 @@ int main(int argc, char **argv)
 		exit_deep(2);
 		return 1;
 	}
+	if (strcmp(mode, "wait-signal") == 0)
+		return wait_for_signal();
+	if (strcmp(mode, "own-handler") == 0)
+		return own_handler();
+	if (strcmp(mode, "query-signal") == 0)
+		return query_signal();
 	if (strcmp(mode, "status") == 0)
 		return argc > 2 ? atoi(argv[2]) : 0;
 	fprintf(stderr, "workload: unknown mode %s\n", mode);

@@ -13,24 +13,48 @@ struct arena_block {
 	alignas(max_align_t) unsigned char data[];
 };
 
+static struct arena_block *new_block(struct arena *a, size_t data_size)
+{
+	if (data_size > SIZE_MAX - sizeof(struct arena_block))
+		return NULL;
+	size_t total = sizeof(struct arena_block) + data_size;
+	if (a->limit && (a->bytes > a->limit || total > a->limit - a->bytes))
+		return NULL;
+	struct arena_block *b = malloc(total);
+	if (!b)
+		return NULL;
+	*b = (struct arena_block){.size = data_size};
+	a->bytes += total;
+	return b;
+}
+
 void *arena_alloc(struct arena *a, size_t size)
 {
+	if (size > SIZE_MAX - alignof(max_align_t))
+		return NULL;
 	size = (size + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
 	struct arena_block *b = a->blocks;
-	if (!b || b->size - b->used < size) {
-		/* An allocation bigger than a block gets a block of its own. */
-		size_t data_size = size > BLOCK_SIZE ? size : BLOCK_SIZE;
-		if (data_size > SIZE_MAX - sizeof *b)
-			return NULL;
-		size_t total = sizeof *b + data_size;
-		if (a->limit && (a->bytes > a->limit || total > a->limit - a->bytes))
-			return NULL;
-		b = malloc(total);
+	if (size > BLOCK_SIZE / 4) {
+		/* A big allocation gets a block of its own, behind the current one, whose
+		 * free space stays in use. */
+		b = new_block(a, size);
 		if (!b)
 			return NULL;
-		*b = (struct arena_block){.next = a->blocks, .size = data_size};
+		b->used = size;
+		if (a->blocks) {
+			b->next = a->blocks->next;
+			a->blocks->next = b;
+		} else {
+			a->blocks = b;
+		}
+		return b->data;
+	}
+	if (!b || b->size - b->used < size) {
+		b = new_block(a, BLOCK_SIZE);
+		if (!b)
+			return NULL;
+		b->next = a->blocks;
 		a->blocks = b;
-		a->bytes += total;
 	}
 	void *p = b->data + b->used;
 	b->used += size;

@@ -9,8 +9,8 @@ struct arena_block;
 
 struct arena {
 	struct arena_block *blocks;
-	size_t bytes;	/* held from malloc, blocks included */
-	size_t limit;	/* 0: no limit */
+	size_t bytes; /* held from malloc, blocks included */
+	size_t limit; /* 0: no limit */
 };
 
 /* Aligned for any type; NULL when out of memory or over the limit. */

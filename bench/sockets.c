@@ -1,0 +1,168 @@
+/* Socket hook costs, timed inside the process (run with and without the
+ * shim by bench/sockets.sh):
+ *
+ *   bench_sockets pipe N     N 1-byte reads from a pipe: an fd the hooks
+ *                            know nothing about          -> "ns_per_call=X"
+ *   bench_sockets ping N     N 16-byte ping-pongs on a loopback TCP socket
+ *                            that is not HTTP (the parser gave up)
+ *                                                        -> "us_per_roundtrip=X"
+ *   bench_sockets http N     N keep-alive HTTP/1.1 requests to a server
+ *                            thread of the same process: a CLIENT and a
+ *                            SERVER span each            -> "us_per_request=X" */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char request[] = "GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\n\r\n";
+static const char response[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+static void pipe_reads(long n)
+{
+	int fds[2];
+	if (pipe(fds) != 0)
+		die("pipe");
+	static char block[4096];
+	double spent = 0;
+	for (long done = 0; done < n;) {
+		long batch = n - done < (long)sizeof block ? n - done : (long)sizeof block;
+		if (write(fds[1], block, (size_t)batch) != batch)
+			die("write");
+		double start = now_ns();
+		char c;
+		for (long i = 0; i < batch; i++)
+			if (read(fds[0], &c, 1) != 1)
+				die("read");
+		spent += now_ns() - start;
+		done += batch;
+	}
+	printf("ns_per_call=%.1f\n", spent / (double)n);
+}
+
+/* Reads exactly len bytes (the messages have fixed sizes). */
+static void read_exactly(int fd, char *buf, size_t len)
+{
+	for (size_t got = 0; got < len;) {
+		ssize_t r = recv(fd, buf + got, len - got, 0);
+		if (r <= 0)
+			die("recv");
+		got += (size_t)r;
+	}
+}
+
+struct server {
+	int listener;
+	int http;
+	long n;
+};
+
+/* Reads one request head (the shim makes it longer: a traceparent line). */
+static void read_head(int fd, char *buf, size_t cap, size_t *len)
+{
+	char *end;
+	while (!(end = memmem(buf, *len, "\r\n\r\n", 4))) {
+		ssize_t r = recv(fd, buf + *len, cap - *len, 0);
+		if (r <= 0)
+			die("recv");
+		*len += (size_t)r;
+	}
+	size_t head = (size_t)(end - buf) + 4;
+	memmove(buf, buf + head, *len - head);
+	*len -= head;
+}
+
+static void *serve(void *arg)
+{
+	struct server *s = arg;
+	int fd = accept(s->listener, NULL, NULL);
+	if (fd < 0)
+		die("accept");
+	char buf[1024];
+	size_t buffered = 0;
+	for (long i = 0; i < s->n; i++) {
+		if (s->http) {
+			read_head(fd, buf, sizeof buf, &buffered);
+			if (send(fd, response, sizeof response - 1, 0) != sizeof response - 1)
+				die("send");
+		} else {
+			read_exactly(fd, buf, 16);
+			if (send(fd, buf, 16, 0) != 16)
+				die("send");
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static void roundtrips(long n, int http)
+{
+	struct server s = {.http = http, .n = n};
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof addr;
+	s.listener = socket(AF_INET, SOCK_STREAM, 0);
+	if (bind(s.listener, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(s.listener, 1) ||
+	    getsockname(s.listener, (struct sockaddr *)&addr, &len) != 0)
+		die("listen");
+	pthread_t thread;
+	pthread_create(&thread, NULL, serve, &s);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+		die("connect");
+	char buf[256], ping[16] = "ping-ping-ping!";
+	double start = now_ns();
+	for (long i = 0; i < n; i++) {
+		if (http) {
+			if (send(fd, request, sizeof request - 1, 0) != sizeof request - 1)
+				die("send");
+			read_exactly(fd, buf, sizeof response - 1);
+		} else {
+			if (send(fd, ping, 16, 0) != 16)
+				die("send");
+			read_exactly(fd, buf, 16);
+		}
+	}
+	double spent = now_ns() - start;
+	close(fd);
+	pthread_join(thread, NULL);
+	close(s.listener);
+	printf("%s=%.2f\n", http ? "us_per_request" : "us_per_roundtrip", spent / (double)n / 1e3);
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc > 2 ? atol(argv[2]) : 0;
+	if (argc != 3 || n <= 0) {
+		fprintf(stderr, "usage: %s pipe|ping|http N\n", argv[0]);
+		return 2;
+	}
+	if (strcmp(argv[1], "pipe") == 0)
+		pipe_reads(n);
+	else if (strcmp(argv[1], "ping") == 0)
+		roundtrips(n, 0);
+	else if (strcmp(argv[1], "http") == 0)
+		roundtrips(n, 1);
+	else
+		return 2;
+	return 0;
+}

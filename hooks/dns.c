@@ -1,0 +1,371 @@
+/* DNS hooks: getaddrinfo, gethostbyname[2][_r] and getnameinfo give an
+ * INTERNAL span "DNS lookup {name}" with dns.question.name, dns.answers (the
+ * addresses, comma-joined) and error.type on failure. Numeric hosts are not
+ * lookups: no span. The answers are remembered in a small lock-free cache so
+ * that a later connect to one of them can name its server.address. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "net.h"
+#include "real.h"
+
+OA_REAL(int, getaddrinfo,
+	(const char *, const char *, const struct addrinfo *, struct addrinfo **))
+OA_REAL(int, getnameinfo,
+	(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int))
+OA_REAL(struct hostent *, gethostbyname, (const char *))
+OA_REAL(struct hostent *, gethostbyname2, (const char *, int))
+OA_REAL(int, gethostbyname_r,
+	(const char *, struct hostent *, char *, size_t, struct hostent **, int *))
+OA_REAL(int, gethostbyname2_r,
+	(const char *, int, struct hostent *, char *, size_t, struct hostent **, int *))
+
+/* ---- address -> name cache: seqlocked slots, a writer that finds one
+ * busy gives up, a reader that sees one change misses. */
+
+#define CACHE_SLOTS 256
+
+struct cache_slot {
+	uint32_t seq; /* odd while being written; 0: never written */
+	uint8_t family, name_len;
+	uint8_t addr[16];
+	char name[OA_DNS_NAME_MAX];
+};
+
+static struct cache_slot cache[CACHE_SLOTS];
+
+static size_t addr_bytes(const struct sockaddr *sa, const uint8_t **bytes)
+{
+	if (sa->sa_family == AF_INET) {
+		*bytes = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		return 4;
+	}
+	if (sa->sa_family == AF_INET6) {
+		*bytes = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		return 16;
+	}
+	return 0;
+}
+
+static struct cache_slot *slot_for(int family, const uint8_t *addr, size_t len)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)family;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ addr[i]) * 16777619u;
+	return &cache[h % CACHE_SLOTS];
+}
+
+static void remember(const struct sockaddr *sa, const char *name)
+{
+	const uint8_t *addr;
+	size_t len = addr_bytes(sa, &addr);
+	if (!len)
+		return;
+	struct cache_slot *s = slot_for(sa->sa_family, addr, len);
+	uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+	if ((seq & 1) || !__atomic_compare_exchange_n(&s->seq, &seq, seq + 1, false,
+						      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	size_t name_len = strnlen(name, OA_DNS_NAME_MAX - 1);
+	s->family = (uint8_t)sa->sa_family;
+	memset(s->addr, 0, sizeof s->addr);
+	memcpy(s->addr, addr, len);
+	memcpy(s->name, name, name_len);
+	s->name_len = (uint8_t)name_len;
+	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+bool oa_dns_name_of(const struct sockaddr *sa, char *out, size_t cap)
+{
+	const uint8_t *addr;
+	size_t len = addr_bytes(sa, &addr);
+	if (!len || !cap)
+		return false;
+	struct cache_slot *s = slot_for(sa->sa_family, addr, len);
+	uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+	if (!seq || (seq & 1))
+		return false;
+	struct cache_slot copy;
+	memcpy(&copy, s, sizeof copy);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) != seq || copy.family != sa->sa_family ||
+	    memcmp(copy.addr, addr, len) != 0)
+		return false;
+	size_t n = copy.name_len < cap ? copy.name_len : cap - 1;
+	memcpy(out, copy.name, n);
+	out[n] = '\0';
+	return n > 0;
+}
+
+/* ---- spans */
+
+#define DNS_PAYLOAD 1024
+#define ANSWERS_MAX 256
+#define NAME_MAX_LEN 255
+
+/* Comma-joined distinct addresses. */
+struct answers {
+	size_t len;
+	char text[ANSWERS_MAX];
+};
+
+static void add_answer(struct answers *a, int family, const void *addr)
+{
+	char one[INET6_ADDRSTRLEN];
+	if (!inet_ntop(family, addr, one, sizeof one))
+		return;
+	size_t n = strlen(one);
+	/* getaddrinfo lists an address once per socket type */
+	for (const char *p = a->text; a->len && (p = strstr(p, one)) != NULL; p += n)
+		if ((p == a->text || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+			return;
+	if (a->len + (a->len ? 1 : 0) + n + 1 > sizeof a->text)
+		return;
+	if (a->len)
+		a->text[a->len++] = ',';
+	memcpy(a->text + a->len, one, n + 1);
+	a->len += n;
+}
+
+struct lookup {
+	struct oa_thread *t;
+	struct oa_span_ctx parent, ctx;
+	uint64_t start;
+	int saved_errno;
+};
+
+/* Enters the hook for a lookup of name; false: pass through. */
+static bool lookup_begin(struct lookup *l, const char *name)
+{
+	if (!name || !name[0] || !oa_hook_enter())
+		return false;
+	l->t = oa_family_on(OA_HOOK_DNS) ? oa_thread_get() : NULL;
+	if (!l->t) {
+		oa_hook_leave();
+		return false;
+	}
+	l->saved_errno = errno;
+	oa_current_parent(l->t, &l->parent);
+	oa_span_ctx_start(l->t, &l->parent, &l->ctx);
+	l->start = oa_now();
+	return true;
+}
+
+/* Writes the span; error_type NULL on success. Leaves the hook. */
+static void lookup_end(struct lookup *l, const char *name, const struct answers *a,
+		       const char *error_type)
+{
+	uint64_t end = oa_now();
+	int err = errno;
+	struct oa_payload w;
+	if (oa_net_span_begin(l->t, &w, &l->parent, &l->ctx, OA_KIND_INTERNAL, OA_SCOPE_DNS,
+			      l->start, DNS_PAYLOAD)) {
+		size_t name_len = strnlen(name, NAME_MAX_LEN);
+		char span_name[16 + NAME_MAX_LEN];
+		int n = snprintf(span_name, sizeof span_name, "DNS lookup %.*s", (int)name_len, name);
+		oa_payload_text(&w, OA_ITEM_NAME, span_name, (size_t)n);
+		oa_payload_attr_str(&w, OA_KEY_DNS_QUESTION_NAME, name, name_len);
+		if (a && a->len)
+			oa_payload_attr_str(&w, OA_KEY_DNS_ANSWERS, a->text, a->len);
+		if (error_type)
+			oa_payload_attr_static(&w, OA_KEY_ERROR_TYPE, error_type);
+		oa_net_span_end(l->t, &w, end, error_type != NULL);
+	}
+	oa_hook_leave();
+	errno = err;
+}
+
+static const char *eai_name(int code)
+{
+	switch (code) {
+	case EAI_BADFLAGS:
+		return "EAI_BADFLAGS";
+	case EAI_NONAME:
+		return "EAI_NONAME";
+	case EAI_AGAIN:
+		return "EAI_AGAIN";
+	case EAI_FAIL:
+		return "EAI_FAIL";
+	case EAI_FAMILY:
+		return "EAI_FAMILY";
+	case EAI_SOCKTYPE:
+		return "EAI_SOCKTYPE";
+	case EAI_SERVICE:
+		return "EAI_SERVICE";
+	case EAI_MEMORY:
+		return "EAI_MEMORY";
+	case EAI_SYSTEM:
+		return "EAI_SYSTEM";
+	case EAI_OVERFLOW:
+		return "EAI_OVERFLOW";
+#ifdef EAI_NODATA
+	case EAI_NODATA:
+		return "EAI_NODATA";
+#endif
+#ifdef EAI_ADDRFAMILY
+	case EAI_ADDRFAMILY:
+		return "EAI_ADDRFAMILY";
+#endif
+	default:
+		return "_OTHER";
+	}
+}
+
+static const char *h_errno_name(int code)
+{
+	switch (code) {
+	case HOST_NOT_FOUND:
+		return "HOST_NOT_FOUND";
+	case TRY_AGAIN:
+		return "TRY_AGAIN";
+	case NO_RECOVERY:
+		return "NO_RECOVERY";
+	case NO_DATA:
+		return "NO_DATA";
+	default:
+		return "_OTHER";
+	}
+}
+
+static bool is_numeric_host(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* ---- hooks */
+
+OA_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+			  struct addrinfo **res)
+{
+	struct lookup l;
+	bool numeric = node && ((hints && (hints->ai_flags & AI_NUMERICHOST)) || is_numeric_host(node));
+	if (numeric || !lookup_begin(&l, node))
+		return oa_real_getaddrinfo()(node, service, hints, res);
+	errno = l.saved_errno;
+	int r = oa_real_getaddrinfo()(node, service, hints, res);
+	struct answers a = {0};
+	for (const struct addrinfo *ai = r == 0 ? *res : NULL; ai; ai = ai->ai_next) {
+		if (!ai->ai_addr)
+			continue;
+		const uint8_t *bytes;
+		if (!addr_bytes(ai->ai_addr, &bytes))
+			continue;
+		add_answer(&a, ai->ai_family, bytes);
+		remember(ai->ai_addr, node);
+	}
+	lookup_end(&l, node, &a, r ? eai_name(r) : NULL);
+	return r;
+}
+
+/* Answers of a hostent, remembered as names of `name`. */
+static void hostent_answers(const struct hostent *h, const char *name, struct answers *a)
+{
+	if (!h || (h->h_addrtype != AF_INET && h->h_addrtype != AF_INET6))
+		return;
+	for (char **p = h->h_addr_list; p && *p; p++) {
+		add_answer(a, h->h_addrtype, *p);
+		union oa_sockaddr sa = {0};
+		sa.sa.sa_family = (sa_family_t)h->h_addrtype;
+		if (h->h_addrtype == AF_INET)
+			memcpy(&sa.in.sin_addr, *p, 4);
+		else
+			memcpy(&sa.in6.sin6_addr, *p, 16);
+		remember(&sa.sa, name);
+	}
+}
+
+OA_EXPORT struct hostent *gethostbyname(const char *name)
+{
+	struct lookup l;
+	if (!name || is_numeric_host(name) || !lookup_begin(&l, name))
+		return oa_real_gethostbyname()(name);
+	errno = l.saved_errno;
+	struct hostent *h = oa_real_gethostbyname()(name);
+	struct answers a = {0};
+	hostent_answers(h, name, &a);
+	lookup_end(&l, name, &a, h ? NULL : h_errno_name(h_errno));
+	return h;
+}
+
+OA_EXPORT struct hostent *gethostbyname2(const char *name, int af)
+{
+	struct lookup l;
+	if (!name || is_numeric_host(name) || !lookup_begin(&l, name))
+		return oa_real_gethostbyname2()(name, af);
+	errno = l.saved_errno;
+	struct hostent *h = oa_real_gethostbyname2()(name, af);
+	struct answers a = {0};
+	hostent_answers(h, name, &a);
+	lookup_end(&l, name, &a, h ? NULL : h_errno_name(h_errno));
+	return h;
+}
+
+/* The _r variants: ERANGE asks the caller to retry with a larger buffer,
+ * which is no outcome yet: no span for it. */
+static void hostent_r_end(struct lookup *l, const char *name, int r, struct hostent **result,
+			  const int *h_errnop)
+{
+	if (r == ERANGE) {
+		oa_hook_leave();
+		return;
+	}
+	struct answers a = {0};
+	bool found = r == 0 && result && *result;
+	if (found)
+		hostent_answers(*result, name, &a);
+	lookup_end(l, name, &a, found ? NULL : h_errno_name(h_errnop ? *h_errnop : 0));
+}
+
+OA_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
+			      struct hostent **result, int *h_errnop)
+{
+	struct lookup l;
+	if (!name || is_numeric_host(name) || !lookup_begin(&l, name))
+		return oa_real_gethostbyname_r()(name, ret, buf, buflen, result, h_errnop);
+	errno = l.saved_errno;
+	int r = oa_real_gethostbyname_r()(name, ret, buf, buflen, result, h_errnop);
+	hostent_r_end(&l, name, r, result, h_errnop);
+	return r;
+}
+
+OA_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf,
+			       size_t buflen, struct hostent **result, int *h_errnop)
+{
+	struct lookup l;
+	if (!name || is_numeric_host(name) || !lookup_begin(&l, name))
+		return oa_real_gethostbyname2_r()(name, af, ret, buf, buflen, result, h_errnop);
+	errno = l.saved_errno;
+	int r = oa_real_gethostbyname2_r()(name, af, ret, buf, buflen, result, h_errnop);
+	hostent_r_end(&l, name, r, result, h_errnop);
+	return r;
+}
+
+/* A reverse lookup: the question is the address, the answer the name. */
+OA_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
+			  socklen_t hostlen, char *serv, socklen_t servlen, int flags)
+{
+	char address[INET6_ADDRSTRLEN] = "";
+	struct lookup l;
+	if (!sa || !host || !hostlen || (flags & NI_NUMERICHOST) ||
+	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+	    !oa_sockaddr_text(sa, salen, address, sizeof address) || !lookup_begin(&l, address))
+		return oa_real_getnameinfo()(sa, salen, host, hostlen, serv, servlen, flags);
+	errno = l.saved_errno;
+	int r = oa_real_getnameinfo()(sa, salen, host, hostlen, serv, servlen, flags);
+	struct answers a = {0};
+	if (r == 0) {
+		size_t n = strnlen(host, sizeof a.text - 1);
+		memcpy(a.text, host, n);
+		a.text[n] = '\0';
+		a.len = n;
+		if (!is_numeric_host(host))
+			remember(sa, host);
+	}
+	lookup_end(&l, address, &a, r ? eai_name(r) : NULL);
+	return r;
+}

@@ -1,0 +1,776 @@
+/* HTTP/1.x spans from socket bytes: the glue between the socket hooks, the
+ * parser (src/http_parse.h) and span records.
+ *
+ * Each connection has a request parser and a response parser. An accepted
+ * socket reads requests and writes responses: a SERVER span runs from the
+ * read that brought a request's first byte to the write that completed its
+ * response; its context is pushed on the reading thread while the request is
+ * handled (popped when the response ends, or replaced by that thread's next
+ * request). A connected socket writes requests and reads responses: a CLIENT
+ * span runs from the write of the request's first byte to the read that
+ * completed its response. An event loop interleaves requests on one thread:
+ * its pushed context is popped when it goes back to epoll_wait, so work done
+ * later for one request never runs in another's context (it runs in none).
+ *
+ * Client requests without a traceparent get "traceparent" (and the handled
+ * request's "tracestate") header lines, inserted before the blank line ending
+ * their head. The application's view stays exact: a dry run on a copy of the
+ * request parser finds where heads end in the bytes it writes; they go out
+ * with the lines inserted (sendmsg); the return value counts only the
+ * application's bytes the kernel took; inserted bytes the kernel did not take
+ * are kept and sent before the application's next byte.
+ *
+ * Spans are correct or absent: anything out of step (bytes passed by unseen,
+ * a response without a request, a parser giving up) drops the connection's
+ * HTTP state and its open spans. Under the fd's lock except the client dry
+ * run, which only the (single) writer touches. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "clock.h"
+#include "net.h"
+#include "real.h"
+
+OA_REAL(ssize_t, sendmsg, (int, const struct msghdr *, int))
+OA_REAL(int, epoll_wait, (int, struct epoll_event *, int, int))
+OA_REAL(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *))
+OA_REAL(int, epoll_pwait2,
+	(int, struct epoll_event *, int, const struct timespec *, const sigset_t *))
+
+/* The SERVER span this thread pushed as its context, if any. */
+struct pushed_server {
+	uint64_t span_id; /* 0: none */
+	uint64_t remote_parent_id;
+	uint32_t level;
+	uint8_t trace_id[16];
+	uint8_t tracestate_len;
+	char tracestate[OA_HTTP_TRACESTATE_CAP];
+};
+static __thread struct pushed_server pushed __attribute__((tls_model("initial-exec")));
+
+/* Events per parser call; more are fetched by calling again. */
+#define EVENTS_MAX 4
+/* Heads ending in one write that can get inserted lines. */
+#define PLAN_HEADS 4
+
+static bool propagating(void)
+{
+	return oa_rt.cfg.propagate_tracecontext;
+}
+
+/* ---- context pushed while a request is handled */
+
+static void unpush(struct oa_thread *t, uint64_t span_id)
+{
+	if (!span_id || pushed.span_id != span_id)
+		return;
+	if (t->ctx_depth == pushed.level && t->ctx[pushed.level].span_id == span_id)
+		oa_ctx_pop(t);
+	pushed.span_id = 0;
+}
+
+static void push(struct oa_thread *t, const struct oa_http_exchange *ex)
+{
+	unpush(t, pushed.span_id);
+	if (!oa_ctx_push(t, &ex->ctx))
+		return;
+	pushed.span_id = ex->ctx.span_id;
+	pushed.remote_parent_id = ex->parent.remote ? ex->parent.span_id : 0;
+	pushed.level = t->ctx_depth;
+	memcpy(pushed.trace_id, ex->ctx.trace_id, 16);
+	pushed.tracestate_len = ex->head.tracestate_len;
+	memcpy(pushed.tracestate, ex->head.tracestate, ex->head.tracestate_len);
+}
+
+/* The thread is back in its event loop: whatever request it was handling
+ * waits for another event, and the next code it runs may be another's. */
+static void leave_request(void)
+{
+	if (__builtin_expect(!pushed.span_id, 1) || oa_tls.guard || oa_tls.internal)
+		return;
+	struct oa_thread *t = oa_tls.state;
+	if ((uintptr_t)t > 1)
+		unpush(t, pushed.span_id);
+}
+
+OA_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
+{
+	leave_request();
+	return oa_real_epoll_wait()(epfd, events, max, timeout);
+}
+
+OA_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout,
+			  const sigset_t *mask)
+{
+	leave_request();
+	return oa_real_epoll_pwait()(epfd, events, max, timeout, mask);
+}
+
+OA_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max,
+			   const struct timespec *timeout, const sigset_t *mask)
+{
+	leave_request();
+	return oa_real_epoll_pwait2()(epfd, events, max, timeout, mask);
+}
+
+/* ---- connection state */
+
+void oa_http_conn_start(struct oa_fd *f)
+{
+	struct oa_http_conn *h = &f->u.http;
+	oa_http_parser_init(&h->requests, OA_HTTP_REQUESTS);
+	oa_http_parser_init(&h->responses, OA_HTTP_RESPONSES);
+	h->request_start = 0;
+	h->first = h->count = 0;
+	h->untracked = 0;
+	h->out_decided = false;
+	h->inject_len = h->inject_sent = 0;
+	__atomic_store_n(&f->http, 1, __ATOMIC_RELEASE);
+}
+
+/* The writer's state (parser, decided context, unsent inserted bytes) is left
+ * alone: a writer may be using it, and inserted bytes begun must be ended. */
+void oa_http_conn_stop(struct oa_thread *t, struct oa_fd *f)
+{
+	struct oa_http_conn *h = &f->u.http;
+	for (uint8_t i = 0; i < h->count; i++)
+		unpush(t, h->open[(h->first + i) % OA_HTTP_OPEN_MAX].ctx.span_id);
+	h->count = 0;
+	h->untracked = 0;
+	__atomic_store_n(&f->http, 0, __ATOMIC_RELEASE);
+}
+
+static struct oa_http_exchange *front(struct oa_http_conn *h)
+{
+	return &h->open[h->first];
+}
+
+static void pop_front(struct oa_http_conn *h)
+{
+	h->first = (uint8_t)((h->first + 1) % OA_HTTP_OPEN_MAX);
+	h->count--;
+}
+
+/* ---- span records */
+
+#define SPAN_PAYLOAD 1024
+#define URL_MAX 384
+
+static const char *span_name(const struct oa_http_head *head)
+{
+	return head->method == OA_HTTP_OTHER ? "HTTP" : oa_http_method_name(head->method);
+}
+
+static void put_method(struct oa_payload *w, const struct oa_http_head *head)
+{
+	const char *name = span_name(head);
+	oa_payload_text(w, OA_ITEM_NAME, name, strlen(name));
+	oa_payload_attr_static(w, OA_KEY_HTTP_REQUEST_METHOD, oa_http_method_name(head->method));
+	if (head->method == OA_HTTP_OTHER) {
+		static const char key[] = "http.request.method_original";
+		oa_payload_attr_str_k(w, OA_KEY_CUSTOM, key, sizeof key - 1, head->method_original,
+				      head->method_original_len);
+	}
+	if (head->version_minor <= 1)
+		oa_payload_attr_static(w, OA_KEY_NETWORK_PROTOCOL_VERSION,
+				       head->version_minor ? "1.1" : "1.0");
+}
+
+static void put_status(struct oa_payload *w, uint16_t status, bool is_error)
+{
+	if (!status)
+		return;
+	oa_payload_attr_int(w, OA_KEY_HTTP_RESPONSE_STATUS_CODE, status);
+	if (is_error) {
+		char code[8];
+		int n = snprintf(code, sizeof code, "%u", status);
+		oa_payload_attr_str(w, OA_KEY_ERROR_TYPE, code, (size_t)n);
+	}
+}
+
+static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key address_key,
+		     enum oa_key port_key)
+{
+	char addr[sizeof f->peer.un.sun_path + 2];
+	if (!f->peer_len || !oa_sockaddr_text(&f->peer.sa, f->peer_len, addr, sizeof addr))
+		return;
+	oa_payload_attr_str(w, address_key, addr, strlen(addr));
+	if (f->family != AF_UNIX)
+		oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
+}
+
+static void put_trace_state(struct oa_payload *w, const struct oa_http_head *head)
+{
+	if (head->tracestate_len)
+		oa_payload_text(w, OA_ITEM_TRACE_STATE, head->tracestate, head->tracestate_len);
+}
+
+static void server_span(struct oa_thread *t, const struct oa_fd *f,
+			const struct oa_http_exchange *ex, uint64_t end)
+{
+	struct oa_payload w;
+	if (!oa_net_span_begin(t, &w, &ex->parent, &ex->ctx, OA_KIND_SERVER, OA_SCOPE_HTTP,
+			       ex->start, SPAN_PAYLOAD))
+		return;
+	const struct oa_http_head *head = &ex->head;
+	put_method(&w, head);
+	oa_payload_attr_str(&w, OA_KEY_URL_PATH, head->path, head->path_len);
+	if (head->flags & OA_HTTP_HAS_QUERY) {
+		char query[2 * OA_HTTP_QUERY_CAP];
+		size_t n = oa_http_redact_query(head->query, head->query_len, query, sizeof query);
+		oa_payload_attr_str(&w, OA_KEY_URL_QUERY, query, n < sizeof query ? n : sizeof query - 1);
+	}
+	oa_payload_attr_static(&w, OA_KEY_URL_SCHEME, "http");
+	char host[OA_HTTP_HOST_CAP];
+	uint16_t host_port;
+	if (oa_split_host_port(head->host, host, sizeof host, &host_port))
+		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host, strlen(host));
+	if (f->local_port)
+		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
+	put_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
+	if (head->user_agent_len)
+		oa_payload_attr_str(&w, OA_KEY_USER_AGENT_ORIGINAL, head->user_agent,
+				    head->user_agent_len);
+	bool is_error = ex->status >= 500;
+	put_status(&w, ex->status, is_error);
+	put_trace_state(&w, head);
+	oa_net_span_end(t, &w, end, is_error);
+}
+
+static void client_span(struct oa_thread *t, const struct oa_fd *f,
+			const struct oa_http_exchange *ex, uint64_t end, int err)
+{
+	struct oa_payload w;
+	if (!oa_net_span_begin(t, &w, &ex->parent, &ex->ctx, OA_KIND_CLIENT, OA_SCOPE_HTTP,
+			       ex->start, SPAN_PAYLOAD))
+		return;
+	const struct oa_http_head *head = &ex->head;
+	put_method(&w, head);
+	char peer[sizeof f->peer.un.sun_path + 2] = "";
+	if (f->peer_len)
+		oa_sockaddr_text(&f->peer.sa, f->peer_len, peer, sizeof peer);
+	uint16_t peer_port = oa_sockaddr_port(&f->peer.sa);
+	char host[sizeof peer];
+	uint16_t port = 0;
+	if (!oa_split_host_port(head->host, host, sizeof host, &port))
+		snprintf(host, sizeof host, "%s", peer);
+	bool https = strcmp(head->scheme, "https") == 0;
+	if (!port)
+		port = (head->flags & OA_HTTP_ABSOLUTE_FORM) ? (https ? 443 : 80) : peer_port;
+	char url[URL_MAX];
+	struct oa_http_url parts = {
+		.scheme = head->scheme_len ? head->scheme : "http",
+		.host = head->host_len ? head->host : peer,
+		.port = port,
+		.path = head->path,
+		.query = (head->flags & OA_HTTP_HAS_QUERY) ? head->query : NULL,
+	};
+	size_t url_len = oa_http_url_full(&parts, url, sizeof url);
+	oa_payload_attr_str(&w, OA_KEY_URL_FULL, url, url_len < sizeof url ? url_len : sizeof url - 1);
+	if (host[0])
+		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host, strlen(host));
+	if (port)
+		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, port);
+	put_peer(&w, f, OA_KEY_NETWORK_PEER_ADDRESS, OA_KEY_NETWORK_PEER_PORT);
+	bool is_error = ex->status >= 400 || err;
+	put_status(&w, ex->status, ex->status >= 400);
+	if (err)
+		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);
+	oa_net_span_end(t, &w, end, is_error);
+}
+
+/* ---- contexts of new exchanges */
+
+/* What one send decided for the heads ending in its bytes, in order. */
+struct head_plan {
+	bool decided; /* ctx and parent hold the request's context */
+	bool from_out; /* ... the one decided by an earlier send (h->out_*) */
+	int insert;   /* its inserted lines in the plan's inserts, or -1 */
+	struct oa_span_ctx ctx, parent;
+};
+
+struct send_plan {
+	int n_heads, n_ins;
+	bool continuation; /* ins[0] is the unsent rest of earlier inserted lines */
+	struct head_plan heads[PLAN_HEADS];
+	struct oa_insert ins[PLAN_HEADS + 1];
+	char lines[PLAN_HEADS][OA_INJECT_MAX];
+};
+
+static void new_client_ctx(struct oa_thread *t, struct oa_span_ctx *parent, struct oa_span_ctx *ctx)
+{
+	oa_current_parent(t, parent);
+	oa_span_ctx_start(t, parent, ctx);
+}
+
+/* A request that came with its own traceparent: that names the CLIENT span,
+ * unless it is the one this thread's handled request came with (a proxy
+ * passing it on), which names another process's span. */
+static bool reused_client_ctx(struct oa_thread *t, const struct oa_http_head *head,
+			      struct oa_span_ctx *parent, struct oa_span_ctx *ctx)
+{
+	if (!(head->flags & OA_HTTP_TRACEPARENT_VALID))
+		return false;
+	uint64_t id = oa_span_id_from_bytes(head->parent.span_id);
+	if (pushed.span_id && id == pushed.remote_parent_id)
+		return false;
+	memcpy(ctx->trace_id, head->parent.trace_id, 16);
+	ctx->span_id = id;
+	ctx->flags = head->parent.flags & 1;
+	ctx->remote = false;
+	oa_current_parent(t, parent);
+	if (memcmp(parent->trace_id, ctx->trace_id, 16) != 0)
+		memset(parent, 0, sizeof *parent);
+	return true;
+}
+
+static void server_ctx(struct oa_thread *t, struct oa_http_exchange *ex)
+{
+	const struct oa_http_head *head = &ex->head;
+	memset(&ex->parent, 0, sizeof ex->parent);
+	if (propagating() && (head->flags & OA_HTTP_TRACEPARENT_VALID)) {
+		memcpy(ex->parent.trace_id, head->parent.trace_id, 16);
+		ex->parent.span_id = oa_span_id_from_bytes(head->parent.span_id);
+		ex->parent.flags = head->parent.flags & 1;
+		ex->parent.remote = true;
+		oa_span_ctx_start(t, &ex->parent, &ex->ctx);
+	} else {
+		oa_span_ctx_start(t, NULL, &ex->ctx);
+	}
+}
+
+/* ---- feeding the parsers */
+
+struct feed {
+	struct oa_thread *t;
+	struct oa_fd *f;
+	uint64_t now;
+	struct send_plan *plan; /* client sends: the dry run's decisions */
+	int heads_seen;		/* request MESSAGE_BEGINs so far in this feed */
+};
+
+/* The context of a client request whose head just ended; ex NULL for an
+ * untracked one, which only uses up its place among the decisions. */
+static void client_exchange_ctx(struct feed *fc, struct oa_http_exchange *ex)
+{
+	struct oa_http_conn *h = &fc->f->u.http;
+	int j = fc->heads_seen++;
+	const struct head_plan *hp =
+		fc->plan && j < fc->plan->n_heads ? &fc->plan->heads[j] : NULL;
+	if (!ex) {
+		if ((hp && hp->from_out) || (!hp && j == 0))
+			h->out_decided = false;
+	} else if (hp && hp->decided) {
+		ex->ctx = hp->ctx;
+		ex->parent = hp->parent;
+		if (hp->from_out)
+			h->out_decided = false;
+	} else if (j == 0 && h->out_decided) {
+		ex->ctx = h->out_ctx;
+		ex->parent = h->out_parent;
+		h->out_decided = false;
+	} else if (!propagating() || !reused_client_ctx(fc->t, &ex->head, &ex->parent, &ex->ctx)) {
+		new_client_ctx(fc->t, &ex->parent, &ex->ctx);
+	}
+}
+
+static void request_begun(struct feed *fc, const struct oa_http_event *ev)
+{
+	struct oa_fd *f = fc->f;
+	struct oa_http_conn *h = &f->u.http;
+	enum oa_http_method method = (enum oa_http_method)ev->head.method;
+	/* Beyond the parser's queue a response is framed as a GET's: wrong for
+	 * HEAD and CONNECT only. */
+	if (!oa_http_expect_response(&h->responses, method) &&
+	    (method == OA_HTTP_HEAD || method == OA_HTTP_CONNECT)) {
+		oa_http_conn_stop(fc->t, f);
+		return;
+	}
+	if (h->untracked || h->count == OA_HTTP_OPEN_MAX) {
+		h->untracked++;
+		if (f->role == OA_ROLE_CLIENT)
+			client_exchange_ctx(fc, NULL);
+		return;
+	}
+	struct oa_http_exchange *ex = &h->open[(h->first + h->count++) % OA_HTTP_OPEN_MAX];
+	ex->head = ev->head;
+	ex->start = h->request_start ? h->request_start : fc->now;
+	ex->status = 0;
+	if (f->role == OA_ROLE_SERVER) {
+		server_ctx(fc->t, ex);
+		push(fc->t, ex);
+	} else {
+		client_exchange_ctx(fc, ex);
+	}
+}
+
+static void response_event(struct feed *fc, const struct oa_http_event *ev)
+{
+	struct oa_fd *f = fc->f;
+	struct oa_http_conn *h = &f->u.http;
+	if (ev->kind == OA_HTTP_GAVE_UP || (!h->count && !h->untracked)) {
+		/* a tunnel after a 101 or CONNECT ends HTTP here; its span is sent */
+		oa_http_conn_stop(fc->t, f);
+		return;
+	}
+	if (!h->count) {
+		if (ev->kind == OA_HTTP_MESSAGE_END)
+			h->untracked--;
+		return;
+	}
+	struct oa_http_exchange *ex = front(h);
+	ex->status = ev->head.status;
+	if (ev->kind != OA_HTTP_MESSAGE_END)
+		return;
+	uint64_t end = oa_now();
+	if (f->role == OA_ROLE_SERVER) {
+		server_span(fc->t, f, ex, end);
+		unpush(fc->t, ex->ctx.span_id);
+	} else {
+		client_span(fc->t, f, ex, end, 0);
+	}
+	pop_front(h);
+}
+
+static void request_event(struct feed *fc, const struct oa_http_event *ev, bool more)
+{
+	struct oa_http_conn *h = &fc->f->u.http;
+	switch (ev->kind) {
+	case OA_HTTP_MESSAGE_BEGIN:
+		request_begun(fc, ev);
+		break;
+	case OA_HTTP_MESSAGE_END:
+		/* bytes after it in this feed start the next request */
+		h->request_start = more ? fc->now : 0;
+		break;
+	default:
+		oa_http_conn_stop(fc->t, fc->f);
+		break;
+	}
+}
+
+/* Feeds one piece (data NULL: unseen bytes); `later` bytes follow it. */
+static void feed_piece(struct feed *fc, bool requests, const uint8_t *data, size_t len,
+		       size_t later)
+{
+	struct oa_http_conn *h = &fc->f->u.http;
+	struct oa_http_parser *p = requests ? &h->requests : &h->responses;
+	struct oa_http_event ev[EVENTS_MAX];
+	if (requests && !h->request_start && len)
+		h->request_start = fc->now;
+	size_t off = 0;
+	for (;;) {
+		size_t n = oa_http_feed(p, data ? data + off : NULL, len - off, ev, EVENTS_MAX);
+		for (size_t i = 0; i < n; i++) {
+			if (requests)
+				request_event(fc, &ev[i], off + ev[i].offset < len || later);
+			else
+				response_event(fc, &ev[i]);
+			if (!fc->f->http)
+				return;
+		}
+		if (n < EVENTS_MAX)
+			return;
+		off += ev[EVENTS_MAX - 1].offset;
+	}
+}
+
+/* Feeds the first n bytes of iov, or n unseen bytes when iov is NULL. */
+static void feed(struct feed *fc, bool requests, const struct iovec *iov, int iovcnt, size_t n)
+{
+	if (!iov) {
+		feed_piece(fc, requests, NULL, n, 0);
+		return;
+	}
+	for (int i = 0; i < iovcnt && n && fc->f->http; i++) {
+		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
+		n -= len;
+		if (len)
+			feed_piece(fc, requests, iov[i].iov_base, len, n);
+	}
+}
+
+static bool is_server(const struct oa_fd *f)
+{
+	return f->role == OA_ROLE_SERVER;
+}
+
+void oa_http_received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
+		      int iovcnt, size_t n, bool unseen)
+{
+	struct feed fc = {.t = t, .f = f, .now = oa_now()};
+	feed(&fc, is_server(f), unseen ? NULL : iov, iovcnt, n);
+}
+
+void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
+		  int iovcnt, size_t n)
+{
+	struct feed fc = {.t = t, .f = f, .now = oa_now()};
+	feed(&fc, !is_server(f), iov, iovcnt, n);
+}
+
+void oa_http_sent_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n)
+{
+	struct feed fc = {.t = t, .f = f, .now = oa_now()};
+	feed(&fc, !is_server(f), NULL, 0, n);
+}
+
+void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err)
+{
+	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_event ev;
+	if (is_server(f)) {
+		/* no more requests; a half-closed client still gets its responses */
+		if (err)
+			oa_http_conn_stop(t, f);
+		else
+			oa_http_close(&h->requests, &ev);
+		return;
+	}
+	struct feed fc = {.t = t, .f = f, .now = oa_now()};
+	if (!err && oa_http_close(&h->responses, &ev))
+		response_event(&fc, &ev);
+	/* requests the failure left without a response */
+	for (; err && f->http && h->count; pop_front(h))
+		client_span(t, f, front(h), fc.now, err);
+	if (f->http)
+		oa_http_conn_stop(t, f);
+}
+
+void oa_http_write_end(struct oa_thread *t, int fd, struct oa_fd *f)
+{
+	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_event ev;
+	if (!is_server(f)) {
+		oa_http_close(&h->requests, &ev);
+		return;
+	}
+	struct feed fc = {.t = t, .f = f, .now = oa_now()};
+	if (oa_http_close(&h->responses, &ev))
+		response_event(&fc, &ev);
+	if (f->http)
+		oa_http_conn_stop(t, f);
+}
+
+/* ---- client sends */
+
+/* A head ends in this send: decide its context and whether lines go in
+ * before `at` (an application offset; SIZE_MAX: its blank line began in an
+ * earlier send). */
+static void plan_head(struct oa_thread *t, struct oa_http_conn *h, struct send_plan *pl,
+		      const struct oa_http_head *head, size_t at)
+{
+	if (pl->n_heads == PLAN_HEADS)
+		return;
+	struct head_plan *hp = &pl->heads[pl->n_heads++];
+	hp->insert = -1;
+	hp->decided = hp->from_out = false;
+	if (pl->n_heads == 1 && h->out_decided) {
+		hp->decided = hp->from_out = true;
+		hp->ctx = h->out_ctx;
+		hp->parent = h->out_parent;
+		return;
+	}
+	/* A request that will get no span gets no traceparent either: its
+	 * server would name a parent never sent. Racy reads of the queue only
+	 * ever see it fuller than it is. */
+	bool fits = !__atomic_load_n(&h->untracked, __ATOMIC_RELAXED) &&
+		    __atomic_load_n(&h->count, __ATOMIC_RELAXED) + pl->n_heads <= OA_HTTP_OPEN_MAX;
+	if ((head->flags & OA_HTTP_HAS_TRACEPARENT) || at == SIZE_MAX || !propagating() || !fits)
+		return;
+	new_client_ctx(t, &hp->parent, &hp->ctx);
+	hp->decided = true;
+	struct oa_span_context sc;
+	memcpy(sc.trace_id, hp->ctx.trace_id, 16);
+	oa_span_id_to_bytes(hp->ctx.span_id, sc.span_id);
+	sc.flags = hp->ctx.flags & 1;
+	bool same_trace = pushed.span_id && memcmp(pushed.trace_id, sc.trace_id, 16) == 0;
+	char *lines = pl->lines[pl->n_heads - 1];
+	size_t len = oa_inject_format(&sc, pushed.tracestate, same_trace ? pushed.tracestate_len : 0,
+				      lines);
+	hp->insert = pl->n_ins;
+	pl->ins[pl->n_ins++] = (struct oa_insert){.offset = at, .bytes = lines, .len = len};
+}
+
+/* The dry run: where do request heads end in these bytes? */
+static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		      struct send_plan *pl)
+{
+	struct oa_http_conn *h = &f->u.http;
+	pl->n_heads = pl->n_ins = 0;
+	pl->continuation = h->inject_sent < h->inject_len;
+	if (pl->continuation)
+		pl->ins[pl->n_ins++] = (struct oa_insert){
+			.offset = 0,
+			.bytes = h->inject + h->inject_sent,
+			.len = (size_t)(h->inject_len - h->inject_sent),
+		};
+	if (!__atomic_load_n(&f->http, __ATOMIC_ACQUIRE))
+		return;
+	struct oa_http_parser dry = h->requests;
+	struct oa_http_event ev[EVENTS_MAX];
+	size_t base = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		const uint8_t *data = iov[i].iov_base;
+		size_t len = iov[i].iov_len, off = 0, n;
+		do {
+			n = oa_http_feed(&dry, data + off, len - off, ev, EVENTS_MAX);
+			for (size_t k = 0; k < n; k++) {
+				if (ev[k].kind == OA_HTTP_GAVE_UP)
+					return;
+				if (ev[k].kind != OA_HTTP_MESSAGE_BEGIN)
+					continue;
+				size_t at = ev[k].inject_at == SIZE_MAX ? SIZE_MAX
+									: base + off + ev[k].inject_at;
+				plan_head(t, h, pl, &ev[k].head, at);
+			}
+			if (n == EVENTS_MAX)
+				off += ev[EVENTS_MAX - 1].offset;
+		} while (n == EVENTS_MAX);
+		base += len;
+	}
+	const struct oa_http_head *ending = oa_http_head_ending(&dry);
+	if (ending && base)
+		plan_head(t, h, pl, ending, base - 1);
+}
+
+/* Sends the layout; returns the application bytes the kernel took, or -1
+ * (errno set) when it took none of them. Inserted bytes alone do not answer
+ * the application's call: sending goes on (a non-blocking socket then says
+ * EAGAIN). */
+static ssize_t send_layout(const struct oa_send_call *c, struct oa_layout *l,
+			   struct oa_insert *ins)
+{
+	size_t app = 0;
+	bool first = true;
+	int flags = c->op == OA_SEND_WRITE || c->op == OA_SEND_WRITEV ? 0 : c->flags;
+	for (;;) {
+		struct msghdr m = {0};
+		if (c->op == OA_SEND_SENDMSG && first) {
+			m.msg_name = c->msg->msg_name;
+			m.msg_namelen = c->msg->msg_namelen;
+			/* ancillary data goes with the first byte only */
+			m.msg_control = c->msg->msg_control;
+			m.msg_controllen = c->msg->msg_controllen;
+		} else if (c->op == OA_SEND_SENDTO) {
+			m.msg_name = (void *)c->to;
+			m.msg_namelen = c->to_len;
+		}
+		m.msg_iov = l->iov + l->first;
+		m.msg_iovlen = (size_t)(l->n - l->first);
+		ssize_t r = oa_real_sendmsg()(c->fd, &m, flags);
+		if (r < 0)
+			return app ? (ssize_t)app : -1;
+		first = false;
+		app += oa_layout_consume(l, (size_t)r, ins);
+		if (app || l->first == l->n || r == 0)
+			return (ssize_t)app;
+	}
+}
+
+/* The unsent rest of earlier inserted lines, alone. False (errno set) when
+ * it did not all go out. */
+static bool send_continuation(int fd, int flags, struct oa_http_conn *h)
+{
+	while (h->inject_sent < h->inject_len) {
+		struct iovec rest = {h->inject + h->inject_sent,
+				     (size_t)(h->inject_len - h->inject_sent)};
+		struct msghdr m = {.msg_iov = &rest, .msg_iovlen = 1};
+		ssize_t r = oa_real_sendmsg()(fd, &m, flags);
+		if (r <= 0)
+			return false;
+		h->inject_sent = (uint16_t)(h->inject_sent + r);
+	}
+	h->inject_len = h->inject_sent = 0;
+	oa_fd_kind_clear(fd, OA_FD_OWED);
+	return true;
+}
+
+bool oa_http_flush_owed(int fd, struct oa_fd *f)
+{
+	return send_continuation(fd, 0, &f->u.http);
+}
+
+/* After a layout was sent: the inserted bytes still owed to the stream.
+ * OA_FD_OWED keeps every later write coming here until they are out, even
+ * after the HTTP state is dropped: a header line cut in two would corrupt
+ * the request. */
+static void settle_inserts(int fd, struct oa_http_conn *h, const struct send_plan *pl)
+{
+	if (pl->continuation) {
+		h->inject_sent = (uint16_t)(h->inject_sent + pl->ins[0].sent);
+		if (h->inject_sent >= h->inject_len)
+			h->inject_len = h->inject_sent = 0;
+	}
+	for (int i = pl->continuation ? 1 : 0; i < pl->n_ins; i++) {
+		const struct oa_insert *in = &pl->ins[i];
+		if (in->sent && in->sent < in->len) {
+			memcpy(h->inject, in->bytes + in->sent, in->len - in->sent);
+			h->inject_len = (uint16_t)(in->len - in->sent);
+			h->inject_sent = 0;
+		}
+	}
+	if (h->inject_len)
+		oa_fd_kind_set(fd, OA_FD_OWED);
+	else
+		oa_fd_kind_clear(fd, OA_FD_OWED);
+}
+
+/* The request whose lines went out but whose head did not end yet keeps the
+ * context the lines name. */
+static void settle_decided(struct oa_http_conn *h, const struct send_plan *pl, int heads_seen)
+{
+	if (heads_seen >= pl->n_heads)
+		return;
+	const struct head_plan *hp = &pl->heads[heads_seen];
+	if (hp->insert < 0 || !pl->ins[hp->insert].sent)
+		return;
+	h->out_decided = true;
+	h->out_ctx = hp->ctx;
+	h->out_parent = hp->parent;
+}
+
+ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c)
+{
+	struct oa_http_conn *h = &f->u.http;
+	int fd = c->fd;
+	uint64_t start = oa_now();
+	struct send_plan plan;
+	struct oa_layout layout;
+	bool laid_out = false;
+	plan.n_heads = plan.n_ins = 0;
+	plan.continuation = false;
+	if (f->role == OA_ROLE_CLIENT) {
+		plan_send(t, f, c->iov, c->iovcnt, &plan);
+		laid_out = plan.n_ins &&
+			   oa_layout_build(&layout, c->iov, c->iovcnt, plan.ins, plan.n_ins);
+		if (!laid_out) {
+			/* nothing inserted this time: decisions wait for the heads' ends */
+			plan.n_heads = 0;
+			int flags = c->op == OA_SEND_WRITE || c->op == OA_SEND_WRITEV ? 0 : c->flags;
+			if (plan.continuation && !send_continuation(fd, flags, h))
+				return -1;
+		}
+	}
+	ssize_t r = laid_out ? send_layout(c, &layout, plan.ins) : oa_send_real(c);
+	int err = errno;
+	if (laid_out)
+		settle_inserts(fd, h, &plan);
+	if (!oa_fd_lock_slot(t, fd, f)) {
+		if (r > 0)
+			oa_fd_kind_set(fd, OA_FD_LOST);
+		errno = err;
+		return r;
+	}
+	struct feed fc = {.t = t, .f = f, .now = start, .plan = laid_out ? &plan : NULL};
+	if (f->http && r > 0)
+		feed(&fc, !is_server(f), c->iov, c->iovcnt, (size_t)r);
+	if (laid_out)
+		settle_decided(h, &plan, fc.heads_seen);
+	oa_fd_unlock_slot(fd, f);
+	errno = err;
+	return r;
+}

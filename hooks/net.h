@@ -1,0 +1,212 @@
+/* What the socket, DNS, HTTP and file hooks share (hooks/sockets.c, dns.c,
+ * http.c, files.c): the per-fd slot kept in the fd table (src/fdtable.h), the
+ * span-writing helpers and the calls between the files. */
+#ifndef OTLPAUTO_HOOKS_NET_H
+#define OTLPAUTO_HOOKS_NET_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+
+#include "fdtable.h"
+#include "http_inject.h"
+#include "http_parse.h"
+#include "payload.h"
+#include "runtime.h"
+
+#define OA_EXPORT __attribute__((visibility("default")))
+
+/* Kind bits of an fd (the fd table's byte; OA_FD_BUSY is its lock). */
+enum oa_fd_bits {
+	OA_FD_SOCKET = 1 << 0, /* an AF_INET, AF_INET6 or AF_UNIX socket of the application */
+	OA_FD_FILE = 1 << 1,   /* a regular file opened while the files family is on */
+	OA_FD_WATCH = 1 << 2,  /* its reads and writes have work: a pending connect, HTTP */
+	OA_FD_LOST = 1 << 3,   /* bytes passed by unseen: the HTTP state is out of step */
+	OA_FD_OWED = 1 << 4,   /* inserted header bytes must go out before the next write */
+};
+
+enum oa_fd_role {
+	OA_ROLE_NONE,
+	OA_ROLE_CLIENT,	  /* connected by this process */
+	OA_ROLE_SERVER,	  /* accepted by this process */
+	OA_ROLE_LISTENER, /* accepted from: its local port is remembered */
+};
+
+union oa_sockaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	struct sockaddr_un un;
+};
+
+/* Requests (a pipeline) whose responses have not ended and that get spans,
+ * per connection; requests beyond them are counted only (no span). */
+#define OA_HTTP_OPEN_MAX OA_HTTP_PENDING_MAX
+
+struct oa_http_exchange {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	uint16_t status;
+	struct oa_http_head head;
+};
+
+struct oa_http_conn {
+	struct oa_http_parser requests, responses;
+	uint64_t request_start; /* ticks of the current request's first byte; 0: none yet */
+	uint8_t first, count;	/* open[] is a ring */
+	/* Requests after open[]'s, with no span: while any is unanswered, new
+	 * requests join them, so that responses keep matching in order. */
+	uint32_t untracked;
+	/* Client: the context of the request being written, decided when its
+	 * header lines were inserted, before its head is complete. */
+	bool out_decided;
+	struct oa_span_ctx out_ctx, out_parent;
+	/* Client: inserted header bytes the kernel has not taken yet; they go
+	 * out before any further application byte. */
+	uint16_t inject_len, inject_sent;
+	char inject[OA_INJECT_MAX];
+	struct oa_http_exchange open[OA_HTTP_OPEN_MAX];
+};
+
+#define OA_FILE_PATH_MAX 1024
+
+struct oa_fd {
+	uint8_t role; /* enum oa_fd_role */
+	uint8_t family;
+	uint8_t transport;  /* SOCK_STREAM, SOCK_DGRAM, ... */
+	uint8_t connecting; /* a non-blocking connect's span is open */
+	uint8_t http;	    /* u.http is in use */
+	uint16_t local_port;
+	uint32_t readers, writers; /* calls in flight: overlapping ones lose the HTTP state */
+	socklen_t peer_len;
+	union oa_sockaddr peer;
+	uint64_t connect_start;
+	struct oa_span_ctx connect_parent, connect_ctx;
+	union {
+		struct oa_http_conn http;
+		struct {
+			uint16_t path_len;
+			char path[OA_FILE_PATH_MAX];
+		} file;
+	} u;
+};
+
+/* The slot of a tracked fd; only while holding its lock, or for fields
+ * written before its kind bits were published. */
+static inline struct oa_fd *oa_fd_slot(int fd)
+{
+	return oa_fdtable_slot(fd);
+}
+
+/* Locks the slot of a new fd (a socket, a file): kind bits cleared, the
+ * fields before the union zeroed. NULL when the table cannot track it.
+ * oa_fd_claim_end publishes the kind bits and unlocks. */
+struct oa_fd *oa_fd_claim(int fd);
+void oa_fd_claim_end(int fd, uint8_t bits);
+/* Clears fd's kind bits: the number is closed or reused. */
+void oa_fd_forget(int fd);
+
+/* Locks fd's slot; HTTP state that lost bytes (OA_FD_LOST) is dropped first.
+ * False when the lock stays busy. */
+bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f);
+/* Unlocks, clearing OA_FD_WATCH when nothing is left to watch. */
+void oa_fd_unlock_slot(int fd, struct oa_fd *f);
+
+/* ---- span records (sockets.c) */
+
+/* Starts a span record as a child of parent; NULL when ctx is not sampled or
+ * the ring is full. The caller writes its payload through w and calls
+ * oa_net_span_end. */
+struct oa_record *oa_net_span_begin(struct oa_thread *t, struct oa_payload *w,
+				    const struct oa_span_ctx *parent, const struct oa_span_ctx *ctx,
+				    enum oa_span_kind kind, enum oa_scope scope, uint64_t start,
+				    uint32_t payload_max);
+void oa_net_span_end(struct oa_thread *t, struct oa_payload *w, uint64_t end, bool error);
+
+/* "ipv4"/"ipv6" for network.type, NULL for others. */
+const char *oa_net_type(int family);
+/* The port of an AF_INET/AF_INET6 address, else 0. */
+uint16_t oa_sockaddr_port(const struct sockaddr *sa);
+/* The address as text ("::1", "10.0.0.1", a unix path); false for others. */
+bool oa_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap);
+
+/* True when the given OTLPAUTO_HOOKS family is on. */
+static inline bool oa_family_on(uint32_t family)
+{
+	return (oa_rt.cfg.hooks & family) != 0;
+}
+
+/* ---- DNS (dns.c) */
+
+#define OA_DNS_NAME_MAX 96
+
+/* The name a lookup in this process answered with this address; false when
+ * none is remembered. */
+bool oa_dns_name_of(const struct sockaddr *sa, char *out, size_t cap);
+
+/* ---- HTTP (http.c) */
+
+/* Starts HTTP tracking on a stream socket that just got its role. */
+void oa_http_conn_start(struct oa_fd *f);
+/* The functions below need the fd's lock, except oa_http_send. */
+/* Bytes the application read (n > 0); `unseen` when only their count is known
+ * (splice). */
+void oa_http_received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
+		      int iovcnt, size_t n, bool unseen);
+/* The peer ended the stream (err 0) or reading failed with err. */
+void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err);
+
+/* An application send: the function it called and its arguments. */
+enum oa_send_op {
+	OA_SEND_WRITE,
+	OA_SEND_SEND,
+	OA_SEND_SENDTO,
+	OA_SEND_WRITEV,
+	OA_SEND_SENDMSG,
+};
+struct oa_send_call {
+	enum oa_send_op op;
+	int fd;
+	int flags;
+	const struct iovec *iov;
+	int iovcnt;
+	const struct msghdr *msg;   /* OA_SEND_SENDMSG */
+	const struct sockaddr *to;  /* OA_SEND_SENDTO */
+	socklen_t to_len;
+};
+/* Calls the application's function unchanged (sockets.c). */
+ssize_t oa_send_real(const struct oa_send_call *c);
+/* Sends for the application on a socket with HTTP tracking: inserts trace
+ * context into client requests, feeds what was sent to the parser, and
+ * returns what the application's call returns. Takes the fd's lock itself. */
+ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c);
+/* Sends inserted header bytes still owed (OA_FD_OWED) before a call that
+ * cannot carry them (sendfile, splice, sendmmsg). False (errno set) when
+ * they could not all go out: the call must fail with that errno. */
+bool oa_http_flush_owed(int fd, struct oa_fd *f);
+/* Bytes sent by a call that inserts nothing (sendmmsg). */
+void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
+		  int iovcnt, size_t n);
+/* Bytes sent that the hooks never saw (sendfile, splice). */
+void oa_http_sent_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n);
+/* The write side was shut down (or the fd is being closed). */
+void oa_http_write_end(struct oa_thread *t, int fd, struct oa_fd *f);
+/* Drops the HTTP state: open spans are never sent. */
+void oa_http_conn_stop(struct oa_thread *t, struct oa_fd *f);
+
+/* ---- files (files.c) */
+
+#if OA_FEATURE_FILES
+/* A read or write on a tracked file took from start to now: a span when
+ * that is above OTLPAUTO_FILE_THRESHOLD. */
+void oa_file_io_span(struct oa_thread *t, int fd, const char *name, uint64_t start,
+		     ssize_t result, int err);
+/* Closes a tracked file (timed like its reads); returns what close returns. */
+int oa_file_close(struct oa_thread *t, int fd, struct oa_fd *f, int (*real_close)(int));
+#endif
+
+#endif

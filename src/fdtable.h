@@ -1,0 +1,70 @@
+/* The per-fd table of the socket and file hooks: one byte of kind bits per
+ * fd, the only load a read or write on an fd we know nothing about costs, and
+ * a slot of state per fd, mapped in chunks on first use and never unmapped: a
+ * number's slot is reset and reused with the number. Lock-free: kind bits
+ * change atomically, and a slot is used under a try-lock bit in its kind byte
+ * (a contended slot is waited for a bounded moment, then skipped).
+ * Sized from RLIMIT_NOFILE's hard limit (capped); higher fds are untracked. */
+#ifndef OTLPAUTO_FDTABLE_H
+#define OTLPAUTO_FDTABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OA_FDTABLE_MAX_FDS (1u << 20)
+/* Slots per chunk: 1 << OA_FDTABLE_CHUNK_SHIFT. */
+#define OA_FDTABLE_CHUNK_SHIFT 4
+/* The kind bit that is the slot's lock; the other bits are the users'. */
+#define OA_FD_BUSY 0x80u
+
+struct oa_fdtable {
+	uint8_t *kinds; /* published last: non-NULL means the table is ready */
+	void **chunks;
+	uint32_t limit; /* fds below this are tracked */
+	uint32_t slot_size;
+	uint32_t end; /* one past the highest fd that ever had kind bits */
+	uint8_t held_at_fork;
+	int init_state;
+};
+
+extern struct oa_fdtable oa_fdtable;
+
+/* Creates the table once (later calls return whether it exists). slot_size
+ * must be the same on every call. A forked child finds the locks other
+ * threads held at fork released, and held_at_fork set in those fds' kinds:
+ * their slots may be half-updated. */
+bool oa_fdtable_init(size_t slot_size, uint8_t held_at_fork);
+
+/* The kind bits of fd; 0 when untracked. */
+static inline uint8_t oa_fd_kind(int fd)
+{
+	uint8_t *kinds = __atomic_load_n(&oa_fdtable.kinds, __ATOMIC_ACQUIRE);
+	if (!kinds || (unsigned)fd >= oa_fdtable.limit)
+		return 0;
+	return __atomic_load_n(&kinds[fd], __ATOMIC_ACQUIRE);
+}
+
+/* The slot of fd, its chunk mapped now if needed; NULL when fd is out of
+ * range, the table is not initialised, or memory is short. Zeroed at first. */
+void *oa_fdtable_slot(int fd);
+
+/* Atomically sets / clears kind bits; return the bits before. */
+uint8_t oa_fd_kind_set(int fd, uint8_t bits);
+uint8_t oa_fd_kind_clear(int fd, uint8_t bits);
+
+/* Takes the slot's lock, spinning at most a short bounded time; false when
+ * another thread keeps it (or fd is untracked by range). */
+bool oa_fd_lock(int fd);
+void oa_fd_unlock(int fd);
+
+/* Clears the kind bits of every fd in [first, last], the lock bit excepted. */
+void oa_fdtable_forget_range(unsigned int first, unsigned int last);
+
+/* From the descriptor hooks (hooks/fds.c) into the socket hooks
+ * (hooks/sockets.c): close of an fd with kind bits (ends what it has open),
+ * and a dup2/dup3 that made newfd refer to oldfd's file. */
+int oa_tracked_close(int fd, int (*real_close)(int));
+void oa_tracked_dup(int oldfd, int newfd);
+
+#endif

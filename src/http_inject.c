@@ -1,0 +1,126 @@
+#include "http_inject.h"
+
+#include <string.h>
+
+static size_t put(char *out, size_t at, const char *s, size_t n)
+{
+	memcpy(out + at, s, n);
+	return at + n;
+}
+
+size_t oa_inject_format(const struct oa_span_context *ctx, const char *tracestate, size_t ts_len,
+			char out[OA_INJECT_MAX])
+{
+	static const char tp_name[] = "traceparent: ", ts_name[] = "tracestate: ";
+	char value[OA_TRACEPARENT_LEN + 1];
+	oa_traceparent_format(ctx, value);
+	size_t at = put(out, 0, tp_name, sizeof tp_name - 1);
+	at = put(out, at, value, OA_TRACEPARENT_LEN);
+	at = put(out, at, "\r\n", 2);
+	if (ts_len && at + sizeof ts_name - 1 + ts_len + 2 <= OA_INJECT_MAX) {
+		at = put(out, at, ts_name, sizeof ts_name - 1);
+		at = put(out, at, tracestate, ts_len);
+		at = put(out, at, "\r\n", 2);
+	}
+	return at;
+}
+
+static bool add_piece(struct oa_layout *l, const void *base, size_t len, int owner)
+{
+	if (!len)
+		return true;
+	if (l->n == OA_LAYOUT_MAX)
+		return false;
+	l->iov[l->n].iov_base = (void *)base;
+	l->iov[l->n].iov_len = len;
+	l->owner[l->n++] = (int8_t)owner;
+	return true;
+}
+
+bool oa_layout_build(struct oa_layout *l, const struct iovec *app, int n_app,
+		     const struct oa_insert *ins, int n_ins)
+{
+	l->first = l->n = 0;
+	size_t app_at = 0; /* application bytes laid out so far */
+	int next = 0;	   /* the next insert */
+	for (int i = 0; i < n_app; i++) {
+		const char *base = app[i].iov_base;
+		size_t len = app[i].iov_len, used = 0;
+		/* inserts due inside (or at the start of) this piece */
+		while (next < n_ins && ins[next].offset < app_at + len) {
+			size_t cut = ins[next].offset - app_at;
+			if (!add_piece(l, base + used, cut - used, -1) ||
+			    !add_piece(l, ins[next].bytes, ins[next].len, next))
+				return false;
+			used = cut;
+			next++;
+		}
+		if (!add_piece(l, base + used, len - used, -1))
+			return false;
+		app_at += len;
+	}
+	/* inserts at the very end */
+	for (; next < n_ins; next++)
+		if (!add_piece(l, ins[next].bytes, ins[next].len, next))
+			return false;
+	return true;
+}
+
+size_t oa_layout_consume(struct oa_layout *l, size_t sent, struct oa_insert *ins)
+{
+	size_t app_bytes = 0;
+	while (sent && l->first < l->n) {
+		struct iovec *piece = &l->iov[l->first];
+		size_t take = sent < piece->iov_len ? sent : piece->iov_len;
+		if (l->owner[l->first] < 0)
+			app_bytes += take;
+		else
+			ins[l->owner[l->first]].sent += take;
+		piece->iov_base = (char *)piece->iov_base + take;
+		piece->iov_len -= take;
+		sent -= take;
+		if (!piece->iov_len)
+			l->first++;
+	}
+	return app_bytes;
+}
+
+bool oa_split_host_port(const char *host, char *name, size_t cap, uint16_t *port)
+{
+	const char *name_start = host, *name_end;
+	const char *port_text = NULL;
+	*port = 0;
+	if (host[0] == '[') {
+		name_start = host + 1;
+		name_end = strchr(name_start, ']');
+		if (!name_end)
+			return false;
+		if (name_end[1] == ':')
+			port_text = name_end + 2;
+	} else {
+		const char *colon = strchr(host, ':');
+		/* two colons: a bare IPv6 address, no port */
+		if (colon && !strchr(colon + 1, ':')) {
+			name_end = colon;
+			port_text = colon + 1;
+		} else {
+			name_end = host + strlen(host);
+		}
+	}
+	if (port_text && *port_text) {
+		unsigned long value = 0;
+		const char *p = port_text;
+		while (*p >= '0' && *p <= '9' && value < 65536)
+			value = value * 10 + (unsigned long)(*p++ - '0');
+		if (!*p && value < 65536)
+			*port = (uint16_t)value;
+	}
+	size_t len = (size_t)(name_end - name_start);
+	if (!len || !cap)
+		return false;
+	if (len >= cap)
+		len = cap - 1;
+	memcpy(name, name_start, len);
+	name[len] = '\0';
+	return true;
+}

@@ -1,0 +1,58 @@
+/* Pure helpers of the HTTP client hooks (hooks/http.c): the header lines put
+ * into outgoing requests, the layout of an application write with those lines
+ * inserted, and the accounting that keeps the application's view exact when
+ * the kernel takes only part of it. */
+#ifndef OTLPAUTO_HTTP_INJECT_H
+#define OTLPAUTO_HTTP_INJECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "traceparent.h"
+
+/* "traceparent: <55>\r\n" and an optional "tracestate: <value>\r\n". */
+#define OA_INJECT_MAX 160
+
+/* Writes the header lines (tracestate only when ts_len > 0, and only if it
+ * fits); returns their length. out holds OA_INJECT_MAX bytes. */
+size_t oa_inject_format(const struct oa_span_context *ctx, const char *tracestate, size_t ts_len,
+			char out[OA_INJECT_MAX]);
+
+/* Bytes to insert before application byte `offset` (counted across the
+ * application's iovec array). */
+struct oa_insert {
+	size_t offset;
+	const char *bytes;
+	size_t len;
+	size_t sent; /* how many of them went out so far: oa_layout_consume */
+};
+
+#define OA_LAYOUT_MAX 64
+
+/* What one send call offers the kernel: the application's bytes with the
+ * inserts in between. Pieces [first, n) are still unsent. */
+struct oa_layout {
+	int first, n;
+	struct iovec iov[OA_LAYOUT_MAX];
+	int8_t owner[OA_LAYOUT_MAX]; /* the insert's index, or -1: application bytes */
+};
+
+/* Lays out app[0..n_app) with ins[0..n_ins) (sorted by offset, offsets at
+ * most the application's total; n_ins <= 64). Empty pieces are left out.
+ * False when more than OA_LAYOUT_MAX pieces would be needed. */
+bool oa_layout_build(struct oa_layout *l, const struct iovec *app, int n_app,
+		     const struct oa_insert *ins, int n_ins);
+
+/* The kernel took `sent` bytes from the front of the unsent pieces: drops and
+ * trims pieces, adds to each insert's `sent`, returns the application bytes
+ * among them. */
+size_t oa_layout_consume(struct oa_layout *l, size_t sent, struct oa_insert *ins);
+
+/* Splits a Host header value ("name", "name:port", "[v6]", "[v6]:port") into
+ * the name (no brackets, NUL-terminated, cut to cap - 1) and the port (0 when
+ * absent or not a number below 65536). False when nothing usable is left. */
+bool oa_split_host_port(const char *host, char *name, size_t cap, uint16_t *port);
+
+#endif

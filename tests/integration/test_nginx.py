@@ -1,0 +1,114 @@
+"""nginx (master and 2 workers, sendfile on) under the shim: 100 keep-alive
+requests and one 404 that carries a traceparent give exactly 101 SERVER
+spans with the right status codes, sent when nginx quits gracefully."""
+
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from harness import Receiver, check, check_equal, free_port, main, skip
+from netutil import KIND_SERVER, STATUS_ERROR, Background, attr, spans_where
+
+NGINX = shutil.which('nginx') or '/usr/sbin/nginx'
+REMOTE_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
+REMOTE_SPAN = '00f067aa0ba902b7'
+CONFIG = '''daemon off;
+master_process on;
+worker_processes 2;
+user root;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+  access_log {dir}/access.log;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  sendfile on;
+  keepalive_requests 1000;
+  server {{ listen 127.0.0.1:{port}; root {dir}/www; }}
+}}
+'''
+
+
+def wait_listening(port, server, timeout=20):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and server.process.poll() is None:
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def test():
+    if not os.access(NGINX, os.X_OK):
+        skip('nginx is not installed')
+    workdir = tempfile.mkdtemp(prefix='otlpauto-nginx-')
+    os.mkdir(os.path.join(workdir, 'www'))
+    with open(os.path.join(workdir, 'www', 'index.html'), 'w', encoding='utf-8') as f:
+        f.write('<h1>hello</h1>\n' * 40)
+    port = free_port()
+    conf = os.path.join(workdir, 'nginx.conf')
+    with open(conf, 'w', encoding='utf-8') as f:
+        f.write(CONFIG.format(dir=workdir, port=port))
+    base = [NGINX, '-c', conf, '-p', workdir, '-e', os.path.join(workdir, 'error.log')]
+    statuses = []
+    try:
+        with Receiver() as receiver:
+            server = Background(base, receiver, timeout=120,
+                                env={'OTLPAUTO_HOOKS': 'sockets,dns,http'})
+            with server:
+                check(wait_listening(port, server), 'nginx listens', server.stderr)
+                conn = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
+                for _ in range(100):
+                    conn.request('GET', '/index.html', headers={'User-Agent': 'otlpauto-test'})
+                    response = conn.getresponse()
+                    response.read()
+                    statuses.append(response.status)
+                conn.request('GET', '/missing', headers={
+                    'traceparent': f'00-{REMOTE_TRACE}-{REMOTE_SPAN}-01'})
+                response = conn.getresponse()
+                response.read()
+                statuses.append(response.status)
+                conn.close()
+                quit_ = subprocess.run(base + ['-s', 'quit'], capture_output=True, timeout=30)
+                check_equal(quit_.returncode, 0, 'nginx -s quit')
+                check_equal(server.wait(60), 0, 'nginx exits 0 after quit')
+            spans = receiver.wait_for_spans(101, timeout=10)
+            time.sleep(0.5)
+            spans = receiver.spans
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    check_equal(statuses, [200] * 100 + [404], 'nginx answered')
+    check_equal(len(spans), 101, 'exactly 101 spans')
+    servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
+    check_equal(len(servers), 101, 'exactly 101 SERVER spans')
+    ok = spans_where(servers, attrs={'url.path': '/index.html', 'http.response.status_code': 200})
+    check_equal(len(ok), 100, '100 SERVER spans for /index.html with 200')
+    missing = spans_where(servers, attrs={'url.path': '/missing'})
+    check(len(missing) == 1 and attr(missing[0], 'http.response.status_code') == 404,
+          'SERVER span for /missing with 404')
+    check(all(s['status_code'] != STATUS_ERROR for s in servers), 'no 5xx: no error status')
+    if missing:
+        span = missing[0]
+        check_equal((span['trace_id'], span['parent_span_id']), (REMOTE_TRACE, REMOTE_SPAN),
+                    '404 continues the incoming trace')
+        check(span['flags'] & 0x300 == 0x300, 'remote parent flagged')
+    check(all(attr(s, 'server.port') == port and attr(s, 'client.address') == '127.0.0.1'
+              and attr(s, 'network.protocol.version') == '1.1' for s in servers),
+          'server.port, client.address, protocol version')
+    check(all(attr(s, 'user_agent.original') == 'otlpauto-test' for s in ok), 'user agent')
+    check_equal(len({s['trace_id'] for s in ok}), 100, 'each request is its own trace')
+
+
+if __name__ == '__main__':
+    main(test)

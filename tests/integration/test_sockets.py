@@ -1,0 +1,199 @@
+"""Connect and DNS spans from a Python program under the shim: exact span
+counts, attributes, error spans, the address->name cache, non-blocking
+connects, families switched off, and no span for the exporter's own traffic.
+The program's output is the same with and without the shim. Then file spans
+(OTLPAUTO_HOOKS=...,files)."""
+
+import os
+import socket
+import sys
+import tempfile
+import threading
+
+from harness import Receiver, check, check_equal, main, run_traced, skip
+from netutil import (HOSTS_NAME, KIND_INTERNAL, STATUS_ERROR, attr, ensure_hosts_entry,
+                     spans_where)
+
+PYTHON = '/usr/bin/python3'
+
+# Every call below makes exactly one span, except the numeric lookup (none)
+# and gethostbyname_ex (two: CPython calls getaddrinfo, then gethostbyname_r).
+SCRIPT = r'''
+import select, socket, sys
+port, closed, unix_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+name = sys.argv[4]
+infos = socket.getaddrinfo(name, port, socket.AF_INET, socket.SOCK_STREAM)
+s = socket.socket(); s.connect(infos[0][4]); s.close()
+s = socket.socket()
+print('refused', s.connect_ex(('127.0.0.1', closed))); s.close()
+try:
+    socket.getaddrinfo(name, 'no-such-service-otlpauto')
+except socket.gaierror as e:
+    print('gaierror', e.errno)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(('127.0.0.1', 9)); u.close()
+x = socket.socket(socket.AF_UNIX); x.connect(unix_path); x.close()
+n = socket.socket(); n.setblocking(False)
+print('nonblocking', n.connect_ex(('127.0.0.1', port)) in (0, 115))
+select.select([], [n], [], 5)
+print('so_error', n.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)); n.close()
+print(socket.gethostbyname_ex(name)[2])
+socket.getaddrinfo('127.0.0.1', port)
+print(socket.getnameinfo(('127.0.0.1', 80), socket.NI_NUMERICSERV)[0])
+'''
+
+
+FILES_SCRIPT = r'''
+import os, sys
+path = sys.argv[1]
+fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+os.write(fd, b'x' * 10); os.write(fd, b'y' * 10); os.fsync(fd); os.close(fd)
+fd = os.open(path, os.O_RDONLY); print(os.read(fd, 100)); os.close(fd)
+try:
+    os.open(path + '.nodir/x', os.O_RDONLY)
+except OSError as e:
+    print('error', e.errno)
+'''
+
+
+def file_spans():
+    """OTLPAUTO_HOOKS=default,files: open, read, write, fsync and close of a
+    regular file above OTLPAUTO_FILE_THRESHOLD are spans with file.path."""
+    workdir = tempfile.mkdtemp(prefix='otlpauto-files-')
+    path = os.path.join(workdir, 'data.txt')
+    argv = [PYTHON, '-c', FILES_SCRIPT, path]
+    runs = {}
+    try:
+        for name, env in (('on', {'OTLPAUTO_HOOKS': 'default,files',
+                                  'OTLPAUTO_FILE_THRESHOLD': '0'}),
+                          ('off', {'OTLPAUTO_FILE_THRESHOLD': '0'}),
+                          ('slow only', {'OTLPAUTO_HOOKS': 'default,files',
+                                         'OTLPAUTO_FILE_THRESHOLD': '10s'})):
+            with Receiver() as receiver:
+                result = run_traced(argv, receiver, timeout=30, env=env)
+                runs[name] = (result, receiver.spans)
+    finally:
+        for leftover in (path,):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+        os.rmdir(workdir)
+    result, spans = runs['on']
+    check_equal(result.stdout, "b'xxxxxxxxxxyyyyyyyyyy'\nerror 2\n", 'files: program output')
+    mine = spans_where(spans, KIND_INTERNAL, 'otlpauto.files', {'file.path': path})
+    check_equal(sorted(s['name'] for s in mine),
+                ['file close', 'file close', 'file fsync', 'file open', 'file open',
+                 'file read', 'file write', 'file write'], 'files: spans of the file')
+    check(all(s['status_code'] != STATUS_ERROR for s in mine), 'files: no error')
+    failed = spans_where(spans, KIND_INTERNAL, 'otlpauto.files',
+                         {'file.path': path + '.nodir/x'})
+    check(len(failed) == 1 and failed[0]['status_code'] == STATUS_ERROR and
+          attr(failed[0], 'error.type') == 'ENOENT', 'files: failed open',
+          failed and failed[0]['attributes'])
+    check_equal(spans_where(runs['off'][1], scope='otlpauto.files'), [],
+                'files: off by default')
+    check_equal(spans_where(runs['slow only'][1], scope='otlpauto.files'), [],
+                'files: nothing above a 10s threshold')
+
+
+def accept_forever(listener):
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        conn.close()
+
+
+def test():
+    if not ensure_hosts_entry():
+        skip(f'cannot add {HOSTS_NAME} to /etc/hosts')
+    tcp = socket.create_server(('127.0.0.1', 0))
+    closed_port = socket.create_server(('127.0.0.1', 0))
+    closed = closed_port.getsockname()[1]
+    closed_port.close()
+    workdir = tempfile.mkdtemp(prefix='otlpauto-sockets-')
+    unix_path = os.path.join(workdir, 'sock')
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(unix_path)
+    unix.listen(8)
+    for listener in (tcp, unix):
+        threading.Thread(target=accept_forever, args=(listener,), daemon=True).start()
+    port = tcp.getsockname()[1]
+    argv = [PYTHON, '-c', SCRIPT, port, closed, unix_path, HOSTS_NAME]
+    try:
+        untraced = run_traced(argv, preload=False, timeout=30)
+        with Receiver() as receiver:
+            result = run_traced(argv, receiver, timeout=30)
+            spans = receiver.wait_for_spans(10, timeout=10)
+            receiver_port = receiver.port
+        with Receiver() as receiver:
+            run_traced(argv, receiver, timeout=30, env={'OTLPAUTO_HOOKS': 'dns'})
+            dns_only = receiver.wait_for_spans(5, timeout=10)
+        with Receiver() as receiver:
+            run_traced(argv, receiver, timeout=30, env={'OTLPAUTO_HOOKS': 'sockets'})
+            sockets_only = receiver.wait_for_spans(5, timeout=10)
+    finally:
+        tcp.close()
+        unix.close()
+        os.unlink(unix_path)
+        os.rmdir(workdir)
+
+    check_equal(result.returncode, 0, 'traced program exits 0')
+    check_equal(result.stdout, untraced.stdout, 'program output unchanged')
+    check('refused 111' in result.stdout, 'refused connect seen by the program', result.stdout)
+    check_equal(len(spans), 10, 'exactly 10 spans (5 DNS, 5 connect)')
+
+    dns = spans_where(spans, KIND_INTERNAL, 'otlpauto.dns')
+    check_equal(len(dns), 5, 'DNS spans')
+    lookups = spans_where(dns, attrs={'dns.question.name': HOSTS_NAME})
+    check_equal(len(lookups), 4, 'lookups of the hosts name')
+    ok = [s for s in lookups if s['status_code'] != STATUS_ERROR]
+    check_equal(len(ok), 3, 'successful lookups (getaddrinfo twice, gethostbyname_r)')
+    check(all(s['name'] == f'DNS lookup {HOSTS_NAME}' for s in lookups), 'DNS span name')
+    check(all(attr(s, 'dns.answers') == '127.0.0.1' for s in ok), 'dns.answers',
+          [attr(s, 'dns.answers') for s in ok])
+    failed = [s for s in lookups if s['status_code'] == STATUS_ERROR]
+    check_equal([attr(s, 'error.type') for s in failed], ['EAI_SERVICE'], 'failed lookup')
+    reverse = spans_where(dns, attrs={'dns.question.name': '127.0.0.1'})
+    check_equal(len(reverse), 1, 'getnameinfo span')
+    check(reverse and attr(reverse[0], 'dns.answers') == 'localhost', 'reverse answer',
+          reverse and reverse[0]['attributes'])
+
+    connects = spans_where(spans, KIND_INTERNAL, 'otlpauto.sockets')
+    check_equal(len(connects), 5, 'connect spans')
+    tcp_ok = [s for s in connects if s['name'] == f'socket connect 127.0.0.1:{port}']
+    check_equal(len(tcp_ok), 2, 'blocking and non-blocking connects to the listener')
+    for span in tcp_ok:
+        check_equal(span['attributes'].get('network.peer.address'), '127.0.0.1', 'peer address')
+        check_equal(attr(span, 'network.peer.port'), port, 'peer port')
+        check_equal(attr(span, 'network.transport'), 'tcp', 'transport tcp')
+        check_equal(attr(span, 'network.type'), 'ipv4', 'network.type')
+        check_equal(attr(span, 'server.address'), HOSTS_NAME, 'server.address from the lookup')
+        check(span['status_code'] != STATUS_ERROR, 'connect succeeded')
+    refused = [s for s in connects if s['name'] == f'socket connect 127.0.0.1:{closed}']
+    check(len(refused) == 1 and refused[0]['status_code'] == STATUS_ERROR
+          and attr(refused[0], 'error.type') == 'ECONNREFUSED', 'refused connect span',
+          refused and refused[0]['attributes'])
+    udp = spans_where(connects, attrs={'network.transport': 'udp'})
+    check(len(udp) == 1 and udp[0]['name'] == 'socket connect 127.0.0.1:9', 'UDP connect span')
+    unix_spans = spans_where(connects, attrs={'network.transport': 'unix'})
+    check(len(unix_spans) == 1 and unix_spans[0]['name'] == f'socket connect {unix_path}'
+          and attr(unix_spans[0], 'network.peer.address') == unix_path, 'unix connect span',
+          unix_spans and unix_spans[0])
+    check(all(attr(s, 'server.port') != receiver_port and
+              attr(s, 'network.peer.port') != receiver_port for s in spans),
+          "no span for the exporter's own connection")
+
+    check_equal(len(dns_only), 5, 'OTLPAUTO_HOOKS=dns: 5 spans')
+    check(all(s['scope']['name'] == 'otlpauto.dns' for s in dns_only), 'only DNS spans')
+    check_equal(len(sockets_only), 5, 'OTLPAUTO_HOOKS=sockets: 5 spans')
+    check(all(s['scope']['name'] == 'otlpauto.sockets' for s in sockets_only),
+          'only connect spans')
+
+
+def test_all():
+    test()
+    file_spans()
+
+
+if __name__ == '__main__':
+    main(test_all)
