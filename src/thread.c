@@ -153,6 +153,11 @@ void oa_current_parent(struct oa_thread *t, struct oa_span_ctx *out)
 	parent_of_frame_slot(t, (int)stored - 1, t->ctx_depth, out);
 }
 
+static bool same_span(const struct oa_span_ctx *a, const struct oa_span_ctx *b)
+{
+	return a->span_id == b->span_id && memcmp(a->trace_id, b->trace_id, 16) == 0;
+}
+
 static bool sample_child(const struct oa_span_ctx *parent)
 {
 	switch (oa_rt.cfg.sampler) {
@@ -162,10 +167,13 @@ static bool sample_child(const struct oa_span_ctx *parent)
 	case OA_SAMPLER_PARENTBASED_ADAPTIVE:
 		return parent->flags & 1;
 	case OA_SAMPLER_ADAPTIVE:
-		/* The ratio and the budget move: a local child deciding again
-		 * could drop what its root kept. A remote parent is this
-		 * process's root of the trace, decided here. */
-		return parent->remote ? oa_sample_root(parent->trace_id) : (parent->flags & 1);
+		/* The ratio and the budget move: a child deciding again could
+		 * drop what its root kept. So only a remote parent is decided
+		 * here (an incoming request's), once: the process's own
+		 * TRACEPARENT was decided at start-up (lifecycle.c). */
+		if (parent->remote && !same_span(parent, &oa_rt.process_ctx))
+			return oa_sample_root(parent->trace_id);
+		return parent->flags & 1;
 	default:
 		return oa_sample_root(parent->trace_id);
 	}

@@ -2,7 +2,8 @@
 samplers follow a sampled or unsampled TRACEPARENT, the others ignore it;
 ratios 0, 1 and a deterministic 0.5; an unsampled span still propagates its
 context; bad settings warn once and fall back; the adaptive samplers hold
-the sampled roots per second near the target and never cut a trace."""
+the sampled roots per second near the target and never cut a trace, also
+when the whole process is one trace under a TRACEPARENT."""
 
 import collections
 
@@ -156,6 +157,21 @@ def test_adaptive():
         check_whole_traces(sampler, spans)
 
 
+def test_adaptive_remote_parent():
+    # The process's TRACEPARENT is one trace: `adaptive` decides it once, at
+    # start-up (kept: the ratio starts at 1), and every root under it follows,
+    # however many there are per second.
+    result, spans = run(['adaptive', '2', '300'],
+                        {'OTEL_TRACES_SAMPLER': 'adaptive', 'OTEL_TRACES_SAMPLER_ARG': '50',
+                         'TRACEPARENT': traceparent(sampled=False)}, expected=1800, timeout=60)
+    roots = by_name(spans, 'adaptive.root')
+    check_equal((len(roots), len(spans)), (600, 1800),
+                'adaptive under TRACEPARENT: the trace is kept whole, not cut at the target')
+    check(all(s['trace_id'] == TRACE for s in spans), 'adaptive under TRACEPARENT: one trace')
+    check(all(r['parent_span_id'] == PARENT for r in roots),
+          'adaptive under TRACEPARENT: roots parent on the remote span')
+
+
 def test_all():
     test_parent_based()
     test_not_parent_based()
@@ -163,6 +179,7 @@ def test_all():
     test_unsampled_propagates()
     test_bad_settings()
     test_adaptive()
+    test_adaptive_remote_parent()
 
 
 if __name__ == '__main__':
