@@ -20,8 +20,10 @@
 /* Name-filter decisions per function address, computed once at start-up
  * from the symbol tables so the hot path does one lookup, not a match. */
 static struct {
-	uintptr_t *addrs;
-	uint8_t *decisions;
+	struct filter_slot {
+		uintptr_t addr; /* 0: empty */
+		uint8_t decision;
+	} *slots; /* open addressing; address and decision share a cache line */
 	size_t mask;
 	bool by_name; /* include/exclude patterns are set */
 	bool unknown_included; /* decision for addresses not in the table */
@@ -42,13 +44,13 @@ static void filter_insert(uintptr_t addr, const char *name, void *ctx)
 	bool included = (cfg->function_include.n == 0 || glob_list_match(&cfg->function_include, name)) &&
 			!glob_list_match(&cfg->function_exclude, name);
 	size_t i = (addr >> 4) & filter.mask;
-	while (filter.addrs[i] && filter.addrs[i] != addr)
+	while (filter.slots[i].addr && filter.slots[i].addr != addr)
 		i = (i + 1) & filter.mask;
 	/* An address with several names (aliases) is included if any name is. */
-	if (filter.addrs[i] == addr && filter.decisions[i] == OA_FILTER_INCLUDED)
+	if (filter.slots[i].addr == addr && filter.slots[i].decision == OA_FILTER_INCLUDED)
 		return;
-	filter.addrs[i] = addr;
-	filter.decisions[i] = included ? OA_FILTER_INCLUDED : OA_FILTER_EXCLUDED;
+	filter.slots[i].addr = addr;
+	filter.slots[i].decision = included ? OA_FILTER_INCLUDED : OA_FILTER_EXCLUDED;
 }
 
 static void count_function(uintptr_t addr, const char *name, void *ctx)
@@ -74,28 +76,22 @@ void oa_functions_init(void)
 	size_t cap = 64;
 	while (cap < n * 2)
 		cap <<= 1;
-	filter.addrs = calloc(cap, sizeof *filter.addrs);
-	filter.decisions = calloc(cap, 1);
-	if (filter.addrs && filter.decisions) {
+	filter.slots = calloc(cap, sizeof *filter.slots);
+	if (filter.slots) {
 		filter.mask = cap - 1;
 		oa_symbols_foreach_function(syms, filter_insert, NULL);
-	} else {
-		free(filter.addrs);
-		free(filter.decisions);
-		filter.addrs = NULL;
-		filter.decisions = NULL;
 	}
 	oa_symbols_destroy(syms);
 }
 
 static uint8_t name_decision(uintptr_t fn)
 {
-	if (!filter.addrs)
+	if (!filter.slots)
 		return filter.unknown_included ? OA_FILTER_INCLUDED : OA_FILTER_EXCLUDED;
 	size_t i = (fn >> 4) & filter.mask;
-	while (filter.addrs[i]) {
-		if (__builtin_expect(filter.addrs[i] == fn, 1))
-			return filter.decisions[i];
+	while (filter.slots[i].addr) {
+		if (__builtin_expect(filter.slots[i].addr == fn, 1))
+			return filter.slots[i].decision;
 		i = (i + 1) & filter.mask;
 	}
 	return filter.unknown_included ? OA_FILTER_INCLUDED : OA_FILTER_EXCLUDED;
@@ -241,7 +237,7 @@ OA_EXPORT __attribute__((optimize("omit-frame-pointer"))) void
 __cyg_profile_func_enter(void *fn, void *call_site)
 {
 	(void)call_site;
-	if (__builtin_expect(oa_tls.guard | oa_tls.internal, 0) || excluded_by_name((uintptr_t)fn))
+	if (excluded_by_name((uintptr_t)fn) || __builtin_expect(oa_tls.guard | oa_tls.internal, 0))
 		return;
 	struct oa_thread *t = oa_tls.state;
 	if (__builtin_expect((uintptr_t)t <= 1 || !OA_HAVE_TSC || !oa_clock_use_tsc ||
@@ -276,9 +272,9 @@ __attribute__((noinline)) static void exit_slow(struct oa_thread *t, uintptr_t f
 	oa_tls.guard = 1;
 	uint32_t d = t->depth - 1;
 	if (__builtin_expect(t->frames[d].fn != fn, 0)) {
-		int i = excluded_by_name(fn) ? -1 : resync(t, fn);
+		int i = resync(t, fn);
 		if (i < 0) {
-			/* Filtered out, or its enter came before we were active. */
+			/* Its enter came before we were active: not ours. */
 			oa_tls.guard = 0;
 			return;
 		}
@@ -312,9 +308,12 @@ __cyg_profile_func_exit(void *fn, void *call_site)
 		return;
 	}
 	struct oa_frame *f = &t->frames[d];
-	if (__builtin_expect(f->fn != (uintptr_t)fn || f->span_id || !OA_HAVE_TSC ||
-				     !oa_clock_use_tsc,
-			     0)) {
+	if (__builtin_expect(f->fn != (uintptr_t)fn, 0)) {
+		if (!excluded_by_name((uintptr_t)fn))
+			exit_slow(t, (uintptr_t)fn);
+		return;
+	}
+	if (__builtin_expect(f->span_id || !OA_HAVE_TSC || !oa_clock_use_tsc, 0)) {
 		exit_slow(t, (uintptr_t)fn);
 		return;
 	}
