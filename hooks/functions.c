@@ -26,6 +26,7 @@ static struct {
 	} *slots; /* open addressing; address and decision share a cache line */
 	size_t mask;
 	bool by_name; /* include/exclude patterns are set */
+	bool off;     /* OTLPAUTO_HOOKS leaves functions out */
 	bool unknown_included; /* decision for addresses not in the table */
 } filter;
 
@@ -63,8 +64,11 @@ static void count_function(uintptr_t addr, const char *name, void *ctx)
 void oa_functions_init(void)
 {
 	const struct oa_config *cfg = &oa_rt.cfg;
+	filter.off = !(cfg->hooks & OA_HOOK_FUNCTIONS);
 	bool by_name = cfg->function_include.n || cfg->function_exclude.n;
-	filter.by_name = by_name;
+	filter.by_name = by_name || filter.off;
+	if (filter.off)
+		return;
 	filter.unknown_included = cfg->function_include.n == 0;
 	if (!by_name)
 		return;
@@ -174,10 +178,11 @@ __attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t ind
 }
 
 /* A function filtered out by name is never pushed: its calls cost a table
- * probe at entry and exit, no timestamp and no write. */
+ * probe at entry and exit, no timestamp and no write. With the family off,
+ * every function is. */
 static bool excluded_by_name(uintptr_t fn)
 {
-	return filter.by_name && name_decision(fn) == OA_FILTER_EXCLUDED;
+	return filter.by_name && (filter.off || name_decision(fn) == OA_FILTER_EXCLUDED);
 }
 
 static inline __attribute__((always_inline)) void push_frame(struct oa_thread *t, uintptr_t fn,

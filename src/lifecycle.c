@@ -2,7 +2,6 @@
  * the first hook that comes earlier (another library's constructor), once;
  * the final flush runs from our destructor or the _exit hooks, bounded by
  * OTEL_BSP_EXPORT_TIMEOUT. */
-#include <curl/curl.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include "runtime.h"
 #include "stack.h"
 #include "traceparent.h"
+#include "transport.h"
 
 struct oa_runtime oa_rt;
 
@@ -140,16 +140,14 @@ static void init_runtime(void)
 	init_process_context();
 	save_settings();
 	oa_thread_system_init();
-	/* libcurl (and the TLS library under it) initialised now, before the
-	 * application's: its curl_global_cleanup then leaves ours standing, and
-	 * no global init runs at exit, after its libraries were torn down */
+	/* libcurl loads with the exporter, at the first span, unless OpenSSL
+	 * is already here (see oa_transport_load_early) */
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP)
-		curl_global_init(CURL_GLOBAL_DEFAULT);
+		oa_transport_load_early();
 	oa_stack_init();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 #if OA_FEATURE_FUNCTIONS
-	if (oa_rt.cfg.hooks & OA_HOOK_FUNCTIONS)
-		oa_functions_init();
+	oa_functions_init();
 #endif
 	if (oa_rt.cfg.hooks & OA_HOOK_PROCESS)
 		oa_signals_init();

@@ -149,6 +149,15 @@ def test_filters():
                 'max depth 2: threads start their own depth count', )
 
 
+def test_family_off():
+    with Receiver() as receiver:
+        result = run_traced([WORKLOAD, 'tree'], receiver,
+                            env={**EVERY_CALL, 'OTLPAUTO_HOOKS': 'sockets,process'})
+        spans = receiver.wait_for_spans(1, timeout=1.5)
+    check_equal(result.returncode, 0, 'functions off: exit status')
+    check_equal(len(spans), 0, 'OTLPAUTO_HOOKS without functions: no function spans')
+
+
 def test_cpp_exceptions():
     try:
         throws = program('throws')
@@ -199,6 +208,7 @@ def test():
     test_longjmp()
     test_exit_from_deep_inside()
     test_filters()
+    test_family_off()
     test_cpp_exceptions()
     test_stacktraces()
 
