@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/sockets.sh [--quick]: what the socket, DNS and HTTP hooks cost.
 #
-#   1. a read on an fd the hooks do not know (a pipe): ns per call
+#   1. a read on an fd the hooks do not know (a pipe): ns per call, with the
+#      system call, and without it (bench/nosyscall.c preloaded below the
+#      shim, and alone for the untraced run): the hook's own cost
 #   2. a ping-pong on a TCP socket that is not HTTP: us per round trip
 #      (2 sends, 2 receives)
 #   3. a keep-alive HTTP request, client and server in one process: us per
@@ -34,7 +36,7 @@ done
 if [[ ! -f $BUILD/build.ninja ]]; then
 	meson setup "$BUILD" "$ROOT" -Dbuildtype=release -Db_lto=true -Dtests=false >&2
 fi
-ninja -C "$BUILD" libotlpauto.so bench/bench_sockets bench/sink >&2
+ninja -C "$BUILD" libotlpauto.so bench/bench_sockets bench/libnosyscall.so bench/sink >&2
 LIB=$BUILD/libotlpauto.so
 B=$BUILD/bench
 
@@ -75,8 +77,15 @@ TRACED=(LD_PRELOAD="$LIB" OTEL_TRACES_SAMPLER=always_on
 with_mode() { if [[ $1 == traced ]]; then env "${TRACED[@]}" "${@:2}"; else "${@:2}"; fi; }
 
 micro_once() {
-	local mode=$1
+	local mode=$1 below=$B/libnosyscall.so
 	rec "pipe.$mode" "$(with_mode "$mode" "$B/bench_sockets" pipe "$PIPE_N" | field ns_per_call)"
+	if [[ $mode == traced ]]; then
+		rec "hook.$mode" "$(env "${TRACED[@]}" LD_PRELOAD="$LIB $below" "$B/bench_sockets" pipe \
+			$((PIPE_N * 20)) | field ns_per_call)"
+	else
+		rec "hook.$mode" "$(LD_PRELOAD=$below "$B/bench_sockets" pipe $((PIPE_N * 20)) |
+			field ns_per_call)"
+	fi
 	rec "ping.$mode" "$(with_mode "$mode" "$B/bench_sockets" ping "$PING_N" | field us_per_roundtrip)"
 	rec "http.$mode" "$(with_mode "$mode" "$B/bench_sockets" http "$HTTP_N" | field us_per_request)"
 }
@@ -143,6 +152,8 @@ echo "| Measure | untraced | traced | added | traced/untraced |"
 echo "|---|---|---|---|---|"
 printf '| read() on a pipe, ns per call | %s | %s | %s ns | |\n' "$(med pipe.untraced)" \
 	"$(med pipe.traced)" "$(calc "$(med pipe.traced) - $(med pipe.untraced)" 1)"
+printf '| read() hook alone (no system call), ns per call | %s | %s | %s ns | |\n' \
+	"$(med hook.untraced)" "$(med hook.traced)" "$(calc "$(med hook.traced) - $(med hook.untraced)" 2)"
 printf '| non-HTTP TCP ping-pong, us per round trip (4 hooked calls) | %s | %s | %s us | |\n' \
 	"$(med ping.untraced)" "$(med ping.traced)" "$(calc "$(med ping.traced) - $(med ping.untraced)" 2)"
 printf '| HTTP request, client and server traced, us per request | %s | %s | %s us | |\n' \

@@ -13,8 +13,7 @@
 #include "net.h"
 #include "real.h"
 
-OA_REAL(int, getaddrinfo,
-	(const char *, const char *, const struct addrinfo *, struct addrinfo **))
+OA_REAL(int, getaddrinfo, (const char *, const char *, const struct addrinfo *, struct addrinfo **))
 OA_REAL(int, getnameinfo,
 	(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int))
 OA_REAL(struct hostent *, gethostbyname, (const char *))
@@ -103,8 +102,8 @@ bool oa_dns_name_of(const struct sockaddr *sa, char *out, size_t cap)
 
 /* ---- spans */
 
-#define DNS_PAYLOAD 1024
-#define ANSWERS_MAX 256
+#define DNS_PAYLOAD  1024
+#define ANSWERS_MAX  256
 #define NAME_MAX_LEN 255
 
 /* Comma-joined distinct addresses. */
@@ -166,7 +165,8 @@ static void lookup_end(struct lookup *l, const char *name, const struct answers 
 			      l->start, DNS_PAYLOAD)) {
 		size_t name_len = strnlen(name, NAME_MAX_LEN);
 		char span_name[16 + NAME_MAX_LEN];
-		int n = snprintf(span_name, sizeof span_name, "DNS lookup %.*s", (int)name_len, name);
+		int n =
+		    snprintf(span_name, sizeof span_name, "DNS lookup %.*s", (int)name_len, name);
 		oa_payload_text(&w, OA_ITEM_NAME, span_name, (size_t)n);
 		oa_payload_attr_str(&w, OA_KEY_DNS_QUESTION_NAME, name, name_len);
 		if (a && a->len)
@@ -243,7 +243,8 @@ OA_EXPORT int getaddrinfo(const char *node, const char *service, const struct ad
 			  struct addrinfo **res)
 {
 	struct lookup l;
-	bool numeric = node && ((hints && (hints->ai_flags & AI_NUMERICHOST)) || is_numeric_host(node));
+	bool numeric =
+	    node && ((hints && (hints->ai_flags & AI_NUMERICHOST)) || is_numeric_host(node));
 	if (numeric || !lookup_begin(&l, node))
 		return oa_real_getaddrinfo()(node, service, hints, res);
 	errno = l.saved_errno;
@@ -346,8 +347,8 @@ OA_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, ch
 }
 
 /* A reverse lookup: the question is the address, the answer the name. */
-OA_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
-			  socklen_t hostlen, char *serv, socklen_t servlen, int flags)
+OA_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
+			  char *serv, socklen_t servlen, int flags)
 {
 	char address[INET6_ADDRSTRLEN] = "";
 	struct lookup l;

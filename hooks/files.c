@@ -63,8 +63,8 @@ static void file_span(struct oa_thread *t, const char *name, const char *path, s
 	oa_net_span_end(t, &w, end, err != 0);
 }
 
-void oa_file_io_span(struct oa_thread *t, int fd, const char *name, uint64_t start,
-		     ssize_t result, int err)
+void oa_file_io_span(struct oa_thread *t, int fd, const char *name, uint64_t start, ssize_t result,
+		     int err)
 {
 	uint64_t end = oa_now();
 	if (!slow_enough(start, end))
@@ -92,8 +92,18 @@ int oa_file_close(struct oa_thread *t, int fd, struct oa_fd *f, int (*real_close
 	return r;
 }
 
-enum open_op { OPEN, OPEN64, OPENAT, OPENAT64, OPEN_2, OPEN64_2, OPENAT_2, OPENAT64_2, CREAT,
-	       CREAT64 };
+enum open_op {
+	OPEN,
+	OPEN64,
+	OPENAT,
+	OPENAT64,
+	OPEN_2,
+	OPEN64_2,
+	OPENAT_2,
+	OPENAT64_2,
+	CREAT,
+	CREAT64
+};
 
 static int open_real(enum open_op op, int dirfd, const char *path, int flags, mode_t mode)
 {
@@ -167,14 +177,14 @@ static bool takes_mode(int flags)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-#define MODE_ARG(flags, mode)                                                                  \
-	do {                                                                                   \
-		if (takes_mode(flags)) {                                                       \
-			va_list ap;                                                            \
-			va_start(ap, flags);                                                   \
-			mode = va_arg(ap, mode_t);                                             \
-			va_end(ap);                                                            \
-		}                                                                              \
+#define MODE_ARG(flags, mode)                                                                      \
+	do {                                                                                       \
+		if (takes_mode(flags)) {                                                           \
+			va_list ap;                                                                \
+			va_start(ap, flags);                                                       \
+			mode = va_arg(ap, mode_t);                                                 \
+			va_end(ap);                                                                \
+		}                                                                                  \
 	} while (0)
 
 OA_EXPORT int open(const char *path, int flags, ...)

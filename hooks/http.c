@@ -10,7 +10,10 @@
  * span runs from the write of the request's first byte to the read that
  * completed its response. An event loop interleaves requests on one thread:
  * its pushed context is popped when it goes back to epoll_wait, so work done
- * later for one request never runs in another's context (it runs in none).
+ * later for one request never runs in another's context (it runs in none);
+ * a read on a request's connection pushes it again, and a client connection
+ * opened while a request was handled gives its first request that request's
+ * context (a proxy's upstream request, written after epoll_wait).
  *
  * Client requests without a traceparent get "traceparent" (and the handled
  * request's "tracestate") header lines, inserted before the blank line ending
@@ -81,8 +84,9 @@ static void push(struct oa_thread *t, const struct oa_http_exchange *ex)
 	pushed.remote_parent_id = ex->parent.remote ? ex->parent.span_id : 0;
 	pushed.level = t->ctx_depth;
 	memcpy(pushed.trace_id, ex->ctx.trace_id, 16);
-	pushed.tracestate_len = ex->head.tracestate_len;
-	memcpy(pushed.tracestate, ex->head.tracestate, ex->head.tracestate_len);
+	/* W3C: a tracestate goes with the traceparent it came with, or not at all */
+	pushed.tracestate_len = ex->parent.remote ? ex->head.tracestate_len : 0;
+	memcpy(pushed.tracestate, ex->head.tracestate, pushed.tracestate_len);
 }
 
 /* The thread is back in its event loop: whatever request it was handling
@@ -118,7 +122,7 @@ OA_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max,
 
 /* ---- connection state */
 
-void oa_http_conn_start(struct oa_fd *f)
+void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f)
 {
 	struct oa_http_conn *h = &f->u.http;
 	oa_http_parser_init(&h->requests, OA_HTTP_REQUESTS);
@@ -128,6 +132,13 @@ void oa_http_conn_start(struct oa_fd *f)
 	h->untracked = 0;
 	h->out_decided = false;
 	h->inject_len = h->inject_sent = 0;
+	h->opener_set = t && pushed.span_id;
+	if (h->opener_set) {
+		oa_current_parent(t, &h->opener_parent);
+		h->opener_remote_parent = pushed.remote_parent_id;
+		h->opener_tracestate_len = pushed.tracestate_len;
+		memcpy(h->opener_tracestate, pushed.tracestate, pushed.tracestate_len);
+	}
 	__atomic_store_n(&f->http, 1, __ATOMIC_RELEASE);
 }
 
@@ -157,7 +168,7 @@ static void pop_front(struct oa_http_conn *h)
 /* ---- span records */
 
 #define SPAN_PAYLOAD 1024
-#define URL_MAX 384
+#define URL_MAX	     384
 
 static const char *span_name(const struct oa_http_head *head)
 {
@@ -202,10 +213,12 @@ static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key ad
 		oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
 }
 
-static void put_trace_state(struct oa_payload *w, const struct oa_http_head *head)
+/* The tracestate that came with the traceparent a SERVER span continues. */
+static void put_trace_state(struct oa_payload *w, const struct oa_http_exchange *ex)
 {
-	if (head->tracestate_len)
-		oa_payload_text(w, OA_ITEM_TRACE_STATE, head->tracestate, head->tracestate_len);
+	if (ex->parent.remote && ex->head.tracestate_len)
+		oa_payload_text(w, OA_ITEM_TRACE_STATE, ex->head.tracestate,
+				ex->head.tracestate_len);
 }
 
 static void server_span(struct oa_thread *t, const struct oa_fd *f,
@@ -221,7 +234,8 @@ static void server_span(struct oa_thread *t, const struct oa_fd *f,
 	if (head->flags & OA_HTTP_HAS_QUERY) {
 		char query[2 * OA_HTTP_QUERY_CAP];
 		size_t n = oa_http_redact_query(head->query, head->query_len, query, sizeof query);
-		oa_payload_attr_str(&w, OA_KEY_URL_QUERY, query, n < sizeof query ? n : sizeof query - 1);
+		oa_payload_attr_str(&w, OA_KEY_URL_QUERY, query,
+				    n < sizeof query ? n : sizeof query - 1);
 	}
 	oa_payload_attr_static(&w, OA_KEY_URL_SCHEME, "http");
 	char host[OA_HTTP_HOST_CAP];
@@ -236,7 +250,7 @@ static void server_span(struct oa_thread *t, const struct oa_fd *f,
 				    head->user_agent_len);
 	bool is_error = ex->status >= 500;
 	put_status(&w, ex->status, is_error);
-	put_trace_state(&w, head);
+	put_trace_state(&w, ex);
 	oa_net_span_end(t, &w, end, is_error);
 }
 
@@ -262,14 +276,15 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 		port = (head->flags & OA_HTTP_ABSOLUTE_FORM) ? (https ? 443 : 80) : peer_port;
 	char url[URL_MAX];
 	struct oa_http_url parts = {
-		.scheme = head->scheme_len ? head->scheme : "http",
-		.host = head->host_len ? head->host : peer,
-		.port = port,
-		.path = head->path,
-		.query = (head->flags & OA_HTTP_HAS_QUERY) ? head->query : NULL,
+	    .scheme = head->scheme_len ? head->scheme : "http",
+	    .host = head->host_len ? head->host : peer,
+	    .port = port,
+	    .path = head->path,
+	    .query = (head->flags & OA_HTTP_HAS_QUERY) ? head->query : NULL,
 	};
 	size_t url_len = oa_http_url_full(&parts, url, sizeof url);
-	oa_payload_attr_str(&w, OA_KEY_URL_FULL, url, url_len < sizeof url ? url_len : sizeof url - 1);
+	oa_payload_attr_str(&w, OA_KEY_URL_FULL, url,
+			    url_len < sizeof url ? url_len : sizeof url - 1);
 	if (host[0])
 		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host, strlen(host));
 	if (port)
@@ -286,9 +301,9 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 
 /* What one send decided for the heads ending in its bytes, in order. */
 struct head_plan {
-	bool decided; /* ctx and parent hold the request's context */
+	bool decided;  /* ctx and parent hold the request's context */
 	bool from_out; /* ... the one decided by an earlier send (h->out_*) */
-	int insert;   /* its inserted lines in the plan's inserts, or -1 */
+	int insert;    /* its inserted lines in the plan's inserts, or -1 */
 	struct oa_span_ctx ctx, parent;
 };
 
@@ -300,28 +315,55 @@ struct send_plan {
 	char lines[PLAN_HEADS][OA_INJECT_MAX];
 };
 
-static void new_client_ctx(struct oa_thread *t, struct oa_span_ctx *parent, struct oa_span_ctx *ctx)
+/* Where a client request written now comes from: the request that opened
+ * its connection, for the first one (an event loop may have left that
+ * request's context since), else the thread's context. */
+struct origin {
+	struct oa_span_ctx parent;
+	uint64_t remote_parent; /* of the handled request: a traceparent it came with */
+	uint8_t tracestate_len;
+	const char *tracestate;
+};
+
+static void client_origin(struct oa_thread *t, const struct oa_http_conn *h, struct origin *o)
 {
-	oa_current_parent(t, parent);
+	if (h->opener_set) {
+		o->parent = h->opener_parent;
+		o->remote_parent = h->opener_remote_parent;
+		o->tracestate_len = h->opener_tracestate_len;
+		o->tracestate = h->opener_tracestate;
+		return;
+	}
+	oa_current_parent(t, &o->parent);
+	bool in_request = pushed.span_id && memcmp(pushed.trace_id, o->parent.trace_id, 16) == 0;
+	o->remote_parent = in_request ? pushed.remote_parent_id : 0;
+	o->tracestate_len = in_request ? pushed.tracestate_len : 0;
+	o->tracestate = pushed.tracestate;
+}
+
+static void new_client_ctx(struct oa_thread *t, const struct origin *o, struct oa_span_ctx *parent,
+			   struct oa_span_ctx *ctx)
+{
+	*parent = o->parent;
 	oa_span_ctx_start(t, parent, ctx);
 }
 
 /* A request that came with its own traceparent: that names the CLIENT span,
- * unless it is the one this thread's handled request came with (a proxy
- * passing it on), which names another process's span. */
-static bool reused_client_ctx(struct oa_thread *t, const struct oa_http_head *head,
+ * unless it is the one the handled request came with (a proxy passing it
+ * on), which names another process's span. */
+static bool reused_client_ctx(const struct origin *o, const struct oa_http_head *head,
 			      struct oa_span_ctx *parent, struct oa_span_ctx *ctx)
 {
 	if (!(head->flags & OA_HTTP_TRACEPARENT_VALID))
 		return false;
 	uint64_t id = oa_span_id_from_bytes(head->parent.span_id);
-	if (pushed.span_id && id == pushed.remote_parent_id)
+	if (id == o->remote_parent)
 		return false;
 	memcpy(ctx->trace_id, head->parent.trace_id, 16);
 	ctx->span_id = id;
 	ctx->flags = head->parent.flags & 1;
 	ctx->remote = false;
-	oa_current_parent(t, parent);
+	*parent = o->parent;
 	if (memcmp(parent->trace_id, ctx->trace_id, 16) != 0)
 		memset(parent, 0, sizeof *parent);
 	return true;
@@ -358,8 +400,7 @@ static void client_exchange_ctx(struct feed *fc, struct oa_http_exchange *ex)
 {
 	struct oa_http_conn *h = &fc->f->u.http;
 	int j = fc->heads_seen++;
-	const struct head_plan *hp =
-		fc->plan && j < fc->plan->n_heads ? &fc->plan->heads[j] : NULL;
+	const struct head_plan *hp = fc->plan && j < fc->plan->n_heads ? &fc->plan->heads[j] : NULL;
 	if (!ex) {
 		if ((hp && hp->from_out) || (!hp && j == 0))
 			h->out_decided = false;
@@ -372,9 +413,14 @@ static void client_exchange_ctx(struct feed *fc, struct oa_http_exchange *ex)
 		ex->ctx = h->out_ctx;
 		ex->parent = h->out_parent;
 		h->out_decided = false;
-	} else if (!propagating() || !reused_client_ctx(fc->t, &ex->head, &ex->parent, &ex->ctx)) {
-		new_client_ctx(fc->t, &ex->parent, &ex->ctx);
+	} else {
+		struct origin o;
+		client_origin(fc->t, h, &o);
+		if (!propagating() || !reused_client_ctx(&o, &ex->head, &ex->parent, &ex->ctx))
+			new_client_ctx(fc->t, &o, &ex->parent, &ex->ctx);
 	}
+	/* only the connection's first request comes from its opener */
+	h->opener_set = false;
 }
 
 static void request_begun(struct feed *fc, const struct oa_http_event *ev)
@@ -396,7 +442,7 @@ static void request_begun(struct feed *fc, const struct oa_http_event *ev)
 		return;
 	}
 	struct oa_http_exchange *ex = &h->open[(h->first + h->count++) % OA_HTTP_OPEN_MAX];
-	ex->head = ev->head;
+	oa_http_head_copy(&ex->head, &ev->head);
 	ex->start = h->request_start ? h->request_start : fc->now;
 	ex->status = 0;
 	if (f->role == OA_ROLE_SERVER) {
@@ -503,10 +549,19 @@ void oa_http_received(struct oa_thread *t, int fd, struct oa_fd *f, const struct
 {
 	struct feed fc = {.t = t, .f = f, .now = oa_now()};
 	feed(&fc, is_server(f), unseen ? NULL : iov, iovcnt, n);
+	/* Reading a request's connection is handling that request again (an
+	 * event loop back from epoll_wait with more of its body, say). */
+	struct oa_http_conn *h = &f->u.http;
+	if (is_server(f) && f->http && h->count) {
+		const struct oa_http_exchange *latest =
+		    &h->open[(h->first + h->count - 1) % OA_HTTP_OPEN_MAX];
+		if (pushed.span_id != latest->ctx.span_id)
+			push(t, latest);
+	}
 }
 
-void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
-		  int iovcnt, size_t n)
+void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		  size_t n)
 {
 	struct feed fc = {.t = t, .f = f, .now = oa_now()};
 	feed(&fc, !is_server(f), iov, iovcnt, n);
@@ -581,16 +636,16 @@ static void plan_head(struct oa_thread *t, struct oa_http_conn *h, struct send_p
 		    __atomic_load_n(&h->count, __ATOMIC_RELAXED) + pl->n_heads <= OA_HTTP_OPEN_MAX;
 	if ((head->flags & OA_HTTP_HAS_TRACEPARENT) || at == SIZE_MAX || !propagating() || !fits)
 		return;
-	new_client_ctx(t, &hp->parent, &hp->ctx);
+	struct origin o;
+	client_origin(t, h, &o);
+	new_client_ctx(t, &o, &hp->parent, &hp->ctx);
 	hp->decided = true;
 	struct oa_span_context sc;
 	memcpy(sc.trace_id, hp->ctx.trace_id, 16);
 	oa_span_id_to_bytes(hp->ctx.span_id, sc.span_id);
 	sc.flags = hp->ctx.flags & 1;
-	bool same_trace = pushed.span_id && memcmp(pushed.trace_id, sc.trace_id, 16) == 0;
 	char *lines = pl->lines[pl->n_heads - 1];
-	size_t len = oa_inject_format(&sc, pushed.tracestate, same_trace ? pushed.tracestate_len : 0,
-				      lines);
+	size_t len = oa_inject_format(&sc, o.tracestate, o.tracestate_len, lines);
 	hp->insert = pl->n_ins;
 	pl->ins[pl->n_ins++] = (struct oa_insert){.offset = at, .bytes = lines, .len = len};
 }
@@ -604,9 +659,9 @@ static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *
 	pl->continuation = h->inject_sent < h->inject_len;
 	if (pl->continuation)
 		pl->ins[pl->n_ins++] = (struct oa_insert){
-			.offset = 0,
-			.bytes = h->inject + h->inject_sent,
-			.len = (size_t)(h->inject_len - h->inject_sent),
+		    .offset = 0,
+		    .bytes = h->inject + h->inject_sent,
+		    .len = (size_t)(h->inject_len - h->inject_sent),
 		};
 	if (!__atomic_load_n(&f->http, __ATOMIC_ACQUIRE))
 		return;
@@ -623,8 +678,9 @@ static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *
 					return;
 				if (ev[k].kind != OA_HTTP_MESSAGE_BEGIN)
 					continue;
-				size_t at = ev[k].inject_at == SIZE_MAX ? SIZE_MAX
-									: base + off + ev[k].inject_at;
+				size_t at = ev[k].inject_at == SIZE_MAX
+						? SIZE_MAX
+						: base + off + ev[k].inject_at;
 				plan_head(t, h, pl, &ev[k].head, at);
 			}
 			if (n == EVENTS_MAX)
@@ -641,8 +697,7 @@ static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *
  * (errno set) when it took none of them. Inserted bytes alone do not answer
  * the application's call: sending goes on (a non-blocking socket then says
  * EAGAIN). */
-static ssize_t send_layout(const struct oa_send_call *c, struct oa_layout *l,
-			   struct oa_insert *ins)
+static ssize_t send_layout(const struct oa_send_call *c, struct oa_layout *l, struct oa_insert *ins)
 {
 	size_t app = 0;
 	bool first = true;
@@ -745,12 +800,13 @@ ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_
 	plan.continuation = false;
 	if (f->role == OA_ROLE_CLIENT) {
 		plan_send(t, f, c->iov, c->iovcnt, &plan);
-		laid_out = plan.n_ins &&
-			   oa_layout_build(&layout, c->iov, c->iovcnt, plan.ins, plan.n_ins);
+		laid_out =
+		    plan.n_ins && oa_layout_build(&layout, c->iov, c->iovcnt, plan.ins, plan.n_ins);
 		if (!laid_out) {
 			/* nothing inserted this time: decisions wait for the heads' ends */
 			plan.n_heads = 0;
-			int flags = c->op == OA_SEND_WRITE || c->op == OA_SEND_WRITEV ? 0 : c->flags;
+			int flags =
+			    c->op == OA_SEND_WRITE || c->op == OA_SEND_WRITEV ? 0 : c->flags;
 			if (plan.continuation && !send_continuation(fd, flags, h))
 				return -1;
 		}

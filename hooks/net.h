@@ -65,6 +65,14 @@ struct oa_http_conn {
 	 * header lines were inserted, before its head is complete. */
 	bool out_decided;
 	struct oa_span_ctx out_ctx, out_parent;
+	/* Client: the request being handled when the connection was opened
+	 * (its thread may be back in its event loop when the first request is
+	 * written): that request's context is the parent of the first. */
+	bool opener_set;
+	struct oa_span_ctx opener_parent;
+	uint64_t opener_remote_parent; /* the span id its traceparent named */
+	uint8_t opener_tracestate_len;
+	char opener_tracestate[OA_HTTP_TRACESTATE_CAP];
 	/* Client: inserted header bytes the kernel has not taken yet; they go
 	 * out before any further application byte. */
 	uint16_t inject_len, inject_sent;
@@ -151,7 +159,7 @@ bool oa_dns_name_of(const struct sockaddr *sa, char *out, size_t cap);
 /* ---- HTTP (http.c) */
 
 /* Starts HTTP tracking on a stream socket that just got its role. */
-void oa_http_conn_start(struct oa_fd *f);
+void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f);
 /* The functions below need the fd's lock, except oa_http_send. */
 /* Bytes the application read (n > 0); `unseen` when only their count is known
  * (splice). */
@@ -174,8 +182,8 @@ struct oa_send_call {
 	int flags;
 	const struct iovec *iov;
 	int iovcnt;
-	const struct msghdr *msg;   /* OA_SEND_SENDMSG */
-	const struct sockaddr *to;  /* OA_SEND_SENDTO */
+	const struct msghdr *msg;  /* OA_SEND_SENDMSG */
+	const struct sockaddr *to; /* OA_SEND_SENDTO */
 	socklen_t to_len;
 };
 /* Calls the application's function unchanged (sockets.c). */
@@ -189,8 +197,8 @@ ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_
  * they could not all go out: the call must fail with that errno. */
 bool oa_http_flush_owed(int fd, struct oa_fd *f);
 /* Bytes sent by a call that inserts nothing (sendmmsg). */
-void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
-		  int iovcnt, size_t n);
+void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		  size_t n);
 /* Bytes sent that the hooks never saw (sendfile, splice). */
 void oa_http_sent_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n);
 /* The write side was shut down (or the fd is being closed). */
@@ -203,8 +211,8 @@ void oa_http_conn_stop(struct oa_thread *t, struct oa_fd *f);
 #if OA_FEATURE_FILES
 /* A read or write on a tracked file took from start to now: a span when
  * that is above OTLPAUTO_FILE_THRESHOLD. */
-void oa_file_io_span(struct oa_thread *t, int fd, const char *name, uint64_t start,
-		     ssize_t result, int err);
+void oa_file_io_span(struct oa_thread *t, int fd, const char *name, uint64_t start, ssize_t result,
+		     int err);
 /* Closes a tracked file (timed like its reads); returns what close returns. */
 int oa_file_close(struct oa_thread *t, int fd, struct oa_fd *f, int (*real_close)(int));
 #endif

@@ -66,6 +66,7 @@ static struct {
 	uint64_t last_export_ns;
 	uint64_t last_scan_ns;
 	double arrival_rate; /* spans per second, smoothed */
+	uint64_t carried_arrivals; /* counted by a scan that did not adapt */
 	uint32_t batch_target;
 	bool flushing; /* exporting for a flush request (exit, exec, signal) */
 	bool warned_file;
@@ -264,8 +265,9 @@ static void export_batch(uint64_t deadline_ns)
 }
 
 /* Moves up to `limit` records from the rings into the batch, oldest ring
- * data first within each ring, rings in turn. Returns how many. */
-static size_t fill_batch(size_t limit)
+ * data first within each ring, rings in turn; with `until_scan`, only records
+ * committed before the last scan. Returns how many. */
+static size_t fill_batch(size_t limit, bool until_scan)
 {
 	size_t taken = 0;
 	bool progress = true;
@@ -278,6 +280,11 @@ static size_t fill_batch(size_t limit)
 			/* A few records per ring per turn keeps busy threads from
 			 * starving the others. */
 			for (int k = 0; k < 64 && taken < limit; k++) {
+				/* Else rings that refill as fast as they drain would
+				 * take every batch of a flush and starve the ring of
+				 * the thread that asked for it. */
+				if (until_scan && r->tail >= r->head_at_scan)
+					break;
 				struct oa_record *rec = oa_ring_peek(r);
 				if (!rec)
 					break;
@@ -362,7 +369,7 @@ static uint64_t sleep_ns(void)
 static void export_available(bool everything, uint64_t queued, uint64_t deadline_ns)
 {
 	while (everything ? queued > 0 : queued >= xs.batch_target) {
-		size_t got = fill_batch(xs.batch_target);
+		size_t got = fill_batch(xs.batch_target, everything);
 		if (got == 0)
 			break;
 		export_batch(deadline_ns);
@@ -384,6 +391,11 @@ static void exporter_setup(void)
 	oa_resource_build(&xs.resource, &oa_rt.cfg);
 	xs.syms = oa_symbols_create();
 	xs.batch = oa_batch_create(&oa_rt.cfg, xs.syms, oa_clock_to_unix_ns);
+	/* libcurl loads now, while the program runs, not at the first send:
+	 * that may be the exit flush, after the application's OpenSSL was shut
+	 * down (see oa_transport_load_early). */
+	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP)
+		xs.transport = oa_transport_create(&oa_rt.cfg);
 	xs.last_export_ns = xs.last_scan_ns = oa_mono_ns();
 	xs.batch_target = oa_rt.cfg.max_export_batch_size < BATCH_FLOOR
 				  ? oa_rt.cfg.max_export_batch_size
@@ -402,7 +414,8 @@ static void *exporter_main(void *arg)
 		oa_clock_calibrate();
 		uint64_t arrivals;
 		uint64_t queued = scan_rings(&arrivals);
-		adapt(arrivals, now);
+		adapt(arrivals + xs.carried_arrivals, now);
+		xs.carried_arrivals = 0;
 		bool flushing = flush_req != __atomic_load_n(&ex.flush_done, __ATOMIC_RELAXED);
 		bool due = now - xs.last_export_ns >= (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
 		if (flushing || due || queued >= xs.batch_target) {
@@ -411,7 +424,10 @@ static void *exporter_main(void *arg)
 					 : now + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
 			xs.flushing = flushing;
 			export_available(flushing || due, queued, deadline);
+			/* Refresh the queue estimate producers check; what arrived
+			 * during the export counts toward the next rate. */
 			scan_rings(&arrivals);
+			xs.carried_arrivals = arrivals;
 			if (due)
 				xs.last_export_ns = oa_mono_ns();
 		}
@@ -430,15 +446,31 @@ static void *exporter_main(void *arg)
 	return NULL;
 }
 
+/* atexit handlers run newest first, so this one runs before OpenSSL's
+ * cleanup when the application set OpenSSL up before its first span.
+ * libcurl cannot be initialised after that cleanup: it is here, if the
+ * exporter has not done it yet (or this waits for the exporter). */
+static void load_transport_before_exit(void)
+{
+	oa_tls.guard++;
+	oa_transport_load();
+	oa_tls.guard--;
+}
+
 /* Starts the exporter if it is not running; false when it cannot be. */
 static bool ensure_started(void)
 {
+	static bool exit_load_registered;
 	int state = __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE);
 	if (state != EXPORTER_STOPPED)
 		return true;
 	if (!__atomic_compare_exchange_n(&ex.state, &state, EXPORTER_STARTING, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return true;
+	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !exit_load_registered) {
+		exit_load_registered = true;
+		atexit(load_transport_before_exit);
+	}
 	/* Every signal blocked: the application's handlers must never run on
 	 * our thread, and process-directed signals must go to its threads. */
 	sigset_t all, old;
@@ -498,15 +530,22 @@ void oa_exporter_flush(uint32_t timeout_ms)
 	}
 }
 
-void oa_exporter_atfork_prepare(void) {}
+void oa_exporter_atfork_prepare(void)
+{
+	oa_transport_atfork_prepare();
+}
 
-void oa_exporter_atfork_parent(void) {}
+void oa_exporter_atfork_parent(void)
+{
+	oa_transport_atfork_parent();
+}
 
 /* The child has no exporter thread and must not touch the parent's
  * connection or queued spans: start from nothing, leaking the parent's
  * exporter memory rather than freeing state that might be mid-update. */
 void oa_exporter_atfork_child(void)
 {
+	oa_transport_atfork_child();
 	ex.rings = NULL;
 	ex.state = EXPORTER_STOPPED;
 	ex.sleeping = 0;
@@ -528,12 +567,14 @@ void oa_exporter_atfork_child(void)
 
 void oa_exporter_shutdown_summary(void)
 {
+	/* Atomic reads: threads still running go on counting. */
+#define COUNTER(c) (unsigned long long)__atomic_load_n(&(c), __ATOMIC_RELAXED)
 	oa_debug("spans: exported %llu, sampled out %llu, dropped: ring full %llu, queue full "
 		 "%llu, export failed %llu, rejected %llu",
-		 (unsigned long long)oa_rt.spans_exported,
-		 (unsigned long long)oa_rt.spans_sampled_out,
-		 (unsigned long long)oa_rt.dropped[OA_DROP_RING_FULL],
-		 (unsigned long long)oa_rt.dropped[OA_DROP_QUEUE_FULL],
-		 (unsigned long long)oa_rt.dropped[OA_DROP_EXPORT_FAILED],
-		 (unsigned long long)oa_rt.dropped[OA_DROP_REJECTED]);
+		 COUNTER(oa_rt.spans_exported), COUNTER(oa_rt.spans_sampled_out),
+		 COUNTER(oa_rt.dropped[OA_DROP_RING_FULL]),
+		 COUNTER(oa_rt.dropped[OA_DROP_QUEUE_FULL]),
+		 COUNTER(oa_rt.dropped[OA_DROP_EXPORT_FAILED]),
+		 COUNTER(oa_rt.dropped[OA_DROP_REJECTED]));
+#undef COUNTER
 }

@@ -61,6 +61,9 @@ enum field {
 static const char *const field_names[] = {
     "host", "user-agent", "traceparent", "tracestate", "content-length", "transfer-encoding",
 };
+/* Their lengths: header names are matched byte by byte, on the hot path. */
+static const uint8_t field_lengths[] = {4, 10, 11, 10, 14, 17};
+_Static_assert(sizeof field_lengths == FIELD_NONE, "a length per field name");
 #define REQUEST_FIELDS	((1u << FIELD_NONE) - 1)
 #define RESPONSE_FIELDS (1u << FIELD_CONTENT_LENGTH | 1u << FIELD_TRANSFER_ENCODING)
 
@@ -82,6 +85,8 @@ enum {
 static const char *const method_names[] = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "_OTHER",
 };
+static const uint8_t method_lengths[] = {3, 4, 4, 3, 6, 5, 7, 7, 5};
+_Static_assert(sizeof method_lengths == OA_HTTP_OTHER, "a length per method name");
 
 const char *oa_http_method_name(enum oa_http_method method)
 {
@@ -113,11 +118,17 @@ static enum oa_http_method pop_pending(struct oa_http_parser *p)
 	return method;
 }
 
+/* RFC 9110 tchar, by table: header names are checked a byte at a time. */
+static const bool token_chars[256] = {
+    ['0' ... '9'] = true, ['a' ... 'z'] = true, ['A' ... 'Z'] = true, ['!'] = true,  ['#'] = true,
+    ['$'] = true,	  ['%'] = true,		['&'] = true,	      ['\''] = true, ['*'] = true,
+    ['+'] = true,	  ['-'] = true,		['.'] = true,	      ['^'] = true,  ['_'] = true,
+    ['`'] = true,	  ['|'] = true,		['~'] = true,
+};
+
 static bool is_token(uint8_t c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c && strchr("!#$%&'*+-.^_`|~", c);
+	return token_chars[c];
 }
 
 static bool is_alpha(uint8_t c)
@@ -171,6 +182,25 @@ static void trim_trailing_blanks(char *buf, uint8_t *len)
 
 #define APPEND(name, flag, c) append(h->name, &h->name##_len, sizeof h->name, &h->flags, flag, c)
 
+/* append() of n bytes at once. */
+static void append_bytes(char *buf, uint8_t *len, size_t cap, uint16_t *flags, uint16_t cut_flag,
+			 const uint8_t *src, size_t n)
+{
+	size_t room = cap - 1 - *len, take = n < room ? n : room;
+	memcpy(buf + *len, src, take);
+	*len = (uint8_t)(*len + take);
+	buf[*len] = '\0';
+	for (size_t i = take; i < n; i++) {
+		if (!is_blank(src[i])) {
+			*flags |= cut_flag;
+			break;
+		}
+	}
+}
+
+#define APPEND_BYTES(name, flag, src, n)                                                           \
+	append_bytes(h->name, &h->name##_len, sizeof h->name, &h->flags, flag, src, n)
+
 /* One call of oa_http_feed: where events go and where the blank line began. */
 struct feed {
 	struct oa_http_parser *p;
@@ -178,15 +208,28 @@ struct feed {
 	size_t n, pos, blank_at;
 };
 
+/* A head is cleared by copying an empty one: for the same reason as in
+ * oa_http_head_copy, GCC expands a memset of more than 64 bytes as
+ * `rep stosq`. */
+static void clear_head(struct oa_http_head *h)
+{
+	static const struct oa_http_head empty;
+	oa_http_head_copy(h, &empty);
+}
+
 static struct oa_http_event *emit(struct feed *f, enum oa_http_event_kind kind)
 {
 	struct oa_http_event *ev = &f->events[f->n++];
-	memset(ev, 0, sizeof *ev);
 	ev->kind = kind;
+	ev->reason = 0;
 	ev->offset = f->pos;
 	ev->inject_at = SIZE_MAX;
+	ev->head_len = 0;
+	ev->body_len = 0;
 	if (kind != OA_HTTP_GAVE_UP)
-		memcpy(&ev->head, &f->p->cur.head, sizeof ev->head);
+		oa_http_head_copy(&ev->head, &f->p->cur.head);
+	else
+		clear_head(&ev->head);
 	return ev;
 }
 
@@ -198,7 +241,9 @@ static void give_up(struct feed *f, enum oa_http_gave_up_reason reason)
 
 static void begin_message(struct oa_http_parser *p, enum state state)
 {
-	memset(&p->cur, 0, sizeof p->cur);
+	/* the traceparent buffer is written before it is read */
+	memset(&p->cur, 0, offsetof(__typeof__(p->cur), traceparent));
+	clear_head(&p->cur.head);
 	p->state = state;
 }
 
@@ -208,7 +253,8 @@ static void select_method(struct oa_http_head *h)
 	if (h->flags & OA_HTTP_METHOD_TRUNCATED)
 		return;
 	for (uint8_t m = 0; m < OA_HTTP_OTHER; m++)
-		if (strcmp(h->method_original, method_names[m]) == 0)
+		if (method_lengths[m] == h->method_original_len &&
+		    memcmp(h->method_original, method_names[m], method_lengths[m]) == 0)
 			h->method = m;
 }
 
@@ -330,14 +376,10 @@ static bool header_line_end(struct oa_http_parser *p)
 	return true;
 }
 
-/* The name is complete: decide where its value goes. */
-static void header_name_end(struct oa_http_parser *p)
+/* The name is complete and names field: decide where its value goes. */
+static void use_field(struct oa_http_parser *p, enum field field)
 {
 	struct oa_http_head *h = &p->cur.head;
-	enum field field = FIELD_NONE;
-	for (unsigned k = 0; k < FIELD_NONE; k++)
-		if ((p->cur.name_match & (1u << k)) && strlen(field_names[k]) == p->cur.name_len)
-			field = k;
 	/* First Host / User-Agent wins; an absolute-form target beats Host. */
 	if (field == FIELD_HOST && (p->cur.bits & BIT_HOST_SET))
 		field = FIELD_NONE;
@@ -360,10 +402,19 @@ static void header_name_end(struct oa_http_parser *p)
 	p->cur.field = (uint8_t)field;
 }
 
+static void header_name_end(struct oa_http_parser *p)
+{
+	enum field field = FIELD_NONE;
+	for (unsigned k = 0; k < FIELD_NONE; k++)
+		if ((p->cur.name_match & (1u << k)) && field_lengths[k] == p->cur.name_len)
+			field = k;
+	use_field(p, field);
+}
+
 static void header_name_byte(struct oa_http_parser *p, uint8_t c)
 {
-	for (unsigned k = 0; k < FIELD_NONE; k++)
-		if (p->cur.name_len >= strlen(field_names[k]) ||
+	for (unsigned k = 0; k < FIELD_NONE && p->cur.name_match; k++)
+		if (p->cur.name_len >= field_lengths[k] ||
 		    (uint8_t)field_names[k][p->cur.name_len] != lower(c))
 			p->cur.name_match &= (uint8_t) ~(1u << k);
 	if (p->cur.name_len < UINT8_MAX)
@@ -803,6 +854,306 @@ static bool skip_body(struct feed *f, size_t len)
 	return true;
 }
 
+/* ---- whole lines
+ *
+ * A line complete in this feed is parsed in bulk: one scan, eight bytes at a
+ * time, finds its end and checks it holds no control byte; header names are
+ * matched by length, then compared; captured values take one copy. The bulk
+ * parsers take only well-formed lines within the head limit and change
+ * nothing otherwise: the byte-by-byte states above then parse the line, and
+ * stay the reference for every error and its offset (and for lines split
+ * across feeds). */
+
+#define ONES  0x0101010101010101u
+#define HIGHS 0x8080808080808080u
+
+static bool is_ctl(uint8_t c)
+{
+	return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+/* The first of 8 bytes at s that is a control other than tab or DEL, or
+ * NULL. */
+static const uint8_t *word_ctl(const uint8_t *s)
+{
+	uint64_t w, del;
+	memcpy(&w, s, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w = __builtin_bswap64(w); /* the first byte least significant */
+#endif
+	/* Bytes below 0x20 and DELs; above the lowest one (the first in
+	 * memory), borrows may flag others. */
+	del = w ^ (0x7f * ONES);
+	uint64_t m = (((w - 0x20 * ONES) & ~w) | ((del - ONES) & ~del)) & HIGHS;
+	if (!m)
+		return NULL;
+	/* tabs are rare: past the first flagged byte, byte by byte */
+	for (int i = __builtin_ctzll(m) / 8; i < 8; i++)
+		if (is_ctl(s[i]))
+			return s + i;
+	return NULL;
+}
+
+/* The first byte in [s, end) that is a control other than tab (CR and LF
+ * included) or DEL; end when there is none. Eight bytes at a time, the last
+ * word overlapping the one before. */
+static const uint8_t *find_ctl(const uint8_t *s, const uint8_t *end)
+{
+	const uint8_t *c;
+	if (end - s < 8) {
+		for (; s < end; s++)
+			if (is_ctl(*s))
+				return s;
+		return end;
+	}
+	for (; end - s > 8; s += 8)
+		if ((c = word_ctl(s)) != NULL)
+			return c;
+	c = word_ctl(end - 8);
+	return c ? c : end;
+}
+
+/* An origin-form (or '*') request line, "GET /path?query HTTP/1.1", without
+ * its line end at e. */
+static bool request_line(struct oa_http_parser *p, const uint8_t *s, const uint8_t *e)
+{
+	const uint8_t *sp = s;
+	while (is_token(*sp))
+		sp++;
+	/* method, ' ', a target of at least one byte, ' ', "HTTP/1.x" */
+	if (sp == s || *sp != ' ' || e - sp < 11 || (sp[1] != '/' && sp[1] != '*'))
+		return false;
+	const uint8_t *target = sp + 1, *version = e - 8, *target_end = version - 1;
+	if (*target_end != ' ' || memcmp(version, "HTTP/1.", 7) != 0 || !is_digit(version[7]))
+		return false;
+	for (const uint8_t *c = target; c < target_end; c++)
+		if (!is_visible(*c))
+			return false;
+	begin_message(p, ST_HEADER_LINE_START);
+	struct oa_http_head *h = &p->cur.head;
+	APPEND_BYTES(method_original, OA_HTTP_METHOD_TRUNCATED, s, (size_t)(sp - s));
+	select_method(h);
+	const uint8_t *fragment = memchr(target, '#', (size_t)(target_end - target));
+	const uint8_t *path_end = fragment ? fragment : target_end;
+	const uint8_t *query = memchr(target, '?', (size_t)(path_end - target));
+	APPEND_BYTES(path, OA_HTTP_PATH_TRUNCATED, target,
+		     (size_t)((query ? query : path_end) - target));
+	if (query) {
+		h->flags |= OA_HTTP_HAS_QUERY;
+		APPEND_BYTES(query, OA_HTTP_QUERY_TRUNCATED, query + 1,
+			     (size_t)(path_end - query - 1));
+	}
+	h->version_minor = version[7] - '0';
+	return true;
+}
+
+/* A status line, "HTTP/1.1 200 OK", without its line end at e. */
+static bool status_line(struct oa_http_parser *p, const uint8_t *s, const uint8_t *e)
+{
+	if (e - s < 12 || memcmp(s, "HTTP/1.", 7) != 0 || !is_digit(s[7]) || s[8] != ' ' ||
+	    s[9] < '1' || s[9] > '9' || !is_digit(s[10]) || !is_digit(s[11]) ||
+	    (e > s + 12 && s[12] != ' '))
+		return false;
+	begin_message(p, ST_HEADER_LINE_START);
+	p->cur.head.version_minor = s[7] - '0';
+	p->cur.head.status = (uint16_t)((s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0'));
+	return true;
+}
+
+/* The field a header name of n bytes is, among those the role reads. */
+static enum field lookup_field(const struct oa_http_parser *p, const uint8_t *name, size_t n)
+{
+	enum field k;
+	switch (n) {
+	case 4:
+		k = FIELD_HOST;
+		break;
+	case 10:
+		k = (name[0] | 0x20) == 'u' ? FIELD_USER_AGENT : FIELD_TRACESTATE;
+		break;
+	case 11:
+		k = FIELD_TRACEPARENT;
+		break;
+	case 14:
+		k = FIELD_CONTENT_LENGTH;
+		break;
+	case 17:
+		k = FIELD_TRANSFER_ENCODING;
+		break;
+	default:
+		return FIELD_NONE;
+	}
+	unsigned mask = p->role == OA_HTTP_REQUESTS ? REQUEST_FIELDS : RESPONSE_FIELDS;
+	if (!(mask & 1u << k))
+		return FIELD_NONE;
+	/* name holds tokens only: | 0x20 lowercases letters and keeps '-' */
+	for (size_t i = 0; i < n; i++)
+		if ((name[i] | 0x20) != (uint8_t)field_names[k][i])
+			return FIELD_NONE;
+	return k;
+}
+
+/* Value bytes [v, e), none a control, for the current field: what
+ * header_value_byte does one at a time. False when the parser gave up. */
+static bool value_bytes(struct feed *f, const uint8_t *data, const uint8_t *v, const uint8_t *e)
+{
+	struct oa_http_parser *p = f->p;
+	struct oa_http_head *h = &p->cur.head;
+	size_t n = (size_t)(e - v);
+	switch (p->cur.field) {
+	case FIELD_HOST:
+		APPEND_BYTES(host, OA_HTTP_HOST_TRUNCATED, v, n);
+		return true;
+	case FIELD_USER_AGENT:
+		APPEND_BYTES(user_agent, OA_HTTP_USER_AGENT_TRUNCATED, v, n);
+		return true;
+	case FIELD_TRACEPARENT:
+		append_bytes(p->cur.traceparent, &p->cur.traceparent_len, sizeof p->cur.traceparent,
+			     &p->cur.bits, BIT_TRACEPARENT_CUT, v, n);
+		return true;
+	case FIELD_TRACESTATE:
+		APPEND_BYTES(tracestate, OA_HTTP_TRACESTATE_TRUNCATED, v, n);
+		return true;
+	case FIELD_CONTENT_LENGTH:
+	case FIELD_TRANSFER_ENCODING:
+		for (const uint8_t *c = v; c < e; c++) {
+			if (!header_value_byte(p, *c)) {
+				f->pos = (size_t)(c - data) + 1;
+				give_up(f, OA_HTTP_MALFORMED);
+				return false;
+			}
+		}
+		return true;
+	default:
+		return true;
+	}
+}
+
+/* A header line "name: value" at s, without its line end at e; nl is its
+ * LF. True when it was taken (the parser may have given up on it). */
+static bool header_line(struct feed *f, const uint8_t *data, const uint8_t *s, const uint8_t *e,
+			const uint8_t *nl)
+{
+	struct oa_http_parser *p = f->p;
+	const uint8_t *colon = s;
+	while (is_token(*colon))
+		colon++;
+	if (colon == s || *colon != ':')
+		return false;
+	const uint8_t *v = colon + 1;
+	while (v < e && is_blank(*v))
+		v++;
+	p->cur.framing_len += (uint32_t)(nl - s + 1);
+	use_field(p, lookup_field(p, s, (size_t)(colon - s)));
+	if (!value_bytes(f, data, v, e))
+		return true;
+	f->pos = (size_t)(nl - data) + 1;
+	if (!header_line_end(p))
+		give_up(f, OA_HTTP_MALFORMED);
+	return true;
+}
+
+/* Takes the lines that are complete in data while the bulk parsers accept
+ * them; false when the next one is left to byte-by-byte parsing. */
+static bool whole_lines(struct feed *f, const uint8_t *data, size_t len)
+{
+	struct oa_http_parser *p = f->p;
+	bool taken = false;
+	for (;;) {
+		uint32_t used;
+		if (p->state == ST_IDLE) {
+			/* stray blank lines between messages are tolerated */
+			while (f->pos < len && (data[f->pos] == '\r' || data[f->pos] == '\n'))
+				f->pos++;
+			if (f->pos == len)
+				return true;
+			used = 0;
+		} else if (p->state == ST_HEADER_LINE_START) {
+			used = p->cur.framing_len;
+		} else {
+			return taken;
+		}
+		/* only lines that keep the head within its limit */
+		size_t avail = len - f->pos, room = OA_HTTP_MAX_HEAD - used;
+		const uint8_t *s = data + f->pos, *end = s + (avail < room ? avail : room);
+		const uint8_t *e = find_ctl(s, end), *nl = e;
+		if (e < end && *e == '\r')
+			nl = e + 1;
+		if (nl == end || *nl != '\n')
+			return taken;
+		if (p->state == ST_HEADER_LINE_START) {
+			if (e == s) {
+				/* the blank line ending the head */
+				f->blank_at = f->pos;
+				f->pos = (size_t)(nl - data) + 1;
+				p->cur.framing_len += (uint32_t)(nl - s + 1);
+				enum oa_http_gave_up_reason reason = head_complete(f);
+				if (reason)
+					give_up(f, reason);
+				return true;
+			}
+			if (!header_line(f, data, s, e, nl))
+				return taken;
+		} else {
+			if (!(p->role == OA_HTTP_REQUESTS ? request_line(p, s, e)
+							  : status_line(p, s, e)))
+				return taken;
+			p->cur.framing_len = (uint32_t)(nl - s + 1);
+			f->pos = (size_t)(nl - data) + 1;
+		}
+		taken = true;
+	}
+}
+
+/* The part of a header name in data when its line is not complete there,
+ * after its first byte: what header_name_byte does one byte at a time. */
+static bool name_part(struct feed *f, const uint8_t *data, size_t len)
+{
+	struct oa_http_parser *p = f->p;
+	if (p->state != ST_HEADER_NAME)
+		return false;
+	size_t avail = len - f->pos, room = OA_HTTP_MAX_HEAD - p->cur.framing_len;
+	const uint8_t *s = data + f->pos, *end = s + (avail < room ? avail : room), *t = s;
+	while (t < end && is_token(*t))
+		t++;
+	size_t n = (size_t)(t - s);
+	if (!n)
+		return false;
+	for (unsigned k = 0; k < FIELD_NONE; k++) {
+		if (!(p->cur.name_match & 1u << k))
+			continue;
+		bool same = p->cur.name_len + n <= field_lengths[k];
+		/* tokens: | 0x20 lowercases letters and keeps '-' */
+		for (size_t i = 0; same && i < n; i++)
+			same = (s[i] | 0x20) == (uint8_t)field_names[k][p->cur.name_len + i];
+		if (!same)
+			p->cur.name_match &= (uint8_t) ~(1u << k);
+	}
+	p->cur.name_len =
+	    (uint8_t)(p->cur.name_len + n < UINT8_MAX ? p->cur.name_len + n : UINT8_MAX);
+	p->cur.framing_len += (uint32_t)n;
+	f->pos += n;
+	return true;
+}
+
+/* The part of a header value in data when its line is not complete there
+ * (or not taken whole): its bytes up to a control, in bulk, within the head
+ * limit. False when there are none. */
+static bool value_part(struct feed *f, const uint8_t *data, size_t len)
+{
+	struct oa_http_parser *p = f->p;
+	if (p->state != ST_HEADER_VALUE)
+		return false;
+	size_t avail = len - f->pos, room = OA_HTTP_MAX_HEAD - p->cur.framing_len;
+	const uint8_t *v = data + f->pos, *e = find_ctl(v, v + (avail < room ? avail : room));
+	if (e == v)
+		return false;
+	p->cur.framing_len += (uint32_t)(e - v);
+	if (value_bytes(f, data, v, e))
+		f->pos = (size_t)(e - data);
+	return true;
+}
+
 size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
 		    struct oa_http_event *events, size_t max_events)
 {
@@ -825,6 +1176,9 @@ size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
 			give_up(&f, OA_HTTP_MALFORMED);
 			continue;
 		}
+		if (whole_lines(&f, data, len) || name_part(&f, data, len) ||
+		    value_part(&f, data, len))
+			continue;
 		enum oa_http_gave_up_reason reason = byte(&f, data[f.pos++]);
 		if (reason)
 			give_up(&f, reason);

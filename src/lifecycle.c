@@ -119,11 +119,23 @@ static void atfork_child(void)
 	oa_thread_atfork_child();
 }
 
+/* Another copy of this library (preloaded from two paths, or dlopened from
+ * another path) comes first in the symbol search order: the program's calls
+ * reach its hooks, and ours behind them through RTLD_NEXT. Only that copy
+ * runs; a second one would record every span again. */
+static bool another_copy_comes_first(void)
+{
+	void *first = dlsym(RTLD_DEFAULT, "otlpauto_api_v1");
+	Dl_info theirs, ours;
+	return first && dladdr(first, &theirs) && dladdr((void *)oa_init_slow, &ours) &&
+	       theirs.dli_fbase != ours.dli_fbase;
+}
+
 static void init_runtime(void)
 {
 	/* Set-uid/set-gid programs: the environment is the caller's, not to be
 	 * trusted with where spans go (or what library runs). Stay off. */
-	if (getauxval(AT_SECURE)) {
+	if (getauxval(AT_SECURE) || another_copy_comes_first()) {
 		__atomic_store_n(&oa_rt.state, OA_STATE_OFF, __ATOMIC_RELEASE);
 		return;
 	}

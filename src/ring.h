@@ -93,8 +93,11 @@ static inline bool oa_ring_commit(struct oa_ring *ring, struct oa_record *rec)
 	rec->type = OA_REC_SPAN;
 	uint64_t head = ring->reserved_head + rec->n_slots;
 	__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
-	if (head - ring->tail_cache >= ring->high_water && !ring->high_water_signalled) {
-		ring->high_water_signalled = 1;
+	/* The exporter re-arms the flag (oa_ring_release): both sides access it
+	 * atomically. */
+	if (head - ring->tail_cache >= ring->high_water &&
+	    !__atomic_load_n(&ring->high_water_signalled, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&ring->high_water_signalled, 1, __ATOMIC_RELAXED);
 		return true;
 	}
 	return false;

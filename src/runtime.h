@@ -20,7 +20,7 @@ enum oa_state {
 	OA_STATE_UNINIT,
 	OA_STATE_INITIALIZING,
 	OA_STATE_ACTIVE,
-	OA_STATE_OFF,      /* OTEL_SDK_DISABLED, set-uid, or init failed */
+	OA_STATE_OFF,      /* OTEL_SDK_DISABLED, set-uid, a second copy, or init failed */
 	OA_STATE_SHUTDOWN, /* after the final flush: late hooks are no-ops */
 };
 

@@ -27,15 +27,20 @@ static void adaptive_adjust(struct oa_adaptive *a, double target, uint64_t start
 	uint64_t roots = __atomic_exchange_n(&a->roots, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&a->kept, 0, __ATOMIC_RELAXED);
 	double rate = (double)roots * 1e9 / (double)(now - start);
+	/* Atomic: the thread that moves the next window may start before this
+	 * one is done. */
+	double smoothed;
+	__atomic_load(&a->smoothed_rate, &smoothed, __ATOMIC_RELAXED);
 	/* Down at once, up by halves. The budget caps what a rate estimated
 	 * too low lets through; a rate estimated too high (a burst just
 	 * ended) would under-sample the quiet that follows for seconds. */
-	if (!a->measured || rate < a->smoothed_rate)
-		a->smoothed_rate = rate;
+	if (!__atomic_load_n(&a->measured, __ATOMIC_RELAXED) || rate < smoothed)
+		smoothed = rate;
 	else
-		a->smoothed_rate = 0.5 * a->smoothed_rate + 0.5 * rate;
-	a->measured = true;
-	double ratio = a->smoothed_rate > target ? target / a->smoothed_rate : 1.0;
+		smoothed = 0.5 * smoothed + 0.5 * rate;
+	__atomic_store(&a->smoothed_rate, &smoothed, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->measured, true, __ATOMIC_RELAXED);
+	double ratio = smoothed > target ? target / smoothed : 1.0;
 	if (ratio < OA_ADAPTIVE_FLOOR)
 		ratio = OA_ADAPTIVE_FLOOR;
 	__atomic_store(&a->ratio, &ratio, __ATOMIC_RELAXED);

@@ -1,8 +1,11 @@
 #include "transport.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +35,171 @@
 #define MAX_SOCKETS 8
 /* Our sockets move above the application's usual range. */
 #define HIGH_FD_MARGIN 64
+
+const char *oa_transport_libcurl = "libcurl.so.4";
+
+/* libcurl (and its ~30 dependencies: TLS, krb5, ldap, ...) is opened when
+ * first needed, not linked: a traced process that never exports does not
+ * pay the ~3 ms and ~8 MB of RSS that loading and initialising it cost.
+ * Only the types and constants of <curl/curl.h> are used; every call goes
+ * through this table. */
+static struct {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	CURL *(*easy_duphandle)(CURL *curl);
+	CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
+	CURLcode (*easy_perform)(CURL *curl);
+	CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
+	void (*easy_cleanup)(CURL *curl);
+	const char *(*easy_strerror)(CURLcode code);
+	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *line);
+	void (*slist_free_all)(struct curl_slist *list);
+} lc;
+
+static pthread_once_t lc_once = PTHREAD_ONCE_INIT;
+static bool lc_ready;
+/* The pid of the process whose exporter is loading libcurl now, else 0. */
+static pid_t lc_loading;
+/* Held while libcurl loads, and by a forking thread from the prepare handler
+ * to the parent (or child) handler: a child never inherits libcurl, OpenSSL
+ * or the dynamic loader's state halfway through a load. */
+static pthread_mutex_t lc_fork_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t lc_fork_holder;
+static bool lc_fork_held;
+
+#define LOAD_WAIT_MS 5000
+
+/* Registered after OpenSSL's atexit cleanup (see openssl_usable), so it
+ * runs before it: an exit that starts while libcurl loads waits rather than
+ * have OpenSSL torn down under it. */
+static void wait_for_load(void)
+{
+	struct timespec ms = {0, 1000000};
+	for (int i = 0;
+	     i < LOAD_WAIT_MS && __atomic_load_n(&lc_loading, __ATOMIC_ACQUIRE) == getpid(); i++)
+		nanosleep(&ms, NULL);
+}
+
+void oa_transport_atfork_prepare(void)
+{
+	/* Bounded: a loader stuck behind this fork must not hang it. */
+	struct timespec ms = {0, 1000000};
+	for (int i = 0; pthread_mutex_trylock(&lc_fork_lock) != 0; i++) {
+		if (i == LOAD_WAIT_MS)
+			return;
+		nanosleep(&ms, NULL);
+	}
+	lc_fork_holder = pthread_self();
+	__atomic_store_n(&lc_fork_held, true, __ATOMIC_RELEASE);
+}
+
+void oa_transport_atfork_parent(void)
+{
+	if (__atomic_load_n(&lc_fork_held, __ATOMIC_ACQUIRE) &&
+	    pthread_equal(lc_fork_holder, pthread_self())) {
+		__atomic_store_n(&lc_fork_held, false, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&lc_fork_lock);
+	}
+}
+
+void oa_transport_atfork_child(void)
+{
+	pthread_mutex_init(&lc_fork_lock, NULL);
+	lc_fork_held = false;
+}
+
+/* OpenSSL shuts down in an atexit handler that its first initialisation
+ * registers, and cannot be initialised again: libcurl initialised after or
+ * during that shutdown uses freed state and crashes the process. So OpenSSL
+ * is initialised here first, without that handler when nobody registered it
+ * yet (it would run before our final flush); when the application did,
+ * wait_for_load is registered after it. False once OpenSSL is shut down
+ * (OPENSSL_init_crypto answers 0). */
+static bool openssl_usable(void *libcurl)
+{
+	const uint64_t no_atexit = 0x80000; /* OPENSSL_INIT_NO_ATEXIT */
+	int (*init_crypto)(uint64_t opts, const void *settings) =
+	    dlsym(libcurl, "OPENSSL_init_crypto");
+	return !init_crypto || init_crypto(no_atexit, NULL);
+}
+
+/* Never closed: libcurl and its TLS library cannot be unloaded safely. */
+static bool load_libcurl_locked(void)
+{
+	void *lib = dlopen(oa_transport_libcurl, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		oa_warn("cannot load %s (%s); spans will not be exported", oa_transport_libcurl,
+			dlerror());
+		return false;
+	}
+	bool ok = true;
+#define RESOLVE(name) ok = ok && (lc.name = dlsym(lib, "curl_" #name)) != NULL
+	RESOLVE(global_init);
+	RESOLVE(easy_init);
+	RESOLVE(easy_duphandle);
+	RESOLVE(easy_setopt);
+	RESOLVE(easy_perform);
+	RESOLVE(easy_getinfo);
+	RESOLVE(easy_cleanup);
+	RESOLVE(easy_strerror);
+	RESOLVE(slist_append);
+	RESOLVE(slist_free_all);
+#undef RESOLVE
+	if (!ok) {
+		oa_warn("%s lacks a function we use; spans will not be exported",
+			oa_transport_libcurl);
+		return false;
+	}
+	CURLcode code = CURLE_OK;
+	bool usable = openssl_usable(lib);
+	if (usable) {
+		atexit(wait_for_load);
+		/* Again: a shutdown may have begun before the handler was in. */
+		usable = openssl_usable(lib);
+		/* Our reference keeps libcurl's global state standing when the
+		 * application (sharing this libcurl) calls curl_global_cleanup. */
+		if (usable)
+			code = lc.global_init(CURL_GLOBAL_DEFAULT);
+	}
+	if (!usable)
+		oa_warn("not initialising libcurl: the application's OpenSSL is already shut "
+			"down (the process is exiting); spans will not be exported");
+	else if (code != CURLE_OK)
+		oa_warn("cannot initialise libcurl (%s); spans will not be exported",
+			lc.easy_strerror(code));
+	return usable && code == CURLE_OK;
+}
+
+static void load_libcurl(void)
+{
+	pthread_mutex_lock(&lc_fork_lock);
+	__atomic_store_n(&lc_loading, getpid(), __ATOMIC_RELEASE);
+	lc_ready = load_libcurl_locked();
+	__atomic_store_n(&lc_loading, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&lc_fork_lock);
+}
+
+bool oa_transport_load(void)
+{
+	pthread_once(&lc_once, load_libcurl);
+	return lc_ready;
+}
+
+static int find_libcrypto(struct dl_phdr_info *info, size_t size, void *found)
+{
+	const char *slash = strrchr(info->dlpi_name, '/');
+	const char *base = slash ? slash + 1 : info->dlpi_name;
+	*(bool *)found = strncmp(base, "libcrypto.so", 12) == 0;
+	return *(bool *)found;
+}
+
+void oa_transport_load_early(void)
+{
+	bool found = false;
+	dl_iterate_phdr(find_libcrypto, &found);
+	if (found)
+		oa_transport_load();
+}
 
 struct oa_transport {
 	/* Configured once and never performed: after a hijack the working
@@ -149,7 +317,7 @@ static char *endpoint_without_secrets(const char *url)
 
 static bool append_header(struct curl_slist **list, const char *line)
 {
-	struct curl_slist *grown = curl_slist_append(*list, line);
+	struct curl_slist *grown = lc.slist_append(*list, line);
 	if (!grown)
 		return false;
 	*list = grown;
@@ -196,7 +364,7 @@ static struct curl_slist *build_headers(const struct oa_config *cfg)
 	for (size_t i = 0; ok && i < cfg->headers.n; i++)
 		ok = append_configured_header(&list, &cfg->headers.items[i]);
 	if (!ok) {
-		curl_slist_free_all(list);
+		lc.slist_free_all(list);
 		return NULL;
 	}
 	return list;
@@ -301,33 +469,33 @@ static size_t keep_response(char *data, size_t size, size_t count, void *clientp
 
 static CURL *create_template(struct oa_transport *t, const struct oa_config *cfg)
 {
-	CURL *curl = curl_easy_init();
+	CURL *curl = lc.easy_init();
 	if (!curl)
 		return NULL;
-	bool ok = curl_easy_setopt(curl, CURLOPT_URL, cfg->endpoint) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_POST, 1L) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_USERAGENT,
-				   "OTel-OTLP-Exporter-C/otlpauto-" OTLPAUTO_VERSION) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_MAXCONNECTS, 1L) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, t) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, close_socket) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, t) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_response) == CURLE_OK &&
-		  curl_easy_setopt(curl, CURLOPT_WRITEDATA, t) == CURLE_OK;
+	bool ok = lc.easy_setopt(curl, CURLOPT_URL, cfg->endpoint) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_POST, 1L) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_USERAGENT,
+				 "OTel-OTLP-Exporter-C/otlpauto-" OTLPAUTO_VERSION) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_MAXCONNECTS, 1L) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_OPENSOCKETDATA, t) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, close_socket) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, t) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_response) == CURLE_OK &&
+		  lc.easy_setopt(curl, CURLOPT_WRITEDATA, t) == CURLE_OK;
 	if (ok && cfg->certificate)
-		ok = curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->certificate) == CURLE_OK;
+		ok = lc.easy_setopt(curl, CURLOPT_CAINFO, cfg->certificate) == CURLE_OK;
 	if (ok && cfg->client_certificate)
-		ok = curl_easy_setopt(curl, CURLOPT_SSLCERT, cfg->client_certificate) == CURLE_OK;
+		ok = lc.easy_setopt(curl, CURLOPT_SSLCERT, cfg->client_certificate) == CURLE_OK;
 	if (ok && cfg->client_key)
-		ok = curl_easy_setopt(curl, CURLOPT_SSLKEY, cfg->client_key) == CURLE_OK;
+		ok = lc.easy_setopt(curl, CURLOPT_SSLKEY, cfg->client_key) == CURLE_OK;
 	if (!ok) {
-		curl_easy_cleanup(curl);
+		lc.easy_cleanup(curl);
 		return NULL;
 	}
 	return curl;
@@ -335,6 +503,8 @@ static CURL *create_template(struct oa_transport *t, const struct oa_config *cfg
 
 struct oa_transport *oa_transport_create(const struct oa_config *cfg)
 {
+	if (!oa_transport_load())
+		return NULL;
 	struct oa_transport *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
@@ -350,7 +520,7 @@ struct oa_transport *oa_transport_create(const struct oa_config *cfg)
 	if (t->endpoint_for_logs && t->response && t->headers)
 		t->template = create_template(t, cfg);
 	if (!t->template) {
-		curl_slist_free_all(t->headers);
+		lc.slist_free_all(t->headers);
 		free(t->response);
 		free(t->endpoint_for_logs);
 		free(t);
@@ -366,7 +536,7 @@ static void free_own_memory(struct oa_transport *t)
 		deflateEnd(&t->deflater);
 	free(t->gzip_buf);
 #endif
-	curl_slist_free_all(t->headers);
+	lc.slist_free_all(t->headers);
 	free(t->response);
 	free(t->endpoint_for_logs);
 	free(t);
@@ -378,8 +548,8 @@ void oa_transport_destroy(struct oa_transport *t)
 		return;
 	drop_hijacked_handle(t);
 	if (t->curl)
-		curl_easy_cleanup(t->curl); /* closes our sockets through close_socket */
-	curl_easy_cleanup(t->template);
+		lc.easy_cleanup(t->curl); /* closes our sockets through close_socket */
+	lc.easy_cleanup(t->template);
 	free_own_memory(t);
 }
 
@@ -546,12 +716,11 @@ void oa_transport_set_flushing(struct oa_transport *t, bool flushing)
 static void describe_error(CURL *curl, CURLcode code, char *out, size_t out_size)
 {
 	long os_errno = 0;
-	curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+	lc.easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
 	if (os_errno)
-		snprintf(out, out_size, "%s (%s)", curl_easy_strerror(code),
-			 strerror((int)os_errno));
+		snprintf(out, out_size, "%s (%s)", lc.easy_strerror(code), strerror((int)os_errno));
 	else
-		snprintf(out, out_size, "%s", curl_easy_strerror(code));
+		snprintf(out, out_size, "%s", lc.easy_strerror(code));
 }
 
 enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *body, size_t len,
@@ -575,13 +744,13 @@ enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *bod
 #endif
 	drop_hijacked_handle(t);
 	if (!t->curl)
-		t->curl = curl_easy_duphandle(t->template);
+		t->curl = lc.easy_duphandle(t->template);
 	if (!t->curl) {
 		warn_once(WARN_NO_HANDLE, "cannot create a libcurl handle; spans dropped");
 		return OA_SEND_GAVE_UP;
 	}
-	curl_easy_setopt(t->curl, CURLOPT_POSTFIELDS, payload);
-	curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)payload_len);
+	lc.easy_setopt(t->curl, CURLOPT_POSTFIELDS, payload);
+	lc.easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)payload_len);
 
 	char last_error[LOGGED_MESSAGE_MAX] = "deadline reached before the first attempt";
 	uint64_t backoff_ns = BACKOFF_FIRST_NS;
@@ -592,13 +761,13 @@ enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *bod
 			break;
 		uint64_t attempt_ms =
 		    t->timeout_ms && t->timeout_ms < left_ms ? t->timeout_ms : left_ms;
-		curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, (long)attempt_ms);
-		curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)attempt_ms);
+		lc.easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, (long)attempt_ms);
+		lc.easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)attempt_ms);
 		t->response_len = 0;
-		CURLcode code = curl_easy_perform(t->curl);
+		CURLcode code = lc.easy_perform(t->curl);
 		long status = 0;
 		if (code == CURLE_OK)
-			curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+			lc.easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (code == CURLE_OK && status >= 200 && status < 300) {
 			*rejected = handle_success(t);
 			return OA_SEND_OK;
@@ -626,7 +795,7 @@ enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *bod
 
 		curl_off_t retry_after_s = 0;
 		if (code == CURLE_OK)
-			curl_easy_getinfo(t->curl, CURLINFO_RETRY_AFTER, &retry_after_s);
+			lc.easy_getinfo(t->curl, CURLINFO_RETRY_AFTER, &retry_after_s);
 		uint64_t wait_ns = retry_after_s > 0 ? (uint64_t)retry_after_s * NS_PER_S
 						     : next_random(t) % (backoff_ns + 1);
 		backoff_ns = backoff_ns * 2 < BACKOFF_MAX_NS ? backoff_ns * 2 : BACKOFF_MAX_NS;

@@ -1,7 +1,8 @@
 /* OTLP/HTTP delivery with libcurl: one reused handle (keep-alive), headers,
  * gzip, TLS, retries with exponential backoff and jitter honouring
- * Retry-After, all within a caller-given deadline. Runs on the exporter
- * thread only. */
+ * Retry-After, all within a caller-given deadline. Transports live on the
+ * exporter thread only. libcurl is not linked: it is opened (dlopen) when
+ * first needed, so processes that never export do not load it. */
 #ifndef OTLPAUTO_TRANSPORT_H
 #define OTLPAUTO_TRANSPORT_H
 
@@ -20,8 +21,25 @@ enum oa_send_result {
 
 struct oa_transport;
 
+/* The library opened, "libcurl.so.4"; tests name one that does not exist. */
+extern const char *oa_transport_libcurl;
+
+/* Opens and initialises libcurl once per process, from any thread (later
+ * calls return the first answer); false, after one warning, when it cannot
+ * be. */
+bool oa_transport_load(void);
+/* Called around fork (in that order of the atfork handlers): a fork waits
+ * for a load in progress, so the child does not inherit it halfway. */
+void oa_transport_atfork_prepare(void);
+void oa_transport_atfork_parent(void);
+void oa_transport_atfork_child(void);
+/* At start-up: loads libcurl now if the process already has OpenSSL. Its
+ * atexit shutdown (before our final flush) would forbid loading libcurl
+ * then, and a program whose only spans end at exit sends only then. */
+void oa_transport_load_early(void);
+
 /* Copies what it needs from cfg (endpoint, headers, TLS files, timeout,
- * compression, protocol). NULL when libcurl cannot be set up. */
+ * compression, protocol). NULL when libcurl cannot be loaded or set up. */
 struct oa_transport *oa_transport_create(const struct oa_config *cfg);
 void oa_transport_destroy(struct oa_transport *t);
 /* In a forked child: forget the parent's handle without touching its

@@ -6,18 +6,20 @@ signals whose handler calls instrumented and hooked functions; detached
 threads still running at exit."""
 
 import collections
+import os
 import time
 
 from harness import (Receiver, assert_single_trace, assert_tree_whole, check, check_equal,
                      check_holds, main, program, run_traced, spans_summary)
 
 EVERY_CALL = {'OTLPAUTO_FUNCTION_THRESHOLD': '0', 'OTEL_LOG_LEVEL': 'debug'}
+SANITIZED = bool(os.environ.get('OTLPAUTO_SANITIZER'))  # set by meson in sanitized builds
 
 
-def run(argv, expected, env=None, timeout=120, receiver_mode='ok'):
+def run(argv, expected, env=None, timeout=120):
     """Runs argv under the shim; returns (result, spans) once `expected`
     spans arrived, plus any extra that come within half a second."""
-    with Receiver(mode=receiver_mode) as receiver:
+    with Receiver() as receiver:
         result = run_traced(argv, receiver, env={**EVERY_CALL, **(env or {})},
                             timeout=timeout)
         spans = receiver.wait_for_spans(expected, timeout=30)
@@ -101,6 +103,12 @@ def test_parallel_threads_drop(n_threads, calls):
 
 def test_fork_while_threads_in_hooks(n_threads, forks):
     what = f'{forks} forks while {n_threads} threads are in hooks'
+    if SANITIZED:
+        # gcc 12's ASan and TSan do not lock their allocators around fork:
+        # a child forked while another thread allocates can hang in malloc.
+        print(f'# {what}: skipped under a sanitizer (its allocator is not fork-safe)',
+              flush=True)
+        return
     result, spans = run([program('stress'), 'fork-busy', str(n_threads), str(forks)], 2 * forks,
                         env={'OTLPAUTO_FUNCTION_EXCLUDE': 'busy_tiny',
                              'OTLPAUTO_BACKPRESSURE': 'block'}, timeout=90)
@@ -173,14 +181,21 @@ def test_detached_threads(backpressure, collector):
         counts = names(spans)
         check_equal((counts.get('main'), counts.get('run_detached')), (1, 1),
                     f'{what}: the exiting thread\'s frames arrive')
-        check_equal(len(spans), summary and summary['exported'],
-                    f'{what}: every exported span arrived')
+        # More may arrive: a request answered after the deadline counts as
+        # failed, and the exporter goes on after the summary until the
+        # process is gone. None twice.
+        check(summary and len(spans) >= summary['exported'],
+              f'{what}: every exported span arrived', (len(spans), summary))
+        check_equal(len({s['span_id'] for s in spans}), len(spans),
+                    f'{what}: no span arrives twice')
 
 
 def test():
     started = time.monotonic()
-    test_forks(200, 'exit')
-    test_forks(100, '_exit')
+    # A fork costs about half a second under ThreadSanitizer: fewer there.
+    forks = 20 if SANITIZED else 200
+    test_forks(forks, 'exit')
+    test_forks(forks // 2, '_exit')
     test_sequential_threads(500)
     test_parallel_threads_block(32, 1000)
     test_parallel_threads_drop(32, 20000)

@@ -1,6 +1,9 @@
 """nginx (master and 2 workers, sendfile on) under the shim: 100 keep-alive
 requests and one 404 that carries a traceparent give exactly 101 SERVER
-spans with the right status codes, sent when nginx quits gracefully."""
+spans with the right status codes, sent when nginx quits gracefully. Then
+nginx as a reverse proxy in front of tests/programs/http_server: its
+upstream requests get a traceparent naming its CLIENT span, except one that
+passes on the caller's own (which then names no span of nginx's)."""
 
 import http.client
 import os
@@ -10,8 +13,10 @@ import subprocess
 import tempfile
 import time
 
-from harness import Receiver, check, check_equal, free_port, main, skip
-from netutil import KIND_SERVER, STATUS_ERROR, Background, attr, spans_where
+from harness import (Receiver, assert_tree_whole, check, check_equal, check_holds, free_port,
+                     main, program, skip)
+from netutil import (KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, STATUS_ERROR, Background, attr,
+                     spans_where)
 
 NGINX = shutil.which('nginx') or '/usr/sbin/nginx'
 REMOTE_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
@@ -37,6 +42,12 @@ http {{
 '''
 
 
+PROXY_SERVER = '''  server {{ listen 127.0.0.1:{port}; location / {{
+    proxy_pass http://127.0.0.1:{backend}; proxy_http_version 1.1; }} }}
+}}
+'''
+
+
 def wait_listening(port, server, timeout=20):
     end = time.monotonic() + timeout
     while time.monotonic() < end and server.process.poll() is None:
@@ -48,25 +59,89 @@ def wait_listening(port, server, timeout=20):
     return False
 
 
+def start_nginx(workdir, port, receiver, backend=None):
+    os.makedirs(os.path.join(workdir, 'www'), exist_ok=True)
+    config = CONFIG.format(dir=workdir, port=port)
+    if backend:
+        # the last server block and the http block's brace replaced
+        config = config[:config.rindex('  server {')] + PROXY_SERVER.format(
+            port=port, backend=backend)
+    conf = os.path.join(workdir, 'nginx.conf')
+    with open(conf, 'w', encoding='utf-8') as f:
+        f.write(config)
+    base = [NGINX, '-c', conf, '-p', workdir, '-e', os.path.join(workdir, 'error.log')]
+    server = Background(base, receiver, timeout=120, env={'OTLPAUTO_HOOKS': 'sockets,dns,http'})
+    check(wait_listening(port, server), 'nginx listens', server.stderr)
+    return base, server
+
+
+def reverse_proxy():
+    workdir = tempfile.mkdtemp(prefix='otlpauto-nginx-proxy-')
+    port = free_port()
+    env = {'OTLPAUTO_HOOKS': 'sockets,dns,http', 'OTLPAUTO_FUNCTION_THRESHOLD': '100s'}
+    try:
+        with Receiver() as receiver:
+            with Background([program('http_server'), 'normal', 3], receiver, env=env) as backend:
+                backend_port = int(backend.wait_for(r'port (\d+)'))
+                base, server = start_nginx(workdir, port, receiver, backend=backend_port)
+                with server:
+                    statuses = []
+                    for extra in ({}, {'traceparent': f'00-{REMOTE_TRACE}-{REMOTE_SPAN}-01'},
+                                  {}):
+                        conn = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
+                        conn.request('GET', '/via-proxy', headers=extra)
+                        response = conn.getresponse()
+                        response.read()
+                        statuses.append(response.status)
+                        conn.close()
+                    subprocess.run(base + ['-s', 'quit'], capture_output=True, timeout=30)
+                    server.wait(60)
+                backend.wait(30)
+            spans = receiver.spans
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    check_equal(statuses, [200, 200, 200], 'proxy: answers')
+    servers = spans_where(spans, KIND_SERVER, 'otlpauto.http', {'server.port': port})
+    clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+    backends = spans_where(spans, KIND_SERVER, 'otlpauto.http', {'server.port': backend_port})
+    connects = spans_where(spans, KIND_INTERNAL, 'otlpauto.sockets')
+    check_equal((len(servers), len(clients), len(backends), len(connects)), (3, 3, 3, 3),
+                'proxy: nginx SERVER, connect and CLIENT spans, backend SERVER spans')
+    check_holds('proxy: trees whole, ids unique', assert_tree_whole, spans, REMOTE_SPAN)
+    check(all(s['span_id'] != REMOTE_SPAN for s in spans), "proxy: the caller's id not reused")
+    by_id = {s['span_id']: s for s in spans}
+    for client in clients:
+        front = by_id.get(client['parent_span_id'])
+        check(front in servers, 'proxy: CLIENT inside nginx\'s SERVER span')
+    for connect in connects:
+        check(by_id.get(connect['parent_span_id']) in servers, 'proxy: connect inside SERVER')
+    client_ids = {c['span_id'] for c in clients}
+    fresh = [b for b in backends if b['trace_id'] != REMOTE_TRACE]
+    passed_on = [b for b in backends if b['trace_id'] == REMOTE_TRACE]
+    check(len(fresh) == 2 and all(b['parent_span_id'] in client_ids for b in fresh),
+          'proxy: backend SERVER children of nginx CLIENT spans')
+    check(len(passed_on) == 1 and passed_on[0]['parent_span_id'] == REMOTE_SPAN,
+          "proxy: the caller's traceparent passed on names the caller")
+
+
 def test():
     if not os.access(NGINX, os.X_OK):
         skip('nginx is not installed')
+    keep_alive_and_404()
+    reverse_proxy()
+
+
+def keep_alive_and_404():
     workdir = tempfile.mkdtemp(prefix='otlpauto-nginx-')
     os.mkdir(os.path.join(workdir, 'www'))
     with open(os.path.join(workdir, 'www', 'index.html'), 'w', encoding='utf-8') as f:
         f.write('<h1>hello</h1>\n' * 40)
     port = free_port()
-    conf = os.path.join(workdir, 'nginx.conf')
-    with open(conf, 'w', encoding='utf-8') as f:
-        f.write(CONFIG.format(dir=workdir, port=port))
-    base = [NGINX, '-c', conf, '-p', workdir, '-e', os.path.join(workdir, 'error.log')]
     statuses = []
     try:
         with Receiver() as receiver:
-            server = Background(base, receiver, timeout=120,
-                                env={'OTLPAUTO_HOOKS': 'sockets,dns,http'})
+            base, server = start_nginx(workdir, port, receiver)
             with server:
-                check(wait_listening(port, server), 'nginx listens', server.stderr)
                 conn = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
                 for _ in range(100):
                     conn.request('GET', '/index.html', headers={'User-Agent': 'otlpauto-test'})

@@ -68,6 +68,11 @@ def test_exec_chain():
 def test_exec_with_empty_environment():
     """env -i drops everything: the shim restores LD_PRELOAD and its settings
     so the new program is traced and joins the trace."""
+    if 'address' in os.environ.get('OTLPAUTO_SANITIZER', ''):
+        # env -i also drops ASAN_OPTIONS, and the restored LD_PRELOAD names
+        # the library alone: an ASan-built program then refuses to start.
+        print('# env -i: skipped under AddressSanitizer', flush=True)
+        return
     with Receiver() as receiver:
         result = run_traced(['/usr/bin/env', '-i', program('workload'), 'tree'], receiver,
                             env=EVERY_CALL)

@@ -36,7 +36,8 @@ PLAIN static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Spans: main, 2 x do_work, 6 x work_leaf. The first batch goes out before
+/* Spans: main, close_everything, 2 x do_work, 6 x work_leaf. The first
+ * batch goes out before
  * the descriptors are closed, so the exporter's connection exists then. */
 NOINLINE static int close_everything(const char *how)
 {

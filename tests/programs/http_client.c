@@ -114,15 +114,16 @@ static void read_response(int fd)
 static void get(int fd, const char *path, const char *extra)
 {
 	char req[512];
-	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", path,
-			 extra);
+	int n =
+	    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", path, extra);
 	send_all(fd, req, (size_t)n);
 }
 
 static void split(int port)
 {
 	int fd = connect_to(port, false);
-	const char req[] = "GET /split?a=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: split\r\n\r\n";
+	const char req[] =
+	    "GET /split?a=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: split\r\n\r\n";
 	for (size_t i = 0; i < sizeof req - 1; i++)
 		if (write(fd, &req[i], 1) != 1)
 			die("write");
@@ -209,9 +210,10 @@ static void bigpost(int port, int n)
 	int count = 0;
 	/* head 0, then per request: its body and the next head */
 	for (int i = 0; i < n && i < 64; i++) {
-		int len = snprintf(heads[i], sizeof heads[i],
-				   "POST /big%d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n",
-				   i, BIG_BODY);
+		int len = snprintf(
+		    heads[i], sizeof heads[i],
+		    "POST /big%d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n", i,
+		    BIG_BODY);
 		iov[count++] = (struct iovec){heads[i], (size_t)len};
 		iov[count++] = (struct iovec){body, sizeof body};
 	}
@@ -225,7 +227,8 @@ static void bigpost(int port, int n)
 		if (w <= 0)
 			die("writev");
 		while (w > 0) {
-			size_t take = (size_t)w < iov[first].iov_len ? (size_t)w : iov[first].iov_len;
+			size_t take =
+			    (size_t)w < iov[first].iov_len ? (size_t)w : iov[first].iov_len;
 			iov[first].iov_base = (char *)iov[first].iov_base + take;
 			iov[first].iov_len -= take;
 			w -= (ssize_t)take;

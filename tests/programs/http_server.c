@@ -99,14 +99,13 @@ static void line_protocol(struct conn *c)
  * the request is handled in). */
 static bool respond(int fd, const char *path, size_t body_len, bool close_after)
 {
-	int status = strcmp(path, "/missing") == 0 ? 404
-		     : strcmp(path, "/error") == 0 ? 500
-						   : 200;
+	int status = strcmp(path, "/missing") == 0 ? 404 : strcmp(path, "/error") == 0 ? 500 : 200;
 	char body[512], response[1024];
 	int body_n = snprintf(body, sizeof body, "%s %zu\n", path, body_len);
-	int n = snprintf(response, sizeof response, "HTTP/1.1 %d %s\r\nContent-Length: %d\r\n%s\r\n%s",
-			 status, status == 200 ? "OK" : "Oops", body_n,
-			 close_after ? "Connection: close\r\n" : "", body);
+	int n =
+	    snprintf(response, sizeof response, "HTTP/1.1 %d %s\r\nContent-Length: %d\r\n%s\r\n%s",
+		     status, status == 200 ? "OK" : "Oops", body_n,
+		     close_after ? "Connection: close\r\n" : "", body);
 	return send_all(fd, response, (size_t)n);
 }
 
@@ -171,8 +170,8 @@ int main(int argc, char **argv)
 	struct sockaddr_in addr = {.sin_family = AF_INET,
 				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t addr_len = sizeof addr;
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 16) != 0 ||
-	    getsockname(lfd, (struct sockaddr *)&addr, &addr_len) != 0) {
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+	    listen(lfd, 16) != 0 || getsockname(lfd, (struct sockaddr *)&addr, &addr_len) != 0) {
 		perror("listen");
 		return 1;
 	}

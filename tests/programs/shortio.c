@@ -34,7 +34,7 @@ static ssize_t short_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	static ssize_t (*real)(int, const struct msghdr *, int);
 	if (!real)
-		real = (ssize_t (*)(int, const struct msghdr *, int))dlsym(RTLD_NEXT, "sendmsg");
+		real = (ssize_t(*)(int, const struct msghdr *, int))dlsym(RTLD_NEXT, "sendmsg");
 	if (!is_socket(fd))
 		return real(fd, msg, flags);
 	static unsigned calls;
@@ -70,7 +70,8 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 	if (!is_socket(fd)) {
 		static ssize_t (*real)(int, const struct iovec *, int);
 		if (!real)
-			real = (ssize_t (*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
+			real =
+			    (ssize_t(*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
 		return real(fd, iov, iovcnt);
 	}
 	return short_sendmsg(fd, &m, 0);
@@ -83,7 +84,7 @@ ssize_t write(int fd, const void *buf, size_t len)
 	if (!is_socket(fd)) {
 		static ssize_t (*real)(int, const void *, size_t);
 		if (!real)
-			real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+			real = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
 		return real(fd, buf, len);
 	}
 	return short_sendmsg(fd, &m, 0);
@@ -100,7 +101,7 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sock
 	       socklen_t to_len)
 {
 	struct iovec one = {(void *)buf, len};
-	struct msghdr m = {.msg_name = (void *)to, .msg_namelen = to_len, .msg_iov = &one,
-			   .msg_iovlen = 1};
+	struct msghdr m = {
+	    .msg_name = (void *)to, .msg_namelen = to_len, .msg_iov = &one, .msg_iovlen = 1};
 	return short_sendmsg(fd, &m, flags);
 }

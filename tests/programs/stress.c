@@ -20,7 +20,9 @@
 #define NOINLINE __attribute__((noinline))
 #define PLAIN __attribute__((no_instrument_function))
 
-static volatile unsigned long sink;
+/* Updated by every thread: relaxed atomics keep ThreadSanitizer runs clean. */
+static unsigned long sink;
+#define TOUCH() __atomic_fetch_add(&sink, 1, __ATOMIC_RELAXED)
 
 PLAIN static double now_s(void)
 {
@@ -41,7 +43,7 @@ PLAIN static void ignore(ssize_t r) { (void)r; }
 /* ---- threads-seq N: N threads created and joined one after another.
  * Spans: main, run_threads_seq, N x (seq_worker, seq_leaf). */
 
-NOINLINE static void seq_leaf(void) { sink++; }
+NOINLINE static void seq_leaf(void) { TOUCH(); }
 
 NOINLINE static void *seq_worker(void *arg)
 {
@@ -67,7 +69,7 @@ NOINLINE static int run_threads_seq(int n)
 static pthread_barrier_t par_start;
 static long par_calls;
 
-NOINLINE static void par_leaf(void) { sink++; }
+NOINLINE static void par_leaf(void) { TOUCH(); }
 
 NOINLINE static void *par_worker(void *arg)
 {
@@ -104,8 +106,8 @@ NOINLINE static int run_threads_par(int n_threads, long calls)
 static atomic_int busy_stop;
 static atomic_int busy_running;
 
-NOINLINE static void busy_tiny(void) { sink++; }
-NOINLINE static void busy_mark(void) { sink++; }
+NOINLINE static void busy_tiny(void) { TOUCH(); }
+NOINLINE static void busy_mark(void) { TOUCH(); }
 NOINLINE static void *busy_short_thread(void *arg) { return arg; }
 
 NOINLINE static void *busy_worker(void *arg)
@@ -124,7 +126,7 @@ NOINLINE static void *busy_worker(void *arg)
 		ignore(send(sv[0], &c, 1, 0));
 		ignore(recv(sv[1], &c, 1, 0));
 		free(scratch);
-		scratch = malloc(64 + (size_t)(sink & 1023));
+		scratch = malloc(64 + (size_t)(__atomic_load_n(&sink, __ATOMIC_RELAXED) & 1023));
 		if (index == 0) {
 			pthread_t t;
 			if (pthread_create(&t, NULL, busy_short_thread, NULL) == 0)
@@ -137,7 +139,7 @@ NOINLINE static void *busy_worker(void *arg)
 	return NULL;
 }
 
-NOINLINE static void fork_child_leaf(void) { sink++; }
+NOINLINE static void fork_child_leaf(void) { TOUCH(); }
 NOINLINE static void fork_child_work(void) { fork_child_leaf(); }
 
 /* Waits up to limit_s for the child; false (and a message) unless it
@@ -202,7 +204,7 @@ static atomic_long ticks;
 static int storm_fd = -1;
 static int storm_sv[2] = {-1, -1};
 
-NOINLINE static void tick_leaf(void) { sink++; }
+NOINLINE static void tick_leaf(void) { TOUCH(); }
 
 NOINLINE static void tick_work(void)
 {
@@ -224,7 +226,7 @@ NOINLINE static void on_prof(int sig)
 
 static atomic_int storm_stop;
 
-NOINLINE static void storm_leaf(void) { sink++; }
+NOINLINE static void storm_leaf(void) { TOUCH(); }
 
 NOINLINE static void storm_unit(void)
 {
@@ -273,7 +275,7 @@ NOINLINE static int run_sigstorm(long ms, long usec)
  * it sleeping inside a frame) while main returns after MS ms. */
 
 NOINLINE static void det_nap(void) { sleep_ms(1); }
-NOINLINE static void det_leaf(void) { sink++; }
+NOINLINE static void det_leaf(void) { TOUCH(); }
 
 NOINLINE static void *det_worker(void *arg)
 {
@@ -308,7 +310,7 @@ NOINLINE static int run_detached(int n_threads, long ms)
 static double prod_until;
 static atomic_long prod_calls;
 
-NOINLINE static void prod_leaf(void) { sink++; }
+NOINLINE static void prod_leaf(void) { TOUCH(); }
 
 NOINLINE static void *prod_worker(void *arg)
 {

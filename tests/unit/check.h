@@ -8,13 +8,15 @@
 #include <string.h>
 
 static int check_passed, check_failed;
+/* Atomic: tests also check from the threads they start. */
+#define CHECK_COUNT(counter) __atomic_fetch_add(&(counter), 1, __ATOMIC_RELAXED)
 
 #define CHECK(cond)                                                                     \
 	do {                                                                            \
 		if (cond) {                                                             \
-			check_passed++;                                                 \
+			CHECK_COUNT(check_passed);                                      \
 		} else {                                                                \
-			check_failed++;                                                 \
+			CHECK_COUNT(check_failed);                                      \
 			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
 		}                                                                       \
 	} while (0)
@@ -23,9 +25,9 @@ static int check_passed, check_failed;
 	do {                                                                            \
 		long long check_a = (long long)(a), check_b = (long long)(b);           \
 		if (check_a == check_b) {                                               \
-			check_passed++;                                                 \
+			CHECK_COUNT(check_passed);                                      \
 		} else {                                                                \
-			check_failed++;                                                 \
+			CHECK_COUNT(check_failed);                                      \
 			fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, \
 				__LINE__, #a, #b, check_a, check_b);                    \
 		}                                                                       \
@@ -35,9 +37,9 @@ static int check_passed, check_failed;
 	do {                                                                            \
 		const char *check_a = (a), *check_b = (b);                              \
 		if (check_a && check_b && strcmp(check_a, check_b) == 0) {              \
-			check_passed++;                                                 \
+			CHECK_COUNT(check_passed);                                      \
 		} else {                                                                \
-			check_failed++;                                                 \
+			CHECK_COUNT(check_failed);                                      \
 			fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n",  \
 				__FILE__, __LINE__, #a, #b, check_a ? check_a : "(null)",   \
 				check_b ? check_b : "(null)");                          \

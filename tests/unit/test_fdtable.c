@@ -86,7 +86,7 @@ static void test_bits_and_lock(void)
 }
 
 #define THREADS 4
-#define ROUNDS 20000
+#define ROUNDS	20000
 
 static void *hammer(void *arg)
 {

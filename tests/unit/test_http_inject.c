@@ -7,17 +7,18 @@
 #include "http_inject.h"
 
 static const struct oa_span_context ctx = {
-	.trace_id = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e,
-		     0x0e, 0x47, 0x36},
-	.span_id = {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
-	.flags = 1,
+    .trace_id = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e,
+		 0x47, 0x36},
+    .span_id = {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+    .flags = 1,
 };
 
 static void test_format(void)
 {
 	char out[OA_INJECT_MAX];
 	size_t n = oa_inject_format(&ctx, NULL, 0, out);
-	const char *want = "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n";
+	const char *want =
+	    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n";
 	CHECK_EQ_INT(n, strlen(want));
 	CHECK(memcmp(out, want, n) == 0);
 	n = oa_inject_format(&ctx, "a=1,b=2", 7, out);
@@ -46,16 +47,17 @@ static void test_layout(void)
 	struct iovec app[2] = {{a, strlen(a)}, {b, strlen(b)}};
 	size_t total = strlen(a) + strlen(b);
 	struct oa_insert ins[3] = {
-		{.offset = 0, .bytes = "<cont>", .len = 6},
-		{.offset = strlen(a), .bytes = "<one>", .len = 5}, /* at a piece boundary */
-		{.offset = total - 2, .bytes = "<two>", .len = 5}, /* inside the last piece */
+	    {.offset = 0, .bytes = "<cont>", .len = 6},
+	    {.offset = strlen(a), .bytes = "<one>", .len = 5}, /* at a piece boundary */
+	    {.offset = total - 2, .bytes = "<two>", .len = 5}, /* inside the last piece */
 	};
 	struct oa_layout l;
 	CHECK(oa_layout_build(&l, app, 2, ins, 3));
 	char flat[256];
 	size_t n = flatten(&l, flat);
 	flat[n] = '\0';
-	CHECK_EQ_STR(flat, "<cont>GET / HTTP/1.1\r\nHost: x\r\n<one>\r\nGET /2 HTTP/1.1\r\n<two>\r\n");
+	CHECK_EQ_STR(flat,
+		     "<cont>GET / HTTP/1.1\r\nHost: x\r\n<one>\r\nGET /2 HTTP/1.1\r\n<two>\r\n");
 	CHECK_EQ_INT(l.n, 6);
 
 	/* an insert at the very end, and empty application pieces */

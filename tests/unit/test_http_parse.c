@@ -664,6 +664,67 @@ static void test_trace_context_headers(void)
 	check_split_invariance(&requests, req, &r);
 }
 
+/* Whole lines are parsed in bulk, a word at a time; every split point makes
+ * some of them go byte by byte: both must agree on what they capture and on
+ * where they give up, wherever the odd byte falls in a word. */
+static void test_bulk_lines(void)
+{
+	const char *req =
+	    "GET /a/b?x=1&y=2#frag HTTP/1.1\r\n"
+	    "hOsT:\t example.com:8080 \t \r\n"
+	    "Hosx: no\r\n"
+	    "User-Agenx: no\r\n"
+	    "USER-AGENT: a\tb c\td e f g h i j k l m n o p q r s t u v w x y z 0 1 2 3 4 5 "
+	    "6 7 8 9   \t\r\n"
+	    "X-Long-Name-That-Is-Not-A-Field: \x80\xff obs-text\n"
+	    "tracestate: a=1\r\n"
+	    "Tracestatf: b=2\r\n"
+	    "Accept: */*\r\n"
+	    "\r\n";
+	struct run r;
+	run_whole(&requests, req, strlen(req), &r);
+	CHECK_EQ_INT(r.n, 2);
+	CHECK_EQ_STR(r.records[0].head.path, "/a/b");
+	CHECK_EQ_STR(r.records[0].head.query, "x=1&y=2");
+	CHECK_EQ_STR(r.records[0].head.host, "example.com:8080");
+	/* cut at the capacity, blanks after the cut trimmed */
+	CHECK_EQ_STR(r.records[0].head.user_agent,
+		     "a\tb c\td e f g h i j k l m n o p q r s t u v w x y z 0 1 2 3 4 5");
+	CHECK_EQ_INT(r.records[0].head.flags, OA_HTTP_HAS_QUERY | OA_HTTP_USER_AGENT_TRUNCATED);
+	CHECK_EQ_STR(r.records[0].head.tracestate, "a=1");
+	check_split_invariance(&requests, req, &r);
+
+	/* A status line's reason may hold controls; headers a response does
+	 * not read are only checked. */
+	enum oa_http_method get = OA_HTTP_GET;
+	struct setup s = {OA_HTTP_RESPONSES, &get, 1, false};
+	const char *resp = "HTTP/1.0 404 Not\x01"
+			   "Found\r\nHost: x\r\ncontent-LENGTH:  3\t\r\n\r\nabc";
+	run_whole(&s, resp, strlen(resp), &r);
+	CHECK_EQ_INT(r.n, 2);
+	CHECK_EQ_INT(r.records[0].head.status, 404);
+	CHECK_EQ_INT(r.records[0].head.version_minor, 0);
+	CHECK_EQ_INT(r.records[1].body_len, 3);
+	check_split_invariance(&s, resp, &r);
+
+	/* Controls and DEL anywhere in a line, within or past its first word. */
+	static const char *const bad[] = {
+	    "GET / HTTP/1.1\r\nX: 12345678901234\x7f\r\n\r\n",
+	    "GET / HTTP/1.1\r\nX: 1234567\t89\v\r\n\r\n",
+	    "GET / HTTP/1.1\r\nLonger-Name: 12345678\r9\r\n\r\n",
+	    "GET / HTTP/1.1\r\nHost: a\x1f\r\n\r\n",
+	    "GET /\x7f HTTP/1.1\r\n\r\n",
+	    "GET / HTTP/1.1\r\r\n\r\n",
+	    "GET / HTTP/1.1 \r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		run_whole(&requests, bad[i], strlen(bad[i]), &r);
+		CHECK_EQ_INT(r.records[r.n - 1].kind, OA_HTTP_GAVE_UP);
+		check_split_invariance(&requests, bad[i], &r);
+	}
+	check_gives_up(&requests, bad[0], strlen(bad[0]), OA_HTTP_MALFORMED, 34);
+}
+
 static void test_redact_query(void)
 {
 	char out[64];
@@ -735,6 +796,7 @@ int main(void)
 	test_head_limit();
 	test_truncation();
 	test_trace_context_headers();
+	test_bulk_lines();
 	test_redact_query();
 	test_url_full();
 	CHECK_DONE();

@@ -1,6 +1,8 @@
 /* The transport against a scripted HTTP/1.1 responder on 127.0.0.1 (a thread
- * of this test), and the fd guard's bitmaps. */
+ * of this test), the fd guard's bitmaps, and how libcurl is loaded (in forked
+ * children, before this process loads it). */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -716,10 +718,85 @@ static void test_abandon_in_child(void)
 	server_free(&s);
 }
 
+/* ---- loading libcurl: each case in a child that has not loaded it yet ---- */
+
+static bool libcurl_mapped(void)
+{
+	void *lib = dlopen(oa_transport_libcurl, RTLD_LAZY | RTLD_NOLOAD);
+	if (lib)
+		dlclose(lib);
+	return lib != NULL;
+}
+
+static void in_child(void (*test)(void))
+{
+	pid_t child = fork();
+	if (child == 0) {
+		n_log_lines = 0;
+		check_passed = check_failed = 0;
+		test();
+		_exit(check_failed ? 1 : 0);
+	}
+	int status = -1;
+	CHECK_EQ_INT(waitpid(child, &status, 0), child);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Fails open: no transport, one warning however often it is asked. */
+static void missing_libcurl(void)
+{
+	oa_transport_libcurl = "libotlpauto-test-no-such-curl.so.4";
+	configure(unused_port(), OA_PROTOCOL_PROTOBUF);
+	CHECK(oa_transport_create(&cfg) == NULL);
+	CHECK(oa_transport_create(&cfg) == NULL);
+	CHECK_EQ_INT(n_log_lines, 1);
+	CHECK_EQ_INT(lines_containing("cannot load libotlpauto-test-no-such-curl.so.4"), 1);
+}
+
+/* What an exit does when the application used OpenSSL: its atexit cleanup
+ * runs before our final flush. libcurl initialised then would crash. */
+static void openssl_shut_down(void)
+{
+	void *lib = dlopen(oa_transport_libcurl, RTLD_NOW | RTLD_LOCAL);
+	int (*init_crypto)(uint64_t, const void *) = lib ? dlsym(lib, "OPENSSL_init_crypto") : NULL;
+	void (*cleanup)(void) = lib ? dlsym(lib, "OPENSSL_cleanup") : NULL;
+	if (!init_crypto || !cleanup) {
+		printf("skipped: %s does not use OpenSSL\n", oa_transport_libcurl);
+		return;
+	}
+	CHECK(init_crypto(0x2 /* OPENSSL_INIT_LOAD_CRYPTO_STRINGS */, NULL));
+	cleanup();
+	configure(unused_port(), OA_PROTOCOL_PROTOBUF);
+	CHECK(oa_transport_create(&cfg) == NULL);
+	CHECK(oa_transport_create(&cfg) == NULL);
+	CHECK_EQ_INT(n_log_lines, 1);
+	CHECK_EQ_INT(lines_containing("OpenSSL is already shut down"), 1);
+}
+
+/* Nothing is loaded before a transport is needed, unless OpenSSL is there. */
+static void load_early(void)
+{
+	CHECK(!libcurl_mapped());
+	oa_transport_load_early();
+	CHECK(!libcurl_mapped());
+	void *crypto = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+	if (!crypto) {
+		printf("skipped: no libcrypto.so.3\n");
+		return;
+	}
+	oa_transport_load_early();
+	CHECK(libcurl_mapped());
+	CHECK_EQ_INT(n_log_lines, 0);
+}
+
 int main(void)
 {
 	oa_log_set_sink(capture_line);
 	uint64_t start = now_ns();
+	in_child(missing_libcurl);
+	in_child(openssl_shut_down);
+	in_child(load_early);
+	CHECK(!libcurl_mapped());
 	test_fdguard();
 	test_empty_success();
 	test_headers_and_keepalive();
