@@ -317,15 +317,17 @@ static uint64_t scan_rings(uint64_t *arrivals)
 	struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE);
 	while (r) {
 		struct oa_ring *next = r->next;
+		/* Spans are counted in records (a record may take several slots). */
 		uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-		*arrivals += head - r->head_at_scan;
+		uint64_t records = __atomic_load_n(&r->records, __ATOMIC_RELAXED);
+		*arrivals += records - r->records_at_scan;
 		__atomic_store_n(&r->head_at_scan, head, __ATOMIC_RELAXED);
-		uint64_t used = head - r->tail;
-		if (used == 0 && __atomic_load_n(&r->orphaned, __ATOMIC_ACQUIRE) &&
+		__atomic_store_n(&r->records_at_scan, records, __ATOMIC_RELAXED);
+		if (head == r->tail && __atomic_load_n(&r->orphaned, __ATOMIC_ACQUIRE) &&
 		    __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == r->tail) {
 			unlink_ring(prev, r);
 		} else {
-			total += used;
+			total += records - r->records_released;
 			prev = r;
 		}
 		r = next;

@@ -13,18 +13,21 @@
 struct oa_ring {
 	/* producer's cache line */
 	_Alignas(64) uint64_t head; /* slots ever committed */
+	uint64_t records;           /* records ever committed (spans: head counts slots) */
 	uint64_t reserved_head;     /* head + slots reserved but not committed */
 	uint64_t tail_cache;        /* producer's last view of tail */
 	uint32_t high_water;        /* used slots that make the producer wake the exporter */
 	uint8_t high_water_signalled;
 	/* consumer's cache line */
 	_Alignas(64) uint64_t tail; /* slots ever released */
+	uint64_t records_released;
 	const char *name;           /* thread name for the current batch */
 	uint8_t name_read;
 	char live_name[16];         /* the exporter's copy from /proc */
 	/* The exporter's last view of head: apart from tail, which changes with
 	 * every record released, as the producer reads it for every record. */
 	_Alignas(64) uint64_t head_at_scan;
+	uint64_t records_at_scan;
 	/* shared, read-mostly */
 	_Alignas(64) uint32_t capacity; /* a power of two */
 	uint32_t mask;
@@ -92,6 +95,7 @@ static inline bool oa_ring_commit(struct oa_ring *ring, struct oa_record *rec)
 {
 	rec->type = OA_REC_SPAN;
 	uint64_t head = ring->reserved_head + rec->n_slots;
+	__atomic_store_n(&ring->records, ring->records + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
 	/* The exporter re-arms the flag (oa_ring_release): both sides access it
 	 * atomically. */
@@ -119,6 +123,7 @@ static inline struct oa_record *oa_ring_peek(struct oa_ring *ring)
 /* Consumer: frees the record returned by peek. */
 static inline void oa_ring_release(struct oa_ring *ring, const struct oa_record *rec)
 {
+	ring->records_released++;
 	__atomic_store_n(&ring->tail, ring->tail + rec->n_slots, __ATOMIC_RELEASE);
 	/* Re-arm the producer's wake-up once the ring has drained below the mark. */
 	if (__atomic_load_n(&ring->high_water_signalled, __ATOMIC_RELAXED) &&

@@ -214,7 +214,7 @@ void oa_ctx_pop(struct oa_thread *t)
 static bool queue_full(const struct oa_ring *ring)
 {
 	uint64_t queued = __atomic_load_n(&oa_rt.queued_estimate, __ATOMIC_RELAXED) +
-			  (ring->head - __atomic_load_n(&ring->head_at_scan, __ATOMIC_RELAXED));
+			  (ring->records - __atomic_load_n(&ring->records_at_scan, __ATOMIC_RELAXED));
 	return queued >= oa_rt.cfg.max_queue_size;
 }
 
