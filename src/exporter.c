@@ -309,10 +309,11 @@ static size_t fill_batch(size_t limit, bool until_scan)
 
 /* Counts what the rings hold (for the queue bound and the batch size) and
  * frees rings of exited threads once drained. Returns the total. */
-static uint64_t scan_rings(uint64_t *arrivals)
+static uint64_t scan_rings(uint64_t *arrivals, bool *pressure)
 {
 	uint64_t total = 0;
 	*arrivals = 0;
+	*pressure = false;
 	struct oa_ring *prev = NULL;
 	struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE);
 	while (r) {
@@ -328,6 +329,9 @@ static uint64_t scan_rings(uint64_t *arrivals)
 			unlink_ring(prev, r);
 		} else {
 			total += records - r->records_released;
+			/* A ring past its high-water mark is drained now, whatever
+			 * the batch target: its producer is about to drop or wait. */
+			*pressure |= head - r->tail >= r->high_water;
 			prev = r;
 		}
 		r = next;
@@ -415,20 +419,21 @@ static void *exporter_main(void *arg)
 		uint64_t now = oa_mono_ns();
 		oa_clock_calibrate();
 		uint64_t arrivals;
-		uint64_t queued = scan_rings(&arrivals);
+		bool pressure;
+		uint64_t queued = scan_rings(&arrivals, &pressure);
 		adapt(arrivals + xs.carried_arrivals, now);
 		xs.carried_arrivals = 0;
 		bool flushing = flush_req != __atomic_load_n(&ex.flush_done, __ATOMIC_RELAXED);
 		bool due = now - xs.last_export_ns >= (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
-		if (flushing || due || queued >= xs.batch_target) {
+		if (flushing || due || pressure || queued >= xs.batch_target) {
 			uint64_t deadline =
 				flushing ? __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE)
 					 : now + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
 			xs.flushing = flushing;
-			export_available(flushing || due, queued, deadline);
+			export_available(flushing || due || pressure, queued, deadline);
 			/* Refresh the queue estimate producers check; what arrived
 			 * during the export counts toward the next rate. */
-			scan_rings(&arrivals);
+			scan_rings(&arrivals, &pressure);
 			xs.carried_arrivals = arrivals;
 			if (due)
 				xs.last_export_ns = oa_mono_ns();

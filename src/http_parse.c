@@ -208,13 +208,16 @@ struct feed {
 	size_t n, pos, blank_at;
 };
 
-/* A head is cleared by copying an empty one: for the same reason as in
+/* A head is cleared 64 bytes at a time: for the same reason as in
  * oa_http_head_copy, GCC expands a memset of more than 64 bytes as
  * `rep stosq`. */
 static void clear_head(struct oa_http_head *h)
 {
-	static const struct oa_http_head empty;
-	oa_http_head_copy(h, &empty);
+	char *bytes = (char *)h;
+	size_t at = 0;
+	for (; at + 64 <= sizeof *h; at += 64)
+		memset(bytes + at, 0, 64);
+	memset(bytes + at, 0, sizeof *h - at);
 }
 
 static struct oa_http_event *emit(struct feed *f, enum oa_http_event_kind kind)

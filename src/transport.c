@@ -104,7 +104,14 @@ void oa_transport_atfork_parent(void)
 
 void oa_transport_atfork_child(void)
 {
-	pthread_mutex_init(&lc_fork_lock, NULL);
+	/* The forking thread is the child's only thread: it unlocks what it
+	 * took in prepare (ThreadSanitizer sees a re-initialised locked mutex
+	 * as still held); a lock left by a thread gone with the fork is made
+	 * anew. */
+	if (__atomic_load_n(&lc_fork_held, __ATOMIC_ACQUIRE))
+		pthread_mutex_unlock(&lc_fork_lock);
+	else
+		pthread_mutex_init(&lc_fork_lock, NULL);
 	lc_fork_held = false;
 }
 

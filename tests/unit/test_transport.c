@@ -789,6 +789,41 @@ static void load_early(void)
 	CHECK_EQ_INT(n_log_lines, 0);
 }
 
+static void *load_in_thread(void *loaded)
+{
+	*(bool *)loaded = oa_transport_load();
+	return NULL;
+}
+
+/* Forks while another thread loads libcurl (the exporter, in the shim): each
+ * child finds it loaded wholly or not at all, never halfway. */
+static void fork_during_load(void)
+{
+	pthread_atfork(oa_transport_atfork_prepare, oa_transport_atfork_parent,
+		       oa_transport_atfork_child);
+	bool loaded = false;
+	pthread_t loader;
+	pthread_create(&loader, NULL, load_in_thread, &loaded);
+	pid_t children[20];
+	for (int i = 0; i < 20; i++) {
+		children[i] = fork();
+		if (children[i] == 0) {
+			alarm(10); /* a child stuck on an inherited lock fails */
+			configure(unused_port(), OA_PROTOCOL_PROTOBUF);
+			_exit(oa_transport_create(&cfg) ? 0 : 1);
+		}
+	}
+	int children_ok = 0;
+	for (int i = 0; i < 20; i++) {
+		int status = -1;
+		waitpid(children[i], &status, 0);
+		children_ok += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	}
+	pthread_join(loader, NULL);
+	CHECK(loaded);
+	CHECK_EQ_INT(children_ok, 20);
+}
+
 int main(void)
 {
 	oa_log_set_sink(capture_line);
@@ -796,6 +831,7 @@ int main(void)
 	in_child(missing_libcurl);
 	in_child(openssl_shut_down);
 	in_child(load_early);
+	in_child(fork_during_load);
 	CHECK(!libcurl_mapped());
 	test_fdguard();
 	test_empty_success();
