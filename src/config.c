@@ -1,4 +1,5 @@
 #include "config.h"
+#include "hex.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -149,17 +150,6 @@ bool oa_parse_duration_ns(const char *s, uint64_t *out)
 	return false;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* %00 counts as a bad escape: the result is a C string and would be cut short. */
 bool oa_percent_decode(const char *in, size_t len, char *out, size_t *out_len)
 {
@@ -170,8 +160,8 @@ bool oa_percent_decode(const char *in, size_t len, char *out, size_t *out_len)
 			out[written++] = in[i];
 			continue;
 		}
-		int high = len - i >= 3 ? hex_value(in[i + 1]) : -1;
-		int low = high >= 0 ? hex_value(in[i + 2]) : -1;
+		int high = len - i >= 3 ? oa_hex_digit(in[i + 1]) : -1;
+		int low = high >= 0 ? oa_hex_digit(in[i + 2]) : -1;
 		if (low < 0 || (high == 0 && low == 0)) {
 			ok = false;
 			break;

@@ -1,4 +1,5 @@
 #include "json.h"
+#include "hex.h"
 
 #include <string.h>
 
@@ -113,17 +114,6 @@ static size_t utf8_sequence(const unsigned char *p, size_t n)
 	return len;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The four hex digits after "\u" at p; -1 if they are not all there. */
 static long hex4(const char *p, const char *end)
 {
@@ -131,7 +121,7 @@ static long hex4(const char *p, const char *end)
 		return -1;
 	long value = 0;
 	for (int i = 2; i < 6; i++) {
-		int d = hex_digit(p[i]);
+		int d = oa_hex_digit(p[i]);
 		if (d < 0)
 			return -1;
 		value = value << 4 | d;

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "json.h"
+#include "hex.h"
 
 /* One line may hold a 64 MiB export request (the most OTLP/HTTP sends); its
  * tree takes a few times that. Beyond this a line is refused, not a crash. */
@@ -56,23 +57,12 @@ static bool optional(const struct json_value *object, const char *key, enum json
 	return true;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool parse_hex(const char *s, size_t len, uint8_t *out, size_t n)
 {
 	if (len != 2 * n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		int high = hex_digit(s[2 * i]), low = hex_digit(s[2 * i + 1]);
+		int high = oa_hex_digit(s[2 * i]), low = oa_hex_digit(s[2 * i + 1]);
 		if (high < 0 || low < 0)
 			return false;
 		out[i] = (uint8_t)(high << 4 | low);
