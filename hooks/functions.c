@@ -18,17 +18,18 @@
 #define OA_EXPORT __attribute__((visibility("default")))
 
 /* Name-filter decisions per function address, computed once at start-up
- * from the symbol tables so the hot path does one lookup, not a match. */
+ * from the symbol tables so the hot path does one lookup, not a match. A
+ * slot holds the address with EXCLUDED_BIT set when the name is excluded
+ * (user-space addresses leave the top bit free), so a probe is one load and
+ * two compares. */
+#define EXCLUDED_BIT ((uintptr_t)1 << 63)
+static uintptr_t no_slots[1];
 static struct {
-	struct filter_slot {
-		uintptr_t addr; /* 0: empty */
-		uint8_t decision;
-	} *slots; /* open addressing; address and decision share a cache line */
+	const uintptr_t *slots; /* open addressing, 0: empty */
 	size_t mask;
-	bool by_name; /* include/exclude patterns are set */
-	bool off;     /* OTLPAUTO_HOOKS leaves functions out */
-	bool unknown_included; /* decision for addresses not in the table */
-} filter;
+	bool by_name;	       /* include/exclude patterns are set, or the family is off */
+	bool unknown_excluded; /* decision for addresses not in the table */
+} filter = {.slots = no_slots};
 
 static bool glob_list_match(const struct oa_str_list *globs, const char *name)
 {
@@ -40,18 +41,18 @@ static bool glob_list_match(const struct oa_str_list *globs, const char *name)
 
 static void filter_insert(uintptr_t addr, const char *name, void *ctx)
 {
-	(void)ctx;
+	uintptr_t *slots = ctx;
 	const struct oa_config *cfg = &oa_rt.cfg;
-	bool included = (cfg->function_include.n == 0 || glob_list_match(&cfg->function_include, name)) &&
-			!glob_list_match(&cfg->function_exclude, name);
+	bool included =
+	    (cfg->function_include.n == 0 || glob_list_match(&cfg->function_include, name)) &&
+	    !glob_list_match(&cfg->function_exclude, name);
 	size_t i = (addr >> 4) & filter.mask;
-	while (filter.slots[i].addr && filter.slots[i].addr != addr)
+	while (slots[i] && (slots[i] & ~EXCLUDED_BIT) != addr)
 		i = (i + 1) & filter.mask;
 	/* An address with several names (aliases) is included if any name is. */
-	if (filter.slots[i].addr == addr && filter.slots[i].decision == OA_FILTER_INCLUDED)
+	if (slots[i] == addr)
 		return;
-	filter.slots[i].addr = addr;
-	filter.slots[i].decision = included ? OA_FILTER_INCLUDED : OA_FILTER_EXCLUDED;
+	slots[i] = included ? addr : addr | EXCLUDED_BIT;
 }
 
 static void count_function(uintptr_t addr, const char *name, void *ctx)
@@ -64,13 +65,11 @@ static void count_function(uintptr_t addr, const char *name, void *ctx)
 void oa_functions_init(void)
 {
 	const struct oa_config *cfg = &oa_rt.cfg;
-	filter.off = !(cfg->hooks & OA_HOOK_FUNCTIONS);
+	bool off = !(cfg->hooks & OA_HOOK_FUNCTIONS);
 	bool by_name = cfg->function_include.n || cfg->function_exclude.n;
-	filter.by_name = by_name || filter.off;
-	if (filter.off)
-		return;
-	filter.unknown_included = cfg->function_include.n == 0;
-	if (!by_name)
+	filter.by_name = by_name || off;
+	filter.unknown_excluded = off || cfg->function_include.n != 0;
+	if (off || !by_name)
 		return;
 	struct oa_symbols *syms = oa_symbols_create();
 	if (!syms)
@@ -80,25 +79,41 @@ void oa_functions_init(void)
 	size_t cap = 64;
 	while (cap < n * 2)
 		cap <<= 1;
-	filter.slots = calloc(cap, sizeof *filter.slots);
-	if (filter.slots) {
+	uintptr_t *slots = calloc(cap, sizeof *slots);
+	if (slots) {
 		filter.mask = cap - 1;
-		oa_symbols_foreach_function(syms, filter_insert, NULL);
+		oa_symbols_foreach_function(syms, filter_insert, slots);
+		filter.slots = slots;
+	} else {
+		filter.mask = 0;
 	}
 	oa_symbols_destroy(syms);
 }
 
-static uint8_t name_decision(uintptr_t fn)
+void oa_functions_start(void)
 {
-	if (!filter.slots)
-		return filter.unknown_included ? OA_FILTER_INCLUDED : OA_FILTER_EXCLUDED;
-	size_t i = (fn >> 4) & filter.mask;
-	while (filter.slots[i].addr) {
-		if (__builtin_expect(filter.slots[i].addr == fn, 1))
-			return filter.slots[i].decision;
-		i = (i + 1) & filter.mask;
+	uint32_t limit = OA_HAVE_TSC && oa_clock_use_tsc ? OA_MAX_FRAMES : 0;
+	if (limit > oa_rt.cfg.function_max_depth)
+		limit = oa_rt.cfg.function_max_depth;
+	__atomic_store_n(&oa_rt.function_push_limit, limit, __ATOMIC_RELAXED);
+}
+
+/* A function filtered out by name is never pushed: its calls cost a table
+ * probe at entry and exit, no timestamp and no write. With the family off,
+ * every function is. */
+static inline __attribute__((always_inline)) bool excluded_by_name(uintptr_t fn)
+{
+	if (!filter.by_name)
+		return false;
+	for (size_t i = (fn >> 4) & filter.mask;; i = (i + 1) & filter.mask) {
+		uintptr_t slot = filter.slots[i];
+		if (__builtin_expect(slot == (fn | EXCLUDED_BIT), 1))
+			return true;
+		if (slot == fn)
+			return false;
+		if (!slot)
+			return filter.unknown_excluded;
 	}
-	return filter.unknown_included ? OA_FILTER_INCLUDED : OA_FILTER_EXCLUDED;
 }
 
 uint8_t oa_function_filter(struct oa_thread *t, uint32_t index);
@@ -108,14 +123,15 @@ uint8_t oa_function_filter(struct oa_thread *t, uint32_t index)
 }
 
 static const char *const end_reason_names[] = {
-	[OA_END_PROCESS_EXIT] = "process_exit",
-	[OA_END_THREAD_EXIT] = "thread_exit",
-	[OA_END_EXEC] = "exec",
-	[OA_END_UNWOUND] = "unwound",
+    [OA_END_PROCESS_EXIT] = "process_exit",
+    [OA_END_THREAD_EXIT] = "thread_exit",
+    [OA_END_EXEC] = "exec",
+    [OA_END_UNWOUND] = "unwound",
 };
 
 void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_end_reason why);
-__attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_end_reason why)
+__attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end,
+					       enum oa_end_reason why)
 {
 	struct oa_frame *f = &t->frames[index];
 	if (f->foreign)
@@ -148,8 +164,8 @@ __attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t ind
 		f->span_id = oa_new_span_id(&t->rng);
 	bool with_stack = why == OA_END_NORMAL && oa_rt.cfg.stacktrace &&
 			  end - f->start >= oa_rt.stacktrace_threshold_ticks;
-	struct oa_record *rec = oa_record_begin(
-		t, (why == OA_END_NORMAL ? 0 : 3 + 8) + (with_stack ? OA_STACK_PAYLOAD : 0));
+	struct oa_record *rec = oa_record_begin(t, (why == OA_END_NORMAL ? 0 : 3 + 8) +
+						       (with_stack ? OA_STACK_PAYLOAD : 0));
 	if (!rec)
 		return;
 	rec->kind = OA_KIND_INTERNAL;
@@ -177,37 +193,6 @@ __attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t ind
 	oa_record_commit(t, rec);
 }
 
-/* A function filtered out by name is never pushed: its calls cost a table
- * probe at entry and exit, no timestamp and no write. With the family off,
- * every function is. */
-static bool excluded_by_name(uintptr_t fn)
-{
-	return filter.by_name && (filter.off || name_decision(fn) == OA_FILTER_EXCLUDED);
-}
-
-static inline __attribute__((always_inline)) void push_frame(struct oa_thread *t, uintptr_t fn,
-							     uint64_t (*now)(void))
-{
-	oa_tls.guard = 1;
-	uint32_t d = t->depth;
-	if (__builtin_expect(d < OA_MAX_FRAMES, 1)) {
-		struct oa_frame *f = &t->frames[d];
-		f->fn = fn;
-		f->span_id = 0;
-		f->ctx_level = t->ctx_depth;
-		f->foreign = 0;
-		/* Frames past the depth limit are pushed, so that depth stays
-		 * the real call depth, but never timed or sent. */
-		bool too_deep = d + 1 > oa_rt.cfg.function_max_depth;
-		f->filter = too_deep ? OA_FILTER_EXCLUDED : OA_FILTER_INCLUDED;
-		f->start = too_deep ? 0 : now();
-	} else {
-		t->frames_overflowed++;
-	}
-	t->depth = d + 1;
-	oa_tls.guard = 0;
-}
-
 static inline __attribute__((always_inline)) uint64_t tsc_now(void)
 {
 #if OA_HAVE_TSC
@@ -218,7 +203,9 @@ static inline __attribute__((always_inline)) uint64_t tsc_now(void)
 }
 
 /* Everything but the common case: first call on a thread, runtime not yet
- * initialised or stopped, no usable TSC. */
+ * initialised or stopped, no usable TSC, a frame past the depth limit or
+ * the shadow stack. Frames past the depth limit are pushed, so that depth
+ * stays the real call depth, but never timed or sent. */
 __attribute__((noinline, cold)) static void enter_slow(uintptr_t fn)
 {
 	if (!oa_active())
@@ -233,11 +220,29 @@ __attribute__((noinline, cold)) static void enter_slow(uintptr_t fn)
 		if (!t)
 			return;
 	}
-	push_frame(t, fn, oa_now);
+	oa_tls.guard = 1;
+	uint32_t d = t->depth;
+	if (d < OA_MAX_FRAMES) {
+		struct oa_frame *f = &t->frames[d];
+		f->fn = fn;
+		f->span_id = 0;
+		f->ctx_level = t->ctx_depth;
+		f->foreign = 0;
+		bool too_deep = d + 1 > oa_rt.cfg.function_max_depth;
+		f->filter = too_deep ? OA_FILTER_EXCLUDED : OA_FILTER_INCLUDED;
+		f->start = too_deep ? 0 : oa_now();
+	} else {
+		t->frames_overflowed++;
+	}
+	t->depth = d + 1;
+	oa_tls.guard = 0;
 }
 
 /* The fast path is a leaf (the rest is a tail call), so it needs no
- * register saves: its cost is a few loads, rdtsc and five stores. */
+ * register saves: its cost is a few loads, rdtsc and six stores. No guard
+ * is raised: the frame is claimed (depth) while it reads as excluded with
+ * no span id, so a signal handler running hooks meanwhile pushes above it
+ * and never takes it as a parent or sends it. */
 OA_EXPORT __attribute__((optimize("omit-frame-pointer"))) void
 __cyg_profile_func_enter(void *fn, void *call_site)
 {
@@ -245,13 +250,27 @@ __cyg_profile_func_enter(void *fn, void *call_site)
 	if (excluded_by_name((uintptr_t)fn) || __builtin_expect(oa_tls.guard | oa_tls.internal, 0))
 		return;
 	struct oa_thread *t = oa_tls.state;
-	if (__builtin_expect((uintptr_t)t <= 1 || !OA_HAVE_TSC || !oa_clock_use_tsc ||
-				     __atomic_load_n(&oa_rt.state, __ATOMIC_RELAXED) != OA_STATE_ACTIVE,
+	uint32_t d;
+	if (__builtin_expect((uintptr_t)t <= 1 ||
+				 (d = t->depth) >=
+				     __atomic_load_n(&oa_rt.function_push_limit, __ATOMIC_RELAXED),
 			     0)) {
 		enter_slow((uintptr_t)fn);
 		return;
 	}
-	push_frame(t, (uintptr_t)fn, tsc_now);
+	uint64_t start = tsc_now();
+	struct oa_frame *f = &t->frames[d];
+	f->span_id = 0;
+	f->filter = OA_FILTER_EXCLUDED;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->depth = d + 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	f->fn = (uintptr_t)fn;
+	f->ctx_level = t->ctx_depth;
+	f->foreign = 0;
+	f->start = start;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	f->filter = OA_FILTER_INCLUDED;
 }
 
 /* An exit whose frame is not on top: calls between were left by longjmp or
@@ -304,6 +323,8 @@ OA_EXPORT __attribute__((optimize("omit-frame-pointer"))) void
 __cyg_profile_func_exit(void *fn, void *call_site)
 {
 	(void)call_site;
+	if (excluded_by_name((uintptr_t)fn))
+		return;
 	struct oa_thread *t = oa_tls.state;
 	if (oa_tls.guard || (uintptr_t)t <= 1 || t->depth == 0)
 		return;
@@ -314,8 +335,7 @@ __cyg_profile_func_exit(void *fn, void *call_site)
 	}
 	struct oa_frame *f = &t->frames[d];
 	if (__builtin_expect(f->fn != (uintptr_t)fn, 0)) {
-		if (!excluded_by_name((uintptr_t)fn))
-			exit_slow(t, (uintptr_t)fn);
+		exit_slow(t, (uintptr_t)fn);
 		return;
 	}
 	if (__builtin_expect(f->span_id || !OA_HAVE_TSC || !oa_clock_use_tsc, 0)) {

@@ -54,7 +54,10 @@ const char *const *oa_saved_settings(size_t *n)
 	return (const char *const *)boot.settings;
 }
 
-const char *oa_self_path(void) { return boot.self_path; }
+const char *oa_self_path(void)
+{
+	return boot.self_path;
+}
 
 /* The parent of this process's top-level spans: TRACEPARENT from whoever
  * started us (an exec span of a traced parent), else a new trace. */
@@ -164,6 +167,9 @@ static void init_runtime(void)
 	if (oa_rt.cfg.hooks & OA_HOOK_PROCESS)
 		oa_signals_init();
 	__atomic_store_n(&oa_rt.state, OA_STATE_ACTIVE, __ATOMIC_RELEASE);
+#if OA_FEATURE_FUNCTIONS
+	oa_functions_start();
+#endif
 }
 
 bool oa_init_slow(void)
@@ -189,6 +195,7 @@ void oa_process_exit(void)
 	if ((uintptr_t)t > 1)
 		oa_frames_end_all(t, OA_END_PROCESS_EXIT);
 	oa_exporter_flush(oa_rt.cfg.export_timeout_ms);
+	__atomic_store_n(&oa_rt.function_push_limit, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&oa_rt.state, OA_STATE_SHUTDOWN, __ATOMIC_RELEASE);
 	oa_exporter_shutdown_summary();
 	oa_tls.guard--;
@@ -200,4 +207,7 @@ __attribute__((constructor)) static void otlpauto_constructor(void)
 		oa_init_slow();
 }
 
-__attribute__((destructor)) static void otlpauto_destructor(void) { oa_process_exit(); }
+__attribute__((destructor)) static void otlpauto_destructor(void)
+{
+	oa_process_exit();
+}

@@ -14,5 +14,7 @@ const char *oa_self_path(void);
 void oa_signals_init(void);
 /* Function-hook start-up: name filters (hooks/functions.c). */
 void oa_functions_init(void);
+/* Opens the function hooks' fast path; after the runtime is active. */
+void oa_functions_start(void);
 
 #endif

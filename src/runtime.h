@@ -20,7 +20,7 @@ enum oa_state {
 	OA_STATE_UNINIT,
 	OA_STATE_INITIALIZING,
 	OA_STATE_ACTIVE,
-	OA_STATE_OFF,      /* OTEL_SDK_DISABLED, set-uid, a second copy, or init failed */
+	OA_STATE_OFF,	   /* OTEL_SDK_DISABLED, set-uid, a second copy, or init failed */
 	OA_STATE_SHUTDOWN, /* after the final flush: late hooks are no-ops */
 };
 
@@ -36,7 +36,7 @@ enum oa_drop_reason {
 struct oa_span_ctx {
 	uint8_t trace_id[16];
 	uint64_t span_id; /* 0: no span (a root starts here) */
-	uint8_t flags;    /* W3C flags: bit 0 sampled */
+	uint8_t flags;	  /* W3C flags: bit 0 sampled */
 	bool remote;
 };
 
@@ -46,6 +46,10 @@ struct oa_runtime {
 	pid_t pid;
 	struct oa_span_ctx process_ctx; /* parent of the process's top-level spans */
 	uint64_t function_threshold_ticks;
+	/* Function frames below this depth are pushed on the hooks' fast path:
+	 * min(shadow stack, OTLPAUTO_FUNCTION_MAX_DEPTH) while active with a
+	 * usable TSC, else 0 (every entry takes the slow path). */
+	uint32_t function_push_limit;
 	uint64_t stacktrace_threshold_ticks;
 	/* counters, atomic */
 	uint64_t spans_produced;
@@ -64,7 +68,7 @@ struct oa_frame {
 	uint64_t start;
 	uint64_t span_id;   /* 0 until a child needs it or it is exported */
 	uint32_t ctx_level; /* the context stack depth when it was entered */
-	uint8_t filter;     /* enum oa_frame_filter, decided at entry */
+	uint8_t filter;	    /* enum oa_frame_filter, decided at entry */
 	uint8_t foreign;    /* open at fork in the parent: the child never sends it */
 };
 
@@ -74,7 +78,7 @@ enum oa_frame_filter {
 };
 
 #define OA_MAX_FRAMES 1024
-#define OA_MAX_CTX 64
+#define OA_MAX_CTX    64
 
 struct oa_thread {
 	struct oa_ring *ring;
@@ -111,7 +115,10 @@ static inline bool oa_hook_enter(void)
 	return true;
 }
 
-static inline void oa_hook_leave(void) { oa_tls.guard = 0; }
+static inline void oa_hook_leave(void)
+{
+	oa_tls.guard = 0;
+}
 
 /* The calling thread's state, created on first use; NULL when memory is short
  * or the thread is past its exit. Call between oa_hook_enter/leave. */
