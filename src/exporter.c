@@ -38,7 +38,7 @@
 #define BATCH_FLOOR 64
 /* The adaptive batch holds about this much time's worth of arrivals. */
 #define BATCH_WINDOW_NS 50000000ull
-#define MIN_POLL_NS 1000000ull
+#define MIN_POLL_NS	1000000ull
 
 OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
@@ -46,7 +46,7 @@ enum exporter_state { EXPORTER_STOPPED, EXPORTER_STARTING, EXPORTER_RUNNING };
 
 static struct {
 	struct oa_ring *rings; /* registry: pushed by producers, unlinked by the exporter */
-	int state;             /* enum exporter_state */
+	int state;	       /* enum exporter_state */
 	uint32_t wake_word;    /* futex: bumped by every wake-up request */
 	int sleeping;
 	uint32_t flush_requested; /* futex-free counters: requests and completions */
@@ -65,7 +65,7 @@ static struct {
 	int file_fd;
 	uint64_t last_export_ns;
 	uint64_t last_scan_ns;
-	double arrival_rate; /* spans per second, smoothed */
+	double arrival_rate;	   /* spans per second, smoothed */
 	uint64_t carried_arrivals; /* counted by a scan that did not adapt */
 	uint32_t batch_target;
 	bool flushing; /* exporting for a flush request (exit, exec, signal) */
@@ -113,12 +113,21 @@ static void unlink_ring(struct oa_ring *prev, struct oa_ring *ring)
 	oa_ring_destroy(ring);
 }
 
-/* The ring's thread name: read once per batch while the thread lives (it
- * may be renamed), kept from its exit afterwards. */
+/* A live thread's name is read again at most this often: it may be
+ * renamed, but three syscalls per batch would cost a busy exporter more
+ * than encoding does. */
+#define NAME_REFRESH_NS 250000000ull
+
+/* The ring's thread name: read from /proc while the thread lives, kept from
+ * its exit afterwards. */
 static const char *ring_thread_name(struct oa_ring *r)
 {
 	if (__atomic_load_n(&r->orphaned, __ATOMIC_ACQUIRE))
 		return r->exit_name[0] ? r->exit_name : NULL;
+	uint64_t now = oa_mono_ns();
+	if (r->name && r->name == r->live_name && now - r->name_read_ns < NAME_REFRESH_NS)
+		return r->name;
+	r->name_read_ns = now;
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/task/%u/comm", r->tid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -207,8 +216,8 @@ static void send_range(size_t first, size_t count, uint64_t deadline_ns)
 {
 	const struct oa_config *cfg = &oa_rt.cfg;
 	bool json = cfg->exporter == OA_EXPORTER_FILE || cfg->protocol == OA_PROTOCOL_JSON;
-	const struct oa_export_batch *view = oa_batch_view_range(
-		xs.batch, xs.resource.attrs, xs.resource.n_attrs, first, count);
+	const struct oa_export_batch *view =
+	    oa_batch_view_range(xs.batch, xs.resource.attrs, xs.resource.n_attrs, first, count);
 	if (cfg->exporter == OA_EXPORTER_CONSOLE) {
 		xs.out.len = 0;
 		if (oa_console_batch_encode(view, &xs.out) && write_all(2, xs.out.data, xs.out.len))
@@ -269,7 +278,7 @@ static void export_batch(uint64_t deadline_ns)
  * committed before the last scan. Returns how many. */
 static size_t fill_batch(size_t limit, bool until_scan)
 {
-	size_t taken = 0;
+	size_t taken = 0, skipped = 0;
 	bool progress = true;
 	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next)
 		r->name_read = 0;
@@ -290,7 +299,7 @@ static size_t fill_batch(size_t limit, bool until_scan)
 					break;
 				if (oa_rt.cfg.exporter == OA_EXPORTER_NONE) {
 					/* Nothing will read the span: skip the conversion. */
-					count_exported(1, 0);
+					skipped++;
 				} else {
 					if (!r->name_read) {
 						r->name = ring_thread_name(r);
@@ -304,6 +313,8 @@ static size_t fill_batch(size_t limit, bool until_scan)
 			}
 		}
 	}
+	if (skipped)
+		count_exported(skipped, 0);
 	return taken;
 }
 
@@ -404,8 +415,8 @@ static void exporter_setup(void)
 		xs.transport = oa_transport_create(&oa_rt.cfg);
 	xs.last_export_ns = xs.last_scan_ns = oa_mono_ns();
 	xs.batch_target = oa_rt.cfg.max_export_batch_size < BATCH_FLOOR
-				  ? oa_rt.cfg.max_export_batch_size
-				  : BATCH_FLOOR;
+			      ? oa_rt.cfg.max_export_batch_size
+			      : BATCH_FLOOR;
 }
 
 static void *exporter_main(void *arg)
@@ -424,11 +435,12 @@ static void *exporter_main(void *arg)
 		adapt(arrivals + xs.carried_arrivals, now);
 		xs.carried_arrivals = 0;
 		bool flushing = flush_req != __atomic_load_n(&ex.flush_done, __ATOMIC_RELAXED);
-		bool due = now - xs.last_export_ns >= (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
+		bool due =
+		    now - xs.last_export_ns >= (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
 		if (flushing || due || pressure || queued >= xs.batch_target) {
 			uint64_t deadline =
-				flushing ? __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE)
-					 : now + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
+			    flushing ? __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE)
+				     : now + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
 			xs.flushing = flushing;
 			export_available(flushing || due || pressure, queued, deadline);
 			/* Refresh the queue estimate producers check; what arrived

@@ -48,6 +48,9 @@ void oa_ring_reset(struct oa_ring *ring)
 {
 	ring->head = ring->reserved_head = ring->tail_cache = ring->tail = 0;
 	ring->head_at_scan = 0;
+	ring->head_seen = 0;
+	ring->name = NULL; /* read again, for the new thread */
+	ring->name_read_ns = 0;
 	ring->records = ring->records_released = ring->records_at_scan = 0;
 	ring->high_water_signalled = 0;
 }

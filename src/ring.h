@@ -13,17 +13,20 @@
 struct oa_ring {
 	/* producer's cache line */
 	_Alignas(64) uint64_t head; /* slots ever committed */
-	uint64_t records;           /* records ever committed (spans: head counts slots) */
-	uint64_t reserved_head;     /* head + slots reserved but not committed */
-	uint64_t tail_cache;        /* producer's last view of tail */
-	uint32_t high_water;        /* used slots that make the producer wake the exporter */
-	uint8_t high_water_signalled;
+	uint64_t records;	    /* records ever committed (spans: head counts slots) */
+	uint64_t reserved_head;	    /* head + slots reserved but not committed */
+	uint64_t tail_cache;	    /* producer's last view of tail */
+	uint32_t high_water;	    /* used slots that make the producer wake the exporter */
 	/* consumer's cache line */
 	_Alignas(64) uint64_t tail; /* slots ever released */
 	uint64_t records_released;
-	const char *name;           /* thread name for the current batch */
+	/* The consumer's last view of head: it reads the producer's line only
+	 * when it has caught up with this, not for every record. */
+	uint64_t head_seen;
+	const char *name; /* thread name for the current batch */
 	uint8_t name_read;
-	char live_name[16];         /* the exporter's copy from /proc */
+	char live_name[16];    /* the exporter's copy from /proc */
+	uint64_t name_read_ns; /* when live_name was read */
 	/* The exporter's last view of head: apart from tail, which changes with
 	 * every record released, as the producer reads it for every record. */
 	_Alignas(64) uint64_t head_at_scan;
@@ -32,10 +35,14 @@ struct oa_ring {
 	_Alignas(64) uint32_t capacity; /* a power of two */
 	uint32_t mask;
 	uint32_t tid;
-	uint8_t orphaned;     /* its thread has exited: drain, then free */
+	uint8_t orphaned; /* its thread has exited: drain, then free */
+	/* Set by the producer as it passes the high-water mark, cleared by the
+	 * consumer below half of it: both only then, so it may share this
+	 * read-mostly line. */
+	uint8_t high_water_signalled;
 	char exit_name[16];   /* written by the thread as it exits, when /proc loses it */
 	struct oa_ring *next; /* the exporter's registry */
-	void *map_base;       /* the mapping the ring lives in (with its thread's state) */
+	void *map_base;	      /* the mapping the ring lives in (with its thread's state) */
 	size_t map_size;
 	_Alignas(64) uint8_t slots[];
 };
@@ -110,14 +117,17 @@ static inline bool oa_ring_commit(struct oa_ring *ring, struct oa_record *rec)
 /* Consumer: the oldest committed record, skipping pads; NULL when empty. */
 static inline struct oa_record *oa_ring_peek(struct oa_ring *ring)
 {
-	uint64_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
-	while (ring->tail != head) {
+	for (;;) {
+		if (ring->tail == ring->head_seen) {
+			ring->head_seen = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
+			if (ring->tail == ring->head_seen)
+				return 0;
+		}
 		struct oa_record *rec = oa_ring_slot(ring, ring->tail);
 		if (rec->type != OA_REC_PAD)
 			return rec;
 		__atomic_store_n(&ring->tail, ring->tail + rec->n_slots, __ATOMIC_RELEASE);
 	}
-	return 0;
 }
 
 /* Consumer: frees the record returned by peek. */
@@ -125,9 +135,10 @@ static inline void oa_ring_release(struct oa_ring *ring, const struct oa_record 
 {
 	ring->records_released++;
 	__atomic_store_n(&ring->tail, ring->tail + rec->n_slots, __ATOMIC_RELEASE);
-	/* Re-arm the producer's wake-up once the ring has drained below the mark. */
-	if (__atomic_load_n(&ring->high_water_signalled, __ATOMIC_RELAXED) &&
-	    __atomic_load_n(&ring->head, __ATOMIC_RELAXED) - ring->tail < ring->high_water / 2)
+	/* Re-arm the producer's wake-up once the ring has drained below half
+	 * the mark (as far as the consumer has seen). */
+	if (ring->head_seen - ring->tail < ring->high_water / 2 &&
+	    __atomic_load_n(&ring->high_water_signalled, __ATOMIC_RELAXED))
 		__atomic_store_n(&ring->high_water_signalled, 0, __ATOMIC_RELAXED);
 }
 

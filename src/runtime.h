@@ -51,13 +51,15 @@ struct oa_runtime {
 	 * usable TSC, else 0 (every entry takes the slow path). */
 	uint32_t function_push_limit;
 	uint64_t stacktrace_threshold_ticks;
-	/* counters, atomic */
-	uint64_t spans_produced;
-	uint64_t spans_sampled_out;
+	/* Counters, atomic, on lines of their own: the fields above are read by
+	 * every hook, and a counter the exporter bumps beside them would take
+	 * the line from every producer's cache each time. */
+	_Alignas(64) uint64_t spans_sampled_out;
 	uint64_t spans_exported;
 	uint64_t dropped[OA_DROP_COUNT];
-	/* the exporter's estimate of spans queued in all rings */
-	uint64_t queued_estimate;
+	/* The exporter's estimate of spans queued in all rings: written once
+	 * per scan, read by producers for every record. */
+	_Alignas(64) uint64_t queued_estimate;
 };
 
 extern struct oa_runtime oa_rt;
@@ -112,11 +114,16 @@ static inline bool oa_hook_enter(void)
 	if (oa_tls.guard || oa_tls.internal || !oa_active())
 		return false;
 	oa_tls.guard = 1;
+	/* A compiler barrier: with everything between inlined, the guard
+	 * would otherwise be a dead store, or the work moved out from under
+	 * it, and a signal handler's hooks would not pass through. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	return true;
 }
 
 static inline void oa_hook_leave(void)
 {
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	oa_tls.guard = 0;
 }
 
