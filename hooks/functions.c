@@ -137,7 +137,7 @@ __attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t ind
 	if (f->foreign)
 		return;
 	if (!f->span_id && (end - f->start < oa_rt.function_threshold_ticks ||
-			    oa_function_filter(t, index) != OA_FILTER_INCLUDED))
+			    oa_function_filter(t, index) == OA_FILTER_EXCLUDED))
 		return;
 	/* Sent now (or never, if unsampled): a later pop of this frame must not
 	 * send it again. */
@@ -148,7 +148,7 @@ __attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t ind
 		struct oa_frame *p = &t->frames[i];
 		if (p->ctx_level != level)
 			break;
-		if (oa_function_filter(t, (uint32_t)i) == OA_FILTER_INCLUDED) {
+		if (oa_function_filter(t, (uint32_t)i) != OA_FILTER_EXCLUDED) {
 			if (!p->span_id)
 				p->span_id = oa_new_span_id(&t->rng);
 			parent.span_id = p->span_id;
@@ -229,7 +229,9 @@ __attribute__((noinline, cold)) static void enter_slow(uintptr_t fn)
 		f->ctx_level = t->ctx_depth;
 		f->foreign = 0;
 		bool too_deep = d + 1 > oa_rt.cfg.function_max_depth;
-		f->filter = too_deep ? OA_FILTER_EXCLUDED : OA_FILTER_INCLUDED;
+		f->filter = too_deep			      ? OA_FILTER_EXCLUDED
+			    : OA_HAVE_TSC && oa_clock_use_tsc ? OA_FILTER_INCLUDED
+							      : OA_FILTER_INCLUDED_NS;
 		f->start = too_deep ? 0 : oa_now();
 	} else {
 		t->frames_overflowed++;
@@ -327,11 +329,12 @@ __cyg_profile_func_exit(void *fn, void *call_site)
 	if (excluded_by_name((uintptr_t)fn))
 		return;
 	struct oa_thread *t = oa_tls.state;
-	if (oa_tls.guard || (uintptr_t)t <= 1 || t->depth == 0)
+	if (oa_tls.guard || (uintptr_t)t <= 1)
 		return;
 	uint32_t d = t->depth - 1;
 	if (__builtin_expect(d >= OA_MAX_FRAMES, 0)) {
-		t->depth = d;
+		if (t->depth) /* else: its enter came before we were active */
+			t->depth = d;
 		return;
 	}
 	struct oa_frame *f = &t->frames[d];
@@ -339,13 +342,14 @@ __cyg_profile_func_exit(void *fn, void *call_site)
 		exit_slow(t, (uintptr_t)fn);
 		return;
 	}
-	if (__builtin_expect(f->span_id || !OA_HAVE_TSC || !oa_clock_use_tsc, 0)) {
-		exit_slow(t, (uintptr_t)fn);
-		return;
-	}
-	if (f->foreign || f->filter == OA_FILTER_EXCLUDED ||
-	    tsc_now() - f->start < oa_rt.function_threshold_ticks) {
-		t->depth = d; /* one store: a signal handler sees before or after */
+	/* Included, not foreign, TSC-timed, no span id yet: maybe fast. */
+	if (__builtin_expect(f->state == OA_FILTER_INCLUDED && !f->span_id, 1)) {
+		if (tsc_now() - f->start < oa_rt.function_threshold_ticks) {
+			t->depth = d; /* one store: a signal handler sees before or after */
+			return;
+		}
+	} else if (f->state == OA_FILTER_EXCLUDED && !f->span_id) {
+		t->depth = d;
 		return;
 	}
 	exit_slow(t, (uintptr_t)fn);

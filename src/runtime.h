@@ -70,13 +70,21 @@ struct oa_frame {
 	uint64_t start;
 	uint64_t span_id;   /* 0 until a child needs it or it is exported */
 	uint32_t ctx_level; /* the context stack depth when it was entered */
-	uint8_t filter;	    /* enum oa_frame_filter, decided at entry */
-	uint8_t foreign;    /* open at fork in the parent: the child never sends it */
+	union {
+		struct {
+			uint8_t filter;	 /* enum oa_frame_filter, decided at entry */
+			uint8_t foreign; /* open at fork in the parent: the child never sends it */
+		};
+		/* Both at once: 0 is the common case of the exit hook's fast path. */
+		uint16_t state;
+	};
 };
 
 enum oa_frame_filter {
 	OA_FILTER_INCLUDED,
 	OA_FILTER_EXCLUDED,
+	/* Included, its start in ns (no usable TSC): its exit takes the slow path. */
+	OA_FILTER_INCLUDED_NS,
 };
 
 #define OA_MAX_FRAMES 1024

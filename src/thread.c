@@ -127,7 +127,7 @@ static int nearest_exported_frame(struct oa_thread *t, int from, uint32_t level)
 		struct oa_frame *f = &t->frames[i];
 		if (f->ctx_level != level)
 			return -1;
-		if (oa_function_filter(t, (uint32_t)i) == OA_FILTER_INCLUDED)
+		if (oa_function_filter(t, (uint32_t)i) != OA_FILTER_EXCLUDED)
 			return i;
 	}
 	return -1;
