@@ -38,7 +38,8 @@
 #define BATCH_FLOOR 64
 /* The adaptive batch holds about this much time's worth of arrivals. */
 #define BATCH_WINDOW_NS 50000000ull
-#define MIN_POLL_NS	1000000ull
+/* Sleeps are never shorter than this, */
+#define MIN_POLL_NS 50000ull
 
 OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
@@ -66,7 +67,9 @@ static struct {
 	uint64_t last_export_ns;
 	uint64_t last_scan_ns;
 	double arrival_rate;	   /* spans per second, smoothed */
+	double slot_rate;	   /* ring slots per second, smoothed */
 	uint64_t carried_arrivals; /* counted by a scan that did not adapt */
+	uint64_t carried_slots;
 	uint32_t batch_target;
 	bool flushing; /* exporting for a flush request (exit, exec, signal) */
 	bool warned_file;
@@ -273,12 +276,26 @@ static void export_batch(uint64_t deadline_ns)
 	xs.last_export_ns = oa_mono_ns();
 }
 
+/* OTEL_TRACES_EXPORTER=none: what the last scan saw is released unread
+ * (reading records only to drop them would pull the producers' lines into
+ * this thread's cache, and make their next writes wait). */
+static size_t discard_rings(void)
+{
+	uint64_t n = 0;
+	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next)
+		n += oa_ring_discard(r, r->head_at_scan, r->records_at_scan);
+	count_exported(n, 0);
+	return n;
+}
+
 /* Moves up to `limit` records from the rings into the batch, oldest ring
  * data first within each ring, rings in turn; with `until_scan`, only records
  * committed before the last scan. Returns how many. */
 static size_t fill_batch(size_t limit, bool until_scan)
 {
-	size_t taken = 0, skipped = 0;
+	if (oa_rt.cfg.exporter == OA_EXPORTER_NONE)
+		return discard_rings();
+	size_t taken = 0;
 	bool progress = true;
 	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next)
 		r->name_read = 0;
@@ -297,33 +314,26 @@ static size_t fill_batch(size_t limit, bool until_scan)
 				struct oa_record *rec = oa_ring_peek(r);
 				if (!rec)
 					break;
-				if (oa_rt.cfg.exporter == OA_EXPORTER_NONE) {
-					/* Nothing will read the span: skip the conversion. */
-					skipped++;
-				} else {
-					if (!r->name_read) {
-						r->name = ring_thread_name(r);
-						r->name_read = 1;
-					}
-					oa_batch_add(xs.batch, rec, r->name);
+				if (!r->name_read) {
+					r->name = ring_thread_name(r);
+					r->name_read = 1;
 				}
+				oa_batch_add(xs.batch, rec, r->name);
 				oa_ring_release(r, rec);
 				taken++;
 				progress = true;
 			}
 		}
 	}
-	if (skipped)
-		count_exported(skipped, 0);
 	return taken;
 }
 
 /* Counts what the rings hold (for the queue bound and the batch size) and
  * frees rings of exited threads once drained. Returns the total. */
-static uint64_t scan_rings(uint64_t *arrivals, bool *pressure)
+static uint64_t scan_rings(uint64_t *arrivals, uint64_t *slots, bool *pressure)
 {
 	uint64_t total = 0;
-	*arrivals = 0;
+	*arrivals = *slots = 0;
 	*pressure = false;
 	struct oa_ring *prev = NULL;
 	struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE);
@@ -333,6 +343,7 @@ static uint64_t scan_rings(uint64_t *arrivals, bool *pressure)
 		uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
 		uint64_t records = __atomic_load_n(&r->records, __ATOMIC_RELAXED);
 		*arrivals += records - r->records_at_scan;
+		*slots += head - r->head_at_scan;
 		__atomic_store_n(&r->head_at_scan, head, __ATOMIC_RELAXED);
 		__atomic_store_n(&r->records_at_scan, records, __ATOMIC_RELAXED);
 		if (head == r->tail && __atomic_load_n(&r->orphaned, __ATOMIC_ACQUIRE) &&
@@ -353,7 +364,7 @@ static uint64_t scan_rings(uint64_t *arrivals, bool *pressure)
 
 /* The batch size follows the arrival rate: about BATCH_WINDOW_NS worth of
  * spans, between BATCH_FLOOR and OTEL_BSP_MAX_EXPORT_BATCH_SIZE. */
-static void adapt(uint64_t arrivals, uint64_t now)
+static void adapt(uint64_t arrivals, uint64_t slots, uint64_t now)
 {
 	uint64_t dt = now - xs.last_scan_ns;
 	xs.last_scan_ns = now;
@@ -361,20 +372,29 @@ static void adapt(uint64_t arrivals, uint64_t now)
 		return;
 	double rate = (double)arrivals * 1e9 / (double)dt;
 	xs.arrival_rate = xs.arrival_rate * 0.7 + rate * 0.3;
+	xs.slot_rate = xs.slot_rate * 0.7 + (double)slots * 1e9 / (double)dt * 0.3;
 	uint32_t max = oa_rt.cfg.max_export_batch_size;
 	uint32_t floor = max < BATCH_FLOOR ? max : BATCH_FLOOR;
 	double want = xs.arrival_rate * (double)BATCH_WINDOW_NS / 1e9;
 	xs.batch_target = want < floor ? floor : want > max ? max : (uint32_t)want;
 }
 
-/* How long to sleep: the schedule delay, or less under load so the rings
- * are drained about when one batch has accumulated (no wake-up syscalls
- * from producers needed). */
+/* How long to sleep: the schedule delay, or less under load, so that the
+ * rings are drained about when one batch has accumulated and well before
+ * the busiest could pass its high-water mark (the total slot rate stands
+ * for the busiest ring's): producers then seldom pay for a wake-up call,
+ * and never wait for the exporter to be scheduled. */
 static uint64_t sleep_ns(void)
 {
 	uint64_t delay = (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
 	if (xs.arrival_rate > 0) {
 		uint64_t fill = (uint64_t)((double)xs.batch_target * 1e9 / xs.arrival_rate);
+		if (xs.slot_rate > 0) {
+			double half_mark = (double)oa_ring_high_water(oa_rt.cfg.buffer_spans) / 2;
+			uint64_t ring_fill = (uint64_t)(half_mark * 1e9 / xs.slot_rate);
+			if (ring_fill < fill)
+				fill = ring_fill;
+		}
 		if (fill < delay)
 			delay = fill < MIN_POLL_NS ? MIN_POLL_NS : fill;
 	}
@@ -429,11 +449,11 @@ static void *exporter_main(void *arg)
 		uint32_t flush_req = __atomic_load_n(&ex.flush_requested, __ATOMIC_ACQUIRE);
 		uint64_t now = oa_mono_ns();
 		oa_clock_calibrate();
-		uint64_t arrivals;
+		uint64_t arrivals, slots;
 		bool pressure;
-		uint64_t queued = scan_rings(&arrivals, &pressure);
-		adapt(arrivals + xs.carried_arrivals, now);
-		xs.carried_arrivals = 0;
+		uint64_t queued = scan_rings(&arrivals, &slots, &pressure);
+		adapt(arrivals + xs.carried_arrivals, slots + xs.carried_slots, now);
+		xs.carried_arrivals = xs.carried_slots = 0;
 		bool flushing = flush_req != __atomic_load_n(&ex.flush_done, __ATOMIC_RELAXED);
 		bool due =
 		    now - xs.last_export_ns >= (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
@@ -445,8 +465,9 @@ static void *exporter_main(void *arg)
 			export_available(flushing || due || pressure, queued, deadline);
 			/* Refresh the queue estimate producers check; what arrived
 			 * during the export counts toward the next rate. */
-			scan_rings(&arrivals, &pressure);
+			scan_rings(&arrivals, &slots, &pressure);
 			xs.carried_arrivals = arrivals;
+			xs.carried_slots = slots;
 			if (due)
 				xs.last_export_ns = oa_mono_ns();
 		}

@@ -11,6 +11,11 @@ static uint32_t ring_capacity(uint32_t capacity)
 	return cap;
 }
 
+uint32_t oa_ring_high_water(uint32_t capacity)
+{
+	return ring_capacity(capacity) / 4;
+}
+
 size_t oa_ring_bytes(uint32_t capacity)
 {
 	return offsetof(struct oa_ring, slots) + (size_t)ring_capacity(capacity) * OA_SLOT_SIZE;
@@ -22,7 +27,7 @@ struct oa_ring *oa_ring_place(void *mem, uint32_t capacity, uint32_t tid, void *
 	struct oa_ring *ring = mem;
 	ring->capacity = ring_capacity(capacity);
 	ring->mask = ring->capacity - 1;
-	ring->high_water = ring->capacity / 2;
+	ring->high_water = oa_ring_high_water(capacity);
 	ring->tid = tid;
 	ring->map_base = map_base;
 	ring->map_size = map_size;

@@ -47,6 +47,8 @@ struct oa_ring {
 	_Alignas(64) uint8_t slots[];
 };
 
+/* Used slots past which a ring of `capacity` slots wakes the exporter. */
+uint32_t oa_ring_high_water(uint32_t capacity);
 /* Bytes a ring of `capacity` slots takes (capacity rounded up to a power of
  * two, at least 16). */
 size_t oa_ring_bytes(uint32_t capacity);
@@ -128,6 +130,24 @@ static inline struct oa_record *oa_ring_peek(struct oa_ring *ring)
 			return rec;
 		__atomic_store_n(&ring->tail, ring->tail + rec->n_slots, __ATOMIC_RELEASE);
 	}
+}
+
+/* Consumer: frees everything before slot `head`, `records` records in all
+ * since the start (a consistent snapshot: head loaded before records),
+ * without reading it. Returns how many records that was. */
+static inline uint64_t oa_ring_discard(struct oa_ring *ring, uint64_t head, uint64_t records)
+{
+	if (head <= ring->tail)
+		return 0;
+	uint64_t n = records - ring->records_released;
+	ring->records_released = records;
+	if (ring->head_seen < head)
+		ring->head_seen = head;
+	__atomic_store_n(&ring->tail, head, __ATOMIC_RELEASE);
+	if (ring->head_seen - ring->tail < ring->high_water / 2 &&
+	    __atomic_load_n(&ring->high_water_signalled, __ATOMIC_RELAXED))
+		__atomic_store_n(&ring->high_water_signalled, 0, __ATOMIC_RELAXED);
+	return n;
 }
 
 /* Consumer: frees the record returned by peek. */

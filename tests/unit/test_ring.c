@@ -12,7 +12,7 @@ static void test_capacity(void)
 	CHECK_EQ_INT(r->capacity, 128);
 	CHECK_EQ_INT(r->mask, 127);
 	CHECK_EQ_INT(r->tid, 7);
-	CHECK_EQ_INT(r->high_water, 64);
+	CHECK_EQ_INT(r->high_water, 32); /* a quarter */
 	oa_ring_destroy(r);
 	r = oa_ring_create(1, 0);
 	CHECK_EQ_INT(r->capacity, 16);
@@ -78,7 +78,7 @@ static void test_high_water(void)
 	int signals = 0;
 	for (int i = 0; i < 12; i++)
 		signals += oa_ring_commit(r, oa_ring_reserve(r, 1));
-	CHECK_EQ_INT(signals, 1); /* once on crossing 8, not on every commit */
+	CHECK_EQ_INT(signals, 1); /* once on crossing 4, not on every commit */
 	for (int i = 0; i < 12; i++)
 		oa_ring_release(r, oa_ring_peek(r));
 	CHECK_EQ_INT(r->high_water_signalled, 0); /* re-armed */
@@ -86,6 +86,30 @@ static void test_high_water(void)
 	for (int i = 0; i < 9; i++)
 		signals += oa_ring_commit(r, oa_ring_reserve(r, 1));
 	CHECK_EQ_INT(signals, 1);
+	oa_ring_destroy(r);
+}
+
+/* Discarding (OTEL_TRACES_EXPORTER=none) frees what a snapshot saw, pads
+ * included, counts its records, and leaves later records readable. */
+static void test_discard(void)
+{
+	struct oa_ring *r = oa_ring_create(16, 1);
+	for (int i = 0; i < 5; i++)
+		oa_ring_commit(r, oa_ring_reserve(r, 2)); /* slots 0-9 */
+	oa_ring_commit(r, oa_ring_reserve(r, 4));	  /* slots 10-13 */
+	CHECK_EQ_INT(oa_ring_discard(r, r->head, r->records), 6);
+	CHECK(oa_ring_peek(r) == NULL);
+	CHECK_EQ_INT(oa_ring_discard(r, r->head, r->records), 0);
+	struct oa_record *rec = oa_ring_reserve(r, 3); /* pads 14-15, takes 0-2 */
+	rec->payload_len = 7;
+	uint64_t head = r->head, records = r->records; /* the snapshot misses it */
+	oa_ring_commit(r, rec);
+	CHECK_EQ_INT(oa_ring_discard(r, head, records), 0);
+	struct oa_record *got = oa_ring_peek(r);
+	CHECK(got != NULL && got->payload_len == 7);
+	oa_ring_release(r, got);
+	CHECK_EQ_INT(r->records_released, r->records);
+	CHECK_EQ_INT(oa_ring_used(r), 0);
 	oa_ring_destroy(r);
 }
 
@@ -146,6 +170,7 @@ int main(void)
 	test_fill_and_full();
 	test_wrap_with_pad();
 	test_high_water();
+	test_discard();
 	test_reset();
 	test_spsc_threads();
 	CHECK_DONE();
