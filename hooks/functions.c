@@ -84,8 +84,6 @@ void oa_functions_init(void)
 		filter.mask = cap - 1;
 		oa_symbols_foreach_function(syms, filter_insert, slots);
 		filter.slots = slots;
-	} else {
-		filter.mask = 0;
 	}
 	oa_symbols_destroy(syms);
 }
