@@ -128,7 +128,7 @@ static const char *ring_thread_name(struct oa_ring *r)
 	if (__atomic_load_n(&r->orphaned, __ATOMIC_ACQUIRE))
 		return r->exit_name[0] ? r->exit_name : NULL;
 	uint64_t now = oa_mono_ns();
-	if (r->name && r->name == r->live_name && now - r->name_read_ns < NAME_REFRESH_NS)
+	if (r->name == r->live_name && now - r->name_read_ns < NAME_REFRESH_NS)
 		return r->name;
 	r->name_read_ns = now;
 	char path[64];

@@ -132,6 +132,15 @@ static inline struct oa_record *oa_ring_peek(struct oa_ring *ring)
 	}
 }
 
+/* Consumer: re-arms the producer's wake-up once the ring has drained below
+ * half the mark (as far as the consumer has seen). */
+static inline void ring_rearm(struct oa_ring *ring)
+{
+	if (ring->head_seen - ring->tail < ring->high_water / 2 &&
+	    __atomic_load_n(&ring->high_water_signalled, __ATOMIC_RELAXED))
+		__atomic_store_n(&ring->high_water_signalled, 0, __ATOMIC_RELAXED);
+}
+
 /* Consumer: frees everything before slot `head`, `records` records in all
  * since the start (a consistent snapshot: head loaded before records),
  * without reading it. Returns how many records that was. */
@@ -144,9 +153,7 @@ static inline uint64_t oa_ring_discard(struct oa_ring *ring, uint64_t head, uint
 	if (ring->head_seen < head)
 		ring->head_seen = head;
 	__atomic_store_n(&ring->tail, head, __ATOMIC_RELEASE);
-	if (ring->head_seen - ring->tail < ring->high_water / 2 &&
-	    __atomic_load_n(&ring->high_water_signalled, __ATOMIC_RELAXED))
-		__atomic_store_n(&ring->high_water_signalled, 0, __ATOMIC_RELAXED);
+	ring_rearm(ring);
 	return n;
 }
 
@@ -155,11 +162,7 @@ static inline void oa_ring_release(struct oa_ring *ring, const struct oa_record 
 {
 	ring->records_released++;
 	__atomic_store_n(&ring->tail, ring->tail + rec->n_slots, __ATOMIC_RELEASE);
-	/* Re-arm the producer's wake-up once the ring has drained below half
-	 * the mark (as far as the consumer has seen). */
-	if (ring->head_seen - ring->tail < ring->high_water / 2 &&
-	    __atomic_load_n(&ring->high_water_signalled, __ATOMIC_RELAXED))
-		__atomic_store_n(&ring->high_water_signalled, 0, __ATOMIC_RELAXED);
+	ring_rearm(ring);
 }
 
 #endif
