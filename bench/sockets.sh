@@ -7,7 +7,9 @@
 #   2. a ping-pong on a TCP socket that is not HTTP: us per round trip
 #      (2 sends, 2 receives)
 #   3. a keep-alive HTTP request, client and server in one process: us per
-#      request (a CLIENT and a SERVER span, a traceparent inserted)
+#      request (a CLIENT and a SERVER span, a traceparent inserted); and the
+#      server side alone as nginx serves wrk, on a socket whose recv and
+#      writev make no system call (libnosyscall.so): ns per request
 #   4. redis-server under redis-benchmark (-c 50 -t set,get): requests/s
 #   5. nginx (1 worker, `return 200`) under wrk (-t1 -c32): requests/s
 # each untraced (no LD_PRELOAD) and traced (the shim preloaded, always_on,
@@ -88,6 +90,13 @@ micro_once() {
 	fi
 	rec "ping.$mode" "$(with_mode "$mode" "$B/bench_sockets" ping "$PING_N" | field us_per_roundtrip)"
 	rec "http.$mode" "$(with_mode "$mode" "$B/bench_sockets" http "$HTTP_N" | field us_per_request)"
+	if [[ $mode == traced ]]; then
+		rec "served.$mode" "$(env "${TRACED[@]}" LD_PRELOAD="$LIB $below" "$B/bench_sockets" \
+			served "$HTTP_N" | field ns_per_request)"
+	else
+		rec "served.$mode" "$(LD_PRELOAD=$below "$B/bench_sockets" served "$HTTP_N" |
+			field ns_per_request)"
+	fi
 }
 
 # Servers run as `timeout N env VARS server`: only the server gets the
@@ -158,6 +167,8 @@ printf '| non-HTTP TCP ping-pong, us per round trip (4 hooked calls) | %s | %s |
 	"$(med ping.untraced)" "$(med ping.traced)" "$(calc "$(med ping.traced) - $(med ping.untraced)" 2)"
 printf '| HTTP request, client and server traced, us per request | %s | %s | %s us | |\n' \
 	"$(med http.untraced)" "$(med http.traced)" "$(calc "$(med http.traced) - $(med http.untraced)" 2)"
+printf '| HTTP request served (recv, writev; no system call), ns per request | %s | %s | %s ns | |\n' \
+	"$(med served.untraced)" "$(med served.traced)" "$(calc "$(med served.traced) - $(med served.untraced)" 1)"
 for key in redis.set redis.get nginx; do
 	label=${key/redis.set/redis SET req\/s}
 	label=${label/redis.get/redis GET req\/s}

@@ -427,7 +427,7 @@ static void request_begun(struct feed *fc, const struct oa_http_event *ev)
 {
 	struct oa_fd *f = fc->f;
 	struct oa_http_conn *h = &f->u.http;
-	enum oa_http_method method = (enum oa_http_method)ev->head.method;
+	enum oa_http_method method = (enum oa_http_method)ev->head->method;
 	/* Beyond the parser's queue a response is framed as a GET's: wrong for
 	 * HEAD and CONNECT only. */
 	if (!oa_http_expect_response(&h->responses, method) &&
@@ -442,7 +442,7 @@ static void request_begun(struct feed *fc, const struct oa_http_event *ev)
 		return;
 	}
 	struct oa_http_exchange *ex = &h->open[(h->first + h->count++) % OA_HTTP_OPEN_MAX];
-	oa_http_head_copy(&ex->head, &ev->head);
+	oa_http_head_copy(&ex->head, ev->head);
 	ex->start = h->request_start ? h->request_start : fc->now;
 	ex->status = 0;
 	if (f->role == OA_ROLE_SERVER) {
@@ -468,7 +468,7 @@ static void response_event(struct feed *fc, const struct oa_http_event *ev)
 		return;
 	}
 	struct oa_http_exchange *ex = front(h);
-	ex->status = ev->head.status;
+	ex->status = ev->status;
 	if (ev->kind != OA_HTTP_MESSAGE_END)
 		return;
 	uint64_t end = oa_now();
@@ -518,9 +518,9 @@ static void feed_piece(struct feed *fc, bool requests, const uint8_t *data, size
 			if (!fc->f->http)
 				return;
 		}
-		if (n < EVENTS_MAX)
+		if (!oa_http_feed_again(ev, n, EVENTS_MAX))
 			return;
-		off += ev[EVENTS_MAX - 1].offset;
+		off += ev[n - 1].offset;
 	}
 }
 
@@ -681,11 +681,11 @@ static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *
 				size_t at = ev[k].inject_at == SIZE_MAX
 						? SIZE_MAX
 						: base + off + ev[k].inject_at;
-				plan_head(t, h, pl, &ev[k].head, at);
+				plan_head(t, h, pl, ev[k].head, at);
 			}
-			if (n == EVENTS_MAX)
-				off += ev[EVENTS_MAX - 1].offset;
-		} while (n == EVENTS_MAX);
+			if (n)
+				off += ev[n - 1].offset;
+		} while (oa_http_feed_again(ev, n, EVENTS_MAX));
 		base += len;
 	}
 	const struct oa_http_head *ending = oa_http_head_ending(&dry);

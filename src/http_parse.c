@@ -223,16 +223,16 @@ static void clear_head(struct oa_http_head *h)
 static struct oa_http_event *emit(struct feed *f, enum oa_http_event_kind kind)
 {
 	struct oa_http_event *ev = &f->events[f->n++];
+	const struct oa_http_head *h = &f->p->cur.head;
 	ev->kind = kind;
 	ev->reason = 0;
 	ev->offset = f->pos;
 	ev->inject_at = SIZE_MAX;
 	ev->head_len = 0;
 	ev->body_len = 0;
-	if (kind != OA_HTTP_GAVE_UP)
-		oa_http_head_copy(&ev->head, &f->p->cur.head);
-	else
-		clear_head(&ev->head);
+	ev->status = kind == OA_HTTP_GAVE_UP ? 0 : h->status;
+	ev->method = kind == OA_HTTP_GAVE_UP ? 0 : h->method;
+	ev->head = kind == OA_HTTP_MESSAGE_BEGIN ? h : NULL;
 	return ev;
 }
 
@@ -1161,7 +1161,9 @@ size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
 		    struct oa_http_event *events, size_t max_events)
 {
 	struct feed f = {.p = p, .events = events, .blank_at = SIZE_MAX};
-	while (f.n < max_events && p->state != ST_DEAD) {
+	/* after a MESSAGE_BEGIN the next message would overwrite its head */
+	while (f.n < max_events && p->state != ST_DEAD &&
+	       !(f.n && events[f.n - 1].kind == OA_HTTP_MESSAGE_BEGIN)) {
 		if (p->state == ST_MESSAGE_DONE) {
 			emit(&f, OA_HTTP_MESSAGE_END)->body_len = p->cur.body_len;
 			p->state = (p->cur.bits & BIT_TUNNEL) ? ST_TUNNEL : ST_IDLE;

@@ -113,9 +113,14 @@ struct oa_http_event {
 	 * head, where a header line can be inserted; SIZE_MAX when that line
 	 * started in an earlier feed. */
 	size_t inject_at;
-	uint32_t head_len;	  /* MESSAGE_BEGIN: bytes of the head, across feeds */
-	uint64_t body_len;	  /* MESSAGE_END: body bytes without chunk framing */
-	struct oa_http_head head; /* MESSAGE_BEGIN and MESSAGE_END; zero for GAVE_UP */
+	uint32_t head_len; /* MESSAGE_BEGIN: bytes of the head, across feeds */
+	uint16_t status;   /* BEGIN and END of a response: its head's status */
+	uint8_t method;	   /* BEGIN and END of a response: the request's method */
+	uint64_t body_len; /* MESSAGE_END: body bytes without chunk framing */
+	/* MESSAGE_BEGIN: the head, inside the parser (no copy per event): valid
+	 * until the next call on the parser, which is why a feed returns right
+	 * after a MESSAGE_BEGIN. NULL for the other events. */
+	const struct oa_http_head *head;
 };
 
 /* Fixed-size state meant to be embedded in a per-fd table; every field is
@@ -137,14 +142,23 @@ struct oa_http_parser {
 void oa_http_parser_init(struct oa_http_parser *p, enum oa_http_role role);
 
 /* Parses data, writing up to max_events events (max_events >= 1). Returns the
- * number written. It stops early only when events is full: then the caller
- * feeds data + events[n - 1].offset again (possibly zero bytes, since an event
+ * number written. It stops early when events is full and right after a
+ * MESSAGE_BEGIN (oa_http_feed_again says which): then the caller feeds
+ * data + events[n - 1].offset again (possibly zero bytes, since an event
  * such as MESSAGE_END can be due with nothing left to read). After GAVE_UP it
  * returns 0 at once. data may be NULL for len bytes the caller never saw
  * (sendfile, splice): taken as body bytes, anything else gives up
  * (OA_HTTP_MALFORMED). */
 size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
 		    struct oa_http_event *events, size_t max_events);
+
+/* Whether the n events oa_http_feed returned may not be all that its data
+ * holds: feed data + events[n - 1].offset again. */
+static inline bool oa_http_feed_again(const struct oa_http_event *events, size_t n,
+				      size_t max_events)
+{
+	return n == max_events || (n && events[n - 1].kind == OA_HTTP_MESSAGE_BEGIN);
+}
 
 /* The head so far when the last byte fed was the CR starting the blank line
  * that ends it (its MESSAGE_BEGIN comes with the next byte), else NULL: a
