@@ -238,10 +238,9 @@ static void server_span(struct oa_thread *t, const struct oa_fd *f,
 				    n < sizeof query ? n : sizeof query - 1);
 	}
 	oa_payload_attr_static(&w, OA_KEY_URL_SCHEME, "http");
-	char host[OA_HTTP_HOST_CAP];
-	uint16_t host_port;
-	if (oa_split_host_port(head->host, host, sizeof host, &host_port))
-		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host, strlen(host));
+	struct oa_host_port host;
+	if (oa_split_host_port(head->host, head->host_len, &host))
+		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host.name, host.name_len);
 	if (f->local_port)
 		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
 	put_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
@@ -267,10 +266,13 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 	if (f->peer_len)
 		oa_sockaddr_text(&f->peer.sa, f->peer_len, peer, sizeof peer);
 	uint16_t peer_port = oa_sockaddr_port(&f->peer.sa);
-	char host[sizeof peer];
-	uint16_t port = 0;
-	if (!oa_split_host_port(head->host, host, sizeof host, &port))
-		snprintf(host, sizeof host, "%s", peer);
+	struct oa_host_port host;
+	if (!oa_split_host_port(head->host, head->host_len, &host)) {
+		host.name = peer;
+		host.name_len = strlen(peer);
+		host.port = 0;
+	}
+	uint16_t port = host.port;
 	bool https = strcmp(head->scheme, "https") == 0;
 	if (!port)
 		port = (head->flags & OA_HTTP_ABSOLUTE_FORM) ? (https ? 443 : 80) : peer_port;
@@ -285,8 +287,8 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 	size_t url_len = oa_http_url_full(&parts, url, sizeof url);
 	oa_payload_attr_str(&w, OA_KEY_URL_FULL, url,
 			    url_len < sizeof url ? url_len : sizeof url - 1);
-	if (host[0])
-		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host, strlen(host));
+	if (host.name_len)
+		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host.name, host.name_len);
 	if (port)
 		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, port);
 	put_peer(&w, f, OA_KEY_NETWORK_PEER_ADDRESS, OA_KEY_NETWORK_PEER_PORT);

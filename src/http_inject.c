@@ -85,42 +85,36 @@ size_t oa_layout_consume(struct oa_layout *l, size_t sent, struct oa_insert *ins
 	return app_bytes;
 }
 
-bool oa_split_host_port(const char *host, char *name, size_t cap, uint16_t *port)
+bool oa_split_host_port(const char *host, size_t len, struct oa_host_port *out)
 {
-	const char *name_start = host, *name_end;
-	const char *port_text = NULL;
-	*port = 0;
-	if (host[0] == '[') {
-		name_start = host + 1;
-		name_end = strchr(name_start, ']');
+	const char *name_end, *port_text = NULL, *end = host + len;
+	out->name = host;
+	out->port = 0;
+	if (len && host[0] == '[') {
+		out->name = host + 1;
+		name_end = memchr(host, ']', len);
 		if (!name_end)
 			return false;
-		if (name_end[1] == ':')
+		if (name_end + 1 < end && name_end[1] == ':')
 			port_text = name_end + 2;
 	} else {
-		const char *colon = strchr(host, ':');
+		const char *colon = memchr(host, ':', len);
 		/* two colons: a bare IPv6 address, no port */
-		if (colon && !strchr(colon + 1, ':')) {
+		if (colon && !memchr(colon + 1, ':', (size_t)(end - colon - 1))) {
 			name_end = colon;
 			port_text = colon + 1;
 		} else {
-			name_end = host + strlen(host);
+			name_end = end;
 		}
 	}
-	if (port_text && *port_text) {
+	if (port_text && port_text < end) {
 		unsigned long value = 0;
 		const char *p = port_text;
-		while (*p >= '0' && *p <= '9' && value < 65536)
+		while (p < end && *p >= '0' && *p <= '9' && value < 65536)
 			value = value * 10 + (unsigned long)(*p++ - '0');
-		if (!*p && value < 65536)
-			*port = (uint16_t)value;
+		if (p == end && value < 65536)
+			out->port = (uint16_t)value;
 	}
-	size_t len = (size_t)(name_end - name_start);
-	if (!len || !cap)
-		return false;
-	if (len >= cap)
-		len = cap - 1;
-	memcpy(name, name_start, len);
-	name[len] = '\0';
-	return true;
+	out->name_len = (size_t)(name_end - out->name);
+	return out->name_len > 0;
 }

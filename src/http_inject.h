@@ -50,9 +50,15 @@ bool oa_layout_build(struct oa_layout *l, const struct iovec *app, int n_app,
  * among them. */
 size_t oa_layout_consume(struct oa_layout *l, size_t sent, struct oa_insert *ins);
 
-/* Splits a Host header value ("name", "name:port", "[v6]", "[v6]:port") into
- * the name (no brackets, NUL-terminated, cut to cap - 1) and the port (0 when
- * absent or not a number below 65536). False when nothing usable is left. */
-bool oa_split_host_port(const char *host, char *name, size_t cap, uint16_t *port);
+struct oa_host_port {
+	const char *name; /* inside the value split: not NUL-terminated */
+	size_t name_len;
+	uint16_t port; /* 0 when absent or not a number below 65536 */
+};
+
+/* Splits a Host header value of len bytes ("name", "name:port", "[v6]",
+ * "[v6]:port") into the name, without brackets, and the port. False when no
+ * name is left. */
+bool oa_split_host_port(const char *host, size_t len, struct oa_host_port *out);
 
 #endif

@@ -9,6 +9,7 @@
  * then one byte per pending request (its method), then the stream. */
 #include "http_parse.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,30 @@ static uint64_t fnv1a(const void *p, size_t n)
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3u;
 	return h;
+}
+
+static uint64_t fnv1a_more(uint64_t h, const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3u;
+	return h;
+}
+
+/* What a head says: its fixed fields, its strings up to their lengths and
+ * the parent when valid (bytes past a string's NUL are not cleared). */
+static uint64_t head_hash(const struct oa_http_head *h)
+{
+	uint64_t x = fnv1a(h, offsetof(struct oa_http_head, method_original));
+	x = fnv1a_more(x, h->method_original, h->method_original_len);
+	x = fnv1a_more(x, h->scheme, h->scheme_len);
+	x = fnv1a_more(x, h->path, h->path_len);
+	x = fnv1a_more(x, h->query, h->query_len);
+	x = fnv1a_more(x, h->host, h->host_len);
+	x = fnv1a_more(x, h->user_agent, h->user_agent_len);
+	x = fnv1a_more(x, h->tracestate, h->tracestate_len);
+	if (h->flags & OA_HTTP_TRACEPARENT_VALID)
+		x = fnv1a_more(x, &h->parent, sizeof h->parent);
+	return x;
 }
 
 static void check_string(const char *s, uint8_t len, size_t cap)
@@ -151,7 +176,7 @@ static void record(struct run *r, const struct options *o, const struct oa_http_
 	rec->body_len = ev->body_len;
 	rec->status = ev->status;
 	rec->method = ev->method;
-	rec->head_hash = ev->head			   ? fnv1a(ev->head, sizeof *ev->head)
+	rec->head_hash = ev->head			   ? head_hash(ev->head)
 			 : ev->kind == OA_HTTP_MESSAGE_END ? prev->head_hash
 							   : 0;
 }

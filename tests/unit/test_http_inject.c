@@ -104,34 +104,50 @@ static void test_consume_all_splits(void)
 	}
 }
 
+static bool split(const char *host, struct oa_host_port *hp)
+{
+	return oa_split_host_port(host, strlen(host), hp);
+}
+
+static void check_name(const struct oa_host_port *hp, const char *name)
+{
+	CHECK_EQ_INT(hp->name_len, strlen(name));
+	CHECK(memcmp(hp->name, name, hp->name_len) == 0);
+}
+
 static void test_split_host_port(void)
 {
-	char name[64];
-	uint16_t port;
-	CHECK(oa_split_host_port("example.com", name, sizeof name, &port));
-	CHECK_EQ_STR(name, "example.com");
-	CHECK_EQ_INT(port, 0);
-	CHECK(oa_split_host_port("example.com:8080", name, sizeof name, &port));
-	CHECK_EQ_STR(name, "example.com");
-	CHECK_EQ_INT(port, 8080);
-	CHECK(oa_split_host_port("[::1]:443", name, sizeof name, &port));
-	CHECK_EQ_STR(name, "::1");
-	CHECK_EQ_INT(port, 443);
-	CHECK(oa_split_host_port("[::1]", name, sizeof name, &port));
-	CHECK_EQ_STR(name, "::1");
-	CHECK_EQ_INT(port, 0);
-	CHECK(oa_split_host_port("::1", name, sizeof name, &port)); /* bare IPv6: no port */
-	CHECK_EQ_STR(name, "::1");
-	CHECK_EQ_INT(port, 0);
-	CHECK(oa_split_host_port("h:99999", name, sizeof name, &port));
-	CHECK_EQ_INT(port, 0);
-	CHECK(oa_split_host_port("h:8x", name, sizeof name, &port));
-	CHECK_EQ_INT(port, 0);
-	CHECK(!oa_split_host_port("", name, sizeof name, &port));
-	CHECK(!oa_split_host_port(":80", name, sizeof name, &port));
-	CHECK(!oa_split_host_port("[::1", name, sizeof name, &port));
-	CHECK(oa_split_host_port("abcdef", name, 4, &port));
-	CHECK_EQ_STR(name, "abc");
+	struct oa_host_port hp;
+	CHECK(split("example.com", &hp));
+	check_name(&hp, "example.com");
+	CHECK_EQ_INT(hp.port, 0);
+	CHECK(split("example.com:8080", &hp));
+	check_name(&hp, "example.com");
+	CHECK_EQ_INT(hp.port, 8080);
+	CHECK(split("[::1]:443", &hp));
+	check_name(&hp, "::1");
+	CHECK_EQ_INT(hp.port, 443);
+	CHECK(split("[::1]", &hp));
+	check_name(&hp, "::1");
+	CHECK_EQ_INT(hp.port, 0);
+	CHECK(split("::1", &hp)); /* bare IPv6: no port */
+	check_name(&hp, "::1");
+	CHECK_EQ_INT(hp.port, 0);
+	CHECK(split("h:99999", &hp));
+	CHECK_EQ_INT(hp.port, 0);
+	CHECK(split("h:8x", &hp));
+	CHECK_EQ_INT(hp.port, 0);
+	CHECK(split("h:", &hp));
+	check_name(&hp, "h");
+	CHECK_EQ_INT(hp.port, 0);
+	CHECK(!split("", &hp));
+	CHECK(!split(":80", &hp));
+	CHECK(!split("[::1", &hp));
+	CHECK(!split("[]:80", &hp));
+	/* only the given length counts */
+	CHECK(oa_split_host_port("a.example:81xyz", 12, &hp));
+	check_name(&hp, "a.example");
+	CHECK_EQ_INT(hp.port, 81);
 }
 
 int main(void)
