@@ -2,6 +2,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 _Static_assert(sizeof(struct oa_http_parser) <= 512, "parser state must stay small");
 
@@ -894,12 +897,35 @@ static const uint8_t *word_ctl(const uint8_t *s)
 	return NULL;
 }
 
+#ifdef __SSE2__
+/* The first control byte (other than tab) or DEL among the 16 at s, or NULL. */
+static const uint8_t *block_ctl(const uint8_t *s)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)s);
+	/* unsigned v <= 0x1f: max(v, 0x1f) == 0x1f */
+	__m128i low = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+	__m128i tab = _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'));
+	__m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+	unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_andnot_si128(tab, low), del));
+	return m ? s + __builtin_ctz(m) : NULL;
+}
+#endif
+
 /* The first byte in [s, end) that is a control other than tab (CR and LF
- * included) or DEL; end when there is none. Eight bytes at a time, the last
- * word overlapping the one before. */
+ * included) or DEL; end when there is none. Sixteen bytes at a time with
+ * SSE2, else eight, the last block overlapping the one before. */
 static const uint8_t *find_ctl(const uint8_t *s, const uint8_t *end)
 {
 	const uint8_t *c;
+#ifdef __SSE2__
+	if (end - s >= 16) {
+		for (; end - s > 16; s += 16)
+			if ((c = block_ctl(s)) != NULL)
+				return c;
+		c = block_ctl(end - 16);
+		return c ? c : end;
+	}
+#endif
 	if (end - s < 8) {
 		for (; s < end; s++)
 			if (is_ctl(*s))
