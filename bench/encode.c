@@ -90,7 +90,7 @@ static uint8_t *pb_out;
 static void run_ours_pb(void)
 {
 	size_t size = oa_pb_batch_size(&batch);
-	sink += oa_pb_batch_encode(&batch, pb_out) + pb_out[size / 2];
+	sink += oa_pb_batch_encode(&batch, pb_out, size) + pb_out[size / 2];
 }
 
 #if OA_FEATURE_JSON

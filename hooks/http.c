@@ -205,12 +205,17 @@ static void put_status(struct oa_payload *w, uint16_t status, bool is_error)
 static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key address_key,
 		     enum oa_key port_key)
 {
-	char addr[sizeof f->peer.un.sun_path + 2];
-	if (!f->peer_len || !oa_sockaddr_text(&f->peer.sa, f->peer_len, addr, sizeof addr))
+	if (!f->peer_len)
 		return;
-	oa_payload_attr_str(w, address_key, addr, strlen(addr));
-	if (f->family != AF_UNIX)
+	if (f->peer.sa.sa_family == AF_INET || f->peer.sa.sa_family == AF_INET6) {
+		/* the exporter formats it, off the application's thread */
+		oa_payload_attr_sockaddr(w, address_key, &f->peer.sa, f->peer_len);
 		oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
+		return;
+	}
+	char addr[sizeof f->peer.un.sun_path + 2];
+	if (oa_sockaddr_text(&f->peer.sa, f->peer_len, addr, sizeof addr))
+		oa_payload_attr_str(w, address_key, addr, strlen(addr));
 }
 
 /* The tracestate that came with the traceparent a SERVER span continues. */

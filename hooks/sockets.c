@@ -25,6 +25,7 @@
 
 #include <arpa/inet.h>
 
+#include "addr_text.h"
 #include "clock.h"
 #include "net.h"
 #include "real.h"
@@ -119,30 +120,10 @@ uint16_t oa_sockaddr_port(const struct sockaddr *sa)
 	return 0;
 }
 
-/* A dotted quad, as inet_ntop writes it without its sprintf: that call cost
- * more than the rest of an HTTP span's attributes. */
-static bool ipv4_text(const struct in_addr *in, char *out, size_t cap)
-{
-	const uint8_t *a = (const uint8_t *)&in->s_addr;
-	char text[INET_ADDRSTRLEN], *p = text;
-	for (int i = 0; i < 4; i++) {
-		if (a[i] >= 100)
-			*p++ = (char)('0' + a[i] / 100);
-		if (a[i] >= 10)
-			*p++ = (char)('0' + a[i] / 10 % 10);
-		*p++ = (char)('0' + a[i] % 10);
-		*p++ = i < 3 ? '.' : '\0';
-	}
-	if ((size_t)(p - text) > cap)
-		return false;
-	memcpy(out, text, (size_t)(p - text));
-	return true;
-}
-
 bool oa_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
 {
 	if (sa->sa_family == AF_INET)
-		return ipv4_text(&((const struct sockaddr_in *)sa)->sin_addr, out, cap);
+		return oa_ipv4_text(&((const struct sockaddr_in *)sa)->sin_addr, out, cap);
 	if (sa->sa_family == AF_INET6)
 		return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
 				 (socklen_t)cap) != NULL;

@@ -7,24 +7,28 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "addr_text.h"
 #include "ids.h"
 #include "utf8.h"
 
-const char *const oa_key_names[OA_KEY_COUNT] = {
-	[OA_KEY_CUSTOM] = "",
+const char *const oa_key_names[OA_KEY_COUNT] = {[OA_KEY_CUSTOM] = "",
 #define OA_KEY_NAME(id, str) [OA_KEY_##id] = str,
-	OA_WELL_KNOWN_KEYS(OA_KEY_NAME)
+						OA_WELL_KNOWN_KEYS(OA_KEY_NAME)
 #undef OA_KEY_NAME
 };
 
+/* The same names with their lengths, for the exporter's per-attribute use. */
+static const struct oa_str key_strs[OA_KEY_COUNT] = {
+#define OA_KEY_STR(id, str) [OA_KEY_##id] = {str, sizeof(str) - 1},
+    OA_WELL_KNOWN_KEYS(OA_KEY_STR)
+#undef OA_KEY_STR
+};
+
 const char *const oa_scope_names[] = {
-	[OA_SCOPE_FUNCTIONS] = "otlpauto.functions",
-	[OA_SCOPE_PROCESS] = "otlpauto.process",
-	[OA_SCOPE_SOCKETS] = "otlpauto.sockets",
-	[OA_SCOPE_DNS] = "otlpauto.dns",
-	[OA_SCOPE_HTTP] = "otlpauto.http",
-	[OA_SCOPE_FILES] = "otlpauto.files",
-	[OA_SCOPE_MANUAL] = "otlpauto.manual",
+    [OA_SCOPE_FUNCTIONS] = "otlpauto.functions", [OA_SCOPE_PROCESS] = "otlpauto.process",
+    [OA_SCOPE_SOCKETS] = "otlpauto.sockets",	 [OA_SCOPE_DNS] = "otlpauto.dns",
+    [OA_SCOPE_HTTP] = "otlpauto.http",		 [OA_SCOPE_FILES] = "otlpauto.files",
+    [OA_SCOPE_MANUAL] = "otlpauto.manual",
 };
 
 /* Strings live in fixed chunks so pointers stay valid while the batch grows. */
@@ -172,9 +176,15 @@ void oa_batch_destroy(struct oa_batch *b)
 	free(b);
 }
 
-size_t oa_batch_count(const struct oa_batch *b) { return b->n_spans; }
+size_t oa_batch_count(const struct oa_batch *b)
+{
+	return b->n_spans;
+}
 
-static struct oa_str cstr(const char *s) { return (struct oa_str){s, (uint32_t)strlen(s)}; }
+static struct oa_str cstr(const char *s)
+{
+	return (struct oa_str){s, (uint32_t)strlen(s)};
+}
 
 /* Adds an attribute unless the count limit is reached; NULL when dropped. A
  * key the span already has gets the new value in place: receivers reject
@@ -203,17 +213,25 @@ static struct oa_attr *add_attr(struct oa_batch *b, struct pending_span *ps, str
 static void format_sockaddr(struct oa_batch *b, struct oa_attr *a, const uint8_t *raw, size_t len)
 {
 	char text[INET6_ADDRSTRLEN + 1] = "";
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof ss);
-	memcpy(&ss, raw, len < sizeof ss ? len : sizeof ss);
 	const char *s = text;
-	if (ss.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, text, sizeof text);
-	else if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, text, sizeof text);
-	else if (ss.ss_family == AF_UNIX)
-		s = ((struct sockaddr_un *)&ss)->sun_path;
-	size_t n = strnlen(s, len);
+	size_t n = 0;
+	sa_family_t family = AF_UNSPEC;
+	if (len >= sizeof family)
+		memcpy(&family, raw, sizeof family);
+	if (family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		struct sockaddr_in in;
+		memcpy(&in, raw, sizeof in);
+		oa_ipv4_text(&in.sin_addr, text, sizeof text);
+		n = strlen(text);
+	} else if (family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 in6;
+		memcpy(&in6, raw, sizeof in6);
+		inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
+		n = strlen(text);
+	} else if (family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path)) {
+		s = (const char *)raw + offsetof(struct sockaddr_un, sun_path);
+		n = strnlen(s, len - offsetof(struct sockaddr_un, sun_path));
+	}
 	a->type = OA_VALUE_STRING;
 	a->v.s = arena_text(b, s, n, b->cfg->attribute_value_length_limit);
 }
@@ -233,8 +251,9 @@ static void add_stacktrace(struct oa_batch *b, struct pending_span *ps, const ui
 		size_t name_len = 0;
 		/* A return address points after the call: look up the call itself. */
 		const char *name = b->syms ? oa_symbols_name(b->syms, addr - 1, &name_len) : NULL;
-		int n = snprintf(text + len, sizeof text - len, "%s%.*s (0x%lx)", i ? "\n" : "",
-				 (int)(name ? name_len : 1), name ? name : "?", (unsigned long)addr);
+		int n =
+		    snprintf(text + len, sizeof text - len, "%s%.*s (0x%lx)", i ? "\n" : "",
+			     (int)(name ? name_len : 1), name ? name : "?", (unsigned long)addr);
 		if (n < 0)
 			break;
 		len += (size_t)n < sizeof text - len ? (size_t)n : sizeof text - len - 1;
@@ -274,36 +293,45 @@ static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8
 		key_str = arena_text(b, (const char *)p, klen, UINT32_MAX);
 		p += klen;
 	} else if (key < OA_KEY_COUNT) {
-		key_str = cstr(oa_key_names[key]);
+		key_str = key_strs[key];
 	} else {
 		return false;
 	}
 	uint8_t type = *p++;
 	uint32_t limit = b->cfg->attribute_value_length_limit;
-	struct oa_attr value = {0};
+	/* Values go straight into the attribute: through a local struct oa_attr,
+	 * its 16-byte copy stalled on the narrower stores that filled it. */
+	struct oa_attr *a;
 	switch (type) {
 	case OA_VAL_STR: {
 		const char *s;
 		uint16_t len;
 		if (!read_text(&p, end, &s, &len))
 			return false;
-		value.type = OA_VALUE_STRING;
-		value.v.s = arena_text(b, s, len, limit);
+		if ((a = add_attr(b, ps, key_str)) != NULL) {
+			a->type = OA_VALUE_STRING;
+			a->v.s = arena_text(b, s, len, limit);
+		}
 		break;
 	}
 	case OA_VAL_INT:
 	case OA_VAL_DOUBLE:
 		if (end - p < 8)
 			return false;
-		value.type = type == OA_VAL_INT ? OA_VALUE_INT : OA_VALUE_DOUBLE;
-		memcpy(type == OA_VAL_INT ? (void *)&value.v.i : (void *)&value.v.d, p, 8);
+		if ((a = add_attr(b, ps, key_str)) != NULL) {
+			a->type = type == OA_VAL_INT ? OA_VALUE_INT : OA_VALUE_DOUBLE;
+			memcpy(type == OA_VAL_INT ? (void *)&a->v.i : (void *)&a->v.d, p, 8);
+		}
 		p += 8;
 		break;
 	case OA_VAL_BOOL:
 		if (end - p < 1)
 			return false;
-		value.type = OA_VALUE_BOOL;
-		value.v.b = *p++ != 0;
+		if ((a = add_attr(b, ps, key_str)) != NULL) {
+			a->type = OA_VALUE_BOOL;
+			a->v.b = *p != 0;
+		}
+		p++;
 		break;
 	case OA_VAL_STATIC: {
 		const char *s;
@@ -311,8 +339,10 @@ static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8
 			return false;
 		memcpy(&s, p, sizeof s);
 		p += sizeof s;
-		value.type = OA_VALUE_STRING;
-		value.v.s = cstr(s);
+		if ((a = add_attr(b, ps, key_str)) != NULL) {
+			a->type = OA_VALUE_STRING;
+			a->v.s = cstr(s);
+		}
 		break;
 	}
 	case OA_VAL_ERRNO: {
@@ -327,8 +357,10 @@ static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8
 			snprintf(fallback, sizeof fallback, "errno %d", err);
 			name = fallback;
 		}
-		value.type = OA_VALUE_STRING;
-		value.v.s = arena_text(b, name, strlen(name), limit);
+		if ((a = add_attr(b, ps, key_str)) != NULL) {
+			a->type = OA_VALUE_STRING;
+			a->v.s = arena_text(b, name, strlen(name), limit);
+		}
 		break;
 	}
 	case OA_VAL_SOCKADDR: {
@@ -337,19 +369,13 @@ static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8
 		uint8_t len = *p++;
 		if (end - p < len)
 			return false;
-		struct oa_attr *a = add_attr(b, ps, key_str);
-		if (a)
+		if ((a = add_attr(b, ps, key_str)) != NULL)
 			format_sockaddr(b, a, p, len);
-		*pp = p + len;
-		return true;
+		p += len;
+		break;
 	}
 	default:
 		return false;
-	}
-	struct oa_attr *a = add_attr(b, ps, key_str);
-	if (a) {
-		a->type = value.type;
-		a->v = value.v;
 	}
 	*pp = p;
 	return true;
@@ -491,7 +517,8 @@ bool oa_batch_add(struct oa_batch *b, const struct oa_record *rec, const char *t
 		const char *name = b->syms ? oa_symbols_name(b->syms, rec->subject, &len) : NULL;
 		char raw[2 + 16 + 1];
 		if (!name) {
-			len = (size_t)snprintf(raw, sizeof raw, "0x%lx", (unsigned long)rec->subject);
+			len =
+			    (size_t)snprintf(raw, sizeof raw, "0x%lx", (unsigned long)rec->subject);
 			name = raw;
 		}
 		sp->name = arena_text(b, name, len, UINT32_MAX);
@@ -519,8 +546,9 @@ bool oa_batch_add(struct oa_batch *b, const struct oa_record *rec, const char *t
 	return true;
 }
 
-const struct oa_export_batch *oa_batch_view_range(struct oa_batch *b, const struct oa_attr *resource,
-						 size_t n_resource, size_t first, size_t count)
+const struct oa_export_batch *oa_batch_view_range(struct oa_batch *b,
+						  const struct oa_attr *resource, size_t n_resource,
+						  size_t first, size_t count)
 {
 	if (!grow((void **)&b->by_scope, &b->cap_by_scope, count ? count : 1, sizeof *b->by_scope))
 		count = 0;
@@ -558,7 +586,7 @@ const struct oa_export_batch *oa_batch_view_range(struct oa_batch *b, const stru
 }
 
 const struct oa_export_batch *oa_batch_view(struct oa_batch *b, const struct oa_attr *resource,
-					   size_t n_resource)
+					    size_t n_resource)
 {
 	return oa_batch_view_range(b, resource, n_resource, 0, b->n_spans);
 }

@@ -322,9 +322,8 @@ static uint8_t *put_scope_spans(uint8_t *p, const struct oa_export_scope *scope)
 	return put_len_prefix(p, scope_end, TAG(1, WT_LEN));
 }
 
-size_t oa_pb_batch_encode(const struct oa_export_batch *batch, uint8_t *out)
+size_t oa_pb_batch_encode(const struct oa_export_batch *batch, uint8_t *out, size_t size)
 {
-	size_t size = oa_pb_batch_size(batch);
 	uint8_t *end = out + size;
 	uint8_t *p = end;
 	for (size_t i = batch->n_scopes; i-- > 0;) {

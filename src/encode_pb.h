@@ -11,7 +11,8 @@
 
 /* Bytes of the encoded ExportTraceServiceRequest. */
 size_t oa_pb_batch_size(const struct oa_export_batch *batch);
-/* Writes exactly oa_pb_batch_size(batch) bytes to out and returns that count. */
-size_t oa_pb_batch_encode(const struct oa_export_batch *batch, uint8_t *out);
+/* Writes the size = oa_pb_batch_size(batch) bytes to out (the caller has the
+ * size already: it allocated out) and returns that count. */
+size_t oa_pb_batch_encode(const struct oa_export_batch *batch, uint8_t *out, size_t size);
 
 #endif

@@ -196,7 +196,7 @@ static bool encode(const struct oa_export_batch *view, bool json)
 	size_t size = oa_pb_batch_size(view);
 	if (size > MAX_REQUEST_BYTES || !oa_buf_reserve(&xs.out, size))
 		return false;
-	xs.out.len = oa_pb_batch_encode(view, (uint8_t *)xs.out.data);
+	xs.out.len = oa_pb_batch_encode(view, (uint8_t *)xs.out.data, size);
 	return true;
 }
 

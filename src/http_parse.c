@@ -1066,11 +1066,18 @@ static bool header_line(struct feed *f, const uint8_t *data, const uint8_t *s, c
 		colon++;
 	if (colon == s || *colon != ':')
 		return false;
+	p->cur.framing_len += (uint32_t)(nl - s + 1);
+	enum field field = lookup_field(p, s, (size_t)(colon - s));
+	if (field == FIELD_NONE) {
+		/* most lines: a value no one reads, already checked for controls */
+		p->cur.field = FIELD_NONE;
+		f->pos = (size_t)(nl - data) + 1;
+		return true;
+	}
 	const uint8_t *v = colon + 1;
 	while (v < e && is_blank(*v))
 		v++;
-	p->cur.framing_len += (uint32_t)(nl - s + 1);
-	use_field(p, lookup_field(p, s, (size_t)(colon - s)));
+	use_field(p, field);
 	if (!value_bytes(f, data, v, e))
 		return true;
 	f->pos = (size_t)(nl - data) + 1;

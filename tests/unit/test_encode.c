@@ -368,7 +368,7 @@ static bool check_pb(const struct oa_export_batch *batch)
 	if (!ours)
 		abort();
 	memset(ours, 0xA5, size + 32);
-	CHECK_EQ_INT(oa_pb_batch_encode(batch, ours + 16), size);
+	CHECK_EQ_INT(oa_pb_batch_encode(batch, ours + 16, size), size);
 	bool guards_intact = true;
 	for (size_t i = 0; i < 16; i++)
 		guards_intact &= ours[i] == 0xA5 && ours[16 + size + i] == 0xA5;
@@ -731,7 +731,7 @@ static void test_pb_fixed_batches(void)
 	/* Exactly one ResourceSpans holding an empty Resource. */
 	uint8_t bytes[8];
 	CHECK_EQ_INT(oa_pb_batch_size(&empty), 4);
-	CHECK_EQ_INT(oa_pb_batch_encode(&empty, bytes), 4);
+	CHECK_EQ_INT(oa_pb_batch_encode(&empty, bytes, 4), 4);
 	CHECK(memcmp(bytes, "\x0a\x02\x0a\x00", 4) == 0);
 
 	struct oa_export_batch resource_only = {.resource_attrs = rich_resource_attrs,
@@ -950,7 +950,7 @@ static int dump(const char *dir)
 	struct oa_buf json = {0};
 	if (!pb || !oa_json_batch_encode(&rich_batch, &json))
 		return 1;
-	oa_pb_batch_encode(&rich_batch, pb);
+	oa_pb_batch_encode(&rich_batch, pb, size);
 	const struct {
 		const char *name;
 		const void *data;

@@ -1,0 +1,128 @@
+/* The exporter's record decoding (src/batch.c): a span record's payload
+ * items become attributes with the right keys, types and formatted values. */
+#include "check.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/un.h>
+
+#include "batch.h"
+#include "config.h"
+#include "payload.h"
+
+static uint64_t ticks_as_ns(uint64_t ticks)
+{
+	return ticks;
+}
+
+static _Alignas(16) uint8_t record_bytes[8 * OA_SLOT_SIZE];
+
+static struct oa_record *new_record(struct oa_payload *w)
+{
+	struct oa_record *rec = (struct oa_record *)record_bytes;
+	memset(record_bytes, 0, sizeof record_bytes);
+	rec->type = OA_REC_SPAN;
+	rec->n_slots = (uint8_t)oa_record_slots(sizeof record_bytes - OA_RECORD_HEADER_SIZE -
+						OA_PAYLOAD_DROPPED_ITEM);
+	rec->kind = 2; /* SERVER */
+	rec->scope = OA_SCOPE_HTTP;
+	rec->name_source = OA_NAME_PAYLOAD;
+	rec->trace_flags = 1;
+	rec->trace_id[15] = 1;
+	rec->span_id = 0x1122334455667788u;
+	rec->start = 1000;
+	rec->end = 2000;
+	oa_payload_init(w, rec);
+	return rec;
+}
+
+static const struct oa_attr *find(const struct oa_export_span *s, const char *key)
+{
+	for (uint32_t i = 0; i < s->n_attrs; i++)
+		if (s->attrs[i].key.len == strlen(key) &&
+		    !memcmp(s->attrs[i].key.ptr, key, strlen(key)))
+			return &s->attrs[i];
+	return NULL;
+}
+
+static void check_string_attr(const struct oa_export_span *s, const char *key, const char *value)
+{
+	const struct oa_attr *a = find(s, key);
+	CHECK(a != NULL);
+	if (!a)
+		return;
+	CHECK_EQ_INT(a->type, OA_VALUE_STRING);
+	CHECK_EQ_INT(a->v.s.len, strlen(value));
+	CHECK(a->v.s.len == strlen(value) && !memcmp(a->v.s.ptr, value, a->v.s.len));
+}
+
+static void test_http_server_record(void)
+{
+	struct oa_config cfg;
+	oa_config_defaults(&cfg);
+	struct oa_batch *b = oa_batch_create(&cfg, NULL, ticks_as_ns);
+	struct oa_payload w;
+	struct oa_record *rec = new_record(&w);
+	oa_payload_text(&w, OA_ITEM_NAME, "GET", 3);
+	oa_payload_attr_static(&w, OA_KEY_HTTP_REQUEST_METHOD, "GET");
+	oa_payload_attr_str(&w, OA_KEY_URL_PATH, "/items", 6);
+	oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, 8080);
+	struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons(40000)};
+	inet_pton(AF_INET, "192.168.10.7", &v4.sin_addr);
+	oa_payload_attr_sockaddr(&w, OA_KEY_CLIENT_ADDRESS, (struct sockaddr *)&v4, sizeof v4);
+	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+	inet_pton(AF_INET6, "2001:db8::5", &v6.sin6_addr);
+	oa_payload_attr_sockaddr(&w, OA_KEY_NETWORK_PEER_ADDRESS, (struct sockaddr *)&v6,
+				 sizeof v6);
+	struct sockaddr_un un = {.sun_family = AF_UNIX, .sun_path = "/run/app.sock"};
+	oa_payload_attr_sockaddr(&w, OA_KEY_SERVER_ADDRESS, (struct sockaddr *)&un,
+				 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 14));
+	oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, ECONNREFUSED);
+	oa_payload_finish(&w);
+	CHECK(oa_batch_add(b, rec, NULL));
+
+	const struct oa_export_batch *view = oa_batch_view(b, NULL, 0);
+	CHECK_EQ_INT(view->n_scopes, 1);
+	const struct oa_export_span *s = &view->scopes[0].spans[0];
+	CHECK(s->name.len == 3 && !memcmp(s->name.ptr, "GET", 3));
+	CHECK_EQ_INT(s->n_attrs, 7);
+	check_string_attr(s, "http.request.method", "GET");
+	check_string_attr(s, "url.path", "/items");
+	const struct oa_attr *port = find(s, "server.port");
+	CHECK(port && port->type == OA_VALUE_INT && port->v.i == 8080);
+	check_string_attr(s, "client.address", "192.168.10.7");
+	check_string_attr(s, "network.peer.address", "2001:db8::5");
+	check_string_attr(s, "server.address", "/run/app.sock");
+	check_string_attr(s, "error.type", "ECONNREFUSED");
+	oa_batch_destroy(b);
+}
+
+/* A value cut off inside the record is malformed: the span keeps what came
+ * before it and nothing is read past the payload. */
+static void test_truncated_sockaddr(void)
+{
+	struct oa_config cfg;
+	oa_config_defaults(&cfg);
+	struct oa_batch *b = oa_batch_create(&cfg, NULL, ticks_as_ns);
+	struct oa_payload w;
+	struct oa_record *rec = new_record(&w);
+	oa_payload_attr_str(&w, OA_KEY_URL_PATH, "/", 1);
+	struct sockaddr_in v4 = {.sin_family = AF_INET};
+	oa_payload_attr_sockaddr(&w, OA_KEY_CLIENT_ADDRESS, (struct sockaddr *)&v4, sizeof v4);
+	oa_payload_finish(&w);
+	rec->payload_len = (uint16_t)(rec->payload_len - 4);
+	CHECK(oa_batch_add(b, rec, NULL));
+	const struct oa_export_span *s = &oa_batch_view(b, NULL, 0)->scopes[0].spans[0];
+	check_string_attr(s, "url.path", "/");
+	CHECK(find(s, "client.address") == NULL);
+	oa_batch_destroy(b);
+}
+
+int main(void)
+{
+	test_http_server_record();
+	test_truncated_sockaddr();
+	CHECK_DONE();
+}
