@@ -20,7 +20,7 @@
  *                            a SERVER span each          -> "ns_per_request=X"
  *                            and the CPU time of the other threads (the
  *                            shim's exporter) per request
- *                                     -> "other_threads_cpu_ns_per_request=Y" */
+ *                                     -> "other_threads_cpu_per_request_ns=Y" */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <dlfcn.h>
@@ -248,7 +248,7 @@ static void served(long n)
 		if (round == 0 || spent < best)
 			best = spent;
 	}
-	printf("ns_per_request=%.1f other_threads_cpu_ns_per_request=%.1f\n", best / (double)n,
+	printf("ns_per_request=%.1f other_threads_cpu_per_request_ns=%.1f\n", best / (double)n,
 	       other_threads_cpu_ns() / (5.0 * (double)n));
 	close(fd);
 	close(client);
