@@ -194,7 +194,7 @@ static double other_threads_cpu_ns(void)
 	while ((d = readdir(tasks)) != NULL) {
 		if (d->d_name[0] == '.' || atol(d->d_name) == self)
 			continue;
-		char path[64];
+		char path[300];
 		snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", d->d_name);
 		FILE *f = fopen(path, "r");
 		unsigned long long ns;

@@ -54,7 +54,18 @@ static struct {
 	uint32_t flush_done;
 	uint64_t flush_deadline_ns;
 	pthread_t thread;
-} ex;
+	/* Held by the exporter while it works, not while it sleeps: a fork
+	 * waits (boundedly) for it, so that the child does not inherit a lock
+	 * the exporter held inside a library (libcurl, libelf, the allocator)
+	 * and deadlock on it when its own exporter starts. */
+	pthread_mutex_t working;
+	bool fork_holds_working; /* the forking thread took it in prepare */
+} ex = {.working = PTHREAD_MUTEX_INITIALIZER};
+
+/* How long a fork waits for the exporter to finish a round of work: one
+ * round is a few milliseconds unless the collector is slow, and the
+ * application's fork must not wait on that. */
+#define FORK_WAIT_NS (50 * 1000000L)
 
 /* State owned by the exporter thread alone. */
 static struct {
@@ -442,6 +453,7 @@ static void exporter_setup(void)
 static void *exporter_main(void *arg)
 {
 	(void)arg;
+	pthread_mutex_lock(&ex.working);
 	exporter_setup();
 	__atomic_store_n(&ex.state, EXPORTER_RUNNING, __ATOMIC_RELEASE);
 	for (;;) {
@@ -479,8 +491,10 @@ static void *exporter_main(void *arg)
 		uint64_t wait = sleep_ns();
 		struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
 		__atomic_store_n(&ex.sleeping, 1, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&ex.working);
 		if (__atomic_load_n(&ex.wake_word, __ATOMIC_SEQ_CST) == seen)
 			futex(&ex.wake_word, FUTEX_WAIT_PRIVATE, seen, &ts);
+		pthread_mutex_lock(&ex.working);
 		__atomic_store_n(&ex.sleeping, 0, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -572,12 +586,28 @@ void oa_exporter_flush(uint32_t timeout_ms)
 
 void oa_exporter_atfork_prepare(void)
 {
+	ex.fork_holds_working = false;
+	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) != EXPORTER_STOPPED &&
+	    !pthread_equal(ex.thread, pthread_self())) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += FORK_WAIT_NS;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		ex.fork_holds_working =
+		    pthread_mutex_clocklock(&ex.working, CLOCK_MONOTONIC, &until) == 0;
+	}
 	oa_transport_atfork_prepare();
 }
 
 void oa_exporter_atfork_parent(void)
 {
 	oa_transport_atfork_parent();
+	if (ex.fork_holds_working)
+		pthread_mutex_unlock(&ex.working);
+	ex.fork_holds_working = false;
 }
 
 /* The child has no exporter thread and must not touch the parent's
@@ -586,6 +616,13 @@ void oa_exporter_atfork_parent(void)
 void oa_exporter_atfork_child(void)
 {
 	oa_transport_atfork_child();
+	/* As for the loader's lock: the forking thread unlocks what it took; a
+	 * lock the parent's exporter held is made anew. */
+	if (ex.fork_holds_working)
+		pthread_mutex_unlock(&ex.working);
+	else
+		pthread_mutex_init(&ex.working, NULL);
+	ex.fork_holds_working = false;
 	ex.rings = NULL;
 	ex.state = EXPORTER_STOPPED;
 	ex.sleeping = 0;

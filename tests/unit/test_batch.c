@@ -97,6 +97,7 @@ static void test_http_server_record(void)
 	check_string_attr(s, "server.address", "/run/app.sock");
 	check_string_attr(s, "error.type", "ECONNREFUSED");
 	oa_batch_destroy(b);
+	oa_config_free(&cfg);
 }
 
 /* A value cut off inside the record is malformed: the span keeps what came
@@ -118,6 +119,7 @@ static void test_truncated_sockaddr(void)
 	check_string_attr(s, "url.path", "/");
 	CHECK(find(s, "client.address") == NULL);
 	oa_batch_destroy(b);
+	oa_config_free(&cfg);
 }
 
 int main(void)
