@@ -68,7 +68,8 @@ static bool feed(struct conn *c, const char *p, size_t len)
 			len -= n;
 			if (c->body_left == 0) {
 				requests++;
-				if (write(c->fd, response, sizeof response - 1) != sizeof response - 1)
+				if (write(c->fd, response, sizeof response - 1) !=
+				    sizeof response - 1)
 					return false;
 			}
 			continue;

@@ -15,7 +15,9 @@
 static pthread_barrier_t made, done;
 
 __attribute__((noipa)) void bench_span(void);
-__attribute__((noipa)) void bench_span(void) {}
+__attribute__((noipa)) void bench_span(void)
+{
+}
 
 NOTRACE static void *thread_main(void *arg)
 {

@@ -49,7 +49,8 @@ static void write_span(struct oa_thread *t, const struct oa_span_ctx *parent,
 	if (!(ctx->flags & 1))
 		return;
 	size_t name_len = strlen(name), path_len = path ? strlen(path) : 0;
-	struct oa_record *rec = oa_record_begin(t, (uint32_t)(3 + name_len + 5 + path_len + 8 + 11 + 16));
+	struct oa_record *rec =
+	    oa_record_begin(t, (uint32_t)(3 + name_len + 5 + path_len + 8 + 11 + 16));
 	if (!rec)
 		return;
 	rec->kind = OA_KIND_INTERNAL;
@@ -227,7 +228,19 @@ OA_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 
 /* execl and friends: gathers the variadic arguments up to the terminating
  * NULL into a stack array (a macro: the array must live in the caller). */
-#define COLLECT_ARGS(first, ap, argv)                                                   	do {                                                                            		size_t count = 1;                                                       		va_list probe;                                                          		va_copy(probe, ap);                                                     		while (va_arg(probe, char *))                                           			count++;                                                        		va_end(probe);                                                          		argv = alloca((count + 1) * sizeof *argv);                              		argv[0] = (char *)(first);                                              		for (size_t i = 1; i <= count; i++)                                     			argv[i] = va_arg(ap, char *);                                   	} while (0)
+#define COLLECT_ARGS(first, ap, argv)                                                              \
+	do {                                                                                       \
+		size_t count = 1;                                                                  \
+		va_list probe;                                                                     \
+		va_copy(probe, ap);                                                                \
+		while (va_arg(probe, char *))                                                      \
+			count++;                                                                   \
+		va_end(probe);                                                                     \
+		argv = alloca((count + 1) * sizeof *argv);                                         \
+		argv[0] = (char *)(first);                                                         \
+		for (size_t i = 1; i <= count; i++)                                                \
+			argv[i] = va_arg(ap, char *);                                              \
+	} while (0)
 
 OA_EXPORT int execl(const char *path, const char *arg, ...)
 {
@@ -357,7 +370,10 @@ OA_EXPORT int system(const char *command)
 
 /* A vfork child shares its parent's memory, rings included: a fork keeps
  * the semantics programs may rely on (the child runs, then execs or exits). */
-OA_EXPORT pid_t vfork(void) { return oa_real_fork()(); }
+OA_EXPORT pid_t vfork(void)
+{
+	return oa_real_fork()();
+}
 
 OA_EXPORT void _exit(int status)
 {

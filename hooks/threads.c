@@ -29,8 +29,8 @@ static void *thread_trampoline(void *p)
 	return a.start(a.arg);
 }
 
-OA_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-			     void *(*start)(void *), void *arg)
+OA_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+			     void *arg)
 {
 	bool internal = oa_tls.internal;
 	if (!internal && !oa_hook_enter())

@@ -27,11 +27,12 @@ bool oa_batch_add(struct oa_batch *b, const struct oa_record *rec, const char *t
 size_t oa_batch_count(const struct oa_batch *b);
 /* The batch as the encoders read it; valid until the next add or reset. */
 const struct oa_export_batch *oa_batch_view(struct oa_batch *b, const struct oa_attr *resource,
-					   size_t n_resource);
+					    size_t n_resource);
 /* Views of the halves [0, n/2) and [n/2, n) of the spans, for splitting a
  * request that would be too large. */
-const struct oa_export_batch *oa_batch_view_range(struct oa_batch *b, const struct oa_attr *resource,
-						 size_t n_resource, size_t first, size_t count);
+const struct oa_export_batch *oa_batch_view_range(struct oa_batch *b,
+						  const struct oa_attr *resource, size_t n_resource,
+						  size_t first, size_t count);
 /* Scope names per enum oa_scope ("otlpauto.functions", ...). */
 extern const char *const oa_scope_names[];
 

@@ -5,7 +5,10 @@
 
 bool oa_clock_use_tsc;
 
-uint64_t oa_now_fallback(void) { return oa_mono_ns(); }
+uint64_t oa_now_fallback(void)
+{
+	return oa_mono_ns();
+}
 
 static struct {
 	uint64_t ticks0;

@@ -54,9 +54,8 @@ enum oa_hook_family {
 	OA_HOOK_PROCESS = 1u << 4,
 	OA_HOOK_FILES = 1u << 5,
 };
-#define OA_HOOKS_DEFAULT                                                      \
-	(OA_HOOK_FUNCTIONS | OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP |   \
-	 OA_HOOK_PROCESS)
+#define OA_HOOKS_DEFAULT                                                                           \
+	(OA_HOOK_FUNCTIONS | OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP | OA_HOOK_PROCESS)
 
 struct oa_kv {
 	char *key;
@@ -77,47 +76,48 @@ struct oa_str_list {
 
 struct oa_config {
 	/* OpenTelemetry SDK */
-	bool sdk_disabled;                      /* OTEL_SDK_DISABLED */
-	enum oa_log_level log_level;            /* OTEL_LOG_LEVEL, default info */
-	char *service_name;                     /* OTEL_SERVICE_NAME, NULL if unset */
-	struct oa_kv_list resource_attributes;  /* OTEL_RESOURCE_ATTRIBUTES, decoded */
-	enum oa_sampler_kind sampler;           /* OTEL_TRACES_SAMPLER */
-	double sampler_arg;                     /* OTEL_TRACES_SAMPLER_ARG: ratio, or roots/s for adaptive */
-	bool propagate_tracecontext;            /* OTEL_PROPAGATORS contains tracecontext */
-	bool propagate_baggage;                 /* OTEL_PROPAGATORS contains baggage */
-	uint32_t schedule_delay_ms;             /* OTEL_BSP_SCHEDULE_DELAY, 5000 */
-	uint32_t export_timeout_ms;             /* OTEL_BSP_EXPORT_TIMEOUT, 30000 */
-	uint32_t max_queue_size;                /* OTEL_BSP_MAX_QUEUE_SIZE, 2048 */
-	uint32_t max_export_batch_size;         /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 512, <= queue */
-	uint32_t attribute_count_limit;         /* OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT > OTEL_ATTRIBUTE_COUNT_LIMIT, 128 */
-	uint32_t attribute_value_length_limit;  /* ..._VALUE_LENGTH_LIMIT, OA_LIMIT_NONE */
-	uint32_t event_count_limit;             /* OTEL_SPAN_EVENT_COUNT_LIMIT, 128 */
-	uint32_t link_count_limit;              /* OTEL_SPAN_LINK_COUNT_LIMIT, 128 */
+	bool sdk_disabled;		       /* OTEL_SDK_DISABLED */
+	enum oa_log_level log_level;	       /* OTEL_LOG_LEVEL, default info */
+	char *service_name;		       /* OTEL_SERVICE_NAME, NULL if unset */
+	struct oa_kv_list resource_attributes; /* OTEL_RESOURCE_ATTRIBUTES, decoded */
+	enum oa_sampler_kind sampler;	       /* OTEL_TRACES_SAMPLER */
+	double sampler_arg;	     /* OTEL_TRACES_SAMPLER_ARG: ratio, or roots/s for adaptive */
+	bool propagate_tracecontext; /* OTEL_PROPAGATORS contains tracecontext */
+	bool propagate_baggage;	     /* OTEL_PROPAGATORS contains baggage */
+	uint32_t schedule_delay_ms;  /* OTEL_BSP_SCHEDULE_DELAY, 5000 */
+	uint32_t export_timeout_ms;  /* OTEL_BSP_EXPORT_TIMEOUT, 30000 */
+	uint32_t max_queue_size;     /* OTEL_BSP_MAX_QUEUE_SIZE, 2048 */
+	uint32_t max_export_batch_size;	       /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 512, <= queue */
+	uint32_t attribute_count_limit;	       /* OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT >
+						  OTEL_ATTRIBUTE_COUNT_LIMIT, 128 */
+	uint32_t attribute_value_length_limit; /* ..._VALUE_LENGTH_LIMIT, OA_LIMIT_NONE */
+	uint32_t event_count_limit;	       /* OTEL_SPAN_EVENT_COUNT_LIMIT, 128 */
+	uint32_t link_count_limit;	       /* OTEL_SPAN_LINK_COUNT_LIMIT, 128 */
 
 	/* Exporter */
-	enum oa_exporter_kind exporter;         /* OTEL_TRACES_EXPORTER */
-	char *endpoint;                         /* full traces URL, joined per the spec */
-	struct oa_kv_list headers;              /* OTEL_EXPORTER_OTLP_[TRACES_]HEADERS */
-	uint32_t otlp_timeout_ms;               /* OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT, 10000 */
-	bool gzip;                              /* ..._COMPRESSION=gzip */
-	enum oa_protocol protocol;              /* ..._PROTOCOL; grpc -> warning, protobuf */
-	char *certificate;                      /* ..._CERTIFICATE */
-	char *client_key;                       /* ..._CLIENT_KEY */
-	char *client_certificate;               /* ..._CLIENT_CERTIFICATE */
-	char *file_path;                        /* OTLPAUTO_FILE; NULL: otlpauto-<pid>.jsonl */
+	enum oa_exporter_kind exporter; /* OTEL_TRACES_EXPORTER */
+	char *endpoint;			/* full traces URL, joined per the spec */
+	struct oa_kv_list headers;	/* OTEL_EXPORTER_OTLP_[TRACES_]HEADERS */
+	uint32_t otlp_timeout_ms;	/* OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT, 10000 */
+	bool gzip;			/* ..._COMPRESSION=gzip */
+	enum oa_protocol protocol;	/* ..._PROTOCOL; grpc -> warning, protobuf */
+	char *certificate;		/* ..._CERTIFICATE */
+	char *client_key;		/* ..._CLIENT_KEY */
+	char *client_certificate;	/* ..._CLIENT_CERTIFICATE */
+	char *file_path;		/* OTLPAUTO_FILE; NULL: otlpauto-<pid>.jsonl */
 
 	/* otlpauto's own */
-	uint32_t buffer_spans;                  /* OTLPAUTO_BUFFER_SPANS, ring slots per thread */
-	enum oa_backpressure backpressure;      /* OTLPAUTO_BACKPRESSURE=drop|block */
-	int exporter_cpu;                       /* OTLPAUTO_EXPORTER_CPU, -1 = no affinity */
-	uint32_t hooks;                         /* OTLPAUTO_HOOKS, OA_HOOK_* bits */
-	uint64_t function_threshold_ns;         /* OTLPAUTO_FUNCTION_THRESHOLD, 100us */
-	struct oa_str_list function_include;    /* OTLPAUTO_FUNCTION_INCLUDE globs */
-	struct oa_str_list function_exclude;    /* OTLPAUTO_FUNCTION_EXCLUDE globs */
-	uint32_t function_max_depth;            /* OTLPAUTO_FUNCTION_MAX_DEPTH, OA_LIMIT_NONE */
-	bool stacktrace;                        /* OTLPAUTO_STACKTRACE */
-	uint64_t stacktrace_threshold_ns;       /* OTLPAUTO_STACKTRACE_THRESHOLD, 10ms */
-	uint64_t file_threshold_ns;             /* OTLPAUTO_FILE_THRESHOLD, 1ms */
+	uint32_t buffer_spans;		     /* OTLPAUTO_BUFFER_SPANS, ring slots per thread */
+	enum oa_backpressure backpressure;   /* OTLPAUTO_BACKPRESSURE=drop|block */
+	int exporter_cpu;		     /* OTLPAUTO_EXPORTER_CPU, -1 = no affinity */
+	uint32_t hooks;			     /* OTLPAUTO_HOOKS, OA_HOOK_* bits */
+	uint64_t function_threshold_ns;	     /* OTLPAUTO_FUNCTION_THRESHOLD, 100us */
+	struct oa_str_list function_include; /* OTLPAUTO_FUNCTION_INCLUDE globs */
+	struct oa_str_list function_exclude; /* OTLPAUTO_FUNCTION_EXCLUDE globs */
+	uint32_t function_max_depth;	     /* OTLPAUTO_FUNCTION_MAX_DEPTH, OA_LIMIT_NONE */
+	bool stacktrace;		     /* OTLPAUTO_STACKTRACE */
+	uint64_t stacktrace_threshold_ns;    /* OTLPAUTO_STACKTRACE_THRESHOLD, 10ms */
+	uint64_t file_threshold_ns;	     /* OTLPAUTO_FILE_THRESHOLD, 1ms */
 };
 
 /* Reads one variable; NULL when unset. Tests pass a fake environment. */
@@ -129,9 +129,9 @@ void oa_config_parse(struct oa_config *cfg, oa_getenv_fn get, void *ctx);
 void oa_config_free(struct oa_config *cfg);
 
 /* Pure parsers, shared with other modules and tested on their own. */
-bool oa_parse_bool(const char *s, bool *out);              /* true/false only */
+bool oa_parse_bool(const char *s, bool *out); /* true/false only */
 bool oa_parse_uint(const char *s, uint64_t max, uint64_t *out);
-bool oa_parse_duration_ns(const char *s, uint64_t *out);   /* 0, 250ns, 100us, 5ms, 2s */
+bool oa_parse_duration_ns(const char *s, uint64_t *out); /* 0, 250ns, 100us, 5ms, 2s */
 /* Decodes %XX; false on a bad escape. out needs len+1 bytes; NUL-terminated. */
 bool oa_percent_decode(const char *in, size_t len, char *out, size_t *out_len);
 /* "k=v,k2=v2": trimmed, percent-decoded; false (and nothing kept) on error. */

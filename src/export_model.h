@@ -56,9 +56,9 @@ struct oa_link {
 };
 
 /* OTLP Span.flags bits (fixed32 field 16). */
-#define OA_SPAN_FLAGS_SAMPLED 0x01u
+#define OA_SPAN_FLAGS_SAMPLED	    0x01u
 #define OA_SPAN_FLAGS_HAS_IS_REMOTE 0x100u
-#define OA_SPAN_FLAGS_IS_REMOTE 0x200u
+#define OA_SPAN_FLAGS_IS_REMOTE	    0x200u
 
 enum oa_span_kind {
 	OA_KIND_UNSPECIFIED = 0,

@@ -8,7 +8,10 @@
 enum oa_log_level oa_log_threshold = OA_LOG_INFO;
 static oa_log_sink_fn log_sink;
 
-void oa_log_set_sink(oa_log_sink_fn sink) { log_sink = sink; }
+void oa_log_set_sink(oa_log_sink_fn sink)
+{
+	log_sink = sink;
+}
 
 void oa_log(enum oa_log_level level, const char *fmt, ...)
 {

@@ -7,14 +7,13 @@
 
 extern enum oa_log_level oa_log_threshold;
 
-void oa_log(enum oa_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void oa_log(enum oa_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Tests capture lines instead of writing them; NULL restores stderr. */
 typedef void (*oa_log_sink_fn)(const char *line);
 void oa_log_set_sink(oa_log_sink_fn sink);
 
-#define oa_warn(...) oa_log(OA_LOG_WARN, __VA_ARGS__)
+#define oa_warn(...)  oa_log(OA_LOG_WARN, __VA_ARGS__)
 #define oa_debug(...) oa_log(OA_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -39,7 +39,10 @@ static inline void oa_payload_init(struct oa_payload *w, struct oa_record *rec)
 	w->dropped_attrs = w->dropped_events = 0;
 }
 
-static inline bool oa_payload_room(struct oa_payload *w, size_t n) { return w->p + n <= w->end; }
+static inline bool oa_payload_room(struct oa_payload *w, size_t n)
+{
+	return w->p + n <= w->end;
+}
 
 static inline void oa_payload_put(struct oa_payload *w, const void *src, size_t n)
 {
@@ -52,13 +55,20 @@ static inline void oa_payload_put(struct oa_payload *w, const void *src, size_t 
 	w->p += n;
 }
 
-static inline void oa_payload_u8(struct oa_payload *w, uint8_t v) { *w->p++ = v; }
+static inline void oa_payload_u8(struct oa_payload *w, uint8_t v)
+{
+	*w->p++ = v;
+}
 
-static inline void oa_payload_u16(struct oa_payload *w, uint16_t v) { oa_payload_put(w, &v, 2); }
+static inline void oa_payload_u16(struct oa_payload *w, uint16_t v)
+{
+	oa_payload_put(w, &v, 2);
+}
 
 /* Attribute header: tag, key (custom keys inline), value type. */
 static inline bool oa_payload_attr_head(struct oa_payload *w, enum oa_key key, const char *custom,
-					size_t custom_len, enum oa_item_value type, size_t value_len)
+					size_t custom_len, enum oa_item_value type,
+					size_t value_len)
 {
 	if (custom_len > 255)
 		custom_len = 255;

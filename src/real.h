@@ -6,16 +6,16 @@
 
 #include <dlfcn.h>
 
-#define OA_REAL(ret, name, params)                                                      \
-	static ret(*real_##name) params;                                                \
-	static inline __attribute__((always_inline)) ret(*oa_real_##name(void)) params  \
-	{                                                                               \
-		ret(*fn) params = __atomic_load_n(&real_##name, __ATOMIC_RELAXED);      \
-		if (__builtin_expect(fn == NULL, 0)) {                                  \
-			fn = (ret(*) params)dlsym(RTLD_NEXT, #name);                    \
-			__atomic_store_n(&real_##name, fn, __ATOMIC_RELAXED);           \
-		}                                                                       \
-		return fn;                                                              \
+#define OA_REAL(ret, name, params)                                                                 \
+	static ret(*real_##name) params;                                                           \
+	static inline __attribute__((always_inline)) ret(*oa_real_##name(void)) params             \
+	{                                                                                          \
+		ret(*fn) params = __atomic_load_n(&real_##name, __ATOMIC_RELAXED);                 \
+		if (__builtin_expect(fn == NULL, 0)) {                                             \
+			fn = (ret(*) params)dlsym(RTLD_NEXT, #name);                               \
+			__atomic_store_n(&real_##name, fn, __ATOMIC_RELAXED);                      \
+		}                                                                                  \
+		return fn;                                                                         \
 	}
 
 #endif

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define OA_SLOT_SIZE 128
+#define OA_SLOT_SIZE		128
 #define OA_MAX_SLOTS_PER_RECORD 255
 
 enum oa_record_type {
@@ -47,15 +47,15 @@ enum oa_end_reason {
 	OA_END_UNWOUND, /* longjmp or exception: its exit never came */
 };
 
-#define OA_REC_F_HAS_PARENT 0x01
+#define OA_REC_F_HAS_PARENT    0x01
 #define OA_REC_F_PARENT_REMOTE 0x02
 
 struct oa_record {
-	uint8_t type;      /* enum oa_record_type */
-	uint8_t n_slots;   /* slots this record takes, header included */
-	uint8_t kind;      /* enum oa_span_kind */
-	uint8_t status;    /* enum oa_status_code */
-	uint8_t scope;     /* enum oa_scope */
+	uint8_t type;	 /* enum oa_record_type */
+	uint8_t n_slots; /* slots this record takes, header included */
+	uint8_t kind;	 /* enum oa_span_kind */
+	uint8_t status;	 /* enum oa_status_code */
+	uint8_t scope;	 /* enum oa_scope */
 	uint8_t name_source;
 	uint8_t trace_flags; /* W3C flags */
 	uint8_t rec_flags;   /* OA_REC_F_* */
@@ -77,48 +77,48 @@ _Static_assert(OA_RECORD_HEADER_SIZE == 72, "record header layout");
 
 /* Payload items: a tag byte, then the item. */
 enum oa_item_tag {
-	OA_ITEM_ATTR = 1,        /* key, value */
-	OA_ITEM_EVENT = 2,       /* u64 time ticks, u16 len, name bytes */
-	OA_ITEM_STATUS_MSG = 3,  /* u16 len, bytes */
-	OA_ITEM_NAME = 4,        /* u16 len, bytes */
-	OA_ITEM_STACK = 5,       /* u8 count, count * u64 return addresses */
-	OA_ITEM_DROPPED = 6,     /* u16 attributes, u16 events dropped by the producer */
-	OA_ITEM_LINK = 7,        /* 16-byte trace id, u64 span id, u8 W3C flags */
+	OA_ITEM_ATTR = 1,	   /* key, value */
+	OA_ITEM_EVENT = 2,	   /* u64 time ticks, u16 len, name bytes */
+	OA_ITEM_STATUS_MSG = 3,	   /* u16 len, bytes */
+	OA_ITEM_NAME = 4,	   /* u16 len, bytes */
+	OA_ITEM_STACK = 5,	   /* u8 count, count * u64 return addresses */
+	OA_ITEM_DROPPED = 6,	   /* u16 attributes, u16 events dropped by the producer */
+	OA_ITEM_LINK = 7,	   /* 16-byte trace id, u64 span id, u8 W3C flags */
 	OA_ITEM_DROPPED_LINKS = 8, /* u16 links dropped by the producer */
-	OA_ITEM_TRACE_STATE = 9, /* u16 len, bytes: the W3C tracestate of the span */
+	OA_ITEM_TRACE_STATE = 9,   /* u16 len, bytes: the W3C tracestate of the span */
 };
 
 /* Attribute keys: well-known keys are one byte; OA_KEY_CUSTOM is followed by
  * u8 len and the key bytes. */
-#define OA_WELL_KNOWN_KEYS(X)                                   \
-	X(CODE_FUNCTION_NAME, "code.function.name")             \
-	X(CODE_STACKTRACE, "code.stacktrace")                   \
-	X(THREAD_ID, "thread.id")                               \
-	X(THREAD_NAME, "thread.name")                           \
-	X(OTLPAUTO_END_REASON, "otlpauto.end_reason")           \
-	X(PROCESS_PID, "process.pid")                           \
-	X(PROCESS_EXECUTABLE_PATH, "process.executable.path")   \
-	X(PROCESS_COMMAND_ARGS, "process.command_args")         \
-	X(PROCESS_EXIT_CODE, "process.exit.code")               \
-	X(ERROR_TYPE, "error.type")                             \
-	X(NETWORK_PEER_ADDRESS, "network.peer.address")         \
-	X(NETWORK_PEER_PORT, "network.peer.port")               \
-	X(NETWORK_TRANSPORT, "network.transport")               \
-	X(NETWORK_TYPE, "network.type")                         \
-	X(NETWORK_PROTOCOL_VERSION, "network.protocol.version") \
-	X(SERVER_ADDRESS, "server.address")                     \
-	X(SERVER_PORT, "server.port")                           \
-	X(CLIENT_ADDRESS, "client.address")                     \
-	X(CLIENT_PORT, "client.port")                           \
-	X(DNS_QUESTION_NAME, "dns.question.name")               \
-	X(DNS_ANSWERS, "dns.answers")                           \
-	X(HTTP_REQUEST_METHOD, "http.request.method")           \
-	X(HTTP_RESPONSE_STATUS_CODE, "http.response.status_code") \
-	X(URL_FULL, "url.full")                                 \
-	X(URL_PATH, "url.path")                                 \
-	X(URL_QUERY, "url.query")                               \
-	X(URL_SCHEME, "url.scheme")                             \
-	X(USER_AGENT_ORIGINAL, "user_agent.original")           \
+#define OA_WELL_KNOWN_KEYS(X)                                                                      \
+	X(CODE_FUNCTION_NAME, "code.function.name")                                                \
+	X(CODE_STACKTRACE, "code.stacktrace")                                                      \
+	X(THREAD_ID, "thread.id")                                                                  \
+	X(THREAD_NAME, "thread.name")                                                              \
+	X(OTLPAUTO_END_REASON, "otlpauto.end_reason")                                              \
+	X(PROCESS_PID, "process.pid")                                                              \
+	X(PROCESS_EXECUTABLE_PATH, "process.executable.path")                                      \
+	X(PROCESS_COMMAND_ARGS, "process.command_args")                                            \
+	X(PROCESS_EXIT_CODE, "process.exit.code")                                                  \
+	X(ERROR_TYPE, "error.type")                                                                \
+	X(NETWORK_PEER_ADDRESS, "network.peer.address")                                            \
+	X(NETWORK_PEER_PORT, "network.peer.port")                                                  \
+	X(NETWORK_TRANSPORT, "network.transport")                                                  \
+	X(NETWORK_TYPE, "network.type")                                                            \
+	X(NETWORK_PROTOCOL_VERSION, "network.protocol.version")                                    \
+	X(SERVER_ADDRESS, "server.address")                                                        \
+	X(SERVER_PORT, "server.port")                                                              \
+	X(CLIENT_ADDRESS, "client.address")                                                        \
+	X(CLIENT_PORT, "client.port")                                                              \
+	X(DNS_QUESTION_NAME, "dns.question.name")                                                  \
+	X(DNS_ANSWERS, "dns.answers")                                                              \
+	X(HTTP_REQUEST_METHOD, "http.request.method")                                              \
+	X(HTTP_RESPONSE_STATUS_CODE, "http.response.status_code")                                  \
+	X(URL_FULL, "url.full")                                                                    \
+	X(URL_PATH, "url.path")                                                                    \
+	X(URL_QUERY, "url.query")                                                                  \
+	X(URL_SCHEME, "url.scheme")                                                                \
+	X(USER_AGENT_ORIGINAL, "user_agent.original")                                              \
 	X(FILE_PATH, "file.path")
 
 enum oa_key {
@@ -126,14 +126,14 @@ enum oa_key {
 #define OA_KEY_ENUM(id, str) OA_KEY_##id,
 	OA_WELL_KNOWN_KEYS(OA_KEY_ENUM)
 #undef OA_KEY_ENUM
-	OA_KEY_COUNT,
+	    OA_KEY_COUNT,
 };
 
 extern const char *const oa_key_names[OA_KEY_COUNT];
 
 enum oa_item_value {
-	OA_VAL_STR = 1,      /* u16 len, bytes */
-	OA_VAL_INT = 2,      /* i64 */
+	OA_VAL_STR = 1,	     /* u16 len, bytes */
+	OA_VAL_INT = 2,	     /* i64 */
 	OA_VAL_DOUBLE = 3,   /* f64 */
 	OA_VAL_BOOL = 4,     /* u8 */
 	OA_VAL_SOCKADDR = 5, /* u8 len, struct sockaddr bytes: formatted as an address */

@@ -21,7 +21,10 @@ static char *text_copy(const char *s, size_t len)
 	return out;
 }
 
-static struct oa_str own(char *s) { return (struct oa_str){s, s ? (uint32_t)strlen(s) : 0}; }
+static struct oa_str own(char *s)
+{
+	return (struct oa_str){s, s ? (uint32_t)strlen(s) : 0};
+}
 
 /* "scheme://user:pw@host/..." -> "scheme://REDACTED@host/...": arguments
  * often carry URLs and credentials must never be recorded. */

@@ -24,7 +24,10 @@ static int find_own_object(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
-void oa_stack_init(void) { dl_iterate_phdr(find_own_object, (void *)(uintptr_t)oa_stack_init); }
+void oa_stack_init(void)
+{
+	dl_iterate_phdr(find_own_object, (void *)(uintptr_t)oa_stack_init);
+}
 
 void oa_payload_stack(struct oa_payload *w)
 {

@@ -21,6 +21,7 @@ void oa_symbols_refresh(struct oa_symbols *syms);
 /* Calls fn for every function symbol of every loaded object, with its runtime
  * address and (demangled) name. */
 void oa_symbols_foreach_function(struct oa_symbols *syms,
-				 void (*fn)(uintptr_t addr, const char *name, void *ctx), void *ctx);
+				 void (*fn)(uintptr_t addr, const char *name, void *ctx),
+				 void *ctx);
 
 #endif

@@ -10,14 +10,17 @@
 struct oa_thread;
 
 struct oa_tls {
-	uint32_t guard;    /* > 0 while inside a hook: nested hooks pass through */
-	uint8_t internal;  /* the exporter thread and threads it creates (libcurl's) */
+	uint32_t guard;	  /* > 0 while inside a hook: nested hooks pass through */
+	uint8_t internal; /* the exporter thread and threads it creates (libcurl's) */
 	struct oa_thread *state;
 };
 
 extern __thread struct oa_tls oa_tls __attribute__((tls_model("initial-exec")));
 
 /* True for threads whose every libc call must stay invisible (ours). */
-static inline bool oa_thread_is_internal(void) { return oa_tls.internal != 0; }
+static inline bool oa_thread_is_internal(void)
+{
+	return oa_tls.internal != 0;
+}
 
 #endif

@@ -13,7 +13,7 @@
 #include "config.h"
 
 enum oa_send_result {
-	OA_SEND_OK,        /* 2xx; *rejected may still be > 0 (partial_success) */
+	OA_SEND_OK,	   /* 2xx; *rejected may still be > 0 (partial_success) */
 	OA_SEND_REFUSED,   /* a non-retryable answer (400, 404, ...): dropped */
 	OA_SEND_GAVE_UP,   /* retryable failures until the deadline: dropped */
 	OA_SEND_TOO_LARGE, /* body over 64 MiB: never sent */

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define NOINLINE __attribute__((noinline))
-#define PLAIN __attribute__((no_instrument_function))
+#define PLAIN	 __attribute__((no_instrument_function))
 
 /* Untouched pages of the arena cost nothing. */
 static char arena[256u << 20] __attribute__((aligned(64)));
@@ -35,8 +35,14 @@ PLAIN static void *bump(size_t size, size_t align)
 	return (void *)p;
 }
 
-PLAIN void *malloc(size_t size) { return bump(size, 16); }
-PLAIN void free(void *p) { (void)p; }
+PLAIN void *malloc(size_t size)
+{
+	return bump(size, 16);
+}
+PLAIN void free(void *p)
+{
+	(void)p;
+}
 
 PLAIN void *calloc(size_t n, size_t size)
 {
@@ -55,11 +61,26 @@ PLAIN void *realloc(void *old, size_t size)
 	return p;
 }
 
-PLAIN void *memalign(size_t align, size_t size) { return bump(size, align); }
-PLAIN void *aligned_alloc(size_t align, size_t size) { return bump(size, align); }
-PLAIN void *valloc(size_t size) { return bump(size, 4096); }
-PLAIN void *pvalloc(size_t size) { return bump((size + 4095) & ~(size_t)4095, 4096); }
-PLAIN size_t malloc_usable_size(void *p) { return p ? ((size_t *)p)[-1] : 0; }
+PLAIN void *memalign(size_t align, size_t size)
+{
+	return bump(size, align);
+}
+PLAIN void *aligned_alloc(size_t align, size_t size)
+{
+	return bump(size, align);
+}
+PLAIN void *valloc(size_t size)
+{
+	return bump(size, 4096);
+}
+PLAIN void *pvalloc(size_t size)
+{
+	return bump((size + 4095) & ~(size_t)4095, 4096);
+}
+PLAIN size_t malloc_usable_size(void *p)
+{
+	return p ? ((size_t *)p)[-1] : 0;
+}
 
 PLAIN int posix_memalign(void **out, size_t align, size_t size)
 {

@@ -11,11 +11,14 @@
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
-#define PLAIN __attribute__((no_instrument_function))
+#define PLAIN	 __attribute__((no_instrument_function))
 
 static volatile unsigned long sink;
 
-NOINLINE static void work_leaf(int i) { sink += (unsigned long)i; }
+NOINLINE static void work_leaf(int i)
+{
+	sink += (unsigned long)i;
+}
 
 /* Spans: do_work and 3 x work_leaf. */
 NOINLINE static void do_work(void)
@@ -26,9 +29,15 @@ NOINLINE static void do_work(void)
 
 /* A symbol name that is not UTF-8 (0xff 0xfe), and one that is (é). */
 NOINLINE void utf8_bad(void) __asm__("utf8_\xff\xfe_bad");
-NOINLINE void utf8_bad(void) { work_leaf(1); }
+NOINLINE void utf8_bad(void)
+{
+	work_leaf(1);
+}
 NOINLINE void utf8_good(void) __asm__("utf8_\xc3\xa9_good");
-NOINLINE void utf8_good(void) { work_leaf(2); }
+NOINLINE void utf8_good(void)
+{
+	work_leaf(2);
+}
 
 PLAIN static void sleep_ms(long ms)
 {

@@ -7,4 +7,7 @@
  * it: the program then hangs in freelocale at exit. */
 void __asan_init(void);
 
-__attribute__((constructor)) static void init_runtime_first(void) { __asan_init(); }
+__attribute__((constructor)) static void init_runtime_first(void)
+{
+	__asan_init();
+}

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
-#define PLAIN __attribute__((no_instrument_function))
+#define PLAIN	 __attribute__((no_instrument_function))
 
 /* Updated by every thread: relaxed atomics keep ThreadSanitizer runs clean. */
 static unsigned long sink;
@@ -38,12 +38,18 @@ PLAIN static void sleep_ms(long ms)
 		;
 }
 
-PLAIN static void ignore(ssize_t r) { (void)r; }
+PLAIN static void ignore(ssize_t r)
+{
+	(void)r;
+}
 
 /* ---- threads-seq N: N threads created and joined one after another.
  * Spans: main, run_threads_seq, N x (seq_worker, seq_leaf). */
 
-NOINLINE static void seq_leaf(void) { TOUCH(); }
+NOINLINE static void seq_leaf(void)
+{
+	TOUCH();
+}
 
 NOINLINE static void *seq_worker(void *arg)
 {
@@ -69,7 +75,10 @@ NOINLINE static int run_threads_seq(int n)
 static pthread_barrier_t par_start;
 static long par_calls;
 
-NOINLINE static void par_leaf(void) { TOUCH(); }
+NOINLINE static void par_leaf(void)
+{
+	TOUCH();
+}
 
 NOINLINE static void *par_worker(void *arg)
 {
@@ -106,9 +115,18 @@ NOINLINE static int run_threads_par(int n_threads, long calls)
 static atomic_int busy_stop;
 static atomic_int busy_running;
 
-NOINLINE static void busy_tiny(void) { TOUCH(); }
-NOINLINE static void busy_mark(void) { TOUCH(); }
-NOINLINE static void *busy_short_thread(void *arg) { return arg; }
+NOINLINE static void busy_tiny(void)
+{
+	TOUCH();
+}
+NOINLINE static void busy_mark(void)
+{
+	TOUCH();
+}
+NOINLINE static void *busy_short_thread(void *arg)
+{
+	return arg;
+}
 
 NOINLINE static void *busy_worker(void *arg)
 {
@@ -139,8 +157,14 @@ NOINLINE static void *busy_worker(void *arg)
 	return NULL;
 }
 
-NOINLINE static void fork_child_leaf(void) { TOUCH(); }
-NOINLINE static void fork_child_work(void) { fork_child_leaf(); }
+NOINLINE static void fork_child_leaf(void)
+{
+	TOUCH();
+}
+NOINLINE static void fork_child_work(void)
+{
+	fork_child_leaf();
+}
 
 /* Waits up to limit_s for the child; false (and a message) unless it
  * exited 0. */
@@ -204,7 +228,10 @@ static atomic_long ticks;
 static int storm_fd = -1;
 static int storm_sv[2] = {-1, -1};
 
-NOINLINE static void tick_leaf(void) { TOUCH(); }
+NOINLINE static void tick_leaf(void)
+{
+	TOUCH();
+}
 
 NOINLINE static void tick_work(void)
 {
@@ -226,7 +253,10 @@ NOINLINE static void on_prof(int sig)
 
 static atomic_int storm_stop;
 
-NOINLINE static void storm_leaf(void) { TOUCH(); }
+NOINLINE static void storm_leaf(void)
+{
+	TOUCH();
+}
 
 NOINLINE static void storm_unit(void)
 {
@@ -274,8 +304,14 @@ NOINLINE static int run_sigstorm(long ms, long usec)
 /* ---- detached T MS: T detached threads loop in instrumented code (some of
  * it sleeping inside a frame) while main returns after MS ms. */
 
-NOINLINE static void det_nap(void) { sleep_ms(1); }
-NOINLINE static void det_leaf(void) { TOUCH(); }
+NOINLINE static void det_nap(void)
+{
+	sleep_ms(1);
+}
+NOINLINE static void det_leaf(void)
+{
+	TOUCH();
+}
 
 NOINLINE static void *det_worker(void *arg)
 {
@@ -310,7 +346,10 @@ NOINLINE static int run_detached(int n_threads, long ms)
 static double prod_until;
 static atomic_long prod_calls;
 
-NOINLINE static void prod_leaf(void) { TOUCH(); }
+NOINLINE static void prod_leaf(void)
+{
+	TOUCH();
+}
 
 NOINLINE static void *prod_worker(void *arg)
 {

@@ -15,7 +15,10 @@
 
 static volatile unsigned long sink;
 
-NOINLINE static void leaf(int i) { sink += (unsigned long)i; }
+NOINLINE static void leaf(int i)
+{
+	sink += (unsigned long)i;
+}
 
 NOINLINE static void stage_a(void)
 {
@@ -23,7 +26,10 @@ NOINLINE static void stage_a(void)
 	leaf(2);
 }
 
-NOINLINE static void stage_b(void) { leaf(3); }
+NOINLINE static void stage_b(void)
+{
+	leaf(3);
+}
 
 NOINLINE static void *worker_main(void *arg)
 {
@@ -45,7 +51,10 @@ NOINLINE static int run_tree(void)
 	return 0;
 }
 
-NOINLINE static void tiny(int i) { sink ^= (unsigned long)i; }
+NOINLINE static void tiny(int i)
+{
+	sink ^= (unsigned long)i;
+}
 
 NOINLINE static int run_hot(long n)
 {
@@ -54,7 +63,10 @@ NOINLINE static int run_hot(long n)
 	return 0;
 }
 
-NOINLINE static void child_work(void) { leaf(7); }
+NOINLINE static void child_work(void)
+{
+	leaf(7);
+}
 
 /* n children one after another: each runs child_work then leaves with exit
  * or _exit. */
@@ -88,7 +100,10 @@ NOINLINE static int exec_level(const char *self, int depth)
 	return 1;
 }
 
-NOINLINE static unsigned long recurse(int n) { return n <= 0 ? 0 : 1 + recurse(n - 1); }
+NOINLINE static unsigned long recurse(int n)
+{
+	return n <= 0 ? 0 : 1 + recurse(n - 1);
+}
 
 static jmp_buf jump;
 
@@ -119,7 +134,10 @@ NOINLINE static void exit_deep(int n)
 	exit_deep(n - 1);
 }
 
-NOINLINE static void warm_up(void) { leaf(9); }
+NOINLINE static void warm_up(void)
+{
+	leaf(9);
+}
 
 /* Prints "ready", then waits to be killed by a signal. */
 NOINLINE static int wait_for_signal(void)
@@ -167,7 +185,8 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "hot") == 0)
 		return run_hot(argc > 2 ? atol(argv[2]) : 1000000);
 	if (strcmp(mode, "fork") == 0)
-		return run_forks(argc > 2 ? atoi(argv[2]) : 10, argc > 3 && strcmp(argv[3], "_exit") == 0);
+		return run_forks(argc > 2 ? atoi(argv[2]) : 10,
+				 argc > 3 && strcmp(argv[3], "_exit") == 0);
 	if (strcmp(mode, "exec") == 0)
 		return exec_level(argv[0], argc > 2 ? atoi(argv[2]) : 3);
 	if (strcmp(mode, "recurse") == 0)

@@ -13,7 +13,10 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t absdiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
+static uint64_t absdiff(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : b - a;
+}
 
 static void check_source(bool force_monotonic)
 {

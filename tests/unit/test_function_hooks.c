@@ -21,14 +21,20 @@ void __cyg_profile_func_exit(void *fn, void *site);
 
 /* Real functions, so the name filters find them in the symbol table. */
 __attribute__((noinline)) void kept_outer(void);
-__attribute__((noinline)) void kept_outer(void) {}
+__attribute__((noinline)) void kept_outer(void)
+{
+}
 __attribute__((noinline)) void excluded_middle(void);
-__attribute__((noinline)) void excluded_middle(void) {}
+__attribute__((noinline)) void excluded_middle(void)
+{
+}
 __attribute__((noinline)) void kept_inner(void);
-__attribute__((noinline)) void kept_inner(void) {}
+__attribute__((noinline)) void kept_inner(void)
+{
+}
 
 #define ENTER(f) __cyg_profile_func_enter((void *)(f), NULL)
-#define EXIT(f) __cyg_profile_func_exit((void *)(f), NULL)
+#define EXIT(f)	 __cyg_profile_func_exit((void *)(f), NULL)
 
 /* A record with room for the one-slot payload function spans have. */
 union slot {
@@ -212,13 +218,13 @@ struct test_case {
 };
 
 static const struct test_case cases[] = {
-	{"balanced", case_balanced, "0", NULL, NULL},
-	{"unmatched-exit", case_unmatched_exit_ignored, "0", NULL, NULL},
-	{"resync", case_resync_after_missing_exits, "0", NULL, NULL},
-	{"exclude", case_exclude_glob, "0", NULL, "excluded_*"},
-	{"include", case_include_glob, "0", "kept_inner", NULL},
-	{"threshold", case_threshold, "5ms", NULL, NULL},
-	{"deep", case_deeper_than_shadow_stack, "0", NULL, NULL},
+    {"balanced", case_balanced, "0", NULL, NULL},
+    {"unmatched-exit", case_unmatched_exit_ignored, "0", NULL, NULL},
+    {"resync", case_resync_after_missing_exits, "0", NULL, NULL},
+    {"exclude", case_exclude_glob, "0", NULL, "excluded_*"},
+    {"include", case_include_glob, "0", "kept_inner", NULL},
+    {"threshold", case_threshold, "5ms", NULL, NULL},
+    {"deep", case_deeper_than_shadow_stack, "0", NULL, NULL},
 };
 
 /* Runs a case in a new process image (raw execve: the hooks linked into
@@ -227,10 +233,16 @@ static void run_case(const char *self, const struct test_case *c)
 {
 	char threshold[64], include[128], exclude[128];
 	snprintf(threshold, sizeof threshold, "OTLPAUTO_FUNCTION_THRESHOLD=%s", c->threshold);
-	snprintf(include, sizeof include, "OTLPAUTO_FUNCTION_INCLUDE=%s", c->include ? c->include : "");
-	snprintf(exclude, sizeof exclude, "OTLPAUTO_FUNCTION_EXCLUDE=%s", c->exclude ? c->exclude : "");
-	char *env[] = {threshold, include, exclude, "OTEL_BSP_SCHEDULE_DELAY=3600000",
-		       "OTEL_TRACES_EXPORTER=none", NULL};
+	snprintf(include, sizeof include, "OTLPAUTO_FUNCTION_INCLUDE=%s",
+		 c->include ? c->include : "");
+	snprintf(exclude, sizeof exclude, "OTLPAUTO_FUNCTION_EXCLUDE=%s",
+		 c->exclude ? c->exclude : "");
+	char *env[] = {threshold,
+		       include,
+		       exclude,
+		       "OTEL_BSP_SCHEDULE_DELAY=3600000",
+		       "OTEL_TRACES_EXPORTER=none",
+		       NULL};
 	char *argv[] = {(char *)self, (char *)c->name, NULL};
 	fflush(NULL);
 	pid_t pid = fork();

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "json.h"
 #include "hex.h"
+#include "json.h"
 
 /* One line may hold a 64 MiB export request (the most OTLP/HTTP sends); its
  * tree takes a few times that. Beyond this a line is refused, not a crash. */
