@@ -135,16 +135,24 @@ static void *serve(void *arg)
 	return NULL;
 }
 
+/* A socket listening on a free loopback port, which *addr gets. */
+static int loopback_listener(struct sockaddr_in *addr)
+{
+	*addr =
+	    (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof *addr;
+	int listener = socket(AF_INET, SOCK_STREAM, 0);
+	if (bind(listener, (struct sockaddr *)addr, sizeof *addr) != 0 || listen(listener, 1) ||
+	    getsockname(listener, (struct sockaddr *)addr, &len) != 0)
+		die("listen");
+	return listener;
+}
+
 static void roundtrips(long n, int http)
 {
 	struct server s = {.http = http, .n = n};
-	struct sockaddr_in addr = {.sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof addr;
-	s.listener = socket(AF_INET, SOCK_STREAM, 0);
-	if (bind(s.listener, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(s.listener, 1) ||
-	    getsockname(s.listener, (struct sockaddr *)&addr, &len) != 0)
-		die("listen");
+	struct sockaddr_in addr;
+	s.listener = loopback_listener(&addr);
 	pthread_t thread;
 	pthread_create(&thread, NULL, serve, &s);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -207,6 +215,8 @@ static double other_threads_cpu_ns(void)
 	return total;
 }
 
+#define SERVED_ROUNDS 5
+
 static void served(long n)
 {
 	void (*fake)(int, const char *, size_t) =
@@ -215,13 +225,8 @@ static void served(long n)
 		fprintf(stderr, "bench_sockets served: preload libnosyscall.so\n");
 		exit(2);
 	}
-	struct sockaddr_in addr = {.sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof addr;
-	int listener = socket(AF_INET, SOCK_STREAM, 0);
-	if (bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(listener, 1) ||
-	    getsockname(listener, (struct sockaddr *)&addr, &len) != 0)
-		die("listen");
+	struct sockaddr_in addr;
+	int listener = loopback_listener(&addr);
 	int client = socket(AF_INET, SOCK_STREAM, 0);
 	if (connect(client, (struct sockaddr *)&addr, sizeof addr) != 0)
 		die("connect");
@@ -234,8 +239,8 @@ static void served(long n)
 	struct iovec out[2] = {{(void *)nginx_head, sizeof nginx_head - 1}, {"ok\n", 3}};
 	struct epoll_event ev;
 	double best = 0;
-	/* the fastest of 5 rounds: the others met more of the machine's noise */
-	for (int round = 0; round < 5; round++) {
+	/* the fastest round: the others met more of the machine's noise */
+	for (int round = 0; round < SERVED_ROUNDS; round++) {
 		double start = now_ns();
 		for (long i = 0; i < n; i++) {
 			if (i % 32 == 0)
@@ -249,7 +254,7 @@ static void served(long n)
 			best = spent;
 	}
 	printf("ns_per_request=%.1f other_threads_cpu_per_request_ns=%.1f\n", best / (double)n,
-	       other_threads_cpu_ns() / (5.0 * (double)n));
+	       other_threads_cpu_ns() / (SERVED_ROUNDS * (double)n));
 	close(fd);
 	close(client);
 	close(listener);

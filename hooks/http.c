@@ -267,12 +267,12 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 		return;
 	const struct oa_http_head *head = &ex->head;
 	put_method(&w, head);
+	/* Without a usable Host, the peer's address names the server. */
 	char peer[sizeof f->peer.un.sun_path + 2] = "";
-	if (f->peer_len)
-		oa_sockaddr_text(&f->peer.sa, f->peer_len, peer, sizeof peer);
-	uint16_t peer_port = oa_sockaddr_port(&f->peer.sa);
 	struct oa_host_port host;
 	if (!oa_split_host_port(head->host, head->host_len, &host)) {
+		if (f->peer_len)
+			oa_sockaddr_text(&f->peer.sa, f->peer_len, peer, sizeof peer);
 		host.name = peer;
 		host.name_len = strlen(peer);
 		host.port = 0;
@@ -280,7 +280,8 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 	uint16_t port = host.port;
 	bool https = strcmp(head->scheme, "https") == 0;
 	if (!port)
-		port = (head->flags & OA_HTTP_ABSOLUTE_FORM) ? (https ? 443 : 80) : peer_port;
+		port = (head->flags & OA_HTTP_ABSOLUTE_FORM) ? (https ? 443 : 80)
+							     : oa_sockaddr_port(&f->peer.sa);
 	char url[URL_MAX];
 	struct oa_http_url parts = {
 	    .scheme = head->scheme_len ? head->scheme : "http",

@@ -11,13 +11,7 @@
 #include "ids.h"
 #include "utf8.h"
 
-const char *const oa_key_names[OA_KEY_COUNT] = {[OA_KEY_CUSTOM] = "",
-#define OA_KEY_NAME(id, str) [OA_KEY_##id] = str,
-						OA_WELL_KNOWN_KEYS(OA_KEY_NAME)
-#undef OA_KEY_NAME
-};
-
-/* The same names with their lengths, for the exporter's per-attribute use. */
+/* The well-known attribute keys' names, with their lengths. */
 static const struct oa_str key_strs[OA_KEY_COUNT] = {
 #define OA_KEY_STR(id, str) [OA_KEY_##id] = {str, sizeof(str) - 1},
     OA_WELL_KNOWN_KEYS(OA_KEY_STR)

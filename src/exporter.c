@@ -38,7 +38,7 @@
 #define BATCH_FLOOR 64
 /* The adaptive batch holds about this much time's worth of arrivals. */
 #define BATCH_WINDOW_NS 50000000ull
-/* Sleeps are never shorter than this, */
+/* The shortest sleep, however fast the rings fill. */
 #define MIN_POLL_NS 50000ull
 
 OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))

@@ -6,6 +6,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "hex.h"
+
 _Static_assert(sizeof(struct oa_http_parser) <= 512, "parser state must stay small");
 
 enum state {
@@ -154,14 +156,6 @@ static bool is_visible(uint8_t c)
 static uint8_t lower(uint8_t c)
 {
 	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
-static int hex_digit(uint8_t c)
-{
-	if (is_digit(c))
-		return c - '0';
-	c = lower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 /* Appends to a captured string; a non-blank byte that does not fit sets
@@ -727,7 +721,7 @@ static enum oa_http_gave_up_reason chunk_byte(struct oa_http_parser *p, uint8_t 
 {
 	switch (p->state) {
 	case ST_CHUNK_SIZE: {
-		int digit = hex_digit(c);
+		int digit = oa_hex_digit((char)c);
 		if (digit >= 0) {
 			if (p->cur.number > UINT64_MAX >> 4)
 				return OA_HTTP_MALFORMED;

@@ -129,8 +129,6 @@ enum oa_key {
 	    OA_KEY_COUNT,
 };
 
-extern const char *const oa_key_names[OA_KEY_COUNT];
-
 enum oa_item_value {
 	OA_VAL_STR = 1,	     /* u16 len, bytes */
 	OA_VAL_INT = 2,	     /* i64 */

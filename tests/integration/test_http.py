@@ -205,6 +205,17 @@ def http_programs():
     check(len(servers) == 2 and all(not s['parent_span_id'] for s in servers),
           'propagators none: SERVER spans are roots')
 
+    # No Host: the peer's address names the server in url.full and server.address.
+    spans, err = scenario('no Host', ['nohost'])
+    clients, servers = check_pairs('no Host', spans, 1)
+    if clients:
+        port = attr(clients[0], 'network.peer.port')
+        check_equal(attr(clients[0], 'url.full'), f'http://127.0.0.1:{port}/nohost',
+                    'no Host: url.full from the peer')
+        check_equal(attr(clients[0], 'server.address'), '127.0.0.1',
+                    'no Host: server.address from the peer')
+        check_equal(attr(clients[0], 'server.port'), port, 'no Host: server.port from the peer')
+
     spans, err = scenario('non-blocking connect', ['nonblock'])
     check_pairs('non-blocking connect', spans, 1)
     connects = spans_where(spans, KIND_INTERNAL, 'otlpauto.sockets')

@@ -10,6 +10,7 @@
  *   nonhttp      "PING" twice and "QUIT": a line protocol, not HTTP
  *   traceparent  a GET that carries its own traceparent header
  *   unsampled    the same with the sampled flag off
+ *   nohost       an HTTP/1.0 GET without a Host header
  *   nonblock     non-blocking connect (poll, SO_ERROR), then a GET
  *   refused      connect to PORT, where nobody listens
  *   bigpost N    N POSTs of 10007-byte bodies, non-blocking, a 4 KiB send
@@ -241,6 +242,14 @@ static void bigpost(int port, int n)
 	close(fd);
 }
 
+static void nohost(int port)
+{
+	int fd = connect_to(port, false);
+	send_all(fd, "GET /nohost HTTP/1.0\r\n\r\n", 24);
+	read_response(fd);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -260,6 +269,8 @@ int main(int argc, char **argv)
 		nonhttp(port);
 	else if (strcmp(mode, "traceparent") == 0 || strcmp(mode, "unsampled") == 0)
 		with_traceparent(port, strcmp(mode, "traceparent") == 0);
+	else if (strcmp(mode, "nohost") == 0)
+		nohost(port);
 	else if (strcmp(mode, "nonblock") == 0)
 		nonblock(port);
 	else if (strcmp(mode, "refused") == 0)
