@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include "addr_text.h"
+#include "copy.h"
 #include "ids.h"
 #include "utf8.h"
 
@@ -96,7 +97,7 @@ static struct oa_str arena_text(struct oa_batch *b, const char *s, size_t len, u
 		char *p = arena_alloc(b, len);
 		if (!p)
 			return out;
-		memcpy(p, s, len);
+		oa_copy(p, s, len);
 		out.ptr = p;
 		out.len = (uint32_t)len;
 		return out;

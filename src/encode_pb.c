@@ -8,6 +8,8 @@
 #include <endian.h>
 #include <string.h>
 
+#include "copy.h"
+
 /* Wire types. */
 #define WT_VARINT	      0
 #define WT_FIXED64	      1
@@ -173,8 +175,7 @@ static inline uint8_t *put_len_prefix(uint8_t *p, const uint8_t *end, uint8_t ta
 static inline uint8_t *put_bytes_field(uint8_t *p, uint8_t tag, const void *data, size_t len)
 {
 	p -= len;
-	if (len) /* an empty oa_str may have a NULL ptr */
-		memcpy(p, data, len);
+	oa_copy(p, data, len); /* an empty oa_str may have a NULL ptr */
 	return put_tag(put_varint(p, len), tag);
 }
 

@@ -57,6 +57,20 @@ static char *redact_userinfo(const char *arg, size_t len)
 	return text_copy(arg, len);
 }
 
+size_t oa_cmdline_arg_count(const char *buf, size_t n)
+{
+	/* Trailing NULs: the padding a program that rewrote its title (nginx's
+	 * setproctitle) leaves where its other arguments were. */
+	while (n > 1 && buf[n - 1] == '\0' && buf[n - 2] == '\0')
+		n--;
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++)
+		count += buf[i] == '\0';
+	if (n && buf[n - 1] != '\0')
+		count++;
+	return count;
+}
+
 static void read_command_args(struct oa_resource *r)
 {
 	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
@@ -67,11 +81,7 @@ static void read_command_args(struct oa_resource *r)
 	close(fd);
 	if (n <= 0)
 		return;
-	size_t count = 0;
-	for (ssize_t i = 0; i < n; i++)
-		count += buf[i] == '\0';
-	if (buf[n - 1] != '\0')
-		count++;
+	size_t count = oa_cmdline_arg_count(buf, (size_t)n);
 	r->args = calloc(count, sizeof *r->args);
 	if (!r->args)
 		return;
