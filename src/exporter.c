@@ -339,6 +339,12 @@ static size_t fill_batch(size_t limit, bool until_scan)
 	return taken;
 }
 
+/* Spans in the batch, waiting for it to fill. */
+static size_t pending(void)
+{
+	return xs.batch ? oa_batch_count(xs.batch) : 0;
+}
+
 /* Counts what the rings hold (for the queue bound and the batch size) and
  * frees rings of exited threads once drained. Returns the total. */
 static uint64_t scan_rings(uint64_t *arrivals, uint64_t *slots, bool *pressure)
@@ -369,7 +375,8 @@ static uint64_t scan_rings(uint64_t *arrivals, uint64_t *slots, bool *pressure)
 		}
 		r = next;
 	}
-	__atomic_store_n(&oa_rt.queued_estimate, total, __ATOMIC_RELAXED);
+	/* Spans already moved into the batch are still queued. */
+	__atomic_store_n(&oa_rt.queued_estimate, total + pending(), __ATOMIC_RELAXED);
 	return total;
 }
 
@@ -412,13 +419,21 @@ static uint64_t sleep_ns(void)
 	return delay;
 }
 
+/* Moves records into the batch until it holds a full one; returns how many. */
+static size_t top_up(bool until_scan)
+{
+	size_t have = pending();
+	return have < xs.batch_target ? fill_batch(xs.batch_target - have, until_scan) : 0;
+}
+
 /* Exports full batches, or, when `everything`, all that was queued at the
- * scan (records arriving meanwhile wait for the next round: bounded work). */
+ * scan and what the batch held (records arriving meanwhile wait for the
+ * next round: bounded work). */
 static void export_available(bool everything, uint64_t queued, uint64_t deadline_ns)
 {
-	while (everything ? queued > 0 : queued >= xs.batch_target) {
-		size_t got = fill_batch(xs.batch_target, everything);
-		if (got == 0)
+	while (everything ? queued + pending() > 0 : queued + pending() >= xs.batch_target) {
+		size_t got = top_up(everything);
+		if (pending() == 0)
 			break;
 		export_batch(deadline_ns);
 		queued = queued > got ? queued - got : 0;
@@ -469,12 +484,19 @@ static void *exporter_main(void *arg)
 		bool flushing = flush_req != __atomic_load_n(&ex.flush_done, __ATOMIC_RELAXED);
 		bool due =
 		    now - xs.last_export_ns >= (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
-		if (flushing || due || pressure || queued >= xs.batch_target) {
+		bool everything = flushing || due;
+		if (everything || pressure || queued + pending() >= xs.batch_target) {
 			uint64_t deadline =
 			    flushing ? __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE)
 				     : now + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
 			xs.flushing = flushing;
-			export_available(flushing || due || pressure, queued, deadline);
+			export_available(everything, queued, deadline);
+			/* A ring past its mark is drained now, but into the batch,
+			 * which goes out when full: a small ring does not make
+			 * requests small (each costs tens of µs in libcurl, the
+			 * kernel and the receiver, whatever its size). */
+			if (!everything)
+				top_up(false);
 			/* Refresh the queue estimate producers check; what arrived
 			 * during the export counts toward the next rate. */
 			scan_rings(&arrivals, &slots, &pressure);
