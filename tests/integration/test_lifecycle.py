@@ -16,14 +16,17 @@ EVERY_CALL = {'OTLPAUTO_FUNCTION_THRESHOLD': '0', 'OTEL_LOG_LEVEL': 'debug'}
 SANITIZED = bool(os.environ.get('OTLPAUTO_SANITIZER'))  # set by meson in sanitized builds
 
 
-def run(argv, expected, env=None, timeout=120):
+def run(argv, expected, env=None, timeout=120, requests=None):
     """Runs argv under the shim; returns (result, spans) once `expected`
-    spans arrived, plus any extra that come within half a second."""
+    spans arrived, plus any extra that come within half a second. The
+    receiver's requests are appended to `requests` when given."""
     with Receiver() as receiver:
         result = run_traced(argv, receiver, env={**EVERY_CALL, **(env or {})},
                             timeout=timeout)
         spans = receiver.wait_for_spans(expected, timeout=30)
         spans = receiver.wait_for_spans(len(spans) + 1, timeout=0.5)
+        if requests is not None:
+            requests.extend(receiver.requests)
     return result, spans
 
 
@@ -81,6 +84,25 @@ def test_parallel_threads_block(n_threads, calls):
     summary = spans_summary(result.stderr)
     check(summary and summary['exported'] == produced and summary['ring_full'] == 0
           and summary['queue_full'] == 0, f'{what}: nothing dropped', summary)
+
+
+def test_small_ring_full_requests(calls):
+    """A ring far smaller than a batch passes its mark many times per batch:
+    it is drained into the batch each time, and requests still carry full
+    batches (the default maximum, 512 spans); only the exit flush (and the
+    schedule delay) send less."""
+    what = f'one thread x {calls} calls, 256-slot ring'
+    produced = 2 + calls + 1
+    requests = []
+    result, spans = run([program('stress'), 'threads-par', '1', str(calls)], produced,
+                        env={'OTLPAUTO_BACKPRESSURE': 'block', 'OTLPAUTO_BUFFER_SPANS': '256'},
+                        requests=requests)
+    check_exit(result, what, f'produced {produced}\n')
+    check_equal(len(spans), produced, f'{what}: every span arrives')
+    sizes = [len(r.spans) for r in requests]
+    partial = [n for n in sizes if n != 512]
+    check(len(partial) <= 3 and max(sizes, default=0) == 512,
+          f'{what}: requests carry full batches', f'{len(partial)} of {len(sizes)}: {partial}')
 
 
 def test_parallel_threads_drop(n_threads, calls):
@@ -198,6 +220,7 @@ def test():
     test_forks(forks // 2, '_exit')
     test_sequential_threads(500)
     test_parallel_threads_block(32, 1000)
+    test_small_ring_full_requests(5000)
     test_parallel_threads_drop(32, 20000)
     test_fork_while_threads_in_hooks(4, 50)
     test_signal_storm('block')
