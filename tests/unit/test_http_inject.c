@@ -104,49 +104,41 @@ static void test_consume_all_splits(void)
 	}
 }
 
-static bool split(const char *host, struct oa_host_port *hp)
+/* host splits into name and port (0: none). */
+static void check_split(const char *host, const char *name, uint16_t port)
 {
-	return oa_split_host_port(host, strlen(host), hp);
+	struct oa_host_port hp;
+	CHECK(oa_split_host_port(host, strlen(host), &hp));
+	CHECK_EQ_INT(hp.name_len, strlen(name));
+	CHECK(memcmp(hp.name, name, hp.name_len) == 0);
+	CHECK_EQ_INT(hp.port, port);
 }
 
-static void check_name(const struct oa_host_port *hp, const char *name)
+static bool splits(const char *host)
 {
-	CHECK_EQ_INT(hp->name_len, strlen(name));
-	CHECK(memcmp(hp->name, name, hp->name_len) == 0);
+	struct oa_host_port hp;
+	return oa_split_host_port(host, strlen(host), &hp);
 }
 
 static void test_split_host_port(void)
 {
-	struct oa_host_port hp;
-	CHECK(split("example.com", &hp));
-	check_name(&hp, "example.com");
-	CHECK_EQ_INT(hp.port, 0);
-	CHECK(split("example.com:8080", &hp));
-	check_name(&hp, "example.com");
-	CHECK_EQ_INT(hp.port, 8080);
-	CHECK(split("[::1]:443", &hp));
-	check_name(&hp, "::1");
-	CHECK_EQ_INT(hp.port, 443);
-	CHECK(split("[::1]", &hp));
-	check_name(&hp, "::1");
-	CHECK_EQ_INT(hp.port, 0);
-	CHECK(split("::1", &hp)); /* bare IPv6: no port */
-	check_name(&hp, "::1");
-	CHECK_EQ_INT(hp.port, 0);
-	CHECK(split("h:99999", &hp));
-	CHECK_EQ_INT(hp.port, 0);
-	CHECK(split("h:8x", &hp));
-	CHECK_EQ_INT(hp.port, 0);
-	CHECK(split("h:", &hp));
-	check_name(&hp, "h");
-	CHECK_EQ_INT(hp.port, 0);
-	CHECK(!split("", &hp));
-	CHECK(!split(":80", &hp));
-	CHECK(!split("[::1", &hp));
-	CHECK(!split("[]:80", &hp));
+	check_split("example.com", "example.com", 0);
+	check_split("example.com:8080", "example.com", 8080);
+	check_split("[::1]:443", "::1", 443);
+	check_split("[::1]", "::1", 0);
+	check_split("::1", "::1", 0); /* bare IPv6: no port */
+	check_split("h:99999", "h", 0);
+	check_split("h:8x", "h", 0);
+	check_split("h:", "h", 0);
+	CHECK(!splits(""));
+	CHECK(!splits(":80"));
+	CHECK(!splits("[::1"));
+	CHECK(!splits("[]:80"));
 	/* only the given length counts */
+	struct oa_host_port hp;
 	CHECK(oa_split_host_port("a.example:81xyz", 12, &hp));
-	check_name(&hp, "a.example");
+	CHECK_EQ_INT(hp.name_len, 9);
+	CHECK(memcmp(hp.name, "a.example", 9) == 0);
 	CHECK_EQ_INT(hp.port, 81);
 }
 

@@ -43,7 +43,7 @@ static void test_build(const char *argv0)
 	if (args) {
 		CHECK_EQ_INT(args->v.array.n, 2);
 		CHECK_EQ_STR(args->v.array.items[0].ptr, argv0);
-		CHECK_EQ_STR(args->v.array.items[1].ptr, "user:pw@x");
+		CHECK_EQ_STR(args->v.array.items[1].ptr, "http://REDACTED@host/x");
 	}
 	const struct oa_attr *name = find(&r, "service.name");
 	CHECK(name && strncmp(name->v.s.ptr, "unknown_service:", 16) == 0);
@@ -53,9 +53,9 @@ static void test_build(const char *argv0)
 
 int main(int argc, char **argv)
 {
-	/* Re-run with a known argument list (one that is not a URL, so kept). */
+	/* Re-run with a known argument list: a URL with credentials. */
 	if (argc == 1) {
-		execl("/proc/self/exe", argv[0], "user:pw@x", (char *)NULL);
+		execl("/proc/self/exe", argv[0], "http://user:pw@host/x", (char *)NULL);
 		return 1;
 	}
 	test_arg_count();
