@@ -171,8 +171,7 @@ __attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t ind
 	rec->scope = OA_SCOPE_FUNCTIONS;
 	rec->name_source = OA_NAME_FUNCTION;
 	rec->trace_flags = parent.flags;
-	rec->rec_flags = (parent.span_id ? OA_REC_F_HAS_PARENT : 0) |
-			 (parent.remote ? OA_REC_F_PARENT_REMOTE : 0);
+	rec->rec_flags = oa_rec_flags(&parent);
 	rec->end_reason = (uint8_t)why;
 	rec->tid = t->tid;
 	memcpy(rec->trace_id, parent.trace_id, 16);

@@ -10,13 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "exec_target.h"
 #include "lifecycle.h"
 #include "payload.h"
+#include "process_span.h"
 #include "real.h"
+#include "relay.h"
 #include "runtime.h"
 #include "traceparent.h"
 
@@ -34,6 +38,10 @@ OA_REAL(int, posix_spawnp,
 OA_REAL(int, system, (const char *))
 OA_REAL(pid_t, fork, (void))
 OA_REAL(void, _exit, (int))
+OA_REAL(void, exit, (int))
+OA_REAL(int, __libc_start_main,
+	(int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),
+	 void (*)(void), void *))
 OA_REAL(void, _Exit, (int))
 
 static bool process_hooks_on(void)
@@ -44,7 +52,7 @@ static bool process_hooks_on(void)
 /* Writes a finished process span (exec, spawn, system) with context ctx. */
 static void write_span(struct oa_thread *t, const struct oa_span_ctx *parent,
 		       const struct oa_span_ctx *ctx, const char *name, const char *path,
-		       uint64_t start, int err, int exit_code, bool has_exit_code)
+		       uint64_t start, int err, int exit_code, bool has_exit_code, bool flush_next)
 {
 	if (!(ctx->flags & 1))
 		return;
@@ -58,8 +66,7 @@ static void write_span(struct oa_thread *t, const struct oa_span_ctx *parent,
 	rec->scope = OA_SCOPE_PROCESS;
 	rec->name_source = OA_NAME_PAYLOAD;
 	rec->trace_flags = ctx->flags;
-	rec->rec_flags = (parent->span_id ? OA_REC_F_HAS_PARENT : 0) |
-			 (parent->remote ? OA_REC_F_PARENT_REMOTE : 0);
+	rec->rec_flags = oa_rec_flags(parent);
 	rec->end_reason = OA_END_NORMAL;
 	rec->tid = t->tid;
 	memcpy(rec->trace_id, ctx->trace_id, 16);
@@ -78,7 +85,10 @@ static void write_span(struct oa_thread *t, const struct oa_span_ctx *parent,
 	if (has_exit_code)
 		oa_payload_attr_int(&w, OA_KEY_PROCESS_EXIT_CODE, exit_code);
 	oa_payload_finish(&w);
-	oa_record_commit(t, rec);
+	if (flush_next)
+		oa_record_commit_before_flush(t, rec);
+	else
+		oa_record_commit(t, rec);
 }
 
 static bool has_name(const char *entry, const char *name_eq, size_t len)
@@ -86,23 +96,39 @@ static bool has_name(const char *entry, const char *name_eq, size_t len)
 	return strncmp(entry, name_eq, len) == 0;
 }
 
+/* Entries the hooks set for a new program, replacing the caller's. */
+#define HANDOFF_ENV "OTLPAUTO_HANDOFF"
+static const char *const own_entries[] = {"TRACEPARENT=", OA_RELAY_ENV "=", HANDOFF_ENV "="};
+
+static bool is_own_entry(const char *entry)
+{
+	for (size_t i = 0; i < sizeof own_entries / sizeof own_entries[0]; i++)
+		if (has_name(entry, own_entries[i], strlen(own_entries[i])))
+			return true;
+	return false;
+}
+
 /* The environment for a new program: the caller's, plus our settings where
- * it dropped them, LD_PRELOAD naming this library, and TRACEPARENT. */
+ * it dropped them, LD_PRELOAD naming this library, TRACEPARENT, and `extra`
+ * (NULL-terminated: the relay, the hand-over; empty strings skipped). */
 static char **child_env(char *const envp[], const struct oa_span_ctx *ctx, char *traceparent_buf,
-			char **preload_buf)
+			char **preload_buf, const char *const extra[])
 {
 	size_t n_saved;
 	const char *const *saved = oa_saved_settings(&n_saved);
 	size_t n = 0;
 	for (char *const *e = envp; e && *e; e++)
 		n++;
-	char **env = malloc((n + n_saved + 3) * sizeof *env);
+	size_t n_extra = 0;
+	while (extra[n_extra])
+		n_extra++;
+	char **env = malloc((n + n_saved + n_extra + 3) * sizeof *env);
 	if (!env)
 		return NULL;
 	size_t out = 0;
 	const char *preload = NULL;
 	for (char *const *e = envp; e && *e; e++) {
-		if (has_name(*e, "TRACEPARENT=", 12))
+		if (is_own_entry(*e))
 			continue;
 		if (has_name(*e, "LD_PRELOAD=", 11)) {
 			preload = *e + 11;
@@ -111,6 +137,8 @@ static char **child_env(char *const envp[], const struct oa_span_ctx *ctx, char 
 		env[out++] = *e;
 	}
 	for (size_t i = 0; i < n_saved; i++) {
+		if (is_own_entry(saved[i]))
+			continue;
 		const char *eq = strchr(saved[i], '=');
 		size_t len = eq ? (size_t)(eq - saved[i]) + 1 : strlen(saved[i]);
 		bool present = false;
@@ -141,8 +169,23 @@ static char **child_env(char *const envp[], const struct oa_span_ctx *ctx, char 
 	memcpy(traceparent_buf, "TRACEPARENT=", 12);
 	oa_traceparent_format(&sc, traceparent_buf + 12);
 	env[out++] = traceparent_buf;
+	for (size_t i = 0; i < n_extra; i++)
+		if (extra[i][0])
+			env[out++] = (char *)extra[i];
 	env[out] = NULL;
 	return env;
+}
+
+#define RELAY_ENTRY_SIZE (sizeof OA_RELAY_ENV + 192)
+
+/* "OTLPAUTO_RELAY=..." for a child (hosting a relay now if this process can),
+ * or "" when there is no relay to name. */
+static void relay_entry(char *buf, bool own_ok)
+{
+	size_t prefix = sizeof OA_RELAY_ENV;
+	memcpy(buf, OA_RELAY_ENV "=", prefix);
+	if (!oa_relay_for_child(buf + prefix, RELAY_ENTRY_SIZE - prefix, own_ok))
+		buf[0] = '\0';
 }
 
 static const char *base_name(const char *path)
@@ -166,8 +209,31 @@ static int real_exec(enum exec_kind kind, const char *file, int fd, char *const 
 	}
 }
 
-/* Every exec variant ends here. The exec span and the frames open now are
- * sent before the program is replaced. */
+/* The file an exec variant will run, for the checks below; NULL if unknown. */
+static const char *exec_path(enum exec_kind kind, const char *file, char *buf, size_t size)
+{
+	if (kind == EXEC_FD)
+		return NULL;
+	if (kind == EXEC_PATH)
+		return file;
+	return oa_exec_search(file, getenv("PATH"), buf, size) ? buf : NULL;
+}
+
+/* A memory file for the new program to read our pending spans from, left
+ * open across the exec (the new program closes it); -1 when there is none. */
+static int handoff_file(void)
+{
+	return (int)syscall(SYS_memfd_create, "otlpauto-handoff", 0u);
+}
+
+/* Every exec variant ends here. What this process committed goes out first
+ * (to the relay, or into a hand-over file the new program sends from); then
+ * the exec span, the frames open now and the process span are sent
+ * tentatively: held by the relay, or only in the hand-over file, until the
+ * exec succeeds. A failed exec cancels them: the frames stay open, the
+ * process span goes on, and the exec span is recorded as failed. Without a
+ * relay, to a program that will not run the shim, everything is sent before
+ * the exec as it must be. */
 static int exec_common(enum exec_kind kind, const char *file, int fd, char *const argv[],
 		       char *const envp[])
 {
@@ -180,20 +246,66 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	}
 	int saved_errno = errno;
 	uint64_t start = oa_now();
-	char traceparent[12 + OA_TRACEPARENT_LEN + 1];
-	char *preload = NULL;
+	uint64_t deadline = oa_mono_ns() + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
 	struct oa_span_ctx parent, ctx;
-	oa_current_parent(t, &parent);
+	bool own_span = oa_process_span_needed_at_exec(&parent);
+	if (own_span)
+		oa_current_parent(t, &parent);
 	oa_span_ctx_start(t, &parent, &ctx);
+	char path_buf[4096];
+	const char *path = exec_path(kind, file, path_buf, sizeof path_buf);
+	enum oa_exec_target target = oa_exec_target_check(path, kind == EXEC_FD ? fd : -1);
+	bool follows = target == OA_EXEC_LOADS_PRELOAD;
+	int handoff = follows && !oa_relay_connected() ? handoff_file() : -1;
+	oa_exporter_exec_begin(handoff, deadline);
+	/* A program that cannot be opened cannot be run either: nothing is
+	 * ended before the exec fails (should it succeed after all, the exec
+	 * and process spans are lost). */
+	bool will_fail = target == OA_EXEC_UNOPENABLE;
+
+	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
+	uint8_t foreign[OA_MAX_FRAMES];
+	for (uint32_t i = 0; i < stored; i++)
+		foreign[i] = t->frames[i].foreign;
 	char name[256];
 	snprintf(name, sizeof name, "exec %s", file ? base_name(file) : "fd");
-	write_span(t, &parent, &ctx, name, file, start, 0, 0, false);
-	oa_frames_end_all(t, OA_END_EXEC);
-	oa_exporter_flush(oa_rt.cfg.export_timeout_ms);
-	char **env = child_env(envp, &ctx, traceparent, &preload);
+	bool held = true;
+	if (!will_fail) {
+		write_span(t, &parent, &ctx, name, file, start, 0, 0, false, true);
+		oa_frames_end_all(t, OA_END_EXEC);
+		if (own_span)
+			oa_process_span_end(t, OA_END_EXEC);
+		held = oa_exporter_exec_tentative(deadline);
+	}
+
+	char traceparent[12 + OA_TRACEPARENT_LEN + 1];
+	char relay[RELAY_ENTRY_SIZE];
+	relay_entry(relay, false);
+	int kept = oa_relay_keep_across_exec(follows);
+	if (relay[0] && kept >= 0 && follows)
+		snprintf(relay + strlen(relay), sizeof relay - strlen(relay), "#%d", kept);
+	char handoff_entry[sizeof HANDOFF_ENV + 16] = "";
+	if (handoff >= 0)
+		snprintf(handoff_entry, sizeof handoff_entry, HANDOFF_ENV "=%d", handoff);
+	const char *extra[] = {relay, handoff_entry, NULL};
+	char *preload = NULL;
+	char **env = child_env(envp, &ctx, traceparent, &preload, extra);
 	errno = saved_errno;
 	int r = real_exec(kind, file, fd, argv, env ? env : envp);
 	saved_errno = errno;
+
+	oa_relay_keep_across_exec(false);
+	oa_exporter_exec_failed();
+	if (handoff >= 0)
+		syscall(SYS_close, handoff);
+	if (held) {
+		for (uint32_t i = 0; i < stored; i++)
+			t->frames[i].foreign = foreign[i];
+		oa_process_span_resume();
+		struct oa_span_ctx failed = ctx;
+		failed.span_id = oa_new_span_id(&t->rng);
+		write_span(t, &parent, &failed, name, file, start, saved_errno, 0, false, false);
+	}
 	free(env);
 	free(preload);
 	oa_hook_leave();
@@ -294,14 +406,17 @@ static int spawn_common(bool search, pid_t *pid, const char *file,
 	struct oa_span_ctx parent, ctx;
 	oa_current_parent(t, &parent);
 	oa_span_ctx_start(t, &parent, &ctx);
-	char **env = child_env(envp, &ctx, traceparent, &preload);
+	char relay[RELAY_ENTRY_SIZE];
+	relay_entry(relay, oa_can_host_relay());
+	const char *extra[] = {relay, NULL};
+	char **env = child_env(envp, &ctx, traceparent, &preload, extra);
 	errno = saved_errno;
 	int r = search ? oa_real_posix_spawnp()(pid, file, actions, attr, argv, env ? env : envp)
 		       : oa_real_posix_spawn()(pid, file, actions, attr, argv, env ? env : envp);
 	saved_errno = errno;
 	char name[256];
 	snprintf(name, sizeof name, "spawn %s", base_name(file));
-	write_span(t, &parent, &ctx, name, file, start, r, 0, false);
+	write_span(t, &parent, &ctx, name, file, start, r, 0, false, false);
 	free(env);
 	free(preload);
 	oa_hook_leave();
@@ -361,7 +476,7 @@ OA_EXPORT int system(const char *command)
 		free(previous);
 		bool exited = r != -1 && WIFEXITED(r);
 		write_span(t, &parent, &ctx, "system", "/bin/sh", start, r == -1 ? saved_errno : 0,
-			   exited ? WEXITSTATUS(r) : 0, exited);
+			   exited ? WEXITSTATUS(r) : 0, exited, false);
 	}
 	oa_hook_leave();
 	errno = saved_errno;
@@ -375,8 +490,41 @@ OA_EXPORT pid_t vfork(void)
 	return oa_real_fork()();
 }
 
+/* The exit code of the process span: main's return value (glibc calls
+ * exit() for it from inside libc, where no hook sees it), or what the program
+ * passes to exit, _exit or _Exit. */
+static int (*program_main)(int, char **, char **);
+
+static int main_returning_its_status(int argc, char **argv, char **envp)
+{
+	int status = program_main(argc, argv, envp);
+	oa_process_span_exit_code(status & 0xff);
+	return status;
+}
+
+int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
+		      void (*init)(void), void (*fini)(void), void (*rtld_fini)(void),
+		      void *stack_end);
+OA_EXPORT int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
+				void (*init)(void), void (*fini)(void), void (*rtld_fini)(void),
+				void *stack_end)
+{
+	int (*real)(int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),
+		    void (*)(void), void *) = oa_real___libc_start_main();
+	program_main = main;
+	return real(main_returning_its_status, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+OA_EXPORT void exit(int status)
+{
+	oa_process_span_exit_code(status & 0xff);
+	oa_real_exit()(status);
+	__builtin_unreachable();
+}
+
 OA_EXPORT void _exit(int status)
 {
+	oa_process_span_exit_code(status & 0xff);
 	oa_process_exit();
 	oa_real__exit()(status);
 	__builtin_unreachable();
@@ -384,6 +532,7 @@ OA_EXPORT void _exit(int status)
 
 OA_EXPORT void _Exit(int status)
 {
+	oa_process_span_exit_code(status & 0xff);
 	oa_process_exit();
 	oa_real__Exit()(status);
 	__builtin_unreachable();

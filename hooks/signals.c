@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lifecycle.h"
+#include "process_span.h"
 #include "real.h"
 #include "runtime.h"
 
@@ -34,6 +35,7 @@ static bool is_flushed_signal(int sig)
 static void flush_and_die(int sig)
 {
 	int saved_errno = errno;
+	oa_process_span_signal(sig);
 	/* A signal that interrupted one of our hooks on this thread: the ring
 	 * may be mid-write, so only flush what is already committed. */
 	if (!oa_tls.guard)

@@ -80,8 +80,7 @@ struct oa_record *oa_net_span_begin(struct oa_thread *t, struct oa_payload *w,
 	rec->scope = (uint8_t)scope;
 	rec->name_source = OA_NAME_PAYLOAD;
 	rec->trace_flags = ctx->flags;
-	rec->rec_flags = (parent->span_id ? OA_REC_F_HAS_PARENT : 0) |
-			 (parent->span_id && parent->remote ? OA_REC_F_PARENT_REMOTE : 0);
+	rec->rec_flags = oa_rec_flags(parent);
 	rec->end_reason = OA_END_NORMAL;
 	rec->reserved = 0;
 	rec->tid = t->tid;

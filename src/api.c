@@ -351,8 +351,7 @@ static void write_record(struct oa_thread *t, otlpauto_span *s, uint64_t end)
 	rec->scope = OA_SCOPE_MANUAL;
 	rec->name_source = OA_NAME_PAYLOAD;
 	rec->trace_flags = s->ctx.flags;
-	rec->rec_flags = (s->parent.span_id ? OA_REC_F_HAS_PARENT : 0) |
-			 (s->parent.remote ? OA_REC_F_PARENT_REMOTE : 0);
+	rec->rec_flags = oa_rec_flags(&s->parent);
 	rec->end_reason = OA_END_NORMAL;
 	rec->tid = t->tid;
 	memcpy(rec->trace_id, s->ctx.trace_id, 16);

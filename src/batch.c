@@ -65,6 +65,7 @@ struct oa_batch {
 	size_t cap_by_scope;
 	struct oa_export_scope scopes[OA_SCOPE_COUNT];
 	struct oa_export_batch view;
+	struct oa_batch_process process;
 };
 
 static char *arena_alloc(struct oa_batch *b, size_t n)
@@ -138,6 +139,27 @@ struct oa_batch *oa_batch_create(const struct oa_config *cfg, struct oa_symbols 
 	b->syms = syms;
 	b->to_unix = to_unix;
 	return b;
+}
+
+void oa_batch_set_process(struct oa_batch *b, const struct oa_batch_process *process)
+{
+	b->process = *process;
+}
+
+/* The link a root gets to the process span it would have been a child of. */
+static void link_process(struct oa_batch *b, struct pending_span *ps)
+{
+	if (ps->span.n_links >= b->cfg->link_count_limit ||
+	    !grow((void **)&b->links, &b->cap_links, b->n_links + 1, sizeof *b->links)) {
+		ps->span.dropped_links++;
+		return;
+	}
+	struct oa_link *l = &b->links[b->n_links++];
+	memset(l, 0, sizeof *l);
+	memcpy(l->trace_id, b->process.trace_id, 16);
+	oa_span_id_to_bytes(b->process.span_id, l->span_id);
+	l->flags = b->process.flags;
+	ps->span.n_links++;
 }
 
 void oa_batch_reset(struct oa_batch *b)
@@ -526,6 +548,15 @@ bool oa_batch_add(struct oa_batch *b, const struct oa_record *rec, const char *t
 		sp->name = cstr((const char *)rec->subject);
 	}
 	decode_payload(b, ps, rec);
+	if ((rec->rec_flags & OA_REC_F_LINK_PROCESS) && b->process.span_id)
+		link_process(b, ps);
+	if (rec->rec_flags & OA_REC_F_PROCESS_SPAN) {
+		for (size_t i = 0; i < b->process.n_attrs; i++) {
+			struct oa_attr *a = add_attr(b, ps, b->process.attrs[i].key);
+			if (a)
+				*a = b->process.attrs[i];
+		}
+	}
 	if (rec->tid) {
 		struct oa_attr *a = add_attr(b, ps, cstr("thread.id"));
 		if (a) {

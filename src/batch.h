@@ -22,6 +22,17 @@ struct oa_batch *oa_batch_create(const struct oa_config *cfg, struct oa_symbols 
 				 oa_ticks_to_unix_fn to_unix);
 void oa_batch_destroy(struct oa_batch *b);
 void oa_batch_reset(struct oa_batch *b);
+/* The process span of the process whose records are added: spans flagged
+ * OA_REC_F_LINK_PROCESS get a link to it, the process span itself gets
+ * attrs (its command line). Pointers are kept, not copied. */
+struct oa_batch_process {
+	uint8_t trace_id[16];
+	uint64_t span_id;
+	uint8_t flags;
+	const struct oa_attr *attrs;
+	size_t n_attrs;
+};
+void oa_batch_set_process(struct oa_batch *b, const struct oa_batch_process *process);
 /* thread_name may be NULL. False when memory is short (the span is lost). */
 bool oa_batch_add(struct oa_batch *b, const struct oa_record *rec, const char *thread_name);
 size_t oa_batch_count(const struct oa_batch *b);

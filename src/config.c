@@ -1003,6 +1003,9 @@ static void parse_own_settings(struct oa_config *cfg, const struct env *env)
 	env_bool(env, "OTLPAUTO_STACKTRACE", true, &cfg->stacktrace);
 	env_duration(env, "OTLPAUTO_STACKTRACE_THRESHOLD", &cfg->stacktrace_threshold_ns);
 	env_duration(env, "OTLPAUTO_FILE_THRESHOLD", &cfg->file_threshold_ns);
+	env_duration(env, "OTLPAUTO_PROCESS_TRACE_DURATION", &cfg->process_trace_ns);
+	env_uint32(env, "OTLPAUTO_PROCESS_TRACE_SPANS", 0, UINT32_MAX, "",
+		   &cfg->process_trace_spans);
 }
 
 /* ---- The configuration ---- */
@@ -1035,6 +1038,8 @@ void oa_config_defaults(struct oa_config *cfg)
 	    .function_max_depth = OA_LIMIT_NONE,
 	    .stacktrace_threshold_ns = 10 * NS_PER_MS,
 	    .file_threshold_ns = 1 * NS_PER_MS,
+	    .process_trace_ns = 60 * NS_PER_S,
+	    .process_trace_spans = 1000,
 	};
 }
 
@@ -1070,4 +1075,38 @@ void oa_config_free(struct oa_config *cfg)
 	oa_str_list_free(&cfg->function_exclude);
 	cfg->service_name = cfg->endpoint = cfg->certificate = cfg->client_key =
 	    cfg->client_certificate = cfg->file_path = NULL;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static uint64_t fnv1a_str(uint64_t h, const char *s)
+{
+	/* The NUL separates fields; NULL and "" differ. */
+	return s ? fnv1a(h, s, strlen(s) + 1) : fnv1a(h, "\xff", 1);
+}
+
+uint64_t oa_config_export_fingerprint(const struct oa_config *cfg, int pid)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint32_t fields[] = {cfg->exporter, cfg->protocol, cfg->gzip, cfg->otlp_timeout_ms};
+	h = fnv1a(h, fields, sizeof fields);
+	h = fnv1a_str(h, cfg->endpoint);
+	for (size_t i = 0; i < cfg->headers.n; i++) {
+		h = fnv1a_str(h, cfg->headers.items[i].key);
+		h = fnv1a_str(h, cfg->headers.items[i].value);
+	}
+	h = fnv1a_str(h, cfg->certificate);
+	h = fnv1a_str(h, cfg->client_key);
+	h = fnv1a_str(h, cfg->client_certificate);
+	h = fnv1a_str(h, cfg->file_path);
+	/* The default file is named after each process: never shared. */
+	if (cfg->exporter == OA_EXPORTER_FILE && !cfg->file_path)
+		h = fnv1a(h, &pid, sizeof pid);
+	return h;
 }

@@ -118,6 +118,10 @@ struct oa_config {
 	bool stacktrace;		     /* OTLPAUTO_STACKTRACE */
 	uint64_t stacktrace_threshold_ns;    /* OTLPAUTO_STACKTRACE_THRESHOLD, 10ms */
 	uint64_t file_threshold_ns;	     /* OTLPAUTO_FILE_THRESHOLD, 1ms */
+	/* How long, and for how many top-level spans, the process span is their
+	 * parent: OTLPAUTO_PROCESS_TRACE_DURATION (60s), _SPANS (1000). */
+	uint64_t process_trace_ns;
+	uint32_t process_trace_spans;
 };
 
 /* Reads one variable; NULL when unset. Tests pass a fake environment. */
@@ -127,6 +131,12 @@ void oa_config_defaults(struct oa_config *cfg);
 /* Fills cfg from the environment; warnings go through oa_log(OA_LOG_WARN). */
 void oa_config_parse(struct oa_config *cfg, oa_getenv_fn get, void *ctx);
 void oa_config_free(struct oa_config *cfg);
+
+/* A hash of everything that decides where and how spans are sent (exporter,
+ * endpoint, protocol, headers, TLS files, output file): two processes with the
+ * same fingerprint can send through one exporter (the relay). pid names the
+ * default output file. */
+uint64_t oa_config_export_fingerprint(const struct oa_config *cfg, int pid);
 
 /* Pure parsers, shared with other modules and tested on their own. */
 bool oa_parse_bool(const char *s, bool *out); /* true/false only */

@@ -24,7 +24,9 @@
 #include "encode_pb.h"
 #include "fdguard.h"
 #include "log.h"
+#include "parcel.h"
 #include "real.h"
+#include "relay.h"
 #include "resource.h"
 #include "runtime.h"
 #include "symbols.h"
@@ -40,6 +42,11 @@
 #define BATCH_WINDOW_NS 50000000ull
 /* The shortest sleep, however fast the rings fill. */
 #define MIN_POLL_NS 50000ull
+/* Parcels from other processes go out when this much waits (or on the
+ * schedule, or for a flush); protobuf parcels are sent this many bytes per
+ * request at most, concatenated (one message with their ResourceSpans). */
+#define PARCEL_SEND_BYTES (1u << 20)
+#define PARCEL_REQUEST_MAX (8u << 20)
 
 OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
@@ -83,8 +90,15 @@ static struct {
 	uint64_t carried_slots;
 	uint32_t batch_target;
 	bool flushing; /* exporting for a flush request (exit, exec, signal) */
+	bool sending_parcels;
+	/* During an exec: requests go into the hand-over file for the new
+	 * program when there is one, and to the relay as this frame type. */
+	int handoff_fd;
+	uint64_t handoff_tentative_from; /* offset where the tentative part starts */
+	uint8_t relay_frame;		 /* enum oa_relay_frame */
+	bool tentative_escaped;		 /* a tentative request went out for good */
 	bool warned_file;
-} xs = {.file_fd = -1};
+} xs = {.file_fd = -1, .handoff_fd = -1, .relay_frame = OA_RELAY_PARCEL};
 
 static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *timeout)
 {
@@ -211,17 +225,103 @@ static bool encode(const struct oa_export_batch *view, bool json)
 	return true;
 }
 
+/* Spans of other processes (parcels) are counted apart from our own. */
+static struct {
+	uint64_t exported, failed;
+} parcel_counts;
+
 static void count_exported(size_t n, uint64_t rejected)
 {
 	if (rejected > n)
 		rejected = n;
+	if (xs.sending_parcels) {
+		parcel_counts.exported += n - rejected;
+		parcel_counts.failed += rejected;
+		return;
+	}
 	__atomic_fetch_add(&oa_rt.spans_exported, n - rejected, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&oa_rt.dropped[OA_DROP_REJECTED], rejected, __ATOMIC_RELAXED);
 }
 
 static void count_failed(size_t n)
 {
+	if (xs.sending_parcels) {
+		parcel_counts.failed += n;
+		return;
+	}
 	__atomic_fetch_add(&oa_rt.dropped[OA_DROP_EXPORT_FAILED], n, __ATOMIC_RELAXED);
+}
+
+/* Writes xs.out (count spans, one OTLP JSON line per request for the file)
+ * to the file, or posts it to the collector; counts the outcome but for a
+ * request the collector found too large, which the caller may split. */
+static enum oa_send_result send_encoded(size_t count, uint64_t deadline_ns)
+{
+	const struct oa_config *cfg = &oa_rt.cfg;
+	if (cfg->exporter == OA_EXPORTER_FILE) {
+		if (xs.file_fd < 0)
+			open_file_sink();
+		if (xs.file_fd < 0 || !write_all(xs.file_fd, xs.out.data, xs.out.len)) {
+			count_failed(count);
+			return OA_SEND_GAVE_UP;
+		}
+		count_exported(count, 0);
+		return OA_SEND_OK;
+	}
+	if (!xs.transport)
+		xs.transport = oa_transport_create(cfg);
+	if (!xs.transport) {
+		count_failed(count);
+		return OA_SEND_GAVE_UP;
+	}
+	oa_transport_set_flushing(xs.transport, xs.flushing);
+	uint64_t rejected = 0;
+	enum oa_send_result r = oa_transport_send(xs.transport, (const uint8_t *)xs.out.data,
+						  xs.out.len, deadline_ns, &rejected);
+	if (r == OA_SEND_OK)
+		count_exported(count, rejected);
+	else if (r != OA_SEND_TOO_LARGE)
+		count_failed(count);
+	return r;
+}
+
+static uint8_t sink_format(void)
+{
+	const struct oa_config *cfg = &oa_rt.cfg;
+	bool json = cfg->exporter == OA_EXPORTER_FILE || cfg->protocol == OA_PROTOCOL_JSON;
+	return json ? OA_PARCEL_JSON : OA_PARCEL_PROTOBUF;
+}
+
+/* A hand-over record: u32 length, u32 spans, u8 format, 3 zero bytes, then
+ * the request. */
+#define HANDOFF_HEADER 12
+
+/* Passes an encoded request on to the next program (during an exec) or to
+ * the relay; false when neither takes it and this process sends it. */
+static bool pass_on(const void *data, uint32_t len, uint32_t spans, uint8_t format,
+		    uint64_t deadline_ns)
+{
+	if (xs.handoff_fd >= 0) {
+		uint8_t header[HANDOFF_HEADER] = {0};
+		memcpy(header, &len, 4);
+		memcpy(header + 4, &spans, 4);
+		header[8] = format;
+		if (write_all(xs.handoff_fd, (const char *)header, sizeof header) &&
+		    write_all(xs.handoff_fd, data, len))
+			count_exported(spans, 0);
+		else
+			count_failed(spans);
+		return true;
+	}
+	if (!oa_relay_connected() ||
+	    !oa_relay_send(xs.relay_frame, data, len, spans, format, deadline_ns)) {
+		xs.tentative_escaped |= xs.relay_frame == OA_RELAY_TENTATIVE;
+		return false;
+	}
+	count_exported(spans, 0);
+	if (!xs.sending_parcels)
+		__atomic_fetch_add(&oa_rt.spans_relayed, spans, __ATOMIC_RELAXED);
+	return true;
 }
 
 /* Sends spans [first, first+count) of the batch, halving a request that
@@ -229,7 +329,7 @@ static void count_failed(size_t n)
 static void send_range(size_t first, size_t count, uint64_t deadline_ns)
 {
 	const struct oa_config *cfg = &oa_rt.cfg;
-	bool json = cfg->exporter == OA_EXPORTER_FILE || cfg->protocol == OA_PROTOCOL_JSON;
+	uint8_t format = sink_format();
 	const struct oa_export_batch *view =
 	    oa_batch_view_range(xs.batch, xs.resource.attrs, xs.resource.n_attrs, first, count);
 	if (cfg->exporter == OA_EXPORTER_CONSOLE) {
@@ -240,42 +340,20 @@ static void send_range(size_t first, size_t count, uint64_t deadline_ns)
 			count_failed(count);
 		return;
 	}
-	if (!encode(view, json)) {
-		if (count > 1) {
-			send_range(first, count / 2, deadline_ns);
-			send_range(first + count / 2, count - count / 2, deadline_ns);
-		} else {
-			count_failed(count);
-		}
+	bool encoded = encode(view, format == OA_PARCEL_JSON);
+	if (encoded &&
+	    pass_on(xs.out.data, (uint32_t)xs.out.len, (uint32_t)count, format, deadline_ns))
 		return;
-	}
-	if (cfg->exporter == OA_EXPORTER_FILE) {
-		if (xs.file_fd < 0)
-			open_file_sink();
-		if (!oa_buf_append(&xs.out, "\n", 1) || xs.file_fd < 0 ||
-		    !write_all(xs.file_fd, xs.out.data, xs.out.len))
-			count_failed(count);
-		else
-			count_exported(count, 0);
+	if (encoded && cfg->exporter == OA_EXPORTER_FILE)
+		encoded = oa_buf_append(&xs.out, "\n", 1);
+	if (encoded && send_encoded(count, deadline_ns) != OA_SEND_TOO_LARGE)
 		return;
-	}
-	if (!xs.transport)
-		xs.transport = oa_transport_create(cfg);
-	if (!xs.transport) {
-		count_failed(count);
-		return;
-	}
-	oa_transport_set_flushing(xs.transport, xs.flushing);
-	uint64_t rejected = 0;
-	enum oa_send_result r = oa_transport_send(xs.transport, (const uint8_t *)xs.out.data,
-						  xs.out.len, deadline_ns, &rejected);
-	if (r == OA_SEND_OK)
-		count_exported(count, rejected);
-	else if (r == OA_SEND_TOO_LARGE && count > 1) {
+	if (count > 1) {
 		send_range(first, count / 2, deadline_ns);
 		send_range(first + count / 2, count - count / 2, deadline_ns);
-	} else
+	} else {
 		count_failed(count);
+	}
 }
 
 static void export_batch(uint64_t deadline_ns)
@@ -285,6 +363,73 @@ static void export_batch(uint64_t deadline_ns)
 		send_range(0, n, deadline_ns);
 	oa_batch_reset(xs.batch);
 	xs.last_export_ns = oa_mono_ns();
+}
+
+/* Sends one request made of parcels [p, stop): relayed on, written to the
+ * file, or posted (protobuf parcels concatenated: one message). */
+static void send_parcel_run(struct oa_parcel *p, struct oa_parcel *stop, uint64_t deadline_ns)
+{
+	size_t spans = 0;
+	for (struct oa_parcel *q = p; q != stop; q = q->next)
+		spans += q->spans;
+	if (p->format != sink_format()) {
+		count_failed(spans);
+		return;
+	}
+	if (xs.handoff_fd >= 0 || oa_relay_connected()) {
+		while (p != stop && pass_on(p->data, p->len, p->spans, p->format, deadline_ns))
+			p = p->next;
+		if (p != stop)
+			send_parcel_run(p, stop, deadline_ns);
+		return;
+	}
+	xs.out.len = 0;
+	for (struct oa_parcel *q = p; q != stop; q = q->next)
+		if (!oa_buf_append(&xs.out, (const char *)q->data, q->len) ||
+		    (oa_rt.cfg.exporter == OA_EXPORTER_FILE && !oa_buf_append(&xs.out, "\n", 1))) {
+			count_failed(spans);
+			return;
+		}
+	if (send_encoded(spans, deadline_ns) == OA_SEND_TOO_LARGE)
+		count_failed(spans);
+}
+
+/* Sends the parcels waiting (all of them, or only when enough wait). */
+static void send_parcels(bool everything, uint64_t deadline_ns)
+{
+	if (!everything && oa_parcels_bytes() < PARCEL_SEND_BYTES)
+		return;
+	struct oa_parcel *p = oa_parcels_take();
+	while (p) {
+		/* protobuf requests concatenate; JSON ones go one by one (a file
+		 * takes any number of lines at once) */
+		struct oa_parcel *stop = p->next;
+		size_t bytes = p->len;
+		bool concatenates = p->format == OA_PARCEL_PROTOBUF ||
+				    oa_rt.cfg.exporter == OA_EXPORTER_FILE;
+		while (concatenates && stop && stop->format == p->format &&
+		       bytes + stop->len <= PARCEL_REQUEST_MAX) {
+			bytes += stop->len;
+			stop = stop->next;
+		}
+		xs.sending_parcels = true;
+		send_parcel_run(p, stop, deadline_ns);
+		xs.sending_parcels = false;
+		while (p != stop) {
+			struct oa_parcel *next = p->next;
+			oa_parcel_free(p);
+			p = next;
+		}
+	}
+}
+
+void oa_exporter_parcels_queued(size_t bytes);
+void oa_exporter_parcels_queued(size_t bytes)
+{
+	(void)bytes;
+	oa_exporter_start_if_needed();
+	if (oa_parcels_bytes() >= PARCEL_SEND_BYTES)
+		oa_exporter_wake();
 }
 
 /* OTEL_TRACES_EXPORTER=none: what the last scan saw is released unread
@@ -440,6 +585,40 @@ static void export_available(bool everything, uint64_t queued, uint64_t deadline
 	}
 }
 
+/* The exporter's state, made once: by the exporter thread when it starts, or
+ * by an exit or exec that exports inline (then the thread, if it starts
+ * later, finds it made). */
+static void exporter_state_setup(void)
+{
+	if (xs.batch)
+		return;
+	oa_resource_build(&xs.resource, &oa_rt.cfg);
+	xs.syms = oa_symbols_create();
+	xs.batch = oa_batch_create(&oa_rt.cfg, xs.syms, oa_clock_to_unix_ns);
+	if (xs.batch) {
+		struct oa_batch_process process = {.span_id = oa_rt.process_ctx.span_id,
+						   .flags = oa_rt.process_ctx.flags};
+		memcpy(process.trace_id, oa_rt.process_ctx.trace_id, 16);
+		/* The process span carries the command line of the resource. */
+		for (size_t i = 0; i < xs.resource.n_attrs; i++)
+			if (strcmp(xs.resource.attrs[i].key.ptr, "process.command_args") == 0) {
+				process.attrs = &xs.resource.attrs[i];
+				process.n_attrs = 1;
+			}
+		oa_batch_set_process(xs.batch, &process);
+	}
+	/* libcurl loads now, while the program runs, not at the first send:
+	 * that may be the exit flush, after the application's OpenSSL was shut
+	 * down (see oa_transport_load_early). Not at all while a relay sends
+	 * for us. */
+	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !oa_relay_connected())
+		xs.transport = oa_transport_create(&oa_rt.cfg);
+	xs.last_export_ns = xs.last_scan_ns = oa_mono_ns();
+	xs.batch_target = oa_rt.cfg.max_export_batch_size < BATCH_FLOOR
+			      ? oa_rt.cfg.max_export_batch_size
+			      : BATCH_FLOOR;
+}
+
 static void exporter_setup(void)
 {
 	oa_tls.internal = 1;
@@ -451,18 +630,7 @@ static void exporter_setup(void)
 			oa_warn("OTLPAUTO_EXPORTER_CPU=%d cannot be used; no affinity",
 				oa_rt.cfg.exporter_cpu);
 	}
-	oa_resource_build(&xs.resource, &oa_rt.cfg);
-	xs.syms = oa_symbols_create();
-	xs.batch = oa_batch_create(&oa_rt.cfg, xs.syms, oa_clock_to_unix_ns);
-	/* libcurl loads now, while the program runs, not at the first send:
-	 * that may be the exit flush, after the application's OpenSSL was shut
-	 * down (see oa_transport_load_early). */
-	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP)
-		xs.transport = oa_transport_create(&oa_rt.cfg);
-	xs.last_export_ns = xs.last_scan_ns = oa_mono_ns();
-	xs.batch_target = oa_rt.cfg.max_export_batch_size < BATCH_FLOOR
-			      ? oa_rt.cfg.max_export_batch_size
-			      : BATCH_FLOOR;
+	exporter_state_setup();
 }
 
 static void *exporter_main(void *arg)
@@ -485,12 +653,14 @@ static void *exporter_main(void *arg)
 		bool due =
 		    now - xs.last_export_ns >= (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
 		bool everything = flushing || due;
-		if (everything || pressure || queued + pending() >= xs.batch_target) {
+		bool parcels_wait = oa_parcels_bytes() >= PARCEL_SEND_BYTES;
+		if (everything || pressure || parcels_wait || queued + pending() >= xs.batch_target) {
 			uint64_t deadline =
 			    flushing ? __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE)
 				     : now + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
 			xs.flushing = flushing;
 			export_available(everything, queued, deadline);
+			send_parcels(everything, deadline);
 			/* A ring past its mark is drained now, but into the batch,
 			 * which goes out when full: a small ring does not make
 			 * requests small (each costs tens of µs in libcurl, the
@@ -583,13 +753,157 @@ static bool rings_empty(void)
 	return true;
 }
 
+/* With no exporter thread and a relay to send to, the calling thread
+ * exports what is queued itself: encoding and a write to a local socket cost
+ * less than starting a thread. False when the thread runs (or starts). */
+static bool export_inline(uint64_t deadline_ns)
+{
+	int state = EXPORTER_STOPPED;
+	if (!__atomic_compare_exchange_n(&ex.state, &state, EXPORTER_STARTING, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return false;
+	pthread_mutex_lock(&ex.working);
+	uint8_t was_internal = oa_tls.internal;
+	oa_tls.internal = 1;
+	exporter_state_setup();
+	uint64_t arrivals, slots;
+	bool pressure;
+	uint64_t queued = scan_rings(&arrivals, &slots, &pressure);
+	xs.flushing = true;
+	export_available(true, queued, deadline_ns);
+	send_parcels(true, deadline_ns);
+	xs.flushing = false;
+	oa_tls.internal = was_internal;
+	pthread_mutex_unlock(&ex.working);
+	__atomic_store_n(&ex.state, EXPORTER_STOPPED, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* ---- exec: the calling thread does the exporter's work */
+
+static struct {
+	bool active;
+	bool was_stopped; /* the exporter thread was not running */
+	uint8_t was_internal;
+} exec_run;
+
+/* Exports everything committed so far, on this thread. */
+static void export_here(uint64_t deadline_ns)
+{
+	uint64_t arrivals, slots;
+	bool pressure;
+	uint64_t queued = scan_rings(&arrivals, &slots, &pressure);
+	xs.flushing = true;
+	export_available(true, queued, deadline_ns);
+	send_parcels(true, deadline_ns);
+	xs.flushing = false;
+}
+
+void oa_exporter_exec_begin(int handoff_fd, uint64_t deadline_ns)
+{
+	int state = EXPORTER_STOPPED;
+	exec_run.was_stopped = __atomic_compare_exchange_n(
+	    &ex.state, &state, EXPORTER_STARTING, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	/* Held until the exec: the exporter thread, if any, stays asleep. */
+	pthread_mutex_lock(&ex.working);
+	exec_run.active = true;
+	exec_run.was_internal = oa_tls.internal;
+	oa_tls.internal = 1;
+	exporter_state_setup();
+	xs.handoff_fd = handoff_fd;
+	xs.relay_frame = OA_RELAY_PARCEL;
+	export_here(deadline_ns);
+}
+
+bool oa_exporter_exec_tentative(uint64_t deadline_ns)
+{
+	if (xs.handoff_fd >= 0)
+		xs.handoff_tentative_from = (uint64_t)lseek(xs.handoff_fd, 0, SEEK_CUR);
+	xs.relay_frame = OA_RELAY_TENTATIVE;
+	xs.tentative_escaped = false;
+	export_here(deadline_ns);
+	return !xs.tentative_escaped;
+}
+
+/* Parcels written to the hand-over file before its tentative part: ours to
+ * send again, the exec having failed. */
+static void take_back_handoff(void)
+{
+	uint64_t end = xs.handoff_tentative_from;
+	for (uint64_t at = 0; at + HANDOFF_HEADER <= end;) {
+		uint8_t header[HANDOFF_HEADER];
+		if (pread(xs.handoff_fd, header, sizeof header, (off_t)at) != sizeof header)
+			return;
+		uint32_t len, spans;
+		memcpy(&len, header, 4);
+		memcpy(&spans, header + 4, 4);
+		struct oa_parcel *p = oa_parcel_new(len, spans, header[8]);
+		if (!p || pread(xs.handoff_fd, p->data, len, (off_t)(at + HANDOFF_HEADER)) != len) {
+			oa_parcel_free(p);
+			return;
+		}
+		oa_parcels_push(p);
+		at += HANDOFF_HEADER + len;
+	}
+}
+
+void oa_exporter_adopt_handoff(const char *value)
+{
+	char *end;
+	long fd = strtol(value, &end, 10);
+	if (*end || fd < 0 || fd > INT_MAX)
+		return;
+	size_t bytes = 0;
+	for (off_t at = 0;;) {
+		uint8_t header[HANDOFF_HEADER];
+		if (pread((int)fd, header, sizeof header, at) != sizeof header)
+			break;
+		uint32_t len, spans;
+		memcpy(&len, header, 4);
+		memcpy(&spans, header + 4, 4);
+		struct oa_parcel *p = oa_parcel_new(len, spans, header[8]);
+		if (!p || pread((int)fd, p->data, len, at + HANDOFF_HEADER) != len) {
+			oa_parcel_free(p);
+			break;
+		}
+		oa_parcels_push(p);
+		bytes += len;
+		at += HANDOFF_HEADER + len;
+	}
+	syscall(SYS_close, (int)fd);
+	if (bytes)
+		oa_exporter_parcels_queued(bytes);
+}
+
+void oa_exporter_exec_failed(void)
+{
+	if (!exec_run.active)
+		return;
+	if (xs.handoff_fd >= 0) {
+		take_back_handoff();
+	} else if (xs.relay_frame == OA_RELAY_TENTATIVE && oa_relay_connected()) {
+		oa_relay_send(OA_RELAY_CANCEL, NULL, 0, 0, 0, oa_mono_ns() + 100000000u);
+	}
+	xs.handoff_fd = -1;
+	xs.handoff_tentative_from = 0;
+	xs.relay_frame = OA_RELAY_PARCEL;
+	oa_tls.internal = exec_run.was_internal;
+	exec_run.active = false;
+	pthread_mutex_unlock(&ex.working);
+	if (exec_run.was_stopped)
+		__atomic_store_n(&ex.state, EXPORTER_STOPPED, __ATOMIC_RELEASE);
+}
+
 void oa_exporter_flush(uint32_t timeout_ms)
 {
-	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) == EXPORTER_STOPPED && rings_empty())
+	int state = __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE);
+	if (state == EXPORTER_STOPPED && rings_empty() && oa_parcels_bytes() == 0)
+		return;
+	uint64_t deadline = oa_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	if (state == EXPORTER_STOPPED && oa_relay_connected() && export_inline(deadline))
 		return;
 	if (!ensure_started())
 		return;
-	uint64_t deadline = oa_mono_ns() + (uint64_t)timeout_ms * 1000000u;
 	__atomic_store_n(&ex.flush_deadline_ns, deadline, __ATOMIC_RELEASE);
 	uint32_t req = __atomic_add_fetch(&ex.flush_requested, 1, __ATOMIC_ACQ_REL);
 	oa_exporter_wake();
@@ -675,5 +989,13 @@ void oa_exporter_shutdown_summary(void)
 		 COUNTER(oa_rt.dropped[OA_DROP_QUEUE_FULL]),
 		 COUNTER(oa_rt.dropped[OA_DROP_EXPORT_FAILED]),
 		 COUNTER(oa_rt.dropped[OA_DROP_REJECTED]));
+	if (oa_rt.spans_relayed)
+		oa_debug("relay: %llu of the exported spans went through the relay",
+			 COUNTER(oa_rt.spans_relayed));
+	if (oa_relay_host_spans_in())
+		oa_debug("relay host: %llu spans from other processes: exported %llu, failed %llu",
+			 (unsigned long long)oa_relay_host_spans_in(),
+			 (unsigned long long)parcel_counts.exported,
+			 (unsigned long long)parcel_counts.failed);
 #undef COUNTER
 }

@@ -13,6 +13,9 @@
 #include "clock.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "parcel.h"
+#include "process_span.h"
+#include "relay.h"
 #include "runtime.h"
 #include "stack.h"
 #include "traceparent.h"
@@ -59,38 +62,6 @@ const char *oa_self_path(void)
 	return boot.self_path;
 }
 
-/* The parent of this process's top-level spans: TRACEPARENT from whoever
- * started us (an exec span of a traced parent), else a new trace. */
-static void init_process_context(void)
-{
-	struct oa_rng rng;
-	oa_rng_seed(&rng);
-	struct oa_span_ctx *pc = &oa_rt.process_ctx;
-	struct oa_span_context remote;
-	const char *tp = getenv("TRACEPARENT");
-	if (tp && oa_traceparent_parse(tp, strlen(tp), &remote)) {
-		memcpy(pc->trace_id, remote.trace_id, 16);
-		pc->span_id = oa_span_id_from_bytes(remote.span_id);
-		pc->remote = true;
-		pc->flags = remote.flags & 1;
-		switch (oa_rt.cfg.sampler) {
-		case OA_SAMPLER_ALWAYS_ON:
-		case OA_SAMPLER_ALWAYS_OFF:
-		case OA_SAMPLER_TRACEIDRATIO:
-		case OA_SAMPLER_ADAPTIVE:
-			pc->flags = oa_sample_root(pc->trace_id) ? 1 : 0;
-			break;
-		default:
-			break;
-		}
-		return;
-	}
-	oa_new_trace_id(&rng, pc->trace_id);
-	pc->span_id = 0;
-	pc->remote = false;
-	pc->flags = oa_sample_root(pc->trace_id) ? 1 : 0;
-}
-
 static void atfork_prepare(void)
 {
 	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE)
@@ -104,6 +75,9 @@ static void atfork_prepare(void)
 		oa_current_parent(t, &unused);
 		oa_tls.guard--;
 	}
+	/* A child relays through our relay: it must exist before the fork. */
+	char relay[160];
+	oa_relay_for_child(relay, sizeof relay, oa_can_host_relay());
 	oa_exporter_atfork_prepare();
 }
 
@@ -118,8 +92,12 @@ static void atfork_child(void)
 	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE)
 		return;
 	oa_rt.pid = getpid();
+	oa_parcels_atfork_child();
+	oa_relay_atfork_child();
 	oa_exporter_atfork_child();
 	oa_thread_atfork_child();
+	struct oa_thread *t = oa_tls.state;
+	oa_process_span_atfork_child((uintptr_t)t > 1 ? t : NULL);
 }
 
 /* Another copy of this library (preloaded from two paths, or dlopened from
@@ -152,12 +130,15 @@ static void init_runtime(void)
 	oa_rt.function_threshold_ticks = oa_clock_ns_to_ticks(oa_rt.cfg.function_threshold_ns);
 	oa_rt.stacktrace_threshold_ticks = oa_clock_ns_to_ticks(oa_rt.cfg.stacktrace_threshold_ns);
 	oa_rt.pid = getpid();
-	init_process_context();
+	oa_process_span_init();
 	save_settings();
 	oa_thread_system_init();
+	bool relayed = oa_relay_applies(&oa_rt.cfg) &&
+		       oa_relay_init(getenv(OA_RELAY_ENV),
+				     oa_config_export_fingerprint(&oa_rt.cfg, oa_rt.pid));
 	/* libcurl loads with the exporter, at the first span, unless OpenSSL
 	 * is already here (see oa_transport_load_early) */
-	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP)
+	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !relayed)
 		oa_transport_load_early();
 	oa_stack_init();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
@@ -170,6 +151,17 @@ static void init_runtime(void)
 #if OA_FEATURE_FUNCTIONS
 	oa_functions_start();
 #endif
+	/* What the previous program of this process left to send. */
+	const char *handoff = getenv("OTLPAUTO_HANDOFF");
+	if (handoff)
+		oa_exporter_adopt_handoff(handoff);
+}
+
+bool oa_can_host_relay(void)
+{
+	/* The default output file is named after each process: nothing to share. */
+	return oa_relay_applies(&oa_rt.cfg) &&
+	       !(oa_rt.cfg.exporter == OA_EXPORTER_FILE && !oa_rt.cfg.file_path);
 }
 
 bool oa_init_slow(void)
@@ -194,6 +186,11 @@ void oa_process_exit(void)
 	struct oa_thread *t = oa_tls.state;
 	if ((uintptr_t)t > 1)
 		oa_frames_end_all(t, OA_END_PROCESS_EXIT);
+	if ((uintptr_t)t != 1 && (oa_rt.cfg.hooks & OA_HOOK_PROCESS) &&
+	    (t = oa_thread_get()) != NULL)
+		oa_process_span_end(t, OA_END_NORMAL);
+	/* What other processes of the tree relayed through us goes out too. */
+	oa_relay_host_drain(oa_mono_ns() + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u);
 	oa_exporter_flush(oa_rt.cfg.export_timeout_ms);
 	__atomic_store_n(&oa_rt.function_push_limit, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&oa_rt.state, OA_STATE_SHUTDOWN, __ATOMIC_RELEASE);

@@ -1,6 +1,7 @@
 #ifndef OTLPAUTO_LIFECYCLE_H
 #define OTLPAUTO_LIFECYCLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Ends the calling thread's frames and flushes within the export timeout;
@@ -8,6 +9,8 @@
 void oa_process_exit(void);
 /* "NAME=value" entries of OTEL_* and OTLPAUTO_* variables at start-up. */
 const char *const *oa_saved_settings(size_t *n);
+/* Whether this process may host a relay for the processes it starts. */
+bool oa_can_host_relay(void);
 /* The path this library was loaded from (for LD_PRELOAD of exec'd programs). */
 const char *oa_self_path(void);
 /* Default-action SIGTERM/SIGINT/SIGHUP flush before dying (hooks/signals.c). */

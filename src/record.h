@@ -49,6 +49,12 @@ enum oa_end_reason {
 
 #define OA_REC_F_HAS_PARENT    0x01
 #define OA_REC_F_PARENT_REMOTE 0x02
+/* A root that would have been a child of the process span, had the process
+ * been young: the exporter links it to the process span. */
+#define OA_REC_F_LINK_PROCESS 0x04
+/* The span of the process's lifetime: the exporter adds the process's
+ * command line from its resource. */
+#define OA_REC_F_PROCESS_SPAN 0x08
 
 struct oa_record {
 	uint8_t type;	 /* enum oa_record_type */
@@ -119,7 +125,9 @@ enum oa_item_tag {
 	X(URL_QUERY, "url.query")                                                                  \
 	X(URL_SCHEME, "url.scheme")                                                                \
 	X(USER_AGENT_ORIGINAL, "user_agent.original")                                              \
-	X(FILE_PATH, "file.path")
+	X(FILE_PATH, "file.path")                                                                  \
+	X(PROCESS_PARENT_PID, "process.parent_pid")                                                \
+	X(PROCESS_EXECUTABLE_NAME, "process.executable.name")
 
 enum oa_key {
 	OA_KEY_CUSTOM = 0,

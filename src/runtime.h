@@ -38,13 +38,24 @@ struct oa_span_ctx {
 	uint64_t span_id; /* 0: no span (a root starts here) */
 	uint8_t flags;	  /* W3C flags: bit 0 sampled */
 	bool remote;
+	/* No parent, where the process span would have been one had the process
+	 * been young: the span starting here links to it (OA_REC_F_LINK_PROCESS). */
+	bool link_process;
 };
+
+/* A record's parent flags for a span whose parent is `parent`. */
+static inline uint8_t oa_rec_flags(const struct oa_span_ctx *parent)
+{
+	return (uint8_t)((parent->span_id ? OA_REC_F_HAS_PARENT : 0) |
+			 (parent->span_id && parent->remote ? OA_REC_F_PARENT_REMOTE : 0) |
+			 (parent->link_process ? OA_REC_F_LINK_PROCESS : 0));
+}
 
 struct oa_runtime {
 	int state; /* enum oa_state, atomic */
 	struct oa_config cfg;
 	pid_t pid;
-	struct oa_span_ctx process_ctx; /* parent of the process's top-level spans */
+	struct oa_span_ctx process_ctx; /* the process span: parent of top-level spans */
 	uint64_t function_threshold_ticks;
 	/* Function frames below this depth are pushed on the hooks' fast path:
 	 * min(shadow stack, OTLPAUTO_FUNCTION_MAX_DEPTH) while active with a
@@ -56,6 +67,7 @@ struct oa_runtime {
 	 * the line from every producer's cache each time. */
 	_Alignas(64) uint64_t spans_sampled_out;
 	uint64_t spans_exported;
+	uint64_t spans_relayed; /* handed to the relay host, which exports them */
 	uint64_t dropped[OA_DROP_COUNT];
 	/* The exporter's estimate of spans queued in all rings: written once
 	 * per scan, read by producers for every record. */
@@ -162,6 +174,9 @@ void oa_ctx_pop(struct oa_thread *t);
  * span is dropped (ring full, counted). The caller fills it and commits. */
 struct oa_record *oa_record_begin(struct oa_thread *t, uint32_t payload_max);
 void oa_record_commit(struct oa_thread *t, struct oa_record *rec);
+/* Commits without starting or waking the exporter: the caller flushes next
+ * (exec, exit), which may export inline without a thread. */
+void oa_record_commit_before_flush(struct oa_thread *t, struct oa_record *rec);
 
 /* Ends the calling thread's open function frames (exit, thread exit, exec). */
 void oa_frames_end_all(struct oa_thread *t, enum oa_end_reason reason);
@@ -177,6 +192,18 @@ void oa_exporter_wake(void);
 void oa_exporter_start_if_needed(void);
 /* Exports everything produced so far; waits at most timeout_ms. */
 void oa_exporter_flush(uint32_t timeout_ms);
+/* Exec (hooks/process.c), on the calling thread with the exporter paused:
+ * begin exports everything committed (into handoff_fd, a file the new
+ * program reads, when >= 0; else to the relay or the collector); tentative
+ * exports what was written since as tentative (the relay holds it until the
+ * exec succeeded; a hand-over file is only read by the new program) and
+ * says whether all of it was held back so; failed undoes the tentative part
+ * and resumes the exporter. */
+void oa_exporter_exec_begin(int handoff_fd, uint64_t deadline_ns);
+bool oa_exporter_exec_tentative(uint64_t deadline_ns);
+void oa_exporter_exec_failed(void);
+/* In a new program: sends what the previous one handed over (OTLPAUTO_HANDOFF). */
+void oa_exporter_adopt_handoff(const char *value);
 void oa_exporter_atfork_prepare(void);
 void oa_exporter_atfork_parent(void);
 void oa_exporter_atfork_child(void);

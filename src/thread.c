@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "payload.h"
+#include "process_span.h"
 #include "runtime.h"
 
 __thread struct oa_tls oa_tls __attribute__((tls_model("initial-exec")));
@@ -147,6 +148,10 @@ static void parent_of_frame_slot(struct oa_thread *t, int below, uint32_t level,
 			f->span_id = oa_new_span_id(&t->rng);
 		out->span_id = f->span_id;
 		out->remote = false;
+	} else if (out->span_id == oa_rt.process_ctx.span_id && out->span_id &&
+		   !oa_process_span_adopts()) {
+		memset(out, 0, sizeof *out);
+		out->link_process = true;
 	}
 }
 
@@ -210,6 +215,7 @@ bool oa_ctx_push(struct oa_thread *t, const struct oa_span_ctx *ctx)
 	top->span_id = ctx->span_id;
 	top->flags = ctx->flags;
 	top->remote = ctx->remote;
+	top->link_process = false;
 	return true;
 }
 
@@ -260,6 +266,11 @@ void oa_record_commit(struct oa_thread *t, struct oa_record *rec)
 	if (oa_ring_commit(t->ring, rec))
 		oa_exporter_wake();
 	oa_exporter_start_if_needed();
+}
+
+void oa_record_commit_before_flush(struct oa_thread *t, struct oa_record *rec)
+{
+	oa_ring_commit(t->ring, rec);
 }
 
 #if OA_FEATURE_FUNCTIONS

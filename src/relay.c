@@ -1,0 +1,622 @@
+#include "relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "fdguard.h"
+#include "log.h"
+#include "parcel.h"
+#include "real.h"
+#include "thread.h"
+
+/* The exporter is told when this much waits, else it sends on its schedule. */
+#define WAKE_BYTES (1u << 20)
+/* Past this, the host stops reading: clients wait (boundedly) for room. */
+#define QUEUE_LIMIT_BYTES (64u << 20)
+/* Our sockets sit this far below RLIMIT_NOFILE, away from the program's. */
+#define HIGH_FD_MARGIN 96
+#define MAX_EVENTS     64
+
+OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
+
+/* Defined by the exporter: the relay only queues, the exporter sends. */
+void oa_exporter_parcels_queued(size_t bytes);
+
+static long sys_close(int fd)
+{
+	return syscall(SYS_close, fd);
+}
+
+static int high_fd_floor(void)
+{
+	struct rlimit limit;
+	rlim_t top = OA_FD_GUARD_LIMIT;
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < top)
+		top = limit.rlim_cur;
+	return top > HIGH_FD_MARGIN + 3 ? (int)(top - HIGH_FD_MARGIN) : 3;
+}
+
+/* Moves a new fd of ours above the program's range and protects it. */
+static int own_fd(int fd)
+{
+	int floor = high_fd_floor();
+	if (fd >= 0 && fd < floor) {
+		int moved = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+		if (moved >= 0) {
+			sys_close(fd);
+			fd = moved;
+		}
+	}
+	if (fd >= 0)
+		oa_fd_protect(fd);
+	return fd;
+}
+
+static void drop_fd(int *fd)
+{
+	if (*fd >= 0) {
+		oa_fd_unprotect(*fd);
+		sys_close(*fd);
+	}
+	*fd = -1;
+}
+
+static socklen_t abstract_address(struct sockaddr_un *sa, const char *name, size_t len)
+{
+	memset(sa, 0, sizeof *sa);
+	sa->sun_family = AF_UNIX;
+	sa->sun_path[0] = '\0';
+	memcpy(sa->sun_path + 1, name, len);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+}
+
+static uint64_t now_ns(void)
+{
+	return oa_mono_ns();
+}
+
+/* ---- client */
+
+static struct {
+	pthread_mutex_t lock; /* one sender at a time: exporter, exit or exec path */
+	int fd;
+	char name[100];
+	size_t name_len;
+	uint64_t fingerprint;
+} client = {PTHREAD_MUTEX_INITIALIZER, -1, "", 0, 0};
+
+bool oa_relay_applies(const struct oa_config *cfg)
+{
+	return cfg->exporter == OA_EXPORTER_OTLP || cfg->exporter == OA_EXPORTER_FILE;
+}
+
+/* "FINGERPRINT@NAME[#FD]" */
+static bool parse_value(const char *value, uint64_t *fingerprint, const char **name,
+			size_t *name_len, int *fd)
+{
+	char *end;
+	errno = 0;
+	unsigned long long fp = strtoull(value, &end, 16);
+	if (errno || end == value || *end != '@')
+		return false;
+	const char *n = end + 1;
+	const char *hash = strchr(n, '#');
+	size_t len = hash ? (size_t)(hash - n) : strlen(n);
+	if (len == 0 || len >= sizeof client.name)
+		return false;
+	*fd = -1;
+	if (hash) {
+		long v = strtol(hash + 1, &end, 10);
+		if (*end || v < 0 || v > INT_MAX)
+			return false;
+		*fd = (int)v;
+	}
+	*fingerprint = fp;
+	*name = n;
+	*name_len = len;
+	return true;
+}
+
+static bool write_all(int fd, const struct iovec *iov_in, int n_iov, uint64_t deadline_ns)
+{
+	struct iovec iov[2];
+	memcpy(iov, iov_in, (size_t)n_iov * sizeof *iov);
+	int first = 0;
+	while (first < n_iov) {
+		struct msghdr msg = {.msg_iov = iov + first, .msg_iovlen = (size_t)(n_iov - first)};
+		ssize_t w = syscall(SYS_sendmsg, fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return false;
+			uint64_t now = now_ns();
+			if (now >= deadline_ns)
+				return false;
+			uint64_t left = deadline_ns - now;
+			struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			syscall(SYS_ppoll, &p, 1, &ts, NULL, 0);
+			continue;
+		}
+		size_t done = (size_t)w;
+		while (first < n_iov && done >= iov[first].iov_len)
+			done -= iov[first++].iov_len;
+		if (first < n_iov) {
+			iov[first].iov_base = (char *)iov[first].iov_base + done;
+			iov[first].iov_len -= done;
+		}
+	}
+	return true;
+}
+
+static bool send_frame_locked(enum oa_relay_frame type, const void *payload, uint32_t len,
+			      uint32_t spans, uint8_t format, uint64_t deadline_ns)
+{
+	if (client.fd < 0)
+		return false;
+	uint8_t header[OA_RELAY_HEADER_SIZE] = {0};
+	memcpy(header, &len, 4);
+	header[4] = (uint8_t)type;
+	header[5] = format;
+	memcpy(header + 8, &spans, 4);
+	struct iovec iov[2] = {{header, sizeof header}, {(void *)payload, len}};
+	if (write_all(client.fd, iov, len ? 2 : 1, deadline_ns))
+		return true;
+	oa_debug("the relay %.*s is gone (%s); exporting from this process", (int)client.name_len,
+		 client.name, strerror(errno));
+	drop_fd(&client.fd);
+	return false;
+}
+
+static bool say_hello(void)
+{
+	uint32_t hello[2] = {OA_RELAY_VERSION, (uint32_t)getpid()};
+	return send_frame_locked(OA_RELAY_HELLO, hello, sizeof hello, 0, 0,
+				 now_ns() + 100000000u);
+}
+
+static bool connect_locked(void)
+{
+	int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	struct sockaddr_un sa;
+	socklen_t sa_len = abstract_address(&sa, client.name, client.name_len);
+	if (syscall(SYS_connect, fd, &sa, sa_len) != 0) {
+		sys_close(fd);
+		return false;
+	}
+	client.fd = own_fd(fd);
+	return say_hello();
+}
+
+static bool adopt_locked(int fd)
+{
+	/* Only a socket connected to the relay named in the environment. */
+	struct sockaddr_un peer;
+	socklen_t peer_len = sizeof peer;
+	if (syscall(SYS_getpeername, fd, &peer, &peer_len) != 0 || peer.sun_family != AF_UNIX ||
+	    peer_len != offsetof(struct sockaddr_un, sun_path) + 1 + client.name_len ||
+	    peer.sun_path[0] != '\0' || memcmp(peer.sun_path + 1, client.name, client.name_len) != 0)
+		return false;
+	syscall(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+	client.fd = own_fd(fd);
+	/* Our first frame commits what the previous image left tentative. */
+	return send_frame_locked(OA_RELAY_COMMIT, NULL, 0, 0, 0, now_ns() + 100000000u);
+}
+
+bool oa_relay_init(const char *value, uint64_t fingerprint)
+{
+	client.fingerprint = fingerprint;
+	uint64_t theirs;
+	const char *name;
+	size_t len;
+	int fd;
+	if (!value || !parse_value(value, &theirs, &name, &len, &fd) || theirs != fingerprint)
+		return false;
+	pthread_mutex_lock(&client.lock);
+	memcpy(client.name, name, len);
+	client.name_len = len;
+	bool ok = (fd >= 0 && adopt_locked(fd)) || connect_locked();
+	pthread_mutex_unlock(&client.lock);
+	return ok;
+}
+
+bool oa_relay_connected(void)
+{
+	return __atomic_load_n(&client.fd, __ATOMIC_RELAXED) >= 0;
+}
+
+bool oa_relay_send(enum oa_relay_frame type, const void *payload, uint32_t len, uint32_t spans,
+		   uint8_t format, uint64_t deadline_ns)
+{
+	pthread_mutex_lock(&client.lock);
+	bool ok = send_frame_locked(type, payload, len, spans, format, deadline_ns);
+	pthread_mutex_unlock(&client.lock);
+	return ok;
+}
+
+int oa_relay_keep_across_exec(bool keep)
+{
+	int fd = client.fd;
+	if (fd >= 0)
+		syscall(SYS_fcntl, fd, F_SETFD, keep ? 0 : FD_CLOEXEC);
+	return fd;
+}
+
+/* ---- host */
+
+struct conn {
+	struct conn *next;
+	int fd;
+	uint32_t got;				  /* bytes of the current frame read */
+	uint8_t header[OA_RELAY_HEADER_SIZE];
+	struct oa_parcel *parcel;		  /* the frame's payload, being read */
+	uint8_t type;
+	struct oa_parcel *tentative, **tentative_tail;
+	uint8_t scratch[64]; /* payloads of control frames */
+};
+
+enum host_state { HOST_NONE, HOST_STARTING, HOST_RUNNING, HOST_FAILED };
+
+static struct {
+	int state; /* enum host_state */
+	int listen_fd, epoll_fd, event_fd;
+	char value[160]; /* OTLPAUTO_RELAY naming this host */
+	uid_t uid;
+	struct conn *conns;
+	bool paused; /* the queue is over its limit: clients are not read */
+	uint32_t drain_requested, drain_done; /* futex words */
+	uint64_t spans_in;
+} host = {.listen_fd = -1, .epoll_fd = -1, .event_fd = -1};
+
+static void commit_tentative(struct conn *c)
+{
+	struct oa_parcel *p = c->tentative;
+	c->tentative = NULL;
+	c->tentative_tail = &c->tentative;
+	size_t bytes = 0;
+	while (p) {
+		struct oa_parcel *next = p->next;
+		bytes += p->len;
+		host.spans_in += p->spans;
+		oa_parcels_push(p);
+		p = next;
+	}
+	if (bytes)
+		oa_exporter_parcels_queued(bytes);
+}
+
+static void cancel_tentative(struct conn *c)
+{
+	while (c->tentative) {
+		struct oa_parcel *next = c->tentative->next;
+		oa_parcel_free(c->tentative);
+		c->tentative = next;
+	}
+	c->tentative_tail = &c->tentative;
+}
+
+static void close_conn(struct conn **link)
+{
+	struct conn *c = *link;
+	*link = c->next;
+	/* The connection's end commits: an exec that succeeded, or a process
+	 * that died after sending. */
+	commit_tentative(c);
+	oa_parcel_free(c->parcel);
+	syscall(SYS_epoll_ctl, host.epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	drop_fd(&c->fd);
+	free(c);
+}
+
+static void frame_done(struct conn *c)
+{
+	uint32_t spans;
+	memcpy(&spans, c->header + 8, 4);
+	/* Any frame after a tentative one means the process lives on in a
+	 * new image (exec succeeded), except a cancel. */
+	if (c->type == OA_RELAY_CANCEL)
+		cancel_tentative(c);
+	else if (c->type != OA_RELAY_TENTATIVE)
+		commit_tentative(c);
+	if (c->type == OA_RELAY_TENTATIVE && c->parcel) {
+		*c->tentative_tail = c->parcel;
+		c->tentative_tail = &c->parcel->next;
+		c->parcel->next = NULL;
+		c->parcel = NULL;
+	} else if (c->type == OA_RELAY_PARCEL && c->parcel) {
+		host.spans_in += c->parcel->spans;
+		size_t len = c->parcel->len;
+		oa_parcels_push(c->parcel);
+		c->parcel = NULL;
+		oa_exporter_parcels_queued(len);
+	}
+	c->got = 0;
+}
+
+/* Reads what is there; false when the connection ended or broke the protocol. */
+static bool read_conn(struct conn *c)
+{
+	for (;;) {
+		uint32_t len;
+		void *dst;
+		size_t want;
+		if (c->got < OA_RELAY_HEADER_SIZE) {
+			dst = c->header + c->got;
+			want = OA_RELAY_HEADER_SIZE - c->got;
+		} else {
+			memcpy(&len, c->header, 4);
+			uint32_t at = c->got - OA_RELAY_HEADER_SIZE;
+			uint8_t *base = c->parcel ? c->parcel->data : c->scratch;
+			dst = base + at;
+			want = len - at;
+		}
+		ssize_t n = syscall(SYS_recvfrom, c->fd, dst, want, MSG_DONTWAIT, NULL, NULL);
+		if (n <= 0)
+			return n < 0 && (errno == EAGAIN || errno == EINTR);
+		c->got += (uint32_t)n;
+		if (c->got == OA_RELAY_HEADER_SIZE) {
+			memcpy(&len, c->header, 4);
+			c->type = c->header[4];
+			bool carries = c->type == OA_RELAY_PARCEL || c->type == OA_RELAY_TENTATIVE;
+			uint8_t format = c->header[5];
+			if (c->type < OA_RELAY_HELLO || c->type > OA_RELAY_CANCEL ||
+			    (carries ? len > OA_RELAY_MAX_PAYLOAD ||
+					   (format != OA_PARCEL_PROTOBUF &&
+					    format != OA_PARCEL_JSON)
+				     : len > sizeof c->scratch))
+				return false;
+			uint32_t spans;
+			memcpy(&spans, c->header + 8, 4);
+			if (carries && !(c->parcel = oa_parcel_new(len, spans, format)))
+				return false;
+		}
+		if (c->got >= OA_RELAY_HEADER_SIZE) {
+			memcpy(&len, c->header, 4);
+			if (c->got == OA_RELAY_HEADER_SIZE + len)
+				frame_done(c);
+		}
+	}
+}
+
+static void watch(int fd, void *ptr, uint32_t events, int op)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = ptr};
+	syscall(SYS_epoll_ctl, host.epoll_fd, op, fd, &ev);
+}
+
+static void accept_all(void)
+{
+	for (;;) {
+		int fd = (int)syscall(SYS_accept4, host.listen_fd, NULL, NULL,
+				      SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct ucred cred;
+		socklen_t cred_len = sizeof cred;
+		if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) != 0 ||
+		    (cred.uid != host.uid && cred.uid != 0)) {
+			sys_close(fd);
+			continue;
+		}
+		struct conn *c = calloc(1, sizeof *c);
+		if (!c) {
+			sys_close(fd);
+			continue;
+		}
+		c->fd = own_fd(fd);
+		c->tentative_tail = &c->tentative;
+		c->next = host.conns;
+		host.conns = c;
+		watch(c->fd, c, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
+	}
+}
+
+static void read_all(void)
+{
+	accept_all();
+	for (struct conn **link = &host.conns; *link;) {
+		if (read_conn(*link))
+			link = &(*link)->next;
+		else
+			close_conn(link);
+	}
+}
+
+/* Over the queue limit, clients are not read (they wait for room); below
+ * it again, they are. */
+static void pace(void)
+{
+	bool over = oa_parcels_bytes() > QUEUE_LIMIT_BYTES;
+	if (over == host.paused)
+		return;
+	host.paused = over;
+	for (struct conn *c = host.conns; c; c = c->next)
+		watch(c->fd, c, over ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP, EPOLL_CTL_MOD);
+}
+
+static void *host_main(void *arg)
+{
+	(void)arg;
+	oa_tls.internal = 1;
+	struct epoll_event events[MAX_EVENTS];
+	for (;;) {
+		int n = (int)syscall(SYS_epoll_wait, host.epoll_fd, events, MAX_EVENTS,
+				     host.paused ? 10 : -1);
+		for (int i = 0; i < n; i++) {
+			void *ptr = events[i].data.ptr;
+			if (ptr == &host.listen_fd) {
+				accept_all();
+			} else if (ptr == &host.event_fd) {
+				uint64_t v;
+				syscall(SYS_read, host.event_fd, &v, sizeof v);
+				uint32_t req = __atomic_load_n(&host.drain_requested,
+							       __ATOMIC_ACQUIRE);
+				read_all();
+				__atomic_store_n(&host.drain_done, req, __ATOMIC_RELEASE);
+				syscall(SYS_futex, &host.drain_done, FUTEX_WAKE_PRIVATE, INT_MAX,
+					NULL, NULL, 0);
+			} else {
+				/* Read even when paused: a closing client's last
+				 * bytes are read before its connection goes. */
+				struct conn **link = &host.conns;
+				while (*link && *link != ptr)
+					link = &(*link)->next;
+				if (*link && !read_conn(*link))
+					close_conn(link);
+			}
+		}
+		pace();
+	}
+	return NULL;
+}
+
+static bool host_listen(void)
+{
+	uint64_t token;
+	if (getrandom(&token, sizeof token, GRND_NONBLOCK) != sizeof token)
+		token = now_ns() ^ ((uint64_t)getpid() << 32);
+	char name[64];
+	int name_len = snprintf(name, sizeof name, "otlpauto.%d.%016llx", (int)getpid(),
+				(unsigned long long)token);
+	int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return false;
+	struct sockaddr_un sa;
+	socklen_t sa_len = abstract_address(&sa, name, (size_t)name_len);
+	if (syscall(SYS_bind, fd, &sa, sa_len) != 0 || syscall(SYS_listen, fd, SOMAXCONN) != 0) {
+		sys_close(fd);
+		return false;
+	}
+	host.listen_fd = own_fd(fd);
+	host.uid = geteuid();
+	snprintf(host.value, sizeof host.value, "%016llx@%s",
+		 (unsigned long long)client.fingerprint, name);
+	return true;
+}
+
+static bool host_start(void)
+{
+	host.epoll_fd = own_fd((int)syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
+	host.event_fd = own_fd((int)syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK));
+	if (host.epoll_fd < 0 || host.event_fd < 0 || !host_listen())
+		return false;
+	watch(host.listen_fd, &host.listen_fd, EPOLLIN, EPOLL_CTL_ADD);
+	watch(host.event_fd, &host.event_fd, EPOLLIN, EPOLL_CTL_ADD);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_t thread;
+	uint8_t was_internal = oa_tls.internal;
+	oa_tls.internal = 1;
+	int err = oa_real_pthread_create()(&thread, &attr, host_main, NULL);
+	oa_tls.internal = was_internal;
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err == 0;
+}
+
+const char *oa_relay_for_child(char *buf, size_t size, bool own_ok)
+{
+	if (oa_relay_connected()) {
+		snprintf(buf, size, "%016llx@%.*s", (unsigned long long)client.fingerprint,
+			 (int)client.name_len, client.name);
+		return buf;
+	}
+	int state = __atomic_load_n(&host.state, __ATOMIC_ACQUIRE);
+	if (state == HOST_NONE && own_ok &&
+	    __atomic_compare_exchange_n(&host.state, &state, HOST_STARTING, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		state = host_start() ? HOST_RUNNING : HOST_FAILED;
+		if (state == HOST_FAILED) {
+			drop_fd(&host.listen_fd);
+			oa_debug("cannot host a relay: %s", strerror(errno));
+		}
+		__atomic_store_n(&host.state, state, __ATOMIC_RELEASE);
+	}
+	if (state != HOST_RUNNING)
+		return NULL;
+	snprintf(buf, size, "%s", host.value);
+	return buf;
+}
+
+void oa_relay_host_drain(uint64_t deadline_ns)
+{
+	if (__atomic_load_n(&host.state, __ATOMIC_ACQUIRE) != HOST_RUNNING)
+		return;
+	uint32_t req = __atomic_add_fetch(&host.drain_requested, 1, __ATOMIC_ACQ_REL);
+	uint64_t one = 1;
+	syscall(SYS_write, host.event_fd, &one, sizeof one);
+	for (;;) {
+		uint32_t done = __atomic_load_n(&host.drain_done, __ATOMIC_ACQUIRE);
+		if ((int32_t)(done - req) >= 0)
+			return;
+		uint64_t now = now_ns();
+		if (now >= deadline_ns)
+			return;
+		uint64_t left = deadline_ns - now;
+		struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+		syscall(SYS_futex, &host.drain_done, FUTEX_WAIT_PRIVATE, done, &ts, NULL, 0);
+	}
+}
+
+uint64_t oa_relay_host_spans_in(void)
+{
+	return __atomic_load_n(&host.spans_in, __ATOMIC_RELAXED);
+}
+
+void oa_relay_atfork_child(void)
+{
+	pthread_mutex_init(&client.lock, NULL);
+	/* The parent's sockets stay the parent's: closing our copies does not
+	 * end them. Leaked host memory, not freed: the relay thread may have
+	 * been mid-update. */
+	bool was_host = host.state == HOST_RUNNING;
+	drop_fd(&host.listen_fd);
+	drop_fd(&host.epoll_fd);
+	drop_fd(&host.event_fd);
+	for (struct conn *c = host.conns; c; c = c->next)
+		drop_fd(&c->fd);
+	host.conns = NULL;
+	host.state = HOST_NONE;
+	host.paused = false;
+	bool had_client = client.fd >= 0;
+	drop_fd(&client.fd);
+	/* A child of a host relays to it; a child of a client to the same relay. */
+	if (was_host) {
+		uint64_t fp;
+		const char *name;
+		size_t len;
+		int fd;
+		if (parse_value(host.value, &fp, &name, &len, &fd)) {
+			memcpy(client.name, name, len);
+			client.name_len = len;
+			had_client = true;
+		}
+	}
+	if (had_client)
+		connect_locked();
+}

@@ -1,0 +1,77 @@
+/* The relay: the processes of one tree hand their encoded export requests to
+ * one exporter, the relay host (`otlpauto run`, or the first traced process of
+ * the tree), over a Unix stream socket in the abstract namespace. A process
+ * that relays never loads libcurl and never waits for the collector on its
+ * exec or exit path: sending is a write to a local socket.
+ *
+ * A child learns the relay from OTLPAUTO_RELAY ("FINGERPRINT@NAME"); it uses
+ * it only when its own export settings have the same fingerprint (the same
+ * destination, protocol and credentials), else it exports itself. Each
+ * process has a connection of its own (a forked child reconnects), made at
+ * start-up and kept, so that a later chroot, setuid or network namespace
+ * change does not cut it off. The host accepts peers of its own uid or root.
+ *
+ * Wire format, client to host: frames of a 12-byte header (u32 payload
+ * length, u8 type, u8 parcel format, u16 zero, u32 span count) and the
+ * payload. A tentative parcel (an exec span sent before execve) is held by
+ * the host until the same connection commits it (any later frame, or its
+ * end: the exec succeeded) or cancels it (the exec failed). */
+#ifndef OTLPAUTO_RELAY_H
+#define OTLPAUTO_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define OA_RELAY_ENV "OTLPAUTO_RELAY"
+
+enum oa_relay_frame {
+	OA_RELAY_HELLO = 1,	/* payload: u32 protocol version, i32 pid */
+	OA_RELAY_PARCEL = 2,	/* payload: an encoded request */
+	OA_RELAY_TENTATIVE = 3, /* the same, held until committed */
+	OA_RELAY_COMMIT = 4,	/* no payload */
+	OA_RELAY_CANCEL = 5,	/* no payload: drop the tentative parcels */
+};
+
+#define OA_RELAY_HEADER_SIZE 12
+#define OA_RELAY_VERSION     1
+/* Larger payloads are refused: the exporter splits requests far below it. */
+#define OA_RELAY_MAX_PAYLOAD (64u << 20)
+
+/* Whether this configuration can use a relay at all (OTLP or file export). */
+bool oa_relay_applies(const struct oa_config *cfg);
+
+/* At start-up, with the fingerprint of our export settings: connects to the
+ * relay named by value (OTLPAUTO_RELAY, may be NULL) when its fingerprint is
+ * ours, adopting the connection a previous image of this process kept open
+ * across execve ("#FD"). False when there is no relay to use. */
+bool oa_relay_init(const char *value, uint64_t fingerprint);
+bool oa_relay_connected(void);
+/* Sends one frame; waits at most until deadline_ns for room in the socket.
+ * False when the relay is gone: the connection is dropped and the caller
+ * exports by itself from now on. */
+bool oa_relay_send(enum oa_relay_frame type, const void *payload, uint32_t len, uint32_t spans,
+		   uint8_t format, uint64_t deadline_ns);
+/* Before execve: the connection is inherited by the new program (a new image
+ * of this process) instead of closed; after a failed exec, closed again on
+ * exec. Returns the fd number to name in the new program's environment. */
+int oa_relay_keep_across_exec(bool keep);
+
+/* The OTLPAUTO_RELAY value for a child that is about to be created, or NULL:
+ * the relay this process uses, or one this process hosts (started now when
+ * it can host one: `own_ok`, it exports by itself with a relayable exporter).
+ * Written into buf. */
+const char *oa_relay_for_child(char *buf, size_t size, bool own_ok);
+
+/* Host: reads, now, everything clients have written, into the parcel queue;
+ * waits at most until deadline_ns. For the final flush. */
+void oa_relay_host_drain(uint64_t deadline_ns);
+/* Spans the host took in from other processes (for the exit summary). */
+uint64_t oa_relay_host_spans_in(void);
+
+/* Fork: the child reconnects on its own connection and hosts nothing. */
+void oa_relay_atfork_child(void);
+
+#endif
