@@ -967,6 +967,9 @@ void oa_exporter_atfork_child(void)
 		oa_transport_abandon(xs.transport);
 	int file_fd = xs.file_fd;
 	memset(&xs, 0, sizeof xs);
+	xs.handoff_fd = -1;
+	xs.relay_frame = OA_RELAY_PARCEL;
+	memset(&parcel_counts, 0, sizeof parcel_counts);
 	/* The parent's file is named after its pid; the child writes its own. */
 	if (file_fd >= 0 && !oa_rt.cfg.file_path) {
 		oa_fd_unprotect(file_fd);

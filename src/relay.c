@@ -603,6 +603,7 @@ void oa_relay_atfork_child(void)
 	host.conns = NULL;
 	host.state = HOST_NONE;
 	host.paused = false;
+	host.spans_in = 0;
 	bool had_client = client.fd >= 0;
 	drop_fd(&client.fd);
 	/* A child of a host relays to it; a child of a client to the same relay. */
