@@ -277,6 +277,7 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 			oa_process_span_end(t, OA_END_EXEC);
 		held = oa_exporter_exec_tentative(deadline);
 	}
+	oa_relay_report(deadline);
 
 	char traceparent[12 + OA_TRACEPARENT_LEN + 1];
 	char relay[RELAY_ENTRY_SIZE];

@@ -423,6 +423,12 @@ static void send_parcels(bool everything, uint64_t deadline_ns)
 	}
 }
 
+void oa_exporter_parcel_totals(uint64_t *exported, uint64_t *failed)
+{
+	*exported = parcel_counts.exported;
+	*failed = parcel_counts.failed;
+}
+
 void oa_exporter_parcels_queued(size_t bytes);
 void oa_exporter_parcels_queued(size_t bytes)
 {

@@ -21,6 +21,8 @@
 #include "traceparent.h"
 #include "transport.h"
 
+#define OA_EXPORT __attribute__((visibility("default")))
+
 struct oa_runtime oa_rt;
 
 static struct {
@@ -92,6 +94,9 @@ static void atfork_child(void)
 	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE)
 		return;
 	oa_rt.pid = getpid();
+	/* The child counts its own spans. */
+	oa_rt.spans_sampled_out = oa_rt.spans_exported = oa_rt.spans_relayed = 0;
+	memset(oa_rt.dropped, 0, sizeof oa_rt.dropped);
 	oa_parcels_atfork_child();
 	oa_relay_atfork_child();
 	oa_exporter_atfork_child();
@@ -186,17 +191,45 @@ void oa_process_exit(void)
 	struct oa_thread *t = oa_tls.state;
 	if ((uintptr_t)t > 1)
 		oa_frames_end_all(t, OA_END_PROCESS_EXIT);
-	if ((uintptr_t)t != 1 && (oa_rt.cfg.hooks & OA_HOOK_PROCESS) &&
+	if ((uintptr_t)t != 1 && (oa_rt.cfg.hooks & OA_HOOK_PROCESS) && !oa_rt.relay_only &&
 	    (t = oa_thread_get()) != NULL)
 		oa_process_span_end(t, OA_END_NORMAL);
+	uint64_t deadline = oa_mono_ns() + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
 	/* What other processes of the tree relayed through us goes out too. */
-	oa_relay_host_drain(oa_mono_ns() + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u);
+	oa_relay_host_drain(deadline);
 	oa_exporter_flush(oa_rt.cfg.export_timeout_ms);
+	oa_relay_report(deadline);
 	__atomic_store_n(&oa_rt.function_push_limit, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&oa_rt.state, OA_STATE_SHUTDOWN, __ATOMIC_RELEASE);
 	oa_exporter_shutdown_summary();
 	oa_tls.guard--;
 }
+
+/* ---- `otlpauto run`: the relay host, in a process that traces nothing */
+
+static bool relay_host(char *value, size_t size)
+{
+	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE ||
+	    !oa_can_host_relay())
+		return false;
+	oa_rt.relay_only = true;
+	return oa_relay_for_child(value, size, true) != NULL;
+}
+
+static void relay_finish(uint32_t timeout_ms, struct oa_relay_totals *totals)
+{
+	oa_tls.guard++;
+	oa_relay_host_drain(oa_mono_ns() + (uint64_t)timeout_ms * 1000000u);
+	oa_exporter_flush(timeout_ms);
+	oa_relay_host_totals(totals);
+	oa_exporter_parcel_totals(&totals->exported, &totals->failed);
+	oa_tls.guard--;
+}
+
+OA_EXPORT const struct otlpauto_relay_v1 otlpauto_relay_v1 = {
+    .host = relay_host,
+    .finish = relay_finish,
+};
 
 __attribute__((constructor)) static void otlpauto_constructor(void)
 {

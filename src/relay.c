@@ -25,7 +25,7 @@
 #include "log.h"
 #include "parcel.h"
 #include "real.h"
-#include "thread.h"
+#include "runtime.h"
 
 /* The exporter is told when this much waits, else it sends on its schedule. */
 #define WAKE_BYTES (1u << 20)
@@ -272,9 +272,11 @@ struct conn {
 	uint8_t header[OA_RELAY_HEADER_SIZE];
 	struct oa_parcel *parcel;		  /* the frame's payload, being read */
 	uint8_t type;
+	bool said_hello, reported;
 	struct oa_parcel *tentative, **tentative_tail;
 	uint8_t scratch[64]; /* payloads of control frames */
 };
+_Static_assert(sizeof(struct oa_relay_stats) <= 64, "stats fit the scratch buffer");
 
 enum host_state { HOST_NONE, HOST_STARTING, HOST_RUNNING, HOST_FAILED };
 
@@ -287,6 +289,7 @@ static struct {
 	bool paused; /* the queue is over its limit: clients are not read */
 	uint32_t drain_requested, drain_done; /* futex words */
 	uint64_t spans_in;
+	struct oa_relay_totals totals; /* written by the relay thread alone */
 } host = {.listen_fd = -1, .epoll_fd = -1, .event_fd = -1};
 
 static void commit_tentative(struct conn *c)
@@ -323,6 +326,8 @@ static void close_conn(struct conn **link)
 	/* The connection's end commits: an exec that succeeded, or a process
 	 * that died after sending. */
 	commit_tentative(c);
+	if (c->said_hello && !c->reported)
+		host.totals.unreported++;
 	oa_parcel_free(c->parcel);
 	syscall(SYS_epoll_ctl, host.epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
 	drop_fd(&c->fd);
@@ -335,9 +340,24 @@ static void frame_done(struct conn *c)
 	memcpy(&spans, c->header + 8, 4);
 	/* Any frame after a tentative one means the process lives on in a
 	 * new image (exec succeeded), except a cancel. */
+	if (c->type == OA_RELAY_HELLO && !c->said_hello) {
+		c->said_hello = true;
+		host.totals.processes++;
+	} else if (c->type == OA_RELAY_STATS) {
+		uint32_t len;
+		memcpy(&len, c->header, 4);
+		struct oa_relay_stats s = {0};
+		memcpy(&s, c->scratch, len < sizeof s ? len : sizeof s);
+		struct oa_relay_stats *sum = &host.totals.reported;
+		sum->exported += s.exported;
+		sum->sampled_out += s.sampled_out;
+		for (size_t i = 0; i < 4; i++)
+			sum->lost[i] += s.lost[i];
+		c->reported = true;
+	}
 	if (c->type == OA_RELAY_CANCEL)
 		cancel_tentative(c);
-	else if (c->type != OA_RELAY_TENTATIVE)
+	else if (c->type != OA_RELAY_TENTATIVE && c->type != OA_RELAY_STATS)
 		commit_tentative(c);
 	if (c->type == OA_RELAY_TENTATIVE && c->parcel) {
 		*c->tentative_tail = c->parcel;
@@ -380,7 +400,7 @@ static bool read_conn(struct conn *c)
 			c->type = c->header[4];
 			bool carries = c->type == OA_RELAY_PARCEL || c->type == OA_RELAY_TENTATIVE;
 			uint8_t format = c->header[5];
-			if (c->type < OA_RELAY_HELLO || c->type > OA_RELAY_CANCEL ||
+			if (c->type < OA_RELAY_HELLO || c->type > OA_RELAY_STATS ||
 			    (carries ? len > OA_RELAY_MAX_PAYLOAD ||
 					   (format != OA_PARCEL_PROTOBUF &&
 					    format != OA_PARCEL_JSON)
@@ -588,6 +608,33 @@ uint64_t oa_relay_host_spans_in(void)
 	return __atomic_load_n(&host.spans_in, __ATOMIC_RELAXED);
 }
 
+void oa_relay_host_totals(struct oa_relay_totals *totals)
+{
+	*totals = host.totals;
+	totals->spans_in = oa_relay_host_spans_in();
+}
+
+/* What the last report said, for the next to send the change. */
+static struct oa_relay_stats last_report;
+
+void oa_relay_report(uint64_t deadline_ns)
+{
+	struct oa_relay_stats last = last_report;
+	struct oa_relay_stats now = {
+	    .exported = __atomic_load_n(&oa_rt.spans_exported, __ATOMIC_RELAXED),
+	    .sampled_out = __atomic_load_n(&oa_rt.spans_sampled_out, __ATOMIC_RELAXED),
+	};
+	for (size_t i = 0; i < 4; i++)
+		now.lost[i] = __atomic_load_n(&oa_rt.dropped[i], __ATOMIC_RELAXED);
+	struct oa_relay_stats delta = {.exported = now.exported - last.exported,
+				       .sampled_out = now.sampled_out - last.sampled_out};
+	for (size_t i = 0; i < 4; i++)
+		delta.lost[i] = now.lost[i] - last.lost[i];
+	if (oa_relay_connected() &&
+	    oa_relay_send(OA_RELAY_STATS, &delta, sizeof delta, 0, 0, deadline_ns))
+		last_report = now;
+}
+
 void oa_relay_atfork_child(void)
 {
 	pthread_mutex_init(&client.lock, NULL);
@@ -604,6 +651,8 @@ void oa_relay_atfork_child(void)
 	host.state = HOST_NONE;
 	host.paused = false;
 	host.spans_in = 0;
+	memset(&last_report, 0, sizeof last_report);
+	memset(&host.totals, 0, sizeof host.totals);
 	bool had_client = client.fd >= 0;
 	drop_fd(&client.fd);
 	/* A child of a host relays to it; a child of a client to the same relay. */

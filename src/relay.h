@@ -33,6 +33,35 @@ enum oa_relay_frame {
 	OA_RELAY_TENTATIVE = 3, /* the same, held until committed */
 	OA_RELAY_COMMIT = 4,	/* no payload */
 	OA_RELAY_CANCEL = 5,	/* no payload: drop the tentative parcels */
+	OA_RELAY_STATS = 6,	/* payload: struct oa_relay_stats, counts since the last */
+};
+
+/* What a process did with its spans, for the host's summary (`otlpauto run`
+ * prints it). Sent at exit and before an exec, as the change since the last
+ * report. */
+struct oa_relay_stats {
+	uint64_t exported; /* delivered (to the relay, or sent by the process itself) */
+	uint64_t sampled_out;
+	uint64_t lost[4]; /* ring full, queue full, export failed, rejected */
+};
+
+/* Everything a relay host learnt (otlpauto_relay_v1.finish). */
+struct oa_relay_totals {
+	uint64_t processes;	/* connections that said hello */
+	uint64_t unreported;	/* of those, ended without a report */
+	uint64_t spans_in;	/* spans relayed to the host */
+	uint64_t exported;	/* of those, exported by the host */
+	uint64_t failed;	/* of those, lost by the host */
+	struct oa_relay_stats reported; /* the sum of the processes' reports */
+};
+
+/* The relay host of `otlpauto run`: the command dlopens the library and hosts
+ * the relay for the program it starts, in a process that traces nothing. */
+struct otlpauto_relay_v1 {
+	/* Writes the OTLPAUTO_RELAY value; false when no relay can be hosted. */
+	bool (*host)(char *value, size_t size);
+	/* Takes in what clients still send, exports it within timeout_ms. */
+	void (*finish)(uint32_t timeout_ms, struct oa_relay_totals *totals);
 };
 
 #define OA_RELAY_HEADER_SIZE 12
@@ -70,6 +99,10 @@ const char *oa_relay_for_child(char *buf, size_t size, bool own_ok);
 void oa_relay_host_drain(uint64_t deadline_ns);
 /* Spans the host took in from other processes (for the exit summary). */
 uint64_t oa_relay_host_spans_in(void);
+/* What the host learnt so far (the exporter fills in exported and failed). */
+void oa_relay_host_totals(struct oa_relay_totals *totals);
+/* A client's report: what changed since its last one. */
+void oa_relay_report(uint64_t deadline_ns);
 
 /* Fork: the child reconnects on its own connection and hosts nothing. */
 void oa_relay_atfork_child(void);

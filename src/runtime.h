@@ -62,6 +62,7 @@ struct oa_runtime {
 	 * usable TSC, else 0 (every entry takes the slow path). */
 	uint32_t function_push_limit;
 	uint64_t stacktrace_threshold_ticks;
+	bool relay_only; /* `otlpauto run` hosting the relay: traces nothing itself */
 	/* Counters, atomic, on lines of their own: the fields above are read by
 	 * every hook, and a counter the exporter bumps beside them would take
 	 * the line from every producer's cache each time. */
@@ -202,6 +203,8 @@ void oa_exporter_flush(uint32_t timeout_ms);
 void oa_exporter_exec_begin(int handoff_fd, uint64_t deadline_ns);
 bool oa_exporter_exec_tentative(uint64_t deadline_ns);
 void oa_exporter_exec_failed(void);
+/* Spans of other processes (relayed, handed over) exported and lost. */
+void oa_exporter_parcel_totals(uint64_t *exported, uint64_t *failed);
 /* In a new program: sends what the previous one handed over (OTLPAUTO_HANDOFF). */
 void oa_exporter_adopt_handoff(const char *value);
 void oa_exporter_atfork_prepare(void);

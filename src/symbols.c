@@ -533,7 +533,8 @@ struct oa_symbols *oa_symbols_create(void)
 		return NULL;
 	}
 	syms->cache_mask = CACHE_INITIAL_SLOTS - 1;
-	oa_symbols_refresh(syms);
+	/* Objects are read at the first name asked for: a process without
+	 * function spans never opens its libraries' symbol tables. */
 	return syms;
 }
 
@@ -676,6 +677,8 @@ const char *oa_symbols_name(struct oa_symbols *syms, uintptr_t addr, size_t *len
 void oa_symbols_foreach_function(struct oa_symbols *syms,
 				 void (*fn)(uintptr_t addr, const char *name, void *ctx), void *ctx)
 {
+	if (syms->scan_generation != loader_generation())
+		oa_symbols_refresh(syms);
 	for (size_t i = 0; i < syms->object_count; i++) {
 		struct object *obj = &syms->objects[i];
 		if (!obj->mapped)

@@ -32,6 +32,8 @@ bool destination_in_environment(void);
 
 /* A program name as execvp finds it: as is with a '/', else in PATH. */
 bool find_program(const char *name, char *out, size_t size);
+/* getenv, as an oa_getenv_fn for the library's configuration parser. */
+const char *env_get(const char *name, void *ctx);
 
 /* Where libotlpauto.so is: OTLPAUTO_LIB when set, else beside this executable
  * (a build tree), else in the lib directory of the prefix this executable is

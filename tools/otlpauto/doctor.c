@@ -439,12 +439,6 @@ static void check_exporter(const struct oa_config *cfg)
 		line("", "(otlpauto run without --endpoint writes spans to a file instead)");
 }
 
-static const char *env_get(const char *name, void *ctx)
-{
-	(void)ctx;
-	return getenv(name);
-}
-
 /* ---- The command ---- */
 
 /* A script's interpreter, from its #! line; false if it has none. */

@@ -1,16 +1,22 @@
 /* otlpauto run: the options become the environment variables the library
  * reads, LD_PRELOAD gets the library, and the program replaces this process. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
+#include "exec_target.h"
+#include "relay.h"
 #include "log.h"
 
 static const char run_usage[] =
@@ -272,6 +278,127 @@ static bool apply(const struct settings *s)
 	return true;
 }
 
+/* ---- The relay: otlpauto stays the program's parent and sends for it ---- */
+
+/* The library, loaded here (not preloaded: nothing in this process is
+ * traced), hosting the relay the program and its children send through;
+ * NULL when it cannot (then the program exports by itself). */
+static const struct otlpauto_relay_v1 *host_relay(const char *library)
+{
+	struct oa_config cfg = {0};
+	oa_config_parse(&cfg, env_get, NULL);
+	bool relayable = !cfg.sdk_disabled && (cfg.exporter == OA_EXPORTER_OTLP ||
+					       (cfg.exporter == OA_EXPORTER_FILE && cfg.file_path));
+	oa_config_free(&cfg);
+	if (!relayable)
+		return NULL;
+	void *lib = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+	const struct otlpauto_relay_v1 *relay = lib ? dlsym(lib, "otlpauto_relay_v1") : NULL;
+	char value[256];
+	if (!relay || !relay->host(value, sizeof value) || setenv(OA_RELAY_ENV, value, 1) != 0)
+		return NULL;
+	return relay;
+}
+
+static volatile sig_atomic_t child_pid;
+
+static void pass_on_signal(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+/* Terminal signals reach the program directly (one process group); those
+ * sent to otlpauto alone are passed on. SIGINT and SIGQUIT are ignored here,
+ * as system() does: the program decides whether they end it. */
+static void watch_signals(void)
+{
+	static const int passed[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT};
+	struct sigaction sa = {0};
+	sa.sa_handler = pass_on_signal;
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++)
+		sigaction(passed[i], &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+}
+
+static void say_what_was_lost(const char *program, const struct oa_relay_totals *t)
+{
+	const struct oa_relay_stats *r = &t->reported;
+	uint64_t lost = r->lost[0] + r->lost[1] + r->lost[2] + r->lost[3] + t->failed;
+	uint64_t produced = r->exported + lost + r->sampled_out;
+	if (t->processes == 0) {
+		fprintf(stderr,
+			"otlpauto: no traced process reported: %s ran without the shim "
+			"(statically linked, set-uid, or LD_PRELOAD removed); see "
+			"'otlpauto doctor %s'\n",
+			program, program);
+		return;
+	}
+	if (produced == 0)
+		fprintf(stderr, "otlpauto: %s produced no span (%llu processes traced)\n", program,
+			(unsigned long long)t->processes);
+	else if (r->exported + r->lost[0] + r->lost[1] + r->lost[2] + r->lost[3] == 0)
+		fprintf(stderr, "otlpauto: every span of %s was sampled out (%llu)\n", program,
+			(unsigned long long)r->sampled_out);
+	if (lost)
+		fprintf(stderr,
+			"otlpauto: %llu of %llu spans were lost: ring full %llu, queue full %llu, "
+			"export failed %llu, rejected %llu\n",
+			(unsigned long long)lost,
+			(unsigned long long)(produced - r->sampled_out),
+			(unsigned long long)r->lost[0], (unsigned long long)r->lost[1],
+			(unsigned long long)(r->lost[2] + t->failed),
+			(unsigned long long)r->lost[3]);
+	if (t->unreported)
+		fprintf(stderr,
+			"otlpauto: %llu traced process%s ended without reporting (killed, or "
+			"replaced by a program that is not traced): spans may be missing\n",
+			(unsigned long long)t->unreported, t->unreported == 1 ? "" : "es");
+}
+
+/* Runs the program as a child, waits for it, sends what the relay took in
+ * and exits as the program did. */
+static int run_with_relay(const struct otlpauto_relay_v1 *relay, char **program)
+{
+	watch_signals();
+	pid_t pid;
+	posix_spawnattr_t attr;
+	posix_spawnattr_init(&attr);
+	sigset_t defaults;
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGQUIT);
+	posix_spawnattr_setsigdefault(&attr, &defaults);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+	int err = posix_spawnp(&pid, program[0], NULL, &attr, program, environ);
+	posix_spawnattr_destroy(&attr);
+	if (err) {
+		fprintf(stderr, "otlpauto run: cannot execute %s: %s\n", program[0],
+			strerror(err));
+		return EXIT_CANNOT_EXEC;
+	}
+	child_pid = pid;
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	child_pid = 0;
+	struct oa_config cfg = {0};
+	oa_config_parse(&cfg, env_get, NULL);
+	struct oa_relay_totals totals;
+	relay->finish(cfg.export_timeout_ms, &totals);
+	oa_config_free(&cfg);
+	say_what_was_lost(program[0], &totals);
+	if (WIFSIGNALED(status)) {
+		signal(WTERMSIG(status), SIG_DFL);
+		raise(WTERMSIG(status));
+		return 128 + WTERMSIG(status);
+	}
+	return WEXITSTATUS(status);
+}
+
 /* ---- The command ---- */
 
 enum {
@@ -433,6 +560,16 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr,
 			"otlpauto: writing spans to ./%s; view them with: otlpauto view ./%s\n",
 			file, file);
+	char found[PATH_MAX];
+	if (find_program(program[0], found, sizeof found) &&
+	    oa_exec_target_check(found, -1) == OA_EXEC_NO_PRELOAD)
+		fprintf(stderr,
+			"otlpauto: %s does not load preloaded libraries (statically linked or "
+			"set-uid): it cannot be traced; see 'otlpauto doctor %s'\n",
+			program[0], program[0]);
+	const struct otlpauto_relay_v1 *relay = host_relay(library.path);
+	if (relay)
+		return run_with_relay(relay, program);
 	execvp(program[0], program);
 	fprintf(stderr, "otlpauto run: cannot execute %s: %s\n", program[0], strerror(errno));
 	return EXIT_CANNOT_EXEC;

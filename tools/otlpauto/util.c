@@ -48,6 +48,12 @@ const char *format_duration(uint64_t ns, char buf[static 32])
 	return buf;
 }
 
+const char *env_get(const char *name, void *ctx)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
 bool env_is_set(const char *name)
 {
 	const char *value = getenv(name);
