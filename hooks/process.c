@@ -258,10 +258,10 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	bool follows = target == OA_EXEC_LOADS_PRELOAD;
 	int handoff = follows && !oa_relay_connected() ? handoff_file() : -1;
 	oa_exporter_exec_begin(handoff, deadline);
-	/* A program that cannot be opened cannot be run either: nothing is
-	 * ended before the exec fails (should it succeed after all, the exec
-	 * and process spans are lost). */
-	bool will_fail = target == OA_EXEC_UNOPENABLE;
+	/* A program that cannot be opened, or is not one, cannot be run either:
+	 * nothing is ended before the exec fails (should it succeed after all,
+	 * through a binfmt_misc handler, the exec and process spans are lost). */
+	bool will_fail = target == OA_EXEC_UNRUNNABLE;
 
 	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
 	uint8_t foreign[OA_MAX_FRAMES];
@@ -277,7 +277,7 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 			oa_process_span_end(t, OA_END_EXEC);
 		held = oa_exporter_exec_tentative(deadline);
 	}
-	oa_relay_report(deadline);
+	oa_relay_report(false, deadline);
 
 	char traceparent[12 + OA_TRACEPARENT_LEN + 1];
 	char relay[RELAY_ENTRY_SIZE];
@@ -503,9 +503,8 @@ static int main_returning_its_status(int argc, char **argv, char **envp)
 	return status;
 }
 
-int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
-		      void (*init)(void), void (*fini)(void), void (*rtld_fini)(void),
-		      void *stack_end);
+int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv, void (*init)(void),
+		      void (*fini)(void), void (*rtld_fini)(void), void *stack_end);
 OA_EXPORT int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
 				void (*init)(void), void (*fini)(void), void (*rtld_fini)(void),
 				void *stack_end)

@@ -77,9 +77,8 @@ static bool loads_preload_fd(int fd, int depth)
 		return false;
 	if (memcmp(&eh, "#!", 2) == 0)
 		return script_loads_preload(fd, depth);
-	if (!read_at(fd, &eh, sizeof eh, 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
-	    eh.e_phnum > 512)
+	if (!read_at(fd, &eh, sizeof eh, 0) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 512)
 		return false;
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
@@ -91,8 +90,19 @@ static bool loads_preload_fd(int fd, int depth)
 	return false;
 }
 
+/* Neither ELF nor a script: the kernel refuses it (ENOEXEC), unless a
+ * binfmt_misc handler takes it, which we do not follow. */
+static bool runnable_format(int fd)
+{
+	char magic[4];
+	return read_at(fd, magic, 4, 0) &&
+	       (memcmp(magic, ELFMAG, SELFMAG) == 0 || memcmp(magic, "#!", 2) == 0);
+}
+
 static enum oa_exec_target target_of(int fd)
 {
+	if (!runnable_format(fd))
+		return OA_EXEC_UNRUNNABLE;
 	return loads_preload_fd(fd, 0) ? OA_EXEC_LOADS_PRELOAD : OA_EXEC_NO_PRELOAD;
 }
 
@@ -101,12 +111,12 @@ enum oa_exec_target oa_exec_target_check(const char *path, int fd)
 	if (fd >= 0)
 		return target_of(fd);
 	if (!path)
-		return OA_EXEC_UNOPENABLE;
+		return OA_EXEC_UNRUNNABLE;
 	int own = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (own < 0) {
 		/* An executable the caller may run but not read (mode 0111): it
 		 * may still run; whether it loads the shim is unknown. */
-		return access(path, X_OK) == 0 ? OA_EXEC_NO_PRELOAD : OA_EXEC_UNOPENABLE;
+		return access(path, X_OK) == 0 ? OA_EXEC_NO_PRELOAD : OA_EXEC_UNRUNNABLE;
 	}
 	enum oa_exec_target target = target_of(own);
 	syscall(SYS_close, own);

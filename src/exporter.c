@@ -45,7 +45,7 @@
 /* Parcels from other processes go out when this much waits (or on the
  * schedule, or for a flush); protobuf parcels are sent this many bytes per
  * request at most, concatenated (one message with their ResourceSpans). */
-#define PARCEL_SEND_BYTES (1u << 20)
+#define PARCEL_SEND_BYTES  (1u << 20)
 #define PARCEL_REQUEST_MAX (8u << 20)
 
 OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
@@ -405,8 +405,8 @@ static void send_parcels(bool everything, uint64_t deadline_ns)
 		 * takes any number of lines at once) */
 		struct oa_parcel *stop = p->next;
 		size_t bytes = p->len;
-		bool concatenates = p->format == OA_PARCEL_PROTOBUF ||
-				    oa_rt.cfg.exporter == OA_EXPORTER_FILE;
+		bool concatenates =
+		    p->format == OA_PARCEL_PROTOBUF || oa_rt.cfg.exporter == OA_EXPORTER_FILE;
 		while (concatenates && stop && stop->format == p->format &&
 		       bytes + stop->len <= PARCEL_REQUEST_MAX) {
 			bytes += stop->len;
@@ -660,7 +660,8 @@ static void *exporter_main(void *arg)
 		    now - xs.last_export_ns >= (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
 		bool everything = flushing || due;
 		bool parcels_wait = oa_parcels_bytes() >= PARCEL_SEND_BYTES;
-		if (everything || pressure || parcels_wait || queued + pending() >= xs.batch_target) {
+		if (everything || pressure || parcels_wait ||
+		    queued + pending() >= xs.batch_target) {
 			uint64_t deadline =
 			    flushing ? __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE)
 				     : now + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
@@ -783,6 +784,26 @@ static bool export_inline(uint64_t deadline_ns)
 	pthread_mutex_unlock(&ex.working);
 	__atomic_store_n(&ex.state, EXPORTER_STOPPED, __ATOMIC_RELEASE);
 	return true;
+}
+
+void oa_exporter_before_confinement(void)
+{
+	static bool prepared;
+	if (prepared || oa_relay_connected())
+		return;
+	prepared = true;
+	pthread_mutex_lock(&ex.working);
+	uint8_t was_internal = oa_tls.internal;
+	oa_tls.internal = 1;
+	exporter_state_setup();
+	if (oa_rt.cfg.exporter == OA_EXPORTER_FILE && xs.file_fd < 0)
+		open_file_sink();
+	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !xs.transport)
+		xs.transport = oa_transport_create(&oa_rt.cfg);
+	if (xs.syms && (oa_rt.cfg.hooks & OA_HOOK_FUNCTIONS))
+		oa_symbols_refresh(xs.syms);
+	oa_tls.internal = was_internal;
+	pthread_mutex_unlock(&ex.working);
 }
 
 /* ---- exec: the calling thread does the exporter's work */

@@ -198,7 +198,7 @@ void oa_process_exit(void)
 	/* What other processes of the tree relayed through us goes out too. */
 	oa_relay_host_drain(deadline);
 	oa_exporter_flush(oa_rt.cfg.export_timeout_ms);
-	oa_relay_report(deadline);
+	oa_relay_report(true, deadline);
 	__atomic_store_n(&oa_rt.function_push_limit, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&oa_rt.state, OA_STATE_SHUTDOWN, __ATOMIC_RELEASE);
 	oa_exporter_shutdown_summary();

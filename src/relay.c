@@ -152,7 +152,8 @@ static bool write_all(int fd, const struct iovec *iov_in, int n_iov, uint64_t de
 			if (now >= deadline_ns)
 				return false;
 			uint64_t left = deadline_ns - now;
-			struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+			struct timespec ts = {(time_t)(left / 1000000000u),
+					      (long)(left % 1000000000u)};
 			struct pollfd p = {.fd = fd, .events = POLLOUT};
 			syscall(SYS_ppoll, &p, 1, &ts, NULL, 0);
 			continue;
@@ -190,8 +191,7 @@ static bool send_frame_locked(enum oa_relay_frame type, const void *payload, uin
 static bool say_hello(void)
 {
 	uint32_t hello[2] = {OA_RELAY_VERSION, (uint32_t)getpid()};
-	return send_frame_locked(OA_RELAY_HELLO, hello, sizeof hello, 0, 0,
-				 now_ns() + 100000000u);
+	return send_frame_locked(OA_RELAY_HELLO, hello, sizeof hello, 0, 0, now_ns() + 100000000u);
 }
 
 static bool connect_locked(void)
@@ -216,7 +216,8 @@ static bool adopt_locked(int fd)
 	socklen_t peer_len = sizeof peer;
 	if (syscall(SYS_getpeername, fd, &peer, &peer_len) != 0 || peer.sun_family != AF_UNIX ||
 	    peer_len != offsetof(struct sockaddr_un, sun_path) + 1 + client.name_len ||
-	    peer.sun_path[0] != '\0' || memcmp(peer.sun_path + 1, client.name, client.name_len) != 0)
+	    peer.sun_path[0] != '\0' ||
+	    memcmp(peer.sun_path + 1, client.name, client.name_len) != 0)
 		return false;
 	syscall(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
 	client.fd = own_fd(fd);
@@ -268,9 +269,9 @@ int oa_relay_keep_across_exec(bool keep)
 struct conn {
 	struct conn *next;
 	int fd;
-	uint32_t got;				  /* bytes of the current frame read */
+	uint32_t got; /* bytes of the current frame read */
 	uint8_t header[OA_RELAY_HEADER_SIZE];
-	struct oa_parcel *parcel;		  /* the frame's payload, being read */
+	struct oa_parcel *parcel; /* the frame's payload, being read */
 	uint8_t type;
 	bool said_hello, reported;
 	struct oa_parcel *tentative, **tentative_tail;
@@ -353,7 +354,7 @@ static void frame_done(struct conn *c)
 		sum->sampled_out += s.sampled_out;
 		for (size_t i = 0; i < 4; i++)
 			sum->lost[i] += s.lost[i];
-		c->reported = true;
+		c->reported = c->header[5] == 1;
 	}
 	if (c->type == OA_RELAY_CANCEL)
 		cancel_tentative(c);
@@ -401,10 +402,10 @@ static bool read_conn(struct conn *c)
 			bool carries = c->type == OA_RELAY_PARCEL || c->type == OA_RELAY_TENTATIVE;
 			uint8_t format = c->header[5];
 			if (c->type < OA_RELAY_HELLO || c->type > OA_RELAY_STATS ||
-			    (carries ? len > OA_RELAY_MAX_PAYLOAD ||
-					   (format != OA_PARCEL_PROTOBUF &&
-					    format != OA_PARCEL_JSON)
-				     : len > sizeof c->scratch))
+			    (carries
+				 ? len > OA_RELAY_MAX_PAYLOAD ||
+				       (format != OA_PARCEL_PROTOBUF && format != OA_PARCEL_JSON)
+				 : len > sizeof c->scratch))
 				return false;
 			uint32_t spans;
 			memcpy(&spans, c->header + 8, 4);
@@ -490,8 +491,8 @@ static void *host_main(void *arg)
 			} else if (ptr == &host.event_fd) {
 				uint64_t v;
 				syscall(SYS_read, host.event_fd, &v, sizeof v);
-				uint32_t req = __atomic_load_n(&host.drain_requested,
-							       __ATOMIC_ACQUIRE);
+				uint32_t req =
+				    __atomic_load_n(&host.drain_requested, __ATOMIC_ACQUIRE);
 				read_all();
 				__atomic_store_n(&host.drain_done, req, __ATOMIC_RELEASE);
 				syscall(SYS_futex, &host.drain_done, FUTEX_WAKE_PRIVATE, INT_MAX,
@@ -568,8 +569,8 @@ const char *oa_relay_for_child(char *buf, size_t size, bool own_ok)
 	}
 	int state = __atomic_load_n(&host.state, __ATOMIC_ACQUIRE);
 	if (state == HOST_NONE && own_ok &&
-	    __atomic_compare_exchange_n(&host.state, &state, HOST_STARTING, false,
-					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+	    __atomic_compare_exchange_n(&host.state, &state, HOST_STARTING, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE)) {
 		state = host_start() ? HOST_RUNNING : HOST_FAILED;
 		if (state == HOST_FAILED) {
 			drop_fd(&host.listen_fd);
@@ -617,7 +618,7 @@ void oa_relay_host_totals(struct oa_relay_totals *totals)
 /* What the last report said, for the next to send the change. */
 static struct oa_relay_stats last_report;
 
-void oa_relay_report(uint64_t deadline_ns)
+void oa_relay_report(bool final, uint64_t deadline_ns)
 {
 	struct oa_relay_stats last = last_report;
 	struct oa_relay_stats now = {
@@ -631,7 +632,7 @@ void oa_relay_report(uint64_t deadline_ns)
 	for (size_t i = 0; i < 4; i++)
 		delta.lost[i] = now.lost[i] - last.lost[i];
 	if (oa_relay_connected() &&
-	    oa_relay_send(OA_RELAY_STATS, &delta, sizeof delta, 0, 0, deadline_ns))
+	    oa_relay_send(OA_RELAY_STATS, &delta, sizeof delta, 0, final, deadline_ns))
 		last_report = now;
 }
 

@@ -33,7 +33,8 @@ enum oa_relay_frame {
 	OA_RELAY_TENTATIVE = 3, /* the same, held until committed */
 	OA_RELAY_COMMIT = 4,	/* no payload */
 	OA_RELAY_CANCEL = 5,	/* no payload: drop the tentative parcels */
-	OA_RELAY_STATS = 6,	/* payload: struct oa_relay_stats, counts since the last */
+	OA_RELAY_STATS = 6,	/* payload: struct oa_relay_stats, counts since the last;
+				 * format byte 1: the process's last (it exits) */
 };
 
 /* What a process did with its spans, for the host's summary (`otlpauto run`
@@ -47,11 +48,11 @@ struct oa_relay_stats {
 
 /* Everything a relay host learnt (otlpauto_relay_v1.finish). */
 struct oa_relay_totals {
-	uint64_t processes;	/* connections that said hello */
-	uint64_t unreported;	/* of those, ended without a report */
-	uint64_t spans_in;	/* spans relayed to the host */
-	uint64_t exported;	/* of those, exported by the host */
-	uint64_t failed;	/* of those, lost by the host */
+	uint64_t processes;		/* connections that said hello */
+	uint64_t unreported;		/* of those, ended without a report */
+	uint64_t spans_in;		/* spans relayed to the host */
+	uint64_t exported;		/* of those, exported by the host */
+	uint64_t failed;		/* of those, lost by the host */
 	struct oa_relay_stats reported; /* the sum of the processes' reports */
 };
 
@@ -101,8 +102,8 @@ void oa_relay_host_drain(uint64_t deadline_ns);
 uint64_t oa_relay_host_spans_in(void);
 /* What the host learnt so far (the exporter fills in exported and failed). */
 void oa_relay_host_totals(struct oa_relay_totals *totals);
-/* A client's report: what changed since its last one. */
-void oa_relay_report(uint64_t deadline_ns);
+/* A client's report: what changed since its last one; `last` at exit. */
+void oa_relay_report(bool last, uint64_t deadline_ns);
 
 /* Fork: the child reconnects on its own connection and hosts nothing. */
 void oa_relay_atfork_child(void);

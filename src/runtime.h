@@ -203,6 +203,10 @@ void oa_exporter_flush(uint32_t timeout_ms);
 void oa_exporter_exec_begin(int handoff_fd, uint64_t deadline_ns);
 bool oa_exporter_exec_tentative(uint64_t deadline_ns);
 void oa_exporter_exec_failed(void);
+/* Before a chroot, a set-id call or a namespace change: opens now what the
+ * exporter will need (output file, libcurl, symbol tables), unless a relay
+ * sends for this process. */
+void oa_exporter_before_confinement(void);
 /* Spans of other processes (relayed, handed over) exported and lost. */
 void oa_exporter_parcel_totals(uint64_t *exported, uint64_t *failed);
 /* In a new program: sends what the previous one handed over (OTLPAUTO_HANDOFF). */

@@ -16,8 +16,8 @@
 #include "cli.h"
 #include "config.h"
 #include "exec_target.h"
-#include "relay.h"
 #include "log.h"
+#include "relay.h"
 
 static const char run_usage[] =
     "Usage: otlpauto run [OPTIONS] [--] PROGRAM [ARGS...]\n"
@@ -347,8 +347,7 @@ static void say_what_was_lost(const char *program, const struct oa_relay_totals 
 		fprintf(stderr,
 			"otlpauto: %llu of %llu spans were lost: ring full %llu, queue full %llu, "
 			"export failed %llu, rejected %llu\n",
-			(unsigned long long)lost,
-			(unsigned long long)(produced - r->sampled_out),
+			(unsigned long long)lost, (unsigned long long)(produced - r->sampled_out),
 			(unsigned long long)r->lost[0], (unsigned long long)r->lost[1],
 			(unsigned long long)(r->lost[2] + t->failed),
 			(unsigned long long)r->lost[3]);
@@ -376,8 +375,7 @@ static int run_with_relay(const struct otlpauto_relay_v1 *relay, char **program)
 	int err = posix_spawnp(&pid, program[0], NULL, &attr, program, environ);
 	posix_spawnattr_destroy(&attr);
 	if (err) {
-		fprintf(stderr, "otlpauto run: cannot execute %s: %s\n", program[0],
-			strerror(err));
+		fprintf(stderr, "otlpauto run: cannot execute %s: %s\n", program[0], strerror(err));
 		return EXIT_CANNOT_EXEC;
 	}
 	child_pid = pid;

@@ -1,0 +1,321 @@
+"""Process trees through the relay: a shell loop (plain LD_PRELOAD, the
+shell hosting the relay, and under `otlpauto run`), exec chains handed over
+to the next program without a relay, execs that fail (frames stay open, the
+exec span is an error, nothing is sent twice), execs of programs that do not
+load the shim, daemons that chroot or drop privileges before their first
+span, nginx workers running as nobody writing through otlpauto run, and what
+otlpauto run says when spans were lost. Exact span counts throughout."""
+
+import collections
+import os
+import shutil
+import subprocess
+import tempfile
+
+from harness import (Receiver, assert_single_trace, assert_tree_whole, builddir, check,
+                     check_equal, check_holds, free_port, main, preload_value, program,
+                     run_traced, spans_summary)
+
+TIMEOUT = 120
+
+
+def names(spans):
+    return dict(collections.Counter(s['name'] for s in spans))
+
+
+def by_id(spans):
+    return {s['span_id']: s for s in spans}
+
+
+def parent_name(spans, span):
+    parent = by_id(spans).get(span['parent_span_id'])
+    return parent['name'] if parent else None
+
+
+def links(spans):
+    """(child, parent) name pairs, counted."""
+    return dict(collections.Counter((s['name'], parent_name(spans, s)) for s in spans))
+
+
+def exit_codes(spans, name):
+    return sorted(s['attributes'].get('process.exit.code') for s in spans if s['name'] == name)
+
+
+def collect(receiver, expected):
+    spans = receiver.wait_for_spans(expected, timeout=30)
+    return receiver.wait_for_spans(len(spans) + 1, timeout=0.5)
+
+
+def cli_path():
+    return os.environ['OTLPAUTO_CLI']
+
+
+def run_cli(args, env=None, timeout=TIMEOUT):
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith('OTEL_') and k != 'LD_PRELOAD'}
+    base.update({'OTEL_BSP_SCHEDULE_DELAY': '200', **(env or {})})
+    return subprocess.run([cli_path(), *args], env=base, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+LOOP = 'for i in $(seq {n}); do /bin/true; done; /bin/false; exit 3'
+
+
+def check_loop(spans, n, what):
+    """bash -c LOOP: bash, then per command an exec span and a process span."""
+    check_equal(names(spans), {'bash': 1, 'exec seq': 1, 'seq': 1, 'exec true': n, 'true': n,
+                               'exec false': 1, 'false': 1},
+                f'{what}: every exec and process span, once')
+    check_equal(links(spans), {('bash', None): 1, ('exec seq', 'bash'): 1,
+                               ('seq', 'exec seq'): 1, ('exec true', 'bash'): n,
+                               ('true', 'exec true'): n, ('exec false', 'bash'): 1,
+                               ('false', 'exec false'): 1},
+                f'{what}: each program a child of its exec span, each exec of the shell')
+    check_holds(f'{what}: one trace', assert_single_trace, spans)
+    check_holds(f'{what}: no duplicate, no orphan', assert_tree_whole, spans)
+    check_equal((exit_codes(spans, 'bash'), exit_codes(spans, 'false'), set(exit_codes(
+        spans, 'true'))), ([3], [1], {0}), f'{what}: exit codes')
+    pids = {s['resource']['process.pid'] for s in spans if s['name'] == 'true'}
+    check_equal(len(pids), n, f'{what}: each command its own process')
+
+
+def test_shell_loop(n=20):
+    with Receiver() as receiver:
+        result = run_traced(['bash', '-c', LOOP.format(n=n)], receiver,
+                            env={'OTEL_LOG_LEVEL': 'debug'}, timeout=TIMEOUT)
+        spans = collect(receiver, 2 * n + 5)
+    check_equal(result.returncode, 3, 'shell loop: the shell\'s status')
+    check_loop(spans, n, 'shell loop (plain LD_PRELOAD)')
+    check('relay host:' in result.stderr and 'exported 0,' not in result.stderr.split(
+        'relay host:')[1].split('\n')[0], 'shell loop: the commands sent through bash\'s relay',
+          result.stderr[-1500:])
+
+
+def test_shell_loop_run(n=20):
+    with Receiver() as receiver:
+        result = run_cli(['run', '--endpoint', receiver.url, '--', 'bash', '-c',
+                          LOOP.format(n=n)])
+        spans = collect(receiver, 2 * n + 5)
+    check_equal(result.returncode, 3, 'run: exits as the program did')
+    check_loop(spans, n, 'shell loop (otlpauto run)')
+    check_equal(result.stderr, '', 'run: nothing to say when nothing was lost')
+
+
+def test_exec_chain_handover():
+    """env is the root and hosts no relay for itself: what it has when it execs
+    goes to the new program in a hand-over file, sent by it once."""
+    with Receiver() as receiver:
+        result = run_traced(['env', 'X=1', 'bash', '-c', 'exec /bin/true'], receiver,
+                            timeout=TIMEOUT)
+        spans = collect(receiver, 5)
+    check_equal(result.returncode, 0, 'exec chain: status')
+    check_equal(links(spans), {('env', None): 1, ('exec bash', 'env'): 1,
+                               ('bash', 'exec bash'): 1, ('exec true', 'bash'): 1,
+                               ('true', 'exec true'): 1},
+                'exec chain: env -> bash -> true, each image a span, once')
+    ended = {s['name']: s['attributes'].get('otlpauto.end_reason') for s in spans}
+    check_equal((ended['env'], ended['bash'], ended['true']), ('exec', 'exec', None),
+                'exec chain: images replaced by exec end with it')
+    check_holds('exec chain: whole tree', assert_tree_whole, spans)
+
+
+def check_failed_exec(spans, error, what):
+    check_equal(names(spans), {'execfail': 1, 'main': 1, 'try_exec': 1, 'leaf': 1,
+                               spans_exec_name(spans): 1}, f'{what}: every span once')
+    failed = [s for s in spans if s['name'].startswith('exec ')]
+    check(len(failed) == 1 and failed[0]['status_code'] == 2
+          and failed[0]['attributes'].get('error.type') == error,
+          f'{what}: the exec span is an error ({error})', failed)
+    check(all('otlpauto.end_reason' not in s['attributes'] for s in spans),
+          f'{what}: no frame or process span ended by the exec',
+          [(s['name'], s['attributes'].get('otlpauto.end_reason')) for s in spans])
+    check_equal(links(spans)[('leaf', 'main')], 1, f'{what}: work after the exec continues')
+    check_equal(exit_codes(spans, 'execfail'), [4], f'{what}: the process goes on to exit 4')
+    check_holds(f'{what}: whole tree', assert_tree_whole, spans)
+
+
+def spans_exec_name(spans):
+    return next((s['name'] for s in spans if s['name'].startswith('exec ')), 'exec ?')
+
+
+def test_failed_execs():
+    garbage = tempfile.NamedTemporaryFile(prefix='otlpauto-notaprogram-', delete=False)
+    garbage.write(b'not a program\n')
+    garbage.close()
+    os.chmod(garbage.name, 0o755)
+    env = {'OTLPAUTO_FUNCTION_THRESHOLD': '0'}
+    cases = [('e2big', 'E2BIG', 'exists, would load the shim (hand-over file)'),
+             ('/nonexistent/program', 'ENOENT', 'missing'),
+             (garbage.name, 'ENOEXEC', 'not a program')]
+    for arg, error, kind in cases:
+        with Receiver() as receiver:
+            result = run_traced([program('execfail'), arg], receiver, env=env,
+                                timeout=TIMEOUT)
+            spans = collect(receiver, 5)
+        check_equal(result.returncode, 4, f'failed exec, {kind}: status')
+        check_failed_exec(spans, error, f'failed exec, {kind}')
+    # Through a relay: the exec and process spans are held tentatively, then cancelled.
+    with Receiver() as receiver:
+        result = run_cli(['run', '--endpoint', receiver.url, '--', program('execfail'),
+                          'e2big'], env=env)
+        spans = collect(receiver, 5)
+    check_equal(result.returncode, 4, 'failed exec through the relay: status')
+    check_failed_exec(spans, 'E2BIG', 'failed exec through the relay')
+    os.unlink(garbage.name)
+
+
+def test_exec_static():
+    """A program that will not load the shim: the exec span is sent before the
+    exec, by the process itself (no relay) or the relay (on the connection's end)."""
+    static = builddir() / 'tests' / 'programs' / 'cli_static'
+    if not static.exists():
+        check(True, 'exec of a static program: skipped (no static glibc)')
+        return
+    script = f'{static}; exit 0'
+    with Receiver() as receiver:
+        run_traced(['bash', '-c', f'exec {static}'], receiver, timeout=TIMEOUT)
+        spans = collect(receiver, 2)
+    check_equal(links(spans), {('bash', None): 1, ('exec cli_static', 'bash'): 1},
+                'exec of a static program, no relay: the exec span arrives')
+    with Receiver() as receiver:
+        run_cli(['run', '--endpoint', receiver.url, '--', 'bash', '-c', script])
+        spans = collect(receiver, 2)
+    check_equal(links(spans), {('bash', None): 1, ('exec cli_static', 'bash'): 1},
+                'exec of a static program through the relay: the exec span arrives')
+
+
+def test_confined_daemon():
+    """chroot or setuid before the first span: libcurl, the output file and the
+    symbol tables are opened before, so the spans arrive."""
+    jail = tempfile.mkdtemp(prefix='otlpauto-jail-')
+    expected = {('confine', None): 1, ('main', 'confine'): 1,
+                ('after_confinement', 'main'): 1,
+                ('socket connect 127.0.0.1:9', 'after_confinement'): 1}
+    for how, arg in (('chroot', jail), ('setuid', '65534')):
+        with Receiver() as receiver:
+            result = run_traced([program('confine'), how, arg, '9'], receiver,
+                                env={'OTLPAUTO_FUNCTION_THRESHOLD': '1ms'}, timeout=TIMEOUT)
+            spans = collect(receiver, 4)
+        check_equal(result.returncode, 0, f'{how}: status')
+        check_equal(links(spans), expected, f'{how} before the first span, OTLP: every span')
+        out = tempfile.mkdtemp(prefix='otlpauto-confine-out-')
+        path = os.path.join(out, 'spans.jsonl')
+        result = run_traced([program('confine'), how, arg, '9'], env={
+            'OTEL_TRACES_EXPORTER': 'otlp/file', 'OTLPAUTO_FILE': path,
+            'OTLPAUTO_FUNCTION_THRESHOLD': '1ms'}, timeout=TIMEOUT)
+        view = run_cli(['view', path])
+        check('after_confinement' in view.stdout and 'socket connect' in view.stdout,
+              f'{how} before the first span, file: every span', view.stdout + view.stderr)
+        shutil.rmtree(out)
+    shutil.rmtree(jail)
+
+
+NGINX_CONFIG = '''daemon off;
+master_process on;
+worker_processes 2;
+user nobody nogroup;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{ listen 127.0.0.1:{port}; location / {{ return 200 "ok\\n"; }} }}
+}}
+'''
+
+
+def test_nginx_as_nobody(requests=20):
+    nginx = shutil.which('nginx') or '/usr/sbin/nginx'
+    if not os.path.exists(nginx) or os.geteuid() != 0:
+        check(True, 'nginx as nobody: skipped (needs nginx and root)')
+        return
+    workdir = tempfile.mkdtemp(prefix='otlpauto-nginx-nobody-')
+    os.chmod(workdir, 0o755)
+    port = free_port()
+    conf = os.path.join(workdir, 'nginx.conf')
+    with open(conf, 'w', encoding='utf-8') as f:
+        f.write(NGINX_CONFIG.format(dir=workdir, port=port))
+    out = os.path.join(workdir, 'spans.jsonl')
+    server = subprocess.Popen(
+        [cli_path(), 'run', '--file', out, '--', nginx, '-c', conf, '-p', workdir],
+        env={k: v for k, v in os.environ.items() if not k.startswith('OTEL_')},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        import http.client
+        import socket
+        import time
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        statuses = []
+        for _ in range(requests):
+            conn = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
+            conn.request('GET', '/')
+            statuses.append(conn.getresponse().status)
+            conn.close()
+        check_equal(statuses, [200] * requests, 'nginx as nobody: answers')
+        with open(os.path.join(workdir, 'nginx.pid'), encoding='utf-8') as f:
+            os.kill(int(f.read()), 3)  # SIGQUIT: graceful stop
+        _, stderr = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, 9)
+            server.wait()
+    spans = [line for line in open(out, encoding='utf-8')] if os.path.exists(out) else []
+    view = run_cli(['view', '--summary', out])
+    server_spans = subprocess.run(
+        ['/usr/bin/python3', '-c', COUNT_SERVER_SPANS, out], capture_output=True, text=True)
+    check(server_spans.stdout.strip() == f'{requests} 3',
+          'nginx as nobody, otlpauto run --file: every request\'s SERVER span and the '
+          'master\'s and two workers\' process spans',
+          f'got {server_spans.stdout.strip()!r}: {view.stdout} {stderr.decode()}')
+    check(spans, 'nginx as nobody: the file was written', stderr.decode())
+
+
+# Counts SERVER spans and process spans (named nginx) in an OTLP JSON lines file.
+COUNT_SERVER_SPANS = '''
+import json, sys
+server = processes = 0
+for line in open(sys.argv[1]):
+    for rs in json.loads(line).get('resourceSpans', []):
+        for ss in rs.get('scopeSpans', []):
+            for s in ss.get('spans', []):
+                server += s.get('kind') == 2
+                processes += s.get('name') == 'nginx'
+print(server, processes)
+'''
+
+
+def test_run_reports_losses():
+    out = tempfile.mkdtemp(prefix='otlpauto-run-report-')
+    result = run_cli(['run', '--file', '/dev/full', '--', 'bash', '-c', '/bin/true'])
+    check('spans were lost' in result.stderr and 'export failed 3' in result.stderr,
+          'run: says when spans could not be delivered', result.stderr)
+    result = run_cli(['run', '--file', os.path.join(out, 's.jsonl'), '--', 'bash', '-c',
+                      'sleep 10 & sleep 0.3; kill -9 $!; wait; exit 0'])
+    check('1 traced process ended without reporting' in result.stderr,
+          'run: says when a traced process ended without reporting', result.stderr)
+    shutil.rmtree(out)
+
+
+def test():
+    test_shell_loop()
+    test_shell_loop_run()
+    test_exec_chain_handover()
+    test_failed_execs()
+    test_exec_static()
+    test_confined_daemon()
+    test_nginx_as_nobody()
+    test_run_reports_losses()
+
+
+main(test)
