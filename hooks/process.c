@@ -108,9 +108,39 @@ static bool is_own_entry(const char *entry)
 	return false;
 }
 
+/* Settings that carry credentials: request headers, and endpoints with a
+ * user:password. Never put back into an environment that lacks them. */
+static bool carries_secrets(const char *entry)
+{
+	const char *eq = strchr(entry, '=');
+	if (!eq || strncmp(entry, "OTEL_EXPORTER_OTLP_", 19) != 0)
+		return false;
+	size_t name_len = (size_t)(eq - entry);
+	if (name_len >= 8 && memcmp(eq - 8, "_HEADERS", 8) == 0)
+		return true;
+	if (name_len < 9 || memcmp(eq - 9, "_ENDPOINT", 9) != 0)
+		return false;
+	const char *authority = strstr(eq, "://");
+	authority = authority ? authority + 3 : eq + 1;
+	size_t end = strcspn(authority, "/?#");
+	return memchr(authority, '@', end) != NULL;
+}
+
+/* Whether children are traced: not when the program took this library out of
+ * its own LD_PRELOAD (it did not want it passed on). */
+static bool following_children(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+	const char *self = oa_self_path();
+	return preload && self[0] && strstr(preload, self);
+}
+
 /* The environment for a new program: the caller's, plus our settings where
- * it dropped them, LD_PRELOAD naming this library, TRACEPARENT, and `extra`
- * (NULL-terminated: the relay, the hand-over; empty strings skipped). */
+ * it dropped them (but those that carry credentials: a program that hands
+ * its child a scrubbed environment decided so; its spans reach the collector
+ * through the relay, which has them), LD_PRELOAD naming this library,
+ * TRACEPARENT, and `extra` (NULL-terminated: the relay, the hand-over; empty
+ * strings skipped). */
 static char **child_env(char *const envp[], const struct oa_span_ctx *ctx, char *traceparent_buf,
 			char **preload_buf, const char *const extra[])
 {
@@ -137,7 +167,7 @@ static char **child_env(char *const envp[], const struct oa_span_ctx *ctx, char 
 		env[out++] = *e;
 	}
 	for (size_t i = 0; i < n_saved; i++) {
-		if (is_own_entry(saved[i]))
+		if (is_own_entry(saved[i]) || carries_secrets(saved[i]))
 			continue;
 		const char *eq = strchr(saved[i], '=');
 		size_t len = eq ? (size_t)(eq - saved[i]) + 1 : strlen(saved[i]);
@@ -255,7 +285,8 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	char path_buf[4096];
 	const char *path = exec_path(kind, file, path_buf, sizeof path_buf);
 	enum oa_exec_target target = oa_exec_target_check(path, kind == EXEC_FD ? fd : -1);
-	bool follows = target == OA_EXEC_LOADS_PRELOAD;
+	bool traced = following_children();
+	bool follows = traced && target == OA_EXEC_LOADS_PRELOAD;
 	int handoff = follows && !oa_relay_connected() ? handoff_file() : -1;
 	oa_exporter_exec_begin(handoff, deadline);
 	/* A program that cannot be opened, or is not one, cannot be run either:
@@ -290,7 +321,7 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 		snprintf(handoff_entry, sizeof handoff_entry, HANDOFF_ENV "=%d", handoff);
 	const char *extra[] = {relay, handoff_entry, NULL};
 	char *preload = NULL;
-	char **env = child_env(envp, &ctx, traceparent, &preload, extra);
+	char **env = traced ? child_env(envp, &ctx, traceparent, &preload, extra) : NULL;
 	errno = saved_errno;
 	int r = real_exec(kind, file, fd, argv, env ? env : envp);
 	saved_errno = errno;
@@ -410,7 +441,8 @@ static int spawn_common(bool search, pid_t *pid, const char *file,
 	char relay[RELAY_ENTRY_SIZE];
 	relay_entry(relay, oa_can_host_relay());
 	const char *extra[] = {relay, NULL};
-	char **env = child_env(envp, &ctx, traceparent, &preload, extra);
+	char **env =
+	    following_children() ? child_env(envp, &ctx, traceparent, &preload, extra) : NULL;
 	errno = saved_errno;
 	int r = search ? oa_real_posix_spawnp()(pid, file, actions, attr, argv, env ? env : envp)
 		       : oa_real_posix_spawn()(pid, file, actions, attr, argv, env ? env : envp);

@@ -1091,13 +1091,13 @@ static uint64_t fnv1a_str(uint64_t h, const char *s)
 	return s ? fnv1a(h, s, strlen(s) + 1) : fnv1a(h, "\xff", 1);
 }
 
-uint64_t oa_config_export_fingerprint(const struct oa_config *cfg, int pid)
+uint64_t oa_config_export_fingerprint(const struct oa_config *cfg, int pid, bool with_headers)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	uint32_t fields[] = {cfg->exporter, cfg->protocol, cfg->gzip, cfg->otlp_timeout_ms};
 	h = fnv1a(h, fields, sizeof fields);
 	h = fnv1a_str(h, cfg->endpoint);
-	for (size_t i = 0; i < cfg->headers.n; i++) {
+	for (size_t i = 0; with_headers && i < cfg->headers.n; i++) {
 		h = fnv1a_str(h, cfg->headers.items[i].key);
 		h = fnv1a_str(h, cfg->headers.items[i].value);
 	}

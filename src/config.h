@@ -133,10 +133,10 @@ void oa_config_parse(struct oa_config *cfg, oa_getenv_fn get, void *ctx);
 void oa_config_free(struct oa_config *cfg);
 
 /* A hash of everything that decides where and how spans are sent (exporter,
- * endpoint, protocol, headers, TLS files, output file): two processes with the
- * same fingerprint can send through one exporter (the relay). pid names the
- * default output file. */
-uint64_t oa_config_export_fingerprint(const struct oa_config *cfg, int pid);
+ * endpoint, protocol, TLS files, output file, and the headers when asked):
+ * two processes with the same fingerprint can send through one exporter (the
+ * relay). pid names the default output file. */
+uint64_t oa_config_export_fingerprint(const struct oa_config *cfg, int pid, bool with_headers);
 
 /* Pure parsers, shared with other modules and tested on their own. */
 bool oa_parse_bool(const char *s, bool *out); /* true/false only */

@@ -138,9 +138,11 @@ static void init_runtime(void)
 	oa_process_span_init();
 	save_settings();
 	oa_thread_system_init();
+	struct oa_relay_fingerprint fingerprint = {
+	    oa_config_export_fingerprint(&oa_rt.cfg, oa_rt.pid, true),
+	    oa_config_export_fingerprint(&oa_rt.cfg, oa_rt.pid, false)};
 	bool relayed = oa_relay_applies(&oa_rt.cfg) &&
-		       oa_relay_init(getenv(OA_RELAY_ENV),
-				     oa_config_export_fingerprint(&oa_rt.cfg, oa_rt.pid));
+		       oa_relay_init(getenv(OA_RELAY_ENV), &fingerprint, oa_rt.cfg.headers.n != 0);
 	/* libcurl loads with the exporter, at the first span, unless OpenSSL
 	 * is already here (see oa_transport_load_early) */
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !relayed)

@@ -100,22 +100,28 @@ static struct {
 	int fd;
 	char name[100];
 	size_t name_len;
-	uint64_t fingerprint;
-} client = {PTHREAD_MUTEX_INITIALIZER, -1, "", 0, 0};
+	struct oa_relay_fingerprint ours;   /* of this process's settings */
+	struct oa_relay_fingerprint relays; /* of the relay's (passed on to children) */
+} client = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
 bool oa_relay_applies(const struct oa_config *cfg)
 {
 	return cfg->exporter == OA_EXPORTER_OTLP || cfg->exporter == OA_EXPORTER_FILE;
 }
 
-/* "FINGERPRINT@NAME[#FD]" */
-static bool parse_value(const char *value, uint64_t *fingerprint, const char **name,
+/* "FULL-OPEN@NAME[#FD]": the relay's fingerprints, its socket, and a
+ * connection kept open across an exec. */
+static bool parse_value(const char *value, struct oa_relay_fingerprint *fp, const char **name,
 			size_t *name_len, int *fd)
 {
 	char *end;
 	errno = 0;
-	unsigned long long fp = strtoull(value, &end, 16);
-	if (errno || end == value || *end != '@')
+	unsigned long long full = strtoull(value, &end, 16);
+	if (errno || end == value || *end != '-')
+		return false;
+	const char *open = end + 1;
+	unsigned long long without_headers = strtoull(open, &end, 16);
+	if (errno || end == open || *end != '@')
 		return false;
 	const char *n = end + 1;
 	const char *hash = strchr(n, '#');
@@ -129,7 +135,8 @@ static bool parse_value(const char *value, uint64_t *fingerprint, const char **n
 			return false;
 		*fd = (int)v;
 	}
-	*fingerprint = fp;
+	fp->full = full;
+	fp->without_headers = without_headers;
 	*name = n;
 	*name_len = len;
 	return true;
@@ -225,14 +232,23 @@ static bool adopt_locked(int fd)
 	return send_frame_locked(OA_RELAY_COMMIT, NULL, 0, 0, 0, now_ns() + 100000000u);
 }
 
-bool oa_relay_init(const char *value, uint64_t fingerprint)
+static int format_fingerprint(char *buf, size_t size, const struct oa_relay_fingerprint *fp)
 {
-	client.fingerprint = fingerprint;
-	uint64_t theirs;
+	return snprintf(buf, size, "%016llx-%016llx", (unsigned long long)fp->full,
+			(unsigned long long)fp->without_headers);
+}
+
+bool oa_relay_init(const char *value, const struct oa_relay_fingerprint *ours, bool has_headers)
+{
+	client.ours = *ours;
 	const char *name;
 	size_t len;
 	int fd;
-	if (!value || !parse_value(value, &theirs, &name, &len, &fd) || theirs != fingerprint)
+	/* A process without headers of its own (its parent's were kept out of
+	 * its environment) sends through a relay that has some. */
+	if (!value || !parse_value(value, &client.relays, &name, &len, &fd) ||
+	    !(client.relays.full == ours->full ||
+	      (!has_headers && client.relays.without_headers == ours->without_headers)))
 		return false;
 	pthread_mutex_lock(&client.lock);
 	memcpy(client.name, name, len);
@@ -531,8 +547,8 @@ static bool host_listen(void)
 	}
 	host.listen_fd = own_fd(fd);
 	host.uid = geteuid();
-	snprintf(host.value, sizeof host.value, "%016llx@%s",
-		 (unsigned long long)client.fingerprint, name);
+	int n = format_fingerprint(host.value, sizeof host.value, &client.ours);
+	snprintf(host.value + n, sizeof host.value - (size_t)n, "@%s", name);
 	return true;
 }
 
@@ -563,8 +579,8 @@ static bool host_start(void)
 const char *oa_relay_for_child(char *buf, size_t size, bool own_ok)
 {
 	if (oa_relay_connected()) {
-		snprintf(buf, size, "%016llx@%.*s", (unsigned long long)client.fingerprint,
-			 (int)client.name_len, client.name);
+		int n = format_fingerprint(buf, size, &client.relays);
+		snprintf(buf + n, size - (size_t)n, "@%.*s", (int)client.name_len, client.name);
 		return buf;
 	}
 	int state = __atomic_load_n(&host.state, __ATOMIC_ACQUIRE);
@@ -658,11 +674,12 @@ void oa_relay_atfork_child(void)
 	drop_fd(&client.fd);
 	/* A child of a host relays to it; a child of a client to the same relay. */
 	if (was_host) {
-		uint64_t fp;
+		struct oa_relay_fingerprint fp;
 		const char *name;
 		size_t len;
 		int fd;
 		if (parse_value(host.value, &fp, &name, &len, &fd)) {
+			client.relays = fp;
 			memcpy(client.name, name, len);
 			client.name_len = len;
 			had_client = true;

@@ -4,9 +4,11 @@
  * that relays never loads libcurl and never waits for the collector on its
  * exec or exit path: sending is a write to a local socket.
  *
- * A child learns the relay from OTLPAUTO_RELAY ("FINGERPRINT@NAME"); it uses
+ * A child learns the relay from OTLPAUTO_RELAY ("FINGERPRINTS@NAME"); it uses
  * it only when its own export settings have the same fingerprint (the same
- * destination, protocol and credentials), else it exports itself. Each
+ * destination, protocol and credentials, or no credentials of its own: those
+ * are never put back into an environment a program scrubbed), else it
+ * exports itself. Each
  * process has a connection of its own (a forked child reconnects), made at
  * start-up and kept, so that a later chroot, setuid or network namespace
  * change does not cut it off. The host accepts peers of its own uid or root.
@@ -73,11 +75,18 @@ struct otlpauto_relay_v1 {
 /* Whether this configuration can use a relay at all (OTLP or file export). */
 bool oa_relay_applies(const struct oa_config *cfg);
 
-/* At start-up, with the fingerprint of our export settings: connects to the
- * relay named by value (OTLPAUTO_RELAY, may be NULL) when its fingerprint is
- * ours, adopting the connection a previous image of this process kept open
- * across execve ("#FD"). False when there is no relay to use. */
-bool oa_relay_init(const char *value, uint64_t fingerprint);
+/* Export settings, hashed (oa_config_export_fingerprint): all of them, and
+ * all but the headers. */
+struct oa_relay_fingerprint {
+	uint64_t full, without_headers;
+};
+
+/* At start-up: connects to the relay named by value (OTLPAUTO_RELAY, may be
+ * NULL) when it sends where we would (same full fingerprint, or the same but
+ * for the headers when we have none: they were kept out of our environment),
+ * adopting the connection a previous image of this process kept open across
+ * execve ("#FD"). False when there is no relay to use. */
+bool oa_relay_init(const char *value, const struct oa_relay_fingerprint *ours, bool has_headers);
 bool oa_relay_connected(void);
 /* Sends one frame; waits at most until deadline_ns for room in the socket.
  * False when the relay is gone: the connection is dropped and the caller

@@ -307,6 +307,34 @@ def test_run_reports_losses():
     shutil.rmtree(out)
 
 
+def test_scrubbed_environment():
+    """A program's scrubbed environment gets no credentials back; its child's
+    spans still arrive, through the relay, which sends them with them. A
+    program that took the library out of its own LD_PRELOAD is not followed."""
+    secret = 'authorization=Bearer s3cret'
+    scrub = program('scrub')
+    with Receiver() as receiver:
+        result = run_traced(['bash', '-c', f'{scrub} minimal /usr/bin/env; echo ===; '
+                             f'{scrub} unset /usr/bin/env'], receiver,
+                            env={'OTEL_EXPORTER_OTLP_HEADERS': secret}, timeout=TIMEOUT)
+        spans = collect(receiver, 12)
+        requests = list(receiver.requests)
+    scrubbed, _, unset = result.stdout.partition('===\n')
+    check('s3cret' not in scrubbed and 'OTEL_EXPORTER_OTLP_HEADERS' not in scrubbed,
+          'scrubbed environment: no credentials put back', scrubbed)
+    check('LD_PRELOAD=' in scrubbed and 'TRACEPARENT=' in scrubbed,
+          'scrubbed environment: followed all the same', scrubbed)
+    check('LD_PRELOAD=' not in unset, 'LD_PRELOAD removed on purpose: not put back', unset)
+    check_equal(links(spans), {('bash', None): 1, ('exec scrub', 'bash'): 2,
+                               ('scrub', 'exec scrub'): 2, ('exec env', 'scrub'): 2,
+                               ('env', 'exec env'): 1},
+                'scrubbed environment: the child is traced, the unset one is not')
+    check(requests and all(r.headers.get('authorization') == 'Bearer s3cret'
+                           for r in requests),
+          'scrubbed environment: every request carries the credentials',
+          [r.headers.get('authorization') for r in requests])
+
+
 def test():
     test_shell_loop()
     test_shell_loop_run()
@@ -314,6 +342,7 @@ def test():
     test_failed_execs()
     test_exec_static()
     test_confined_daemon()
+    test_scrubbed_environment()
     test_nginx_as_nobody()
     test_run_reports_losses()
 
