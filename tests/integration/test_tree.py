@@ -101,6 +101,38 @@ def test_shell_loop_run(n=20):
     check_equal(result.stderr, '', 'run: nothing to say when nothing was lost')
 
 
+def test_make(files=4):
+    """make -j2 compiling C files: one trace, a process span per compiler
+    process, each under the spawn or exec span that started it."""
+    if not shutil.which('make') or not shutil.which('cc'):
+        check(True, 'make: skipped (no make or cc)')
+        return
+    workdir = tempfile.mkdtemp(prefix='otlpauto-make-')
+    for i in range(files):
+        with open(os.path.join(workdir, f'f{i}.c'), 'w', encoding='utf-8') as f:
+            f.write(f'int f{i}(void) {{ return {i}; }}\n')
+    with open(os.path.join(workdir, 'Makefile'), 'w', encoding='utf-8') as f:
+        f.write('OBJS = ' + ' '.join(f'f{i}.o' for i in range(files)) +
+                '\nall: $(OBJS)\n%.o: %.c\n\tcc -c -o $@ $<\n')
+    with Receiver() as receiver:
+        result = run_cli(['run', '--endpoint', receiver.url, '--', 'make', '-C', workdir,
+                          '-j2', '-s'])
+        spans = collect(receiver, 1 + 6 * files)
+    shutil.rmtree(workdir)
+    check_equal(result.returncode, 0, 'make: status')
+    compilers = [s for s in spans if s['name'] == 'cc1']
+    check_equal(len(compilers), files, 'make: one cc1 process span per file')
+    check_equal(len(spans), 1 + 6 * files,
+                'make: make, and per file spawn cc, the driver, exec cc1, cc1, exec as, as')
+    check_holds('make: one trace', assert_single_trace, spans)
+    check_holds('make: whole tree', assert_tree_whole, spans)
+    starters = collections.Counter(parent_name(spans, s).split()[0] for s in spans
+                                   if s['attributes'].get('process.command_args')
+                                   and s['name'] != 'make')
+    check_equal(dict(starters), {'spawn': files, 'exec': 2 * files},
+                'make: every process under the span that started it')
+
+
 def test_exec_chain_handover():
     """env is the root and hosts no relay for itself: what it has when it execs
     goes to the new program in a hand-over file, sent by it once."""
@@ -338,6 +370,7 @@ def test_scrubbed_environment():
 def test():
     test_shell_loop()
     test_shell_loop_run()
+    test_make()
     test_exec_chain_handover()
     test_failed_execs()
     test_exec_static()

@@ -327,8 +327,11 @@ static void watch_signals(void)
 static void say_what_was_lost(const char *program, const struct oa_relay_totals *t)
 {
 	const struct oa_relay_stats *r = &t->reported;
-	uint64_t lost = r->lost[0] + r->lost[1] + r->lost[2] + r->lost[3] + t->failed;
-	uint64_t produced = r->exported + lost + r->sampled_out;
+	/* Spans the processes delivered to the relay are lost again when the
+	 * relay cannot send them (t->failed). */
+	uint64_t lost_in_processes = r->lost[0] + r->lost[1] + r->lost[2] + r->lost[3];
+	uint64_t recorded = r->exported + lost_in_processes;
+	uint64_t lost = lost_in_processes + t->failed;
 	if (t->processes == 0) {
 		fprintf(stderr,
 			"otlpauto: no traced process reported: %s ran without the shim "
@@ -337,20 +340,19 @@ static void say_what_was_lost(const char *program, const struct oa_relay_totals 
 			program, program);
 		return;
 	}
-	if (produced == 0)
+	if (recorded + r->sampled_out == 0)
 		fprintf(stderr, "otlpauto: %s produced no span (%llu processes traced)\n", program,
 			(unsigned long long)t->processes);
-	else if (r->exported + r->lost[0] + r->lost[1] + r->lost[2] + r->lost[3] == 0)
+	else if (recorded == 0)
 		fprintf(stderr, "otlpauto: every span of %s was sampled out (%llu)\n", program,
 			(unsigned long long)r->sampled_out);
 	if (lost)
 		fprintf(stderr,
 			"otlpauto: %llu of %llu spans were lost: ring full %llu, queue full %llu, "
 			"export failed %llu, rejected %llu\n",
-			(unsigned long long)lost, (unsigned long long)(produced - r->sampled_out),
+			(unsigned long long)lost, (unsigned long long)recorded,
 			(unsigned long long)r->lost[0], (unsigned long long)r->lost[1],
-			(unsigned long long)(r->lost[2] + t->failed),
-			(unsigned long long)r->lost[3]);
+			(unsigned long long)(r->lost[2] + t->failed), (unsigned long long)r->lost[3]);
 	if (t->unreported)
 		fprintf(stderr,
 			"otlpauto: %llu traced process%s ended without reporting (killed, or "
