@@ -194,6 +194,7 @@ void oa_process_exit(void)
 	struct oa_thread *t = oa_tls.state;
 	if ((uintptr_t)t > 1)
 		oa_frames_end_all(t, OA_END_PROCESS_EXIT);
+	oa_process_end_popens();
 	oa_exporter_flush(oa_rt.cfg.export_timeout_ms);
 	__atomic_store_n(&oa_rt.function_push_limit, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&oa_rt.state, OA_STATE_SHUTDOWN, __ATOMIC_RELEASE);
