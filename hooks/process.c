@@ -1,10 +1,13 @@
 /* Process hooks: exec (flush first, then hand the new program our settings
  * and a TRACEPARENT naming an exec span that has already been sent),
- * posix_spawn and system (the same hand-over, without a flush: this process
- * goes on and sends the span later), vfork (run as fork so the child cannot
- * write into its parent's memory), and _exit/_Exit (bounded flush). */
+ * posix_spawn, system and popen (the same hand-over, without a flush: this
+ * process goes on and sends the span later), vfork (run as fork so the child
+ * cannot write into its parent's memory), and _exit/_Exit (bounded flush). */
 #include <alloca.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -36,6 +40,10 @@ OA_REAL(int, posix_spawnp,
 	(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
 	 char *const[], char *const[]))
 OA_REAL(int, system, (const char *))
+OA_REAL(FILE *, popen, (const char *, const char *))
+OA_REAL(int, pclose, (FILE *))
+OA_REAL(int, fclose, (FILE *))
+OA_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *))
 OA_REAL(pid_t, fork, (void))
 OA_REAL(void, _exit, (int))
 OA_REAL(void, exit, (int))
@@ -49,16 +57,18 @@ static bool process_hooks_on(void)
 	return (oa_rt.cfg.hooks & OA_HOOK_PROCESS) != 0;
 }
 
-/* Writes a finished process span (exec, spawn, system) with context ctx. */
+/* Writes a finished process span (exec, spawn, system, popen) with context
+ * ctx; end_reason says why a span ended before its process did. */
 static void write_span(struct oa_thread *t, const struct oa_span_ctx *parent,
 		       const struct oa_span_ctx *ctx, const char *name, const char *path,
-		       uint64_t start, int err, int exit_code, bool has_exit_code, bool flush_next)
+		       uint64_t start, int err, int exit_code, bool has_exit_code,
+		       enum oa_end_reason end_reason, bool flush_next)
 {
 	if (!(ctx->flags & 1))
 		return;
 	size_t name_len = strlen(name), path_len = path ? strlen(path) : 0;
 	struct oa_record *rec =
-	    oa_record_begin(t, (uint32_t)(3 + name_len + 5 + path_len + 8 + 11 + 16));
+	    oa_record_begin(t, (uint32_t)(3 + name_len + 5 + path_len + 8 + 11 + 16 + 11));
 	if (!rec)
 		return;
 	rec->kind = OA_KIND_INTERNAL;
@@ -67,7 +77,7 @@ static void write_span(struct oa_thread *t, const struct oa_span_ctx *parent,
 	rec->name_source = OA_NAME_PAYLOAD;
 	rec->trace_flags = ctx->flags;
 	rec->rec_flags = oa_rec_flags(parent);
-	rec->end_reason = OA_END_NORMAL;
+	rec->end_reason = end_reason;
 	rec->tid = t->tid;
 	memcpy(rec->trace_id, ctx->trace_id, 16);
 	rec->span_id = ctx->span_id;
@@ -84,6 +94,10 @@ static void write_span(struct oa_thread *t, const struct oa_span_ctx *parent,
 		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);
 	if (has_exit_code)
 		oa_payload_attr_int(&w, OA_KEY_PROCESS_EXIT_CODE, exit_code);
+	if (end_reason == OA_END_EXEC)
+		oa_payload_attr_static(&w, OA_KEY_OTLPAUTO_END_REASON, "exec");
+	else if (end_reason == OA_END_PROCESS_EXIT)
+		oa_payload_attr_static(&w, OA_KEY_OTLPAUTO_END_REASON, "process_exit");
 	oa_payload_finish(&w);
 	if (flush_next)
 		oa_record_commit_before_flush(t, rec);
@@ -127,12 +141,29 @@ static bool carries_secrets(const char *entry)
 }
 
 /* Whether children are traced: not when the program took this library out of
- * its own LD_PRELOAD (it did not want it passed on). */
+ * its own LD_PRELOAD and kept our other settings (`env -u LD_PRELOAD`: it
+ * did not want it passed on); a program that cleared its whole environment
+ * (`env -i`) is followed. */
 static bool following_children(void)
 {
 	const char *preload = getenv("LD_PRELOAD");
 	const char *self = oa_self_path();
-	return preload && self[0] && strstr(preload, self);
+	if (!self[0] || (preload && strstr(preload, self)))
+		return self[0] != '\0';
+	size_t n_saved;
+	const char *const *saved = oa_saved_settings(&n_saved);
+	for (size_t i = 0; i < n_saved; i++) {
+		const char *eq = strchr(saved[i], '=');
+		char name[128];
+		size_t len = eq ? (size_t)(eq - saved[i]) : 0;
+		if (len == 0 || len >= sizeof name || is_own_entry(saved[i]))
+			continue;
+		memcpy(name, saved[i], len);
+		name[len] = '\0';
+		if (getenv(name))
+			return false;
+	}
+	return true;
 }
 
 /* The environment for a new program: the caller's, plus our settings where
@@ -218,6 +249,19 @@ static void relay_entry(char *buf, bool own_ok)
 		buf[0] = '\0';
 }
 
+/* The environment for a program this process starts and lives on beside
+ * (spawn, system, popen): NULL to pass envp as it is. relay holds
+ * RELAY_ENTRY_SIZE bytes. */
+static char **beside_env(char *const envp[], const struct oa_span_ctx *ctx, char *traceparent,
+			 char **preload, char *relay)
+{
+	if (!following_children())
+		return NULL;
+	relay_entry(relay, oa_can_host_relay());
+	const char *extra[] = {relay, NULL};
+	return child_env(envp, ctx, traceparent, preload, extra);
+}
+
 static const char *base_name(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -255,6 +299,9 @@ static int handoff_file(void)
 {
 	return (int)syscall(SYS_memfd_create, "otlpauto-handoff", 0u);
 }
+
+static void end_open_popens(struct oa_thread *t, enum oa_end_reason reason);
+static void resume_popens(void);
 
 /* Every exec variant ends here. What this process committed goes out first
  * (to the relay, or into a hand-over file the new program sends from); then
@@ -302,8 +349,9 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	snprintf(name, sizeof name, "exec %s", file ? base_name(file) : "fd");
 	bool held = true;
 	if (!will_fail) {
-		write_span(t, &parent, &ctx, name, file, start, 0, 0, false, true);
+		write_span(t, &parent, &ctx, name, file, start, 0, 0, false, OA_END_NORMAL, true);
 		oa_frames_end_all(t, OA_END_EXEC);
+		end_open_popens(t, OA_END_EXEC);
 		if (own_span)
 			oa_process_span_end(t, OA_END_EXEC);
 		held = oa_exporter_exec_tentative(deadline);
@@ -333,10 +381,12 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	if (held) {
 		for (uint32_t i = 0; i < stored; i++)
 			t->frames[i].foreign = foreign[i];
+		resume_popens();
 		oa_process_span_resume();
 		struct oa_span_ctx failed = ctx;
 		failed.span_id = oa_new_span_id(&t->rng);
-		write_span(t, &parent, &failed, name, file, start, saved_errno, 0, false, false);
+		write_span(t, &parent, &failed, name, file, start, saved_errno, 0, false,
+			   OA_END_NORMAL, false);
 	}
 	free(env);
 	free(preload);
@@ -439,17 +489,14 @@ static int spawn_common(bool search, pid_t *pid, const char *file,
 	oa_current_parent(t, &parent);
 	oa_span_ctx_start(t, &parent, &ctx);
 	char relay[RELAY_ENTRY_SIZE];
-	relay_entry(relay, oa_can_host_relay());
-	const char *extra[] = {relay, NULL};
-	char **env =
-	    following_children() ? child_env(envp, &ctx, traceparent, &preload, extra) : NULL;
+	char **env = beside_env(envp, &ctx, traceparent, &preload, relay);
 	errno = saved_errno;
 	int r = search ? oa_real_posix_spawnp()(pid, file, actions, attr, argv, env ? env : envp)
 		       : oa_real_posix_spawn()(pid, file, actions, attr, argv, env ? env : envp);
 	saved_errno = errno;
 	char name[256];
 	snprintf(name, sizeof name, "spawn %s", base_name(file));
-	write_span(t, &parent, &ctx, name, file, start, r, 0, false, false);
+	write_span(t, &parent, &ctx, name, file, start, r, 0, false, OA_END_NORMAL, false);
 	free(env);
 	free(preload);
 	oa_hook_leave();
@@ -469,10 +516,176 @@ OA_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 	return spawn_common(true, pid, file, actions, attr, argv, envp);
 }
 
-/* system() spawns /bin/sh through glibc internals we cannot see, with the
- * process environment: TRACEPARENT is set there for the call's duration. */
+/* system() and popen() are ours: glibc's spawn /bin/sh with the process
+ * environment, where a TRACEPARENT could only be put by editing that
+ * environment under other threads' getenv. Both follow glibc 2.36
+ * (sysdeps/posix/system.c, libio/iopopen.c) step by step, over the real
+ * posix_spawn with child_env(). */
+#define SHELL_PATH "/bin/sh"
+
+/* While any thread waits in system(), SIGINT and SIGQUIT are ignored: the
+ * first waiter saves their dispositions, the last restores them. */
+static pthread_mutex_t system_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned system_waiters;
+static struct sigaction system_saved_intr, system_saved_quit;
+
+/* The streams popen() made, until pclose: the descriptors a later popen's
+ * shell must not inherit (POSIX), and each command's span. */
+struct popen_stream {
+	struct popen_stream *next;
+	FILE *stream;
+	int fd;
+	pid_t pid;
+	pid_t owner; /* a forked child inherits the streams, not the shells */
+	bool span_open;
+	bool ended_by_exec; /* sent tentatively with an exec that may fail */
+	uint64_t start;
+	struct oa_span_ctx parent, ctx;
+};
+static pthread_mutex_t popen_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct popen_stream *popen_streams;
+static size_t popen_count; /* atomic: fclose's test without the lock */
+
+/* A fork never leaves a child these locks held by a thread it lacks. */
+static void process_locks_prepare(void)
+{
+	pthread_mutex_lock(&system_lock);
+	pthread_mutex_lock(&popen_lock);
+}
+
+static void process_locks_release(void)
+{
+	pthread_mutex_unlock(&popen_lock);
+	pthread_mutex_unlock(&system_lock);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(process_locks_prepare, process_locks_release, process_locks_release);
+}
+
+static void process_locks_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, register_atfork);
+}
+
+/* Sets *reset to the signals the shell gets back at their default action. */
+static void system_ignore_interrupts(sigset_t *reset)
+{
+	struct sigaction ignore = {.sa_handler = SIG_IGN};
+	sigemptyset(&ignore.sa_mask);
+	pthread_mutex_lock(&system_lock);
+	if (system_waiters++ == 0) {
+		oa_real_sigaction()(SIGINT, &ignore, &system_saved_intr);
+		oa_real_sigaction()(SIGQUIT, &ignore, &system_saved_quit);
+	}
+	sigemptyset(reset);
+	if (system_saved_intr.sa_handler != SIG_IGN)
+		sigaddset(reset, SIGINT);
+	if (system_saved_quit.sa_handler != SIG_IGN)
+		sigaddset(reset, SIGQUIT);
+	pthread_mutex_unlock(&system_lock);
+}
+
+static void system_restore_interrupts(void)
+{
+	pthread_mutex_lock(&system_lock);
+	if (--system_waiters == 0) {
+		oa_real_sigaction()(SIGINT, &system_saved_intr, NULL);
+		oa_real_sigaction()(SIGQUIT, &system_saved_quit, NULL);
+	}
+	pthread_mutex_unlock(&system_lock);
+}
+
+struct system_call {
+	struct oa_thread *t;
+	struct oa_span_ctx parent, ctx;
+	uint64_t start;
+	pid_t pid;
+	sigset_t caller_mask;
+};
+
+/* The thread was cancelled in waitpid: as glibc, the shell is killed and
+ * reaped and the dispositions restored; the span is sent (the shell was
+ * told it is its parent) and the hook left. */
+static void system_cancelled(void *arg)
+{
+	struct system_call *call = arg;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	kill(call->pid, SIGKILL);
+	while (waitpid(call->pid, NULL, 0) == -1 && errno == EINTR)
+		;
+	system_restore_interrupts();
+	pthread_sigmask(SIG_SETMASK, &call->caller_mask, NULL);
+	write_span(call->t, &call->parent, &call->ctx, "system", SHELL_PATH, call->start, ECANCELED,
+		   0, false, OA_END_NORMAL, false);
+	oa_hook_leave();
+}
+
+/* waitpid, a cancellation point as glibc's system() is; the status, or -1
+ * with errno. */
+static int system_wait(struct system_call *call)
+{
+	int status;
+	pid_t waited;
+	pthread_cleanup_push(system_cancelled, call);
+	do
+		waited = waitpid(call->pid, &status, 0);
+	while (waited == -1 && errno == EINTR);
+	pthread_cleanup_pop(0);
+	return waited == call->pid ? status : -1;
+}
+
+/* The shell runs `command` with SIGCHLD blocked in the caller, SIGINT and
+ * SIGQUIT ignored in the caller and at their default in the shell (unless
+ * the caller ignored them), and the caller's signal mask. Returns the wait
+ * status (a shell that could not start is exit status 127), *err the error
+ * for errno. */
+static int traced_system(struct oa_thread *t, const char *command, int *err_out)
+{
+	struct system_call call = {.t = t, .start = oa_now()};
+	oa_current_parent(t, &call.parent);
+	oa_span_ctx_start(t, &call.parent, &call.ctx);
+	char traceparent[12 + OA_TRACEPARENT_LEN + 1];
+	char *preload = NULL;
+	char relay[RELAY_ENTRY_SIZE];
+	char **env = beside_env(environ, &call.ctx, traceparent, &preload, relay);
+	process_locks_init();
+	sigset_t reset, sigchld;
+	system_ignore_interrupts(&reset);
+	sigemptyset(&sigchld);
+	sigaddset(&sigchld, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &sigchld, &call.caller_mask);
+	posix_spawnattr_t attr;
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &call.caller_mask);
+	posix_spawnattr_setsigdefault(&attr, &reset);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	char *argv[] = {"sh", "-c", (char *)command, NULL};
+	int err =
+	    oa_real_posix_spawn()(&call.pid, SHELL_PATH, NULL, &attr, argv, env ? env : environ);
+	posix_spawnattr_destroy(&attr);
+	free(env);
+	free(preload);
+	int status = W_EXITCODE(127, 0);
+	if (err == 0) {
+		status = system_wait(&call);
+		if (status == -1)
+			err = errno;
+	}
+	system_restore_interrupts();
+	pthread_sigmask(SIG_SETMASK, &call.caller_mask, NULL);
+	bool exited = err == 0 && WIFEXITED(status);
+	write_span(t, &call.parent, &call.ctx, "system", SHELL_PATH, call.start, err,
+		   exited ? WEXITSTATUS(status) : 0, exited, OA_END_NORMAL, false);
+	*err_out = err;
+	return status;
+}
+
 OA_EXPORT int system(const char *command)
 {
+	/* system(NULL) only asks whether a shell exists: glibc's answers. */
 	struct oa_thread *t = NULL;
 	if (command && oa_hook_enter()) {
 		t = process_hooks_on() ? oa_thread_get() : NULL;
@@ -481,39 +694,279 @@ OA_EXPORT int system(const char *command)
 	}
 	if (!t)
 		return oa_real_system()(command);
-	int saved_errno = errno;
-	uint64_t start = oa_now();
-	struct oa_span_ctx parent, ctx;
-	char *previous = NULL;
-	{
-		oa_current_parent(t, &parent);
-		oa_span_ctx_start(t, &parent, &ctx);
-		const char *old = getenv("TRACEPARENT");
-		previous = old ? strdup(old) : NULL;
-		struct oa_span_context sc;
-		memcpy(sc.trace_id, ctx.trace_id, 16);
-		oa_span_id_to_bytes(ctx.span_id, sc.span_id);
-		sc.flags = ctx.flags;
-		char value[OA_TRACEPARENT_LEN + 1];
-		oa_traceparent_format(&sc, value);
-		setenv("TRACEPARENT", value, 1);
-	}
-	errno = saved_errno;
-	int r = oa_real_system()(command);
-	saved_errno = errno;
-	{
-		if (previous)
-			setenv("TRACEPARENT", previous, 1);
-		else
-			unsetenv("TRACEPARENT");
-		free(previous);
-		bool exited = r != -1 && WIFEXITED(r);
-		write_span(t, &parent, &ctx, "system", "/bin/sh", start, r == -1 ? saved_errno : 0,
-			   exited ? WEXITSTATUS(r) : 0, exited, false);
-	}
+	int saved_errno = errno, err;
+	int status = traced_system(t, command, &err);
 	oa_hook_leave();
+	errno = err ? err : saved_errno;
+	return status;
+}
+
+/* The shell of a new stream, with our end of the pipe open in `stream`;
+ * inserts s among the open streams. Returns 0 or the error. */
+static int spawn_popen_shell(struct popen_stream *s, const char *command, FILE *stream, int fds[2],
+			     int parent_end, int child_fd, bool cloexec)
+{
+	int child_end = 1 - parent_end;
+	char traceparent[12 + OA_TRACEPARENT_LEN + 1];
+	char *preload = NULL;
+	char relay[RELAY_ENTRY_SIZE];
+	char **env = beside_env(environ, &s->ctx, traceparent, &preload, relay);
+	posix_spawn_file_actions_t actions;
+	posix_spawn_file_actions_init(&actions);
+	int err = posix_spawn_file_actions_adddup2(&actions, fds[child_end], child_fd);
+	process_locks_init();
+	pthread_mutex_lock(&popen_lock);
+	for (struct popen_stream *open = popen_streams; open && !err; open = open->next)
+		if (open->fd != child_fd)
+			err = posix_spawn_file_actions_addclose(&actions, open->fd);
+	char *argv[] = {"sh", "-c", (char *)command, NULL};
+	if (!err)
+		err = oa_real_posix_spawn()(&s->pid, SHELL_PATH, &actions, NULL, argv,
+					    env ? env : environ);
+	if (!err) {
+		close(fds[child_end]);
+		if (!cloexec)
+			fcntl(fds[parent_end], F_SETFD, 0);
+		s->stream = stream;
+		s->fd = fds[parent_end];
+		s->owner = getpid();
+		s->span_open = true;
+		s->next = popen_streams;
+		popen_streams = s;
+		__atomic_store_n(&popen_count, __atomic_load_n(&popen_count, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&popen_lock);
+	posix_spawn_file_actions_destroy(&actions);
+	free(env);
+	free(preload);
+	return err;
+}
+
+/* Opens s->stream as glibc does: a close-on-exec pipe, the child's end on
+ * the shell's stdin or stdout, ours close-on-exec only with "e". Returns 0
+ * or the error, with errno as popen() reports it. */
+static int open_popen_stream(struct popen_stream *s, const char *command, bool reading,
+			     bool cloexec)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return errno;
+	int parent_end = reading ? 0 : 1, child_end = 1 - parent_end;
+	int child_fd = reading ? STDOUT_FILENO : STDIN_FILENO;
+	int err = 0;
+	FILE *stream = NULL;
+	if (fds[child_end] == child_fd) {
+		/* dup2 onto itself would leave it close-on-exec: moved */
+		int moved = fcntl(child_fd, F_DUPFD_CLOEXEC, 0);
+		if (moved >= 0) {
+			close(fds[child_end]);
+			fds[child_end] = moved;
+		} else {
+			err = errno;
+		}
+	}
+	if (!err) {
+		stream = fdopen(fds[parent_end], reading ? "r" : "w");
+		if (!stream)
+			err = errno;
+	}
+	if (!err)
+		err = spawn_popen_shell(s, command, stream, fds, parent_end, child_fd, cloexec);
+	if (!err)
+		return 0;
+	if (stream)
+		oa_real_fclose()(stream);
+	else
+		close(fds[parent_end]);
+	close(fds[child_end]);
+	errno = ENOMEM;
+	return err;
+}
+
+static FILE *traced_popen(struct oa_thread *t, const char *command, const char *mode)
+{
+	bool reading = false, writing = false, cloexec = false;
+	for (const char *m = mode; *m; m++) {
+		if (*m == 'r')
+			reading = true;
+		else if (*m == 'w')
+			writing = true;
+		else if (*m == 'e')
+			cloexec = true;
+		else
+			reading = writing = true; /* invalid */
+	}
+	if (reading == writing) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct popen_stream *s = malloc(sizeof *s);
+	if (!s)
+		return NULL;
+	s->start = oa_now();
+	oa_current_parent(t, &s->parent);
+	oa_span_ctx_start(t, &s->parent, &s->ctx);
+	int err = open_popen_stream(s, command, reading, cloexec);
+	if (!err)
+		return s->stream;
+	int popen_errno = errno;
+	write_span(t, &s->parent, &s->ctx, "popen", SHELL_PATH, s->start, err, 0, false,
+		   OA_END_NORMAL, false);
+	free(s);
+	errno = popen_errno;
+	return NULL;
+}
+
+/* popen's span runs from popen to pclose; the command's spans are its
+ * children. */
+OA_EXPORT FILE *popen(const char *command, const char *mode)
+{
+	struct oa_thread *t = NULL;
+	if (oa_hook_enter()) {
+		t = process_hooks_on() ? oa_thread_get() : NULL;
+		if (!t)
+			oa_hook_leave();
+	}
+	if (!t)
+		return oa_real_popen()(command, mode);
+	int saved_errno = errno;
+	FILE *stream = traced_popen(t, command, mode);
+	if (stream)
+		errno = saved_errno;
+	oa_hook_leave();
+	return stream;
+}
+
+static struct popen_stream *take_popen_stream(FILE *stream)
+{
+	if (!__atomic_load_n(&popen_count, __ATOMIC_RELAXED))
+		return NULL;
+	pthread_mutex_lock(&popen_lock);
+	struct popen_stream **link = &popen_streams;
+	while (*link && (*link)->stream != stream)
+		link = &(*link)->next;
+	struct popen_stream *s = *link;
+	if (s) {
+		*link = s->next;
+		__atomic_store_n(&popen_count, __atomic_load_n(&popen_count, __ATOMIC_RELAXED) - 1,
+				 __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&popen_lock);
+	return s;
+}
+
+/* glibc's pclose (also its fclose of a popen stream): flush and close, then
+ * wait for the shell, unless the close failed; the wait status, or -1 when
+ * the wait failed or the flush did and the status is 0. */
+static int close_popen_stream(struct popen_stream *s)
+{
+	bool ours = s->owner == getpid();
+	int close_failed = oa_real_fclose()(s->stream) != 0;
+	int err = 0, wstatus = 0, status = -1;
+	if (close_failed && errno == EBADF) {
+		err = EBADF;
+	} else if (!ours) {
+		err = errno = ECHILD; /* the parent's shell: not ours to wait for */
+	} else {
+		int cancel_state;
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+		pid_t waited;
+		do
+			waited = waitpid(s->pid, &wstatus, 0);
+		while (waited == -1 && errno == EINTR);
+		pthread_setcancelstate(cancel_state, NULL);
+		if (waited == -1)
+			err = errno;
+		else
+			status = wstatus != 0 ? wstatus : close_failed ? -1 : 0;
+	}
+	int saved_errno = errno;
+	if (s->span_open && ours && oa_hook_enter()) {
+		struct oa_thread *t = process_hooks_on() ? oa_thread_get() : NULL;
+		bool exited = !err && WIFEXITED(wstatus);
+		if (t)
+			write_span(t, &s->parent, &s->ctx, "popen", SHELL_PATH, s->start, err,
+				   exited ? WEXITSTATUS(wstatus) : 0, exited, OA_END_NORMAL, false);
+		oa_hook_leave();
+	}
+	free(s);
 	errno = saved_errno;
-	return r;
+	return status;
+}
+
+OA_EXPORT int pclose(FILE *stream)
+{
+	struct popen_stream *s = take_popen_stream(stream);
+	return s ? close_popen_stream(s) : oa_real_pclose()(stream);
+}
+
+/* In glibc, fclose of a popen stream is its pclose. */
+OA_EXPORT int fclose(FILE *stream)
+{
+	struct popen_stream *s = take_popen_stream(stream);
+	return s ? close_popen_stream(s) : oa_real_fclose()(stream);
+}
+
+/* Takes the span of a stream of this process still open (marked sent);
+ * false when there is none, or when the lock is not had within 10 ms: this
+ * thread may hold it (a handler interrupted popen). */
+static bool take_open_popen_span(struct popen_stream *out, bool exec)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_nsec += 10 * 1000 * 1000;
+	if (deadline.tv_nsec >= 1000 * 1000 * 1000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000 * 1000 * 1000;
+	}
+	if (pthread_mutex_timedlock(&popen_lock, &deadline) != 0)
+		return false;
+	pid_t self = getpid();
+	struct popen_stream *s = popen_streams;
+	while (s && !(s->span_open && s->owner == self))
+		s = s->next;
+	if (s) {
+		*out = *s;
+		s->span_open = false;
+		s->ended_by_exec = exec;
+	}
+	pthread_mutex_unlock(&popen_lock);
+	return s != NULL;
+}
+
+/* Streams still open at exec or exit: their commands' spans name them as
+ * parent, so they are sent now (pclose sends no second one). Written
+ * outside the lock: a blocking ring must not stall other threads' fclose. */
+static void end_open_popens(struct oa_thread *t, enum oa_end_reason reason)
+{
+	struct popen_stream s;
+	while (__atomic_load_n(&popen_count, __ATOMIC_RELAXED) &&
+	       take_open_popen_span(&s, reason == OA_END_EXEC))
+		write_span(t, &s.parent, &s.ctx, "popen", SHELL_PATH, s.start, 0, 0, false, reason,
+			   reason == OA_END_EXEC);
+}
+
+/* After a failed exec: the streams it ended are open again. */
+static void resume_popens(void)
+{
+	if (!__atomic_load_n(&popen_count, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&popen_lock);
+	for (struct popen_stream *s = popen_streams; s; s = s->next)
+		if (s->ended_by_exec) {
+			s->span_open = true;
+			s->ended_by_exec = false;
+		}
+	pthread_mutex_unlock(&popen_lock);
+}
+
+void oa_process_end_popens(void)
+{
+	struct oa_thread *t =
+	    __atomic_load_n(&popen_count, __ATOMIC_RELAXED) ? oa_thread_get() : NULL;
+	if (t)
+		end_open_popens(t, OA_END_PROCESS_EXIT);
 }
 
 /* A vfork child shares its parent's memory, rings included: a fork keeps

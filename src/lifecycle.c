@@ -193,6 +193,7 @@ void oa_process_exit(void)
 	struct oa_thread *t = oa_tls.state;
 	if ((uintptr_t)t > 1)
 		oa_frames_end_all(t, OA_END_PROCESS_EXIT);
+	oa_process_end_popens();
 	if ((uintptr_t)t != 1 && (oa_rt.cfg.hooks & OA_HOOK_PROCESS) && !oa_rt.relay_only &&
 	    (t = oa_thread_get()) != NULL)
 		oa_process_span_end(t, OA_END_NORMAL);

@@ -7,6 +7,8 @@
 /* Ends the calling thread's frames and flushes within the export timeout;
  * later hooks are no-ops. From the destructor and the _exit hooks. */
 void oa_process_exit(void);
+/* Sends the spans of popen streams still open (hooks/process.c). */
+void oa_process_end_popens(void);
 /* "NAME=value" entries of OTEL_* and OTLPAUTO_* variables at start-up. */
 const char *const *oa_saved_settings(size_t *n);
 /* Whether this process may host a relay for the processes it starts. */
