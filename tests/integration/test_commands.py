@@ -20,6 +20,11 @@ NO_FUNCTIONS = {'OTLPAUTO_HOOKS': 'process'}
 # about this process's side run, and the shells' statuses are not checked.
 TSAN = 'thread' in os.environ.get('OTLPAUTO_SANITIZER', '')
 COMMANDS = program('commands')
+# Every traced process has a process span named after its executable: the
+# shell's is /bin/sh's real name (dash on Debian), the programs' 'commands'.
+SHELL = os.path.basename(os.path.realpath('/bin/sh'))
+# Shells that start (none under TSan, see above) send their process span.
+SHELLS_TRACED = 0 if TSAN else 1
 
 
 def run(args, expected, env=None, timeout=60, input=None):
@@ -35,6 +40,11 @@ def run(args, expected, env=None, timeout=60, input=None):
 
 def names(spans):
     return dict(collections.Counter(s['name'] for s in spans))
+
+
+def expected(counts):
+    """counts without the names expected 0 times."""
+    return {name: n for name, n in counts.items() if n}
 
 
 def parent_of(spans, span):
@@ -56,7 +66,8 @@ def test_environment_untouched():
     """Issue 14: system() set TRACEPARENT in the process environment for the
     call's duration, under the feet of threads reading it."""
     calls = 50
-    result, spans = run(['environment-race', str(calls)], calls, env=NO_FUNCTIONS)
+    result, spans = run(['environment-race', str(calls)], (1 + SHELLS_TRACED) * calls + 1,
+                        env=NO_FUNCTIONS)
     check_equal(result.returncode, 0, 'system with threads: exit status')
     check('TRACEPARENT seen 0 times' in result.stdout,
           'system with threads: TRACEPARENT never appears in the environment',
@@ -64,34 +75,40 @@ def test_environment_untouched():
     if not TSAN:
         check('failed system calls 0' in result.stdout, 'system with threads: statuses 0',
               result.stdout)
-    check_equal(names(spans), {'system': calls}, 'system with threads: one span per call')
+    check_equal(names(spans), expected({'system': calls, SHELL: SHELLS_TRACED * calls,
+                                        'commands': 1}),
+                'system with threads: one span per call, one per shell')
 
 
 def test_popen_threads():
     """popen and pclose from several threads, fclose of files in another."""
     threads, calls = 4, 25
-    result, spans = run(['popen-threads', str(threads), str(calls)], threads * calls,
-                        env=NO_FUNCTIONS)
+    result, spans = run(['popen-threads', str(threads), str(calls)],
+                        (1 + SHELLS_TRACED) * threads * calls + 1, env=NO_FUNCTIONS)
     check_equal(result.returncode, 0, 'popen threads: exit status')
     if not TSAN:
         check_equal(result.stdout, 'failed calls 0\n', 'popen threads: every call succeeds')
-    check_equal(names(spans), {'popen': threads * calls}, 'popen threads: one span per popen')
+    check_equal(names(spans), expected({'popen': threads * calls,
+                                        SHELL: SHELLS_TRACED * threads * calls, 'commands': 1}),
+                'popen threads: one span per popen, one per shell')
     check_holds('popen threads: whole tree', assert_tree_whole, spans)
 
 
 def check_command_tree(spans, what, hook, caller):
     """The spans of a traced program whose `caller` function ran `commands
     leaf` through `hook` (system or popen): one trace, each link exact."""
-    check_equal(names(spans), {'main': 2, caller: 1, hook: 1, 'exec commands': 1,
-                               'run_leaf': 1, 'leaf_work': 1},
+    check_equal(names(spans), {'commands': 2, 'main': 2, caller: 1, hook: 1, SHELL: 1,
+                               'exec commands': 1, 'run_leaf': 1, 'leaf_work': 1},
                 f'{what}: exact spans of both programs and the shell')
     check_holds(f'{what}: one trace', assert_single_trace, spans)
     check_holds(f'{what}: whole tree', assert_tree_whole, spans)
     check_equal(parents(spans, hook), {caller: 1}, f'{what}: parent of the {hook} span')
-    check_equal(parents(spans, 'exec commands'), {hook: 1},
-                f'{what}: the shell\'s exec is a child of the {hook} span')
-    check_equal(parents(spans, 'main'), {None: 1, 'exec commands': 1},
-                f'{what}: the command\'s main is a child of the shell\'s exec')
+    check_equal(parents(spans, SHELL), {hook: 1}, f'{what}: the shell is a child of the {hook} span')
+    check_equal(parents(spans, 'exec commands'), {SHELL: 1},
+                f'{what}: the shell execs the command')
+    check_equal(parents(spans, 'commands'), {None: 1, 'exec commands': 1},
+                f'{what}: the command is a child of the shell\'s exec')
+    check_equal(parents(spans, 'main'), {'commands': 2}, f'{what}: each main in its process')
     check_equal(parents(spans, 'leaf_work'), {'run_leaf': 1}, f'{what}: the command\'s tree')
     span = [s for s in spans if s['name'] == hook][0]
     check_equal(span['scope']['name'], 'otlpauto.process', f'{what}: process scope')
@@ -101,7 +118,7 @@ def check_command_tree(spans, what, hook, caller):
 
 
 def test_system_trace():
-    result, spans = run(['system', f'{COMMANDS} leaf 3'], 7)
+    result, spans = run(['system', f'{COMMANDS} leaf 3'], 10)
     check_equal(result.returncode, 0, 'system: exit status')
     check_equal(status_line(result.stderr, 'system'), (3 << 8, 0), 'system: the wait status')
     check_equal(result.stdout, 'leaf 3\n', 'system: the command\'s output')
@@ -111,7 +128,7 @@ def test_system_trace():
 
 def test_popen_trace():
     """Issue 13: a popen'd command started a new trace."""
-    result, spans = run(['popen-read', f'{COMMANDS} leaf 4'], 7)
+    result, spans = run(['popen-read', f'{COMMANDS} leaf 4'], 10)
     check_equal(result.returncode, 0, 'popen: exit status')
     check_equal(result.stdout, 'leaf 4\n', 'popen: the command\'s output read through the pipe')
     check_equal(status_line(result.stderr, 'pclose'), (4 << 8, 0), 'popen: pclose\'s status')
@@ -127,22 +144,23 @@ def test_popen_trace():
 def test_popen_open_at_exit_and_exec():
     """A stream never pclosed: its span is sent when the process exits or
     execs (the command's spans name it as parent)."""
-    result, spans = run(['popen-unclosed', f'{COMMANDS} leaf 0'], 7)
+    result, spans = run(['popen-unclosed', f'{COMMANDS} leaf 0'], 10)
     check_equal(result.returncode, 0, 'popen open at exit: exit status')
     span = check_command_tree(spans, 'popen open at exit', 'popen', 'run_popen_unclosed')
     check_equal(span['attributes'].get('otlpauto.end_reason'), 'process_exit',
                 'popen open at exit: ended by the exit')
 
-    result, spans = run(['popen-exec', f'{COMMANDS} leaf 5'], 11)
+    result, spans = run(['popen-exec', f'{COMMANDS} leaf 5'], 15)
     check_equal(result.returncode, 0, 'popen open at exec: exit status')
     check_equal(result.stdout, 'leaf 5\nleaf 0\n', 'popen open at exec: both outputs')
-    check_equal(names(spans), {'main': 3, 'run_popen_exec': 1, 'popen': 1,
-                               'exec commands': 2, 'run_leaf': 2, 'leaf_work': 2},
+    check_equal(names(spans), {'commands': 3, 'main': 3, 'run_popen_exec': 1, 'popen': 1,
+                               SHELL: 1, 'exec commands': 2, 'run_leaf': 2, 'leaf_work': 2},
                 'popen open at exec: exact spans')
     check_holds('popen open at exec: one trace', assert_single_trace, spans)
     check_holds('popen open at exec: whole tree', assert_tree_whole, spans)
-    check_equal(parents(spans, 'exec commands'), {'popen': 1, 'run_popen_exec': 1},
-                'popen open at exec: the shell\'s exec under popen, the program\'s own')
+    check_equal(parents(spans, 'exec commands'), {SHELL: 1, 'run_popen_exec': 1},
+                'popen open at exec: the shell\'s exec under the shell, the program\'s own')
+    check_equal(parents(spans, SHELL), {'popen': 1}, 'popen open at exec: the shell under popen')
     popen_span = [s for s in spans if s['name'] == 'popen'][0]
     check_equal(popen_span['attributes'].get('otlpauto.end_reason'), 'exec',
                 'popen open at exec: ended by the exec')
@@ -195,12 +213,13 @@ def test_cancel():
     """A thread cancelled in system(): the shell is killed and reaped and
     SIGINT is restored, as untraced; the span is sent with an error."""
     untraced = run_traced([COMMANDS, 'cancel'], preload=False, timeout=60)
-    result, spans = run(['cancel'], 1, env=NO_FUNCTIONS)
+    result, spans = run(['cancel'], 2, env=NO_FUNCTIONS)
     check_equal(result.returncode, 0, 'cancel: exit status')
     check_equal(result.stdout, 'cancelled yes, shell gone, SIGINT not ignored, '
                 'SIGCHLD not blocked, in time\n', 'cancel: cancelled as glibc\'s system')
     check_equal(result.stdout, untraced.stdout, 'cancel: the same as untraced')
-    check_equal(names(spans), {'system': 1}, 'cancel: exact spans')
+    check_equal(names(spans), {'system': 1, 'commands': 1},
+                'cancel: exact spans (the killed shell sends none)')
     system_span = [s for s in spans if s['name'] == 'system'][0]
     check_equal((system_span['status_code'], system_span['attributes'].get('error.type')),
                 (2, 'ECANCELED'), 'cancel: the system span ends in error')
