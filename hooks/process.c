@@ -188,7 +188,9 @@ static char **child_env(char *const envp[], const struct oa_span_ctx *ctx, char 
 		return NULL;
 	size_t out = 0;
 	const char *preload = NULL;
-	for (char *const *e = envp; e && *e; e++) {
+	/* At most the n counted: envp may be environ, which another thread's
+	 * setenv can grow meanwhile. */
+	for (char *const *e = envp; e && *e && (size_t)(e - envp) < n; e++) {
 		if (is_own_entry(*e))
 			continue;
 		if (has_name(*e, "LD_PRELOAD=", 11)) {
