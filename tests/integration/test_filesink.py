@@ -1,0 +1,116 @@
+"""The otlp/file sink and the descriptors the shim owns. The sink's descriptor
+is ours: a program that closes fd 1 and makes its log fd 1 again gets its
+number and keeps its log to itself; the program's close, dup2 and
+close_range on the sink's own number do not make spans go elsewhere or get
+lost. The exporter opens no file while the program runs steadily (thread
+names come from the rename hooks, not /proc). Programs: tests/programs/fdsink.c.
+"""
+
+import collections
+import os
+import re
+import resource
+import tempfile
+
+from harness import check, check_equal, main, otlp_schema, program, run_traced, spans_summary
+
+FILE = {'OTEL_TRACES_EXPORTER': 'otlp/file', 'OTEL_BSP_SCHEDULE_DELAY': '100'}
+
+
+def fdsink(*args):
+    return [program('fdsink'), *args]
+
+
+def read_lines(path):
+    """(spans of the lines that are OTLP JSON, number of lines that are not)."""
+    spans, bad = [], 0
+    with open(path, encoding='utf-8', errors='replace') as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                spans.extend(otlp_schema.decode_json_request(line))
+            except (ValueError, KeyError, TypeError):
+                bad += 1
+    return spans, bad
+
+
+def names(spans):
+    return dict(collections.Counter(s['name'] for s in spans))
+
+
+def read_text(path):
+    with open(path, encoding='utf-8', errors='replace') as f:
+        return f.read()
+
+
+def test_reopened_stdout(tmp):
+    """close(1), a span goes out (the sink opens), then the program opens its
+    log: it must get fd 1, and the spans must stay out of it."""
+    spans_path, log = os.path.join(tmp, 'reopen.jsonl'), os.path.join(tmp, 'reopen.log')
+    result = run_traced(fdsink('reopen', log), env={**FILE, 'OTLPAUTO_FILE': spans_path},
+                        timeout=30)
+    check_equal(result.returncode, 0, 'reopen: exit status')
+    check('log fd 1\n' in result.stderr, 'reopen: the program\'s log gets fd 1 back',
+          result.stderr)
+    check_equal(read_text(log), 'program output\n', 'reopen: no span in the program\'s log')
+    spans, bad = read_lines(spans_path)
+    check_equal((names(spans), bad), ({'before': 1, 'after': 1}, 0),
+                'reopen: every span in the sink, once')
+
+
+def test_hijacked_sink(tmp):
+    """The program closes the sink's own number, dup2s its log onto it, then
+    close_ranges everything: the spans stay in the sink."""
+    spans_path, log = os.path.join(tmp, 'hijack.jsonl'), os.path.join(tmp, 'hijack.log')
+    result = run_traced(fdsink('hijack', spans_path, log),
+                        env={**FILE, 'OTLPAUTO_FILE': spans_path, 'OTEL_LOG_LEVEL': 'debug'},
+                        timeout=30)
+    check_equal(result.returncode, 0, 'hijack: exit status')
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    fds = [int(line.split()[2]) for line in result.stderr.splitlines()
+           if line.startswith('sink fd ')]
+    check(fds and fds[0] >= min(soft, 1 << 20) - 64,
+          'hijack: the sink\'s descriptor is above the low numbers', (fds, soft))
+    check_equal(read_text(log), 'program output\n',
+                'hijack: after dup2 onto the sink\'s number, no span in the program\'s file')
+    spans, bad = read_lines(spans_path)
+    check_equal((names(spans), bad),
+                ({'first': 1, 'after-close': 1, 'after-dup2': 1, 'after-close-range': 1}, 0),
+                'hijack: close, dup2, close_range: every span in the sink, once')
+    summary = spans_summary(result.stderr) or {}
+    check_equal((summary.get('exported'), summary.get('export_failed')), (4, 0),
+                'hijack: counted as exported')
+
+
+def test_no_low_descriptor_while_running(tmp):
+    """Four threads make spans and rename themselves while the main thread,
+    fd 1 closed, opens /dev/null over and over: each open must get fd 1
+    (before, the exporter read each thread's name from /proc every 250 ms
+    and took the lowest free number for it)."""
+    spans_path = os.path.join(tmp, 'lowfd.jsonl')
+    result = run_traced(fdsink('lowfd', '1500'), env={**FILE, 'OTLPAUTO_FILE': spans_path},
+                        timeout=60)
+    check_equal(result.returncode, 0, 'low fds: exit status')
+    found = re.search(r'lowfd: (\d+) opens, (\d+) not fd 1, (\d+) spans', result.stderr)
+    opens, stolen, made = map(int, found.groups()) if found else (0, -1, -1)
+    check(opens > 1000 and stolen == 0, 'low fds: every open of the program got fd 1',
+          result.stderr)
+    spans, bad = read_lines(spans_path)
+    check_equal((len(spans), bad), (made, 0), 'low fds: every span in the sink')
+    thread_names = set(s['attributes'].get('thread.name') for s in spans)
+    expected = {'worker-0', 'worker-1', 'worker-2', 'crossed-3',
+                'renamed-0', 'renamed-1', 'renamed-2', 'renamed-3'}
+    check(expected <= thread_names <= expected | {'worker-3'},
+          'low fds: thread names follow renames by the thread and by another thread',
+          sorted(map(str, thread_names)))
+
+
+def test():
+    with tempfile.TemporaryDirectory() as tmp:
+        test_reopened_stdout(tmp)
+        test_hijacked_sink(tmp)
+        test_no_low_descriptor_while_running(tmp)
+
+
+main(test)
