@@ -21,7 +21,8 @@ static struct {
 	/* Absolute when it can be: a reopen after the program took our number
 	 * finds the same file wherever the program went meanwhile. */
 	char path[PATH_MAX];
-	bool warned_open;
+	bool line_open; /* a failed write left part of a line in the file */
+	bool warned_open, warned_write;
 } sink = {.fd = -1};
 
 static bool name_sink(void)
@@ -82,7 +83,19 @@ bool oa_filesink_write(const char *data, size_t len)
 		open_sink();
 	if (sink.fd < 0)
 		return false;
-	return write_some(sink.fd, data, len) == len;
+	/* A line cut short by an earlier failure is ended first, so that this
+	 * one stands on its own: a reader skips only the cut one. */
+	if (sink.line_open && write_some(sink.fd, "\n", 1) == 1)
+		sink.line_open = false;
+	size_t written = sink.line_open ? 0 : write_some(sink.fd, data, len);
+	if (written == len)
+		return true;
+	sink.line_open |= written > 0;
+	if (!sink.warned_write) {
+		sink.warned_write = true;
+		oa_warn("cannot write to %s: %s; spans are dropped", sink.path, strerror(errno));
+	}
+	return false;
 }
 
 void oa_filesink_atfork_child(void)

@@ -3,7 +3,9 @@ is ours: a program that closes fd 1 and makes its log fd 1 again gets its
 number and keeps its log to itself; the program's close, dup2 and
 close_range on the sink's own number do not make spans go elsewhere or get
 lost. The exporter opens no file while the program runs steadily (thread
-names come from the rename hooks, not /proc). Programs: tests/programs/fdsink.c.
+names come from the rename hooks, not /proc). A sink that fails says so once
+and every lost span is counted; a line cut short does not take the next one
+with it. Programs: tests/programs/fdsink.c.
 """
 
 import collections
@@ -37,6 +39,12 @@ def read_lines(path):
 
 def names(spans):
     return dict(collections.Counter(s['name'] for s in spans))
+
+
+def warnings(stderr):
+    """Our warning lines, the debug summary left out."""
+    return [line for line in stderr.splitlines()
+            if line.startswith('otlpauto: ') and not line.startswith('otlpauto: spans: ')]
 
 
 def read_text(path):
@@ -106,11 +114,46 @@ def test_no_low_descriptor_while_running(tmp):
           sorted(map(str, thread_names)))
 
 
+def test_dev_full():
+    result = run_traced([program('workload'), 'tree'],
+                        env={**FILE, 'OTLPAUTO_FILE': '/dev/full', 'OTEL_LOG_LEVEL': 'debug',
+                             'OTLPAUTO_FUNCTION_THRESHOLD': '0'}, timeout=30)
+    check_equal(result.returncode, 0, '/dev/full: exit status')
+    check_equal(warnings(result.stderr),
+                ['otlpauto: cannot write to /dev/full: No space left on device; '
+                 'spans are dropped'], '/dev/full: one warning line')
+    summary = spans_summary(result.stderr) or {}
+    check_equal((summary.get('exported'), summary.get('export_failed')), (0, 20),
+                '/dev/full: every span counted as export failed')
+
+
+def test_line_cut_short(tmp):
+    """RLIMIT_FSIZE cuts the first request's line short, then is lifted: the
+    cut line is skipped by a reader, the next one is whole, and the counts
+    say which spans were lost."""
+    spans_path = os.path.join(tmp, 'fsize.jsonl')
+    result = run_traced(fdsink('fsize', '3000'),
+                        env={**FILE, 'OTLPAUTO_FILE': spans_path, 'OTEL_LOG_LEVEL': 'debug'},
+                        timeout=30)
+    check_equal(result.returncode, 0, 'cut line: exit status')
+    spans, bad = read_lines(spans_path)
+    summary = spans_summary(result.stderr) or {}
+    check_equal(bad, 1, 'cut line: one line is not JSON')
+    check_equal(names(spans).get('later'), 5, 'cut line: the spans after it arrive whole')
+    check_equal((summary.get('exported'), summary.get('export_failed')),
+                (len(spans), 55 - len(spans)), 'cut line: the lost spans are counted')
+    lines = warnings(result.stderr)
+    check(len(lines) == 1 and 'File too large' in lines[0], 'cut line: one warning line',
+          result.stderr)
+
+
 def test():
     with tempfile.TemporaryDirectory() as tmp:
         test_reopened_stdout(tmp)
         test_hijacked_sink(tmp)
         test_no_low_descriptor_while_running(tmp)
+        test_line_cut_short(tmp)
+    test_dev_full()
 
 
 main(test)

@@ -13,16 +13,20 @@
  *                             then opens and closes /dev/null for MS ms,
  *                             counting opens that did not get fd 1, while
  *                             the threads rename themselves "renamed-N"
+ *   fdsink fsize BYTES        RLIMIT_FSIZE cuts the first batch (50 spans
+ *                             "big") short, then is lifted: 5 spans "later"
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <otlpauto.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,6 +177,32 @@ static int lowfd(long ms)
 	return 0;
 }
 
+static int fsize(long bytes)
+{
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit limit;
+	getrlimit(RLIMIT_FSIZE, &limit);
+	rlim_t hard = limit.rlim_max;
+	limit.rlim_cur = (rlim_t)bytes;
+	if (setrlimit(RLIMIT_FSIZE, &limit) != 0)
+		return fail("setrlimit");
+	char padding[301];
+	memset(padding, 'x', sizeof padding - 1);
+	padding[sizeof padding - 1] = '\0';
+	for (int i = 0; i < 50; i++) {
+		otlpauto_span *s = otlpauto_span_start("big", OTLPAUTO_KIND_INTERNAL);
+		otlpauto_span_set_str(s, "padding", padding);
+		otlpauto_span_end(s);
+	}
+	sleep_ms(600);
+	limit.rlim_cur = hard;
+	if (setrlimit(RLIMIT_FSIZE, &limit) != 0)
+		return fail("setrlimit");
+	for (int i = 0; i < 5; i++)
+		span("later");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -182,6 +212,8 @@ int main(int argc, char **argv)
 		return hijack(argv[2], argv[3]);
 	if (strcmp(mode, "lowfd") == 0 && argc > 2)
 		return lowfd(atol(argv[2]));
+	if (strcmp(mode, "fsize") == 0 && argc > 2)
+		return fsize(atol(argv[2]));
 	fprintf(stderr, "fdsink: unknown mode %s\n", mode);
 	return 2;
 }
