@@ -5,18 +5,26 @@ close_range on the sink's own number do not make spans go elsewhere or get
 lost. The exporter opens no file while the program runs steadily (thread
 names come from the rename hooks, not /proc). A sink that fails says so once
 and every lost span is counted; a line cut short does not take the next one
-with it. Programs: tests/programs/fdsink.c.
+with it. The default file name is never followed through a symbolic link nor
+appended to someone else's file; a chosen path may lead through links, except
+through one in a sticky world-writable directory that belongs to someone
+else (the kernel's protected_symlinks rule). Programs: tests/programs/fdsink.c.
 """
 
 import collections
 import os
 import re
 import resource
+import signal
+import subprocess
 import tempfile
 
-from harness import check, check_equal, main, otlp_schema, program, run_traced, spans_summary
+from harness import (check, check_equal, main, otlp_schema, preload_value, program,
+                     run_traced, spans_summary)
 
 FILE = {'OTEL_TRACES_EXPORTER': 'otlp/file', 'OTEL_BSP_SCHEDULE_DELAY': '100'}
+NOBODY = 65534
+WAIT_SPANS = {'a': 1, 'b': 1, 'c': 1}  # fdsink wait
 
 
 def fdsink(*args):
@@ -147,6 +155,119 @@ def test_line_cut_short(tmp):
           result.stderr)
 
 
+def run_waiting(cwd, env, plant=lambda pid: None):
+    """fdsink wait in cwd: plant(pid) runs before it makes its spans."""
+    child_env = {key: value for key, value in os.environ.items()
+                 if not key.startswith('OTEL_')}
+    child_env.update({'LD_PRELOAD': preload_value(), 'OTEL_LOG_LEVEL': 'debug', **FILE, **env})
+    process = subprocess.Popen(fdsink('wait'), cwd=cwd, env=child_env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        plant(process.pid)
+        stdout, stderr = process.communicate(b'go\n', timeout=30)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.communicate()
+    return process.returncode, stdout.decode(errors='replace'), stderr.decode(errors='replace')
+
+
+def check_refused(what, result, path, reason, target):
+    status, _, stderr = result
+    check_equal(status, 0, f'{what}: exit status')
+    check_equal(warnings(stderr),
+                [f'otlpauto: not writing spans to {path}: {reason}; spans are dropped'],
+                f'{what}: refused, said once')
+    check_equal(read_text(target), 'precious\n', f'{what}: the target is untouched')
+    summary = spans_summary(stderr) or {}
+    check_equal((summary.get('exported'), summary.get('export_failed')), (0, 3),
+                f'{what}: the spans are counted as lost')
+
+
+def run_planted(directory, plant):
+    """fdsink wait in directory, plant(path) making otlpauto-<pid>.jsonl
+    there first. Returns the result and that path."""
+    paths = []
+
+    def at_pid(pid):
+        paths.append(os.path.join(directory, f'otlpauto-{pid}.jsonl'))
+        plant(paths[0])
+    return run_waiting(directory, {}, at_pid), paths[0]
+
+
+def test_default_name(sticky, target):
+    """In a sticky world-writable directory (the test runs as root): a link,
+    someone else's file or a hard link named otlpauto-<pid>.jsonl is not
+    written."""
+    def symlink_of(owner):
+        def plant(path):
+            os.symlink(target, path)
+            os.lchown(path, owner, owner)
+        return plant
+
+    def foreign_file(path):
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write('precious\n')
+        os.chmod(path, 0o666)
+        os.chown(path, NOBODY, NOBODY)
+
+    cases = (('another user\'s symbolic link', symlink_of(NOBODY), 'it is a symbolic link', target),
+             ('our own symbolic link', symlink_of(0), 'it is a symbolic link', target),
+             ('another user\'s file', foreign_file, f'it belongs to uid {NOBODY}', None),
+             ('a hard link', lambda path: os.link(target, path), 'it has 2 hard links', target))
+    for what, plant, reason, untouched in cases:
+        result, path = run_planted(sticky, plant)
+        check_refused(f'default name, {what}', result, path, reason, untouched or path)
+        os.unlink(path)
+    status, _, stderr = run_waiting(sticky, {})
+    files = [f for f in os.listdir(sticky) if f.startswith('otlpauto-')]
+    spans, bad = read_lines(os.path.join(sticky, files[0])) if len(files) == 1 else ([], 0)
+    check_equal((status, warnings(stderr), names(spans), bad), (0, [], WAIT_SPANS, 0),
+                'default name: a new file of ours is written')
+
+
+def test_chosen_path(tmp, sticky, target):
+    """OTLPAUTO_FILE may be a link unless one on the way sits in a sticky
+    world-writable directory and belongs to someone else; there, a file of
+    someone else's is refused too."""
+    theirs = os.path.join(sticky, 'theirs.jsonl')
+    os.symlink(target, theirs)
+    os.lchown(theirs, NOBODY, NOBODY)
+    reason = f'{theirs} is a symbolic link of uid {NOBODY} in a sticky world-writable directory'
+    check_refused('chosen path, another user\'s link in a sticky directory',
+                  run_waiting(tmp, {'OTLPAUTO_FILE': theirs}), theirs, reason, target)
+    mine = os.path.join(tmp, 'mine.jsonl')
+    os.symlink(theirs, mine)
+    check_refused('chosen path, our link to another user\'s link in a sticky directory',
+                  run_waiting(tmp, {'OTLPAUTO_FILE': mine}), mine, reason, target)
+    foreign = os.path.join(sticky, 'foreign.jsonl')
+    with open(foreign, 'w', encoding='utf-8') as f:
+        f.write('precious\n')
+    os.chmod(foreign, 0o666)
+    os.chown(foreign, NOBODY, NOBODY)
+    check_refused('chosen path, another user\'s file in a sticky directory',
+                  run_waiting(tmp, {'OTLPAUTO_FILE': foreign}), foreign,
+                  f'{foreign} belongs to uid {NOBODY} in a sticky world-writable directory',
+                  foreign)
+    for what, link_dir, owner in (('our link in a sticky directory', sticky, 0),
+                                  ('another user\'s link elsewhere', tmp, NOBODY)):
+        followed = os.path.join(tmp, f'followed-{owner}.jsonl')
+        link = os.path.join(link_dir, f'link-{owner}.jsonl')
+        os.symlink(followed, link)
+        os.lchown(link, owner, owner)
+        status, _, stderr = run_waiting(tmp, {'OTLPAUTO_FILE': link})
+        spans, bad = read_lines(followed) if os.path.exists(followed) else ([], 0)
+        check_equal((status, warnings(stderr), names(spans), bad), (0, [], WAIT_SPANS, 0),
+                    f'chosen path, {what}: followed')
+    status, stdout, stderr = run_waiting(tmp, {'OTLPAUTO_FILE': '/dev/stdout'})
+    spans = [s for line in stdout.splitlines() for s in otlp_schema.decode_json_request(line)]
+    check_equal((status, warnings(stderr), names(spans)), (0, [], WAIT_SPANS),
+                'chosen path: /dev/stdout works')
+
+
 def test():
     with tempfile.TemporaryDirectory() as tmp:
         test_reopened_stdout(tmp)
@@ -154,6 +275,19 @@ def test():
         test_no_low_descriptor_while_running(tmp)
         test_line_cut_short(tmp)
     test_dev_full()
+    if os.geteuid() != 0:
+        print('# symbolic links: skipped, needs root to chown what is planted', flush=True)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        sticky = os.path.join(tmp, 'sticky')
+        os.mkdir(sticky)
+        os.chmod(sticky, 0o1777)
+        target = os.path.join(tmp, 'target')
+        with open(target, 'w', encoding='utf-8') as f:
+            f.write('precious\n')
+        test_default_name(sticky, target)
+        test_chosen_path(tmp, sticky, target)
 
 
 main(test)

@@ -15,6 +15,7 @@
  *                             the threads rename themselves "renamed-N"
  *   fdsink fsize BYTES        RLIMIT_FSIZE cuts the first batch (50 spans
  *                             "big") short, then is lifted: 5 spans "later"
+ *   fdsink wait               after a line on stdin: spans "a", "b", "c"
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -203,6 +204,17 @@ static int fsize(long bytes)
 	return 0;
 }
 
+static int wait_line(void)
+{
+	char line[16];
+	if (!fgets(line, sizeof line, stdin))
+		return 1;
+	span("a");
+	span("b");
+	span("c");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -214,6 +226,8 @@ int main(int argc, char **argv)
 		return lowfd(atol(argv[2]));
 	if (strcmp(mode, "fsize") == 0 && argc > 2)
 		return fsize(atol(argv[2]));
+	if (strcmp(mode, "wait") == 0)
+		return wait_line();
 	fprintf(stderr, "fdsink: unknown mode %s\n", mode);
 	return 2;
 }
