@@ -337,6 +337,9 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	bool traced = following_children();
 	bool follows = traced && target == OA_EXEC_LOADS_PRELOAD;
 	int handoff = follows && !oa_relay_connected() ? handoff_file() : -1;
+	/* A relay this process hosts ends with this image: what its clients
+	 * sent goes out with ours. */
+	oa_relay_host_drain(deadline, true);
 	oa_exporter_exec_begin(handoff, deadline);
 	/* A program that cannot be opened, or is not one, cannot be run either:
 	 * nothing is ended before the exec fails (should it succeed after all,

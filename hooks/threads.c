@@ -2,10 +2,14 @@
  * thread, so its first spans are children of the span that created it.
  * Threads created by an internal thread (libcurl's, from the exporter) are
  * internal too: invisible to every hook. Thread exit is handled by the
- * thread-state key destructor (src/thread.c). */
+ * thread-state key destructor (src/thread.c). Renames (pthread_setname_np,
+ * prctl PR_SET_NAME) are passed on to the thread's ring, so that the exporter
+ * need not open /proc files to name spans. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 
 #include "real.h"
 #include "runtime.h"
@@ -13,6 +17,8 @@
 #define OA_EXPORT __attribute__((visibility("default")))
 
 OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
+OA_REAL(int, pthread_setname_np, (pthread_t, const char *))
+OA_REAL(int, prctl, (int, unsigned long, unsigned long, unsigned long, unsigned long))
 
 struct start_args {
 	void *(*start)(void *);
@@ -52,5 +58,32 @@ OA_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void
 	int r = oa_real_pthread_create()(thread, attr, thread_trampoline, a);
 	if (r)
 		free(a);
+	return r;
+}
+
+OA_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
+{
+	int r = oa_real_pthread_setname_np()(thread, name);
+	if (r == 0)
+		oa_thread_renamed(pthread_equal(thread, pthread_self()), name);
+	return r;
+}
+
+/* libcap's constructor calls prctl before anything else runs: in a
+ * sanitized build whose runtime is not preloaded first, the runtime is not
+ * initialised then, and an instrumented stack access would fault. */
+OA_EXPORT __attribute__((no_sanitize("address"))) int prctl(int option, ...)
+{
+	va_list ap;
+	va_start(ap, option);
+	unsigned long arg2 = va_arg(ap, unsigned long), arg3 = va_arg(ap, unsigned long),
+		      arg4 = va_arg(ap, unsigned long), arg5 = va_arg(ap, unsigned long);
+	va_end(ap);
+	int r = oa_real_prctl()(option, arg2, arg3, arg4, arg5);
+	if (r == 0 && option == PR_SET_NAME) {
+		int saved_errno = errno;
+		oa_thread_renamed(true, (const char *)arg2);
+		errno = saved_errno;
+	}
 	return r;
 }

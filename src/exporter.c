@@ -5,7 +5,6 @@
  * starts lazily with every signal blocked, and is recreated on demand in a
  * forked child. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -23,6 +22,7 @@
 #include "encode_console.h"
 #include "encode_pb.h"
 #include "fdguard.h"
+#include "filesink.h"
 #include "log.h"
 #include "parcel.h"
 #include "real.h"
@@ -81,7 +81,6 @@ static struct {
 	struct oa_transport *transport;
 	struct oa_resource resource;
 	struct oa_buf out;
-	int file_fd;
 	uint64_t last_export_ns;
 	uint64_t last_scan_ns;
 	double arrival_rate;	   /* spans per second, smoothed */
@@ -97,8 +96,7 @@ static struct {
 	uint64_t handoff_tentative_from; /* offset where the tentative part starts */
 	uint8_t relay_frame;		 /* enum oa_relay_frame */
 	bool tentative_escaped;		 /* a tentative request went out for good */
-	bool warned_file;
-} xs = {.file_fd = -1, .handoff_fd = -1, .relay_frame = OA_RELAY_PARCEL};
+} xs = {.handoff_fd = -1, .relay_frame = OA_RELAY_PARCEL};
 
 static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *timeout)
 {
@@ -141,56 +139,30 @@ static void unlink_ring(struct oa_ring *prev, struct oa_ring *ring)
 	oa_ring_destroy(ring);
 }
 
-/* A live thread's name is read again at most this often: it may be
- * renamed, but three syscalls per batch would cost a busy exporter more
- * than encoding does. */
-#define NAME_REFRESH_NS 250000000ull
-
-/* The ring's thread name: read from /proc while the thread lives, kept from
- * its exit afterwards. */
+/* The ring's thread name: as the thread gave it itself (see
+ * oa_thread_renamed), read from /proc after another thread renamed one of
+ * ours, kept from its exit afterwards. */
 static const char *ring_thread_name(struct oa_ring *r)
 {
 	if (__atomic_load_n(&r->orphaned, __ATOMIC_ACQUIRE))
 		return r->exit_name[0] ? r->exit_name : NULL;
-	uint64_t now = oa_mono_ns();
-	if (r->name == r->live_name && now - r->name_read_ns < NAME_REFRESH_NS)
-		return r->name;
-	r->name_read_ns = now;
-	char path[64];
-	snprintf(path, sizeof path, "/proc/self/task/%u/comm", r->tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	char buf[sizeof r->live_name];
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return NULL;
-	if (buf[n - 1] == '\n')
-		n--;
-	buf[n] = '\0';
-	memcpy(r->live_name, buf, (size_t)n + 1);
-	return r->live_name;
-}
-
-static void open_file_sink(void)
-{
-	char path[PATH_MAX];
-	const char *p = oa_rt.cfg.file_path;
-	if (!p) {
-		snprintf(path, sizeof path, "otlpauto-%d.jsonl", (int)getpid());
-		p = path;
+	uint32_t renames = __atomic_load_n(&oa_thread_renames, __ATOMIC_ACQUIRE);
+	if (renames == r->renames_seen) {
+		oa_ring_get_name(r, &r->name_seq_seen, r->live_name);
+	} else {
+		r->renames_seen = renames;
+		r->name_seq_seen = __atomic_load_n(&r->name_seq, __ATOMIC_ACQUIRE);
+		char path[64], buf[sizeof r->live_name];
+		snprintf(path, sizeof path, "/proc/self/task/%u/comm", r->tid);
+		ssize_t n = oa_fd_read_file(path, buf, sizeof buf - 1);
+		if (n > 0) {
+			if (buf[n - 1] == '\n')
+				n--;
+			buf[n] = '\0';
+			memcpy(r->live_name, buf, (size_t)n + 1);
+		}
 	}
-	/* 0600: spans describe what the program did; other users need not read it. */
-	xs.file_fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (xs.file_fd < 0) {
-		if (!xs.warned_file)
-			oa_warn("cannot open OTLPAUTO_FILE \"%s\": %s; spans are dropped", p,
-				strerror(errno));
-		xs.warned_file = true;
-		return;
-	}
-	oa_fd_protect(xs.file_fd);
+	return r->live_name[0] ? r->live_name : NULL;
 }
 
 static bool write_all(int fd, const char *p, size_t len)
@@ -259,9 +231,7 @@ static enum oa_send_result send_encoded(size_t count, uint64_t deadline_ns)
 {
 	const struct oa_config *cfg = &oa_rt.cfg;
 	if (cfg->exporter == OA_EXPORTER_FILE) {
-		if (xs.file_fd < 0)
-			open_file_sink();
-		if (xs.file_fd < 0 || !write_all(xs.file_fd, xs.out.data, xs.out.len)) {
+		if (!oa_filesink_write(xs.out.data, xs.out.len)) {
 			count_failed(count);
 			return OA_SEND_GAVE_UP;
 		}
@@ -796,8 +766,8 @@ void oa_exporter_before_confinement(void)
 	uint8_t was_internal = oa_tls.internal;
 	oa_tls.internal = 1;
 	exporter_state_setup();
-	if (oa_rt.cfg.exporter == OA_EXPORTER_FILE && xs.file_fd < 0)
-		open_file_sink();
+	if (oa_rt.cfg.exporter == OA_EXPORTER_FILE)
+		oa_filesink_open();
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !xs.transport)
 		xs.transport = oa_transport_create(&oa_rt.cfg);
 	if (xs.syms && (oa_rt.cfg.hooks & OA_HOOK_FUNCTIONS))
@@ -992,19 +962,11 @@ void oa_exporter_atfork_child(void)
 	ex.flush_requested = ex.flush_done = 0;
 	if (xs.transport)
 		oa_transport_abandon(xs.transport);
-	int file_fd = xs.file_fd;
 	memset(&xs, 0, sizeof xs);
 	xs.handoff_fd = -1;
 	xs.relay_frame = OA_RELAY_PARCEL;
 	memset(&parcel_counts, 0, sizeof parcel_counts);
-	/* The parent's file is named after its pid; the child writes its own. */
-	if (file_fd >= 0 && !oa_rt.cfg.file_path) {
-		oa_fd_unprotect(file_fd);
-		close(file_fd);
-		xs.file_fd = -1;
-	} else {
-		xs.file_fd = file_fd;
-	}
+	oa_filesink_atfork_child();
 	oa_rt.queued_estimate = 0;
 }
 

@@ -1,6 +1,11 @@
 #include "fdguard.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define WORD_BITS 64
 #define WORDS	  (OA_FD_GUARD_LIMIT / WORD_BITS)
@@ -72,4 +77,75 @@ bool oa_fd_take_hijacked(int fd)
 	return in_range(fd) &&
 	       (__atomic_fetch_and(&hijacked_bits[fd / WORD_BITS], ~bit(fd), __ATOMIC_ACQ_REL) &
 		bit(fd));
+}
+
+/* Numbers left free below RLIMIT_NOFILE for the program (and above ours). */
+#define HIGH_FD_MARGIN 64
+
+int oa_fd_high_floor(void)
+{
+	struct rlimit limit;
+	rlim_t top = OA_FD_GUARD_LIMIT;
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < top)
+		top = limit.rlim_cur;
+	return top > HIGH_FD_MARGIN + 3 ? (int)(top - HIGH_FD_MARGIN) : 3;
+}
+
+int oa_fd_own(int fd)
+{
+	if (fd < 0)
+		return -1;
+	int floor = oa_fd_high_floor();
+	/* Protected while it moves, so that a dup2 onto it is seen. */
+	oa_fd_protect(fd);
+	if (fd >= floor)
+		return fd;
+	int saved = errno;
+	int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+	errno = saved;
+	if (high < 0)
+		return fd; /* nothing free up there: it stays where it is */
+	if (oa_fd_take_hijacked(fd)) {
+		/* The program's file may be what was duplicated. */
+		syscall(SYS_close, high);
+		errno = EBUSY;
+		return -1;
+	}
+	oa_fd_unprotect(fd);
+	syscall(SYS_close, fd);
+	oa_fd_protect(high);
+	return high;
+}
+
+int oa_fd_open(const char *path, int flags, mode_t mode)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC, mode);
+	return fd < 0 ? -1 : oa_fd_own(fd);
+}
+
+int oa_fd_release(int fd)
+{
+	if (oa_fd_take_hijacked(fd))
+		return 0;
+	oa_fd_unprotect(fd); /* before close: a reused number must not look ours */
+	return (int)syscall(SYS_close, fd);
+}
+
+ssize_t oa_fd_read_file(const char *path, char *buf, size_t size)
+{
+	int fd = oa_fd_open(path, O_RDONLY, 0);
+	if (fd < 0)
+		return -1;
+	size_t got = 0;
+	while (got < size) {
+		/* pread: were the number the program's by now, its offset stays. */
+		ssize_t n = (ssize_t)syscall(SYS_pread64, fd, buf + got, size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	oa_fd_release(fd);
+	return (ssize_t)got;
 }

@@ -1,10 +1,13 @@
 /* Our own file descriptors (the exporter's sockets and files, libcurl's) are
  * hidden from the application's close/close_range/dup2/dup3. Lock-free
- * bitmaps cover fds below OA_FD_GUARD_LIMIT; higher fds are not protected. */
+ * bitmaps cover fds below OA_FD_GUARD_LIMIT; higher fds are not protected.
+ * Descriptors we open ourselves also leave the low numbers at once: a
+ * program that closes fd 1 and opens its log expects to get 1 again. */
 #ifndef OTLPAUTO_FDGUARD_H
 #define OTLPAUTO_FDGUARD_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #define OA_FD_GUARD_LIMIT (1 << 20)
 
@@ -20,5 +23,23 @@ int oa_fd_next_protected(int from);
  * again and then forgets the number without closing it. True once per mark. */
 void oa_fd_mark_hijacked(int fd);
 bool oa_fd_take_hijacked(int fd);
+
+/* The lowest number our descriptors move to: 64 below RLIMIT_NOFILE (F_DUPFD
+ * fails at or above it) and inside the bitmaps. */
+int oa_fd_high_floor(void);
+/* Takes a descriptor we just opened: moves it to oa_fd_high_floor() or above
+ * (where it stays if no number is free there) and protects it. Returns the
+ * number to use, or -1 (everything closed) when the program dup2'd onto the
+ * low number before it was moved. Raw system calls: no hook sees them. */
+int oa_fd_own(int fd);
+/* open(2) through oa_fd_own; O_CLOEXEC is added. -1 with errno on failure. */
+int oa_fd_open(const char *path, int flags, mode_t mode);
+/* Reads up to `size` bytes of a small file (/proc) through a descriptor of
+ * ours (oa_fd_open, pread, oa_fd_release). Bytes read, or -1. */
+ssize_t oa_fd_read_file(const char *path, char *buf, size_t size);
+/* Gives up one of ours: closes it, unless the program took the number over
+ * with dup2/dup3 (then it is the program's file and stays open). Returns
+ * close's result, 0 when handed over. */
+int oa_fd_release(int fd);
 
 #endif

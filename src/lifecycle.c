@@ -199,7 +199,7 @@ void oa_process_exit(void)
 		oa_process_span_end(t, OA_END_NORMAL);
 	uint64_t deadline = oa_mono_ns() + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
 	/* What other processes of the tree relayed through us goes out too. */
-	oa_relay_host_drain(deadline);
+	oa_relay_host_drain(deadline, true);
 	oa_exporter_flush(oa_rt.cfg.export_timeout_ms);
 	oa_relay_report(true, deadline);
 	__atomic_store_n(&oa_rt.function_push_limit, 0, __ATOMIC_RELAXED);
@@ -222,7 +222,7 @@ static bool relay_host(char *value, size_t size)
 static void relay_finish(uint32_t timeout_ms, struct oa_relay_totals *totals)
 {
 	oa_tls.guard++;
-	oa_relay_host_drain(oa_mono_ns() + (uint64_t)timeout_ms * 1000000u);
+	oa_relay_host_drain(oa_mono_ns() + (uint64_t)timeout_ms * 1000000u, true);
 	oa_exporter_flush(timeout_ms);
 	oa_relay_host_totals(totals);
 	oa_exporter_parcel_totals(&totals->exported, &totals->failed);

@@ -13,7 +13,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -31,8 +30,6 @@
 #define WAKE_BYTES (1u << 20)
 /* Past this, the host stops reading: clients wait (boundedly) for room. */
 #define QUEUE_LIMIT_BYTES (64u << 20)
-/* Our sockets sit this far below RLIMIT_NOFILE, away from the program's. */
-#define HIGH_FD_MARGIN 96
 #define MAX_EVENTS     64
 
 OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
@@ -45,37 +42,10 @@ static long sys_close(int fd)
 	return syscall(SYS_close, fd);
 }
 
-static int high_fd_floor(void)
-{
-	struct rlimit limit;
-	rlim_t top = OA_FD_GUARD_LIMIT;
-	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < top)
-		top = limit.rlim_cur;
-	return top > HIGH_FD_MARGIN + 3 ? (int)(top - HIGH_FD_MARGIN) : 3;
-}
-
-/* Moves a new fd of ours above the program's range and protects it. */
-static int own_fd(int fd)
-{
-	int floor = high_fd_floor();
-	if (fd >= 0 && fd < floor) {
-		int moved = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
-		if (moved >= 0) {
-			sys_close(fd);
-			fd = moved;
-		}
-	}
-	if (fd >= 0)
-		oa_fd_protect(fd);
-	return fd;
-}
-
 static void drop_fd(int *fd)
 {
-	if (*fd >= 0) {
-		oa_fd_unprotect(*fd);
-		sys_close(*fd);
-	}
+	if (*fd >= 0)
+		oa_fd_release(*fd);
 	*fd = -1;
 }
 
@@ -212,7 +182,7 @@ static bool connect_locked(void)
 		sys_close(fd);
 		return false;
 	}
-	client.fd = own_fd(fd);
+	client.fd = oa_fd_own(fd);
 	return say_hello();
 }
 
@@ -227,7 +197,7 @@ static bool adopt_locked(int fd)
 	    memcmp(peer.sun_path + 1, client.name, client.name_len) != 0)
 		return false;
 	syscall(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
-	client.fd = own_fd(fd);
+	client.fd = oa_fd_own(fd);
 	/* Our first frame commits what the previous image left tentative. */
 	return send_frame_locked(OA_RELAY_COMMIT, NULL, 0, 0, 0, now_ns() + 100000000u);
 }
@@ -305,6 +275,7 @@ static struct {
 	struct conn *conns;
 	bool paused; /* the queue is over its limit: clients are not read */
 	uint32_t drain_requested, drain_done; /* futex words */
+	bool drain_commits; /* this drain also commits what is tentative */
 	uint64_t spans_in;
 	struct oa_relay_totals totals; /* written by the relay thread alone */
 } host = {.listen_fd = -1, .epoll_fd = -1, .event_fd = -1};
@@ -461,7 +432,7 @@ static void accept_all(void)
 			sys_close(fd);
 			continue;
 		}
-		c->fd = own_fd(fd);
+		c->fd = oa_fd_own(fd);
 		c->tentative_tail = &c->tentative;
 		c->next = host.conns;
 		host.conns = c;
@@ -510,6 +481,9 @@ static void *host_main(void *arg)
 				uint32_t req =
 				    __atomic_load_n(&host.drain_requested, __ATOMIC_ACQUIRE);
 				read_all();
+				if (__atomic_load_n(&host.drain_commits, __ATOMIC_ACQUIRE))
+					for (struct conn *c = host.conns; c; c = c->next)
+						commit_tentative(c);
 				__atomic_store_n(&host.drain_done, req, __ATOMIC_RELEASE);
 				syscall(SYS_futex, &host.drain_done, FUTEX_WAKE_PRIVATE, INT_MAX,
 					NULL, NULL, 0);
@@ -545,7 +519,7 @@ static bool host_listen(void)
 		sys_close(fd);
 		return false;
 	}
-	host.listen_fd = own_fd(fd);
+	host.listen_fd = oa_fd_own(fd);
 	host.uid = geteuid();
 	int n = format_fingerprint(host.value, sizeof host.value, &client.ours);
 	snprintf(host.value + n, sizeof host.value - (size_t)n, "@%s", name);
@@ -554,8 +528,8 @@ static bool host_listen(void)
 
 static bool host_start(void)
 {
-	host.epoll_fd = own_fd((int)syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
-	host.event_fd = own_fd((int)syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK));
+	host.epoll_fd = oa_fd_own((int)syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
+	host.event_fd = oa_fd_own((int)syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (host.epoll_fd < 0 || host.event_fd < 0 || !host_listen())
 		return false;
 	watch(host.listen_fd, &host.listen_fd, EPOLLIN, EPOLL_CTL_ADD);
@@ -600,10 +574,11 @@ const char *oa_relay_for_child(char *buf, size_t size, bool own_ok)
 	return buf;
 }
 
-void oa_relay_host_drain(uint64_t deadline_ns)
+void oa_relay_host_drain(uint64_t deadline_ns, bool commit)
 {
 	if (__atomic_load_n(&host.state, __ATOMIC_ACQUIRE) != HOST_RUNNING)
 		return;
+	__atomic_store_n(&host.drain_commits, commit, __ATOMIC_RELEASE);
 	uint32_t req = __atomic_add_fetch(&host.drain_requested, 1, __ATOMIC_ACQ_REL);
 	uint64_t one = 1;
 	syscall(SYS_write, host.event_fd, &one, sizeof one);

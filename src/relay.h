@@ -105,8 +105,11 @@ int oa_relay_keep_across_exec(bool keep);
 const char *oa_relay_for_child(char *buf, size_t size, bool own_ok);
 
 /* Host: reads, now, everything clients have written, into the parcel queue;
- * waits at most until deadline_ns. For the final flush. */
-void oa_relay_host_drain(uint64_t deadline_ns);
+ * waits at most until deadline_ns. For the final flush, and before this
+ * process execs (`commit`: what clients sent tentatively is taken as
+ * committed, since the relay ends with this image: those clients are most
+ * likely in an exec that succeeds). */
+void oa_relay_host_drain(uint64_t deadline_ns, bool commit);
 /* Spans the host took in from other processes (for the exit summary). */
 uint64_t oa_relay_host_spans_in(void);
 /* What the host learnt so far (the exporter fills in exported and failed). */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdguard.h"
 #include "resource.h"
 #include "utf8.h"
 
@@ -73,12 +74,8 @@ size_t oa_cmdline_arg_count(const char *buf, size_t n)
 
 static void read_command_args(struct oa_resource *r)
 {
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
 	char buf[16384];
-	ssize_t n = read(fd, buf, sizeof buf);
-	close(fd);
+	ssize_t n = oa_fd_read_file("/proc/self/cmdline", buf, sizeof buf);
 	if (n <= 0)
 		return;
 	size_t count = oa_cmdline_arg_count(buf, (size_t)n);

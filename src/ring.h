@@ -25,8 +25,9 @@ struct oa_ring {
 	uint64_t head_seen;
 	const char *name; /* thread name for the current batch */
 	uint8_t name_read;
-	char live_name[16];    /* the exporter's copy from /proc */
-	uint64_t name_read_ns; /* when live_name was read */
+	char live_name[16];	/* the exporter's copy of the name */
+	uint32_t name_seq_seen; /* the name_seq live_name was copied at */
+	uint32_t renames_seen;	/* oa_thread_renames when /proc was last read */
 	/* The exporter's last view of head: apart from tail, which changes with
 	 * every record released, as the producer reads it for every record. */
 	_Alignas(64) uint64_t head_at_scan;
@@ -40,7 +41,11 @@ struct oa_ring {
 	 * consumer below half of it: both only then, so it may share this
 	 * read-mostly line. */
 	uint8_t high_water_signalled;
-	char exit_name[16];   /* written by the thread as it exits, when /proc loses it */
+	char exit_name[16]; /* written by the thread as it exits, when /proc loses it */
+	/* The name the thread gave itself (oa_ring_set_name): written by the
+	 * thread, read by the exporter, so it reads no /proc file for it. */
+	uint64_t name_words[2];
+	uint32_t name_seq;    /* odd while name_words is written */
 	struct oa_ring *next; /* the exporter's registry */
 	void *map_base;	      /* the mapping the ring lives in (with its thread's state) */
 	size_t map_size;
@@ -63,6 +68,11 @@ struct oa_ring *oa_ring_create(uint32_t capacity, uint32_t tid);
 void oa_ring_destroy(struct oa_ring *ring);
 /* Empties the ring (the parent's records, in a forked child). */
 void oa_ring_reset(struct oa_ring *ring);
+/* Producer: the thread's name is now `name` (up to 15 bytes are kept). */
+void oa_ring_set_name(struct oa_ring *ring, const char *name);
+/* Consumer: copies the name into out (NUL-terminated) when it changed since
+ * *seen, and updates *seen; false when unchanged or being written. */
+bool oa_ring_get_name(struct oa_ring *ring, uint32_t *seen, char out[16]);
 
 static inline struct oa_record *oa_ring_slot(struct oa_ring *ring, uint64_t pos)
 {

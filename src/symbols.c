@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdguard.h"
+
 typedef char *(*demangle_fn)(const char *mangled, char *buf, size_t *len, int *status);
 
 struct string_chunk {
@@ -408,14 +410,14 @@ done:
 
 static void read_functions(struct oa_symbols *syms, struct object *obj)
 {
-	int fd = open(obj->path, O_RDONLY | O_CLOEXEC);
+	int fd = oa_fd_open(obj->path, O_RDONLY, 0);
 	if (fd < 0)
 		return;
 	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (elf && elf_kind(elf) == ELF_K_ELF)
 		read_functions_from(syms, obj, elf);
 	elf_end(elf);
-	close(fd);
+	oa_fd_release(fd);
 }
 
 static const char *program_basename(struct oa_symbols *syms)

@@ -48,6 +48,12 @@ static struct oa_thread *thread_create(const struct oa_span_ctx *inherited)
 	t->ring =
 	    oa_ring_place((char *)mem + ring_offset, oa_rt.cfg.buffer_spans, t->tid, mem, size);
 	oa_rng_seed(&t->rng);
+	/* The name, from here on kept current by our rename hooks: the exporter
+	 * opens no /proc file for it while the program runs. */
+	t->ring->renames_seen = __atomic_load_n(&oa_thread_renames, __ATOMIC_ACQUIRE);
+	char name[16] = "";
+	prctl(PR_GET_NAME, name);
+	oa_ring_set_name(t->ring, name);
 	t->ctx[0] = inherited ? *inherited : oa_rt.process_ctx;
 	oa_tls.state = t;
 	pthread_setspecific(exit_key, t);
@@ -87,6 +93,25 @@ static void thread_exit(void *arg)
 	__atomic_store_n(&t->ring->orphaned, 1, __ATOMIC_RELEASE);
 	oa_exporter_wake();
 	oa_tls.guard--;
+}
+
+uint32_t oa_thread_renames;
+
+void oa_thread_renamed(bool self, const char *name)
+{
+	if (oa_tls.internal)
+		return;
+	if (self && oa_hook_enter()) {
+		struct oa_thread *t = oa_tls.state;
+		if ((uintptr_t)t > 1) /* else the ring, when made, reads the name */
+			oa_ring_set_name(t->ring, name);
+		oa_hook_leave();
+		return;
+	}
+	/* Another thread's name, or a rename inside one of our hooks (by a
+	 * signal handler, while the ring's name may be half written): only
+	 * /proc can tell. */
+	__atomic_fetch_add(&oa_thread_renames, 1, __ATOMIC_RELEASE);
 }
 
 void oa_thread_atfork_child(void)

@@ -17,6 +17,14 @@ struct oa_tls {
 
 extern __thread struct oa_tls oa_tls __attribute__((tls_model("initial-exec")));
 
+/* Renames of one thread by another (pthread_setname_np): the exporter reads
+ * every live thread's name from /proc again when it changes. */
+extern uint32_t oa_thread_renames;
+
+/* A rename the program made succeeded: `self` when the calling thread renamed
+ * itself (then its ring takes the name, no /proc read needed). */
+void oa_thread_renamed(bool self, const char *name);
+
 /* True for threads whose every libc call must stay invisible (ours). */
 static inline bool oa_thread_is_internal(void)
 {

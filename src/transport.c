@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -33,8 +32,6 @@
 #define LOGGED_MESSAGE_MAX 256
 /* Happy eyeballs opens two sockets per connection and MAXCONNECTS is 1. */
 #define MAX_SOCKETS 8
-/* Our sockets move above the application's usual range. */
-#define HIGH_FD_MARGIN 64
 
 const char *oa_transport_libcurl = "libcurl.so.4";
 
@@ -377,17 +374,6 @@ static struct curl_slist *build_headers(const struct oa_config *cfg)
 	return list;
 }
 
-/* The lowest number our sockets move to: below RLIMIT_NOFILE (F_DUPFD fails
- * at or above it) and inside the fd guard's bitmap. */
-static int high_fd_floor(void)
-{
-	struct rlimit limit;
-	rlim_t top = OA_FD_GUARD_LIMIT;
-	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < top)
-		top = limit.rlim_cur;
-	return top > HIGH_FD_MARGIN + 3 ? (int)(top - HIGH_FD_MARGIN) : 3;
-}
-
 /* Raw syscalls throughout: our own hooks (and other preloads') must not see
  * or veto our sockets. */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
@@ -397,17 +383,9 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 		return CURL_SOCKET_BAD;
 	int fd = (int)syscall(SYS_socket, address->family, address->socktype | SOCK_CLOEXEC,
 			      address->protocol);
+	fd = oa_fd_own(fd); /* above the program's usual range */
 	if (fd < 0)
 		return CURL_SOCKET_BAD;
-	int floor = high_fd_floor();
-	if (fd < floor) {
-		int moved = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
-		if (moved >= 0) {
-			syscall(SYS_close, fd);
-			fd = moved;
-		}
-	}
-	oa_fd_protect(fd);
 	t->sockets[t->n_sockets++] = fd;
 	return fd;
 }
@@ -422,26 +400,16 @@ static void forget_socket(struct oa_transport *t, int fd)
 	}
 }
 
-/* Closes our socket unless the application took the number over with
- * dup2/dup3: then it is the application's file and stays open. */
-static int release_socket(int fd)
-{
-	if (oa_fd_take_hijacked(fd))
-		return 0;
-	oa_fd_unprotect(fd); /* before close: a reused number must not look ours */
-	return (int)syscall(SYS_close, fd);
-}
-
 static int close_socket(void *clientp, curl_socket_t fd)
 {
 	forget_socket(clientp, fd);
-	return release_socket(fd);
+	return oa_fd_release(fd);
 }
 
 static void release_all_sockets(struct oa_transport *t)
 {
 	for (size_t i = 0; i < t->n_sockets; i++)
-		release_socket(t->sockets[i]);
+		oa_fd_release(t->sockets[i]);
 	t->n_sockets = 0;
 }
 

@@ -1,6 +1,8 @@
 /* Ring: capacity rounding, wrap with pad records, full, multi-slot records,
- * high-water signalling, and a producer/consumer pair on two threads. */
+ * high-water signalling, a producer/consumer pair on two threads, and the
+ * thread name the producer sets while the consumer reads it. */
 #include <pthread.h>
+#include <sched.h>
 
 #include "check.h"
 #include "ring.h"
@@ -164,6 +166,56 @@ static void test_spsc_threads(void)
 	oa_ring_destroy(r);
 }
 
+static void test_name(void)
+{
+	struct oa_ring *r = oa_ring_create(16, 1);
+	uint32_t seen = 0;
+	char name[16] = "unchanged";
+	CHECK(!oa_ring_get_name(r, &seen, name)); /* never set */
+	oa_ring_set_name(r, "worker");
+	CHECK(oa_ring_get_name(r, &seen, name));
+	CHECK_EQ_STR(name, "worker");
+	CHECK(!oa_ring_get_name(r, &seen, name)); /* unchanged since */
+	oa_ring_set_name(r, "a-name-longer-than-fifteen");
+	CHECK(oa_ring_get_name(r, &seen, name));
+	CHECK_EQ_STR(name, "a-name-longer-t"); /* what the kernel keeps, too */
+	oa_ring_destroy(r);
+}
+
+#define RENAMES 50000
+
+static void *renamer(void *arg)
+{
+	for (int i = 0; i < RENAMES; i++)
+		oa_ring_set_name(arg, i % 2 ? "bbbbbbbbbbbbbbb" : "aaaaaaaaaaaaaaa");
+	oa_ring_set_name(arg, "done");
+	return NULL;
+}
+
+/* The consumer never sees half of one name and half of another. */
+static void test_name_threads(void)
+{
+	struct oa_ring *r = oa_ring_create(16, 1);
+	pthread_t th;
+	pthread_create(&th, NULL, renamer, r);
+	uint32_t seen = 0;
+	char name[16] = "";
+	uint64_t copies = 0, torn = 0;
+	while (strcmp(name, "done") != 0) {
+		if (!oa_ring_get_name(r, &seen, name)) {
+			sched_yield();
+			continue;
+		}
+		copies++;
+		torn += strcmp(name, "done") != 0 && strcmp(name, "aaaaaaaaaaaaaaa") != 0 &&
+			strcmp(name, "bbbbbbbbbbbbbbb") != 0;
+	}
+	pthread_join(th, NULL);
+	CHECK(copies > 0);
+	CHECK_EQ_INT(torn, 0);
+	oa_ring_destroy(r);
+}
+
 int main(void)
 {
 	test_capacity();
@@ -173,5 +225,7 @@ int main(void)
 	test_discard();
 	test_reset();
 	test_spsc_threads();
+	test_name();
+	test_name_threads();
 	CHECK_DONE();
 }
