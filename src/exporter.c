@@ -54,17 +54,19 @@ static struct {
 	uint32_t flush_done;
 	uint64_t flush_deadline_ns;
 	pthread_t thread;
-	/* Held by the exporter while it works, not while it sleeps: a fork
-	 * waits (boundedly) for it, so that the child does not inherit a lock
-	 * the exporter held inside a library (libcurl, libelf, the allocator)
-	 * and deadlock on it when its own exporter starts. */
+	/* Held by the exporter while it works, not while it sleeps or waits
+	 * on the network (the transport releases it around its polls and
+	 * backoffs): a fork waits (boundedly) for it, so that the child does
+	 * not inherit a lock the exporter held inside a library (libcurl,
+	 * libelf, the allocator) and deadlock on it when its own exporter
+	 * starts, and never waits for a collector that is down or slow. */
 	pthread_mutex_t working;
 	bool fork_holds_working; /* the forking thread took it in prepare */
 } ex = {.working = PTHREAD_MUTEX_INITIALIZER};
 
-/* How long a fork waits for the exporter to finish a round of work: one
- * round is a few milliseconds unless the collector is slow, and the
- * application's fork must not wait on that. */
+/* How long a fork waits for the exporter to leave a library: encoding a
+ * batch or a step of libcurl takes far less; the bound is for a preempted
+ * exporter. */
 #define FORK_WAIT_NS (50 * 1000000L)
 
 /* State owned by the exporter thread alone. */
@@ -157,6 +159,14 @@ static const char *ring_thread_name(struct oa_ring *r)
 	buf[n] = '\0';
 	memcpy(r->live_name, buf, (size_t)n + 1);
 	return r->live_name;
+}
+
+static struct oa_transport *create_transport(void)
+{
+	struct oa_transport *t = oa_transport_create(&oa_rt.cfg);
+	if (t)
+		oa_transport_release_while_waiting(t, &ex.working);
+	return t;
 }
 
 static void open_file_sink(void)
@@ -260,7 +270,7 @@ static void send_range(size_t first, size_t count, uint64_t deadline_ns)
 		return;
 	}
 	if (!xs.transport)
-		xs.transport = oa_transport_create(cfg);
+		xs.transport = create_transport();
 	if (!xs.transport) {
 		count_failed(count);
 		return;
@@ -458,7 +468,7 @@ static void exporter_setup(void)
 	 * that may be the exit flush, after the application's OpenSSL was shut
 	 * down (see oa_transport_load_early). */
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP)
-		xs.transport = oa_transport_create(&oa_rt.cfg);
+		xs.transport = create_transport();
 	xs.last_export_ns = xs.last_scan_ns = oa_mono_ns();
 	xs.batch_target = oa_rt.cfg.max_export_batch_size < BATCH_FLOOR
 			      ? oa_rt.cfg.max_export_batch_size
@@ -537,9 +547,14 @@ static void load_transport_before_exit(void)
 static bool ensure_started(void)
 {
 	static bool exit_load_registered;
+	oa_fork_check(); /* the parent's exporter is not ours to wait for */
 	int state = __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE);
 	if (state != EXPORTER_STOPPED)
 		return true;
+	/* A thread made in a vfork child would be the child's, in the
+	 * parent's memory: the parent starts its exporter at its next span. */
+	if (oa_in_vfork_child())
+		return false;
 	if (!__atomic_compare_exchange_n(&ex.state, &state, EXPORTER_STARTING, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return true;
@@ -585,6 +600,7 @@ static bool rings_empty(void)
 
 void oa_exporter_flush(uint32_t timeout_ms)
 {
+	oa_fork_check();
 	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) == EXPORTER_STOPPED && rings_empty())
 		return;
 	if (!ensure_started())
