@@ -881,6 +881,9 @@ static void wait_and_act(struct oa_transport *t, uint64_t until_ns)
 			   (r & POLLOUT ? CURL_CSELECT_OUT : 0) |
 			   (r & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR : 0);
 		lc.multi_socket_action(t->multi, ready[i].fd, mask, &running);
+		/* Not open (libcurl was not told of its close): not polled again. */
+		if (r & POLLNVAL)
+			watch_socket(NULL, ready[i].fd, CURL_POLL_REMOVE, t, NULL);
 	}
 	if (t->timer_set && monotonic_ns() >= t->timer_ns) {
 		t->timer_set = false;
