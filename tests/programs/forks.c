@@ -102,7 +102,7 @@ NOINLINE static int run_fork_loop(int n, long wait_ms)
  * main, run_raw_fork, leaf, and from the child child_work and leaf (none for
  * sys-fork, and none sent during-load: see test_fork.py). */
 static const char *exit_how;
-static volatile int hold_load; /* 1: dlopen of libcurl waits; 2: it does */
+static int hold_load; /* 1: dlopen of libcurl waits; 2: it does (atomic) */
 
 /* The shim opens libcurl with dlopen: this program's comes first in the
  * lookup order (-Wl,--export-dynamic-symbol). */
@@ -112,8 +112,8 @@ PLAIN void *dlopen(const char *file, int mode)
 	static void *(*real)(const char *, int);
 	if (!real)
 		real = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
-	if (hold_load == 1 && file && strstr(file, "libcurl")) {
-		hold_load = 2;
+	if (__atomic_load_n(&hold_load, __ATOMIC_ACQUIRE) == 1 && file && strstr(file, "libcurl")) {
+		__atomic_store_n(&hold_load, 2, __ATOMIC_RELEASE);
 		sleep_ms(1000);
 	}
 	return real(file, mode);
@@ -136,10 +136,10 @@ PLAIN static int clone_main(void *arg)
 
 NOINLINE static int run_raw_fork(const char *how, bool during_load)
 {
-	hold_load = during_load;
+	__atomic_store_n(&hold_load, during_load, __ATOMIC_RELEASE);
 	leaf(1); /* starts the exporter, which loads libcurl */
 	if (during_load)
-		while (hold_load != 2)
+		while (__atomic_load_n(&hold_load, __ATOMIC_ACQUIRE) != 2)
 			sleep_ms(1);
 	else
 		sleep_ms(300);
@@ -175,7 +175,7 @@ NOINLINE static int run_raw_fork(const char *how, bool during_load)
  * socket must not wait for a builder it does not have. Prints "child ok"
  * or "child stuck" (killed after 5 s). Spans: main, run_fd_init. */
 static __thread int is_builder;
-static volatile int building; /* 1: the builder is inside getrlimit */
+static int building; /* 1: the builder is inside getrlimit (atomic) */
 
 /* The shim sizes the table with getrlimit (getrlimit64 under
  * _FILE_OFFSET_BITS=64): this program's comes first in the lookup order
@@ -186,7 +186,7 @@ PLAIN int getrlimit64(__rlimit_resource_t resource, struct rlimit64 *limit)
 	static volatile int held;
 	if (is_builder && !held) {
 		held = 1;
-		building = 1;
+		__atomic_store_n(&building, 1, __ATOMIC_RELEASE);
 		sleep_ms(1000);
 	}
 	return (int)syscall(SYS_prlimit64, 0, resource, NULL, limit);
@@ -207,7 +207,7 @@ NOINLINE static int run_fd_init(void)
 	pthread_t builder;
 	if (pthread_create(&builder, NULL, build_table, NULL) != 0)
 		return 1;
-	while (!building)
+	while (!__atomic_load_n(&building, __ATOMIC_ACQUIRE))
 		sleep_ms(1);
 	pid_t pid = fork();
 	if (pid < 0)
