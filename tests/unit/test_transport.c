@@ -601,28 +601,25 @@ static void test_stall(void)
  * backs off (one that refuses), and has it back when it returns. */
 struct lock_probe {
 	pthread_mutex_t *lock;
-	volatile bool stop;
+	bool stop; /* atomic */
 	int taken, missed;
 };
 
 static void *probe_lock(void *arg)
 {
 	struct lock_probe *p = arg;
-	while (!p->stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += 50 * (long)MS;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		if (pthread_mutex_clocklock(p->lock, CLOCK_MONOTONIC, &until) == 0) {
+	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+		/* as the exporter's prepare handler: tries, 100 µs apart */
+		struct timespec step = {0, 100000}, pause = {0, 10 * (long)MS};
+		int tries = 0;
+		while (pthread_mutex_trylock(p->lock) != 0 && ++tries < 500)
+			nanosleep(&step, NULL);
+		if (tries < 500) {
 			p->taken++;
 			pthread_mutex_unlock(p->lock);
 		} else {
 			p->missed++;
 		}
-		struct timespec pause = {0, 10 * (long)MS};
 		nanosleep(&pause, NULL);
 	}
 	return NULL;
@@ -645,7 +642,7 @@ static void test_waits_release_lock(void)
 		pthread_create(&prober, NULL, probe_lock, &probe);
 		uint64_t rejected;
 		CHECK_EQ_INT(send_once(t, 1000, &rejected), OA_SEND_GAVE_UP);
-		probe.stop = true;
+		__atomic_store_n(&probe.stop, true, __ATOMIC_RELEASE);
 		pthread_join(prober, NULL);
 		/* a miss: the transport held it 50 ms at once (or this thread
 		 * was preempted that long, rarely) */
