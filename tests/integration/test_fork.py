@@ -87,8 +87,12 @@ def test_forks_with_collector_down(forks):
         print(f'# {what}: {down[1]:.0f} ms in all, {down[0]:.2f} ms per fork', flush=True)
         if 'thread' in SANITIZER:
             continue  # a fork costs about 0.5 s, give or take far more than 50 ms
-        check(down[0] < up[0] + 25, f'{what}: a fork does not wait for the exporter',
-              f'median {down[0]:.1f} ms per fork, {up[0]:.1f} with the collector up')
+        # Before, most forks waited 50 ms, or fewer forks did (on an idle
+        # machine the exporter's rounds leave gaps): both show in the loop.
+        check(down[0] < up[0] + 25 and down[1] < up[1] + forks * (25 if SANITIZER else 10),
+              f'{what}: a fork does not wait for the exporter',
+              f'median {down[0]:.1f} ms per fork, {down[1]:.0f} ms in all; with the '
+              f'collector up {up[0]:.1f} and {up[1]:.0f}')
 
 
 def test_child_without_atfork(how, leave, during_load=False):
