@@ -37,8 +37,13 @@ static int protected_in(unsigned int first, unsigned int last)
 	return fd >= 0 && (unsigned int)fd <= last ? fd : -1;
 }
 
+/* A vfork child's calls act on its own descriptor table: ours (in its
+ * parent's memory) must not change, and our descriptors close on exec. */
+
 OA_EXPORT int close(int fd)
 {
+	if (oa_in_vfork_child())
+		return oa_real_close()(fd);
 	if (guarded(fd))
 		return 0;
 #if OA_FEATURE_SOCKETS
@@ -81,6 +86,8 @@ static int close_gaps(unsigned int first, unsigned int last, int flags, int ours
 
 OA_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
+	if (oa_in_vfork_child())
+		return oa_real_close_range()(first, last, flags);
 #if OA_FEATURE_SOCKETS
 	if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
 		oa_fdtable_forget_range(first, last);
@@ -104,6 +111,10 @@ OA_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 
 OA_EXPORT void closefrom(int lowfd)
 {
+	if (oa_in_vfork_child()) {
+		oa_real_closefrom()(lowfd);
+		return;
+	}
 	unsigned int first = lowfd < 0 ? 0 : (unsigned int)lowfd;
 #if OA_FEATURE_SOCKETS
 	oa_fdtable_forget_range(first, UINT_MAX);
@@ -138,6 +149,8 @@ static void hand_over(int oldfd, int newfd)
 
 OA_EXPORT int dup2(int oldfd, int newfd)
 {
+	if (oa_in_vfork_child())
+		return oa_real_dup2()(oldfd, newfd);
 	hand_over(oldfd, newfd);
 	int r = oa_real_dup2()(oldfd, newfd);
 #if OA_FEATURE_SOCKETS
@@ -149,6 +162,8 @@ OA_EXPORT int dup2(int oldfd, int newfd)
 
 OA_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
+	if (oa_in_vfork_child())
+		return oa_real_dup3()(oldfd, newfd, flags);
 	if ((flags & ~O_CLOEXEC) == 0)
 		hand_over(oldfd, newfd);
 	int r = oa_real_dup3()(oldfd, newfd, flags);

@@ -131,6 +131,7 @@ void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_
 __attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end,
 					       enum oa_end_reason why)
 {
+	oa_fork_check(); /* before a frame open at a fork is sent or named parent */
 	struct oa_frame *f = &t->frames[index];
 	if (f->foreign)
 		return;

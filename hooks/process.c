@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -44,7 +45,6 @@ OA_REAL(FILE *, popen, (const char *, const char *))
 OA_REAL(int, pclose, (FILE *))
 OA_REAL(int, fclose, (FILE *))
 OA_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *))
-OA_REAL(pid_t, fork, (void))
 OA_REAL(void, _exit, (int))
 OA_REAL(void, exit, (int))
 OA_REAL(int, __libc_start_main,
@@ -166,39 +166,60 @@ static bool following_children(void)
 	return true;
 }
 
-/* The environment for a new program: the caller's, plus our settings where
- * it dropped them (but those that carry credentials: a program that hands
- * its child a scrubbed environment decided so; its spans reach the collector
- * through the relay, which has them), LD_PRELOAD naming this library,
- * TRACEPARENT, and `extra` (NULL-terminated: the relay, the hand-over; empty
- * strings skipped). */
-static char **child_env(char *const envp[], const struct oa_span_ctx *ctx, char *traceparent_buf,
-			char **preload_buf, const char *const extra[])
+/* The caller's LD_PRELOAD value, or NULL. */
+static const char *preload_of(char *const envp[])
 {
-	size_t n_saved;
-	const char *const *saved = oa_saved_settings(&n_saved);
+	const char *preload = NULL;
+	for (char *const *e = envp; e && *e; e++)
+		if (has_name(*e, "LD_PRELOAD=", 11))
+			preload = *e + 11;
+	return preload;
+}
+
+static size_t env_entries(char *const envp[])
+{
 	size_t n = 0;
 	for (char *const *e = envp; e && *e; e++)
 		n++;
-	size_t n_extra = 0;
-	while (extra[n_extra])
-		n_extra++;
-	char **env = malloc((n + n_saved + n_extra + 3) * sizeof *env);
-	if (!env)
-		return NULL;
+	return n;
+}
+
+/* Pointers child_env needs room for: the caller's n entries, our settings,
+ * LD_PRELOAD, TRACEPARENT, n_extra and the terminating NULL. */
+static size_t child_env_slots(size_t n, size_t n_extra)
+{
+	size_t n_saved;
+	oa_saved_settings(&n_saved);
+	return n + n_saved + n_extra + 3;
+}
+
+/* Bytes the new LD_PRELOAD entry takes. */
+static size_t child_preload_bytes(char *const envp[])
+{
+	const char *preload = preload_of(envp), *self = oa_self_path();
+	return 11 + strlen(self) + 1 + (preload ? strlen(preload) : 0) + 1;
+}
+
+/* The environment for a new program, into caller-provided room: env (for n
+ * caller entries: child_env_slots) and preload_buf (child_preload_bytes).
+ * The caller's entries (at most n: envp may be environ, which another
+ * thread's setenv can grow meanwhile), plus our settings where it dropped
+ * them but for those that carry credentials (a program that hands its child
+ * a scrubbed environment decided so; its spans reach the collector through
+ * the relay, which has them), LD_PRELOAD naming this library, TRACEPARENT,
+ * and `extra` (NULL-terminated: the relay, the hand-over; empty strings
+ * skipped). */
+static void fill_child_env(char **env, size_t n, char *preload_buf, char *const envp[],
+			   const struct oa_span_ctx *ctx, char *traceparent_buf,
+			   const char *const extra[])
+{
+	size_t n_saved;
+	const char *const *saved = oa_saved_settings(&n_saved);
 	size_t out = 0;
-	const char *preload = NULL;
-	/* At most the n counted: envp may be environ, which another thread's
-	 * setenv can grow meanwhile. */
-	for (char *const *e = envp; e && *e && (size_t)(e - envp) < n; e++) {
-		if (is_own_entry(*e))
-			continue;
-		if (has_name(*e, "LD_PRELOAD=", 11)) {
-			preload = *e + 11;
-			continue;
-		}
-		env[out++] = *e;
-	}
+	const char *preload = preload_of(envp);
+	for (char *const *e = envp; e && *e && (size_t)(e - envp) < n; e++)
+		if (!is_own_entry(*e) && !has_name(*e, "LD_PRELOAD=", 11))
+			env[out++] = *e;
 	for (size_t i = 0; i < n_saved; i++) {
 		if (is_own_entry(saved[i]) || carries_secrets(saved[i]))
 			continue;
@@ -211,20 +232,14 @@ static char **child_env(char *const envp[], const struct oa_span_ctx *ctx, char 
 			env[out++] = (char *)saved[i];
 	}
 	const char *self = oa_self_path();
-	*preload_buf = NULL;
-	if (preload && self[0] && !strstr(preload, self)) {
-		size_t len = 11 + strlen(self) + 1 + strlen(preload) + 1;
-		*preload_buf = malloc(len);
-		if (*preload_buf)
-			snprintf(*preload_buf, len, "LD_PRELOAD=%s:%s", self, preload);
-	} else if (self[0]) {
-		size_t len = 11 + strlen(preload ? preload : self) + 1;
-		*preload_buf = malloc(len);
-		if (*preload_buf)
-			snprintf(*preload_buf, len, "LD_PRELOAD=%s", preload ? preload : self);
+	if (preload_buf && preload && self[0] && !strstr(preload, self)) {
+		snprintf(preload_buf, child_preload_bytes(envp), "LD_PRELOAD=%s:%s", self, preload);
+		env[out++] = preload_buf;
+	} else if (preload_buf && self[0]) {
+		snprintf(preload_buf, child_preload_bytes(envp), "LD_PRELOAD=%s",
+			 preload ? preload : self);
+		env[out++] = preload_buf;
 	}
-	if (*preload_buf)
-		env[out++] = *preload_buf;
 	struct oa_span_context sc;
 	memcpy(sc.trace_id, ctx->trace_id, 16);
 	oa_span_id_to_bytes(ctx->span_id, sc.span_id);
@@ -232,10 +247,27 @@ static char **child_env(char *const envp[], const struct oa_span_ctx *ctx, char 
 	memcpy(traceparent_buf, "TRACEPARENT=", 12);
 	oa_traceparent_format(&sc, traceparent_buf + 12);
 	env[out++] = traceparent_buf;
-	for (size_t i = 0; i < n_extra; i++)
-		if (extra[i][0])
-			env[out++] = (char *)extra[i];
+	for (const char *const *x = extra; *x; x++)
+		if ((*x)[0])
+			env[out++] = (char *)*x;
 	env[out] = NULL;
+}
+
+/* fill_child_env into the heap; NULL when memory is short. */
+static char **child_env(char *const envp[], const struct oa_span_ctx *ctx, char *traceparent_buf,
+			char **preload_buf, const char *const extra[])
+{
+	size_t n = env_entries(envp), n_extra = 0;
+	while (extra[n_extra])
+		n_extra++;
+	char **env = malloc(child_env_slots(n, n_extra) * sizeof *env);
+	*preload_buf = malloc(child_preload_bytes(envp));
+	if (!env) {
+		free(*preload_buf);
+		*preload_buf = NULL;
+		return NULL;
+	}
+	fill_child_env(env, n, *preload_buf, envp, ctx, traceparent_buf, extra);
 	return env;
 }
 
@@ -285,6 +317,51 @@ static int real_exec(enum exec_kind kind, const char *file, int fd, char *const 
 	}
 }
 
+/* Beyond this many environment entries, a vfork child execs with the
+ * caller's environment: it builds the new one on its stack. */
+#define VFORK_ENV_MAX 1024
+
+/* exec in a vfork child (see vfork below): the child runs in its parent's
+ * memory, on the stack of the vforking thread, which is suspended until
+ * this exec succeeds or the child exits. The exec span goes into that
+ * thread's ring (the only producer, suspended meanwhile) and its parent
+ * sends it, as for posix_spawn; the thread's frames stay open (they are the
+ * parent's); nothing is flushed, started or allocated (an allocation would
+ * stay in the parent's heap): the environment is built on this stack. */
+static int exec_in_vfork_child(enum exec_kind kind, const char *file, int fd, char *const argv[],
+			       char *const envp[])
+{
+	struct oa_thread *t = oa_tls.state;
+	/* A guard beyond the vfork's own: the parent was inside a hook (a
+	 * signal handler's vfork), or this is a vfork child's vfork. */
+	if (!process_hooks_on() || (uintptr_t)t <= 1 || oa_tls.guard != 1 ||
+	    __atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE ||
+	    env_entries(envp) > VFORK_ENV_MAX)
+		return real_exec(kind, file, fd, argv, envp);
+	int saved_errno = errno;
+	uint64_t start = oa_now();
+	struct oa_span_ctx parent, ctx;
+	oa_current_parent(t, &parent);
+	oa_span_ctx_start(t, &parent, &ctx);
+	char name[256];
+	snprintf(name, sizeof name, "exec %s", file ? base_name(file) : "fd");
+	write_span(t, &parent, &ctx, name, file, start, 0, 0, false, OA_END_NORMAL, false);
+	if (!following_children()) {
+		errno = saved_errno;
+		return real_exec(kind, file, fd, argv, envp);
+	}
+	char traceparent[12 + OA_TRACEPARENT_LEN + 1];
+	char relay[RELAY_ENTRY_SIZE];
+	relay_entry(relay, false);
+	const char *extra[] = {relay, NULL};
+	size_t n = env_entries(envp);
+	char *env[child_env_slots(n, 1)];
+	char preload[child_preload_bytes(envp)];
+	fill_child_env(env, n, preload, envp, &ctx, traceparent, extra);
+	errno = saved_errno;
+	return real_exec(kind, file, fd, argv, env);
+}
+
 /* The file an exec variant will run, for the checks below; NULL if unknown. */
 static const char *exec_path(enum exec_kind kind, const char *file, char *buf, size_t size)
 {
@@ -316,6 +393,8 @@ static void resume_popens(void);
 static int exec_common(enum exec_kind kind, const char *file, int fd, char *const argv[],
 		       char *const envp[])
 {
+	if (__builtin_expect(oa_in_vfork_child(), 0))
+		return exec_in_vfork_child(kind, file, fd, argv, envp);
 	if (!oa_hook_enter())
 		return real_exec(kind, file, fd, argv, envp);
 	struct oa_thread *t = process_hooks_on() ? oa_thread_get() : NULL;
@@ -974,12 +1053,157 @@ void oa_process_end_popens(void)
 		end_open_popens(t, OA_END_PROCESS_EXIT);
 }
 
-/* A vfork child shares its parent's memory, rings included: a fork keeps
- * the semantics programs may rely on (the child runs, then execs or exits). */
+OA_REAL(pid_t, _Fork, (void))
+OA_REAL(int, clone, (int (*)(void *), void *, int, void *, ...))
+
+/* _Fork runs no atfork handlers (it may be called from a signal handler):
+ * the same work is done here, without their waits and locks. */
+OA_EXPORT pid_t _Fork(void)
+{
+	pid_t (*real)(void) = oa_real__Fork();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	oa_fork_fix_parent();
+	pid_t pid = real();
+	if (pid == 0)
+		oa_fork_child();
+	return pid;
+}
+
+struct clone_start {
+	int (*fn)(void *);
+	void *arg;
+};
+
+/* In the child, on the copy of the parent's memory. */
+static int forked_clone_start(void *arg)
+{
+	struct clone_start *start = arg;
+	oa_fork_child();
+	return start->fn(start->arg);
+}
+
+static void vfork_marks_set(void);
+static void vfork_marks_clear(void);
+
+/* clone runs no atfork handlers either. Without CLONE_VM the child is a
+ * fork: reset before fn runs. With CLONE_VM and CLONE_VFORK (a spawn), the
+ * child runs on its own stack but with the suspended caller's TLS and
+ * memory: as a vfork child. CLONE_VM alone (a thread) is not ours to
+ * touch. */
+OA_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	pid_t *parent_tid = va_arg(ap, pid_t *);
+	void *tls = va_arg(ap, void *);
+	pid_t *child_tid = va_arg(ap, pid_t *);
+	va_end(ap);
+	if (!(flags & CLONE_VM)) {
+		struct clone_start start = {fn, arg};
+		oa_fork_fix_parent();
+		return oa_real_clone()(forked_clone_start, stack, flags, &start, parent_tid, tls,
+				       child_tid);
+	}
+	if (!(flags & CLONE_VFORK) || (flags & CLONE_SETTLS))
+		return oa_real_clone()(fn, stack, flags, arg, parent_tid, tls, child_tid);
+	vfork_marks_set();
+	int r = oa_real_clone()(fn, stack, flags, arg, parent_tid, tls, child_tid);
+	int saved_errno = errno;
+	vfork_marks_clear();
+	errno = saved_errno;
+	return r;
+}
+
+/* vfork's child (and a CLONE_VM | CLONE_VFORK child's) runs on its parent
+ * thread's TLS: the marks that make its hooks pass through (the guard) and
+ * its exec and exit take the vfork paths are set before the system call;
+ * the parent clears them when it resumes. */
+static void vfork_marks_set(void)
+{
+	/* The thread's state now, so that the child's exec has a ring for its
+	 * span without mapping one. */
+	if (process_hooks_on() && oa_hook_enter()) {
+		oa_thread_get();
+		oa_hook_leave();
+	}
+	oa_tls.vfork_child++;
+	oa_tls.guard++;
+}
+
+static void vfork_marks_clear(void)
+{
+	oa_tls.guard--;
+	oa_tls.vfork_child--;
+}
+
+#if defined(__x86_64__)
+/* vfork stays vfork: no copy of the address space (so no ENOMEM under
+ * strict overcommit, no page-table copy), the parent suspended until the
+ * child execs or exits, memory shared meanwhile. */
+__attribute__((used, visibility("hidden"))) void oa_vfork_prepare(void);
+void oa_vfork_prepare(void)
+{
+	vfork_marks_set();
+}
+
+/* The parent resumes (or vfork failed): ret is the system call's. */
+__attribute__((used, visibility("hidden"))) pid_t oa_vfork_parent(long ret);
+pid_t oa_vfork_parent(long ret)
+{
+	vfork_marks_clear();
+	if (ret < 0) {
+		errno = (int)-ret;
+		return -1;
+	}
+	return (pid_t)ret;
+}
+
+/* Like glibc's: the child returns first and calls on, overwriting whatever
+ * lies below the stack pointer, so nothing the parent needs after the
+ * system call is kept there: the return address waits in %rdi (the kernel
+ * keeps each process's registers), and the parent's C part is entered by a
+ * tail jump, from the stack pointer the caller had. */
+__asm__(".text\n"
+	".globl vfork\n"
+	".type vfork, @function\n"
+	"vfork:\n"
+	"	.cfi_startproc\n"
+#ifdef __CET__
+	"	endbr64\n"
+#endif
+	"	subq $8, %rsp\n"
+	"	.cfi_adjust_cfa_offset 8\n"
+	"	call oa_vfork_prepare\n"
+	"	addq $8, %rsp\n"
+	"	.cfi_adjust_cfa_offset -8\n"
+	"	popq %rdi\n"
+	"	.cfi_adjust_cfa_offset -8\n"
+	"	.cfi_register %rip, %rdi\n"
+	"	movl $58, %eax\n" /* __NR_vfork */
+	"	syscall\n"
+	"	pushq %rdi\n"
+	"	.cfi_adjust_cfa_offset 8\n"
+	"	.cfi_rel_offset %rip, 0\n"
+	"	testq %rax, %rax\n"
+	"	jz 1f\n"
+	"	movq %rax, %rdi\n"
+	"	jmp oa_vfork_parent\n"
+	"1:	ret\n"
+	"	.cfi_endproc\n"
+	"	.size vfork, .-vfork\n");
+#else
+OA_REAL(pid_t, fork, (void))
+
+/* Elsewhere a vfork child would write into its parent's rings: it runs as
+ * a fork (the child runs, then execs or exits). */
 OA_EXPORT pid_t vfork(void)
 {
 	return oa_real_fork()();
 }
+#endif
 
 /* The exit code of the process span: main's return value (glibc calls
  * exit() for it from inside libc, where no hook sees it), or what the program

@@ -160,6 +160,9 @@ static bool tracked_family(int family)
 
 void oa_fd_forget(int fd)
 {
+	/* A vfork child's descriptors are its own; the table is its parent's. */
+	if (oa_in_vfork_child())
+		return;
 	oa_fd_kind_clear(fd, (uint8_t)~OA_FD_BUSY);
 }
 

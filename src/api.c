@@ -107,8 +107,9 @@ static void pool_thread_exit(void *arg)
 	pthread_mutex_unlock(&pools.lock);
 }
 
-/* In a forked child, the spans open at the fork are the parent's to send. */
-static void pool_atfork_child(void)
+/* In a forked child, the spans open at the fork are the parent's to send.
+ * An atfork handler, also called for children made without one. */
+void oa_api_atfork_child(void)
 {
 	struct api_pool *pool = thread_pool;
 	if (!pool)
@@ -122,7 +123,7 @@ static void pool_atfork_child(void)
 static void pools_init(void)
 {
 	pthread_key_create(&pools.exit_key, pool_thread_exit);
-	pthread_atfork(NULL, NULL, pool_atfork_child);
+	pthread_atfork(NULL, NULL, oa_api_atfork_child);
 }
 
 static struct api_pool *pool_create(void)

@@ -61,18 +61,21 @@ static struct {
 	uint32_t flush_done;
 	uint64_t flush_deadline_ns;
 	pthread_t thread;
-	/* Held by the exporter while it works, not while it sleeps: a fork
-	 * waits (boundedly) for it, so that the child does not inherit a lock
-	 * the exporter held inside a library (libcurl, libelf, the allocator)
-	 * and deadlock on it when its own exporter starts. */
+	/* Held by the exporter while it works, not while it sleeps or waits
+	 * on the network (the transport releases it around its polls and
+	 * backoffs): a fork waits (boundedly) for it, so that the child does
+	 * not inherit a lock the exporter held inside a library (libcurl,
+	 * libelf, the allocator) and deadlock on it when its own exporter
+	 * starts, and never waits for a collector that is down or slow. */
 	pthread_mutex_t working;
 	bool fork_holds_working; /* the forking thread took it in prepare */
 } ex = {.working = PTHREAD_MUTEX_INITIALIZER};
 
-/* How long a fork waits for the exporter to finish a round of work: one
- * round is a few milliseconds unless the collector is slow, and the
- * application's fork must not wait on that. */
+/* How long a fork waits for the exporter to leave a library: encoding a
+ * batch or a step of libcurl takes far less; the bound is for a preempted
+ * exporter. */
 #define FORK_WAIT_NS (50 * 1000000L)
+#define FORK_POLL_NS 100000L
 
 /* State owned by the exporter thread alone. */
 static struct {
@@ -165,6 +168,15 @@ static const char *ring_thread_name(struct oa_ring *r)
 	return r->live_name[0] ? r->live_name : NULL;
 }
 
+static struct oa_transport *create_transport(void)
+{
+	struct oa_transport *t = oa_transport_create(&oa_rt.cfg);
+	if (t)
+		oa_transport_release_while_waiting(t, &ex.working);
+	return t;
+}
+
+
 static bool write_all(int fd, const char *p, size_t len)
 {
 	while (len) {
@@ -239,7 +251,7 @@ static enum oa_send_result send_encoded(size_t count, uint64_t deadline_ns)
 		return OA_SEND_OK;
 	}
 	if (!xs.transport)
-		xs.transport = oa_transport_create(cfg);
+		xs.transport = create_transport();
 	if (!xs.transport) {
 		count_failed(count);
 		return OA_SEND_GAVE_UP;
@@ -588,7 +600,7 @@ static void exporter_state_setup(void)
 	 * down (see oa_transport_load_early). Not at all while a relay sends
 	 * for us. */
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !oa_relay_connected())
-		xs.transport = oa_transport_create(&oa_rt.cfg);
+		xs.transport = create_transport();
 	xs.last_export_ns = xs.last_scan_ns = oa_mono_ns();
 	xs.batch_target = oa_rt.cfg.max_export_batch_size < BATCH_FLOOR
 			      ? oa_rt.cfg.max_export_batch_size
@@ -684,9 +696,14 @@ static void load_transport_before_exit(void)
 static bool ensure_started(void)
 {
 	static bool exit_load_registered;
+	oa_fork_check(); /* the parent's exporter is not ours to wait for */
 	int state = __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE);
 	if (state != EXPORTER_STOPPED)
 		return true;
+	/* A thread made in a vfork child would be the child's, in the
+	 * parent's memory: the parent starts its exporter at its next span. */
+	if (oa_in_vfork_child())
+		return false;
 	if (!__atomic_compare_exchange_n(&ex.state, &state, EXPORTER_STARTING, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return true;
@@ -769,7 +786,7 @@ void oa_exporter_before_confinement(void)
 	if (oa_rt.cfg.exporter == OA_EXPORTER_FILE)
 		oa_filesink_open();
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !xs.transport)
-		xs.transport = oa_transport_create(&oa_rt.cfg);
+		xs.transport = create_transport();
 	if (xs.syms && (oa_rt.cfg.hooks & OA_HOOK_FUNCTIONS))
 		oa_symbols_refresh(xs.syms);
 	oa_tls.internal = was_internal;
@@ -893,6 +910,7 @@ void oa_exporter_exec_failed(void)
 
 void oa_exporter_flush(uint32_t timeout_ms)
 {
+	oa_fork_check();
 	int state = __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE);
 	if (state == EXPORTER_STOPPED && rings_empty() && oa_parcels_bytes() == 0)
 		return;
@@ -922,15 +940,15 @@ void oa_exporter_atfork_prepare(void)
 	ex.fork_holds_working = false;
 	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) != EXPORTER_STOPPED &&
 	    !pthread_equal(ex.thread, pthread_self())) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += FORK_WAIT_NS;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		ex.fork_holds_working =
-		    pthread_mutex_clocklock(&ex.working, CLOCK_MONOTONIC, &until) == 0;
+		/* Tries, not pthread_mutex_clocklock: ThreadSanitizer (GCC 12)
+		 * does not see that one take the lock, and reports its unlock.
+		 * The exporter holds it for microseconds at a time. */
+		struct timespec pause = {0, FORK_POLL_NS};
+		for (long waited = 0;
+		     !(ex.fork_holds_working = pthread_mutex_trylock(&ex.working) == 0) &&
+		     waited < FORK_WAIT_NS;
+		     waited += FORK_POLL_NS)
+			nanosleep(&pause, NULL);
 	}
 	oa_transport_atfork_prepare();
 }

@@ -4,10 +4,13 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 struct oa_fdtable oa_fdtable;
 
-enum { INIT_NONE, INIT_RUNNING, INIT_DONE, INIT_FAILED };
+/* init_state: one of these, or while the table is being built, the
+ * builder's pid. */
+enum { INIT_NONE = 0, INIT_DONE = -1, INIT_FAILED = -2 };
 
 /* A lock holder does a few hundred instructions; a thread waiting longer has
  * met a holder that was preempted or interrupted by a signal. */
@@ -33,7 +36,7 @@ static void *map_zeroed(size_t bytes)
 
 /* Only the forking thread lives on in the child: locks others held stay
  * held forever unless released here. */
-static void atfork_child(void)
+void oa_fdtable_atfork_child(void)
 {
 	uint8_t *kinds = oa_fdtable.kinds;
 	for (uint32_t fd = 0; kinds && fd < oa_fdtable.end; fd++)
@@ -55,26 +58,35 @@ static bool build(size_t slot_size, uint8_t held_at_fork)
 	oa_fdtable.slot_size = (uint32_t)((slot_size + 15) & ~(size_t)15);
 	oa_fdtable.held_at_fork = held_at_fork;
 	__atomic_store_n(&oa_fdtable.kinds, mem, __ATOMIC_RELEASE);
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(NULL, NULL, oa_fdtable_atfork_child);
 	return true;
 }
 
 bool oa_fdtable_init(size_t slot_size, uint8_t held_at_fork)
 {
-	int state = __atomic_load_n(&oa_fdtable.init_state, __ATOMIC_ACQUIRE);
-	if (state == INIT_NONE &&
-	    __atomic_compare_exchange_n(&oa_fdtable.init_state, &state, INIT_RUNNING, false,
-					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		state = build(slot_size, held_at_fork) ? INIT_DONE : INIT_FAILED;
-		__atomic_store_n(&oa_fdtable.init_state, state, __ATOMIC_RELEASE);
-		return state == INIT_DONE;
+	for (;;) {
+		int state = __atomic_load_n(&oa_fdtable.init_state, __ATOMIC_ACQUIRE);
+		if (state == INIT_DONE || state == INIT_FAILED)
+			return state == INIT_DONE;
+		int self = (int)getpid();
+		if (state == INIT_NONE) {
+			if (!__atomic_compare_exchange_n(&oa_fdtable.init_state, &state, self,
+							 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				continue;
+			state = build(slot_size, held_at_fork) ? INIT_DONE : INIT_FAILED;
+			__atomic_store_n(&oa_fdtable.init_state, state, __ATOMIC_RELEASE);
+			return state == INIT_DONE;
+		}
+		/* Another thread is building it: a few microseconds. A fork that
+		 * landed meanwhile left this child a builder that is not here
+		 * (its pid is the parent's): build anew (the half-made mapping
+		 * leaks). */
+		if (state != self)
+			__atomic_compare_exchange_n(&oa_fdtable.init_state, &state, INIT_NONE,
+						    false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+		else
+			sched_yield();
 	}
-	/* another thread is mapping it: a few microseconds */
-	while (state == INIT_RUNNING) {
-		sched_yield();
-		state = __atomic_load_n(&oa_fdtable.init_state, __ATOMIC_ACQUIRE);
-	}
-	return state == INIT_DONE;
 }
 
 static bool in_range(int fd)

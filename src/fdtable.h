@@ -35,6 +35,9 @@ extern struct oa_fdtable oa_fdtable;
  * threads held at fork released, and held_at_fork set in those fds' kinds:
  * their slots may be half-updated. */
 bool oa_fdtable_init(size_t slot_size, uint8_t held_at_fork);
+/* What that takes in a forked child; an atfork handler, also called for
+ * children made without one (lifecycle.c). Idempotent. */
+void oa_fdtable_atfork_child(void);
 
 /* The kind bits of fd; 0 when untracked. */
 static inline uint8_t oa_fd_kind(int fd)

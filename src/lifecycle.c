@@ -8,9 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "clock.h"
+#if OA_FEATURE_SOCKETS
+#include "fdtable.h"
+#endif
 #include "lifecycle.h"
 #include "log.h"
 #include "parcel.h"
@@ -64,9 +68,11 @@ const char *oa_self_path(void)
 	return boot.self_path;
 }
 
-static void atfork_prepare(void)
+void oa_fork_fix_parent(void)
 {
-	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE)
+	/* Not from a signal handler that interrupted one of our hooks, which
+	 * may be changing the frames: the child then parents higher up. */
+	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE || oa_tls.guard)
 		return;
 	/* Fix the id of the frame the child will parent on, here in the
 	 * parent, so the parent sends that frame under the same id. */
@@ -80,6 +86,13 @@ static void atfork_prepare(void)
 	/* A child relays through our relay: it must exist before the fork. */
 	char relay[160];
 	oa_relay_for_child(relay, sizeof relay, oa_can_host_relay());
+}
+
+static void atfork_prepare(void)
+{
+	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE)
+		return;
+	oa_fork_fix_parent();
 	oa_exporter_atfork_prepare();
 }
 
@@ -89,10 +102,33 @@ static void atfork_parent(void)
 		oa_exporter_atfork_parent();
 }
 
-static void atfork_child(void)
+static uint32_t fork_mark_unavailable = 1;
+uint32_t *oa_fork_mark = &fork_mark_unavailable;
+
+static void fork_mark_init(void)
 {
-	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE)
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uint32_t *mark =
+	    mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mark == MAP_FAILED)
 		return;
+	if (madvise(mark, page, MADV_WIPEONFORK) != 0) {
+		munmap(mark, page);
+		return;
+	}
+	*mark = 1;
+	oa_fork_mark = mark;
+}
+
+/* Only the forking thread lives on in the child: the parent's records and
+ * frames stay the parent's, the exporter and its connection are gone. Runs
+ * once per child (the mark goes 0 -> 2 -> 1), from our atfork child handler
+ * or from the first check that finds the mark zero, whichever comes first;
+ * with syscalls and stores only, as a child of _Fork may call nothing that
+ * takes a lock another thread held at the fork. */
+static void reset_child(void)
+{
+	oa_tls.guard++;
 	oa_rt.pid = getpid();
 	/* The child counts its own spans. */
 	oa_rt.spans_sampled_out = oa_rt.spans_exported = oa_rt.spans_relayed = 0;
@@ -103,6 +139,31 @@ static void atfork_child(void)
 	oa_thread_atfork_child();
 	struct oa_thread *t = oa_tls.state;
 	oa_process_span_atfork_child((uintptr_t)t > 1 ? t : NULL);
+	oa_api_atfork_child();
+#if OA_FEATURE_SOCKETS
+	oa_fdtable_atfork_child();
+#endif
+	__atomic_store_n(oa_fork_mark, 1, __ATOMIC_RELEASE);
+	oa_tls.guard--;
+}
+
+void oa_forked_child_reset(void)
+{
+	uint32_t unseen = 0;
+	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) == OA_STATE_ACTIVE &&
+	    __atomic_compare_exchange_n(oa_fork_mark, &unseen, 2, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		reset_child();
+}
+
+void oa_fork_child(void)
+{
+	if (oa_fork_mark == &fork_mark_unavailable) {
+		if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) == OA_STATE_ACTIVE)
+			reset_child();
+	} else {
+		oa_forked_child_reset();
+	}
 }
 
 /* Another copy of this library (preloaded from two paths, or dlopened from
@@ -135,6 +196,7 @@ static void init_runtime(void)
 	oa_rt.function_threshold_ticks = oa_clock_ns_to_ticks(oa_rt.cfg.function_threshold_ns);
 	oa_rt.stacktrace_threshold_ticks = oa_clock_ns_to_ticks(oa_rt.cfg.stacktrace_threshold_ns);
 	oa_rt.pid = getpid();
+	fork_mark_init();
 	oa_process_span_init();
 	save_settings();
 	oa_thread_system_init();
@@ -148,7 +210,7 @@ static void init_runtime(void)
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !relayed)
 		oa_transport_load_early();
 	oa_stack_init();
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	pthread_atfork(atfork_prepare, atfork_parent, oa_fork_child);
 #if OA_FEATURE_FUNCTIONS
 	oa_functions_init();
 #endif
@@ -187,7 +249,9 @@ bool oa_init_slow(void)
 
 void oa_process_exit(void)
 {
-	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE)
+	/* A vfork child's exit ends nothing of its parent's (hooks/process.c). */
+	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE ||
+	    oa_in_vfork_child())
 		return;
 	oa_tls.guard++;
 	struct oa_thread *t = oa_tls.state;

@@ -9,6 +9,12 @@
 void oa_process_exit(void);
 /* Sends the spans of popen streams still open (hooks/process.c). */
 void oa_process_end_popens(void);
+/* Forks made without atfork handlers (_Fork, clone: hooks/process.c) do
+ * what the handlers do but wait for nothing: fix, in the parent, the id of
+ * the frame the child will parent on; reset the child (also after a fork
+ * with the handlers, and from oa_fork_check: the first to run does it). */
+void oa_fork_fix_parent(void);
+void oa_fork_child(void);
 /* "NAME=value" entries of OTEL_* and OTLPAUTO_* variables at start-up. */
 const char *const *oa_saved_settings(size_t *n);
 /* Whether this process may host a relay for the processes it starts. */

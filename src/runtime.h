@@ -148,6 +148,23 @@ static inline void oa_hook_leave(void)
 	oa_tls.guard = 0;
 }
 
+/* Nonzero in the process that set it; the kernel zeroes its page in every
+ * child made by a fork-like clone (MADV_WIPEONFORK), so a process that finds
+ * it zero is a forked child not yet reset: one made without our atfork
+ * handlers (_Fork, clone, syscall(SYS_fork)), or one whose atfork handlers
+ * have not run yet. Checked where a child would otherwise act on its
+ * parent's state: a span's parent or record, thread-state creation, the
+ * exporter's start and flush (exit, exec). Points at a constant 1 where the
+ * kernel lacks MADV_WIPEONFORK. */
+extern uint32_t *oa_fork_mark;
+/* Resets a forked child as the atfork child handler does (lifecycle.c). */
+void oa_forked_child_reset(void);
+static inline void oa_fork_check(void)
+{
+	if (__builtin_expect(!__atomic_load_n(oa_fork_mark, __ATOMIC_RELAXED), 0))
+		oa_forked_child_reset();
+}
+
 /* The calling thread's state, created on first use; NULL when memory is short
  * or the thread is past its exit. Call between oa_hook_enter/leave. */
 struct oa_thread *oa_thread_slow(void);
@@ -219,6 +236,8 @@ void oa_exporter_shutdown_summary(void);
 
 /* Threads (thread.c). */
 void oa_thread_atfork_child(void);
+/* Manual API spans open at a fork are the parent's (api.c). */
+void oa_api_atfork_child(void);
 void oa_thread_system_init(void);
 /* The context a thread created now inherits (pthread_create). */
 void oa_thread_inherit_context(struct oa_span_ctx *out);

@@ -38,6 +38,7 @@ static size_t state_bytes(void)
 
 static struct oa_thread *thread_create(const struct oa_span_ctx *inherited)
 {
+	oa_fork_check(); /* before registering a ring in the parent's registry */
 	size_t ring_offset = state_bytes();
 	size_t size = ring_offset + oa_ring_bytes(oa_rt.cfg.buffer_spans);
 	void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -120,13 +121,19 @@ void oa_thread_atfork_child(void)
 	if ((uintptr_t)t <= 1)
 		return;
 	/* The parent exports what this ring held; frames open at the fork are
-	 * the parent's (their ids were fixed in prepare): never sent here. */
+	 * the parent's: never sent here. Only those with an id can be parents
+	 * here (the parent sends them under it; prepare fixed the id of the
+	 * frame the child parents on): one without would get an id the parent
+	 * never uses, so it is passed over like a frame excluded by name. */
 	oa_ring_reset(t->ring);
 	t->ring->tid = t->tid = (uint32_t)syscall(SYS_gettid);
 	oa_rng_seed(&t->rng);
 	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
-	for (uint32_t i = 0; i < stored; i++)
+	for (uint32_t i = 0; i < stored; i++) {
 		t->frames[i].foreign = 1;
+		if (!t->frames[i].span_id)
+			t->frames[i].filter = OA_FILTER_EXCLUDED;
+	}
 	oa_exporter_register_ring(t->ring);
 }
 
@@ -182,6 +189,7 @@ static void parent_of_frame_slot(struct oa_thread *t, int below, uint32_t level,
 
 void oa_current_parent(struct oa_thread *t, struct oa_span_ctx *out)
 {
+	oa_fork_check(); /* before a frame of the parent's gets an id here */
 	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
 	parent_of_frame_slot(t, (int)stored - 1, t->ctx_depth, out);
 }
@@ -263,6 +271,7 @@ static bool queue_full(const struct oa_ring *ring)
 
 struct oa_record *oa_record_begin(struct oa_thread *t, uint32_t payload_max)
 {
+	oa_fork_check(); /* before writing into a ring that holds the parent's records */
 	uint32_t n_slots = oa_record_slots(payload_max);
 	struct oa_ring *ring = t->ring;
 	for (;;) {
@@ -271,7 +280,7 @@ struct oa_record *oa_record_begin(struct oa_thread *t, uint32_t payload_max)
 		if (rec)
 			return rec;
 		bool can_wait =
-		    oa_rt.cfg.backpressure == OA_BACKPRESSURE_BLOCK &&
+		    oa_rt.cfg.backpressure == OA_BACKPRESSURE_BLOCK && !oa_in_vfork_child() &&
 		    __atomic_load_n(&oa_rt.state, __ATOMIC_RELAXED) == OA_STATE_ACTIVE &&
 		    n_slots <= ring->capacity / 2;
 		if (!can_wait) {

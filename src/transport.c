@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +33,14 @@
 #define LOGGED_MESSAGE_MAX 256
 /* Happy eyeballs opens two sockets per connection and MAXCONNECTS is 1. */
 #define MAX_SOCKETS 8
+/* What libcurl may ask us to wait on: our sockets and its resolver's pipe. */
+#define MAX_WATCHED (MAX_SOCKETS + 2)
+/* The longest single wait when libcurl set no timer (it always does while a
+ * transfer runs); the deadline still bounds the whole transfer. */
+#define IDLE_WAIT_MS 1000
+/* libcurl ends a transfer at CURLOPT_TIMEOUT_MS with its own error; past
+ * this much later, the transfer is ended here. */
+#define TIMEOUT_GRACE_NS (200 * NS_PER_MS)
 
 const char *oa_transport_libcurl = "libcurl.so.4";
 
@@ -45,18 +54,26 @@ static struct {
 	CURL *(*easy_init)(void);
 	CURL *(*easy_duphandle)(CURL *curl);
 	CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
-	CURLcode (*easy_perform)(CURL *curl);
 	CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
 	void (*easy_cleanup)(CURL *curl);
 	const char *(*easy_strerror)(CURLcode code);
+	CURLM *(*multi_init)(void);
+	CURLMcode (*multi_setopt)(CURLM *multi, CURLMoption option, ...);
+	CURLMcode (*multi_add_handle)(CURLM *multi, CURL *curl);
+	CURLMcode (*multi_remove_handle)(CURLM *multi, CURL *curl);
+	CURLMcode (*multi_socket_action)(CURLM *multi, curl_socket_t fd, int ev_bitmask,
+					 int *running);
+	CURLMsg *(*multi_info_read)(CURLM *multi, int *left);
+	CURLMcode (*multi_cleanup)(CURLM *multi);
 	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *line);
 	void (*slist_free_all)(struct curl_slist *list);
 } lc;
 
-static pthread_once_t lc_once = PTHREAD_ONCE_INIT;
 static bool lc_ready;
-/* The pid of the process whose exporter is loading libcurl now, else 0. */
-static pid_t lc_loading;
+/* 0 before the load, LOAD_DONE after it (lc_ready tells how it went), and
+ * meanwhile the pid of the process whose thread loads libcurl. */
+static pid_t lc_state;
+#define LOAD_DONE (-1)
 /* Held while libcurl loads, and by a forking thread from the prepare handler
  * to the parent (or child) handler: a child never inherits libcurl, OpenSSL
  * or the dynamic loader's state halfway through a load. */
@@ -73,7 +90,7 @@ static void wait_for_load(void)
 {
 	struct timespec ms = {0, 1000000};
 	for (int i = 0;
-	     i < LOAD_WAIT_MS && __atomic_load_n(&lc_loading, __ATOMIC_ACQUIRE) == getpid(); i++)
+	     i < LOAD_WAIT_MS && __atomic_load_n(&lc_state, __ATOMIC_ACQUIRE) == getpid(); i++)
 		nanosleep(&ms, NULL);
 }
 
@@ -142,10 +159,16 @@ static bool load_libcurl_locked(void)
 	RESOLVE(easy_init);
 	RESOLVE(easy_duphandle);
 	RESOLVE(easy_setopt);
-	RESOLVE(easy_perform);
 	RESOLVE(easy_getinfo);
 	RESOLVE(easy_cleanup);
 	RESOLVE(easy_strerror);
+	RESOLVE(multi_init);
+	RESOLVE(multi_setopt);
+	RESOLVE(multi_add_handle);
+	RESOLVE(multi_remove_handle);
+	RESOLVE(multi_socket_action);
+	RESOLVE(multi_info_read);
+	RESOLVE(multi_cleanup);
 	RESOLVE(slist_append);
 	RESOLVE(slist_free_all);
 #undef RESOLVE
@@ -174,18 +197,26 @@ static bool load_libcurl_locked(void)
 	return usable && code == CURLE_OK;
 }
 
-static void load_libcurl(void)
-{
-	pthread_mutex_lock(&lc_fork_lock);
-	__atomic_store_n(&lc_loading, getpid(), __ATOMIC_RELEASE);
-	lc_ready = load_libcurl_locked();
-	__atomic_store_n(&lc_loading, 0, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&lc_fork_lock);
-}
-
 bool oa_transport_load(void)
 {
-	pthread_once(&lc_once, load_libcurl);
+	pid_t state = __atomic_load_n(&lc_state, __ATOMIC_ACQUIRE);
+	if (state == LOAD_DONE)
+		return lc_ready;
+	/* A child made without atfork handlers (the prepare handler waits for
+	 * a load) may come from the middle of another thread's load: libcurl,
+	 * and maybe the dynamic loader's lock, stay half-taken here for good.
+	 * This process goes without. */
+	pid_t self = getpid();
+	if (state != 0 && state != self)
+		return false;
+	pthread_mutex_lock(&lc_fork_lock);
+	state = lc_state;
+	if (state == 0) {
+		__atomic_store_n(&lc_state, self, __ATOMIC_RELEASE);
+		lc_ready = load_libcurl_locked();
+		__atomic_store_n(&lc_state, LOAD_DONE, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&lc_fork_lock);
 	return lc_ready;
 }
 
@@ -209,7 +240,15 @@ struct oa_transport {
 	/* Configured once and never performed: after a hijack the working
 	 * handle is replaced by a duplicate of it. */
 	CURL *template;
-	CURL *curl; /* NULL until the next send makes one */
+	CURL *curl;   /* NULL until the next send makes one */
+	CURLM *multi; /* runs curl's transfers; holds the kept-alive connection */
+	/* What libcurl waits for, told through its socket and timer callbacks:
+	 * the waits happen here, in poll(), outside any libcurl call. */
+	struct pollfd watched[MAX_WATCHED];
+	size_t n_watched;
+	bool timer_set;
+	uint64_t timer_ns; /* CLOCK_MONOTONIC */
+	pthread_mutex_t *released_while_waiting;
 	struct curl_slist *headers;
 	char *endpoint_for_logs; /* no userinfo, no query */
 	uint32_t timeout_ms;
@@ -269,12 +308,28 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
-static void sleep_until(uint64_t when_ns)
+/* Waits (backoff, network) run without the caller's working lock: a fork
+ * waits for that lock, and must not wait for the collector. */
+static void release_working(struct oa_transport *t)
+{
+	if (t->released_while_waiting)
+		pthread_mutex_unlock(t->released_while_waiting);
+}
+
+static void retake_working(struct oa_transport *t)
+{
+	if (t->released_while_waiting)
+		pthread_mutex_lock(t->released_while_waiting);
+}
+
+static void sleep_until(struct oa_transport *t, uint64_t when_ns)
 {
 	struct timespec ts = {.tv_sec = (time_t)(when_ns / NS_PER_S),
 			      .tv_nsec = (long)(when_ns % NS_PER_S)};
+	release_working(t);
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
+	retake_working(t);
 }
 
 /* splitmix64: jitter needs spread, not secrecy. */
@@ -428,7 +483,10 @@ static void drop_hijacked_handle(struct oa_transport *t)
 		  "the application replaced the descriptor of our connection to %s; reconnecting",
 		  t->endpoint_for_logs);
 	release_all_sockets(t);
+	/* The multi handle keeps the connection: it goes with the handle. */
 	t->curl = NULL;
+	t->multi = NULL;
+	t->n_watched = 0;
 }
 
 static size_t keep_response(char *data, size_t size, size_t count, void *clientp)
@@ -523,22 +581,25 @@ void oa_transport_destroy(struct oa_transport *t)
 		return;
 	drop_hijacked_handle(t);
 	if (t->curl)
-		lc.easy_cleanup(t->curl); /* closes our sockets through close_socket */
+		lc.easy_cleanup(t->curl);
+	if (t->multi)
+		lc.multi_cleanup(t->multi); /* closes our sockets through close_socket */
 	lc.easy_cleanup(t->template);
 	free_own_memory(t);
 }
 
 /* In a forked child no libcurl call is safe (the parent's exporter thread may
- * have held its locks at fork time), so its handles are leaked. Our sockets
- * are closed with raw syscalls: closing the child's copy does not end the
- * parent's connection (only the last reference does), and keeping it would
- * hold that connection open after the parent closes it. */
+ * have held its locks at fork time), so its handles are leaked, and so is
+ * our memory: a child made without atfork handlers may find the allocator
+ * locked by a thread that is gone, and the pages stay shared with the parent
+ * until written. Our sockets are closed with raw syscalls: closing the
+ * child's copy does not end the parent's connection (only the last reference
+ * does), and keeping it would hold that connection open after the parent
+ * closes it. */
 void oa_transport_abandon(struct oa_transport *t)
 {
-	if (!t)
-		return;
-	release_all_sockets(t);
-	free_own_memory(t);
+	if (t)
+		release_all_sockets(t);
 }
 
 #if OA_FEATURE_GZIP
@@ -698,6 +759,122 @@ static void describe_error(CURL *curl, CURLcode code, char *out, size_t out_size
 		snprintf(out, out_size, "%s", lc.easy_strerror(code));
 }
 
+void oa_transport_release_while_waiting(struct oa_transport *t, pthread_mutex_t *lock)
+{
+	t->released_while_waiting = lock;
+}
+
+static int watch_socket(CURL *easy, curl_socket_t fd, int what, void *clientp, void *socketp)
+{
+	struct oa_transport *t = clientp;
+	size_t i = 0;
+	while (i < t->n_watched && t->watched[i].fd != fd)
+		i++;
+	if (what == CURL_POLL_REMOVE) {
+		if (i < t->n_watched)
+			t->watched[i] = t->watched[--t->n_watched];
+		return 0;
+	}
+	if (i == t->n_watched) {
+		if (i == MAX_WATCHED)
+			return -1;
+		t->n_watched++;
+	}
+	t->watched[i] = (struct pollfd){
+	    .fd = fd,
+	    .events =
+		(short)((what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0)),
+	};
+	return 0;
+}
+
+static int set_timer(CURLM *multi, long timeout_ms, void *clientp)
+{
+	struct oa_transport *t = clientp;
+	t->timer_set = timeout_ms >= 0;
+	t->timer_ns = monotonic_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * NS_PER_MS;
+	return 0;
+}
+
+static CURLM *create_multi(struct oa_transport *t)
+{
+	CURLM *multi = lc.multi_init();
+	if (multi && (lc.multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, watch_socket) != CURLM_OK ||
+		      lc.multi_setopt(multi, CURLMOPT_SOCKETDATA, t) != CURLM_OK ||
+		      lc.multi_setopt(multi, CURLMOPT_TIMERFUNCTION, set_timer) != CURLM_OK ||
+		      lc.multi_setopt(multi, CURLMOPT_TIMERDATA, t) != CURLM_OK ||
+		      lc.multi_setopt(multi, CURLMOPT_MAXCONNECTS, 1L) != CURLM_OK)) {
+		lc.multi_cleanup(multi);
+		return NULL;
+	}
+	t->n_watched = 0;
+	t->timer_set = false;
+	return multi;
+}
+
+static bool transfer_done(struct oa_transport *t, CURLcode *result)
+{
+	int left;
+	CURLMsg *msg;
+	while ((msg = lc.multi_info_read(t->multi, &left)) != NULL) {
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == t->curl) {
+			*result = msg->data.result;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Waits for libcurl's sockets or timer, without the working lock; then
+ * tells libcurl what happened (under it). */
+static void wait_and_act(struct oa_transport *t, uint64_t until_ns)
+{
+	uint64_t now = monotonic_ns();
+	uint64_t wake_ns = t->timer_set && t->timer_ns < until_ns ? t->timer_ns : until_ns;
+	uint64_t wait_ms = wake_ns > now ? (wake_ns - now + NS_PER_MS - 1) / NS_PER_MS : 0;
+	int timeout_ms = (int)(wait_ms < IDLE_WAIT_MS ? wait_ms : IDLE_WAIT_MS);
+	struct pollfd ready[MAX_WATCHED];
+	size_t n = t->n_watched;
+	memcpy(ready, t->watched, n * sizeof *ready);
+	release_working(t);
+	int events = poll(ready, n, timeout_ms);
+	retake_working(t);
+	int running;
+	/* Each call may change t->watched: act on the copy. */
+	for (size_t i = 0; events > 0 && i < n; i++) {
+		short r = ready[i].revents;
+		if (!r)
+			continue;
+		int mask = (r & (POLLIN | POLLHUP) ? CURL_CSELECT_IN : 0) |
+			   (r & POLLOUT ? CURL_CSELECT_OUT : 0) |
+			   (r & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR : 0);
+		lc.multi_socket_action(t->multi, ready[i].fd, mask, &running);
+		/* Not open (libcurl was not told of its close): not polled again. */
+		if (r & POLLNVAL)
+			watch_socket(NULL, ready[i].fd, CURL_POLL_REMOVE, t, NULL);
+	}
+	if (t->timer_set && monotonic_ns() >= t->timer_ns) {
+		t->timer_set = false;
+		lc.multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+}
+
+/* One attempt: t->curl's transfer on t->multi, ended by libcurl at
+ * CURLOPT_TIMEOUT_MS or here shortly after until_ns. */
+static CURLcode perform(struct oa_transport *t, uint64_t until_ns)
+{
+	if (!t->multi)
+		t->multi = create_multi(t);
+	if (!t->multi || lc.multi_add_handle(t->multi, t->curl) != CURLM_OK)
+		return CURLE_OUT_OF_MEMORY;
+	CURLcode result = CURLE_OPERATION_TIMEDOUT;
+	uint64_t give_up_ns = until_ns + TIMEOUT_GRACE_NS;
+	while (!transfer_done(t, &result) && monotonic_ns() < give_up_ns)
+		wait_and_act(t, give_up_ns);
+	lc.multi_remove_handle(t->multi, t->curl);
+	return result;
+}
+
 enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *body, size_t len,
 				      uint64_t deadline_ns, uint64_t *rejected)
 {
@@ -739,7 +916,7 @@ enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *bod
 		lc.easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, (long)attempt_ms);
 		lc.easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)attempt_ms);
 		t->response_len = 0;
-		CURLcode code = lc.easy_perform(t->curl);
+		CURLcode code = perform(t, now + attempt_ms * NS_PER_MS);
 		long status = 0;
 		if (code == CURLE_OK)
 			lc.easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -777,7 +954,7 @@ enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *bod
 		uint64_t resume = monotonic_ns() + wait_ns;
 		if (resume >= deadline_ns)
 			break;
-		sleep_until(resume);
+		sleep_until(t, resume);
 	}
 	warn_once(WARN_GAVE_UP, "gave up sending spans to %s before the deadline: %s",
 		  t->endpoint_for_logs, last_error);

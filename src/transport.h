@@ -6,6 +6,7 @@
 #ifndef OTLPAUTO_TRANSPORT_H
 #define OTLPAUTO_TRANSPORT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,8 +44,13 @@ void oa_transport_load_early(void);
 struct oa_transport *oa_transport_create(const struct oa_config *cfg);
 void oa_transport_destroy(struct oa_transport *t);
 /* In a forked child: forget the parent's handle without touching its
- * connection (the socket is shared with the parent). */
+ * connection (the socket is shared with the parent) or freeing anything. */
 void oa_transport_abandon(struct oa_transport *t);
+
+/* The lock the caller holds while it works, which a fork waits for (see the
+ * exporter): sends release it while they wait on the network or back off,
+ * and hold it while libcurl runs. NULL (the default): none. */
+void oa_transport_release_while_waiting(struct oa_transport *t, pthread_mutex_t *lock);
 
 /* While flushing for exit or exec, a collector nobody listens on is not
  * retried (waiting would only delay the exit); overload answers (429, 503

@@ -595,6 +595,66 @@ static void test_stall(void)
 	server_free(&s);
 }
 
+/* What a fork's prepare handler does while the exporter sends: it waits at
+ * most 50 ms for the exporter's working lock. The transport gives the lock
+ * up while it waits on the network (a collector that never answers) or
+ * backs off (one that refuses), and has it back when it returns. */
+struct lock_probe {
+	pthread_mutex_t *lock;
+	bool stop; /* atomic */
+	int taken, missed;
+};
+
+static void *probe_lock(void *arg)
+{
+	struct lock_probe *p = arg;
+	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+		/* as the exporter's prepare handler: tries, 100 µs apart */
+		struct timespec step = {0, 100000}, pause = {0, 10 * (long)MS};
+		int tries = 0;
+		while (pthread_mutex_trylock(p->lock) != 0 && ++tries < 500)
+			nanosleep(&step, NULL);
+		if (tries < 500) {
+			p->taken++;
+			pthread_mutex_unlock(p->lock);
+		} else {
+			p->missed++;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+static void test_waits_release_lock(void)
+{
+	const struct reply stall = {STALL, 0, NULL, NULL, 0};
+	struct server s;
+	server_start(&s, &stall, 1);
+	int ports[] = {s.port, unused_port()};
+	for (size_t i = 0; i < 2; i++) {
+		pthread_mutex_t working = PTHREAD_MUTEX_INITIALIZER;
+		pthread_mutex_lock(&working);
+		configure(ports[i], OA_PROTOCOL_PROTOBUF);
+		struct oa_transport *t = oa_transport_create(&cfg);
+		oa_transport_release_while_waiting(t, &working);
+		struct lock_probe probe = {.lock = &working};
+		pthread_t prober;
+		pthread_create(&prober, NULL, probe_lock, &probe);
+		uint64_t rejected;
+		CHECK_EQ_INT(send_once(t, 1000, &rejected), OA_SEND_GAVE_UP);
+		__atomic_store_n(&probe.stop, true, __ATOMIC_RELEASE);
+		pthread_join(prober, NULL);
+		/* a miss: the transport held it 50 ms at once (or this thread
+		 * was preempted that long, rarely) */
+		CHECK(probe.taken >= 10 && probe.missed * 10 <= probe.taken);
+		CHECK_EQ_INT(pthread_mutex_trylock(&working), EBUSY); /* ours again */
+		pthread_mutex_unlock(&working);
+		oa_transport_destroy(t);
+	}
+	server_stop(&s);
+	server_free(&s);
+}
+
 static void test_reset_and_empty_reply(void)
 {
 	const struct reply replies[] = {
@@ -851,6 +911,7 @@ int main(void)
 	test_too_many_requests();
 	test_refused();
 	test_stall();
+	test_waits_release_lock();
 	test_reset_and_empty_reply();
 #if OA_FEATURE_GZIP
 	test_gzip();
