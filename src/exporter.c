@@ -69,6 +69,7 @@ static struct {
 	 * starts, and never waits for a collector that is down or slow. */
 	pthread_mutex_t working;
 	bool fork_holds_working; /* the forking thread took it in prepare */
+	bool borrowed;		 /* another thread does the exporter's work now */
 } ex = {.working = PTHREAD_MUTEX_INITIALIZER};
 
 /* How long a fork waits for the exporter to leave a library: encoding a
@@ -621,10 +622,37 @@ static void exporter_setup(void)
 	exporter_state_setup();
 }
 
+/* Another thread doing the exporter's work (an exec, an exit without the
+ * thread, a chroot's preparation) holds the working lock, but lets go of it
+ * while the transport waits on the network, so that a fork does not wait:
+ * the exporter thread must not take over then. */
+static void take_work(void)
+{
+	pthread_mutex_lock(&ex.working);
+	while (__atomic_load_n(&ex.borrowed, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_unlock(&ex.working);
+		struct timespec ms = {0, 1000000};
+		nanosleep(&ms, NULL);
+		pthread_mutex_lock(&ex.working);
+	}
+}
+
+static void borrow_work(void)
+{
+	pthread_mutex_lock(&ex.working);
+	__atomic_store_n(&ex.borrowed, true, __ATOMIC_RELEASE);
+}
+
+static void return_work(void)
+{
+	__atomic_store_n(&ex.borrowed, false, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&ex.working);
+}
+
 static void *exporter_main(void *arg)
 {
 	(void)arg;
-	pthread_mutex_lock(&ex.working);
+	take_work();
 	exporter_setup();
 	__atomic_store_n(&ex.state, EXPORTER_RUNNING, __ATOMIC_RELEASE);
 	for (;;) {
@@ -675,7 +703,7 @@ static void *exporter_main(void *arg)
 		pthread_mutex_unlock(&ex.working);
 		if (__atomic_load_n(&ex.wake_word, __ATOMIC_SEQ_CST) == seen)
 			futex(&ex.wake_word, FUTEX_WAIT_PRIVATE, seen, &ts);
-		pthread_mutex_lock(&ex.working);
+		take_work();
 		__atomic_store_n(&ex.sleeping, 0, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -756,7 +784,7 @@ static bool export_inline(uint64_t deadline_ns)
 	if (!__atomic_compare_exchange_n(&ex.state, &state, EXPORTER_STARTING, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;
-	pthread_mutex_lock(&ex.working);
+	borrow_work();
 	uint8_t was_internal = oa_tls.internal;
 	oa_tls.internal = 1;
 	exporter_state_setup();
@@ -768,7 +796,7 @@ static bool export_inline(uint64_t deadline_ns)
 	send_parcels(true, deadline_ns);
 	xs.flushing = false;
 	oa_tls.internal = was_internal;
-	pthread_mutex_unlock(&ex.working);
+	return_work();
 	__atomic_store_n(&ex.state, EXPORTER_STOPPED, __ATOMIC_RELEASE);
 	return true;
 }
@@ -779,7 +807,7 @@ void oa_exporter_before_confinement(void)
 	if (prepared || oa_relay_connected())
 		return;
 	prepared = true;
-	pthread_mutex_lock(&ex.working);
+	borrow_work();
 	uint8_t was_internal = oa_tls.internal;
 	oa_tls.internal = 1;
 	exporter_state_setup();
@@ -790,7 +818,7 @@ void oa_exporter_before_confinement(void)
 	if (xs.syms && (oa_rt.cfg.hooks & OA_HOOK_FUNCTIONS))
 		oa_symbols_refresh(xs.syms);
 	oa_tls.internal = was_internal;
-	pthread_mutex_unlock(&ex.working);
+	return_work();
 }
 
 /* ---- exec: the calling thread does the exporter's work */
@@ -819,7 +847,7 @@ void oa_exporter_exec_begin(int handoff_fd, uint64_t deadline_ns)
 	exec_run.was_stopped = __atomic_compare_exchange_n(
 	    &ex.state, &state, EXPORTER_STARTING, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 	/* Held until the exec: the exporter thread, if any, stays asleep. */
-	pthread_mutex_lock(&ex.working);
+	borrow_work();
 	exec_run.active = true;
 	exec_run.was_internal = oa_tls.internal;
 	oa_tls.internal = 1;
@@ -903,7 +931,7 @@ void oa_exporter_exec_failed(void)
 	xs.relay_frame = OA_RELAY_PARCEL;
 	oa_tls.internal = exec_run.was_internal;
 	exec_run.active = false;
-	pthread_mutex_unlock(&ex.working);
+	return_work();
 	if (exec_run.was_stopped)
 		__atomic_store_n(&ex.state, EXPORTER_STOPPED, __ATOMIC_RELEASE);
 }
@@ -975,6 +1003,7 @@ void oa_exporter_atfork_child(void)
 		pthread_mutex_init(&ex.working, NULL);
 	ex.fork_holds_working = false;
 	ex.rings = NULL;
+	ex.borrowed = false;
 	ex.state = EXPORTER_STOPPED;
 	ex.sleeping = 0;
 	ex.flush_requested = ex.flush_done = 0;
