@@ -375,16 +375,23 @@ OA_EXPORT pid_t vfork(void)
 	return oa_real_fork()();
 }
 
+void oa_exit_hooks_init(void)
+{
+	oa_real__exit();
+	oa_real__Exit();
+}
+
+/* _exit is async-signal-safe: programs call it from signal handlers. */
 OA_EXPORT void _exit(int status)
 {
-	oa_process_exit();
+	oa_process_exit_async();
 	oa_real__exit()(status);
 	__builtin_unreachable();
 }
 
 OA_EXPORT void _Exit(int status)
 {
-	oa_process_exit();
+	oa_process_exit_async();
 	oa_real__Exit()(status);
 	__builtin_unreachable();
 }

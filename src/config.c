@@ -1003,6 +1003,7 @@ static void parse_own_settings(struct oa_config *cfg, const struct env *env)
 	env_bool(env, "OTLPAUTO_STACKTRACE", true, &cfg->stacktrace);
 	env_duration(env, "OTLPAUTO_STACKTRACE_THRESHOLD", &cfg->stacktrace_threshold_ns);
 	env_duration(env, "OTLPAUTO_FILE_THRESHOLD", &cfg->file_threshold_ns);
+	env_duration(env, "OTLPAUTO_EXIT_TIMEOUT", &cfg->exit_timeout_ns);
 }
 
 /* ---- The configuration ---- */
@@ -1035,6 +1036,7 @@ void oa_config_defaults(struct oa_config *cfg)
 	    .function_max_depth = OA_LIMIT_NONE,
 	    .stacktrace_threshold_ns = 10 * NS_PER_MS,
 	    .file_threshold_ns = 1 * NS_PER_MS,
+	    .exit_timeout_ns = 2 * NS_PER_S,
 	};
 }
 

@@ -118,6 +118,7 @@ struct oa_config {
 	bool stacktrace;		     /* OTLPAUTO_STACKTRACE */
 	uint64_t stacktrace_threshold_ns;    /* OTLPAUTO_STACKTRACE_THRESHOLD, 10ms */
 	uint64_t file_threshold_ns;	     /* OTLPAUTO_FILE_THRESHOLD, 1ms */
+	uint64_t exit_timeout_ns;	     /* OTLPAUTO_EXIT_TIMEOUT, 2s: the final flush */
 };
 
 /* Reads one variable; NULL when unset. Tests pass a fake environment. */

@@ -1,7 +1,7 @@
 /* Start-up, fork and exit. Initialisation runs from our constructor or from
  * the first hook that comes earlier (another library's constructor), once;
- * the final flush runs from our destructor or the _exit hooks, bounded by
- * OTEL_BSP_EXPORT_TIMEOUT. */
+ * the final flush runs from our destructor, the _exit hooks or a signal
+ * handler (hooks/signals.c), bounded by OTLPAUTO_EXIT_TIMEOUT. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -164,6 +164,7 @@ static void init_runtime(void)
 #if OA_FEATURE_FUNCTIONS
 	oa_functions_init();
 #endif
+	oa_exit_hooks_init();
 	if (oa_rt.cfg.hooks & OA_HOOK_PROCESS)
 		oa_signals_init();
 	__atomic_store_n(&oa_rt.state, OA_STATE_ACTIVE, __ATOMIC_RELEASE);
@@ -186,19 +187,39 @@ bool oa_init_slow(void)
 	return expected == OA_STATE_ACTIVE;
 }
 
-void oa_process_exit(void)
+/* The first caller (a thread of the program, never one of ours) takes the
+ * runtime to SHUTDOWN before the flush: hooks are no-ops from here and
+ * frames that end later are counted, not queued, so the flush has a fixed
+ * amount of work however busy the other threads are. A second caller (a
+ * signal during the flush, another thread's _exit) returns at once. */
+static void process_exit(bool async)
 {
-	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE)
+	int active = OA_STATE_ACTIVE;
+	if (oa_tls.internal ||
+	    !__atomic_compare_exchange_n(&oa_rt.state, &active, OA_STATE_SHUTDOWN, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return;
+	__atomic_store_n(&oa_rt.function_push_limit, 0, __ATOMIC_RELAXED);
+	/* Interrupted inside a hook (a signal, or _exit from a handler): the
+	 * ring or the shadow stack may be half written; frames stay open. */
+	bool in_hook = oa_tls.guard != 0;
 	oa_tls.guard++;
 	struct oa_thread *t = oa_tls.state;
-	if ((uintptr_t)t > 1)
+	if (!in_hook && t)
 		oa_frames_end_all(t, OA_END_PROCESS_EXIT);
-	oa_exporter_flush(oa_rt.cfg.export_timeout_ms);
-	__atomic_store_n(&oa_rt.function_push_limit, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&oa_rt.state, OA_STATE_SHUTDOWN, __ATOMIC_RELEASE);
+	oa_exporter_exit_flush(oa_rt.cfg.exit_timeout_ns, async);
 	oa_exporter_shutdown_summary();
 	oa_tls.guard--;
+}
+
+void oa_process_exit(void)
+{
+	process_exit(false);
+}
+
+void oa_process_exit_async(void)
+{
+	process_exit(true);
 }
 
 __attribute__((constructor)) static void otlpauto_constructor(void)
