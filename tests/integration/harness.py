@@ -96,8 +96,9 @@ def run_traced(argv, receiver=None, env=None, timeout=60, preload=True,
     The child gets LD_PRELOAD=$OTLPAUTO_LIB (unless preload is false), the
     receiver's URL as OTEL_EXPORTER_OTLP_ENDPOINT (or, without a receiver, a
     port nobody listens on, so that nothing leaks to a real collector), a
-    200 ms batch delay and a service name; OTEL_* variables of the calling
-    environment are dropped. `env` is merged last; a None value unsets.
+    200 ms batch delay, a 30 s exit timeout (exact span counts must not
+    depend on the machine's load; tests of the exit set their own) and a
+    service name; OTEL_* variables of the calling environment are dropped. `env` is merged last; a None value unsets.
     The child runs in its own process group, which gets SIGKILL on timeout
     and, to reap stray grandchildren, after the child exits.
     """
@@ -111,6 +112,7 @@ def run_traced(argv, receiver=None, env=None, timeout=60, preload=True,
     child_env.update({
         'OTEL_EXPORTER_OTLP_ENDPOINT': endpoint,
         'OTEL_BSP_SCHEDULE_DELAY': '200',
+        'OTLPAUTO_EXIT_TIMEOUT': '30s',
         'OTEL_SERVICE_NAME': DEFAULT_SERVICE_NAME,
     })
     for key, value in (env or {}).items():
