@@ -98,7 +98,8 @@ def run_traced(argv, receiver=None, env=None, timeout=60, preload=True,
     port nobody listens on, so that nothing leaks to a real collector), a
     200 ms batch delay, a 30 s exit timeout (exact span counts must not
     depend on the machine's load; tests of the exit set their own) and a
-    service name; OTEL_* variables of the calling environment are dropped. `env` is merged last; a None value unsets.
+    service name; OTEL_* variables of the calling environment are dropped.
+    `env` is merged last; a None value unsets.
     The child runs in its own process group, which gets SIGKILL on timeout
     and, to reap stray grandchildren, after the child exits.
     """
