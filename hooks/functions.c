@@ -159,6 +159,13 @@ __attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t ind
 		__atomic_fetch_add(&oa_rt.spans_sampled_out, 1, __ATOMIC_RELAXED);
 		return;
 	}
+	/* The exit flush takes what was queued when the process began to exit
+	 * (its own frames end then, as process_exit): later ones are counted. */
+	if (why != OA_END_PROCESS_EXIT &&
+	    __atomic_load_n(&oa_rt.state, __ATOMIC_RELAXED) == OA_STATE_SHUTDOWN) {
+		__atomic_fetch_add(&oa_rt.dropped[OA_DROP_ENDED_AFTER_EXIT], 1, __ATOMIC_RELAXED);
+		return;
+	}
 	if (!f->span_id)
 		f->span_id = oa_new_span_id(&t->rng);
 	bool with_stack = why == OA_END_NORMAL && oa_rt.cfg.stacktrace &&
@@ -291,9 +298,11 @@ __attribute__((noinline)) static int resync(struct oa_thread *t, uintptr_t fn)
 	return -1;
 }
 
-/* A frame that must be sent, or an exit that does not match the top. */
+/* A frame that must be sent, or an exit that does not match the top (whose
+ * unwound frames may be sent too: errno is saved before either). */
 __attribute__((noinline)) static void exit_slow(struct oa_thread *t, uintptr_t fn)
 {
+	int saved = errno;
 	oa_tls.guard = 1;
 	uint32_t d = t->depth - 1;
 	if (__builtin_expect(t->frames[d].fn != fn, 0)) {
@@ -301,6 +310,7 @@ __attribute__((noinline)) static void exit_slow(struct oa_thread *t, uintptr_t f
 		if (i < 0) {
 			/* Its enter came before we were active: not ours. */
 			oa_tls.guard = 0;
+			errno = saved;
 			return;
 		}
 		d = (uint32_t)i;
@@ -308,14 +318,12 @@ __attribute__((noinline)) static void exit_slow(struct oa_thread *t, uintptr_t f
 	struct oa_frame *f = &t->frames[d];
 	if (!f->foreign && (f->filter != OA_FILTER_EXCLUDED || f->span_id)) {
 		uint64_t now = oa_now();
-		if (f->span_id || now - f->start >= oa_rt.function_threshold_ticks) {
-			int saved = errno;
+		if (f->span_id || now - f->start >= oa_rt.function_threshold_ticks)
 			oa_frame_export(t, d, now, OA_END_NORMAL);
-			errno = saved;
-		}
 	}
 	t->depth = d;
 	oa_tls.guard = 0;
+	errno = saved;
 }
 
 /* Like enter, a leaf on the common path: a call that ends faster than the

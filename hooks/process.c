@@ -440,7 +440,7 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 			oa_process_span_end(t, OA_END_EXEC);
 		held = oa_exporter_exec_tentative(deadline);
 	}
-	oa_relay_report(false, deadline);
+	oa_relay_report(false, false, deadline);
 
 	char traceparent[12 + OA_TRACEPARENT_LEN + 1];
 	char relay[RELAY_ENTRY_SIZE];
@@ -1236,10 +1236,17 @@ OA_EXPORT void exit(int status)
 	__builtin_unreachable();
 }
 
+void oa_exit_hooks_init(void)
+{
+	oa_real__exit();
+	oa_real__Exit();
+}
+
+/* _exit is async-signal-safe: programs call it from signal handlers. */
 OA_EXPORT void _exit(int status)
 {
 	oa_process_span_exit_code(status & 0xff);
-	oa_process_exit();
+	oa_process_exit_async();
 	oa_real__exit()(status);
 	__builtin_unreachable();
 }
@@ -1247,7 +1254,7 @@ OA_EXPORT void _exit(int status)
 OA_EXPORT void _Exit(int status)
 {
 	oa_process_span_exit_code(status & 0xff);
-	oa_process_exit();
+	oa_process_exit_async();
 	oa_real__Exit()(status);
 	__builtin_unreachable();
 }

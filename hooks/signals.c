@@ -1,10 +1,14 @@
-/* Services are usually stopped with SIGTERM, SIGINT or SIGHUP left at their
- * default action, which kills the process without running exit handlers.
- * While the program has no handler of its own for one of these, ours ends
- * the interrupted thread's frames, flushes within OTEL_BSP_EXPORT_TIMEOUT,
- * then dies of the same signal so the parent sees the same status. As soon
- * as the program installs a handler (signal or sigaction) we step aside,
- * and the program keeps seeing SIG_DFL where it would have. */
+/* Services are stopped, and pipelines cut short (`cmd | head`), by signals
+ * left at their default action, which kills the process without running
+ * exit handlers. While the program has no handler of its own for one of the
+ * signals below, ours ends the interrupted thread's frames, has the exporter
+ * flush within OTLPAUTO_EXIT_TIMEOUT, then lets the process die of the same
+ * signal (core dump included) so the parent sees the same status. The
+ * handler makes only async-signal-safe calls: atomics, futex wake and wait,
+ * nanosleep, sigaction, sigprocmask, raise, write. Once it runs, a second
+ * terminating signal ends the process at once. As soon as the program
+ * installs a handler (signal or sigaction) we step aside, and the program
+ * keeps seeing SIG_DFL where it would have. */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -18,7 +22,16 @@
 
 OA_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *))
 
-static const int flushed_signals[] = {SIGTERM, SIGINT, SIGHUP};
+/* Every standard signal whose default action ends the process, but those
+ * that report a fault or an abort (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP,
+ * SIGSYS, SIGABRT): the process may be corrupt, and its other threads would
+ * go on running in it during the flush. Real-time signals are left to the
+ * libraries that reserve them. See DESIGN.md. */
+static const int flushed_signals[] = {
+    SIGHUP,  SIGINT,	SIGQUIT, SIGPIPE, SIGALRM,   SIGTERM, SIGUSR1, SIGUSR2,
+    SIGPROF, SIGVTALRM, SIGIO,	 SIGPWR,  SIGSTKFLT, SIGXCPU, SIGXFSZ,
+};
+#define N_FLUSHED (sizeof flushed_signals / sizeof flushed_signals[0])
 
 /* Whether our handler is the one installed for sig (never both with the
  * program's own). */
@@ -26,7 +39,7 @@ static volatile sig_atomic_t ours_installed[NSIG];
 
 static bool is_flushed_signal(int sig)
 {
-	for (size_t i = 0; i < sizeof flushed_signals / sizeof flushed_signals[0]; i++)
+	for (size_t i = 0; i < N_FLUSHED; i++)
 		if (flushed_signals[i] == sig)
 			return true;
 	return false;
@@ -36,23 +49,33 @@ static void flush_and_die(int sig)
 {
 	int saved_errno = errno;
 	oa_process_span_signal(sig);
-	/* A signal that interrupted one of our hooks on this thread: the ring
-	 * may be mid-write, so only flush what is already committed. */
-	if (!oa_tls.guard)
-		oa_process_exit();
-	else
-		oa_exporter_flush(oa_rt.cfg.export_timeout_ms);
+	/* The default actions come back, unblocked while the flush runs: a
+	 * second terminating signal (or this one again) ends it at once. */
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
-	oa_real_sigaction()(sig, &dfl, NULL);
-	ours_installed[sig] = 0;
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, sig);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	sigset_t defaults;
+	sigemptyset(&defaults);
+	sigaddset(&defaults, sig);
+	for (size_t i = 0; i < N_FLUSHED; i++) {
+		int s = flushed_signals[i];
+		if (ours_installed[s]) {
+			oa_real_sigaction()(s, &dfl, NULL);
+			ours_installed[s] = 0;
+			sigaddset(&defaults, s);
+		}
+	}
+	pthread_sigmask(SIG_UNBLOCK, &defaults, NULL);
+	oa_process_exit_async();
+	/* Pending, and blocked until the handler returns: the process dies
+	 * where the signal interrupted it (the core shows that place, not
+	 * this handler). */
+	sigset_t self;
+	sigemptyset(&self);
+	sigaddset(&self, sig);
+	pthread_sigmask(SIG_BLOCK, &self, NULL);
 	raise(sig);
-	errno = saved_errno; /* only reached if the signal is blocked elsewhere */
+	errno = saved_errno;
 }
 
 static int install_ours(int sig)
@@ -69,7 +92,7 @@ static int install_ours(int sig)
 
 void oa_signals_init(void)
 {
-	for (size_t i = 0; i < sizeof flushed_signals / sizeof flushed_signals[0]; i++) {
+	for (size_t i = 0; i < N_FLUSHED; i++) {
 		struct sigaction current;
 		if (oa_real_sigaction()(flushed_signals[i], NULL, &current) == 0 &&
 		    !(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL)

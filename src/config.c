@@ -1006,6 +1006,7 @@ static void parse_own_settings(struct oa_config *cfg, const struct env *env)
 	env_duration(env, "OTLPAUTO_PROCESS_TRACE_DURATION", &cfg->process_trace_ns);
 	env_uint32(env, "OTLPAUTO_PROCESS_TRACE_SPANS", 0, UINT32_MAX, "",
 		   &cfg->process_trace_spans);
+	env_duration(env, "OTLPAUTO_EXIT_TIMEOUT", &cfg->exit_timeout_ns);
 }
 
 /* ---- The configuration ---- */
@@ -1040,6 +1041,7 @@ void oa_config_defaults(struct oa_config *cfg)
 	    .file_threshold_ns = 1 * NS_PER_MS,
 	    .process_trace_ns = 60 * NS_PER_S,
 	    .process_trace_spans = 1000,
+	    .exit_timeout_ns = 2 * NS_PER_S,
 	};
 }
 

@@ -118,6 +118,7 @@ struct oa_config {
 	bool stacktrace;		     /* OTLPAUTO_STACKTRACE */
 	uint64_t stacktrace_threshold_ns;    /* OTLPAUTO_STACKTRACE_THRESHOLD, 10ms */
 	uint64_t file_threshold_ns;	     /* OTLPAUTO_FILE_THRESHOLD, 1ms */
+	uint64_t exit_timeout_ns;	     /* OTLPAUTO_EXIT_TIMEOUT, 2s: the final flush */
 	/* How long, and for how many top-level spans, the process span is their
 	 * parent: OTLPAUTO_PROCESS_TRACE_DURATION (60s), _SPANS (1000). */
 	uint64_t process_trace_ns;

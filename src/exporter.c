@@ -60,6 +60,13 @@ static struct {
 	uint32_t flush_requested; /* futex-free counters: requests and completions */
 	uint32_t flush_done;
 	uint64_t flush_deadline_ns;
+	int exit_flush; /* the flush requested is the exit's: what it leaves is counted */
+	/* The exit path may take the rings and the batch over from an exporter
+	 * that does not finish in time (a request started before the exit):
+	 * busy while the exporter touches them (not while it sleeps or waits
+	 * on I/O), abandoned once the exit path counts them itself. */
+	int busy;
+	int abandoned;
 	pthread_t thread;
 	/* Held by the exporter while it works, not while it sleeps or waits
 	 * on the network (the transport releases it around its polls and
@@ -177,19 +184,26 @@ static struct oa_transport *create_transport(void)
 	return t;
 }
 
+static void enter_busy(void);
+static void leave_busy(void);
 
 static bool write_all(int fd, const char *p, size_t len)
 {
+	leave_busy(); /* a full pipe or a slow disk may block */
+	bool ok = true;
 	while (len) {
 		ssize_t w = write(fd, p, len);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			return false;
+		if (w <= 0) {
+			ok = false;
+			break;
+		}
 		p += w;
 		len -= (size_t)w;
 	}
-	return true;
+	enter_busy();
+	return ok;
 }
 
 /* Encodes one view per the protocol into xs.out; false when too large or
@@ -259,8 +273,10 @@ static enum oa_send_result send_encoded(size_t count, uint64_t deadline_ns)
 	}
 	oa_transport_set_flushing(xs.transport, xs.flushing);
 	uint64_t rejected = 0;
+	leave_busy();
 	enum oa_send_result r = oa_transport_send(xs.transport, (const uint8_t *)xs.out.data,
 						  xs.out.len, deadline_ns, &rejected);
+	enter_busy();
 	if (r == OA_SEND_OK)
 		count_exported(count, rejected);
 	else if (r != OA_SEND_TOO_LARGE)
@@ -296,8 +312,11 @@ static bool pass_on(const void *data, uint32_t len, uint32_t spans, uint8_t form
 			count_failed(spans);
 		return true;
 	}
-	if (!oa_relay_connected() ||
-	    !oa_relay_send(xs.relay_frame, data, len, spans, format, deadline_ns)) {
+	leave_busy(); /* a relay slow to read may make this wait */
+	bool sent = oa_relay_connected() &&
+		    oa_relay_send(xs.relay_frame, data, len, spans, format, deadline_ns);
+	enter_busy();
+	if (!sent) {
 		xs.tentative_escaped |= xs.relay_frame == OA_RELAY_TENTATIVE;
 		return false;
 	}
@@ -479,6 +498,25 @@ static size_t pending(void)
 	return xs.batch ? oa_batch_count(xs.batch) : 0;
 }
 
+/* Whether the thread of an orphaned ring is gone (it still records while
+ * the destructors of thread-specific data after ours run). A main thread
+ * left by pthread_exit stays a zombie while the others run. */
+static bool thread_gone(uint32_t tid)
+{
+	pid_t pid = getpid();
+	if (syscall(SYS_tgkill, pid, (pid_t)tid, 0) != 0)
+		return errno == ESRCH;
+	if ((pid_t)tid != pid)
+		return false;
+	char stat[256];
+	ssize_t n = oa_fd_read_file("/proc/self/stat", stat, sizeof stat - 1);
+	if (n <= 0)
+		return false;
+	stat[n] = '\0';
+	const char *state = strrchr(stat, ')'); /* the name may hold anything */
+	return state && (state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X'));
+}
+
 /* Counts what the rings hold (for the queue bound and the batch size) and
  * frees rings of exited threads once drained. Returns the total. */
 static uint64_t scan_rings(uint64_t *arrivals, uint64_t *slots, bool *pressure)
@@ -498,7 +536,7 @@ static uint64_t scan_rings(uint64_t *arrivals, uint64_t *slots, bool *pressure)
 		__atomic_store_n(&r->head_at_scan, head, __ATOMIC_RELAXED);
 		__atomic_store_n(&r->records_at_scan, records, __ATOMIC_RELAXED);
 		if (head == r->tail && __atomic_load_n(&r->orphaned, __ATOMIC_ACQUIRE) &&
-		    __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == r->tail) {
+		    thread_gone(r->tid) && __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == r->tail) {
 			unlink_ring(prev, r);
 		} else {
 			total += records - r->records_released;
@@ -608,6 +646,60 @@ static void exporter_state_setup(void)
 			      : BATCH_FLOOR;
 }
 
+/* The exporter thread itself (not a thread exporting inline: an exec, a
+ * relay client's exit): only it hands over to the exit path. */
+static __thread bool on_exporter_thread __attribute__((tls_model("initial-exec")));
+
+static void enter_busy(void)
+{
+	if (!on_exporter_thread)
+		return;
+	__atomic_store_n(&ex.busy, 1, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&ex.abandoned, __ATOMIC_SEQ_CST))
+		return;
+	/* The exit path counted what this thread holds: it does nothing more
+	 * until the process is gone. */
+	__atomic_store_n(&ex.busy, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&ex.working);
+	for (;;)
+		pause();
+}
+
+static void leave_busy(void)
+{
+	if (!on_exporter_thread)
+		return;
+	__atomic_store_n(&ex.busy, 0, __ATOMIC_SEQ_CST);
+}
+
+/* Spans queued in the rings and, when `batch`, the batch: the ones the exit
+ * flush leaves. With `discard`, the rings are emptied and the batch reset.
+ * Without it, only memory is read (async-signal-safe): for the exit path,
+ * when no exporter runs or it has abandoned them. */
+static uint64_t unsent_spans(bool batch, bool discard)
+{
+	uint64_t n = 0;
+	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next) {
+		uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+		uint64_t records = __atomic_load_n(&r->records, __ATOMIC_RELAXED);
+		if (discard)
+			n += oa_ring_discard(r, head, records);
+		else
+			n += records - r->records_released;
+	}
+	if (batch && xs.batch) {
+		n += oa_batch_count(xs.batch);
+		if (discard)
+			oa_batch_reset(xs.batch);
+	}
+	return n;
+}
+
+static void count_unsent(uint64_t n)
+{
+	__atomic_fetch_add(&oa_rt.dropped[OA_DROP_UNSENT_AT_EXIT], n, __ATOMIC_RELAXED);
+}
+
 static void exporter_setup(void)
 {
 	oa_tls.internal = 1;
@@ -652,10 +744,12 @@ static void return_work(void)
 static void *exporter_main(void *arg)
 {
 	(void)arg;
+	on_exporter_thread = true;
 	take_work();
 	exporter_setup();
 	__atomic_store_n(&ex.state, EXPORTER_RUNNING, __ATOMIC_RELEASE);
 	for (;;) {
+		enter_busy();
 		uint32_t seen = __atomic_load_n(&ex.wake_word, __ATOMIC_ACQUIRE);
 		uint32_t flush_req = __atomic_load_n(&ex.flush_requested, __ATOMIC_ACQUIRE);
 		uint64_t now = oa_mono_ns();
@@ -693,12 +787,15 @@ static void *exporter_main(void *arg)
 				xs.last_export_ns = oa_mono_ns();
 		}
 		if (flushing) {
+			if (__atomic_load_n(&ex.exit_flush, __ATOMIC_ACQUIRE))
+				count_unsent(unsent_spans(true, true));
 			__atomic_store_n(&ex.flush_done, flush_req, __ATOMIC_RELEASE);
 			futex(&ex.flush_done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 			continue;
 		}
 		uint64_t wait = sleep_ns();
 		struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
+		leave_busy();
 		__atomic_store_n(&ex.sleeping, 1, __ATOMIC_SEQ_CST);
 		pthread_mutex_unlock(&ex.working);
 		if (__atomic_load_n(&ex.wake_word, __ATOMIC_SEQ_CST) == seen)
@@ -761,9 +858,12 @@ static bool ensure_started(void)
 	return true;
 }
 
+/* Not once the process exits: the exit path may run in a signal handler,
+ * where a thread cannot be started (see oa_exporter_exit_flush). */
 void oa_exporter_start_if_needed(void)
 {
-	if (__builtin_expect(__atomic_load_n(&ex.state, __ATOMIC_RELAXED) == EXPORTER_STOPPED, 0))
+	if (__builtin_expect(__atomic_load_n(&ex.state, __ATOMIC_RELAXED) == EXPORTER_STOPPED, 0) &&
+	    __atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) == OA_STATE_ACTIVE)
 		ensure_started();
 }
 
@@ -936,6 +1036,38 @@ void oa_exporter_exec_failed(void)
 		__atomic_store_n(&ex.state, EXPORTER_STOPPED, __ATOMIC_RELEASE);
 }
 
+static bool flush_answered(uint32_t req)
+{
+	return (int32_t)(__atomic_load_n(&ex.flush_done, __ATOMIC_ACQUIRE) - req) >= 0;
+}
+
+/* Asks the exporter to flush with this deadline for its sends; returns the
+ * request's number. */
+static uint32_t request_flush(uint64_t deadline_ns)
+{
+	__atomic_store_n(&ex.flush_deadline_ns, deadline_ns, __ATOMIC_RELEASE);
+	uint32_t req = __atomic_add_fetch(&ex.flush_requested, 1, __ATOMIC_ACQ_REL);
+	oa_exporter_wake();
+	return req;
+}
+
+/* Waits until the exporter answered request req or `until`; true when it
+ * did. Async-signal-safe. */
+static bool wait_flush(uint32_t req, uint64_t until)
+{
+	for (;;) {
+		uint32_t done = __atomic_load_n(&ex.flush_done, __ATOMIC_ACQUIRE);
+		if ((int32_t)(done - req) >= 0)
+			return true;
+		uint64_t now = oa_mono_ns();
+		if (now >= until)
+			return false;
+		uint64_t left = until - now;
+		struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+		futex(&ex.flush_done, FUTEX_WAIT_PRIVATE, done, &ts);
+	}
+}
+
 void oa_exporter_flush(uint32_t timeout_ms)
 {
 	oa_fork_check();
@@ -947,20 +1079,67 @@ void oa_exporter_flush(uint32_t timeout_ms)
 		return;
 	if (!ensure_started())
 		return;
-	__atomic_store_n(&ex.flush_deadline_ns, deadline, __ATOMIC_RELEASE);
-	uint32_t req = __atomic_add_fetch(&ex.flush_requested, 1, __ATOMIC_ACQ_REL);
-	oa_exporter_wake();
-	for (;;) {
-		uint32_t done = __atomic_load_n(&ex.flush_done, __ATOMIC_ACQUIRE);
-		if ((int32_t)(done - req) >= 0)
+	wait_flush(request_flush(deadline), deadline);
+}
+
+/* The longest the exit path waits past its deadline for the exporter to
+ * leave its bookkeeping. */
+#define HANDOVER_NS 10000000u
+
+/* The exit flush's sends stop this long before its deadline (a tenth of
+ * the timeout, at most 50 ms), so that the exporter has time to count what
+ * it could not send and answer. */
+static uint64_t exit_margin_ns(uint64_t timeout_ns)
+{
+	uint64_t tenth = timeout_ns / 10;
+	return tenth < 50000000u ? tenth : 50000000u;
+}
+
+void oa_exporter_exit_flush(uint64_t timeout_ns, bool async)
+{
+	uint64_t now = oa_mono_ns();
+	uint64_t deadline = timeout_ns < UINT64_MAX - now ? now + timeout_ns : UINT64_MAX;
+	uint64_t margin = exit_margin_ns(timeout_ns);
+	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) == EXPORTER_STOPPED) {
+		if (rings_empty() && oa_parcels_bytes() == 0)
 			return;
-		uint64_t now = oa_mono_ns();
-		if (now >= deadline)
+		/* A relay client sends from here: encoding and a local write. */
+		if (!async && oa_relay_connected() && export_inline(deadline - margin))
 			return;
-		uint64_t left = deadline - now;
-		struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
-		futex(&ex.flush_done, FUTEX_WAIT_PRIVATE, done, &ts);
+		/* No exporter thread yet (no span was committed before, in this
+		 * process or since the fork): a signal handler or _exit cannot
+		 * start one (pthread_create may need a lock the interrupted
+		 * code holds). Nothing consumes the rings: counting is safe. */
+		if (async || !ensure_started()) {
+			count_unsent(unsent_spans(false, false));
+			return;
+		}
 	}
+	__atomic_store_n(&ex.exit_flush, 1, __ATOMIC_RELEASE);
+	uint32_t req = request_flush(deadline - margin);
+	if (wait_flush(req, deadline - margin / 2))
+		return;
+	/* The exporter is late, likely inside a request begun before the exit
+	 * with its own, longer deadline: take the rings and the batch over
+	 * once it is out of its bookkeeping (it parks when it comes back),
+	 * which takes microseconds, so even a zero timeout waits for it a
+	 * little. */
+	__atomic_store_n(&ex.abandoned, 1, __ATOMIC_SEQ_CST);
+	now = oa_mono_ns();
+	uint64_t handover_until = deadline > now + HANDOVER_NS ? deadline : now + HANDOVER_NS;
+	while (__atomic_load_n(&ex.busy, __ATOMIC_SEQ_CST)) {
+		if (oa_mono_ns() >= handover_until) {
+			oa_log_text(OA_LOG_DEBUG, "the exporter did not stop in time: spans still "
+						  "queued are not counted");
+			return;
+		}
+		struct timespec pause = {0, 100000};
+		nanosleep(&pause, NULL);
+	}
+	if (flush_answered(req))
+		return;
+	bool running = __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) == EXPORTER_RUNNING;
+	count_unsent(unsent_spans(running, false));
 }
 
 void oa_exporter_atfork_prepare(void)
@@ -1007,6 +1186,7 @@ void oa_exporter_atfork_child(void)
 	ex.state = EXPORTER_STOPPED;
 	ex.sleeping = 0;
 	ex.flush_requested = ex.flush_done = 0;
+	ex.exit_flush = ex.busy = ex.abandoned = 0;
 	if (xs.transport)
 		oa_transport_abandon(xs.transport);
 	memset(&xs, 0, sizeof xs);
@@ -1017,24 +1197,69 @@ void oa_exporter_atfork_child(void)
 	oa_rt.queued_estimate = 0;
 }
 
+static char *append_text(char *p, char *end, const char *text)
+{
+	while (*text && p < end)
+		*p++ = *text++;
+	return p;
+}
+
+static char *append_count(char *p, char *end, uint64_t n)
+{
+	char digits[20];
+	int len = 0;
+	do
+		digits[len++] = (char)('0' + n % 10);
+	while ((n /= 10) != 0);
+	while (len && p < end)
+		*p++ = digits[--len];
+	return p;
+}
+
+/* Formatted by hand: it is printed from signal handlers and _exit. */
 void oa_exporter_shutdown_summary(void)
 {
+	static const struct {
+		const char *label;
+		const uint64_t *counter;
+	} parts[] = {
+	    {"spans: exported ", &oa_rt.spans_exported},
+	    {", sampled out ", &oa_rt.spans_sampled_out},
+	    {", dropped: ring full ", &oa_rt.dropped[OA_DROP_RING_FULL]},
+	    {", queue full ", &oa_rt.dropped[OA_DROP_QUEUE_FULL]},
+	    {", export failed ", &oa_rt.dropped[OA_DROP_EXPORT_FAILED]},
+	    {", rejected ", &oa_rt.dropped[OA_DROP_REJECTED]},
+	    {", unsent at exit ", &oa_rt.dropped[OA_DROP_UNSENT_AT_EXIT]},
+	    {", ended after exit ", &oa_rt.dropped[OA_DROP_ENDED_AFTER_EXIT]},
+	};
+	_Static_assert(sizeof parts / sizeof parts[0] == 2 + OA_DROP_COUNT,
+		       "every reason for a drop is reported");
+	char line[256];
+	char *p = line, *end = line + sizeof line - 1;
 	/* Atomic reads: threads still running go on counting. */
-#define COUNTER(c) (unsigned long long)__atomic_load_n(&(c), __ATOMIC_RELAXED)
-	oa_debug("spans: exported %llu, sampled out %llu, dropped: ring full %llu, queue full "
-		 "%llu, export failed %llu, rejected %llu",
-		 COUNTER(oa_rt.spans_exported), COUNTER(oa_rt.spans_sampled_out),
-		 COUNTER(oa_rt.dropped[OA_DROP_RING_FULL]),
-		 COUNTER(oa_rt.dropped[OA_DROP_QUEUE_FULL]),
-		 COUNTER(oa_rt.dropped[OA_DROP_EXPORT_FAILED]),
-		 COUNTER(oa_rt.dropped[OA_DROP_REJECTED]));
-	if (oa_rt.spans_relayed)
-		oa_debug("relay: %llu of the exported spans went through the relay",
-			 COUNTER(oa_rt.spans_relayed));
-	if (oa_relay_host_spans_in())
-		oa_debug("relay host: %llu spans from other processes: exported %llu, failed %llu",
-			 (unsigned long long)oa_relay_host_spans_in(),
-			 (unsigned long long)parcel_counts.exported,
-			 (unsigned long long)parcel_counts.failed);
-#undef COUNTER
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		p = append_text(p, end, parts[i].label);
+		p = append_count(p, end, __atomic_load_n(parts[i].counter, __ATOMIC_RELAXED));
+	}
+	*p = '\0';
+	oa_log_text(OA_LOG_DEBUG, line);
+	uint64_t relayed = __atomic_load_n(&oa_rt.spans_relayed, __ATOMIC_RELAXED);
+	if (relayed) {
+		p = append_text(line, end, "relay: ");
+		p = append_count(p, end, relayed);
+		p = append_text(p, end, " of the exported spans went through the relay");
+		*p = '\0';
+		oa_log_text(OA_LOG_DEBUG, line);
+	}
+	uint64_t relayed_in = oa_relay_host_spans_in();
+	if (relayed_in) {
+		p = append_text(line, end, "relay host: ");
+		p = append_count(p, end, relayed_in);
+		p = append_text(p, end, " spans from other processes: exported ");
+		p = append_count(p, end, parcel_counts.exported);
+		p = append_text(p, end, ", failed ");
+		p = append_count(p, end, parcel_counts.failed);
+		*p = '\0';
+		oa_log_text(OA_LOG_DEBUG, line);
+	}
 }

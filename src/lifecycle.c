@@ -1,7 +1,7 @@
 /* Start-up, fork and exit. Initialisation runs from our constructor or from
  * the first hook that comes earlier (another library's constructor), once;
- * the final flush runs from our destructor or the _exit hooks, bounded by
- * OTEL_BSP_EXPORT_TIMEOUT. */
+ * the final flush runs from our destructor, the _exit hooks or a signal
+ * handler (hooks/signals.c), bounded by OTLPAUTO_EXIT_TIMEOUT. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -214,6 +214,7 @@ static void init_runtime(void)
 #if OA_FEATURE_FUNCTIONS
 	oa_functions_init();
 #endif
+	oa_exit_hooks_init();
 	if (oa_rt.cfg.hooks & OA_HOOK_PROCESS)
 		oa_signals_init();
 	__atomic_store_n(&oa_rt.state, OA_STATE_ACTIVE, __ATOMIC_RELEASE);
@@ -247,29 +248,50 @@ bool oa_init_slow(void)
 	return expected == OA_STATE_ACTIVE;
 }
 
-void oa_process_exit(void)
+/* The first caller (a thread of the program, never one of ours) takes the
+ * runtime to SHUTDOWN before the flush: hooks are no-ops from here and
+ * frames that end later are counted, not queued, so the flush has a fixed
+ * amount of work however busy the other threads are. A second caller (a
+ * signal during the flush, another thread's _exit) returns at once. */
+static void process_exit(bool async)
 {
 	/* A vfork child's exit ends nothing of its parent's (hooks/process.c). */
-	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE ||
-	    oa_in_vfork_child())
+	int active = OA_STATE_ACTIVE;
+	if (oa_tls.internal || oa_in_vfork_child() ||
+	    !__atomic_compare_exchange_n(&oa_rt.state, &active, OA_STATE_SHUTDOWN, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return;
+	__atomic_store_n(&oa_rt.function_push_limit, 0, __ATOMIC_RELAXED);
+	/* Interrupted inside a hook (a signal, or _exit from a handler): the
+	 * ring or the shadow stack may be half written; frames stay open. */
+	bool in_hook = oa_tls.guard != 0;
 	oa_tls.guard++;
 	struct oa_thread *t = oa_tls.state;
-	if ((uintptr_t)t > 1)
+	if (!in_hook && t)
 		oa_frames_end_all(t, OA_END_PROCESS_EXIT);
-	oa_process_end_popens();
-	if ((uintptr_t)t != 1 && (oa_rt.cfg.hooks & OA_HOOK_PROCESS) && !oa_rt.relay_only &&
-	    (t = oa_thread_get()) != NULL)
+	/* popen streams are found under a lock another thread may hold. */
+	if (!async)
+		oa_process_end_popens();
+	if (!in_hook && (uintptr_t)t != 1 && (oa_rt.cfg.hooks & OA_HOOK_PROCESS) &&
+	    !oa_rt.relay_only && (t = oa_thread_get()) != NULL)
 		oa_process_span_end(t, OA_END_NORMAL);
-	uint64_t deadline = oa_mono_ns() + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
+	uint64_t deadline = oa_mono_ns() + oa_rt.cfg.exit_timeout_ns;
 	/* What other processes of the tree relayed through us goes out too. */
 	oa_relay_host_drain(deadline, true);
-	oa_exporter_flush(oa_rt.cfg.export_timeout_ms);
-	oa_relay_report(true, deadline);
-	__atomic_store_n(&oa_rt.function_push_limit, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&oa_rt.state, OA_STATE_SHUTDOWN, __ATOMIC_RELEASE);
+	oa_exporter_exit_flush(oa_rt.cfg.exit_timeout_ns, async);
+	oa_relay_report(true, async, deadline);
 	oa_exporter_shutdown_summary();
 	oa_tls.guard--;
+}
+
+void oa_process_exit(void)
+{
+	process_exit(false);
+}
+
+void oa_process_exit_async(void)
+{
+	process_exit(true);
 }
 
 /* ---- `otlpauto run`: the relay host, in a process that traces nothing */
@@ -286,8 +308,9 @@ static bool relay_host(char *value, size_t size)
 static void relay_finish(uint32_t timeout_ms, struct oa_relay_totals *totals)
 {
 	oa_tls.guard++;
-	oa_relay_host_drain(oa_mono_ns() + (uint64_t)timeout_ms * 1000000u, true);
-	oa_exporter_flush(timeout_ms);
+	uint64_t timeout_ns = (uint64_t)timeout_ms * 1000000u;
+	oa_relay_host_drain(oa_mono_ns() + timeout_ns, true);
+	oa_exporter_exit_flush(timeout_ns, false);
 	oa_relay_host_totals(totals);
 	oa_exporter_parcel_totals(&totals->exported, &totals->failed);
 	oa_tls.guard--;

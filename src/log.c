@@ -13,19 +13,11 @@ void oa_log_set_sink(oa_log_sink_fn sink)
 	log_sink = sink;
 }
 
-void oa_log(enum oa_log_level level, const char *fmt, ...)
+#define PREFIX "otlpauto: "
+
+/* Hands line[0..len) to the sink or stderr; line has room for two more bytes. */
+static void emit(char *line, size_t len)
 {
-	if (level > oa_log_threshold || level == OA_LOG_NONE)
-		return;
-	char line[1024];
-	int prefix = snprintf(line, sizeof line, "otlpauto: ");
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line + prefix, sizeof line - (size_t)prefix - 1, fmt, ap);
-	va_end(ap);
-	size_t len = (size_t)prefix + (n < 0 ? 0 : (size_t)n);
-	if (len > sizeof line - 2)
-		len = sizeof line - 2;
 	if (log_sink) {
 		line[len] = '\0';
 		log_sink(line);
@@ -38,4 +30,33 @@ void oa_log(enum oa_log_level level, const char *fmt, ...)
 			break;
 		off += (size_t)w;
 	}
+}
+
+void oa_log(enum oa_log_level level, const char *fmt, ...)
+{
+	if (level > oa_log_threshold || level == OA_LOG_NONE)
+		return;
+	char line[1024];
+	int prefix = snprintf(line, sizeof line, PREFIX);
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line + prefix, sizeof line - (size_t)prefix - 1, fmt, ap);
+	va_end(ap);
+	size_t len = (size_t)prefix + (n < 0 ? 0 : (size_t)n);
+	if (len > sizeof line - 2)
+		len = sizeof line - 2;
+	emit(line, len);
+}
+
+void oa_log_text(enum oa_log_level level, const char *text)
+{
+	if (level > oa_log_threshold || level == OA_LOG_NONE)
+		return;
+	char line[1024];
+	size_t len = 0;
+	for (const char *p = PREFIX; *p; p++)
+		line[len++] = *p;
+	for (; *text && len < sizeof line - 2; text++)
+		line[len++] = *text;
+	emit(line, len);
 }

@@ -8,6 +8,8 @@
 extern enum oa_log_level oa_log_threshold;
 
 void oa_log(enum oa_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One line of plain text, without formatting: async-signal-safe. */
+void oa_log_text(enum oa_log_level level, const char *text);
 
 /* Tests capture lines instead of writing them; NULL restores stderr. */
 typedef void (*oa_log_sink_fn)(const char *line);

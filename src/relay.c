@@ -30,7 +30,7 @@
 #define WAKE_BYTES (1u << 20)
 /* Past this, the host stops reading: clients wait (boundedly) for room. */
 #define QUEUE_LIMIT_BYTES (64u << 20)
-#define MAX_EVENTS     64
+#define MAX_EVENTS	  64
 
 OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
@@ -275,7 +275,7 @@ static struct {
 	struct conn *conns;
 	bool paused; /* the queue is over its limit: clients are not read */
 	uint32_t drain_requested, drain_done; /* futex words */
-	bool drain_commits; /* this drain also commits what is tentative */
+	bool drain_commits;		      /* this drain also commits what is tentative */
 	uint64_t spans_in;
 	struct oa_relay_totals totals; /* written by the relay thread alone */
 } host = {.listen_fd = -1, .epoll_fd = -1, .event_fd = -1};
@@ -339,7 +339,7 @@ static void frame_done(struct conn *c)
 		struct oa_relay_stats *sum = &host.totals.reported;
 		sum->exported += s.exported;
 		sum->sampled_out += s.sampled_out;
-		for (size_t i = 0; i < 4; i++)
+		for (size_t i = 0; i < sizeof s.lost / sizeof s.lost[0]; i++)
 			sum->lost[i] += s.lost[i];
 		c->reported = c->header[5] == 1;
 	}
@@ -609,22 +609,28 @@ void oa_relay_host_totals(struct oa_relay_totals *totals)
 /* What the last report said, for the next to send the change. */
 static struct oa_relay_stats last_report;
 
-void oa_relay_report(bool final, uint64_t deadline_ns)
+void oa_relay_report(bool final, bool async, uint64_t deadline_ns)
 {
 	struct oa_relay_stats last = last_report;
 	struct oa_relay_stats now = {
 	    .exported = __atomic_load_n(&oa_rt.spans_exported, __ATOMIC_RELAXED),
 	    .sampled_out = __atomic_load_n(&oa_rt.spans_sampled_out, __ATOMIC_RELAXED),
 	};
-	for (size_t i = 0; i < 4; i++)
+	_Static_assert(sizeof now.lost / sizeof now.lost[0] == OA_DROP_COUNT, "every reason");
+	for (size_t i = 0; i < OA_DROP_COUNT; i++)
 		now.lost[i] = __atomic_load_n(&oa_rt.dropped[i], __ATOMIC_RELAXED);
 	struct oa_relay_stats delta = {.exported = now.exported - last.exported,
 				       .sampled_out = now.sampled_out - last.sampled_out};
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < OA_DROP_COUNT; i++)
 		delta.lost[i] = now.lost[i] - last.lost[i];
-	if (oa_relay_connected() &&
-	    oa_relay_send(OA_RELAY_STATS, &delta, sizeof delta, 0, final, deadline_ns))
+	if (!oa_relay_connected())
+		return;
+	if (async ? pthread_mutex_trylock(&client.lock) != 0
+		  : pthread_mutex_lock(&client.lock) != 0)
+		return;
+	if (send_frame_locked(OA_RELAY_STATS, &delta, sizeof delta, 0, final, deadline_ns))
 		last_report = now;
+	pthread_mutex_unlock(&client.lock);
 }
 
 void oa_relay_atfork_child(void)

@@ -45,7 +45,9 @@ enum oa_relay_frame {
 struct oa_relay_stats {
 	uint64_t exported; /* delivered (to the relay, or sent by the process itself) */
 	uint64_t sampled_out;
-	uint64_t lost[4]; /* ring full, queue full, export failed, rejected */
+	/* ring full, queue full, export failed, rejected, unsent at exit, ended
+	 * after exit (enum oa_drop_reason) */
+	uint64_t lost[6];
 };
 
 /* Everything a relay host learnt (otlpauto_relay_v1.finish). */
@@ -114,8 +116,10 @@ void oa_relay_host_drain(uint64_t deadline_ns, bool commit);
 uint64_t oa_relay_host_spans_in(void);
 /* What the host learnt so far (the exporter fills in exported and failed). */
 void oa_relay_host_totals(struct oa_relay_totals *totals);
-/* A client's report: what changed since its last one; `last` at exit. */
-void oa_relay_report(bool last, uint64_t deadline_ns);
+/* A client's report: what changed since its last one; `last` at exit.
+ * `async`: from a signal handler or _exit, where the connection is used only
+ * if no other thread is using it. */
+void oa_relay_report(bool last, bool async, uint64_t deadline_ns);
 
 /* Fork: the child reconnects on its own connection and hosts nothing. */
 void oa_relay_atfork_child(void);

@@ -29,7 +29,9 @@ enum oa_drop_reason {
 	OA_DROP_RING_FULL,
 	OA_DROP_QUEUE_FULL,
 	OA_DROP_EXPORT_FAILED,
-	OA_DROP_REJECTED, /* partial_success */
+	OA_DROP_REJECTED,	  /* partial_success */
+	OA_DROP_UNSENT_AT_EXIT,	  /* queued at exit, not sent in the exit timeout */
+	OA_DROP_ENDED_AFTER_EXIT, /* a frame that ended after the process began to exit */
 	OA_DROP_COUNT,
 };
 
@@ -165,15 +167,15 @@ static inline void oa_fork_check(void)
 		oa_forked_child_reset();
 }
 
-/* The calling thread's state, created on first use; NULL when memory is short
- * or the thread is past its exit. Call between oa_hook_enter/leave. */
+/* The calling thread's state, created on first use; NULL when memory is
+ * short. Call between oa_hook_enter/leave. */
 struct oa_thread *oa_thread_slow(void);
 static inline struct oa_thread *oa_thread_get(void)
 {
 	struct oa_thread *t = oa_tls.state;
-	if (__builtin_expect((uintptr_t)t > 1, 1))
+	if (__builtin_expect(t != NULL, 1))
 		return t;
-	return t ? 0 : oa_thread_slow();
+	return oa_thread_slow();
 }
 
 /* The parent a span starting now gets: the nearest exported function frame in
@@ -228,10 +230,16 @@ void oa_exporter_before_confinement(void);
 void oa_exporter_parcel_totals(uint64_t *exported, uint64_t *failed);
 /* In a new program: sends what the previous one handed over (OTLPAUTO_HANDOFF). */
 void oa_exporter_adopt_handoff(const char *value);
+/* The final flush: exports what is queued and counts what it cannot send as
+ * OA_DROP_UNSENT_AT_EXIT, returning within timeout_ns. async: from a signal
+ * handler or _exit, where only async-signal-safe calls may be made (the
+ * exporter thread is not started then). */
+void oa_exporter_exit_flush(uint64_t timeout_ns, bool async);
 void oa_exporter_atfork_prepare(void);
 void oa_exporter_atfork_parent(void);
 void oa_exporter_atfork_child(void);
 void oa_exporter_register_ring(struct oa_ring *ring);
+/* The span counts, at debug level; async-signal-safe. */
 void oa_exporter_shutdown_summary(void);
 
 /* Threads (thread.c). */

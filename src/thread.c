@@ -1,6 +1,7 @@
 /* Per-thread state: ring, id generator, context stack and function shadow
  * stack, all in one mapping made on the thread's first span. A thread that
- * exits hands its ring to the exporter, which drains it and unmaps it. */
+ * exits hands its ring to the exporter, which drains it and unmaps it once
+ * the thread is gone. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -17,9 +18,6 @@
 #include "runtime.h"
 
 __thread struct oa_tls oa_tls __attribute__((tls_model("initial-exec")));
-
-/* oa_tls.state after the thread's exit: hooks that run later pass through. */
-#define OA_THREAD_DEAD ((struct oa_thread *)1)
 
 static pthread_key_t exit_key;
 
@@ -64,8 +62,6 @@ static struct oa_thread *thread_create(const struct oa_span_ctx *inherited)
 
 struct oa_thread *oa_thread_slow(void)
 {
-	if (oa_tls.state == OA_THREAD_DEAD)
-		return NULL;
 	return thread_create(NULL);
 }
 
@@ -89,8 +85,10 @@ static void thread_exit(void *arg)
 		return;
 	oa_tls.guard++;
 	oa_frames_end_all(t, OA_END_THREAD_EXIT);
-	oa_tls.state = OA_THREAD_DEAD;
 	prctl(PR_GET_NAME, t->ring->exit_name);
+	/* The state stays: destructors of keys the program created after ours
+	 * run later and still record spans. The exporter frees it once the
+	 * thread is gone. */
 	__atomic_store_n(&t->ring->orphaned, 1, __ATOMIC_RELEASE);
 	oa_exporter_wake();
 	oa_tls.guard--;
@@ -260,13 +258,17 @@ void oa_ctx_pop(struct oa_thread *t)
 
 /* The queue bound (OTEL_BSP_MAX_QUEUE_SIZE) is checked against the
  * exporter's last count of all rings plus what this ring added since: no
- * shared counter is written on the hot path. */
+ * shared counter is written on the hot path. Once the process exits, the
+ * exiting thread's frames are the last spans queued (hooks are off): they
+ * need only room in the ring, even while other threads had kept the queue
+ * full. */
 static bool queue_full(const struct oa_ring *ring)
 {
 	uint64_t queued =
 	    __atomic_load_n(&oa_rt.queued_estimate, __ATOMIC_RELAXED) +
 	    (ring->records - __atomic_load_n(&ring->records_at_scan, __ATOMIC_RELAXED));
-	return queued >= oa_rt.cfg.max_queue_size;
+	return queued >= oa_rt.cfg.max_queue_size &&
+	       __atomic_load_n(&oa_rt.state, __ATOMIC_RELAXED) == OA_STATE_ACTIVE;
 }
 
 struct oa_record *oa_record_begin(struct oa_thread *t, uint32_t payload_max)

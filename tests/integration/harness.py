@@ -32,7 +32,8 @@ from receiver import Receiver, free_port  # noqa: E402  (re-exported)
 
 __all__ = [
     'otlp_schema', 'Receiver', 'free_port', 'TESTS_DIR', 'lib_path', 'srcdir',
-    'builddir', 'preload_value', 'program', 'Result', 'spans_summary', 'run_traced',
+    'builddir', 'preload_value', 'program', 'Result', 'spans_summary', 'DROP_REASONS',
+    'run_traced',
     'by_name', 'one',
     'children_of', 'assert_single_trace', 'assert_tree_whole', 'Checks',
     'check', 'check_equal', 'check_holds', 'report', 'main', 'skip',
@@ -95,8 +96,10 @@ def run_traced(argv, receiver=None, env=None, timeout=60, preload=True,
     The child gets LD_PRELOAD=$OTLPAUTO_LIB (unless preload is false), the
     receiver's URL as OTEL_EXPORTER_OTLP_ENDPOINT (or, without a receiver, a
     port nobody listens on, so that nothing leaks to a real collector), a
-    200 ms batch delay and a service name; OTEL_* variables of the calling
-    environment are dropped. `env` is merged last; a None value unsets.
+    200 ms batch delay, a 30 s exit timeout (exact span counts must not
+    depend on the machine's load; tests of the exit set their own) and a
+    service name; OTEL_* variables of the calling environment are dropped.
+    `env` is merged last; a None value unsets.
     The child runs in its own process group, which gets SIGKILL on timeout
     and, to reap stray grandchildren, after the child exits.
     """
@@ -110,6 +113,7 @@ def run_traced(argv, receiver=None, env=None, timeout=60, preload=True,
     child_env.update({
         'OTEL_EXPORTER_OTLP_ENDPOINT': endpoint,
         'OTEL_BSP_SCHEDULE_DELAY': '200',
+        'OTLPAUTO_EXIT_TIMEOUT': '30s',
         'OTEL_SERVICE_NAME': DEFAULT_SERVICE_NAME,
     })
     for key, value in (env or {}).items():
@@ -149,18 +153,19 @@ def _kill_group(pgid):
 
 _SUMMARY = re.compile(r'otlpauto: spans: exported (\d+), sampled out (\d+), dropped: '
                       r'ring full (\d+), queue full (\d+), export failed (\d+), '
-                      r'rejected (\d+)')
+                      r'rejected (\d+), unsent at exit (\d+), ended after exit (\d+)')
+DROP_REASONS = ('ring_full', 'queue_full', 'export_failed', 'rejected', 'unsent_at_exit',
+                'ended_after_exit')
 
 
 def spans_summary(stderr):
     """The counters of the exit line OTEL_LOG_LEVEL=debug prints, as a dict
-    (exported, sampled_out, ring_full, queue_full, export_failed, rejected),
-    or None when there is no such line."""
+    (exported, sampled_out and each of DROP_REASONS), or None when there is
+    no such line."""
     found = _SUMMARY.search(stderr)
     if not found:
         return None
-    keys = ('exported', 'sampled_out', 'ring_full', 'queue_full', 'export_failed', 'rejected')
-    return dict(zip(keys, map(int, found.groups())))
+    return dict(zip(('exported', 'sampled_out') + DROP_REASONS, map(int, found.groups())))
 
 # ------------------------------------------------------------ span queries
 

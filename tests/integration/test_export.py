@@ -106,7 +106,8 @@ def test_headers_and_endpoints():
 def test_retries():
     for mode, status in (('flap:3', 503), ('429:2', 429), ('reset', None)):
         with Receiver(mode=mode) as receiver:
-            result = traced_tree(receiver, {'OTEL_BSP_EXPORT_TIMEOUT': '20000'})
+            result = traced_tree(receiver, {'OTEL_BSP_EXPORT_TIMEOUT': '20000',
+                                            'OTLPAUTO_EXIT_TIMEOUT': '20s'})
             spans = settle(receiver, TREE_SPANS)
             counts = receiver.status_counts
         check_equal(result.returncode, 0, f'{mode}: exit status')
@@ -121,7 +122,8 @@ def test_retries():
 def test_collector_down_and_slow():
     untraced = run_traced(workload('status', '7'), preload=False)
     for name, receiver_mode in (('down', None), ('slow', 'slow:6')):
-        env = {'OTEL_BSP_EXPORT_TIMEOUT': '1500', 'OTEL_EXPORTER_OTLP_TIMEOUT': '1000'}
+        env = {'OTEL_BSP_EXPORT_TIMEOUT': '1500', 'OTLPAUTO_EXIT_TIMEOUT': '1500ms',
+               'OTEL_EXPORTER_OTLP_TIMEOUT': '1000'}
         if receiver_mode:
             with Receiver(mode=receiver_mode) as receiver:
                 result = traced_tree(receiver, env, args=('status', '7'))
@@ -132,7 +134,7 @@ def test_collector_down_and_slow():
                                      f'http://127.0.0.1:{free_port()}'})
         check_equal(result.returncode, 7, f'collector {name}: exit status intact')
         check(result.elapsed < untraced.elapsed + 1.5 + 1.0,
-              f'collector {name}: exit within the export timeout', result.elapsed)
+              f'collector {name}: exit within the exit timeout', result.elapsed)
         check(result.stderr.count('otlpauto:') <= 2,
               f'collector {name}: at most a warning or two', result.stderr)
 

@@ -72,10 +72,10 @@ def test_bad_environment():
     with Receiver() as receiver:
         for name in variables:
             for value in BAD_VALUES:
-                # A short export timeout bounds runs whose endpoint is now
-                # unusable; the timeout variables themselves get the value.
-                env = {**EVERY_CALL, 'OTEL_BSP_EXPORT_TIMEOUT': '1500', **CONTEXT.get(name, {}),
-                       name: value}
+                # Short export and exit timeouts bound runs whose endpoint is
+                # now unusable; the timeout variables themselves get the value.
+                env = {**EVERY_CALL, 'OTEL_BSP_EXPORT_TIMEOUT': '1500',
+                       'OTLPAUTO_EXIT_TIMEOUT': '1500ms', **CONTEXT.get(name, {}), name: value}
                 result = run_traced([program('hostile'), 'status', '7'], receiver, env=env,
                                     timeout=30)
                 shown = value if len(value) < 40 else value[:20] + '...'

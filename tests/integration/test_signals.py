@@ -1,23 +1,42 @@
-"""A service stopped by SIGTERM, SIGINT or SIGHUP with the default action
-still delivers its spans and dies of the same signal; a program's own
-handler runs unchanged; the program sees SIG_DFL where it set nothing."""
+"""A process ended by a signal left at its default action (SIGTERM,
+SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1...) still delivers its
+spans and dies of the same signal, with the same status (core dump
+included); faults are not flushed; a program's own handler runs unchanged;
+the program sees SIG_DFL where it set nothing. SIGPIPE from `cmd | head -1`
+too."""
 
 import collections
 import os
+import resource
 import signal
 import subprocess
+import tempfile
 import time
 
 from harness import (Receiver, assert_tree_whole, check, check_equal, check_holds, lib_path,
-                     main, program)
+                     main, preload_value, program, spans_summary)
+
+# The signals whose default action ends the process that the library flushes
+# on (hooks/signals.c): all but faults, abort and real-time signals.
+FLUSHED = {signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGALRM,
+           signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPROF, signal.SIGVTALRM,
+           signal.SIGIO, signal.SIGPWR, signal.SIGSTKFLT, signal.SIGXCPU, signal.SIGXFSZ}
 
 
-def start(receiver, mode):
+def traced_env(receiver, preload=True, **settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith('OTEL_')}
-    env.update({'LD_PRELOAD': str(lib_path()), 'OTLPAUTO_FUNCTION_THRESHOLD': '0',
-                'OTEL_EXPORTER_OTLP_ENDPOINT': receiver.url, 'OTEL_BSP_EXPORT_TIMEOUT': '5000'})
-    process = subprocess.Popen([program('workload'), mode], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, start_new_session=True)
+    env.update({'OTLPAUTO_FUNCTION_THRESHOLD': '0', 'OTEL_EXPORTER_OTLP_ENDPOINT': receiver.url,
+                'OTLPAUTO_EXIT_TIMEOUT': '5s', 'OTEL_LOG_LEVEL': 'debug', **settings})
+    if preload:
+        env['LD_PRELOAD'] = str(lib_path())
+    return env
+
+
+def start(receiver, mode, preload=True, **settings):
+    process = subprocess.Popen([program('workload'), mode],
+                               env=traced_env(receiver, preload, **settings),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
     line = process.stdout.readline().decode().strip()
     return process, line
 
@@ -54,6 +73,140 @@ def test_default_action(sig):
     check_holds(f'{name}: whole tree', assert_tree_whole, spans)
 
 
+def caught_signals(pid):
+    """The signals process pid has a handler for (SigCgt in /proc)."""
+    with open(f'/proc/{pid}/status', encoding='ascii') as status:
+        for line in status:
+            if line.startswith('SigCgt:'):
+                mask = int(line.split()[1], 16)
+                return {sig for sig in signal.Signals if mask & (1 << (sig - 1))}
+    return set()
+
+
+def test_which_signals_flush():
+    """The library catches exactly the signals it flushes on, where the
+    program left them at their default action: not faults, abort or
+    real-time signals."""
+    caught = {}
+    with Receiver() as receiver:
+        for preload in (False, True):
+            process, ready = start(receiver, 'wait-signal', preload)
+            caught[preload] = caught_signals(process.pid) if ready == 'ready' else None
+            process.kill()
+            process.communicate()
+    ours = caught[True] - caught[False] if caught[True] is not None else None
+    check_equal(sorted(ours, key=int) if ours is not None else None, sorted(FLUSHED, key=int),
+                'the library catches the default-action signals it flushes on, and only those')
+
+
+def wait_status(argv, env, cwd):
+    """Starts argv (which prints "ready") with core dumps allowed, sends
+    SIGQUIT, and returns the raw wait status."""
+    def allow_core():
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, start_new_session=True,
+                               preexec_fn=allow_core)
+    ready = process.stdout.readline().decode().strip()
+    os.kill(process.pid, signal.SIGQUIT if ready == 'ready' else signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+            process.stdout.close()
+            return status
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+    return None
+
+
+def test_core_dump():
+    """SIGQUIT is flushed, and the process still dies of it with a core
+    dump when it would have dumped one untraced."""
+    statuses = {}
+    with Receiver() as receiver, tempfile.TemporaryDirectory() as directory:
+        for preload in (False, True):
+            statuses[preload] = wait_status([program('workload'), 'wait-signal'],
+                                            traced_env(receiver, preload), directory)
+    untraced, traced = statuses[False], statuses[True]
+    describe = (lambda status: None if status is None else
+                (os.WIFSIGNALED(status) and os.WTERMSIG(status), os.WCOREDUMP(status)))
+    print(f'# SIGQUIT (signal, core dumped): untraced {describe(untraced)}, '
+          f'traced {describe(traced)}', flush=True)
+    check(traced is not None and describe(traced) == describe(untraced),
+          'SIGQUIT: the same status as untraced, core dump included',
+          (describe(untraced), describe(traced)))
+
+
+def test_fault_not_flushed():
+    """A fault ends the process as it would untraced, without a flush: the
+    frames open at the signal are not sent."""
+    with Receiver() as receiver:
+        statuses = []
+        for preload in (False, True):
+            process, ready = start(receiver, 'wait-signal', preload,
+                                   OTEL_BSP_SCHEDULE_DELAY='100')
+            check_equal(ready, 'ready', f'SIGSEGV (preloaded {preload}): program started')
+            time.sleep(0.5)  # the schedule sends warm_up and leaf
+            stop(process, signal.SIGSEGV)
+            statuses.append(process.returncode)
+        spans = receiver.wait_for_spans(3, timeout=1)
+    check_equal(statuses[1], statuses[0], 'SIGSEGV: the same status as untraced')
+    check_equal(sorted(s['name'] for s in spans), ['leaf', 'warm_up'],
+                'SIGSEGV: no flush, open frames are not sent')
+
+
+def test_sigpipe_yes_head():
+    """`yes | head -1` with yes traced: yes dies of SIGPIPE, at once, after
+    the library's handler ran (its debug summary)."""
+    with Receiver() as receiver:
+        env = traced_env(receiver)
+        env['LD_PRELOAD'] = preload_value()
+        started = time.monotonic()
+        yes = subprocess.Popen(['yes'], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+        head = subprocess.run(['head', '-1'], stdin=yes.stdout, capture_output=True, timeout=30)
+        yes.stdout.close()
+        try:
+            _, err = yes.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(yes.pid, signal.SIGKILL)
+            _, err = yes.communicate()
+        elapsed = time.monotonic() - started
+    check_equal((head.stdout, yes.returncode), (b'y\n', -signal.SIGPIPE),
+                'yes | head -1: head prints y, yes dies of SIGPIPE')
+    check(elapsed < 5, 'yes | head -1: at once', f'{elapsed:.2f} s')
+    check(spans_summary(err.decode()) is not None, 'yes | head -1: the flush ran before death',
+          err.decode()[-300:])
+
+
+def test_sigpipe_spans():
+    """An instrumented writer cut off by `head -1`: its spans arrive."""
+    with Receiver() as receiver:
+        writer = subprocess.Popen([program('exits'), 'write-forever'], env=traced_env(receiver),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  start_new_session=True)
+        head = subprocess.run(['head', '-1'], stdin=writer.stdout, capture_output=True,
+                              timeout=30)
+        writer.stdout.close()
+        try:
+            writer.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(writer.pid, signal.SIGKILL)
+            writer.communicate()
+        spans = receiver.wait_for_spans(3, timeout=5)
+        spans = receiver.wait_for_spans(4, timeout=0.5)
+    check_equal((head.stdout, writer.returncode), (b'y\n', -signal.SIGPIPE),
+                'writer | head -1: the writer dies of SIGPIPE')
+    ended = sorted((s['name'], s['attributes'].get('otlpauto.end_reason', '')) for s in spans)
+    check_equal(ended, [('leaf', ''), ('main', 'process_exit'),
+                        ('write_forever', 'process_exit')],
+                'writer | head -1: finished and open spans delivered')
+    check_holds('writer | head -1: whole tree', assert_tree_whole, spans)
+
+
 def test_own_handler():
     with Receiver() as receiver:
         process, ready = start(receiver, 'own-handler')
@@ -74,8 +227,14 @@ def test_disposition_seen_by_program():
 
 
 def test():
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE,
+                signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2):
         test_default_action(sig)
+    test_which_signals_flush()
+    test_core_dump()
+    test_fault_not_flushed()
+    test_sigpipe_yes_head()
+    test_sigpipe_spans()
     test_own_handler()
     test_disposition_seen_by_program()
 

@@ -591,6 +591,7 @@ static void test_duration_vars(void)
 	    {"OTLPAUTO_STACKTRACE_THRESHOLD", FIELD(stacktrace_threshold_ns), 10000000,
 	     "using 10ms"},
 	    {"OTLPAUTO_FILE_THRESHOLD", FIELD(file_threshold_ns), 1000000, "using 1ms"},
+	    {"OTLPAUTO_EXIT_TIMEOUT", FIELD(exit_timeout_ns), 2000000000, "using 2s"},
 	};
 	static const struct {
 		const char *text;

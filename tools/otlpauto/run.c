@@ -329,7 +329,9 @@ static void say_what_was_lost(const char *program, const struct oa_relay_totals 
 	const struct oa_relay_stats *r = &t->reported;
 	/* Spans the processes delivered to the relay are lost again when the
 	 * relay cannot send them (t->failed). */
-	uint64_t lost_in_processes = r->lost[0] + r->lost[1] + r->lost[2] + r->lost[3];
+	uint64_t lost_in_processes = 0;
+	for (size_t i = 0; i < sizeof r->lost / sizeof r->lost[0]; i++)
+		lost_in_processes += r->lost[i];
 	uint64_t recorded = r->exported + lost_in_processes;
 	uint64_t lost = lost_in_processes + t->failed;
 	if (t->processes == 0) {
@@ -349,10 +351,13 @@ static void say_what_was_lost(const char *program, const struct oa_relay_totals 
 	if (lost)
 		fprintf(stderr,
 			"otlpauto: %llu of %llu spans were lost: ring full %llu, queue full %llu, "
-			"export failed %llu, rejected %llu\n",
+			"export failed %llu, rejected %llu, unsent at exit %llu, ended after exit "
+			"%llu\n",
 			(unsigned long long)lost, (unsigned long long)recorded,
 			(unsigned long long)r->lost[0], (unsigned long long)r->lost[1],
-			(unsigned long long)(r->lost[2] + t->failed), (unsigned long long)r->lost[3]);
+			(unsigned long long)(r->lost[2] + t->failed),
+			(unsigned long long)r->lost[3], (unsigned long long)r->lost[4],
+			(unsigned long long)r->lost[5]);
 	if (t->unreported)
 		fprintf(stderr,
 			"otlpauto: %llu traced process%s ended without reporting (killed, or "
