@@ -159,7 +159,9 @@ static void init_runtime(void)
 	 * is already here (see oa_transport_load_early) */
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP)
 		oa_transport_load_early();
-	oa_stack_init();
+	/* Hooks capture stack traces: libunwind must be there before them. */
+	if (oa_rt.cfg.stacktrace && !oa_stack_init())
+		oa_rt.cfg.stacktrace = false;
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 #if OA_FEATURE_FUNCTIONS
 	oa_functions_init();
