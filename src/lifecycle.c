@@ -32,17 +32,21 @@ static const char *env_get(const char *name, void *ctx)
 	return getenv(name);
 }
 
+/* The clock's decision goes to the programs we start in place of the one we
+ * inherited (if any), so that they need not measure the TSC again. */
 static void save_settings(void)
 {
 	size_t n = 0;
 	for (char **e = environ; e && *e; e++)
 		n++;
-	boot.settings = calloc(n + 1, sizeof *boot.settings);
+	boot.settings = calloc(n + 2, sizeof *boot.settings);
 	if (!boot.settings)
 		return;
 	for (char **e = environ; e && *e; e++)
-		if (strncmp(*e, "OTEL_", 5) == 0 || strncmp(*e, "OTLPAUTO_", 9) == 0)
+		if ((strncmp(*e, "OTEL_", 5) == 0 || strncmp(*e, "OTLPAUTO_", 9) == 0) &&
+		    strncmp(*e, OA_CLOCK_VARIABLE "=", sizeof OA_CLOCK_VARIABLE) != 0)
 			boot.settings[boot.n_settings++] = strdup(*e);
+	boot.settings[boot.n_settings++] = strdup(oa_clock_setting());
 	Dl_info info;
 	if (dladdr((void *)oa_init_slow, &info) && info.dli_fname)
 		snprintf(boot.self_path, sizeof boot.self_path, "%s", info.dli_fname);
@@ -148,7 +152,7 @@ static void init_runtime(void)
 		__atomic_store_n(&oa_rt.state, OA_STATE_OFF, __ATOMIC_RELEASE);
 		return;
 	}
-	oa_clock_init(false);
+	oa_clock_init(false, getenv(OA_CLOCK_VARIABLE));
 	oa_rt.function_threshold_ticks = oa_clock_ns_to_ticks(oa_rt.cfg.function_threshold_ns);
 	oa_rt.stacktrace_threshold_ticks = oa_clock_ns_to_ticks(oa_rt.cfg.stacktrace_threshold_ns);
 	oa_rt.pid = getpid();
