@@ -1,8 +1,6 @@
 #include "clock.h"
 
 #include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #if OA_HAVE_TSC
 #include <cpuid.h>
@@ -109,10 +107,33 @@ uint64_t oa_clock_measured_tsc_hz(void)
 /* OTLPAUTO_TSC_HZ as a traced parent set it: 0 (no TSC) or a rate in Hz. */
 static bool parse_inherited(const char *value, uint64_t *hz)
 {
-	if (!value || !*value || strspn(value, "0123456789") != strlen(value) || strlen(value) > 12)
+	if (!value || !*value)
 		return false;
-	*hz = strtoull(value, NULL, 10);
+	*hz = 0;
+	for (size_t i = 0; value[i]; i++) {
+		if (value[i] < '0' || value[i] > '9' || i == 12)
+			return false;
+		*hz = *hz * 10 + (uint64_t)(value[i] - '0');
+	}
 	return *hz == 0 || (OA_HAVE_TSC && *hz >= MIN_TSC_HZ && *hz <= MAX_TSC_HZ);
+}
+
+/* OA_CLOCK_VARIABLE=<hz>, by hand like the few other strings made at start:
+ * printf's code is pages a short program may never touch otherwise (3 to 4
+ * of the ~14 page faults the shim added to /bin/true). */
+static void format_setting(uint64_t hz)
+{
+	char digits[20];
+	int n = 0;
+	do
+		digits[n++] = (char)('0' + hz % 10);
+	while ((hz /= 10) != 0);
+	char *p = base.setting;
+	memcpy(p, OA_CLOCK_VARIABLE "=", sizeof OA_CLOCK_VARIABLE);
+	p += sizeof OA_CLOCK_VARIABLE;
+	while (n > 0)
+		*p++ = digits[--n];
+	*p = '\0';
 }
 
 static uint64_t unix_ns(void)
@@ -151,7 +172,7 @@ void oa_clock_init(bool force_monotonic, const char *inherited)
 	/* Thresholds use this rate; conversions refine it (oa_clock_calibrate). */
 	base.ns_per_tick = oa_clock_use_tsc ? 1e9 / (double)hz : 1.0;
 	base.calibrated_for_good = !oa_clock_use_tsc;
-	snprintf(base.setting, sizeof base.setting, "%s=%" PRIu64, OA_CLOCK_VARIABLE, hz);
+	format_setting(hz);
 	if (oa_clock_use_tsc)
 		oa_debug("clock: TSC at %" PRIu64 " Hz (%s)", hz, source);
 	else

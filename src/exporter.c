@@ -451,9 +451,14 @@ static void exporter_setup(void)
 			oa_warn("OTLPAUTO_EXPORTER_CPU=%d cannot be used; no affinity",
 				oa_rt.cfg.exporter_cpu);
 	}
-	oa_resource_build(&xs.resource, &oa_rt.cfg);
-	xs.syms = oa_symbols_create();
-	xs.batch = oa_batch_create(&oa_rt.cfg, xs.syms, oa_clock_to_unix_ns);
+	/* With OTEL_TRACES_EXPORTER=none records are released unread: nothing
+	 * to describe, name or batch (a traced shell's every command starts an
+	 * exporter to flush its exec span). */
+	if (oa_rt.cfg.exporter != OA_EXPORTER_NONE) {
+		oa_resource_build(&xs.resource, &oa_rt.cfg);
+		xs.syms = oa_symbols_create();
+		xs.batch = oa_batch_create(&oa_rt.cfg, xs.syms, oa_clock_to_unix_ns);
+	}
 	/* libcurl loads now, while the program runs, not at the first send:
 	 * that may be the exit flush, after the application's OpenSSL was shut
 	 * down (see oa_transport_load_early). */

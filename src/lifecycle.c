@@ -48,8 +48,12 @@ static void save_settings(void)
 			boot.settings[boot.n_settings++] = strdup(*e);
 	boot.settings[boot.n_settings++] = strdup(oa_clock_setting());
 	Dl_info info;
-	if (dladdr((void *)oa_init_slow, &info) && info.dli_fname)
-		snprintf(boot.self_path, sizeof boot.self_path, "%s", info.dli_fname);
+	if (dladdr((void *)oa_init_slow, &info) && info.dli_fname) {
+		/* not snprintf: see format_setting in clock.c */
+		size_t len = strnlen(info.dli_fname, sizeof boot.self_path - 1);
+		memcpy(boot.self_path, info.dli_fname, len);
+		boot.self_path[len] = '\0';
+	}
 }
 
 const char *const *oa_saved_settings(size_t *n)
