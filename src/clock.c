@@ -147,6 +147,8 @@ void oa_clock_init(bool force_monotonic, const char *inherited)
 {
 	uint64_t hz = 0;
 	const char *source;
+	if (inherited && !*inherited) /* empty is unset, as for every variable */
+		inherited = NULL;
 	if (force_monotonic) {
 		source = "forced";
 	} else if (parse_inherited(inherited, &hz)) {
