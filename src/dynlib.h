@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct oa_dynlib_symbol {
 	const char *name;
@@ -29,6 +30,7 @@ struct oa_dynlib {
 	size_t n_symbols;
 	const char *without; /* what stays off without it, for the warning */
 	int state;	     /* untried, ready or missing */
+	pid_t loader;	     /* the process whose thread is loading it, else 0 */
 };
 
 /* A table member with the type of the function the header declares (only
@@ -37,11 +39,12 @@ struct oa_dynlib {
 #define OA_DYNLIB_SYMBOL(table, name) {#name, &(table).name},
 #define OA_DYNLIB(soname, symbols, without)                                                        \
 	{                                                                                          \
-		(soname), (symbols), sizeof(symbols) / sizeof((symbols)[0]), (without), 0          \
+		(soname), (symbols), sizeof(symbols) / sizeof((symbols)[0]), (without), 0, 0       \
 	}
 
 /* Opens the library and fills every slot, the first time; true when all are
- * there. Thread-safe; the table may be used once this returned true. */
+ * there. Thread-safe and fork-safe (a child forked during a load loads
+ * again); the table may be used once this returned true. */
 bool oa_dynlib_load(struct oa_dynlib *lib);
 
 #endif

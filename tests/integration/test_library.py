@@ -3,6 +3,7 @@ nothing else (the version script's list), its stack is not executable, and
 it needs nothing but glibc to load (every other library is opened when a
 feature first needs it)."""
 
+import os
 import re
 import subprocess
 
@@ -25,6 +26,10 @@ def version_script_globals():
 # glibc's objects: whatever else a preloaded library needs, every traced
 # process maps and relocates, used or not.
 GLIBC_OBJECTS = re.compile(r'(libc|libdl|libpthread|librt|libm)\.so\.\d+$|ld-linux[-\w]*\.so\.\d+$')
+# A sanitized build (scripts/sanitize) also needs its sanitizer's runtime.
+SANITIZED = bool(os.environ.get('OTLPAUTO_SANITIZER'))
+SANITIZER_OBJECTS = re.compile(r'lib(a|ub|t|l)san\.so\.\d+$')
+SANITIZER_SYMBOLS = re.compile(r'__(asan|ubsan|tsan|lsan|sanitizer)_')
 
 
 def needed_objects():
@@ -42,12 +47,14 @@ def undefined_symbols():
 def check_dependencies():
     needed = needed_objects()
     check('libc.so.6' in needed, 'DT_NEEDED names libc', needed)
-    check_equal([n for n in needed if not GLIBC_OBJECTS.match(n)], [],
+    check_equal([n for n in needed if not GLIBC_OBJECTS.match(n)
+                 and not (SANITIZED and SANITIZER_OBJECTS.match(n))], [],
                 'DT_NEEDED names only glibc objects')
     # A strong reference glibc does not version would need another library at
     # load time (with -z now, a missing one stops the program from starting).
     strays = sorted(name for kind, name in undefined_symbols()
-                    if kind == 'U' and '@GLIBC_' not in name)
+                    if kind == 'U' and '@GLIBC_' not in name
+                    and not (SANITIZED and SANITIZER_SYMBOLS.match(name)))
     check_equal(strays, [], 'every undefined symbol is glibc\'s (or weak)')
 
 

@@ -1,6 +1,12 @@
 /* Libraries opened when first needed: a table is filled by name; a missing
  * library or function gives one warning naming what stays off, and the
- * answer is remembered (no second attempt, no second warning). */
+ * answer is remembered (no second attempt, no second warning); a child
+ * forked while a thread of its parent loads a library does not wait for it.
+ * argv[1]: libslowinit.so (its load takes 300 ms). */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "check.h"
@@ -65,12 +71,57 @@ static void test_function_missing(void)
 	CHECK_EQ_STR(lines[0], "otlpauto: libz.so.1 has no no_such_function; the feature is off");
 }
 
-int main(void)
+static struct {
+	int (*slowinit_marker)(void);
+} slow;
+static const struct oa_dynlib_symbol slow_symbols[] = {OA_DYNLIB_SYMBOL(slow, slowinit_marker)};
+static struct oa_dynlib slow_lib;
+
+static void *load_slow(void *arg)
 {
+	(void)arg;
+	return oa_dynlib_load(&slow_lib) ? &slow_lib : NULL;
+}
+
+/* In the child: the library the parent's thread is loading, and another
+ * one, both at once (a lock held across loads would hang it: the alarm). */
+static int child_loads(void)
+{
+	alarm(5);
+	struct oa_dynlib other = OA_DYNLIB("libz.so.1", zlib_symbols, "nothing works");
+	bool ok =
+	    oa_dynlib_load(&other) && oa_dynlib_load(&slow_lib) && slow.slowinit_marker() == 42;
+	return ok ? 0 : 1;
+}
+
+static void test_fork_during_load(const char *slow_path)
+{
+	slow_lib = (struct oa_dynlib)OA_DYNLIB(slow_path, slow_symbols, "nothing works");
+	pthread_t loader;
+	CHECK_EQ_INT(pthread_create(&loader, NULL, load_slow, NULL), 0);
+	usleep(100000); /* the thread is in the library's constructor now */
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(child_loads());
+	int status = 0;
+	CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	void *loaded = NULL;
+	pthread_join(loader, &loaded);
+	CHECK(loaded == &slow_lib);
+	CHECK_EQ_INT(slow.slowinit_marker(), 42);
+}
+
+int main(int argc, char **argv)
+{
+	CHECK_EQ_INT(argc, 2);
+	if (argc != 2)
+		CHECK_DONE();
 	oa_log_set_sink(capture);
 	test_present();
 	test_library_missing();
 	test_function_missing();
+	test_fork_during_load(argv[1]);
 	oa_log_set_sink(NULL);
 	CHECK_DONE();
 }
