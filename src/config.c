@@ -285,8 +285,10 @@ char *oa_endpoint_join(const char *base)
 		len--;
 	size_t size = len + sizeof "/" TRACES_PATH;
 	char *joined = malloc(size);
-	if (joined)
-		snprintf(joined, size, "%.*s/%s", (int)len, base, TRACES_PATH);
+	if (joined) { /* not snprintf: see format_setting in clock.c */
+		memcpy(joined, base, len);
+		memcpy(joined + len, "/" TRACES_PATH, sizeof "/" TRACES_PATH);
+	}
 	return joined;
 }
 
@@ -413,15 +415,19 @@ static const char *format_uint32(uint32_t value, char buf[static 24])
 }
 
 /* A whole decimal number in [min, max]; unit (" of milliseconds" or "") is for the warning,
- * fallback names the value kept. True when set and valid. */
+ * fallback names the value kept (NULL: kept_value, formatted only for a warning: start-up
+ * makes no string it does not need). True when set and valid. */
 static bool env_uint(const struct env *env, const char *name, uint64_t min, uint64_t max,
-		     const char *unit, const char *fallback, uint64_t *out)
+		     const char *unit, const char *fallback, uint32_t kept_value, uint64_t *out)
 {
 	char *value = env_value(env, name);
 	if (!value)
 		return false;
 	uint64_t parsed;
 	bool ok = oa_parse_uint(value, max, &parsed) && parsed >= min;
+	char kept[24];
+	if (!ok && !fallback)
+		fallback = format_uint32(kept_value, kept);
 	if (ok)
 		*out = parsed;
 	else if (all_digits(value))
@@ -436,9 +442,8 @@ static bool env_uint(const struct env *env, const char *name, uint64_t min, uint
 static bool env_uint32(const struct env *env, const char *name, uint32_t min, uint32_t max,
 		       const char *unit, uint32_t *field)
 {
-	char fallback[24];
 	uint64_t parsed;
-	if (!env_uint(env, name, min, max, unit, format_uint32(*field, fallback), &parsed))
+	if (!env_uint(env, name, min, max, unit, NULL, *field, &parsed))
 		return false;
 	*field = (uint32_t)parsed;
 	return true;
@@ -987,7 +992,7 @@ static void parse_own_settings(struct oa_config *cfg, const struct env *env)
 	env_uint32(env, "OTLPAUTO_BUFFER_SPANS", 16, 16777216, "", &cfg->buffer_spans);
 	ENV_CHOICE(env, "OTLPAUTO_BACKPRESSURE", backpressures, cfg->backpressure);
 	uint64_t cpu;
-	if (env_uint(env, "OTLPAUTO_EXPORTER_CPU", 0, 1023, "", "no CPU affinity", &cpu))
+	if (env_uint(env, "OTLPAUTO_EXPORTER_CPU", 0, 1023, "", "no CPU affinity", 0, &cpu))
 		cfg->exporter_cpu = (int)cpu;
 	parse_hooks(cfg, env);
 	env_duration(env, "OTLPAUTO_FUNCTION_THRESHOLD", &cfg->function_threshold_ns);

@@ -100,6 +100,7 @@ static struct {
 	uint64_t carried_slots;
 	uint32_t batch_target;
 	bool flushing; /* exporting for a flush request (exit, exec, signal) */
+	bool set_up; /* exporter_state_setup ran */
 	bool sending_parcels;
 	/* During an exec: requests go into the hand-over file for the new
 	 * program when there is one, and to the relay as this frame type. */
@@ -617,7 +618,17 @@ static void export_available(bool everything, uint64_t queued, uint64_t deadline
  * later, finds it made). */
 static void exporter_state_setup(void)
 {
-	if (xs.batch)
+	if (xs.set_up)
+		return;
+	xs.set_up = true;
+	xs.last_export_ns = xs.last_scan_ns = oa_mono_ns();
+	xs.batch_target = oa_rt.cfg.max_export_batch_size < BATCH_FLOOR
+			      ? oa_rt.cfg.max_export_batch_size
+			      : BATCH_FLOOR;
+	/* With OTEL_TRACES_EXPORTER=none records are released unread: nothing
+	 * to describe, name or batch (a traced shell's every command flushes
+	 * its exec span). */
+	if (oa_rt.cfg.exporter == OA_EXPORTER_NONE)
 		return;
 	oa_resource_build(&xs.resource, &oa_rt.cfg);
 	xs.syms = oa_symbols_create();
@@ -640,10 +651,6 @@ static void exporter_state_setup(void)
 	 * for us. */
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !oa_relay_connected())
 		xs.transport = create_transport();
-	xs.last_export_ns = xs.last_scan_ns = oa_mono_ns();
-	xs.batch_target = oa_rt.cfg.max_export_batch_size < BATCH_FLOOR
-			      ? oa_rt.cfg.max_export_batch_size
-			      : BATCH_FLOOR;
 }
 
 /* The exporter thread itself (not a thread exporting inline: an exec, a

@@ -41,20 +41,28 @@ static const char *env_get(const char *name, void *ctx)
 	return getenv(name);
 }
 
+/* The clock's decision goes to the programs we start in place of the one we
+ * inherited (if any), so that they need not measure the TSC again. */
 static void save_settings(void)
 {
 	size_t n = 0;
 	for (char **e = environ; e && *e; e++)
 		n++;
-	boot.settings = calloc(n + 1, sizeof *boot.settings);
+	boot.settings = calloc(n + 2, sizeof *boot.settings);
 	if (!boot.settings)
 		return;
 	for (char **e = environ; e && *e; e++)
-		if (strncmp(*e, "OTEL_", 5) == 0 || strncmp(*e, "OTLPAUTO_", 9) == 0)
+		if ((strncmp(*e, "OTEL_", 5) == 0 || strncmp(*e, "OTLPAUTO_", 9) == 0) &&
+		    strncmp(*e, OA_CLOCK_VARIABLE "=", sizeof OA_CLOCK_VARIABLE) != 0)
 			boot.settings[boot.n_settings++] = strdup(*e);
+	boot.settings[boot.n_settings++] = strdup(oa_clock_setting());
 	Dl_info info;
-	if (dladdr((void *)oa_init_slow, &info) && info.dli_fname)
-		snprintf(boot.self_path, sizeof boot.self_path, "%s", info.dli_fname);
+	if (dladdr((void *)oa_init_slow, &info) && info.dli_fname) {
+		/* not snprintf: see format_setting in clock.c */
+		size_t len = strnlen(info.dli_fname, sizeof boot.self_path - 1);
+		memcpy(boot.self_path, info.dli_fname, len);
+		boot.self_path[len] = '\0';
+	}
 }
 
 const char *const *oa_saved_settings(size_t *n)
@@ -192,7 +200,7 @@ static void init_runtime(void)
 		__atomic_store_n(&oa_rt.state, OA_STATE_OFF, __ATOMIC_RELEASE);
 		return;
 	}
-	oa_clock_init(false);
+	oa_clock_init(false, getenv(OA_CLOCK_VARIABLE));
 	oa_rt.function_threshold_ticks = oa_clock_ns_to_ticks(oa_rt.cfg.function_threshold_ns);
 	oa_rt.stacktrace_threshold_ticks = oa_clock_ns_to_ticks(oa_rt.cfg.stacktrace_threshold_ns);
 	oa_rt.pid = getpid();
@@ -209,7 +217,9 @@ static void init_runtime(void)
 	 * is already here (see oa_transport_load_early) */
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !relayed)
 		oa_transport_load_early();
-	oa_stack_init();
+	/* Hooks capture stack traces: libunwind must be there before them. */
+	if (oa_rt.cfg.stacktrace && !oa_stack_init())
+		oa_rt.cfg.stacktrace = false;
 	pthread_atfork(atfork_prepare, atfork_parent, oa_fork_child);
 #if OA_FEATURE_FUNCTIONS
 	oa_functions_init();

@@ -2,7 +2,19 @@
 #include <libunwind.h>
 #include <link.h>
 
+#include "dynlib.h"
 #include "stack.h"
+
+/* libunwind is opened at start-up, and only when stack traces are on: the
+ * capture runs in hooks, which must not load anything. */
+#define LIBUNWIND_FUNCTIONS(X) X(unw_backtrace)
+static struct {
+	LIBUNWIND_FUNCTIONS(OA_DYNLIB_POINTER)
+} libunwind;
+#define LIBUNWIND_SYMBOL(name) OA_DYNLIB_SYMBOL(libunwind, name)
+static const struct oa_dynlib_symbol libunwind_symbols[] = {LIBUNWIND_FUNCTIONS(LIBUNWIND_SYMBOL)};
+static struct oa_dynlib libunwind_lib =
+    OA_DYNLIB("libunwind.so.8", libunwind_symbols, "spans have no stack traces");
 
 static uintptr_t own_start, own_end;
 
@@ -24,15 +36,18 @@ static int find_own_object(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
-void oa_stack_init(void)
+bool oa_stack_init(void)
 {
+	if (!oa_dynlib_load(&libunwind_lib))
+		return false;
 	dl_iterate_phdr(find_own_object, (void *)(uintptr_t)oa_stack_init);
+	return true;
 }
 
 void oa_payload_stack(struct oa_payload *w)
 {
 	void *frames[OA_STACK_MAX_FRAMES + 8];
-	int n = unw_backtrace(frames, (int)(sizeof frames / sizeof frames[0]));
+	int n = libunwind.unw_backtrace(frames, (int)(sizeof frames / sizeof frames[0]));
 	int first = 0;
 	while (first < n && (uintptr_t)frames[first] >= own_start &&
 	       (uintptr_t)frames[first] < own_end)

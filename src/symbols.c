@@ -1,5 +1,6 @@
-/* Function names for addresses: the ELF symbol tables of every loaded object,
- * read with libelf, and a per-address cache of the answers.
+/* Function names for addresses: the ELF symbol tables of loaded objects,
+ * read with libelf when an address in the object is first looked up, and a
+ * per-address cache of the answers.
  *
  * Every string handed out lives in an append-only arena freed only by
  * oa_symbols_destroy, so names stay valid across refreshes. Objects that were
@@ -24,6 +25,21 @@
 #include <unistd.h>
 
 #include "fdguard.h"
+#include "dynlib.h"
+
+/* libelf is opened at the first symbol table read, not linked. */
+#define LIBELF_FUNCTIONS(X)                                                                        \
+	X(elf_version)                                                                             \
+	X(elf_begin)                                                                               \
+	X(elf_end) X(elf_kind) X(elf_nextscn) X(elf_getdata) X(elf_strptr) X(gelf_getshdr)         \
+	    X(gelf_getsym)
+static struct {
+	LIBELF_FUNCTIONS(OA_DYNLIB_POINTER)
+} libelf;
+#define LIBELF_SYMBOL(name) OA_DYNLIB_SYMBOL(libelf, name)
+static const struct oa_dynlib_symbol libelf_symbols[] = {LIBELF_FUNCTIONS(LIBELF_SYMBOL)};
+static struct oa_dynlib libelf_lib =
+    OA_DYNLIB("libelf.so.1", libelf_symbols, "function names are shown as addresses");
 
 typedef char *(*demangle_fn)(const char *mangled, char *buf, size_t *len, int *status);
 
@@ -53,6 +69,7 @@ struct object {
 	size_t exec_count;
 	struct function *functions; /* sorted by start, one per address */
 	size_t function_count;
+	bool functions_read; /* functions is read when first needed */
 	bool mapped;
 	bool seen; /* scratch for oa_symbols_refresh */
 };
@@ -318,9 +335,10 @@ static Elf_Scn *function_table(Elf *elf, GElf_Shdr *shdr)
 {
 	Elf_Scn *dynsym = NULL;
 	GElf_Shdr dynsym_shdr;
-	for (Elf_Scn *scn = elf_nextscn(elf, NULL); scn; scn = elf_nextscn(elf, scn)) {
+	for (Elf_Scn *scn = libelf.elf_nextscn(elf, NULL); scn;
+	     scn = libelf.elf_nextscn(elf, scn)) {
 		GElf_Shdr header;
-		if (!gelf_getshdr(scn, &header))
+		if (!libelf.gelf_getshdr(scn, &header))
 			continue;
 		if (header.sh_type == SHT_SYMTAB) {
 			*shdr = header;
@@ -348,7 +366,7 @@ static void read_functions_from(struct oa_symbols *syms, struct object *obj, Elf
 {
 	GElf_Shdr shdr;
 	Elf_Scn *table = function_table(elf, &shdr);
-	Elf_Data *data = table ? elf_getdata(table, NULL) : NULL;
+	Elf_Data *data = table ? libelf.elf_getdata(table, NULL) : NULL;
 	if (!data || shdr.sh_entsize == 0)
 		return;
 	size_t symbol_count = shdr.sh_size / shdr.sh_entsize;
@@ -358,12 +376,12 @@ static void read_functions_from(struct oa_symbols *syms, struct object *obj, Elf
 	size_t candidate_count = 0;
 	for (size_t i = 0; i < symbol_count; i++) {
 		GElf_Sym sym;
-		if (!gelf_getsym(data, (int)i, &sym))
+		if (!libelf.gelf_getsym(data, (int)i, &sym))
 			continue;
 		unsigned char type = GELF_ST_TYPE(sym.st_info);
 		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF)
 			continue;
-		const char *name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+		const char *name = libelf.elf_strptr(elf, shdr.sh_link, sym.st_name);
 		if (!name || !*name)
 			continue;
 		candidates[candidate_count++] = (struct candidate){
@@ -408,15 +426,24 @@ done:
 	free(candidates);
 }
 
+/* Once per object; the file must still be the one the loader mapped. */
 static void read_functions(struct oa_symbols *syms, struct object *obj)
 {
+	if (obj->functions_read)
+		return;
+	obj->functions_read = true;
+	if (!oa_dynlib_load(&libelf_lib) || libelf.elf_version(EV_CURRENT) == EV_NONE)
+		return;
 	int fd = oa_fd_open(obj->path, O_RDONLY, 0);
 	if (fd < 0)
 		return;
-	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (elf && elf_kind(elf) == ELF_K_ELF)
-		read_functions_from(syms, obj, elf);
-	elf_end(elf);
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_dev == obj->dev && st.st_ino == obj->ino) {
+		Elf *elf = libelf.elf_begin(fd, ELF_C_READ_MMAP, NULL);
+		if (elf && libelf.elf_kind(elf) == ELF_K_ELF)
+			read_functions_from(syms, obj, elf);
+		libelf.elf_end(elf);
+	}
 	oa_fd_release(fd);
 }
 
@@ -478,7 +505,6 @@ static bool add_object(struct oa_symbols *syms, struct loaded_object *loaded, co
 	    .seen = true,
 	};
 	loaded->exec = NULL;
-	read_functions(syms, obj);
 	return true;
 }
 
@@ -525,7 +551,6 @@ void oa_symbols_refresh(struct oa_symbols *syms)
 
 struct oa_symbols *oa_symbols_create(void)
 {
-	elf_version(EV_CURRENT);
 	struct oa_symbols *syms = calloc(1, sizeof(*syms));
 	if (!syms)
 		return NULL;
@@ -606,6 +631,7 @@ static const char *resolve(struct oa_symbols *syms, uintptr_t addr, size_t *len)
 	}
 	if (!obj)
 		return format_string(syms, len, "0x%" PRIxPTR, addr);
+	read_functions(syms, obj);
 	struct function *fn = find_function(obj, addr);
 	if (!fn)
 		return format_string(syms, len, "0x%" PRIxPTR "@%s", addr - obj->base,
@@ -685,6 +711,7 @@ void oa_symbols_foreach_function(struct oa_symbols *syms,
 		struct object *obj = &syms->objects[i];
 		if (!obj->mapped)
 			continue;
+		read_functions(syms, obj);
 		for (size_t j = 0; j < obj->function_count; j++)
 			fn(obj->functions[j].start, display_name(syms, &obj->functions[j]), ctx);
 	}

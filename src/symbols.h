@@ -8,6 +8,8 @@
 
 struct oa_symbols;
 
+/* Lists the loaded objects; an object's symbol table is read (and libelf
+ * opened) when a name in it is first asked for. */
 struct oa_symbols *oa_symbols_create(void);
 void oa_symbols_destroy(struct oa_symbols *syms);
 /* The name of the function that contains addr, C++ demangled; when none is

@@ -19,6 +19,7 @@
 #include <zlib.h>
 #endif
 
+#include "dynlib.h"
 #include "fdguard.h"
 #include "log.h"
 #include "trace_service.pb-c.h"
@@ -68,6 +69,36 @@ static struct {
 	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *line);
 	void (*slist_free_all)(struct curl_slist *list);
 } lc;
+
+/* Like libcurl, and opened with it: zlib when requests are compressed, and
+ * protobuf-c to read the collector's protobuf responses. */
+#if OA_FEATURE_GZIP
+#define ZLIB_FUNCTIONS(X) X(deflateInit2_) X(deflateReset) X(deflateBound) X(deflate) X(deflateEnd)
+static struct {
+	ZLIB_FUNCTIONS(OA_DYNLIB_POINTER)
+} zlib;
+#define ZLIB_SYMBOL(name) OA_DYNLIB_SYMBOL(zlib, name)
+static const struct oa_dynlib_symbol zlib_symbols[] = {ZLIB_FUNCTIONS(ZLIB_SYMBOL)};
+static struct oa_dynlib zlib_lib =
+    OA_DYNLIB("libz.so.1", zlib_symbols, "requests are sent uncompressed");
+#endif
+
+#define PROTOBUF_C_FUNCTIONS(X) X(protobuf_c_message_unpack) X(protobuf_c_message_free_unpacked)
+static struct {
+	PROTOBUF_C_FUNCTIONS(OA_DYNLIB_POINTER)
+} protobuf_c;
+#define PROTOBUF_C_SYMBOL(name) OA_DYNLIB_SYMBOL(protobuf_c, name)
+static const struct oa_dynlib_symbol protobuf_c_symbols[] = {
+    PROTOBUF_C_FUNCTIONS(PROTOBUF_C_SYMBOL)};
+static struct oa_dynlib protobuf_c_lib =
+    OA_DYNLIB("libprotobuf-c.so.1", protobuf_c_symbols, "the collector's responses are not read");
+
+/* The generated descriptors and initialisers point string fields at this
+ * empty string, which libprotobuf-c defines too: ours lets the shim load
+ * without the library. Sound because libprotobuf-c never compares a field
+ * with its own copy, only with the field descriptor's default_value (which
+ * is this one); on Windows its header even gives every file a copy. */
+const char protobuf_c_empty_string[] = "";
 
 static bool lc_ready;
 /* 0 before the load, LOAD_DONE after it (lc_ready tells how it went), and
@@ -408,7 +439,7 @@ static bool append_configured_header(struct curl_slist **list, const struct oa_k
 	return ok;
 }
 
-static struct curl_slist *build_headers(const struct oa_config *cfg)
+static struct curl_slist *build_headers(const struct oa_config *cfg, bool gzip)
 {
 	struct curl_slist *list = NULL;
 	bool ok = append_header(&list, cfg->protocol == OA_PROTOCOL_JSON
@@ -416,10 +447,8 @@ static struct curl_slist *build_headers(const struct oa_config *cfg)
 					   : "Content-Type: application/x-protobuf") &&
 		  /* curl would wait up to 1 s for "100 Continue" on big bodies */
 		  append_header(&list, "Expect:");
-#if OA_FEATURE_GZIP
-	if (cfg->gzip)
+	if (gzip)
 		ok = ok && append_header(&list, "Content-Encoding: gzip");
-#endif
 	for (size_t i = 0; ok && i < cfg->headers.n; i++)
 		ok = append_configured_header(&list, &cfg->headers.items[i]);
 	if (!ok) {
@@ -543,13 +572,16 @@ struct oa_transport *oa_transport_create(const struct oa_config *cfg)
 		return NULL;
 	t->timeout_ms = cfg->otlp_timeout_ms;
 	t->protocol = cfg->protocol;
+	bool gzip = false;
 #if OA_FEATURE_GZIP
-	t->gzip = cfg->gzip;
+	t->gzip = gzip = cfg->gzip && oa_dynlib_load(&zlib_lib);
 #endif
+	if (t->protocol == OA_PROTOCOL_PROTOBUF)
+		oa_dynlib_load(&protobuf_c_lib);
 	t->rng = monotonic_ns() ^ (uint64_t)(uintptr_t)t ^ ((uint64_t)getpid() << 32);
 	t->endpoint_for_logs = endpoint_without_secrets(cfg->endpoint);
 	t->response = malloc(RESPONSE_KEEP + 1);
-	t->headers = build_headers(cfg);
+	t->headers = build_headers(cfg, gzip);
 	if (t->endpoint_for_logs && t->response && t->headers)
 		t->template = create_template(t, cfg);
 	if (!t->template) {
@@ -566,7 +598,7 @@ static void free_own_memory(struct oa_transport *t)
 {
 #if OA_FEATURE_GZIP
 	if (t->deflater_ready)
-		deflateEnd(&t->deflater);
+		zlib.deflateEnd(&t->deflater);
 	free(t->gzip_buf);
 #endif
 	lc.slist_free_all(t->headers);
@@ -607,14 +639,16 @@ void oa_transport_abandon(struct oa_transport *t)
 static bool gzip_body(struct oa_transport *t, const uint8_t *body, size_t len, size_t *out_len)
 {
 	if (!t->deflater_ready) {
-		if (deflateInit2(&t->deflater, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-				 Z_DEFAULT_STRATEGY) != Z_OK)
+		/* What the deflateInit2 macro expands to. */
+		if (zlib.deflateInit2_(&t->deflater, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+				       Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+				       (int)sizeof(t->deflater)) != Z_OK)
 			return false;
 		t->deflater_ready = true;
-	} else if (deflateReset(&t->deflater) != Z_OK) {
+	} else if (zlib.deflateReset(&t->deflater) != Z_OK) {
 		return false;
 	}
-	size_t bound = deflateBound(&t->deflater, (uLong)len);
+	size_t bound = zlib.deflateBound(&t->deflater, (uLong)len);
 	if (bound > t->gzip_cap) {
 		uint8_t *grown = realloc(t->gzip_buf, bound);
 		if (!grown)
@@ -626,7 +660,7 @@ static bool gzip_body(struct oa_transport *t, const uint8_t *body, size_t len, s
 	t->deflater.avail_in = (uInt)len;
 	t->deflater.next_out = t->gzip_buf;
 	t->deflater.avail_out = (uInt)t->gzip_cap;
-	if (deflate(&t->deflater, Z_FINISH) != Z_STREAM_END)
+	if (zlib.deflate(&t->deflater, Z_FINISH) != Z_STREAM_END)
 		return false;
 	*out_len = t->gzip_cap - t->deflater.avail_out;
 	return true;
@@ -676,9 +710,13 @@ static uint64_t parse_protobuf_response(const uint8_t *data, size_t len, char *m
 					size_t message_size)
 {
 	message[0] = '\0';
+	if (!oa_dynlib_load(&protobuf_c_lib))
+		return 0;
 	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse *response =
-	    opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
-		NULL, len, data);
+	    (Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse *)
+		protobuf_c.protobuf_c_message_unpack(
+		    &opentelemetry__proto__collector__trace__v1__export_trace_service_response__descriptor,
+		    NULL, len, data);
 	if (!response) {
 		oa_debug("ignoring an unreadable ExportTraceServiceResponse (%zu bytes)", len);
 		return 0;
@@ -691,8 +729,7 @@ static uint64_t parse_protobuf_response(const uint8_t *data, size_t len, char *m
 		if (text)
 			sanitize(message, message_size, text, strlen(text));
 	}
-	opentelemetry__proto__collector__trace__v1__export_trace_service_response__free_unpacked(
-	    response, NULL);
+	protobuf_c.protobuf_c_message_free_unpacked(&response->base, NULL);
 	return rejected;
 }
 

@@ -3,6 +3,9 @@ names, one trace per run, every call of a hot loop with block backpressure,
 recursion, longjmp, exit from deep inside, name and depth filters."""
 
 import collections
+import os
+import re
+import tempfile
 
 from harness import (Receiver, assert_single_trace, assert_tree_whole, by_name,
                      check, check_equal, check_holds, main, one, program,
@@ -197,6 +200,33 @@ def test_stacktraces():
     check(not wrong, 'stack traces: exactly the spans over the threshold (10ms default)', wrong)
 
 
+def test_without_opened_libraries():
+    """libunwind, libprotobuf-c and libelf are opened when needed: where they
+    cannot be (here files of their names that lack their functions), the
+    program runs and its spans are sent, named by address and without stack
+    traces, after one warning each. (When the shim linked them, the program
+    could not start.)"""
+    stub = os.path.abspath(program('libsymtest_linked.so'))
+    with tempfile.TemporaryDirectory() as stubs:
+        for soname in ('libunwind.so.8', 'libprotobuf-c.so.1', 'libelf.so.1'):
+            os.symlink(stub, os.path.join(stubs, soname))
+        result, spans = run(['tree'], 20, env={'LD_LIBRARY_PATH': stubs,
+                                               'OTLPAUTO_STACKTRACE': '1',
+                                               'OTLPAUTO_STACKTRACE_THRESHOLD': '0'})
+    check_equal(len(spans), 20, 'without the libraries: every span sent')
+    unnamed = [s['name'] for s in spans if not re.fullmatch(r'0x[0-9a-f]+@workload', s['name'])]
+    check_equal(unnamed, [], 'without libelf: functions named by offset in the program')
+    check(not any('code.stacktrace' in s['attributes'] for s in spans),
+          'without libunwind: no stack traces')
+    warnings = [line for line in result.stderr.splitlines() if line.startswith('otlpauto:')]
+    check_equal(warnings, [
+        'otlpauto: libunwind.so.8 has no unw_backtrace; spans have no stack traces',
+        'otlpauto: libprotobuf-c.so.1 has no protobuf_c_message_unpack; '
+        "the collector's responses are not read",
+        'otlpauto: libelf.so.1 has no elf_version; function names are shown as addresses',
+    ], 'one warning per missing library, when it is first needed')
+
+
 def test():
     global WORKLOAD
     WORKLOAD = program('workload')
@@ -211,6 +241,7 @@ def test():
     test_family_off()
     test_cpp_exceptions()
     test_stacktraces()
+    test_without_opened_libraries()
 
 
 main(test)

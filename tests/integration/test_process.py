@@ -5,6 +5,7 @@ from an empty environment; posix_spawn and system hand over context."""
 
 import collections
 import os
+import re
 import tempfile
 
 from harness import (Receiver, assert_single_trace, assert_tree_whole, check, check_equal,
@@ -106,12 +107,36 @@ def test_spawn_and_system():
     check_holds('spawn/system: whole tree', assert_tree_whole, spans)
 
 
+def test_clock_inherited():
+    """A traced program hands its clock decision (OTLPAUTO_TSC_HZ) to the
+    programs it execs, also through an emptied environment: only the first
+    decides (CPUID or a short measurement), the others take its rate."""
+    if 'address' in os.environ.get('OTLPAUTO_SANITIZER', ''):
+        print('# clock through env -i: skipped under AddressSanitizer', flush=True)
+        return
+    result, _ = run(['exec', '2'], 11, env={'OTEL_LOG_LEVEL': 'debug'})
+    check_equal(result.returncode, 0, 'clock: exit status')
+    clocks = re.findall(r'^otlpauto: clock: (.*) \((.*)\)$', result.stderr, re.M)
+    check(len(clocks) == 3, 'clock: one decision per program', clocks)
+    if len(clocks) == 3:
+        check(clocks[0][1] != 'inherited', 'clock: the first program decides', clocks)
+        check_equal(clocks[1:], [(clocks[0][0], 'inherited')] * 2,
+                    'clock: the exec\'d programs take its decision')
+    with Receiver() as receiver:
+        result = run_traced(['/usr/bin/env', '-i', program('workload'), 'tree'], receiver,
+                            env={**EVERY_CALL, 'OTEL_LOG_LEVEL': 'debug'})
+    clocks = re.findall(r'^otlpauto: clock: (.*) \((.*)\)$', result.stderr, re.M)
+    check(len(clocks) == 2 and clocks[1] == (clocks[0][0], 'inherited'),
+          'clock: passed on through env -i', clocks)
+
+
 def test():
     test_forks(20, 'exit')
     test_forks(10, '_exit')
     test_exec_chain()
     test_exec_with_empty_environment()
     test_spawn_and_system()
+    test_clock_inherited()
 
 
 main(test)
