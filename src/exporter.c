@@ -100,7 +100,7 @@ static struct {
 	uint64_t carried_slots;
 	uint32_t batch_target;
 	bool flushing; /* exporting for a flush request (exit, exec, signal) */
-	bool set_up; /* exporter_state_setup ran */
+	bool set_up;   /* exporter_state_setup ran */
 	bool sending_parcels;
 	/* During an exec: requests go into the hand-over file for the new
 	 * program when there is one, and to the relay as this frame type. */
@@ -882,9 +882,17 @@ static bool rings_empty(void)
 	return true;
 }
 
-/* With no exporter thread and a relay to send to, the calling thread
- * exports what is queued itself: encoding and a write to a local socket cost
- * less than starting a thread. False when the thread runs (or starts). */
+/* Whether a flush without the exporter thread can be done by the caller:
+ * sending to the relay, writing the file or stderr, or releasing records
+ * unread cost less than starting a thread; posting to the collector needs
+ * libcurl, loaded on the exporter thread. */
+static bool exports_inline(void)
+{
+	return oa_relay_connected() || oa_rt.cfg.exporter != OA_EXPORTER_OTLP;
+}
+
+/* With no exporter thread, the calling thread exports what is queued
+ * itself (see exports_inline). False when the thread runs (or starts). */
 static bool export_inline(uint64_t deadline_ns)
 {
 	int state = EXPORTER_STOPPED;
@@ -1082,7 +1090,7 @@ void oa_exporter_flush(uint32_t timeout_ms)
 	if (state == EXPORTER_STOPPED && rings_empty() && oa_parcels_bytes() == 0)
 		return;
 	uint64_t deadline = oa_mono_ns() + (uint64_t)timeout_ms * 1000000u;
-	if (state == EXPORTER_STOPPED && oa_relay_connected() && export_inline(deadline))
+	if (state == EXPORTER_STOPPED && exports_inline() && export_inline(deadline))
 		return;
 	if (!ensure_started())
 		return;
@@ -1110,8 +1118,8 @@ void oa_exporter_exit_flush(uint64_t timeout_ns, bool async)
 	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) == EXPORTER_STOPPED) {
 		if (rings_empty() && oa_parcels_bytes() == 0)
 			return;
-		/* A relay client sends from here: encoding and a local write. */
-		if (!async && oa_relay_connected() && export_inline(deadline - margin))
+		/* A relay client, the file, the console: sent from here. */
+		if (!async && exports_inline() && export_inline(deadline - margin))
 			return;
 		/* No exporter thread yet (no span was committed before, in this
 		 * process or since the fork): a signal handler or _exit cannot
