@@ -1251,8 +1251,11 @@ struct writer {
 
 static void put(struct writer *w, const char *s, size_t n)
 {
+	/* Room is left for the NUL; len counts on past cap (the full length).
+	 * Written as a difference: GCC's overflow check otherwise assumes len
+	 * may wrap to -1. */
 	for (size_t i = 0; i < n; i++, w->len++)
-		if (w->len + 1 < w->cap)
+		if (w->len < w->cap && w->cap - w->len > 1)
 			w->out[w->len] = s[i];
 }
 

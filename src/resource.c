@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "fdguard.h"
+#include "http_parse.h"
 #include "resource.h"
 #include "utf8.h"
 
@@ -27,35 +29,99 @@ static struct oa_str own(char *s)
 	return (struct oa_str){s, s ? (uint32_t)strlen(s) : 0};
 }
 
-/* "scheme://user:pw@host/..." -> "scheme://REDACTED@host/...": arguments
- * often carry URLs and credentials must never be recorded. */
-static char *redact_userinfo(const char *arg, size_t len)
+/* Headers whose value is a credential, when an argument is one ("Name:
+ * value", as curl -H takes it). */
+static const char *const secret_headers[] = {"authorization", "proxy-authorization", "cookie",
+					     "set-cookie",    "x-api-key",	     "api-key",
+					     "x-auth-token"};
+
+/* Option names that carry a credential in "--name=value". */
+static const char *const secret_options[] = {"password", "passwd", "secret", "token"};
+
+static bool is_secret_header(const char *arg, size_t name_len)
 {
+	for (size_t i = 0; i < sizeof secret_headers / sizeof secret_headers[0]; i++)
+		if (strlen(secret_headers[i]) == name_len &&
+		    strncasecmp(arg, secret_headers[i], name_len) == 0)
+			return true;
+	return false;
+}
+
+static bool is_secret_option(const char *arg, size_t name_len)
+{
+	if (arg[0] != '-')
+		return false;
+	for (size_t i = 0; i < sizeof secret_options / sizeof secret_options[0]; i++)
+		if (memmem(arg, name_len, secret_options[i], strlen(secret_options[i])))
+			return true;
+	return false;
+}
+
+size_t oa_redact_command_arg(const char *arg, size_t len, char *out)
+{
+	size_t n = 0;
+	const char *colon = memchr(arg, ':', len);
+	const char *eq = memchr(arg, '=', len);
 	const char *scheme_end = memmem(arg, len, "://", 3);
-	if (scheme_end) {
-		const char *auth = scheme_end + 3;
-		const char *end = arg + len;
-		const char *stop = auth;
-		while (stop < end && *stop != '/' && *stop != '?' && *stop != '#')
-			stop++;
-		const char *at = NULL;
-		for (const char *p = auth; p < stop; p++)
-			if (*p == '@')
-				at = p;
-		if (at) {
-			size_t head = (size_t)(auth - arg), tail = (size_t)(end - at);
-			char *joined = malloc(head + 8 + tail + 1);
-			if (!joined)
-				return NULL;
-			memcpy(joined, arg, head);
-			memcpy(joined + head, "REDACTED", 8);
-			memcpy(joined + head + 8, at, tail);
-			char *out = text_copy(joined, head + 8 + tail);
-			free(joined);
-			return out;
-		}
+	if (colon && !scheme_end && is_secret_header(arg, (size_t)(colon - arg))) {
+		memcpy(out, arg, (size_t)(colon - arg) + 1);
+		n = (size_t)(colon - arg) + 1;
+		memcpy(out + n, " REDACTED", 9);
+		return n + 9;
 	}
-	return text_copy(arg, len);
+	if (eq && !scheme_end && is_secret_option(arg, (size_t)(eq - arg))) {
+		n = (size_t)(eq - arg) + 1;
+		memcpy(out, arg, n);
+		memcpy(out + n, "REDACTED", 8);
+		return n + 8;
+	}
+	if (!scheme_end) {
+		memcpy(out, arg, len);
+		return len;
+	}
+	/* A URL: no user:password, no query values. */
+	const char *end = arg + len;
+	const char *auth = scheme_end + 3;
+	const char *stop = auth;
+	while (stop < end && *stop != '/' && *stop != '?' && *stop != '#')
+		stop++;
+	const char *at = NULL;
+	for (const char *p = auth; p < stop; p++)
+		if (*p == '@')
+			at = p;
+	const char *copy_from = arg;
+	if (at) {
+		memcpy(out, arg, (size_t)(auth - arg));
+		n = (size_t)(auth - arg);
+		memcpy(out + n, "REDACTED", 8);
+		n += 8;
+		copy_from = at;
+	}
+	const char *query = memchr(copy_from, '?', (size_t)(end - copy_from));
+	const char *fragment = query ? memchr(query, '#', (size_t)(end - query)) : NULL;
+	const char *query_end = fragment ? fragment : end;
+	size_t head = (size_t)((query ? query + 1 : end) - copy_from);
+	memcpy(out + n, copy_from, head);
+	n += head;
+	if (query) {
+		n += oa_http_redact_query(query + 1, (size_t)(query_end - query - 1), out + n,
+					  OA_REDACTED_ARG_MAX(len) - n);
+		memcpy(out + n, query_end, (size_t)(end - query_end));
+		n += (size_t)(end - query_end);
+	}
+	return n;
+}
+
+/* An argument as recorded: credentials redacted, valid UTF-8. */
+static char *recorded_arg(const char *arg, size_t len)
+{
+	char *redacted = malloc(OA_REDACTED_ARG_MAX(len));
+	if (!redacted)
+		return NULL;
+	size_t n = oa_redact_command_arg(arg, len, redacted);
+	char *out = text_copy(redacted, n);
+	free(redacted);
+	return out;
 }
 
 size_t oa_cmdline_arg_count(const char *buf, size_t n)
@@ -84,7 +150,7 @@ static void read_command_args(struct oa_resource *r)
 		return;
 	for (size_t off = 0; off < (size_t)n && r->n_args < count;) {
 		size_t len = strnlen(buf + off, (size_t)n - off);
-		r->args[r->n_args++] = own(redact_userinfo(buf + off, len));
+		r->args[r->n_args++] = own(recorded_arg(buf + off, len));
 		off += len + 1;
 	}
 }

@@ -1,6 +1,7 @@
 #ifndef OTLPAUTO_RESOURCE_H
 #define OTLPAUTO_RESOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -16,6 +17,16 @@ struct oa_resource {
 /* Builds the Resource of the calling process (reads /proc/self). */
 void oa_resource_build(struct oa_resource *r, const struct oa_config *cfg);
 void oa_resource_free(struct oa_resource *r);
+/* Room oa_redact_command_arg may need for an argument of len bytes: a query
+ * of many empty values grows by "REDACTED" for each. */
+#define OA_REDACTED_ARG_MAX(len) ((len)*5 + 32)
+/* A command-line argument with its credentials replaced by REDACTED: a
+ * credential header ("Authorization: ...", "Cookie: ...", as curl -H takes
+ * it), --password=/--token=/--secret= values, a URL's user:password and its
+ * query values. Writes into out (OA_REDACTED_ARG_MAX(len) bytes), returns the
+ * length. */
+size_t oa_redact_command_arg(const char *arg, size_t len, char *out);
+
 /* Arguments in the n bytes of a /proc/<pid>/cmdline: one per NUL-terminated
  * string (the last may lack its NUL), trailing empty ones not counted. */
 size_t oa_cmdline_arg_count(const char *buf, size_t n);

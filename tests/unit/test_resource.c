@@ -22,6 +22,37 @@ static void test_arg_count(void)
 	CHECK_EQ_INT(oa_cmdline_arg_count("", 0), 0);
 }
 
+static void check_redacted(const char *arg, const char *expected)
+{
+	char out[OA_REDACTED_ARG_MAX(256)];
+	size_t n = oa_redact_command_arg(arg, strlen(arg), out);
+	out[n] = '\0';
+	CHECK_EQ_STR(out, expected);
+}
+
+/* Arguments that carry credentials: header values as curl -H takes them,
+ * --password=/--token=/--secret= values, a URL's user:password and query
+ * values. Everything else is kept as it is. */
+static void test_redaction(void)
+{
+	check_redacted("-v", "-v");
+	check_redacted("http://host:80/a/b", "http://host:80/a/b");
+	check_redacted("http://user:pw@host/x", "http://REDACTED@host/x");
+	check_redacted("https://h/p?token=abc&x&y=", "https://h/p?token=REDACTED&x&y=");
+	check_redacted("https://u:p@h/p?k=v#frag", "https://REDACTED@h/p?k=REDACTED#frag");
+	check_redacted("Authorization: Bearer s3cret", "Authorization: REDACTED");
+	check_redacted("cookie:a=b", "cookie: REDACTED");
+	check_redacted("X-Api-Key: k", "X-Api-Key: REDACTED");
+	check_redacted("Accept: text/plain", "Accept: text/plain");
+	check_redacted("--password=hunter2", "--password=REDACTED");
+	check_redacted("--auth-token=t", "--auth-token=REDACTED");
+	check_redacted("--db-secret=s", "--db-secret=REDACTED");
+	check_redacted("--name=value", "--name=value");
+	check_redacted("key=value", "key=value");
+	/* the longest growth: every value replaced */
+	check_redacted("http://h/?a=1&b=2&c=3", "http://h/?a=REDACTED&b=REDACTED&c=REDACTED");
+}
+
 static const struct oa_attr *find(const struct oa_resource *r, const char *key)
 {
 	for (size_t i = 0; i < r->n_attrs; i++)
@@ -59,6 +90,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	test_arg_count();
+	test_redaction();
 	test_build(argv[0]);
 	CHECK_DONE();
 }
