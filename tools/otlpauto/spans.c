@@ -342,7 +342,7 @@ static bool read_request(struct line_reader *r, const struct json_value *request
 		return false;
 	for (const struct json_value *rs = resource_spans_list ? resource_spans_list->first : NULL;
 	     rs; rs = rs->next) {
-		const struct process *process;
+		const struct process *process = NULL;
 		if (rs->type != JSON_OBJECT)
 			return line_fail(r->err, "a resourceSpans entry is not an object");
 		if (!read_process(r, rs, &process) ||
