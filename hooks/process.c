@@ -226,6 +226,18 @@ static int handoff_file(void)
 	return (int)syscall(SYS_memfd_create, "otlpauto-handoff", 0u);
 }
 
+/* Whether the thread has a frame of its own open that passes the filters
+ * (not one a forked child inherited): the exec ends and sends it, under the
+ * process span. */
+static bool has_own_frame(struct oa_thread *t)
+{
+	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
+	for (uint32_t i = 0; i < stored; i++)
+		if (!t->frames[i].foreign && t->frames[i].filter != OA_FILTER_EXCLUDED)
+			return true;
+	return false;
+}
+
 /* Every exec variant ends here. What this process committed goes out first
  * (to the relay, or into a hand-over file the new program sends from); then
  * the exec span, the frames open now and the process span are sent
@@ -248,7 +260,7 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	uint64_t start = oa_now();
 	uint64_t deadline = oa_mono_ns() + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
 	struct oa_span_ctx parent, ctx;
-	bool own_span = oa_process_span_needed_at_exec(&parent);
+	bool own_span = oa_process_span_needed_at_exec(&parent) || has_own_frame(t);
 	if (own_span)
 		oa_current_parent(t, &parent);
 	oa_span_ctx_start(t, &parent, &ctx);

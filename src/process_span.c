@@ -144,6 +144,11 @@ bool oa_process_span_adopts(void)
 	return __atomic_fetch_add(&ps.adopted, 1, __ATOMIC_RELAXED) < oa_rt.cfg.process_trace_spans;
 }
 
+void oa_process_span_used(void)
+{
+	__atomic_store_n(&ps.used, true, __ATOMIC_RELAXED);
+}
+
 bool oa_process_span_needed_at_exec(struct oa_span_ctx *fork_parent)
 {
 	if (!ps.forked || __atomic_load_n(&ps.used, __ATOMIC_RELAXED))

@@ -153,6 +153,36 @@ def test_forks(children, how):
     check_equal(mismatched, [], f'forks ({how}): child_work under its own process\'s span')
 
 
+def test_fork_then_exec():
+    """A forked child that made spans before it execs keeps its process span
+    (ended by the exec), and the exec span is its child. In cli_forker the
+    child's function span ended before the exec; in `workload fork-exec` the
+    frame that execs is still open."""
+    result, spans = run_argv([program('cli_forker')], 9, env={'OTLPAUTO_FUNCTION_THRESHOLD': None})
+    check_equal(result.returncode, 3, 'fork, work, exec: exit status')
+    check_holds('fork, work, exec: whole tree', assert_tree_whole, spans)
+    check_holds('fork, work, exec: one trace', assert_single_trace, spans)
+    check_equal(parent_pairs(spans),
+                {('cli_forker', None): 1, ('main', 'cli_forker'): 2, ('parent_work', 'main'): 1,
+                 ('cli_forker', 'main'): 1, ('child_work', 'cli_forker'): 1,
+                 ('exec cli_forker', 'cli_forker'): 1, ('cli_forker', 'exec cli_forker'): 1,
+                 ('exec_work', 'main'): 1},
+                'fork, work, exec: the child\'s process span holds its work and its exec span')
+    child = [s for s in process_spans(spans)
+             if s['attributes'].get('otlpauto.end_reason') == 'exec']
+    check_equal(len(child), 1, 'fork, work, exec: the child\'s process span ends at the exec')
+
+    result, spans = run(['fork-exec'], 8)
+    check_equal(result.returncode, 0, 'fork, exec inside a function: exit status')
+    check_holds('fork, exec inside a function: whole tree', assert_tree_whole, spans)
+    check_equal(parent_pairs(spans),
+                {('workload', None): 1, ('main', 'workload'): 2, ('run_fork_exec', 'main'): 1,
+                 ('workload', 'run_fork_exec'): 1, ('child_exec', 'workload'): 1,
+                 ('exec workload', 'child_exec'): 1, ('workload', 'exec workload'): 1},
+                'fork, exec inside a function: the open frame, under the child\'s process '
+                'span, is the exec span\'s parent')
+
+
 def test_exec_chain():
     depth = 4
     result, spans = run(['exec', str(depth)], 5 * depth + 4)
@@ -296,6 +326,7 @@ def test():
     test_killed_by_signal()
     test_forks(20, 'exit')
     test_forks(10, '_exit')
+    test_fork_then_exec()
     test_exec_chain()
     test_exec_with_empty_environment()
     test_spawn_and_system()
