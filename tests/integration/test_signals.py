@@ -1,6 +1,7 @@
 """A service stopped by SIGTERM, SIGINT or SIGHUP with the default action
-still delivers its spans and dies of the same signal; a program's own
-handler runs unchanged; the program sees SIG_DFL where it set nothing."""
+still delivers its spans and dies of the same signal, its process span
+ending in error with the signal's name; a program's own handler runs
+unchanged; the program sees SIG_DFL where it set nothing."""
 
 import collections
 import os
@@ -9,7 +10,7 @@ import subprocess
 import time
 
 from harness import (Receiver, assert_tree_whole, check, check_equal, check_holds, lib_path,
-                     main, program)
+                     main, one, parent_pairs, program)
 
 
 def start(receiver, mode):
@@ -40,29 +41,45 @@ def test_default_action(sig):
         started = time.monotonic()
         stop(process, sig)
         elapsed = time.monotonic() - started
-        spans = receiver.wait_for_spans(4, timeout=5)
-        spans = receiver.wait_for_spans(5, timeout=0.5)
+        spans = receiver.wait_for_spans(5, timeout=5)
+        spans = receiver.wait_for_spans(6, timeout=0.5)
     check_equal(process.returncode, -sig, f'{name}: dies of the same signal')
     check(elapsed < 5, f'{name}: flush is bounded', elapsed)
     counts = collections.Counter(s['name'] for s in spans)
-    check_equal(dict(counts), {'main': 1, 'wait_for_signal': 1, 'warm_up': 1, 'leaf': 1},
-                f'{name}: finished and open spans delivered')
+    check_equal(dict(counts), {'workload': 1, 'main': 1, 'wait_for_signal': 1, 'warm_up': 1,
+                               'leaf': 1},
+                f'{name}: finished and open spans delivered, and the process span')
     open_frames = [s['name'] for s in spans
                    if s['attributes'].get('otlpauto.end_reason') == 'process_exit']
     check_equal(sorted(open_frames), ['main', 'wait_for_signal'],
                 f'{name}: frames open at the signal end with the process')
     check_holds(f'{name}: whole tree', assert_tree_whole, spans)
+    check_equal(parent_pairs(spans).get(('main', 'workload')), 1,
+                f'{name}: main under the process span')
+    if counts['workload'] == 1:
+        process = one(spans, 'workload')
+        check_equal((process['status_code'], process['status_message'],
+                     process['attributes'].get('error.type'),
+                     'process.exit.code' in process['attributes'],
+                     process['attributes'].get('otlpauto.end_reason')),
+                    (2, name, name, False, None),
+                    f'{name}: the process span is an error named after the signal, no exit code')
 
 
 def test_own_handler():
     with Receiver() as receiver:
         process, ready = start(receiver, 'own-handler')
         out, _ = stop(process, signal.SIGTERM)
-        spans = receiver.wait_for_spans(5, timeout=5)  # main, own_handler, wait_for_signal, warm_up, leaf
+        # main, own_handler, wait_for_signal, warm_up, leaf and the process span
+        spans = receiver.wait_for_spans(6, timeout=5)
     check_equal(process.returncode, 0, 'own handler: runs and exits 0')
     check_equal(out.strip(), 'handled', 'own handler: its output')
     names = {s['name'] for s in spans}
-    check({'own_handler', 'main'} <= names, 'own handler: spans flushed at its exit', names)
+    check({'own_handler', 'main', 'workload'} <= names, 'own handler: spans flushed at its exit',
+          names)
+    process = [s for s in spans if s['name'] == 'workload']
+    check_equal([(s['status_code'], s['attributes'].get('process.exit.code')) for s in process],
+                [(0, 0)], 'own handler: the process exits 0 from the handler, no error')
 
 
 def test_disposition_seen_by_program():
