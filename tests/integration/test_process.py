@@ -121,6 +121,27 @@ def test_killed_by_signal():
                 'SIGTERM: main still under the process span')
 
 
+def test_family_off():
+    """Without the process family no process span is written, and no span
+    names one: main is the root (or the child of TRACEPARENT's span), as are
+    a forked child's spans' frames."""
+    remote_trace, remote_span = '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'
+    off = {'OTLPAUTO_HOOKS': 'functions'}
+    _, spans = run(['fork', '2'], 6, env=off)
+    check_equal(parent_pairs(spans), {('main', None): 1, ('run_forks', 'main'): 1,
+                                      ('child_work', 'run_forks'): 2, ('leaf', 'child_work'): 2},
+                'process family off: no process span, main the root, children under the fork')
+    _, spans = run(['longjmp'], 6,
+                   env={**off, 'TRACEPARENT': f'00-{remote_trace}-{remote_span}-01'})
+    check_equal(len(spans), 6, 'process family off, TRACEPARENT: function spans only')
+    main_span = [s for s in spans if s['name'] == 'main']
+    check_equal([(s['trace_id'], s['parent_span_id']) for s in main_span],
+                [(remote_trace, remote_span)],
+                'process family off, TRACEPARENT: main is the remote span\'s child')
+    check_holds('process family off, TRACEPARENT: whole tree', assert_tree_whole, spans,
+                remote_span)
+
+
 def test_forks(children, how):
     result, spans = run(['fork', str(children), how], 3 + 3 * children)
     check_equal(result.returncode, 0, f'{children} forks ({how}): exit status')
@@ -324,6 +345,7 @@ def test():
     test_process_span()
     test_exit_codes()
     test_killed_by_signal()
+    test_family_off()
     test_forks(20, 'exit')
     test_forks(10, '_exit')
     test_fork_then_exec()
