@@ -314,6 +314,10 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 		for (uint32_t i = 0; i < stored; i++)
 			t->frames[i].foreign = foreign[i];
 		oa_process_span_resume();
+		/* A forked child that goes on sends its process span at exit: the
+		 * failed exec span is its child, not a sibling. */
+		if (!own_span)
+			oa_current_parent(t, &parent);
 		struct oa_span_ctx failed = ctx;
 		failed.span_id = oa_new_span_id(&t->rng);
 		write_span(t, &parent, &failed, name, file, start, saved_errno, 0, false, false);

@@ -340,6 +340,23 @@ def test_failed_exec():
     check(bash['start'] <= exec_span['start'] and exec_span['end'] <= bash['end'],
           'failed exec: the exec span lies within bash\'s process span')
 
+    # Not the last command: bash forks, the child's exec fails, the child
+    # reports and exits 127; then bash execs true.
+    result, spans = run_argv(['/bin/bash', '-c', '/nonexistent/prog; /bin/true'], 5)
+    check_equal(result.returncode, 0, 'failed exec in a forked child: bash goes on')
+    check_holds('failed exec in a forked child: whole tree', assert_tree_whole, spans)
+    check_equal(parent_pairs(spans), {('bash', None): 1, ('bash', 'bash'): 1,
+                                      ('exec prog', 'bash'): 1, ('exec true', 'bash'): 1,
+                                      ('true', 'exec true'): 1},
+                'failed exec in a forked child: the spans')
+    failed = [s for s in spans if s['name'] == 'exec prog']
+    child = [s for s in process_spans(spans) if s['name'] == 'bash' and s['parent_span_id']]
+    if len(failed) == 1 and len(child) == 1:
+        check_equal((failed[0]['parent_span_id'], pid_of(failed[0]),
+                     child[0]['attributes'].get('process.exit.code')),
+                    (child[0]['span_id'], pid_of(child[0]), 127),
+                    'failed exec in a forked child: under the child\'s process span (exit 127)')
+
 
 def test():
     test_process_span()
