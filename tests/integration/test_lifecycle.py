@@ -9,6 +9,7 @@ fork), which the programs' own span counts do not include."""
 
 import collections
 import os
+import re
 import time
 
 from harness import (Receiver, assert_single_trace, assert_tree_whole, check, check_equal,
@@ -60,6 +61,26 @@ def test_forks(children, how):
     pids = collections.Counter(s['resource']['process.pid'] for s in spans)
     check_equal(sorted(collections.Counter(pids.values()).items()), [(3, children + 1)],
                 f'{what}: three spans from each process (its process span included)')
+    # Each child's 3 spans go through the relay the parent hosts; each
+    # process's summary counts its own spans as exported.
+    lines = result.stderr.splitlines()
+    check_equal(collections.Counter(re.sub(r'\d+', 'N', l) for l in lines
+                                    if l.startswith('otlpauto: ')),
+                {'otlpauto: spans: exported N, sampled out N, dropped: ring full N, '
+                 'queue full N, export failed N, rejected N': children + 1,
+                 'otlpauto: relay: N of the exported spans went through the relay': children,
+                 'otlpauto: relay host: N spans from other processes: exported N, '
+                 'failed N': 1}, f'{what}: the debug summaries')
+    check_equal(sorted(collections.Counter(
+        l for l in lines if l.startswith('otlpauto: relay: ')).items()),
+                [('otlpauto: relay: 3 of the exported spans went through the relay', children)],
+                f'{what}: each child relays its 3 spans')
+    check_equal([l for l in lines if l.startswith('otlpauto: relay host: ')],
+                [f'otlpauto: relay host: {3 * children} spans from other processes: '
+                 f'exported {3 * children}, failed 0'],
+                f'{what}: the parent hosts the relay and exports the children\'s spans')
+    check_equal(sorted(s['exported'] for s in map(spans_summary, lines) if s),
+                [3] * (children + 1), f'{what}: every process exported its 3 spans')
 
 
 def test_sequential_threads(n):
