@@ -10,6 +10,7 @@ started without a parent are its children while the process is young
 traces, linked to it."""
 
 import collections
+import os
 
 from harness import (Receiver, assert_single_trace, assert_tree_whole, by_name, check,
                      check_equal, check_holds, main, one, program, run_traced)
@@ -245,6 +246,31 @@ def test_process_trace_bounds():
         check_holds(f'bounds, {what}: whole trees', assert_tree_whole, spans)
 
 
+def test_bounds_count_spans():
+    """Only spans count toward OTLPAUTO_PROCESS_TRACE_SPANS: threads started
+    outside any span do not, so the one connect after 5 of them is still a
+    child of the process span."""
+    script = ('import socket, threading\n'
+              'threads = [threading.Thread(target=lambda: None) for _ in range(5)]\n'
+              'for t in threads: t.start()\n'
+              'for t in threads: t.join()\n'
+              'socket.socket().connect_ex(("127.0.0.1", 1))\n')
+    with Receiver() as receiver:
+        result = run_traced(['/usr/bin/python3', '-c', script], receiver,
+                            env={'OTLPAUTO_PROCESS_TRACE_SPANS': '3'}, timeout=60)
+        spans = receiver.wait_for_spans(2, timeout=10)
+        spans = receiver.wait_for_spans(3, timeout=0.5)
+    check_equal(result.returncode, 0, 'bounds, threads: exit status')
+    python = os.path.basename(os.path.realpath('/usr/bin/python3'))
+    check_equal(sorted(s['name'] for s in spans), sorted([python, 'socket connect 127.0.0.1:1']),
+                'bounds, threads: the process span and the connect span')
+    if len(spans) == 2:
+        process, connect = one(spans, python), one(spans, 'socket connect 127.0.0.1:1')
+        check_equal((connect['trace_id'], connect['parent_span_id'], connect['links']),
+                    (process['trace_id'], process['span_id'], []),
+                    'bounds, threads: the connect is a child of the process span')
+
+
 def test_all():
     test_parent_based()
     test_not_parent_based()
@@ -254,6 +280,7 @@ def test_all():
     test_adaptive()
     test_adaptive_remote_parent()
     test_process_trace_bounds()
+    test_bounds_count_spans()
 
 
 if __name__ == '__main__':
