@@ -11,6 +11,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "payload.h"
+#include "process_span.h"
 #include "runtime.h"
 #include "stack.h"
 #include "symbols.h"
@@ -155,6 +156,8 @@ __attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t ind
 			break;
 		}
 	}
+	if (parent.span_id == oa_rt.process_ctx.span_id)
+		oa_process_span_used();
 	if (!(parent.flags & 1)) {
 		__atomic_fetch_add(&oa_rt.spans_sampled_out, 1, __ATOMIC_RELAXED);
 		return;

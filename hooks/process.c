@@ -381,6 +381,17 @@ static int handoff_file(void)
 
 static void end_open_popens(struct oa_thread *t, enum oa_end_reason reason);
 static void resume_popens(void);
+/* Whether the thread has a frame of its own open that passes the filters
+ * (not one a forked child inherited): the exec ends and sends it, under the
+ * process span. */
+static bool has_own_frame(struct oa_thread *t)
+{
+	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
+	for (uint32_t i = 0; i < stored; i++)
+		if (!t->frames[i].foreign && t->frames[i].filter != OA_FILTER_EXCLUDED)
+			return true;
+	return false;
+}
 
 /* Every exec variant ends here. What this process committed goes out first
  * (to the relay, or into a hand-over file the new program sends from); then
@@ -406,7 +417,7 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	uint64_t start = oa_now();
 	uint64_t deadline = oa_mono_ns() + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
 	struct oa_span_ctx parent, ctx;
-	bool own_span = oa_process_span_needed_at_exec(&parent);
+	bool own_span = oa_process_span_needed_at_exec(&parent) || has_own_frame(t);
 	if (own_span)
 		oa_current_parent(t, &parent);
 	oa_span_ctx_start(t, &parent, &ctx);
@@ -467,6 +478,10 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 			t->frames[i].foreign = foreign[i];
 		resume_popens();
 		oa_process_span_resume();
+		/* A forked child that goes on sends its process span at exit: the
+		 * failed exec span is its child, not a sibling. */
+		if (!own_span)
+			oa_current_parent(t, &parent);
 		struct oa_span_ctx failed = ctx;
 		failed.span_id = oa_new_span_id(&t->rng);
 		write_span(t, &parent, &failed, name, file, start, saved_errno, 0, false,

@@ -206,12 +206,12 @@ static otlpauto_span *api_span_start(const char *name, int kind)
 	}
 	struct otlpauto_span *s = &pool->spans[pool->free_index[--pool->n_free]];
 	oa_current_parent(t, &s->parent);
-	/* Outside any span (the process context without TRACEPARENT has no
-	 * span id): the root of a new trace. */
+	/* No parent (the process span no longer adopts): the root of a new
+	 * trace, linked to the process span when it would have been its child. */
 	bool root = s->parent.span_id == 0 && !s->parent.remote;
 	oa_span_ctx_start(t, root ? NULL : &s->parent, &s->ctx);
 	if (root)
-		memset(&s->parent, 0, sizeof s->parent);
+		s->parent = (struct oa_span_ctx){.link_process = s->parent.link_process};
 	oa_ctx_push(t, &s->ctx);
 	s->ctx_level = t->ctx_depth;
 	pool->level_span[s->ctx_level] = (uint8_t)(s->index + 1);

@@ -55,6 +55,13 @@ static void start_now(void)
 	ps.parent_pid = getppid();
 }
 
+/* Process spans are written only with the process family on (exit and exec
+ * hooks); without it, no span may name one as its parent. */
+static bool written(void)
+{
+	return (oa_rt.cfg.hooks & OA_HOOK_PROCESS) != 0;
+}
+
 static bool sampled_from_parent(const struct oa_span_ctx *parent)
 {
 	switch (oa_rt.cfg.sampler) {
@@ -90,6 +97,12 @@ void oa_process_span_init(void)
 	pc->span_id = oa_new_span_id(&rng);
 	pc->remote = false;
 	pc->link_process = false;
+	if (!written()) {
+		/* Top-level spans are roots of the process's trace, or children of
+		 * the span TRACEPARENT names. */
+		pc->span_id = ps.parent.span_id;
+		pc->remote = ps.parent.remote;
+	}
 	ps.forked = false;
 	read_exe_name();
 	start_now();
@@ -97,6 +110,10 @@ void oa_process_span_init(void)
 
 void oa_process_span_atfork_child(struct oa_thread *t)
 {
+	/* Without process spans, the child's spans parent on the frames it
+	 * inherited, or on the process context, as the parent's do. */
+	if (!written())
+		return;
 	struct oa_span_ctx parent = oa_rt.process_ctx;
 	if (t)
 		oa_current_parent(t, &parent);
@@ -136,12 +153,19 @@ void oa_process_span_signal(int sig)
 
 bool oa_process_span_adopts(void)
 {
+	if (!written()) /* the process context is TRACEPARENT's span: always its parent */
+		return true;
 	__atomic_store_n(&ps.used, true, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&ps.adopted, __ATOMIC_RELAXED) >= oa_rt.cfg.process_trace_spans ||
 	    oa_now() >= ps.young_until)
 		return false;
 	/* Bumped only while young: at most process_trace_spans writes. */
 	return __atomic_fetch_add(&ps.adopted, 1, __ATOMIC_RELAXED) < oa_rt.cfg.process_trace_spans;
+}
+
+void oa_process_span_used(void)
+{
+	__atomic_store_n(&ps.used, true, __ATOMIC_RELAXED);
 }
 
 bool oa_process_span_needed_at_exec(struct oa_span_ctx *fork_parent)

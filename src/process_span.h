@@ -32,6 +32,10 @@ void oa_process_span_signal(int sig);
  * process is young; counted), or the span starts a trace linked to it. */
 bool oa_process_span_adopts(void);
 
+/* A function frame names the process span as its parent: the span must be
+ * written (frames do not ask oa_process_span_adopts). */
+void oa_process_span_used(void);
+
 /* Whether the process span must be written at an exec: not for a forked
  * child that made no span of its own (its exec span then takes *fork_parent). */
 bool oa_process_span_needed_at_exec(struct oa_span_ctx *fork_parent);

@@ -135,15 +135,6 @@ void oa_thread_atfork_child(void)
 	oa_exporter_register_ring(t->ring);
 }
 
-void oa_thread_inherit_context(struct oa_span_ctx *out)
-{
-	struct oa_thread *t = oa_thread_get();
-	if (t)
-		oa_current_parent(t, out);
-	else
-		*out = oa_rt.process_ctx;
-}
-
 #if OA_FEATURE_FUNCTIONS
 uint8_t oa_function_filter(struct oa_thread *t, uint32_t index);
 #else
@@ -167,7 +158,7 @@ static int nearest_exported_frame(struct oa_thread *t, int from, uint32_t level)
 	return -1;
 }
 
-static void parent_of_frame_slot(struct oa_thread *t, int below, uint32_t level,
+static void parent_of_frame_slot(struct oa_thread *t, int below, uint32_t level, bool adopt,
 				 struct oa_span_ctx *out)
 {
 	*out = t->ctx[level];
@@ -178,7 +169,7 @@ static void parent_of_frame_slot(struct oa_thread *t, int below, uint32_t level,
 			f->span_id = oa_new_span_id(&t->rng);
 		out->span_id = f->span_id;
 		out->remote = false;
-	} else if (out->span_id == oa_rt.process_ctx.span_id && out->span_id &&
+	} else if (adopt && out->span_id == oa_rt.process_ctx.span_id && out->span_id &&
 		   !oa_process_span_adopts()) {
 		memset(out, 0, sizeof *out);
 		out->link_process = true;
@@ -189,7 +180,20 @@ void oa_current_parent(struct oa_thread *t, struct oa_span_ctx *out)
 {
 	oa_fork_check(); /* before a frame of the parent's gets an id here */
 	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
-	parent_of_frame_slot(t, (int)stored - 1, t->ctx_depth, out);
+	parent_of_frame_slot(t, (int)stored - 1, t->ctx_depth, true, out);
+}
+
+void oa_thread_inherit_context(struct oa_span_ctx *out)
+{
+	struct oa_thread *t = oa_thread_get();
+	if (!t) {
+		*out = oa_rt.process_ctx;
+		return;
+	}
+	/* A new thread is no span: the process span adopts (and counts) the
+	 * thread's top-level spans when they start. */
+	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
+	parent_of_frame_slot(t, (int)stored - 1, t->ctx_depth, false, out);
 }
 
 static bool same_span(const struct oa_span_ctx *a, const struct oa_span_ctx *b)

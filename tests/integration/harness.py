@@ -33,8 +33,7 @@ from receiver import Receiver, free_port  # noqa: E402  (re-exported)
 __all__ = [
     'otlp_schema', 'Receiver', 'free_port', 'TESTS_DIR', 'lib_path', 'srcdir',
     'builddir', 'preload_value', 'program', 'Result', 'spans_summary', 'DROP_REASONS',
-    'run_traced',
-    'by_name', 'one',
+    'run_traced', 'by_name', 'one', 'process_spans', 'without_process_spans', 'parent_pairs',
     'children_of', 'assert_single_trace', 'assert_tree_whole', 'Checks',
     'check', 'check_equal', 'check_holds', 'report', 'main', 'skip',
 ]
@@ -182,6 +181,34 @@ def one(spans, name):
         raise AssertionError(f'expected one span {name!r}, found {len(found)} '
                              f'(names: {sorted({s["name"] for s in spans})})')
     return found[0]
+
+
+def process_spans(spans):
+    """The process spans among `spans` (one per traced program image, named
+    after the executable): scope otlpauto.process with process.command_args,
+    which the exec, spawn and system spans of the same scope do not have."""
+    return [span for span in spans
+            if span['scope']['name'] == 'otlpauto.process'
+            and 'process.command_args' in span['attributes']]
+
+
+def without_process_spans(spans):
+    """`spans` without the process spans, in arrival order."""
+    ids = {span['span_id'] for span in process_spans(spans)}
+    return [span for span in spans if span['span_id'] not in ids]
+
+
+def parent_pairs(spans):
+    """{(name, parent's name): count} over `spans`; the parent's name is None
+    for a span without parent and '?' for one whose parent is not among
+    `spans`."""
+    names = {(span['trace_id'], span['span_id']): span['name'] for span in spans}
+    pairs = {}
+    for span in spans:
+        parent = span['parent_span_id']
+        key = (span['name'], names.get((span['trace_id'], parent), '?') if parent else None)
+        pairs[key] = pairs.get(key, 0) + 1
+    return pairs
 
 
 def children_of(spans, parent):

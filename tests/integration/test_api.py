@@ -1,13 +1,15 @@
 """The manual API (include/otlpauto.h): spans, attributes, events, status,
 the scoped macro; the same program without the shim and compiled out;
 nesting with function spans; out-of-order and cross-thread ends;
-traceparent; span limits with dropped counts and UTF-8 truncation."""
+traceparent; span limits with dropped counts and UTF-8 truncation. Spans
+started without a parent are children of the process span (named after the
+program), which every traced run also sends."""
 
 import subprocess
 
-from harness import (Receiver, assert_single_trace, assert_tree_whole, by_name,
-                     check, check_equal, check_holds, main, one, program,
-                     run_traced)
+from harness import (Receiver, assert_single_trace, assert_tree_whole, check,
+                     check_equal, check_holds, main, one, parent_pairs, process_spans,
+                     program, run_traced, without_process_spans)
 
 SAMPLED = 0x01
 HAS_IS_REMOTE = 0x100
@@ -15,7 +17,7 @@ HAS_IS_REMOTE = 0x100
 
 def run(name, args, expected, env=None, preload=True):
     """Runs a test program; returns (result, spans), failing when more than
-    `expected` spans arrive."""
+    `expected` spans arrive (the process span included)."""
     with Receiver() as receiver:
         result = run_traced([program(name)] + args, receiver, env=env, preload=preload,
                             timeout=60)
@@ -35,15 +37,20 @@ def user_attrs(span):
 
 
 def test_basic():
-    result, spans = run('api_demo', ['basic'], 4)
+    result, spans = run('api_demo', ['basic'], 5)
     check_equal(result.stdout, 'basic done: 2 blocks\n', 'basic: output')
-    if len(spans) != 4:
+    if len(spans) != 5:
         return
     check_holds('basic: one trace', assert_single_trace, spans)
     check_holds('basic: whole tree', assert_tree_whole, spans)
+    check_equal([(s['name'], s['parent_span_id']) for s in process_spans(spans)],
+                [('api_demo', '')], 'basic: one process span, the root')
+    process = one(spans, 'api_demo')
+    spans = without_process_spans(spans)
     root, child = one(spans, 'demo.root'), one(spans, 'demo.child')
     scoped, inner = one(spans, 'demo.scoped'), one(spans, 'demo.inner')
-    check_equal(root['parent_span_id'], '', 'basic: root has no parent')
+    check_equal(root['parent_span_id'], process['span_id'],
+                'basic: a span started without a parent is a child of the process span')
     check_equal([parent_of(spans, s)['name'] for s in (child, scoped, inner)],
                 ['demo.root', 'demo.root', 'demo.scoped'], 'basic: parents')
     check_equal([s['kind'] for s in (root, child, scoped, inner)], [2, 3, 1, 4],
@@ -77,8 +84,10 @@ def test_without_shim():
 
 
 def test_disabled():
-    result, _ = run('api_demo_disabled', ['basic'], 0)
-    check_equal(result.stdout, 'basic done: 2 blocks\n', 'disabled: same output, no spans')
+    result, spans = run('api_demo_disabled', ['basic'], 1)
+    check_equal(result.stdout, 'basic done: 2 blocks\n', 'disabled: same output')
+    check_equal([s['name'] for s in spans], ['api_demo_disabled'],
+                'disabled: no manual span, only the process span')
     symbols = subprocess.run(['nm', program('api_demo_disabled')], capture_output=True,
                              text=True, timeout=30).stdout
     check('otlpauto' not in symbols and 'dlsym' not in symbols,
@@ -91,43 +100,48 @@ def test_disabled():
 
 def test_non_pie():
     # An undefined weak symbol would be bound to 0 at link time here.
-    _, spans = run('api_demo_nopie', ['basic'], 4)
+    _, spans = run('api_demo_nopie', ['basic'], 5)
     check_equal(sorted(s['name'] for s in spans),
-                ['demo.child', 'demo.inner', 'demo.root', 'demo.scoped'], 'non-PIE: spans')
+                ['api_demo_nopie', 'demo.child', 'demo.inner', 'demo.root', 'demo.scoped'],
+                'non-PIE: spans')
 
 
 def test_nesting_with_functions():
-    _, spans = run('api_nest', [], 4)
-    if len(spans) != 4:
+    _, spans = run('api_nest', [], 5)
+    if len(spans) != 5:
         return
     check_holds('nest: one trace', assert_single_trace, spans)
-    chain = {s['name']: (parent_of(spans, s) or {}).get('name') for s in spans}
-    check_equal(chain, {'main': None, 'outer_work': 'main', 'manual.middle': 'outer_work',
-                        'inner_work': 'manual.middle'},
-                'nest: function > manual > function parents')
+    check_holds('nest: whole tree', assert_tree_whole, spans)
+    check_equal(parent_pairs(spans), {('api_nest', None): 1, ('main', 'api_nest'): 1,
+                                      ('outer_work', 'main'): 1,
+                                      ('manual.middle', 'outer_work'): 1,
+                                      ('inner_work', 'manual.middle'): 1},
+                'nest: process > function > manual > function parents')
     check_equal(one(spans, 'manual.middle')['scope']['name'], 'otlpauto.manual', 'nest: scope')
 
 
 def test_order_and_threads():
-    _, spans = run('api_demo', ['order'], 6)
-    if len(spans) != 6:
+    _, spans = run('api_demo', ['order'], 7)
+    if len(spans) != 7:
         return
-    parents = {s['name']: (parent_of(spans, s) or {}).get('name') for s in spans}
-    check_equal(parents, {'order.a': None, 'order.b': 'order.a', 'order.c': 'order.b',
-                          'order.d': None, 'order.cross': None, 'order.after': None},
-                'order: parents after out-of-order, double and cross-thread ends')
-    traces = {s['name']: s['trace_id'] for s in spans}
-    check(len({traces['order.a'], traces['order.d'], traces['order.cross'],
-               traces['order.after']}) == 4, 'order: the roots are four traces')
+    check_equal(parent_pairs(spans),
+                {('api_demo', None): 1, ('order.a', 'api_demo'): 1, ('order.b', 'order.a'): 1,
+                 ('order.c', 'order.b'): 1, ('order.d', 'api_demo'): 1,
+                 ('order.cross', 'api_demo'): 1, ('order.after', 'api_demo'): 1},
+                'order: parents after out-of-order, double and cross-thread ends '
+                '(spans without a parent under the process span)')
+    check_holds('order: one trace (the process span\'s)', assert_single_trace, spans)
     tid = {s['name']: s['attributes']['thread.id'] for s in spans}
     check(tid['order.cross'] != tid['order.a'], 'order: cross-thread span sent by the ender')
 
 
 def test_traceparent():
-    result, spans = run('api_demo', ['traceparent'], 1)
-    span = one(spans, 'demo.propagating')
-    expected = f'inside 55 00-{span["trace_id"]}-{span["span_id"]}-01\noutside 0 -\n'
-    check_equal(result.stdout, expected, 'traceparent: the current span, then none')
+    result, spans = run('api_demo', ['traceparent'], 2)
+    span, process = one(spans, 'demo.propagating'), one(spans, 'api_demo')
+    expected = (f'inside 55 00-{span["trace_id"]}-{span["span_id"]}-01\n'
+                f'outside 55 00-{process["trace_id"]}-{process["span_id"]}-01\n')
+    check_equal(result.stdout, expected,
+                'traceparent: the current span, then (outside any span) the process span')
 
 
 LIMITS = {
@@ -141,7 +155,7 @@ ALL_ATTRS = (['utf8.two', 'utf8.three', 'ascii', 'number', 'dup'] +
 
 
 def test_limits():
-    _, spans = run('api_demo', ['limits'], 1, env=LIMITS)
+    _, spans = run('api_demo', ['limits'], 2, env=LIMITS)
     span = one(spans, 'demo.limits')
     attrs = span['attributes']
     check_equal(list(attrs), ALL_ATTRS[:10], 'limits: the first 10 distinct keys are kept')
@@ -159,7 +173,7 @@ def test_limits():
                 'limits: first 2 links')
     check_equal(span['dropped_links_count'], 3, 'limits: dropped_links_count (invalid one ignored)')
 
-    _, spans = run('api_demo', ['limits'], 1,
+    _, spans = run('api_demo', ['limits'], 2,
                    env={'OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT': '4', 'OTEL_ATTRIBUTE_COUNT_LIMIT': '100',
                         'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT': '5'})
     span = one(spans, 'demo.limits')
@@ -170,7 +184,7 @@ def test_limits():
     # and 'dup' twice.
     check_equal(span['dropped_attributes_count'], 20, 'limits: each dropped set counted')
 
-    _, spans = run('api_demo', ['limits'], 1)
+    _, spans = run('api_demo', ['limits'], 2)
     span = one(spans, 'demo.limits')
     check_equal(list(user_attrs(span)), ALL_ATTRS, 'no limits: every attribute')
     check_equal((span['attributes']['utf8.two'], span['attributes']['ascii']),
@@ -181,7 +195,7 @@ def test_limits():
 
 
 def test_default_count_limit():
-    _, spans = run('api_demo', ['many', '200'], 1)
+    _, spans = run('api_demo', ['many', '200'], 2)
     span = one(spans, 'demo.many')
     check_equal(list(span['attributes']), [f'attr.{i:04d}' for i in range(128)],
                 'default limit: the first 128 attributes')

@@ -208,16 +208,21 @@ def test_run_statuses():
 
 
 def forker_tree(stdout):
-    """The tree view should show for one cli_forker run, durations as D."""
+    """The tree view should show for one cli_forker run, durations as D: the
+    parent's process span (exit 3), the forked child's under the frame open
+    at the fork, the exec'd image's under the exec span (exit 0)."""
     pids = dict(line.split() for line in stdout.splitlines())
     path = program('cli_forker')
-    return (f'trace ID  D  6 spans\n'
-            f'  main  D  [pid {pids["parent"]} cli_forker]\n'
-            f'    parent_work  D\n'
-            f'    child_work  D  [pid {pids["child"]} cli_forker]\n'
-            f'    exec cli_forker  D  exe={path}  [pid {pids["child"]} cli_forker]\n'
-            f'      main  D\n'
-            f'        exec_work  D\n')
+    return (f'trace ID  D  9 spans\n'
+            f'  cli_forker  D  exit=3  [pid {pids["parent"]} cli_forker]\n'
+            f'    main  D\n'
+            f'      parent_work  D\n'
+            f'      cli_forker  D  [pid {pids["child"]} cli_forker]\n'
+            f'        child_work  D\n'
+            f'        exec cli_forker  D  exe={path}\n'
+            f'          cli_forker  D  exit=0\n'
+            f'            main  D\n'
+            f'              exec_work  D\n')
 
 
 def normalized(view_output):
@@ -253,10 +258,12 @@ def test_run_endpoint():
         result = cli('run', '--endpoint', receiver.url, '--service', 'cli-svc', '--gzip',
                      '--header', 'x-test=v 1,2', '--', program('cli_forker'),
                      env={'OTEL_BSP_SCHEDULE_DELAY': '200'})
-        spans = receiver.wait_for_spans(6, timeout=20)
+        spans = receiver.wait_for_spans(9, timeout=20)
+        spans = receiver.wait_for_spans(10, timeout=0.5)
     check_equal(result.returncode, 3, 'run --endpoint: exit status')
     check_equal(sorted(s['name'] for s in spans),
-                ['child_work', 'exec cli_forker', 'exec_work', 'main', 'main', 'parent_work'],
+                ['child_work', 'cli_forker', 'cli_forker', 'cli_forker', 'exec cli_forker',
+                 'exec_work', 'main', 'main', 'parent_work'],
                 'run --endpoint: every span arrives')
     check_equal({s['resource']['service.name'] for s in spans}, {'cli-svc'},
                 'run --service: service.name')

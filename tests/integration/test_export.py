@@ -1,7 +1,8 @@
 """The export pipeline end to end: protobuf, JSON, gzip, headers, endpoints,
 retries, a collector that is down, slow, refusing or rejecting part, the
 file/console/none exporters, the Resource, OTEL_SDK_DISABLED and bad values.
-Each run of `workload tree` with threshold 0 makes exactly 20 spans."""
+Each run of `workload tree` with threshold 0 makes exactly 21 spans: 20
+function spans and the process span."""
 
 import collections
 import os
@@ -11,9 +12,10 @@ import tempfile
 import time
 
 from harness import (Receiver, assert_single_trace, assert_tree_whole, check, check_equal,
-                     check_holds, free_port, main, otlp_schema, program, run_traced)
+                     check_holds, free_port, main, otlp_schema, process_spans, program,
+                     run_traced)
 
-TREE_SPANS = 20
+TREE_SPANS = 21
 EVERY_CALL = {'OTLPAUTO_FUNCTION_THRESHOLD': '0'}
 
 
@@ -42,6 +44,8 @@ def test_protobuf_default():
     check_equal(len(spans), TREE_SPANS, 'protobuf: exact span count')
     check_holds('protobuf: one trace', assert_single_trace, spans)
     check_holds('protobuf: whole tree', assert_tree_whole, spans)
+    check_equal([(s['name'], s['parent_span_id']) for s in process_spans(spans)],
+                [('workload', '')], 'protobuf: one process span, the root')
     headers = requests[0].headers
     check_equal(headers.get('content-type'), 'application/x-protobuf', 'protobuf: content type')
     check(headers.get('user-agent', '').startswith('OTel-OTLP-Exporter-C/otlpauto'),

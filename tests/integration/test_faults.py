@@ -78,7 +78,8 @@ def test_memory_while_collector_down(seconds=10, threads=4):
     check(elapsed < seconds + 3, f'{what}: exit bounded by the exit timeout', f'{elapsed:.1f} s')
     summary = spans_summary(err) or {}
     calls = int(out.split()[1]) if out.startswith('calls ') else -1
-    produced = calls + threads + 2  # prod_leaf calls, prod_worker, run_produce, main
+    # prod_leaf calls, prod_worker, run_produce, main, the process span
+    produced = calls + threads + 3
     dropped = sum(summary.get(k, 0) for k in DROP_REASONS)
     check_equal(summary.get('exported', 0) + dropped, produced,
                 f'{what}: every span counted as dropped with a reason')
@@ -158,11 +159,11 @@ def test_tls(directory):
     with TlsReceiver(cert, key) as receiver:
         result = run_traced(argv, receiver, timeout=60,
                             env={**env, 'OTEL_EXPORTER_OTLP_CERTIFICATE': cert})
-        spans = receiver.wait_for_spans(5, timeout=10)
+        spans = receiver.wait_for_spans(6, timeout=10)
     check_equal((result.returncode, result.stdout), (4, 'work done\n'),
                 'TLS with OTEL_EXPORTER_OTLP_CERTIFICATE: program output and status')
     check_equal(sorted(s['name'] for s in spans),
-                ['do_work', 'main', 'work_leaf', 'work_leaf', 'work_leaf'],
+                ['do_work', 'hostile', 'main', 'work_leaf', 'work_leaf', 'work_leaf'],
                 'TLS with OTEL_EXPORTER_OTLP_CERTIFICATE: the spans arrive')
     check_equal([line for line in result.stderr.splitlines() if line.startswith('otlpauto:')],
                 [], 'TLS with OTEL_EXPORTER_OTLP_CERTIFICATE: no warning')

@@ -1,6 +1,7 @@
 """Function spans from -finstrument-functions: exact counts per name, parent
 names, one trace per run, every call of a hot loop with block backpressure,
-recursion, longjmp, exit from deep inside, name and depth filters."""
+recursion, longjmp, exit from deep inside, name and depth filters. Every run
+also has the process span `workload`, parent of `main`."""
 
 import collections
 import os
@@ -8,8 +9,8 @@ import re
 import tempfile
 
 from harness import (Receiver, assert_single_trace, assert_tree_whole, by_name,
-                     check, check_equal, check_holds, main, one, program,
-                     run_traced)
+                     check, check_equal, check_holds, main, one, parent_pairs, process_spans,
+                     program, run_traced, without_process_spans)
 
 WORKLOAD = None
 EVERY_CALL = {'OTLPAUTO_FUNCTION_THRESHOLD': '0'}
@@ -36,20 +37,21 @@ def parent_name(spans, span):
 
 
 def test_tree():
-    _, spans = run(['tree'], 20)
+    _, spans = run(['tree'], 21)
     counts = collections.Counter(s['name'] for s in spans)
-    check_equal(dict(counts), {'main': 1, 'run_tree': 1, 'worker_main': 3, 'stage_a': 3,
-                               'stage_b': 3, 'leaf': 9}, 'tree: spans per name')
+    check_equal(dict(counts), {'workload': 1, 'main': 1, 'run_tree': 1, 'worker_main': 3,
+                               'stage_a': 3, 'stage_b': 3, 'leaf': 9}, 'tree: spans per name')
     check_holds('tree: one trace', assert_single_trace, spans)
     check_holds('tree: whole', assert_tree_whole, spans)
-    parents = collections.Counter((s['name'], parent_name(spans, s)) for s in spans)
-    check_equal(dict(parents), {('main', None): 1, ('run_tree', 'main'): 1,
-                                ('worker_main', 'run_tree'): 3,
-                                ('stage_a', 'worker_main'): 3, ('stage_b', 'worker_main'): 3,
-                                ('leaf', 'stage_a'): 6, ('leaf', 'stage_b'): 3},
+    check_equal(parent_pairs(spans), {('workload', None): 1, ('main', 'workload'): 1,
+                                      ('run_tree', 'main'): 1, ('worker_main', 'run_tree'): 3,
+                                      ('stage_a', 'worker_main'): 3,
+                                      ('stage_b', 'worker_main'): 3,
+                                      ('leaf', 'stage_a'): 6, ('leaf', 'stage_b'): 3},
                 'tree: parent of each span (threads parent on their creator)')
     main_span = one(spans, 'main')
-    check(main_span['parent_span_id'] == '', 'tree: main is the root')
+    check_equal([s['name'] for s in process_spans(spans)], ['workload'],
+                'tree: the process span is the root')
     check_equal(main_span['kind'], 1, 'tree: kind internal')
     check_equal(main_span['attributes'].get('code.function.name'), 'main',
                 'tree: code.function.name')
@@ -70,14 +72,15 @@ def test_tree():
 
 def test_hot_loop_block():
     calls = 300000
-    result, spans = run(['hot', str(calls)], calls + 2,
+    result, spans = run(['hot', str(calls)], calls + 3,
                         env={'OTLPAUTO_BACKPRESSURE': 'block', 'OTLPAUTO_BUFFER_SPANS': '4096',
                              'OTEL_BSP_MAX_QUEUE_SIZE': '8192',
                              'OTEL_BSP_MAX_EXPORT_BATCH_SIZE': '4096',
                              'OTEL_LOG_LEVEL': 'debug'}, timeout=120)
     counts = collections.Counter(s['name'] for s in spans)
     check_equal(counts['tiny'], calls, 'hot loop, block: every call arrives')
-    check_equal(counts['run_hot'] + counts['main'], 2, 'hot loop: enclosing frames')
+    check_equal((counts['run_hot'], counts['main'], counts['workload']), (1, 1, 1),
+                'hot loop: enclosing frames and the process span')
     check_equal(len({s['span_id'] for s in spans}), len(spans), 'hot loop: no duplicates')
     check('dropped: ring full 0, queue full 0' in result.stderr,
           'hot loop: nothing dropped (debug summary)', result.stderr[-400:])
@@ -99,7 +102,7 @@ def test_default_threshold_filters_fast_calls():
 
 
 def test_recursion():
-    _, spans = run(['recurse', '300'], 302)
+    _, spans = run(['recurse', '300'], 303)
     check_equal(len(by_name(spans, 'recurse')), 301, 'recursion: 301 frames')
     check_holds('recursion: whole tree', assert_tree_whole, spans)
     depth = collections.Counter(parent_name(spans, s) for s in by_name(spans, 'recurse'))
@@ -107,16 +110,19 @@ def test_recursion():
 
 
 def test_deeper_than_shadow_stack():
-    _, spans = run(['recurse', '3000'], 1024)
+    _, spans = run(['recurse', '3000'], 1025)
     check_holds('deep recursion: whole tree', assert_tree_whole, spans)
-    check(1000 <= len(spans) <= 1030, 'deep recursion: frames beyond the shadow stack are '
-          'counted, not sent', len(spans))
+    check_equal(len(process_spans(spans)), 1, 'deep recursion: one process span')
+    frames = without_process_spans(spans)
+    check(1000 <= len(frames) <= 1030, 'deep recursion: frames beyond the shadow stack are '
+          'counted, not sent', len(frames))
 
 
 def test_longjmp():
-    _, spans = run(['longjmp'], 6)
+    _, spans = run(['longjmp'], 7)
     counts = collections.Counter(s['name'] for s in spans)
-    check_equal(dict(counts), {'main': 1, 'run_longjmp': 1, 'jump_deep': 3, 'leaf': 1},
+    check_equal(dict(counts), {'workload': 1, 'main': 1, 'run_longjmp': 1, 'jump_deep': 3,
+                               'leaf': 1},
                 'longjmp: spans per name')
     unwound = [s for s in by_name(spans, 'jump_deep')
                if s['attributes'].get('otlpauto.end_reason') == 'unwound']
@@ -125,30 +131,38 @@ def test_longjmp():
 
 
 def test_exit_from_deep_inside():
-    _, spans = run(['exit-deep'], 4)
+    _, spans = run(['exit-deep'], 5)
     counts = collections.Counter(s['name'] for s in spans)
-    check_equal(dict(counts), {'main': 1, 'exit_deep': 3}, 'exit from deep: open frames sent')
-    check(all(s['attributes'].get('otlpauto.end_reason') == 'process_exit' for s in spans),
-          'exit from deep: marked process_exit')
+    check_equal(dict(counts), {'workload': 1, 'main': 1, 'exit_deep': 3},
+                'exit from deep: open frames sent, and the process span')
+    check(all(s['attributes'].get('otlpauto.end_reason') == 'process_exit'
+              for s in without_process_spans(spans)),
+          'exit from deep: frames marked process_exit')
+    process = one(spans, 'workload')
+    check_equal((process['attributes'].get('process.exit.code'),
+                 process['attributes'].get('otlpauto.end_reason')), (3, None),
+                'exit from deep: the process span has exit(3)\'s code, no end reason')
     check_holds('exit from deep: whole tree', assert_tree_whole, spans)
 
 
 def test_filters():
-    _, spans = run(['tree'], 11, env={'OTLPAUTO_FUNCTION_EXCLUDE': 'stage_*'})
+    _, spans = run(['tree'], 15, env={'OTLPAUTO_FUNCTION_EXCLUDE': 'stage_*'})
     counts = collections.Counter(s['name'] for s in spans)
-    check_equal(dict(counts), {'main': 1, 'run_tree': 1, 'worker_main': 3, 'leaf': 9},
+    check_equal(dict(counts), {'workload': 1, 'main': 1, 'run_tree': 1, 'worker_main': 3,
+                               'leaf': 9},
                 'exclude stage_*: spans per name')
     leaf_parents = collections.Counter(parent_name(spans, s) for s in by_name(spans, 'leaf'))
     check_equal(dict(leaf_parents), {'worker_main': 9},
                 'exclude: children hang on the next exported ancestor')
-    _, spans = run(['tree'], 12, env={'OTLPAUTO_FUNCTION_INCLUDE': 'main,worker_*,leaf'})
+    _, spans = run(['tree'], 14, env={'OTLPAUTO_FUNCTION_INCLUDE': 'main,worker_*,leaf'})
     counts = collections.Counter(s['name'] for s in spans)
-    check_equal(dict(counts), {'main': 1, 'worker_main': 3, 'leaf': 9}, 'include: spans per name')
+    check_equal(dict(counts), {'workload': 1, 'main': 1, 'worker_main': 3, 'leaf': 9},
+                'include: spans per name')
     check_holds('include: whole tree', assert_tree_whole, spans)
-    _, spans = run(['tree'], 5, env={'OTLPAUTO_FUNCTION_MAX_DEPTH': '2'})
+    _, spans = run(['tree'], 12, env={'OTLPAUTO_FUNCTION_MAX_DEPTH': '2'})
     counts = collections.Counter(s['name'] for s in spans)
-    check_equal(dict(counts), {'main': 1, 'run_tree': 1, 'worker_main': 3, 'stage_a': 3,
-                               'stage_b': 3},
+    check_equal(dict(counts), {'workload': 1, 'main': 1, 'run_tree': 1, 'worker_main': 3,
+                               'stage_a': 3, 'stage_b': 3},
                 'max depth 2: threads start their own depth count', )
 
 
@@ -156,9 +170,16 @@ def test_family_off():
     with Receiver() as receiver:
         result = run_traced([WORKLOAD, 'tree'], receiver,
                             env={**EVERY_CALL, 'OTLPAUTO_HOOKS': 'sockets,process'})
-        spans = receiver.wait_for_spans(1, timeout=1.5)
+        spans = receiver.wait_for_spans(2, timeout=1.5)
     check_equal(result.returncode, 0, 'functions off: exit status')
-    check_equal(len(spans), 0, 'OTLPAUTO_HOOKS without functions: no function spans')
+    check_equal([s['name'] for s in spans], ['workload'],
+                'OTLPAUTO_HOOKS without functions: no function spans, the process span only')
+    with Receiver() as receiver:
+        result = run_traced([WORKLOAD, 'tree'], receiver,
+                            env={**EVERY_CALL, 'OTLPAUTO_HOOKS': 'sockets'})
+        spans = receiver.wait_for_spans(1, timeout=1.5)
+    check_equal(result.returncode, 0, 'functions and process off: exit status')
+    check_equal(len(spans), 0, 'OTLPAUTO_HOOKS without process: no process span either')
 
 
 def test_cpp_exceptions():
@@ -170,8 +191,9 @@ def test_cpp_exceptions():
     rounds = 5
     with Receiver() as receiver:
         result = run_traced([throws, str(rounds)], receiver, env=EVERY_CALL)
-        # per round: checkout + 4 check_stock frames; plus main
-        spans = receiver.wait_for_spans(5 * rounds + 1, timeout=10)
+        # per round: checkout + 4 check_stock frames; plus main and the
+        # process span
+        spans = receiver.wait_for_spans(5 * rounds + 2, timeout=10)
         spans = receiver.wait_for_spans(len(spans) + 1, timeout=0.5)
     check_equal(result.returncode, 0, 'C++ exceptions: exit status')
     check_equal(result.stdout.strip(), f'caught {rounds}', 'C++ exceptions: program output')
@@ -179,13 +201,19 @@ def test_cpp_exceptions():
     check(counts['shop::check_stock(int)'] == 4 * rounds,
           'C++ exceptions: frames left by the exception are sent, demangled', dict(counts))
     check_equal(counts['shop::checkout(shop::Cart&)'], rounds, 'C++ exceptions: checkout spans')
+    check_equal([s['name'] for s in process_spans(spans)], ['throws'],
+                'C++ exceptions: one process span')
     check_holds('C++ exceptions: whole tree', assert_tree_whole, spans)
     check_holds('C++ exceptions: one trace', assert_single_trace, spans)
 
 
 def test_stacktraces():
-    _, spans = run(['tree'], 20, env={'OTLPAUTO_STACKTRACE': '1',
+    # Stack traces are for function spans: the process span has none.
+    _, spans = run(['tree'], 21, env={'OTLPAUTO_STACKTRACE': '1',
                                       'OTLPAUTO_STACKTRACE_THRESHOLD': '0'})
+    check_equal([('code.stacktrace' in s['attributes']) for s in process_spans(spans)], [False],
+                'stack traces: not on the process span')
+    spans = without_process_spans(spans)
     traces = [s['attributes'].get('code.stacktrace', '') for s in spans]
     check(all(traces), 'stack traces: every span over the threshold has one')
     firsts = {s['name']: s['attributes'].get('code.stacktrace', '').split(' ')[0] for s in spans}
@@ -194,8 +222,8 @@ def test_stacktraces():
     leaf = by_name(spans, 'leaf')[0]['attributes'].get('code.stacktrace', '')
     check('\nstage_' in leaf and '\nworker_main' in leaf,
           'stack traces: callers follow, innermost first', leaf)
-    _, spans = run(['tree'], 20, env={'OTLPAUTO_STACKTRACE': '1'})
-    wrong = [s['name'] for s in spans
+    _, spans = run(['tree'], 21, env={'OTLPAUTO_STACKTRACE': '1'})
+    wrong = [s['name'] for s in without_process_spans(spans)
              if ('code.stacktrace' in s['attributes']) != (s['end'] - s['start'] >= 10_000_000)]
     check(not wrong, 'stack traces: exactly the spans over the threshold (10ms default)', wrong)
 

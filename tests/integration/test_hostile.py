@@ -6,7 +6,8 @@ are not UTF-8 are exported as valid UTF-8 (the receiver's decoder rejects
 anything else) with U+FFFD. Set-uid and static programs run untouched;
 programs that close every descriptor, use vfork, replace malloc, or get the
 shim preloaded twice keep working and their spans arrive once. Credentials
-in command arguments are redacted."""
+in command arguments are redacted. Each traced program image also sends its
+process span (named after the executable), counted here like any span."""
 
 import collections
 import os
@@ -20,12 +21,17 @@ import tempfile
 import time
 
 from harness import (Receiver, assert_single_trace, assert_tree_whole, builddir, check,
-                     check_equal, check_holds, lib_path, main, preload_value, program,
-                     run_traced, srcdir)
+                     check_equal, check_holds, lib_path, main, parent_pairs, preload_value,
+                     process_spans, program, run_traced, srcdir)
 
 EVERY_CALL = {'OTLPAUTO_FUNCTION_THRESHOLD': '0'}
 SANITIZED = bool(os.environ.get('OTLPAUTO_SANITIZER'))  # set by meson in sanitized builds
-WORK_SPANS = {'main': 1, 'do_work': 1, 'work_leaf': 3}  # hostile status N
+# hostile vfork: the parent's process span and frames, its exec span, the
+# new image's process span and frames (the vfork child only execs: no
+# process span of its own).
+VFORK_PAIRS = {('hostile', None): 1, ('main', 'hostile'): 2, ('run_vfork', 'main'): 1,
+               ('exec hostile', 'run_vfork'): 1, ('hostile', 'exec hostile'): 1,
+               ('do_work', 'main'): 1, ('work_leaf', 'do_work'): 3}
 OWN_STDERR = 'hostile: own stderr line'
 
 # Malformed values: not numbers, negative, huge, empty, blank, trailing
@@ -107,7 +113,7 @@ def bad_env_problem(name, value, result):
 
 
 def test_utf8_symbols():
-    result, spans = run([program('hostile'), 'utf8'], 5)
+    result, spans = run([program('hostile'), 'utf8'], 6)
     check_equal((result.returncode, result.stdout), (0, 'utf8 done\n'), 'UTF-8 symbols: program')
     bad = next((s for s in spans if s['name'].endswith('_bad')), None)
     good = next((s for s in spans if s['name'].endswith('_good')), None)
@@ -124,7 +130,7 @@ def test_utf8_path_and_attributes(directory):
     0xff 0xfe, with a resource attribute that percent-decodes to them."""
     link = os.path.join(os.fsencode(directory), b'\xff\xfe-hostile')
     os.symlink(os.fsencode(program('hostile')), link)
-    result, spans = run([os.fsdecode(link), 'vfork'], 8,
+    result, spans = run([os.fsdecode(link), 'vfork'], 10,
                         env={'OTEL_RESOURCE_ATTRIBUTES': 'bad.bytes=%FF%FEx'})
     check_equal((result.returncode, result.stdout), (0, 'work done\nchild 0\n'),
                 'UTF-8 path: the program runs')
@@ -137,6 +143,10 @@ def test_utf8_path_and_attributes(directory):
     args = {tuple(s['resource'].get('process.command_args', ())) for s in spans}
     check(any(a and a[0].endswith('/\ufffd\ufffd-hostile') for a in args),
           'UTF-8 path: process.command_args[0] has U+FFFD', args)
+    process_args = [s['attributes']['process.command_args'][0] for s in process_spans(spans)]
+    check(len(process_args) == 2 and all(a.endswith('/\ufffd\ufffd-hostile')
+                                         for a in process_args),
+          'UTF-8 path: the process spans\' process.command_args[0] have U+FFFD', process_args)
     values = {s['resource'].get('bad.bytes') for s in spans}
     check_equal(values, {'\ufffd\ufffdx'}, 'UTF-8 resource attribute value has U+FFFD')
 
@@ -216,17 +226,17 @@ def test_static():
 
 def test_close_everything(how):
     what = f'closing every fd ({how})'
-    result, spans = run([program('hostile'), 'close', how], 10)
+    result, spans = run([program('hostile'), 'close', how], 11)
     check_equal((result.returncode, result.stdout), (0, 'closed\n'), f'{what}: program')
-    check_equal(names(spans), {'main': 1, 'close_everything': 1, 'do_work': 2, 'work_leaf': 6},
+    check_equal(names(spans), {'hostile': 1, 'main': 1, 'close_everything': 1, 'do_work': 2,
+                               'work_leaf': 6},
                 f'{what}: spans before and after arrive, once')
 
 
 def test_vfork():
-    result, spans = run([program('hostile'), 'vfork'], 8)
+    result, spans = run([program('hostile'), 'vfork'], 10)
     check_equal((result.returncode, result.stdout), (0, 'work done\nchild 0\n'), 'vfork: program')
-    check_equal(names(spans), {'main': 2, 'run_vfork': 1, 'exec hostile': 1, 'do_work': 1,
-                               'work_leaf': 3}, 'vfork + exec: every span, once')
+    check_equal(parent_pairs(spans), VFORK_PAIRS, 'vfork + exec: every span, once')
     check_holds('vfork + exec: one trace', assert_single_trace, spans)
     check_holds('vfork + exec: whole tree', assert_tree_whole, spans)
 
@@ -235,10 +245,11 @@ def test_malloc_replaced():
     if SANITIZED:
         print('# malloc replaced: skipped, a sanitizer owns malloc', flush=True)
         return
-    result, spans = run([program('bumpalloc')], 10)
+    result, spans = run([program('bumpalloc')], 11)
     check(result.returncode == 0 and result.stdout.startswith('allocated '),
           'malloc replaced: program', (result.returncode, result.stdout, result.stderr[-500:]))
-    check_equal(names(spans), {'main': 1, 'run_alloc': 1, 'alloc_thread': 2, 'alloc_leaf': 6},
+    check_equal(names(spans), {'bumpalloc': 1, 'main': 1, 'run_alloc': 1, 'alloc_thread': 2,
+                               'alloc_leaf': 6},
                 'malloc replaced: every span arrives')
     check_holds('malloc replaced: whole tree', assert_tree_whole, spans)
 
@@ -249,23 +260,24 @@ def test_double_preload(directory):
     shutil.copy(lib_path(), copy)
     for what, preload in (('same path twice', f'{preload_value()}:{lib_path()}'),
                           ('two copies', f'{preload_value()}:{copy}')):
-        result, spans = run([program('hostile'), 'vfork'], 8, env={'LD_PRELOAD': preload})
+        result, spans = run([program('hostile'), 'vfork'], 10, env={'LD_PRELOAD': preload})
         check_equal((result.returncode, result.stdout), (0, 'work done\nchild 0\n'),
                     f'preloaded {what}: program')
-        check_equal(names(spans), {'main': 2, 'run_vfork': 1, 'exec hostile': 1, 'do_work': 1,
-                                   'work_leaf': 3}, f'preloaded {what}: every span, once')
+        check_equal(parent_pairs(spans), VFORK_PAIRS, f'preloaded {what}: every span, once')
         check_holds(f'preloaded {what}: whole tree', assert_tree_whole, spans)
-        result, spans = run([program('stress'), 'threads-seq', '5'], 12,
+        result, spans = run([program('stress'), 'threads-seq', '5'], 13,
                             env={'LD_PRELOAD': preload})
-        check_equal(names(spans), {'main': 1, 'run_threads_seq': 1, 'seq_worker': 5,
+        check_equal(names(spans), {'stress': 1, 'main': 1, 'run_threads_seq': 1, 'seq_worker': 5,
                                    'seq_leaf': 5}, f'preloaded {what}: thread spans, once')
 
 
 def test_command_args_redacted():
-    result, spans = run([program('hostile'), 'status', '0', 'http://user:pw@host/x'], 5)
+    result, spans = run([program('hostile'), 'status', '0', 'http://user:pw@host/x'], 6)
+    redacted = (program('hostile'), 'status', '0', 'http://REDACTED@host/x')
     args = {tuple(s['resource'].get('process.command_args', ())) for s in spans}
-    check_equal(args, {(program('hostile'), 'status', '0', 'http://REDACTED@host/x')},
-                'process.command_args: URL userinfo redacted')
+    check_equal(args, {redacted}, 'process.command_args: URL userinfo redacted')
+    check_equal([tuple(s['attributes']['process.command_args']) for s in process_spans(spans)],
+                [redacted], 'process.command_args: redacted on the process span too')
     check('pw@' not in result.stderr, 'no credential in our log lines')
 
 

@@ -2,7 +2,9 @@
 propagation between them.
 
 curl -> python3 -m http.server, both under the shim: one trace, curl's DNS,
-connect and CLIENT spans, the server's SERVER span a child of the CLIENT.
+connect and CLIENT spans under curl's process span, the server's SERVER span
+a child of the CLIENT (not of the server's process span, which has a trace
+of its own).
 Then tests/programs/http_client against http_server in the hard cases:
 requests written 1 byte at a time, a server reading 1 byte at a time,
 pipelining, keep-alive with error statuses, a non-HTTP protocol on the same
@@ -16,7 +18,7 @@ import signal
 import tempfile
 
 from harness import (Receiver, assert_tree_whole, check, check_equal, check_holds, free_port,
-                     main, program, run_traced, skip)
+                     main, process_spans, program, run_traced, skip, without_process_spans)
 from netutil import (HOSTS_NAME, KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, STATUS_ERROR,
                      Background, attr, ensure_hosts_entry, spans_where)
 
@@ -56,13 +58,24 @@ def curl_to_python_server():
         with server:
             server.wait_for(r'(Serving HTTP)')
             result = run_traced(curl, receiver, timeout=30)
-        spans = receiver.wait_for_spans(4, timeout=10)
+        spans = receiver.wait_for_spans(6, timeout=10)
+        spans = receiver.wait_for_spans(7, timeout=0.5)
     os.unlink(os.path.join(root, 'index.txt'))
     os.rmdir(root)
 
     check_equal(result.returncode, 0, 'curl exits 0')
     check_equal(result.stdout, 'hello\n', 'curl output unchanged')
-    check_equal(len(spans), 4, 'curl DNS + connect + CLIENT, server SERVER')
+    check_equal(len(spans), 6, 'curl DNS + connect + CLIENT, server SERVER, two process spans')
+    python = os.path.basename(os.path.realpath(PYTHON))
+    processes = {s['name']: s for s in process_spans(spans)}
+    check_equal(sorted(processes), sorted(['curl', python]), 'process spans of curl and python')
+    if len(processes) != 2:
+        return
+    server_process = processes[python]
+    check_equal(server_process['parent_span_id'], '', 'the server\'s process span is a root')
+    check_holds('trees whole', assert_tree_whole, spans)
+    curl_process = processes['curl']
+    spans = without_process_spans(spans)
     clients, servers = by_kind(spans, KIND_CLIENT), by_kind(spans, KIND_SERVER)
     dns = spans_where(spans, KIND_INTERNAL, 'otlpauto.dns', {'dns.question.name': HOSTS_NAME})
     connect = spans_where(spans, KIND_INTERNAL, 'otlpauto.sockets')
@@ -71,7 +84,12 @@ def curl_to_python_server():
     if len(clients) != 1 or len(servers) != 1:
         return
     client, server_span = clients[0], servers[0]
-    check_equal({s['trace_id'] for s in spans}, {client['trace_id']}, 'one trace')
+    check_equal({s['trace_id'] for s in spans + [curl_process]}, {client['trace_id']},
+                'one trace')
+    check(server_process['trace_id'] != client['trace_id'],
+          'the server\'s process span in a trace of its own')
+    check_equal({s['parent_span_id'] for s in [client] + dns[:1] + connect[:1]},
+                {curl_process['span_id']}, 'curl\'s spans are children of its process span')
     check_equal(server_span['parent_span_id'], client['span_id'], 'SERVER is the CLIENT\'s child')
     check(server_span['flags'] & 0x300 == 0x300, 'SERVER parent is remote', server_span['flags'])
     check_equal(client['name'], 'GET', 'CLIENT name')
@@ -96,6 +114,8 @@ def curl_to_python_server():
           server_span['end'] <= client['end'] + slack, 'SERVER within CLIENT',
           (client['start'], server_span['start'], server_span['end'], client['end']))
     check(connect and connect[0]['end'] <= client['start'], 'connect before the request')
+    # The process spans are left out: curl's command line is its
+    # process.command_args (in the resource, and on its process span).
     check(all(SECRET not in str(value) for s in spans for value in s['attributes'].values()),
           'no header value, cookie or query value recorded')
 
@@ -260,6 +280,33 @@ server.server_close()
 '''
 
 
+def server_spans_with_process_spans():
+    """With the process family on, the client's spans are children of its
+    process span; the server's SERVER spans still start their own traces
+    (no traceparent arrives: OTEL_PROPAGATORS=none), never the process
+    span's."""
+    result, _, _, spans = run_pair(['keepalive', '2'],
+                                   env={'OTLPAUTO_HOOKS': 'sockets,dns,http,process',
+                                        'OTEL_PROPAGATORS': 'none'})
+    check_equal(result.returncode, 0, 'process spans on: client exits 0')
+    processes = {s['name']: s for s in process_spans(spans)}
+    check_equal(sorted(processes), ['http_client', 'http_server'],
+                'process spans on: one per program')
+    clients, servers = by_kind(spans, KIND_CLIENT), by_kind(spans, KIND_SERVER)
+    check_equal((len(clients), len(servers)), (2, 2), 'process spans on: CLIENT and SERVER spans')
+    if len(processes) != 2:
+        return
+    client_process = processes['http_client']
+    check(all(s['parent_span_id'] == client_process['span_id']
+              for s in spans_where(spans, scope='otlpauto.sockets') + clients),
+          'process spans on: connect and CLIENT spans under the client\'s process span')
+    check(all(s['parent_span_id'] == '' and s['trace_id'] != processes['http_server']['trace_id']
+              for s in servers),
+          'process spans on: SERVER spans are roots of their own traces, not the server\'s '
+          'process span\'s', [(s['trace_id'], s['parent_span_id']) for s in servers])
+    check_equal(len({s['trace_id'] for s in servers}), 2, 'process spans on: a trace per request')
+
+
 def proxy_propagation():
     """A Python server that calls a backend while handling a request: its
     connect and CLIENT spans are children of its SERVER span, which continues
@@ -321,6 +368,7 @@ def handled_in_context():
 def test():
     curl_to_python_server()
     http_programs()
+    server_spans_with_process_spans()
     proxy_propagation()
     handled_in_context()
 

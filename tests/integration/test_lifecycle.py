@@ -3,14 +3,18 @@ forked children (exit and _exit), hundreds of short threads, 32 threads at
 full speed (every span arrives with backpressure=block; with drop, exported +
 dropped = produced); forks while other threads are inside hooks; a storm of
 signals whose handler calls instrumented and hooked functions; detached
-threads still running at exit."""
+threads still running at exit. Every process also sends its process span
+(named after the program; a forked child's under the frame open at the
+fork), which the programs' own span counts do not include."""
 
 import collections
 import os
+import re
 import time
 
 from harness import (DROP_REASONS, Receiver, assert_single_trace, assert_tree_whole, check,
-                     check_equal, check_holds, main, program, run_traced, spans_summary)
+                     check_equal, check_holds, main, parent_pairs, process_spans, program,
+                     run_traced, spans_summary)
 
 EVERY_CALL = {'OTLPAUTO_FUNCTION_THRESHOLD': '0', 'OTEL_LOG_LEVEL': 'debug'}
 SANITIZED = bool(os.environ.get('OTLPAUTO_SANITIZER'))  # set by meson in sanitized builds
@@ -43,25 +47,49 @@ def check_exit(result, what, stdout=None):
 
 def test_forks(children, how):
     what = f'{children} forks ({how})'
-    result, spans = run([program('workload'), 'fork', str(children), how], 2 + 2 * children)
+    result, spans = run([program('workload'), 'fork', str(children), how], 3 + 3 * children)
     check_exit(result, what)
     print(f'# {what}: {result.elapsed:.1f} s', flush=True)
     check(result.elapsed < 60, f'{what}: run time stays reasonable', f'{result.elapsed:.1f} s')
-    check_equal(names(spans), {'main': 1, 'run_forks': 1, 'child_work': children,
-                               'leaf': children}, f'{what}: every child span arrives, once')
+    check_equal(names(spans), {'workload': children + 1, 'main': 1, 'run_forks': 1,
+                               'child_work': children, 'leaf': children},
+                f'{what}: every child span arrives, once')
+    check_equal(parent_pairs(spans).get(('workload', 'run_forks')), children,
+                f'{what}: each child\'s process span under the frame open at the fork')
     check_holds(f'{what}: one whole trace', assert_single_trace, spans)
     check_holds(f'{what}: no duplicate or orphan', assert_tree_whole, spans)
     pids = collections.Counter(s['resource']['process.pid'] for s in spans)
-    check_equal(sorted(collections.Counter(pids.values()).items()), [(2, children + 1)],
-                f'{what}: two spans from each process')
+    check_equal(sorted(collections.Counter(pids.values()).items()), [(3, children + 1)],
+                f'{what}: three spans from each process (its process span included)')
+    # Each child's 3 spans go through the relay the parent hosts; each
+    # process's summary counts its own spans as exported.
+    lines = result.stderr.splitlines()
+    check_equal(collections.Counter(re.sub(r'\d+', 'N', l) for l in lines
+                                    if l.startswith('otlpauto: ')),
+                {'otlpauto: spans: exported N, sampled out N, dropped: ring full N, '
+                 'queue full N, export failed N, rejected N': children + 1,
+                 'otlpauto: relay: N of the exported spans went through the relay': children,
+                 'otlpauto: relay host: N spans from other processes: exported N, '
+                 'failed N': 1}, f'{what}: the debug summaries')
+    check_equal(sorted(collections.Counter(
+        l for l in lines if l.startswith('otlpauto: relay: ')).items()),
+                [('otlpauto: relay: 3 of the exported spans went through the relay', children)],
+                f'{what}: each child relays its 3 spans')
+    check_equal([l for l in lines if l.startswith('otlpauto: relay host: ')],
+                [f'otlpauto: relay host: {3 * children} spans from other processes: '
+                 f'exported {3 * children}, failed 0'],
+                f'{what}: the parent hosts the relay and exports the children\'s spans')
+    check_equal(sorted(s['exported'] for s in map(spans_summary, lines) if s),
+                [3] * (children + 1), f'{what}: every process exported its 3 spans')
 
 
 def test_sequential_threads(n):
     what = f'{n} sequential threads'
-    result, spans = run([program('stress'), 'threads-seq', str(n)], 2 + 2 * n,
+    result, spans = run([program('stress'), 'threads-seq', str(n)], 3 + 2 * n,
                         env={'OTLPAUTO_BACKPRESSURE': 'block'})
     check_exit(result, what)
-    check_equal(names(spans), {'main': 1, 'run_threads_seq': 1, 'seq_worker': n, 'seq_leaf': n},
+    check_equal(names(spans), {'stress': 1, 'main': 1, 'run_threads_seq': 1, 'seq_worker': n,
+                               'seq_leaf': n},
                 f'{what}: every span arrives, once')
     check_holds(f'{what}: whole tree', assert_tree_whole, spans)
     tids = {s['attributes'].get('thread.id') for s in spans if s['name'] == 'seq_worker'}
@@ -72,17 +100,18 @@ def test_sequential_threads(n):
 
 def test_parallel_threads_block(n_threads, calls):
     what = f'{n_threads} threads x {calls} calls, block'
-    produced = 2 + n_threads * (calls + 1)
+    produced = 2 + n_threads * (calls + 1)  # as the program counts: its process span aside
     # A small ring makes the producers wait for the exporter.
     result, spans = run([program('stress'), 'threads-par', str(n_threads), str(calls)],
-                        produced, env={'OTLPAUTO_BACKPRESSURE': 'block',
-                                       'OTLPAUTO_BUFFER_SPANS': '256'})
+                        produced + 1, env={'OTLPAUTO_BACKPRESSURE': 'block',
+                                           'OTLPAUTO_BUFFER_SPANS': '256'})
     check_exit(result, what, f'produced {produced}\n')
-    check_equal(names(spans), {'main': 1, 'run_threads_par': 1, 'par_worker': n_threads,
-                               'par_leaf': n_threads * calls}, f'{what}: every span arrives')
+    check_equal(names(spans), {'stress': 1, 'main': 1, 'run_threads_par': 1,
+                               'par_worker': n_threads, 'par_leaf': n_threads * calls},
+                f'{what}: every span arrives')
     check_holds(f'{what}: whole tree', assert_tree_whole, spans)
     summary = spans_summary(result.stderr)
-    check(summary and summary['exported'] == produced and summary['ring_full'] == 0
+    check(summary and summary['exported'] == produced + 1 and summary['ring_full'] == 0
           and summary['queue_full'] == 0, f'{what}: nothing dropped', summary)
 
 
@@ -92,13 +121,13 @@ def test_small_ring_full_requests(calls):
     batches (the default maximum, 512 spans); only the exit flush (and the
     schedule delay) send less."""
     what = f'one thread x {calls} calls, 256-slot ring'
-    produced = 2 + calls + 1
+    produced = 2 + calls + 1  # as the program counts: its process span aside
     requests = []
-    result, spans = run([program('stress'), 'threads-par', '1', str(calls)], produced,
+    result, spans = run([program('stress'), 'threads-par', '1', str(calls)], produced + 1,
                         env={'OTLPAUTO_BACKPRESSURE': 'block', 'OTLPAUTO_BUFFER_SPANS': '256'},
                         requests=requests)
     check_exit(result, what, f'produced {produced}\n')
-    check_equal(len(spans), produced, f'{what}: every span arrives')
+    check_equal(len(spans), produced + 1, f'{what}: every span arrives (and the process span)')
     sizes = [len(r.spans) for r in requests]
     partial = [n for n in sizes if n != 512]
     check(len(partial) <= 3 and max(sizes, default=0) == 512,
@@ -107,7 +136,7 @@ def test_small_ring_full_requests(calls):
 
 def test_parallel_threads_drop(n_threads, calls):
     what = f'{n_threads} threads x {calls} calls, drop'
-    produced = 2 + n_threads * (calls + 1)
+    produced = 2 + n_threads * (calls + 1)  # as the program counts: its process span aside
     result, spans = run([program('stress'), 'threads-par', str(n_threads), str(calls)],
                         1, env={'OTLPAUTO_BACKPRESSURE': 'drop', 'OTLPAUTO_BUFFER_SPANS': '64',
                                 'OTEL_BSP_MAX_QUEUE_SIZE': '512'})
@@ -117,7 +146,8 @@ def test_parallel_threads_drop(n_threads, calls):
         return
     dropped = sum(summary[reason] for reason in DROP_REASONS) + summary['sampled_out']
     print(f'# {what}: {summary}', flush=True)
-    check_equal(summary['exported'] + dropped, produced, f'{what}: exported + dropped = produced')
+    check_equal(summary['exported'] + dropped, produced + 1,
+                f'{what}: exported + dropped = produced (and the process span)')
     check(dropped > 0, f'{what}: the small ring did drop', summary)
     check_equal(len(spans), summary['exported'], f'{what}: the receiver got every exported span')
 
@@ -130,7 +160,7 @@ def test_fork_while_threads_in_hooks(n_threads, forks):
         print(f'# {what}: skipped under a sanitizer (its allocator is not fork-safe)',
               flush=True)
         return
-    result, spans = run([program('stress'), 'fork-busy', str(n_threads), str(forks)], 2 * forks,
+    result, spans = run([program('stress'), 'fork-busy', str(n_threads), str(forks)], 3 * forks,
                         env={'OTLPAUTO_FUNCTION_EXCLUDE': 'busy_tiny',
                              'OTLPAUTO_BACKPRESSURE': 'block'}, timeout=90)
     check_exit(result, what, f'forked {forks}\n')
@@ -140,6 +170,8 @@ def test_fork_while_threads_in_hooks(n_threads, forks):
     child_pids = {s['resource']['process.pid'] for s in spans
                   if s['name'].startswith('fork_child')}
     check_equal(len(child_pids), forks, f'{what}: one pid per child')
+    check_equal(len(process_spans(spans)), forks + 1,
+                f'{what}: a process span per child, and the parent\'s')
     check_holds(f'{what}: whole tree', assert_tree_whole, spans)
 
 

@@ -3,7 +3,10 @@ requests and one 404 that carries a traceparent give exactly 101 SERVER
 spans with the right status codes, sent when nginx quits gracefully. Then
 nginx as a reverse proxy in front of tests/programs/http_server: its
 upstream requests get a traceparent naming its CLIENT span, except one that
-passes on the caller's own (which then names no span of nginx's)."""
+passes on the caller's own (which then names no span of nginx's). With the
+process family on, the master's process span is a root, each worker's (a
+forked child) its child, and the SERVER spans still start their own
+traces."""
 
 import http.client
 import os
@@ -14,7 +17,7 @@ import tempfile
 import time
 
 from harness import (Receiver, assert_tree_whole, check, check_equal, check_holds, free_port,
-                     main, program, skip)
+                     main, process_spans, program, skip)
 from netutil import (KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, STATUS_ERROR, Background, attr,
                      spans_where)
 
@@ -59,7 +62,7 @@ def wait_listening(port, server, timeout=20):
     return False
 
 
-def start_nginx(workdir, port, receiver, backend=None):
+def start_nginx(workdir, port, receiver, backend=None, hooks='sockets,dns,http'):
     os.makedirs(os.path.join(workdir, 'www'), exist_ok=True)
     config = CONFIG.format(dir=workdir, port=port)
     if backend:
@@ -70,7 +73,7 @@ def start_nginx(workdir, port, receiver, backend=None):
     with open(conf, 'w', encoding='utf-8') as f:
         f.write(config)
     base = [NGINX, '-c', conf, '-p', workdir, '-e', os.path.join(workdir, 'error.log')]
-    server = Background(base, receiver, timeout=120, env={'OTLPAUTO_HOOKS': 'sockets,dns,http'})
+    server = Background(base, receiver, timeout=120, env={'OTLPAUTO_HOOKS': hooks})
     check(wait_listening(port, server), 'nginx listens', server.stderr)
     return base, server
 
@@ -124,11 +127,61 @@ def reverse_proxy():
           "proxy: the caller's traceparent passed on names the caller")
 
 
+def process_tree():
+    workdir = tempfile.mkdtemp(prefix='otlpauto-nginx-tree-')
+    os.mkdir(os.path.join(workdir, 'www'))
+    with open(os.path.join(workdir, 'www', 'index.html'), 'w', encoding='utf-8') as f:
+        f.write('hello\n')
+    port = free_port()
+    statuses = []
+    try:
+        with Receiver() as receiver:
+            base, server = start_nginx(workdir, port, receiver, hooks='default')
+            with server:
+                for _ in range(3):
+                    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
+                    conn.request('GET', '/index.html')
+                    response = conn.getresponse()
+                    response.read()
+                    statuses.append(response.status)
+                    conn.close()
+                subprocess.run(base + ['-s', 'quit'], capture_output=True, timeout=30)
+                check_equal(server.wait(60), 0, 'process tree: nginx exits 0 after quit')
+            spans = receiver.wait_for_spans(6, timeout=10)
+            time.sleep(0.5)
+            spans = receiver.spans
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    check_equal(statuses, [200] * 3, 'process tree: nginx answered')
+    check_equal(len(spans), 6, 'process tree: 3 SERVER spans, 3 process spans')
+    processes = process_spans(spans)
+    masters = [s for s in processes if s['parent_span_id'] == '']
+    check_equal(len(masters), 1, 'process tree: the master\'s process span is the root')
+    if len(processes) != 3 or len(masters) != 1:
+        return
+    master = masters[0]
+    workers = [s for s in processes if s is not master]
+    check(all(w['parent_span_id'] == master['span_id'] and w['trace_id'] == master['trace_id']
+              and w['attributes']['process.parent_pid'] == master['attributes']['process.pid']
+              and w['attributes'].get('process.exit.code') == 0 for w in workers),
+          'process tree: each worker\'s process span a child of the master\'s, exit code 0')
+    check_equal({s['name'] for s in processes}, {'nginx'}, 'process tree: named nginx')
+    servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
+    check(len(servers) == 3 and all(s['parent_span_id'] == '' and s['trace_id'] !=
+                                     master['trace_id'] for s in servers),
+          'process tree: SERVER spans start their own traces',
+          [(s['trace_id'], s['parent_span_id']) for s in servers])
+    worker_pids = {w['attributes']['process.pid'] for w in workers}
+    check({s['resource']['process.pid'] for s in servers} <= worker_pids,
+          'process tree: the workers serve')
+
+
 def test():
     if not os.access(NGINX, os.X_OK):
         skip('nginx is not installed')
     keep_alive_and_404()
     reverse_proxy()
+    process_tree()
 
 
 def keep_alive_and_404():

@@ -3,7 +3,7 @@ SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1...) still delivers its
 spans and dies of the same signal, with the same status (core dump
 included); faults are not flushed; a program's own handler runs unchanged;
 the program sees SIG_DFL where it set nothing. SIGPIPE from `cmd | head -1`
-too."""
+too. The process span ends in error with the signal's name."""
 
 import collections
 import os
@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from harness import (Receiver, assert_tree_whole, check, check_equal, check_holds, lib_path,
-                     main, preload_value, program, spans_summary)
+                     main, one, parent_pairs, preload_value, program, spans_summary)
 
 # The signals whose default action ends the process that the library flushes
 # on (hooks/signals.c): all but faults, abort and real-time signals.
@@ -59,18 +59,29 @@ def test_default_action(sig):
         started = time.monotonic()
         stop(process, sig)
         elapsed = time.monotonic() - started
-        spans = receiver.wait_for_spans(4, timeout=5)
-        spans = receiver.wait_for_spans(5, timeout=0.5)
+        spans = receiver.wait_for_spans(5, timeout=5)
+        spans = receiver.wait_for_spans(6, timeout=0.5)
     check_equal(process.returncode, -sig, f'{name}: dies of the same signal')
     check(elapsed < 5, f'{name}: flush is bounded', elapsed)
     counts = collections.Counter(s['name'] for s in spans)
-    check_equal(dict(counts), {'main': 1, 'wait_for_signal': 1, 'warm_up': 1, 'leaf': 1},
-                f'{name}: finished and open spans delivered')
+    check_equal(dict(counts), {'workload': 1, 'main': 1, 'wait_for_signal': 1, 'warm_up': 1,
+                               'leaf': 1},
+                f'{name}: finished and open spans delivered, and the process span')
     open_frames = [s['name'] for s in spans
                    if s['attributes'].get('otlpauto.end_reason') == 'process_exit']
     check_equal(sorted(open_frames), ['main', 'wait_for_signal'],
                 f'{name}: frames open at the signal end with the process')
     check_holds(f'{name}: whole tree', assert_tree_whole, spans)
+    check_equal(parent_pairs(spans).get(('main', 'workload')), 1,
+                f'{name}: main under the process span')
+    if counts['workload'] == 1:
+        process = one(spans, 'workload')
+        check_equal((process['status_code'], process['status_message'],
+                     process['attributes'].get('error.type'),
+                     'process.exit.code' in process['attributes'],
+                     process['attributes'].get('otlpauto.end_reason')),
+                    (2, name, name, False, None),
+                    f'{name}: the process span is an error named after the signal, no exit code')
 
 
 def caught_signals(pid):
@@ -211,11 +222,16 @@ def test_own_handler():
     with Receiver() as receiver:
         process, ready = start(receiver, 'own-handler')
         out, _ = stop(process, signal.SIGTERM)
-        spans = receiver.wait_for_spans(5, timeout=5)  # main, own_handler, wait_for_signal, warm_up, leaf
+        # main, own_handler, wait_for_signal, warm_up, leaf and the process span
+        spans = receiver.wait_for_spans(6, timeout=5)
     check_equal(process.returncode, 0, 'own handler: runs and exits 0')
     check_equal(out.strip(), 'handled', 'own handler: its output')
     names = {s['name'] for s in spans}
-    check({'own_handler', 'main'} <= names, 'own handler: spans flushed at its exit', names)
+    check({'own_handler', 'main', 'workload'} <= names, 'own handler: spans flushed at its exit',
+          names)
+    process = [s for s in spans if s['name'] == 'workload']
+    check_equal([(s['status_code'], s['attributes'].get('process.exit.code')) for s in process],
+                [(0, 0)], 'own handler: the process exits 0 from the handler, no error')
 
 
 def test_disposition_seen_by_program():

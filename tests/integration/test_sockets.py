@@ -1,8 +1,9 @@
 """Connect and DNS spans from a Python program under the shim: exact span
 counts, attributes, error spans, the address->name cache, non-blocking
 connects, families switched off, and no span for the exporter's own traffic.
-The program's output is the same with and without the shim. Then file spans
-(OTLPAUTO_HOOKS=...,files)."""
+The program's output is the same with and without the shim; the spans are
+children of python's process span (written while the process family is on).
+Then file spans (OTLPAUTO_HOOKS=...,files)."""
 
 import os
 import socket
@@ -10,7 +11,8 @@ import sys
 import tempfile
 import threading
 
-from harness import Receiver, check, check_equal, main, run_traced, skip
+from harness import (Receiver, assert_single_trace, check, check_equal, check_holds, main,
+                     process_spans, run_traced, skip)
 from netutil import (HOSTS_NAME, KIND_INTERNAL, STATUS_ERROR, attr, ensure_hosts_entry,
                      spans_where)
 
@@ -123,14 +125,17 @@ def test():
         untraced = run_traced(argv, preload=False, timeout=30)
         with Receiver() as receiver:
             result = run_traced(argv, receiver, timeout=30)
-            spans = receiver.wait_for_spans(10, timeout=10)
+            spans = receiver.wait_for_spans(11, timeout=10)
+            spans = receiver.wait_for_spans(12, timeout=0.5)
             receiver_port = receiver.port
         with Receiver() as receiver:
             run_traced(argv, receiver, timeout=30, env={'OTLPAUTO_HOOKS': 'dns'})
             dns_only = receiver.wait_for_spans(5, timeout=10)
+            dns_only = receiver.wait_for_spans(6, timeout=0.5)
         with Receiver() as receiver:
             run_traced(argv, receiver, timeout=30, env={'OTLPAUTO_HOOKS': 'sockets'})
             sockets_only = receiver.wait_for_spans(5, timeout=10)
+            sockets_only = receiver.wait_for_spans(6, timeout=0.5)
     finally:
         tcp.close()
         unix.close()
@@ -140,7 +145,14 @@ def test():
     check_equal(result.returncode, 0, 'traced program exits 0')
     check_equal(result.stdout, untraced.stdout, 'program output unchanged')
     check('refused 111' in result.stdout, 'refused connect seen by the program', result.stdout)
-    check_equal(len(spans), 10, 'exactly 10 spans (5 DNS, 5 connect)')
+    check_equal(len(spans), 11, 'exactly 11 spans (5 DNS, 5 connect, the process span)')
+    python = os.path.basename(os.path.realpath(PYTHON))
+    found = process_spans(spans)
+    check_equal([s['name'] for s in found], [python], 'one process span, python\'s')
+    check_holds('one trace', assert_single_trace, spans)
+    check(found and all(s['parent_span_id'] == found[0]['span_id'] for s in spans
+                        if s not in found),
+          'DNS and connect spans are children of the process span')
 
     dns = spans_where(spans, KIND_INTERNAL, 'otlpauto.dns')
     check_equal(len(dns), 5, 'DNS spans')
@@ -183,7 +195,7 @@ def test():
               attr(s, 'network.peer.port') != receiver_port for s in spans),
           "no span for the exporter's own connection")
 
-    check_equal(len(dns_only), 5, 'OTLPAUTO_HOOKS=dns: 5 spans')
+    check_equal(len(dns_only), 5, 'OTLPAUTO_HOOKS=dns: 5 spans (the process family is off)')
     check(all(s['scope']['name'] == 'otlpauto.dns' for s in dns_only), 'only DNS spans')
     check_equal(len(sockets_only), 5, 'OTLPAUTO_HOOKS=sockets: 5 spans')
     check(all(s['scope']['name'] == 'otlpauto.sockets' for s in sockets_only),

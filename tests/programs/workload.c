@@ -89,6 +89,28 @@ NOINLINE static int run_forks(int n, bool use__exit)
 	return 0;
 }
 
+/* A forked child that execs from inside a function: child_exec is open at
+ * the exec (the new image runs "status 0"). */
+NOINLINE static void child_exec(const char *self)
+{
+	execl(self, self, "status", "0", (char *)NULL);
+}
+
+NOINLINE static int run_fork_exec(const char *self)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		child_exec(self);
+		_exit(127);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return 1;
+	return WEXITSTATUS(status);
+}
+
 NOINLINE static int exec_level(const char *self, int depth)
 {
 	leaf(depth);
@@ -187,6 +209,8 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "fork") == 0)
 		return run_forks(argc > 2 ? atoi(argv[2]) : 10,
 				 argc > 3 && strcmp(argv[3], "_exit") == 0);
+	if (strcmp(mode, "fork-exec") == 0)
+		return run_fork_exec(argv[0]);
 	if (strcmp(mode, "exec") == 0)
 		return exec_level(argv[0], argc > 2 ? atoi(argv[2]) : 3);
 	if (strcmp(mode, "recurse") == 0)

@@ -93,7 +93,9 @@ static void case_balanced(void)
 		return;
 	CHECK(inner->parent_span_id == outer->span_id);
 	CHECK(inner->rec_flags & OA_REC_F_HAS_PARENT);
-	CHECK(!(outer->rec_flags & OA_REC_F_HAS_PARENT)); /* the process's first span is a root */
+	/* The outermost frame is a child of the process span. */
+	CHECK(outer->rec_flags & OA_REC_F_HAS_PARENT);
+	CHECK(outer->parent_span_id == oa_rt.process_ctx.span_id && outer->parent_span_id != 0);
 	CHECK(memcmp(inner->trace_id, outer->trace_id, 16) == 0);
 	CHECK(outer->start <= inner->start && inner->end <= outer->end);
 	CHECK_EQ_INT(outer->kind, OA_KIND_INTERNAL);
@@ -169,8 +171,10 @@ static void case_include_glob(void)
 	CHECK_EQ_INT(s.n, 1);
 	const struct oa_record *inner = find(&s, kept_inner, 0);
 	CHECK(inner != NULL);
+	/* No exported ancestor: a child of the process span. */
 	if (inner)
-		CHECK(!(inner->rec_flags & OA_REC_F_HAS_PARENT)); /* no exported ancestor */
+		CHECK(inner->parent_span_id == oa_rt.process_ctx.span_id &&
+		      (inner->rec_flags & OA_REC_F_HAS_PARENT));
 }
 
 static void case_threshold(void)
