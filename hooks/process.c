@@ -1257,19 +1257,29 @@ void oa_exit_hooks_init(void)
 	oa_real__Exit();
 }
 
-/* _exit is async-signal-safe: programs call it from signal handlers. */
-OA_EXPORT void _exit(int status)
+/* _exit is async-signal-safe: programs call it from signal handlers, where
+ * only the async-signal-safe exit path may run (their handlers run inside
+ * ours, which says so: hooks/signals.c). Elsewhere (a shell, a forked
+ * child) it is an exit like any other. */
+static void exit_now(int status)
 {
 	oa_process_span_exit_code(status & 0xff);
-	oa_process_exit_async();
+	if (oa_tls.in_signal)
+		oa_process_exit_async();
+	else
+		oa_process_exit();
+}
+
+OA_EXPORT void _exit(int status)
+{
+	exit_now(status);
 	oa_real__exit()(status);
 	__builtin_unreachable();
 }
 
 OA_EXPORT void _Exit(int status)
 {
-	oa_process_span_exit_code(status & 0xff);
-	oa_process_exit_async();
+	exit_now(status);
 	oa_real__Exit()(status);
 	__builtin_unreachable();
 }

@@ -112,25 +112,84 @@ void oa_signals_init(void)
 	}
 }
 
+/* The program's own handlers run inside ours, which marks the thread as in
+ * a signal handler: an _exit made there takes the async-signal-safe exit
+ * path (exit_hook in hooks/process.c), one made elsewhere (a shell, a forked
+ * child) the full one. The program sees its handler in oldact. */
+static void *program_handlers[NSIG];
+static volatile sig_atomic_t program_siginfo[NSIG];
+
+static void run_program_handler(int sig, siginfo_t *info, void *context)
+{
+	int saved_errno = errno;
+	void *handler = __atomic_load_n(&program_handlers[sig], __ATOMIC_ACQUIRE);
+	oa_tls.in_signal++;
+	errno = saved_errno;
+	if (program_siginfo[sig])
+		((void (*)(int, siginfo_t *, void *))handler)(sig, info, context);
+	else
+		((void (*)(int))handler)(sig);
+	saved_errno = errno;
+	oa_tls.in_signal--;
+	errno = saved_errno;
+}
+
+static bool is_handler(const struct sigaction *act)
+{
+	return (act->sa_flags & SA_SIGINFO) ||
+	       (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN);
+}
+
+/* act as installed: a handler of the program's goes through ours. */
+static int install_program_action(int sig, const struct sigaction *act)
+{
+	if (!is_handler(act) || sig == SIGKILL || sig == SIGSTOP)
+		return oa_real_sigaction()(sig, act, NULL);
+	struct sigaction wrapped = *act;
+	wrapped.sa_flags |= SA_SIGINFO;
+	wrapped.sa_sigaction = run_program_handler;
+	program_siginfo[sig] = (act->sa_flags & SA_SIGINFO) != 0;
+	__atomic_store_n(&program_handlers[sig],
+			 (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction
+						      : (void *)act->sa_handler,
+			 __ATOMIC_RELEASE);
+	return oa_real_sigaction()(sig, &wrapped, NULL);
+}
+
+/* What the program installed, as it installed it. */
+static void as_the_program_sees(int sig, struct sigaction *old)
+{
+	if (old->sa_sigaction != run_program_handler)
+		return;
+	old->sa_flags &= ~SA_SIGINFO;
+	if (program_siginfo[sig]) {
+		old->sa_flags |= SA_SIGINFO;
+		old->sa_sigaction = __atomic_load_n(&program_handlers[sig], __ATOMIC_ACQUIRE);
+	} else {
+		old->sa_handler = __atomic_load_n(&program_handlers[sig], __ATOMIC_ACQUIRE);
+	}
+}
+
 OA_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 {
-	if (sig <= 0 || sig >= NSIG || !is_flushed_signal(sig) || oa_tls.internal ||
+	if (sig <= 0 || sig >= NSIG || oa_tls.internal ||
 	    __atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE ||
 	    !(oa_rt.cfg.hooks & OA_HOOK_PROCESS))
 		return oa_real_sigaction()(sig, act, oldact);
-	bool ours = ours_installed[sig];
+	bool flushed = is_flushed_signal(sig);
+	bool ours = flushed && ours_installed[sig];
 	struct sigaction previous;
 	int r = oa_real_sigaction()(sig, NULL, &previous);
 	if (r != 0)
 		return r;
 	if (act) {
 		bool wants_default = !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL;
-		if (wants_default) {
+		if (flushed && wants_default) {
 			if (!ours)
 				r = install_ours(sig);
 		} else {
-			r = oa_real_sigaction()(sig, act, NULL);
-			if (r == 0)
+			r = install_program_action(sig, act);
+			if (r == 0 && flushed)
 				ours_installed[sig] = 0;
 		}
 		if (r != 0)
@@ -138,6 +197,7 @@ OA_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	}
 	if (oldact) {
 		*oldact = previous;
+		as_the_program_sees(sig, oldact);
 		if (ours) { /* the program never installed ours: it sees SIG_DFL */
 			oldact->sa_handler = SIG_DFL;
 			oldact->sa_flags &= ~SA_SIGINFO;

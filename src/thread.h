@@ -15,6 +15,9 @@ struct oa_tls {
 	/* > 0 across vfork: in the child, which runs with its parent thread's
 	 * TLS and memory until it execs or exits (hooks/process.c). */
 	uint8_t vfork_child;
+	/* > 0 while a handler of the program's runs (hooks/signals.c): its
+	 * _exit must take the async-signal-safe exit path. */
+	uint8_t in_signal;
 	struct oa_thread *state;
 };
 
