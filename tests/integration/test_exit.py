@@ -160,7 +160,7 @@ def test_signal_in_malloc(runs):
     """SIGTERM lands while the main thread holds malloc's lock, before any
     span was committed (no exporter thread): the handler may not start one
     (that allocates). The process dies of SIGTERM at once every time, and
-    the two frames it ends are counted as unsent."""
+    the two frames it ends and the process span are counted as unsent."""
     what = f'SIGTERM inside malloc, {runs} runs'
     outcomes = collections.Counter()
     problems = []
@@ -176,10 +176,11 @@ def test_signal_in_malloc(runs):
             outcome = ('hung' if not in_time else process.returncode,
                        summary and (summary['exported'], summary['unsent_at_exit']))
             outcomes[outcome] += 1
-            if ready != 'ready' or outcome != (-signal.SIGTERM, (0, 2)):
+            if ready != 'ready' or outcome != (-signal.SIGTERM, (0, 3)):
                 problems.append((ready, outcome, err[-300:]))
     print(f'# {what}: {dict(outcomes)}', flush=True)
-    check(not problems, f'{what}: dies of SIGTERM at once, main and alloc_loop counted unsent',
+    check(not problems,
+          f'{what}: dies of SIGTERM at once, main, alloc_loop and the process span unsent',
           problems[:3])
 
 
@@ -194,10 +195,10 @@ def test_ended_after_exit():
     check_equal(result.returncode, 0, f'{what}: exit status')
     check(result.elapsed < 6, f'{what}: exit bounded', f'{result.elapsed:.2f} s')
     summary = spans_summary(result.stderr)
-    # main, end_after_exit and leaf were queued; ends_during_exit and the
-    # sleep_ms it calls ended later.
+    # main, end_after_exit, leaf and the process span were queued;
+    # ends_during_exit and the sleep_ms it calls ended later.
     check(summary and (summary['exported'], lost(summary), summary['ended_after_exit'])
-          == (0, 3, 2), f'{what}: 3 counted not sent, 2 counted as ended after exit',
+          == (0, 4, 2), f'{what}: 4 counted not sent, 2 counted as ended after exit',
           result.stderr[-500:])
 
 
@@ -218,14 +219,15 @@ def test_destructor_spans():
     with Receiver() as receiver:
         result = run_traced([program('exits'), 'tls-destructor'], receiver, timeout=30,
                             env={'OTLPAUTO_FUNCTION_THRESHOLD': '0'})
-        spans = receiver.wait_for_spans(7, timeout=10)
-        spans = receiver.wait_for_spans(8, timeout=0.5)
+        spans = receiver.wait_for_spans(8, timeout=10)
+        spans = receiver.wait_for_spans(9, timeout=0.5)
     check_equal(result.returncode, 0, f'{what}: exit status')
     check_equal(dict(collections.Counter(s['name'] for s in spans)),
-                {'main': 1, 'tls_destructor': 1, 'destructor_worker': 1, 'leaf': 2,
-                 'late_destructor': 1, 'in_destructor': 1}, f'{what}: every span arrives')
+                {'exits': 1, 'main': 1, 'tls_destructor': 1, 'destructor_worker': 1, 'leaf': 2,
+                 'late_destructor': 1, 'in_destructor': 1},
+                f'{what}: every span arrives, and the process span')
     check_holds(f'{what}: whole tree', assert_tree_whole, spans)
-    if len(spans) == 7:
+    if len(spans) == 8:
         destructor = one(spans, 'late_destructor')
         check_equal([s['name'] for s in children_of(spans, destructor)], ['in_destructor'],
                     f'{what}: the destructor\'s calls are its children')

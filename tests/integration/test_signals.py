@@ -207,14 +207,14 @@ def test_sigpipe_spans():
         except subprocess.TimeoutExpired:
             os.killpg(writer.pid, signal.SIGKILL)
             writer.communicate()
-        spans = receiver.wait_for_spans(3, timeout=5)
-        spans = receiver.wait_for_spans(4, timeout=0.5)
+        spans = receiver.wait_for_spans(4, timeout=5)
+        spans = receiver.wait_for_spans(5, timeout=0.5)
     check_equal((head.stdout, writer.returncode), (b'y\n', -signal.SIGPIPE),
                 'writer | head -1: the writer dies of SIGPIPE')
     ended = sorted((s['name'], s['attributes'].get('otlpauto.end_reason', '')) for s in spans)
-    check_equal(ended, [('leaf', ''), ('main', 'process_exit'),
+    check_equal(ended, [('exits', ''), ('leaf', ''), ('main', 'process_exit'),
                         ('write_forever', 'process_exit')],
-                'writer | head -1: finished and open spans delivered')
+                'writer | head -1: finished and open spans delivered, and the process span')
     check_holds('writer | head -1: whole tree', assert_tree_whole, spans)
 
 
