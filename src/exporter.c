@@ -916,6 +916,11 @@ static bool export_inline(uint64_t deadline_ns)
 	return true;
 }
 
+static void ignore_function(uintptr_t addr, const char *name, void *ctx)
+{
+	(void)addr, (void)name, (void)ctx;
+}
+
 void oa_exporter_before_confinement(void)
 {
 	static bool prepared;
@@ -930,8 +935,10 @@ void oa_exporter_before_confinement(void)
 		oa_filesink_open();
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !xs.transport)
 		xs.transport = create_transport();
+	/* Symbol tables are read when first needed, which may be after the
+	 * chroot: every one is read now. */
 	if (xs.syms && (oa_rt.cfg.hooks & OA_HOOK_FUNCTIONS))
-		oa_symbols_refresh(xs.syms);
+		oa_symbols_foreach_function(xs.syms, ignore_function, NULL);
 	oa_tls.internal = was_internal;
 	return_work();
 }

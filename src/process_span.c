@@ -194,9 +194,13 @@ static const char *signal_name(int sig, char *buf, size_t size)
 void oa_process_span_end(struct oa_thread *t, enum oa_end_reason why)
 {
 	const struct oa_span_ctx *ctx = &oa_rt.process_ctx;
-	if (ps.ended || !(ctx->flags & 1))
+	if (ps.ended)
 		return;
 	ps.ended = true;
+	if (!(ctx->flags & 1)) {
+		__atomic_fetch_add(&oa_rt.spans_sampled_out, 1, __ATOMIC_RELAXED);
+		return;
+	}
 	char sig[32] = "";
 	if (ps.signal)
 		signal_name(ps.signal, sig, sizeof sig);

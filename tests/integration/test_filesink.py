@@ -52,10 +52,13 @@ def names(spans):
     return dict(collections.Counter(s['name'] for s in spans))
 
 
+DEBUG_LINES = ('otlpauto: spans: ', 'otlpauto: clock: ', 'otlpauto: relay')
+
+
 def warnings(stderr):
-    """Our warning lines, the debug summary left out."""
+    """Our warning lines, the debug ones (summary, clock, relay) left out."""
     return [line for line in stderr.splitlines()
-            if line.startswith('otlpauto: ') and not line.startswith('otlpauto: spans: ')]
+            if line.startswith('otlpauto: ') and not line.startswith(DEBUG_LINES)]
 
 
 def read_text(path):

@@ -324,7 +324,11 @@ static void watch_signals(void)
 	sigaction(SIGQUIT, &sa, NULL);
 }
 
-static void say_what_was_lost(const char *program, const struct oa_relay_totals *t)
+/* What went wrong, on stderr; nothing when every span was delivered. A run
+ * writing to a file also says when there will be none: every span sampled
+ * out. */
+static void say_what_was_lost(const char *program, const struct oa_relay_totals *t,
+			      bool to_file)
 {
 	const struct oa_relay_stats *r = &t->reported;
 	/* Spans the processes delivered to the relay are lost again when the
@@ -345,7 +349,7 @@ static void say_what_was_lost(const char *program, const struct oa_relay_totals 
 	if (recorded + r->sampled_out == 0)
 		fprintf(stderr, "otlpauto: %s produced no span (%llu processes traced)\n", program,
 			(unsigned long long)t->processes);
-	else if (recorded == 0)
+	else if (recorded == 0 && to_file)
 		fprintf(stderr, "otlpauto: every span of %s was sampled out (%llu)\n", program,
 			(unsigned long long)r->sampled_out);
 	if (lost)
@@ -367,7 +371,7 @@ static void say_what_was_lost(const char *program, const struct oa_relay_totals 
 
 /* Runs the program as a child, waits for it, sends what the relay took in
  * and exits as the program did. */
-static int run_with_relay(const struct otlpauto_relay_v1 *relay, char **program)
+static int run_with_relay(const struct otlpauto_relay_v1 *relay, char **program, bool to_file)
 {
 	watch_signals();
 	pid_t pid;
@@ -395,7 +399,7 @@ static int run_with_relay(const struct otlpauto_relay_v1 *relay, char **program)
 	struct oa_relay_totals totals;
 	relay->finish(cfg.export_timeout_ms, &totals);
 	oa_config_free(&cfg);
-	say_what_was_lost(program[0], &totals);
+	say_what_was_lost(program[0], &totals, to_file);
 	if (WIFSIGNALED(status)) {
 		signal(WTERMSIG(status), SIG_DFL);
 		raise(WTERMSIG(status));
@@ -574,7 +578,7 @@ int cmd_run(int argc, char **argv)
 			program[0], program[0]);
 	const struct otlpauto_relay_v1 *relay = host_relay(library.path);
 	if (relay)
-		return run_with_relay(relay, program);
+		return run_with_relay(relay, program, getenv("OTLPAUTO_FILE") != NULL);
 	execvp(program[0], program);
 	fprintf(stderr, "otlpauto run: cannot execute %s: %s\n", program[0], strerror(errno));
 	return EXIT_CANNOT_EXEC;
