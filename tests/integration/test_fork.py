@@ -103,8 +103,10 @@ def test_child_without_atfork(how, leave, during_load=False):
     by _Fork or clone, as by fork (its spans parent on the frame open at the
     fork); made by syscall(SYS_fork), whatever was on its stack at its first
     span counts as the parent's (nothing marks the fork there), so
-    child_work and leaf are not sent. A child made during the load goes
-    without libcurl: its spans count as failed."""
+    child_work and leaf are not sent. A child made during the load needs no
+    libcurl: it sends through the relay its parent hosts. Each process has
+    its process span (`forks`); the child's is the parent of its spans and
+    the child of the frame open at the fork."""
     what = f'{how} child leaving with {leave}' + (' during the load' if during_load else '')
     if 'thread' in SANITIZER:
         # It knows of fork() only: in such a child it sees the parent's
@@ -118,8 +120,8 @@ def test_child_without_atfork(how, leave, during_load=False):
     with Receiver() as receiver:
         result = run_traced(argv, receiver, env={
             **EVERY_CALL, 'OTEL_BSP_EXPORT_TIMEOUT': str(EXPORT_TIMEOUT_MS)}, timeout=60)
-        expected = {'main': 1, 'run_raw_fork': 1, 'leaf': 1}
-        if how != 'sys-fork' and not during_load:
+        expected = {'forks': 2, 'main': 1, 'run_raw_fork': 1, 'leaf': 1}
+        if how != 'sys-fork':
             expected.update(child_work=1, leaf=2)
         spans = receiver.wait_for_spans(sum(expected.values()), timeout=20)
         spans = receiver.wait_for_spans(len(spans) + 1, timeout=0.5)
@@ -134,10 +136,15 @@ def test_child_without_atfork(how, leave, during_load=False):
     check_holds(f'{what}: one trace', assert_single_trace, spans)
     check_holds(f'{what}: whole tree', assert_tree_whole, spans)
     if 'child_work' in expected:
-        by_id = {s['span_id']: s['name'] for s in spans}
-        parents = {by_id.get(s['parent_span_id']) for s in spans if s['name'] == 'child_work'}
-        check_equal(parents, {'run_raw_fork'}, f'{what}: the child parents on the frame '
-                    'open at the fork')
+        by_id = {s['span_id']: s for s in spans}
+        parents = {by_id[s['parent_span_id']]['name'] for s in spans
+                   if s['name'] == 'child_work' and s['parent_span_id'] in by_id}
+        check_equal(parents, {'forks'}, f'{what}: the child\'s spans under its process span')
+        grandparents = {by_id[by_id[s['parent_span_id']]['parent_span_id']]['name']
+                        for s in spans if s['name'] == 'child_work'
+                        and by_id.get(s['parent_span_id'], {}).get('parent_span_id') in by_id}
+        check_equal(grandparents, {'run_raw_fork'}, f'{what}: the child\'s process span '
+                    'parents on the frame open at the fork')
         pids = {s['resource']['process.pid'] for s in spans if s['name'] == 'child_work'}
         check(len(pids) == 1 and pids != {s['resource']['process.pid'] for s in spans
                                           if s['name'] == 'main'},
@@ -152,11 +159,12 @@ def test_fork_during_table_setup():
     with Receiver() as receiver:
         result = run_traced([program('forks'), 'fd-init'], receiver, env=EVERY_CALL,
                             timeout=60)
-        spans = receiver.wait_for_spans(2, timeout=20)
-        spans = receiver.wait_for_spans(3, timeout=0.5)
+        spans = receiver.wait_for_spans(4, timeout=20)
+        spans = receiver.wait_for_spans(5, timeout=0.5)
     check_exit(result, what)
     check_equal(result.stdout, 'child ok\n', f'{what}: the child\'s socket call returns')
-    check_equal(names(spans), {'main': 1, 'run_fd_init': 1}, f'{what}: spans')
+    check_equal(names(spans), {'forks': 2, 'main': 1, 'run_fd_init': 1},
+                f'{what}: spans (and the parent\'s and the child\'s process spans)')
 
 
 def test_vfork_semantics():
@@ -170,13 +178,14 @@ def test_vfork_semantics():
     with Receiver() as receiver:
         result = run_traced([program('forks'), 'vfork-shared'], receiver, env=EVERY_CALL,
                             timeout=60)
-        spans = receiver.wait_for_spans(4, timeout=20)
-        spans = receiver.wait_for_spans(5, timeout=0.5)
+        spans = receiver.wait_for_spans(5, timeout=20)
+        spans = receiver.wait_for_spans(6, timeout=0.5)
     check_exit(result, what)
     check_equal(result.stdout, 'shared 1 errno 2\n',
                 f'{what}: the child\'s stores are the parent\'s')
-    check_equal(names(spans), {'main': 1, 'run_vfork_shared': 1, 'exec missing': 1, 'leaf': 1},
-                f'{what}: spans (none from the child\'s instrumented call)')
+    check_equal(names(spans), {'forks': 1, 'main': 1, 'run_vfork_shared': 1, 'exec missing': 1,
+                               'leaf': 1},
+                f'{what}: spans (none from the child\'s instrumented call, nor a process span)')
     check_holds(f'{what}: one trace', assert_single_trace, spans)
     check_holds(f'{what}: whole tree', assert_tree_whole, spans)
     check_equal(len({s['resource']['process.pid'] for s in spans}), 1,
