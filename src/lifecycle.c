@@ -101,13 +101,16 @@ static void atfork_prepare(void)
 	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE)
 		return;
 	oa_fork_fix_parent();
+	oa_relay_atfork_prepare();
 	oa_exporter_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
-	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) == OA_STATE_ACTIVE)
+	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) == OA_STATE_ACTIVE) {
 		oa_exporter_atfork_parent();
+		oa_relay_atfork_parent();
+	}
 }
 
 static uint32_t fork_mark_unavailable = 1;

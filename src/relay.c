@@ -278,7 +278,13 @@ static struct {
 	bool drain_commits;		      /* this drain also commits what is tentative */
 	uint64_t spans_in;
 	struct oa_relay_totals totals; /* written by the relay thread alone */
-} host = {.listen_fd = -1, .epoll_fd = -1, .event_fd = -1};
+	/* Held by the relay thread while it works (it allocates), not while it
+	 * waits: a fork waits for it, as for the exporter's, so that no child
+	 * inherits an allocator lock it held (allocators without fork
+	 * handlers: ASan's). */
+	pthread_mutex_t working;
+	bool fork_holds_working;
+} host = {.listen_fd = -1, .epoll_fd = -1, .event_fd = -1, .working = PTHREAD_MUTEX_INITIALIZER};
 
 static void commit_tentative(struct conn *c)
 {
@@ -471,6 +477,7 @@ static void *host_main(void *arg)
 	for (;;) {
 		int n = (int)syscall(SYS_epoll_wait, host.epoll_fd, events, MAX_EVENTS,
 				     host.paused ? 10 : -1);
+		pthread_mutex_lock(&host.working);
 		for (int i = 0; i < n; i++) {
 			void *ptr = events[i].data.ptr;
 			if (ptr == &host.listen_fd) {
@@ -498,6 +505,7 @@ static void *host_main(void *arg)
 			}
 		}
 		pace();
+		pthread_mutex_unlock(&host.working);
 	}
 	return NULL;
 }
@@ -633,8 +641,38 @@ void oa_relay_report(bool final, bool async, uint64_t deadline_ns)
 	pthread_mutex_unlock(&client.lock);
 }
 
+/* How long a fork waits for the relay thread's round of work. */
+#define FORK_WAIT_STEPS 500 /* of 100 µs */
+
+void oa_relay_atfork_prepare(void)
+{
+	host.fork_holds_working = false;
+	if (__atomic_load_n(&host.state, __ATOMIC_ACQUIRE) != HOST_RUNNING)
+		return;
+	struct timespec step = {0, 100000};
+	for (int i = 0; i < FORK_WAIT_STEPS; i++) {
+		if (pthread_mutex_trylock(&host.working) == 0) {
+			host.fork_holds_working = true;
+			return;
+		}
+		nanosleep(&step, NULL);
+	}
+}
+
+void oa_relay_atfork_parent(void)
+{
+	if (host.fork_holds_working)
+		pthread_mutex_unlock(&host.working);
+	host.fork_holds_working = false;
+}
+
 void oa_relay_atfork_child(void)
 {
+	if (host.fork_holds_working)
+		pthread_mutex_unlock(&host.working);
+	else
+		pthread_mutex_init(&host.working, NULL);
+	host.fork_holds_working = false;
 	pthread_mutex_init(&client.lock, NULL);
 	/* The parent's sockets stay the parent's: closing our copies does not
 	 * end them. Leaked host memory, not freed: the relay thread may have

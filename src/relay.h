@@ -121,7 +121,10 @@ void oa_relay_host_totals(struct oa_relay_totals *totals);
  * if no other thread is using it. */
 void oa_relay_report(bool last, bool async, uint64_t deadline_ns);
 
-/* Fork: the child reconnects on its own connection and hosts nothing. */
+/* Fork: the relay thread's round of work ends first (boundedly); the child
+ * reconnects on its own connection and hosts nothing. */
+void oa_relay_atfork_prepare(void);
+void oa_relay_atfork_parent(void);
 void oa_relay_atfork_child(void);
 
 #endif
