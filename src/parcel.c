@@ -32,7 +32,7 @@ void oa_parcels_push(struct oa_parcel *p)
 	p->next = NULL;
 	*q.tail = p;
 	q.tail = &p->next;
-	q.bytes += p->len;
+	__atomic_fetch_add(&q.bytes, p->len, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&q.lock);
 }
 
@@ -42,7 +42,7 @@ struct oa_parcel *oa_parcels_take(void)
 	struct oa_parcel *all = q.head;
 	q.head = NULL;
 	q.tail = &q.head;
-	q.bytes = 0;
+	__atomic_store_n(&q.bytes, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&q.lock);
 	return all;
 }
