@@ -1154,7 +1154,9 @@ static void vfork_marks_clear(void)
 	oa_tls.vfork_child--;
 }
 
-#if defined(__x86_64__)
+/* Sanitizers keep shadow state for each stack frame: a child running on its
+ * parent's stack, past their own vfork interceptor, trips them. */
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 /* vfork stays vfork: no copy of the address space (so no ENOMEM under
  * strict overcommit, no page-table copy), the parent suspended until the
  * child execs or exits, memory shared meanwhile. */
@@ -1212,8 +1214,8 @@ __asm__(".text\n"
 #else
 OA_REAL(pid_t, fork, (void))
 
-/* Elsewhere a vfork child would write into its parent's rings: it runs as
- * a fork (the child runs, then execs or exits). */
+/* Elsewhere (and in sanitized builds) a vfork child would write into its
+ * parent's rings: it runs as a fork (the child runs, then execs or exits). */
 OA_EXPORT pid_t vfork(void)
 {
 	return oa_real_fork()();

@@ -362,6 +362,11 @@ def test_scrubbed_environment():
     """A program's scrubbed environment gets no credentials back; its child's
     spans still arrive, through the relay, which sends them with them. A
     program that took the library out of its own LD_PRELOAD is not followed."""
+    if 'address' in os.environ.get('OTLPAUTO_SANITIZER', ''):
+        # The scrubbed environment drops ASAN_OPTIONS, and the restored
+        # LD_PRELOAD names the library alone: ASan refuses to start.
+        check(True, 'scrubbed environment: skipped under AddressSanitizer')
+        return
     secret = 'authorization=Bearer s3cret'
     scrub = program('scrub')
     with Receiver() as receiver:
