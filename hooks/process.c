@@ -112,7 +112,8 @@ static bool has_name(const char *entry, const char *name_eq, size_t len)
 
 /* Entries the hooks set for a new program, replacing the caller's. */
 #define HANDOFF_ENV "OTLPAUTO_HANDOFF"
-static const char *const own_entries[] = {"TRACEPARENT=", OA_RELAY_ENV "=", HANDOFF_ENV "="};
+static const char *const own_entries[] = {"TRACEPARENT=", OA_RELAY_ENV "=",
+					   OA_RELAY_HOST_ENV "=", HANDOFF_ENV "="};
 
 static bool is_own_entry(const char *entry)
 {
@@ -427,9 +428,13 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	bool traced = following_children();
 	bool follows = traced && target == OA_EXEC_LOADS_PRELOAD;
 	int handoff = follows && !oa_relay_connected() ? handoff_file() : -1;
-	/* A relay this process hosts ends with this image: what its clients
-	 * sent goes out with ours. */
+	/* A relay this process hosts: what its clients sent so far goes out
+	 * with ours; the relay itself goes on in the next image, or ends with
+	 * this one if that will not run the shim. */
 	oa_relay_host_drain(deadline, true);
+	char relay_host[sizeof OA_RELAY_HOST_ENV + 256] = "";
+	bool host_kept =
+	    follows && oa_relay_host_keep_across_exec(relay_host, sizeof relay_host, deadline);
 	oa_exporter_exec_begin(handoff, deadline);
 	/* A program that cannot be opened, or is not one, cannot be run either:
 	 * nothing is ended before the exec fails (should it succeed after all,
@@ -454,15 +459,16 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	oa_relay_report(false, false, deadline);
 
 	char traceparent[12 + OA_TRACEPARENT_LEN + 1];
-	char relay[RELAY_ENTRY_SIZE];
-	relay_entry(relay, false);
+	char relay[RELAY_ENTRY_SIZE] = "";
+	if (!host_kept) /* the next image hosts it: it does not connect to it */
+		relay_entry(relay, false);
 	int kept = oa_relay_keep_across_exec(follows);
 	if (relay[0] && kept >= 0 && follows)
 		snprintf(relay + strlen(relay), sizeof relay - strlen(relay), "#%d", kept);
 	char handoff_entry[sizeof HANDOFF_ENV + 16] = "";
 	if (handoff >= 0)
 		snprintf(handoff_entry, sizeof handoff_entry, HANDOFF_ENV "=%d", handoff);
-	const char *extra[] = {relay, handoff_entry, NULL};
+	const char *extra[] = {relay, relay_host, handoff_entry, NULL};
 	char *preload = NULL;
 	char **env = traced ? child_env(envp, &ctx, traceparent, &preload, extra) : NULL;
 	errno = saved_errno;
@@ -470,6 +476,8 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	saved_errno = errno;
 
 	oa_relay_keep_across_exec(false);
+	if (host_kept)
+		oa_relay_host_exec_failed();
 	oa_exporter_exec_failed();
 	if (handoff >= 0)
 		syscall(SYS_close, handoff);

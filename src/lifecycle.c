@@ -216,6 +216,10 @@ static void init_runtime(void)
 	    oa_config_export_fingerprint(&oa_rt.cfg, oa_rt.pid, false)};
 	bool relayed = oa_relay_applies(&oa_rt.cfg) &&
 		       oa_relay_init(getenv(OA_RELAY_ENV), &fingerprint, oa_rt.cfg.headers.n != 0);
+	/* The previous image of this process hosted a relay: this one does. */
+	const char *relay_host = getenv(OA_RELAY_HOST_ENV);
+	if (relay_host && !relayed && oa_can_host_relay())
+		oa_relay_host_adopt(relay_host);
 	/* libcurl loads with the exporter, at the first span, unless OpenSSL
 	 * is already here (see oa_transport_load_early) */
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !relayed)

@@ -534,13 +534,16 @@ static bool host_listen(void)
 	return true;
 }
 
-static bool host_start(void)
+/* The relay thread, on the listener (and connections) in place. */
+static bool host_run(void)
 {
 	host.epoll_fd = oa_fd_own((int)syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
 	host.event_fd = oa_fd_own((int)syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK));
-	if (host.epoll_fd < 0 || host.event_fd < 0 || !host_listen())
+	if (host.epoll_fd < 0 || host.event_fd < 0)
 		return false;
 	watch(host.listen_fd, &host.listen_fd, EPOLLIN, EPOLL_CTL_ADD);
+	for (struct conn *c = host.conns; c; c = c->next)
+		watch(c->fd, c, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
 	watch(host.event_fd, &host.event_fd, EPOLLIN, EPOLL_CTL_ADD);
 	sigset_t all, old;
 	sigfillset(&all);
@@ -556,6 +559,11 @@ static bool host_start(void)
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return err == 0;
+}
+
+static bool host_start(void)
+{
+	return host_listen() && host_run();
 }
 
 const char *oa_relay_for_child(char *buf, size_t size, bool own_ok)
@@ -580,6 +588,100 @@ const char *oa_relay_for_child(char *buf, size_t size, bool own_ok)
 		return NULL;
 	snprintf(buf, size, "%s", host.value);
 	return buf;
+}
+
+/* Reads the rest of a frame a client is writing now: a connection is
+ * handed to the next image between frames. False when it does not come
+ * before the deadline. */
+static bool finish_frame(struct conn *c, uint64_t deadline_ns)
+{
+	while (c->got) {
+		if (!read_conn(c))
+			return false;
+		if (!c->got)
+			return true;
+		uint64_t now = now_ns();
+		if (now >= deadline_ns)
+			return false;
+		struct timespec ts = {0, 1000000};
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		syscall(SYS_ppoll, &p, 1, &ts, NULL, 0);
+	}
+	return true;
+}
+
+bool oa_relay_host_keep_across_exec(char *entry, size_t size, uint64_t deadline_ns)
+{
+	if (__atomic_load_n(&host.state, __ATOMIC_ACQUIRE) != HOST_RUNNING)
+		return false;
+	/* Held until the exec: the relay thread reads nothing meanwhile. */
+	pthread_mutex_lock(&host.working);
+	int n = snprintf(entry, size, OA_RELAY_HOST_ENV "=%d", host.listen_fd);
+	for (struct conn **link = &host.conns; *link;) {
+		struct conn *c = *link;
+		if (!finish_frame(c, deadline_ns)) {
+			close_conn(link);
+			continue;
+		}
+		/* Their parcels are ours to send before the exec (the caller's
+		 * flush follows): the next image starts with clean connections. */
+		commit_tentative(c);
+		if ((size_t)n + 16 < size) {
+			n += snprintf(entry + n, size - (size_t)n, ",%d", c->fd);
+			syscall(SYS_fcntl, c->fd, F_SETFD, 0);
+		}
+		link = &c->next;
+	}
+	syscall(SYS_fcntl, host.listen_fd, F_SETFD, 0);
+	return true;
+}
+
+void oa_relay_host_exec_failed(void)
+{
+	if (__atomic_load_n(&host.state, __ATOMIC_ACQUIRE) != HOST_RUNNING)
+		return;
+	syscall(SYS_fcntl, host.listen_fd, F_SETFD, FD_CLOEXEC);
+	for (struct conn *c = host.conns; c; c = c->next)
+		syscall(SYS_fcntl, c->fd, F_SETFD, FD_CLOEXEC);
+	pthread_mutex_unlock(&host.working);
+}
+
+bool oa_relay_host_adopt(const char *value)
+{
+	char *end;
+	long fd = strtol(value, &end, 10);
+	int listening = 0;
+	socklen_t len = sizeof listening;
+	struct sockaddr_un sa;
+	socklen_t sa_len = sizeof sa;
+	if (end == value || fd < 0 || fd > INT_MAX ||
+	    syscall(SYS_getsockopt, (int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+	    !listening || syscall(SYS_getsockname, (int)fd, &sa, &sa_len) != 0 ||
+	    sa.sun_family != AF_UNIX || sa_len <= offsetof(struct sockaddr_un, sun_path) + 1 ||
+	    sa.sun_path[0] != '\0')
+		return false;
+	size_t name_len = sa_len - offsetof(struct sockaddr_un, sun_path) - 1;
+	host.listen_fd = oa_fd_own((int)fd);
+	syscall(SYS_fcntl, host.listen_fd, F_SETFD, FD_CLOEXEC);
+	host.uid = geteuid();
+	int n = format_fingerprint(host.value, sizeof host.value, &client.ours);
+	snprintf(host.value + n, sizeof host.value - (size_t)n, "@%.*s", (int)name_len,
+		 sa.sun_path + 1);
+	while (*end == ',') {
+		long c_fd = strtol(end + 1, &end, 10);
+		struct conn *c = c_fd >= 0 && c_fd <= INT_MAX ? calloc(1, sizeof *c) : NULL;
+		if (!c)
+			continue;
+		c->fd = oa_fd_own((int)c_fd);
+		syscall(SYS_fcntl, c->fd, F_SETFD, FD_CLOEXEC);
+		c->said_hello = true; /* counted by the previous image */
+		c->tentative_tail = &c->tentative;
+		c->next = host.conns;
+		host.conns = c;
+	}
+	bool running = host_run();
+	__atomic_store_n(&host.state, running ? HOST_RUNNING : HOST_FAILED, __ATOMIC_RELEASE);
+	return running;
 }
 
 void oa_relay_host_drain(uint64_t deadline_ns, bool commit)

@@ -28,6 +28,9 @@
 #include "config.h"
 
 #define OA_RELAY_ENV "OTLPAUTO_RELAY"
+/* A host that execs hands its listener and connections to its next image:
+ * "LISTENER_FD[,CONNECTION_FD...]". */
+#define OA_RELAY_HOST_ENV "OTLPAUTO_RELAY_HOST"
 
 enum oa_relay_frame {
 	OA_RELAY_HELLO = 1,	/* payload: u32 protocol version, i32 pid */
@@ -112,6 +115,15 @@ const char *oa_relay_for_child(char *buf, size_t size, bool own_ok);
  * committed, since the relay ends with this image: those clients are most
  * likely in an exec that succeeds). */
 void oa_relay_host_drain(uint64_t deadline_ns, bool commit);
+/* Before this process execs a program that will load the shim: the relay
+ * goes on in it. Writes the OTLPAUTO_RELAY_HOST entry, with every connection
+ * between frames and its tentative parcels committed (for the exec's flush
+ * to send), the descriptors left open across the exec, the relay thread
+ * stopped. False when this process hosts no relay. exec_failed undoes it. */
+bool oa_relay_host_keep_across_exec(char *entry, size_t size, uint64_t deadline_ns);
+void oa_relay_host_exec_failed(void);
+/* In the next image: hosts the relay the previous one handed over. */
+bool oa_relay_host_adopt(const char *value);
 /* Spans the host took in from other processes (for the exit summary). */
 uint64_t oa_relay_host_spans_in(void);
 /* What the host learnt so far (the exporter fills in exported and failed). */
