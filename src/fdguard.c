@@ -79,16 +79,35 @@ bool oa_fd_take_hijacked(int fd)
 		bit(fd));
 }
 
-/* Numbers left free below RLIMIT_NOFILE for the program (and above ours). */
+/* Numbers left free below the top for the program (and above ours). */
 #define HIGH_FD_MARGIN 64
+/* Our numbers stay below this even when RLIMIT_NOFILE is far higher: a fork
+ * copies the descriptor table up to its highest open number (at 2^20, 8 MiB
+ * per process), and growing a table shared by threads waits for an RCU
+ * grace period (milliseconds on the exporter thread). */
+#define HIGH_FD_TOP 1024
 
 int oa_fd_high_floor(void)
 {
 	struct rlimit limit;
-	rlim_t top = OA_FD_GUARD_LIMIT;
+	rlim_t top = HIGH_FD_TOP;
 	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < top)
 		top = limit.rlim_cur;
 	return top > HIGH_FD_MARGIN + 3 ? (int)(top - HIGH_FD_MARGIN) : 3;
+}
+
+void oa_fd_reserve_table(void)
+{
+	int saved = errno;
+	int top = oa_fd_high_floor() + HIGH_FD_MARGIN - 1;
+	for (int fd = 0; fd < 3; fd++) {
+		int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, top);
+		if (high >= 0) {
+			syscall(SYS_close, high);
+			break;
+		}
+	}
+	errno = saved;
 }
 
 int oa_fd_own(int fd)

@@ -25,8 +25,12 @@ void oa_fd_mark_hijacked(int fd);
 bool oa_fd_take_hijacked(int fd);
 
 /* The lowest number our descriptors move to: 64 below RLIMIT_NOFILE (F_DUPFD
- * fails at or above it) and inside the bitmaps. */
+ * fails at or above it) or below 1024, whichever is lower. */
 int oa_fd_high_floor(void);
+/* Grows the descriptor table to hold our numbers now, while the process has
+ * one thread: growing it later, once threads share it, waits for an RCU
+ * grace period. Needs one of fds 0-2 open; otherwise does nothing. */
+void oa_fd_reserve_table(void);
 /* Takes a descriptor we just opened: moves it to oa_fd_high_floor() or above
  * (where it stays if no number is free there) and protects it. Returns the
  * number to use, or -1 (everything closed) when the program dup2'd onto the

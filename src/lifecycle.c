@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fdguard.h"
 #if OA_FEATURE_SOCKETS
 #include "fdtable.h"
 #endif
@@ -220,6 +221,10 @@ static void init_runtime(void)
 	const char *relay_host = getenv(OA_RELAY_HOST_ENV);
 	if (relay_host && !relayed && oa_can_host_relay())
 		oa_relay_host_adopt(relay_host);
+	/* The exporter's descriptors are opened on its thread, sharing the
+	 * table: it is grown now, while this thread is likely the only one. */
+	if (oa_rt.cfg.exporter != OA_EXPORTER_NONE && !relayed)
+		oa_fd_reserve_table();
 	/* libcurl loads with the exporter, at the first span, unless OpenSSL
 	 * is already here (see oa_transport_load_early) */
 	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !relayed)
