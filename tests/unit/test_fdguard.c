@@ -1,6 +1,6 @@
 /* Descriptors the shim owns: opened above the low numbers (64 below
- * RLIMIT_NOFILE or 1024, whichever is lower), protected, closed on release unless the program took the
- * number over, and left low only when nothing is free up there. */
+ * RLIMIT_NOFILE or 1024, whichever is lower), protected, closed on release unless the program took
+ * the number over, and left low only when nothing is free up there. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
