@@ -161,13 +161,13 @@ def test():
     ok = [s for s in lookups if s['status_code'] != STATUS_ERROR]
     check_equal(len(ok), 3, 'successful lookups (getaddrinfo twice, gethostbyname_r)')
     check(all(s['name'] == f'DNS lookup {HOSTS_NAME}' for s in lookups), 'DNS span name')
-    check(all(attr(s, 'dns.answers') == '127.0.0.1' for s in ok), 'dns.answers',
-          [attr(s, 'dns.answers') for s in ok])
+    check(all(attr(s, 'dns.answers') == ['127.0.0.1'] for s in ok),
+          'dns.answers: an array of strings', [attr(s, 'dns.answers') for s in ok])
     failed = [s for s in lookups if s['status_code'] == STATUS_ERROR]
     check_equal([attr(s, 'error.type') for s in failed], ['EAI_SERVICE'], 'failed lookup')
     reverse = spans_where(dns, attrs={'dns.question.name': '127.0.0.1'})
     check_equal(len(reverse), 1, 'getnameinfo span')
-    check(reverse and attr(reverse[0], 'dns.answers') == 'localhost', 'reverse answer',
+    check(reverse and attr(reverse[0], 'dns.answers') == ['localhost'], 'reverse answer',
           reverse and reverse[0]['attributes'])
 
     connects = spans_where(spans, KIND_INTERNAL, 'otlpauto.sockets')
