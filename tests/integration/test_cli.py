@@ -654,6 +654,18 @@ def test_doctor_programs(tmp):
                 'C library', 'doctor instrumented: runtime')
     check_equal(lines.get('verdict:'), 'preloading can work', 'doctor instrumented: verdict')
 
+    uring = builddir() / 'tests' / 'programs' / 'uring_user'
+    if uring.exists():
+        result, lines = doctor(uring)
+        check_equal(lines.get('runtime:'), 'io_uring (liburing.so.2): reads, writes, accepts and '
+                    'connects submitted through io_uring bypass the C library and are not seen',
+                    'doctor io_uring: what is not seen')
+        check_equal((result.returncode, lines.get('verdict:')),
+                    (0, 'preloading can work, but I/O it submits through io_uring is not seen'),
+                    'doctor io_uring: verdict')
+    else:
+        print('skip: no liburing-dev (scripts/setup installs it): doctor io_uring untested')
+
     result, lines = doctor('true')
     check_equal(lines.get('program:'), shutil.which('true'), 'doctor: a name is found in PATH')
     check(lines.get('linking:', '').startswith('dynamic'), 'doctor /bin/true: dynamic')
