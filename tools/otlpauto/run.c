@@ -283,13 +283,27 @@ static bool apply(const struct settings *s)
 
 /* ---- The relay: otlpauto stays the program's parent and sends for it ---- */
 
+static void ignore_line(const char *line)
+{
+	(void)line;
+}
+
+/* The settings as the program will read them. Quietly: the program's own
+ * library warns about a bad value, once. */
+static void parse_environment(struct oa_config *cfg)
+{
+	oa_log_set_sink(ignore_line);
+	oa_config_parse(cfg, env_get, NULL);
+	oa_log_set_sink(NULL);
+}
+
 /* The library, loaded here (not preloaded: nothing in this process is
  * traced), hosting the relay the program and its children send through;
  * NULL when it cannot (then the program exports by itself). */
 static const struct otlpauto_relay_v1 *host_relay(const char *library)
 {
 	struct oa_config cfg = {0};
-	oa_config_parse(&cfg, env_get, NULL);
+	parse_environment(&cfg);
 	bool relayable = !cfg.sdk_disabled && (cfg.exporter == OA_EXPORTER_OTLP ||
 					       (cfg.exporter == OA_EXPORTER_FILE && cfg.file_path));
 	oa_config_free(&cfg);
@@ -394,6 +408,17 @@ static void say_no_span(const struct target *target, const char *why)
 		fprintf(stderr, "otlpauto: no span was produced: %s\n", why);
 }
 
+/* Why processes that were traced recorded nothing: the hook families, when
+ * they were chosen, are the likely reason. */
+static void say_nothing_recorded(char *why, size_t size, uint64_t processes)
+{
+	int n = snprintf(why, size, "nothing was recorded in %llu traced process%s",
+			 (unsigned long long)processes, processes == 1 ? "" : "es");
+	if (env_is_set("OTLPAUTO_HOOKS") && n > 0 && (size_t)n < size)
+		snprintf(why + n, size - (size_t)n, " (OTLPAUTO_HOOKS=%s)",
+			 getenv("OTLPAUTO_HOOKS"));
+}
+
 /* What went wrong, on stderr; nothing when every span was delivered. When no
  * span arrived it says why, if known: not traced, a Go program, nothing
  * recorded, every span sampled out (said only for a file: a collector's
@@ -433,12 +458,7 @@ static void say_what_was_lost(const struct target *target, const struct oa_relay
 				 "reporting (killed, or replaced by a program that is not traced)",
 				 (unsigned long long)t->processes, t->processes == 1 ? "" : "es");
 		else
-			snprintf(why, sizeof why,
-				 "nothing was recorded in %llu traced process%s%s%s%s",
-				 (unsigned long long)t->processes, t->processes == 1 ? "" : "es",
-				 env_is_set("OTLPAUTO_HOOKS") ? " (OTLPAUTO_HOOKS=" : "",
-				 env_is_set("OTLPAUTO_HOOKS") ? getenv("OTLPAUTO_HOOKS") : "",
-				 env_is_set("OTLPAUTO_HOOKS") ? ")" : "");
+			say_nothing_recorded(why, sizeof why, t->processes);
 		say_no_span(target, why);
 	} else if (recorded == 0 && target->file[0]) {
 		snprintf(why, sizeof why, "every span of %s was sampled out (%llu)", program,
@@ -489,7 +509,7 @@ static int run_with_relay(const struct otlpauto_relay_v1 *relay, char **program,
 		;
 	child_pid = 0;
 	struct oa_config cfg = {0};
-	oa_config_parse(&cfg, env_get, NULL);
+	parse_environment(&cfg);
 	struct oa_relay_totals totals;
 	relay->finish(cfg.export_timeout_ms, &totals);
 	oa_config_free(&cfg);
@@ -660,10 +680,12 @@ int cmd_run(int argc, char **argv)
 	free_settings(&s);
 	struct target target = {0};
 	inspect_target(&target, program[0]);
-	const char *file_path = getenv("OTLPAUTO_FILE");
+	struct oa_config cfg = {0};
+	parse_environment(&cfg);
 	/* A default file is named only for a program that can write to it. */
-	if (file_path && !(default_file && target.untraced))
-		show_file(&target, file_path);
+	if (cfg.exporter == OA_EXPORTER_FILE && cfg.file_path && !(default_file && target.untraced))
+		show_file(&target, cfg.file_path);
+	oa_config_free(&cfg);
 	/* Not before a program that is not there or cannot be traced: it would
 	 * write nothing. */
 	if (default_file && find_program(program[0], path, sizeof path) && !target.untraced)
