@@ -274,23 +274,35 @@ def test_run_untraceable(tmp):
         check_equal(result.stdout, '200 hello\n', 'run Go: the program works')
         lines = result.stderr.splitlines()
         file = lines[0].split()[4].rstrip(';') if lines else ''
+        go_reason = ('is a Go program, which makes its system calls without the C library: '
+                     'its own network and file I/O are not seen, the programs it starts are '
+                     'traced')
         check_equal(lines[1:], [
-            f'otlpauto: {path} is a Go program, which makes its system calls without the C '
-            f"library: only the programs it starts are traced; see 'otlpauto doctor {path}'",
-            f'otlpauto: no span was produced, nothing was written to {file}: {path} is a Go '
-            'program, which makes its system calls without the C library: only the '
-            'programs it starts are traced'], 'run Go: why no span came, and no file')
+            f"otlpauto: {path} {go_reason}; see 'otlpauto doctor {path}'",
+            f'otlpauto: no span was produced, nothing was written to {file}: {path} '
+            f'{go_reason}'], 'run Go: why no span came, and no file')
         check_equal(sorted(p.name for p in tmp.glob('otlpauto-*')), [], 'run Go: no file')
+        (tmp / 'go').mkdir()
+        spans = tmp / 'go' / 'spans.jsonl'
+        result = cli('run', '--file', spans, '--', path, '/bin/true', cwd=tmp)
+        check_equal(result.stderr, f"otlpauto: {path} {go_reason}; see 'otlpauto doctor "
+                    f"{path}'\n", 'run Go starting a program: only the warning')
+        names = [s['name'] for line in spans.read_text().splitlines()
+                 for rs in json.loads(line)['resourceSpans'] for ss in rs['scopeSpans']
+                 for s in ss['spans']] if spans.exists() else []
+        check_equal(names, ['true'], 'run Go: the program it starts is traced, Go is not')
         result, lines = doctor(path)
         check(re.fullmatch(r'Go \(go[0-9.]+\): Go makes its system calls itself, not through '
                            r'the C library\. Not seen: its network and file I/O, its DNS '
-                           r'lookups, its execs and its exit \(so no span of its own\)\. Seen: '
+                           r'lookups \(unless they go through the C library\'s resolver: '
+                           r'GODEBUG=netdns=cgo\), its execs and its exit \(so no process '
+                           r'span\)\. Seen: '
                            r'the programs it starts, when they use the C library',
                            lines.get('runtime:', '')), 'doctor Go: what is and is not seen',
               lines.get('runtime:'))
         check_equal((result.returncode, lines.get('verdict:')),
-                    (0, 'preloading can work, but it is a Go program, which sends no span of '
-                     'its own; only the programs it starts are traced'), 'doctor Go: verdict')
+                    (0, 'preloading can work, but it is a Go program: its own network and file '
+                     'I/O are not seen, the programs it starts are traced'), 'doctor Go: verdict')
         result, lines = doctor(go['static'])
         check(re.fullmatch(r'Go \(go[0-9.]+\)', lines.get('runtime:', '')),
               'doctor static Go: named', lines.get('runtime:'))

@@ -1,6 +1,7 @@
 // An HTTP server and a client of it in one Go program, on loopback: with a
 // C program this would be a SERVER and a CLIENT span; Go makes these system
-// calls without the C library, so the shim sees none of them.
+// calls without the C library, so the shim sees none of them. Then it runs
+// its arguments, if any, as a command: a program it starts is traced.
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 )
 
 func main() {
@@ -27,4 +29,10 @@ func main() {
 	}
 	body, _ := io.ReadAll(response.Body)
 	fmt.Println(response.StatusCode, string(body))
+	if len(os.Args) > 1 {
+		if err := exec.Command(os.Args[1], os.Args[2:]...).Run(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 }

@@ -193,12 +193,13 @@ static const char *check_runtime(const struct elf_facts *f)
 	if (f->go) {
 		line("runtime:",
 		     "%s: Go makes its system calls itself, not through the C library. Not "
-		     "seen: its network and file I/O, its DNS lookups, its execs and its exit "
-		     "(so no span of its own). Seen: the programs it starts, when they use "
+		     "seen: its network and file I/O, its DNS lookups (unless they go through "
+		     "the C library's resolver: GODEBUG=netdns=cgo), its execs and its exit "
+		     "(so no process span). Seen: the programs it starts, when they use "
 		     "the C library",
 		     go);
-		return "it is a Go program, which sends no span of its own; only the programs it "
-		       "starts are traced";
+		return "it is a Go program: its own network and file I/O are not seen, the "
+		       "programs it starts are traced";
 	}
 	if (f->uring[0]) {
 		line("runtime:",

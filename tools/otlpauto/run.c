@@ -384,7 +384,8 @@ static void inspect_target(struct target *t, const char *name)
 }
 
 static const char go_reason[] = "is a Go program, which makes its system calls without the C "
-				"library: only the programs it starts are traced";
+				"library: its own network and file I/O are not seen, the "
+				"programs it starts are traced";
 
 /* The file spans go to, as messages show it: ./NAME when it is in the
  * current directory. */
@@ -447,10 +448,12 @@ static void say_what_was_lost(const struct target *target, const struct oa_relay
 		say_no_span(target, why);
 		return;
 	}
-	if (recorded == 0 && go_silent) {
+	/* A process that never reported may still have sent spans. */
+	bool none = recorded == 0 && t->spans_in == 0;
+	if (none && go_silent) {
 		snprintf(why, sizeof why, "%s %s", program, go_reason);
 		say_no_span(target, why);
-	} else if (recorded + r->sampled_out == 0) {
+	} else if (none && r->sampled_out == 0) {
 		said_unreported = t->unreported == t->processes;
 		if (said_unreported)
 			snprintf(why, sizeof why,
@@ -460,7 +463,7 @@ static void say_what_was_lost(const struct target *target, const struct oa_relay
 		else
 			say_nothing_recorded(why, sizeof why, t->processes);
 		say_no_span(target, why);
-	} else if (recorded == 0 && target->file[0]) {
+	} else if (none && target->file[0]) {
 		snprintf(why, sizeof why, "every span of %s was sampled out (%llu)", program,
 			 (unsigned long long)r->sampled_out);
 		say_no_span(target, why);
