@@ -27,6 +27,7 @@
 #include "real.h"
 #include "relay.h"
 #include "runtime.h"
+#include "self.h"
 #include "traceparent.h"
 
 #define OA_EXPORT __attribute__((visibility("default")))
@@ -1251,6 +1252,7 @@ OA_EXPORT int __libc_start_main(int (*main)(int, char **, char **), int argc, ch
 	int (*real)(int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),
 		    void (*)(void), void *) = oa_real___libc_start_main();
 	program_main = main;
+	oa_self_set_args(argc, argv);
 	return real(main_returning_its_status, argc, argv, init, fini, rtld_fini, stack_end);
 }
 
