@@ -26,8 +26,14 @@ const char *const oa_scope_names[] = {
     [OA_SCOPE_MANUAL] = "otlpauto.manual",
 };
 
-/* Strings live in fixed chunks so pointers stay valid while the batch grows. */
-#define ARENA_CHUNK (64 * 1024)
+/* Strings live in fixed chunks so pointers stay valid while the batch grows.
+ * The first chunks are small, doubling up to the largest: a short process
+ * (a forked child sending one span) touches, and copies from its parent, a
+ * page or two instead of 64 KiB. */
+#define ARENA_FIRST_CHUNK (2 * 1024)
+#define ARENA_CHUNK	  (64 * 1024)
+/* Arrays start this small, for the same reason, and double. */
+#define ARRAY_FIRST_CAP 16
 
 struct arena_chunk {
 	struct arena_chunk *next;
@@ -72,7 +78,11 @@ static char *arena_alloc(struct oa_batch *b, size_t n)
 {
 	struct arena_chunk *c = b->chunks;
 	if (!c || c->size - c->used < n) {
-		size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		size_t size = !c		      ? ARENA_FIRST_CHUNK
+			      : c->size < ARENA_CHUNK ? c->size * 2
+						      : ARENA_CHUNK;
+		if (size < n)
+			size = n;
 		struct arena_chunk *fresh = malloc(sizeof *fresh + size);
 		if (!fresh)
 			return NULL;
@@ -130,7 +140,7 @@ static bool grow(void **array, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)
 		return true;
-	size_t cap2 = *cap ? *cap * 2 : 256;
+	size_t cap2 = *cap ? *cap * 2 : ARRAY_FIRST_CAP;
 	while (cap2 < need)
 		cap2 *= 2;
 	void *p = realloc(*array, cap2 * elem);
