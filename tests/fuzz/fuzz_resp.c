@@ -66,7 +66,7 @@ static void record(struct run *r, const struct oa_resp_event *ev, size_t end, bo
 		abort();
 	}
 	struct record *rec = &r->records[r->n++ % MAX_RECORDS];
-	rec->ev = *ev;
+	memcpy(&rec->ev, ev, sizeof rec->ev);
 	rec->end = end;
 	rec->strings_hash =
 	    fnv1a_more(fnv1a_more(fnv1a_more(0xcbf29ce484222325u, ev->name), ev->key), ev->text);

@@ -56,7 +56,7 @@ static void run_cuts(enum oa_resp_role role, bool pubsub, const char *data, size
 			if (r->n == MAX_RECORDS)
 				continue;
 			struct record *rec = &r->records[r->n++];
-			rec->ev = ev;
+			memcpy(&rec->ev, &ev, sizeof rec->ev);
 			rec->end = start;
 			copy_string(rec->name, ev.name, sizeof rec->name);
 			copy_string(rec->key, ev.key, sizeof rec->key);
