@@ -87,10 +87,13 @@ static bool is_aggregate(uint8_t c)
 	return c == '*' || c == '%' || c == '~' || c == '>' || c == '|';
 }
 
-static bool name_is(const struct oa_resp_parser *p, const char *name)
+/* Compared by length first: every command goes through these. */
+static bool name_is_n(const struct oa_resp_parser *p, const char *name, size_t n)
 {
-	return strcmp(p->name, name) == 0;
+	return p->name_len == n && memcmp(p->name, name, n) == 0;
 }
+
+#define name_is(p, literal) name_is_n(p, literal, sizeof literal - 1)
 
 static void clear_event(struct oa_resp_event *ev, enum oa_resp_event_kind kind)
 {
@@ -394,6 +397,107 @@ static bool inline_byte(struct oa_resp_parser *p, uint8_t c, struct oa_resp_even
 	return true;
 }
 
+/* A number line at data[*i] (digits, an optional '-' where negative_ok,
+ * CRLF), complete in len bytes; false when it is not (the state machine
+ * then reads it, and says what is wrong with it). */
+static bool fast_number(const uint8_t *data, size_t len, size_t *i, bool negative_ok,
+			int64_t *value)
+{
+	size_t at = *i;
+	bool negative = negative_ok && at < len && data[at] == '-';
+	uint64_t n = 0;
+	at += negative;
+	size_t first = at;
+	while (at < len && data[at] >= '0' && data[at] <= '9' && at - first < 18)
+		n = n * 10 + (uint64_t)(data[at++] - '0');
+	if (at == first || len - at < 2 || data[at] != '\r' || data[at + 1] != '\n')
+		return false;
+	*value = negative ? -(int64_t)n : (int64_t)n;
+	*i = at + 2;
+	return true;
+}
+
+/* A whole multibulk command at data[0] == '*', parsed at once; returns its
+ * length, or 0 to leave it to the state machine (incomplete, unusual or
+ * malformed), which gives the same event. */
+static size_t fast_command(struct oa_resp_parser *p, const uint8_t *data, size_t len,
+			   struct oa_resp_event *ev)
+{
+	size_t i = 1;
+	int64_t argc, n;
+	if (!fast_number(data, len, &i, false, &argc) || argc <= 0 || argc > MAX_COMMAND_ARGS)
+		return 0;
+	begin_command(p);
+	for (int64_t arg = 0; arg < argc; arg++) {
+		if (i >= len || data[i] != '$')
+			return 0;
+		i++;
+		if (!fast_number(data, len, &i, false, &n) || (uint64_t)n > len - i ||
+		    len - i - (uint64_t)n < 2 || data[i + n] != '\r' || data[i + n + 1] != '\n')
+			return 0;
+		if (arg == 0) {
+			size_t take =
+			    (size_t)n < sizeof p->name - 1 ? (size_t)n : sizeof p->name - 1;
+			for (size_t k = 0; k < take; k++)
+				p->name[k] = (char)upper(data[i + k]);
+			p->name[take] = '\0';
+			p->name_len = (uint8_t)take;
+			if (take < (size_t)n)
+				p->flags |= OA_RESP_TRUNCATED;
+		} else if (arg == 1 && !key_withheld(p)) {
+			size_t take = (size_t)n < sizeof p->key - 1 ? (size_t)n : sizeof p->key - 1;
+			memcpy(p->key, data + i, take);
+			p->key[take] = '\0';
+			p->key_len = (uint8_t)take;
+			if (take < (size_t)n)
+				p->flags |= OA_RESP_TRUNCATED;
+		}
+		i += (size_t)n + 2;
+	}
+	p->argc = (uint32_t)argc;
+	emit_command(p, ev);
+	return i;
+}
+
+/* A whole top-level simple string, error, integer or bulk string at data[0],
+ * parsed at once; returns its length, or 0 to leave it to the state machine. */
+static size_t fast_reply(struct oa_resp_parser *p, const uint8_t *data, size_t len,
+			 struct oa_resp_event *ev)
+{
+	uint8_t type = data[0];
+	size_t i = 1;
+	int64_t n;
+	if (type == '+' || type == '-') {
+		const uint8_t *lf = memchr(data + 1, '\n', len - 1);
+		if (!lf)
+			return 0;
+		reply_type(p, type);
+		for (const uint8_t *c = data + 1; c < lf && p->capture != CAPTURE_NONE; c++)
+			if (*c != '\r')
+				capture_byte(p, *c);
+		i = (size_t)(lf - data) + 1;
+	} else if (type == ':') {
+		if (!fast_number(data, len, &i, true, &n))
+			return 0;
+		reply_type(p, type);
+		p->value = n;
+	} else if (type == '$') {
+		if (!fast_number(data, len, &i, true, &n) || n < -1)
+			return 0;
+		if (n >= 0 && ((uint64_t)n > len - i || len - i - (uint64_t)n < 2 ||
+			       data[i + n] != '\r' || data[i + n + 1] != '\n'))
+			return 0;
+		reply_type(p, type);
+		p->top = n < 0 ? OA_RESP_NULL : OA_RESP_BULK;
+		p->value = n < 0 ? 0 : n;
+		i += n < 0 ? 0 : (size_t)n + 2;
+	} else {
+		return 0;
+	}
+	emit_reply(p, ev);
+	return i;
+}
+
 size_t oa_resp_feed(struct oa_resp_parser *p, const uint8_t *data, size_t len,
 		    struct oa_resp_event *ev)
 {
@@ -408,10 +512,19 @@ size_t oa_resp_feed(struct oa_resp_parser *p, const uint8_t *data, size_t len,
 		switch (p->state) {
 		case ST_IDLE:
 			if (p->role == OA_RESP_REPLIES) {
+				size_t whole =
+				    p->mode == MODE_TOP ? fast_reply(p, data + i, len - i, ev) : 0;
+				if (whole)
+					return i + whole;
 				i++;
 				if (!reply_type(p, c))
 					goto fail;
 				break;
+			}
+			if (c == '*') {
+				size_t whole = fast_command(p, data + i, len - i, ev);
+				if (whole)
+					return i + whole;
 			}
 			begin_command(p);
 			if (c == '*') {
