@@ -187,7 +187,7 @@ static void after_auth_response(struct oa_mysql_parser *p)
 
 static void after_user(struct oa_mysql_parser *p)
 {
-	uint32_t caps = p->skip == LOGIN_FIXED_41 ? le32(p->head) : le16(p->head);
+	uint32_t caps = p->login_fixed == LOGIN_FIXED_41 ? le32(p->head) : le16(p->head);
 	if (!(caps & OA_MYSQL_CLIENT_PROTOCOL_41)) /* HandshakeResponse320 */
 		p->field = caps & OA_MYSQL_CLIENT_CONNECT_WITH_DB ? F_AUTH_NUL : F_SKIP;
 	else if (caps & OA_MYSQL_CLIENT_PLUGIN_AUTH_LENENC_DATA)
@@ -263,8 +263,8 @@ static size_t payload_bytes(struct oa_mysql_parser *p, const uint8_t *data, size
 		p->head[p->head_len++] = c;
 		/* Without CLIENT_PROTOCOL_41 the fixed part is the old, short one. */
 		if (p->head_len == 2 && !(le16(p->head) & OA_MYSQL_CLIENT_PROTOCOL_41))
-			p->skip = LOGIN_FIXED_320;
-		if (p->head_len == p->skip)
+			p->login_fixed = LOGIN_FIXED_320;
+		if (p->head_len == p->login_fixed)
 			p->field = F_USER;
 		return 1;
 	case F_USER:
@@ -360,7 +360,7 @@ static bool packet_start(struct oa_mysql_parser *p)
 		p->command_packet = false;
 		if (p->phase == PH_LOGIN) {
 			p->field = F_LOGIN_FIXED;
-			p->skip = LOGIN_FIXED_41;
+			p->login_fixed = LOGIN_FIXED_41;
 			return p->seq == 1 && p->length >= LOGIN_FIXED_320;
 		}
 		/* Commands start a sequence; other packets continue one (more
@@ -383,8 +383,8 @@ static bool packet_start(struct oa_mysql_parser *p)
 static int client_packet_done(struct oa_mysql_parser *p, struct oa_mysql_event *ev)
 {
 	if (p->phase == PH_LOGIN) {
-		uint32_t caps = p->skip == LOGIN_FIXED_41 ? le32(p->head) : le16(p->head);
-		if (p->head_len < p->skip)
+		uint32_t caps = p->login_fixed == LOGIN_FIXED_41 ? le32(p->head) : le16(p->head);
+		if (p->head_len < p->login_fixed)
 			return -1;
 		p->capabilities = caps;
 		if (p->total == LOGIN_FIXED_41 && (caps & OA_MYSQL_CLIENT_SSL)) {
@@ -516,6 +516,9 @@ static bool first_response_packet(struct oa_mysql_parser *p, struct oa_mysql_eve
 			return end_of_result(p, ev);
 		unsigned pos = 0;
 		if (!head_lenenc(p, &pos, &p->defs_left))
+			p->defs_left = 0;
+		/* MariaDB's metadata cache: a 0 after the count, no definitions. */
+		if (pos < p->head_len && p->head[pos] == 0)
 			p->defs_left = 0;
 		p->eofs = 0;
 		p->flags |= OA_MYSQL_RESULT_SET;

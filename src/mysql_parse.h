@@ -109,13 +109,13 @@ struct oa_mysql_event {
  * private. */
 struct oa_mysql_parser {
 	uint8_t role, state, phase, seq, header_len, head_len, field, flags;
-	uint8_t command, response, eofs, lenenc_left, lenenc_shift;
+	uint8_t command, response, eofs, lenenc_left, lenenc_shift, login_fixed;
 	uint8_t pending_first, pending_count, pending[OA_MYSQL_PENDING_MAX];
 	bool started, continued, length_was_max, command_packet, client_known;
 	uint16_t text_len, name_len, error_code;
 	uint32_t length, remaining, total, capabilities, client_capabilities;
 	uint32_t statement_id;
-	uint64_t number, number_left, skip, rows, defs_left;
+	uint64_t number, number_left, rows, defs_left;
 	uint8_t head[32];
 	char sqlstate[6];
 	char name[OA_MYSQL_NAME_CAP], text[OA_MYSQL_TEXT_CAP];

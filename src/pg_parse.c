@@ -238,14 +238,12 @@ static size_t body_bytes(struct oa_pg_parser *p, const uint8_t *data, size_t n, 
 	if (p->type == 'Z') {
 		p->number = c;
 		p->capturing = false;
-		p->body_pos++;
 		return 1;
 	}
 	if ((p->type == 'E' || p->type == 'N') && !p->field_type) {
 		if (!c)
 			p->capturing = false; /* the terminating NUL */
 		p->field_type = c;
-		p->body_pos++;
 		return 1;
 	}
 	return string_bytes(p, data, n);

@@ -399,6 +399,19 @@ static void test_prepared_statements(void)
 	check_response(&r->records[2], OA_MYSQL_COM_STMT_PREPARE, 0, "", 0, 0);
 	CHECK_EQ_INT(r->records[2].ev.statement_id, 2);
 	check_response(&r->records[3], OA_MYSQL_COM_PING, 0, "", 0, 0);
+
+	/* MariaDB's metadata cache: a 0 after the column count, no definitions. */
+	s.len = 0;
+	put_mariadb_login(&s);
+	PUT(&s, 1, "\001\000");
+	PUT(&s, 2, "\000\000\003bob");
+	PUT(&s, 3, "\000\000\005alice");
+	PUT(&s, 4, "\376\000\000\002\000\000\000");
+	static const uint8_t execute[] = {OA_MYSQL_COM_STMT_EXECUTE};
+	const struct setup cached = {OA_MYSQL_SERVER, execute, 1, 0x0100a208};
+	r = parse(&cached, s.bytes, s.len);
+	CHECK_EQ_INT(r->n, 3);
+	check_response(&r->records[2], OA_MYSQL_COM_STMT_EXECUTE, 0, "", 2, OA_MYSQL_RESULT_SET);
 }
 
 static void test_local_infile_and_big_packets(void)
