@@ -191,7 +191,10 @@ static bool reply_value_done(struct oa_resp_parser *p, uint64_t children)
 		if (children) {
 			p->mode = MODE_IN_VALUE;
 			p->remaining = children;
-			p->want_first = true;
+			/* The kind of a push ("message", "invalidate"); not the data
+			 * of a reply, which may be a user's. */
+			p->want_first =
+			    p->top == OA_RESP_PUSH_TYPE || (p->top == OA_RESP_ARRAY && p->pubsub);
 			return false;
 		}
 		return true;

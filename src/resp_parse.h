@@ -16,7 +16,7 @@
  * flagged OA_RESP_TRUNCATED. */
 #define OA_RESP_NAME_CAP 24 /* command name, upper-cased */
 #define OA_RESP_KEY_CAP	 48 /* the first argument (raw user data) */
-#define OA_RESP_TEXT_CAP 24 /* status text, error prefix, first element */
+#define OA_RESP_TEXT_CAP 24 /* status text, error prefix, a push's kind */
 
 /* An inline command line (telnet style) longer than this gives up, as Redis
  * refuses it (PROTO_INLINE_MAX_SIZE). */
@@ -79,8 +79,10 @@ struct oa_resp_event {
 	int64_t value;
 	/* NUL-terminated, valid until the next call on the parser. COMMAND: name
 	 * (upper-cased) and first argument ("" when none). REPLY: SIMPLE's text,
-	 * ERROR's and BLOB_ERROR's first word ("ERR", "WRONGTYPE"), an aggregate's
-	 * first element when it is a string; "" otherwise. NULL when unused. */
+	 * ERROR's and BLOB_ERROR's first word ("ERR", "WRONGTYPE"); the first
+	 * element of a push, or of an array once pub/sub is expected, when it is
+	 * a string ("message", "subscribe", "invalidate"); "" otherwise. NULL
+	 * when unused. The key is a user's data, the text is not. */
 	const char *name, *key, *text;
 };
 
