@@ -249,6 +249,14 @@ static size_t body_bytes(struct oa_pg_parser *p, const uint8_t *data, size_t n, 
 	return string_bytes(p, data, n);
 }
 
+static bool is_sqlstate(const char *code, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!((code[i] >= '0' && code[i] <= '9') || (code[i] >= 'A' && code[i] <= 'Z')))
+			return false;
+	return len == 5;
+}
+
 /* A whole message was read. Returns whether it is an event. */
 static bool message_done(struct oa_pg_parser *p, struct oa_pg_event *ev)
 {
@@ -290,6 +298,9 @@ static bool message_done(struct oa_pg_parser *p, struct oa_pg_event *ev)
 		} else if (p->type == 'C') {
 			ev->tag = p->text;
 		} else if (p->type == 'E' || p->type == 'N') {
+			/* Only a code of the SQLSTATE alphabet goes into spans. */
+			if (!is_sqlstate(p->sqlstate, p->sqlstate_len))
+				p->sqlstate[0] = '\0';
 			ev->sqlstate = p->sqlstate;
 			ev->severity = p->severity;
 		} else if (p->type == 'Z') {

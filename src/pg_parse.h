@@ -76,8 +76,9 @@ struct oa_pg_event {
 	const char *statement; /* frontend 'P' and 'B' (Bind): prepared statement, "" unnamed */
 	const char *tag;       /* backend 'C' (CommandComplete): "SELECT 5", "INSERT 0 1" */
 	const char *user, *database; /* STARTUP ("" when absent) */
-	/* backend 'E' (ErrorResponse) and 'N' (NoticeResponse): field 'C' and
-	 * the non-localised severity 'V' (else 'S'); "" when absent. */
+	/* backend 'E' (ErrorResponse) and 'N' (NoticeResponse): field 'C' (five
+	 * characters of [0-9A-Z]) and the non-localised severity 'V' (else 'S');
+	 * "" when absent or not a code. */
 	const char *sqlstate, *severity;
 };
 

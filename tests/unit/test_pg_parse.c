@@ -380,6 +380,11 @@ static void test_errors_and_truncation(void)
 	CHECK_EQ_STR(r->records[1].severity, "WARNING");
 	CHECK_EQ_STR(r->records[2].severity, "FATAL");
 	CHECK_EQ_STR(r->records[2].sqlstate, "28P01");
+	/* A code that is not one is not passed on. */
+	static const char odd[] = "E\000\000\000\014Cab\"x!\000\000";
+	r = PARSE(&backend, odd);
+	CHECK_EQ_INT(r->n, 1);
+	CHECK_EQ_STR(r->records[0].sqlstate, "");
 
 	/* A long query is cut to the capacity; a long SQLSTATE too. */
 	char *q = malloc(2100);
