@@ -196,8 +196,8 @@ static void test_simple_query_session(void)
 	CHECK_EQ_STR(r->records[1].database, "postgres");
 	static const char *const queries[] = {
 	    "CREATE TABLE accounts (id int PRIMARY KEY, email text, balance numeric);",
-	    "INSERT INTO accounts VALUES (1, 'alice@example.com', 10.5), (2, 'bob@example.com', "
-	    "20);",
+	    ("INSERT INTO accounts VALUES (1, 'alice@example.com', 10.5), (2, 'bob@example.com', "
+	     "20);"),
 	    "SELECT id, email FROM accounts WHERE balance > 5;",
 	    "SELEC 1;",
 	    "INSERT INTO accounts VALUES (1, 'dup@example.com', 0);",
