@@ -123,7 +123,7 @@ static void begin_command(struct oa_resp_parser *p)
 
 static void emit_command(struct oa_resp_parser *p, struct oa_resp_event *ev)
 {
-	bool ends_multi = name_is(p, "EXEC") || name_is(p, "DISCARD");
+	bool ends_multi = name_is(p, "EXEC") || name_is(p, "DISCARD") || name_is(p, "RESET");
 	if (p->multi)
 		p->flags |= OA_RESP_QUEUED;
 	if (name_is(p, "MULTI"))

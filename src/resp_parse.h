@@ -63,7 +63,7 @@ enum oa_resp_type {
 enum oa_resp_flag {
 	OA_RESP_TRUNCATED = 1 << 0,    /* name, key or text was cut to its capacity */
 	OA_RESP_INLINE = 1 << 1,       /* COMMAND: sent as an inline line, not an array */
-	OA_RESP_QUEUED = 1 << 2,       /* COMMAND: inside MULTI (EXEC and DISCARD included) */
+	OA_RESP_QUEUED = 1 << 2,       /* COMMAND: inside MULTI (EXEC, DISCARD, RESET included) */
 	OA_RESP_SUBSCRIBES = 1 << 3,   /* COMMAND: SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE */
 	OA_RESP_KEY_WITHHELD = 1 << 4, /* COMMAND: AUTH's first argument is not captured */
 };

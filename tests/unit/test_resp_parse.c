@@ -179,16 +179,20 @@ static void test_transaction(void)
 {
 	static const char commands[] =
 	    "*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n"
-	    "*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n*1\r\n$4\r\nEXEC\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+	    "*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n*1\r\n$4\r\nEXEC\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+	    "MULTI\r\nRESET\r\nPING\r\n";
 	static const char replies[] = "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n:2\r\n$1\r\n2\r\n";
 	struct run r;
 	PARSE(OA_RESP_COMMANDS, false, commands, &r);
-	CHECK_EQ_INT(r.n, 5);
+	CHECK_EQ_INT(r.n, 8);
 	check_command(&r.records[0], "MULTI", "", 1, 0);
 	check_command(&r.records[1], "SET", "k", 3, OA_RESP_QUEUED);
 	check_command(&r.records[2], "INCR", "k", 2, OA_RESP_QUEUED);
 	check_command(&r.records[3], "EXEC", "", 1, OA_RESP_QUEUED);
 	check_command(&r.records[4], "GET", "k", 2, 0);
+	/* RESET leaves a transaction too. */
+	check_command(&r.records[6], "RESET", "", 1, OA_RESP_INLINE | OA_RESP_QUEUED);
+	check_command(&r.records[7], "PING", "", 1, OA_RESP_INLINE);
 	PARSE(OA_RESP_REPLIES, false, replies, &r);
 	CHECK_EQ_INT(r.n, 5);
 	check_reply(&r.records[1], OA_RESP_REPLY, OA_RESP_SIMPLE, 0, "QUEUED");
