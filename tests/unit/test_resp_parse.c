@@ -175,6 +175,48 @@ static void test_pipeline(void)
 	CHECK_EQ_INT(r.records[8].end, sizeof basic_replies - 1);
 }
 
+/* redis-benchmark 7.0 -c 1 -n 32 -P 16 -t set,get, as captured: CONFIG GET
+ * on a first connection, then 32 SETs and 32 GETs of its value "VXK", in
+ * pipelines of 16, on two more. */
+static void test_redis_benchmark(void)
+{
+	static const char config[] = "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n"
+				     "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$10\r\nappendonly\r\n";
+	static const char config_replies[] =
+	    "*2\r\n$4\r\nsave\r\n$0\r\n\r\n*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n";
+	struct run r;
+	PARSE(OA_RESP_COMMANDS, false, config, &r);
+	CHECK_EQ_INT(r.n, 2);
+	check_command(&r.records[0], "CONFIG", "GET", 3, 0);
+	PARSE(OA_RESP_REPLIES, false, config_replies, &r);
+	CHECK_EQ_INT(r.n, 2);
+	check_reply(&r.records[1], OA_RESP_REPLY, OA_RESP_ARRAY, 2, "");
+
+	static const char set[] = "*3\r\n$3\r\nSET\r\n$16\r\nkey:__rand_int__\r\n$3\r\nVXK\r\n";
+	static const char get[] = "*2\r\n$3\r\nGET\r\n$16\r\nkey:__rand_int__\r\n";
+	static char commands[32 * (sizeof set - 1)], replies[32 * 9];
+	const char *const streams[][2] = {{set, "+OK\r\n"}, {get, "$3\r\nVXK\r\n"}};
+	for (int kind = 0; kind < 2; kind++) {
+		size_t command_len = strlen(streams[kind][0]), reply_len = strlen(streams[kind][1]);
+		for (int i = 0; i < 32; i++) {
+			memcpy(commands + i * command_len, streams[kind][0], command_len);
+			memcpy(replies + i * reply_len, streams[kind][1], reply_len);
+		}
+		parse(OA_RESP_COMMANDS, false, commands, 32 * command_len, &r);
+		CHECK_EQ_INT(r.n, 32);
+		for (size_t i = 0; i < r.n; i++)
+			check_command(&r.records[i], kind ? "GET" : "SET", "key:__rand_int__",
+				      kind ? 2 : 3, 0);
+		CHECK_EQ_INT(r.records[31].end, 32 * command_len);
+		parse(OA_RESP_REPLIES, false, replies, 32 * reply_len, &r);
+		CHECK_EQ_INT(r.n, 32);
+		for (size_t i = 0; i < r.n; i++)
+			check_reply(&r.records[i], OA_RESP_REPLY,
+				    kind ? OA_RESP_BULK : OA_RESP_SIMPLE, kind ? 3 : 0,
+				    kind ? "" : "OK");
+	}
+}
+
 static void test_transaction(void)
 {
 	static const char commands[] =
@@ -400,6 +442,7 @@ static void test_malformed(void)
 int main(void)
 {
 	test_pipeline();
+	test_redis_benchmark();
 	test_transaction();
 	test_resp3();
 	test_pubsub();
