@@ -93,7 +93,8 @@ struct oa_mysql_event {
 	 * RESPONSE to COM_STMT_PREPARE: the new statement. */
 	uint32_t statement_id;
 	uint32_t length; /* COMMAND: payload bytes, across continuation packets */
-	/* RESPONSE: rows of its result sets, or the OK's affected rows. */
+	/* RESPONSE: the rows of its result sets plus the affected rows of its
+	 * OK packets (a multi-statement query may have both). */
 	uint64_t rows;
 	/* NUL-terminated, valid until the next call on the parser; NULL when the
 	 * event has no such field. text: COMMAND COM_QUERY and COM_STMT_PREPARE:
