@@ -432,3 +432,53 @@ size_t oa_sql_summary_text(const struct oa_sql_summary *s, char *out, size_t cap
 	terminate(&o);
 	return o.len;
 }
+
+void oa_sql_traceparent_comment(const struct oa_span_context *ctx,
+				char out[OA_SQL_TRACEPARENT_COMMENT_LEN + 1])
+{
+	memcpy(out, "/*traceparent='", 15);
+	oa_traceparent_format(ctx, out + 15);
+	memcpy(out + 15 + OA_TRACEPARENT_LEN, "'*/", 4);
+}
+
+/* The traceparent='...' of one comment's text, as a key of its own. */
+static bool comment_traceparent(const uint8_t *text, size_t len, struct oa_span_context *ctx)
+{
+	static const char key[] = "traceparent='";
+	size_t key_len = sizeof key - 1;
+	for (size_t i = 0; i + key_len <= len; i++) {
+		if (memcmp(text + i, key, key_len) != 0 ||
+		    (i > 0 && text[i - 1] != ',' && !is_blank(text[i - 1])))
+			continue;
+		const uint8_t *value = text + i + key_len;
+		const uint8_t *quote = memchr(value, '\'', len - i - key_len);
+		return quote &&
+		       oa_traceparent_parse((const char *)value, (size_t)(quote - value), ctx);
+	}
+	return false;
+}
+
+bool oa_sql_find_traceparent(const char *query, size_t len, enum oa_sql_dialect dialect,
+			     struct oa_span_context *ctx)
+{
+	const uint8_t *q = (const uint8_t *)query;
+	struct oa_span_context found;
+	bool any = false;
+	struct token t;
+	for (size_t pos = 0; next_token(q, len, pos, dialect, &t), t.kind != TOKEN_END;
+	     pos += t.len) {
+		/* A block comment's text, without its delimiters (a text may end
+		 * inside one). */
+		if (t.kind != TOKEN_BLANK || t.len < 2 || q[t.start] != '/' ||
+		    q[t.start + 1] != '*')
+			continue;
+		size_t text_len = t.len - 2;
+		if (text_len >= 2 && q[t.start + t.len - 2] == '*' && q[t.start + t.len - 1] == '/')
+			text_len -= 2;
+		if (comment_traceparent(q + t.start + 2, text_len, &found)) {
+			*ctx = found;
+			any = true;
+		}
+	}
+	return any;
+}

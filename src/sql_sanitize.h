@@ -8,6 +8,9 @@
 #ifndef OTLPAUTO_SQL_SANITIZE_H
 #define OTLPAUTO_SQL_SANITIZE_H
 
+#include "traceparent.h"
+
+#include <stdbool.h>
 #include <stddef.h>
 
 #define OA_SQL_OPERATION_CAP  24 /* NUL included */
@@ -47,5 +50,18 @@ void oa_sql_summarize(const char *query, size_t len, enum oa_sql_dialect dialect
  * no operation was found. Writes like snprintf (cap > 0), returns the full
  * length. */
 size_t oa_sql_summary_text(const struct oa_sql_summary *summary, char *out, size_t cap);
+
+/* sqlcommenter's propagation. The block comment a client appends to a
+ * query, its text being traceparent='00-<trace id>-<span id>-<flags>';
+ * NUL-terminated. (oa_sql_sanitize drops it with every other comment.) */
+#define OA_SQL_TRACEPARENT_COMMENT_LEN (15 + OA_TRACEPARENT_LEN + 3)
+void oa_sql_traceparent_comment(const struct oa_span_context *ctx,
+				char out[OA_SQL_TRACEPARENT_COMMENT_LEN + 1]);
+
+/* The context a server reads back: the traceparent key of the query's last
+ * comment that has a valid one (key='value' pairs separated by commas, as
+ * sqlcommenter writes them). False when there is none. */
+bool oa_sql_find_traceparent(const char *query, size_t len, enum oa_sql_dialect dialect,
+			     struct oa_span_context *ctx);
 
 #endif

@@ -1,8 +1,9 @@
 /* libFuzzer: the SQL sanitiser and summariser on arbitrary text. Beyond "no
  * crash", it checks that the output is never longer than the query, that a
  * small buffer gets the same text cut, that sanitising the output again
- * changes nothing (a literal left in it would become '?'), and that the
- * summary is made of words.
+ * changes nothing (a literal left in it would become '?'), that the
+ * summary is made of words, and that a traceparent read from a comment is
+ * valid.
  *
  * Input: byte 0 = dialect (bit 0: MySQL), then the query. */
 #include "sql_sanitize.h"
@@ -51,6 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char text[OA_SQL_OPERATION_CAP + OA_SQL_COLLECTION_CAP + 1];
 	size_t t = oa_sql_summary_text(&s, text, sizeof text);
 	check(t == strlen(text) && strncmp(text, s.operation, op_len) == 0);
+
+	/* A context read from a comment is a valid one, and its comment reads back. */
+	struct oa_span_context ctx, back;
+	if (oa_sql_find_traceparent(query, len, dialect, &ctx)) {
+		char comment[OA_SQL_TRACEPARENT_COMMENT_LEN + 1];
+		oa_sql_traceparent_comment(&ctx, comment);
+		check(oa_sql_find_traceparent(comment, strlen(comment), dialect, &back));
+		check(memcmp(&ctx, &back, sizeof ctx) == 0);
+	}
 	free(out);
 	free(again);
 	return 0;

@@ -177,11 +177,50 @@ static void test_summary(void)
 	CHECK_EQ_STR(text, "NNNNNNN");
 }
 
+static void test_traceparent_comment(void)
+{
+	static const struct oa_span_context ctx = {{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+						    0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+						   {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+						   1};
+	char comment[OA_SQL_TRACEPARENT_COMMENT_LEN + 1];
+	oa_sql_traceparent_comment(&ctx, comment);
+	CHECK_EQ_STR(comment, "/*traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-"
+			      "01'*/");
+	CHECK_EQ_INT(strlen(comment), OA_SQL_TRACEPARENT_COMMENT_LEN);
+
+	/* Read back from a query it was appended to, and dropped from its text. */
+	char query[256];
+	snprintf(query, sizeof query, "SELECT * FROM t WHERE a = 'x' %s", comment);
+	struct oa_span_context found;
+	CHECK(oa_sql_find_traceparent(query, strlen(query), PG, &found));
+	CHECK(memcmp(&found, &ctx, sizeof ctx) == 0);
+	CHECK_EQ_STR(sanitized(query, PG), "SELECT * FROM t WHERE a = ?");
+	/* sqlcommenter's other keys, MySQL. */
+	static const char keyed[] =
+	    "SELECT 1 /*action='run',traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-"
+	    "00f067aa0ba902b7-01',tracestate='congo%3Dt61rcWkgMzE'*/";
+	memset(&found, 0, sizeof found);
+	CHECK(oa_sql_find_traceparent(keyed, sizeof keyed - 1, MYSQL, &found));
+	CHECK(memcmp(&found, &ctx, sizeof ctx) == 0);
+	/* Not a comment's, not a key of its own, not valid, or cut: none. */
+	static const char *const none[] = {
+	    "SELECT 'traceparent=''00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'''",
+	    "SELECT 1 /*xtraceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'*/",
+	    "SELECT 1 /*traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01'*/",
+	    "SELECT 1 /*traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba9",
+	    "SELECT 1 -- traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'",
+	};
+	for (size_t i = 0; i < sizeof none / sizeof *none; i++)
+		CHECK(!oa_sql_find_traceparent(none[i], strlen(none[i]), PG, &found));
+}
+
 int main(void)
 {
 	test_literals();
 	test_comments_and_blanks();
 	test_never_a_literal();
 	test_summary();
+	test_traceparent_comment();
 	CHECK_DONE();
 }
