@@ -16,8 +16,10 @@
 #error "meson passes OA_FEATURE_*; without them every optional feature would silently be off"
 #endif
 
-#define DEFAULT_ENDPOINT "http://localhost:4318/v1/traces"
-#define TRACES_PATH	 "v1/traces"
+#define DEFAULT_ENDPOINT	 "http://localhost:4318/v1/traces"
+#define TRACES_PATH		 "v1/traces"
+#define DEFAULT_METRICS_ENDPOINT "http://localhost:4318/v1/metrics"
+#define METRICS_PATH		 "v1/metrics"
 
 /* Hook families this build contains; the sockets feature carries DNS and HTTP. */
 #define HOOKS_BUILT                                                                                \
@@ -278,18 +280,23 @@ void oa_str_list_free(struct oa_str_list *list)
 	*list = (struct oa_str_list){0};
 }
 
-char *oa_endpoint_join(const char *base)
+char *oa_endpoint_join_path(const char *base, const char *path)
 {
-	size_t len = strlen(base);
+	size_t len = strlen(base), path_len = strlen(path);
 	while (len > 0 && base[len - 1] == '/')
 		len--;
-	size_t size = len + sizeof "/" TRACES_PATH;
-	char *joined = malloc(size);
+	char *joined = malloc(len + 1 + path_len + 1);
 	if (joined) { /* not snprintf: see format_setting in clock.c */
 		memcpy(joined, base, len);
-		memcpy(joined + len, "/" TRACES_PATH, sizeof "/" TRACES_PATH);
+		joined[len] = '/';
+		memcpy(joined + len + 1, path, path_len + 1);
 	}
 	return joined;
+}
+
+char *oa_endpoint_join(const char *base)
+{
+	return oa_endpoint_join_path(base, TRACES_PATH);
 }
 
 /* ---- Warnings ---- */
@@ -585,6 +592,18 @@ static const struct choice exporters[] = {
     {"none", OA_EXPORTER_NONE},
 };
 
+static const struct choice metrics_exporters[] = {
+    {"otlp", OA_EXPORTER_OTLP},
+    {"console", OA_EXPORTER_CONSOLE},
+    {"none", OA_EXPORTER_NONE},
+};
+
+static const struct choice temporalities[] = {
+    {"cumulative", OA_TEMPORALITY_CUMULATIVE},
+    {"delta", OA_TEMPORALITY_DELTA},
+    {"lowmemory", OA_TEMPORALITY_LOWMEMORY},
+};
+
 static const struct choice protocols[] = {
     {"http/protobuf", OA_PROTOCOL_PROTOBUF},
 #if OA_FEATURE_JSON
@@ -721,10 +740,10 @@ static void parse_propagators(struct oa_config *cfg, const struct env *env)
 }
 
 /* One exporter at a time: the first supported entry of the list. */
-static void parse_exporter(struct oa_config *cfg, const struct env *env)
+static void parse_exporter_list(const struct env *env, const char *name,
+				const struct choice *choices, size_t n,
+				enum oa_exporter_kind *field)
 {
-	const char *name = "OTEL_TRACES_EXPORTER";
-	const size_t n = sizeof exporters / sizeof exporters[0];
 	char *value = env_value(env, name);
 	if (!value)
 		return;
@@ -733,17 +752,23 @@ static void parse_exporter(struct oa_config *cfg, const struct env *env)
 	bool found = false;
 	int chosen;
 	for (size_t i = 0; i < entries.n && !found; i++)
-		found = match_choice(entries.items[i], exporters, n, &chosen);
+		found = match_choice(entries.items[i], choices, n, &chosen);
 	if (found)
-		cfg->exporter = chosen;
+		*field = chosen;
 	if (entries.n > 1 && found)
 		warn_value(name, value,
 			   "names more than one exporter, or unsupported ones; using only %s",
-			   choice_name(exporters, n, chosen));
+			   choice_name(choices, n, chosen));
 	else if (entries.n && !found)
-		warn_choice(name, value, exporters, n, cfg->exporter);
+		warn_choice(name, value, choices, n, *field);
 	oa_str_list_free(&entries);
 	free(value);
+}
+
+static void parse_exporter(struct oa_config *cfg, const struct env *env)
+{
+	parse_exporter_list(env, "OTEL_TRACES_EXPORTER", exporters,
+			    sizeof exporters / sizeof exporters[0], &cfg->exporter);
 }
 
 static bool endpoint_valid(const char *url)
@@ -786,25 +811,53 @@ static bool endpoint_valid(const char *url)
 	return port <= 65535;
 }
 
-static void parse_endpoint(struct oa_config *cfg, const struct env *env)
+/* The signal's own variable is used as is; the general one gets the path.
+ * A bad general one is reported once, by the first signal that reads it. */
+static void parse_signal_endpoint(const struct env *env, const char *specific, const char *path,
+				  bool general_reported, char **endpoint)
 {
-	const char *name =
-	    pick(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT");
+	const char *name = pick(env, specific, "OTEL_EXPORTER_OTLP_ENDPOINT");
 	char *value = env_value(env, name);
 	if (!value)
 		return;
-	bool as_is = strcmp(name, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == 0;
-	char *url = as_is ? strdup(value) : oa_endpoint_join(value);
+	bool as_is = strcmp(name, specific) == 0;
+	char *url = as_is ? strdup(value) : oa_endpoint_join_path(value, path);
 	if (url && endpoint_valid(url)) {
-		free(cfg->endpoint);
-		cfg->endpoint = url;
-	} else {
+		free(*endpoint);
+		*endpoint = url;
+		url = NULL;
+	} else if (as_is || !general_reported) {
 		struct quoted q;
 		oa_warn("%s=%s is not an http:// or https:// URL with a host; using %s", name,
-			quote_url(&q, value), cfg->endpoint);
-		free(url);
+			quote_url(&q, value), *endpoint);
 	}
+	free(url);
 	free(value);
+}
+
+static void parse_endpoint(struct oa_config *cfg, const struct env *env)
+{
+	parse_signal_endpoint(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", TRACES_PATH, false,
+			      &cfg->endpoint);
+}
+
+/* Metrics follow the traces' exporter unless told: otlp with otlp, else
+ * none (the console and the file sink take spans only). */
+static void parse_metrics(struct oa_config *cfg, const struct env *env)
+{
+	cfg->metrics_exporter =
+	    cfg->exporter == OA_EXPORTER_OTLP ? OA_EXPORTER_OTLP : OA_EXPORTER_NONE;
+	parse_exporter_list(env, "OTEL_METRICS_EXPORTER", metrics_exporters,
+			    sizeof metrics_exporters / sizeof metrics_exporters[0],
+			    &cfg->metrics_exporter);
+	parse_signal_endpoint(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", METRICS_PATH,
+			      !env_is_set(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+			      &cfg->metrics_endpoint);
+	env_ms(env, "OTEL_METRIC_EXPORT_INTERVAL", 1, &cfg->metric_export_interval_ms);
+	env_ms(env, "OTEL_METRIC_EXPORT_TIMEOUT", 0, &cfg->metric_export_timeout_ms);
+	ENV_CHOICE(env, "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", temporalities,
+		   cfg->metrics_temporality);
+	env_uint32(env, "OTLPAUTO_METRICS_MAX_SERIES", 1, 1000000, "", &cfg->metrics_max_series);
 }
 
 /* Headers go on the wire: keys must be HTTP tokens, values free of control characters (a
@@ -1034,6 +1087,11 @@ void oa_config_defaults(struct oa_config *cfg)
 	    .link_count_limit = 128,
 	    .exporter = OA_EXPORTER_OTLP,
 	    .endpoint = strdup(DEFAULT_ENDPOINT),
+	    .metrics_endpoint = strdup(DEFAULT_METRICS_ENDPOINT),
+	    .metric_export_interval_ms = 60000,
+	    .metric_export_timeout_ms = 30000,
+	    .metrics_temporality = OA_TEMPORALITY_CUMULATIVE,
+	    .metrics_max_series = 2000,
 	    .otlp_timeout_ms = 10000,
 	    .protocol = OA_PROTOCOL_PROTOBUF,
 	    .buffer_spans = 4096,
@@ -1065,6 +1123,7 @@ void oa_config_parse(struct oa_config *cfg, oa_getenv_fn get, void *ctx)
 	parse_batching(cfg, &env);
 	parse_limits(cfg, &env);
 	parse_exporter_settings(cfg, &env);
+	parse_metrics(cfg, &env);
 	parse_own_settings(cfg, &env);
 }
 
@@ -1073,6 +1132,7 @@ void oa_config_free(struct oa_config *cfg)
 	free(cfg->service_name);
 	oa_kv_list_free(&cfg->resource_attributes);
 	free(cfg->endpoint);
+	free(cfg->metrics_endpoint);
 	oa_kv_list_free(&cfg->headers);
 	free(cfg->certificate);
 	free(cfg->client_key);
@@ -1080,8 +1140,8 @@ void oa_config_free(struct oa_config *cfg)
 	free(cfg->file_path);
 	oa_str_list_free(&cfg->function_include);
 	oa_str_list_free(&cfg->function_exclude);
-	cfg->service_name = cfg->endpoint = cfg->certificate = cfg->client_key =
-	    cfg->client_certificate = cfg->file_path = NULL;
+	cfg->service_name = cfg->endpoint = cfg->metrics_endpoint = cfg->certificate =
+	    cfg->client_key = cfg->client_certificate = cfg->file_path = NULL;
 }
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t len)

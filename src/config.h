@@ -40,6 +40,14 @@ enum oa_sampler_kind {
 	OA_SAMPLER_PARENTBASED_ADAPTIVE,
 };
 
+/* OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE; for histograms,
+ * lowmemory is delta. */
+enum oa_temporality {
+	OA_TEMPORALITY_CUMULATIVE,
+	OA_TEMPORALITY_DELTA,
+	OA_TEMPORALITY_LOWMEMORY,
+};
+
 enum oa_backpressure {
 	OA_BACKPRESSURE_DROP,
 	OA_BACKPRESSURE_BLOCK,
@@ -106,6 +114,15 @@ struct oa_config {
 	char *client_certificate;	/* ..._CLIENT_CERTIFICATE */
 	char *file_path;		/* OTLPAUTO_FILE; NULL: otlpauto-<pid>.jsonl */
 
+	/* Metrics (the other exporter settings are the traces') */
+	enum oa_exporter_kind metrics_exporter; /* OTEL_METRICS_EXPORTER: otlp, console, none;
+						   unset: otlp with the otlp traces exporter */
+	char *metrics_endpoint;			/* full metrics URL */
+	uint32_t metric_export_interval_ms;	/* OTEL_METRIC_EXPORT_INTERVAL, 60000 */
+	uint32_t metric_export_timeout_ms;	/* OTEL_METRIC_EXPORT_TIMEOUT, 30000 */
+	enum oa_temporality metrics_temporality;
+	uint32_t metrics_max_series; /* OTLPAUTO_METRICS_MAX_SERIES, 2000 per metric */
+
 	/* otlpauto's own */
 	uint32_t buffer_spans;		     /* OTLPAUTO_BUFFER_SPANS, ring slots per thread */
 	enum oa_backpressure backpressure;   /* OTLPAUTO_BACKPRESSURE=drop|block */
@@ -153,5 +170,7 @@ void oa_parse_str_list(const char *s, struct oa_str_list *out);
 void oa_str_list_free(struct oa_str_list *list);
 /* OTEL_EXPORTER_OTLP_ENDPOINT base -> base + "/v1/traces" with exactly one '/'. malloc'd. */
 char *oa_endpoint_join(const char *base);
+/* The same with another path ("v1/metrics"). */
+char *oa_endpoint_join_path(const char *base, const char *path);
 
 #endif
