@@ -595,6 +595,9 @@ static const struct choice exporters[] = {
 static const struct choice metrics_exporters[] = {
     {"otlp", OA_EXPORTER_OTLP},
     {"console", OA_EXPORTER_CONSOLE},
+#if OA_FEATURE_JSON
+    {"otlp/file", OA_EXPORTER_FILE},
+#endif
     {"none", OA_EXPORTER_NONE},
 };
 
@@ -841,12 +844,12 @@ static void parse_endpoint(struct oa_config *cfg, const struct env *env)
 			      &cfg->endpoint);
 }
 
-/* Metrics follow the traces' exporter unless told: otlp with otlp, else
- * none (the console and the file sink take spans only). */
+/* Metrics follow the traces' exporter unless told: to the collector or
+ * the file, not to the console (a line per span is for reading spans). */
 static void parse_metrics(struct oa_config *cfg, const struct env *env)
 {
-	cfg->metrics_exporter =
-	    cfg->exporter == OA_EXPORTER_OTLP ? OA_EXPORTER_OTLP : OA_EXPORTER_NONE;
+	bool follows = cfg->exporter == OA_EXPORTER_OTLP || cfg->exporter == OA_EXPORTER_FILE;
+	cfg->metrics_exporter = follows ? cfg->exporter : OA_EXPORTER_NONE;
 	parse_exporter_list(env, "OTEL_METRICS_EXPORTER", metrics_exporters,
 			    sizeof metrics_exporters / sizeof metrics_exporters[0],
 			    &cfg->metrics_exporter);

@@ -115,11 +115,12 @@ struct oa_config {
 	char *file_path;		/* OTLPAUTO_FILE; NULL: otlpauto-<pid>.jsonl */
 
 	/* Metrics (the other exporter settings are the traces') */
-	enum oa_exporter_kind metrics_exporter; /* OTEL_METRICS_EXPORTER: otlp, console, none;
-						   unset: otlp with the otlp traces exporter */
-	char *metrics_endpoint;			/* full metrics URL */
-	uint32_t metric_export_interval_ms;	/* OTEL_METRIC_EXPORT_INTERVAL, 60000 */
-	uint32_t metric_export_timeout_ms;	/* OTEL_METRIC_EXPORT_TIMEOUT, 30000 */
+	/* OTEL_METRICS_EXPORTER: otlp, console, otlp/file, none; unset: the
+	 * traces' otlp or otlp/file, else none */
+	enum oa_exporter_kind metrics_exporter;
+	char *metrics_endpoint;		    /* full metrics URL */
+	uint32_t metric_export_interval_ms; /* OTEL_METRIC_EXPORT_INTERVAL, 60000 */
+	uint32_t metric_export_timeout_ms;  /* OTEL_METRIC_EXPORT_TIMEOUT, 30000 */
 	enum oa_temporality metrics_temporality;
 	uint32_t metrics_max_series; /* OTLPAUTO_METRICS_MAX_SERIES, 2000 per metric */
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "http_parse.h"
+#include "utf8.h"
 
 #define WT_VARINT	      0
 #define WT_FIXED64	      1
@@ -39,8 +40,14 @@ size_t oa_metric_point_attrs(const struct oa_metric_point *p, struct oa_attr *ou
 	attr(&out[n], "url.scheme")->type = OA_VALUE_STRING;
 	out[n++].v.s = cstr(k->https ? "https" : "http");
 	if (k->address_len) {
+		/* a Host header's bytes: receivers reject a request with invalid UTF-8 */
 		attr(&out[n], "server.address")->type = OA_VALUE_STRING;
-		out[n++].v.s = (struct oa_str){k->address, k->address_len};
+		if (oa_utf8_valid(k->address, k->address_len))
+			out[n++].v.s = (struct oa_str){k->address, k->address_len};
+		else
+			out[n++].v.s = (struct oa_str){
+			    scratch->address, (uint32_t)oa_utf8_sanitize(k->address, k->address_len,
+									 scratch->address)};
 	}
 	if (k->port) {
 		attr(&out[n], "server.port")->type = OA_VALUE_INT;

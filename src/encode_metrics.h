@@ -36,6 +36,7 @@ struct oa_metrics_export {
 struct oa_metric_attr_text {
 	char status[8];
 	char error[32];
+	char address[3 * OA_METRIC_ADDRESS_MAX]; /* made valid UTF-8 */
 };
 size_t oa_metric_point_attrs(const struct oa_metric_point *p, struct oa_attr *out,
 			     struct oa_metric_attr_text *scratch);

@@ -7,7 +7,11 @@
 
 #include "buf.h"
 #include "clock.h"
+#if OA_FEATURE_JSON
+#include "encode_json.h"
+#endif
 #include "encode_metrics.h"
+#include "filesink.h"
 #include "log.h"
 #include "metrics.h"
 #include "resource.h"
@@ -47,10 +51,9 @@ static void set_up(uint64_t now_ns)
 	if (ms.failed)
 		return;
 	oa_resource_build(&ms.resource, &oa_rt.cfg);
-	/* A shallow copy: the transport copies what it keeps. Always protobuf. */
+	/* A shallow copy: the transport copies what it keeps. */
 	ms.cfg = oa_rt.cfg;
 	ms.cfg.endpoint = oa_rt.cfg.metrics_endpoint;
-	ms.cfg.protocol = OA_PROTOCOL_PROTOBUF;
 }
 
 static uint64_t unix_now_ns(void)
@@ -130,12 +133,25 @@ static void export_now(bool flush, uint64_t deadline_ns, pthread_mutex_t *workin
 	if (!n_points)
 		return;
 	ms.out.len = 0;
-	if (oa_rt.cfg.metrics_exporter == OA_EXPORTER_CONSOLE) {
+	enum oa_exporter_kind exporter = oa_rt.cfg.metrics_exporter;
+	if (exporter == OA_EXPORTER_CONSOLE) {
 		if (oa_metrics_console_encode(&m, &ms.out))
 			write_stderr(ms.out.data, ms.out.len);
 		return;
 	}
-	if (!oa_metrics_pb_encode(&m, &ms.out))
+#if OA_FEATURE_JSON
+	if (exporter == OA_EXPORTER_FILE) {
+		if (oa_json_metrics_encode(&m, &ms.out) && oa_buf_append(&ms.out, "\n", 1) &&
+		    !oa_filesink_write(ms.out.data, ms.out.len))
+			oa_debug("%zu metric points not written", n_points);
+		return;
+	}
+	bool encoded = ms.cfg.protocol == OA_PROTOCOL_JSON ? oa_json_metrics_encode(&m, &ms.out)
+							   : oa_metrics_pb_encode(&m, &ms.out);
+#else
+	bool encoded = oa_metrics_pb_encode(&m, &ms.out);
+#endif
+	if (!encoded)
 		return;
 	if (!ms.transport) {
 		ms.transport = oa_transport_create(&ms.cfg);

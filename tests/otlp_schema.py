@@ -407,6 +407,10 @@ def decode_metrics_request(body):
     per data point with its metric's name, unit and temporality."""
     request = ExportMetricsServiceRequest()
     request.ParseFromString(body)
+    return _flatten_metrics(request)
+
+
+def _flatten_metrics(request):
     points = []
     for resource_metrics in request.resource_metrics:
         resource = _attributes(resource_metrics.resource.attributes, 'resource')
@@ -560,6 +564,17 @@ def decode_json_request(text):
     request = ExportTraceServiceRequest()
     _json_into(obj, request, 'request')
     return _flatten(request)
+
+
+def decode_metrics_json_request(text):
+    """decode_metrics_request for OTLP/JSON."""
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode('utf-8')
+    obj = json.loads(text, object_pairs_hook=_reject_duplicate_keys,
+                     parse_constant=_reject_constant)
+    request = ExportMetricsServiceRequest()
+    _json_into(obj, request, 'request')
+    return _flatten_metrics(request)
 
 
 def _json_value(field, value):

@@ -19,8 +19,9 @@ Modes:
     partial:K   200 with partial_success rejected_spans=K, 'test rejection'
 A "down" endpoint is simply free_port() with nobody listening.
 
-POSTs to /v1/metrics are answered 200 (400 when they do not decode) in every
-mode and kept apart, in metric_requests, with their histogram points.
+POSTs to /v1/metrics (protobuf or JSON) are answered 200 (400 when they do
+not decode) in every mode and kept apart, in metric_requests, with their
+histogram points.
 
 Every request is recorded (Request below), whatever the answer. `spans` holds
 only spans of requests answered 200, in arrival order, so a retried batch
@@ -209,17 +210,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _metrics(self, request, content_type):
         # Kept apart from the traces' requests: tests of spans count those.
+        as_json = content_type == JSON
         try:
-            if content_type != PROTOBUF:
-                raise ValueError(f'unsupported Content-Type {content_type!r}')
             encoding = request.headers.get('content-encoding', 'identity').lower()
             request.data = (gzip.decompress(request.body) if encoding == 'gzip'
                             else request.body)
-            request.spans = otlp_schema.decode_metrics_request(request.data)
-            answer = _Answer(200, PROTOBUF, b'')  # an empty ExportMetricsServiceResponse
+            if content_type == PROTOBUF:
+                request.spans = otlp_schema.decode_metrics_request(request.data)
+            elif as_json:
+                request.spans = otlp_schema.decode_metrics_json_request(request.data)
+            else:
+                raise ValueError(f'unsupported Content-Type {content_type!r}')
+            # an empty ExportMetricsServiceResponse
+            answer = _Answer(200, content_type, b'{}' if as_json else b'')
         except (ValueError, EOFError, OSError, zlib.error, DecodeError) as error:
             request.error = f'{type(error).__name__}: {error}'
-            answer = _error_answer(400, request.error, False)
+            answer = _error_answer(400, request.error, as_json)
         request.status = answer.status
         self.server.owner._record_metrics(request)
         try:

@@ -7,7 +7,8 @@ proto/ files).
 - nginx (master and 2 workers) serving 100 x 200 and 3 x 404 with
   OTEL_TRACES_SAMPLER=always_off: no span, and http.server.request.duration
   counts 103 requests, split 100/3 by status code, sent at exit.
-- curl (always_off) against an untraced server: http.client.request.duration.
+- curl (always_off) against an untraced server: http.client.request.duration,
+  over protobuf, http/json, and as a line of the otlp/file sink.
 - Cumulative sums grow across two export intervals; delta ones start over.
 - OTLPAUTO_METRICS_MAX_SERIES: the rest goes to otel.metric.overflow=true.
 """
@@ -61,11 +62,16 @@ def dumped_requests():
         for name in ('cumulative', 'delta'):
             with open(os.path.join(out, f'metrics-{name}.pb'), 'rb') as f:
                 result[name] = otlp_schema.decode_metrics_request(f.read())
+            with open(os.path.join(out, f'metrics-{name}.json'), 'rb') as f:
+                result[name + '.json'] = otlp_schema.decode_metrics_json_request(f.read())
         return result
 
 
 def encoder():
     requests = dumped_requests()
+    for name in ('cumulative', 'delta'):
+        check_equal(requests[name + '.json'], requests[name],
+                    f'encoder: the JSON request is the protobuf one ({name})')
     points = requests['cumulative']
     check_equal([(p['name'], p['count']) for p in points],
                 [(SERVER, 3), (SERVER, 1), (SERVER, 2), (CLIENT, 1), (CLIENT, 1)],
@@ -210,7 +216,9 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def client_side():
+def curl(extra_env):
+    """curl (always_off) fetching /page three times and /none once from an
+    untraced server: (curl's result, the receiver's metrics requests, port)."""
     with tempfile.TemporaryDirectory(prefix='otlpauto-metrics-www-') as www:
         with open(os.path.join(www, 'page'), 'w', encoding='utf-8') as f:
             f.write('page\n')
@@ -225,24 +233,56 @@ def client_side():
                 result = run_traced(['curl', '-s', f'{url}/page', f'{url}/page', f'{url}/page',
                                      f'{url}/none'], receiver,
                                     env={'OTEL_TRACES_SAMPLER': 'always_off',
-                                         'OTLPAUTO_HOOKS': 'sockets,dns,http'})
-                receiver.wait_for_metric_requests(1, timeout=10)
-                points = latest_points(receiver, CLIENT)
+                                         'OTLPAUTO_HOOKS': 'sockets,dns,http', **extra_env})
+                if not extra_env.get('OTLPAUTO_FILE'):
+                    receiver.wait_for_metric_requests(1, timeout=10)
+                requests = receiver.metric_requests
                 spans = receiver.spans
         finally:
             server.shutdown()
             server.server_close()
     check_equal(result.returncode, 0, 'client: curl ran')
     check_equal(len(spans), 0, 'client: always_off sends no span')
+    return requests, port
+
+
+def check_client_points(points, port, what):
     by_status = {p['attributes'].get('http.response.status_code'): p for p in points}
     check_equal({s: p['count'] for s, p in by_status.items()}, {200: 3, 404: 1},
-                'client: 3 x 200 and 1 x 404')
+                f'{what}: 3 x 200 and 1 x 404')
     if 404 in by_status:
         check_equal(by_status[404]['attributes'],
                     {'http.request.method': 'GET', 'url.scheme': 'http',
                      'server.address': '127.0.0.1', 'server.port': port,
                      'http.response.status_code': 404, 'error.type': '404'},
-                    'client: server.address, server.port, error.type')
+                    f'{what}: server.address, server.port, error.type')
+
+
+def client_side():
+    requests, port = curl({})
+    check(all(r.headers.get('content-type') == 'application/x-protobuf' for r in requests),
+          'client: protobuf')
+    check_client_points([p for r in requests for p in r.spans if p['name'] == CLIENT], port,
+                        'client')
+    requests, port = curl({'OTEL_EXPORTER_OTLP_PROTOCOL': 'http/json'})
+    check(requests and all(r.headers.get('content-type') == 'application/json'
+                           and r.status == 200 for r in requests), 'client: http/json')
+    check_client_points([p for r in requests for p in r.spans if p['name'] == CLIENT], port,
+                        'client, http/json')
+
+
+def file_sink():
+    with tempfile.TemporaryDirectory(prefix='otlpauto-metrics-file-') as out:
+        path = os.path.join(out, 'out.jsonl')
+        requests, port = curl({'OTEL_TRACES_EXPORTER': 'otlp/file', 'OTLPAUTO_FILE': path})
+        with open(path, encoding='utf-8') as f:
+            lines = [line for line in f.read().splitlines() if line]
+    check_equal(len(requests), 0, 'file: nothing posted')
+    metric_lines = [line for line in lines if line.startswith('{"resourceMetrics"')]
+    check(len(metric_lines) == 1, 'file: one metrics line (at exit)', lines)
+    points = [p for line in metric_lines
+              for p in otlp_schema.decode_metrics_json_request(line)]
+    check_client_points(points, port, 'file')
 
 
 def wait_total(receiver, name, total, after=0, timeout=10):
@@ -319,6 +359,7 @@ def test():
     server_side()
     if shutil.which('curl'):
         client_side()
+        file_sink()
     intervals('cumulative')
     intervals('delta')
     series_cap()

@@ -188,8 +188,8 @@ def test_ok_mode():
 
         status, _, _ = post(receiver.port, b'{}', 'application/json', path='/v1/logs')
         check_equal(status, 404, 'other paths: 404')
-        status, _, _ = post(receiver.port, b'{}', 'application/json', path='/v1/metrics')
-        check_equal(status, 400, 'metrics: protobuf only')
+        status, _, _ = post(receiver.port, b'[]', 'application/json', path='/v1/metrics')
+        check_equal(status, 400, 'metrics: not a request')
         status, _, _ = post(receiver.port, b'', 'application/x-protobuf', path='/v1/metrics')
         check_equal(status, 200, 'metrics: an empty request is 200')
         check_equal([r.status for r in receiver.metric_requests], [400, 200],

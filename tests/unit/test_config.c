@@ -1301,8 +1301,12 @@ static void test_metrics(void)
 	CHECK_EQ_INT(cfg.metrics_temporality, OA_TEMPORALITY_CUMULATIVE);
 	CHECK_EQ_INT(cfg.metrics_max_series, 2000);
 	CHECK_QUIET();
-	/* Unset, metrics go where spans go only with otlp. */
+	/* Unset, metrics go where spans go, but for the console. */
 	PARSE("OTEL_TRACES_EXPORTER", "console");
+	CHECK_EQ_INT(cfg.metrics_exporter, OA_EXPORTER_NONE);
+	PARSE("OTEL_TRACES_EXPORTER", "otlp/file");
+	CHECK_EQ_INT(cfg.metrics_exporter, OA_EXPORTER_FILE);
+	PARSE("OTEL_TRACES_EXPORTER", "otlp/file", "OTEL_METRICS_EXPORTER", "none");
 	CHECK_EQ_INT(cfg.metrics_exporter, OA_EXPORTER_NONE);
 	PARSE("OTEL_TRACES_EXPORTER", "none", "OTEL_METRICS_EXPORTER", "otlp");
 	CHECK_EQ_INT(cfg.metrics_exporter, OA_EXPORTER_OTLP);

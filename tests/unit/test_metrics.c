@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "clock.h"
+#include "encode_json.h"
 #include "encode_metrics.h"
 #include "http_parse.h"
 #include "metrics.h"
@@ -215,16 +216,19 @@ static int dump(const char *dir)
 		    .points = points,
 		    .n_points = 5,
 		};
-		struct oa_buf out = {0};
-		if (!oa_metrics_pb_encode(&m, &out))
-			return 1;
-		char path[4096];
-		snprintf(path, sizeof path, "%s/metrics-%s.pb", dir,
-			 delta ? "delta" : "cumulative");
-		FILE *f = fopen(path, "wb");
-		if (!f || fwrite(out.data, 1, out.len, f) != out.len || fclose(f) != 0)
-			return 1;
-		oa_buf_free(&out);
+		for (int json = 0; json < 2; json++) {
+			struct oa_buf out = {0};
+			if (!(json ? oa_json_metrics_encode(&m, &out)
+				   : oa_metrics_pb_encode(&m, &out)))
+				return 1;
+			char path[4096];
+			snprintf(path, sizeof path, "%s/metrics-%s.%s", dir,
+				 delta ? "delta" : "cumulative", json ? "json" : "pb");
+			FILE *f = fopen(path, "wb");
+			if (!f || fwrite(out.data, 1, out.len, f) != out.len || fclose(f) != 0)
+				return 1;
+			oa_buf_free(&out);
+		}
 	}
 	return 0;
 }
