@@ -9,6 +9,7 @@ proto/ files).
   counts 103 requests, split 100/3 by status code, sent at exit.
 - curl (always_off) against an untraced server: http.client.request.duration,
   over protobuf, http/json, and as a line of the otlp/file sink.
+- `otlpauto view --metrics` of that file.
 - Cumulative sums grow across two export intervals; delta ones start over.
 - OTLPAUTO_METRICS_MAX_SERIES: the rest goes to otel.metric.overflow=true.
 """
@@ -23,8 +24,8 @@ import tempfile
 import threading
 import time
 
-from harness import (Receiver, builddir, check, check_equal, free_port, main, otlp_schema,
-                     run_traced, skip)
+from harness import (DEFAULT_SERVICE_NAME, Receiver, builddir, check, check_equal, free_port,
+                     main, otlp_schema, run_traced, skip)
 from netutil import Background
 
 NGINX = shutil.which('nginx') or '/usr/sbin/nginx'
@@ -277,12 +278,23 @@ def file_sink():
         requests, port = curl({'OTEL_TRACES_EXPORTER': 'otlp/file', 'OTLPAUTO_FILE': path})
         with open(path, encoding='utf-8') as f:
             lines = [line for line in f.read().splitlines() if line]
+        view = subprocess.run([os.environ['OTLPAUTO_CLI'], 'view', '--metrics', path],
+                              capture_output=True, text=True, timeout=60)
+        trees = subprocess.run([os.environ['OTLPAUTO_CLI'], 'view', path],
+                               capture_output=True, text=True, timeout=60)
     check_equal(len(requests), 0, 'file: nothing posted')
     metric_lines = [line for line in lines if line.startswith('{"resourceMetrics"')]
     check(len(metric_lines) == 1, 'file: one metrics line (at exit)', lines)
     points = [p for line in metric_lines
               for p in otlp_schema.decode_metrics_json_request(line)]
     check_client_points(points, port, 'file')
+    check_equal((trees.returncode, trees.stderr), (0, ''),
+                'view: the trees pass metrics lines over')
+    rows = [line.split() for line in view.stdout.splitlines()]
+    check_equal((view.returncode, view.stderr), (0, ''), 'view --metrics ran')
+    check(len(rows) == 2 and rows[0][:5] == ['service', 'metric', 'requests', 'rate/s', 'errors']
+          and rows[1][:3] == [DEFAULT_SERVICE_NAME, CLIENT, '4'] and rows[1][4] == '25.0%',
+          'view --metrics: a row with 4 requests, 25% errors', view.stdout)
 
 
 def wait_total(receiver, name, total, after=0, timeout=10):
