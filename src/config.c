@@ -844,25 +844,6 @@ static void parse_endpoint(struct oa_config *cfg, const struct env *env)
 			      &cfg->endpoint);
 }
 
-/* Metrics follow the traces' exporter unless told: to the collector or
- * the file, not to the console (a line per span is for reading spans). */
-static void parse_metrics(struct oa_config *cfg, const struct env *env)
-{
-	bool follows = cfg->exporter == OA_EXPORTER_OTLP || cfg->exporter == OA_EXPORTER_FILE;
-	cfg->metrics_exporter = follows ? cfg->exporter : OA_EXPORTER_NONE;
-	parse_exporter_list(env, "OTEL_METRICS_EXPORTER", metrics_exporters,
-			    sizeof metrics_exporters / sizeof metrics_exporters[0],
-			    &cfg->metrics_exporter);
-	parse_signal_endpoint(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", METRICS_PATH,
-			      !env_is_set(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
-			      &cfg->metrics_endpoint);
-	env_ms(env, "OTEL_METRIC_EXPORT_INTERVAL", 1, &cfg->metric_export_interval_ms);
-	env_ms(env, "OTEL_METRIC_EXPORT_TIMEOUT", 0, &cfg->metric_export_timeout_ms);
-	ENV_CHOICE(env, "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", temporalities,
-		   cfg->metrics_temporality);
-	env_uint32(env, "OTLPAUTO_METRICS_MAX_SERIES", 1, 1000000, "", &cfg->metrics_max_series);
-}
-
 /* Headers go on the wire: keys must be HTTP tokens, values free of control characters (a
  * decoded CR or LF would inject headers). */
 static bool headers_valid(const struct oa_kv_list *headers)
@@ -880,16 +861,15 @@ static bool headers_valid(const struct oa_kv_list *headers)
 	return true;
 }
 
-static void parse_headers(struct oa_config *cfg, const struct env *env)
+static void parse_headers_var(const struct env *env, const char *name, struct oa_kv_list *field)
 {
-	const char *name =
-	    pick(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
 	char *value = env_value(env, name);
 	if (!value)
 		return;
 	struct oa_kv_list headers;
 	if (oa_parse_kv_list(value, &headers) && headers_valid(&headers)) {
-		cfg->headers = headers;
+		oa_kv_list_free(field);
+		*field = headers;
 	} else {
 		/* Never quoted: headers carry credentials. */
 		oa_warn("%s is malformed (expected comma-separated key=value pairs, "
@@ -898,6 +878,13 @@ static void parse_headers(struct oa_config *cfg, const struct env *env)
 		oa_kv_list_free(&headers);
 	}
 	free(value);
+}
+
+static void parse_headers(struct oa_config *cfg, const struct env *env)
+{
+	parse_headers_var(
+	    env, pick(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+	    &cfg->headers);
 }
 
 static void parse_resource_attributes(struct oa_config *cfg, const struct env *env)
@@ -912,10 +899,8 @@ static void parse_resource_attributes(struct oa_config *cfg, const struct env *e
 	free(value);
 }
 
-static void parse_protocol(struct oa_config *cfg, const struct env *env)
+static void parse_protocol_var(const struct env *env, const char *name, enum oa_protocol *field)
 {
-	const char *name =
-	    pick(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL");
 	const size_t n = sizeof protocols / sizeof protocols[0];
 	char *value = env_value(env, name);
 	if (!value)
@@ -924,12 +909,19 @@ static void parse_protocol(struct oa_config *cfg, const struct env *env)
 	struct quoted q;
 	if (strcasecmp(value, "grpc") == 0)
 		oa_warn("%s=%s: grpc is not supported; using %s", name, quote(&q, value),
-			choice_name(protocols, n, cfg->protocol));
+			choice_name(protocols, n, (int)*field));
 	else if (match_choice(value, protocols, n, &chosen))
-		cfg->protocol = chosen;
+		*field = chosen;
 	else
-		warn_choice(name, value, protocols, n, cfg->protocol);
+		warn_choice(name, value, protocols, n, (int)*field);
 	free(value);
+}
+
+static void parse_protocol(struct oa_config *cfg, const struct env *env)
+{
+	parse_protocol_var(
+	    env, pick(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+	    &cfg->protocol);
 }
 
 static const char *hooks_text(uint32_t hooks, char buf[static 64])
@@ -1043,6 +1035,69 @@ static void parse_exporter_settings(struct oa_config *cfg, const struct env *env
 	env_string(env, "OTLPAUTO_FILE", &cfg->file_path);
 }
 
+/* The variable a metrics setting comes from: its _METRICS_ one, else the
+ * general one, which the traces read (and reported when bad) already
+ * unless they had their own: read quietly then. */
+struct metrics_var {
+	char name[64];
+	bool quiet;
+};
+
+static void metrics_var(const struct env *env, const char *setting, struct metrics_var *v)
+{
+	snprintf(v->name, sizeof v->name, "OTEL_EXPORTER_OTLP_METRICS_%s", setting);
+	v->quiet = false;
+	if (env_is_set(env, v->name))
+		return;
+	snprintf(v->name, sizeof v->name, "OTEL_EXPORTER_OTLP_TRACES_%s", setting);
+	v->quiet = !env_is_set(env, v->name);
+	snprintf(v->name, sizeof v->name, "OTEL_EXPORTER_OTLP_%s", setting);
+}
+
+/* Start-up is single-threaded: the threshold is lowered around one read. */
+#define METRICS_VAR(env, setting, v, read)                                                         \
+	do {                                                                                       \
+		enum oa_log_level threshold = oa_log_threshold;                                    \
+		metrics_var((env), (setting), (v));                                                \
+		if ((v)->quiet)                                                                    \
+			oa_log_threshold = OA_LOG_NONE;                                            \
+		read;                                                                              \
+		oa_log_threshold = threshold;                                                      \
+	} while (0)
+
+static void parse_metrics_otlp(struct oa_config *cfg, const struct env *env)
+{
+	struct oa_otlp_settings *m = &cfg->metrics_otlp;
+	struct metrics_var v;
+	METRICS_VAR(env, "HEADERS", &v, parse_headers_var(env, v.name, &m->headers));
+	METRICS_VAR(env, "TIMEOUT", &v, env_ms(env, v.name, 0, &m->timeout_ms));
+	METRICS_VAR(env, "COMPRESSION", &v, ENV_CHOICE(env, v.name, compressions, m->gzip));
+	METRICS_VAR(env, "PROTOCOL", &v, parse_protocol_var(env, v.name, &m->protocol));
+	METRICS_VAR(env, "CERTIFICATE", &v, env_string(env, v.name, &m->certificate));
+	METRICS_VAR(env, "CLIENT_KEY", &v, env_string(env, v.name, &m->client_key));
+	METRICS_VAR(env, "CLIENT_CERTIFICATE", &v, env_string(env, v.name, &m->client_certificate));
+}
+
+/* Metrics follow the traces' exporter unless told: to the collector or
+ * the file, not to the console (a line per span is for reading spans). */
+static void parse_metrics(struct oa_config *cfg, const struct env *env)
+{
+	bool follows = cfg->exporter == OA_EXPORTER_OTLP || cfg->exporter == OA_EXPORTER_FILE;
+	cfg->metrics_exporter = follows ? cfg->exporter : OA_EXPORTER_NONE;
+	parse_exporter_list(env, "OTEL_METRICS_EXPORTER", metrics_exporters,
+			    sizeof metrics_exporters / sizeof metrics_exporters[0],
+			    &cfg->metrics_exporter);
+	parse_signal_endpoint(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", METRICS_PATH,
+			      !env_is_set(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+			      &cfg->metrics_endpoint);
+	env_ms(env, "OTEL_METRIC_EXPORT_INTERVAL", 1, &cfg->metric_export_interval_ms);
+	env_ms(env, "OTEL_METRIC_EXPORT_TIMEOUT", 0, &cfg->metric_export_timeout_ms);
+	ENV_CHOICE(env, "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", temporalities,
+		   cfg->metrics_temporality);
+	env_uint32(env, "OTLPAUTO_METRICS_MAX_SERIES", 1, 1000000, "", &cfg->metrics_max_series);
+	parse_metrics_otlp(cfg, env);
+}
+
 static void parse_own_settings(struct oa_config *cfg, const struct env *env)
 {
 	env_uint32(env, "OTLPAUTO_BUFFER_SPANS", 16, 16777216, "", &cfg->buffer_spans);
@@ -1095,6 +1150,7 @@ void oa_config_defaults(struct oa_config *cfg)
 	    .metric_export_timeout_ms = 30000,
 	    .metrics_temporality = OA_TEMPORALITY_CUMULATIVE,
 	    .metrics_max_series = 2000,
+	    .metrics_otlp = {.timeout_ms = 10000, .protocol = OA_PROTOCOL_PROTOBUF},
 	    .otlp_timeout_ms = 10000,
 	    .protocol = OA_PROTOCOL_PROTOBUF,
 	    .buffer_spans = 4096,
@@ -1136,6 +1192,12 @@ void oa_config_free(struct oa_config *cfg)
 	oa_kv_list_free(&cfg->resource_attributes);
 	free(cfg->endpoint);
 	free(cfg->metrics_endpoint);
+	oa_kv_list_free(&cfg->metrics_otlp.headers);
+	free(cfg->metrics_otlp.certificate);
+	free(cfg->metrics_otlp.client_key);
+	free(cfg->metrics_otlp.client_certificate);
+	cfg->metrics_otlp.certificate = cfg->metrics_otlp.client_key =
+	    cfg->metrics_otlp.client_certificate = NULL;
 	oa_kv_list_free(&cfg->headers);
 	free(cfg->certificate);
 	free(cfg->client_key);

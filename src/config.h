@@ -75,6 +75,16 @@ struct oa_kv_list {
 	size_t n;
 };
 
+/* A signal's OTLP/HTTP settings besides its endpoint (the traces' are the
+ * fields of struct oa_config of the same names). */
+struct oa_otlp_settings {
+	struct oa_kv_list headers;
+	uint32_t timeout_ms;
+	bool gzip;
+	enum oa_protocol protocol;
+	char *certificate, *client_key, *client_certificate;
+};
+
 struct oa_str_list {
 	char **items;
 	size_t n;
@@ -123,6 +133,9 @@ struct oa_config {
 	uint32_t metric_export_timeout_ms;  /* OTEL_METRIC_EXPORT_TIMEOUT, 30000 */
 	enum oa_temporality metrics_temporality;
 	uint32_t metrics_max_series; /* OTLPAUTO_METRICS_MAX_SERIES, 2000 per metric */
+	/* OTEL_EXPORTER_OTLP_[METRICS_]{HEADERS,TIMEOUT,COMPRESSION,PROTOCOL,
+	 * CERTIFICATE,CLIENT_KEY,CLIENT_CERTIFICATE} */
+	struct oa_otlp_settings metrics_otlp;
 
 	/* otlpauto's own */
 	uint32_t buffer_spans;		     /* OTLPAUTO_BUFFER_SPANS, ring slots per thread */

@@ -51,9 +51,18 @@ static void set_up(uint64_t now_ns)
 	if (ms.failed)
 		return;
 	oa_resource_build(&ms.resource, &oa_rt.cfg);
-	/* A shallow copy: the transport copies what it keeps. */
+	/* A shallow copy with the metrics' settings: the transport copies what
+	 * it keeps. */
+	const struct oa_otlp_settings *m = &oa_rt.cfg.metrics_otlp;
 	ms.cfg = oa_rt.cfg;
 	ms.cfg.endpoint = oa_rt.cfg.metrics_endpoint;
+	ms.cfg.headers = m->headers;
+	ms.cfg.otlp_timeout_ms = m->timeout_ms;
+	ms.cfg.gzip = m->gzip;
+	ms.cfg.protocol = m->protocol;
+	ms.cfg.certificate = m->certificate;
+	ms.cfg.client_key = m->client_key;
+	ms.cfg.client_certificate = m->client_certificate;
 }
 
 static uint64_t unix_now_ns(void)

@@ -8,7 +8,8 @@ proto/ files).
   OTEL_TRACES_SAMPLER=always_off: no span, and http.server.request.duration
   counts 103 requests, split 100/3 by status code, sent at exit.
 - curl (always_off) against an untraced server: http.client.request.duration,
-  over protobuf, http/json, and as a line of the otlp/file sink.
+  over protobuf, http/json (and with its own _METRICS_ headers and
+  compression), and as a line of the otlp/file sink.
 - `otlpauto view --metrics` of that file.
 - Cumulative sums grow across two export intervals; delta ones start over.
 - OTLPAUTO_METRICS_MAX_SERIES: the rest goes to otel.metric.overflow=true.
@@ -270,6 +271,14 @@ def client_side():
                            and r.status == 200 for r in requests), 'client: http/json')
     check_client_points([p for r in requests for p in r.spans if p['name'] == CLIENT], port,
                         'client, http/json')
+    requests, port = curl({'OTEL_EXPORTER_OTLP_METRICS_HEADERS': 'x-tenant=metrics',
+                           'OTEL_EXPORTER_OTLP_TRACES_HEADERS': 'x-tenant=traces',
+                           'OTEL_EXPORTER_OTLP_METRICS_COMPRESSION': 'gzip'})
+    check(requests and all(r.headers.get('x-tenant') == 'metrics'
+                           and r.headers.get('content-encoding') == 'gzip'
+                           and r.status == 200 for r in requests),
+          'client: the _METRICS_ headers and compression',
+          [(r.headers, r.status) for r in requests])
 
 
 def file_sink():

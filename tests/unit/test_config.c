@@ -970,13 +970,19 @@ static void test_compression_protocol(void)
 		CHECK(warned("; using http/protobuf"));
 	}
 #if OA_FEATURE_GZIP && OA_FEATURE_JSON
-	/* The TRACES variant wins, and the general one is not even looked at. */
+	/* The TRACES variant wins, and the general one is not even looked at
+	 * (by the metrics either, with their own). */
 	PARSE("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
 	      "none", "OTEL_EXPORTER_OTLP_PROTOCOL", "bogus", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-	      "http/json");
+	      "http/json", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf");
 	CHECK(!cfg.gzip);
 	CHECK_EQ_INT(cfg.protocol, OA_PROTOCOL_JSON);
+	CHECK(cfg.metrics_otlp.gzip);
+	CHECK_EQ_INT(cfg.metrics_otlp.protocol, OA_PROTOCOL_PROTOBUF);
 	CHECK_QUIET();
+	PARSE("OTEL_EXPORTER_OTLP_PROTOCOL", "bogus", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+	      "http/json");
+	CHECK_ONE_WARNING("OTEL_EXPORTER_OTLP_PROTOCOL");
 	PARSE("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
 	CHECK(cfg.gzip);
 	CHECK_EQ_INT(cfg.protocol, OA_PROTOCOL_JSON);
@@ -1344,6 +1350,30 @@ static void test_metrics(void)
 	PARSE("OTEL_METRIC_EXPORT_INTERVAL", "0");
 	CHECK_EQ_INT(cfg.metric_export_interval_ms, 60000);
 	CHECK_ONE_WARNING("OTEL_METRIC_EXPORT_INTERVAL");
+	/* their own OTLP settings, else the general ones; never the traces' */
+	PARSE("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "t=1", "OTEL_EXPORTER_OTLP_HEADERS", "g=2",
+	      "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1000", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+	      "3000", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/t.pem",
+	      "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY", "/m.key");
+	CHECK_EQ_INT(cfg.metrics_otlp.headers.n, 1);
+	if (cfg.metrics_otlp.headers.n == 1)
+		CHECK_EQ_STR(cfg.metrics_otlp.headers.items[0].key, "g");
+	CHECK_EQ_INT(cfg.metrics_otlp.timeout_ms, 3000);
+	CHECK_EQ_INT(cfg.otlp_timeout_ms, 1000);
+	CHECK(cfg.metrics_otlp.certificate == NULL);
+	CHECK_EQ_STR(cfg.metrics_otlp.client_key, "/m.key");
+	CHECK(cfg.client_key == NULL);
+	CHECK_QUIET();
+	PARSE("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "m=3", "OTEL_EXPORTER_OTLP_HEADERS", "g=2");
+	CHECK_EQ_INT(cfg.metrics_otlp.headers.n, 1);
+	if (cfg.metrics_otlp.headers.n == 1)
+		CHECK_EQ_STR(cfg.metrics_otlp.headers.items[0].key, "m");
+	/* a bad general value is reported once; a bad metrics one by itself */
+	PARSE("OTEL_EXPORTER_OTLP_TIMEOUT", "soon");
+	CHECK_ONE_WARNING("OTEL_EXPORTER_OTLP_TIMEOUT");
+	CHECK_EQ_INT(cfg.metrics_otlp.timeout_ms, 10000);
+	PARSE("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd");
+	CHECK_ONE_WARNING("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION");
 	PARSE("OTLPAUTO_METRICS_MAX_SERIES", "lots");
 	CHECK_EQ_INT(cfg.metrics_max_series, 2000);
 	CHECK_ONE_WARNING("OTLPAUTO_METRICS_MAX_SERIES");
