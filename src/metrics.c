@@ -77,7 +77,9 @@ static uint64_t unix_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The calling thread's cells; NO_CELLS when they could not be mapped. */
 static __thread struct region *thread_cells __attribute__((tls_model("initial-exec")));
+#define NO_CELLS ((struct region *)1)
 
 static struct oa_metric_cell *region_cells(struct region *r)
 {
@@ -216,8 +218,10 @@ static struct region *region_create(void)
 	size_t bytes = REGION_HEADER + (size_t)tab.ids_max * sizeof(struct oa_metric_cell);
 	void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (mem == MAP_FAILED)
+	if (mem == MAP_FAILED) {
+		thread_cells = NO_CELLS; /* not tried again on every record */
 		return NULL;
+	}
 	struct region *r = mem;
 	r->tid = (uint32_t)syscall(SYS_gettid);
 	r->bytes = bytes;
@@ -250,8 +254,8 @@ bool oa_metrics_record(const struct oa_metric_key *key, uint64_t ticks)
 		return false;
 	struct region *r = thread_cells;
 	bool created = false;
-	if (__builtin_expect(!r, 0)) {
-		if (!(r = region_create()))
+	if (__builtin_expect((uintptr_t)r <= 1, 0)) {
+		if (r || !(r = region_create()))
 			return false;
 		created = true;
 	}

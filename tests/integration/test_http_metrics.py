@@ -9,7 +9,7 @@ proto/ files).
   counts 103 requests, split 100/3 by status code, sent at exit.
 - curl (always_off) against an untraced server: http.client.request.duration,
   over protobuf, http/json (and with its own _METRICS_ headers and
-  compression), and as a line of the otlp/file sink.
+  compression), as console lines, and as a line of the otlp/file sink.
 - `otlpauto view --metrics` of that file.
 - Cumulative sums grow across two export intervals; delta ones start over.
 - OTLPAUTO_METRICS_MAX_SERIES: the rest goes to otel.metric.overflow=true.
@@ -236,8 +236,7 @@ def curl(extra_env):
                                      f'{url}/none'], receiver,
                                     env={'OTEL_TRACES_SAMPLER': 'always_off',
                                          'OTLPAUTO_HOOKS': 'sockets,dns,http', **extra_env})
-                if not extra_env.get('OTLPAUTO_FILE'):
-                    receiver.wait_for_metric_requests(1, timeout=10)
+                # sent by the exit flush, which curl's exit waited for
                 requests = receiver.metric_requests
                 spans = receiver.spans
         finally:
@@ -245,6 +244,7 @@ def curl(extra_env):
             server.server_close()
     check_equal(result.returncode, 0, 'client: curl ran')
     check_equal(len(spans), 0, 'client: always_off sends no span')
+    curl.stderr = result.stderr
     return requests, port
 
 
@@ -279,6 +279,21 @@ def client_side():
                            and r.status == 200 for r in requests),
           'client: the _METRICS_ headers and compression',
           [(r.headers, r.status) for r in requests])
+
+
+def console():
+    requests, port = curl({'OTEL_METRICS_EXPORTER': 'console'})
+    lines = sorted(line for line in curl.stderr.splitlines()
+                   if line.startswith('otlpauto: metric '))
+    check_equal(len(requests), 0, 'console: nothing posted')
+    expected = [
+        f'otlpauto: metric {CLIENT} {{http.request.method=GET, url.scheme=http, '
+        f'server.address=127.0.0.1, server.port={port}, http.response.status_code={status}'
+        f'{error}}} count={count} sum=' for status, error, count in
+        ((200, '', 3), (404, ', error.type=404', 1))]
+    check(len(lines) == 2 and all(line.startswith(prefix) and line.endswith('s cumulative')
+                                  for line, prefix in zip(lines, expected)),
+          'console: a line per series at exit', lines)
 
 
 def file_sink():
@@ -380,6 +395,7 @@ def test():
     server_side()
     if shutil.which('curl'):
         client_side()
+        console()
         file_sink()
     intervals('cumulative')
     intervals('delta')
