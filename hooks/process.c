@@ -27,6 +27,7 @@
 #include "real.h"
 #include "relay.h"
 #include "runtime.h"
+#include "self.h"
 #include "traceparent.h"
 
 #define OA_EXPORT __attribute__((visibility("default")))
@@ -112,8 +113,8 @@ static bool has_name(const char *entry, const char *name_eq, size_t len)
 
 /* Entries the hooks set for a new program, replacing the caller's. */
 #define HANDOFF_ENV "OTLPAUTO_HANDOFF"
-static const char *const own_entries[] = {"TRACEPARENT=", OA_RELAY_ENV "=",
-					   OA_RELAY_HOST_ENV "=", HANDOFF_ENV "="};
+static const char *const own_entries[] = {"TRACEPARENT=", OA_RELAY_ENV "=", OA_RELAY_HOST_ENV "=",
+					  HANDOFF_ENV "=", OA_SETTINGS_WARNED_ENV "="};
 
 static bool is_own_entry(const char *entry)
 {
@@ -186,12 +187,13 @@ static size_t env_entries(char *const envp[])
 }
 
 /* Pointers child_env needs room for: the caller's n entries, our settings,
- * LD_PRELOAD, TRACEPARENT, n_extra and the terminating NULL. */
+ * LD_PRELOAD, TRACEPARENT, the settings warned about, n_extra and the
+ * terminating NULL. */
 static size_t child_env_slots(size_t n, size_t n_extra)
 {
 	size_t n_saved;
 	oa_saved_settings(&n_saved);
-	return n + n_saved + n_extra + 3;
+	return n + n_saved + n_extra + 4;
 }
 
 /* Bytes the new LD_PRELOAD entry takes. */
@@ -248,6 +250,8 @@ static void fill_child_env(char **env, size_t n, char *preload_buf, char *const 
 	memcpy(traceparent_buf, "TRACEPARENT=", 12);
 	oa_traceparent_format(&sc, traceparent_buf + 12);
 	env[out++] = traceparent_buf;
+	if (oa_settings_warned_entry()[0])
+		env[out++] = (char *)oa_settings_warned_entry();
 	for (const char *const *x = extra; *x; x++)
 		if ((*x)[0])
 			env[out++] = (char *)*x;
@@ -1251,6 +1255,7 @@ OA_EXPORT int __libc_start_main(int (*main)(int, char **, char **), int argc, ch
 	int (*real)(int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),
 		    void (*)(void), void *) = oa_real___libc_start_main();
 	program_main = main;
+	oa_self_set_args(argc, argv);
 	return real(main_returning_its_status, argc, argv, init, fini, rtld_fini, stack_end);
 }
 

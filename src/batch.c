@@ -26,8 +26,14 @@ const char *const oa_scope_names[] = {
     [OA_SCOPE_MANUAL] = "otlpauto.manual",
 };
 
-/* Strings live in fixed chunks so pointers stay valid while the batch grows. */
-#define ARENA_CHUNK (64 * 1024)
+/* Strings live in fixed chunks so pointers stay valid while the batch grows.
+ * The first chunks are small, doubling up to the largest: a short process
+ * (a forked child sending one span) touches, and copies from its parent, a
+ * page or two instead of 64 KiB. */
+#define ARENA_FIRST_CHUNK (2 * 1024)
+#define ARENA_CHUNK	  (64 * 1024)
+/* Arrays start this small, for the same reason, and double. */
+#define ARRAY_FIRST_CAP 16
 
 struct arena_chunk {
 	struct arena_chunk *next;
@@ -72,7 +78,11 @@ static char *arena_alloc(struct oa_batch *b, size_t n)
 {
 	struct arena_chunk *c = b->chunks;
 	if (!c || c->size - c->used < n) {
-		size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		size_t size = !c		      ? ARENA_FIRST_CHUNK
+			      : c->size < ARENA_CHUNK ? c->size * 2
+						      : ARENA_CHUNK;
+		if (size < n)
+			size = n;
 		struct arena_chunk *fresh = malloc(sizeof *fresh + size);
 		if (!fresh)
 			return NULL;
@@ -84,6 +94,18 @@ static char *arena_alloc(struct oa_batch *b, size_t n)
 	char *p = c->data + c->used;
 	c->used += n;
 	return p;
+}
+
+/* Room for n elements of an array of strings, aligned for them. */
+static struct oa_str *arena_str_array(struct oa_batch *b, size_t n)
+{
+	struct arena_chunk *c = b->chunks;
+	size_t align = _Alignof(struct oa_str);
+	if (c) {
+		size_t aligned = (c->used + align - 1) & ~(align - 1);
+		c->used = aligned < c->size ? aligned : c->size;
+	}
+	return (struct oa_str *)(void *)arena_alloc(b, n * sizeof(struct oa_str));
 }
 
 /* A copy that is valid UTF-8 and within the value length limit. */
@@ -118,7 +140,7 @@ static bool grow(void **array, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)
 		return true;
-	size_t cap2 = *cap ? *cap * 2 : 256;
+	size_t cap2 = *cap ? *cap * 2 : ARRAY_FIRST_CAP;
 	while (cap2 < need)
 		cap2 *= 2;
 	void *p = realloc(*array, cap2 * elem);
@@ -293,6 +315,26 @@ static bool read_text(const uint8_t **p, const uint8_t *end, const char **s, uin
 	return true;
 }
 
+/* An array of strings from NUL-ended items; the value length limit applies
+ * to each (as the specification says for arrays). Bytes after the last NUL
+ * are not an item. */
+static void decode_str_list(struct oa_batch *b, struct oa_attr *a, const char *s, size_t len,
+			    uint32_t limit)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += s[i] == '\0';
+	struct oa_str *items = n ? arena_str_array(b, n) : NULL;
+	a->type = OA_VALUE_STRING_ARRAY;
+	a->v.array.items = items;
+	a->v.array.n = items ? n : 0;
+	for (uint32_t i = 0; items && i < n; i++) {
+		size_t item_len = strlen(s);
+		items[i] = arena_text(b, s, item_len, limit);
+		s += item_len + 1;
+	}
+}
+
 /* Decodes one attribute item at p (after its tag). False on a malformed item. */
 static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8_t **pp,
 			const uint8_t *end)
@@ -329,6 +371,15 @@ static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8
 			a->type = OA_VALUE_STRING;
 			a->v.s = arena_text(b, s, len, limit);
 		}
+		break;
+	}
+	case OA_VAL_STR_LIST: {
+		const char *s;
+		uint16_t len;
+		if (!read_text(&p, end, &s, &len))
+			return false;
+		if ((a = add_attr(b, ps, key_str)) != NULL)
+			decode_str_list(b, a, s, len, limit);
 		break;
 	}
 	case OA_VAL_INT:

@@ -68,6 +68,68 @@ static void save_settings(void)
 	}
 }
 
+/* A bad setting is said once per tree of processes, not once per command of
+ * a traced script: a process tells the programs it starts that it warned
+ * about its settings, by their fingerprint; one whose settings are the same
+ * parses them quietly. */
+static char warned_entry[sizeof OA_SETTINGS_WARNED_ENV + 17];
+
+static bool passed_on_by_us(const char *entry)
+{
+	static const char *const ours[] = {OA_RELAY_ENV, OA_RELAY_HOST_ENV, "OTLPAUTO_HANDOFF",
+					   OA_SETTINGS_WARNED_ENV, OA_CLOCK_VARIABLE};
+	for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
+		size_t len = strlen(ours[i]);
+		if (strncmp(entry, ours[i], len) == 0 && entry[len] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* Of the OTEL_ and OTLPAUTO_ entries, in any order (FNV-1a, summed). */
+static uint64_t settings_fingerprint(void)
+{
+	uint64_t sum = 0;
+	for (char **e = environ; e && *e; e++) {
+		if ((strncmp(*e, "OTEL_", 5) != 0 && strncmp(*e, "OTLPAUTO_", 9) != 0) ||
+		    passed_on_by_us(*e))
+			continue;
+		uint64_t h = 0xcbf29ce484222325ULL;
+		for (const char *c = *e; *c; c++)
+			h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+		sum += h;
+	}
+	return sum;
+}
+
+static void ignore_line(const char *line)
+{
+	(void)line;
+}
+
+/* The settings, with warnings unless the parent gave them already. */
+static void parse_settings(void)
+{
+	uint64_t fingerprint = settings_fingerprint();
+	const char *warned = getenv(OA_SETTINGS_WARNED_ENV);
+	bool quiet = warned && strtoull(warned, NULL, 16) == fingerprint;
+	unsigned warnings = oa_log_warnings;
+	if (quiet)
+		oa_log_set_sink(ignore_line);
+	oa_config_defaults(&oa_rt.cfg);
+	oa_config_parse(&oa_rt.cfg, env_get, NULL);
+	if (quiet)
+		oa_log_set_sink(NULL);
+	if (oa_log_warnings != warnings)
+		snprintf(warned_entry, sizeof warned_entry, OA_SETTINGS_WARNED_ENV "=%016llx",
+			 (unsigned long long)fingerprint);
+}
+
+const char *oa_settings_warned_entry(void)
+{
+	return warned_entry;
+}
+
 const char *const *oa_saved_settings(size_t *n)
 {
 	*n = boot.n_settings;
@@ -202,8 +264,7 @@ static void init_runtime(void)
 		__atomic_store_n(&oa_rt.state, OA_STATE_OFF, __ATOMIC_RELEASE);
 		return;
 	}
-	oa_config_defaults(&oa_rt.cfg);
-	oa_config_parse(&oa_rt.cfg, env_get, NULL);
+	parse_settings();
 	if (oa_rt.cfg.sdk_disabled) {
 		__atomic_store_n(&oa_rt.state, OA_STATE_OFF, __ATOMIC_RELEASE);
 		return;
@@ -331,7 +392,12 @@ static bool relay_host(char *value, size_t size)
 	    !oa_can_host_relay())
 		return false;
 	oa_rt.relay_only = true;
-	return oa_relay_for_child(value, size, true) != NULL;
+	if (!oa_relay_for_child(value, size, true))
+		return false;
+	/* The program otlpauto starts has the same settings: told here. */
+	if (warned_entry[0])
+		putenv(warned_entry);
+	return true;
 }
 
 static void relay_finish(uint32_t timeout_ms, struct oa_relay_totals *totals)

@@ -23,6 +23,10 @@ void oa_process_exit_async(void);
 void oa_exit_hooks_init(void);
 /* "NAME=value" entries of OTEL_* and OTLPAUTO_* variables at start-up. */
 const char *const *oa_saved_settings(size_t *n);
+/* The entry a program started from here gets when this process warned about
+ * its settings ("" otherwise): with the same settings, it does not again. */
+#define OA_SETTINGS_WARNED_ENV "OTLPAUTO_SETTINGS_WARNED"
+const char *oa_settings_warned_entry(void);
 /* Whether this process may host a relay for the processes it starts. */
 bool oa_can_host_relay(void);
 /* The path this library was loaded from (for LD_PRELOAD of exec'd programs). */

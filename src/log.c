@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 enum oa_log_level oa_log_threshold = OA_LOG_INFO;
+unsigned oa_log_warnings;
 static oa_log_sink_fn log_sink;
 
 void oa_log_set_sink(oa_log_sink_fn sink)
@@ -36,6 +37,8 @@ void oa_log(enum oa_log_level level, const char *fmt, ...)
 {
 	if (level > oa_log_threshold || level == OA_LOG_NONE)
 		return;
+	if (level == OA_LOG_WARN)
+		__atomic_fetch_add(&oa_log_warnings, 1, __ATOMIC_RELAXED);
 	char line[1024];
 	int prefix = snprintf(line, sizeof line, PREFIX);
 	va_list ap;

@@ -6,6 +6,8 @@
 #include "config.h"
 
 extern enum oa_log_level oa_log_threshold;
+/* Warnings written (or handed to the sink) so far. */
+extern unsigned oa_log_warnings;
 
 void oa_log(enum oa_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One line of plain text, without formatting: async-signal-safe. */

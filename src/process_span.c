@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "payload.h"
+#include "self.h"
 #include "traceparent.h"
 
 static struct {
@@ -30,11 +30,9 @@ static struct {
 
 static void read_exe_name(void)
 {
-	char path[4096];
-	ssize_t n = syscall(SYS_readlink, "/proc/self/exe", path, sizeof path - 1);
+	const char *path = oa_self_exe_path();
 	const char *name = program_invocation_short_name;
-	if (n > 0) {
-		path[n] = '\0';
+	if (path[0]) {
 		const char *slash = strrchr(path, '/');
 		name = slash ? slash + 1 : path;
 	}

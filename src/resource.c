@@ -1,6 +1,7 @@
 /* The process's Resource: service, SDK and process attributes plus the
  * user's OTEL_RESOURCE_ATTRIBUTES. Built on the exporter thread when it
- * starts (again in a forked child: the pid changed). */
+ * starts (again in a forked child: the pid changed), with no large buffer on
+ * the stack: a forked child would copy the pages it reaches. */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "fdguard.h"
 #include "http_parse.h"
 #include "resource.h"
+#include "self.h"
 #include "utf8.h"
 
 static char *text_copy(const char *s, size_t len)
@@ -57,7 +59,8 @@ static bool is_secret_option(const char *arg, size_t name_len)
 	return false;
 }
 
-size_t oa_redact_command_arg(const char *arg, size_t len, char *out)
+size_t oa_redact_command_arg(const char *arg, size_t len, enum oa_redact_query query_mode,
+			     char *out)
 {
 	size_t n = 0;
 	const char *colon = memchr(arg, ':', len);
@@ -104,8 +107,8 @@ size_t oa_redact_command_arg(const char *arg, size_t len, char *out)
 	memcpy(out + n, copy_from, head);
 	n += head;
 	if (query) {
-		n += oa_http_redact_query(query + 1, (size_t)(query_end - query - 1), out + n,
-					  OA_REDACTED_ARG_MAX(len) - n);
+		n += oa_http_redact_query(query + 1, (size_t)(query_end - query - 1), query_mode,
+					  out + n, OA_REDACTED_ARG_MAX(len) - n);
 		memcpy(out + n, query_end, (size_t)(end - query_end));
 		n += (size_t)(end - query_end);
 	}
@@ -113,12 +116,12 @@ size_t oa_redact_command_arg(const char *arg, size_t len, char *out)
 }
 
 /* An argument as recorded: credentials redacted, valid UTF-8. */
-static char *recorded_arg(const char *arg, size_t len)
+static char *recorded_arg(const char *arg, size_t len, enum oa_redact_query query_mode)
 {
 	char *redacted = malloc(OA_REDACTED_ARG_MAX(len));
 	if (!redacted)
 		return NULL;
-	size_t n = oa_redact_command_arg(arg, len, redacted);
+	size_t n = oa_redact_command_arg(arg, len, query_mode, redacted);
 	char *out = text_copy(redacted, n);
 	free(redacted);
 	return out;
@@ -138,21 +141,29 @@ size_t oa_cmdline_arg_count(const char *buf, size_t n)
 	return count;
 }
 
-static void read_command_args(struct oa_resource *r)
+#define CMDLINE_MAX 16384
+
+static void read_command_args(struct oa_resource *r, enum oa_redact_query query_mode)
 {
-	char buf[16384];
-	ssize_t n = oa_fd_read_file("/proc/self/cmdline", buf, sizeof buf);
-	if (n <= 0)
-		return;
-	size_t count = oa_cmdline_arg_count(buf, (size_t)n);
-	r->args = calloc(count, sizeof *r->args);
-	if (!r->args)
-		return;
-	for (size_t off = 0; off < (size_t)n && r->n_args < count;) {
-		size_t len = strnlen(buf + off, (size_t)n - off);
-		r->args[r->n_args++] = own(recorded_arg(buf + off, len));
+	/* In place when the program's start was seen (a forked child then
+	 * reads its parent's pages, copying none); else from /proc. */
+	size_t n = 0;
+	char *read = NULL;
+	const char *buf = oa_self_cmdline(&n);
+	if (!buf) {
+		read = malloc(CMDLINE_MAX);
+		ssize_t got = read ? oa_fd_read_file("/proc/self/cmdline", read, CMDLINE_MAX) : -1;
+		n = got > 0 ? (size_t)got : 0;
+		buf = read;
+	}
+	size_t count = n ? oa_cmdline_arg_count(buf, n) : 0;
+	r->args = count ? calloc(count, sizeof *r->args) : NULL;
+	for (size_t off = 0; r->args && off < n && r->n_args < count;) {
+		size_t len = strnlen(buf + off, n - off);
+		r->args[r->n_args++] = own(recorded_arg(buf + off, len, query_mode));
 		off += len + 1;
 	}
+	free(read);
 }
 
 static struct oa_attr *find(struct oa_resource *r, const char *key)
@@ -191,9 +202,7 @@ void oa_resource_build(struct oa_resource *r, const struct oa_config *cfg)
 	if (!r->attrs)
 		return;
 
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	exe[n > 0 ? n : 0] = '\0';
+	const char *exe = oa_self_exe_path();
 	const char *slash = strrchr(exe, '/');
 	const char *exe_name = slash ? slash + 1 : exe;
 
@@ -204,9 +213,15 @@ void oa_resource_build(struct oa_resource *r, const struct oa_config *cfg)
 	if (cfg->service_name) {
 		set_str(r, "service.name", text_copy(cfg->service_name, strlen(cfg->service_name)));
 	} else if (!find(r, "service.name")) {
-		char name[PATH_MAX + 32];
-		snprintf(name, sizeof name, "unknown_service:%s", exe_name);
-		set_str(r, "service.name", text_copy(name, strlen(name)));
+		static const char prefix[] = "unknown_service:";
+		size_t len = strlen(exe_name);
+		char *name = malloc(sizeof prefix + len);
+		if (name) {
+			memcpy(name, prefix, sizeof prefix - 1);
+			memcpy(name + sizeof prefix - 1, exe_name, len + 1);
+			set_str(r, "service.name", text_copy(name, sizeof prefix - 1 + len));
+			free(name);
+		}
 	}
 	set_str(r, "telemetry.sdk.name", strdup("otlpauto"));
 	set_str(r, "telemetry.sdk.language", strdup("c"));
@@ -216,7 +231,7 @@ void oa_resource_build(struct oa_resource *r, const struct oa_config *cfg)
 	pid->v.i = getpid();
 	set_str(r, "process.executable.name", text_copy(exe_name, strlen(exe_name)));
 	set_str(r, "process.executable.path", text_copy(exe, strlen(exe)));
-	read_command_args(r);
+	read_command_args(r, cfg->redact_query);
 	if (r->n_args) {
 		struct oa_attr *args = add(r, "process.command_args");
 		args->type = OA_VALUE_STRING_ARRAY;

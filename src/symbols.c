@@ -24,15 +24,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fdguard.h"
 #include "dynlib.h"
+#include "fdguard.h"
 
 /* libelf is opened at the first symbol table read, not linked. */
 #define LIBELF_FUNCTIONS(X)                                                                        \
 	X(elf_version)                                                                             \
 	X(elf_begin)                                                                               \
-	X(elf_end) X(elf_kind) X(elf_nextscn) X(elf_getdata) X(elf_strptr) X(gelf_getshdr)         \
-	    X(gelf_getsym)
+	X(elf_end)                                                                                 \
+	X(elf_kind) X(elf_nextscn) X(elf_getdata) X(elf_strptr) X(gelf_getshdr) X(gelf_getsym)
 static struct {
 	LIBELF_FUNCTIONS(OA_DYNLIB_POINTER)
 } libelf;
@@ -94,7 +94,7 @@ struct oa_symbols {
 	unsigned long long demangle_generation;
 };
 
-#define CACHE_INITIAL_SLOTS 1024
+#define CACHE_INITIAL_SLOTS 16 /* doubles as names are asked for */
 #define STRING_CHUNK_SIZE   (64 * 1024)
 
 static char *alloc_string(struct oa_symbols *syms, size_t size)

@@ -112,6 +112,32 @@ def bad_env_problem(name, value, result):
     return ''
 
 
+def test_bad_setting_once_per_tree():
+    """A traced script with a bad setting: one warning for the whole tree, not
+    one per command; a command whose settings differ is warned about, and so
+    is otlpauto run's program, once."""
+    script = 'for i in 1 2 3 4 5; do /bin/true; done; OTEL_BSP_SCHEDULE_DELAY=worse /bin/true'
+    env = {'OTEL_BSP_SCHEDULE_DELAY': 'bad', 'OTEL_TRACES_EXPORTER': 'none'}
+    with Receiver() as receiver:
+        result = run_traced(['bash', '-c', script], receiver, env=env, timeout=30)
+    warned = [line for line in result.stderr.splitlines() if 'OTEL_BSP_SCHEDULE_DELAY' in line]
+    check((result.returncode, len(warned), sum('"worse"' in w for w in warned)) == (0, 2, 1),
+          'bad setting: warned once by the shell, once by the command that changed it',
+          result.stderr)
+    out = tempfile.mkdtemp(prefix='otlpauto-warn-')
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith('OTEL_')
+               and k != 'LD_PRELOAD'}
+    run_env['OTEL_BSP_SCHEDULE_DELAY'] = 'bad'
+    result = subprocess.run([str(builddir() / 'tools' / 'otlpauto' / 'otlpauto'), 'run', '--file',
+                             os.path.join(out, 'spans.jsonl'), '--', 'bash', '-c',
+                             'for i in 1 2 3; do /bin/true; done'],
+                            env=run_env, capture_output=True, text=True, timeout=30)
+    shutil.rmtree(out)
+    warned = [line for line in result.stderr.splitlines() if 'OTEL_BSP_SCHEDULE_DELAY' in line]
+    check((result.returncode, len(warned)) == (0, 1), 'bad setting under otlpauto run: once',
+          result.stderr)
+
+
 def test_utf8_symbols():
     result, spans = run([program('hostile'), 'utf8'], 6)
     check_equal((result.returncode, result.stdout), (0, 'utf8 done\n'), 'UTF-8 symbols: program')
@@ -283,6 +309,7 @@ def test_command_args_redacted():
 
 def test():
     test_bad_environment()
+    test_bad_setting_once_per_tree()
     test_utf8_symbols()
     test_utf8_http_header()
     with tempfile.TemporaryDirectory() as directory:
