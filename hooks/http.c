@@ -229,6 +229,7 @@ static void put_trace_state(struct oa_payload *w, const struct oa_http_exchange 
 static void server_span(struct oa_thread *t, const struct oa_fd *f,
 			const struct oa_http_exchange *ex, uint64_t end)
 {
+	oa_http_metric(f, ex, end, 0);
 	struct oa_payload w;
 	if (!oa_net_span_begin(t, &w, &ex->parent, &ex->ctx, OA_KIND_SERVER, OA_SCOPE_HTTP,
 			       ex->start, SPAN_PAYLOAD))
@@ -262,6 +263,7 @@ static void server_span(struct oa_thread *t, const struct oa_fd *f,
 static void client_span(struct oa_thread *t, const struct oa_fd *f,
 			const struct oa_http_exchange *ex, uint64_t end, int err)
 {
+	oa_http_metric(f, ex, end, err);
 	struct oa_payload w;
 	if (!oa_net_span_begin(t, &w, &ex->parent, &ex->ctx, OA_KIND_CLIENT, OA_SCOPE_HTTP,
 			       ex->start, SPAN_PAYLOAD))

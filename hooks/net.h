@@ -205,6 +205,10 @@ void oa_http_sent_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n)
 void oa_http_write_end(struct oa_thread *t, int fd, struct oa_fd *f);
 /* Drops the HTTP state: open spans are never sent. */
 void oa_http_conn_stop(struct oa_thread *t, struct oa_fd *f);
+/* The exchange's duration into its metric (http_metrics.c); err: the errno
+ * that ended a client exchange without a response. */
+void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, uint64_t end,
+		    int err);
 
 /* ---- files (files.c) */
 

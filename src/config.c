@@ -16,8 +16,10 @@
 #error "meson passes OA_FEATURE_*; without them every optional feature would silently be off"
 #endif
 
-#define DEFAULT_ENDPOINT "http://localhost:4318/v1/traces"
-#define TRACES_PATH	 "v1/traces"
+#define DEFAULT_ENDPOINT	 "http://localhost:4318/v1/traces"
+#define TRACES_PATH		 "v1/traces"
+#define DEFAULT_METRICS_ENDPOINT "http://localhost:4318/v1/metrics"
+#define METRICS_PATH		 "v1/metrics"
 
 /* Hook families this build contains; the sockets feature carries DNS and HTTP. */
 #define HOOKS_BUILT                                                                                \
@@ -278,18 +280,23 @@ void oa_str_list_free(struct oa_str_list *list)
 	*list = (struct oa_str_list){0};
 }
 
-char *oa_endpoint_join(const char *base)
+char *oa_endpoint_join_path(const char *base, const char *path)
 {
-	size_t len = strlen(base);
+	size_t len = strlen(base), path_len = strlen(path);
 	while (len > 0 && base[len - 1] == '/')
 		len--;
-	size_t size = len + sizeof "/" TRACES_PATH;
-	char *joined = malloc(size);
+	char *joined = malloc(len + 1 + path_len + 1);
 	if (joined) { /* not snprintf: see format_setting in clock.c */
 		memcpy(joined, base, len);
-		memcpy(joined + len, "/" TRACES_PATH, sizeof "/" TRACES_PATH);
+		joined[len] = '/';
+		memcpy(joined + len + 1, path, path_len + 1);
 	}
 	return joined;
+}
+
+char *oa_endpoint_join(const char *base)
+{
+	return oa_endpoint_join_path(base, TRACES_PATH);
 }
 
 /* ---- Warnings ---- */
@@ -585,6 +592,21 @@ static const struct choice exporters[] = {
     {"none", OA_EXPORTER_NONE},
 };
 
+static const struct choice metrics_exporters[] = {
+    {"otlp", OA_EXPORTER_OTLP},
+    {"console", OA_EXPORTER_CONSOLE},
+#if OA_FEATURE_JSON
+    {"otlp/file", OA_EXPORTER_FILE},
+#endif
+    {"none", OA_EXPORTER_NONE},
+};
+
+static const struct choice temporalities[] = {
+    {"cumulative", OA_TEMPORALITY_CUMULATIVE},
+    {"delta", OA_TEMPORALITY_DELTA},
+    {"lowmemory", OA_TEMPORALITY_LOWMEMORY},
+};
+
 static const struct choice protocols[] = {
     {"http/protobuf", OA_PROTOCOL_PROTOBUF},
 #if OA_FEATURE_JSON
@@ -727,10 +749,10 @@ static void parse_propagators(struct oa_config *cfg, const struct env *env)
 }
 
 /* One exporter at a time: the first supported entry of the list. */
-static void parse_exporter(struct oa_config *cfg, const struct env *env)
+static void parse_exporter_list(const struct env *env, const char *name,
+				const struct choice *choices, size_t n,
+				enum oa_exporter_kind *field)
 {
-	const char *name = "OTEL_TRACES_EXPORTER";
-	const size_t n = sizeof exporters / sizeof exporters[0];
 	char *value = env_value(env, name);
 	if (!value)
 		return;
@@ -739,17 +761,23 @@ static void parse_exporter(struct oa_config *cfg, const struct env *env)
 	bool found = false;
 	int chosen;
 	for (size_t i = 0; i < entries.n && !found; i++)
-		found = match_choice(entries.items[i], exporters, n, &chosen);
+		found = match_choice(entries.items[i], choices, n, &chosen);
 	if (found)
-		cfg->exporter = chosen;
+		*field = chosen;
 	if (entries.n > 1 && found)
 		warn_value(name, value,
 			   "names more than one exporter, or unsupported ones; using only %s",
-			   choice_name(exporters, n, chosen));
+			   choice_name(choices, n, chosen));
 	else if (entries.n && !found)
-		warn_choice(name, value, exporters, n, cfg->exporter);
+		warn_choice(name, value, choices, n, *field);
 	oa_str_list_free(&entries);
 	free(value);
+}
+
+static void parse_exporter(struct oa_config *cfg, const struct env *env)
+{
+	parse_exporter_list(env, "OTEL_TRACES_EXPORTER", exporters,
+			    sizeof exporters / sizeof exporters[0], &cfg->exporter);
 }
 
 static bool endpoint_valid(const char *url)
@@ -792,25 +820,34 @@ static bool endpoint_valid(const char *url)
 	return port <= 65535;
 }
 
-static void parse_endpoint(struct oa_config *cfg, const struct env *env)
+/* The signal's own variable is used as is; the general one gets the path.
+ * A bad general one is reported once, by the first signal that reads it. */
+static void parse_signal_endpoint(const struct env *env, const char *specific, const char *path,
+				  bool general_reported, char **endpoint)
 {
-	const char *name =
-	    pick(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT");
+	const char *name = pick(env, specific, "OTEL_EXPORTER_OTLP_ENDPOINT");
 	char *value = env_value(env, name);
 	if (!value)
 		return;
-	bool as_is = strcmp(name, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == 0;
-	char *url = as_is ? strdup(value) : oa_endpoint_join(value);
+	bool as_is = strcmp(name, specific) == 0;
+	char *url = as_is ? strdup(value) : oa_endpoint_join_path(value, path);
 	if (url && endpoint_valid(url)) {
-		free(cfg->endpoint);
-		cfg->endpoint = url;
-	} else {
+		free(*endpoint);
+		*endpoint = url;
+		url = NULL;
+	} else if (as_is || !general_reported) {
 		struct quoted q;
 		oa_warn("%s=%s is not an http:// or https:// URL with a host; using %s", name,
-			quote_url(&q, value), cfg->endpoint);
-		free(url);
+			quote_url(&q, value), *endpoint);
 	}
+	free(url);
 	free(value);
+}
+
+static void parse_endpoint(struct oa_config *cfg, const struct env *env)
+{
+	parse_signal_endpoint(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", TRACES_PATH, false,
+			      &cfg->endpoint);
 }
 
 /* Headers go on the wire: keys must be HTTP tokens, values free of control characters (a
@@ -830,16 +867,15 @@ static bool headers_valid(const struct oa_kv_list *headers)
 	return true;
 }
 
-static void parse_headers(struct oa_config *cfg, const struct env *env)
+static void parse_headers_var(const struct env *env, const char *name, struct oa_kv_list *field)
 {
-	const char *name =
-	    pick(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
 	char *value = env_value(env, name);
 	if (!value)
 		return;
 	struct oa_kv_list headers;
 	if (oa_parse_kv_list(value, &headers) && headers_valid(&headers)) {
-		cfg->headers = headers;
+		oa_kv_list_free(field);
+		*field = headers;
 	} else {
 		/* Never quoted: headers carry credentials. */
 		oa_warn("%s is malformed (expected comma-separated key=value pairs, "
@@ -848,6 +884,13 @@ static void parse_headers(struct oa_config *cfg, const struct env *env)
 		oa_kv_list_free(&headers);
 	}
 	free(value);
+}
+
+static void parse_headers(struct oa_config *cfg, const struct env *env)
+{
+	parse_headers_var(
+	    env, pick(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+	    &cfg->headers);
 }
 
 static void parse_resource_attributes(struct oa_config *cfg, const struct env *env)
@@ -862,10 +905,8 @@ static void parse_resource_attributes(struct oa_config *cfg, const struct env *e
 	free(value);
 }
 
-static void parse_protocol(struct oa_config *cfg, const struct env *env)
+static void parse_protocol_var(const struct env *env, const char *name, enum oa_protocol *field)
 {
-	const char *name =
-	    pick(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL");
 	const size_t n = sizeof protocols / sizeof protocols[0];
 	char *value = env_value(env, name);
 	if (!value)
@@ -874,12 +915,19 @@ static void parse_protocol(struct oa_config *cfg, const struct env *env)
 	struct quoted q;
 	if (strcasecmp(value, "grpc") == 0)
 		oa_warn("%s=%s: grpc is not supported; using %s", name, quote(&q, value),
-			choice_name(protocols, n, cfg->protocol));
+			choice_name(protocols, n, (int)*field));
 	else if (match_choice(value, protocols, n, &chosen))
-		cfg->protocol = chosen;
+		*field = chosen;
 	else
-		warn_choice(name, value, protocols, n, cfg->protocol);
+		warn_choice(name, value, protocols, n, (int)*field);
 	free(value);
+}
+
+static void parse_protocol(struct oa_config *cfg, const struct env *env)
+{
+	parse_protocol_var(
+	    env, pick(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+	    &cfg->protocol);
 }
 
 static const char *hooks_text(uint32_t hooks, char buf[static 64])
@@ -993,6 +1041,69 @@ static void parse_exporter_settings(struct oa_config *cfg, const struct env *env
 	env_string(env, "OTLPAUTO_FILE", &cfg->file_path);
 }
 
+/* The variable a metrics setting comes from: its _METRICS_ one, else the
+ * general one, which the traces read (and reported when bad) already
+ * unless they had their own: read quietly then. */
+struct metrics_var {
+	char name[64];
+	bool quiet;
+};
+
+static void metrics_var(const struct env *env, const char *setting, struct metrics_var *v)
+{
+	snprintf(v->name, sizeof v->name, "OTEL_EXPORTER_OTLP_METRICS_%s", setting);
+	v->quiet = false;
+	if (env_is_set(env, v->name))
+		return;
+	snprintf(v->name, sizeof v->name, "OTEL_EXPORTER_OTLP_TRACES_%s", setting);
+	v->quiet = !env_is_set(env, v->name);
+	snprintf(v->name, sizeof v->name, "OTEL_EXPORTER_OTLP_%s", setting);
+}
+
+/* Start-up is single-threaded: the threshold is lowered around one read. */
+#define METRICS_VAR(env, setting, v, read)                                                         \
+	do {                                                                                       \
+		enum oa_log_level threshold = oa_log_threshold;                                    \
+		metrics_var((env), (setting), (v));                                                \
+		if ((v)->quiet)                                                                    \
+			oa_log_threshold = OA_LOG_NONE;                                            \
+		read;                                                                              \
+		oa_log_threshold = threshold;                                                      \
+	} while (0)
+
+static void parse_metrics_otlp(struct oa_config *cfg, const struct env *env)
+{
+	struct oa_otlp_settings *m = &cfg->metrics_otlp;
+	struct metrics_var v;
+	METRICS_VAR(env, "HEADERS", &v, parse_headers_var(env, v.name, &m->headers));
+	METRICS_VAR(env, "TIMEOUT", &v, env_ms(env, v.name, 0, &m->timeout_ms));
+	METRICS_VAR(env, "COMPRESSION", &v, ENV_CHOICE(env, v.name, compressions, m->gzip));
+	METRICS_VAR(env, "PROTOCOL", &v, parse_protocol_var(env, v.name, &m->protocol));
+	METRICS_VAR(env, "CERTIFICATE", &v, env_string(env, v.name, &m->certificate));
+	METRICS_VAR(env, "CLIENT_KEY", &v, env_string(env, v.name, &m->client_key));
+	METRICS_VAR(env, "CLIENT_CERTIFICATE", &v, env_string(env, v.name, &m->client_certificate));
+}
+
+/* Metrics follow the traces' exporter unless told: to the collector or
+ * the file, not to the console (a line per span is for reading spans). */
+static void parse_metrics(struct oa_config *cfg, const struct env *env)
+{
+	bool follows = cfg->exporter == OA_EXPORTER_OTLP || cfg->exporter == OA_EXPORTER_FILE;
+	cfg->metrics_exporter = follows ? cfg->exporter : OA_EXPORTER_NONE;
+	parse_exporter_list(env, "OTEL_METRICS_EXPORTER", metrics_exporters,
+			    sizeof metrics_exporters / sizeof metrics_exporters[0],
+			    &cfg->metrics_exporter);
+	parse_signal_endpoint(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", METRICS_PATH,
+			      !env_is_set(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+			      &cfg->metrics_endpoint);
+	env_ms(env, "OTEL_METRIC_EXPORT_INTERVAL", 1, &cfg->metric_export_interval_ms);
+	env_ms(env, "OTEL_METRIC_EXPORT_TIMEOUT", 0, &cfg->metric_export_timeout_ms);
+	ENV_CHOICE(env, "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", temporalities,
+		   cfg->metrics_temporality);
+	env_uint32(env, "OTLPAUTO_METRICS_MAX_SERIES", 1, 1000000, "", &cfg->metrics_max_series);
+	parse_metrics_otlp(cfg, env);
+}
+
 static void parse_own_settings(struct oa_config *cfg, const struct env *env)
 {
 	env_uint32(env, "OTLPAUTO_BUFFER_SPANS", 16, 16777216, "", &cfg->buffer_spans);
@@ -1041,6 +1152,12 @@ void oa_config_defaults(struct oa_config *cfg)
 	    .link_count_limit = 128,
 	    .exporter = OA_EXPORTER_OTLP,
 	    .endpoint = strdup(DEFAULT_ENDPOINT),
+	    .metrics_endpoint = strdup(DEFAULT_METRICS_ENDPOINT),
+	    .metric_export_interval_ms = 60000,
+	    .metric_export_timeout_ms = 30000,
+	    .metrics_temporality = OA_TEMPORALITY_CUMULATIVE,
+	    .metrics_max_series = 2000,
+	    .metrics_otlp = {.timeout_ms = 10000, .protocol = OA_PROTOCOL_PROTOBUF},
 	    .otlp_timeout_ms = 10000,
 	    .protocol = OA_PROTOCOL_PROTOBUF,
 	    .buffer_spans = 4096,
@@ -1073,6 +1190,7 @@ void oa_config_parse(struct oa_config *cfg, oa_getenv_fn get, void *ctx)
 	parse_batching(cfg, &env);
 	parse_limits(cfg, &env);
 	parse_exporter_settings(cfg, &env);
+	parse_metrics(cfg, &env);
 	parse_own_settings(cfg, &env);
 }
 
@@ -1081,6 +1199,13 @@ void oa_config_free(struct oa_config *cfg)
 	free(cfg->service_name);
 	oa_kv_list_free(&cfg->resource_attributes);
 	free(cfg->endpoint);
+	free(cfg->metrics_endpoint);
+	oa_kv_list_free(&cfg->metrics_otlp.headers);
+	free(cfg->metrics_otlp.certificate);
+	free(cfg->metrics_otlp.client_key);
+	free(cfg->metrics_otlp.client_certificate);
+	cfg->metrics_otlp.certificate = cfg->metrics_otlp.client_key =
+	    cfg->metrics_otlp.client_certificate = NULL;
 	oa_kv_list_free(&cfg->headers);
 	free(cfg->certificate);
 	free(cfg->client_key);
@@ -1088,8 +1213,8 @@ void oa_config_free(struct oa_config *cfg)
 	free(cfg->file_path);
 	oa_str_list_free(&cfg->function_include);
 	oa_str_list_free(&cfg->function_exclude);
-	cfg->service_name = cfg->endpoint = cfg->certificate = cfg->client_key =
-	    cfg->client_certificate = cfg->file_path = NULL;
+	cfg->service_name = cfg->endpoint = cfg->metrics_endpoint = cfg->certificate =
+	    cfg->client_key = cfg->client_certificate = cfg->file_path = NULL;
 }
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t len)

@@ -40,6 +40,14 @@ enum oa_sampler_kind {
 	OA_SAMPLER_PARENTBASED_ADAPTIVE,
 };
 
+/* OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE; for histograms,
+ * lowmemory is delta. */
+enum oa_temporality {
+	OA_TEMPORALITY_CUMULATIVE,
+	OA_TEMPORALITY_DELTA,
+	OA_TEMPORALITY_LOWMEMORY,
+};
+
 enum oa_backpressure {
 	OA_BACKPRESSURE_DROP,
 	OA_BACKPRESSURE_BLOCK,
@@ -73,6 +81,16 @@ struct oa_kv {
 struct oa_kv_list {
 	struct oa_kv *items;
 	size_t n;
+};
+
+/* A signal's OTLP/HTTP settings besides its endpoint (the traces' are the
+ * fields of struct oa_config of the same names). */
+struct oa_otlp_settings {
+	struct oa_kv_list headers;
+	uint32_t timeout_ms;
+	bool gzip;
+	enum oa_protocol protocol;
+	char *certificate, *client_key, *client_certificate;
 };
 
 struct oa_str_list {
@@ -113,6 +131,19 @@ struct oa_config {
 	char *client_key;		/* ..._CLIENT_KEY */
 	char *client_certificate;	/* ..._CLIENT_CERTIFICATE */
 	char *file_path;		/* OTLPAUTO_FILE; NULL: otlpauto-<pid>.jsonl */
+
+	/* Metrics (the other exporter settings are the traces') */
+	/* OTEL_METRICS_EXPORTER: otlp, console, otlp/file, none; unset: the
+	 * traces' otlp or otlp/file, else none */
+	enum oa_exporter_kind metrics_exporter;
+	char *metrics_endpoint;		    /* full metrics URL */
+	uint32_t metric_export_interval_ms; /* OTEL_METRIC_EXPORT_INTERVAL, 60000 */
+	uint32_t metric_export_timeout_ms;  /* OTEL_METRIC_EXPORT_TIMEOUT, 30000 */
+	enum oa_temporality metrics_temporality;
+	uint32_t metrics_max_series; /* OTLPAUTO_METRICS_MAX_SERIES, 2000 per metric */
+	/* OTEL_EXPORTER_OTLP_[METRICS_]{HEADERS,TIMEOUT,COMPRESSION,PROTOCOL,
+	 * CERTIFICATE,CLIENT_KEY,CLIENT_CERTIFICATE} */
+	struct oa_otlp_settings metrics_otlp;
 
 	/* otlpauto's own */
 	uint32_t buffer_spans;		     /* OTLPAUTO_BUFFER_SPANS, ring slots per thread */
@@ -162,5 +193,7 @@ void oa_parse_str_list(const char *s, struct oa_str_list *out);
 void oa_str_list_free(struct oa_str_list *list);
 /* OTEL_EXPORTER_OTLP_ENDPOINT base -> base + "/v1/traces" with exactly one '/'. malloc'd. */
 char *oa_endpoint_join(const char *base);
+/* The same with another path ("v1/metrics"). */
+char *oa_endpoint_join_path(const char *base, const char *path);
 
 #endif

@@ -379,3 +379,78 @@ bool oa_json_batch_encode(const struct oa_export_batch *batch, struct oa_buf *ou
 	PUT_LIT(&o, "}]}");
 	return !o.failed;
 }
+
+/* ---- metrics (ExportMetricsServiceRequest) */
+
+static void put_histogram_point(struct json_out *o, const struct oa_metrics_export *m,
+				const struct oa_metric_point *p)
+{
+	struct oa_attr attrs[OA_METRIC_ATTRS_MAX];
+	struct oa_metric_attr_text text;
+	size_t n_attrs = oa_metric_point_attrs(p, attrs, &text);
+	bool first = true;
+	PUT_LIT(o, "{");
+	put_attrs(o, &first, attrs, n_attrs);
+	PUT_TIME_MEMBER(o, &first, "startTimeUnixNano", m->start_unix_nano);
+	PUT_TIME_MEMBER(o, &first, "timeUnixNano", m->time_unix_nano);
+	PUT_TIME_MEMBER(o, &first, "count", p->count);
+	PUT_KEY(o, &first, "sum"); /* optional: written when set, even as 0 */
+	put_double(o, p->sum_s);
+	PUT_LIT(o, ",\"bucketCounts\":[");
+	for (int b = 0; b < OA_METRIC_BUCKETS; b++) {
+		if (b)
+			PUT_LIT(o, ",");
+		put_quoted_uint(o, p->buckets[b]);
+	}
+	PUT_LIT(o, "],\"explicitBounds\":[");
+	for (int b = 0; b < OA_METRIC_BOUNDS; b++) {
+		if (b)
+			PUT_LIT(o, ",");
+		put_double(o, oa_metric_bounds_s[b]);
+	}
+	PUT_LIT(o, "]}");
+}
+
+static struct oa_str cstr(const char *s)
+{
+	return (struct oa_str){s, (uint32_t)strlen(s)};
+}
+
+bool oa_json_metrics_encode(const struct oa_metrics_export *m, struct oa_buf *out)
+{
+	struct json_out o = {.buf = out};
+	bool first = true;
+	PUT_LIT(&o, "{\"resourceMetrics\":[{\"resource\":{");
+	put_attrs(&o, &first, m->resource_attrs, m->n_resource_attrs);
+	PUT_LIT(&o, "},\"scopeMetrics\":[{\"scope\":{");
+	first = true;
+	PUT_STR_MEMBER(&o, &first, "name", m->scope_name);
+	PUT_STR_MEMBER(&o, &first, "version", m->scope_version);
+	PUT_LIT(&o, "}");
+	if (m->n_points)
+		PUT_LIT(&o, ",\"metrics\":[");
+	for (size_t i = 0; i < m->n_points;) {
+		uint8_t metric = m->points[i].metric;
+		if (i)
+			PUT_LIT(&o, ",");
+		first = true;
+		PUT_LIT(&o, "{");
+		PUT_STR_MEMBER(&o, &first, "name", cstr(oa_metric_names[metric]));
+		PUT_STR_MEMBER(&o, &first, "description", cstr(oa_metric_descriptions[metric]));
+		PUT_STR_MEMBER(&o, &first, "unit", cstr("s"));
+		PUT_LIT(&o, ",\"histogram\":{\"dataPoints\":[");
+		for (size_t j = i; i < m->n_points && m->points[i].metric == metric; i++) {
+			if (i > j)
+				PUT_LIT(&o, ",");
+			put_histogram_point(&o, m, &m->points[i]);
+		}
+		if (m->delta)
+			PUT_LIT(&o, "],\"aggregationTemporality\":1}}");
+		else
+			PUT_LIT(&o, "],\"aggregationTemporality\":2}}");
+	}
+	if (m->n_points)
+		PUT_LIT(&o, "]");
+	PUT_LIT(&o, "}]}]}");
+	return !o.failed;
+}

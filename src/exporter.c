@@ -24,6 +24,7 @@
 #include "fdguard.h"
 #include "filesink.h"
 #include "log.h"
+#include "metrics_export.h"
 #include "parcel.h"
 #include "real.h"
 #include "relay.h"
@@ -793,6 +794,12 @@ static void *exporter_main(void *arg)
 			if (due)
 				xs.last_export_ns = oa_mono_ns();
 		}
+		/* Metrics touch neither rings nor batch: not busy meanwhile. */
+		leave_busy();
+		uint64_t metrics_wait = oa_metrics_export_round(
+		    now, flushing, __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE),
+		    &ex.working);
+		enter_busy();
 		if (flushing) {
 			if (__atomic_load_n(&ex.exit_flush, __ATOMIC_ACQUIRE))
 				count_unsent(unsent_spans(true, true));
@@ -801,6 +808,8 @@ static void *exporter_main(void *arg)
 			continue;
 		}
 		uint64_t wait = sleep_ns();
+		if (metrics_wait < wait)
+			wait = metrics_wait;
 		struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
 		leave_busy();
 		__atomic_store_n(&ex.sleeping, 1, __ATOMIC_SEQ_CST);

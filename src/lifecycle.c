@@ -18,6 +18,8 @@
 #endif
 #include "lifecycle.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_export.h"
 #include "parcel.h"
 #include "process_span.h"
 #include "relay.h"
@@ -210,6 +212,8 @@ static void reset_child(void)
 	oa_parcels_atfork_child();
 	oa_relay_atfork_child();
 	oa_exporter_atfork_child();
+	oa_metrics_export_atfork_child();
+	oa_metrics_atfork_child();
 	oa_thread_atfork_child();
 	struct oa_thread *t = oa_tls.state;
 	oa_process_span_atfork_child((uintptr_t)t > 1 ? t : NULL);
@@ -268,6 +272,9 @@ static void init_runtime(void)
 	oa_clock_init(false, getenv(OA_CLOCK_VARIABLE));
 	oa_rt.function_threshold_ticks = oa_clock_ns_to_ticks(oa_rt.cfg.function_threshold_ns);
 	oa_rt.stacktrace_threshold_ticks = oa_clock_ns_to_ticks(oa_rt.cfg.stacktrace_threshold_ns);
+	if (oa_rt.cfg.metrics_exporter != OA_EXPORTER_NONE && (oa_rt.cfg.hooks & OA_HOOK_HTTP) &&
+	    !oa_metrics_init(oa_rt.cfg.metrics_max_series))
+		oa_warn("cannot map the metrics' series table; no metrics");
 	oa_rt.pid = getpid();
 	fork_mark_init();
 	oa_process_span_init();

@@ -32,6 +32,8 @@ COMMON = 'opentelemetry.proto.common.v1'
 RESOURCE = 'opentelemetry.proto.resource.v1'
 TRACE = 'opentelemetry.proto.trace.v1'
 COLLECTOR = 'opentelemetry.proto.collector.trace.v1'
+METRICS = 'opentelemetry.proto.metrics.v1'
+METRICS_COLLECTOR = 'opentelemetry.proto.collector.metrics.v1'
 
 SPAN_KIND = {'SPAN_KIND_UNSPECIFIED': 0, 'SPAN_KIND_INTERNAL': 1,
              'SPAN_KIND_SERVER': 2, 'SPAN_KIND_CLIENT': 3,
@@ -44,13 +46,16 @@ SPAN_FLAGS = {'SPAN_FLAGS_DO_NOT_USE': 0,
               'SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK': 0x200}
 
 
-def _field(name, number, type_, type_name=None, repeated=False, oneof=None):
+def _field(name, number, type_, type_name=None, repeated=False, oneof=None,
+           optional=False):
     field = _F(name=name, number=number, type=type_,
                label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL)
     if type_name:
         field.type_name = '.' + type_name
     if oneof is not None:
         field.oneof_index = oneof
+    if optional:  # proto3 `optional`: its synthetic oneof is the caller's
+        field.proto3_optional = True
     return field
 
 
@@ -188,8 +193,97 @@ _SERVICE_FILE = _file('opentelemetry/proto/collector/trace/v1/trace_service.prot
     ]),
 ])
 
+AGGREGATION_TEMPORALITY = {'AGGREGATION_TEMPORALITY_UNSPECIFIED': 0,
+                           'AGGREGATION_TEMPORALITY_DELTA': 1,
+                           'AGGREGATION_TEMPORALITY_CUMULATIVE': 2}
+
+# metrics/v1/metrics.proto: the messages the shim sends and their neighbours
+# (exponential histograms, summaries and exemplars are left out).
+_METRICS_FILE = _file('opentelemetry/proto/metrics/v1/metrics.proto', METRICS,
+                      [_COMMON_FILE.name, _RESOURCE_FILE.name], [
+    _message('MetricsData', [
+        _field('resource_metrics', 1, _F.TYPE_MESSAGE, METRICS + '.ResourceMetrics',
+               repeated=True),
+    ]),
+    _message('ResourceMetrics', [
+        _field('resource', 1, _F.TYPE_MESSAGE, RESOURCE + '.Resource'),
+        _field('scope_metrics', 2, _F.TYPE_MESSAGE, METRICS + '.ScopeMetrics',
+               repeated=True),
+        _field('schema_url', 3, _F.TYPE_STRING),
+    ]),
+    _message('ScopeMetrics', [
+        _field('scope', 1, _F.TYPE_MESSAGE, COMMON + '.InstrumentationScope'),
+        _field('metrics', 2, _F.TYPE_MESSAGE, METRICS + '.Metric', repeated=True),
+        _field('schema_url', 3, _F.TYPE_STRING),
+    ]),
+    _message('Metric', [
+        _field('name', 1, _F.TYPE_STRING),
+        _field('description', 2, _F.TYPE_STRING),
+        _field('unit', 3, _F.TYPE_STRING),
+        _field('gauge', 5, _F.TYPE_MESSAGE, METRICS + '.Gauge', oneof=0),
+        _field('sum', 7, _F.TYPE_MESSAGE, METRICS + '.Sum', oneof=0),
+        _field('histogram', 9, _F.TYPE_MESSAGE, METRICS + '.Histogram', oneof=0),
+        _field('metadata', 12, _F.TYPE_MESSAGE, COMMON + '.KeyValue', repeated=True),
+    ], oneofs=['data']),
+    _message('Gauge', [
+        _field('data_points', 1, _F.TYPE_MESSAGE, METRICS + '.NumberDataPoint',
+               repeated=True),
+    ]),
+    _message('Sum', [
+        _field('data_points', 1, _F.TYPE_MESSAGE, METRICS + '.NumberDataPoint',
+               repeated=True),
+        _field('aggregation_temporality', 2, _F.TYPE_ENUM,
+               METRICS + '.AggregationTemporality'),
+        _field('is_monotonic', 3, _F.TYPE_BOOL),
+    ]),
+    _message('Histogram', [
+        _field('data_points', 1, _F.TYPE_MESSAGE, METRICS + '.HistogramDataPoint',
+               repeated=True),
+        _field('aggregation_temporality', 2, _F.TYPE_ENUM,
+               METRICS + '.AggregationTemporality'),
+    ]),
+    _message('NumberDataPoint', [
+        _key_values(7),
+        _field('start_time_unix_nano', 2, _F.TYPE_FIXED64),
+        _field('time_unix_nano', 3, _F.TYPE_FIXED64),
+        _field('as_double', 4, _F.TYPE_DOUBLE, oneof=0),
+        _field('as_int', 6, _F.TYPE_SFIXED64, oneof=0),
+        _field('flags', 8, _F.TYPE_UINT32),
+    ], oneofs=['value']),
+    _message('HistogramDataPoint', [
+        _key_values(9),
+        _field('start_time_unix_nano', 2, _F.TYPE_FIXED64),
+        _field('time_unix_nano', 3, _F.TYPE_FIXED64),
+        _field('count', 4, _F.TYPE_FIXED64),
+        _field('sum', 5, _F.TYPE_DOUBLE, oneof=0, optional=True),
+        _field('bucket_counts', 6, _F.TYPE_FIXED64, repeated=True),
+        _field('explicit_bounds', 7, _F.TYPE_DOUBLE, repeated=True),
+        _field('flags', 10, _F.TYPE_UINT32),
+        _field('min', 11, _F.TYPE_DOUBLE, oneof=1, optional=True),
+        _field('max', 12, _F.TYPE_DOUBLE, oneof=2, optional=True),
+    ], oneofs=['_sum', '_min', '_max']),
+], enums=[_enum('AggregationTemporality', AGGREGATION_TEMPORALITY)])
+
+_METRICS_SERVICE_FILE = _file(
+    'opentelemetry/proto/collector/metrics/v1/metrics_service.proto',
+    METRICS_COLLECTOR, [_METRICS_FILE.name], [
+    _message('ExportMetricsServiceRequest', [
+        _field('resource_metrics', 1, _F.TYPE_MESSAGE, METRICS + '.ResourceMetrics',
+               repeated=True),
+    ]),
+    _message('ExportMetricsServiceResponse', [
+        _field('partial_success', 1, _F.TYPE_MESSAGE,
+               METRICS_COLLECTOR + '.ExportMetricsPartialSuccess'),
+    ]),
+    _message('ExportMetricsPartialSuccess', [
+        _field('rejected_data_points', 1, _F.TYPE_INT64),
+        _field('error_message', 2, _F.TYPE_STRING),
+    ]),
+])
+
 # The OTLP files, in dependency order; test_schema.py compares them with ours.
-SCHEMA_FILES = [_COMMON_FILE, _RESOURCE_FILE, _TRACE_FILE, _SERVICE_FILE]
+SCHEMA_FILES = [_COMMON_FILE, _RESOURCE_FILE, _TRACE_FILE, _SERVICE_FILE,
+                _METRICS_FILE, _METRICS_SERVICE_FILE]
 
 # Error bodies of 4xx/5xx answers (the OTLP/HTTP spec says google.rpc.Status;
 # `details` is left out, nothing here needs it).
@@ -215,6 +309,10 @@ def message_class(full_name):
 ExportTraceServiceRequest = message_class(COLLECTOR + '.ExportTraceServiceRequest')
 ExportTraceServiceResponse = message_class(COLLECTOR + '.ExportTraceServiceResponse')
 AnyValue = message_class(COMMON + '.AnyValue')
+ExportMetricsServiceRequest = message_class(
+    METRICS_COLLECTOR + '.ExportMetricsServiceRequest')
+ExportMetricsServiceResponse = message_class(
+    METRICS_COLLECTOR + '.ExportMetricsServiceResponse')
 RpcStatus = message_class('google.rpc.Status')
 
 # ---------------------------------------------------------------- decoding
@@ -302,6 +400,50 @@ def _flatten(request):
             spans.extend(_flat_span(span, resource, scope)
                          for span in scope_spans.spans)
     return spans
+
+
+def decode_metrics_request(body):
+    """Flat histogram points of a binary ExportMetricsServiceRequest: one dict
+    per data point with its metric's name, unit and temporality."""
+    request = ExportMetricsServiceRequest()
+    request.ParseFromString(body)
+    return _flatten_metrics(request)
+
+
+def _flatten_metrics(request):
+    points = []
+    for resource_metrics in request.resource_metrics:
+        resource = _attributes(resource_metrics.resource.attributes, 'resource')
+        for scope_metrics in resource_metrics.scope_metrics:
+            scope = {'name': scope_metrics.scope.name,
+                     'version': scope_metrics.scope.version}
+            for metric in scope_metrics.metrics:
+                if metric.WhichOneof('data') != 'histogram':
+                    raise ValueError(f'metric {metric.name!r} is not a histogram')
+                histogram = metric.histogram
+                for point in histogram.data_points:
+                    where = f'metric {metric.name!r}'
+                    if len(point.bucket_counts) != len(point.explicit_bounds) + 1:
+                        raise ValueError(f'{where}: {len(point.bucket_counts)} buckets '
+                                         f'for {len(point.explicit_bounds)} bounds')
+                    if sum(point.bucket_counts) != point.count:
+                        raise ValueError(f'{where}: buckets do not add up to count')
+                    points.append({
+                        'name': metric.name,
+                        'description': metric.description,
+                        'unit': metric.unit,
+                        'temporality': histogram.aggregation_temporality,
+                        'attributes': _attributes(point.attributes, where),
+                        'start': point.start_time_unix_nano,
+                        'time': point.time_unix_nano,
+                        'count': point.count,
+                        'sum': point.sum if point.HasField('sum') else None,
+                        'bucket_counts': list(point.bucket_counts),
+                        'explicit_bounds': list(point.explicit_bounds),
+                        'resource': resource,
+                        'scope': scope,
+                    })
+    return points
 
 
 def decode_request(body):
@@ -422,6 +564,17 @@ def decode_json_request(text):
     request = ExportTraceServiceRequest()
     _json_into(obj, request, 'request')
     return _flatten(request)
+
+
+def decode_metrics_json_request(text):
+    """decode_metrics_request for OTLP/JSON."""
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode('utf-8')
+    obj = json.loads(text, object_pairs_hook=_reject_duplicate_keys,
+                     parse_constant=_reject_constant)
+    request = ExportMetricsServiceRequest()
+    _json_into(obj, request, 'request')
+    return _flatten_metrics(request)
 
 
 def _json_value(field, value):

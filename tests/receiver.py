@@ -1,4 +1,4 @@
-"""Test OTLP/HTTP trace receiver: a library and a CLI.
+"""Test OTLP/HTTP trace (and metrics) receiver: a library and a CLI.
 
 Library:
     with Receiver(mode='ok') as r:
@@ -18,6 +18,10 @@ Modes:
                 answer; recorded with status 0), then ok
     partial:K   200 with partial_success rejected_spans=K, 'test rejection'
 A "down" endpoint is simply free_port() with nobody listening.
+
+POSTs to /v1/metrics (protobuf or JSON) are answered 200 (400 when they do
+not decode) in every mode and kept apart, in metric_requests, with their
+histogram points.
 
 Every request is recorded (Request below), whatever the answer. `spans` holds
 only spans of requests answered 200, in arrival order, so a retried batch
@@ -186,6 +190,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                           client_port=self.client_address[1],
                           received=time.monotonic())
         content_type = headers.get('content-type', '').split(';')[0].strip().lower()
+        if self.command == 'POST' and self.path == '/v1/metrics':
+            self._metrics(request, content_type)
+            return
         if self.command == 'POST' and self.path == '/v1/traces':
             self._decode(request, content_type)
             answer = owner._decide(request, as_json=content_type == JSON)
@@ -200,6 +207,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._answer(answer)
         except OSError:
             self.close_connection = True  # the client went away (e.g. its timeout)
+
+    def _metrics(self, request, content_type):
+        # Kept apart from the traces' requests: tests of spans count those.
+        as_json = content_type == JSON
+        try:
+            encoding = request.headers.get('content-encoding', 'identity').lower()
+            request.data = (gzip.decompress(request.body) if encoding == 'gzip'
+                            else request.body)
+            if content_type == PROTOBUF:
+                request.spans = otlp_schema.decode_metrics_request(request.data)
+            elif as_json:
+                request.spans = otlp_schema.decode_metrics_json_request(request.data)
+            else:
+                raise ValueError(f'unsupported Content-Type {content_type!r}')
+            # an empty ExportMetricsServiceResponse
+            answer = _Answer(200, content_type, b'{}' if as_json else b'')
+        except (ValueError, EOFError, OSError, zlib.error, DecodeError) as error:
+            request.error = f'{type(error).__name__}: {error}'
+            answer = _error_answer(400, request.error, as_json)
+        request.status = answer.status
+        self.server.owner._record_metrics(request)
+        try:
+            self._answer(answer)
+        except OSError:
+            self.close_connection = True
 
     def _decode(self, request, content_type):
         encoding = request.headers.get('content-encoding', 'identity').lower()
@@ -247,6 +279,7 @@ class Receiver:
         self._stopping = threading.Event()
         self._connections = set()
         self._requests = []
+        self._metric_requests = []
         self._spans = []
         self._counts = collections.Counter()
         self._out = open(out, 'a', encoding='utf-8') if out else None
@@ -328,6 +361,19 @@ class Receiver:
             self._lock.wait_for(lambda: len(self._spans) >= count, timeout)
             return list(self._spans)
 
+    @property
+    def metric_requests(self):
+        """Every POST to /v1/metrics so far (a copy); Request.spans holds the
+        decoded histogram points (otlp_schema.decode_metrics_request)."""
+        with self._lock:
+            return list(self._metric_requests)
+
+    def wait_for_metric_requests(self, count, timeout=10.0):
+        """Metrics requests once there are at least `count`, or at the timeout."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self._metric_requests) >= count, timeout)
+            return list(self._metric_requests)
+
     def wait_for_requests(self, count, timeout=10.0):
         """Recorded requests once there are at least `count`, or at the timeout."""
         with self._lock:
@@ -371,6 +417,11 @@ class Receiver:
             return _Answer(200, JSON, otlp_schema.encode_json_response(
                 rejected, message).encode())
         return _Answer(200, PROTOBUF, otlp_schema.encode_response(rejected, message))
+
+    def _record_metrics(self, request):
+        with self._lock:
+            self._metric_requests.append(request)
+            self._lock.notify_all()
 
     def _record(self, request, status):
         request.status = status

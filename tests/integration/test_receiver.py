@@ -186,8 +186,14 @@ def test_ok_mode():
               and requests[2].data == protobuf_body(spans_gz),
               'raw and decompressed bodies recorded')
 
-        status, _, _ = post(receiver.port, b'{}', 'application/json', path='/v1/metrics')
+        status, _, _ = post(receiver.port, b'{}', 'application/json', path='/v1/logs')
         check_equal(status, 404, 'other paths: 404')
+        status, _, _ = post(receiver.port, b'[]', 'application/json', path='/v1/metrics')
+        check_equal(status, 400, 'metrics: not a request')
+        status, _, _ = post(receiver.port, b'', 'application/x-protobuf', path='/v1/metrics')
+        check_equal(status, 200, 'metrics: an empty request is 200')
+        check_equal([r.status for r in receiver.metric_requests], [400, 200],
+                    'metrics: requests recorded apart')
         status, _, body = post(receiver.port, b'\xff\xff\xff')
         check_equal(status, 400, 'undecodable protobuf: 400')
         check_equal(receiver.requests[-1].status, 400, 'undecodable body recorded as 400')

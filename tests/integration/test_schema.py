@@ -15,7 +15,8 @@ from google.protobuf import descriptor_pb2
 import harness
 from harness import check, check_equal, otlp_schema
 
-PROTO_FILES = ['common.proto', 'resource.proto', 'trace.proto', 'trace_service.proto']
+PROTO_FILES = ['common.proto', 'resource.proto', 'trace.proto', 'trace_service.proto',
+               'metrics.proto', 'metrics_service.proto']
 _F = descriptor_pb2.FieldDescriptorProto
 
 
@@ -52,15 +53,30 @@ def index(files):
     return messages, enums
 
 
+def optional_field(field, message):
+    """proto3 `optional`, or the one-field oneof `_<name>` our protos write for
+    it (protoc-c 1.4 does not take proto3 optional; the wire is the same)."""
+    if field.proto3_optional:
+        return True
+    if not field.HasField('oneof_index'):
+        return False
+    members = [f for f in message.field
+               if f.HasField('oneof_index') and f.oneof_index == field.oneof_index]
+    return (len(members) == 1
+            and message.oneof_decl[field.oneof_index].name == '_' + field.name)
+
+
 def describe(field, message):
     """The properties compared, in a readable form."""
+    optional = optional_field(field, message)
     oneof = (message.oneof_decl[field.oneof_index].name
-             if field.HasField('oneof_index') and not field.proto3_optional else None)
+             if field.HasField('oneof_index') and not optional else None)
     return {'number': field.number,
             'type': _F.Type.Name(field.type),
             'label': _F.Label.Name(field.label),
             'type_name': field.type_name or None,
-            'oneof': oneof}
+            'oneof': oneof,
+            'optional': optional}
 
 
 def compare_message(name, expected, ours):

@@ -972,13 +972,19 @@ static void test_compression_protocol(void)
 		CHECK(warned("; using http/protobuf"));
 	}
 #if OA_FEATURE_GZIP && OA_FEATURE_JSON
-	/* The TRACES variant wins, and the general one is not even looked at. */
+	/* The TRACES variant wins, and the general one is not even looked at
+	 * (by the metrics either, with their own). */
 	PARSE("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
 	      "none", "OTEL_EXPORTER_OTLP_PROTOCOL", "bogus", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-	      "http/json");
+	      "http/json", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf");
 	CHECK(!cfg.gzip);
 	CHECK_EQ_INT(cfg.protocol, OA_PROTOCOL_JSON);
+	CHECK(cfg.metrics_otlp.gzip);
+	CHECK_EQ_INT(cfg.metrics_otlp.protocol, OA_PROTOCOL_PROTOBUF);
 	CHECK_QUIET();
+	PARSE("OTEL_EXPORTER_OTLP_PROTOCOL", "bogus", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+	      "http/json");
+	CHECK_ONE_WARNING("OTEL_EXPORTER_OTLP_PROTOCOL");
 	PARSE("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
 	CHECK(cfg.gzip);
 	CHECK_EQ_INT(cfg.protocol, OA_PROTOCOL_JSON);
@@ -1244,10 +1250,16 @@ static void test_endpoint(void)
 	check_endpoint(traces, "http://c:9999", "http://c:9999");
 	check_endpoint(traces, "https://c/v1/traces?x=1", "https://c/v1/traces?x=1");
 	check_endpoint(traces, "Http://c:65535/", "Http://c:65535/");
-	/* ... and wins, so a bad general one is not even looked at. */
-	PARSE(general, "garbage", traces, "http://t/x");
+	/* ... and wins, so a bad general one is not even looked at (when the
+	 * metrics have theirs too; else they report it, once). */
+	PARSE(general, "garbage", traces, "http://t/x", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+	      "http://m/x");
 	CHECK_EQ_STR(cfg.endpoint, "http://t/x");
+	CHECK_EQ_STR(cfg.metrics_endpoint, "http://m/x");
 	CHECK_QUIET();
+	PARSE(general, "garbage", traces, "http://t/x");
+	CHECK_EQ_STR(cfg.metrics_endpoint, "http://localhost:4318/v1/metrics");
+	CHECK_ONE_WARNING(general);
 
 	static const char *const bad[] = {
 	    "localhost:4318", "ftp://h",	"http://",
@@ -1302,6 +1314,88 @@ static void test_endpoint(void)
 }
 
 /* ---- Warnings stay one line, with their tail ---- */
+
+static void test_metrics(void)
+{
+	PARSE("OTEL_SERVICE_NAME", "x");
+	CHECK_EQ_INT(cfg.metrics_exporter, OA_EXPORTER_OTLP);
+	CHECK_EQ_STR(cfg.metrics_endpoint, "http://localhost:4318/v1/metrics");
+	CHECK_EQ_INT(cfg.metric_export_interval_ms, 60000);
+	CHECK_EQ_INT(cfg.metric_export_timeout_ms, 30000);
+	CHECK_EQ_INT(cfg.metrics_temporality, OA_TEMPORALITY_CUMULATIVE);
+	CHECK_EQ_INT(cfg.metrics_max_series, 2000);
+	CHECK_QUIET();
+	/* Unset, metrics go where spans go, but for the console. */
+	PARSE("OTEL_TRACES_EXPORTER", "console");
+	CHECK_EQ_INT(cfg.metrics_exporter, OA_EXPORTER_NONE);
+	PARSE("OTEL_TRACES_EXPORTER", "otlp/file");
+	CHECK_EQ_INT(cfg.metrics_exporter, OA_EXPORTER_FILE);
+	PARSE("OTEL_TRACES_EXPORTER", "otlp/file", "OTEL_METRICS_EXPORTER", "none");
+	CHECK_EQ_INT(cfg.metrics_exporter, OA_EXPORTER_NONE);
+	PARSE("OTEL_TRACES_EXPORTER", "none", "OTEL_METRICS_EXPORTER", "otlp");
+	CHECK_EQ_INT(cfg.metrics_exporter, OA_EXPORTER_OTLP);
+	PARSE("OTEL_METRICS_EXPORTER", "Console");
+	CHECK_EQ_INT(cfg.metrics_exporter, OA_EXPORTER_CONSOLE);
+	CHECK_QUIET();
+	PARSE("OTEL_METRICS_EXPORTER", "prometheus");
+	CHECK_EQ_INT(cfg.metrics_exporter, OA_EXPORTER_OTLP);
+	CHECK_ONE_WARNING("OTEL_METRICS_EXPORTER");
+	/* the general endpoint gets the metrics path; the metrics one is as is */
+	PARSE("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/");
+	CHECK_EQ_STR(cfg.endpoint, "http://c:4318/v1/traces");
+	CHECK_EQ_STR(cfg.metrics_endpoint, "http://c:4318/v1/metrics");
+	PARSE("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+	      "http://m:1/custom");
+	CHECK_EQ_STR(cfg.metrics_endpoint, "http://m:1/custom");
+	CHECK_QUIET();
+	PARSE("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "ftp://m");
+	CHECK_EQ_STR(cfg.metrics_endpoint, "http://localhost:4318/v1/metrics");
+	CHECK_ONE_WARNING("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+	/* one warning for a bad general endpoint, not one per signal */
+	PARSE("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://c");
+	CHECK_ONE_WARNING("OTEL_EXPORTER_OTLP_ENDPOINT");
+	PARSE("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "DELTA",
+	      "OTEL_METRIC_EXPORT_INTERVAL", "250", "OTLPAUTO_METRICS_MAX_SERIES", "3");
+	CHECK_EQ_INT(cfg.metrics_temporality, OA_TEMPORALITY_DELTA);
+	CHECK_EQ_INT(cfg.metric_export_interval_ms, 250);
+	CHECK_EQ_INT(cfg.metrics_max_series, 3);
+	CHECK_QUIET();
+	PARSE("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "lowmemory");
+	CHECK_EQ_INT(cfg.metrics_temporality, OA_TEMPORALITY_LOWMEMORY);
+	PARSE("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes");
+	CHECK_EQ_INT(cfg.metrics_temporality, OA_TEMPORALITY_CUMULATIVE);
+	CHECK_ONE_WARNING("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+	PARSE("OTEL_METRIC_EXPORT_INTERVAL", "0");
+	CHECK_EQ_INT(cfg.metric_export_interval_ms, 60000);
+	CHECK_ONE_WARNING("OTEL_METRIC_EXPORT_INTERVAL");
+	/* their own OTLP settings, else the general ones; never the traces' */
+	PARSE("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "t=1", "OTEL_EXPORTER_OTLP_HEADERS", "g=2",
+	      "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1000", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+	      "3000", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/t.pem",
+	      "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY", "/m.key");
+	CHECK_EQ_INT(cfg.metrics_otlp.headers.n, 1);
+	if (cfg.metrics_otlp.headers.n == 1)
+		CHECK_EQ_STR(cfg.metrics_otlp.headers.items[0].key, "g");
+	CHECK_EQ_INT(cfg.metrics_otlp.timeout_ms, 3000);
+	CHECK_EQ_INT(cfg.otlp_timeout_ms, 1000);
+	CHECK(cfg.metrics_otlp.certificate == NULL);
+	CHECK_EQ_STR(cfg.metrics_otlp.client_key, "/m.key");
+	CHECK(cfg.client_key == NULL);
+	CHECK_QUIET();
+	PARSE("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "m=3", "OTEL_EXPORTER_OTLP_HEADERS", "g=2");
+	CHECK_EQ_INT(cfg.metrics_otlp.headers.n, 1);
+	if (cfg.metrics_otlp.headers.n == 1)
+		CHECK_EQ_STR(cfg.metrics_otlp.headers.items[0].key, "m");
+	/* a bad general value is reported once; a bad metrics one by itself */
+	PARSE("OTEL_EXPORTER_OTLP_TIMEOUT", "soon");
+	CHECK_ONE_WARNING("OTEL_EXPORTER_OTLP_TIMEOUT");
+	CHECK_EQ_INT(cfg.metrics_otlp.timeout_ms, 10000);
+	PARSE("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd");
+	CHECK_ONE_WARNING("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION");
+	PARSE("OTLPAUTO_METRICS_MAX_SERIES", "lots");
+	CHECK_EQ_INT(cfg.metrics_max_series, 2000);
+	CHECK_ONE_WARNING("OTLPAUTO_METRICS_MAX_SERIES");
+}
 
 static void test_warning_text(void)
 {
@@ -1381,6 +1475,7 @@ int main(void)
 	test_resource_attributes();
 	test_headers();
 	test_endpoint();
+	test_metrics();
 	test_warning_text();
 	test_free();
 

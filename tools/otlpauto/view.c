@@ -1,5 +1,5 @@
 /* otlpauto view: OTLP JSON lines files as trees, a per-name summary, or
- * Chrome trace-event JSON. */
+ * Chrome trace-event JSON; or their metrics as a table. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +12,7 @@
 
 #include "chrome.h"
 #include "cli.h"
+#include "metrics_view.h"
 
 static const char view_usage[] =
     "Usage: otlpauto view [OPTIONS] [FILE...]\n"
@@ -23,18 +24,21 @@ static const char view_usage[] =
     "  --trace ID               only the trace with this id (or id prefix)\n"
     "  --summary                a table per span name instead of the trees: calls, total,\n"
     "                           self time, average and max, by total\n"
+    "  --metrics                the HTTP request metrics instead: per service and metric,\n"
+    "                           requests, rate, error %, p50, p90 and p99\n"
     "  --chrome OUT.json        write Chrome/Perfetto trace-event JSON to OUT.json\n"
     "                           (- for stdout) instead of the trees\n"
     "  --color[=WHEN]           color errors: auto (on a terminal; the default),\n"
     "                           always or never\n"
     "  -h, --help               show this help\n";
 
-enum { OPT_MIN_DURATION = 256, OPT_TRACE, OPT_SUMMARY, OPT_CHROME, OPT_COLOR };
+enum { OPT_MIN_DURATION = 256, OPT_TRACE, OPT_SUMMARY, OPT_METRICS, OPT_CHROME, OPT_COLOR };
 
 static const struct option view_options[] = {
     {"min-duration", required_argument, NULL, OPT_MIN_DURATION},
     {"trace", required_argument, NULL, OPT_TRACE},
     {"summary", no_argument, NULL, OPT_SUMMARY},
+    {"metrics", no_argument, NULL, OPT_METRICS},
     {"chrome", required_argument, NULL, OPT_CHROME},
     {"color", optional_argument, NULL, OPT_COLOR},
     {"help", no_argument, NULL, 'h'},
@@ -45,6 +49,7 @@ struct view_options {
 	uint64_t min_duration_ns;
 	char trace_prefix[33];
 	bool summary;
+	bool metrics;
 	const char *chrome_path;
 	bool color;
 };
@@ -293,6 +298,9 @@ static int parse_options(int argc, char **argv, struct view_options *o)
 		case OPT_SUMMARY:
 			o->summary = true;
 			break;
+		case OPT_METRICS:
+			o->metrics = true;
+			break;
 		case OPT_CHROME:
 			o->chrome_path = optarg;
 			break;
@@ -396,6 +404,13 @@ int cmd_view(int argc, char **argv)
 				"name the files to show\n");
 			return 1;
 		}
+	}
+	if (o.metrics) {
+		bool printed = default_file
+				   ? print_metrics(stdout, &default_file, 1)
+				   : print_metrics(stdout, argv + optind, (size_t)(argc - optind));
+		free(default_file);
+		return printed ? 0 : 1;
 	}
 	struct span_set set = {0};
 	bool ok = true;

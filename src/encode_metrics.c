@@ -1,0 +1,268 @@
+#include "encode_metrics.h"
+
+#include <endian.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http_parse.h"
+#include "utf8.h"
+
+#define WT_VARINT	      0
+#define WT_FIXED64	      1
+#define WT_LEN		      2
+#define TAG(field, wire_type) (((field) << 3) | (wire_type))
+
+/* ---- attributes */
+
+static struct oa_str cstr(const char *s)
+{
+	return (struct oa_str){s, (uint32_t)strlen(s)};
+}
+
+static struct oa_attr *attr(struct oa_attr *a, const char *key)
+{
+	a->key = cstr(key);
+	return a;
+}
+
+size_t oa_metric_point_attrs(const struct oa_metric_point *p, struct oa_attr *out,
+			     struct oa_metric_attr_text *scratch)
+{
+	size_t n = 0;
+	if (!p->key) {
+		attr(&out[n], "otel.metric.overflow")->type = OA_VALUE_BOOL;
+		out[n++].v.b = true;
+		return n;
+	}
+	const struct oa_metric_key *k = p->key;
+	attr(&out[n], "http.request.method")->type = OA_VALUE_STRING;
+	out[n++].v.s = cstr(oa_http_method_name((enum oa_http_method)k->method));
+	attr(&out[n], "url.scheme")->type = OA_VALUE_STRING;
+	out[n++].v.s = cstr(k->https ? "https" : "http");
+	if (k->address_len) {
+		/* a Host header's bytes: receivers reject a request with invalid UTF-8 */
+		attr(&out[n], "server.address")->type = OA_VALUE_STRING;
+		if (oa_utf8_valid(k->address, k->address_len))
+			out[n++].v.s = (struct oa_str){k->address, k->address_len};
+		else
+			out[n++].v.s = (struct oa_str){
+			    scratch->address, (uint32_t)oa_utf8_sanitize(k->address, k->address_len,
+									 scratch->address)};
+	}
+	if (k->port) {
+		attr(&out[n], "server.port")->type = OA_VALUE_INT;
+		out[n++].v.i = k->port;
+	}
+	if (k->status) {
+		attr(&out[n], "http.response.status_code")->type = OA_VALUE_INT;
+		out[n++].v.i = k->status;
+	}
+	/* The span's rule: 5xx on a server, 4xx and 5xx on a client, or the
+	 * errno of an exchange that failed. */
+	unsigned error_from = p->metric == OA_METRIC_HTTP_SERVER_DURATION ? 500 : 400;
+	const char *error = NULL;
+	if (k->error) {
+		error = strerrorname_np(k->error);
+		if (!error) {
+			snprintf(scratch->error, sizeof scratch->error, "errno %d", (int)k->error);
+			error = scratch->error;
+		}
+	} else if (k->status >= error_from) {
+		snprintf(scratch->status, sizeof scratch->status, "%u", k->status);
+		error = scratch->status;
+	}
+	if (error) {
+		attr(&out[n], "error.type")->type = OA_VALUE_STRING;
+		out[n++].v.s = cstr(error);
+	}
+	return n;
+}
+
+/* ---- protobuf, written forward */
+
+static bool put_varint(struct oa_buf *b, uint64_t v)
+{
+	uint8_t bytes[10];
+	size_t n = 0;
+	do {
+		bytes[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	return oa_buf_append(b, bytes, n);
+}
+
+static bool put_fixed64(struct oa_buf *b, unsigned field, uint64_t v)
+{
+	uint64_t le = htole64(v);
+	return put_varint(b, TAG(field, WT_FIXED64)) && oa_buf_append(b, &le, 8);
+}
+
+static bool put_double(struct oa_buf *b, unsigned field, double d)
+{
+	uint64_t bits;
+	memcpy(&bits, &d, 8);
+	return put_fixed64(b, field, bits);
+}
+
+static bool put_bytes(struct oa_buf *b, unsigned field, const void *p, size_t len)
+{
+	return put_varint(b, TAG(field, WT_LEN)) && put_varint(b, len) && oa_buf_append(b, p, len);
+}
+
+static bool put_str(struct oa_buf *b, unsigned field, struct oa_str s)
+{
+	return !s.len || put_bytes(b, field, s.ptr, s.len);
+}
+
+/* A nested message: its body is written from `start`, then moved behind
+ * its tag and length. */
+static size_t open_msg(const struct oa_buf *b)
+{
+	return b->len;
+}
+
+static bool close_msg(struct oa_buf *b, unsigned field, size_t start)
+{
+	size_t body = b->len - start;
+	uint8_t head[16];
+	struct oa_buf h = {(char *)head, 0, sizeof head};
+	if (!put_varint(&h, TAG(field, WT_LEN)) || !put_varint(&h, body) ||
+	    !oa_buf_reserve(b, h.len))
+		return false;
+	memmove(b->data + start + h.len, b->data + start, body);
+	memcpy(b->data + start, head, h.len);
+	b->len += h.len;
+	return true;
+}
+
+static bool put_any_value(struct oa_buf *b, const struct oa_attr *a)
+{
+	size_t value = open_msg(b);
+	bool ok = true;
+	switch (a->type) {
+	case OA_VALUE_STRING:
+		ok = put_bytes(b, 1, a->v.s.ptr, a->v.s.len);
+		break;
+	case OA_VALUE_BOOL:
+		ok = put_varint(b, TAG(2, WT_VARINT)) && put_varint(b, a->v.b);
+		break;
+	case OA_VALUE_INT:
+		ok = put_varint(b, TAG(3, WT_VARINT)) && put_varint(b, (uint64_t)a->v.i);
+		break;
+	case OA_VALUE_DOUBLE:
+		ok = put_double(b, 4, a->v.d);
+		break;
+	case OA_VALUE_STRING_ARRAY: {
+		size_t array = open_msg(b);
+		for (uint32_t i = 0; ok && i < a->v.array.n; i++) {
+			size_t item = open_msg(b);
+			ok = put_bytes(b, 1, a->v.array.items[i].ptr, a->v.array.items[i].len) &&
+			     close_msg(b, 1, item);
+		}
+		ok = ok && close_msg(b, 5, array);
+		break;
+	}
+	}
+	return ok && close_msg(b, 2, value);
+}
+
+static bool put_attrs(struct oa_buf *b, unsigned field, const struct oa_attr *attrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t kv = open_msg(b);
+		if (!put_str(b, 1, attrs[i].key) || !put_any_value(b, &attrs[i]) ||
+		    !close_msg(b, field, kv))
+			return false;
+	}
+	return true;
+}
+
+static bool put_point(struct oa_buf *b, const struct oa_metrics_export *m,
+		      const struct oa_metric_point *p)
+{
+	size_t point = open_msg(b);
+	struct oa_attr attrs[OA_METRIC_ATTRS_MAX];
+	struct oa_metric_attr_text text;
+	size_t n_attrs = oa_metric_point_attrs(p, attrs, &text);
+	bool ok = put_fixed64(b, 2, m->start_unix_nano) && put_fixed64(b, 3, m->time_unix_nano) &&
+		  put_fixed64(b, 4, p->count) && put_double(b, 5, p->sum_s);
+	/* packed repeated fixed64 and double */
+	uint64_t counts[OA_METRIC_BUCKETS], bounds[OA_METRIC_BOUNDS];
+	for (int i = 0; i < OA_METRIC_BUCKETS; i++)
+		counts[i] = htole64(p->buckets[i]);
+	for (int i = 0; i < OA_METRIC_BOUNDS; i++) {
+		memcpy(&bounds[i], &oa_metric_bounds_s[i], 8);
+		bounds[i] = htole64(bounds[i]);
+	}
+	ok = ok && put_bytes(b, 6, counts, sizeof counts) && put_bytes(b, 7, bounds, sizeof bounds);
+	return ok && put_attrs(b, 9, attrs, n_attrs) && close_msg(b, 1, point);
+}
+
+bool oa_metrics_pb_encode(const struct oa_metrics_export *m, struct oa_buf *out)
+{
+	size_t resource_metrics = open_msg(out);
+	size_t resource = open_msg(out);
+	if (!put_attrs(out, 1, m->resource_attrs, m->n_resource_attrs) ||
+	    !close_msg(out, 1, resource))
+		return false;
+	size_t scope_metrics = open_msg(out);
+	size_t scope = open_msg(out);
+	if (!put_str(out, 1, m->scope_name) || !put_str(out, 2, m->scope_version) ||
+	    !close_msg(out, 1, scope))
+		return false;
+	for (size_t i = 0; i < m->n_points;) {
+		uint8_t metric = m->points[i].metric;
+		size_t msg = open_msg(out);
+		if (!put_str(out, 1, cstr(oa_metric_names[metric])) ||
+		    !put_str(out, 2, cstr(oa_metric_descriptions[metric])) ||
+		    !put_str(out, 3, cstr("s")))
+			return false;
+		size_t histogram = open_msg(out);
+		for (; i < m->n_points && m->points[i].metric == metric; i++)
+			if (!put_point(out, m, &m->points[i]))
+				return false;
+		if (!put_varint(out, TAG(2, WT_VARINT)) || !put_varint(out, m->delta ? 1 : 2) ||
+		    !close_msg(out, 9, histogram) || !close_msg(out, 2, msg))
+			return false;
+	}
+	return close_msg(out, 2, scope_metrics) && close_msg(out, 1, resource_metrics);
+}
+
+/* ---- console */
+
+bool oa_metrics_console_encode(const struct oa_metrics_export *m, struct oa_buf *out)
+{
+	for (size_t i = 0; i < m->n_points; i++) {
+		const struct oa_metric_point *p = &m->points[i];
+		struct oa_attr attrs[OA_METRIC_ATTRS_MAX];
+		struct oa_metric_attr_text text;
+		size_t n_attrs = oa_metric_point_attrs(p, attrs, &text);
+		char line[512];
+		int len = snprintf(line, sizeof line, "otlpauto: metric %s {",
+				   oa_metric_names[p->metric]);
+		for (size_t a = 0; a < n_attrs && len < (int)sizeof line; a++) {
+			const char *sep = a ? ", " : "";
+			const struct oa_attr *x = &attrs[a];
+			if (x->type == OA_VALUE_STRING)
+				len += snprintf(line + len, sizeof line - (size_t)len, "%s%s=%.*s",
+						sep, x->key.ptr, (int)x->v.s.len, x->v.s.ptr);
+			else if (x->type == OA_VALUE_INT)
+				len += snprintf(line + len, sizeof line - (size_t)len, "%s%s=%lld",
+						sep, x->key.ptr, (long long)x->v.i);
+			else
+				len += snprintf(line + len, sizeof line - (size_t)len, "%s%s=true",
+						sep, x->key.ptr);
+		}
+		if (len < (int)sizeof line)
+			len += snprintf(line + len, sizeof line - (size_t)len,
+					"} count=%llu sum=%.6fs %s\n", (unsigned long long)p->count,
+					p->sum_s, m->delta ? "delta" : "cumulative");
+		if (len >= (int)sizeof line) {
+			len = (int)sizeof line - 1;
+			line[len - 1] = '\n';
+		}
+		if (!oa_buf_append(out, line, (size_t)len))
+			return false;
+	}
+	return true;
+}

@@ -1,0 +1,204 @@
+#include "metrics_export.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "clock.h"
+#if OA_FEATURE_JSON
+#include "encode_json.h"
+#endif
+#include "encode_metrics.h"
+#include "filesink.h"
+#include "log.h"
+#include "metrics.h"
+#include "resource.h"
+#include "runtime.h"
+#include "transport.h"
+
+/* State of the exporter thread alone. */
+static struct {
+	bool set_up;
+	bool failed;	      /* memory was short at set-up: metrics stay unsent */
+	struct oa_config cfg; /* the traces' settings with the metrics endpoint */
+	struct oa_transport *transport;
+	struct oa_resource resource;
+	uint64_t next_due_ns;
+	uint64_t last_unix_ns;		 /* end of the last interval exported */
+	struct oa_metric_cell *totals;	 /* this round's sums, per id */
+	struct oa_metric_cell *exported; /* what the last delta covered, per id */
+	struct oa_metric_point *points;
+	struct oa_buf out;
+} ms;
+
+static bool metrics_on(void)
+{
+	return oa_rt.cfg.metrics_exporter != OA_EXPORTER_NONE && oa_metrics_enabled();
+}
+
+static void set_up(uint64_t now_ns)
+{
+	ms.set_up = true;
+	ms.next_due_ns = now_ns + (uint64_t)oa_rt.cfg.metric_export_interval_ms * 1000000u;
+	ms.last_unix_ns = oa_metrics_start_unix_ns();
+	uint32_t n = oa_metrics_ids_max();
+	ms.totals = calloc(n, sizeof *ms.totals);
+	ms.exported = calloc(n, sizeof *ms.exported);
+	ms.points = calloc(n, sizeof *ms.points);
+	ms.failed = !ms.totals || !ms.exported || !ms.points;
+	if (ms.failed)
+		return;
+	oa_resource_build(&ms.resource, &oa_rt.cfg);
+	/* A shallow copy with the metrics' settings: the transport copies what
+	 * it keeps. */
+	const struct oa_otlp_settings *m = &oa_rt.cfg.metrics_otlp;
+	ms.cfg = oa_rt.cfg;
+	ms.cfg.endpoint = oa_rt.cfg.metrics_endpoint;
+	ms.cfg.headers = m->headers;
+	ms.cfg.otlp_timeout_ms = m->timeout_ms;
+	ms.cfg.gzip = m->gzip;
+	ms.cfg.protocol = m->protocol;
+	ms.cfg.certificate = m->certificate;
+	ms.cfg.client_key = m->client_key;
+	ms.cfg.client_certificate = m->client_certificate;
+}
+
+static uint64_t unix_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The points of this round, grouped by metric; with delta temporality, what
+ * was added since the last round. */
+static size_t make_points(bool delta)
+{
+	uint32_t n = oa_metrics_ids();
+	oa_metrics_collect(ms.totals, n);
+	size_t count = 0;
+	for (uint8_t metric = 0; metric < OA_METRIC_COUNT; metric++) {
+		for (uint32_t id = 0; id < n; id++) {
+			uint8_t of;
+			const struct oa_metric_key *key = oa_metrics_key(id, &of);
+			if (of != metric)
+				continue;
+			struct oa_metric_cell cell = ms.totals[id];
+			if (delta) {
+				for (int b = 0; b < OA_METRIC_BUCKETS; b++)
+					cell.buckets[b] -= ms.exported[id].buckets[b];
+				cell.sum_ticks -= ms.exported[id].sum_ticks;
+				ms.exported[id] = ms.totals[id];
+			}
+			struct oa_metric_point *p = &ms.points[count];
+			p->count = 0;
+			for (int b = 0; b < OA_METRIC_BUCKETS; b++) {
+				p->buckets[b] = cell.buckets[b];
+				p->count += cell.buckets[b];
+			}
+			if (!p->count)
+				continue;
+			p->metric = metric;
+			p->key = key;
+			p->sum_s = (double)oa_clock_ticks_to_ns(cell.sum_ticks) / 1e9;
+			count++;
+		}
+	}
+	return count;
+}
+
+static void write_stderr(const char *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(STDERR_FILENO, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		len -= (size_t)w;
+	}
+}
+
+static void export_now(bool flush, uint64_t deadline_ns, pthread_mutex_t *working)
+{
+	bool delta = oa_rt.cfg.metrics_temporality != OA_TEMPORALITY_CUMULATIVE;
+	size_t n_points = make_points(delta);
+	uint64_t now_unix = unix_now_ns();
+	struct oa_metrics_export m = {
+	    .resource_attrs = ms.resource.attrs,
+	    .n_resource_attrs = ms.resource.n_attrs,
+	    .scope_name = {"otlpauto.http", sizeof "otlpauto.http" - 1},
+	    .scope_version = {OTLPAUTO_VERSION, sizeof OTLPAUTO_VERSION - 1},
+	    .start_unix_nano = delta ? ms.last_unix_ns : oa_metrics_start_unix_ns(),
+	    .time_unix_nano = now_unix,
+	    .delta = delta,
+	    .points = ms.points,
+	    .n_points = n_points,
+	};
+	ms.last_unix_ns = now_unix;
+	if (!n_points)
+		return;
+	ms.out.len = 0;
+	enum oa_exporter_kind exporter = oa_rt.cfg.metrics_exporter;
+	if (exporter == OA_EXPORTER_CONSOLE) {
+		if (oa_metrics_console_encode(&m, &ms.out))
+			write_stderr(ms.out.data, ms.out.len);
+		return;
+	}
+#if OA_FEATURE_JSON
+	if (exporter == OA_EXPORTER_FILE) {
+		if (oa_json_metrics_encode(&m, &ms.out) && oa_buf_append(&ms.out, "\n", 1) &&
+		    !oa_filesink_write(ms.out.data, ms.out.len))
+			oa_debug("%zu metric points not written", n_points);
+		return;
+	}
+	bool encoded = ms.cfg.protocol == OA_PROTOCOL_JSON ? oa_json_metrics_encode(&m, &ms.out)
+							   : oa_metrics_pb_encode(&m, &ms.out);
+#else
+	bool encoded = oa_metrics_pb_encode(&m, &ms.out);
+#endif
+	if (!encoded)
+		return;
+	if (!ms.transport) {
+		ms.transport = oa_transport_create(&ms.cfg);
+		if (!ms.transport)
+			return;
+		oa_transport_release_while_waiting(ms.transport, working);
+	}
+	oa_transport_set_flushing(ms.transport, flush);
+	uint64_t rejected = 0;
+	enum oa_send_result r = oa_transport_send(ms.transport, (const uint8_t *)ms.out.data,
+						  ms.out.len, deadline_ns, &rejected);
+	if (r != OA_SEND_OK || rejected)
+		oa_debug("%zu metric points not delivered (%s)", r != OA_SEND_OK ? n_points : 0,
+			 r == OA_SEND_OK ? "partly rejected" : "send failed");
+}
+
+uint64_t oa_metrics_export_round(uint64_t now_ns, bool flush, uint64_t deadline_ns,
+				 pthread_mutex_t *working)
+{
+	if (!metrics_on())
+		return UINT64_MAX;
+	if (!ms.set_up)
+		set_up(now_ns);
+	if (ms.failed)
+		return UINT64_MAX;
+	uint64_t interval = (uint64_t)oa_rt.cfg.metric_export_interval_ms * 1000000u;
+	if (!flush && now_ns < ms.next_due_ns)
+		return ms.next_due_ns - now_ns;
+	if (!flush)
+		deadline_ns = now_ns + (uint64_t)oa_rt.cfg.metric_export_timeout_ms * 1000000u;
+	export_now(flush, deadline_ns, working);
+	ms.next_due_ns = now_ns + interval;
+	return interval;
+}
+
+void oa_metrics_export_atfork_child(void)
+{
+	if (ms.transport)
+		oa_transport_abandon(ms.transport);
+	memset(&ms, 0, sizeof ms);
+}

@@ -1,0 +1,252 @@
+/* Recording, merging and the series cap of src/metrics.c; the request
+ * encoder is decoded by python3-protobuf in tests/integration/test_metrics.py
+ * from `test_metrics --dump DIR`. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "clock.h"
+#include "encode_json.h"
+#include "encode_metrics.h"
+#include "http_parse.h"
+#include "metrics.h"
+
+#define MAX_SERIES 3
+#define MS	   1000000ull
+
+static struct oa_metric_cell totals[OA_METRIC_COUNT * (MAX_SERIES + 1)];
+
+static struct oa_metric_key server_key(uint8_t method, uint16_t status)
+{
+	struct oa_metric_key k;
+	memset(&k, 0, sizeof k);
+	k.metric = OA_METRIC_HTTP_SERVER_DURATION;
+	k.method = method;
+	k.status = status;
+	return k;
+}
+
+static struct oa_metric_key client_key(const char *address, uint16_t port, uint16_t status, int err)
+{
+	struct oa_metric_key k;
+	memset(&k, 0, sizeof k);
+	k.metric = OA_METRIC_HTTP_CLIENT_DURATION;
+	oa_metric_key_set_address(&k, address, strlen(address));
+	k.port = port;
+	k.status = status;
+	k.error = err;
+	return k;
+}
+
+/* The id whose key equals k, or -1. */
+static int id_of(const struct oa_metric_key *k)
+{
+	for (uint32_t id = OA_METRIC_COUNT; id < oa_metrics_ids(); id++) {
+		uint8_t metric;
+		const struct oa_metric_key *got = oa_metrics_key(id, &metric);
+		if (got && memcmp(got, k, sizeof *k) == 0)
+			return (int)id;
+	}
+	return -1;
+}
+
+static uint64_t count_of(const struct oa_metric_cell *c)
+{
+	uint64_t n = 0;
+	for (int b = 0; b < OA_METRIC_BUCKETS; b++)
+		n += c->buckets[b];
+	return n;
+}
+
+static void collect(void)
+{
+	oa_metrics_collect(totals, oa_metrics_ids());
+}
+
+static void test_buckets(void)
+{
+	struct oa_metric_key get200 = server_key(OA_HTTP_GET, 200);
+	CHECK(oa_metrics_record(&get200, 1 * MS));  /* the thread's first record */
+	CHECK(!oa_metrics_record(&get200, 5 * MS)); /* a bound belongs to its bucket */
+	oa_metrics_record(&get200, 5 * MS + 1);
+	oa_metrics_record(&get200, 999 * MS);
+	oa_metrics_record(&get200, 20000 * MS);
+	collect();
+	int id = id_of(&get200);
+	CHECK(id >= OA_METRIC_COUNT);
+	if (id < 0)
+		return;
+	const struct oa_metric_cell *c = &totals[id];
+	CHECK_EQ_INT(c->buckets[0], 2);
+	CHECK_EQ_INT(c->buckets[1], 1);
+	CHECK_EQ_INT(c->buckets[9], 1);	 /* (0.75 s, 1 s] */
+	CHECK_EQ_INT(c->buckets[14], 1); /* beyond 10 s */
+	CHECK_EQ_INT(count_of(c), 5);
+	CHECK_EQ_INT(oa_clock_ticks_to_ns(c->sum_ticks), 21010 * MS + 1);
+	/* collecting again adds nothing */
+	collect();
+	CHECK_EQ_INT(count_of(&totals[id]), 5);
+}
+
+#define THREADS	   4
+#define PER_THREAD 20000
+
+static void *recorder(void *arg)
+{
+	(void)arg;
+	struct oa_metric_key a = client_key("example.com", 443, 200, 0);
+	struct oa_metric_key b = client_key("10.0.0.1", 8080, 0, ECONNRESET);
+	for (int i = 0; i < PER_THREAD; i++)
+		oa_metrics_record(i % 4 ? &a : &b, 2 * MS);
+	return NULL;
+}
+
+/* Threads add the same series at once; their cells outlive them. */
+static void test_threads(void)
+{
+	pthread_t threads[THREADS];
+	for (int i = 0; i < THREADS; i++)
+		pthread_create(&threads[i], NULL, recorder, NULL);
+	/* merged while they run: never more than was recorded */
+	collect();
+	struct oa_metric_key a = client_key("example.com", 443, 200, 0);
+	struct oa_metric_key b = client_key("10.0.0.1", 8080, 0, ECONNRESET);
+	int ia = id_of(&a), ib = id_of(&b);
+	if (ia >= 0)
+		CHECK(count_of(&totals[ia]) <= THREADS * PER_THREAD * 3 / 4);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(threads[i], NULL);
+	/* a joined thread may still be exiting in the kernel: wait until it is gone */
+	usleep(100000);
+	ia = id_of(&a), ib = id_of(&b);
+	CHECK(ia >= 0 && ib >= 0 && ia != ib);
+	if (ia < 0 || ib < 0)
+		return;
+	for (int round = 0; round < 2; round++) { /* folded once, kept after */
+		collect();
+		uint64_t na = 0, nb = 0;
+		for (uint32_t id = 0; id < oa_metrics_ids(); id++) {
+			uint8_t metric;
+			const struct oa_metric_key *k = oa_metrics_key(id, &metric);
+			if (k && memcmp(k, &a, sizeof a) == 0)
+				na += count_of(&totals[id]);
+			if (k && memcmp(k, &b, sizeof b) == 0)
+				nb += count_of(&totals[id]);
+		}
+		CHECK_EQ_INT(na, THREADS * PER_THREAD * 3 / 4);
+		CHECK_EQ_INT(nb, THREADS * PER_THREAD / 4);
+		CHECK_EQ_INT(count_of(&totals[ia]), THREADS * PER_THREAD * 3 / 4);
+		CHECK_EQ_INT(totals[ia].buckets[0], THREADS * PER_THREAD * 3 / 4);
+	}
+}
+
+/* MAX_SERIES attribute sets per metric; the rest go to its overflow series. */
+static void test_cap(void)
+{
+	/* GET 200 is one of the server's three already */
+	struct oa_metric_key keys[5] = {
+	    server_key(OA_HTTP_GET, 200),  server_key(OA_HTTP_GET, 404),
+	    server_key(OA_HTTP_POST, 201), server_key(OA_HTTP_PUT, 500),
+	    server_key(OA_HTTP_GET, 503),
+	};
+	for (int i = 0; i < 5; i++)
+		for (int n = 0; n <= i; n++)
+			oa_metrics_record(&keys[i], 1 * MS);
+	collect();
+	CHECK(id_of(&keys[1]) >= 0 && id_of(&keys[2]) >= 0);
+	CHECK_EQ_INT(id_of(&keys[3]), -1);
+	CHECK_EQ_INT(id_of(&keys[4]), -1);
+	uint8_t metric = OA_METRIC_COUNT;
+	CHECK(oa_metrics_key(OA_METRIC_HTTP_SERVER_DURATION, &metric) == NULL);
+	CHECK_EQ_INT(metric, OA_METRIC_HTTP_SERVER_DURATION);
+	CHECK_EQ_INT(count_of(&totals[OA_METRIC_HTTP_SERVER_DURATION]), 4 + 5);
+	CHECK_EQ_INT(count_of(&totals[id_of(&keys[2])]), 3);
+	/* the client metric's cap is its own: two used, one left */
+	struct oa_metric_key c = client_key("third.example", 80, 200, 0);
+	oa_metrics_record(&c, 1 * MS);
+	collect();
+	CHECK(id_of(&c) >= 0);
+	CHECK_EQ_INT(count_of(&totals[OA_METRIC_HTTP_CLIENT_DURATION]), 0);
+	CHECK(oa_metrics_ids() <= OA_METRIC_COUNT * (MAX_SERIES + 1));
+}
+
+/* A request with one point of each kind, for the Python decoder. */
+static int dump(const char *dir)
+{
+	struct oa_metric_key get200 = server_key(OA_HTTP_GET, 200);
+	struct oa_metric_key put503 = server_key(OA_HTTP_PUT, 503);
+	struct oa_metric_key client404 = client_key("api.example.com", 8443, 404, 0);
+	client404.https = 1;
+	struct oa_metric_key refused = client_key("::1", 9, 0, ECONNREFUSED);
+	struct oa_metric_point points[5] = {
+	    {.metric = OA_METRIC_HTTP_SERVER_DURATION, .key = &get200, .count = 3, .sum_s = 0.5},
+	    {.metric = OA_METRIC_HTTP_SERVER_DURATION, .key = &put503, .count = 1, .sum_s = 12},
+	    {.metric = OA_METRIC_HTTP_SERVER_DURATION, .key = NULL, .count = 2, .sum_s = 0.25},
+	    {.metric = OA_METRIC_HTTP_CLIENT_DURATION,
+	     .key = &client404,
+	     .count = 1,
+	     .sum_s = 0.01},
+	    {.metric = OA_METRIC_HTTP_CLIENT_DURATION, .key = &refused, .count = 1, .sum_s = 0.002},
+	};
+	points[0].buckets[0] = 1, points[0].buckets[7] = 2;
+	points[1].buckets[14] = 1;
+	points[2].buckets[3] = 2;
+	points[3].buckets[1] = 1;
+	points[4].buckets[0] = 1;
+	struct oa_str args[2] = {{"nginx", 5}, {"-g", 2}};
+	struct oa_attr resource[3] = {
+	    {.key = {"service.name", 12}, .type = OA_VALUE_STRING, .v.s = {"svc", 3}},
+	    {.key = {"process.pid", 11}, .type = OA_VALUE_INT, .v.i = 4242},
+	    {.key = {"process.command_args", 20},
+	     .type = OA_VALUE_STRING_ARRAY,
+	     .v.array = {args, 2}},
+	};
+	for (int delta = 0; delta < 2; delta++) {
+		struct oa_metrics_export m = {
+		    .resource_attrs = resource,
+		    .n_resource_attrs = 3,
+		    .scope_name = {"otlpauto.http", 13},
+		    .scope_version = {"0.1.0", 5},
+		    .start_unix_nano = 1700000000000000000ull,
+		    .time_unix_nano = 1700000060000000000ull,
+		    .delta = delta,
+		    .points = points,
+		    .n_points = 5,
+		};
+		for (int json = 0; json < 2; json++) {
+			struct oa_buf out = {0};
+			if (!(json ? oa_json_metrics_encode(&m, &out)
+				   : oa_metrics_pb_encode(&m, &out)))
+				return 1;
+			char path[4096];
+			snprintf(path, sizeof path, "%s/metrics-%s.%s", dir,
+				 delta ? "delta" : "cumulative", json ? "json" : "pb");
+			FILE *f = fopen(path, "wb");
+			if (!f || fwrite(out.data, 1, out.len, f) != out.len || fclose(f) != 0)
+				return 1;
+			oa_buf_free(&out);
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* ticks are ns: durations below are exact */
+	oa_clock_init(true, NULL);
+	if (argc == 3 && strcmp(argv[1], "--dump") == 0)
+		return dump(argv[2]);
+	CHECK(!oa_metrics_enabled());
+	struct oa_metric_key k = server_key(OA_HTTP_GET, 200);
+	CHECK(!oa_metrics_record(&k, 1)); /* off: nothing happens */
+	CHECK(oa_metrics_init(MAX_SERIES));
+	CHECK(oa_metrics_enabled());
+	CHECK_EQ_INT(oa_metrics_ids(), OA_METRIC_COUNT);
+	test_buckets();
+	test_threads();
+	test_cap();
+	CHECK_DONE();
+}

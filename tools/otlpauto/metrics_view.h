@@ -1,0 +1,15 @@
+/* otlpauto view --metrics: the HTTP request-duration histograms of OTLP JSON
+ * lines files as a table per service. */
+#ifndef OTLPAUTO_CLI_METRICS_VIEW_H
+#define OTLPAUTO_CLI_METRICS_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Reads the metrics lines of the files (other lines are passed over) and
+ * prints one row per service and metric: requests, rate, error %, p50, p90
+ * and p99. False when a file cannot be read or memory is short. */
+bool print_metrics(FILE *out, char *const *paths, size_t n_paths);
+
+#endif
