@@ -26,7 +26,7 @@ enum oa_fd_bits {
 	OA_FD_FILE = 1 << 1,   /* a regular file opened while the files family is on */
 	OA_FD_WATCH = 1 << 2,  /* its reads and writes have work: a pending connect, HTTP */
 	OA_FD_LOST = 1 << 3,   /* bytes passed by unseen: the HTTP state is out of step */
-	OA_FD_OWED = 1 << 4,   /* inserted header bytes must go out before the next write */
+	OA_FD_OWED = 1 << 4,   /* inserted or rewritten header bytes go with the next write */
 };
 
 enum oa_fd_role {
@@ -74,9 +74,17 @@ struct oa_http_conn {
 	uint8_t opener_tracestate_len;
 	char opener_tracestate[OA_HTTP_TRACESTATE_CAP];
 	/* Client: inserted header bytes the kernel has not taken yet; they go
-	 * out before any further application byte. */
+	 * out before any further application byte. `held`: they are instead
+	 * the application's bytes of a traceparent value whose line has not
+	 * ended, kept back (and counted as sent) until it is known whether
+	 * the value gets rewritten. */
 	uint16_t inject_len, inject_sent;
+	bool held;
 	char inject[OA_INJECT_MAX];
+	/* Client: the rest of a rewritten traceparent value, which goes out
+	 * instead of the application's next bytes (the kernel took part). */
+	uint8_t rewrite_len, rewrite_sent;
+	char rewrite[OA_TRACEPARENT_LEN];
 	struct oa_http_exchange open[OA_HTTP_OPEN_MAX];
 };
 
