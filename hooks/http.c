@@ -17,11 +17,17 @@
  *
  * Client requests without a traceparent get "traceparent" (and the handled
  * request's "tracestate") header lines, inserted before the blank line ending
- * their head. The application's view stays exact: a dry run on a copy of the
- * request parser finds where heads end in the bytes it writes; they go out
- * with the lines inserted (sendmsg); the return value counts only the
- * application's bytes the kernel took; inserted bytes the kernel did not take
- * are kept and sent before the application's next byte.
+ * their head; a request passing on the handled request's traceparent (a
+ * proxy) gets its value rewritten in place to name the CLIENT span. The
+ * application's view stays exact: a dry run on a copy of the request parser
+ * finds where heads end and where traceparent values are in the bytes it
+ * writes; they go out with the lines inserted or the value replaced
+ * (sendmsg); the return value counts only the application's bytes the
+ * kernel took (a replaced byte counts as the one it replaces); inserted or
+ * replacing bytes the kernel did not take are kept and sent before or
+ * instead of the application's next bytes. A value not complete in a write
+ * is held: its bytes are counted as sent and go out with the next write,
+ * once its line shows whether it is rewritten.
  *
  * Spans are correct or absent: anything out of step (bytes passed by unseen,
  * a response without a request, a parser giving up) drops the connection's
