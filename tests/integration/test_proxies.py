@@ -126,6 +126,8 @@ def through(name, configure):
     with open(os.path.join(www, 'index.txt'), 'w', encoding='utf-8') as f:
         f.write(BODY)
     port, backend_port = free_port(), free_port()
+    while backend_port == port:  # free_port gives a port back once it is closed
+        backend_port = free_port()
     argv, stop_signal = configure(workdir, port, backend_port)
     if not os.access(argv[0], os.X_OK):
         check(False, f'{name}: {argv[0]} is installed (scripts/setup installs it)')
@@ -140,7 +142,7 @@ def through(name, configure):
                 proxy = Background(argv, receiver, timeout=60, env=HOOKS,
                                    stop_signal=stop_signal)
                 with proxy:
-                    listening = wait_listening(port, proxy)
+                    listening = wait_listening(port, proxy) and proxy.process.poll() is None
                     check(listening, f'{name}: listens', proxy.stderr)
                     if listening:
                         curl = run_traced(['curl', '-sS', '--max-time', '20',
