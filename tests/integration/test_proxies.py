@@ -6,7 +6,9 @@ under the shim (HTTP family only) and export to one receiver. The proxy
 passes on the traceparent curl's request got, which the shim rewrites to
 name the proxy's CLIENT span, so the shape is exactly
 curl CLIENT -> proxy SERVER -> proxy CLIENT -> backend SERVER, one trace,
-four spans from three processes."""
+four spans from three processes; and two more requests on one connection
+(the backend speaks HTTP/1.1, so a proxy may keep its upstream connection)
+have that shape each."""
 
 import os
 import shutil
@@ -132,11 +134,14 @@ def through(name, configure):
     if not os.access(argv[0], os.X_OK):
         check(False, f'{name}: {argv[0]} is installed (scripts/setup installs it)')
         return
+    url = f'http://127.0.0.1:{port}/index.txt'
+    curls = []
     try:
         with Receiver() as receiver:
-            backend = Background([PYTHON, '-m', 'http.server', backend_port, '--bind',
-                                  '127.0.0.1'], receiver, timeout=60, env=HOOKS, cwd=www,
-                                 stop_signal=signal.SIGINT)
+            # HTTP/1.1: a proxy may keep its upstream connection for the next request
+            backend = Background([PYTHON, '-m', 'http.server', '-p', 'HTTP/1.1', backend_port,
+                                  '--bind', '127.0.0.1'], receiver, timeout=60, env=HOOKS,
+                                 cwd=www, stop_signal=signal.SIGINT)
             with backend:
                 backend.wait_for(r'(Serving HTTP)')
                 proxy = Background(argv, receiver, timeout=60, env=HOOKS,
@@ -144,44 +149,60 @@ def through(name, configure):
                 with proxy:
                     listening = wait_listening(port, proxy) and proxy.process.poll() is None
                     check(listening, f'{name}: listens', proxy.stderr)
-                    if listening:
-                        curl = run_traced(['curl', '-sS', '--max-time', '20',
-                                           f'http://127.0.0.1:{port}/index.txt'],
-                                          receiver, env=HOOKS, timeout=30)
+                    # one request, then two on one connection
+                    for urls in ([url], [url, url]) if listening else ():
+                        curls.append(run_traced(['curl', '-sS', '--max-time', '20'] + urls,
+                                                receiver, env=HOOKS, timeout=30))
                 # each server sends its spans as it exits
             if not listening:
                 return
-            spans = receiver.wait_for_spans(4, timeout=10)
-            spans = receiver.wait_for_spans(5, timeout=0.5)
+            spans = receiver.wait_for_spans(12, timeout=10)
+            spans = receiver.wait_for_spans(13, timeout=0.5)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    check(curl.returncode == 0 and curl.stdout == BODY, f'{name}: curl gets the file',
-          curl.stdout + curl.stderr)
+    check([(c.returncode, c.stdout) for c in curls] == [(0, BODY), (0, BODY * 2)],
+          f'{name}: curl gets the file', [c.stdout + c.stderr for c in curls])
     shape(name, spans, port, backend_port)
 
 
 def shape(name, spans, port, backend_port):
-    check(len(spans) == 4, f'{name}: four spans',
+    """Each request's spans: curl CLIENT -> proxy SERVER -> proxy CLIENT ->
+    backend SERVER, one trace, from three processes."""
+    check(len(spans) == 12, f'{name}: four spans per request',
           sorted((s['kind'], s['name'], s['parent_span_id']) for s in spans))
     clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
     fronts = spans_where(spans, KIND_SERVER, 'otlpauto.http', {'server.port': port})
     backends = spans_where(spans, KIND_SERVER, 'otlpauto.http', {'server.port': backend_port})
-    check_equal((len(clients), len(fronts), len(backends)), (2, 1, 1),
-                f'{name}: two CLIENT spans, a SERVER span in the proxy and the backend')
-    if (len(clients), len(fronts), len(backends)) != (2, 1, 1):
-        return
-    front, back = fronts[0], backends[0]
-    curl = [c for c in clients if c['parent_span_id'] == '']
-    proxy = [c for c in clients if c['parent_span_id'] == front['span_id']]
-    check(len(curl) == 1 and front['parent_span_id'] == curl[0]['span_id'],
-          f"{name}: the proxy's SERVER span is a child of curl's CLIENT span",
-          [(c['span_id'], c['parent_span_id']) for c in clients] + [front['parent_span_id']])
-    check(len(proxy) == 1 and back['parent_span_id'] == proxy[0]['span_id'],
-          f"{name}: the backend's SERVER span is a child of the proxy's CLIENT span",
-          (back['parent_span_id'], [(c['span_id'], c['parent_span_id']) for c in clients]))
-    check_equal(len({s['trace_id'] for s in spans}), 1, f'{name}: one trace')
-    pids = {s['resource'].get('process.pid') for s in (curl + [front] + proxy + [back])}
-    check_equal(len(pids), 3, f'{name}: from curl, the proxy and the backend')
+    check_equal((len(clients), len(fronts), len(backends)), (6, 3, 3),
+                f'{name}: per request two CLIENT spans, a SERVER span in the proxy and one '
+                'in the backend')
+    by_id = {s['span_id']: s for s in spans}
+    chains = []
+    for back in backends:
+        proxy = by_id.get(back['parent_span_id'])
+        front = proxy and by_id.get(proxy['parent_span_id'])
+        curl = front and by_id.get(front['parent_span_id'])
+        chains.append((curl, front, proxy, back))
+        check(proxy in clients and front in fronts and curl in clients and
+              curl['parent_span_id'] == '',
+              f"{name}: the backend's SERVER span is a child of the proxy's CLIENT span, "
+              "its parent the proxy's SERVER span, a child of curl's CLIENT span",
+              [(s['kind'], s['span_id'], s['parent_span_id']) for s in spans])
+    whole = [c for c in chains if all(c)]
+    check_equal(len({c[2]['span_id'] for c in whole}), 3, f'{name}: a chain per request')
+    check(all(len({s['trace_id'] for s in c}) == 1 for c in whole),
+          f'{name}: each request one trace')
+    check(all(len({s['resource'].get('process.pid') for s in c}) == 3 for c in whole),
+          f'{name}: from curl, the proxy and the backend')
+    # the first curl made one request, the second two
+    curl_pids = [c[0]['resource'].get('process.pid') for c in whole]
+    first = [c for c in whole if curl_pids.count(c[0]['resource'].get('process.pid')) == 1]
+    if len(first) == 1:
+        trace = first[0][0]['trace_id']
+        check_equal(sum(s['trace_id'] == trace for s in spans), 4,
+                    f"{name}: the single request's trace has its four spans only")
+    else:
+        check(False, f'{name}: one chain from the first curl', len(first))
 
 
 def test():
