@@ -1,6 +1,6 @@
 /* DNS hooks: getaddrinfo, gethostbyname[2][_r] and getnameinfo give an
  * INTERNAL span "DNS lookup {name}" with dns.question.name, dns.answers (the
- * addresses, comma-joined) and error.type on failure. Numeric hosts are not
+ * distinct addresses, an array of strings) and error.type on failure. Numeric hosts are not
  * lookups: no span. The answers are remembered in a small lock-free cache so
  * that a later connect to one of them can name its server.address. */
 #include <arpa/inet.h>
@@ -106,28 +106,30 @@ bool oa_dns_name_of(const struct sockaddr *sa, char *out, size_t cap)
 #define ANSWERS_MAX  256
 #define NAME_MAX_LEN 255
 
-/* Comma-joined distinct addresses. */
+/* Distinct answers, each followed by a NUL (the payload's string list). */
 struct answers {
 	size_t len;
 	char text[ANSWERS_MAX];
 };
 
+static void add_answer_text(struct answers *a, const char *one, size_t n)
+{
+	/* getaddrinfo lists an address once per socket type */
+	for (size_t at = 0; at < a->len; at += strlen(a->text + at) + 1)
+		if (strcmp(a->text + at, one) == 0)
+			return;
+	if (a->len + n + 1 > sizeof a->text)
+		return;
+	memcpy(a->text + a->len, one, n);
+	a->text[a->len + n] = '\0';
+	a->len += n + 1;
+}
+
 static void add_answer(struct answers *a, int family, const void *addr)
 {
 	char one[INET6_ADDRSTRLEN];
-	if (!inet_ntop(family, addr, one, sizeof one))
-		return;
-	size_t n = strlen(one);
-	/* getaddrinfo lists an address once per socket type */
-	for (const char *p = a->text; a->len && (p = strstr(p, one)) != NULL; p += n)
-		if ((p == a->text || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
-			return;
-	if (a->len + (a->len ? 1 : 0) + n + 1 > sizeof a->text)
-		return;
-	if (a->len)
-		a->text[a->len++] = ',';
-	memcpy(a->text + a->len, one, n + 1);
-	a->len += n;
+	if (inet_ntop(family, addr, one, sizeof one))
+		add_answer_text(a, one, strlen(one));
 }
 
 struct lookup {
@@ -170,7 +172,7 @@ static void lookup_end(struct lookup *l, const char *name, const struct answers 
 		oa_payload_text(&w, OA_ITEM_NAME, span_name, (size_t)n);
 		oa_payload_attr_str(&w, OA_KEY_DNS_QUESTION_NAME, name, name_len);
 		if (a && a->len)
-			oa_payload_attr_str(&w, OA_KEY_DNS_ANSWERS, a->text, a->len);
+			oa_payload_attr_str_list(&w, OA_KEY_DNS_ANSWERS, a->text, a->len);
 		if (error_type)
 			oa_payload_attr_static(&w, OA_KEY_ERROR_TYPE, error_type);
 		oa_net_span_end(l->t, &w, end, error_type != NULL);
@@ -360,10 +362,7 @@ OA_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host
 	int r = oa_real_getnameinfo()(sa, salen, host, hostlen, serv, servlen, flags);
 	struct answers a = {0};
 	if (r == 0) {
-		size_t n = strnlen(host, sizeof a.text - 1);
-		memcpy(a.text, host, n);
-		a.text[n] = '\0';
-		a.len = n;
+		add_answer_text(&a, host, strnlen(host, sizeof a.text - 1));
 		if (!is_numeric_host(host))
 			remember(sa, host);
 	}

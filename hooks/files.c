@@ -3,8 +3,10 @@
  * write, fsync, fdatasync and close of those files become INTERNAL spans
  * ("file open", "file read", ...) with file.path when they take at least
  * OTLPAUTO_FILE_THRESHOLD. Reads and writes reach here through the I/O
- * hooks in sockets.c. With the family off, opens only clear what the fd
- * table remembered of the number they return. */
+ * hooks in sockets.c; the positioned ones (pread, pwrite, preadv, pwritev
+ * and their 64 and v2 variants), which only files take, are hooked here.
+ * With the family off, opens only clear what the fd table remembered of the
+ * number they return. */
 
 /* The hooks must have the libc names (open, not the open64 that
  * _FILE_OFFSET_BITS=64 redirects it to); both names are defined below. */
@@ -14,6 +16,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -32,12 +35,29 @@ OA_REAL(int, creat, (const char *, mode_t))
 OA_REAL(int, creat64, (const char *, mode_t))
 OA_REAL(int, fsync, (int))
 OA_REAL(int, fdatasync, (int))
+OA_REAL(ssize_t, pread, (int, void *, size_t, off_t))
+OA_REAL(ssize_t, pread64, (int, void *, size_t, off64_t))
+OA_REAL(ssize_t, __pread_chk, (int, void *, size_t, off_t, size_t))
+OA_REAL(ssize_t, __pread64_chk, (int, void *, size_t, off64_t, size_t))
+OA_REAL(ssize_t, pwrite, (int, const void *, size_t, off_t))
+OA_REAL(ssize_t, pwrite64, (int, const void *, size_t, off64_t))
+OA_REAL(ssize_t, preadv, (int, const struct iovec *, int, off_t))
+OA_REAL(ssize_t, preadv64, (int, const struct iovec *, int, off64_t))
+OA_REAL(ssize_t, preadv2, (int, const struct iovec *, int, off_t, int))
+OA_REAL(ssize_t, preadv64v2, (int, const struct iovec *, int, off64_t, int))
+OA_REAL(ssize_t, pwritev, (int, const struct iovec *, int, off_t))
+OA_REAL(ssize_t, pwritev64, (int, const struct iovec *, int, off64_t))
+OA_REAL(ssize_t, pwritev2, (int, const struct iovec *, int, off_t, int))
+OA_REAL(ssize_t, pwritev64v2, (int, const struct iovec *, int, off64_t, int))
 
 /* glibc's fortified opens (_FORTIFY_SOURCE); no public prototypes. */
 int __open_2(const char *path, int flags);
 int __open64_2(const char *path, int flags);
 int __openat_2(int dirfd, const char *path, int flags);
 int __openat64_2(int dirfd, const char *path, int flags);
+/* glibc's fortified preads. */
+ssize_t __pread_chk(int fd, void *buf, size_t len, off_t offset, size_t buflen);
+ssize_t __pread64_chk(int fd, void *buf, size_t len, off64_t offset, size_t buflen);
 
 #define FILE_PAYLOAD (OA_FILE_PATH_MAX + 64)
 
@@ -269,3 +289,164 @@ OA_EXPORT int fdatasync(int fd)
 {
 	return sync_common(fd, oa_real_fdatasync(), "file fdatasync");
 }
+
+/* ---- positioned reads and writes */
+
+enum positioned_op {
+	PREAD,
+	PREAD64,
+	PREAD_CHK,
+	PREAD64_CHK,
+	PWRITE,
+	PWRITE64,
+	PREADV,
+	PREADV64,
+	PREADV2,
+	PREADV64V2,
+	PWRITEV,
+	PWRITEV64,
+	PWRITEV2,
+	PWRITEV64V2,
+};
+
+struct positioned_call {
+	enum positioned_op op;
+	int fd;
+	void *buf; /* const for the writes */
+	size_t len, buflen;
+	const struct iovec *iov;
+	int iovcnt;
+	off64_t offset;
+	int flags;
+};
+
+static ssize_t positioned_real(const struct positioned_call *c)
+{
+	switch (c->op) {
+	case PREAD:
+		return oa_real_pread()(c->fd, c->buf, c->len, c->offset);
+	case PREAD64:
+		return oa_real_pread64()(c->fd, c->buf, c->len, c->offset);
+	case PREAD_CHK:
+		return oa_real___pread_chk()(c->fd, c->buf, c->len, c->offset, c->buflen);
+	case PREAD64_CHK:
+		return oa_real___pread64_chk()(c->fd, c->buf, c->len, c->offset, c->buflen);
+	case PWRITE:
+		return oa_real_pwrite()(c->fd, c->buf, c->len, c->offset);
+	case PWRITE64:
+		return oa_real_pwrite64()(c->fd, c->buf, c->len, c->offset);
+	case PREADV:
+		return oa_real_preadv()(c->fd, c->iov, c->iovcnt, c->offset);
+	case PREADV64:
+		return oa_real_preadv64()(c->fd, c->iov, c->iovcnt, c->offset);
+	case PREADV2:
+		return oa_real_preadv2()(c->fd, c->iov, c->iovcnt, c->offset, c->flags);
+	case PREADV64V2:
+		return oa_real_preadv64v2()(c->fd, c->iov, c->iovcnt, c->offset, c->flags);
+	case PWRITEV:
+		return oa_real_pwritev()(c->fd, c->iov, c->iovcnt, c->offset);
+	case PWRITEV64:
+		return oa_real_pwritev64()(c->fd, c->iov, c->iovcnt, c->offset);
+	case PWRITEV2:
+		return oa_real_pwritev2()(c->fd, c->iov, c->iovcnt, c->offset, c->flags);
+	default:
+		return oa_real_pwritev64v2()(c->fd, c->iov, c->iovcnt, c->offset, c->flags);
+	}
+}
+
+static bool is_write(enum positioned_op op)
+{
+	return op == PWRITE || op == PWRITE64 || op >= PWRITEV;
+}
+
+/* Only a registered file pays for more than the fd table's kind byte. */
+static ssize_t positioned(const struct positioned_call *c)
+{
+	if (!(oa_fd_kind(c->fd) & OA_FD_FILE) || !oa_hook_enter())
+		return positioned_real(c);
+	struct oa_thread *t = oa_thread_get();
+	uint64_t start = oa_now();
+	ssize_t r = positioned_real(c);
+	int err = errno;
+	if (t)
+		oa_file_io_span(t, c->fd, is_write(c->op) ? "file write" : "file read", start, r,
+				err);
+	oa_hook_leave();
+	errno = err;
+	return r;
+}
+
+OA_EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t offset)
+{
+	struct positioned_call c = {
+	    .op = PREAD, .fd = fd, .buf = buf, .len = len, .offset = offset};
+	return positioned(&c);
+}
+
+OA_EXPORT ssize_t pread64(int fd, void *buf, size_t len, off64_t offset)
+{
+	struct positioned_call c = {
+	    .op = PREAD64, .fd = fd, .buf = buf, .len = len, .offset = offset};
+	return positioned(&c);
+}
+
+OA_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t len, off_t offset, size_t buflen)
+{
+	struct positioned_call c = {
+	    .op = PREAD_CHK, .fd = fd, .buf = buf, .len = len, .offset = offset, .buflen = buflen};
+	return positioned(&c);
+}
+
+OA_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t len, off64_t offset, size_t buflen)
+{
+	struct positioned_call c = {.op = PREAD64_CHK,
+				    .fd = fd,
+				    .buf = buf,
+				    .len = len,
+				    .offset = offset,
+				    .buflen = buflen};
+	return positioned(&c);
+}
+
+OA_EXPORT ssize_t pwrite(int fd, const void *buf, size_t len, off_t offset)
+{
+	struct positioned_call c = {
+	    .op = PWRITE, .fd = fd, .buf = (void *)buf, .len = len, .offset = offset};
+	return positioned(&c);
+}
+
+OA_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t len, off64_t offset)
+{
+	struct positioned_call c = {
+	    .op = PWRITE64, .fd = fd, .buf = (void *)buf, .len = len, .offset = offset};
+	return positioned(&c);
+}
+
+#define VECTORED(name, op_name, off_type)                                                          \
+	OA_EXPORT ssize_t name(int fd, const struct iovec *iov, int iovcnt, off_type offset)       \
+	{                                                                                          \
+		struct positioned_call c = {                                                       \
+		    .op = op_name, .fd = fd, .iov = iov, .iovcnt = iovcnt, .offset = offset};      \
+		return positioned(&c);                                                             \
+	}
+#define VECTORED2(name, op_name, off_type)                                                         \
+	OA_EXPORT ssize_t name(int fd, const struct iovec *iov, int iovcnt, off_type offset,       \
+			       int flags)                                                          \
+	{                                                                                          \
+		struct positioned_call c = {.op = op_name,                                         \
+					    .fd = fd,                                              \
+					    .iov = iov,                                            \
+					    .iovcnt = iovcnt,                                      \
+					    .offset = offset,                                      \
+					    .flags = flags};                                       \
+		return positioned(&c);                                                             \
+	}
+
+VECTORED(preadv, PREADV, off_t)
+VECTORED(preadv64, PREADV64, off64_t)
+VECTORED(pwritev, PWRITEV, off_t)
+VECTORED(pwritev64, PWRITEV64, off64_t)
+VECTORED2(preadv2, PREADV2, off_t)
+VECTORED2(preadv64v2, PREADV64V2, off64_t)
+VECTORED2(pwritev2, PWRITEV2, off_t)
+VECTORED2(pwritev64v2, PWRITEV64V2, off64_t)

@@ -246,7 +246,8 @@ static void server_span(struct oa_thread *t, const struct oa_fd *f,
 	oa_payload_attr_str(&w, OA_KEY_URL_PATH, head->path, head->path_len);
 	if (head->flags & OA_HTTP_HAS_QUERY) {
 		char query[2 * OA_HTTP_QUERY_CAP];
-		size_t n = oa_http_redact_query(head->query, head->query_len, query, sizeof query);
+		size_t n = oa_http_redact_query(head->query, head->query_len,
+						oa_rt.cfg.redact_query, query, sizeof query);
 		oa_payload_attr_str(&w, OA_KEY_URL_QUERY, query,
 				    n < sizeof query ? n : sizeof query - 1);
 	}
@@ -297,6 +298,7 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 	    .port = port,
 	    .path = head->path,
 	    .query = (head->flags & OA_HTTP_HAS_QUERY) ? head->query : NULL,
+	    .redact = oa_rt.cfg.redact_query,
 	};
 	size_t url_len = oa_http_url_full(&parts, url, sizeof url);
 	oa_payload_attr_str(&w, OA_KEY_URL_FULL, url,

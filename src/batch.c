@@ -86,6 +86,18 @@ static char *arena_alloc(struct oa_batch *b, size_t n)
 	return p;
 }
 
+/* Room for n elements of an array of strings, aligned for them. */
+static struct oa_str *arena_str_array(struct oa_batch *b, size_t n)
+{
+	struct arena_chunk *c = b->chunks;
+	size_t align = _Alignof(struct oa_str);
+	if (c) {
+		size_t aligned = (c->used + align - 1) & ~(align - 1);
+		c->used = aligned < c->size ? aligned : c->size;
+	}
+	return (struct oa_str *)(void *)arena_alloc(b, n * sizeof(struct oa_str));
+}
+
 /* A copy that is valid UTF-8 and within the value length limit. */
 static struct oa_str arena_text(struct oa_batch *b, const char *s, size_t len, uint32_t limit)
 {
@@ -293,6 +305,26 @@ static bool read_text(const uint8_t **p, const uint8_t *end, const char **s, uin
 	return true;
 }
 
+/* An array of strings from NUL-ended items; the value length limit applies
+ * to each (as the specification says for arrays). Bytes after the last NUL
+ * are not an item. */
+static void decode_str_list(struct oa_batch *b, struct oa_attr *a, const char *s, size_t len,
+			    uint32_t limit)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += s[i] == '\0';
+	struct oa_str *items = n ? arena_str_array(b, n) : NULL;
+	a->type = OA_VALUE_STRING_ARRAY;
+	a->v.array.items = items;
+	a->v.array.n = items ? n : 0;
+	for (uint32_t i = 0; items && i < n; i++) {
+		size_t item_len = strlen(s);
+		items[i] = arena_text(b, s, item_len, limit);
+		s += item_len + 1;
+	}
+}
+
 /* Decodes one attribute item at p (after its tag). False on a malformed item. */
 static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8_t **pp,
 			const uint8_t *end)
@@ -329,6 +361,15 @@ static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8
 			a->type = OA_VALUE_STRING;
 			a->v.s = arena_text(b, s, len, limit);
 		}
+		break;
+	}
+	case OA_VAL_STR_LIST: {
+		const char *s;
+		uint16_t len;
+		if (!read_text(&p, end, &s, &len))
+			return false;
+		if ((a = add_attr(b, ps, key_str)) != NULL)
+			decode_str_list(b, a, s, len, limit);
 		break;
 	}
 	case OA_VAL_INT:

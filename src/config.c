@@ -604,6 +604,12 @@ static const struct choice backpressures[] = {
     {"block", OA_BACKPRESSURE_BLOCK},
 };
 
+static const struct choice redact_queries[] = {
+    {"sensitive", OA_REDACT_QUERY_SENSITIVE},
+    {"all", OA_REDACT_QUERY_ALL},
+    {"none", OA_REDACT_QUERY_NONE},
+};
+
 static const struct choice hook_names[] = {
     {"functions", OA_HOOK_FUNCTIONS}, {"sockets", OA_HOOK_SOCKETS}, {"dns", OA_HOOK_DNS},
     {"http", OA_HOOK_HTTP},	      {"process", OA_HOOK_PROCESS}, {"files", OA_HOOK_FILES},
@@ -1008,6 +1014,7 @@ static void parse_own_settings(struct oa_config *cfg, const struct env *env)
 	env_bool(env, "OTLPAUTO_STACKTRACE", true, &cfg->stacktrace);
 	env_duration(env, "OTLPAUTO_STACKTRACE_THRESHOLD", &cfg->stacktrace_threshold_ns);
 	env_duration(env, "OTLPAUTO_FILE_THRESHOLD", &cfg->file_threshold_ns);
+	ENV_CHOICE(env, "OTLPAUTO_REDACT_QUERY", redact_queries, cfg->redact_query);
 	env_duration(env, "OTLPAUTO_PROCESS_TRACE_DURATION", &cfg->process_trace_ns);
 	env_uint32(env, "OTLPAUTO_PROCESS_TRACE_SPANS", 0, UINT32_MAX, "",
 		   &cfg->process_trace_spans);
@@ -1044,6 +1051,7 @@ void oa_config_defaults(struct oa_config *cfg)
 	    .function_max_depth = OA_LIMIT_NONE,
 	    .stacktrace_threshold_ns = 10 * NS_PER_MS,
 	    .file_threshold_ns = 1 * NS_PER_MS,
+	    .redact_query = OA_REDACT_QUERY_SENSITIVE,
 	    .process_trace_ns = 60 * NS_PER_S,
 	    .process_trace_spans = 1000,
 	    .exit_timeout_ns = 2 * NS_PER_S,

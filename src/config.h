@@ -45,6 +45,14 @@ enum oa_backpressure {
 	OA_BACKPRESSURE_BLOCK,
 };
 
+/* OTLPAUTO_REDACT_QUERY: which query-string values become REDACTED in
+ * url.full, url.query and URLs on command lines. */
+enum oa_redact_query {
+	OA_REDACT_QUERY_SENSITIVE, /* credentials and known sensitive names */
+	OA_REDACT_QUERY_ALL,	   /* every value */
+	OA_REDACT_QUERY_NONE,	   /* none */
+};
+
 /* OTLPAUTO_HOOKS families, a bit each. */
 enum oa_hook_family {
 	OA_HOOK_FUNCTIONS = 1u << 0,
@@ -118,6 +126,7 @@ struct oa_config {
 	bool stacktrace;		     /* OTLPAUTO_STACKTRACE */
 	uint64_t stacktrace_threshold_ns;    /* OTLPAUTO_STACKTRACE_THRESHOLD, 10ms */
 	uint64_t file_threshold_ns;	     /* OTLPAUTO_FILE_THRESHOLD, 1ms */
+	enum oa_redact_query redact_query;   /* OTLPAUTO_REDACT_QUERY, sensitive */
 	uint64_t exit_timeout_ns;	     /* OTLPAUTO_EXIT_TIMEOUT, 2s: the final flush */
 	/* How long, and for how many top-level spans, the process span is their
 	 * parent: OTLPAUTO_PROCESS_TRACE_DURATION (60s), _SPANS (1000). */

@@ -865,13 +865,19 @@ static bool ensure_started(void)
 	return true;
 }
 
-/* Not once the process exits: the exit path may run in a signal handler,
- * where a thread cannot be started (see oa_exporter_exit_flush). */
+/* Not once the process exits, nor in a program's signal handler: starting a
+ * thread allocates and calls pthread_create, neither async-signal-safe (the
+ * exit path sends what is left without one, see oa_exporter_exit_flush). */
 void oa_exporter_start_if_needed(void)
 {
 	if (__builtin_expect(__atomic_load_n(&ex.state, __ATOMIC_RELAXED) == EXPORTER_STOPPED, 0) &&
-	    __atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) == OA_STATE_ACTIVE)
+	    __atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) == OA_STATE_ACTIVE && !oa_tls.in_signal)
 		ensure_started();
+}
+
+bool oa_exporter_running(void)
+{
+	return __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) != EXPORTER_STOPPED;
 }
 
 static bool rings_empty(void)

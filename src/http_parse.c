@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -1299,29 +1300,65 @@ static size_t finish(struct writer *w)
 	return w->len;
 }
 
-static void put_redacted_query(struct writer *w, const char *q, size_t len)
+/* Whole names, and parts of names, of parameters that carry credentials
+ * (lower case; names are compared without regard to case). */
+static const char *const sensitive_names[] = {"sig", "key", "pwd", "pass", "auth", "code", "sid"};
+static const char *const sensitive_parts[] = {
+    "token",   "secret",  "passw",     "signature",  "credential", "apikey",
+    "api_key", "api-key", "accesskey", "access_key", "session",	   "authorization",
+};
+
+static bool contains_ci(const char *s, size_t len, const char *part)
 {
-	bool in_value = false;
-	for (size_t i = 0; i < len; i++) {
-		if (q[i] == '&') {
-			in_value = false;
-		} else if (in_value) {
-			continue;
-		} else if (q[i] == '=') {
-			in_value = true;
-			put(w, "=", 1);
-			if (i + 1 < len && q[i + 1] != '&')
-				put_str(w, "REDACTED");
-			continue;
+	size_t n = strlen(part);
+	for (size_t i = 0; i + n <= len; i++)
+		if (strncasecmp(s + i, part, n) == 0)
+			return true;
+	return false;
+}
+
+bool oa_http_sensitive_name(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof sensitive_names / sizeof sensitive_names[0]; i++)
+		if (strlen(sensitive_names[i]) == len &&
+		    strncasecmp(name, sensitive_names[i], len) == 0)
+			return true;
+	for (size_t i = 0; i < sizeof sensitive_parts / sizeof sensitive_parts[0]; i++)
+		if (contains_ci(name, len, sensitive_parts[i]))
+			return true;
+	return false;
+}
+
+static void put_redacted_query(struct writer *w, const char *q, size_t len,
+			       enum oa_redact_query mode)
+{
+	for (size_t start = 0; start <= len;) {
+		const char *param = q + start;
+		const char *amp = memchr(param, '&', len - start);
+		size_t param_len = amp ? (size_t)(amp - param) : len - start;
+		const char *eq = memchr(param, '=', param_len);
+		size_t name_len = eq ? (size_t)(eq - param) : param_len;
+		bool redact =
+		    eq && name_len + 1 < param_len && mode != OA_REDACT_QUERY_NONE &&
+		    (mode == OA_REDACT_QUERY_ALL || oa_http_sensitive_name(param, name_len));
+		if (redact) {
+			put(w, param, name_len + 1);
+			put_str(w, "REDACTED");
+		} else {
+			put(w, param, param_len);
 		}
-		put(w, &q[i], 1);
+		if (!amp)
+			break;
+		put(w, "&", 1);
+		start += param_len + 1;
 	}
 }
 
-size_t oa_http_redact_query(const char *q, size_t len, char *out, size_t cap)
+size_t oa_http_redact_query(const char *q, size_t len, enum oa_redact_query mode, char *out,
+			    size_t cap)
 {
 	struct writer w = {out, cap, 0};
-	put_redacted_query(&w, q, len);
+	put_redacted_query(&w, q, len, mode);
 	return finish(&w);
 }
 
@@ -1364,7 +1401,7 @@ size_t oa_http_url_full(const struct oa_http_url *url, char *out, size_t cap)
 		put_str(&w, url->path);
 	if (url->query) {
 		put(&w, "?", 1);
-		put_redacted_query(&w, url->query, strlen(url->query));
+		put_redacted_query(&w, url->query, strlen(url->query), url->redact);
 	}
 	return finish(&w);
 }

@@ -6,6 +6,7 @@
 #ifndef OTLPAUTO_HTTP_PARSE_H
 #define OTLPAUTO_HTTP_PARSE_H
 
+#include "config.h"
 #include "traceparent.h"
 
 #include <stdbool.h>
@@ -203,10 +204,16 @@ bool oa_http_expect_response(struct oa_http_parser *p, enum oa_http_method metho
 /* "GET" ... "TRACE", or "_OTHER" (semantic conventions' http.request.method). */
 const char *oa_http_method_name(enum oa_http_method method);
 
-/* The query q (without '?') with every non-empty value replaced by REDACTED:
- * "a=1&b&c=" -> "a=REDACTED&b&c=". Writes at most cap - 1 chars and a NUL
+/* The query q (without '?') with non-empty values replaced by REDACTED: every
+ * one ("a=1&b&c=" -> "a=REDACTED&b&c="), those of sensitive names
+ * (oa_http_sensitive_name), or none. Writes at most cap - 1 chars and a NUL
  * (cap > 0); returns the full length, as snprintf does. */
-size_t oa_http_redact_query(const char *q, size_t len, char *out, size_t cap);
+size_t oa_http_redact_query(const char *q, size_t len, enum oa_redact_query mode, char *out,
+			    size_t cap);
+/* Whether a query parameter's value is a credential by its name: the
+ * semantic conventions' AWSAccessKeyId, Signature, sig, X-Goog-Signature,
+ * and names that say what they hold (token, secret, password, key, ...). */
+bool oa_http_sensitive_name(const char *name, size_t len);
 
 struct oa_http_url {
 	const char *scheme; /* "http" when NULL */
@@ -214,6 +221,7 @@ struct oa_http_url {
 	uint16_t port;	    /* appended unless 0, the scheme's default, or host has one */
 	const char *path;   /* "/" when NULL or empty; a '/' is put in front if missing */
 	const char *query;  /* raw, redacted here; NULL: no '?' */
+	enum oa_redact_query redact;
 };
 /* url.full for client spans: scheme://host[:port]/path[?query], never with
  * userinfo. Writes like snprintf (cap > 0) and returns the full length. */

@@ -104,6 +104,19 @@ static inline void oa_payload_attr_str(struct oa_payload *w, enum oa_key key, co
 	oa_payload_attr_str_k(w, key, 0, 0, s, len);
 }
 
+/* An array of strings: list holds each one followed by a NUL, len bytes in
+ * all (a list cut short by the u16 length loses its last item). */
+static inline void oa_payload_attr_str_list(struct oa_payload *w, enum oa_key key, const char *list,
+					    size_t len)
+{
+	if (len > UINT16_MAX)
+		len = UINT16_MAX;
+	if (oa_payload_attr_head(w, key, 0, 0, OA_VAL_STR_LIST, 2 + len)) {
+		oa_payload_u16(w, (uint16_t)len);
+		oa_payload_put(w, list, len);
+	}
+}
+
 static inline void oa_payload_attr_int(struct oa_payload *w, enum oa_key key, int64_t v)
 {
 	if (oa_payload_attr_head(w, key, 0, 0, OA_VAL_INT, 8))

@@ -145,6 +145,7 @@ enum oa_item_value {
 	OA_VAL_SOCKADDR = 5, /* u8 len, struct sockaddr bytes: formatted as an address */
 	OA_VAL_ERRNO = 6,    /* i32: formatted as its name (ECONNREFUSED) */
 	OA_VAL_STATIC = 7,   /* const char * with static lifetime */
+	OA_VAL_STR_LIST = 8, /* u16 len, bytes: strings, each ended by a NUL: an array */
 };
 
 #endif

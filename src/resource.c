@@ -57,7 +57,8 @@ static bool is_secret_option(const char *arg, size_t name_len)
 	return false;
 }
 
-size_t oa_redact_command_arg(const char *arg, size_t len, char *out)
+size_t oa_redact_command_arg(const char *arg, size_t len, enum oa_redact_query query_mode,
+			     char *out)
 {
 	size_t n = 0;
 	const char *colon = memchr(arg, ':', len);
@@ -104,8 +105,8 @@ size_t oa_redact_command_arg(const char *arg, size_t len, char *out)
 	memcpy(out + n, copy_from, head);
 	n += head;
 	if (query) {
-		n += oa_http_redact_query(query + 1, (size_t)(query_end - query - 1), out + n,
-					  OA_REDACTED_ARG_MAX(len) - n);
+		n += oa_http_redact_query(query + 1, (size_t)(query_end - query - 1), query_mode,
+					  out + n, OA_REDACTED_ARG_MAX(len) - n);
 		memcpy(out + n, query_end, (size_t)(end - query_end));
 		n += (size_t)(end - query_end);
 	}
@@ -113,12 +114,12 @@ size_t oa_redact_command_arg(const char *arg, size_t len, char *out)
 }
 
 /* An argument as recorded: credentials redacted, valid UTF-8. */
-static char *recorded_arg(const char *arg, size_t len)
+static char *recorded_arg(const char *arg, size_t len, enum oa_redact_query query_mode)
 {
 	char *redacted = malloc(OA_REDACTED_ARG_MAX(len));
 	if (!redacted)
 		return NULL;
-	size_t n = oa_redact_command_arg(arg, len, redacted);
+	size_t n = oa_redact_command_arg(arg, len, query_mode, redacted);
 	char *out = text_copy(redacted, n);
 	free(redacted);
 	return out;
@@ -138,7 +139,7 @@ size_t oa_cmdline_arg_count(const char *buf, size_t n)
 	return count;
 }
 
-static void read_command_args(struct oa_resource *r)
+static void read_command_args(struct oa_resource *r, enum oa_redact_query query_mode)
 {
 	char buf[16384];
 	ssize_t n = oa_fd_read_file("/proc/self/cmdline", buf, sizeof buf);
@@ -150,7 +151,7 @@ static void read_command_args(struct oa_resource *r)
 		return;
 	for (size_t off = 0; off < (size_t)n && r->n_args < count;) {
 		size_t len = strnlen(buf + off, (size_t)n - off);
-		r->args[r->n_args++] = own(recorded_arg(buf + off, len));
+		r->args[r->n_args++] = own(recorded_arg(buf + off, len, query_mode));
 		off += len + 1;
 	}
 }
@@ -216,7 +217,7 @@ void oa_resource_build(struct oa_resource *r, const struct oa_config *cfg)
 	pid->v.i = getpid();
 	set_str(r, "process.executable.name", text_copy(exe_name, strlen(exe_name)));
 	set_str(r, "process.executable.path", text_copy(exe, strlen(exe)));
-	read_command_args(r);
+	read_command_args(r, cfg->redact_query);
 	if (r->n_args) {
 		struct oa_attr *args = add(r, "process.command_args");
 		args->type = OA_VALUE_STRING_ARRAY;

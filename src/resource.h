@@ -22,10 +22,11 @@ void oa_resource_free(struct oa_resource *r);
 #define OA_REDACTED_ARG_MAX(len) ((len)*5 + 32)
 /* A command-line argument with its credentials replaced by REDACTED: a
  * credential header ("Authorization: ...", "Cookie: ...", as curl -H takes
- * it), --password=/--token=/--secret= values, a URL's user:password and its
- * query values. Writes into out (OA_REDACTED_ARG_MAX(len) bytes), returns the
- * length. */
-size_t oa_redact_command_arg(const char *arg, size_t len, char *out);
+ * it), --password=/--token=/--secret= values, a URL's user:password (always)
+ * and its query values (as query_mode says). Writes into out
+ * (OA_REDACTED_ARG_MAX(len) bytes), returns the length. */
+size_t oa_redact_command_arg(const char *arg, size_t len, enum oa_redact_query query_mode,
+			     char *out);
 
 /* Arguments in the n bytes of a /proc/<pid>/cmdline: one per NUL-terminated
  * string (the last may lack its NUL), trailing empty ones not counted. */

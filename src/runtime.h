@@ -208,8 +208,11 @@ double oa_adaptive_ratio(void);
 
 /* Exporter control (exporter.c). */
 void oa_exporter_wake(void);
-/* Starts the exporter thread on the first span (and again in a forked child). */
+/* Starts the exporter thread on the first span (and again in a forked child),
+ * not in a signal handler: the next span outside one does. */
 void oa_exporter_start_if_needed(void);
+/* Whether the exporter thread is started (or starting). */
+bool oa_exporter_running(void);
 /* Exports everything produced so far; waits at most timeout_ms. */
 void oa_exporter_flush(uint32_t timeout_ms);
 /* Exec (hooks/process.c), on the calling thread with the exporter paused:

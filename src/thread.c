@@ -288,7 +288,9 @@ struct oa_record *oa_record_begin(struct oa_thread *t, uint32_t payload_max)
 		bool can_wait =
 		    oa_rt.cfg.backpressure == OA_BACKPRESSURE_BLOCK && !oa_in_vfork_child() &&
 		    __atomic_load_n(&oa_rt.state, __ATOMIC_RELAXED) == OA_STATE_ACTIVE &&
-		    n_slots <= ring->capacity / 2;
+		    n_slots <= ring->capacity / 2 &&
+		    /* a handler cannot start the exporter it would wait for */
+		    (!oa_tls.in_signal || oa_exporter_running());
 		if (!can_wait) {
 			enum oa_drop_reason why =
 			    full_queue ? OA_DROP_QUEUE_FULL : OA_DROP_RING_FULL;

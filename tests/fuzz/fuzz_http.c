@@ -105,13 +105,24 @@ static void check_redacted(const char *out, size_t len)
 static void check_query_output(const struct oa_http_head *h, uint16_t port)
 {
 	char full[1024], small[24];
-	size_t len = oa_http_redact_query(h->query, h->query_len, full, sizeof full);
+	const enum oa_redact_query all = OA_REDACT_QUERY_ALL;
+	size_t len = oa_http_redact_query(h->query, h->query_len, all, full, sizeof full);
 	check(len < sizeof full && strlen(full) == len);
 	check_redacted(full, len);
-	size_t small_len = oa_http_redact_query(h->query, h->query_len, small, sizeof small);
+	size_t small_len = oa_http_redact_query(h->query, h->query_len, all, small, sizeof small);
 	check(small_len == len && strncmp(small, full, sizeof small - 1) == 0);
+	/* none: the query as it is; sensitive: cut like the full output */
+	len = oa_http_redact_query(h->query, h->query_len, OA_REDACT_QUERY_NONE, full, sizeof full);
+	check(len == h->query_len && memcmp(full, h->query, len) == 0);
+	len = oa_http_redact_query(h->query, h->query_len, OA_REDACT_QUERY_SENSITIVE, full,
+				   sizeof full);
+	small_len = oa_http_redact_query(h->query, h->query_len, OA_REDACT_QUERY_SENSITIVE, small,
+					 sizeof small);
+	check(len < sizeof full && strlen(full) == len && small_len == len &&
+	      strncmp(small, full, sizeof small - 1) == 0);
 
-	struct oa_http_url url = {h->scheme_len ? h->scheme : NULL, h->host, port, h->path, NULL};
+	struct oa_http_url url = {
+	    h->scheme_len ? h->scheme : NULL, h->host, port, h->path, NULL, all};
 	size_t before_query = oa_http_url_full(&url, full, sizeof full);
 	url.query = (h->flags & OA_HTTP_HAS_QUERY) ? h->query : NULL;
 	len = oa_http_url_full(&url, full, sizeof full);

@@ -211,6 +211,121 @@ def test_run_statuses():
                       'OTLPAUTO_LIB to its path\n'), 'run: OTLPAUTO_LIB naming nothing')
 
 
+def static_busybox():
+    """busybox from Debian's busybox-static, or None when it is not installed."""
+    status = subprocess.run(['dpkg-query', '-W', '-f=${Status}', 'busybox-static'],
+                            capture_output=True, text=True)
+    return '/bin/busybox' if status.stdout == 'install ok installed' else None
+
+
+def go_programs(tmp):
+    """tests/programs/go_http.go built with CGO_ENABLED=0 (static) and =1
+    (dynamic), or None when there is no go command."""
+    go = shutil.which('go')
+    if not go:
+        return None
+    cache = builddir() / 'go-cache'
+    built = {}
+    for name, cgo in (('static', '0'), ('dynamic', '1')):
+        out = tmp / f'go_http_{name}'
+        env = dict(os.environ, CGO_ENABLED=cgo, GOCACHE=str(cache), GOPATH=str(cache / 'path'),
+                   GO111MODULE='off', GOFLAGS='')
+        result = subprocess.run([go, 'build', '-o', out,
+                                 srcdir() / 'tests' / 'programs' / 'go_http.go'],
+                                env=env, capture_output=True, text=True, timeout=240)
+        if not check(result.returncode == 0, f'go build ({name})', result.stderr):
+            return None
+        built[name] = out
+    return built
+
+
+def test_run_untraceable(tmp):
+    """Programs that cannot be traced, or produce no span: run says so, and
+    why, and writes no file."""
+    statics = [program('cli_static')] if (builddir() / 'tests' / 'programs' /
+                                          'cli_static').exists() else []
+    if static_busybox():
+        statics.append(static_busybox())
+    else:
+        print('skip: busybox-static is not installed (scripts/setup installs it)')
+    go = go_programs(tmp)
+    if go:
+        statics.append(go['static'])
+    else:
+        print('skip: no go command (Debian golang-go): Go programs untested')
+    for path in statics:
+        name = os.path.basename(path)
+        result = cli('run', '--', path, cwd=tmp)
+        check_equal(result.stderr.splitlines(), [
+            f"otlpauto: {path} is statically linked: there is no dynamic loader to preload "
+            f"anything, so it cannot be traced; see 'otlpauto doctor {path}'",
+            f'otlpauto: no span was produced: {path} is statically linked, it cannot be '
+            'traced'], f'run {name}: static, said before and after, no file named')
+        check_equal(sorted(p.name for p in tmp.glob('otlpauto-*')), [], f'run {name}: no file')
+        spans = tmp / 'spans.jsonl'
+        result = cli('run', '--file', spans, '--', path, cwd=tmp)
+        check_equal(result.stderr.splitlines()[1:], [
+            f'otlpauto: no span was produced, nothing was written to ./spans.jsonl: {path} '
+            'is statically linked, it cannot be traced'], f'run --file {name}: the file named')
+        check(not spans.exists(), f'run --file {name}: no file')
+    if go and os.environ.get('OTLPAUTO_SANITIZER'):
+        # (a sanitizer's runtime beside Go's in one process: never tried)
+        print('skip: a sanitized build: the dynamically linked Go program is not run')
+    elif go:
+        path = go['dynamic']
+        result = cli('run', '--', path, cwd=tmp)
+        check_equal(result.stdout, '200 hello\n', 'run Go: the program works')
+        lines = result.stderr.splitlines()
+        file = lines[0].split()[4].rstrip(';') if lines else ''
+        go_reason = ('is a Go program, which makes its system calls without the C library: '
+                     'its own network and file I/O are not seen, the programs it starts are '
+                     'traced')
+        check_equal(lines[1:], [
+            f"otlpauto: {path} {go_reason}; see 'otlpauto doctor {path}'",
+            f'otlpauto: no span was produced, nothing was written to {file}: {path} '
+            f'{go_reason}'], 'run Go: why no span came, and no file')
+        check_equal(sorted(p.name for p in tmp.glob('otlpauto-*')), [], 'run Go: no file')
+        (tmp / 'go').mkdir()
+        spans = tmp / 'go' / 'spans.jsonl'
+        result = cli('run', '--file', spans, '--', path, '/bin/true', cwd=tmp)
+        check_equal(result.stderr, f"otlpauto: {path} {go_reason}; see 'otlpauto doctor "
+                    f"{path}'\n", 'run Go starting a program: only the warning')
+        names = [s['name'] for line in spans.read_text().splitlines()
+                 for rs in json.loads(line)['resourceSpans'] for ss in rs['scopeSpans']
+                 for s in ss['spans']] if spans.exists() else []
+        check_equal(names, ['true'], 'run Go: the program it starts is traced, Go is not')
+        result, lines = doctor(path)
+        check(re.fullmatch(r'Go \(go[0-9.]+\): Go makes its system calls itself, not through '
+                           r'the C library\. Not seen: its network and file I/O, its DNS '
+                           r'lookups \(unless they go through the C library\'s resolver: '
+                           r'GODEBUG=netdns=cgo\), its execs and its exit \(so no process '
+                           r'span\)\. Seen: '
+                           r'the programs it starts, when they use the C library',
+                           lines.get('runtime:', '')), 'doctor Go: what is and is not seen',
+              lines.get('runtime:'))
+        check_equal((result.returncode, lines.get('verdict:')),
+                    (0, 'preloading can work, but it is a Go program: its own network and file '
+                     'I/O are not seen, the programs it starts are traced'), 'doctor Go: verdict')
+        result, lines = doctor(go['static'])
+        check(re.fullmatch(r'Go \(go[0-9.]+\)', lines.get('runtime:', '')),
+              'doctor static Go: named', lines.get('runtime:'))
+        check_equal(result.returncode, 1, 'doctor static Go: cannot work')
+
+    # Traced, but nothing to write.
+    result = cli('run', '--sampler', 'always_off', '--', '/bin/true', cwd=tmp)
+    lines = result.stderr.splitlines()
+    file = lines[0].split()[4].rstrip(';') if lines else ''
+    check_equal(lines[1:], [f'otlpauto: no span was produced, nothing was written to {file}: '
+                            'every span of /bin/true was sampled out (1)'],
+                'run, every span sampled out: said, with the file')
+    result = cli('run', '--file', 'none.jsonl', '--hooks', 'functions', '--', '/bin/true',
+                 cwd=tmp)
+    check_equal(result.stderr, 'otlpauto: no span was produced, nothing was written to '
+                './none.jsonl: nothing was recorded in 1 traced process '
+                '(OTLPAUTO_HOOKS=functions)\n', 'run, nothing recorded: said, with the file')
+    check_equal(sorted(p.name for p in tmp.glob('*.jsonl')), [], 'run, no span: no file')
+
+
 def forker_tree(stdout):
     """The tree view should show for one cli_forker run, durations as D: the
     parent's process span (exit 3), the forked child's under the frame open
@@ -416,6 +531,23 @@ def test_view_fixtures(tmp):
     check(result.returncode == 1 and result.stderr.startswith(
         f'otlpauto view: cannot open {tmp}/missing.jsonl: No such file or directory'),
         'view: a file that cannot be read: status 1, the rest shown', result.stderr)
+    result = cli('view', tmp / 'missing.jsonl')
+    check_equal((result.returncode, result.stdout, result.stderr),
+                (1, '', f'otlpauto view: cannot open {tmp}/missing.jsonl: '
+                        'No such file or directory\n'), 'view: a missing file alone: status 1')
+    empty = tmp / 'empty.jsonl'
+    empty.write_text('')
+    result = cli('view', empty)
+    check_equal((result.returncode, result.stdout, result.stderr),
+                (1, '', f'otlpauto view: {empty}: empty file, no spans\n'),
+                'view: an empty file says so, status 1')
+    blank = tmp / 'resources-only.jsonl'
+    blank.write_text('\n{"resourceSpans":[]}\n')
+    result = cli('view', blank, client)
+    check_equal((result.returncode, result.stderr),
+                (1, f'otlpauto view: {blank}: no span in it\n'),
+                'view: a file without spans says so, status 1, the rest shown')
+    check_equal(result.stdout, cli('view', client).stdout, 'view: the other file still shown')
 
 
 def test_view_cycles(tmp):
@@ -533,7 +665,21 @@ def test_doctor_programs(tmp):
     check_equal(lines.get('libc:'), 'glibc (libc.so.6)', 'doctor instrumented: libc')
     check_equal(lines.get('library:'), f'{lib} (exists)',
                 'doctor: the library beside the command in the build tree')
+    check_equal(lines.get('runtime:'), 'no Go runtime, no io_uring: its I/O goes through the '
+                'C library', 'doctor instrumented: runtime')
     check_equal(lines.get('verdict:'), 'preloading can work', 'doctor instrumented: verdict')
+
+    uring = builddir() / 'tests' / 'programs' / 'uring_user'
+    if uring.exists():
+        result, lines = doctor(uring)
+        check_equal(lines.get('runtime:'), 'io_uring (liburing.so.2): reads, writes, accepts and '
+                    'connects submitted through io_uring bypass the C library and are not seen',
+                    'doctor io_uring: what is not seen')
+        check_equal((result.returncode, lines.get('verdict:')),
+                    (0, 'preloading can work, but I/O it submits through io_uring is not seen'),
+                    'doctor io_uring: verdict')
+    else:
+        print('skip: no liburing-dev (scripts/setup installs it): doctor io_uring untested')
 
     result, lines = doctor('true')
     check_equal(lines.get('program:'), shutil.which('true'), 'doctor: a name is found in PATH')
@@ -680,7 +826,8 @@ def all_tests():
     test_doctor_collector()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        for test in (test_run_environment, test_run_default_file, test_run_and_view,
+        for test in (test_run_environment, test_run_default_file, test_run_untraceable,
+                     test_run_and_view,
                      test_view_fixtures, test_view_cycles, test_view_summary, test_view_chrome,
                      test_view_default_file, test_doctor_programs, test_doctor_library_search):
             folder = tmp / test.__name__

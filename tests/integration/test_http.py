@@ -48,7 +48,7 @@ def curl_to_python_server():
     with open(os.path.join(root, 'index.txt'), 'w', encoding='utf-8') as f:
         f.write('hello\n')
     port = free_port()
-    url = f'http://{HOSTS_NAME}:{port}/index.txt?token={SECRET}&x'
+    url = f'http://{HOSTS_NAME}:{port}/index.txt?token={SECRET}&x&page=2&Signature={SECRET}'
     curl = ['curl', '-sS', '--max-time', '20', '-H', f'Authorization: Bearer {SECRET}',
             '-H', f'Cookie: session={SECRET}', url]
     with Receiver() as receiver:
@@ -94,13 +94,15 @@ def curl_to_python_server():
     check(server_span['flags'] & 0x300 == 0x300, 'SERVER parent is remote', server_span['flags'])
     check_equal(client['name'], 'GET', 'CLIENT name')
     check_equal(attr(client, 'url.full'),
-                f'http://{HOSTS_NAME}:{port}/index.txt?token=REDACTED&x', 'url.full')
+                f'http://{HOSTS_NAME}:{port}/index.txt?token=REDACTED&x&page=2&Signature=REDACTED',
+                'url.full: credentials redacted, other values kept')
     check_equal(attr(client, 'server.address'), HOSTS_NAME, 'CLIENT server.address')
     check_equal(attr(client, 'server.port'), port, 'CLIENT server.port')
     check_equal(attr(client, 'http.response.status_code'), 200, 'CLIENT status code')
     check_equal(server_span['name'], 'GET', 'SERVER name')
     expected = {
-        'http.request.method': 'GET', 'url.path': '/index.txt', 'url.query': 'token=REDACTED&x',
+        'http.request.method': 'GET', 'url.path': '/index.txt',
+        'url.query': 'token=REDACTED&x&page=2&Signature=REDACTED',
         'url.scheme': 'http', 'client.address': '127.0.0.1', 'server.port': port,
         'network.protocol.version': '1.1', 'http.response.status_code': 200,
     }
@@ -183,7 +185,15 @@ def http_programs():
     check_equal(len(spans), 3, 'split writes: CLIENT, SERVER, connect')
     if servers:
         check_equal(attr(servers[0], 'user_agent.original'), 'split', 'split: user agent')
-        check_equal(attr(servers[0], 'url.query'), 'a=REDACTED', 'split: query redacted')
+        check_equal(attr(servers[0], 'url.query'), 'a=1', 'split: a value of no sensitive name')
+    for setting, query, url in (('all', 'a=REDACTED', '/split?a=REDACTED'),
+                                ('none', 'a=1', '/split?a=1')):
+        spans, err = scenario(f'split, OTLPAUTO_REDACT_QUERY={setting}', ['split'], 'bytewise',
+                              env={'OTLPAUTO_REDACT_QUERY': setting})
+        clients, servers = check_pairs(f'split, {setting}', spans, 1)
+        if servers and clients:
+            check_equal((attr(servers[0], 'url.query'), attr(clients[0], 'url.full')[-len(url):]),
+                        (query, url), f'OTLPAUTO_REDACT_QUERY={setting}: url.query, url.full')
 
     spans, err = scenario('pipeline', ['pipeline'], 'bytewise')
     check_pairs('pipeline', spans, 3)

@@ -120,19 +120,23 @@ def test_parallel_threads_block(n_threads, calls):
 def test_small_ring_full_requests(calls):
     """A ring far smaller than a batch passes its mark many times per batch:
     it is drained into the batch each time, and requests still carry full
-    batches (the default maximum, 512 spans); only the exit flush (and the
-    schedule delay) send less."""
+    batches (the default maximum, 512 spans): most requests are full; the
+    exit flush sends less, and so do the first ones, while the arrival rate
+    is learnt (a slow, sanitized build learns a lower one: a batch holds 50 ms
+    of spans). Sending at each drain would give requests of 64 to 192. The
+    schedule delay is set far beyond the run."""
     what = f'one thread x {calls} calls, 256-slot ring'
     produced = 2 + calls + 1  # as the program counts: its process span aside
     requests = []
     result, spans = run([program('stress'), 'threads-par', '1', str(calls)], produced + 1,
-                        env={'OTLPAUTO_BACKPRESSURE': 'block', 'OTLPAUTO_BUFFER_SPANS': '256'},
+                        env={'OTLPAUTO_BACKPRESSURE': 'block', 'OTLPAUTO_BUFFER_SPANS': '256',
+                             'OTEL_BSP_SCHEDULE_DELAY': '600000'},
                         requests=requests)
     check_exit(result, what, f'produced {produced}\n')
     check_equal(len(spans), produced + 1, f'{what}: every span arrives (and the process span)')
     sizes = [len(r.spans) for r in requests]
     partial = [n for n in sizes if n != 512]
-    check(len(partial) <= 3 and max(sizes, default=0) == 512,
+    check(2 * len(partial) <= len(sizes) and max(sizes, default=0) == 512,
           f'{what}: requests carry full batches', f'{len(partial)} of {len(sizes)}: {partial}')
 
 

@@ -3,16 +3,19 @@ counts, attributes, error spans, the address->name cache, non-blocking
 connects, families switched off, and no span for the exporter's own traffic.
 The program's output is the same with and without the shim; the spans are
 children of python's process span (written while the process family is on).
-Then file spans (OTLPAUTO_HOOKS=...,files)."""
+Then file spans (OTLPAUTO_HOOKS=...,files): open, read, write, fsync, close,
+the positioned reads and writes, and sqlite3's reads of its database."""
 
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
 
 from harness import (Receiver, assert_single_trace, check, check_equal, check_holds, main,
-                     process_spans, run_traced, skip)
+                     process_spans, program, run_traced, skip)
 from netutil import (HOSTS_NAME, KIND_INTERNAL, STATUS_ERROR, attr, ensure_hosts_entry,
                      spans_where)
 
@@ -96,6 +99,73 @@ def file_spans():
                 'files: nothing above a 10s threshold')
 
 
+def positioned_spans():
+    """pread, pwrite, preadv, pwritev, preadv2, pwritev2, their 64 variants
+    and the fortified preads, each once on a file: a "file read" or "file
+    write" span each, with file.path; nothing when the family is off."""
+    workdir = tempfile.mkdtemp(prefix='otlpauto-pio-')
+    path = os.path.join(workdir, 'data.bin')
+    argv = [program('positioned_io'), path]
+    try:
+        untraced = run_traced(argv, preload=False, timeout=30)
+        runs = {}
+        for name, hooks in (('on', 'process,files'), ('off', 'process')):
+            with Receiver() as receiver:
+                result = run_traced(argv, receiver, timeout=30,
+                                    env={'OTLPAUTO_HOOKS': hooks, 'OTLPAUTO_FILE_THRESHOLD': '0'})
+                count = 17 if name == 'on' else 1
+                receiver.wait_for_spans(count, timeout=10)
+                runs[name] = (result, receiver.wait_for_spans(count + 1, timeout=0.5))
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+        os.rmdir(workdir)
+    result, spans = runs['on']
+    check_equal((result.returncode, result.stdout), (0, untraced.stdout),
+                'positioned I/O: output unchanged')
+    mine = spans_where(spans, KIND_INTERNAL, 'otlpauto.files', {'file.path': path})
+    names = sorted(s['name'] for s in mine)
+    check_equal(names, ['file close', 'file open'] + ['file read'] * 8 + ['file write'] * 6,
+                'positioned I/O: a span for each of the 14 calls, with the path')
+    check_equal(len(spans), 17, 'positioned I/O: and the process span, nothing else')
+    check_equal(spans_where(runs['off'][1], scope='otlpauto.files'), [],
+                'positioned I/O: no span with the family off')
+
+
+def sqlite_spans():
+    """sqlite3 reads its database with pread64 only: each read is a span."""
+    sqlite = shutil.which('sqlite3')
+    if not sqlite:
+        print('skip: no sqlite3 (Debian sqlite3; scripts/setup installs it)')
+        return
+    workdir = tempfile.mkdtemp(prefix='otlpauto-sqlite-')
+    db = os.path.join(workdir, 'test.db')
+    try:
+        subprocess.run([sqlite, db, 'create table t(x); insert into t values (1), (2), (3);'],
+                       check=True, timeout=30)
+        query = [sqlite, db, 'select sum(x) from t;']
+        expected_reads = None
+        strace = shutil.which('strace')
+        if strace:
+            traced = subprocess.run([strace, '-f', '-qq', '-e', 'trace=pread64', '-P', db,
+                                     *query], capture_output=True, text=True, timeout=30)
+            expected_reads = traced.stderr.count('pread64(')
+        with Receiver() as receiver:
+            result = run_traced(query, receiver, timeout=30,
+                                env={'OTLPAUTO_HOOKS': 'process,files',
+                                     'OTLPAUTO_FILE_THRESHOLD': '0'})
+            spans = receiver.wait_for_spans(2, timeout=10)
+            spans = receiver.wait_for_spans(len(spans) + 1, timeout=0.5)
+    finally:
+        shutil.rmtree(workdir)
+    check_equal(result.stdout, '6\n', 'sqlite3: the query works')
+    reads = spans_where(spans, KIND_INTERNAL, 'otlpauto.files', {'file.path': db})
+    reads = [s for s in reads if s['name'] == 'file read']
+    if expected_reads is not None:
+        check_equal(len(reads), expected_reads, 'sqlite3: a span per pread64 (as strace counts)')
+    check(reads, 'sqlite3: its reads of the database are spans', len(reads))
+
+
 def accept_forever(listener):
     while True:
         try:
@@ -161,13 +231,13 @@ def test():
     ok = [s for s in lookups if s['status_code'] != STATUS_ERROR]
     check_equal(len(ok), 3, 'successful lookups (getaddrinfo twice, gethostbyname_r)')
     check(all(s['name'] == f'DNS lookup {HOSTS_NAME}' for s in lookups), 'DNS span name')
-    check(all(attr(s, 'dns.answers') == '127.0.0.1' for s in ok), 'dns.answers',
-          [attr(s, 'dns.answers') for s in ok])
+    check(all(attr(s, 'dns.answers') == ['127.0.0.1'] for s in ok),
+          'dns.answers: an array of strings', [attr(s, 'dns.answers') for s in ok])
     failed = [s for s in lookups if s['status_code'] == STATUS_ERROR]
     check_equal([attr(s, 'error.type') for s in failed], ['EAI_SERVICE'], 'failed lookup')
     reverse = spans_where(dns, attrs={'dns.question.name': '127.0.0.1'})
     check_equal(len(reverse), 1, 'getnameinfo span')
-    check(reverse and attr(reverse[0], 'dns.answers') == 'localhost', 'reverse answer',
+    check(reverse and attr(reverse[0], 'dns.answers') == ['localhost'], 'reverse answer',
           reverse and reverse[0]['attributes'])
 
     connects = spans_where(spans, KIND_INTERNAL, 'otlpauto.sockets')
@@ -205,6 +275,8 @@ def test():
 def test_all():
     test()
     file_spans()
+    positioned_spans()
+    sqlite_spans()
 
 
 if __name__ == '__main__':

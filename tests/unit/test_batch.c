@@ -134,8 +134,32 @@ static void test_truncated_sockaddr(void)
 	teardown();
 }
 
+/* A string list becomes an array of strings: one item per NUL-ended
+ * string, each made valid UTF-8 and held to the value length limit. */
+static void test_string_list(void)
+{
+	struct oa_payload w;
+	struct oa_record *rec = setup(&w);
+	cfg.attribute_value_length_limit = 4;
+	static const char list[] = "127.0.0.1\0::1\0\xff\0";
+	oa_payload_attr_str_list(&w, OA_KEY_DNS_ANSWERS, list, sizeof list - 1);
+	oa_payload_finish(&w);
+	const struct oa_export_span *s = add_and_view(rec);
+	const struct oa_attr *a = find(s, "dns.answers");
+	CHECK(a && a->type == OA_VALUE_STRING_ARRAY && a->v.array.n == 3);
+	if (a && a->v.array.n == 3) {
+		const struct oa_str *items = a->v.array.items;
+		CHECK(((uintptr_t)items % _Alignof(struct oa_str)) == 0);
+		CHECK(items[0].len == 4 && !memcmp(items[0].ptr, "127.", 4));
+		CHECK(items[1].len == 3 && !memcmp(items[1].ptr, "::1", 3));
+		CHECK(items[2].len == 3 && !memcmp(items[2].ptr, "\xef\xbf\xbd", 3));
+	}
+	teardown();
+}
+
 int main(void)
 {
+	test_string_list();
 	test_http_server_record();
 	test_truncated_sockaddr();
 	CHECK_DONE();

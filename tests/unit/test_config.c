@@ -362,6 +362,7 @@ static void check_defaults(void)
 	CHECK(!cfg.stacktrace);
 	CHECK_EQ_INT(cfg.stacktrace_threshold_ns, 10000000);
 	CHECK_EQ_INT(cfg.file_threshold_ns, 1000000);
+	CHECK_EQ_INT(cfg.redact_query, OA_REDACT_QUERY_SENSITIVE);
 }
 
 static void test_defaults(void)
@@ -378,7 +379,8 @@ static void test_defaults(void)
 	      "OTEL_TRACES_EXPORTER", "", "OTEL_EXPORTER_OTLP_ENDPOINT", "  ",
 	      "OTEL_EXPORTER_OTLP_HEADERS", "", "OTEL_EXPORTER_OTLP_PROTOCOL", "",
 	      "OTEL_EXPORTER_OTLP_COMPRESSION", "", "OTLPAUTO_HOOKS", "", "OTLPAUTO_FILE", "",
-	      "OTLPAUTO_BACKPRESSURE", "", "OTLPAUTO_EXPORTER_CPU", "", "OTLPAUTO_STACKTRACE", "");
+	      "OTLPAUTO_BACKPRESSURE", "", "OTLPAUTO_EXPORTER_CPU", "", "OTLPAUTO_STACKTRACE", "",
+	      "OTLPAUTO_REDACT_QUERY", "");
 	CHECK_QUIET();
 	check_defaults();
 }
@@ -998,6 +1000,22 @@ static void test_backpressure(void)
 	CHECK_ONE_WARNING("OTLPAUTO_BACKPRESSURE=\"wait\" is not one of drop, block; using drop");
 }
 
+static void test_redact_query(void)
+{
+	PARSE("OTLPAUTO_REDACT_QUERY", "all");
+	CHECK_EQ_INT(cfg.redact_query, OA_REDACT_QUERY_ALL);
+	CHECK_QUIET();
+	PARSE("OTLPAUTO_REDACT_QUERY", "None");
+	CHECK_EQ_INT(cfg.redact_query, OA_REDACT_QUERY_NONE);
+	PARSE("OTLPAUTO_REDACT_QUERY", "sensitive");
+	CHECK_EQ_INT(cfg.redact_query, OA_REDACT_QUERY_SENSITIVE);
+	CHECK_QUIET();
+	PARSE("OTLPAUTO_REDACT_QUERY", "some");
+	CHECK_EQ_INT(cfg.redact_query, OA_REDACT_QUERY_SENSITIVE);
+	CHECK_ONE_WARNING(
+	    "OTLPAUTO_REDACT_QUERY=\"some\" is not one of sensitive, all, none; using sensitive");
+}
+
 static void check_hooks(const char *value, uint32_t expected)
 {
 	int before = check_failed;
@@ -1356,6 +1374,7 @@ int main(void)
 	test_traces_exporter();
 	test_compression_protocol();
 	test_backpressure();
+	test_redact_query();
 	test_hooks();
 	test_function_lists();
 	test_strings();

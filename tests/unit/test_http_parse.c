@@ -815,53 +815,82 @@ static void test_bulk_lines(void)
 
 static void test_redact_query(void)
 {
-	char out[64];
-	CHECK_EQ_INT(oa_http_redact_query("a=1&b&c=&d=x=y", 14, out, sizeof out), 26);
+	const enum oa_redact_query all = OA_REDACT_QUERY_ALL;
+	const enum oa_redact_query sensitive = OA_REDACT_QUERY_SENSITIVE;
+	char out[256];
+	CHECK_EQ_INT(oa_http_redact_query("a=1&b&c=&d=x=y", 14, all, out, sizeof out), 26);
 	CHECK_EQ_STR(out, "a=REDACTED&b&c=&d=REDACTED");
-	CHECK_EQ_INT(oa_http_redact_query("", 0, out, sizeof out), 0);
+	CHECK_EQ_INT(oa_http_redact_query("", 0, all, out, sizeof out), 0);
 	CHECK_EQ_STR(out, "");
-	CHECK_EQ_INT(oa_http_redact_query("&&k=v&", 6, out, sizeof out), 13);
+	CHECK_EQ_INT(oa_http_redact_query("&&k=v&", 6, all, out, sizeof out), 13);
 	CHECK_EQ_STR(out, "&&k=REDACTED&");
-	CHECK_EQ_INT(oa_http_redact_query("=secret", 7, out, sizeof out), 9);
+	CHECK_EQ_INT(oa_http_redact_query("=secret", 7, all, out, sizeof out), 9);
 	CHECK_EQ_STR(out, "=REDACTED");
 	/* len bounds the input; cap bounds the output, snprintf-style */
-	CHECK_EQ_INT(oa_http_redact_query("token=abc", 6, out, sizeof out), 6);
+	CHECK_EQ_INT(oa_http_redact_query("token=abc", 6, all, out, sizeof out), 6);
 	CHECK_EQ_STR(out, "token=");
-	CHECK_EQ_INT(oa_http_redact_query("token=abc", 9, out, 8), 14);
+	CHECK_EQ_INT(oa_http_redact_query("token=abc", 9, all, out, 8), 14);
 	CHECK_EQ_STR(out, "token=R");
 	out[0] = 'x';
-	CHECK_EQ_INT(oa_http_redact_query("a=b", 3, out, 1), 10);
+	CHECK_EQ_INT(oa_http_redact_query("a=b", 3, all, out, 1), 10);
 	CHECK_EQ_STR(out, "");
+
+	/* sensitive (the default): the semantic conventions' names and
+	 * credential-like ones, whatever their case; other values kept */
+	static const char signed_url[] = "AWSAccessKeyId=AKIA&Expires=1&Signature=s&sig=x"
+					 "&X-Goog-Signature=g&q=cats&page=2&access_token=t"
+					 "&Password=p&api_key=k&empty=&flag";
+	oa_http_redact_query(signed_url, strlen(signed_url), sensitive, out, sizeof out);
+	CHECK_EQ_STR(out, "AWSAccessKeyId=REDACTED&Expires=1&Signature=REDACTED&sig=REDACTED"
+			  "&X-Goog-Signature=REDACTED&q=cats&page=2&access_token=REDACTED"
+			  "&Password=REDACTED&api_key=REDACTED&empty=&flag");
+	CHECK_EQ_INT(oa_http_redact_query("a=1&sig=", 8, sensitive, out, sizeof out), 8);
+	CHECK_EQ_STR(out, "a=1&sig=");
+	CHECK(!oa_http_sensitive_name("signal", 6));
+	CHECK(oa_http_sensitive_name("SIG", 3));
+	CHECK(oa_http_sensitive_name("X-Amz-Security-Token", 20));
+	/* none: the query as it came */
+	CHECK_EQ_INT(oa_http_redact_query("token=abc&a", 11, OA_REDACT_QUERY_NONE, out, sizeof out),
+		     11);
+	CHECK_EQ_STR(out, "token=abc&a");
 }
 
 static void test_url_full(void)
 {
 	char out[128];
-	struct oa_http_url url = {"http", "example.com", 80, "/a", "q=1&r"};
+	struct oa_http_url url = {"http", "example.com", 80, "/a", "q=1&r", OA_REDACT_QUERY_ALL};
 	CHECK_EQ_INT(oa_http_url_full(&url, out, sizeof out), 33);
 	CHECK_EQ_STR(out, "http://example.com/a?q=REDACTED&r");
-	url = (struct oa_http_url){"https", "user:pw@example.com", 8443, "/", NULL};
+	url.redact = OA_REDACT_QUERY_SENSITIVE;
+	oa_http_url_full(&url, out, sizeof out);
+	CHECK_EQ_STR(out, "http://example.com/a?q=1&r");
+	url = (struct oa_http_url){"https", "u:pw@example.com",	 443, "/",
+				   "k=v",   OA_REDACT_QUERY_NONE};
+	oa_http_url_full(&url, out, sizeof out);
+	CHECK_EQ_STR(out, "https://example.com/?k=v");
+	url = (struct oa_http_url){"https", "user:pw@example.com", 8443, "/",
+				   NULL,    OA_REDACT_QUERY_ALL};
 	oa_http_url_full(&url, out, sizeof out);
 	CHECK_EQ_STR(out, "https://example.com:8443/");
-	url = (struct oa_http_url){"https", "example.com", 443, "", NULL};
+	url = (struct oa_http_url){"https", "example.com", 443, "", NULL, OA_REDACT_QUERY_ALL};
 	oa_http_url_full(&url, out, sizeof out);
 	CHECK_EQ_STR(out, "https://example.com/");
-	url = (struct oa_http_url){NULL, "example.com:8080", 9999, NULL, ""};
+	url = (struct oa_http_url){NULL, "example.com:8080", 9999, NULL, "", OA_REDACT_QUERY_ALL};
 	oa_http_url_full(&url, out, sizeof out);
 	CHECK_EQ_STR(out, "http://example.com:8080/?");
-	url = (struct oa_http_url){"http", "::1", 8080, "x", NULL};
+	url = (struct oa_http_url){"http", "::1", 8080, "x", NULL, OA_REDACT_QUERY_ALL};
 	oa_http_url_full(&url, out, sizeof out);
 	CHECK_EQ_STR(out, "http://[::1]:8080/x");
-	url = (struct oa_http_url){"http", "[::1]:81", 8080, "/", NULL};
+	url = (struct oa_http_url){"http", "[::1]:81", 8080, "/", NULL, OA_REDACT_QUERY_ALL};
 	oa_http_url_full(&url, out, sizeof out);
 	CHECK_EQ_STR(out, "http://[::1]:81/");
-	url = (struct oa_http_url){"http", "[::1]", 8080, "/", NULL};
+	url = (struct oa_http_url){"http", "[::1]", 8080, "/", NULL, OA_REDACT_QUERY_ALL};
 	oa_http_url_full(&url, out, sizeof out);
 	CHECK_EQ_STR(out, "http://[::1]:8080/");
-	url = (struct oa_http_url){"http", "10.0.0.1", 0, "/", NULL};
+	url = (struct oa_http_url){"http", "10.0.0.1", 0, "/", NULL, OA_REDACT_QUERY_ALL};
 	oa_http_url_full(&url, out, sizeof out);
 	CHECK_EQ_STR(out, "http://10.0.0.1/");
-	url = (struct oa_http_url){"http", "h", 80, "/long/path", "k=v"};
+	url = (struct oa_http_url){"http", "h", 80, "/long/path", "k=v", OA_REDACT_QUERY_ALL};
 	CHECK_EQ_INT(oa_http_url_full(&url, out, 12), 29);
 	CHECK_EQ_STR(out, "http://h/lo");
 }

@@ -22,12 +22,17 @@ static void test_arg_count(void)
 	CHECK_EQ_INT(oa_cmdline_arg_count("", 0), 0);
 }
 
-static void check_redacted(const char *arg, const char *expected)
+static void check_redacted_as(const char *arg, enum oa_redact_query mode, const char *expected)
 {
 	char out[OA_REDACTED_ARG_MAX(256)];
-	size_t n = oa_redact_command_arg(arg, strlen(arg), out);
+	size_t n = oa_redact_command_arg(arg, strlen(arg), mode, out);
 	out[n] = '\0';
 	CHECK_EQ_STR(out, expected);
+}
+
+static void check_redacted(const char *arg, const char *expected)
+{
+	check_redacted_as(arg, OA_REDACT_QUERY_SENSITIVE, expected);
 }
 
 /* Arguments that carry credentials: header values as curl -H takes them,
@@ -39,7 +44,13 @@ static void test_redaction(void)
 	check_redacted("http://host:80/a/b", "http://host:80/a/b");
 	check_redacted("http://user:pw@host/x", "http://REDACTED@host/x");
 	check_redacted("https://h/p?token=abc&x&y=", "https://h/p?token=REDACTED&x&y=");
-	check_redacted("https://u:p@h/p?k=v#frag", "https://REDACTED@h/p?k=REDACTED#frag");
+	check_redacted("https://u:p@h/p?k=v#frag", "https://REDACTED@h/p?k=v#frag");
+	check_redacted("https://h/p?page=2&sig=abc", "https://h/p?page=2&sig=REDACTED");
+	/* the setting: every query value, or none; user:password whatever it says */
+	check_redacted_as("https://u:p@h/p?k=v&x#frag", OA_REDACT_QUERY_ALL,
+			  "https://REDACTED@h/p?k=REDACTED&x#frag");
+	check_redacted_as("https://u:p@h/p?token=t", OA_REDACT_QUERY_NONE,
+			  "https://REDACTED@h/p?token=t");
 	check_redacted("Authorization: Bearer s3cret", "Authorization: REDACTED");
 	check_redacted("cookie:a=b", "cookie: REDACTED");
 	check_redacted("X-Api-Key: k", "X-Api-Key: REDACTED");
@@ -50,7 +61,9 @@ static void test_redaction(void)
 	check_redacted("--name=value", "--name=value");
 	check_redacted("key=value", "key=value");
 	/* the longest growth: every value replaced */
-	check_redacted("http://h/?a=1&b=2&c=3", "http://h/?a=REDACTED&b=REDACTED&c=REDACTED");
+	check_redacted_as("http://h/?a=1&b=2&c=3", OA_REDACT_QUERY_ALL,
+			  "http://h/?a=REDACTED&b=REDACTED&c=REDACTED");
+	check_redacted("http://h/?a=1&b=2&c=3", "http://h/?a=1&b=2&c=3");
 }
 
 static const struct oa_attr *find(const struct oa_resource *r, const char *key)

@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "elf_facts.h"
 
 static const char doctor_usage[] =
     "Usage: otlpauto doctor PROGRAM\n"
@@ -27,7 +28,6 @@ static const char doctor_usage[] =
     "\n"
     "  -h, --help   show this help\n";
 
-#define PROFILE_HOOK	  "__cyg_profile_func_enter"
 #define COLLECTOR_WAIT_MS 3000
 
 /* What preloading needs that PROGRAM lacks; the verdict lists them. */
@@ -53,117 +53,6 @@ static void line(const char *label, const char *fmt, ...)
 }
 
 /* ---- The ELF file ---- */
-
-enum profile_hook { HOOK_ABSENT, HOOK_IMPORTED, HOOK_DEFINED };
-
-struct elf_facts {
-	int elf_class;
-	unsigned machine;
-	unsigned type;
-	bool has_interp, has_dynamic, has_symtab, has_dynsym;
-	char interp[256];
-	char libc[128]; /* the DT_NEEDED entry naming a C library */
-	enum profile_hook profile_hook;
-};
-
-static bool is_libc(const char *needed)
-{
-	return strncmp(needed, "libc.so", 7) == 0 || strncmp(needed, "libc.musl", 9) == 0;
-}
-
-/* Scans a symbol table for the -finstrument-functions entry hook. */
-static void scan_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct elf_facts *f)
-{
-	Elf_Data *data = elf_getdata(scn, NULL);
-	size_t n = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
-	for (size_t i = 0; data && i < n; i++) {
-		GElf_Sym sym;
-		const char *name;
-		if (!gelf_getsym(data, (int)i, &sym) ||
-		    !(name = elf_strptr(elf, sh->sh_link, sym.st_name)) ||
-		    strcmp(name, PROFILE_HOOK))
-			continue;
-		enum profile_hook found = sym.st_shndx == SHN_UNDEF ? HOOK_IMPORTED : HOOK_DEFINED;
-		if (found > f->profile_hook)
-			f->profile_hook = found;
-	}
-}
-
-static void scan_dynamic(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct elf_facts *f)
-{
-	Elf_Data *data = elf_getdata(scn, NULL);
-	size_t n = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
-	for (size_t i = 0; data && i < n; i++) {
-		GElf_Dyn dyn;
-		if (!gelf_getdyn(data, (int)i, &dyn) || dyn.d_tag != DT_NEEDED)
-			continue;
-		const char *needed = elf_strptr(elf, sh->sh_link, dyn.d_un.d_val);
-		if (needed && is_libc(needed))
-			snprintf(f->libc, sizeof f->libc, "%s", needed);
-	}
-}
-
-static void scan_program_headers(Elf *elf, struct elf_facts *f)
-{
-	size_t n, size;
-	const char *raw = elf_rawfile(elf, &size);
-	if (elf_getphdrnum(elf, &n) != 0)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		GElf_Phdr ph;
-		if (!gelf_getphdr(elf, (int)i, &ph))
-			continue;
-		if (ph.p_type == PT_DYNAMIC)
-			f->has_dynamic = true;
-		if (ph.p_type == PT_INTERP) {
-			f->has_interp = true;
-			if (raw && ph.p_offset < size && ph.p_filesz <= size - ph.p_offset)
-				snprintf(f->interp, sizeof f->interp, "%.*s", (int)ph.p_filesz,
-					 raw + ph.p_offset);
-		}
-	}
-}
-
-/* False with a message when path is not an ELF file libelf can read. */
-static bool read_elf(const char *path, struct elf_facts *f, char *why, size_t why_size)
-{
-	*f = (struct elf_facts){0};
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(why, why_size, "cannot open it: %s", strerror(errno));
-		return false;
-	}
-	Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
-	GElf_Ehdr eh;
-	bool ok = elf && elf_kind(elf) == ELF_K_ELF && gelf_getehdr(elf, &eh);
-	if (!ok) {
-		snprintf(why, why_size, "not an ELF file");
-	} else {
-		f->elf_class = gelf_getclass(elf);
-		f->machine = eh.e_machine;
-		f->type = eh.e_type;
-		scan_program_headers(elf, f);
-		size_t names;
-		if (elf_getshdrstrndx(elf, &names) == 0) {
-			for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn));) {
-				GElf_Shdr sh;
-				if (!gelf_getshdr(scn, &sh))
-					continue;
-				if (sh.sh_type == SHT_SYMTAB)
-					f->has_symtab = true;
-				if (sh.sh_type == SHT_DYNSYM)
-					f->has_dynsym = true;
-				if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM)
-					scan_symbols(elf, scn, &sh, f);
-				else if (sh.sh_type == SHT_DYNAMIC)
-					scan_dynamic(elf, scn, &sh, f);
-			}
-		}
-	}
-	elf_end(elf);
-	close(fd);
-	return ok;
-}
 
 static const char *machine_name(unsigned machine)
 {
@@ -287,6 +176,40 @@ static void check_libc(const struct elf_facts *f, struct problems *p)
 		line("libc:", "none among the needed libraries%s",
 		     f->has_interp ? "" : " (static)");
 	}
+}
+
+/* Runtimes that make their system calls without the C library, where the
+ * hooks cannot see them. Returns what the verdict should add, or NULL. */
+static const char *check_runtime(const struct elf_facts *f)
+{
+	char go[48];
+	snprintf(go, sizeof go, "Go%s%s%s", f->go_version[0] ? " (" : "", f->go_version,
+		 f->go_version[0] ? ")" : "");
+	if (!f->has_interp) { /* static: the verdict says it all */
+		if (f->go)
+			line("runtime:", "%s", go);
+		return NULL;
+	}
+	if (f->go) {
+		line("runtime:",
+		     "%s: Go makes its system calls itself, not through the C library. Not "
+		     "seen: its network and file I/O, its DNS lookups (unless they go through "
+		     "the C library's resolver: GODEBUG=netdns=cgo), its execs and its exit "
+		     "(so no process span). Seen: the programs it starts, when they use "
+		     "the C library",
+		     go);
+		return "it is a Go program: its own network and file I/O are not seen, the "
+		       "programs it starts are traced";
+	}
+	if (f->uring[0]) {
+		line("runtime:",
+		     "io_uring (%s): reads, writes, accepts and connects submitted through "
+		     "io_uring bypass the C library and are not seen",
+		     f->uring);
+		return "I/O it submits through io_uring is not seen";
+	}
+	line("runtime:", "no Go runtime, no io_uring: its I/O goes through the C library");
+	return NULL;
 }
 
 static void check_library(const struct elf_facts *program, struct problems *p)
@@ -489,6 +412,7 @@ static int diagnose(const char *program)
 	check_functions(&f);
 	check_symbols(&f);
 	check_libc(&f, &problems);
+	const char *limits = check_runtime(&f);
 	check_library(&f, &problems);
 	struct oa_config cfg = {0};
 	oa_config_parse(&cfg, env_get, NULL);
@@ -499,7 +423,10 @@ static int diagnose(const char *program)
 		line("verdict:", "preloading cannot work: %s", problems.text);
 		return 1;
 	}
-	line("verdict:", "preloading can work");
+	if (limits)
+		line("verdict:", "preloading can work, but %s", limits);
+	else
+		line("verdict:", "preloading can work");
 	return 0;
 }
 

@@ -2,6 +2,7 @@
  * reads, LD_PRELOAD gets the library, and the program replaces this process. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <gelf.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -9,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
+#include "elf_facts.h"
 #include "exec_target.h"
 #include "log.h"
 #include "relay.h"
@@ -280,13 +283,27 @@ static bool apply(const struct settings *s)
 
 /* ---- The relay: otlpauto stays the program's parent and sends for it ---- */
 
+static void ignore_line(const char *line)
+{
+	(void)line;
+}
+
+/* The settings as the program will read them. Quietly: the program's own
+ * library warns about a bad value, once. */
+static void parse_environment(struct oa_config *cfg)
+{
+	oa_log_set_sink(ignore_line);
+	oa_config_parse(cfg, env_get, NULL);
+	oa_log_set_sink(NULL);
+}
+
 /* The library, loaded here (not preloaded: nothing in this process is
  * traced), hosting the relay the program and its children send through;
  * NULL when it cannot (then the program exports by itself). */
 static const struct otlpauto_relay_v1 *host_relay(const char *library)
 {
 	struct oa_config cfg = {0};
-	oa_config_parse(&cfg, env_get, NULL);
+	parse_environment(&cfg);
 	bool relayable = !cfg.sdk_disabled && (cfg.exporter == OA_EXPORTER_OTLP ||
 					       (cfg.exporter == OA_EXPORTER_FILE && cfg.file_path));
 	oa_config_free(&cfg);
@@ -324,12 +341,92 @@ static void watch_signals(void)
 	sigaction(SIGQUIT, &sa, NULL);
 }
 
-/* What went wrong, on stderr; nothing when every span was delivered. A run
- * writing to a file also says when there will be none: every span sampled
- * out. */
-static void say_what_was_lost(const char *program, const struct oa_relay_totals *t,
-			      bool to_file)
+/* What run knows of the program before it starts. */
+struct target {
+	const char *name;	 /* as given */
+	const char *untraced;	 /* what keeps the shim out ("is statically linked"), or NULL */
+	const char *consequence; /* with it: what that does */
+	bool go;		 /* a dynamically linked Go program */
+	char file[PATH_MAX + 2]; /* where spans are written, as shown; empty: not a file */
+};
+
+/* Why a program that will not load preloaded libraries does not, from its
+ * file: set-id bits, then the ELF program headers. */
+static void why_untraced(struct target *t, const char *path)
 {
+	struct stat st;
+	struct elf_facts facts;
+	char why[256];
+	t->untraced = "does not load preloaded libraries";
+	t->consequence = "";
+	if (stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID))) {
+		t->untraced = "is set-uid or set-gid";
+		t->consequence = ": the loader ignores LD_PRELOAD for it";
+	} else if (read_elf(path, &facts, why, sizeof why) && !facts.has_interp) {
+		t->untraced = "is statically linked";
+		t->consequence = ": there is no dynamic loader to preload anything";
+	}
+}
+
+static void inspect_target(struct target *t, const char *name)
+{
+	char path[PATH_MAX];
+	t->name = name;
+	if (!find_program(name, path, sizeof path) || elf_version(EV_CURRENT) == EV_NONE)
+		return;
+	if (oa_exec_target_check(path, -1) == OA_EXEC_NO_PRELOAD) {
+		why_untraced(t, path);
+		return;
+	}
+	struct elf_facts facts;
+	char why[256];
+	t->go = read_elf(path, &facts, why, sizeof why) && facts.go && facts.has_interp;
+}
+
+static const char go_reason[] = "is a Go program, which makes its system calls without the C "
+				"library: its own network and file I/O are not seen, the "
+				"programs it starts are traced";
+
+/* The file spans go to, as messages show it: ./NAME when it is in the
+ * current directory. */
+static void show_file(struct target *t, const char *path)
+{
+	char cwd[PATH_MAX];
+	size_t n = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
+	if (n && strncmp(path, cwd, n) == 0 && path[n] == '/' && !strchr(path + n + 1, '/'))
+		snprintf(t->file, sizeof t->file, "./%s", path + n + 1);
+	else
+		snprintf(t->file, sizeof t->file, "%s", path);
+}
+
+/* No span arrived: says so, why, and that the file got nothing. */
+static void say_no_span(const struct target *target, const char *why)
+{
+	if (target->file[0])
+		fprintf(stderr, "otlpauto: no span was produced, nothing was written to %s: %s\n",
+			target->file, why);
+	else
+		fprintf(stderr, "otlpauto: no span was produced: %s\n", why);
+}
+
+/* Why processes that were traced recorded nothing: the hook families, when
+ * they were chosen, are the likely reason. */
+static void say_nothing_recorded(char *why, size_t size, uint64_t processes)
+{
+	int n = snprintf(why, size, "nothing was recorded in %llu traced process%s",
+			 (unsigned long long)processes, processes == 1 ? "" : "es");
+	if (env_is_set("OTLPAUTO_HOOKS") && n > 0 && (size_t)n < size)
+		snprintf(why + n, size - (size_t)n, " (OTLPAUTO_HOOKS=%s)",
+			 getenv("OTLPAUTO_HOOKS"));
+}
+
+/* What went wrong, on stderr; nothing when every span was delivered. When no
+ * span arrived it says why, if known: not traced, a Go program, nothing
+ * recorded, every span sampled out (said only for a file: a collector's
+ * sampled-out traces are normal). */
+static void say_what_was_lost(const struct target *target, const struct oa_relay_totals *t)
+{
+	const char *program = target->name;
 	const struct oa_relay_stats *r = &t->reported;
 	/* Spans the processes delivered to the relay are lost again when the
 	 * relay cannot send them (t->failed). */
@@ -338,20 +435,39 @@ static void say_what_was_lost(const char *program, const struct oa_relay_totals 
 		lost_in_processes += r->lost[i];
 	uint64_t recorded = r->exported + lost_in_processes;
 	uint64_t lost = lost_in_processes + t->failed;
+	char why[512];
+	/* A Go program ends with its own exit system call: it never reports. */
+	bool go_silent = target->go && t->unreported;
+	bool said_unreported = go_silent;
 	if (t->processes == 0) {
-		fprintf(stderr,
-			"otlpauto: no traced process reported: %s ran without the shim "
-			"(statically linked, set-uid, or LD_PRELOAD removed); see "
-			"'otlpauto doctor %s'\n",
-			program, program);
+		snprintf(why, sizeof why, "%s %s%s", program,
+			 target->untraced ? target->untraced
+					  : "ran without the shim (statically linked, set-uid, or "
+					    "LD_PRELOAD removed)",
+			 target->untraced ? ", it cannot be traced" : "");
+		say_no_span(target, why);
 		return;
 	}
-	if (recorded + r->sampled_out == 0)
-		fprintf(stderr, "otlpauto: %s produced no span (%llu processes traced)\n", program,
-			(unsigned long long)t->processes);
-	else if (recorded == 0 && to_file)
-		fprintf(stderr, "otlpauto: every span of %s was sampled out (%llu)\n", program,
-			(unsigned long long)r->sampled_out);
+	/* A process that never reported may still have sent spans. */
+	bool none = recorded == 0 && t->spans_in == 0;
+	if (none && go_silent) {
+		snprintf(why, sizeof why, "%s %s", program, go_reason);
+		say_no_span(target, why);
+	} else if (none && r->sampled_out == 0) {
+		said_unreported = t->unreported == t->processes;
+		if (said_unreported)
+			snprintf(why, sizeof why,
+				 "the %llu traced process%s ended without "
+				 "reporting (killed, or replaced by a program that is not traced)",
+				 (unsigned long long)t->processes, t->processes == 1 ? "" : "es");
+		else
+			say_nothing_recorded(why, sizeof why, t->processes);
+		say_no_span(target, why);
+	} else if (none && target->file[0]) {
+		snprintf(why, sizeof why, "every span of %s was sampled out (%llu)", program,
+			 (unsigned long long)r->sampled_out);
+		say_no_span(target, why);
+	}
 	if (lost)
 		fprintf(stderr,
 			"otlpauto: %llu of %llu spans were lost: ring full %llu, queue full %llu, "
@@ -362,7 +478,7 @@ static void say_what_was_lost(const char *program, const struct oa_relay_totals 
 			(unsigned long long)(r->lost[2] + t->failed),
 			(unsigned long long)r->lost[3], (unsigned long long)r->lost[4],
 			(unsigned long long)r->lost[5]);
-	if (t->unreported)
+	if (t->unreported && !said_unreported)
 		fprintf(stderr,
 			"otlpauto: %llu traced process%s ended without reporting (killed, or "
 			"replaced by a program that is not traced): spans may be missing\n",
@@ -371,7 +487,8 @@ static void say_what_was_lost(const char *program, const struct oa_relay_totals 
 
 /* Runs the program as a child, waits for it, sends what the relay took in
  * and exits as the program did. */
-static int run_with_relay(const struct otlpauto_relay_v1 *relay, char **program, bool to_file)
+static int run_with_relay(const struct otlpauto_relay_v1 *relay, char **program,
+			  const struct target *target)
 {
 	watch_signals();
 	pid_t pid;
@@ -395,11 +512,11 @@ static int run_with_relay(const struct otlpauto_relay_v1 *relay, char **program,
 		;
 	child_pid = 0;
 	struct oa_config cfg = {0};
-	oa_config_parse(&cfg, env_get, NULL);
+	parse_environment(&cfg);
 	struct oa_relay_totals totals;
 	relay->finish(cfg.export_timeout_ms, &totals);
 	oa_config_free(&cfg);
-	say_what_was_lost(program[0], &totals, to_file);
+	say_what_was_lost(target, &totals);
 	if (WIFSIGNALED(status)) {
 		signal(WTERMSIG(status), SIG_DFL);
 		raise(WTERMSIG(status));
@@ -564,21 +681,29 @@ int cmd_run(int argc, char **argv)
 	}
 	free(preload);
 	free_settings(&s);
-	/* Not before a program that is not there: it would write nothing. */
-	if (default_file && find_program(program[0], path, sizeof path))
+	struct target target = {0};
+	inspect_target(&target, program[0]);
+	struct oa_config cfg = {0};
+	parse_environment(&cfg);
+	/* A default file is named only for a program that can write to it. */
+	if (cfg.exporter == OA_EXPORTER_FILE && cfg.file_path && !(default_file && target.untraced))
+		show_file(&target, cfg.file_path);
+	oa_config_free(&cfg);
+	/* Not before a program that is not there or cannot be traced: it would
+	 * write nothing. */
+	if (default_file && find_program(program[0], path, sizeof path) && !target.untraced)
+		fprintf(stderr, "otlpauto: writing spans to %s; view them with: otlpauto view %s\n",
+			target.file, target.file);
+	if (target.untraced)
 		fprintf(stderr,
-			"otlpauto: writing spans to ./%s; view them with: otlpauto view ./%s\n",
-			file, file);
-	char found[PATH_MAX];
-	if (find_program(program[0], found, sizeof found) &&
-	    oa_exec_target_check(found, -1) == OA_EXEC_NO_PRELOAD)
-		fprintf(stderr,
-			"otlpauto: %s does not load preloaded libraries (statically linked or "
-			"set-uid): it cannot be traced; see 'otlpauto doctor %s'\n",
-			program[0], program[0]);
+			"otlpauto: %s %s%s, so it cannot be traced; see 'otlpauto doctor %s'\n",
+			program[0], target.untraced, target.consequence, program[0]);
+	else if (target.go)
+		fprintf(stderr, "otlpauto: %s %s; see 'otlpauto doctor %s'\n", program[0],
+			go_reason, program[0]);
 	const struct otlpauto_relay_v1 *relay = host_relay(library.path);
 	if (relay)
-		return run_with_relay(relay, program, getenv("OTLPAUTO_FILE") != NULL);
+		return run_with_relay(relay, program, &target);
 	execvp(program[0], program);
 	fprintf(stderr, "otlpauto run: cannot execute %s: %s\n", program[0], strerror(errno));
 	return EXIT_CANNOT_EXEC;

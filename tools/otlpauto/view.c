@@ -338,6 +338,23 @@ static bool write_chrome_file(const char *path, const struct trace *const *trace
 	return ok;
 }
 
+/* Loads a file; false, with a message, when it cannot be read or holds no
+ * span (run writes no file when no span was produced, so an empty one is
+ * someone else's mistake worth naming). */
+static bool load_file(struct span_set *set, const char *path)
+{
+	size_t before = set->n_spans;
+	if (!spans_load_file(set, path))
+		return false;
+	if (set->n_spans > before)
+		return true;
+	struct stat st;
+	bool empty = stat(path, &st) == 0 && st.st_size == 0;
+	fprintf(stderr, "otlpauto view: %s: %s\n", path,
+		empty ? "empty file, no spans" : "no span in it");
+	return false;
+}
+
 static int show(struct span_set *set, const struct view_options *o)
 {
 	const struct trace **traces = malloc((set->n_traces + 1) * sizeof *traces);
@@ -383,9 +400,9 @@ int cmd_view(int argc, char **argv)
 	struct span_set set = {0};
 	bool ok = true;
 	if (default_file)
-		ok = spans_load_file(&set, default_file);
+		ok = load_file(&set, default_file);
 	for (int i = optind; i < argc; i++)
-		ok = spans_load_file(&set, argv[i]) && ok;
+		ok = load_file(&set, argv[i]) && ok;
 	free(default_file);
 	if (!spans_build(&set)) {
 		fprintf(stderr, "otlpauto view: out of memory\n");
