@@ -693,8 +693,8 @@ static void plan_traceparent(struct oa_thread *t, struct oa_http_conn *h, struct
 						  .replaces = len};
 }
 
-/* A head ends in this send, or is still open at its end: decide
- * its context and whether lines go in before `at` (an application offset;
+/* A head ends in this send, or is still open at its end: decide its
+ * context and whether lines go in before `at` (an application offset;
  * SIZE_MAX: its blank line began in an earlier send, or is not there yet)
  * or its traceparent gets rewritten. head_start is the application offset
  * of its first byte (negative: in an earlier send). */
