@@ -986,6 +986,8 @@ static void hold(struct oa_http_conn *h, const struct oa_send_call *c, const str
 	for (int i = 0; i < c->iovcnt; i++) {
 		size_t len = c->iov[i].iov_len, from = skip < len ? skip : len;
 		skip -= from;
+		if (from == len)
+			continue;
 		memcpy(h->inject + at, (const char *)c->iov[i].iov_base + from, len - from);
 		at += len - from;
 	}
