@@ -929,6 +929,9 @@ static bool send_continuation(int fd, int flags, struct oa_http_conn *h)
 
 bool oa_http_flush_owed(int fd, struct oa_fd *f)
 {
+	/* The call sends the bytes a rewrite would replace as they are: the
+	 * rest of the rewrite must not land on later ones. */
+	f->u.http.rewrite_len = f->u.http.rewrite_sent = 0;
 	return send_continuation(fd, 0, &f->u.http);
 }
 

@@ -203,7 +203,8 @@ ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_
 /* Sends inserted header bytes (or held ones, as they are) still owed
  * (OA_FD_OWED) before a call that cannot carry them (sendfile, splice,
  * sendmmsg). False (errno set) when they could not all go out: the call must
- * fail with that errno. The rest of a rewritten value waits for a write. */
+ * fail with that errno. The rest of a rewritten value is dropped: the call
+ * sends the bytes it would have replaced. */
 bool oa_http_flush_owed(int fd, struct oa_fd *f);
 /* Bytes sent by a call that inserts nothing (sendmmsg). */
 void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
