@@ -656,10 +656,11 @@ static void plan_traceparent(struct oa_thread *t, struct oa_http_conn *h, struct
 	if (value_at < 0 && (uint64_t)-value_at != held)
 		return;
 	if (tp->state == OA_HTTP_TP_OPEN) {
+		/* a value begun before this send has its first bytes held */
 		size_t from = value_at < 0 ? 0 : (size_t)value_at;
-		if (held + pl->total - from <= OA_INJECT_MAX) {
+		if ((value_at < 0 ? held : 0) + pl->total - from <= OA_INJECT_MAX) {
 			pl->hold_at = from;
-			pl->hold_more = held > 0;
+			pl->hold_more = value_at < 0;
 		}
 		return;
 	}
@@ -677,7 +678,8 @@ static void plan_traceparent(struct oa_thread *t, struct oa_http_conn *h, struct
 	sc.flags = hp->ctx.flags & 1;
 	char *value = pl->lines[pl->n_heads - 1];
 	oa_traceparent_rewrite(&tp->value, &sc, value);
-	size_t in_held = held < OA_TRACEPARENT_LEN ? held : OA_TRACEPARENT_LEN;
+	/* only a value that began before this send is in the held bytes */
+	size_t in_held = value_at >= 0 ? 0 : held < OA_TRACEPARENT_LEN ? held : OA_TRACEPARENT_LEN;
 	if (in_held) {
 		pl->held_rewrite = value;
 		pl->held_rewrite_len = in_held;

@@ -13,7 +13,9 @@
  *       nonblock each piece one send() on a non-blocking socket (EAGAIN polled)
  * Cases: a long head split at every byte; a short head split at every pair
  * of points; heads whose traceparent must stay (malformed, another
- * version, not the one received, a second line) split at every byte. With
+ * version, not the one received, a second line) split at every byte; two
+ * heads written together, split at every byte and at every pair of points
+ * around their values. With
  * "few", only three splits of the long head, each rewritten parent id
  * printed as "parent ID" (to compare with the exported CLIENT spans).
  * Without the shim nothing is rewritten: "expect none" checks that. Prints
@@ -50,11 +52,13 @@ static void die(const char *what)
 	exit(2);
 }
 
+static size_t first_cut; /* of the case being checked */
+
 static void fail(const char *what, const char *sent, size_t sent_len, const char *got,
 		 size_t got_len)
 {
-	printf("FAIL %s\nsent %zu: %.*s\ngot  %zu: %.*s\n", what, sent_len, (int)sent_len, sent,
-	       got_len, (int)got_len, got);
+	printf("FAIL %s (cut at %zu)\nsent %zu: %.*s\ngot  %zu: %.*s\n", what, first_cut, sent_len,
+	       (int)sent_len, sent, got_len, (int)got_len, got);
 	exit(1);
 }
 
@@ -133,6 +137,20 @@ static size_t read_head(int fd, char *buf)
 	return n;
 }
 
+/* Reads exactly n bytes (10 s at most for each read). */
+static void read_exact(int fd, char *buf, size_t n)
+{
+	for (size_t got = 0; got < n;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 10000) != 1)
+			die("poll read");
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r <= 0)
+			die("read");
+		got += (size_t)r;
+	}
+}
+
 static bool is_hex(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -141,18 +159,21 @@ static bool is_hex(const char *s, size_t n)
 	return true;
 }
 
-/* One request through the proxy: `head` forwarded in pieces cut at
- * cuts[0..n_cuts) (increasing, inside the head). `value_at` is where X's
- * value is in it when the head passes X on (rewritten), else -1. */
-static void one_case(const char *head, int value_at, const size_t *cuts, int n_cuts)
+/* Requests through the proxy: `bytes` (n_heads heads back to back)
+ * forwarded in pieces cut at cuts[0..n_cuts) (increasing, inside them).
+ * value_at[i] is where X's value is in head i when it passes X on
+ * (rewritten), else -1. */
+static void forward(const char *bytes, const int *value_at, int n_heads, const size_t *cuts,
+		    int n_cuts)
 {
-	size_t len = strlen(head);
+	size_t len = strlen(bytes);
+	first_cut = n_cuts ? cuts[0] : len;
 	static const char incoming[] = "GET /in HTTP/1.1\r\nHost: proxy\r\n"
 				       "traceparent: " X_VALUE "\r\ntracestate: k=v\r\n\r\n";
 	int client = connect_to(proxy_port);
 	send_all(client, incoming, sizeof incoming - 1);
 	int served = accept(proxy_listener, NULL, NULL);
-	char got[MAX_HEAD];
+	char got[2 * MAX_HEAD];
 	size_t got_len = read_head(served, got);
 	if (got_len != sizeof incoming - 1 || memcmp(got, incoming, got_len) != 0)
 		fail("incoming request changed", incoming, sizeof incoming - 1, got, got_len);
@@ -165,7 +186,7 @@ static void one_case(const char *head, int value_at, const size_t *cuts, int n_c
 	int n = 0;
 	for (int i = 0; i <= n_cuts; i++) {
 		size_t end = i < n_cuts ? cuts[i] : len;
-		iov[n++] = (struct iovec){(char *)head + at, end - at};
+		iov[n++] = (struct iovec){(char *)bytes + at, end - at};
 		at = end;
 	}
 	if (mode == WRITEV)
@@ -175,38 +196,47 @@ static void one_case(const char *head, int value_at, const size_t *cuts, int n_c
 			send_all(upstream, iov[i].iov_base, iov[i].iov_len);
 
 	int sink = accept(sink_listener, NULL, NULL);
-	got_len = read_head(sink, got);
+	read_exact(sink, got, len);
 	cases++;
-	if (got_len != len)
-		fail("length changed", head, len, got, got_len);
-	bool rewrite = value_at >= 0 && expect_rewrite;
-	/* the parent id: 36 chars into the value, 16 of them */
-	size_t id_at = rewrite ? (size_t)value_at + 36 : len;
-	for (size_t i = 0; i < len; i++)
-		if ((i < id_at || i >= id_at + 16) && got[i] != head[i])
-			fail("a byte changed", head, len, got, got_len);
-	if (rewrite) {
-		const char *id = got + id_at;
-		if (!is_hex(id, 16) || memcmp(id, X_SPAN, 16) == 0 ||
-		    memcmp(id, "0000000000000000", 16) == 0)
-			fail("parent id not rewritten", head, len, got, got_len);
-		if (rewritten == MAX_IDS)
-			die("too many cases");
-		memcpy(ids[rewritten], id, 16);
-		ids[rewritten++][16] = '\0';
-		if (few)
-			printf("parent %.16s\n", id);
+	bool changed[2 * MAX_HEAD] = {0};
+	size_t head_at = 0;
+	for (int h = 0; h < n_heads; h++) {
+		const char *end = strstr(bytes + head_at, "\r\n\r\n");
+		if (value_at[h] >= 0 && expect_rewrite) {
+			/* the parent id: 36 chars into the value, 16 of them */
+			const char *id = got + head_at + (size_t)value_at[h] + 36;
+			if (!is_hex(id, 16) || memcmp(id, X_SPAN, 16) == 0 ||
+			    memcmp(id, "0000000000000000", 16) == 0)
+				fail("parent id not rewritten", bytes, len, got, len);
+			memset(changed + (id - got), 1, 16);
+			if (rewritten == MAX_IDS)
+				die("too many cases");
+			memcpy(ids[rewritten], id, 16);
+			ids[rewritten++][16] = '\0';
+			if (few)
+				printf("parent %.16s\n", id);
+		}
+		head_at = (size_t)(end + 4 - bytes);
 	}
+	for (size_t i = 0; i < len; i++)
+		if (!changed[i] && got[i] != bytes[i])
+			fail("a byte changed", bytes, len, got, len);
 
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-	send_all(sink, ok, sizeof ok - 1);
-	read_head(upstream, got);
+	for (int h = 0; h < n_heads; h++)
+		send_all(sink, ok, sizeof ok - 1);
+	read_exact(upstream, got, n_heads * (sizeof ok - 1));
 	send_all(served, ok, sizeof ok - 1);
-	read_head(client, got);
+	read_exact(client, got, sizeof ok - 1);
 	close(sink);
 	close(upstream);
 	close(served);
 	close(client);
+}
+
+static void one_case(const char *head, int value_at, const size_t *cuts, int n_cuts)
+{
+	forward(head, &value_at, 1, cuts, n_cuts);
 }
 
 /* The head with `line` among its header lines; where X's value is in it
@@ -286,6 +316,18 @@ int main(int argc, char **argv)
 		/* blanks around the value */
 		at = make_head(head, "traceparent:   " X_VALUE " \t \r\n", true);
 		every_split(head, at);
+		/* two heads in one write, each rewritten */
+		at = make_head(head, "traceparent: " X_VALUE "\r\n", true);
+		char two[2 * MAX_HEAD];
+		snprintf(two, sizeof two, "%s%s", head, head);
+		int ats[2] = {at, at};
+		for (size_t i = 1; i < strlen(two); i++)
+			forward(two, ats, 2, &i, 1);
+		/* ... cut around each value */
+		size_t second = strlen(head) + (size_t)at;
+		for (size_t i = (size_t)at - 2; i < (size_t)at + 60; i++)
+			for (size_t j = second - 2; j < second + 60; j++)
+				forward(two, ats, 2, (size_t[]){i, j}, 2);
 	}
 	qsort(ids, rewritten, sizeof ids[0], compare_ids);
 	for (unsigned i = 1; i < rewritten; i++)
