@@ -641,6 +641,14 @@ void oa_http_write_end(struct oa_thread *t, int fd, struct oa_fd *f)
 
 /* ---- client sends */
 
+/* A span's context as a traceparent carries it. */
+static void wire_context(const struct oa_span_ctx *ctx, struct oa_span_context *out)
+{
+	memcpy(out->trace_id, ctx->trace_id, 16);
+	oa_span_id_to_bytes(ctx->span_id, out->span_id);
+	out->flags = ctx->flags & 1;
+}
+
 /* The head's first traceparent line, whose value starts at application
  * offset `value_at` (negative: in an earlier send). A version-00 value
  * that a proxy passes on (it names the handled request's remote parent)
@@ -673,9 +681,7 @@ static void plan_traceparent(struct oa_thread *t, struct oa_http_conn *h, struct
 	new_client_ctx(t, &o, &hp->parent, &hp->ctx);
 	hp->decided = true;
 	struct oa_span_context sc;
-	memcpy(sc.trace_id, hp->ctx.trace_id, 16);
-	oa_span_id_to_bytes(hp->ctx.span_id, sc.span_id);
-	sc.flags = hp->ctx.flags & 1;
+	wire_context(&hp->ctx, &sc);
 	char *value = pl->lines[pl->n_heads - 1];
 	oa_traceparent_rewrite(&tp->value, &sc, value);
 	/* only a value that began before this send is in the held bytes */
@@ -733,9 +739,7 @@ static void plan_head(struct oa_thread *t, struct oa_http_conn *h, struct send_p
 	new_client_ctx(t, &o, &hp->parent, &hp->ctx);
 	hp->decided = true;
 	struct oa_span_context sc;
-	memcpy(sc.trace_id, hp->ctx.trace_id, 16);
-	oa_span_id_to_bytes(hp->ctx.span_id, sc.span_id);
-	sc.flags = hp->ctx.flags & 1;
+	wire_context(&hp->ctx, &sc);
 	char *lines = pl->lines[pl->n_heads - 1];
 	size_t len = oa_inject_format(&sc, o.tracestate, o.tracestate_len, lines);
 	hp->insert = pl->n_ins;
