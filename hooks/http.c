@@ -17,11 +17,17 @@
  *
  * Client requests without a traceparent get "traceparent" (and the handled
  * request's "tracestate") header lines, inserted before the blank line ending
- * their head. The application's view stays exact: a dry run on a copy of the
- * request parser finds where heads end in the bytes it writes; they go out
- * with the lines inserted (sendmsg); the return value counts only the
- * application's bytes the kernel took; inserted bytes the kernel did not take
- * are kept and sent before the application's next byte.
+ * their head; a request passing on the handled request's traceparent (a
+ * proxy) gets its value rewritten in place to name the CLIENT span. The
+ * application's view stays exact: a dry run on a copy of the request parser
+ * finds where heads end and where traceparent values are in the bytes it
+ * writes; they go out with the lines inserted or the value replaced
+ * (sendmsg); the return value counts only the application's bytes the
+ * kernel took (a replaced byte counts as the one it replaces); inserted or
+ * replacing bytes the kernel did not take are kept and sent before or
+ * instead of the application's next bytes. A value not complete in a write
+ * is held: its bytes are counted as sent and go out with the next write,
+ * once its line shows whether it is rewritten.
  *
  * Spans are correct or absent: anything out of step (bytes passed by unseen,
  * a response without a request, a parser giving up) drops the connection's
@@ -132,6 +138,8 @@ void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f)
 	h->untracked = 0;
 	h->out_decided = false;
 	h->inject_len = h->inject_sent = 0;
+	h->held = false;
+	h->rewrite_len = h->rewrite_sent = 0;
 	h->opener_set = t && pushed.span_id;
 	if (h->opener_set) {
 		oa_current_parent(t, &h->opener_parent);
@@ -311,19 +319,30 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 
 /* ---- contexts of new exchanges */
 
-/* What one send decided for the heads ending in its bytes, in order. */
+/* What one send decided for the heads ending in its bytes, in order, and
+ * for the one still open at its end. */
 struct head_plan {
 	bool decided;  /* ctx and parent hold the request's context */
 	bool from_out; /* ... the one decided by an earlier send (h->out_*) */
-	int insert;    /* its inserted lines in the plan's inserts, or -1 */
+	/* its rewritten traceparent began in held bytes: owed whatever the
+	 * kernel takes now */
+	bool committed;
+	int insert; /* its inserted lines or rewritten traceparent in the plan's inserts, or -1 */
 	struct oa_span_ctx ctx, parent;
 };
 
 struct send_plan {
 	int n_heads, n_ins;
-	bool continuation; /* ins[0] is the unsent rest of earlier inserted lines */
+	bool continuation;	  /* ins[0] is the unsent rest of earlier inserted lines */
+	bool was_held;		  /* ... and those are held application bytes */
+	int rewriting;		  /* the insert carrying the rest of a rewritten value, or -1 */
+	size_t total;		  /* the application's bytes */
+	size_t hold_at;		  /* application bytes from here on are held (SIZE_MAX: none) */
+	bool hold_more;		  /* ... after those held before: nothing goes out */
+	const char *held_rewrite; /* what the held bytes become, when rewritten */
+	size_t held_rewrite_len;
 	struct head_plan heads[PLAN_HEADS];
-	struct oa_insert ins[PLAN_HEADS + 1];
+	struct oa_insert ins[PLAN_HEADS + 2];
 	char lines[PLAN_HEADS][OA_INJECT_MAX];
 };
 
@@ -624,17 +643,80 @@ void oa_http_write_end(struct oa_thread *t, int fd, struct oa_fd *f)
 
 /* ---- client sends */
 
-/* A head ends in this send: decide its context and whether lines go in
- * before `at` (an application offset; SIZE_MAX: its blank line began in an
- * earlier send). */
+/* A span's context as a traceparent carries it. */
+static void wire_context(const struct oa_span_ctx *ctx, struct oa_span_context *out)
+{
+	memcpy(out->trace_id, ctx->trace_id, 16);
+	oa_span_id_to_bytes(ctx->span_id, out->span_id);
+	out->flags = ctx->flags & 1;
+}
+
+/* The head's first traceparent line, whose value starts at application
+ * offset `value_at` (negative: in an earlier send). A version-00 value
+ * that a proxy passes on (it names the handled request's remote parent)
+ * is rewritten in place to name the CLIENT span, which continues that
+ * trace; one the request made itself names the CLIENT span already
+ * (reused_client_ctx). A value whose line has not ended yet is held. */
+static void plan_traceparent(struct oa_thread *t, struct oa_http_conn *h, struct send_plan *pl,
+			     struct head_plan *hp, const struct oa_http_tp_field *tp,
+			     int64_t value_at)
+{
+	size_t held = pl->was_held ? h->inject_len : 0;
+	/* its first bytes went out as they were */
+	if (value_at < 0 && (uint64_t)-value_at != held)
+		return;
+	if (tp->state == OA_HTTP_TP_OPEN) {
+		/* a value begun before this send has its first bytes held */
+		size_t from = value_at < 0 ? 0 : (size_t)value_at;
+		if ((value_at < 0 ? held : 0) + pl->total - from <= OA_INJECT_MAX) {
+			pl->hold_at = from;
+			pl->hold_more = value_at < 0;
+		}
+		return;
+	}
+	if (tp->state != OA_HTTP_TP_V00)
+		return;
+	struct origin o;
+	client_origin(t, h, &o);
+	if (oa_span_id_from_bytes(tp->value.span_id) != o.remote_parent)
+		return;
+	new_client_ctx(t, &o, &hp->parent, &hp->ctx);
+	hp->decided = true;
+	struct oa_span_context sc;
+	wire_context(&hp->ctx, &sc);
+	char *value = pl->lines[pl->n_heads - 1];
+	oa_traceparent_rewrite(&tp->value, &sc, value);
+	/* only a value that began before this send is in the held bytes */
+	size_t in_held = value_at >= 0 ? 0 : held < OA_TRACEPARENT_LEN ? held : OA_TRACEPARENT_LEN;
+	if (in_held) {
+		pl->held_rewrite = value;
+		pl->held_rewrite_len = in_held;
+		hp->committed = true;
+	}
+	if (in_held == OA_TRACEPARENT_LEN)
+		return;
+	size_t len = OA_TRACEPARENT_LEN - in_held;
+	hp->insert = pl->n_ins;
+	pl->ins[pl->n_ins++] = (struct oa_insert){.offset = value_at < 0 ? 0 : (size_t)value_at,
+						  .bytes = value + in_held,
+						  .len = len,
+						  .replaces = len};
+}
+
+/* A head ends in this send, or is still open at its end: decide its
+ * context and whether lines go in before `at` (an application offset;
+ * SIZE_MAX: its blank line began in an earlier send, or is not there yet)
+ * or its traceparent gets rewritten. head_start is the application offset
+ * of its first byte (negative: in an earlier send). */
 static void plan_head(struct oa_thread *t, struct oa_http_conn *h, struct send_plan *pl,
-		      const struct oa_http_head *head, size_t at)
+		      const struct oa_http_head *head, size_t at, const struct oa_http_tp_field *tp,
+		      int64_t head_start)
 {
 	if (pl->n_heads == PLAN_HEADS)
 		return;
 	struct head_plan *hp = &pl->heads[pl->n_heads++];
 	hp->insert = -1;
-	hp->decided = hp->from_out = false;
+	hp->decided = hp->from_out = hp->committed = false;
 	if (pl->n_heads == 1 && h->out_decided) {
 		hp->decided = hp->from_out = true;
 		hp->ctx = h->out_ctx;
@@ -646,35 +728,66 @@ static void plan_head(struct oa_thread *t, struct oa_http_conn *h, struct send_p
 	 * ever see it fuller than it is. */
 	bool fits = !__atomic_load_n(&h->untracked, __ATOMIC_RELAXED) &&
 		    __atomic_load_n(&h->count, __ATOMIC_RELAXED) + pl->n_heads <= OA_HTTP_OPEN_MAX;
-	if ((head->flags & OA_HTTP_HAS_TRACEPARENT) || at == SIZE_MAX || !propagating() || !fits)
+	if (!propagating() || !fits)
+		return;
+	if (tp->state != OA_HTTP_TP_NONE) {
+		plan_traceparent(t, h, pl, hp, tp, head_start + tp->value_at);
+		return;
+	}
+	if (!head || (head->flags & OA_HTTP_HAS_TRACEPARENT) || at == SIZE_MAX)
 		return;
 	struct origin o;
 	client_origin(t, h, &o);
 	new_client_ctx(t, &o, &hp->parent, &hp->ctx);
 	hp->decided = true;
 	struct oa_span_context sc;
-	memcpy(sc.trace_id, hp->ctx.trace_id, 16);
-	oa_span_id_to_bytes(hp->ctx.span_id, sc.span_id);
-	sc.flags = hp->ctx.flags & 1;
+	wire_context(&hp->ctx, &sc);
 	char *lines = pl->lines[pl->n_heads - 1];
 	size_t len = oa_inject_format(&sc, o.tracestate, o.tracestate_len, lines);
 	hp->insert = pl->n_ins;
 	pl->ins[pl->n_ins++] = (struct oa_insert){.offset = at, .bytes = lines, .len = len};
 }
 
-/* The dry run: where do request heads end in these bytes? */
+static size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t n = 0;
+	for (int i = 0; i < iovcnt; i++)
+		n += iov[i].iov_len;
+	return n;
+}
+
+/* The dry run: where do request heads end in these bytes, and where are
+ * their traceparent values? */
 static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
 		      struct send_plan *pl)
 {
 	struct oa_http_conn *h = &f->u.http;
 	pl->n_heads = pl->n_ins = 0;
+	pl->rewriting = -1;
+	pl->total = iov_total(iov, iovcnt);
+	pl->hold_at = SIZE_MAX;
+	pl->hold_more = false;
+	pl->held_rewrite = NULL;
+	pl->held_rewrite_len = 0;
 	pl->continuation = h->inject_sent < h->inject_len;
+	/* held bytes go out as they are unless this plan says otherwise */
+	pl->was_held = h->held && pl->continuation;
+	h->held = false;
 	if (pl->continuation)
 		pl->ins[pl->n_ins++] = (struct oa_insert){
 		    .offset = 0,
 		    .bytes = h->inject + h->inject_sent,
 		    .len = (size_t)(h->inject_len - h->inject_sent),
 		};
+	if (h->rewrite_sent < h->rewrite_len && pl->total) {
+		size_t rest = (size_t)(h->rewrite_len - h->rewrite_sent);
+		size_t len = rest < pl->total ? rest : pl->total;
+		pl->rewriting = pl->n_ins;
+		pl->ins[pl->n_ins++] = (struct oa_insert){.offset = 0,
+							  .bytes = h->rewrite + h->rewrite_sent,
+							  .len = len,
+							  .replaces = len};
+	}
 	if (!__atomic_load_n(&f->http, __ATOMIC_ACQUIRE))
 		return;
 	struct oa_http_parser dry = h->requests;
@@ -690,19 +803,82 @@ static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *
 					return;
 				if (ev[k].kind != OA_HTTP_MESSAGE_BEGIN)
 					continue;
+				size_t end = base + off + ev[k].offset;
 				size_t at = ev[k].inject_at == SIZE_MAX
 						? SIZE_MAX
 						: base + off + ev[k].inject_at;
-				plan_head(t, h, pl, ev[k].head, at);
+				struct oa_http_tp_field tp = oa_http_traceparent_field(&dry);
+				plan_head(t, h, pl, ev[k].head, at, &tp,
+					  (int64_t)end - (int64_t)ev[k].head_len);
 			}
 			if (n)
 				off += ev[n - 1].offset;
 		} while (oa_http_feed_again(ev, n, EVENTS_MAX));
 		base += len;
 	}
-	const struct oa_http_head *ending = oa_http_head_ending(&dry);
-	if (ending && base)
-		plan_head(t, h, pl, ending, base - 1);
+	uint32_t progress = oa_http_head_progress(&dry);
+	if (progress) {
+		const struct oa_http_head *ending = oa_http_head_ending(&dry);
+		struct oa_http_tp_field tp = oa_http_traceparent_field(&dry);
+		plan_head(t, h, pl, ending, ending && base ? base - 1 : SIZE_MAX, &tp,
+			  (int64_t)base - (int64_t)progress);
+	}
+}
+
+/* The first `len` application bytes of iov into out (at most
+ * OA_LAYOUT_MAX pieces); the number of pieces, or -1. */
+static int iov_prefix(const struct iovec *iov, int iovcnt, size_t len, struct iovec *out)
+{
+	int n = 0;
+	for (int i = 0; i < iovcnt && len; i++) {
+		if (n == OA_LAYOUT_MAX)
+			return -1;
+		size_t take = iov[i].iov_len < len ? iov[i].iov_len : len;
+		out[n].iov_base = iov[i].iov_base;
+		out[n++].iov_len = take;
+		len -= take;
+	}
+	return n;
+}
+
+/* What goes out: the application's bytes (up to the held ones) with the
+ * plan's inserts. False when the call goes out unchanged. */
+static bool lay_out(struct oa_http_conn *h, const struct oa_send_call *c, struct send_plan *pl,
+		    struct oa_layout *l)
+{
+	/* ancillary data (descriptors) never waits with held bytes */
+	if (pl->hold_at != SIZE_MAX && c->op == OA_SEND_SENDMSG && c->msg->msg_controllen)
+		pl->hold_at = SIZE_MAX;
+	if (pl->hold_at != SIZE_MAX && pl->hold_more) {
+		/* they stay held, with these: nothing goes out */
+		pl->continuation = false;
+		pl->n_ins = 0;
+		l->first = l->n = 0;
+		return true;
+	}
+	size_t app_len = pl->hold_at == SIZE_MAX ? pl->total : pl->hold_at;
+	const struct iovec *app = c->iov;
+	int n_app = c->iovcnt;
+	struct iovec prefix[OA_LAYOUT_MAX];
+	if (app_len < pl->total) {
+		n_app = iov_prefix(c->iov, c->iovcnt, app_len, prefix);
+		app = prefix;
+	}
+	if (n_app >= 0 && (pl->n_ins || pl->hold_at != SIZE_MAX) &&
+	    oa_layout_build(l, app, n_app, pl->ins, pl->n_ins)) {
+		if (pl->held_rewrite_len)
+			memcpy(h->inject, pl->held_rewrite, pl->held_rewrite_len);
+		return true;
+	}
+	/* Too many pieces. A rewrite under way goes on alone: a short send
+	 * of the bytes it replaces (with earlier inserted bytes owed). */
+	pl->hold_at = SIZE_MAX;
+	pl->n_heads = 0;
+	if (pl->rewriting < 0)
+		return false;
+	pl->n_ins = pl->rewriting + 1;
+	struct iovec replaced = {c->iov[0].iov_base, pl->ins[pl->rewriting].len};
+	return oa_layout_build(l, &replaced, 1, pl->ins, pl->n_ins);
 }
 
 /* Sends the layout; returns the application bytes the kernel took, or -1
@@ -714,7 +890,7 @@ static ssize_t send_layout(const struct oa_send_call *c, struct oa_layout *l, st
 	size_t app = 0;
 	bool first = true;
 	int flags = c->op == OA_SEND_WRITE || c->op == OA_SEND_WRITEV ? 0 : c->flags;
-	for (;;) {
+	while (l->first < l->n) {
 		struct msghdr m = {0};
 		if (c->op == OA_SEND_SENDMSG && first) {
 			m.msg_name = c->msg->msg_name;
@@ -733,15 +909,17 @@ static ssize_t send_layout(const struct oa_send_call *c, struct oa_layout *l, st
 			return app ? (ssize_t)app : -1;
 		first = false;
 		app += oa_layout_consume(l, (size_t)r, ins);
-		if (app || l->first == l->n || r == 0)
-			return (ssize_t)app;
+		if (app || r == 0)
+			break;
 	}
+	return (ssize_t)app;
 }
 
 /* The unsent rest of earlier inserted lines, alone. False (errno set) when
  * it did not all go out. */
 static bool send_continuation(int fd, int flags, struct oa_http_conn *h)
 {
+	h->held = false; /* held bytes that go out here go as they are */
 	while (h->inject_sent < h->inject_len) {
 		struct iovec rest = {h->inject + h->inject_sent,
 				     (size_t)(h->inject_len - h->inject_sent)};
@@ -752,48 +930,92 @@ static bool send_continuation(int fd, int flags, struct oa_http_conn *h)
 		h->inject_sent = (uint16_t)(h->inject_sent + r);
 	}
 	h->inject_len = h->inject_sent = 0;
-	oa_fd_kind_clear(fd, OA_FD_OWED);
+	if (!h->rewrite_len)
+		oa_fd_kind_clear(fd, OA_FD_OWED);
 	return true;
 }
 
 bool oa_http_flush_owed(int fd, struct oa_fd *f)
 {
+	/* The call sends the bytes a rewrite would replace as they are: the
+	 * rest of the rewrite must not land on later ones. */
+	f->u.http.rewrite_len = f->u.http.rewrite_sent = 0;
 	return send_continuation(fd, 0, &f->u.http);
 }
 
-/* After a layout was sent: the inserted bytes still owed to the stream.
- * OA_FD_OWED keeps every later write coming here until they are out, even
- * after the HTTP state is dropped: a header line cut in two would corrupt
- * the request. */
-static void settle_inserts(int fd, struct oa_http_conn *h, const struct send_plan *pl)
+static void set_owed(int fd, const struct oa_http_conn *h)
+{
+	if (h->inject_len || h->rewrite_len)
+		oa_fd_kind_set(fd, OA_FD_OWED);
+	else
+		oa_fd_kind_clear(fd, OA_FD_OWED);
+}
+
+/* After a layout was sent: the inserted bytes still owed to the stream, and
+ * the rest of a rewritten value still to replace the application's next
+ * bytes. OA_FD_OWED keeps every later write coming here until they are
+ * out, even after the HTTP state is dropped: a header line cut in two would
+ * corrupt the request. */
+static void settle_inserts(struct oa_http_conn *h, const struct send_plan *pl)
 {
 	if (pl->continuation) {
 		h->inject_sent = (uint16_t)(h->inject_sent + pl->ins[0].sent);
 		if (h->inject_sent >= h->inject_len)
 			h->inject_len = h->inject_sent = 0;
 	}
+	if (pl->rewriting >= 0) {
+		h->rewrite_sent = (uint8_t)(h->rewrite_sent + pl->ins[pl->rewriting].sent);
+		if (h->rewrite_sent >= h->rewrite_len)
+			h->rewrite_len = h->rewrite_sent = 0;
+	}
 	for (int i = pl->continuation ? 1 : 0; i < pl->n_ins; i++) {
 		const struct oa_insert *in = &pl->ins[i];
-		if (in->sent && in->sent < in->len) {
+		if (i == pl->rewriting || in->sent == in->len)
+			continue;
+		bool committed = false;
+		for (int k = 0; k < pl->n_heads; k++)
+			committed |= pl->heads[k].insert == i && pl->heads[k].committed;
+		if (!in->sent && !committed)
+			continue;
+		if (in->replaces) {
+			memcpy(h->rewrite, in->bytes + in->sent, in->len - in->sent);
+			h->rewrite_len = (uint8_t)(in->len - in->sent);
+			h->rewrite_sent = 0;
+		} else {
 			memcpy(h->inject, in->bytes + in->sent, in->len - in->sent);
 			h->inject_len = (uint16_t)(in->len - in->sent);
 			h->inject_sent = 0;
 		}
 	}
-	if (h->inject_len)
-		oa_fd_kind_set(fd, OA_FD_OWED);
-	else
-		oa_fd_kind_clear(fd, OA_FD_OWED);
 }
 
-/* The request whose lines went out but whose head did not end yet keeps the
- * context the lines name. */
+/* The application bytes from pl->hold_at on, kept back after all before
+ * them went out. */
+static void hold(struct oa_http_conn *h, const struct oa_send_call *c, const struct send_plan *pl)
+{
+	size_t skip = pl->hold_at, at = h->inject_len;
+	for (int i = 0; i < c->iovcnt; i++) {
+		size_t len = c->iov[i].iov_len, from = skip < len ? skip : len;
+		skip -= from;
+		if (from == len)
+			continue;
+		memcpy(h->inject + at, (const char *)c->iov[i].iov_base + from, len - from);
+		at += len - from;
+	}
+	h->inject_len = (uint16_t)at;
+	h->inject_sent = 0;
+	h->held = true;
+}
+
+/* The request whose lines or rewritten value went out (or are owed) but
+ * whose head did not end yet keeps the context they name. */
 static void settle_decided(struct oa_http_conn *h, const struct send_plan *pl, int heads_seen)
 {
 	if (heads_seen >= pl->n_heads)
 		return;
 	const struct head_plan *hp = &pl->heads[heads_seen];
-	if (hp->insert < 0 || !pl->ins[hp->insert].sent)
+	if (!hp->decided || hp->from_out ||
+	    !(hp->committed || (hp->insert >= 0 && pl->ins[hp->insert].sent)))
 		return;
 	h->out_decided = true;
 	h->out_ctx = hp->ctx;
@@ -810,12 +1032,12 @@ ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_
 	bool laid_out = false;
 	plan.n_heads = plan.n_ins = 0;
 	plan.continuation = false;
+	plan.hold_at = SIZE_MAX;
 	if (f->role == OA_ROLE_CLIENT) {
 		plan_send(t, f, c->iov, c->iovcnt, &plan);
-		laid_out =
-		    plan.n_ins && oa_layout_build(&layout, c->iov, c->iovcnt, plan.ins, plan.n_ins);
+		laid_out = lay_out(h, c, &plan, &layout);
 		if (!laid_out) {
-			/* nothing inserted this time: decisions wait for the heads' ends */
+			/* nothing changed this time: decisions wait for the heads' ends */
 			plan.n_heads = 0;
 			int flags =
 			    c->op == OA_SEND_WRITE || c->op == OA_SEND_WRITEV ? 0 : c->flags;
@@ -825,8 +1047,15 @@ ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_
 	}
 	ssize_t r = laid_out ? send_layout(c, &layout, plan.ins) : oa_send_real(c);
 	int err = errno;
-	if (laid_out)
-		settle_inserts(fd, h, &plan);
+	if (laid_out) {
+		settle_inserts(h, &plan);
+		/* all before the held bytes went out: the call took them all */
+		if (plan.hold_at != SIZE_MAX && layout.first == layout.n) {
+			hold(h, c, &plan);
+			r = (ssize_t)plan.total;
+		}
+		set_owed(fd, h);
+	}
 	if (!oa_fd_lock_slot(t, fd, f)) {
 		if (r > 0)
 			oa_fd_kind_set(fd, OA_FD_LOST);

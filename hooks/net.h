@@ -26,7 +26,7 @@ enum oa_fd_bits {
 	OA_FD_FILE = 1 << 1,   /* a regular file opened while the files family is on */
 	OA_FD_WATCH = 1 << 2,  /* its reads and writes have work: a pending connect, HTTP */
 	OA_FD_LOST = 1 << 3,   /* bytes passed by unseen: the HTTP state is out of step */
-	OA_FD_OWED = 1 << 4,   /* inserted header bytes must go out before the next write */
+	OA_FD_OWED = 1 << 4,   /* inserted, held or rewritten header bytes go with the next write */
 };
 
 enum oa_fd_role {
@@ -74,9 +74,17 @@ struct oa_http_conn {
 	uint8_t opener_tracestate_len;
 	char opener_tracestate[OA_HTTP_TRACESTATE_CAP];
 	/* Client: inserted header bytes the kernel has not taken yet; they go
-	 * out before any further application byte. */
+	 * out before any further application byte. `held`: they are instead
+	 * the application's bytes of a traceparent value whose line has not
+	 * ended, kept back (and counted as sent) until it is known whether
+	 * the value gets rewritten. */
 	uint16_t inject_len, inject_sent;
+	bool held;
 	char inject[OA_INJECT_MAX];
+	/* Client: the rest of a rewritten traceparent value, which goes out
+	 * instead of the application's next bytes (the kernel took part). */
+	uint8_t rewrite_len, rewrite_sent;
+	char rewrite[OA_TRACEPARENT_LEN];
 	struct oa_http_exchange open[OA_HTTP_OPEN_MAX];
 };
 
@@ -192,9 +200,11 @@ ssize_t oa_send_real(const struct oa_send_call *c);
  * context into client requests, feeds what was sent to the parser, and
  * returns what the application's call returns. Takes the fd's lock itself. */
 ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c);
-/* Sends inserted header bytes still owed (OA_FD_OWED) before a call that
- * cannot carry them (sendfile, splice, sendmmsg). False (errno set) when
- * they could not all go out: the call must fail with that errno. */
+/* Sends inserted header bytes (or held ones, as they are) still owed
+ * (OA_FD_OWED) before a call that cannot carry them (sendfile, splice,
+ * sendmmsg). False (errno set) when they could not all go out: the call must
+ * fail with that errno. The rest of a rewritten value is dropped: the call
+ * sends the bytes it would have replaced. */
 bool oa_http_flush_owed(int fd, struct oa_fd *f);
 /* Bytes sent by a call that inserts nothing (sendmmsg). */
 void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,

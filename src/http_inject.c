@@ -25,6 +25,14 @@ size_t oa_inject_format(const struct oa_span_context *ctx, const char *tracestat
 	return at;
 }
 
+void oa_traceparent_rewrite(const struct oa_span_context *received,
+			    const struct oa_span_context *client, char out[OA_TRACEPARENT_LEN + 1])
+{
+	struct oa_span_context ctx = *client;
+	ctx.flags = (uint8_t)((received->flags & ~1u) | (client->flags & 1u));
+	oa_traceparent_format(&ctx, out);
+}
+
 static bool add_piece(struct oa_layout *l, const void *base, size_t len, int owner)
 {
 	if (!len)
@@ -41,19 +49,25 @@ bool oa_layout_build(struct oa_layout *l, const struct iovec *app, int n_app,
 		     const struct oa_insert *ins, int n_ins)
 {
 	l->first = l->n = 0;
-	size_t app_at = 0; /* application bytes laid out so far */
-	int next = 0;	   /* the next insert */
+	size_t app_at = 0;   /* application bytes before this piece */
+	size_t replaced = 0; /* application bytes still replaced by the last insert */
+	int next = 0;	     /* the next insert */
 	for (int i = 0; i < n_app; i++) {
 		const char *base = app[i].iov_base;
 		size_t len = app[i].iov_len, used = 0;
-		/* inserts due inside (or at the start of) this piece */
-		while (next < n_ins && ins[next].offset < app_at + len) {
+		for (;;) {
+			size_t skip = replaced < len - used ? replaced : len - used;
+			used += skip;
+			replaced -= skip;
+			/* the next insert, when due inside (or at the start of) the rest */
+			if (replaced || next == n_ins || ins[next].offset >= app_at + len)
+				break;
 			size_t cut = ins[next].offset - app_at;
 			if (!add_piece(l, base + used, cut - used, -1) ||
 			    !add_piece(l, ins[next].bytes, ins[next].len, next))
 				return false;
 			used = cut;
-			next++;
+			replaced = ins[next++].replaces;
 		}
 		if (!add_piece(l, base + used, len - used, -1))
 			return false;
@@ -72,10 +86,11 @@ size_t oa_layout_consume(struct oa_layout *l, size_t sent, struct oa_insert *ins
 	while (sent && l->first < l->n) {
 		struct iovec *piece = &l->iov[l->first];
 		size_t take = sent < piece->iov_len ? sent : piece->iov_len;
-		if (l->owner[l->first] < 0)
+		int owner = l->owner[l->first];
+		if (owner < 0 || ins[owner].replaces)
 			app_bytes += take;
-		else
-			ins[l->owner[l->first]].sent += take;
+		if (owner >= 0)
+			ins[owner].sent += take;
 		piece->iov_base = (char *)piece->iov_base + take;
 		piece->iov_len -= take;
 		sent -= take;

@@ -20,12 +20,20 @@
 size_t oa_inject_format(const struct oa_span_context *ctx, const char *tracestate, size_t ts_len,
 			char out[OA_INJECT_MAX]);
 
+/* The value that replaces a forwarded version-00 traceparent (same length):
+ * the CLIENT span's trace id, span id and sampled bit; the received value's
+ * other flag bits are kept. Writes 55 chars and a NUL. */
+void oa_traceparent_rewrite(const struct oa_span_context *received,
+			    const struct oa_span_context *client, char out[OA_TRACEPARENT_LEN + 1]);
+
 /* Bytes to insert before application byte `offset` (counted across the
- * application's iovec array). */
+ * application's iovec array); with `replaces` (= len), bytes that go out
+ * instead of the application's next `replaces` bytes. */
 struct oa_insert {
 	size_t offset;
 	const char *bytes;
 	size_t len;
+	size_t replaces;
 	size_t sent; /* how many of them went out so far: oa_layout_consume */
 };
 
@@ -40,14 +48,15 @@ struct oa_layout {
 };
 
 /* Lays out app[0..n_app) with ins[0..n_ins) (sorted by offset, offsets at
- * most the application's total; n_ins <= 64). Empty pieces are left out.
- * False when more than OA_LAYOUT_MAX pieces would be needed. */
+ * most the application's total, replaced ranges within it and apart;
+ * n_ins <= 64). Empty pieces are left out. False when more than
+ * OA_LAYOUT_MAX pieces would be needed. */
 bool oa_layout_build(struct oa_layout *l, const struct iovec *app, int n_app,
 		     const struct oa_insert *ins, int n_ins);
 
 /* The kernel took `sent` bytes from the front of the unsent pieces: drops and
  * trims pieces, adds to each insert's `sent`, returns the application bytes
- * among them. */
+ * among them (replacing bytes count as the ones they replace). */
 size_t oa_layout_consume(struct oa_layout *l, size_t sent, struct oa_insert *ins);
 
 struct oa_host_port {

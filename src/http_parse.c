@@ -275,6 +275,11 @@ static bool header_value_byte(struct oa_http_parser *p, uint8_t c)
 		APPEND(user_agent, OA_HTTP_USER_AGENT_TRUNCATED, c);
 		return true;
 	case FIELD_TRACEPARENT: {
+		if (!p->cur.traceparent_len && !(h->flags & OA_HTTP_HAS_TRACEPARENT)) {
+			/* framing_len counts this byte already */
+			p->cur.tp_state = OA_HTTP_TP_OPEN;
+			p->cur.tp_value_at = (uint16_t)(p->cur.framing_len - 1);
+		}
 		uint16_t cut = 0;
 		append(p->cur.traceparent, &p->cur.traceparent_len, sizeof p->cur.traceparent, &cut,
 		       BIT_TRACEPARENT_CUT, c);
@@ -343,10 +348,15 @@ static bool header_line_end(struct oa_http_parser *p)
 		const char *tp = p->cur.traceparent;
 		/* Only a later version's extra "-..." fields may be cut off. */
 		bool cut = (p->cur.bits & BIT_TRACEPARENT_CUT) && tp[OA_TRACEPARENT_LEN] != '-';
-		if (h->flags & OA_HTTP_HAS_TRACEPARENT)
+		if (h->flags & OA_HTTP_HAS_TRACEPARENT) {
 			h->flags &= (uint16_t)~OA_HTTP_TRACEPARENT_VALID;
-		else if (!cut && oa_traceparent_parse(tp, p->cur.traceparent_len, &h->parent))
-			h->flags |= OA_HTTP_TRACEPARENT_VALID;
+		} else {
+			if (!cut && oa_traceparent_parse(tp, p->cur.traceparent_len, &h->parent))
+				h->flags |= OA_HTTP_TRACEPARENT_VALID;
+			bool v00 =
+			    (h->flags & OA_HTTP_TRACEPARENT_VALID) && tp[0] == '0' && tp[1] == '0';
+			p->cur.tp_state = v00 ? OA_HTTP_TP_V00 : OA_HTTP_TP_OTHER;
+		}
 		h->flags |= OA_HTTP_HAS_TRACEPARENT;
 		break;
 	}
@@ -1061,6 +1071,7 @@ static bool header_line(struct feed *f, const uint8_t *data, const uint8_t *s, c
 		colon++;
 	if (colon == s || *colon != ':')
 		return false;
+	uint32_t line_at = p->cur.framing_len;
 	p->cur.framing_len += (uint32_t)(nl - s + 1);
 	enum field field = lookup_field(p, s, (size_t)(colon - s));
 	if (field == FIELD_NONE) {
@@ -1072,6 +1083,10 @@ static bool header_line(struct feed *f, const uint8_t *data, const uint8_t *s, c
 	const uint8_t *v = colon + 1;
 	while (v < e && is_blank(*v))
 		v++;
+	if (field == FIELD_TRACEPARENT && v < e && !(p->cur.head.flags & OA_HTTP_HAS_TRACEPARENT)) {
+		p->cur.tp_state = OA_HTTP_TP_OPEN;
+		p->cur.tp_value_at = (uint16_t)(line_at + (uint32_t)(v - s));
+	}
 	use_field(p, field);
 	if (!value_bytes(f, data, v, e))
 		return true;
@@ -1219,6 +1234,19 @@ size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
 const struct oa_http_head *oa_http_head_ending(const struct oa_http_parser *p)
 {
 	return p->state == ST_HEAD_END_LF ? &p->cur.head : NULL;
+}
+
+struct oa_http_tp_field oa_http_traceparent_field(const struct oa_http_parser *p)
+{
+	struct oa_http_tp_field f = {.state = p->cur.tp_state, .value_at = p->cur.tp_value_at};
+	if (f.state == OA_HTTP_TP_V00)
+		f.value = p->cur.head.parent;
+	return f;
+}
+
+uint32_t oa_http_head_progress(const struct oa_http_parser *p)
+{
+	return p->state >= ST_METHOD && p->state <= ST_HEAD_END_LF ? p->cur.framing_len : 0;
 }
 
 bool oa_http_close(struct oa_http_parser *p, struct oa_http_event *event)

@@ -133,6 +133,9 @@ struct oa_http_parser {
 		uint8_t field, name_match, name_len, count, te_pos, traceparent_len;
 		uint16_t bits;
 		uint32_t framing_len;
+		/* the first traceparent line: enum oa_http_tp_state, value offset */
+		uint8_t tp_state;
+		uint16_t tp_value_at;
 		uint64_t number, remaining, body_len;
 		/* 55 chars, then a later version's '-' and the NUL */
 		char traceparent[OA_TRACEPARENT_LEN + 2];
@@ -165,6 +168,27 @@ static inline bool oa_http_feed_again(const struct oa_http_event *events, size_t
  * that ends it (its MESSAGE_BEGIN comes with the next byte), else NULL: a
  * caller inserting header lines must do it before that CR goes out. */
 const struct oa_http_head *oa_http_head_ending(const struct oa_http_parser *p);
+
+/* The first traceparent header line of a request head, for a client that
+ * rewrites its value in place. Later traceparent lines are not looked at. */
+enum oa_http_tp_state {
+	OA_HTTP_TP_NONE,  /* no value byte yet */
+	OA_HTTP_TP_OPEN,  /* its value began; its line has not ended */
+	OA_HTTP_TP_V00,	  /* its line ended: a valid version-00 value, 55 chars */
+	OA_HTTP_TP_OTHER, /* its line ended: empty, malformed or another version */
+};
+struct oa_http_tp_field {
+	uint8_t state;		      /* enum oa_http_tp_state */
+	uint16_t value_at;	      /* OPEN, V00: head offset of the value's first byte */
+	struct oa_span_context value; /* V00: what it says */
+};
+
+/* That line in the request head being parsed, or in the one whose
+ * MESSAGE_BEGIN was the last event. */
+struct oa_http_tp_field oa_http_traceparent_field(const struct oa_http_parser *p);
+
+/* Bytes of the head being parsed so far; 0 between heads and in bodies. */
+uint32_t oa_http_head_progress(const struct oa_http_parser *p);
 
 /* The connection closed: ends a response whose body runs until close
  * (MESSAGE_END), or reports a message cut short (GAVE_UP, OA_HTTP_INCOMPLETE).

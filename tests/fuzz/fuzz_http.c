@@ -2,7 +2,9 @@
  * checks that every event is well formed and within its feed, and that the
  * events are the same whether the input is fed whole, split at a
  * fuzzer-chosen point with a fuzzer-chosen event array size, or a byte at a
- * time; and that redacted queries and url.full never carry a query value.
+ * time; that redacted queries and url.full never carry a query value; and
+ * that a request's first traceparent line is found wherever the input is
+ * split, a version-00 one at the offset where its value is.
  *
  * Input: byte 0 = options (bit 0 responses, bits 1-2 events per call - 1,
  * bit 3 close at the end, bits 4-7 requests pending), bytes 1-2 = split point,
@@ -25,6 +27,7 @@ struct record {
 	uint64_t body_len, head_hash;
 	uint16_t status;
 	uint8_t method;
+	struct oa_http_tp_field tp; /* MESSAGE_BEGIN of a request */
 };
 
 struct run {
@@ -150,10 +153,32 @@ static void check_head(const struct oa_http_head *h, enum oa_http_role role)
 		check(h->flags & OA_HTTP_HAS_TRACEPARENT);
 }
 
+/* A request head's first traceparent line, right after its MESSAGE_BEGIN:
+ * a version-00 value is where the parser says, as it parsed it. */
+static struct oa_http_tp_field tp_field(const struct oa_http_parser *p,
+					const struct oa_http_event *ev, const uint8_t *stream,
+					size_t end)
+{
+	struct oa_http_tp_field f = oa_http_traceparent_field(p);
+	check(f.state != OA_HTTP_TP_OPEN);
+	if (f.state != OA_HTTP_TP_V00) {
+		memset(&f.value, 0, sizeof f.value);
+		return f;
+	}
+	check(ev->head->flags & OA_HTTP_HAS_TRACEPARENT);
+	size_t at = end - ev->head_len + f.value_at;
+	check(f.value_at + OA_TRACEPARENT_LEN < ev->head_len);
+	char value[OA_TRACEPARENT_LEN + 1];
+	oa_traceparent_format(&f.value, value);
+	check(memcmp(stream + at, value, OA_TRACEPARENT_LEN) == 0);
+	return f;
+}
+
 /* Checks one event against the ones before it and records it with an
  * offset relative to the whole stream. */
-static void record(struct run *r, const struct options *o, const struct oa_http_event *ev,
-		   size_t base, size_t fed, uint16_t port)
+static void record(struct run *r, const struct options *o, const struct oa_http_parser *p,
+		   const struct oa_http_event *ev, const uint8_t *stream, size_t base, size_t fed,
+		   uint16_t port)
 {
 	const struct record *prev = r->n ? &r->records[(r->n - 1) % MAX_RECORDS] : NULL;
 	check(!prev || prev->kind != OA_HTTP_GAVE_UP);
@@ -190,6 +215,9 @@ static void record(struct run *r, const struct options *o, const struct oa_http_
 	rec->head_hash = ev->head			   ? head_hash(ev->head)
 			 : ev->kind == OA_HTTP_MESSAGE_END ? prev->head_hash
 							   : 0;
+	memset(&rec->tp, 0, sizeof rec->tp);
+	if (ev->kind == OA_HTTP_MESSAGE_BEGIN && o->role == OA_HTTP_REQUESTS)
+		rec->tp = tp_field(p, ev, stream, base + ev->offset);
 }
 
 /* Feeds the stream in pieces of at most piece bytes, the first one ending
@@ -213,7 +241,7 @@ static void run(const struct options *o, const uint8_t *data, size_t len, size_t
 			size_t n = oa_http_feed(&p, data + done, end - done, events, o->max_events);
 			check(n <= o->max_events);
 			for (size_t i = 0; i < n; i++)
-				record(r, o, &events[i], done, end - done, port);
+				record(r, o, &p, &events[i], data, done, end - done, port);
 			if (!oa_http_feed_again(events, n, o->max_events))
 				break;
 			done += events[n - 1].offset;
@@ -224,7 +252,7 @@ static void run(const struct options *o, const uint8_t *data, size_t len, size_t
 	}
 	if (o->close) {
 		if (oa_http_close(&p, &events[0]))
-			record(r, o, &events[0], len, 0, port);
+			record(r, o, &p, &events[0], data, len, 0, port);
 		check(!oa_http_close(&p, &events[0]));
 	}
 }
@@ -239,6 +267,8 @@ static void check_same(const struct run *a, const struct run *b, const uint8_t *
 		check(x->head_len == y->head_len && x->body_len == y->body_len);
 		check(x->head_hash == y->head_hash);
 		check(x->status == y->status && x->method == y->method);
+		check(x->tp.state == y->tp.state && x->tp.value_at == y->tp.value_at &&
+		      memcmp(&x->tp.value, &y->tp.value, sizeof x->tp.value) == 0);
 		check(x->inject_at == y->inject_at ||
 		      (y->inject_at == SIZE_MAX && x->inject_at != SIZE_MAX &&
 		       data[x->inject_at] == '\r' && x->offset == x->inject_at + 2));

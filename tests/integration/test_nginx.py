@@ -2,8 +2,9 @@
 requests and one 404 that carries a traceparent give exactly 101 SERVER
 spans with the right status codes, sent when nginx quits gracefully. Then
 nginx as a reverse proxy in front of tests/programs/http_server: its
-upstream requests get a traceparent naming its CLIENT span, except one that
-passes on the caller's own (which then names no span of nginx's). With the
+upstream requests get a traceparent naming its CLIENT span, also the one
+that passes on the caller's own (rewritten in place: the caller's trace,
+nginx's CLIENT span). With the
 process family on, the master's process span is a root, each worker's (a
 forked child) its child, and the SERVER spans still start their own
 traces."""
@@ -123,8 +124,10 @@ def reverse_proxy():
     passed_on = [b for b in backends if b['trace_id'] == REMOTE_TRACE]
     check(len(fresh) == 2 and all(b['parent_span_id'] in client_ids for b in fresh),
           'proxy: backend SERVER children of nginx CLIENT spans')
-    check(len(passed_on) == 1 and passed_on[0]['parent_span_id'] == REMOTE_SPAN,
-          "proxy: the caller's traceparent passed on names the caller")
+    check(len(passed_on) == 1 and passed_on[0]['parent_span_id'] in client_ids,
+          "proxy: the caller's traceparent passed on names nginx's CLIENT span")
+    check(len([c for c in clients if c['trace_id'] == REMOTE_TRACE]) == 1,
+          "proxy: that CLIENT span continues the caller's trace")
 
 
 def process_tree():

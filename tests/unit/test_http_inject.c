@@ -104,6 +104,72 @@ static void test_consume_all_splits(void)
 	}
 }
 
+static void test_rewrite(void)
+{
+	char out[OA_TRACEPARENT_LEN + 1];
+	struct oa_span_context received = ctx,
+			       client = {
+				   .trace_id = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+						0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+				   .span_id = {0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31},
+				   .flags = 1,
+			       };
+	oa_traceparent_rewrite(&received, &client, out);
+	CHECK_EQ_STR(out, "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01");
+	/* the sampled bit is the CLIENT span's, the others the received ones */
+	received.flags = 0x03;
+	client.flags = 0;
+	oa_traceparent_rewrite(&received, &client, out);
+	CHECK_EQ_STR(out, "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-02");
+	received.flags = 0x80;
+	client.flags = 1;
+	client.trace_id[15] = 0x37;
+	oa_traceparent_rewrite(&received, &client, out);
+	CHECK_EQ_STR(out, "00-4bf92f3577b34da6a3ce929d0e0e4737-b7ad6b7169203331-81");
+}
+
+/* A replacing insert, the application's bytes in two pieces cut at every
+ * point, the kernel's send cut at every point: the bytes laid out are the
+ * rewritten head, and every byte that goes out counts as the
+ * application's, except the inserted (not replacing) ones before it. */
+static void test_replace_all_splits(void)
+{
+	static const char head[] = "GET / HTTP/1.1\r\ntraceparent: 00-aaaa-bbbb-01\r\n\r\n";
+	static const char want[] = "<c>GET / HTTP/1.1\r\ntraceparent: 00-aaaa-cccc-01\r\n\r\n";
+	size_t len = strlen(head), at = strlen("GET / HTTP/1.1\r\ntraceparent: 00-aaaa-");
+	for (size_t cut = 0; cut <= len; cut++) {
+		struct iovec app[2] = {{(char *)head, cut}, {(char *)head + cut, len - cut}};
+		for (size_t first = 0; first <= len + 3; first++) {
+			struct oa_insert ins[2] = {
+			    {.offset = 0, .bytes = "<c>", .len = 3},
+			    {.offset = at, .bytes = "cccc", .len = 4, .replaces = 4},
+			};
+			struct oa_layout l;
+			CHECK(oa_layout_build(&l, app, 2, ins, 2));
+			char flat[128];
+			size_t n = flatten(&l, flat);
+			CHECK(n == strlen(want) && memcmp(flat, want, n) == 0);
+			size_t got1 = oa_layout_consume(&l, first, ins);
+			CHECK_EQ_INT(got1, first < 3 ? 0 : first - 3);
+			CHECK_EQ_INT(ins[1].sent, first <= at + 3      ? 0
+						  : first - at - 3 < 4 ? first - at - 3
+								       : 4);
+			size_t got2 = oa_layout_consume(&l, len + 3 - first, ins);
+			CHECK_EQ_INT(got1 + got2, len);
+			CHECK_EQ_INT(l.first, l.n);
+		}
+	}
+	/* a replacement over a piece boundary and over the last bytes */
+	struct iovec app[3] = {{(char *)head, 3}, {(char *)head + 3, 0}, {(char *)head + 3, 4}};
+	struct oa_insert end = {.offset = 2, .bytes = "xxxxx", .len = 5, .replaces = 5};
+	struct oa_layout l;
+	CHECK(oa_layout_build(&l, app, 3, &end, 1));
+	char flat[16];
+	size_t n = flatten(&l, flat);
+	flat[n] = '\0';
+	CHECK_EQ_STR(flat, "GExxxxx");
+}
+
 /* host splits into name and port (0: none). */
 static void check_split(const char *host, const char *name, uint16_t port)
 {
@@ -147,6 +213,8 @@ int main(void)
 	test_format();
 	test_layout();
 	test_consume_all_splits();
+	test_rewrite();
+	test_replace_all_splits();
 	test_split_host_port();
 	CHECK_DONE();
 }

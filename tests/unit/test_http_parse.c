@@ -688,6 +688,70 @@ static void test_trace_context_headers(void)
 	check_split_invariance(&requests, req, &r);
 }
 
+/* The first traceparent line as a client rewriting it sees it, with the
+ * head cut at every point: while its value is not complete, OPEN at its
+ * offset (and the head's bytes so far counted); after its line, V00 only
+ * for a valid version-00 value; the same after MESSAGE_BEGIN. */
+static void check_tp_field(const char *req, enum oa_http_tp_state want, int value_at)
+{
+	size_t len = strlen(req);
+	for (size_t cut = 0; cut <= len; cut++) {
+		struct oa_http_parser p;
+		struct oa_http_event ev[4];
+		oa_http_parser_init(&p, OA_HTTP_REQUESTS);
+		size_t n = oa_http_feed(&p, (const uint8_t *)req, cut, ev, 4);
+		struct oa_http_tp_field f = oa_http_traceparent_field(&p);
+		if (cut < len) {
+			CHECK_EQ_INT(n, 0);
+			CHECK_EQ_INT(oa_http_head_progress(&p), cut);
+			/* the value's line ends with its LF */
+			const char *lf = value_at >= 0 ? strchr(req + value_at, '\n') : NULL;
+			if (value_at >= 0 && cut > (size_t)value_at && cut <= (size_t)(lf - req))
+				CHECK(f.state == OA_HTTP_TP_OPEN && f.value_at == value_at);
+			if (value_at >= 0 && cut > (size_t)(lf - req))
+				CHECK_EQ_INT(f.state, want);
+		}
+		if (cut < len)
+			n = oa_http_feed(&p, (const uint8_t *)req + cut, len - cut, ev, 4);
+		CHECK(n == 1 && ev[0].kind == OA_HTTP_MESSAGE_BEGIN);
+		CHECK_EQ_INT(oa_http_head_progress(&p), 0);
+		f = oa_http_traceparent_field(&p);
+		CHECK_EQ_INT(f.state, want);
+		if (want == OA_HTTP_TP_V00) {
+			CHECK_EQ_INT(f.value_at, value_at);
+			CHECK(memcmp(f.value.span_id, "\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8) == 0);
+			CHECK_EQ_INT(f.value.flags, 1);
+		}
+	}
+}
+
+#define TP_VALUE "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+static void test_traceparent_field(void)
+{
+	check_tp_field("GET / HTTP/1.1\r\nHost: a\r\n\r\n", OA_HTTP_TP_NONE, -1);
+	check_tp_field("GET / HTTP/1.1\r\ntraceparent: " TP_VALUE "\r\n\r\n", OA_HTTP_TP_V00, 29);
+	check_tp_field("GET / HTTP/1.1\r\nTraceParent:\t  " TP_VALUE " \t\r\nX: y\r\n\r\n",
+		       OA_HTTP_TP_V00, 31);
+	check_tp_field("GET / HTTP/1.1\r\ntraceparent: " TP_VALUE "\n\n", OA_HTTP_TP_V00, 29);
+	/* the first line decides: a second one is not looked at */
+	check_tp_field("GET / HTTP/1.1\r\ntraceparent: " TP_VALUE "\r\ntraceparent: x\r\n\r\n",
+		       OA_HTTP_TP_V00, 29);
+	check_tp_field("GET / HTTP/1.1\r\ntraceparent:\r\ntraceparent: " TP_VALUE "\r\n\r\n",
+		       OA_HTTP_TP_OTHER, -1);
+	/* left alone: another version, malformed, junk after the value */
+	check_tp_field("GET / HTTP/1.1\r\ntraceparent: "
+		       "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x\r\n\r\n",
+		       OA_HTTP_TP_OTHER, 29);
+	check_tp_field("GET / HTTP/1.1\r\ntraceparent: "
+		       "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01\r\n\r\n",
+		       OA_HTTP_TP_OTHER, 29);
+	check_tp_field("GET / HTTP/1.1\r\ntraceparent: " TP_VALUE "0\r\n\r\n", OA_HTTP_TP_OTHER,
+		       29);
+	check_tp_field("GET / HTTP/1.1\r\ntraceparent: " TP_VALUE " x\r\n\r\n", OA_HTTP_TP_OTHER,
+		       29);
+}
+
 /* Whole lines are parsed in bulk, a word at a time; every split point makes
  * some of them go byte by byte: both must agree on what they capture and on
  * where they give up, wherever the odd byte falls in a word. */
@@ -849,6 +913,7 @@ int main(void)
 	test_head_limit();
 	test_truncation();
 	test_trace_context_headers();
+	test_traceparent_field();
 	test_bulk_lines();
 	test_redact_query();
 	test_url_full();
