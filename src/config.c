@@ -1245,6 +1245,18 @@ uint64_t oa_config_export_fingerprint(const struct oa_config *cfg, int pid, bool
 	h = fnv1a_str(h, cfg->client_key);
 	h = fnv1a_str(h, cfg->client_certificate);
 	h = fnv1a_str(h, cfg->file_path);
+	/* Metrics go through the relay too: the host sends them as it would. */
+	const struct oa_otlp_settings *m = &cfg->metrics_otlp;
+	uint32_t metrics_fields[] = {cfg->metrics_exporter, m->protocol, m->gzip, m->timeout_ms};
+	h = fnv1a(h, metrics_fields, sizeof metrics_fields);
+	h = fnv1a_str(h, cfg->metrics_endpoint);
+	for (size_t i = 0; with_headers && i < m->headers.n; i++) {
+		h = fnv1a_str(h, m->headers.items[i].key);
+		h = fnv1a_str(h, m->headers.items[i].value);
+	}
+	h = fnv1a_str(h, m->certificate);
+	h = fnv1a_str(h, m->client_key);
+	h = fnv1a_str(h, m->client_certificate);
 	/* The default file is named after each process: never shared. */
 	if (cfg->exporter == OA_EXPORTER_FILE && !cfg->file_path)
 		h = fnv1a(h, &pid, sizeof pid);

@@ -1138,7 +1138,7 @@ void oa_exporter_exit_flush(uint64_t timeout_ns, bool async)
 	uint64_t deadline = timeout_ns < UINT64_MAX - now ? now + timeout_ns : UINT64_MAX;
 	uint64_t margin = exit_margin_ns(timeout_ns);
 	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) == EXPORTER_STOPPED) {
-		if (rings_empty() && oa_parcels_bytes() == 0)
+		if (rings_empty() && oa_parcels_bytes() == 0 && oa_metric_parcels_bytes() == 0)
 			return;
 		/* A relay client, the file, the console: sent from here. */
 		if (!async && exports_inline() && export_inline(deadline - margin))

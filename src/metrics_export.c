@@ -14,6 +14,8 @@
 #include "filesink.h"
 #include "log.h"
 #include "metrics.h"
+#include "parcel.h"
+#include "relay.h"
 #include "resource.h"
 #include "runtime.h"
 #include "transport.h"
@@ -31,6 +33,7 @@ static struct {
 	struct oa_metric_cell *exported; /* what the last delta covered, per id */
 	struct oa_metric_point *points;
 	struct oa_buf out;
+	struct oa_buf relayed; /* a relayed JSON line with its newline */
 } ms;
 
 static bool metrics_on(void)
@@ -122,6 +125,66 @@ static void write_stderr(const char *p, size_t len)
 	}
 }
 
+/* A relay client hands its request to the relay host (the process that
+ * started it, or otlpauto run), which sends it with its own at its next
+ * round: a short process neither loads libcurl nor waits for the collector
+ * at its exit. */
+static bool relayed(enum oa_parcel_format format, uint64_t deadline_ns)
+{
+	return oa_relay_connected() && oa_relay_send(OA_RELAY_METRICS, ms.out.data,
+						     (uint32_t)ms.out.len, 0, format, deadline_ns);
+}
+
+static void send_body(const char *data, size_t len, size_t n_points, bool flush,
+		      uint64_t deadline_ns, pthread_mutex_t *working)
+{
+	if (!ms.transport) {
+		ms.transport = oa_transport_create(&ms.cfg);
+		if (!ms.transport)
+			return;
+		oa_transport_release_while_waiting(ms.transport, working);
+	}
+	oa_transport_set_flushing(ms.transport, flush);
+	uint64_t rejected = 0;
+	enum oa_send_result r =
+	    oa_transport_send(ms.transport, (const uint8_t *)data, len, deadline_ns, &rejected);
+	if (r != OA_SEND_OK || rejected)
+		oa_debug("%zu metric points not delivered (%s)", r != OA_SEND_OK ? n_points : 0,
+			 r == OA_SEND_OK ? "partly rejected" : "send failed");
+}
+
+/* What relay clients sent, with this process's own request (ms.out, may be
+ * empty): protobuf requests concatenated into one (their resource_metrics
+ * add up), JSON ones one by one, lines of the file each. */
+static void send_with_relayed(bool flush, uint64_t deadline_ns, pthread_mutex_t *working)
+{
+	struct oa_parcel *all = oa_metric_parcels_take();
+	enum oa_exporter_kind exporter = oa_rt.cfg.metrics_exporter;
+	bool json = exporter == OA_EXPORTER_FILE || ms.cfg.protocol == OA_PROTOCOL_JSON;
+	for (struct oa_parcel *p = all; p; p = p->next) {
+		if ((p->format == OA_PARCEL_JSON) != json)
+			continue;
+#if OA_FEATURE_JSON
+		if (exporter == OA_EXPORTER_FILE) {
+			if (oa_buf_append(&ms.relayed, (const char *)p->data, p->len) &&
+			    oa_buf_append(&ms.relayed, "\n", 1))
+				oa_filesink_write(ms.relayed.data, ms.relayed.len);
+			ms.relayed.len = 0;
+			continue;
+		}
+#endif
+		if (json)
+			send_body((const char *)p->data, p->len, 0, flush, deadline_ns, working);
+		else
+			oa_buf_append(&ms.out, (const char *)p->data, p->len);
+	}
+	while (all) {
+		struct oa_parcel *next = all->next;
+		oa_parcel_free(all);
+		all = next;
+	}
+}
+
 static void export_now(bool flush, uint64_t deadline_ns, pthread_mutex_t *working)
 {
 	bool delta = oa_rt.cfg.metrics_temporality != OA_TEMPORALITY_CUMULATIVE;
@@ -139,42 +202,45 @@ static void export_now(bool flush, uint64_t deadline_ns, pthread_mutex_t *workin
 	    .n_points = n_points,
 	};
 	ms.last_unix_ns = now_unix;
-	if (!n_points)
-		return;
 	ms.out.len = 0;
 	enum oa_exporter_kind exporter = oa_rt.cfg.metrics_exporter;
 	if (exporter == OA_EXPORTER_CONSOLE) {
-		if (oa_metrics_console_encode(&m, &ms.out))
+		if (n_points && oa_metrics_console_encode(&m, &ms.out))
 			write_stderr(ms.out.data, ms.out.len);
 		return;
 	}
+	bool encoded = n_points != 0;
+#if OA_FEATURE_JSON
+	bool json = exporter == OA_EXPORTER_FILE || ms.cfg.protocol == OA_PROTOCOL_JSON;
+	if (encoded)
+		encoded =
+		    json ? oa_json_metrics_encode(&m, &ms.out) : oa_metrics_pb_encode(&m, &ms.out);
+#else
+	bool json = false;
+	if (encoded)
+		encoded = oa_metrics_pb_encode(&m, &ms.out);
+#endif
+	if (encoded && relayed(json ? OA_PARCEL_JSON : OA_PARCEL_PROTOBUF, deadline_ns))
+		return;
 #if OA_FEATURE_JSON
 	if (exporter == OA_EXPORTER_FILE) {
-		if (oa_json_metrics_encode(&m, &ms.out) && oa_buf_append(&ms.out, "\n", 1) &&
-		    !oa_filesink_write(ms.out.data, ms.out.len))
+		if (encoded && (!oa_buf_append(&ms.out, "\n", 1) ||
+				!oa_filesink_write(ms.out.data, ms.out.len)))
 			oa_debug("%zu metric points not written", n_points);
+		ms.out.len = 0;
+		send_with_relayed(flush, deadline_ns, working);
 		return;
 	}
-	bool encoded = ms.cfg.protocol == OA_PROTOCOL_JSON ? oa_json_metrics_encode(&m, &ms.out)
-							   : oa_metrics_pb_encode(&m, &ms.out);
-#else
-	bool encoded = oa_metrics_pb_encode(&m, &ms.out);
 #endif
 	if (!encoded)
-		return;
-	if (!ms.transport) {
-		ms.transport = oa_transport_create(&ms.cfg);
-		if (!ms.transport)
-			return;
-		oa_transport_release_while_waiting(ms.transport, working);
+		ms.out.len = 0;
+	if (json && encoded) {
+		send_body(ms.out.data, ms.out.len, n_points, flush, deadline_ns, working);
+		ms.out.len = 0;
 	}
-	oa_transport_set_flushing(ms.transport, flush);
-	uint64_t rejected = 0;
-	enum oa_send_result r = oa_transport_send(ms.transport, (const uint8_t *)ms.out.data,
-						  ms.out.len, deadline_ns, &rejected);
-	if (r != OA_SEND_OK || rejected)
-		oa_debug("%zu metric points not delivered (%s)", r != OA_SEND_OK ? n_points : 0,
-			 r == OA_SEND_OK ? "partly rejected" : "send failed");
+	send_with_relayed(flush, deadline_ns, working);
+	if (ms.out.len)
+		send_body(ms.out.data, ms.out.len, n_points, flush, deadline_ns, working);
 }
 
 uint64_t oa_metrics_export_round(uint64_t now_ns, bool flush, uint64_t deadline_ns,

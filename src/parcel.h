@@ -10,8 +10,8 @@
 
 /* The encoding of a parcel: the format of the sink it was made for. */
 enum oa_parcel_format {
-	OA_PARCEL_PROTOBUF = 1, /* one ExportTraceServiceRequest */
-	OA_PARCEL_JSON = 2,	/* one ExportTraceServiceRequest as OTLP JSON */
+	OA_PARCEL_PROTOBUF = 1, /* one ExportTraceServiceRequest (or Metrics) */
+	OA_PARCEL_JSON = 2,	/* the same as OTLP JSON */
 };
 
 struct oa_parcel {
@@ -31,6 +31,11 @@ void oa_parcels_push(struct oa_parcel *p);
 struct oa_parcel *oa_parcels_take(void);
 /* Bytes queued and not yet taken. */
 size_t oa_parcels_bytes(void);
+/* The same for metrics requests (ExportMetricsServiceRequest) other
+ * processes relayed: the metrics' exporter sends them with its own. */
+void oa_metric_parcels_push(struct oa_parcel *p);
+struct oa_parcel *oa_metric_parcels_take(void);
+size_t oa_metric_parcels_bytes(void);
 /* In a forked child: the parent's parcels are the parent's to send. */
 void oa_parcels_atfork_child(void);
 

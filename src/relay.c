@@ -351,8 +351,14 @@ static void frame_done(struct conn *c)
 	}
 	if (c->type == OA_RELAY_CANCEL)
 		cancel_tentative(c);
-	else if (c->type != OA_RELAY_TENTATIVE && c->type != OA_RELAY_STATS)
+	else if (c->type != OA_RELAY_TENTATIVE && c->type != OA_RELAY_STATS &&
+		 c->type != OA_RELAY_METRICS)
 		commit_tentative(c);
+	if (c->type == OA_RELAY_METRICS && c->parcel) {
+		oa_metric_parcels_push(c->parcel);
+		c->parcel = NULL;
+		oa_exporter_start_if_needed();
+	}
 	if (c->type == OA_RELAY_TENTATIVE && c->parcel) {
 		*c->tentative_tail = c->parcel;
 		c->tentative_tail = &c->parcel->next;
@@ -392,9 +398,10 @@ static bool read_conn(struct conn *c)
 		if (c->got == OA_RELAY_HEADER_SIZE) {
 			memcpy(&len, c->header, 4);
 			c->type = c->header[4];
-			bool carries = c->type == OA_RELAY_PARCEL || c->type == OA_RELAY_TENTATIVE;
+			bool carries = c->type == OA_RELAY_PARCEL ||
+				       c->type == OA_RELAY_TENTATIVE || c->type == OA_RELAY_METRICS;
 			uint8_t format = c->header[5];
-			if (c->type < OA_RELAY_HELLO || c->type > OA_RELAY_STATS ||
+			if (c->type < OA_RELAY_HELLO || c->type > OA_RELAY_METRICS ||
 			    (carries
 				 ? len > OA_RELAY_MAX_PAYLOAD ||
 				       (format != OA_PARCEL_PROTOBUF && format != OA_PARCEL_JSON)

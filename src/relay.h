@@ -40,6 +40,7 @@ enum oa_relay_frame {
 	OA_RELAY_CANCEL = 5,	/* no payload: drop the tentative parcels */
 	OA_RELAY_STATS = 6,	/* payload: struct oa_relay_stats, counts since the last;
 				 * format byte 1: the process's last (it exits) */
+	OA_RELAY_METRICS = 7,	/* payload: an encoded metrics request */
 };
 
 /* What a process did with its spans, for the host's summary (`otlpauto run`

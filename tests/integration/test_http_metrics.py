@@ -249,6 +249,42 @@ def curl(extra_env):
     return requests, port
 
 
+def through_the_relay():
+    """Three curls in a traced shell, under otlpauto run: each hands its
+    metrics to the relay host, which sends them in one request at the end
+    (the commands neither load the transport nor wait for the collector at
+    exit); each process's series stays its own (process.pid)."""
+    with tempfile.TemporaryDirectory(prefix='otlpauto-metrics-www-') as www:
+        with open(os.path.join(www, 'page'), 'w', encoding='utf-8') as f:
+            f.write('page\n')
+        server = http.server.ThreadingHTTPServer(
+            ('127.0.0.1', 0), functools.partial(_Quiet, directory=www))
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        url = f'http://127.0.0.1:{server.server_address[1]}/page'
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith('OTEL_') and k != 'LD_PRELOAD'}
+        env.update({'OTEL_TRACES_SAMPLER': 'always_off', 'OTLPAUTO_HOOKS': 'sockets,dns,http'})
+        try:
+            with Receiver() as receiver:
+                result = subprocess.run(
+                    [str(builddir() / 'tools' / 'otlpauto' / 'otlpauto'), 'run', '--endpoint',
+                     receiver.url, '--', 'bash', '-c',
+                     f'curl -s {url}; curl -s {url}; curl -s {url} {url}'],
+                    env=env, capture_output=True, text=True, timeout=60)
+                requests = receiver.wait_for_metric_requests(1, timeout=5)
+        finally:
+            server.shutdown()
+            server.server_close()
+    check_equal(result.returncode, 0, 'relay: the commands ran')
+    check_equal(len(requests), 1, 'relay: one metrics request, sent by the host')
+    points = [p for r in requests for p in r.spans if p['name'] == CLIENT]
+    check_equal(sorted(p['count'] for p in points), [1, 1, 2],
+                'relay: each curl its own series, in one request')
+    check_equal(len({p['resource']['process.pid'] for p in points}), 3,
+                'relay: three processes')
+
+
 def check_client_points(points, port, what):
     by_status = {p['attributes'].get('http.response.status_code'): p for p in points}
     check_equal({s: p['count'] for s, p in by_status.items()}, {200: 3, 404: 1},
@@ -399,6 +435,7 @@ def test():
     server_side()
     if shutil.which('curl'):
         client_side()
+        through_the_relay()
         console()
         file_sink()
     intervals('cumulative')
