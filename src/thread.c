@@ -51,7 +51,7 @@ static struct oa_thread *thread_create(const struct oa_span_ctx *inherited)
 	 * opens no /proc file for it while the program runs. */
 	t->ring->renames_seen = __atomic_load_n(&oa_thread_renames, __ATOMIC_ACQUIRE);
 	char name[16] = "";
-	prctl(PR_GET_NAME, name);
+	syscall(SYS_prctl, PR_GET_NAME, name);
 	oa_ring_set_name(t->ring, name);
 	t->ctx[0] = inherited ? *inherited : oa_rt.process_ctx;
 	oa_tls.state = t;
@@ -85,7 +85,7 @@ static void thread_exit(void *arg)
 		return;
 	oa_tls.guard++;
 	oa_frames_end_all(t, OA_END_THREAD_EXIT);
-	prctl(PR_GET_NAME, t->ring->exit_name);
+	syscall(SYS_prctl, PR_GET_NAME, t->ring->exit_name);
 	/* The state stays: destructors of keys the program created after ours
 	 * run later and still record spans. The exporter frees it once the
 	 * thread is gone. */
