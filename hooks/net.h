@@ -124,6 +124,11 @@ bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f);
 /* Unlocks, clearing OA_FD_WATCH when nothing is left to watch. */
 void oa_fd_unlock_slot(int fd, struct oa_fd *f);
 
+/* From the descriptor hooks (fds.c): close of an fd with kind bits (ends
+ * what it has open), and a dup2/dup3 that made newfd refer to oldfd's file. */
+int oa_tracked_close(int fd, int (*real_close)(int));
+void oa_tracked_dup(int oldfd, int newfd);
+
 /* ---- span records (sockets.c) */
 
 /* Starts a span record as a child of parent; NULL when ctx is not sampled or

@@ -21,6 +21,7 @@
 
 #include "clock.h"
 #include "exec_target.h"
+#include "family.h"
 #include "lifecycle.h"
 #include "payload.h"
 #include "process_span.h"
@@ -112,8 +113,8 @@ static bool has_name(const char *entry, const char *name_eq, size_t len)
 
 /* Entries the hooks set for a new program, replacing the caller's. */
 #define HANDOFF_ENV "OTLPAUTO_HANDOFF"
-static const char *const own_entries[] = {"TRACEPARENT=", OA_RELAY_ENV "=",
-					   OA_RELAY_HOST_ENV "=", HANDOFF_ENV "="};
+static const char *const own_entries[] = {"TRACEPARENT=", OA_RELAY_ENV "=", OA_RELAY_HOST_ENV "=",
+					  HANDOFF_ENV "="};
 
 static bool is_own_entry(const char *entry)
 {
@@ -450,7 +451,7 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	bool held = true;
 	if (!will_fail) {
 		write_span(t, &parent, &ctx, name, file, start, 0, 0, false, OA_END_NORMAL, true);
-		oa_frames_end_all(t, OA_END_EXEC);
+		oa_families_thread_exit(t, OA_END_EXEC);
 		end_open_popens(t, OA_END_EXEC);
 		if (own_span)
 			oa_process_span_end(t, OA_END_EXEC);
@@ -1068,8 +1069,12 @@ static void resume_popens(void)
 	pthread_mutex_unlock(&popen_lock);
 }
 
-void oa_process_end_popens(void)
+/* Sends the spans of popen streams still open; not from a signal handler
+ * or _exit: they are found under a lock another thread may hold. */
+static void end_popens_at_exit(bool async)
 {
+	if (async)
+		return;
 	struct oa_thread *t =
 	    __atomic_load_n(&popen_count, __ATOMIC_RELAXED) ? oa_thread_get() : NULL;
 	if (t)
@@ -1261,11 +1266,19 @@ OA_EXPORT void exit(int status)
 	__builtin_unreachable();
 }
 
-void oa_exit_hooks_init(void)
+/* Resolves the real _exit and _Exit now: the hooks may be called from a
+ * signal handler, where dlsym must not be. */
+static void exit_hooks_init(void)
 {
 	oa_real__exit();
 	oa_real__Exit();
 }
+
+OA_FAMILY(process) = {
+    .name = "process",
+    .init = exit_hooks_init,
+    .process_exit = end_popens_at_exit,
+};
 
 /* _exit is async-signal-safe: programs call it from signal handlers, where
  * only the async-signal-safe exit path may run (their handlers run inside

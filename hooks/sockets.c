@@ -27,6 +27,7 @@
 
 #include "addr_text.h"
 #include "clock.h"
+#include "family.h"
 #include "net.h"
 #include "real.h"
 
@@ -1120,3 +1121,8 @@ OA_EXPORT ssize_t splice(int in_fd, loff_t *in_off, int out_fd, loff_t *out_off,
 	}
 	return r;
 }
+
+OA_FAMILY(sockets) = {
+    .name = "sockets",
+    .atfork_child = oa_fdtable_atfork_child,
+};

@@ -181,6 +181,10 @@ static inline struct oa_thread *oa_thread_get(void)
 /* The parent a span starting now gets: the nearest exported function frame in
  * the current context (its id assigned now if needed), else the context. */
 void oa_current_parent(struct oa_thread *t, struct oa_span_ctx *out);
+/* The parent of the span of frame slot `index`: the nearest exported frame
+ * below it in its context level (its id assigned now if needed), else that
+ * context. */
+void oa_frame_parent(struct oa_thread *t, uint32_t index, struct oa_span_ctx *out);
 
 /* Starts a new span context for a span beginning now (HTTP server, manual):
  * child of `parent`, or a new root (sampled per the sampler) when parent is
@@ -197,9 +201,6 @@ void oa_record_commit(struct oa_thread *t, struct oa_record *rec);
 /* Commits without starting or waking the exporter: the caller flushes next
  * (exec, exit), which may export inline without a thread. */
 void oa_record_commit_before_flush(struct oa_thread *t, struct oa_record *rec);
-
-/* Ends the calling thread's open function frames (exit, thread exit, exec). */
-void oa_frames_end_all(struct oa_thread *t, enum oa_end_reason reason);
 
 /* Sampling decision for a new root span with this trace id (sampler.c). */
 bool oa_sample_root(const uint8_t trace_id[16]);

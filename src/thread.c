@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "family.h"
 #include "payload.h"
 #include "process_span.h"
 #include "runtime.h"
@@ -84,7 +84,7 @@ static void thread_exit(void *arg)
 	if (oa_tls.state != t)
 		return;
 	oa_tls.guard++;
-	oa_frames_end_all(t, OA_END_THREAD_EXIT);
+	oa_families_thread_exit(t, OA_END_THREAD_EXIT);
 	syscall(SYS_prctl, PR_GET_NAME, t->ring->exit_name);
 	/* The state stays: destructors of keys the program created after ours
 	 * run later and still record spans. The exporter frees it once the
@@ -135,15 +135,6 @@ void oa_thread_atfork_child(void)
 	oa_exporter_register_ring(t->ring);
 }
 
-#if OA_FEATURE_FUNCTIONS
-uint8_t oa_function_filter(struct oa_thread *t, uint32_t index);
-#else
-static uint8_t oa_function_filter(struct oa_thread *t, uint32_t index)
-{
-	return OA_FILTER_INCLUDED;
-}
-#endif
-
 /* Index of the nearest frame below `from` that is exported in context level
  * `level`, or -1 when the context itself is the parent. */
 static int nearest_exported_frame(struct oa_thread *t, int from, uint32_t level)
@@ -152,7 +143,7 @@ static int nearest_exported_frame(struct oa_thread *t, int from, uint32_t level)
 		struct oa_frame *f = &t->frames[i];
 		if (f->ctx_level != level)
 			return -1;
-		if (oa_function_filter(t, (uint32_t)i) != OA_FILTER_EXCLUDED)
+		if (f->filter != OA_FILTER_EXCLUDED)
 			return i;
 	}
 	return -1;
@@ -174,6 +165,13 @@ static void parent_of_frame_slot(struct oa_thread *t, int below, uint32_t level,
 		memset(out, 0, sizeof *out);
 		out->link_process = true;
 	}
+}
+
+void oa_frame_parent(struct oa_thread *t, uint32_t index, struct oa_span_ctx *out)
+{
+	const struct oa_frame *f = &t->frames[index];
+	uint32_t level = f->ctx_level <= t->ctx_depth ? f->ctx_level : t->ctx_depth;
+	parent_of_frame_slot(t, (int)index - 1, level, false, out);
 }
 
 void oa_current_parent(struct oa_thread *t, struct oa_span_ctx *out)
@@ -312,20 +310,3 @@ void oa_record_commit_before_flush(struct oa_thread *t, struct oa_record *rec)
 {
 	oa_ring_commit(t->ring, rec);
 }
-
-#if OA_FEATURE_FUNCTIONS
-void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_end_reason why);
-
-void oa_frames_end_all(struct oa_thread *t, enum oa_end_reason reason)
-{
-	uint64_t end = oa_now();
-	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
-	/* Innermost first, so each parent is assigned before it is sent. */
-	for (int i = (int)stored - 1; i >= 0; i--)
-		oa_frame_export(t, (uint32_t)i, end, reason);
-}
-#else
-void oa_frames_end_all(struct oa_thread *t, enum oa_end_reason reason)
-{
-}
-#endif
