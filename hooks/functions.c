@@ -159,18 +159,10 @@ __attribute__((noinline)) static void frame_export(struct oa_thread *t, uint32_t
 						       (with_stack ? OA_STACK_PAYLOAD : 0));
 	if (!rec)
 		return;
-	rec->kind = OA_KIND_INTERNAL;
-	rec->status = OA_STATUS_UNSET;
-	rec->scope = OA_SCOPE_FUNCTIONS;
-	rec->name_source = OA_NAME_FUNCTION;
-	rec->trace_flags = parent.flags;
-	rec->rec_flags = oa_rec_flags(&parent);
+	/* A function's span is in its parent's trace, with its flags. */
+	oa_record_head(rec, t, &parent, &parent, f->span_id, OA_KIND_INTERNAL, OA_SCOPE_FUNCTIONS,
+		       OA_NAME_FUNCTION, f->start);
 	rec->end_reason = (uint8_t)why;
-	rec->tid = t->tid;
-	memcpy(rec->trace_id, parent.trace_id, 16);
-	rec->span_id = f->span_id;
-	rec->parent_span_id = parent.span_id;
-	rec->start = f->start;
 	rec->end = end;
 	rec->subject = f->fn;
 	struct oa_payload w;

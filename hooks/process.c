@@ -72,20 +72,11 @@ static void write_span(struct oa_thread *t, const struct oa_span_ctx *parent,
 	    oa_record_begin(t, (uint32_t)(3 + name_len + 5 + path_len + 8 + 11 + 16 + 11));
 	if (!rec)
 		return;
-	rec->kind = OA_KIND_INTERNAL;
+	oa_record_head(rec, t, parent, ctx, ctx->span_id, OA_KIND_INTERNAL, OA_SCOPE_PROCESS,
+		       OA_NAME_PAYLOAD, start);
 	rec->status = err ? OA_STATUS_ERROR : OA_STATUS_UNSET;
-	rec->scope = OA_SCOPE_PROCESS;
-	rec->name_source = OA_NAME_PAYLOAD;
-	rec->trace_flags = ctx->flags;
-	rec->rec_flags = oa_rec_flags(parent);
 	rec->end_reason = end_reason;
-	rec->tid = t->tid;
-	memcpy(rec->trace_id, ctx->trace_id, 16);
-	rec->span_id = ctx->span_id;
-	rec->parent_span_id = parent->span_id;
-	rec->start = start;
 	rec->end = oa_now();
-	rec->subject = 0;
 	struct oa_payload w;
 	oa_payload_init(&w, rec);
 	oa_payload_text(&w, OA_ITEM_NAME, name, name_len);

@@ -76,20 +76,7 @@ struct oa_record *oa_net_span_begin(struct oa_thread *t, struct oa_payload *w,
 	struct oa_record *rec = oa_record_begin(t, payload_max);
 	if (!rec)
 		return NULL;
-	rec->kind = (uint8_t)kind;
-	rec->status = OA_STATUS_UNSET;
-	rec->scope = (uint8_t)scope;
-	rec->name_source = OA_NAME_PAYLOAD;
-	rec->trace_flags = ctx->flags;
-	rec->rec_flags = oa_rec_flags(parent);
-	rec->end_reason = OA_END_NORMAL;
-	rec->reserved = 0;
-	rec->tid = t->tid;
-	memcpy(rec->trace_id, ctx->trace_id, 16);
-	rec->span_id = ctx->span_id;
-	rec->parent_span_id = parent->span_id;
-	rec->start = start;
-	rec->subject = 0;
+	oa_record_head(rec, t, parent, ctx, ctx->span_id, kind, scope, OA_NAME_PAYLOAD, start);
 	oa_payload_init(w, rec);
 	return rec;
 }

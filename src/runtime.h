@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -198,6 +199,30 @@ void oa_ctx_pop(struct oa_thread *t);
  * span is dropped (ring full, counted). The caller fills it and commits. */
 struct oa_record *oa_record_begin(struct oa_thread *t, uint32_t payload_max);
 void oa_record_commit(struct oa_thread *t, struct oa_record *rec);
+/* The header every family's span record starts with: span span_id in ctx's
+ * trace (with its sampling flags), child of parent, on thread t, from start;
+ * its status unset, ended normally, no subject. The family sets what differs,
+ * the end and the payload. */
+static inline void oa_record_head(struct oa_record *rec, const struct oa_thread *t,
+				  const struct oa_span_ctx *parent, const struct oa_span_ctx *ctx,
+				  uint64_t span_id, enum oa_span_kind kind, enum oa_scope scope,
+				  enum oa_name_source name_source, uint64_t start)
+{
+	rec->kind = (uint8_t)kind;
+	rec->status = OA_STATUS_UNSET;
+	rec->scope = (uint8_t)scope;
+	rec->name_source = (uint8_t)name_source;
+	rec->trace_flags = ctx->flags;
+	rec->rec_flags = oa_rec_flags(parent);
+	rec->end_reason = OA_END_NORMAL;
+	rec->reserved = 0;
+	rec->tid = t->tid;
+	memcpy(rec->trace_id, ctx->trace_id, 16);
+	rec->span_id = span_id;
+	rec->parent_span_id = parent->span_id;
+	rec->start = start;
+	rec->subject = 0;
+}
 /* Commits without starting or waking the exporter: the caller flushes next
  * (exec, exit), which may export inline without a thread. */
 void oa_record_commit_before_flush(struct oa_thread *t, struct oa_record *rec);
