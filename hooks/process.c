@@ -519,52 +519,32 @@ OA_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	return exec_common(EXEC_FD, NULL, fd, argv, envp);
 }
 
-/* execl and friends: gathers the variadic arguments up to the terminating
- * NULL into a stack array (a macro: the array must live in the caller). */
-#define COLLECT_ARGS(first, ap, argv)                                                              \
-	do {                                                                                       \
+/* execl, execlp and execle: the variadic arguments up to the terminating
+ * NULL (and execle's environment after it) are gathered into a stack array
+ * for exec_common. A macro, written once: the array lives in the hook's
+ * own frame. */
+#define EXEC_LIST_HOOK(name, how, with_envp)                                                       \
+	OA_EXPORT int name(const char *file, const char *arg, ...)                                 \
+	{                                                                                          \
+		va_list ap, probe;                                                                 \
+		va_start(ap, arg);                                                                 \
 		size_t count = 1;                                                                  \
-		va_list probe;                                                                     \
 		va_copy(probe, ap);                                                                \
 		while (va_arg(probe, char *))                                                      \
 			count++;                                                                   \
 		va_end(probe);                                                                     \
-		argv = alloca((count + 1) * sizeof *argv);                                         \
-		argv[0] = (char *)(first);                                                         \
+		char **argv = alloca((count + 1) * sizeof *argv);                                  \
+		argv[0] = (char *)arg;                                                             \
 		for (size_t i = 1; i <= count; i++)                                                \
 			argv[i] = va_arg(ap, char *);                                              \
-	} while (0)
+		char **envp = with_envp ? va_arg(ap, char **) : environ;                           \
+		va_end(ap);                                                                        \
+		return exec_common(how, file, -1, argv, envp);                                     \
+	}
 
-OA_EXPORT int execl(const char *path, const char *arg, ...)
-{
-	char **argv;
-	va_list ap;
-	va_start(ap, arg);
-	COLLECT_ARGS(arg, ap, argv);
-	va_end(ap);
-	return exec_common(EXEC_PATH, path, -1, argv, environ);
-}
-
-OA_EXPORT int execlp(const char *file, const char *arg, ...)
-{
-	char **argv;
-	va_list ap;
-	va_start(ap, arg);
-	COLLECT_ARGS(arg, ap, argv);
-	va_end(ap);
-	return exec_common(EXEC_SEARCH, file, -1, argv, environ);
-}
-
-OA_EXPORT int execle(const char *path, const char *arg, ...)
-{
-	char **argv;
-	va_list ap;
-	va_start(ap, arg);
-	COLLECT_ARGS(arg, ap, argv);
-	char **envp = va_arg(ap, char **);
-	va_end(ap);
-	return exec_common(EXEC_PATH, path, -1, argv, envp);
-}
+EXEC_LIST_HOOK(execl, EXEC_PATH, false)
+EXEC_LIST_HOOK(execlp, EXEC_SEARCH, false)
+EXEC_LIST_HOOK(execle, EXEC_PATH, true)
 
 static int spawn_common(bool search, pid_t *pid, const char *file,
 			const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
