@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 
+#include "addr_text.h"
 #include "fdtable.h"
 #include "http_inject.h"
 #include "http_parse.h"
@@ -142,10 +143,6 @@ void oa_net_span_end(struct oa_thread *t, struct oa_payload *w, uint64_t end, bo
 
 /* "ipv4"/"ipv6" for network.type, NULL for others. */
 const char *oa_net_type(int family);
-/* The port of an AF_INET/AF_INET6 address, else 0. */
-uint16_t oa_sockaddr_port(const struct sockaddr *sa);
-/* The address as text ("::1", "10.0.0.1", a unix path); false for others. */
-bool oa_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap);
 
 /* True when the given OTLPAUTO_HOOKS family is on. */
 static inline bool oa_family_on(uint32_t family)

@@ -17,13 +17,10 @@
 #undef _FILE_OFFSET_BITS
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <arpa/inet.h>
 
 #include "addr_text.h"
 #include "clock.h"
@@ -96,42 +93,6 @@ void oa_net_span_end(struct oa_thread *t, struct oa_payload *w, uint64_t end, bo
 const char *oa_net_type(int family)
 {
 	return family == AF_INET ? "ipv4" : family == AF_INET6 ? "ipv6" : NULL;
-}
-
-uint16_t oa_sockaddr_port(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	return 0;
-}
-
-bool oa_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
-{
-	if (sa->sa_family == AF_INET)
-		return oa_ipv4_text(&((const struct sockaddr_in *)sa)->sin_addr, out, cap);
-	if (sa->sa_family == AF_INET6)
-		return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-				 (socklen_t)cap) != NULL;
-	if (sa->sa_family != AF_UNIX || len <= offsetof(struct sockaddr_un, sun_path) || !cap)
-		return false;
-	const char *path = ((const struct sockaddr_un *)sa)->sun_path;
-	size_t n = len - offsetof(struct sockaddr_un, sun_path);
-	if (n > sizeof(((struct sockaddr_un *)0)->sun_path))
-		n = sizeof(((struct sockaddr_un *)0)->sun_path);
-	/* an abstract name starts with a NUL: shown as '@' */
-	bool abstract = path[0] == '\0';
-	size_t at = 0;
-	if (abstract && n > 1 && at + 1 < cap)
-		out[at++] = '@';
-	for (size_t i = abstract ? 1 : 0; i < n && at + 1 < cap; i++) {
-		if (!path[i] && !abstract)
-			break;
-		out[at++] = path[i] ? path[i] : '@';
-	}
-	out[at] = '\0';
-	return at > 0;
 }
 
 /* ---- slots */
@@ -218,32 +179,25 @@ static void connect_span(struct oa_thread *t, struct oa_fd *f, uint64_t end, int
 	if (!oa_net_span_begin(t, &w, &f->connect_parent, &f->connect_ctx, OA_KIND_INTERNAL,
 			       OA_SCOPE_SOCKETS, f->connect_start, CONNECT_PAYLOAD))
 		return;
-	char addr[sizeof f->peer.un.sun_path + 2] = "";
-	oa_sockaddr_text(&f->peer.sa, f->peer_len, addr, sizeof addr);
-	uint16_t port = oa_sockaddr_port(&f->peer.sa);
+	/* The address goes raw: the exporter formats it, off this thread. */
+	static const char prefix[] = "socket connect ";
+	oa_payload_name_peer(&w, prefix, sizeof prefix - 1, f->family, &f->peer.sa, f->peer_len);
+	oa_payload_attr_sockaddr(&w, OA_KEY_NETWORK_PEER_ADDRESS, &f->peer.sa, f->peer_len);
 	bool inet = f->family != AF_UNIX;
-	char name[sizeof addr + 32];
-	int name_len;
-	if (f->family == AF_INET6)
-		name_len = snprintf(name, sizeof name, "socket connect [%s]:%u", addr, port);
-	else if (inet)
-		name_len = snprintf(name, sizeof name, "socket connect %s:%u", addr, port);
-	else
-		name_len = snprintf(name, sizeof name, "socket connect %s", addr);
-	oa_payload_text(&w, OA_ITEM_NAME, name, (size_t)name_len);
-	oa_payload_attr_str(&w, OA_KEY_NETWORK_PEER_ADDRESS, addr, strlen(addr));
 	const char *transport = f->family == AF_UNIX	     ? "unix"
 				: f->transport == SOCK_DGRAM ? "udp"
 							     : "tcp";
 	oa_payload_attr_static(&w, OA_KEY_NETWORK_TRANSPORT, transport);
 	if (inet) {
+		uint16_t port = oa_sockaddr_port(&f->peer.sa);
 		oa_payload_attr_int(&w, OA_KEY_NETWORK_PEER_PORT, port);
 		oa_payload_attr_static(&w, OA_KEY_NETWORK_TYPE, oa_net_type(f->family));
 		char server[OA_DNS_NAME_MAX];
 		if (oa_dns_name_of(&f->peer.sa, server, sizeof server))
 			oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, server, strlen(server));
 		else
-			oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, addr, strlen(addr));
+			oa_payload_attr_sockaddr(&w, OA_KEY_SERVER_ADDRESS, &f->peer.sa,
+						 f->peer_len);
 		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, port);
 	}
 	if (err)
