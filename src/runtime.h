@@ -179,6 +179,8 @@ static inline struct oa_thread *oa_thread_get(void)
 	return oa_thread_slow();
 }
 
+/* Spans of every family (span.c). */
+
 /* The parent a span starting now gets: the nearest exported function frame in
  * the current context (its id assigned now if needed), else the context. */
 void oa_current_parent(struct oa_thread *t, struct oa_span_ctx *out);
@@ -199,6 +201,9 @@ void oa_ctx_pop(struct oa_thread *t);
  * span is dropped (ring full, counted). The caller fills it and commits. */
 struct oa_record *oa_record_begin(struct oa_thread *t, uint32_t payload_max);
 void oa_record_commit(struct oa_thread *t, struct oa_record *rec);
+/* Commits without starting or waking the exporter: the caller flushes next
+ * (exec, exit), which may export inline without a thread. */
+void oa_record_commit_before_flush(struct oa_thread *t, struct oa_record *rec);
 /* The header every family's span record starts with: span span_id in ctx's
  * trace (with its sampling flags), child of parent, on thread t, from start;
  * its status unset, ended normally, no subject. The family sets what differs,
@@ -223,9 +228,6 @@ static inline void oa_record_head(struct oa_record *rec, const struct oa_thread 
 	rec->start = start;
 	rec->subject = 0;
 }
-/* Commits without starting or waking the exporter: the caller flushes next
- * (exec, exit), which may export inline without a thread. */
-void oa_record_commit_before_flush(struct oa_thread *t, struct oa_record *rec);
 
 /* Sampling decision for a new root span with this trace id (sampler.c). */
 bool oa_sample_root(const uint8_t trace_id[16]);
@@ -273,7 +275,7 @@ void oa_thread_atfork_child(void);
 /* Manual API spans open at a fork are the parent's (api.c). */
 void oa_api_atfork_child(void);
 void oa_thread_system_init(void);
-/* The context a thread created now inherits (pthread_create). */
+/* The context a thread created now inherits (pthread_create; span.c). */
 void oa_thread_inherit_context(struct oa_span_ctx *out);
 /* Marks the calling thread internal with the given inherited context. */
 void oa_thread_start(const struct oa_span_ctx *inherited, bool internal);
