@@ -184,10 +184,38 @@ static inline struct oa_thread *oa_thread_get(void)
 /* The parent a span starting now gets: the nearest exported function frame in
  * the current context (its id assigned now if needed), else the context. */
 void oa_current_parent(struct oa_thread *t, struct oa_span_ctx *out);
-/* The parent of the span of frame slot `index`: the nearest exported frame
- * below it in its context level (its id assigned now if needed), else that
- * context. */
-void oa_frame_parent(struct oa_thread *t, uint32_t index, struct oa_span_ctx *out);
+
+/* The one walk down the function frames: the parent, in context level
+ * `level`, of a span above frame slot `below` is the nearest frame at or
+ * below it in that level that is exported (its id assigned now if needed),
+ * else the level's context. True when a frame is the parent. Inline: a
+ * function span's exit takes it for every span. */
+static inline bool oa_parent_in_level(struct oa_thread *t, int below, uint32_t level,
+				      struct oa_span_ctx *out)
+{
+	*out = t->ctx[level];
+	for (int i = below; i >= 0; i--) {
+		struct oa_frame *f = &t->frames[i];
+		if (f->ctx_level != level)
+			return false;
+		if (f->filter != OA_FILTER_EXCLUDED) {
+			if (!f->span_id)
+				f->span_id = oa_new_span_id(&t->rng);
+			out->span_id = f->span_id;
+			out->remote = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The parent of the span of frame slot `index`, in its context level. */
+static inline void oa_frame_parent(struct oa_thread *t, uint32_t index, struct oa_span_ctx *out)
+{
+	const struct oa_frame *f = &t->frames[index];
+	uint32_t level = f->ctx_level <= t->ctx_depth ? f->ctx_level : t->ctx_depth;
+	oa_parent_in_level(t, (int)index - 1, level, out);
+}
 
 /* Starts a new span context for a span beginning now (HTTP server, manual):
  * child of `parent`, or a new root (sampled per the sampler) when parent is

@@ -9,43 +9,15 @@
 #include "process_span.h"
 #include "runtime.h"
 
-/* Index of the nearest frame below `from` that is exported in context level
- * `level`, or -1 when the context itself is the parent. */
-static int nearest_exported_frame(struct oa_thread *t, int from, uint32_t level)
-{
-	for (int i = from; i >= 0; i--) {
-		struct oa_frame *f = &t->frames[i];
-		if (f->ctx_level != level)
-			return -1;
-		if (f->filter != OA_FILTER_EXCLUDED)
-			return i;
-	}
-	return -1;
-}
-
 static void parent_of_frame_slot(struct oa_thread *t, int below, uint32_t level, bool adopt,
 				 struct oa_span_ctx *out)
 {
-	*out = t->ctx[level];
-	int i = nearest_exported_frame(t, below, level);
-	if (i >= 0) {
-		struct oa_frame *f = &t->frames[i];
-		if (!f->span_id)
-			f->span_id = oa_new_span_id(&t->rng);
-		out->span_id = f->span_id;
-		out->remote = false;
-	} else if (adopt && out->span_id == oa_rt.process_ctx.span_id && out->span_id &&
-		   !oa_process_span_adopts()) {
+	if (!oa_parent_in_level(t, below, level, out) && adopt &&
+	    out->span_id == oa_rt.process_ctx.span_id && out->span_id &&
+	    !oa_process_span_adopts()) {
 		memset(out, 0, sizeof *out);
 		out->link_process = true;
 	}
-}
-
-void oa_frame_parent(struct oa_thread *t, uint32_t index, struct oa_span_ctx *out)
-{
-	const struct oa_frame *f = &t->frames[index];
-	uint32_t level = f->ctx_level <= t->ctx_depth ? f->ctx_level : t->ctx_depth;
-	parent_of_frame_slot(t, (int)index - 1, level, false, out);
 }
 
 void oa_current_parent(struct oa_thread *t, struct oa_span_ctx *out)
