@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "fdguard.h"
-#include "fdtable.h"
+#if OA_FEATURE_SOCKETS
+#include "net.h"
+#endif
 #include "real.h"
 #include "thread.h"
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "family.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "payload.h"
@@ -63,7 +64,7 @@ static void count_function(uintptr_t addr, const char *name, void *ctx)
 	(*(size_t *)ctx)++;
 }
 
-void oa_functions_init(void)
+static void functions_init(void)
 {
 	const struct oa_config *cfg = &oa_rt.cfg;
 	bool off = !(cfg->hooks & OA_HOOK_FUNCTIONS);
@@ -89,7 +90,7 @@ void oa_functions_init(void)
 	oa_symbols_destroy(syms);
 }
 
-void oa_functions_start(void)
+static void functions_start(void)
 {
 	uint32_t limit = OA_HAVE_TSC && oa_clock_use_tsc ? OA_MAX_FRAMES : 0;
 	if (limit > oa_rt.cfg.function_max_depth)
@@ -115,12 +116,6 @@ static inline __attribute__((always_inline)) bool excluded_by_name(uintptr_t fn)
 	}
 }
 
-uint8_t oa_function_filter(struct oa_thread *t, uint32_t index);
-uint8_t oa_function_filter(struct oa_thread *t, uint32_t index)
-{
-	return t->frames[index].filter;
-}
-
 static const char *const end_reason_names[] = {
     [OA_END_PROCESS_EXIT] = "process_exit",
     [OA_END_THREAD_EXIT] = "thread_exit",
@@ -128,34 +123,21 @@ static const char *const end_reason_names[] = {
     [OA_END_UNWOUND] = "unwound",
 };
 
-void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end, enum oa_end_reason why);
-__attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t index, uint64_t end,
-					       enum oa_end_reason why)
+__attribute__((noinline)) static void frame_export(struct oa_thread *t, uint32_t index,
+						   uint64_t end, enum oa_end_reason why)
 {
 	oa_fork_check(); /* before a frame open at a fork is sent or named parent */
 	struct oa_frame *f = &t->frames[index];
 	if (f->foreign)
 		return;
-	if (!f->span_id && (end - f->start < oa_rt.function_threshold_ticks ||
-			    oa_function_filter(t, index) == OA_FILTER_EXCLUDED))
+	if (!f->span_id &&
+	    (end - f->start < oa_rt.function_threshold_ticks || f->filter == OA_FILTER_EXCLUDED))
 		return;
 	/* Sent now (or never, if unsampled): a later pop of this frame must not
 	 * send it again. */
 	f->foreign = 1;
-	uint32_t level = f->ctx_level <= t->ctx_depth ? f->ctx_level : t->ctx_depth;
-	struct oa_span_ctx parent = t->ctx[level];
-	for (int i = (int)index - 1; i >= 0; i--) {
-		struct oa_frame *p = &t->frames[i];
-		if (p->ctx_level != level)
-			break;
-		if (oa_function_filter(t, (uint32_t)i) != OA_FILTER_EXCLUDED) {
-			if (!p->span_id)
-				p->span_id = oa_new_span_id(&t->rng);
-			parent.span_id = p->span_id;
-			parent.remote = false;
-			break;
-		}
-	}
+	struct oa_span_ctx parent;
+	oa_frame_parent(t, index, &parent);
 	if (parent.span_id == oa_rt.process_ctx.span_id)
 		oa_process_span_used();
 	if (!(parent.flags & 1)) {
@@ -177,18 +159,10 @@ __attribute__((noinline)) void oa_frame_export(struct oa_thread *t, uint32_t ind
 						       (with_stack ? OA_STACK_PAYLOAD : 0));
 	if (!rec)
 		return;
-	rec->kind = OA_KIND_INTERNAL;
-	rec->status = OA_STATUS_UNSET;
-	rec->scope = OA_SCOPE_FUNCTIONS;
-	rec->name_source = OA_NAME_FUNCTION;
-	rec->trace_flags = parent.flags;
-	rec->rec_flags = oa_rec_flags(&parent);
+	/* A function's span is in its parent's trace, with its flags. */
+	oa_record_head(rec, t, &parent, &parent, f->span_id, OA_KIND_INTERNAL, OA_SCOPE_FUNCTIONS,
+		       OA_NAME_FUNCTION, f->start);
 	rec->end_reason = (uint8_t)why;
-	rec->tid = t->tid;
-	memcpy(rec->trace_id, parent.trace_id, 16);
-	rec->span_id = f->span_id;
-	rec->parent_span_id = parent.span_id;
-	rec->start = f->start;
 	rec->end = end;
 	rec->subject = f->fn;
 	struct oa_payload w;
@@ -294,7 +268,7 @@ __attribute__((noinline)) static int resync(struct oa_thread *t, uintptr_t fn)
 			continue;
 		uint64_t now = oa_now();
 		for (int j = (int)top - 1; j > i; j--)
-			oa_frame_export(t, (uint32_t)j, now, OA_END_UNWOUND);
+			frame_export(t, (uint32_t)j, now, OA_END_UNWOUND);
 		t->depth = (uint32_t)i + 1;
 		return i;
 	}
@@ -322,7 +296,7 @@ __attribute__((noinline)) static void exit_slow(struct oa_thread *t, uintptr_t f
 	if (!f->foreign && (f->filter != OA_FILTER_EXCLUDED || f->span_id)) {
 		uint64_t now = oa_now();
 		if (f->span_id || now - f->start >= oa_rt.function_threshold_ticks)
-			oa_frame_export(t, d, now, OA_END_NORMAL);
+			frame_export(t, d, now, OA_END_NORMAL);
 	}
 	t->depth = d;
 	oa_tls.guard = 0;
@@ -363,3 +337,20 @@ __cyg_profile_func_exit(void *fn, void *call_site)
 	}
 	exit_slow(t, (uintptr_t)fn);
 }
+
+/* The frames open on a thread that ends, or whose image does, are sent
+ * (innermost first, so each parent has its id before it is sent). */
+static void frames_end_all(struct oa_thread *t, enum oa_end_reason why)
+{
+	uint64_t end = oa_now();
+	uint32_t stored = t->depth < OA_MAX_FRAMES ? t->depth : OA_MAX_FRAMES;
+	for (int i = (int)stored - 1; i >= 0; i--)
+		frame_export(t, (uint32_t)i, end, why);
+}
+
+OA_FAMILY(functions) = {
+    .name = "functions",
+    .init = functions_init,
+    .start = functions_start,
+    .thread_exit = frames_end_all,
+};

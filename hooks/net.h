@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 
+#include "addr_text.h"
 #include "fdtable.h"
 #include "http_inject.h"
 #include "http_parse.h"
@@ -132,6 +133,11 @@ bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f);
 /* Unlocks, clearing OA_FD_WATCH when nothing is left to watch. */
 void oa_fd_unlock_slot(int fd, struct oa_fd *f);
 
+/* From the descriptor hooks (fds.c): close of an fd with kind bits (ends
+ * what it has open), and a dup2/dup3 that made newfd refer to oldfd's file. */
+int oa_tracked_close(int fd, int (*real_close)(int));
+void oa_tracked_dup(int oldfd, int newfd);
+
 /* ---- span records (sockets.c) */
 
 /* Starts a span record as a child of parent; NULL when ctx is not sampled or
@@ -145,10 +151,6 @@ void oa_net_span_end(struct oa_thread *t, struct oa_payload *w, uint64_t end, bo
 
 /* "ipv4"/"ipv6" for network.type, NULL for others. */
 const char *oa_net_type(int family);
-/* The port of an AF_INET/AF_INET6 address, else 0. */
-uint16_t oa_sockaddr_port(const struct sockaddr *sa);
-/* The address as text ("::1", "10.0.0.1", a unix path); false for others. */
-bool oa_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap);
 
 /* True when the given OTLPAUTO_HOOKS family is on. */
 static inline bool oa_family_on(uint32_t family)

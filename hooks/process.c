@@ -21,6 +21,7 @@
 
 #include "clock.h"
 #include "exec_target.h"
+#include "family.h"
 #include "lifecycle.h"
 #include "payload.h"
 #include "process_span.h"
@@ -72,20 +73,11 @@ static void write_span(struct oa_thread *t, const struct oa_span_ctx *parent,
 	    oa_record_begin(t, (uint32_t)(3 + name_len + 5 + path_len + 8 + 11 + 16 + 11));
 	if (!rec)
 		return;
-	rec->kind = OA_KIND_INTERNAL;
+	oa_record_head(rec, t, parent, ctx, ctx->span_id, OA_KIND_INTERNAL, OA_SCOPE_PROCESS,
+		       OA_NAME_PAYLOAD, start);
 	rec->status = err ? OA_STATUS_ERROR : OA_STATUS_UNSET;
-	rec->scope = OA_SCOPE_PROCESS;
-	rec->name_source = OA_NAME_PAYLOAD;
-	rec->trace_flags = ctx->flags;
-	rec->rec_flags = oa_rec_flags(parent);
 	rec->end_reason = end_reason;
-	rec->tid = t->tid;
-	memcpy(rec->trace_id, ctx->trace_id, 16);
-	rec->span_id = ctx->span_id;
-	rec->parent_span_id = parent->span_id;
-	rec->start = start;
 	rec->end = oa_now();
-	rec->subject = 0;
 	struct oa_payload w;
 	oa_payload_init(&w, rec);
 	oa_payload_text(&w, OA_ITEM_NAME, name, name_len);
@@ -454,7 +446,7 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	bool held = true;
 	if (!will_fail) {
 		write_span(t, &parent, &ctx, name, file, start, 0, 0, false, OA_END_NORMAL, true);
-		oa_frames_end_all(t, OA_END_EXEC);
+		oa_families_thread_exit(t, OA_END_EXEC);
 		end_open_popens(t, OA_END_EXEC);
 		if (own_span)
 			oa_process_span_end(t, OA_END_EXEC);
@@ -531,52 +523,32 @@ OA_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	return exec_common(EXEC_FD, NULL, fd, argv, envp);
 }
 
-/* execl and friends: gathers the variadic arguments up to the terminating
- * NULL into a stack array (a macro: the array must live in the caller). */
-#define COLLECT_ARGS(first, ap, argv)                                                              \
-	do {                                                                                       \
+/* execl, execlp and execle: the variadic arguments up to the terminating
+ * NULL (and execle's environment after it) are gathered into a stack array
+ * for exec_common. A macro, written once: the array lives in the hook's
+ * own frame. */
+#define EXEC_LIST_HOOK(name, how, with_envp)                                                       \
+	OA_EXPORT int name(const char *file, const char *arg, ...)                                 \
+	{                                                                                          \
+		va_list ap, probe;                                                                 \
+		va_start(ap, arg);                                                                 \
 		size_t count = 1;                                                                  \
-		va_list probe;                                                                     \
 		va_copy(probe, ap);                                                                \
 		while (va_arg(probe, char *))                                                      \
 			count++;                                                                   \
 		va_end(probe);                                                                     \
-		argv = alloca((count + 1) * sizeof *argv);                                         \
-		argv[0] = (char *)(first);                                                         \
+		char **argv = alloca((count + 1) * sizeof *argv);                                  \
+		argv[0] = (char *)arg;                                                             \
 		for (size_t i = 1; i <= count; i++)                                                \
 			argv[i] = va_arg(ap, char *);                                              \
-	} while (0)
+		char **envp = with_envp ? va_arg(ap, char **) : environ;                           \
+		va_end(ap);                                                                        \
+		return exec_common(how, file, -1, argv, envp);                                     \
+	}
 
-OA_EXPORT int execl(const char *path, const char *arg, ...)
-{
-	char **argv;
-	va_list ap;
-	va_start(ap, arg);
-	COLLECT_ARGS(arg, ap, argv);
-	va_end(ap);
-	return exec_common(EXEC_PATH, path, -1, argv, environ);
-}
-
-OA_EXPORT int execlp(const char *file, const char *arg, ...)
-{
-	char **argv;
-	va_list ap;
-	va_start(ap, arg);
-	COLLECT_ARGS(arg, ap, argv);
-	va_end(ap);
-	return exec_common(EXEC_SEARCH, file, -1, argv, environ);
-}
-
-OA_EXPORT int execle(const char *path, const char *arg, ...)
-{
-	char **argv;
-	va_list ap;
-	va_start(ap, arg);
-	COLLECT_ARGS(arg, ap, argv);
-	char **envp = va_arg(ap, char **);
-	va_end(ap);
-	return exec_common(EXEC_PATH, path, -1, argv, envp);
-}
+EXEC_LIST_HOOK(execl, EXEC_PATH, false)
+EXEC_LIST_HOOK(execlp, EXEC_SEARCH, false)
+EXEC_LIST_HOOK(execle, EXEC_PATH, true)
 
 static int spawn_common(bool search, pid_t *pid, const char *file,
 			const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
@@ -1072,8 +1044,12 @@ static void resume_popens(void)
 	pthread_mutex_unlock(&popen_lock);
 }
 
-void oa_process_end_popens(void)
+/* Sends the spans of popen streams still open; not from a signal handler
+ * or _exit: they are found under a lock another thread may hold. */
+static void end_popens_at_exit(bool async)
 {
+	if (async)
+		return;
 	struct oa_thread *t =
 	    __atomic_load_n(&popen_count, __ATOMIC_RELAXED) ? oa_thread_get() : NULL;
 	if (t)
@@ -1266,11 +1242,19 @@ OA_EXPORT void exit(int status)
 	__builtin_unreachable();
 }
 
-void oa_exit_hooks_init(void)
+/* Resolves the real _exit and _Exit now: the hooks may be called from a
+ * signal handler, where dlsym must not be. */
+static void exit_hooks_init(void)
 {
 	oa_real__exit();
 	oa_real__Exit();
 }
+
+OA_FAMILY(process) = {
+    .name = "process",
+    .init = exit_hooks_init,
+    .process_exit = end_popens_at_exit,
+};
 
 /* _exit is async-signal-safe: programs call it from signal handlers, where
  * only the async-signal-safe exit path may run (their handlers run inside

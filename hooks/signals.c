@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "family.h"
 #include "lifecycle.h"
 #include "process_span.h"
 #include "real.h"
@@ -90,8 +91,11 @@ static int install_ours(int sig)
 	return r;
 }
 
-void oa_signals_init(void)
+/* Signals that end the process by default flush before it dies. */
+static void signals_init(void)
 {
+	if (!(oa_rt.cfg.hooks & OA_HOOK_PROCESS))
+		return;
 	/* Ours first, the previous one back when it was not the default (a
 	 * program starts with the default for nearly all of these): one system
 	 * call per signal instead of two. Nothing runs in between that the
@@ -220,3 +224,8 @@ OA_EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
 		return SIG_ERR;
 	return old.sa_handler;
 }
+
+OA_FAMILY(signals) = {
+    .name = "signals",
+    .init = signals_init,
+};

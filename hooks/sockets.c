@@ -17,16 +17,14 @@
 #undef _FILE_OFFSET_BITS
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-
 #include "addr_text.h"
 #include "clock.h"
+#include "family.h"
 #include "net.h"
 #include "real.h"
 
@@ -75,20 +73,7 @@ struct oa_record *oa_net_span_begin(struct oa_thread *t, struct oa_payload *w,
 	struct oa_record *rec = oa_record_begin(t, payload_max);
 	if (!rec)
 		return NULL;
-	rec->kind = (uint8_t)kind;
-	rec->status = OA_STATUS_UNSET;
-	rec->scope = (uint8_t)scope;
-	rec->name_source = OA_NAME_PAYLOAD;
-	rec->trace_flags = ctx->flags;
-	rec->rec_flags = oa_rec_flags(parent);
-	rec->end_reason = OA_END_NORMAL;
-	rec->reserved = 0;
-	rec->tid = t->tid;
-	memcpy(rec->trace_id, ctx->trace_id, 16);
-	rec->span_id = ctx->span_id;
-	rec->parent_span_id = parent->span_id;
-	rec->start = start;
-	rec->subject = 0;
+	oa_record_head(rec, t, parent, ctx, ctx->span_id, kind, scope, OA_NAME_PAYLOAD, start);
 	oa_payload_init(w, rec);
 	return rec;
 }
@@ -108,42 +93,6 @@ void oa_net_span_end(struct oa_thread *t, struct oa_payload *w, uint64_t end, bo
 const char *oa_net_type(int family)
 {
 	return family == AF_INET ? "ipv4" : family == AF_INET6 ? "ipv6" : NULL;
-}
-
-uint16_t oa_sockaddr_port(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	return 0;
-}
-
-bool oa_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
-{
-	if (sa->sa_family == AF_INET)
-		return oa_ipv4_text(&((const struct sockaddr_in *)sa)->sin_addr, out, cap);
-	if (sa->sa_family == AF_INET6)
-		return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-				 (socklen_t)cap) != NULL;
-	if (sa->sa_family != AF_UNIX || len <= offsetof(struct sockaddr_un, sun_path) || !cap)
-		return false;
-	const char *path = ((const struct sockaddr_un *)sa)->sun_path;
-	size_t n = len - offsetof(struct sockaddr_un, sun_path);
-	if (n > sizeof(((struct sockaddr_un *)0)->sun_path))
-		n = sizeof(((struct sockaddr_un *)0)->sun_path);
-	/* an abstract name starts with a NUL: shown as '@' */
-	bool abstract = path[0] == '\0';
-	size_t at = 0;
-	if (abstract && n > 1 && at + 1 < cap)
-		out[at++] = '@';
-	for (size_t i = abstract ? 1 : 0; i < n && at + 1 < cap; i++) {
-		if (!path[i] && !abstract)
-			break;
-		out[at++] = path[i] ? path[i] : '@';
-	}
-	out[at] = '\0';
-	return at > 0;
 }
 
 /* ---- slots */
@@ -230,32 +179,25 @@ static void connect_span(struct oa_thread *t, struct oa_fd *f, uint64_t end, int
 	if (!oa_net_span_begin(t, &w, &f->connect_parent, &f->connect_ctx, OA_KIND_INTERNAL,
 			       OA_SCOPE_SOCKETS, f->connect_start, CONNECT_PAYLOAD))
 		return;
-	char addr[sizeof f->peer.un.sun_path + 2] = "";
-	oa_sockaddr_text(&f->peer.sa, f->peer_len, addr, sizeof addr);
-	uint16_t port = oa_sockaddr_port(&f->peer.sa);
+	/* The address goes raw: the exporter formats it, off this thread. */
+	static const char prefix[] = "socket connect ";
+	oa_payload_name_peer(&w, prefix, sizeof prefix - 1, f->family, &f->peer.sa, f->peer_len);
+	oa_payload_attr_sockaddr(&w, OA_KEY_NETWORK_PEER_ADDRESS, &f->peer.sa, f->peer_len);
 	bool inet = f->family != AF_UNIX;
-	char name[sizeof addr + 32];
-	int name_len;
-	if (f->family == AF_INET6)
-		name_len = snprintf(name, sizeof name, "socket connect [%s]:%u", addr, port);
-	else if (inet)
-		name_len = snprintf(name, sizeof name, "socket connect %s:%u", addr, port);
-	else
-		name_len = snprintf(name, sizeof name, "socket connect %s", addr);
-	oa_payload_text(&w, OA_ITEM_NAME, name, (size_t)name_len);
-	oa_payload_attr_str(&w, OA_KEY_NETWORK_PEER_ADDRESS, addr, strlen(addr));
 	const char *transport = f->family == AF_UNIX	     ? "unix"
 				: f->transport == SOCK_DGRAM ? "udp"
 							     : "tcp";
 	oa_payload_attr_static(&w, OA_KEY_NETWORK_TRANSPORT, transport);
 	if (inet) {
+		uint16_t port = oa_sockaddr_port(&f->peer.sa);
 		oa_payload_attr_int(&w, OA_KEY_NETWORK_PEER_PORT, port);
 		oa_payload_attr_static(&w, OA_KEY_NETWORK_TYPE, oa_net_type(f->family));
 		char server[OA_DNS_NAME_MAX];
 		if (oa_dns_name_of(&f->peer.sa, server, sizeof server))
 			oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, server, strlen(server));
 		else
-			oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, addr, strlen(addr));
+			oa_payload_attr_sockaddr(&w, OA_KEY_SERVER_ADDRESS, &f->peer.sa,
+						 f->peer_len);
 		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, port);
 	}
 	if (err)
@@ -693,19 +635,38 @@ static void inflight_leave(uint32_t *count)
 	__atomic_fetch_sub(count, 1, __ATOMIC_RELEASE);
 }
 
-static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
+/* The start of a read's or a write's slow path: false when the hook cannot
+ * follow the call (nested, no thread state or slot), whose bytes then pass
+ * unseen; else inside the hook, with the thread and the fd's slot. */
+static bool io_enter(int fd, uint8_t kind, struct oa_thread **t, struct oa_fd **f)
 {
 	if (!oa_hook_enter()) {
-		mark_lost(c->fd, kind);
-		return recv_real(c);
+		mark_lost(fd, kind);
+		return false;
 	}
-	struct oa_thread *t = oa_thread_get();
-	struct oa_fd *f = oa_fd_slot(c->fd);
-	if (!t || !f) {
-		mark_lost(c->fd, kind);
+	*t = oa_thread_get();
+	*f = oa_fd_slot(fd);
+	if (!*t || !*f) {
+		mark_lost(fd, kind);
 		oa_hook_leave();
-		return recv_real(c);
+		return false;
 	}
+	return true;
+}
+
+static ssize_t io_leave(ssize_t r, int err)
+{
+	oa_hook_leave();
+	errno = err;
+	return r;
+}
+
+static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
+{
+	struct oa_thread *t;
+	struct oa_fd *f;
+	if (!io_enter(c->fd, kind, &t, &f))
+		return recv_real(c);
 	ssize_t r;
 	int err;
 #if OA_FEATURE_FILES
@@ -714,9 +675,7 @@ static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
 		r = recv_real(c);
 		err = errno;
 		oa_file_io_span(t, c->fd, "file read", start, r, err);
-		oa_hook_leave();
-		errno = err;
-		return r;
+		return io_leave(r, err);
 	}
 #endif
 	inflight_enter(c->fd, kind, &f->readers);
@@ -742,86 +701,55 @@ static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
 		mark_lost(c->fd, kind);
 	}
 	inflight_leave(&f->readers);
-	oa_hook_leave();
-	errno = err;
-	return r;
+	return io_leave(r, err);
 }
 
 #define WATCHED(kind) __builtin_expect((kind) & (OA_FD_WATCH | OA_FD_FILE | OA_FD_OWED), 0)
 
-OA_EXPORT ssize_t read(int fd, void *buf, size_t len)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind))
-		return oa_real_read()(fd, buf, len);
-	struct recv_call c = {.op = RECV_READ, .fd = fd, .buf = buf, .len = len};
-	return recv_slow(&c, kind);
-}
+/* A read or write hook: a call on an fd with nothing to watch (or that
+ * `bypass` says to leave alone) goes straight to libc, at the cost of one
+ * load of the fd's kind byte; the others describe the call as `c` for the
+ * slow path. */
+#define IO_HOOK(ret, name, params, args, bypass, slow, ...)                                        \
+	OA_EXPORT ret name params                                                                  \
+	{                                                                                          \
+		uint8_t kind = oa_fd_kind(fd);                                                     \
+		if (!WATCHED(kind) || (bypass))                                                    \
+			return oa_real_##name() args;                                              \
+		__VA_ARGS__;                                                                       \
+		return slow(&c, kind);                                                             \
+	}
 
-OA_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind))
-		return oa_real___read_chk()(fd, buf, len, buflen);
+IO_HOOK(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len), false, recv_slow,
+	struct recv_call c = {.op = RECV_READ, .fd = fd, .buf = buf, .len = len})
+IO_HOOK(ssize_t, __read_chk, (int fd, void *buf, size_t len, size_t buflen), (fd, buf, len, buflen),
+	false, recv_slow,
 	struct recv_call c = {
-	    .op = RECV_READ_CHK, .fd = fd, .buf = buf, .len = len, .buflen = buflen};
-	return recv_slow(&c, kind);
-}
-
-OA_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind))
-		return oa_real_readv()(fd, iov, iovcnt);
-	struct recv_call c = {.op = RECV_READV, .fd = fd, .iov = iov, .iovcnt = iovcnt};
-	return recv_slow(&c, kind);
-}
-
-OA_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind))
-		return oa_real_recv()(fd, buf, len, flags);
-	struct recv_call c = {.op = RECV_RECV, .fd = fd, .buf = buf, .len = len, .flags = flags};
-	return recv_slow(&c, kind);
-}
-
-OA_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind))
-		return oa_real___recv_chk()(fd, buf, len, buflen, flags);
-	struct recv_call c = {.op = RECV_RECV_CHK,
-			      .fd = fd,
-			      .buf = buf,
-			      .len = len,
-			      .buflen = buflen,
-			      .flags = flags};
-	return recv_slow(&c, kind);
-}
-
-OA_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
-			   socklen_t *from_len)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind))
-		return oa_real_recvfrom()(fd, buf, len, flags, from, from_len);
+	    .op = RECV_READ_CHK, .fd = fd, .buf = buf, .len = len, .buflen = buflen})
+IO_HOOK(ssize_t, readv, (int fd, const struct iovec *iov, int iovcnt), (fd, iov, iovcnt), false,
+	recv_slow, struct recv_call c = {.op = RECV_READV, .fd = fd, .iov = iov, .iovcnt = iovcnt})
+IO_HOOK(ssize_t, recv, (int fd, void *buf, size_t len, int flags), (fd, buf, len, flags), false,
+	recv_slow,
+	struct recv_call c = {.op = RECV_RECV, .fd = fd, .buf = buf, .len = len, .flags = flags})
+IO_HOOK(
+    ssize_t, __recv_chk, (int fd, void *buf, size_t len, size_t buflen, int flags),
+    (fd, buf, len, buflen, flags), false, recv_slow,
+    struct recv_call c = {
+	.op = RECV_RECV_CHK, .fd = fd, .buf = buf, .len = len, .buflen = buflen, .flags = flags})
+IO_HOOK(ssize_t, recvfrom,
+	(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *from_len),
+	(fd, buf, len, flags, from, from_len), false, recv_slow,
 	struct recv_call c = {.op = RECV_RECVFROM,
 			      .fd = fd,
 			      .buf = buf,
 			      .len = len,
 			      .flags = flags,
 			      .from = from,
-			      .from_len = from_len};
-	return recv_slow(&c, kind);
-}
-
-OA_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
-				 struct sockaddr *from, socklen_t *from_len)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind))
-		return oa_real___recvfrom_chk()(fd, buf, len, buflen, flags, from, from_len);
+			      .from_len = from_len})
+IO_HOOK(ssize_t, __recvfrom_chk,
+	(int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *from,
+	 socklen_t *from_len),
+	(fd, buf, len, buflen, flags, from, from_len), false, recv_slow,
 	struct recv_call c = {.op = RECV_RECVFROM_CHK,
 			      .fd = fd,
 			      .buf = buf,
@@ -829,18 +757,9 @@ OA_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, i
 			      .buflen = buflen,
 			      .flags = flags,
 			      .from = from,
-			      .from_len = from_len};
-	return recv_slow(&c, kind);
-}
-
-OA_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind) || !msg)
-		return oa_real_recvmsg()(fd, msg, flags);
-	struct recv_call c = {.op = RECV_RECVMSG, .fd = fd, .msg = msg, .flags = flags};
-	return recv_slow(&c, kind);
-}
+			      .from_len = from_len})
+IO_HOOK(ssize_t, recvmsg, (int fd, struct msghdr *msg, int flags), (fd, msg, flags), !msg,
+	recv_slow, struct recv_call c = {.op = RECV_RECVMSG, .fd = fd, .msg = msg, .flags = flags})
 
 OA_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags,
 		       struct timespec *timeout)
@@ -910,17 +829,10 @@ static void socket_write_done(struct oa_thread *t, int fd, struct oa_fd *f, ssiz
 
 static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 {
-	if (!oa_hook_enter()) {
-		mark_lost(c->fd, kind);
+	struct oa_thread *t;
+	struct oa_fd *f;
+	if (!io_enter(c->fd, kind, &t, &f))
 		return oa_send_real(c);
-	}
-	struct oa_thread *t = oa_thread_get();
-	struct oa_fd *f = oa_fd_slot(c->fd);
-	if (!t || !f) {
-		mark_lost(c->fd, kind);
-		oa_hook_leave();
-		return oa_send_real(c);
-	}
 	ssize_t r;
 	int err;
 #if OA_FEATURE_FILES
@@ -929,9 +841,7 @@ static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 		r = oa_send_real(c);
 		err = errno;
 		oa_file_io_span(t, c->fd, "file write", start, r, err);
-		oa_hook_leave();
-		errno = err;
-		return r;
+		return io_leave(r, err);
 	}
 #endif
 	inflight_enter(c->fd, kind, &f->writers);
@@ -942,71 +852,38 @@ static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 	err = errno;
 	socket_write_done(t, c->fd, f, r, err);
 	inflight_leave(&f->writers);
-	oa_hook_leave();
-	errno = err;
-	return r;
+	return io_leave(r, err);
 }
 
-OA_EXPORT ssize_t write(int fd, const void *buf, size_t len)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind))
-		return oa_real_write()(fd, buf, len);
+IO_HOOK(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len), false, send_slow,
 	struct iovec one = {(void *)buf, len};
-	struct oa_send_call c = {.op = OA_SEND_WRITE, .fd = fd, .iov = &one, .iovcnt = 1};
-	return send_slow(&c, kind);
-}
-
-OA_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind))
-		return oa_real_send()(fd, buf, len, flags);
-	struct iovec one = {(void *)buf, len};
+	struct oa_send_call c = {.op = OA_SEND_WRITE, .fd = fd, .iov = &one, .iovcnt = 1})
+IO_HOOK(ssize_t, send, (int fd, const void *buf, size_t len, int flags), (fd, buf, len, flags),
+	false, send_slow, struct iovec one = {(void *)buf, len};
 	struct oa_send_call c = {
-	    .op = OA_SEND_SEND, .fd = fd, .flags = flags, .iov = &one, .iovcnt = 1};
-	return send_slow(&c, kind);
-}
-
-OA_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
-			 socklen_t to_len)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind))
-		return oa_real_sendto()(fd, buf, len, flags, to, to_len);
-	struct iovec one = {(void *)buf, len};
+	    .op = OA_SEND_SEND, .fd = fd, .flags = flags, .iov = &one, .iovcnt = 1})
+IO_HOOK(ssize_t, sendto,
+	(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
+	 socklen_t to_len),
+	(fd, buf, len, flags, to, to_len), false, send_slow, struct iovec one = {(void *)buf, len};
 	struct oa_send_call c = {.op = OA_SEND_SENDTO,
 				 .fd = fd,
 				 .flags = flags,
 				 .iov = &one,
 				 .iovcnt = 1,
 				 .to = to,
-				 .to_len = to_len};
-	return send_slow(&c, kind);
-}
-
-OA_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind))
-		return oa_real_writev()(fd, iov, iovcnt);
-	struct oa_send_call c = {.op = OA_SEND_WRITEV, .fd = fd, .iov = iov, .iovcnt = iovcnt};
-	return send_slow(&c, kind);
-}
-
-OA_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (!WATCHED(kind) || !msg)
-		return oa_real_sendmsg()(fd, msg, flags);
+				 .to_len = to_len})
+IO_HOOK(ssize_t, writev, (int fd, const struct iovec *iov, int iovcnt), (fd, iov, iovcnt), false,
+	send_slow,
+	struct oa_send_call c = {.op = OA_SEND_WRITEV, .fd = fd, .iov = iov, .iovcnt = iovcnt})
+IO_HOOK(ssize_t, sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags), !msg,
+	send_slow,
 	struct oa_send_call c = {.op = OA_SEND_SENDMSG,
 				 .fd = fd,
 				 .flags = flags,
 				 .iov = msg->msg_iov,
 				 .iovcnt = (int)msg->msg_iovlen,
-				 .msg = msg};
-	return send_slow(&c, kind);
-}
+				 .msg = msg})
 
 /* Inserted bytes still owed go out before a call that cannot carry them;
  * false (errno set) when they could not. */
@@ -1120,3 +997,8 @@ OA_EXPORT ssize_t splice(int in_fd, loff_t *in_off, int out_fd, loff_t *out_off,
 	}
 	return r;
 }
+
+OA_FAMILY(sockets) = {
+    .name = "sockets",
+    .atfork_child = oa_fdtable_atfork_child,
+};

@@ -1,11 +1,28 @@
-/* IPv4 addresses as text, for the socket hooks and the exporter. */
+/* Socket addresses as text, for the socket hooks and the exporter. */
 #ifndef OTLPAUTO_ADDR_TEXT_H
 #define OTLPAUTO_ADDR_TEXT_H
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* Room for any address's text: a Unix path with its '@' and NUL. */
+#define OA_SOCKADDR_TEXT_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) + 2)
+
+/* The port of an AF_INET/AF_INET6 address, else 0. */
+uint16_t oa_sockaddr_port(const struct sockaddr *sa);
+/* The address as text ("::1", "10.0.0.1", a unix path, an abstract one as
+ * "@name"); false for others. */
+bool oa_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap);
+/* The peer as a connect span names it: "[::1]:80", "10.0.0.1:80" or a unix
+ * path, in the form of the socket's family (which its address should have).
+ * Returns its length (cut to cap - 1). */
+size_t oa_sockaddr_peer_text(int family, const struct sockaddr *sa, socklen_t len, char *out,
+			     size_t cap);
 
 /* A dotted quad, as inet_ntop writes it without its sprintf: that call cost
  * more than the rest of an HTTP span's attributes. False when cap (NUL

@@ -347,20 +347,10 @@ static void write_record(struct oa_thread *t, otlpauto_span *s, uint64_t end)
 	struct oa_record *rec = oa_record_begin(t, len);
 	if (!rec)
 		return;
-	rec->kind = s->kind;
+	oa_record_head(rec, t, &s->parent, &s->ctx, s->ctx.span_id, s->kind, OA_SCOPE_MANUAL,
+		       OA_NAME_PAYLOAD, s->start);
 	rec->status = s->status;
-	rec->scope = OA_SCOPE_MANUAL;
-	rec->name_source = OA_NAME_PAYLOAD;
-	rec->trace_flags = s->ctx.flags;
-	rec->rec_flags = oa_rec_flags(&s->parent);
-	rec->end_reason = OA_END_NORMAL;
-	rec->tid = t->tid;
-	memcpy(rec->trace_id, s->ctx.trace_id, 16);
-	rec->span_id = s->ctx.span_id;
-	rec->parent_span_id = s->parent.span_id;
-	rec->start = s->start;
 	rec->end = end;
-	rec->subject = 0;
 	memcpy(rec->payload, payload, len);
 	if (s->dropped_attrs | s->dropped_events) {
 		/* oa_record_begin left room for this item. */

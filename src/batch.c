@@ -1,6 +1,5 @@
 #include "batch.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,30 +248,32 @@ static struct oa_attr *add_attr(struct oa_batch *b, struct pending_span *ps, str
 	return a;
 }
 
+/* A socket address as the payload carries it, aligned and zero-padded. */
+union raw_sockaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	struct sockaddr_un un;
+};
+
+static socklen_t copy_sockaddr(union raw_sockaddr *out, const uint8_t *raw, size_t len)
+{
+	memset(out, 0, sizeof *out);
+	if (len > sizeof *out)
+		len = sizeof *out;
+	memcpy(out, raw, len);
+	return (socklen_t)len;
+}
+
 static void format_sockaddr(struct oa_batch *b, struct oa_attr *a, const uint8_t *raw, size_t len)
 {
-	char text[INET6_ADDRSTRLEN + 1] = "";
-	const char *s = text;
-	size_t n = 0;
-	sa_family_t family = AF_UNSPEC;
-	if (len >= sizeof family)
-		memcpy(&family, raw, sizeof family);
-	if (family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		struct sockaddr_in in;
-		memcpy(&in, raw, sizeof in);
-		oa_ipv4_text(&in.sin_addr, text, sizeof text);
-		n = strlen(text);
-	} else if (family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		struct sockaddr_in6 in6;
-		memcpy(&in6, raw, sizeof in6);
-		inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
-		n = strlen(text);
-	} else if (family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path)) {
-		s = (const char *)raw + offsetof(struct sockaddr_un, sun_path);
-		n = strnlen(s, len - offsetof(struct sockaddr_un, sun_path));
-	}
+	union raw_sockaddr addr;
+	socklen_t addr_len = copy_sockaddr(&addr, raw, len);
+	char text[OA_SOCKADDR_TEXT_MAX] = "";
+	if (!oa_sockaddr_text(&addr.sa, addr_len, text, sizeof text))
+		text[0] = '\0';
 	a->type = OA_VALUE_STRING;
-	a->v.s = arena_text(b, s, n, b->cfg->attribute_value_length_limit);
+	a->v.s = arena_text(b, text, strlen(text), b->cfg->attribute_value_length_limit);
 }
 
 /* code.stacktrace: one line per return address, innermost first. */
@@ -498,6 +499,22 @@ static void decode_payload(struct oa_batch *b, struct pending_span *ps, const st
 				return;
 			ps->span.name = arena_text(b, s, len, UINT32_MAX);
 			break;
+		case OA_ITEM_NAME_PEER: {
+			if (!read_text(&p, end, &s, &len) || end - p < 2 || end - p - 2 < p[1])
+				return;
+			int family = p[0];
+			union raw_sockaddr peer;
+			socklen_t peer_len = copy_sockaddr(&peer, p + 2, p[1]);
+			p += 2 + p[1];
+			char name[64 + OA_SOCKADDR_TEXT_MAX + 8];
+			size_t prefix_len = len < 64 ? len : 64;
+			memcpy(name, s, prefix_len);
+			size_t n = prefix_len + oa_sockaddr_peer_text(family, &peer.sa, peer_len,
+								      name + prefix_len,
+								      sizeof name - prefix_len);
+			ps->span.name = arena_text(b, name, n, UINT32_MAX);
+			break;
+		}
 		case OA_ITEM_STACK: {
 			if (end - p < 1)
 				return;

@@ -26,11 +26,11 @@
 #include "log.h"
 #include "metrics_export.h"
 #include "parcel.h"
-#include "real.h"
 #include "relay.h"
 #include "resource.h"
 #include "runtime.h"
 #include "symbols.h"
+#include "sys.h"
 #include "transport.h"
 #if OA_FEATURE_JSON
 #include "encode_json.h"
@@ -48,8 +48,6 @@
  * request at most, concatenated (one message with their ResourceSpans). */
 #define PARCEL_SEND_BYTES  (1u << 20)
 #define PARCEL_REQUEST_MAX (8u << 20)
-
-OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
 enum exporter_state { EXPORTER_STOPPED, EXPORTER_STARTING, EXPORTER_RUNNING };
 
@@ -194,7 +192,7 @@ static bool write_all(int fd, const char *p, size_t len)
 	leave_busy(); /* a full pipe or a slow disk may block */
 	bool ok = true;
 	while (len) {
-		ssize_t w = write(fd, p, len);
+		ssize_t w = syscall(SYS_write, fd, p, len);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -862,7 +860,7 @@ static bool ensure_started(void)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	uint8_t was_internal = oa_tls.internal;
 	oa_tls.internal = 1; /* our pthread_create hook must not wrap it */
-	int err = oa_real_pthread_create()(&ex.thread, &attr, exporter_main, NULL);
+	int err = oa_sys_pthread_create(&ex.thread, &attr, exporter_main, NULL);
 	oa_tls.internal = was_internal;
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

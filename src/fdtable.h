@@ -35,8 +35,8 @@ extern struct oa_fdtable oa_fdtable;
  * threads held at fork released, and held_at_fork set in those fds' kinds:
  * their slots may be half-updated. */
 bool oa_fdtable_init(size_t slot_size, uint8_t held_at_fork);
-/* What that takes in a forked child; an atfork handler, also called for
- * children made without one (lifecycle.c). Idempotent. */
+/* What that takes in a forked child: the socket family's atfork_child
+ * (family.h). Idempotent. */
 void oa_fdtable_atfork_child(void);
 
 /* The kind bits of fd; 0 when untracked. */
@@ -63,11 +63,5 @@ void oa_fd_unlock(int fd);
 
 /* Clears the kind bits of every fd in [first, last], the lock bit excepted. */
 void oa_fdtable_forget_range(unsigned int first, unsigned int last);
-
-/* From the descriptor hooks (hooks/fds.c) into the socket hooks
- * (hooks/sockets.c): close of an fd with kind bits (ends what it has open),
- * and a dup2/dup3 that made newfd refer to oldfd's file. */
-int oa_tracked_close(int fd, int (*real_close)(int));
-void oa_tracked_dup(int oldfd, int newfd);
 
 #endif

@@ -12,10 +12,8 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "family.h"
 #include "fdguard.h"
-#if OA_FEATURE_SOCKETS
-#include "fdtable.h"
-#endif
 #include "lifecycle.h"
 #include "log.h"
 #include "metrics.h"
@@ -218,9 +216,7 @@ static void reset_child(void)
 	struct oa_thread *t = oa_tls.state;
 	oa_process_span_atfork_child((uintptr_t)t > 1 ? t : NULL);
 	oa_api_atfork_child();
-#if OA_FEATURE_SOCKETS
-	oa_fdtable_atfork_child();
-#endif
+	oa_families_atfork_child();
 	__atomic_store_n(oa_fork_mark, 1, __ATOMIC_RELEASE);
 	oa_tls.guard--;
 }
@@ -301,16 +297,9 @@ static void init_runtime(void)
 	if (oa_rt.cfg.stacktrace && !oa_stack_init())
 		oa_rt.cfg.stacktrace = false;
 	pthread_atfork(atfork_prepare, atfork_parent, oa_fork_child);
-#if OA_FEATURE_FUNCTIONS
-	oa_functions_init();
-#endif
-	oa_exit_hooks_init();
-	if (oa_rt.cfg.hooks & OA_HOOK_PROCESS)
-		oa_signals_init();
+	oa_families_init();
 	__atomic_store_n(&oa_rt.state, OA_STATE_ACTIVE, __ATOMIC_RELEASE);
-#if OA_FEATURE_FUNCTIONS
-	oa_functions_start();
-#endif
+	oa_families_start();
 	/* What the previous program of this process left to send. */
 	const char *handoff = getenv("OTLPAUTO_HANDOFF");
 	if (handoff)
@@ -358,10 +347,8 @@ static void process_exit(bool async)
 	oa_tls.guard++;
 	struct oa_thread *t = oa_tls.state;
 	if (!in_hook && t)
-		oa_frames_end_all(t, OA_END_PROCESS_EXIT);
-	/* popen streams are found under a lock another thread may hold. */
-	if (!async)
-		oa_process_end_popens();
+		oa_families_thread_exit(t, OA_END_PROCESS_EXIT);
+	oa_families_process_exit(async);
 	if (!in_hook && (uintptr_t)t != 1 && (oa_rt.cfg.hooks & OA_HOOK_PROCESS) &&
 	    !oa_rt.relay_only && (t = oa_thread_get()) != NULL)
 		oa_process_span_end(t, OA_END_NORMAL);

@@ -7,8 +7,6 @@
 /* Ends the calling thread's frames and flushes within OTLPAUTO_EXIT_TIMEOUT;
  * later hooks are no-ops. From the destructor. */
 void oa_process_exit(void);
-/* Sends the spans of popen streams still open (hooks/process.c). */
-void oa_process_end_popens(void);
 /* Forks made without atfork handlers (_Fork, clone: hooks/process.c) do
  * what the handlers do but wait for nothing: fix, in the parent, the id of
  * the frame the child will parent on; reset the child (also after a fork
@@ -18,9 +16,6 @@ void oa_fork_child(void);
 /* The same with async-signal-safe calls only: from signal handlers and the
  * _exit hooks (the exporter thread is not started if it is not running). */
 void oa_process_exit_async(void);
-/* Resolves the real _exit and _Exit now: the hooks may be called from a
- * signal handler, where dlsym must not be (hooks/process.c). */
-void oa_exit_hooks_init(void);
 /* "NAME=value" entries of OTEL_* and OTLPAUTO_* variables at start-up. */
 const char *const *oa_saved_settings(size_t *n);
 /* The entry a program started from here gets when this process warned about
@@ -31,11 +26,5 @@ const char *oa_settings_warned_entry(void);
 bool oa_can_host_relay(void);
 /* The path this library was loaded from (for LD_PRELOAD of exec'd programs). */
 const char *oa_self_path(void);
-/* Signals that end the process by default flush before it dies (hooks/signals.c). */
-void oa_signals_init(void);
-/* Function-hook start-up: name filters (hooks/functions.c). */
-void oa_functions_init(void);
-/* Opens the function hooks' fast path; after the runtime is active. */
-void oa_functions_start(void);
 
 #endif

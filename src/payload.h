@@ -159,6 +159,23 @@ static inline void oa_payload_text(struct oa_payload *w, enum oa_item_tag tag, c
 	oa_payload_put(w, s, len);
 }
 
+/* The span's name: prefix and then the peer sa of a socket of the given
+ * family, formatted by the exporter. */
+static inline void oa_payload_name_peer(struct oa_payload *w, const char *prefix, size_t prefix_len,
+					int family, const struct sockaddr *sa, socklen_t len)
+{
+	if (len > 255)
+		len = 255;
+	if (!oa_payload_room(w, 3 + prefix_len + 2 + (size_t)len))
+		return;
+	oa_payload_u8(w, OA_ITEM_NAME_PEER);
+	oa_payload_u16(w, (uint16_t)prefix_len);
+	oa_payload_put(w, prefix, prefix_len);
+	oa_payload_u8(w, (uint8_t)family);
+	oa_payload_u8(w, (uint8_t)len);
+	oa_payload_put(w, sa, len);
+}
+
 static inline void oa_payload_event(struct oa_payload *w, uint64_t ticks, const char *name,
 				    size_t len)
 {

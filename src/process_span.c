@@ -207,21 +207,12 @@ void oa_process_span_end(struct oa_thread *t, enum oa_end_reason why)
 	    t, (uint32_t)(2 * (3 + name_len) + 3 * 11 + 11 + 2 * (5 + sig_len) + 8));
 	if (!rec)
 		return;
-	rec->kind = OA_KIND_INTERNAL;
+	oa_record_head(rec, t, &ps.parent, ctx, ctx->span_id, OA_KIND_INTERNAL, OA_SCOPE_PROCESS,
+		       OA_NAME_PAYLOAD, ps.start);
 	rec->status = ps.signal ? OA_STATUS_ERROR : OA_STATUS_UNSET;
-	rec->scope = OA_SCOPE_PROCESS;
-	rec->name_source = OA_NAME_PAYLOAD;
-	rec->trace_flags = ctx->flags;
-	rec->rec_flags = oa_rec_flags(&ps.parent) | OA_REC_F_PROCESS_SPAN;
+	rec->rec_flags |= OA_REC_F_PROCESS_SPAN;
 	rec->end_reason = (uint8_t)why;
-	rec->reserved = 0;
-	rec->tid = t->tid;
-	memcpy(rec->trace_id, ctx->trace_id, 16);
-	rec->span_id = ctx->span_id;
-	rec->parent_span_id = ps.parent.span_id;
-	rec->start = ps.start;
 	rec->end = oa_now();
-	rec->subject = 0;
 	struct oa_payload w;
 	oa_payload_init(&w, rec);
 	oa_payload_text(&w, OA_ITEM_NAME, ps.exe_name, name_len);

@@ -92,6 +92,9 @@ enum oa_item_tag {
 	OA_ITEM_LINK = 7,	   /* 16-byte trace id, u64 span id, u8 W3C flags */
 	OA_ITEM_DROPPED_LINKS = 8, /* u16 links dropped by the producer */
 	OA_ITEM_TRACE_STATE = 9,   /* u16 len, bytes: the W3C tracestate of the span */
+	/* u16 len, prefix bytes, u8 socket family, u8 len, struct sockaddr
+	 * bytes: the name is the prefix and the peer (oa_sockaddr_peer_text). */
+	OA_ITEM_NAME_PEER = 10,
 };
 
 /* Attribute keys: well-known keys are one byte; OA_KEY_CUSTOM is followed by

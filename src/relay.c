@@ -23,16 +23,14 @@
 #include "fdguard.h"
 #include "log.h"
 #include "parcel.h"
-#include "real.h"
 #include "runtime.h"
+#include "sys.h"
 
 /* The exporter is told when this much waits, else it sends on its schedule. */
 #define WAKE_BYTES (1u << 20)
 /* Past this, the host stops reading: clients wait (boundedly) for room. */
 #define QUEUE_LIMIT_BYTES (64u << 20)
 #define MAX_EVENTS	  64
-
-OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
 /* Defined by the exporter: the relay only queues, the exporter sends. */
 void oa_exporter_parcels_queued(size_t bytes);
@@ -561,7 +559,7 @@ static bool host_run(void)
 	pthread_t thread;
 	uint8_t was_internal = oa_tls.internal;
 	oa_tls.internal = 1;
-	int err = oa_real_pthread_create()(&thread, &attr, host_main, NULL);
+	int err = oa_sys_pthread_create(&thread, &attr, host_main, NULL);
 	oa_tls.internal = was_internal;
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

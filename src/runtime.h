@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -178,9 +179,43 @@ static inline struct oa_thread *oa_thread_get(void)
 	return oa_thread_slow();
 }
 
+/* Spans of every family (span.c). */
+
 /* The parent a span starting now gets: the nearest exported function frame in
  * the current context (its id assigned now if needed), else the context. */
 void oa_current_parent(struct oa_thread *t, struct oa_span_ctx *out);
+
+/* The one walk down the function frames: the parent, in context level
+ * `level`, of a span above frame slot `below` is the nearest frame at or
+ * below it in that level that is exported (its id assigned now if needed),
+ * else the level's context. True when a frame is the parent. Inline: a
+ * function span's exit takes it for every span. */
+static inline bool oa_parent_in_level(struct oa_thread *t, int below, uint32_t level,
+				      struct oa_span_ctx *out)
+{
+	*out = t->ctx[level];
+	for (int i = below; i >= 0; i--) {
+		struct oa_frame *f = &t->frames[i];
+		if (f->ctx_level != level)
+			return false;
+		if (f->filter != OA_FILTER_EXCLUDED) {
+			if (!f->span_id)
+				f->span_id = oa_new_span_id(&t->rng);
+			out->span_id = f->span_id;
+			out->remote = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The parent of the span of frame slot `index`, in its context level. */
+static inline void oa_frame_parent(struct oa_thread *t, uint32_t index, struct oa_span_ctx *out)
+{
+	const struct oa_frame *f = &t->frames[index];
+	uint32_t level = f->ctx_level <= t->ctx_depth ? f->ctx_level : t->ctx_depth;
+	oa_parent_in_level(t, (int)index - 1, level, out);
+}
 
 /* Starts a new span context for a span beginning now (HTTP server, manual):
  * child of `parent`, or a new root (sampled per the sampler) when parent is
@@ -197,9 +232,30 @@ void oa_record_commit(struct oa_thread *t, struct oa_record *rec);
 /* Commits without starting or waking the exporter: the caller flushes next
  * (exec, exit), which may export inline without a thread. */
 void oa_record_commit_before_flush(struct oa_thread *t, struct oa_record *rec);
-
-/* Ends the calling thread's open function frames (exit, thread exit, exec). */
-void oa_frames_end_all(struct oa_thread *t, enum oa_end_reason reason);
+/* The header every family's span record starts with: span span_id in ctx's
+ * trace (with its sampling flags), child of parent, on thread t, from start;
+ * its status unset, ended normally, no subject. The family sets what differs,
+ * the end and the payload. */
+static inline void oa_record_head(struct oa_record *rec, const struct oa_thread *t,
+				  const struct oa_span_ctx *parent, const struct oa_span_ctx *ctx,
+				  uint64_t span_id, enum oa_span_kind kind, enum oa_scope scope,
+				  enum oa_name_source name_source, uint64_t start)
+{
+	rec->kind = (uint8_t)kind;
+	rec->status = OA_STATUS_UNSET;
+	rec->scope = (uint8_t)scope;
+	rec->name_source = (uint8_t)name_source;
+	rec->trace_flags = ctx->flags;
+	rec->rec_flags = oa_rec_flags(parent);
+	rec->end_reason = OA_END_NORMAL;
+	rec->reserved = 0;
+	rec->tid = t->tid;
+	memcpy(rec->trace_id, ctx->trace_id, 16);
+	rec->span_id = span_id;
+	rec->parent_span_id = parent->span_id;
+	rec->start = start;
+	rec->subject = 0;
+}
 
 /* Sampling decision for a new root span with this trace id (sampler.c). */
 bool oa_sample_root(const uint8_t trace_id[16]);
@@ -250,7 +306,7 @@ void oa_thread_atfork_child(void);
 /* Manual API spans open at a fork are the parent's (api.c). */
 void oa_api_atfork_child(void);
 void oa_thread_system_init(void);
-/* The context a thread created now inherits (pthread_create). */
+/* The context a thread created now inherits (pthread_create; span.c). */
 void oa_thread_inherit_context(struct oa_span_ctx *out);
 /* Marks the calling thread internal with the given inherited context. */
 void oa_thread_start(const struct oa_span_ctx *inherited, bool internal);

@@ -2,25 +2,12 @@
 
 #include <string.h>
 
-/* Lowercase only: the W3C format forbids uppercase hex. */
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
+#include "hex.h"
 
+/* Lowercase only: the W3C format forbids uppercase hex. */
 static bool parse_hex(const char *s, size_t n, uint8_t *out)
 {
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return true;
+	return oa_hex_decode(s, n, out, true);
 }
 
 static bool all_zero(const uint8_t *b, size_t n)

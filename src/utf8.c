@@ -3,11 +3,9 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the well-formed UTF-8 character at s (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0 when the bytes there do
- * not start one. */
-static size_t char_len(const unsigned char *s, size_t avail)
+size_t oa_utf8_char_len(const char *text, size_t avail)
 {
+	const unsigned char *s = (const unsigned char *)text;
 	unsigned char c = s[0];
 	if (c < 0x80)
 		return 1;
@@ -63,7 +61,7 @@ bool oa_utf8_valid(const char *s, size_t len)
 		i += ascii_prefix(u + i, len - i);
 		if (i == len)
 			break;
-		size_t n = char_len(u + i, len - i);
+		size_t n = oa_utf8_char_len(s + i, len - i);
 		if (n == 0)
 			return false;
 		i += n;
@@ -83,7 +81,7 @@ size_t oa_utf8_sanitize(const char *in, size_t len, char *out)
 		o += ascii;
 		if (i == len)
 			break;
-		size_t n = char_len(u + i, len - i);
+		size_t n = oa_utf8_char_len(in + i, len - i);
 		if (n == 0) {
 			memcpy(out + o, replacement, sizeof(replacement));
 			o += sizeof(replacement);

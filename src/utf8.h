@@ -6,6 +6,10 @@
 #include <stddef.h>
 
 bool oa_utf8_valid(const char *s, size_t len);
+/* Length of the well-formed UTF-8 character at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 when the avail bytes
+ * there do not start one. */
+size_t oa_utf8_char_len(const char *s, size_t avail);
 /* Copies in to out replacing each invalid byte with U+FFFD; out holds 3*len
  * bytes. Returns the bytes written. */
 size_t oa_utf8_sanitize(const char *in, size_t len, char *out);

@@ -157,10 +157,55 @@ static void test_string_list(void)
 	teardown();
 }
 
+/* A connect span's name: the prefix and the peer, formatted here in the
+ * form of the socket's family. */
+static void check_peer_name(int family, const struct sockaddr *sa, socklen_t len, const char *want)
+{
+	struct oa_payload w;
+	struct oa_record *rec = setup(&w);
+	oa_payload_name_peer(&w, "socket connect ", 15, family, sa, len);
+	oa_payload_attr_sockaddr(&w, OA_KEY_NETWORK_PEER_ADDRESS, sa, len);
+	oa_payload_finish(&w);
+	const struct oa_export_span *s = add_and_view(rec);
+	bool named = s->name.len == strlen(want) && !memcmp(s->name.ptr, want, s->name.len);
+	CHECK(named);
+	if (!named)
+		fprintf(stderr, "name: '%.*s', want '%s'\n", (int)s->name.len, s->name.ptr, want);
+	teardown();
+}
+
+static void test_peer_names(void)
+{
+	struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons(8080)};
+	inet_pton(AF_INET, "10.1.2.3", &v4.sin_addr);
+	check_peer_name(AF_INET, (struct sockaddr *)&v4, sizeof v4, "socket connect 10.1.2.3:8080");
+	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
+	inet_pton(AF_INET6, "2001:db8::5", &v6.sin6_addr);
+	check_peer_name(AF_INET6, (struct sockaddr *)&v6, sizeof v6,
+			"socket connect [2001:db8::5]:443");
+	struct sockaddr_un un = {.sun_family = AF_UNIX, .sun_path = "/run/app.sock"};
+	check_peer_name(AF_UNIX, (struct sockaddr *)&un,
+			(socklen_t)(offsetof(struct sockaddr_un, sun_path) + 14),
+			"socket connect /run/app.sock");
+	/* An abstract name starts with a NUL: shown with '@'. */
+	struct sockaddr_un abstract = {.sun_family = AF_UNIX, .sun_path = "\0bus"};
+	check_peer_name(AF_UNIX, (struct sockaddr *)&abstract,
+			(socklen_t)(offsetof(struct sockaddr_un, sun_path) + 4),
+			"socket connect @bus");
+	/* An unnamed peer: the prefix alone. */
+	check_peer_name(AF_UNIX, (struct sockaddr *)&un,
+			(socklen_t)offsetof(struct sockaddr_un, sun_path), "socket connect ");
+	/* An IPv6 socket given an IPv4 address (the connect fails): the
+	 * socket's family decides the form. */
+	check_peer_name(AF_INET6, (struct sockaddr *)&v4, sizeof v4,
+			"socket connect [10.1.2.3]:8080");
+}
+
 int main(void)
 {
 	test_string_list();
 	test_http_server_record();
 	test_truncated_sockaddr();
+	test_peer_names();
 	CHECK_DONE();
 }

@@ -1,5 +1,6 @@
 #include "json.h"
 #include "hex.h"
+#include "utf8.h"
 
 #include <string.h>
 
@@ -80,40 +81,6 @@ static bool parse_number(struct parser *ps, struct json_value *out)
 	return out->text ? true : fail(ps, start, "out of memory");
 }
 
-/* Length of the UTF-8 sequence starting at p (at most n bytes), 0 if invalid:
- * overlong forms, surrogates and code points above U+10FFFF are rejected. */
-static size_t utf8_sequence(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0];
-	size_t len;
-	unsigned char low = 0x80, high = 0xBF; /* bounds of the second byte */
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		if (c == 0xE0)
-			low = 0xA0;
-		else if (c == 0xED)
-			high = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		if (c == 0xF0)
-			low = 0x90;
-		else if (c == 0xF4)
-			high = 0x8F;
-	} else {
-		return 0;
-	}
-	if (n < len || p[1] < low || p[1] > high)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (p[i] < 0x80 || p[i] > 0xBF)
-			return 0;
-	return len;
-}
-
 /* The four hex digits after "\u" at p; -1 if they are not all there. */
 static long hex4(const char *p, const char *end)
 {
@@ -173,7 +140,7 @@ static bool parse_string(struct parser *ps, const char **text, size_t *len)
 		if (c < 0x20)
 			return fail(ps, p, "control character in string");
 		if (c != '\\') {
-			size_t seq = utf8_sequence((const unsigned char *)p, (size_t)(close - p));
+			size_t seq = oa_utf8_char_len(p, (size_t)(close - p));
 			if (!seq)
 				return fail(ps, p, "invalid UTF-8 in string");
 			memcpy(out + n, p, seq);

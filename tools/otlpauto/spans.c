@@ -57,17 +57,10 @@ static bool optional(const struct json_value *object, const char *key, enum json
 	return true;
 }
 
+/* Ids are hex of either case here (W3C headers want lowercase). */
 static bool parse_hex(const char *s, size_t len, uint8_t *out, size_t n)
 {
-	if (len != 2 * n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		int high = oa_hex_digit(s[2 * i]), low = oa_hex_digit(s[2 * i + 1]);
-		if (high < 0 || low < 0)
-			return false;
-		out[i] = (uint8_t)(high << 4 | low);
-	}
-	return true;
+	return len == 2 * n && oa_hex_decode(s, n, out, false);
 }
 
 static bool all_zero(const uint8_t *bytes, size_t n)

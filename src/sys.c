@@ -1,0 +1,22 @@
+/* The table of libc functions the core calls past our hooks (sys.h). */
+#include <dlfcn.h>
+#include <errno.h>
+
+#include "sys.h"
+
+/* A slot's value once dlsym found nothing: never a function's address. */
+static char missing_mark;
+
+void *oa_sys_resolve(void **slot, const char *name)
+{
+	void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(fn == NULL, 0)) {
+		fn = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(slot, fn ? fn : (void *)&missing_mark, __ATOMIC_RELEASE);
+	}
+	return fn == (void *)&missing_mark ? NULL : fn;
+}
+
+OA_SYS_FUNCTION(int, pthread_create,
+		(pthread_t * thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg),
+		(thread, attr, start, arg), ENOSYS)

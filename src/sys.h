@@ -1,0 +1,34 @@
+/* The core's access to the system. The core never calls a function the shim
+ * interposes: that would run our own hook, which passes through only because
+ * the calling thread is marked internal. System calls are made raw
+ * (syscall(2)); the libc functions that are more than a system call are
+ * resolved past our definitions (RTLD_NEXT) on first use, here, in one
+ * table (sys.c). One that cannot be found fails with ENOSYS instead of
+ * calling NULL. */
+#ifndef OTLPAUTO_SYS_H
+#define OTLPAUTO_SYS_H
+
+#include <pthread.h>
+
+/* The next definition of name, cached in *slot; NULL when there is none
+ * (remembered: dlsym is not asked again). */
+void *oa_sys_resolve(void **slot, const char *name);
+
+/* Defines oa_sys_<name>: calls the next definition of name, or returns
+ * `missing` when there is none. */
+#define OA_SYS_FUNCTION(ret, name, params, args, missing)                                          \
+	ret oa_sys_##name params                                                                   \
+	{                                                                                          \
+		static void *slot;                                                                 \
+		ret(*fn) params = (ret(*) params)oa_sys_resolve(&slot, #name);                     \
+		if (__builtin_expect(fn == NULL, 0))                                               \
+			return missing;                                                            \
+		return fn args;                                                                    \
+	}
+
+/* pthread_create without our hook (which would make the thread one of the
+ * program's); ENOSYS when libc has none. */
+int oa_sys_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+			  void *arg);
+
+#endif
