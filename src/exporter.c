@@ -1009,13 +1009,15 @@ static void take_back_handoff(void)
 	uint64_t end = xs.handoff_tentative_from;
 	for (uint64_t at = 0; at + HANDOFF_HEADER <= end;) {
 		uint8_t header[HANDOFF_HEADER];
-		if (pread(xs.handoff_fd, header, sizeof header, (off_t)at) != sizeof header)
+		if ((ssize_t)syscall(SYS_pread64, xs.handoff_fd, header, sizeof header,
+				     (off_t)at) != sizeof header)
 			return;
 		uint32_t len, spans;
 		memcpy(&len, header, 4);
 		memcpy(&spans, header + 4, 4);
 		struct oa_parcel *p = oa_parcel_new(len, spans, header[8]);
-		if (!p || pread(xs.handoff_fd, p->data, len, (off_t)(at + HANDOFF_HEADER)) != len) {
+		if (!p || (ssize_t)syscall(SYS_pread64, xs.handoff_fd, p->data, (size_t)len,
+					   (off_t)(at + HANDOFF_HEADER)) != len) {
 			oa_parcel_free(p);
 			return;
 		}
@@ -1033,13 +1035,15 @@ void oa_exporter_adopt_handoff(const char *value)
 	size_t bytes = 0;
 	for (off_t at = 0;;) {
 		uint8_t header[HANDOFF_HEADER];
-		if (pread((int)fd, header, sizeof header, at) != sizeof header)
+		if ((ssize_t)syscall(SYS_pread64, (int)fd, header, sizeof header, at) !=
+		    sizeof header)
 			break;
 		uint32_t len, spans;
 		memcpy(&len, header, 4);
 		memcpy(&spans, header + 4, 4);
 		struct oa_parcel *p = oa_parcel_new(len, spans, header[8]);
-		if (!p || pread((int)fd, p->data, len, at + HANDOFF_HEADER) != len) {
+		if (!p || (ssize_t)syscall(SYS_pread64, (int)fd, p->data, (size_t)len,
+					   at + HANDOFF_HEADER) != len) {
 			oa_parcel_free(p);
 			break;
 		}

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -115,7 +116,7 @@ static size_t make_points(bool delta)
 static void write_stderr(const char *p, size_t len)
 {
 	while (len) {
-		ssize_t w = write(STDERR_FILENO, p, len);
+		ssize_t w = (ssize_t)syscall(SYS_write, STDERR_FILENO, p, len);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
