@@ -345,6 +345,15 @@ def file_sink():
                               capture_output=True, text=True, timeout=60)
         trees = subprocess.run([os.environ['OTLPAUTO_CLI'], 'view', path],
                                capture_output=True, text=True, timeout=60)
+        spans_only = os.path.join(out, 'spans-only.jsonl')
+        with open(spans_only, 'w', encoding='utf-8') as f:
+            f.write(''.join(line + '\n' for line in lines
+                            if not line.startswith('{"resourceMetrics"')))
+        empty = subprocess.run([os.environ['OTLPAUTO_CLI'], 'view', '--metrics', spans_only],
+                               capture_output=True, text=True, timeout=60)
+    check((empty.returncode, empty.stdout) == (1, '') and 'no metrics in' in empty.stderr,
+          'view --metrics of a file without metrics: says so, exits 1',
+          (empty.returncode, empty.stdout, empty.stderr))
     check_equal(len(requests), 0, 'file: nothing posted')
     metric_lines = [line for line in lines if line.startswith('{"resourceMetrics"')]
     check(len(metric_lines) == 1, 'file: one metrics line (at exit)', lines)

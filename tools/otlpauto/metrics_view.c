@@ -290,6 +290,14 @@ bool print_metrics(FILE *out, char *const *paths, size_t n_paths)
 	bool ok = true;
 	for (size_t i = 0; i < n_paths; i++)
 		ok = read_file(&t, paths[i]) && ok;
+	if (ok && !t.n && !t.failed) {
+		/* Not an empty table: say why there is nothing to show. */
+		fprintf(stderr,
+			"otlpauto view: no metrics in %s (metrics come from HTTP requests and "
+			"are written by the otlp/file exporter)\n",
+			n_paths == 1 ? paths[0] : "these files");
+		return false;
+	}
 	if (t.n)
 		qsort(t.series, t.n, sizeof *t.series, by_row);
 	fprintf(out, "%-24s %-30s %10s %10s %8s %12s %12s %12s\n", "service", "metric", "requests",
