@@ -542,7 +542,8 @@ bool spans_build(struct span_set *set)
 		s->parent = *table_slot(&index, s->trace_id, s->parent_id);
 		s->parent_missing = s->parent == NULL;
 	}
-	qsort(set->spans, set->n_spans, sizeof *set->spans, by_start);
+	if (set->n_spans) /* an empty set has no array at all */
+		qsort(set->spans, set->n_spans, sizeof *set->spans, by_start);
 	if (!cut_cycles(set))
 		goto out;
 	set->traces = calloc(set->n_spans + 1, sizeof *set->traces);
