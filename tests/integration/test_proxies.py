@@ -8,13 +8,24 @@ name the proxy's CLIENT span, so the shape is exactly
 curl CLIENT -> proxy SERVER -> proxy CLIENT -> backend SERVER, one trace,
 four spans from three processes; and two more requests on one connection
 (the backend speaks HTTP/1.1, so a proxy may keep its upstream connection)
-have that shape each."""
+have that shape each.
 
+Unsampled (nginx under OTEL_TRACES_SAMPLER=always_off, in front of an
+untraced backend that records the traceparent of each request): no span,
+yet a request without a traceparent reaches the backend with a new one and
+one with a sampled traceparent with it rewritten in place (same trace, the
+proxy's CLIENT span id), both with the sampled flag 00; the RED metrics
+count both exchanges on each side of the proxy."""
+
+import http.server
 import os
+import re
 import shutil
+import subprocess
 import signal
 import socket
 import tempfile
+import threading
 import time
 
 from harness import Receiver, check, check_equal, free_port, main, run_traced
@@ -205,9 +216,89 @@ def shape(name, spans, port, backend_port):
         check(False, f'{name}: one chain from the first curl', len(first))
 
 
+class RecordingBackend(http.server.BaseHTTPRequestHandler):
+    """Answers 200, keeping each request's traceparent header (or None)."""
+    protocol_version = 'HTTP/1.1'
+    seen = []
+
+    def do_GET(self):
+        RecordingBackend.seen.append(self.headers.get('traceparent'))
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY.encode())
+
+    def log_message(self, format, *args):
+        pass
+
+
+SENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
+SENT_PARENT = '00f067aa0ba902b7'
+
+
+def unsampled_proxy():
+    workdir = tempfile.mkdtemp(prefix='otlpauto-unsampled-')
+    os.chmod(workdir, 0o755)
+    RecordingBackend.seen = []
+    backend = http.server.ThreadingHTTPServer(('127.0.0.1', 0), RecordingBackend)
+    serving = threading.Thread(target=backend.serve_forever, daemon=True)
+    serving.start()
+    port = free_port()
+    argv, stop_signal = nginx(workdir, port, backend.server_address[1])
+    url = f'http://127.0.0.1:{port}/'
+    sent = f'00-{SENT_TRACE}-{SENT_PARENT}-01'
+    try:
+        with Receiver() as receiver:
+            proxy = Background(argv, receiver, timeout=60, stop_signal=stop_signal,
+                               env={**HOOKS, 'OTEL_TRACES_SAMPLER': 'always_off'})
+            with proxy:
+                listening = wait_listening(port, proxy) and proxy.process.poll() is None
+                check(listening, 'unsampled: nginx listens', proxy.stderr)
+                answers = [subprocess.run(['curl', '-sS', '--max-time', '20', url] + extra,
+                                          capture_output=True, text=True, timeout=30).stdout
+                           for extra in ([], ['-H', f'traceparent: {sent}'])] if listening else []
+            if not listening:
+                return
+            receiver.wait_for_metric_requests(1, timeout=10)
+            spans = receiver.spans
+            # cumulative: a series' latest point counts all its exchanges
+            latest = {}
+            for request in receiver.metric_requests:
+                for point in request.spans:
+                    key = (point['name'], tuple(sorted(point['attributes'].items())))
+                    if key not in latest or latest[key]['time'] <= point['time']:
+                        latest[key] = point
+            counts = {}
+            for (name, _), point in latest.items():
+                counts[name] = counts.get(name, 0) + point['count']
+    finally:
+        backend.shutdown()
+        backend.server_close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    check_equal(answers, [BODY, BODY], 'unsampled: curl gets the answers')
+    check_equal(len(spans), 0, 'unsampled: always_off sends no span')
+    seen = RecordingBackend.seen
+    form = re.compile(r'^00-([0-9a-f]{32})-([0-9a-f]{16})-00$')
+    matches = [form.match(tp or '') for tp in seen]
+    check(len(seen) == 2 and all(matches), 'unsampled: each request reaches the backend with '
+          'a traceparent whose sampled flag is 00', seen)
+    if len(seen) == 2 and all(matches):
+        fresh, passed = matches
+        check(fresh.group(1) != SENT_TRACE and int(fresh.group(1), 16) and
+              int(fresh.group(2), 16), 'unsampled: a request without one gets a new context',
+              seen[0])
+        check(passed.group(1) == SENT_TRACE and passed.group(2) not in (SENT_PARENT, '0' * 16),
+              "unsampled: a forwarded one is rewritten to the proxy's CLIENT span, same trace",
+              seen[1])
+    check_equal((counts.get('http.server.request.duration'),
+                 counts.get('http.client.request.duration')), (2, 2),
+                'unsampled: the metrics count both exchanges on each side')
+
+
 def test():
     for name, configure in PROXIES:
         through(name, configure)
+    unsampled_proxy()
 
 
 if __name__ == '__main__':
