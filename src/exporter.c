@@ -752,6 +752,7 @@ static void *exporter_main(void *arg)
 	(void)arg;
 	on_exporter_thread = true;
 	take_work();
+	oa_sys_clean_thread_stack();
 	exporter_setup();
 	__atomic_store_n(&ex.state, EXPORTER_RUNNING, __ATOMIC_RELEASE);
 	for (;;) {

@@ -478,6 +478,9 @@ static void *host_main(void *arg)
 {
 	(void)arg;
 	oa_tls.internal = 1;
+	pthread_mutex_lock(&host.working);
+	oa_sys_clean_thread_stack();
+	pthread_mutex_unlock(&host.working);
 	struct epoll_event events[MAX_EVENTS];
 	for (;;) {
 		int n = (int)syscall(SYS_epoll_wait, host.epoll_fd, events, MAX_EVENTS,

@@ -20,3 +20,20 @@ void *oa_sys_resolve(void **slot, const char *name)
 OA_SYS_FUNCTION(int, pthread_create,
 		(pthread_t * thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg),
 		(thread, attr, start, arg), ENOSYS)
+
+#if defined(__SANITIZE_ADDRESS__) || defined(OA_ASAN)
+#include <sanitizer/asan_interface.h>
+
+void oa_sys_clean_thread_stack(void)
+{
+	pthread_attr_t attr;
+	if (pthread_getattr_np(pthread_self(), &attr) != 0)
+		return;
+	void *low;
+	size_t size;
+	if (pthread_attr_getstack(&attr, &low, &size) == 0)
+		ASAN_UNPOISON_MEMORY_REGION(
+		    low, (size_t)((char *)__builtin_frame_address(0) - (char *)low));
+	pthread_attr_destroy(&attr);
+}
+#endif
