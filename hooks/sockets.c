@@ -68,8 +68,11 @@ struct oa_record *oa_net_span_begin(struct oa_thread *t, struct oa_payload *w,
 				    enum oa_span_kind kind, enum oa_scope scope, uint64_t start,
 				    uint32_t payload_max)
 {
-	if (!(ctx->flags & 1))
+	if (!(ctx->flags & 1)) {
+		/* the thread's own word: no shared line on the unsampled path */
+		__atomic_store_n(&t->ring->sampled_out, t->ring->sampled_out + 1, __ATOMIC_RELAXED);
 		return NULL;
+	}
 	struct oa_record *rec = oa_record_begin(t, payload_max);
 	if (!rec)
 		return NULL;
