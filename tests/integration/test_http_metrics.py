@@ -431,9 +431,14 @@ def file_sink():
     check('GET' in trees.stdout, 'view: the trees have the CLIENT spans', trees.stdout)
     rows = [line.split() for line in view.stdout.splitlines()]
     check_equal((view.returncode, view.stderr), (0, ''), 'view --metrics ran')
-    check(len(rows) == 2 and rows[0][:5] == ['service', 'metric', 'requests', 'rate/s', 'errors']
+    check(len(rows) == 5 and rows[0][:5] == ['service', 'metric', 'requests', 'rate/s', 'errors']
           and rows[1][:3] == [DEFAULT_SERVICE_NAME, CLIENT, '4'] and rows[1][4] == '25.0%',
           'view --metrics: a row with 4 requests, 25% errors', view.stdout)
+    spans_sent = len([s for line in lines for s in otlp_schema.decode_json_line(line)])
+    check(len(rows) == 5 and rows[2] == [] and rows[3] == ['service', 'spans', 'exported',
+                                                           'sampled', 'out', 'dropped']
+          and rows[4] == [DEFAULT_SERVICE_NAME, str(spans_sent), str(spans_sent), '0', '0'],
+          f'view --metrics: the span counts, {spans_sent} produced and written', view.stdout)
 
 
 def wait_total(receiver, name, total, after=0, timeout=10):
