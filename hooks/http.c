@@ -140,6 +140,7 @@ void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f)
 	h->inject_len = h->inject_sent = 0;
 	h->held = false;
 	h->rewrite_len = h->rewrite_sent = 0;
+	h->tls.session = NULL;
 	h->opener_set = t && pushed.span_id;
 	if (h->opener_set) {
 		oa_current_parent(t, &h->opener_parent);
@@ -226,6 +227,19 @@ static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key ad
 		oa_payload_attr_str(w, address_key, addr, strlen(addr));
 }
 
+static const char *url_scheme(const struct oa_http_conn *h)
+{
+	return h->tls.session ? "https" : "http";
+}
+
+static void put_tls(struct oa_payload *w, const struct oa_http_conn *h)
+{
+	static const char key[] = "tls.protocol.version";
+	size_t len = strlen(h->tls.version);
+	if (h->tls.session && len)
+		oa_payload_attr_str_k(w, OA_KEY_CUSTOM, key, sizeof key - 1, h->tls.version, len);
+}
+
 /* The tracestate that came with the traceparent a SERVER span continues. */
 static void put_trace_state(struct oa_payload *w, const struct oa_http_exchange *ex)
 {
@@ -252,7 +266,8 @@ static void server_span(struct oa_thread *t, const struct oa_fd *f,
 		oa_payload_attr_str(&w, OA_KEY_URL_QUERY, query,
 				    n < sizeof query ? n : sizeof query - 1);
 	}
-	oa_payload_attr_static(&w, OA_KEY_URL_SCHEME, "http");
+	oa_payload_attr_static(&w, OA_KEY_URL_SCHEME, url_scheme(&f->u.http));
+	put_tls(&w, &f->u.http);
 	struct oa_host_port host;
 	if (oa_split_host_port(head->host, head->host_len, &host))
 		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host.name, host.name_len);
@@ -289,13 +304,14 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 		host.port = 0;
 	}
 	uint16_t port = host.port;
-	bool https = strcmp(head->scheme, "https") == 0;
+	const char *scheme = head->scheme_len ? head->scheme : url_scheme(&f->u.http);
+	bool https = strcmp(scheme, "https") == 0;
 	if (!port)
 		port = (head->flags & OA_HTTP_ABSOLUTE_FORM) ? (https ? 443 : 80)
 							     : oa_sockaddr_port(&f->peer.sa);
 	char url[URL_MAX];
 	struct oa_http_url parts = {
-	    .scheme = head->scheme_len ? head->scheme : "http",
+	    .scheme = scheme,
 	    .host = head->host_len ? head->host : peer,
 	    .port = port,
 	    .path = head->path,
@@ -310,6 +326,7 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 	if (port)
 		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, port);
 	put_peer(&w, f, OA_KEY_NETWORK_PEER_ADDRESS, OA_KEY_NETWORK_PEER_PORT);
+	put_tls(&w, &f->u.http);
 	bool is_error = ex->status >= 400 || err;
 	put_status(&w, ex->status, ex->status >= 400);
 	if (err)
@@ -649,6 +666,23 @@ static void wire_context(const struct oa_span_ctx *ctx, struct oa_span_context *
 	memcpy(out->trace_id, ctx->trace_id, 16);
 	oa_span_id_to_bytes(ctx->span_id, out->span_id);
 	out->flags = ctx->flags & 1;
+}
+
+size_t oa_http_tls_lines(struct oa_thread *t, struct oa_fd *f, char lines[OA_INJECT_MAX])
+{
+	struct oa_http_conn *h = &f->u.http;
+	/* as plan_head: a request that will get no span gets no traceparent */
+	bool fits = !__atomic_load_n(&h->untracked, __ATOMIC_RELAXED) &&
+		    __atomic_load_n(&h->count, __ATOMIC_RELAXED) < OA_HTTP_OPEN_MAX;
+	if (!propagating() || !fits)
+		return 0;
+	struct origin o;
+	client_origin(t, h, &o);
+	new_client_ctx(t, &o, &h->out_parent, &h->out_ctx);
+	h->out_decided = true;
+	struct oa_span_context sc;
+	wire_context(&h->out_ctx, &sc);
+	return oa_inject_format(&sc, o.tracestate, o.tracestate_len, lines);
 }
 
 /* The head's first traceparent line, whose value starts at application

@@ -714,6 +714,8 @@ static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
 	OA_EXPORT ret name params                                                                  \
 	{                                                                                          \
 		uint8_t kind = oa_fd_kind(fd);                                                     \
+		if (__builtin_expect(__atomic_load_n(&oa_tls_probes, __ATOMIC_RELAXED) != 0, 0))   \
+			oa_tls_saw(fd);                                                            \
 		if (!WATCHED(kind) || (bypass))                                                    \
 			return oa_real_##name() args;                                              \
 		__VA_ARGS__;                                                                       \

@@ -1,0 +1,722 @@
+/* HTTPS through OpenSSL: the plaintext of SSL_read and SSL_write (and their
+ * _ex variants) goes to the same HTTP glue (http.c) as a plaintext socket's
+ * bytes, in the HTTP state of the socket the session reads and writes
+ * (SSL_get_fd). The first call on a session takes that state over: it
+ * starts afresh for the session (the handshake's bytes made the socket's
+ * parser give up already), and the socket's own reads and writes, the
+ * ciphertext, are no longer watched. A session whose plaintext is not HTTP
+ * keeps the state given up: its calls pass through after a look at the
+ * slot.
+ *
+ * A client request gets its traceparent as a plaintext one does, in header
+ * lines inserted before the blank line ending its head; they are written
+ * with SSL_write calls of their own between the application's bytes, and the
+ * application's call returns its own count. A call that fails part-way
+ * (SSL_ERROR_WANT_WRITE) must be repeated by the program with the same
+ * arguments: the repeat resumes where the failed call stopped, so OpenSSL
+ * sees its own failed write repeated as it requires. With
+ * SSL_MODE_ENABLE_PARTIAL_WRITE a call returns the application bytes that
+ * went out, and the next one goes on.
+ *
+ * The functions are found past our definitions, or, when the program's
+ * global scope has no libssl (Python's _ssl, the libcurl our exporter opens
+ * load theirs privately), in the libssl already loaded. The exporter's own
+ * HTTPS passes through: its threads are internal. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <string.h>
+
+#include "net.h"
+
+/* OpenSSL's declarations (ssl.h), without its headers: the build needs
+ * none. */
+typedef struct ssl_st SSL;
+int SSL_read(SSL *ssl, void *buf, int num);
+int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes);
+int SSL_peek(SSL *ssl, void *buf, int num);
+int SSL_peek_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes);
+int SSL_write(SSL *ssl, const void *buf, int num);
+int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *written);
+int SSL_connect(SSL *ssl);
+int SSL_accept(SSL *ssl);
+int SSL_do_handshake(SSL *ssl);
+int SSL_shutdown(SSL *ssl);
+void SSL_free(SSL *ssl);
+
+/* OpenSSL's constants (ssl.h), stable across 1.1 and 3. */
+enum {
+	SSL_ERROR_SSL = 1,
+	SSL_ERROR_SYSCALL = 5,
+	SSL_ERROR_ZERO_RETURN = 6,
+	SSL_CTRL_MODE = 33,
+	SSL_MODE_ENABLE_PARTIAL_WRITE = 1,
+	SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = 2,
+};
+
+/* ---- the real functions */
+
+/* A slot's value once no definition was found. */
+static char missing_mark;
+
+static void *find_next(const char *name)
+{
+	void *fn = dlsym(RTLD_NEXT, name);
+	static const char *const libraries[] = {"libssl.so.3", "libssl.so.1.1", "libssl.so"};
+	for (size_t i = 0; !fn && i < sizeof libraries / sizeof *libraries; i++) {
+		void *lib = dlopen(libraries[i], RTLD_LAZY | RTLD_NOLOAD);
+		if (lib) {
+			fn = dlsym(lib, name);
+			dlclose(lib);
+		}
+	}
+	return fn;
+}
+
+static void *resolve(void **slot, const char *name)
+{
+	void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(fn == NULL, 0)) {
+		fn = find_next(name);
+		__atomic_store_n(slot, fn ? fn : (void *)&missing_mark, __ATOMIC_RELEASE);
+	}
+	return fn == (void *)&missing_mark ? NULL : fn;
+}
+
+#define TLS_REAL(ret, name, params)                                                                \
+	static ret(*oa_real_##name(void)) params                                                   \
+	{                                                                                          \
+		static void *slot;                                                                 \
+		return (ret(*) params)resolve(&slot, #name);                                       \
+	}
+
+TLS_REAL(int, SSL_read, (SSL *, void *, int))
+TLS_REAL(int, SSL_read_ex, (SSL *, void *, size_t, size_t *))
+TLS_REAL(int, SSL_peek, (SSL *, void *, int))
+TLS_REAL(int, SSL_peek_ex, (SSL *, void *, size_t, size_t *))
+TLS_REAL(int, SSL_write, (SSL *, const void *, int))
+TLS_REAL(int, SSL_write_ex, (SSL *, const void *, size_t, size_t *))
+TLS_REAL(int, SSL_connect, (SSL *))
+TLS_REAL(int, SSL_accept, (SSL *))
+TLS_REAL(int, SSL_do_handshake, (SSL *))
+TLS_REAL(int, SSL_shutdown, (SSL *))
+TLS_REAL(void, SSL_free, (SSL *))
+TLS_REAL(int, SSL_get_fd, (const SSL *))
+TLS_REAL(int, SSL_get_error, (const SSL *, int))
+TLS_REAL(const char *, SSL_get_version, (const SSL *))
+TLS_REAL(long, SSL_ctrl, (SSL *, int, long, void *))
+
+/* ---- the session's socket */
+
+static bool tls_on(void)
+{
+	return (oa_rt.cfg.hooks & (OA_HOOK_TLS | OA_HOOK_HTTP)) == (OA_HOOK_TLS | OA_HOOK_HTTP);
+}
+
+/* "TLSv1.3" -> "1.3": the semantic conventions' tls.protocol.version. */
+static void set_version(SSL *ssl, struct oa_tls_conn *c)
+{
+	const char *(*get_version)(const SSL *) = oa_real_SSL_get_version();
+	const char *v = get_version ? get_version(ssl) : NULL;
+	if (!v)
+		return;
+	if (strncmp(v, "TLSv", 4) == 0)
+		v += 4;
+	size_t len = strnlen(v, sizeof c->version - 1);
+	memcpy(c->version, v, len);
+	c->version[len] = 0;
+}
+
+/* The session's first call: its socket's HTTP state starts afresh for the
+ * plaintext, and the socket's own bytes go unwatched. A client keeps the
+ * request that opened its connection (http.c: the parent of the first
+ * request), which a proxy may have left by now. */
+static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, SSL *ssl)
+{
+	struct oa_http_conn *h = &f->u.http;
+	if (f->http)
+		oa_http_conn_stop(t, f);
+	bool client = f->role == OA_ROLE_CLIENT;
+	bool opener_set = h->opener_set;
+	struct oa_span_ctx opener_parent = h->opener_parent;
+	uint64_t opener_remote_parent = h->opener_remote_parent;
+	uint8_t opener_tracestate_len = h->opener_tracestate_len;
+	char opener_tracestate[OA_HTTP_TRACESTATE_CAP];
+	memcpy(opener_tracestate, h->opener_tracestate, sizeof opener_tracestate);
+	oa_http_conn_start(client ? t : NULL, f);
+	if (client && opener_set && !h->opener_set) {
+		h->opener_set = true;
+		h->opener_parent = opener_parent;
+		h->opener_remote_parent = opener_remote_parent;
+		h->opener_tracestate_len = opener_tracestate_len;
+		memcpy(h->opener_tracestate, opener_tracestate, sizeof opener_tracestate);
+	}
+	memset(&h->tls, 0, sizeof h->tls);
+	set_version(ssl, &h->tls);
+	__atomic_store_n(&h->tls.session, ssl, __ATOMIC_RELEASE);
+	oa_fd_kind_clear(fd, OA_FD_WATCH);
+}
+
+/* Whether a session's client has header lines or a failed write under
+ * way: its writes must come here even when its HTTP state is gone. */
+static bool writes_owed(const struct oa_tls_conn *c)
+{
+	return c->lines_len || c->retry_num;
+}
+
+/* ---- which socket a session uses */
+
+/* SSL_get_fd names the socket of a session that reads and writes through
+ * OpenSSL's socket BIO. A program with a BIO of its own (curl) leaves it
+ * unnamed: then the socket is the one the calling thread reads or writes
+ * during one of the session's calls (the socket hooks tell, oa_tls_saw,
+ * while oa_tls_probes is not zero), remembered here until SSL_free. */
+uint32_t oa_tls_probes;
+static __thread bool probing __attribute__((tls_model("initial-exec")));
+/* -1: no socket yet; -2: more than one */
+static __thread int probed_fd __attribute__((tls_model("initial-exec")));
+
+void oa_tls_saw(int fd)
+{
+	if (probing)
+		probed_fd = probed_fd == -1 || probed_fd == fd ? fd : -2;
+}
+
+static void probe_begin(void)
+{
+	probed_fd = -1;
+	probing = true;
+	__atomic_add_fetch(&oa_tls_probes, 1, __ATOMIC_RELAXED);
+}
+
+static int probe_end(void)
+{
+	__atomic_sub_fetch(&oa_tls_probes, 1, __ATOMIC_RELAXED);
+	probing = false;
+	return probed_fd;
+}
+
+/* Sessions and their sockets, an open-addressed table: a key is claimed
+ * with a compare-and-swap, its fd (+1, 0: none yet) published after it. A
+ * session is looked up by the threads that call it, which the program
+ * already orders. Full: the session goes untraced. */
+#define SESSIONS_MAX   1024
+#define SESSIONS_PROBE 16
+#define GONE	       ((const void *)1)
+
+static struct {
+	const void *ssl;
+	int fd_plus_1;
+} sessions[SESSIONS_MAX];
+
+static size_t session_hash(const void *ssl)
+{
+	return (size_t)(((uintptr_t)ssl >> 4) * UINT64_C(0x9e3779b97f4a7c15) >> 54);
+}
+
+static int sessions_find(const void *ssl)
+{
+	size_t h = session_hash(ssl);
+	for (size_t i = 0; i < SESSIONS_PROBE; i++) {
+		size_t k = (h + i) % SESSIONS_MAX;
+		const void *key = __atomic_load_n(&sessions[k].ssl, __ATOMIC_ACQUIRE);
+		if (key == ssl)
+			return __atomic_load_n(&sessions[k].fd_plus_1, __ATOMIC_ACQUIRE) - 1;
+		if (!key)
+			return -1;
+	}
+	return -1;
+}
+
+static void sessions_add(const void *ssl, int fd)
+{
+	size_t h = session_hash(ssl);
+	for (size_t i = 0; i < SESSIONS_PROBE; i++) {
+		size_t k = (h + i) % SESSIONS_MAX;
+		const void *key = __atomic_load_n(&sessions[k].ssl, __ATOMIC_ACQUIRE);
+		if (key != ssl && (key == GONE || !key) &&
+		    !__atomic_compare_exchange_n(&sessions[k].ssl, &key, ssl, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			continue;
+		if (key == ssl || key == GONE || !key) {
+			__atomic_store_n(&sessions[k].fd_plus_1, fd + 1, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
+static void sessions_remove(const void *ssl)
+{
+	size_t h = session_hash(ssl);
+	for (size_t i = 0; i < SESSIONS_PROBE; i++) {
+		size_t k = (h + i) % SESSIONS_MAX;
+		const void *key = __atomic_load_n(&sessions[k].ssl, __ATOMIC_ACQUIRE);
+		if (!key)
+			return;
+		if (key == ssl) {
+			__atomic_store_n(&sessions[k].fd_plus_1, 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&sessions[k].ssl, GONE, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
+/* The session's socket; -1 when not known yet, -2 when it is none we
+ * track. */
+static int session_fd(SSL *ssl)
+{
+	int (*get_fd)(const SSL *) = oa_real_SSL_get_fd();
+	int fd = get_fd ? get_fd(ssl) : -1;
+	return fd >= 0 ? fd : sessions_find(ssl);
+}
+
+/* After a call that probed: the socket it used, remembered (or that it
+ * used none we track, when it used another or several). */
+static int probed(SSL *ssl)
+{
+	int fd = probe_end();
+	if (fd == -1)
+		return -1;
+	if (fd < 0 || !(oa_fd_kind(fd) & OA_FD_SOCKET))
+		fd = -2;
+	sessions_add(ssl, fd);
+	return fd;
+}
+
+/* The slot of fd, whose HTTP state parses ssl's plaintext, locked; NULL
+ * when there is nothing to do: the socket is not one we track, or the
+ * session's plaintext is not HTTP. */
+static struct oa_fd *session_slot(struct oa_thread *t, SSL *ssl, int fd)
+{
+	if (fd < 0 || !(oa_fd_kind(fd) & OA_FD_SOCKET))
+		return NULL;
+	struct oa_fd *f = oa_fd_slot(fd);
+	if (!f)
+		return NULL;
+	struct oa_http_conn *h = &f->u.http;
+	/* not HTTP: known without the lock, as only this session's calls
+	 * change it (a new session on the socket starts with another pointer) */
+	if (__atomic_load_n(&h->tls.session, __ATOMIC_ACQUIRE) == ssl &&
+	    !__atomic_load_n(&f->http, __ATOMIC_ACQUIRE) && !writes_owed(&h->tls))
+		return NULL;
+	if (!oa_fd_lock_slot(t, fd, f))
+		return NULL;
+	if (h->tls.session == ssl)
+		return f;
+	bool trackable = (f->role == OA_ROLE_CLIENT || f->role == OA_ROLE_SERVER) &&
+			 f->transport == SOCK_STREAM && !f->connecting;
+	if (!trackable) {
+		oa_fd_unlock(fd);
+		return NULL;
+	}
+	take_over(t, fd, f, ssl);
+	return f;
+}
+
+/* The slot again after the real call, locked, when its HTTP state is still
+ * the session's. */
+static bool relock(struct oa_thread *t, int fd, struct oa_fd *f, SSL *ssl)
+{
+	if (!oa_fd_lock_slot(t, fd, f))
+		return false;
+	if (f->http && f->u.http.tls.session == ssl)
+		return true;
+	oa_fd_unlock(fd);
+	return false;
+}
+
+/* ---- reads */
+
+/* A read that returned nothing: the end of the stream, or an error, ends
+ * the HTTP state as a socket's end or error does. */
+static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, SSL *ssl, int ret, int err)
+{
+	int (*get_error)(const SSL *, int) = oa_real_SSL_get_error();
+	int why = get_error ? get_error(ssl, ret) : SSL_ERROR_SSL;
+	if (why == SSL_ERROR_ZERO_RETURN || (why == SSL_ERROR_SYSCALL && !err))
+		oa_http_read_end(t, fd, f, 0);
+	else if (why == SSL_ERROR_SYSCALL)
+		oa_http_read_end(t, fd, f, err);
+	else if (why == SSL_ERROR_SSL)
+		oa_http_read_end(t, fd, f, EPROTO);
+}
+
+enum read_op { READ, READ_EX, PEEK, PEEK_EX };
+
+static int read_real(enum read_op op, SSL *ssl, void *buf, size_t num, size_t *n)
+{
+	int ret;
+	switch (op) {
+	case READ:
+		ret = oa_real_SSL_read()(ssl, buf, (int)num);
+		*n = ret > 0 ? (size_t)ret : 0;
+		return ret;
+	case PEEK:
+		ret = oa_real_SSL_peek()(ssl, buf, (int)num);
+		*n = ret > 0 ? (size_t)ret : 0;
+		return ret;
+	case READ_EX:
+		ret = oa_real_SSL_read_ex()(ssl, buf, num, n);
+		break;
+	default:
+		ret = oa_real_SSL_peek_ex()(ssl, buf, num, n);
+		break;
+	}
+	if (ret <= 0)
+		*n = 0;
+	return ret;
+}
+
+/* A peek takes the session over but feeds nothing: its bytes are read
+ * again. */
+static int read_hooked(enum read_op op, SSL *ssl, void *buf, size_t num, size_t *n)
+{
+	int saved = errno;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int fd = t ? session_fd(ssl) : -1;
+	struct oa_fd *f = session_slot(t, ssl, fd);
+	if (f)
+		oa_fd_unlock(fd);
+	bool probe = t && fd == -1;
+	if (probe)
+		probe_begin();
+	errno = saved;
+	int ret = read_real(op, ssl, buf, num, n);
+	int err = errno;
+	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, ssl, fd)) != NULL)
+		oa_fd_unlock(fd);
+	if (f && (op == READ || op == READ_EX) && relock(t, fd, f, ssl)) {
+		if (*n) {
+			struct iovec iov = {buf, *n};
+			oa_http_received(t, fd, f, &iov, 1, *n, false);
+		} else if (num) {
+			read_ended(t, fd, f, ssl, ret, err);
+		}
+		oa_fd_unlock_slot(fd, f);
+	}
+	oa_hook_leave();
+	errno = err;
+	return ret;
+}
+
+OA_EXPORT int SSL_read(SSL *ssl, void *buf, int num)
+{
+	int (*real)(SSL *, void *, int) = oa_real_SSL_read();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (num <= 0 || !oa_hook_enter())
+		return real(ssl, buf, num);
+	size_t n;
+	return read_hooked(READ, ssl, buf, (size_t)num, &n);
+}
+
+OA_EXPORT int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	int (*real)(SSL *, void *, size_t, size_t *) = oa_real_SSL_read_ex();
+	if (!real) {
+		errno = ENOSYS;
+		return 0;
+	}
+	if (!readbytes || !oa_hook_enter())
+		return real(ssl, buf, num, readbytes);
+	return read_hooked(READ_EX, ssl, buf, num, readbytes);
+}
+
+OA_EXPORT int SSL_peek(SSL *ssl, void *buf, int num)
+{
+	int (*real)(SSL *, void *, int) = oa_real_SSL_peek();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (num <= 0 || !oa_hook_enter())
+		return real(ssl, buf, num);
+	size_t n;
+	return read_hooked(PEEK, ssl, buf, (size_t)num, &n);
+}
+
+OA_EXPORT int SSL_peek_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	int (*real)(SSL *, void *, size_t, size_t *) = oa_real_SSL_peek_ex();
+	if (!real) {
+		errno = ENOSYS;
+		return 0;
+	}
+	if (!readbytes || !oa_hook_enter())
+		return real(ssl, buf, num, readbytes);
+	return read_hooked(PEEK_EX, ssl, buf, num, readbytes);
+}
+
+/* ---- writes */
+
+/* One real write of the function the program called; *n: bytes taken. */
+static int write_real(bool ex, SSL *ssl, const void *buf, size_t len, size_t *n)
+{
+	if (ex) {
+		int ret = oa_real_SSL_write_ex()(ssl, buf, len, n);
+		if (ret <= 0)
+			*n = 0;
+		return ret;
+	}
+	int ret = oa_real_SSL_write()(ssl, buf, (int)len);
+	*n = ret > 0 ? (size_t)ret : 0;
+	return ret;
+}
+
+/* Where the first request head ending in buf[0..len) takes header lines:
+ * the offset of its blank line (of the CR that ends the bytes, when that
+ * begins it); SIZE_MAX when no head ends here, or it has a traceparent. */
+static size_t lines_at(const struct oa_http_conn *h, const uint8_t *buf, size_t len)
+{
+	struct oa_http_parser dry = h->requests;
+	struct oa_http_event ev[1];
+	size_t off = 0, n;
+	do {
+		n = oa_http_feed(&dry, buf + off, len - off, ev, 1);
+		if (!n || ev[0].kind == OA_HTTP_GAVE_UP)
+			return SIZE_MAX;
+		if (ev[0].kind == OA_HTTP_MESSAGE_BEGIN)
+			return (ev[0].head->flags & OA_HTTP_HAS_TRACEPARENT) ||
+				       ev[0].inject_at == SIZE_MAX
+				   ? SIZE_MAX
+				   : off + ev[0].inject_at;
+		off += ev[0].offset;
+	} while (oa_http_feed_again(ev, n, 1));
+	const struct oa_http_head *ending = oa_http_head_ending(&dry);
+	return ending && !(ending->flags & OA_HTTP_HAS_TRACEPARENT) ? len - 1 : SIZE_MAX;
+}
+
+/* A client's write (under the slot's lock): is it the repeat of a failed
+ * one (its bytes already taken, returned), or does a head end in it that
+ * gets header lines? */
+static size_t plan_write(struct oa_thread *t, struct oa_fd *f, long mode, const void *buf,
+			 size_t num)
+{
+	struct oa_tls_conn *c = &f->u.http.tls;
+	bool moving = mode & SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+	size_t taken = 0;
+	if (c->retry_num && num == c->retry_num && (buf == c->retry_buf || moving))
+		taken = c->retry_taken;
+	c->retry_num = 0;
+	if (taken || c->lines_len || !f->http)
+		return taken;
+	size_t at = lines_at(&f->u.http, buf, num);
+	if (at == SIZE_MAX)
+		return 0;
+	c->lines_len = (uint16_t)oa_http_tls_lines(t, f, c->lines);
+	c->lines_sent = 0;
+	c->before = at;
+	return 0;
+}
+
+/* Writes the application's bytes from `taken` on with the pending header
+ * lines where they go; stops at the first failure (its return value in
+ * *ret) or, with partial writes, a short write. Returns the application
+ * bytes taken in all. */
+static size_t write_with_lines(bool ex, SSL *ssl, struct oa_tls_conn *c, bool partial,
+			       const void *buf, size_t num, size_t taken, int *ret)
+{
+	size_t n;
+	for (;;) {
+		if (c->lines_len && !c->before) {
+			*ret = write_real(ex, ssl, c->lines + c->lines_sent,
+					  (size_t)(c->lines_len - c->lines_sent), &n);
+			if (!n)
+				return taken;
+			c->lines_sent = (uint16_t)(c->lines_sent + n);
+			if (c->lines_sent == c->lines_len)
+				c->lines_len = c->lines_sent = 0;
+			continue;
+		}
+		size_t want = num - taken;
+		if (c->lines_len && c->before < want)
+			want = c->before;
+		if (!want)
+			return taken;
+		*ret = write_real(ex, ssl, (const char *)buf + taken, want, &n);
+		if (!n)
+			return taken;
+		taken += n;
+		if (c->lines_len)
+			c->before -= n;
+		if (n < want && partial)
+			return taken;
+	}
+}
+
+static int write_hooked(bool ex, SSL *ssl, const void *buf, size_t num, size_t *written)
+{
+	int saved = errno;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int fd = t ? session_fd(ssl) : -1;
+	struct oa_fd *f = session_slot(t, ssl, fd);
+	struct oa_tls_conn *c = NULL;
+	long mode = 0;
+	size_t from = 0;
+	if (f && f->role == OA_ROLE_CLIENT) {
+		long (*ctrl)(SSL *, int, long, void *) = oa_real_SSL_ctrl();
+		mode = ctrl ? ctrl(ssl, SSL_CTRL_MODE, 0, NULL) : 0;
+		c = &f->u.http.tls;
+		from = plan_write(t, f, mode, buf, num);
+	}
+	if (f)
+		oa_fd_unlock(fd);
+	bool probe = t && fd == -1;
+	if (probe)
+		probe_begin();
+	errno = saved;
+	int ret = 1;
+	size_t taken;
+	if (c && (from || c->lines_len)) {
+		bool partial = mode & SSL_MODE_ENABLE_PARTIAL_WRITE;
+		taken = write_with_lines(ex, ssl, c, partial, buf, num, from, &ret);
+		if (taken == num || (partial && taken)) {
+			/* a repeated call returns what the first would have */
+			ret = ex ? 1 : (int)taken;
+		} else if (!partial) {
+			/* to be repeated: what went out stays taken */
+			c->retry_buf = buf;
+			c->retry_num = num;
+			c->retry_taken = taken;
+		}
+	} else {
+		ret = write_real(ex, ssl, buf, num, &taken);
+	}
+	int err = errno;
+	*written = ret > 0 ? taken : 0;
+	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, ssl, fd)) != NULL)
+		oa_fd_unlock(fd);
+	if (f && taken > from && relock(t, fd, f, ssl)) {
+		struct iovec iov = {(char *)buf + from, taken - from};
+		oa_http_sent(t, fd, f, &iov, 1, taken - from);
+		oa_fd_unlock_slot(fd, f);
+	}
+	oa_hook_leave();
+	errno = err;
+	return ret;
+}
+
+OA_EXPORT int SSL_write(SSL *ssl, const void *buf, int num)
+{
+	int (*real)(SSL *, const void *, int) = oa_real_SSL_write();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (num <= 0 || !oa_hook_enter())
+		return real(ssl, buf, num);
+	size_t written;
+	return write_hooked(false, ssl, buf, (size_t)num, &written);
+}
+
+OA_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *written)
+{
+	int (*real)(SSL *, const void *, size_t, size_t *) = oa_real_SSL_write_ex();
+	if (!real) {
+		errno = ENOSYS;
+		return 0;
+	}
+	if (!num || !oa_hook_enter())
+		return real(ssl, buf, num, written);
+	size_t n;
+	int ret = write_hooked(true, ssl, buf, num, &n);
+	if (written)
+		*written = n;
+	return ret;
+}
+
+/* ---- handshakes */
+
+/* A handshake learns the socket of a session SSL_get_fd cannot name, so
+ * that its first write can get header lines. */
+static int handshake(int (*real)(SSL *), SSL *ssl)
+{
+	if (!ssl || !oa_hook_enter())
+		return real(ssl);
+	int saved = errno;
+	bool probe = tls_on() && oa_thread_get() && session_fd(ssl) == -1;
+	if (probe)
+		probe_begin();
+	errno = saved;
+	int ret = real(ssl);
+	int err = errno;
+	if (probe)
+		probed(ssl);
+	oa_hook_leave();
+	errno = err;
+	return ret;
+}
+
+#define HANDSHAKE_HOOK(name)                                                                       \
+	OA_EXPORT int name(SSL *ssl)                                                               \
+	{                                                                                          \
+		int (*real)(SSL *) = oa_real_##name();                                             \
+		if (!real) {                                                                       \
+			errno = ENOSYS;                                                            \
+			return -1;                                                                 \
+		}                                                                                  \
+		return handshake(real, ssl);                                                       \
+	}
+
+HANDSHAKE_HOOK(SSL_connect)
+HANDSHAKE_HOOK(SSL_accept)
+HANDSHAKE_HOOK(SSL_do_handshake)
+
+/* ---- the session's end */
+
+/* The session's write side ends: a response that runs until the close
+ * ends. */
+OA_EXPORT int SSL_shutdown(SSL *ssl)
+{
+	int (*real)(SSL *) = oa_real_SSL_shutdown();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int ret = real(ssl);
+	if (!ssl || !oa_hook_enter())
+		return ret;
+	int saved = errno;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int fd = t ? session_fd(ssl) : -1;
+	struct oa_fd *f = session_slot(t, ssl, fd);
+	if (f) {
+		if (f->http && f->u.http.tls.session == ssl)
+			oa_http_write_end(t, fd, f);
+		oa_fd_unlock_slot(fd, f);
+	}
+	oa_hook_leave();
+	errno = saved;
+	return ret;
+}
+
+/* The session goes away: what its HTTP state has open ends, and the socket
+ * is no longer the session's. */
+OA_EXPORT void SSL_free(SSL *ssl)
+{
+	void (*real)(SSL *) = oa_real_SSL_free();
+	if (!real)
+		return;
+	if (ssl && oa_hook_enter()) {
+		int saved = errno;
+		struct oa_thread *t = oa_thread_get();
+		int fd = t ? session_fd(ssl) : -1;
+		sessions_remove(ssl);
+		struct oa_fd *f =
+		    fd >= 0 && (oa_fd_kind(fd) & OA_FD_SOCKET) ? oa_fd_slot(fd) : NULL;
+		if (f && oa_fd_lock_slot(t, fd, f)) {
+			if (f->u.http.tls.session == ssl) {
+				if (f->http)
+					oa_http_write_end(t, fd, f);
+				if (f->http)
+					oa_http_conn_stop(t, f);
+				memset(&f->u.http.tls, 0, sizeof f->u.http.tls);
+			}
+			oa_fd_unlock_slot(fd, f);
+		}
+		oa_hook_leave();
+		errno = saved;
+	}
+	real(ssl);
+}
