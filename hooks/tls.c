@@ -474,7 +474,9 @@ static size_t lines_at(const struct oa_http_conn *h, const uint8_t *buf, size_t 
 	size_t off = 0, n;
 	do {
 		n = oa_http_feed(&dry, buf + off, len - off, ev, 1);
-		if (!n || ev[0].kind == OA_HTTP_GAVE_UP)
+		if (!n)
+			break;
+		if (ev[0].kind == OA_HTTP_GAVE_UP)
 			return SIZE_MAX;
 		if (ev[0].kind == OA_HTTP_MESSAGE_BEGIN)
 			return (ev[0].head->flags & OA_HTTP_HAS_TRACEPARENT) ||
@@ -499,7 +501,8 @@ static size_t plan_write(struct oa_thread *t, struct oa_fd *f, long mode, const 
 	if (c->retry_num && num == c->retry_num && (buf == c->retry_buf || moving))
 		taken = c->retry_taken;
 	c->retry_num = 0;
-	if (taken || c->lines_len || !f->http)
+	/* a head whose lines went out (out_decided) until its end is fed */
+	if (taken || c->lines_len || !f->http || f->u.http.out_decided)
 		return taken;
 	size_t at = lines_at(&f->u.http, buf, num);
 	if (at == SIZE_MAX)

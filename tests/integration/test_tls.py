@@ -11,7 +11,11 @@ self-signed certificate made here with `openssl req`:
 - `openssl s_server` (TLS 1.2, answering what the test writes to its
   stdin) and curl: one CLIENT and one SERVER span, one trace;
 - the clients export over HTTPS (an untraced nginx in front of the
-  receiver): the exporter's own TLS requests make no spans."""
+  receiver): the exporter's own TLS requests make no spans;
+- tests/programs/tls_peer: a request whose writes OpenSSL refuses with
+  SSL_ERROR_WANT_WRITE, repeated, or takes in part (partial writes), or
+  whose head ends in the CR of a write: the server gets every byte, with
+  the traceparent line naming the CLIENT span."""
 
 import os
 import shutil
@@ -22,8 +26,8 @@ import tempfile
 import threading
 import time
 
-from harness import (Receiver, assert_tree_whole, check, check_equal, check_holds, free_port,
-                     main, run_traced, skip)
+from harness import (Receiver, assert_tree_whole, builddir, check, check_equal, check_holds,
+                     free_port, main, program, run_traced, skip)
 from netutil import KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, STATUS_ERROR, Background, attr, \
     spans_where, traced_env
 
@@ -269,6 +273,48 @@ def openssl_server(workdir):
     check_pairs('s_server', clients, servers, '1.2')
 
 
+def write_retries(workdir):
+    if not (builddir() / 'tests' / 'programs' / 'tls_peer').exists():
+        print('skip: tls_peer not built (no libssl-dev): repeated TLS writes untested')
+        return
+    for mode in ('retry', 'partial', 'split'):
+        with Receiver() as receiver:
+            result = run_traced([program('tls_peer'), os.path.join(workdir, 'cert.pem'),
+                                 os.path.join(workdir, 'key.pem'), mode], receiver,
+                                env={'OTLPAUTO_HOOKS': HOOKS}, timeout=60)
+            receiver.wait_for_spans(3, timeout=10)
+            time.sleep(0.3)
+            spans = receiver.spans
+        check_equal(result.returncode, 0, f'{mode}: tls_peer exits 0', )
+        out = {}
+        for line in result.stdout.splitlines():
+            key, _, value = line.partition(' ')
+            out.setdefault(key, []).append(value)
+        sent = [v for v in out.get('client', []) if v.startswith('body ')]
+        got = [v for v in out.get('server', []) if v.startswith('body ')]
+        check(sent and sent == got, f'{mode}: the server read the body as sent', (sent, got))
+        retries = int(next((v.split()[1] for v in out.get('client', [])
+                            if v.startswith('retries ')), -1))
+        check(retries > 0 if mode != 'split' else retries == 0,
+              f'{mode}: OpenSSL asked for repeats ({retries})')
+        clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+        servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
+        check_equal((len(spans), len(clients), len(servers)), (3, 1, 1),
+                    f'{mode}: connect, CLIENT and SERVER spans')
+        if len(clients) == 1 and len(servers) == 1:
+            client, server = clients[0], servers[0]
+            head = [v[len('head '):] for v in out.get('server', []) if v.startswith('head ')]
+            check_equal([h for h in head if h.lower().startswith('traceparent')],
+                        [f'traceparent: 00-{client["trace_id"]}-{client["span_id"]}-01'],
+                        f'{mode}: one traceparent line, naming the CLIENT span')
+            check_equal((server['trace_id'], server['parent_span_id']),
+                        (client['trace_id'], client['span_id']),
+                        f'{mode}: the SERVER span is the CLIENT span\'s child')
+            check_equal((attr(server, 'http.response.status_code'),
+                         attr(client, 'http.response.status_code')), (200, 200),
+                        f'{mode}: status codes')
+
+
 def test():
     if not os.access(NGINX, os.X_OK) or not os.access(OPENSSL, os.X_OK):
         skip('nginx or openssl is not installed')
@@ -282,6 +328,7 @@ def test():
         make_certificate(workdir)
         nginx_and_clients(workdir)
         openssl_server(workdir)
+        write_retries(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
