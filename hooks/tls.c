@@ -262,11 +262,28 @@ static void sessions_remove(const void *ssl)
 
 /* The session's socket; -1 when not known yet, -2 when it is none we
  * track. */
+/* The session this thread called last and its socket: a slot still taken
+ * over by that session names the socket without asking OpenSSL (SSL_free
+ * and a new connection on the socket end the takeover). */
+static __thread const SSL *last_ssl __attribute__((tls_model("initial-exec")));
+static __thread int last_fd __attribute__((tls_model("initial-exec")));
+
 static int session_fd(SSL *ssl)
 {
+	if (ssl == last_ssl && (oa_fd_kind(last_fd) & OA_FD_SOCKET)) {
+		const struct oa_fd *f = oa_fd_slot(last_fd);
+		if (f && __atomic_load_n(&f->u.http.tls.session, __ATOMIC_ACQUIRE) == ssl)
+			return last_fd;
+	}
 	int (*get_fd)(const SSL *) = oa_real_SSL_get_fd();
 	int fd = get_fd ? get_fd(ssl) : -1;
-	return fd >= 0 ? fd : sessions_find(ssl);
+	if (fd < 0)
+		fd = sessions_find(ssl);
+	if (fd >= 0) {
+		last_ssl = ssl;
+		last_fd = fd;
+	}
+	return fd;
 }
 
 /* After a call that probed: the socket it used, remembered (or that it
