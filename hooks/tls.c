@@ -1,7 +1,9 @@
-/* HTTPS through OpenSSL: the plaintext of SSL_read and SSL_write (and their
- * _ex variants) goes to the same HTTP glue (http.c) as a plaintext socket's
- * bytes, in the HTTP state of the socket the session reads and writes
- * (SSL_get_fd). The first call on a session takes that state over: it
+/* HTTPS through OpenSSL and GnuTLS: the plaintext of SSL_read and SSL_write
+ * (and their _ex variants), gnutls_record_recv and gnutls_record_send goes
+ * to the same HTTP glue (http.c) as a plaintext socket's bytes, in the HTTP
+ * state of the socket the session reads and writes (SSL_get_fd,
+ * gnutls_transport_get_int). The first call on a session takes that state
+ * over: it
  * starts afresh for the session (the handshake's bytes made the socket's
  * parser give up already), and the socket's own reads and writes, the
  * ciphertext, are no longer watched. A session whose plaintext is not HTTP
@@ -16,14 +18,15 @@
  * arguments: the repeat resumes where the failed call stopped, so OpenSSL
  * sees its own failed write repeated as it requires. With
  * SSL_MODE_ENABLE_PARTIAL_WRITE a call returns the application bytes that
- * went out, and the next one goes on.
+ * went out, and the next one goes on, as a gnutls_record_send always does.
  *
  * The functions are found past our definitions, or, when the program's
  * global scope has no libssl (Python's _ssl, the libcurl our exporter opens
- * load theirs privately), in the libssl already loaded. The exporter's own
- * HTTPS passes through: its threads are internal. */
+ * load theirs privately), in the libssl (or libgnutls) already loaded. The
+ * exporter's own HTTPS passes through: its threads are internal. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #include "net.h"
@@ -43,6 +46,14 @@ int SSL_do_handshake(SSL *ssl);
 int SSL_shutdown(SSL *ssl);
 void SSL_free(SSL *ssl);
 
+/* GnuTLS's (gnutls.h). */
+typedef struct gnutls_session_int *gnutls_session_t;
+ssize_t gnutls_record_recv(gnutls_session_t session, void *data, size_t size);
+ssize_t gnutls_record_send(gnutls_session_t session, const void *data, size_t size);
+int gnutls_handshake(gnutls_session_t session);
+int gnutls_bye(gnutls_session_t session, int how);
+void gnutls_deinit(gnutls_session_t session);
+
 /* OpenSSL's constants (ssl.h), stable across 1.1 and 3. */
 enum {
 	SSL_ERROR_SSL = 1,
@@ -51,7 +62,14 @@ enum {
 	SSL_CTRL_MODE = 33,
 	SSL_MODE_ENABLE_PARTIAL_WRITE = 1,
 	SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = 2,
+	GNUTLS_E_WARNING_ALERT_RECEIVED = -16,
+	GNUTLS_E_AGAIN = -28,
+	GNUTLS_E_REHANDSHAKE = -37,
+	GNUTLS_E_INTERRUPTED = -52,
+	GNUTLS_E_PREMATURE_TERMINATION = -110,
 };
+
+enum library { OPENSSL, GNUTLS };
 
 /* ---- the real functions */
 
@@ -61,7 +79,8 @@ static char missing_mark;
 static void *find_next(const char *name)
 {
 	void *fn = dlsym(RTLD_NEXT, name);
-	static const char *const libraries[] = {"libssl.so.3", "libssl.so.1.1", "libssl.so"};
+	static const char *const libraries[] = {"libssl.so.3", "libssl.so.1.1", "libssl.so",
+						"libgnutls.so.30"};
 	for (size_t i = 0; !fn && i < sizeof libraries / sizeof *libraries; i++) {
 		void *lib = dlopen(libraries[i], RTLD_LAZY | RTLD_NOLOAD);
 		if (lib) {
@@ -104,6 +123,14 @@ TLS_REAL(int, SSL_get_fd, (const SSL *))
 TLS_REAL(int, SSL_get_error, (const SSL *, int))
 TLS_REAL(const char *, SSL_get_version, (const SSL *))
 TLS_REAL(long, SSL_ctrl, (SSL *, int, long, void *))
+TLS_REAL(ssize_t, gnutls_record_recv, (gnutls_session_t, void *, size_t))
+TLS_REAL(ssize_t, gnutls_record_send, (gnutls_session_t, const void *, size_t))
+TLS_REAL(int, gnutls_handshake, (gnutls_session_t))
+TLS_REAL(int, gnutls_bye, (gnutls_session_t, int))
+TLS_REAL(void, gnutls_deinit, (gnutls_session_t))
+TLS_REAL(int, gnutls_transport_get_int, (gnutls_session_t))
+TLS_REAL(int, gnutls_protocol_get_version, (gnutls_session_t))
+TLS_REAL(const char *, gnutls_protocol_get_name, (int))
 
 /* ---- the session's socket */
 
@@ -112,15 +139,25 @@ static bool tls_on(void)
 	return (oa_rt.cfg.hooks & (OA_HOOK_TLS | OA_HOOK_HTTP)) == (OA_HOOK_TLS | OA_HOOK_HTTP);
 }
 
-/* "TLSv1.3" -> "1.3": the semantic conventions' tls.protocol.version. */
-static void set_version(SSL *ssl, struct oa_tls_conn *c)
+/* "TLSv1.3" (OpenSSL), "TLS1.3" (GnuTLS) -> "1.3": the semantic
+ * conventions' tls.protocol.version. */
+static void set_version(enum library lib, void *session, struct oa_tls_conn *c)
 {
-	const char *(*get_version)(const SSL *) = oa_real_SSL_get_version();
-	const char *v = get_version ? get_version(ssl) : NULL;
+	const char *v = NULL;
+	if (lib == OPENSSL) {
+		const char *(*get_version)(const SSL *) = oa_real_SSL_get_version();
+		v = get_version ? get_version(session) : NULL;
+	} else {
+		int (*get_version)(gnutls_session_t) = oa_real_gnutls_protocol_get_version();
+		const char *(*get_name)(int) = oa_real_gnutls_protocol_get_name();
+		v = get_version && get_name ? get_name(get_version(session)) : NULL;
+	}
 	if (!v)
 		return;
 	if (strncmp(v, "TLSv", 4) == 0)
 		v += 4;
+	else if (strncmp(v, "TLS", 3) == 0)
+		v += 3;
 	size_t len = strnlen(v, sizeof c->version - 1);
 	memcpy(c->version, v, len);
 	c->version[len] = 0;
@@ -130,7 +167,7 @@ static void set_version(SSL *ssl, struct oa_tls_conn *c)
  * plaintext, and the socket's own bytes go unwatched. A client keeps the
  * request that opened its connection (http.c: the parent of the first
  * request), which a proxy may have left by now. */
-static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, SSL *ssl)
+static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library lib, void *ssl)
 {
 	struct oa_http_conn *h = &f->u.http;
 	if (f->http)
@@ -151,7 +188,7 @@ static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, SSL *ssl)
 		memcpy(h->opener_tracestate, opener_tracestate, sizeof opener_tracestate);
 	}
 	memset(&h->tls, 0, sizeof h->tls);
-	set_version(ssl, &h->tls);
+	set_version(lib, ssl, &h->tls);
 	__atomic_store_n(&h->tls.session, ssl, __ATOMIC_RELEASE);
 	oa_fd_kind_clear(fd, OA_FD_WATCH);
 }
@@ -166,10 +203,11 @@ static bool writes_owed(const struct oa_tls_conn *c)
 /* ---- which socket a session uses */
 
 /* SSL_get_fd names the socket of a session that reads and writes through
- * OpenSSL's socket BIO. A program with a BIO of its own (curl) leaves it
- * unnamed: then the socket is the one the calling thread reads or writes
- * during one of the session's calls (the socket hooks tell, oa_tls_saw,
- * while oa_tls_probes is not zero), remembered here until SSL_free. */
+ * OpenSSL's socket BIO (gnutls_transport_get_int, one given as a number). A
+ * program with a BIO of its own (curl) leaves it unnamed: then the socket
+ * is the one the calling thread reads or writes during one of the
+ * session's calls (the socket hooks tell, oa_tls_saw, while oa_tls_probes
+ * is not zero), remembered here until SSL_free (gnutls_deinit). */
 uint32_t oa_tls_probes;
 static __thread bool probing __attribute__((tls_model("initial-exec")));
 /* -1: no socket yet; -2: more than one */
@@ -260,23 +298,29 @@ static void sessions_remove(const void *ssl)
 	}
 }
 
-/* The session's socket; -1 when not known yet, -2 when it is none we
- * track. */
 /* The session this thread called last and its socket: a slot still taken
- * over by that session names the socket without asking OpenSSL (SSL_free
- * and a new connection on the socket end the takeover). */
-static __thread const SSL *last_ssl __attribute__((tls_model("initial-exec")));
+ * over by that session names the socket without asking the library
+ * (SSL_free and a new connection on the socket end the takeover). */
+static __thread const void *last_ssl __attribute__((tls_model("initial-exec")));
 static __thread int last_fd __attribute__((tls_model("initial-exec")));
 
-static int session_fd(SSL *ssl)
+/* The session's socket; -1 when not known yet, -2 when it is none we
+ * track. */
+static int session_fd(enum library lib, void *ssl)
 {
 	if (ssl == last_ssl && (oa_fd_kind(last_fd) & OA_FD_SOCKET)) {
 		const struct oa_fd *f = oa_fd_slot(last_fd);
 		if (f && __atomic_load_n(&f->u.http.tls.session, __ATOMIC_ACQUIRE) == ssl)
 			return last_fd;
 	}
-	int (*get_fd)(const SSL *) = oa_real_SSL_get_fd();
-	int fd = get_fd ? get_fd(ssl) : -1;
+	int fd = -1;
+	if (lib == OPENSSL) {
+		int (*get_fd)(const SSL *) = oa_real_SSL_get_fd();
+		fd = get_fd ? get_fd(ssl) : -1;
+	} else {
+		int (*get_fd)(gnutls_session_t) = oa_real_gnutls_transport_get_int();
+		fd = get_fd ? get_fd(ssl) : -1;
+	}
 	if (fd < 0)
 		fd = sessions_find(ssl);
 	if (fd >= 0) {
@@ -288,7 +332,7 @@ static int session_fd(SSL *ssl)
 
 /* After a call that probed: the socket it used, remembered (or that it
  * used none we track, when it used another or several). */
-static int probed(SSL *ssl)
+static int probed(void *ssl)
 {
 	int fd = probe_end();
 	if (fd == -1)
@@ -302,7 +346,7 @@ static int probed(SSL *ssl)
 /* The slot of fd, whose HTTP state parses ssl's plaintext, locked; NULL
  * when there is nothing to do: the socket is not one we track, or the
  * session's plaintext is not HTTP. */
-static struct oa_fd *session_slot(struct oa_thread *t, SSL *ssl, int fd)
+static struct oa_fd *session_slot(struct oa_thread *t, enum library lib, void *ssl, int fd)
 {
 	if (fd < 0 || !(oa_fd_kind(fd) & OA_FD_SOCKET))
 		return NULL;
@@ -325,13 +369,13 @@ static struct oa_fd *session_slot(struct oa_thread *t, SSL *ssl, int fd)
 		oa_fd_unlock(fd);
 		return NULL;
 	}
-	take_over(t, fd, f, ssl);
+	take_over(t, fd, f, lib, ssl);
 	return f;
 }
 
 /* The slot again after the real call, locked, when its HTTP state is still
  * the session's. */
-static bool relock(struct oa_thread *t, int fd, struct oa_fd *f, SSL *ssl)
+static bool relock(struct oa_thread *t, int fd, struct oa_fd *f, void *ssl)
 {
 	if (!oa_fd_lock_slot(t, fd, f))
 		return false;
@@ -343,12 +387,30 @@ static bool relock(struct oa_thread *t, int fd, struct oa_fd *f, SSL *ssl)
 
 /* ---- reads */
 
+enum read_op { READ, READ_EX, PEEK, PEEK_EX, RECV };
+
+/* A GnuTLS read that returned nothing: the end of the stream (with or
+ * without the peer's close_notify), or an error. */
+static void recv_ended(struct oa_thread *t, int fd, struct oa_fd *f, ssize_t ret)
+{
+	if (!ret || ret == GNUTLS_E_PREMATURE_TERMINATION)
+		oa_http_read_end(t, fd, f, 0);
+	else if (ret != GNUTLS_E_AGAIN && ret != GNUTLS_E_INTERRUPTED &&
+		 ret != GNUTLS_E_REHANDSHAKE && ret != GNUTLS_E_WARNING_ALERT_RECEIVED)
+		oa_http_read_end(t, fd, f, EPROTO);
+}
+
 /* A read that returned nothing: the end of the stream, or an error, ends
  * the HTTP state as a socket's end or error does. */
-static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, SSL *ssl, int ret, int err)
+static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, enum read_op op, void *ssl,
+		       ssize_t ret, int err)
 {
+	if (op == RECV) {
+		recv_ended(t, fd, f, ret);
+		return;
+	}
 	int (*get_error)(const SSL *, int) = oa_real_SSL_get_error();
-	int why = get_error ? get_error(ssl, ret) : SSL_ERROR_SSL;
+	int why = get_error ? get_error(ssl, (int)ret) : SSL_ERROR_SSL;
 	if (why == SSL_ERROR_ZERO_RETURN || (why == SSL_ERROR_SYSCALL && !err))
 		oa_http_read_end(t, fd, f, 0);
 	else if (why == SSL_ERROR_SYSCALL)
@@ -357,12 +419,14 @@ static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, SSL *ssl, i
 		oa_http_read_end(t, fd, f, EPROTO);
 }
 
-enum read_op { READ, READ_EX, PEEK, PEEK_EX };
-
-static int read_real(enum read_op op, SSL *ssl, void *buf, size_t num, size_t *n)
+static ssize_t read_real(enum read_op op, void *ssl, void *buf, size_t num, size_t *n)
 {
-	int ret;
+	ssize_t ret;
 	switch (op) {
+	case RECV:
+		ret = oa_real_gnutls_record_recv()(ssl, buf, num);
+		*n = ret > 0 ? (size_t)ret : 0;
+		return ret;
 	case READ:
 		ret = oa_real_SSL_read()(ssl, buf, (int)num);
 		*n = ret > 0 ? (size_t)ret : 0;
@@ -385,28 +449,29 @@ static int read_real(enum read_op op, SSL *ssl, void *buf, size_t num, size_t *n
 
 /* A peek takes the session over but feeds nothing: its bytes are read
  * again. */
-static int read_hooked(enum read_op op, SSL *ssl, void *buf, size_t num, size_t *n)
+static ssize_t read_hooked(enum read_op op, void *ssl, void *buf, size_t num, size_t *n)
 {
 	int saved = errno;
+	enum library lib = op == RECV ? GNUTLS : OPENSSL;
 	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
-	int fd = t ? session_fd(ssl) : -1;
-	struct oa_fd *f = session_slot(t, ssl, fd);
+	int fd = t ? session_fd(lib, ssl) : -1;
+	struct oa_fd *f = session_slot(t, lib, ssl, fd);
 	if (f)
 		oa_fd_unlock(fd);
 	bool probe = t && fd == -1;
 	if (probe)
 		probe_begin();
 	errno = saved;
-	int ret = read_real(op, ssl, buf, num, n);
+	ssize_t ret = read_real(op, ssl, buf, num, n);
 	int err = errno;
-	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, ssl, fd)) != NULL)
+	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
 		oa_fd_unlock(fd);
-	if (f && (op == READ || op == READ_EX) && relock(t, fd, f, ssl)) {
+	if (f && op != PEEK && op != PEEK_EX && relock(t, fd, f, ssl)) {
 		if (*n) {
 			struct iovec iov = {buf, *n};
 			oa_http_received(t, fd, f, &iov, 1, *n, false);
 		} else if (num) {
-			read_ended(t, fd, f, ssl, ret, err);
+			read_ended(t, fd, f, op, ssl, ret, err);
 		}
 		oa_fd_unlock_slot(fd, f);
 	}
@@ -425,7 +490,7 @@ OA_EXPORT int SSL_read(SSL *ssl, void *buf, int num)
 	if (num <= 0 || !oa_hook_enter())
 		return real(ssl, buf, num);
 	size_t n;
-	return read_hooked(READ, ssl, buf, (size_t)num, &n);
+	return (int)read_hooked(READ, ssl, buf, (size_t)num, &n);
 }
 
 OA_EXPORT int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
@@ -437,7 +502,7 @@ OA_EXPORT int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
 	}
 	if (!readbytes || !oa_hook_enter())
 		return real(ssl, buf, num, readbytes);
-	return read_hooked(READ_EX, ssl, buf, num, readbytes);
+	return (int)read_hooked(READ_EX, ssl, buf, num, readbytes);
 }
 
 OA_EXPORT int SSL_peek(SSL *ssl, void *buf, int num)
@@ -450,7 +515,7 @@ OA_EXPORT int SSL_peek(SSL *ssl, void *buf, int num)
 	if (num <= 0 || !oa_hook_enter())
 		return real(ssl, buf, num);
 	size_t n;
-	return read_hooked(PEEK, ssl, buf, (size_t)num, &n);
+	return (int)read_hooked(PEEK, ssl, buf, (size_t)num, &n);
 }
 
 OA_EXPORT int SSL_peek_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
@@ -462,21 +527,27 @@ OA_EXPORT int SSL_peek_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
 	}
 	if (!readbytes || !oa_hook_enter())
 		return real(ssl, buf, num, readbytes);
-	return read_hooked(PEEK_EX, ssl, buf, num, readbytes);
+	return (int)read_hooked(PEEK_EX, ssl, buf, num, readbytes);
 }
 
 /* ---- writes */
 
+enum write_op { WRITE, WRITE_EX, SEND };
+
 /* One real write of the function the program called; *n: bytes taken. */
-static int write_real(bool ex, SSL *ssl, const void *buf, size_t len, size_t *n)
+static ssize_t write_real(enum write_op op, void *ssl, const void *buf, size_t len, size_t *n)
 {
-	if (ex) {
-		int ret = oa_real_SSL_write_ex()(ssl, buf, len, n);
+	ssize_t ret;
+	if (op == WRITE_EX) {
+		ret = oa_real_SSL_write_ex()(ssl, buf, len, n);
 		if (ret <= 0)
 			*n = 0;
 		return ret;
 	}
-	int ret = oa_real_SSL_write()(ssl, buf, (int)len);
+	if (op == SEND)
+		ret = oa_real_gnutls_record_send()(ssl, buf, len);
+	else
+		ret = oa_real_SSL_write()(ssl, buf, (int)len);
 	*n = ret > 0 ? (size_t)ret : 0;
 	return ret;
 }
@@ -534,13 +605,13 @@ static size_t plan_write(struct oa_thread *t, struct oa_fd *f, long mode, const 
  * lines where they go; stops at the first failure (its return value in
  * *ret) or, with partial writes, a short write. Returns the application
  * bytes taken in all. */
-static size_t write_with_lines(bool ex, SSL *ssl, struct oa_tls_conn *c, bool partial,
-			       const void *buf, size_t num, size_t taken, int *ret)
+static size_t write_with_lines(enum write_op op, void *ssl, struct oa_tls_conn *c, bool partial,
+			       const void *buf, size_t num, size_t taken, ssize_t *ret)
 {
 	size_t n;
 	for (;;) {
 		if (c->lines_len && !c->before) {
-			*ret = write_real(ex, ssl, c->lines + c->lines_sent,
+			*ret = write_real(op, ssl, c->lines + c->lines_sent,
 					  (size_t)(c->lines_len - c->lines_sent), &n);
 			if (!n)
 				return taken;
@@ -554,7 +625,7 @@ static size_t write_with_lines(bool ex, SSL *ssl, struct oa_tls_conn *c, bool pa
 			want = c->before;
 		if (!want)
 			return taken;
-		*ret = write_real(ex, ssl, (const char *)buf + taken, want, &n);
+		*ret = write_real(op, ssl, (const char *)buf + taken, want, &n);
 		if (!n)
 			return taken;
 		taken += n;
@@ -565,18 +636,48 @@ static size_t write_with_lines(bool ex, SSL *ssl, struct oa_tls_conn *c, bool pa
 	}
 }
 
-static int write_hooked(bool ex, SSL *ssl, const void *buf, size_t num, size_t *written)
+/* A GnuTLS send returns at most a record's bytes: partial writes, always. */
+static long write_mode(enum write_op op, void *ssl)
+{
+	if (op == SEND)
+		return SSL_MODE_ENABLE_PARTIAL_WRITE;
+	long (*ctrl)(SSL *, int, long, void *) = oa_real_SSL_ctrl();
+	return ctrl ? ctrl(ssl, SSL_CTRL_MODE, 0, NULL) : 0;
+}
+
+/* The header lines go in TLS records of their own: with Nagle's algorithm
+ * on (wget), each small record after the first would wait for the peer's
+ * delayed ACK, 40 ms per request. The socket is corked meanwhile, unless
+ * the program corked it: its records leave together at the uncork. */
+static bool cork(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof on;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, &len) != 0 || on)
+		return false;
+	on = 1;
+	return setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0;
+}
+
+static void uncork(int fd)
+{
+	int off = 0;
+	setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+}
+
+static ssize_t write_hooked(enum write_op op, void *ssl, const void *buf, size_t num,
+			    size_t *written)
 {
 	int saved = errno;
+	enum library lib = op == SEND ? GNUTLS : OPENSSL;
 	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
-	int fd = t ? session_fd(ssl) : -1;
-	struct oa_fd *f = session_slot(t, ssl, fd);
+	int fd = t ? session_fd(lib, ssl) : -1;
+	struct oa_fd *f = session_slot(t, lib, ssl, fd);
 	struct oa_tls_conn *c = NULL;
 	long mode = 0;
 	size_t from = 0;
 	if (f && f->role == OA_ROLE_CLIENT) {
-		long (*ctrl)(SSL *, int, long, void *) = oa_real_SSL_ctrl();
-		mode = ctrl ? ctrl(ssl, SSL_CTRL_MODE, 0, NULL) : 0;
+		mode = write_mode(op, ssl);
 		c = &f->u.http.tls;
 		from = plan_write(t, f, mode, buf, num);
 	}
@@ -586,14 +687,17 @@ static int write_hooked(bool ex, SSL *ssl, const void *buf, size_t num, size_t *
 	if (probe)
 		probe_begin();
 	errno = saved;
-	int ret = 1;
+	ssize_t ret = 1;
 	size_t taken;
 	if (c && (from || c->lines_len)) {
 		bool partial = mode & SSL_MODE_ENABLE_PARTIAL_WRITE;
-		taken = write_with_lines(ex, ssl, c, partial, buf, num, from, &ret);
+		bool corked = cork(fd);
+		taken = write_with_lines(op, ssl, c, partial, buf, num, from, &ret);
+		if (corked)
+			uncork(fd);
 		if (taken == num || (partial && taken)) {
 			/* a repeated call returns what the first would have */
-			ret = ex ? 1 : (int)taken;
+			ret = op == WRITE_EX ? 1 : (ssize_t)taken;
 		} else if (!partial) {
 			/* to be repeated: what went out stays taken */
 			c->retry_buf = buf;
@@ -601,11 +705,11 @@ static int write_hooked(bool ex, SSL *ssl, const void *buf, size_t num, size_t *
 			c->retry_taken = taken;
 		}
 	} else {
-		ret = write_real(ex, ssl, buf, num, &taken);
+		ret = write_real(op, ssl, buf, num, &taken);
 	}
 	int err = errno;
 	*written = ret > 0 ? taken : 0;
-	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, ssl, fd)) != NULL)
+	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
 		oa_fd_unlock(fd);
 	if (f && taken > from && relock(t, fd, f, ssl)) {
 		struct iovec iov = {(char *)buf + from, taken - from};
@@ -627,7 +731,7 @@ OA_EXPORT int SSL_write(SSL *ssl, const void *buf, int num)
 	if (num <= 0 || !oa_hook_enter())
 		return real(ssl, buf, num);
 	size_t written;
-	return write_hooked(false, ssl, buf, (size_t)num, &written);
+	return (int)write_hooked(WRITE, ssl, buf, (size_t)num, &written);
 }
 
 OA_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *written)
@@ -640,7 +744,7 @@ OA_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *writte
 	if (!num || !oa_hook_enter())
 		return real(ssl, buf, num, written);
 	size_t n;
-	int ret = write_hooked(true, ssl, buf, num, &n);
+	int ret = (int)write_hooked(WRITE_EX, ssl, buf, num, &n);
 	if (written)
 		*written = n;
 	return ret;
@@ -648,18 +752,35 @@ OA_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *writte
 
 /* ---- handshakes */
 
-/* A handshake learns the socket of a session SSL_get_fd cannot name, so
+/* A handshake learns the socket of a session the library cannot name, so
  * that its first write can get header lines. */
-static int handshake(int (*real)(SSL *), SSL *ssl)
+enum handshake_op { CONNECT, ACCEPT, DO_HANDSHAKE, GNUTLS_HANDSHAKE };
+
+static int handshake_real(enum handshake_op op, void *ssl)
+{
+	switch (op) {
+	case CONNECT:
+		return oa_real_SSL_connect()(ssl);
+	case ACCEPT:
+		return oa_real_SSL_accept()(ssl);
+	case DO_HANDSHAKE:
+		return oa_real_SSL_do_handshake()(ssl);
+	default:
+		return oa_real_gnutls_handshake()(ssl);
+	}
+}
+
+static int handshake(enum handshake_op op, void *ssl)
 {
 	if (!ssl || !oa_hook_enter())
-		return real(ssl);
+		return handshake_real(op, ssl);
 	int saved = errno;
-	bool probe = tls_on() && oa_thread_get() && session_fd(ssl) == -1;
+	enum library lib = op == GNUTLS_HANDSHAKE ? GNUTLS : OPENSSL;
+	bool probe = tls_on() && oa_thread_get() && session_fd(lib, ssl) == -1;
 	if (probe)
 		probe_begin();
 	errno = saved;
-	int ret = real(ssl);
+	int ret = handshake_real(op, ssl);
 	int err = errno;
 	if (probe)
 		probed(ssl);
@@ -668,25 +789,66 @@ static int handshake(int (*real)(SSL *), SSL *ssl)
 	return ret;
 }
 
-#define HANDSHAKE_HOOK(name)                                                                       \
+#define HANDSHAKE_HOOK(name, op)                                                                   \
 	OA_EXPORT int name(SSL *ssl)                                                               \
 	{                                                                                          \
-		int (*real)(SSL *) = oa_real_##name();                                             \
-		if (!real) {                                                                       \
+		if (!oa_real_##name()) {                                                           \
 			errno = ENOSYS;                                                            \
 			return -1;                                                                 \
 		}                                                                                  \
-		return handshake(real, ssl);                                                       \
+		return handshake(op, ssl);                                                         \
 	}
 
-HANDSHAKE_HOOK(SSL_connect)
-HANDSHAKE_HOOK(SSL_accept)
-HANDSHAKE_HOOK(SSL_do_handshake)
+HANDSHAKE_HOOK(SSL_connect, CONNECT)
+HANDSHAKE_HOOK(SSL_accept, ACCEPT)
+HANDSHAKE_HOOK(SSL_do_handshake, DO_HANDSHAKE)
 
 /* ---- the session's end */
 
-/* The session's write side ends: a response that runs until the close
- * ends. */
+/* The session's write side ends (after the real call): a response that
+ * runs until the close ends. */
+static void write_side_ended(enum library lib, void *ssl)
+{
+	if (!ssl || !oa_hook_enter())
+		return;
+	int saved = errno;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int fd = t ? session_fd(lib, ssl) : -1;
+	struct oa_fd *f = session_slot(t, lib, ssl, fd);
+	if (f) {
+		if (f->http && f->u.http.tls.session == ssl)
+			oa_http_write_end(t, fd, f);
+		oa_fd_unlock_slot(fd, f);
+	}
+	oa_hook_leave();
+	errno = saved;
+}
+
+/* The session goes away (before the real call): what its HTTP state has
+ * open ends, and the socket is no longer the session's. */
+static void session_ended(enum library lib, void *ssl)
+{
+	if (!ssl || !oa_hook_enter())
+		return;
+	int saved = errno;
+	struct oa_thread *t = oa_thread_get();
+	int fd = t ? session_fd(lib, ssl) : -1;
+	sessions_remove(ssl);
+	struct oa_fd *f = fd >= 0 && (oa_fd_kind(fd) & OA_FD_SOCKET) ? oa_fd_slot(fd) : NULL;
+	if (f && oa_fd_lock_slot(t, fd, f)) {
+		if (f->u.http.tls.session == ssl) {
+			if (f->http)
+				oa_http_write_end(t, fd, f);
+			if (f->http)
+				oa_http_conn_stop(t, f);
+			memset(&f->u.http.tls, 0, sizeof f->u.http.tls);
+		}
+		oa_fd_unlock_slot(fd, f);
+	}
+	oa_hook_leave();
+	errno = saved;
+}
+
 OA_EXPORT int SSL_shutdown(SSL *ssl)
 {
 	int (*real)(SSL *) = oa_real_SSL_shutdown();
@@ -695,48 +857,74 @@ OA_EXPORT int SSL_shutdown(SSL *ssl)
 		return -1;
 	}
 	int ret = real(ssl);
-	if (!ssl || !oa_hook_enter())
-		return ret;
-	int saved = errno;
-	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
-	int fd = t ? session_fd(ssl) : -1;
-	struct oa_fd *f = session_slot(t, ssl, fd);
-	if (f) {
-		if (f->http && f->u.http.tls.session == ssl)
-			oa_http_write_end(t, fd, f);
-		oa_fd_unlock_slot(fd, f);
-	}
-	oa_hook_leave();
-	errno = saved;
+	write_side_ended(OPENSSL, ssl);
 	return ret;
 }
 
-/* The session goes away: what its HTTP state has open ends, and the socket
- * is no longer the session's. */
 OA_EXPORT void SSL_free(SSL *ssl)
 {
 	void (*real)(SSL *) = oa_real_SSL_free();
 	if (!real)
 		return;
-	if (ssl && oa_hook_enter()) {
-		int saved = errno;
-		struct oa_thread *t = oa_thread_get();
-		int fd = t ? session_fd(ssl) : -1;
-		sessions_remove(ssl);
-		struct oa_fd *f =
-		    fd >= 0 && (oa_fd_kind(fd) & OA_FD_SOCKET) ? oa_fd_slot(fd) : NULL;
-		if (f && oa_fd_lock_slot(t, fd, f)) {
-			if (f->u.http.tls.session == ssl) {
-				if (f->http)
-					oa_http_write_end(t, fd, f);
-				if (f->http)
-					oa_http_conn_stop(t, f);
-				memset(&f->u.http.tls, 0, sizeof f->u.http.tls);
-			}
-			oa_fd_unlock_slot(fd, f);
-		}
-		oa_hook_leave();
-		errno = saved;
-	}
+	session_ended(OPENSSL, ssl);
 	real(ssl);
+}
+
+/* ---- GnuTLS */
+
+OA_EXPORT ssize_t gnutls_record_recv(gnutls_session_t session, void *data, size_t size)
+{
+	ssize_t (*real)(gnutls_session_t, void *, size_t) = oa_real_gnutls_record_recv();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!size || !oa_hook_enter())
+		return real(session, data, size);
+	size_t n;
+	return read_hooked(RECV, session, data, size, &n);
+}
+
+OA_EXPORT ssize_t gnutls_record_send(gnutls_session_t session, const void *data, size_t size)
+{
+	ssize_t (*real)(gnutls_session_t, const void *, size_t) = oa_real_gnutls_record_send();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	/* (NULL, 0) flushes a send that failed with GNUTLS_E_AGAIN */
+	if (!size || !oa_hook_enter())
+		return real(session, data, size);
+	size_t written;
+	return write_hooked(SEND, session, data, size, &written);
+}
+
+OA_EXPORT int gnutls_handshake(gnutls_session_t session)
+{
+	if (!oa_real_gnutls_handshake()) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return handshake(GNUTLS_HANDSHAKE, session);
+}
+
+OA_EXPORT int gnutls_bye(gnutls_session_t session, int how)
+{
+	int (*real)(gnutls_session_t, int) = oa_real_gnutls_bye();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int ret = real(session, how);
+	write_side_ended(GNUTLS, session);
+	return ret;
+}
+
+OA_EXPORT void gnutls_deinit(gnutls_session_t session)
+{
+	void (*real)(gnutls_session_t) = oa_real_gnutls_deinit();
+	if (!real)
+		return;
+	session_ended(GNUTLS, session);
+	real(session);
 }

@@ -212,8 +212,8 @@ static const char *check_runtime(const struct elf_facts *f)
 	return NULL;
 }
 
-/* HTTPS is seen inside a dynamically linked OpenSSL only. Returns what the
- * verdict should add, or NULL. */
+/* HTTPS is seen inside a dynamically linked OpenSSL or GnuTLS. Returns
+ * what the verdict should add, or NULL. */
 static const char *check_tls(const struct elf_facts *f)
 {
 	if (f->openssl_inside) {
@@ -221,18 +221,12 @@ static const char *check_tls(const struct elf_facts *f)
 			     "responses are not seen (only its connections)");
 		return "OpenSSL is linked in statically: its HTTPS is not seen";
 	}
-	if (f->gnutls[0]) {
-		line("tls:",
-		     "GnuTLS (%s): its HTTPS requests and responses are not seen (only its "
-		     "connections)",
-		     f->gnutls);
-		return "HTTPS through GnuTLS is not seen";
-	}
-	if (f->libssl[0])
-		line("tls:", "OpenSSL (%s): HTTPS requests and responses are seen", f->libssl);
+	if (f->libssl[0] || f->gnutls[0])
+		line("tls:", "%s (%s): HTTPS requests and responses are seen",
+		     f->libssl[0] ? "OpenSSL" : "GnuTLS", f->libssl[0] ? f->libssl : f->gnutls);
 	else
-		line("tls:", "no TLS library among the needed ones: OpenSSL loaded with another "
-			     "library or later is seen, GnuTLS is not");
+		line("tls:", "no TLS library among the needed ones: OpenSSL or GnuTLS loaded with "
+			     "another library or later is seen");
 	return NULL;
 }
 
