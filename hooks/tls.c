@@ -213,9 +213,10 @@ static __thread bool probing __attribute__((tls_model("initial-exec")));
 /* -1: no socket yet; -2: more than one */
 static __thread int probed_fd __attribute__((tls_model("initial-exec")));
 
+/* Only sockets count: a handshake may read a certificate file meanwhile. */
 void oa_tls_saw(int fd)
 {
-	if (probing)
+	if (probing && (oa_fd_kind(fd) & OA_FD_SOCKET))
 		probed_fd = probed_fd == -1 || probed_fd == fd ? fd : -2;
 }
 
