@@ -668,13 +668,17 @@ static void wire_context(const struct oa_span_ctx *ctx, struct oa_span_context *
 	out->flags = ctx->flags & 1;
 }
 
+/* As plan_head: a request that will get no span gets no traceparent. */
+static bool tls_request_fits(const struct oa_http_conn *h)
+{
+	return propagating() && !__atomic_load_n(&h->untracked, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&h->count, __ATOMIC_RELAXED) < OA_HTTP_OPEN_MAX;
+}
+
 size_t oa_http_tls_lines(struct oa_thread *t, struct oa_fd *f, char lines[OA_INJECT_MAX])
 {
 	struct oa_http_conn *h = &f->u.http;
-	/* as plan_head: a request that will get no span gets no traceparent */
-	bool fits = !__atomic_load_n(&h->untracked, __ATOMIC_RELAXED) &&
-		    __atomic_load_n(&h->count, __ATOMIC_RELAXED) < OA_HTTP_OPEN_MAX;
-	if (!propagating() || !fits)
+	if (!tls_request_fits(h))
 		return 0;
 	struct origin o;
 	client_origin(t, h, &o);
@@ -683,6 +687,24 @@ size_t oa_http_tls_lines(struct oa_thread *t, struct oa_fd *f, char lines[OA_INJ
 	struct oa_span_context sc;
 	wire_context(&h->out_ctx, &sc);
 	return oa_inject_format(&sc, o.tracestate, o.tracestate_len, lines);
+}
+
+bool oa_http_tls_rewrite(struct oa_thread *t, struct oa_fd *f, const struct oa_http_tp_field *tp,
+			 char value[OA_TRACEPARENT_LEN + 1])
+{
+	struct oa_http_conn *h = &f->u.http;
+	if (!tls_request_fits(h))
+		return false;
+	struct origin o;
+	client_origin(t, h, &o);
+	if (oa_span_id_from_bytes(tp->value.span_id) != o.remote_parent)
+		return false;
+	new_client_ctx(t, &o, &h->out_parent, &h->out_ctx);
+	h->out_decided = true;
+	struct oa_span_context sc;
+	wire_context(&h->out_ctx, &sc);
+	oa_traceparent_rewrite(&tp->value, &sc, value);
+	return true;
 }
 
 /* The head's first traceparent line, whose value starts at application

@@ -62,9 +62,12 @@ struct oa_tls_conn {
 	 * session is known not to be HTTP. */
 	const void *session;
 	char version[8]; /* tls.protocol.version: "1.3" */
-	/* Client: header lines inserted into the plaintext, still to be
-	 * written once `before` more application bytes have gone out. */
+	/* Client: header lines inserted into the plaintext (or a rewritten
+	 * traceparent value, which goes instead of the application's next
+	 * `replaces` bytes), still to be written once `before` more
+	 * application bytes have gone out. */
 	uint16_t lines_len, lines_sent;
+	uint8_t replaces;
 	size_t before;
 	char lines[OA_INJECT_MAX];
 	/* Client: a write that failed (SSL_ERROR_WANT_WRITE) after taking
@@ -238,6 +241,11 @@ void oa_http_write_end(struct oa_thread *t, int fd, struct oa_fd *f);
  * to be written: decides its context now (its feed takes it) and writes its
  * header lines into `lines`; returns their length, 0 when it gets none. */
 size_t oa_http_tls_lines(struct oa_thread *t, struct oa_fd *f, char lines[OA_INJECT_MAX]);
+/* ... and for such a request that passes on the traceparent of the request
+ * being handled (a proxy): writes the value that replaces it (naming the
+ * CLIENT span); false when it is not that one. */
+bool oa_http_tls_rewrite(struct oa_thread *t, struct oa_fd *f, const struct oa_http_tp_field *tp,
+			 char value[OA_TRACEPARENT_LEN + 1]);
 /* Threads running an OpenSSL call whose socket is not known yet (tls.c):
  * while not zero, the socket hooks tell the socket they read or write. */
 extern uint32_t oa_tls_probes;

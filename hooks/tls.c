@@ -11,9 +11,11 @@
  * slot.
  *
  * A client request gets its traceparent as a plaintext one does, in header
- * lines inserted before the blank line ending its head; they are written
- * with SSL_write calls of their own between the application's bytes, and the
- * application's call returns its own count. A call that fails part-way
+ * lines inserted before the blank line ending its head, or, for a proxy's
+ * request passing on the traceparent of the request it handles, a value
+ * written instead of that one; they are written with SSL_write calls of
+ * their own between the application's bytes, and the application's call
+ * returns its own count. A call that fails part-way
  * (SSL_ERROR_WANT_WRITE) must be repeated by the program with the same
  * arguments: the repeat resumes where the failed call stopped, so OpenSSL
  * sees its own failed write repeated as it requires. With
@@ -553,29 +555,46 @@ static ssize_t write_real(enum write_op op, void *ssl, const void *buf, size_t l
 	return ret;
 }
 
-/* Where the first request head ending in buf[0..len) takes header lines:
- * the offset of its blank line (of the CR that ends the bytes, when that
- * begins it); SIZE_MAX when no head ends here, or it has a traceparent. */
-static size_t lines_at(const struct oa_http_conn *h, const uint8_t *buf, size_t len)
+/* What the first request head ending in buf[0..len) gets: header lines
+ * before its blank line (at: the blank line's offset, or the CR that ends
+ * the bytes when that begins it), or, when it has a traceparent, a new
+ * value for it (at: the value's offset; only a version-00 value wholly in
+ * these bytes). */
+struct head_plan {
+	size_t at; /* SIZE_MAX: nothing */
+	bool rewrite;
+	struct oa_http_tp_field tp;
+};
+
+static void plan_head(const struct oa_http_conn *h, const uint8_t *buf, size_t len,
+		      struct head_plan *p)
 {
 	struct oa_http_parser dry = h->requests;
 	struct oa_http_event ev[1];
 	size_t off = 0, n;
+	p->at = SIZE_MAX;
+	p->rewrite = false;
 	do {
 		n = oa_http_feed(&dry, buf + off, len - off, ev, 1);
-		if (!n)
+		if (!n || ev[0].kind == OA_HTTP_GAVE_UP)
 			break;
-		if (ev[0].kind == OA_HTTP_GAVE_UP)
-			return SIZE_MAX;
-		if (ev[0].kind == OA_HTTP_MESSAGE_BEGIN)
-			return (ev[0].head->flags & OA_HTTP_HAS_TRACEPARENT) ||
-				       ev[0].inject_at == SIZE_MAX
-				   ? SIZE_MAX
-				   : off + ev[0].inject_at;
+		if (ev[0].kind == OA_HTTP_MESSAGE_BEGIN) {
+			int64_t head_at = (int64_t)(off + ev[0].offset) - ev[0].head_len;
+			p->tp = oa_http_traceparent_field(&dry);
+			if (!(ev[0].head->flags & OA_HTTP_HAS_TRACEPARENT)) {
+				p->at =
+				    ev[0].inject_at == SIZE_MAX ? SIZE_MAX : off + ev[0].inject_at;
+			} else if (p->tp.state == OA_HTTP_TP_V00 && head_at + p->tp.value_at >= 0) {
+				p->at = (size_t)(head_at + p->tp.value_at);
+				p->rewrite = true;
+			}
+			return;
+		}
 		off += ev[0].offset;
 	} while (oa_http_feed_again(ev, n, 1));
 	const struct oa_http_head *ending = oa_http_head_ending(&dry);
-	return ending && !(ending->flags & OA_HTTP_HAS_TRACEPARENT) ? len - 1 : SIZE_MAX;
+	if (ending && !(ending->flags & OA_HTTP_HAS_TRACEPARENT))
+		p->at = len - 1;
 }
 
 /* A client's write (under the slot's lock): is it the repeat of a failed
@@ -593,12 +612,17 @@ static size_t plan_write(struct oa_thread *t, struct oa_fd *f, long mode, const 
 	/* a head whose lines went out (out_decided) until its end is fed */
 	if (taken || c->lines_len || !f->http || f->u.http.out_decided)
 		return taken;
-	size_t at = lines_at(&f->u.http, buf, num);
-	if (at == SIZE_MAX)
+	struct head_plan p;
+	plan_head(&f->u.http, buf, num, &p);
+	if (p.at == SIZE_MAX)
 		return 0;
-	c->lines_len = (uint16_t)oa_http_tls_lines(t, f, c->lines);
+	if (p.rewrite)
+		c->lines_len = oa_http_tls_rewrite(t, f, &p.tp, c->lines) ? OA_TRACEPARENT_LEN : 0;
+	else
+		c->lines_len = (uint16_t)oa_http_tls_lines(t, f, c->lines);
+	c->replaces = p.rewrite ? OA_TRACEPARENT_LEN : 0;
 	c->lines_sent = 0;
-	c->before = at;
+	c->before = p.at;
 	return 0;
 }
 
@@ -617,8 +641,11 @@ static size_t write_with_lines(enum write_op op, void *ssl, struct oa_tls_conn *
 			if (!n)
 				return taken;
 			c->lines_sent = (uint16_t)(c->lines_sent + n);
-			if (c->lines_sent == c->lines_len)
-				c->lines_len = c->lines_sent = 0;
+			if (c->lines_sent == c->lines_len) {
+				/* the replaced bytes count as written */
+				taken += c->replaces;
+				c->lines_len = c->lines_sent = c->replaces = 0;
+			}
 			continue;
 		}
 		size_t want = num - taken;

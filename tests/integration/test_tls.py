@@ -12,11 +12,14 @@ self-signed certificate made here with `openssl req`:
   stdin) and curl: one CLIENT and one SERVER span, one trace;
 - the clients export over HTTPS (an untraced nginx in front of the
   receiver): the exporter's own TLS requests make no spans;
+- nginx proxying to its own HTTPS server: the upstream request's
+  traceparent names nginx's CLIENT span, the caller's own rewritten;
 - tests/programs/tls_peer: a request whose writes OpenSSL refuses with
   SSL_ERROR_WANT_WRITE, repeated, or takes in part (partial writes), or
   whose head ends in the CR of a write: the server gets every byte, with
   the traceparent line naming the CLIENT span."""
 
+import http.client
 import os
 import shutil
 import signal
@@ -58,10 +61,17 @@ http {{
     ssl_protocols TLSv1.3;
     root {dir}/www;
 {extra}  }}
-}}
+{more}}}
 '''
 # The export proxy: OTLP over HTTPS to the receiver's plain HTTP.
 EXPORT_PROXY = '    location /v1/ {{ proxy_pass http://127.0.0.1:{receiver}; }}\n'
+# A plaintext front whose upstream is the HTTPS server of the same nginx.
+HTTPS_UPSTREAM = '''  server {{ listen 127.0.0.1:{front}; location / {{
+    proxy_pass https://127.0.0.1:{port}; proxy_http_version 1.1;
+    proxy_ssl_protocols TLSv1.3; }} }}
+'''
+REMOTE_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
+REMOTE_SPAN = '00f067aa0ba902b7'
 
 PY_CLIENT = '''
 import http.client, ssl, sys
@@ -98,10 +108,10 @@ def listening(port, process, timeout=20):
     return False
 
 
-def start_nginx(workdir, name, port, receiver, extra='', traced=True):
+def start_nginx(workdir, name, port, receiver, extra='', more='', traced=True):
     conf = os.path.join(workdir, f'nginx-{name}.conf')
     with open(conf, 'w', encoding='utf-8') as f:
-        f.write(NGINX_CONFIG.format(dir=workdir, name=name, port=port, extra=extra))
+        f.write(NGINX_CONFIG.format(dir=workdir, name=name, port=port, extra=extra, more=more))
     argv = [NGINX, '-c', conf, '-p', workdir, '-e', os.path.join(workdir, f'error-{name}.log')]
     server = Background(argv, receiver, env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': name},
                         preload=traced, timeout=120, stop_signal=signal.SIGQUIT)
@@ -219,6 +229,49 @@ def nginx_and_clients(workdir):
     failed = by_service(spans, 'refused')
     check(len(failed) == 1 and failed[0]['scope']['name'] == 'otlpauto.sockets',
           'handshake failure: the connect span alone', [s['name'] for s in failed])
+
+
+def reverse_proxy(workdir):
+    """nginx's upstream requests over HTTPS get a traceparent naming its
+    CLIENT span, also the one that passes on the caller's own (rewritten
+    inside the TLS plaintext)."""
+    port, front = free_port(), free_port()
+    statuses = []
+    with Receiver() as receiver:
+        server = start_nginx(workdir, 'proxy', port, receiver,
+                             more=HTTPS_UPSTREAM.format(front=front, port=port))
+        with server:
+            check(listening(front, server.process), 'proxy: front listens')
+            for extra in ({}, {'traceparent': f'00-{REMOTE_TRACE}-{REMOTE_SPAN}-01'}):
+                conn = http.client.HTTPConnection('127.0.0.1', front, timeout=10)
+                conn.request('GET', '/index.html', headers=extra)
+                response = conn.getresponse()
+                response.read()
+                statuses.append(response.status)
+                conn.close()
+            server.stop()
+        receiver.wait_for_spans(8, timeout=10)
+        time.sleep(0.5)
+        spans = receiver.spans
+    check_equal(statuses, [200, 200], 'proxy: answers')
+    fronts = spans_where(spans, KIND_SERVER, 'otlpauto.http', {'server.port': front})
+    backs = spans_where(spans, KIND_SERVER, 'otlpauto.http', {'server.port': port})
+    clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+    connects = spans_where(spans, KIND_INTERNAL, 'otlpauto.sockets')
+    check_equal((len(spans), len(fronts), len(clients), len(backs), len(connects)),
+                (8, 2, 2, 2, 2), 'proxy: per request a front SERVER, a connect, a CLIENT and '
+                'an upstream SERVER span')
+    check_holds('proxy: trees whole', assert_tree_whole, spans, REMOTE_SPAN)
+    by_id = {s['span_id']: s for s in spans}
+    check(clients and all(by_id.get(c['parent_span_id']) in fronts and attr(c, 'url.full') ==
+                          f'https://127.0.0.1:{port}/index.html' for c in clients),
+          'proxy: CLIENT spans (https) inside the front SERVER spans')
+    check(backs and all(by_id.get(b['parent_span_id']) in clients for b in backs),
+          'proxy: each upstream SERVER span a child of a CLIENT span')
+    check_equal(sorted((s['trace_id'] == REMOTE_TRACE, s['parent_span_id'] == REMOTE_SPAN)
+                       for s in fronts + backs),
+                [(False, False), (False, False), (True, False), (True, True)],
+                "proxy: the caller's trace continues upstream, through nginx's CLIENT span")
 
 
 class Popen:
@@ -344,6 +397,7 @@ def test():
         make_certificate(workdir)
         nginx_and_clients(workdir)
         openssl_server(workdir)
+        reverse_proxy(workdir)
         write_retries(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
