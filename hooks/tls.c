@@ -717,10 +717,12 @@ static ssize_t write_hooked(enum write_op op, void *ssl, const void *buf, size_t
 	errno = saved;
 	ssize_t ret = 1;
 	size_t taken;
+	int err;
 	if (c && (from || c->lines_len)) {
 		bool partial = mode & SSL_MODE_ENABLE_PARTIAL_WRITE;
 		bool corked = cork(fd);
 		taken = write_with_lines(op, ssl, c, partial, buf, num, from, &ret);
+		err = errno;
 		if (corked)
 			uncork(fd);
 		if (taken == num || (partial && taken)) {
@@ -734,8 +736,8 @@ static ssize_t write_hooked(enum write_op op, void *ssl, const void *buf, size_t
 		}
 	} else {
 		ret = write_real(op, ssl, buf, num, &taken);
+		err = errno;
 	}
-	int err = errno;
 	*written = ret > 0 ? taken : 0;
 	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
 		oa_fd_unlock(fd);
