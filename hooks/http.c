@@ -234,10 +234,17 @@ static const char *url_scheme(const struct oa_http_conn *h)
 
 static void put_tls(struct oa_payload *w, const struct oa_http_conn *h)
 {
-	static const char key[] = "tls.protocol.version";
+	static const char version_key[] = "tls.protocol.version", cipher_key[] = "tls.cipher";
+	if (!h->tls.session)
+		return;
 	size_t len = strlen(h->tls.version);
-	if (h->tls.session && len)
-		oa_payload_attr_str_k(w, OA_KEY_CUSTOM, key, sizeof key - 1, h->tls.version, len);
+	if (len)
+		oa_payload_attr_str_k(w, OA_KEY_CUSTOM, version_key, sizeof version_key - 1,
+				      h->tls.version, len);
+	len = strlen(h->tls.cipher);
+	if (len)
+		oa_payload_attr_str_k(w, OA_KEY_CUSTOM, cipher_key, sizeof cipher_key - 1,
+				      h->tls.cipher, len);
 }
 
 /* The tracestate that came with the traceparent a SERVER span continues. */

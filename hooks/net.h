@@ -62,6 +62,7 @@ struct oa_tls_conn {
 	 * session is known not to be HTTP. */
 	const void *session;
 	char version[8]; /* tls.protocol.version: "1.3" */
+	char cipher[48]; /* tls.cipher, the IANA name: "TLS_AES_256_GCM_SHA384" */
 	/* Client: header lines inserted into the plaintext (or a rewritten
 	 * traceparent value, which goes instead of the application's next
 	 * `replaces` bytes), still to be written once `before` more

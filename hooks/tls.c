@@ -124,6 +124,8 @@ TLS_REAL(void, SSL_free, (SSL *))
 TLS_REAL(int, SSL_get_fd, (const SSL *))
 TLS_REAL(int, SSL_get_error, (const SSL *, int))
 TLS_REAL(const char *, SSL_get_version, (const SSL *))
+TLS_REAL(const void *, SSL_get_current_cipher, (const SSL *))
+TLS_REAL(const char *, SSL_CIPHER_standard_name, (const void *))
 TLS_REAL(long, SSL_ctrl, (SSL *, int, long, void *))
 TLS_REAL(ssize_t, gnutls_record_recv, (gnutls_session_t, void *, size_t))
 TLS_REAL(ssize_t, gnutls_record_send, (gnutls_session_t, const void *, size_t))
@@ -133,12 +135,36 @@ TLS_REAL(void, gnutls_deinit, (gnutls_session_t))
 TLS_REAL(int, gnutls_transport_get_int, (gnutls_session_t))
 TLS_REAL(int, gnutls_protocol_get_version, (gnutls_session_t))
 TLS_REAL(const char *, gnutls_protocol_get_name, (int))
+TLS_REAL(const char *, gnutls_ciphersuite_get, (gnutls_session_t))
 
 /* ---- the session's socket */
 
 static bool tls_on(void)
 {
 	return (oa_rt.cfg.hooks & (OA_HOOK_TLS | OA_HOOK_HTTP)) == (OA_HOOK_TLS | OA_HOOK_HTTP);
+}
+
+static void copy_text(char *out, size_t cap, const char *text)
+{
+	size_t len = text ? strnlen(text, cap - 1) : 0;
+	memcpy(out, text ? text : "", len);
+	out[len] = 0;
+}
+
+/* tls.cipher: the suite's IANA name (OpenSSL's own names differ). */
+static void set_cipher(enum library lib, void *session, struct oa_tls_conn *c)
+{
+	const char *name = NULL;
+	if (lib == OPENSSL) {
+		const void *(*current)(const SSL *) = oa_real_SSL_get_current_cipher();
+		const char *(*standard_name)(const void *) = oa_real_SSL_CIPHER_standard_name();
+		const void *cipher = current && standard_name ? current(session) : NULL;
+		name = cipher ? standard_name(cipher) : NULL;
+	} else {
+		const char *(*suite)(gnutls_session_t) = oa_real_gnutls_ciphersuite_get();
+		name = suite ? suite(session) : NULL;
+	}
+	copy_text(c->cipher, sizeof c->cipher, name);
 }
 
 /* "TLSv1.3" (OpenSSL), "TLS1.3" (GnuTLS) -> "1.3": the semantic
@@ -154,15 +180,11 @@ static void set_version(enum library lib, void *session, struct oa_tls_conn *c)
 		const char *(*get_name)(int) = oa_real_gnutls_protocol_get_name();
 		v = get_version && get_name ? get_name(get_version(session)) : NULL;
 	}
-	if (!v)
-		return;
-	if (strncmp(v, "TLSv", 4) == 0)
+	if (v && strncmp(v, "TLSv", 4) == 0)
 		v += 4;
-	else if (strncmp(v, "TLS", 3) == 0)
+	else if (v && strncmp(v, "TLS", 3) == 0)
 		v += 3;
-	size_t len = strnlen(v, sizeof c->version - 1);
-	memcpy(c->version, v, len);
-	c->version[len] = 0;
+	copy_text(c->version, sizeof c->version, v);
 }
 
 /* The session's first call: its socket's HTTP state starts afresh for the
@@ -191,6 +213,7 @@ static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library
 	}
 	memset(&h->tls, 0, sizeof h->tls);
 	set_version(lib, ssl, &h->tls);
+	set_cipher(lib, ssl, &h->tls);
 	__atomic_store_n(&h->tls.session, ssl, __ATOMIC_RELEASE);
 	oa_fd_kind_clear(fd, OA_FD_WATCH);
 }

@@ -141,6 +141,12 @@ def check_pairs(what, clients, servers, version):
     check(all(attr(s, 'url.scheme') == 'https' for s in servers), f'{what}: url.scheme https')
     check(all(attr(s, 'tls.protocol.version') == version for s in clients + servers),
           f'{what}: tls.protocol.version {version}')
+    check(servers and all(p is not None and attr(p, 'tls.cipher', '').startswith('TLS_') and
+                          attr(p, 'tls.cipher') == attr(s, 'tls.cipher')
+                          for p, s in zip(parents, servers)),
+          f'{what}: tls.cipher, the same on both ends',
+          [(attr(p, 'tls.cipher') if p else None, attr(s, 'tls.cipher')) for p, s in
+           zip(parents, servers)])
 
 
 def nginx_and_clients(workdir):
