@@ -57,9 +57,9 @@ struct oa_http_exchange {
 
 /* A connection whose HTTP bytes are a TLS session's plaintext (tls.c). */
 struct oa_tls_conn {
-	/* The session (an SSL*) whose plaintext the HTTP state parses; NULL:
-	 * the socket's own bytes. Kept after the parser gives up, so that the
-	 * session is known not to be HTTP. */
+	/* The session (an SSL*, a gnutls_session_t) whose plaintext the HTTP
+	 * state parses; NULL: the socket's own bytes. Kept after the parser
+	 * gives up, so that the session is known not to be HTTP. */
 	const void *session;
 	char version[8]; /* tls.protocol.version: "1.3" */
 	char cipher[48]; /* tls.cipher, the IANA name: "TLS_AES_256_GCM_SHA384" */
@@ -72,7 +72,9 @@ struct oa_tls_conn {
 	size_t before;
 	char lines[OA_INJECT_MAX];
 	/* Client: a write that failed (SSL_ERROR_WANT_WRITE) after taking
-	 * retry_taken of its bytes; OpenSSL wants it repeated as it was. */
+	 * retry_taken of its bytes; OpenSSL wants it repeated as it was (a
+	 * GnuTLS send, and an OpenSSL one with partial writes, returns what
+	 * it took instead). */
 	const void *retry_buf;
 	size_t retry_num, retry_taken;
 };
@@ -247,7 +249,7 @@ size_t oa_http_tls_lines(struct oa_thread *t, struct oa_fd *f, char lines[OA_INJ
  * CLIENT span); false when it is not that one. */
 bool oa_http_tls_rewrite(struct oa_thread *t, struct oa_fd *f, const struct oa_http_tp_field *tp,
 			 char value[OA_TRACEPARENT_LEN + 1]);
-/* Threads running an OpenSSL call whose socket is not known yet (tls.c):
+/* Threads running a TLS library call whose socket is not known yet (tls.c):
  * while not zero, the socket hooks tell the socket they read or write. */
 extern uint32_t oa_tls_probes;
 void oa_tls_saw(int fd);

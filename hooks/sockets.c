@@ -3,7 +3,7 @@
  * every read and write of a watched fd reaches the HTTP glue (http.c) or the
  * file spans (files.c). An fd with nothing to watch costs one load of its
  * kind byte per call, and one of the count of threads that want to know
- * which socket an OpenSSL call uses (tls.c).
+ * which socket a TLS library call uses (tls.c).
  *
  * Non-blocking connects (EINPROGRESS): the span stays open in the fd's slot
  * and ends at the first of: getsockopt(SO_ERROR) reporting an error, or 0

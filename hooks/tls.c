@@ -56,7 +56,7 @@ int gnutls_handshake(gnutls_session_t session);
 int gnutls_bye(gnutls_session_t session, int how);
 void gnutls_deinit(gnutls_session_t session);
 
-/* OpenSSL's constants (ssl.h), stable across 1.1 and 3. */
+/* OpenSSL's constants (ssl.h, stable across 1.1 and 3) and GnuTLS's (gnutls.h). */
 enum {
 	SSL_ERROR_SSL = 1,
 	SSL_ERROR_SYSCALL = 5,
