@@ -1,4 +1,4 @@
-"""HTTPS through OpenSSL (hooks/tls.c), with real programs on both ends and a
+"""HTTPS through OpenSSL and GnuTLS (hooks/tls.c), with real programs on both ends and a
 self-signed certificate made here with `openssl req`:
 
 - nginx with `ssl` (TLS 1.3 only) and curl -k: three requests on one
