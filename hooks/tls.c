@@ -47,6 +47,7 @@ int SSL_accept(SSL *ssl);
 int SSL_do_handshake(SSL *ssl);
 int SSL_shutdown(SSL *ssl);
 void SSL_free(SSL *ssl);
+ssize_t SSL_sendfile(SSL *ssl, int fd, off_t offset, size_t size, int flags);
 
 /* GnuTLS's (gnutls.h). */
 typedef struct gnutls_session_int *gnutls_session_t;
@@ -121,6 +122,7 @@ TLS_REAL(int, SSL_accept, (SSL *))
 TLS_REAL(int, SSL_do_handshake, (SSL *))
 TLS_REAL(int, SSL_shutdown, (SSL *))
 TLS_REAL(void, SSL_free, (SSL *))
+TLS_REAL(ssize_t, SSL_sendfile, (SSL *, int, off_t, size_t, int))
 TLS_REAL(int, SSL_get_fd, (const SSL *))
 TLS_REAL(int, SSL_get_error, (const SSL *, int))
 TLS_REAL(const char *, SSL_get_version, (const SSL *))
@@ -801,6 +803,32 @@ OA_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *writte
 	if (written)
 		*written = n;
 	return ret;
+}
+
+/* Kernel TLS: a file's bytes go to the socket without passing through our
+ * hands (nginx's bodies with sendfile on); the parser learns their count. */
+OA_EXPORT ssize_t SSL_sendfile(SSL *ssl, int fd, off_t offset, size_t size, int flags)
+{
+	ssize_t (*real)(SSL *, int, off_t, size_t, int) = oa_real_SSL_sendfile();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	ssize_t r = real(ssl, fd, offset, size, flags);
+	if (r <= 0 || !oa_hook_enter())
+		return r;
+	int saved = errno;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int sock = t ? session_fd(OPENSSL, ssl) : -1;
+	struct oa_fd *f = session_slot(t, OPENSSL, ssl, sock);
+	if (f) {
+		if (f->http && f->u.http.tls.session == ssl)
+			oa_http_sent_unseen(t, sock, f, (size_t)r);
+		oa_fd_unlock_slot(sock, f);
+	}
+	oa_hook_leave();
+	errno = saved;
+	return r;
 }
 
 /* ---- handshakes */
