@@ -2,7 +2,8 @@
  * (family, role, peer), connect spans, and the entry points through which
  * every read and write of a watched fd reaches the HTTP glue (http.c) or the
  * file spans (files.c). An fd with nothing to watch costs one load of its
- * kind byte per call.
+ * kind byte per call, and one of the count of threads that want to know
+ * which socket a TLS library call uses (tls.c).
  *
  * Non-blocking connects (EINPROGRESS): the span stays open in the fd's slot
  * and ends at the first of: getsockopt(SO_ERROR) reporting an error, or 0
@@ -711,12 +712,14 @@ static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
 
 /* A read or write hook: a call on an fd with nothing to watch (or that
  * `bypass` says to leave alone) goes straight to libc, at the cost of one
- * load of the fd's kind byte; the others describe the call as `c` for the
- * slow path. */
+ * load of the fd's kind byte (and of oa_tls_probes); the others describe
+ * the call as `c` for the slow path. */
 #define IO_HOOK(ret, name, params, args, bypass, slow, ...)                                        \
 	OA_EXPORT ret name params                                                                  \
 	{                                                                                          \
 		uint8_t kind = oa_fd_kind(fd);                                                     \
+		if (__builtin_expect(__atomic_load_n(&oa_tls_probes, __ATOMIC_RELAXED) != 0, 0))   \
+			oa_tls_saw(fd);                                                            \
 		if (!WATCHED(kind) || (bypass))                                                    \
 			return oa_real_##name() args;                                              \
 		__VA_ARGS__;                                                                       \

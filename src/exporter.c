@@ -838,11 +838,15 @@ static void *exporter_main(void *arg)
 /* atexit handlers run newest first, so this one runs before OpenSSL's
  * cleanup when the application set OpenSSL up before its first span.
  * libcurl cannot be initialised after that cleanup: it is here, if the
- * exporter has not done it yet (or this waits for the exporter). */
+ * exporter has not done it yet (or this waits for the exporter). Nor can a
+ * request be sent over TLS after it: what is queued for an https endpoint
+ * goes now (the final flush sends what comes later, if it can). */
 static void load_transport_before_exit(void)
 {
 	oa_tls.guard++;
-	oa_transport_load();
+	if (oa_transport_load() && oa_transport_tls_ends_before_exit() &&
+	    strncasecmp(oa_rt.cfg.endpoint, "https:", 6) == 0)
+		oa_exporter_flush((uint32_t)(oa_rt.cfg.exit_timeout_ns / 1000000u));
 	oa_tls.guard--;
 }
 
