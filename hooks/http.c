@@ -43,11 +43,11 @@
 #include "net.h"
 #include "real.h"
 
-OA_REAL(ssize_t, sendmsg, (int, const struct msghdr *, int))
-OA_REAL(int, epoll_wait, (int, struct epoll_event *, int, int))
-OA_REAL(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *))
+OA_REAL(ssize_t, sendmsg, (int a0, const struct msghdr *a1, int a2), -1)
+OA_REAL(int, epoll_wait, (int a0, struct epoll_event *a1, int a2, int a3), -1)
+OA_REAL(int, epoll_pwait, (int a0, struct epoll_event *a1, int a2, int a3, const sigset_t *a4), -1)
 OA_REAL(int, epoll_pwait2,
-	(int, struct epoll_event *, int, const struct timespec *, const sigset_t *))
+	(int a0, struct epoll_event *a1, int a2, const struct timespec *a3, const sigset_t *a4), -1)
 
 /* The SERVER span this thread pushed as its context, if any. */
 struct pushed_server {
