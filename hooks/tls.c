@@ -67,6 +67,8 @@ enum {
 	SSL_CTRL_MODE = 33,
 	SSL_MODE_ENABLE_PARTIAL_WRITE = 1,
 	SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = 2,
+	TLSEXT_NAMETYPE_host_name = 0,
+	GNUTLS_NAME_DNS = 1,
 	GNUTLS_E_WARNING_ALERT_RECEIVED = -16,
 	GNUTLS_E_AGAIN = -28,
 	GNUTLS_E_REHANDSHAKE = -37,
@@ -132,6 +134,7 @@ TLS_REAL(const void *, SSL_get_current_cipher, (const SSL *))
 TLS_REAL(const char *, SSL_CIPHER_standard_name, (const void *))
 TLS_REAL(long, SSL_ctrl, (SSL *, int, long, void *))
 TLS_REAL(long, SSL_get_verify_result, (const SSL *))
+TLS_REAL(const char *, SSL_get_servername, (const SSL *, int))
 TLS_REAL(const char *, X509_verify_cert_error_string, (long))
 TLS_REAL(unsigned long, ERR_peek_last_error, (void))
 TLS_REAL(const char *, ERR_reason_error_string, (unsigned long))
@@ -145,6 +148,8 @@ TLS_REAL(int, gnutls_protocol_get_version, (gnutls_session_t))
 TLS_REAL(const char *, gnutls_protocol_get_name, (int))
 TLS_REAL(const char *, gnutls_ciphersuite_get, (gnutls_session_t))
 TLS_REAL(int, gnutls_error_is_fatal, (int))
+TLS_REAL(int, gnutls_server_name_get,
+	 (gnutls_session_t, void *, size_t *, unsigned int *, unsigned int))
 TLS_REAL(const char *, gnutls_strerror_name, (int))
 
 /* ---- the session's socket */
@@ -197,6 +202,30 @@ static void set_version(enum library lib, void *session, struct oa_tls_conn *c)
 	copy_text(c->version, sizeof c->version, v);
 }
 
+/* The server name indication: the name an OpenSSL client sent (or will
+ * send), the one a server received; "" when none, or when it does not fit.
+ * A GnuTLS client's is not known: gnutls_server_name_get answers servers
+ * only. */
+static void get_server_name(enum library lib, void *session, char *out, size_t cap)
+{
+	out[0] = 0;
+	if (lib == OPENSSL) {
+		const char *(*servername)(const SSL *, int) = oa_real_SSL_get_servername();
+		const char *name =
+		    servername ? servername(session, TLSEXT_NAMETYPE_host_name) : NULL;
+		if (name && strnlen(name, cap) < cap)
+			copy_text(out, cap, name);
+		return;
+	}
+	int (*name_get)(gnutls_session_t, void *, size_t *, unsigned int *, unsigned int) =
+	    oa_real_gnutls_server_name_get();
+	size_t len = cap; /* written with its NUL when it fits */
+	unsigned int type = 0;
+	if (!name_get || name_get(session, out, &len, &type, 0) != 0 || type != GNUTLS_NAME_DNS ||
+	    len >= cap)
+		out[0] = 0;
+}
+
 /* The session's first call: its socket's HTTP state starts afresh for the
  * plaintext, and the socket's own bytes go unwatched. A client keeps the
  * request that opened its connection (http.c: the parent of the first
@@ -224,6 +253,7 @@ static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library
 	memset(&h->tls, 0, sizeof h->tls);
 	set_version(lib, ssl, &h->tls);
 	set_cipher(lib, ssl, &h->tls);
+	get_server_name(lib, ssl, h->tls.server_name, sizeof h->tls.server_name);
 	__atomic_store_n(&h->tls.session, ssl, __ATOMIC_RELEASE);
 	oa_fd_kind_clear(fd, OA_FD_WATCH);
 }
@@ -908,8 +938,8 @@ static const char *handshake_failure(enum library lib, void *ssl, int ret, int *
 #define HANDSHAKE_PAYLOAD 512
 
 /* "tls handshake <peer>", a child of the thread's current span. */
-static void handshake_span(struct oa_thread *t, int fd, uint64_t start, const char *error_type,
-			   int err)
+static void handshake_span(struct oa_thread *t, enum library lib, void *ssl, int fd, uint64_t start,
+			   const char *error_type, int err)
 {
 	struct oa_span_ctx parent, ctx;
 	oa_current_parent(t, &parent);
@@ -930,6 +960,13 @@ static void handshake_span(struct oa_thread *t, int fd, uint64_t start, const ch
 						 f->peer_len);
 			oa_payload_attr_int(&w, OA_KEY_NETWORK_PEER_PORT,
 					    oa_sockaddr_port(&f->peer.sa));
+			char server[sizeof f->u.http.tls.server_name];
+			if (f->role == OA_ROLE_CLIENT) {
+				get_server_name(lib, ssl, server, sizeof server);
+				if (server[0])
+					oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, server,
+							    strlen(server));
+			}
 		} else {
 			oa_payload_text(&w, OA_ITEM_NAME, name, sizeof name - 1);
 		}
@@ -965,7 +1002,7 @@ static int handshake(enum handshake_op op, void *ssl)
 	const char *error_type =
 	    t && ret <= 0 ? handshake_failure(lib, ssl, ret, &failure_errno) : NULL;
 	if (error_type && oa_family_on(OA_HOOK_SOCKETS))
-		handshake_span(t, fd, start, error_type, failure_errno);
+		handshake_span(t, lib, ssl, fd, start, error_type, failure_errno);
 	oa_hook_leave();
 	errno = err;
 	return ret;

@@ -10,7 +10,10 @@ self-signed certificate made here with `openssl req`:
   connect span, a `tls handshake` span with status error and the
   certificate's verification error as error.type, and nginx's own
   `tls handshake` span (the client's alert); no HTTP span on either side;
-  wget (GnuTLS) against a plaintext HTTP server: a GnuTLS error name;
+  wget (GnuTLS) against a plaintext HTTP server: a GnuTLS error name; an
+  OpenSSL client that sent a name (SNI) has it as server.address;
+- a request without Host (HTTP/1.0) from a client that sent the name
+  localhost (SNI): server.address localhost on its CLIENT and SERVER span;
 - `openssl s_server` (TLS 1.2, answering what the test writes to its
   stdin) and curl: one CLIENT and one SERVER span, one trace;
 - the clients export over HTTPS (an untraced nginx in front of the
@@ -187,7 +190,8 @@ def nginx_and_clients(workdir):
                     receiver, env=https_export(proxy_port, workdir) | {'OTEL_SERVICE_NAME': 'wget'},
                     timeout=60)
                 refused = run_traced(
-                    [CURL, '-s', f'https://127.0.0.1:{port}/index.html', '-o', '/dev/null'],
+                    [CURL, '-s', '-4', f'https://localhost:{port}/index.html', '-o',
+                     '/dev/null'],
                     receiver, env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'refused'},
                     timeout=60)
                 py_refused = run_traced(
@@ -282,6 +286,8 @@ def check_handshake_failures(spans, port):
                         ('127.0.0.1', port), f'{name}: the peer')
             check(span['start'] >= connects[0]['end'],
                   f'{name}: the handshake follows the connect')
+            check_equal(attr(span, 'server.address'), 'localhost' if name == 'refused' else None,
+                        f'{name}: server.address, the name the client sent (SNI), if any')
     on_server = failures('nginx')
     check_equal(sorted(attr(s, 'error.type') for s in on_server), ['tlsv1 alert unknown ca'] * 2,
                 'nginx: two failed handshakes, the clients\' alert as error.type')
@@ -297,6 +303,50 @@ def check_handshake_failures(spans, port):
               attr(failed[0], 'error.type', '').startswith('GNUTLS_E_'),
               'wget-refused: a GnuTLS error name as error.type',
               [attr(s, 'error.type') for s in failed])
+
+
+# An HTTP/1.0 request without Host over TLS whose client sent the name
+# localhost (SNI) to 127.0.0.1.
+NO_HOST = '''
+import socket, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[2])
+context.check_hostname = False
+with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10) as raw:
+    with context.wrap_socket(raw, server_hostname='localhost') as tls:
+        tls.sendall(b'GET /index.html HTTP/1.0\\r\\n\\r\\n')
+        answer = b''
+        while chunk := tls.recv(65536):
+            answer += chunk
+print(answer.split(b' ')[1].decode())
+'''
+
+
+def server_name(workdir):
+    """Without a Host header, server.address is the name the client sent
+    (SNI), on both ends."""
+    port = free_port()
+    with Receiver() as receiver:
+        server = start_nginx(workdir, 'sni', port, receiver)
+        with server:
+            client = run_traced([sys.executable, '-c', NO_HOST, port,
+                                 os.path.join(workdir, 'cert.pem')], receiver,
+                                env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'python'},
+                                timeout=60)
+            server.stop()
+        receiver.wait_for_spans(3, timeout=10)
+        time.sleep(0.5)
+        spans = receiver.spans
+    check_equal(client.stdout.strip(), '200', 'sni: answer')
+    clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+    servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
+    check_equal((len(spans), len(clients), len(servers)), (3, 1, 1),
+                'sni: connect, CLIENT and SERVER spans')
+    check_equal([(attr(c, 'server.address'), attr(c, 'url.full')) for c in clients],
+                [('localhost', f'https://localhost:{port}/index.html')],
+                'sni: the CLIENT span names the server by its SNI')
+    check_equal([(attr(s, 'server.address'), s['parent_span_id']) for s in servers],
+                [('localhost', clients[0]['span_id'] if clients else None)],
+                'sni: the SERVER span too, a child of the CLIENT span')
 
 
 def reverse_proxy(workdir):
@@ -464,6 +514,7 @@ def test():
             f.write(os.urandom(BIG))
         make_certificate(workdir)
         nginx_and_clients(workdir)
+        server_name(workdir)
         reverse_proxy(workdir)
         openssl_server(workdir)
         write_retries(workdir)
