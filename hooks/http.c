@@ -278,6 +278,9 @@ static void server_span(struct oa_thread *t, const struct oa_fd *f,
 	struct oa_host_port host;
 	if (oa_split_host_port(head->host, head->host_len, &host))
 		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host.name, host.name_len);
+	else if (f->u.http.tls.server_name[0])
+		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, f->u.http.tls.server_name,
+				    strlen(f->u.http.tls.server_name));
 	if (f->local_port)
 		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
 	put_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
@@ -290,6 +293,10 @@ static void server_span(struct oa_thread *t, const struct oa_fd *f,
 	oa_net_span_end(t, &w, end, is_error);
 }
 
+_Static_assert(sizeof((struct oa_tls_conn *)0)->server_name <
+		   sizeof((union oa_sockaddr *)0)->un.sun_path,
+	       "a server name fits where a peer's address goes");
+
 static void client_span(struct oa_thread *t, const struct oa_fd *f,
 			const struct oa_http_exchange *ex, uint64_t end, int err)
 {
@@ -300,11 +307,15 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 		return;
 	const struct oa_http_head *head = &ex->head;
 	put_method(&w, head);
-	/* Without a usable Host, the peer's address names the server. */
+	/* Without a usable Host, the name the TLS client sent (SNI) or the
+	 * peer's address names the server. */
 	char peer[sizeof f->peer.un.sun_path + 2] = "";
 	struct oa_host_port host;
 	if (!oa_split_host_port(head->host, head->host_len, &host)) {
-		if (f->peer_len)
+		if (f->u.http.tls.server_name[0])
+			memcpy(peer, f->u.http.tls.server_name,
+			       strlen(f->u.http.tls.server_name) + 1);
+		else if (f->peer_len)
 			oa_sockaddr_text(&f->peer.sa, f->peer_len, peer, sizeof peer);
 		host.name = peer;
 		host.name_len = strlen(peer);

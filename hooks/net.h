@@ -63,6 +63,9 @@ struct oa_tls_conn {
 	const void *session;
 	char version[8]; /* tls.protocol.version: "1.3" */
 	char cipher[48]; /* tls.cipher, the IANA name: "TLS_AES_256_GCM_SHA384" */
+	/* The SNI the client sent (""; none, or longer than this holds): the
+	 * server.address of spans whose request has no Host. */
+	char server_name[96];
 	/* Client: header lines inserted into the plaintext (or a rewritten
 	 * traceparent value, which goes instead of the application's next
 	 * `replaces` bytes), still to be written once `before` more

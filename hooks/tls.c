@@ -31,6 +31,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 
+#include "clock.h"
 #include "net.h"
 
 /* OpenSSL's declarations (ssl.h), without its headers: the build needs
@@ -59,12 +60,15 @@ void gnutls_deinit(gnutls_session_t session);
 
 /* OpenSSL's constants (ssl.h, stable across 1.1 and 3) and GnuTLS's (gnutls.h). */
 enum {
+	X509_V_OK = 0,
 	SSL_ERROR_SSL = 1,
 	SSL_ERROR_SYSCALL = 5,
 	SSL_ERROR_ZERO_RETURN = 6,
 	SSL_CTRL_MODE = 33,
 	SSL_MODE_ENABLE_PARTIAL_WRITE = 1,
 	SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = 2,
+	TLSEXT_NAMETYPE_host_name = 0,
+	GNUTLS_NAME_DNS = 1,
 	GNUTLS_E_WARNING_ALERT_RECEIVED = -16,
 	GNUTLS_E_AGAIN = -28,
 	GNUTLS_E_REHANDSHAKE = -37,
@@ -129,6 +133,11 @@ TLS_REAL(const char *, SSL_get_version, (const SSL *))
 TLS_REAL(const void *, SSL_get_current_cipher, (const SSL *))
 TLS_REAL(const char *, SSL_CIPHER_standard_name, (const void *))
 TLS_REAL(long, SSL_ctrl, (SSL *, int, long, void *))
+TLS_REAL(long, SSL_get_verify_result, (const SSL *))
+TLS_REAL(const char *, SSL_get_servername, (const SSL *, int))
+TLS_REAL(const char *, X509_verify_cert_error_string, (long))
+TLS_REAL(unsigned long, ERR_peek_last_error, (void))
+TLS_REAL(const char *, ERR_reason_error_string, (unsigned long))
 TLS_REAL(ssize_t, gnutls_record_recv, (gnutls_session_t, void *, size_t))
 TLS_REAL(ssize_t, gnutls_record_send, (gnutls_session_t, const void *, size_t))
 TLS_REAL(int, gnutls_handshake, (gnutls_session_t))
@@ -138,6 +147,10 @@ TLS_REAL(int, gnutls_transport_get_int, (gnutls_session_t))
 TLS_REAL(int, gnutls_protocol_get_version, (gnutls_session_t))
 TLS_REAL(const char *, gnutls_protocol_get_name, (int))
 TLS_REAL(const char *, gnutls_ciphersuite_get, (gnutls_session_t))
+TLS_REAL(int, gnutls_error_is_fatal, (int))
+TLS_REAL(int, gnutls_server_name_get,
+	 (gnutls_session_t, void *, size_t *, unsigned int *, unsigned int))
+TLS_REAL(const char *, gnutls_strerror_name, (int))
 
 /* ---- the session's socket */
 
@@ -189,6 +202,30 @@ static void set_version(enum library lib, void *session, struct oa_tls_conn *c)
 	copy_text(c->version, sizeof c->version, v);
 }
 
+/* The server name indication: the name an OpenSSL client sent (or will
+ * send), the one a server received; "" when none, or when it does not fit.
+ * A GnuTLS client's is not known: gnutls_server_name_get answers servers
+ * only. */
+static void get_server_name(enum library lib, void *session, char *out, size_t cap)
+{
+	out[0] = 0;
+	if (lib == OPENSSL) {
+		const char *(*servername)(const SSL *, int) = oa_real_SSL_get_servername();
+		const char *name =
+		    servername ? servername(session, TLSEXT_NAMETYPE_host_name) : NULL;
+		if (name && strnlen(name, cap) < cap)
+			copy_text(out, cap, name);
+		return;
+	}
+	int (*name_get)(gnutls_session_t, void *, size_t *, unsigned int *, unsigned int) =
+	    oa_real_gnutls_server_name_get();
+	size_t len = cap; /* written with its NUL when it fits */
+	unsigned int type = 0;
+	if (!name_get || name_get(session, out, &len, &type, 0) != 0 || type != GNUTLS_NAME_DNS ||
+	    len >= cap)
+		out[0] = 0;
+}
+
 /* The session's first call: its socket's HTTP state starts afresh for the
  * plaintext, and the socket's own bytes go unwatched. A client keeps the
  * request that opened its connection (http.c: the parent of the first
@@ -216,6 +253,7 @@ static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library
 	memset(&h->tls, 0, sizeof h->tls);
 	set_version(lib, ssl, &h->tls);
 	set_cipher(lib, ssl, &h->tls);
+	get_server_name(lib, ssl, h->tls.server_name, sizeof h->tls.server_name);
 	__atomic_store_n(&h->tls.session, ssl, __ATOMIC_RELEASE);
 	oa_fd_kind_clear(fd, OA_FD_WATCH);
 }
@@ -834,7 +872,9 @@ OA_EXPORT ssize_t SSL_sendfile(SSL *ssl, int fd, off_t offset, size_t size, int 
 /* ---- handshakes */
 
 /* A handshake learns the socket of a session the library cannot name, so
- * that its first write can get header lines. */
+ * that its first write can get header lines. A handshake that fails gets a
+ * span of its own, an error: the socket's connect span has ended, and no
+ * HTTP span begins. */
 enum handshake_op { CONNECT, ACCEPT, DO_HANDSHAKE, GNUTLS_HANDSHAKE };
 
 static int handshake_real(enum handshake_op op, void *ssl)
@@ -851,20 +891,118 @@ static int handshake_real(enum handshake_op op, void *ssl)
 	}
 }
 
+/* Why OpenSSL's handshake failed: the certificate's verification result
+ * when that was the reason, else the reason of the error it queued (peeked
+ * at: the program reads the queue after us). */
+static const char *openssl_failure(void *ssl)
+{
+	unsigned long (*last_error)(void) = oa_real_ERR_peek_last_error();
+	const char *(*reason_string)(unsigned long) = oa_real_ERR_reason_error_string();
+	unsigned long error = last_error ? last_error() : 0;
+	const char *reason = error && reason_string ? reason_string(error) : NULL;
+	if (reason && strcmp(reason, "certificate verify failed") == 0) {
+		long (*verify_result)(const SSL *) = oa_real_SSL_get_verify_result();
+		const char *(*verify_string)(long) = oa_real_X509_verify_cert_error_string();
+		long verified = verify_result ? verify_result(ssl) : X509_V_OK;
+		if (verified != X509_V_OK && verify_string)
+			return verify_string(verified);
+	}
+	return reason ? reason : "SSL_ERROR_SSL";
+}
+
+/* The failure's error.type (*err instead: an errno), NULL when the call
+ * did not fail for good (a non-blocking handshake waits for the socket). */
+static const char *handshake_failure(enum library lib, void *ssl, int ret, int *err)
+{
+	if (lib == GNUTLS) {
+		int (*fatal)(int) = oa_real_gnutls_error_is_fatal();
+		const char *(*name)(int) = oa_real_gnutls_strerror_name();
+		if (ret >= 0 || (fatal && !fatal(ret)))
+			return NULL;
+		*err = 0;
+		const char *reason = name ? name(ret) : NULL;
+		return reason ? reason : "GNUTLS_E_UNKNOWN";
+	}
+	if (ret > 0)
+		return NULL;
+	int (*get_error)(const SSL *, int) = oa_real_SSL_get_error();
+	int why = get_error ? get_error(ssl, ret) : SSL_ERROR_SSL;
+	if (why == SSL_ERROR_SYSCALL && *err)
+		return "";
+	*err = 0;
+	if (why == SSL_ERROR_SYSCALL)
+		return "SSL_ERROR_SYSCALL";
+	return why == SSL_ERROR_SSL ? openssl_failure(ssl) : NULL;
+}
+
+#define HANDSHAKE_PAYLOAD 512
+
+/* "tls handshake <peer>", a child of the thread's current span. */
+static void handshake_span(struct oa_thread *t, enum library lib, void *ssl, int fd, uint64_t start,
+			   const char *error_type, int err)
+{
+	struct oa_span_ctx parent, ctx;
+	oa_current_parent(t, &parent);
+	oa_span_ctx_start(t, &parent, &ctx);
+	struct oa_payload w;
+	if (!oa_net_span_begin(t, &w, &parent, &ctx, OA_KIND_INTERNAL, OA_SCOPE_SOCKETS, start,
+			       HANDSHAKE_PAYLOAD))
+		return;
+	static const char name[] = "tls handshake";
+	struct oa_fd *f = fd >= 0 && (oa_fd_kind(fd) & OA_FD_SOCKET) ? oa_fd_slot(fd) : NULL;
+	if (f && oa_fd_lock_slot(t, fd, f)) {
+		bool inet = f->family == AF_INET || f->family == AF_INET6;
+		if (inet) {
+			static const char prefix[] = "tls handshake ";
+			oa_payload_name_peer(&w, prefix, sizeof prefix - 1, f->family, &f->peer.sa,
+					     f->peer_len);
+			oa_payload_attr_sockaddr(&w, OA_KEY_NETWORK_PEER_ADDRESS, &f->peer.sa,
+						 f->peer_len);
+			oa_payload_attr_int(&w, OA_KEY_NETWORK_PEER_PORT,
+					    oa_sockaddr_port(&f->peer.sa));
+			char server[sizeof f->u.http.tls.server_name];
+			if (f->role == OA_ROLE_CLIENT) {
+				get_server_name(lib, ssl, server, sizeof server);
+				if (server[0])
+					oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, server,
+							    strlen(server));
+			}
+		} else {
+			oa_payload_text(&w, OA_ITEM_NAME, name, sizeof name - 1);
+		}
+		oa_fd_unlock(fd);
+	} else {
+		oa_payload_text(&w, OA_ITEM_NAME, name, sizeof name - 1);
+	}
+	if (err)
+		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);
+	else
+		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, error_type, strlen(error_type));
+	oa_net_span_end(t, &w, oa_now(), true);
+}
+
 static int handshake(enum handshake_op op, void *ssl)
 {
 	if (!ssl || !oa_hook_enter())
 		return handshake_real(op, ssl);
 	int saved = errno;
 	enum library lib = op == GNUTLS_HANDSHAKE ? GNUTLS : OPENSSL;
-	bool probe = tls_on() && oa_thread_get() && session_fd(lib, ssl) == -1;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int fd = t ? session_fd(lib, ssl) : -1;
+	bool probe = t && fd == -1;
 	if (probe)
 		probe_begin();
+	uint64_t start = t ? oa_now() : 0;
 	errno = saved;
 	int ret = handshake_real(op, ssl);
 	int err = errno;
 	if (probe)
-		probed(ssl);
+		fd = probed(ssl);
+	int failure_errno = err;
+	const char *error_type =
+	    t && ret <= 0 ? handshake_failure(lib, ssl, ret, &failure_errno) : NULL;
+	if (error_type && oa_family_on(OA_HOOK_SOCKETS))
+		handshake_span(t, lib, ssl, fd, start, error_type, failure_errno);
 	oa_hook_leave();
 	errno = err;
 	return ret;

@@ -6,8 +6,14 @@ self-signed certificate made here with `openssl req`:
   in curl and three SERVER spans in nginx, each a child of its CLIENT span
   (the traceparent went inside the TLS plaintext); Python's http.client
   with ssl, and wget (GnuTLS), do the same for two requests;
-- curl without -k fails the handshake: only its connect span, no HTTP span
-  on either side;
+- curl and Python without the certificate fail the handshake: their
+  connect span, a `tls handshake` span with status error and the
+  certificate's verification error as error.type, and nginx's own
+  `tls handshake` span (the client's alert); no HTTP span on either side;
+  wget (GnuTLS) against a plaintext HTTP server: a GnuTLS error name; an
+  OpenSSL client that sent a name (SNI) has it as server.address;
+- a request without Host (HTTP/1.0) from a client that sent the name
+  localhost (SNI): server.address localhost on its CLIENT and SERVER span;
 - `openssl s_server` (TLS 1.2, answering what the test writes to its
   stdin) and curl: one CLIENT and one SERVER span, one trace;
 - the clients export over HTTPS (an untraced nginx in front of the
@@ -82,6 +88,15 @@ for path in sys.argv[3:]:
     response = conn.getresponse()
     print(response.status, len(response.read()))
 conn.close()
+'''
+# The default context: the self-signed certificate is refused.
+PY_REFUSED = '''
+import http.client, sys
+conn = http.client.HTTPSConnection('127.0.0.1', int(sys.argv[1]), timeout=10)
+try:
+    conn.request('GET', '/index.html')
+except OSError as error:
+    print(type(error).__name__)
 '''
 
 
@@ -175,11 +190,22 @@ def nginx_and_clients(workdir):
                     receiver, env=https_export(proxy_port, workdir) | {'OTEL_SERVICE_NAME': 'wget'},
                     timeout=60)
                 refused = run_traced(
-                    [CURL, '-s', f'https://127.0.0.1:{port}/index.html', '-o', '/dev/null'],
+                    [CURL, '-s', '-4', f'https://localhost:{port}/index.html', '-o',
+                     '/dev/null'],
                     receiver, env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'refused'},
                     timeout=60)
+                py_refused = run_traced(
+                    [sys.executable, '-c', PY_REFUSED, port], receiver,
+                    env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'py-refused'},
+                    timeout=60)
+                # a TLS client against a plaintext HTTP server (the receiver)
+                wget_refused = WGET and run_traced(
+                    [WGET, '-q', '--tries=1', '-O', '/dev/null',
+                     f'https://127.0.0.1:{receiver.port}/'], receiver,
+                    env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'wget-refused'},
+                    timeout=60)
                 server.stop()
-            receiver.wait_for_spans(18 if WGET else 13, timeout=10)
+            receiver.wait_for_spans(25 if WGET else 18, timeout=10)
             time.sleep(0.5)
             spans = receiver.spans
             check_equal(server.returncode, 0, 'nginx exits 0 after SIGQUIT')
@@ -190,19 +216,22 @@ def nginx_and_clients(workdir):
     check_equal([a[1] for a in answers[:2]], [str(page), str(BIG)], 'curl: the page and 1 MB')
     check_equal(python.stdout.splitlines(), [f'200 {page}', f'200 {BIG}'], 'python: answers')
     check_equal(refused.returncode, 60, 'curl without -k: certificate refused')
+    check_equal(py_refused.stdout.strip(), 'SSLCertVerificationError',
+                'python without the certificate: refused')
     if not WGET:
         print('skip: no wget: GnuTLS untested')
     else:
         check_equal(wget.returncode, 0, 'wget: answers')
-    expected = 18 if WGET else 13
+        check(wget_refused.returncode != 0, 'wget against plaintext HTTP: fails')
+    expected = 25 if WGET else 18
     check(len(spans) == expected, f'exactly {expected} spans',
           [(s['name'], s['resource'].get('service.name')) for s in spans])
     check_holds('trees whole, ids unique', assert_tree_whole, spans)
 
     servers = spans_where(by_service(spans, 'nginx'), KIND_SERVER, 'otlpauto.http')
     clients_paths = pages + ['/index.html', '/big.bin'] * (2 if WGET else 1)
-    check_equal(len(by_service(spans, 'nginx')), len(clients_paths),
-                'nginx: SERVER spans alone')
+    check_equal(len(by_service(spans, 'nginx')), len(clients_paths) + 2,
+                'nginx: SERVER spans and two failed handshakes')
     check_equal([attr(s, 'url.path') for s in servers], clients_paths,
                 'nginx: one SERVER span per request')
     check_equal([attr(s, 'http.response.status_code') for s in servers],
@@ -232,9 +261,92 @@ def nginx_and_clients(workdir):
         check_pairs(name, clients, mine_servers, '1.3')
         check_equal(len(mine_servers), len(paths), f'{name}: its requests\' SERVER spans')
 
-    failed = by_service(spans, 'refused')
-    check(len(failed) == 1 and failed[0]['scope']['name'] == 'otlpauto.sockets',
-          'handshake failure: the connect span alone', [s['name'] for s in failed])
+    check_handshake_failures(spans, port)
+
+
+def check_handshake_failures(spans, port):
+    """A failed handshake: its span, an error, after the connect span."""
+    def failures(service):
+        return [s for s in by_service(spans, service) if s['name'].startswith('tls handshake')]
+
+    for name in ('refused', 'py-refused'):
+        mine = by_service(spans, name)
+        connects = [s for s in mine if s['name'].startswith('socket connect')]
+        failed = failures(name)
+        check_equal((len(mine), len(connects), len(failed)), (2, 1, 1),
+                    f'{name}: a connect and a tls handshake span')
+        if len(failed) == 1 and len(connects) == 1:
+            span = failed[0]
+            check_equal((span['name'], span['kind'], span['scope']['name'], span['status_code']),
+                        (f'tls handshake 127.0.0.1:{port}', KIND_INTERNAL, 'otlpauto.sockets',
+                         STATUS_ERROR), f'{name}: the handshake span, an error')
+            check_equal(attr(span, 'error.type'), 'self-signed certificate',
+                        f'{name}: error.type, the verification result')
+            check_equal((attr(span, 'network.peer.address'), attr(span, 'network.peer.port')),
+                        ('127.0.0.1', port), f'{name}: the peer')
+            check(span['start'] >= connects[0]['end'],
+                  f'{name}: the handshake follows the connect')
+            check_equal(attr(span, 'server.address'), 'localhost' if name == 'refused' else None,
+                        f'{name}: server.address, the name the client sent (SNI), if any')
+    on_server = failures('nginx')
+    check_equal(sorted(attr(s, 'error.type') for s in on_server), ['tlsv1 alert unknown ca'] * 2,
+                'nginx: two failed handshakes, the clients\' alert as error.type')
+    check(on_server and all(s['status_code'] == STATUS_ERROR and s['parent_span_id'] == '' and
+              attr(s, 'network.peer.address') == '127.0.0.1' for s in on_server),
+          'nginx: failed handshakes are root spans, errors, naming the client')
+    if WGET:
+        mine = by_service(spans, 'wget-refused')
+        failed = failures('wget-refused')
+        check_equal((len(mine), len(failed)), (2, 1), 'wget-refused: a connect and a tls '
+                    'handshake span')
+        check(failed and failed[0]['status_code'] == STATUS_ERROR and
+              attr(failed[0], 'error.type', '').startswith('GNUTLS_E_'),
+              'wget-refused: a GnuTLS error name as error.type',
+              [attr(s, 'error.type') for s in failed])
+
+
+# An HTTP/1.0 request without Host over TLS whose client sent the name
+# localhost (SNI) to 127.0.0.1.
+NO_HOST = '''
+import socket, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[2])
+context.check_hostname = False
+with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10) as raw:
+    with context.wrap_socket(raw, server_hostname='localhost') as tls:
+        tls.sendall(b'GET /index.html HTTP/1.0\\r\\n\\r\\n')
+        answer = b''
+        while chunk := tls.recv(65536):
+            answer += chunk
+print(answer.split(b' ')[1].decode())
+'''
+
+
+def server_name(workdir):
+    """Without a Host header, server.address is the name the client sent
+    (SNI), on both ends."""
+    port = free_port()
+    with Receiver() as receiver:
+        server = start_nginx(workdir, 'sni', port, receiver)
+        with server:
+            client = run_traced([sys.executable, '-c', NO_HOST, port,
+                                 os.path.join(workdir, 'cert.pem')], receiver,
+                                env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'python'},
+                                timeout=60)
+            server.stop()
+        receiver.wait_for_spans(3, timeout=10)
+        time.sleep(0.5)
+        spans = receiver.spans
+    check_equal(client.stdout.strip(), '200', 'sni: answer')
+    clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+    servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
+    check_equal((len(spans), len(clients), len(servers)), (3, 1, 1),
+                'sni: connect, CLIENT and SERVER spans')
+    check_equal([(attr(c, 'server.address'), attr(c, 'url.full')) for c in clients],
+                [('localhost', f'https://localhost:{port}/index.html')],
+                'sni: the CLIENT span names the server by its SNI')
+    check_equal([(attr(s, 'server.address'), s['parent_span_id']) for s in servers],
+                [('localhost', clients[0]['span_id'] if clients else None)],
+                'sni: the SERVER span too, a child of the CLIENT span')
 
 
 def reverse_proxy(workdir):
@@ -402,6 +514,7 @@ def test():
             f.write(os.urandom(BIG))
         make_certificate(workdir)
         nginx_and_clients(workdir)
+        server_name(workdir)
         reverse_proxy(workdir)
         openssl_server(workdir)
         write_retries(workdir)
