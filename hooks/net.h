@@ -17,6 +17,7 @@
 #include "http_inject.h"
 #include "http_parse.h"
 #include "payload.h"
+#include "resp_parse.h"
 #include "runtime.h"
 
 #define OA_EXPORT __attribute__((visibility("default")))
@@ -89,6 +90,30 @@ struct oa_http_conn {
 	struct oa_http_exchange open[OA_HTTP_OPEN_MAX];
 };
 
+/* Redis commands (a pipeline) whose replies have not come and that get
+ * spans, per connection; commands beyond them are counted only (no span). */
+#define OA_REDIS_OPEN_MAX 32
+
+struct oa_redis_command {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	int32_t db;	   /* the SELECTed database it ran in; -1: unknown */
+	int32_t select_to; /* SELECT: the index it asks for; RESET, HELLO: 0; else -1 */
+	uint32_t replies;  /* replies still due (a SUBSCRIBE gets one per channel) */
+	char name[OA_RESP_NAME_CAP];
+};
+
+struct oa_redis_conn {
+	struct oa_resp_parser commands, replies;
+	uint64_t command_start; /* ticks of the current command's first byte; 0: none yet */
+	int32_t db;		/* the SELECTed database; a connection starts in 0 */
+	uint8_t first, count;	/* open[] is a ring */
+	/* Commands after open[]'s, with no span: while any is unanswered, new
+	 * commands join them, so that replies keep matching in order. */
+	uint32_t untracked;
+	struct oa_redis_command open[OA_REDIS_OPEN_MAX];
+};
+
 #define OA_FILE_PATH_MAX 1024
 
 struct oa_fd {
@@ -97,6 +122,8 @@ struct oa_fd {
 	uint8_t transport;  /* SOCK_STREAM, SOCK_DGRAM, ... */
 	uint8_t connecting; /* a non-blocking connect's span is open */
 	uint8_t http;	    /* u.http is in use */
+	uint8_t redis;	    /* u.redis is in use */
+	uint8_t wire_seen;  /* a byte went either way: the protocol is decided */
 	uint16_t local_port;
 	uint32_t readers, writers; /* calls in flight: overlapping ones lose the HTTP state */
 	socklen_t peer_len;
@@ -105,6 +132,7 @@ struct oa_fd {
 	struct oa_span_ctx connect_parent, connect_ctx;
 	union {
 		struct oa_http_conn http;
+		struct oa_redis_conn redis;
 		struct {
 			uint16_t path_len;
 			char path[OA_FILE_PATH_MAX];
@@ -221,6 +249,24 @@ void oa_http_conn_stop(struct oa_thread *t, struct oa_fd *f);
  * that ended a client exchange without a response. */
 void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, uint64_t end,
 		    int err);
+
+/* ---- Redis (redis.c) */
+
+/* Whether a connection whose first bytes from the client are these speaks
+ * RESP (oa_resp_commands_start). */
+bool oa_redis_detect(const struct iovec *iov, int iovcnt, size_t n);
+/* Starts Redis tracking on a stream socket with a role (the HTTP state is
+ * stopped first). The functions below need the fd's lock. */
+void oa_redis_conn_start(struct oa_fd *f);
+/* Drops the Redis state: open spans are never sent. */
+void oa_redis_conn_stop(struct oa_fd *f);
+/* The first n bytes of iov went one way: `sent` by this process (now: the
+ * ticks before the send began) or read (now: after the read returned). */
+void oa_redis_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		    size_t n, bool sent, uint64_t now);
+/* Reading ended (err 0: the peer closed) or the socket is closed: commands
+ * still open end without a reply (client: error.type from err). */
+void oa_redis_read_end(struct oa_thread *t, struct oa_fd *f, int err);
 
 /* ---- files (files.c) */
 

@@ -1,8 +1,10 @@
 /* Socket hooks: bookkeeping of the application's sockets in the fd table
  * (family, role, peer), connect spans, and the entry points through which
- * every read and write of a watched fd reaches the HTTP glue (http.c) or the
- * file spans (files.c). An fd with nothing to watch costs one load of its
- * kind byte per call.
+ * every read and write of a watched fd reaches the HTTP glue (http.c), the
+ * Redis glue (redis.c) or the file spans (files.c). A connection's first
+ * bytes decide between the first two: a RESP array from the client makes it
+ * Redis's, anything else leaves it to HTTP. An fd with nothing to watch
+ * costs one load of its kind byte per call.
  *
  * Non-blocking connects (EINPROGRESS): the span stays open in the fd's slot
  * and ends at the first of: getsockopt(SO_ERROR) reporting an error, or 0
@@ -141,6 +143,7 @@ bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
 	if (oa_fd_kind(fd) & OA_FD_LOST) {
 		if (f->http)
 			oa_http_conn_stop(t, f);
+		oa_redis_conn_stop(f);
 		oa_fd_kind_clear(fd, OA_FD_LOST);
 	}
 	return true;
@@ -149,7 +152,7 @@ bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
 /* Unlocks, clearing OA_FD_WATCH when nothing is left to watch. */
 void oa_fd_unlock_slot(int fd, struct oa_fd *f)
 {
-	if (!f->http && !f->connecting)
+	if (!f->http && !f->redis && !f->connecting)
 		oa_fd_kind_clear(fd, OA_FD_WATCH);
 	oa_fd_unlock(fd);
 }
@@ -214,6 +217,8 @@ static void connect_resolved(struct oa_thread *t, struct oa_fd *f, int err, cons
 	connect_span(t, f, oa_now(), err, error_type);
 	if ((err || error_type) && f->http)
 		oa_http_conn_stop(t, f);
+	if (err || error_type)
+		oa_redis_conn_stop(f);
 }
 
 /* The slot of a socket connect() was called on; sockets created before us
@@ -280,6 +285,8 @@ OA_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		/* a connect that started before would have left its state: fresh */
 		if (f->http)
 			oa_http_conn_stop(t, f);
+		oa_redis_conn_stop(f);
+		f->wire_seen = 0;
 		f->peer_len = len < sizeof f->peer ? len : sizeof f->peer;
 		memcpy(&f->peer, addr, f->peer_len);
 		oa_current_parent(t, &f->connect_parent);
@@ -450,7 +457,7 @@ void oa_tracked_dup(int oldfd, int newfd)
 	if (to) {
 		if (from && oa_fd_lock(oldfd)) {
 			memcpy(to, from, offsetof(struct oa_fd, u));
-			to->http = to->connecting = 0;
+			to->http = to->redis = to->connecting = 0;
 			to->readers = to->writers = 0;
 			oa_fd_unlock(oldfd);
 		}
@@ -510,6 +517,8 @@ static void close_watched(struct oa_thread *t, int fd, struct oa_fd *f)
 		if (f->http)
 			oa_http_conn_stop(t, f);
 	}
+	if (f->redis)
+		oa_redis_read_end(t, f, 0);
 	oa_fd_unlock(fd);
 }
 
@@ -601,8 +610,35 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
 	return total;
 }
 
+/* The first bytes of a connection with HTTP state, going either way (under
+ * the lock), decide its protocol. */
+static void wire_decide(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+			size_t n, bool sent)
+{
+	if (f->wire_seen || !n)
+		return;
+	f->wire_seen = 1;
+	bool from_client = sent == (f->role == OA_ROLE_CLIENT);
+	if (!f->http || !from_client || !oa_redis_detect(iov, iovcnt, n))
+		return;
+	oa_http_conn_stop(t, f);
+	oa_redis_conn_start(f);
+}
+
+/* A read on a Redis connection (under the lock). */
+static void redis_read_done(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov,
+			    int iovcnt, ssize_t r, int err)
+{
+	if (r > 0)
+		oa_redis_bytes(t, f, iov, iovcnt, (size_t)r, false, oa_now());
+	else if (r == 0 && iov_total(iov, iovcnt))
+		oa_redis_read_end(t, f, 0);
+	else if (r < 0 && !transient(err))
+		oa_redis_read_end(t, f, err);
+}
+
 /* After a read on a watched socket (under the lock): a pending connect's
- * outcome, then the HTTP parsers. */
+ * outcome, then the HTTP or Redis parsers. */
 static void socket_read_done(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
 			     int iovcnt, ssize_t r, int err, bool peek)
 {
@@ -612,7 +648,15 @@ static void socket_read_done(struct oa_thread *t, int fd, struct oa_fd *f, const
 		else if (!transient(err))
 			connect_resolved(t, f, err, NULL);
 	}
-	if (!f->http || peek)
+	if (peek)
+		return;
+	if (r > 0 && f->http)
+		wire_decide(t, f, iov, iovcnt, (size_t)r, false);
+	if (f->redis) {
+		redis_read_done(t, f, iov, iovcnt, r, err);
+		return;
+	}
+	if (!f->http)
 		return;
 	if (r > 0)
 		oa_http_received(t, fd, f, iov, iovcnt, (size_t)r, false);
@@ -827,6 +871,28 @@ static void socket_write_done(struct oa_thread *t, int fd, struct oa_fd *f, ssiz
 	oa_fd_unlock_slot(fd, f);
 }
 
+/* A send on a Redis connection: sent unchanged, then fed. */
+static ssize_t redis_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
+			  uint8_t kind)
+{
+	/* a command starts, and a reply ends, when its send begins: the peer
+	 * may read it before the call returns */
+	uint64_t start = oa_now();
+	ssize_t r = oa_send_real(c);
+	if (r <= 0)
+		return r;
+	int err = errno;
+	if (oa_fd_lock_slot(t, c->fd, f)) {
+		if (f->redis)
+			oa_redis_bytes(t, f, c->iov, c->iovcnt, (size_t)r, true, start);
+		oa_fd_unlock_slot(c->fd, f);
+	} else {
+		mark_lost(c->fd, kind);
+	}
+	errno = err;
+	return r;
+}
+
 static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 {
 	struct oa_thread *t;
@@ -845,7 +911,14 @@ static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 	}
 #endif
 	inflight_enter(c->fd, kind, &f->writers);
-	if (__atomic_load_n(&f->http, __ATOMIC_ACQUIRE) || (kind & OA_FD_OWED))
+	if (!f->wire_seen && __atomic_load_n(&f->http, __ATOMIC_ACQUIRE) &&
+	    oa_fd_lock_slot(t, c->fd, f)) {
+		wire_decide(t, f, c->iov, c->iovcnt, iov_total(c->iov, c->iovcnt), true);
+		oa_fd_unlock_slot(c->fd, f);
+	}
+	if (__atomic_load_n(&f->redis, __ATOMIC_ACQUIRE))
+		r = redis_send(t, f, c, kind);
+	else if (__atomic_load_n(&f->http, __ATOMIC_ACQUIRE) || (kind & OA_FD_OWED))
 		r = oa_http_send(t, f, c);
 	else
 		r = oa_send_real(c);
@@ -910,12 +983,20 @@ OA_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 	struct oa_fd *f = oa_fd_slot(fd);
 	if (f)
 		inflight_enter(fd, kind, &f->writers);
+	uint64_t start = oa_now();
 	int r = oa_real_sendmmsg()(fd, vec, n, flags);
 	int err = errno;
 	if (t && f && oa_fd_lock_slot(t, fd, f)) {
-		for (int i = 0; i < r && f->http; i++)
-			oa_http_sent(t, fd, f, vec[i].msg_hdr.msg_iov,
-				     (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len);
+		for (int i = 0; i < r && f->http; i++) {
+			wire_decide(t, f, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
+				    vec[i].msg_len, true);
+			if (f->http)
+				oa_http_sent(t, fd, f, vec[i].msg_hdr.msg_iov,
+					     (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len);
+		}
+		for (int i = 0; i < r && f->redis; i++)
+			oa_redis_bytes(t, f, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
+				       vec[i].msg_len, true, start);
 		oa_fd_unlock_slot(fd, f);
 		socket_write_done(t, fd, f, r, err);
 	} else if (r > 0) {
@@ -944,6 +1025,11 @@ static void moved_unseen(int out_fd, int in_fd, ssize_t r, int err)
 		struct oa_thread *t = oa_thread_get();
 		struct oa_fd *f = oa_fd_slot(fds[i]);
 		if (t && f && oa_fd_lock_slot(t, fds[i], f)) {
+			if (r > 0) {
+				/* unseen bytes cannot be Redis's */
+				f->wire_seen = 1;
+				oa_redis_conn_stop(f);
+			}
 			if (i == 0 && f->http && r > 0)
 				oa_http_sent_unseen(t, fds[i], f, (size_t)r);
 			if (i == 1 && f->http && r > 0)
