@@ -17,8 +17,10 @@
 #include "http_inject.h"
 #include "http_parse.h"
 #include "payload.h"
+#include "pg_parse.h"
 #include "resp_parse.h"
 #include "runtime.h"
+#include "sql_sanitize.h"
 
 #define OA_EXPORT __attribute__((visibility("default")))
 
@@ -114,6 +116,34 @@ struct oa_redis_conn {
 	struct oa_redis_command open[OA_REDIS_OPEN_MAX];
 };
 
+/* PostgreSQL query cycles sent and not yet answered by ReadyForQuery that
+ * get spans, per connection; cycles beyond them are counted only. */
+#define OA_PG_OPEN_MAX	4
+#define OA_PG_QUERY_CAP 512 /* a sanitised query text, NUL included */
+
+struct oa_pg_cycle {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	bool traced;  /* a Sync alone gets no span */
+	bool queried; /* summary and query come from a Query or a Parse */
+	char sqlstate[6];
+	uint16_t query_len;
+	struct oa_sql_summary summary;
+	char query[OA_PG_QUERY_CAP];
+};
+
+struct oa_pg_conn {
+	struct oa_pg_parser frontend, backend;
+	uint8_t first, count; /* open[] is a ring */
+	/* The frontend is sending a cycle's extended messages (its Sync has
+	 * not come): at open[first + count], or untracked. */
+	bool building, building_untracked;
+	uint8_t database_len;
+	char database[63]; /* db.namespace: the startup's database (else user) */
+	uint32_t untracked;
+	struct oa_pg_cycle open[OA_PG_OPEN_MAX];
+};
+
 #define OA_FILE_PATH_MAX 1024
 
 struct oa_fd {
@@ -123,6 +153,7 @@ struct oa_fd {
 	uint8_t connecting; /* a non-blocking connect's span is open */
 	uint8_t http;	    /* u.http is in use */
 	uint8_t redis;	    /* u.redis is in use */
+	uint8_t pg;	    /* u.pg is in use */
 	uint8_t wire_seen;  /* a byte went either way: the protocol is decided */
 	uint16_t local_port;
 	uint32_t readers, writers; /* calls in flight: overlapping ones lose the HTTP state */
@@ -133,6 +164,7 @@ struct oa_fd {
 	union {
 		struct oa_http_conn http;
 		struct oa_redis_conn redis;
+		struct oa_pg_conn pg;
 		struct {
 			uint16_t path_len;
 			char path[OA_FILE_PATH_MAX];
@@ -267,6 +299,19 @@ void oa_redis_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *io
 /* Reading ended (err 0: the peer closed) or the socket is closed: commands
  * still open end without a reply (client: error.type from err). */
 void oa_redis_read_end(struct oa_thread *t, struct oa_fd *f, int err);
+
+/* ---- PostgreSQL (pg.c) */
+
+/* Whether a connection whose first bytes from the client are these speaks
+ * the PostgreSQL protocol: a StartupMessage (3.0), SSLRequest or
+ * GSSENCRequest (fewer than 8 bytes: the two zero bytes of their length). */
+bool oa_pg_detect(const struct iovec *iov, int iovcnt, size_t n);
+/* As the Redis functions above, for u.pg. */
+void oa_pg_conn_start(struct oa_fd *f);
+void oa_pg_conn_stop(struct oa_fd *f);
+void oa_pg_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		 size_t n, bool sent, uint64_t now);
+void oa_pg_read_end(struct oa_thread *t, struct oa_fd *f, int err);
 
 /* ---- files (files.c) */
 

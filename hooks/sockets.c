@@ -1,10 +1,11 @@
 /* Socket hooks: bookkeeping of the application's sockets in the fd table
  * (family, role, peer), connect spans, and the entry points through which
  * every read and write of a watched fd reaches the HTTP glue (http.c), the
- * Redis glue (redis.c) or the file spans (files.c). A connection's first
- * bytes decide between the first two: a RESP array from the client makes it
- * Redis's, anything else leaves it to HTTP. An fd with nothing to watch
- * costs one load of its kind byte per call.
+ * database glue (redis.c, pg.c) or the file spans (files.c). A connection's
+ * first bytes from the client decide between them: a RESP array makes it
+ * Redis's, a PostgreSQL startup-phase message PostgreSQL's, anything else
+ * leaves it to HTTP. An fd with nothing to watch costs one load of its kind
+ * byte per call.
  *
  * Non-blocking connects (EINPROGRESS): the span stays open in the fd's slot
  * and ends at the first of: getsockopt(SO_ERROR) reporting an error, or 0
@@ -136,6 +137,38 @@ void oa_fd_claim_end(int fd, uint8_t bits)
 }
 
 /* Locks a tracked fd's slot and drops HTTP state that lost bytes. */
+/* ---- the database families: at most one per connection, from its first
+ * bytes (wire_decide) */
+
+static void db_stop(struct oa_fd *f)
+{
+	oa_redis_conn_stop(f);
+	oa_pg_conn_stop(f);
+}
+
+static bool db_on(const struct oa_fd *f)
+{
+	return __atomic_load_n(&f->redis, __ATOMIC_ACQUIRE) ||
+	       __atomic_load_n(&f->pg, __ATOMIC_ACQUIRE);
+}
+
+static void db_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		     size_t n, bool sent, uint64_t now)
+{
+	if (f->redis)
+		oa_redis_bytes(t, f, iov, iovcnt, n, sent, now);
+	else if (f->pg)
+		oa_pg_bytes(t, f, iov, iovcnt, n, sent, now);
+}
+
+static void db_read_end(struct oa_thread *t, struct oa_fd *f, int err)
+{
+	if (f->redis)
+		oa_redis_read_end(t, f, err);
+	else if (f->pg)
+		oa_pg_read_end(t, f, err);
+}
+
 bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
 {
 	if (!oa_fd_lock(fd))
@@ -143,7 +176,7 @@ bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
 	if (oa_fd_kind(fd) & OA_FD_LOST) {
 		if (f->http)
 			oa_http_conn_stop(t, f);
-		oa_redis_conn_stop(f);
+		db_stop(f);
 		oa_fd_kind_clear(fd, OA_FD_LOST);
 	}
 	return true;
@@ -152,7 +185,7 @@ bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
 /* Unlocks, clearing OA_FD_WATCH when nothing is left to watch. */
 void oa_fd_unlock_slot(int fd, struct oa_fd *f)
 {
-	if (!f->http && !f->redis && !f->connecting)
+	if (!f->http && !f->redis && !f->pg && !f->connecting)
 		oa_fd_kind_clear(fd, OA_FD_WATCH);
 	oa_fd_unlock(fd);
 }
@@ -218,7 +251,7 @@ static void connect_resolved(struct oa_thread *t, struct oa_fd *f, int err, cons
 	if ((err || error_type) && f->http)
 		oa_http_conn_stop(t, f);
 	if (err || error_type)
-		oa_redis_conn_stop(f);
+		db_stop(f);
 }
 
 /* The slot of a socket connect() was called on; sockets created before us
@@ -285,7 +318,7 @@ OA_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		/* a connect that started before would have left its state: fresh */
 		if (f->http)
 			oa_http_conn_stop(t, f);
-		oa_redis_conn_stop(f);
+		db_stop(f);
 		f->wire_seen = 0;
 		f->peer_len = len < sizeof f->peer ? len : sizeof f->peer;
 		memcpy(&f->peer, addr, f->peer_len);
@@ -457,7 +490,7 @@ void oa_tracked_dup(int oldfd, int newfd)
 	if (to) {
 		if (from && oa_fd_lock(oldfd)) {
 			memcpy(to, from, offsetof(struct oa_fd, u));
-			to->http = to->redis = to->connecting = 0;
+			to->http = to->redis = to->pg = to->connecting = 0;
 			to->readers = to->writers = 0;
 			oa_fd_unlock(oldfd);
 		}
@@ -517,8 +550,7 @@ static void close_watched(struct oa_thread *t, int fd, struct oa_fd *f)
 		if (f->http)
 			oa_http_conn_stop(t, f);
 	}
-	if (f->redis)
-		oa_redis_read_end(t, f, 0);
+	db_read_end(t, f, 0);
 	oa_fd_unlock(fd);
 }
 
@@ -619,26 +651,31 @@ static void wire_decide(struct oa_thread *t, struct oa_fd *f, const struct iovec
 		return;
 	f->wire_seen = 1;
 	bool from_client = sent == (f->role == OA_ROLE_CLIENT);
-	if (!f->http || !from_client || !oa_redis_detect(iov, iovcnt, n))
+	if (!f->http || !from_client)
 		return;
-	oa_http_conn_stop(t, f);
-	oa_redis_conn_start(f);
+	if (oa_redis_detect(iov, iovcnt, n)) {
+		oa_http_conn_stop(t, f);
+		oa_redis_conn_start(f);
+	} else if (oa_pg_detect(iov, iovcnt, n)) {
+		oa_http_conn_stop(t, f);
+		oa_pg_conn_start(f);
+	}
 }
 
-/* A read on a Redis connection (under the lock). */
-static void redis_read_done(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov,
-			    int iovcnt, ssize_t r, int err)
+/* A read on a database connection (under the lock). */
+static void db_read_done(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+			 ssize_t r, int err)
 {
 	if (r > 0)
-		oa_redis_bytes(t, f, iov, iovcnt, (size_t)r, false, oa_now());
+		db_bytes(t, f, iov, iovcnt, (size_t)r, false, oa_now());
 	else if (r == 0 && iov_total(iov, iovcnt))
-		oa_redis_read_end(t, f, 0);
+		db_read_end(t, f, 0);
 	else if (r < 0 && !transient(err))
-		oa_redis_read_end(t, f, err);
+		db_read_end(t, f, err);
 }
 
 /* After a read on a watched socket (under the lock): a pending connect's
- * outcome, then the HTTP or Redis parsers. */
+ * outcome, then the HTTP or database parsers. */
 static void socket_read_done(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
 			     int iovcnt, ssize_t r, int err, bool peek)
 {
@@ -652,8 +689,8 @@ static void socket_read_done(struct oa_thread *t, int fd, struct oa_fd *f, const
 		return;
 	if (r > 0 && f->http)
 		wire_decide(t, f, iov, iovcnt, (size_t)r, false);
-	if (f->redis) {
-		redis_read_done(t, f, iov, iovcnt, r, err);
+	if (f->redis || f->pg) {
+		db_read_done(t, f, iov, iovcnt, r, err);
 		return;
 	}
 	if (!f->http)
@@ -871,9 +908,9 @@ static void socket_write_done(struct oa_thread *t, int fd, struct oa_fd *f, ssiz
 	oa_fd_unlock_slot(fd, f);
 }
 
-/* A send on a Redis connection: sent unchanged, then fed. */
-static ssize_t redis_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
-			  uint8_t kind)
+/* A send on a database connection: sent unchanged, then fed. */
+static ssize_t db_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
+		       uint8_t kind)
 {
 	/* a command starts, and a reply ends, when its send begins: the peer
 	 * may read it before the call returns */
@@ -883,8 +920,7 @@ static ssize_t redis_send(struct oa_thread *t, struct oa_fd *f, const struct oa_
 		return r;
 	int err = errno;
 	if (oa_fd_lock_slot(t, c->fd, f)) {
-		if (f->redis)
-			oa_redis_bytes(t, f, c->iov, c->iovcnt, (size_t)r, true, start);
+		db_bytes(t, f, c->iov, c->iovcnt, (size_t)r, true, start);
 		oa_fd_unlock_slot(c->fd, f);
 	} else {
 		mark_lost(c->fd, kind);
@@ -916,8 +952,8 @@ static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 		wire_decide(t, f, c->iov, c->iovcnt, iov_total(c->iov, c->iovcnt), true);
 		oa_fd_unlock_slot(c->fd, f);
 	}
-	if (__atomic_load_n(&f->redis, __ATOMIC_ACQUIRE))
-		r = redis_send(t, f, c, kind);
+	if (db_on(f))
+		r = db_send(t, f, c, kind);
 	else if (__atomic_load_n(&f->http, __ATOMIC_ACQUIRE) || (kind & OA_FD_OWED))
 		r = oa_http_send(t, f, c);
 	else
@@ -994,9 +1030,9 @@ OA_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 				oa_http_sent(t, fd, f, vec[i].msg_hdr.msg_iov,
 					     (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len);
 		}
-		for (int i = 0; i < r && f->redis; i++)
-			oa_redis_bytes(t, f, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
-				       vec[i].msg_len, true, start);
+		for (int i = 0; i < r && (f->redis || f->pg); i++)
+			db_bytes(t, f, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
+				 vec[i].msg_len, true, start);
 		oa_fd_unlock_slot(fd, f);
 		socket_write_done(t, fd, f, r, err);
 	} else if (r > 0) {
@@ -1026,9 +1062,9 @@ static void moved_unseen(int out_fd, int in_fd, ssize_t r, int err)
 		struct oa_fd *f = oa_fd_slot(fds[i]);
 		if (t && f && oa_fd_lock_slot(t, fds[i], f)) {
 			if (r > 0) {
-				/* unseen bytes cannot be Redis's */
+				/* unseen bytes cannot be a database's */
 				f->wire_seen = 1;
-				oa_redis_conn_stop(f);
+				db_stop(f);
 			}
 			if (i == 0 && f->http && r > 0)
 				oa_http_sent_unseen(t, fds[i], f, (size_t)r);
