@@ -303,8 +303,7 @@ void oa_redis_read_end(struct oa_thread *t, struct oa_fd *f, int err);
 /* ---- PostgreSQL (pg.c) */
 
 /* Whether a connection whose first bytes from the client are these speaks
- * the PostgreSQL protocol: a StartupMessage (3.0), SSLRequest or
- * GSSENCRequest (fewer than 8 bytes: the two zero bytes of their length). */
+ * the PostgreSQL protocol (oa_pg_frontend_start). */
 bool oa_pg_detect(const struct iovec *iov, int iovcnt, size_t n);
 /* As the Redis functions above, for u.pg. */
 void oa_pg_conn_start(struct oa_fd *f);

@@ -45,16 +45,7 @@ bool oa_pg_detect(const struct iovec *iov, int iovcnt, size_t n)
 	for (int i = 0; i < iovcnt && have < sizeof head && have < n; i++)
 		for (size_t k = 0; k < iov[i].iov_len && have < sizeof head && have < n; k++)
 			head[have++] = ((const uint8_t *)iov[i].iov_base)[k];
-	/* a length below OA_PG_MAX_STARTUP: two zero bytes first, which no
-	 * text protocol sends */
-	if (have < 2 || head[0] || head[1])
-		return false;
-	if (have < sizeof head)
-		return true;
-	uint32_t code =
-	    (uint32_t)head[4] << 24 | (uint32_t)head[5] << 16 | (uint32_t)head[6] << 8 | head[7];
-	return code == 3u << 16 || code == OA_PG_SSL_REQUEST_CODE ||
-	       code == OA_PG_GSSENC_REQUEST_CODE;
+	return oa_pg_frontend_start(head, have);
 }
 
 void oa_pg_conn_start(struct oa_fd *f)
