@@ -10,11 +10,13 @@ plaintext and traced. A literal password never reaches a span."""
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 
-from harness import Receiver, check, check_equal, free_port, main, run_traced, skip
+from harness import Receiver, check, check_equal, free_port, main, preload_value, run_traced, \
+    skip
 from netutil import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Background, attr, spans_where
 
 SCOPE = 'otlpauto.postgresql'
@@ -74,7 +76,9 @@ class Postgres:
         self.server = Background(as_postgres_user() + [
             os.path.join(self.bindir, 'postgres'), '-D', self.datadir, '-p', self.port,
             '-k', self.workdir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
-            '-c', 'ssl=off'], receiver, env=ENV, timeout=240, stop_signal=2)
+            '-c', 'ssl=off'], receiver,
+            # a sanitized build's runtime first: postgres crashes without
+            env=dict(ENV, LD_PRELOAD=preload_value()), timeout=240, stop_signal=signal.SIGINT)
 
     def psql(self, *args, receiver=None, stdin=None):
         argv = [os.path.join(self.bindir, 'psql'), '-X', '-h', '127.0.0.1', '-p',
