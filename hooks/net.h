@@ -16,6 +16,7 @@
 #include "fdtable.h"
 #include "http_inject.h"
 #include "http_parse.h"
+#include "mysql_parse.h"
 #include "payload.h"
 #include "pg_parse.h"
 #include "resp_parse.h"
@@ -144,6 +145,38 @@ struct oa_pg_conn {
 	struct oa_pg_cycle open[OA_PG_OPEN_MAX];
 };
 
+/* MySQL commands sent and not yet answered that get spans, per connection
+ * (clients wait for each response: pipelines are rare); those beyond are
+ * counted only. */
+#define OA_MYSQL_OPEN_MAX     2
+#define OA_MYSQL_QUERY_CAP    512 /* a sanitised query text, NUL included */
+#define OA_MYSQL_PREPARED_MAX 4	  /* prepared statements whose summary is kept */
+
+struct oa_mysql_pending {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	uint8_t command; /* enum oa_mysql_command */
+	bool traced;	 /* a query, a prepare or an execution gets a span */
+	uint16_t query_len;
+	struct oa_sql_summary summary;
+	char query[OA_MYSQL_QUERY_CAP];
+};
+
+struct oa_mysql_conn {
+	struct oa_mysql_parser client, server;
+	uint8_t first, count; /* open[] is a ring */
+	uint8_t prepared_next;
+	bool mariadb; /* the handshake's server version names MariaDB */
+	uint8_t database_len;
+	char database[63]; /* db.namespace: the login's database, then USE's */
+	uint32_t untracked;
+	struct oa_mysql_pending open[OA_MYSQL_OPEN_MAX];
+	struct {
+		uint32_t id; /* 0: none */
+		struct oa_sql_summary summary;
+	} prepared[OA_MYSQL_PREPARED_MAX];
+};
+
 #define OA_FILE_PATH_MAX 1024
 
 struct oa_fd {
@@ -154,6 +187,7 @@ struct oa_fd {
 	uint8_t http;	    /* u.http is in use */
 	uint8_t redis;	    /* u.redis is in use */
 	uint8_t pg;	    /* u.pg is in use */
+	uint8_t mysql;	    /* u.mysql is in use */
 	uint8_t wire_seen;  /* a byte went either way: the protocol is decided */
 	uint16_t local_port;
 	uint32_t readers, writers; /* calls in flight: overlapping ones lose the HTTP state */
@@ -165,6 +199,7 @@ struct oa_fd {
 		struct oa_http_conn http;
 		struct oa_redis_conn redis;
 		struct oa_pg_conn pg;
+		struct oa_mysql_conn mysql;
 		struct {
 			uint16_t path_len;
 			char path[OA_FILE_PATH_MAX];
@@ -311,6 +346,18 @@ void oa_pg_conn_stop(struct oa_fd *f);
 void oa_pg_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
 		 size_t n, bool sent, uint64_t now);
 void oa_pg_read_end(struct oa_thread *t, struct oa_fd *f, int err);
+
+/* ---- MySQL, MariaDB (mysql.c) */
+
+/* Whether a connection whose first bytes from the server are these speaks
+ * the MySQL protocol (oa_mysql_greeting_start). */
+bool oa_mysql_detect(const struct iovec *iov, int iovcnt, size_t n);
+/* As the Redis functions above, for u.mysql. */
+void oa_mysql_conn_start(struct oa_fd *f);
+void oa_mysql_conn_stop(struct oa_fd *f);
+void oa_mysql_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		    size_t n, bool sent, uint64_t now);
+void oa_mysql_read_end(struct oa_thread *t, struct oa_fd *f, int err);
 
 /* ---- files (files.c) */
 

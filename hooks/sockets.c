@@ -1,10 +1,11 @@
 /* Socket hooks: bookkeeping of the application's sockets in the fd table
  * (family, role, peer), connect spans, and the entry points through which
  * every read and write of a watched fd reaches the HTTP glue (http.c), the
- * database glue (redis.c, pg.c) or the file spans (files.c). A connection's
- * first bytes from the client decide between them: a RESP array makes it
- * Redis's, a PostgreSQL startup-phase message PostgreSQL's, anything else
- * leaves it to HTTP. An fd with nothing to watch costs one load of its kind
+ * database glue (redis.c, pg.c, mysql.c) or the file spans (files.c). A
+ * connection's first bytes decide between them: from the client, a RESP
+ * array makes it Redis's, a PostgreSQL startup-phase message PostgreSQL's;
+ * from the server, a MySQL handshake MySQL's; anything else leaves it to
+ * HTTP. An fd with nothing to watch costs one load of its kind
  * byte per call.
  *
  * Non-blocking connects (EINPROGRESS): the span stays open in the fd's slot
@@ -144,12 +145,14 @@ static void db_stop(struct oa_fd *f)
 {
 	oa_redis_conn_stop(f);
 	oa_pg_conn_stop(f);
+	oa_mysql_conn_stop(f);
 }
 
 static bool db_on(const struct oa_fd *f)
 {
 	return __atomic_load_n(&f->redis, __ATOMIC_ACQUIRE) ||
-	       __atomic_load_n(&f->pg, __ATOMIC_ACQUIRE);
+	       __atomic_load_n(&f->pg, __ATOMIC_ACQUIRE) ||
+	       __atomic_load_n(&f->mysql, __ATOMIC_ACQUIRE);
 }
 
 static void db_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
@@ -159,6 +162,8 @@ static void db_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *i
 		oa_redis_bytes(t, f, iov, iovcnt, n, sent, now);
 	else if (f->pg)
 		oa_pg_bytes(t, f, iov, iovcnt, n, sent, now);
+	else if (f->mysql)
+		oa_mysql_bytes(t, f, iov, iovcnt, n, sent, now);
 }
 
 static void db_read_end(struct oa_thread *t, struct oa_fd *f, int err)
@@ -167,6 +172,8 @@ static void db_read_end(struct oa_thread *t, struct oa_fd *f, int err)
 		oa_redis_read_end(t, f, err);
 	else if (f->pg)
 		oa_pg_read_end(t, f, err);
+	else if (f->mysql)
+		oa_mysql_read_end(t, f, err);
 }
 
 bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
@@ -185,7 +192,7 @@ bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
 /* Unlocks, clearing OA_FD_WATCH when nothing is left to watch. */
 void oa_fd_unlock_slot(int fd, struct oa_fd *f)
 {
-	if (!f->http && !f->redis && !f->pg && !f->connecting)
+	if (!f->http && !f->redis && !f->pg && !f->mysql && !f->connecting)
 		oa_fd_kind_clear(fd, OA_FD_WATCH);
 	oa_fd_unlock(fd);
 }
@@ -490,7 +497,7 @@ void oa_tracked_dup(int oldfd, int newfd)
 	if (to) {
 		if (from && oa_fd_lock(oldfd)) {
 			memcpy(to, from, offsetof(struct oa_fd, u));
-			to->http = to->redis = to->pg = to->connecting = 0;
+			to->http = to->redis = to->pg = to->mysql = to->connecting = 0;
 			to->readers = to->writers = 0;
 			oa_fd_unlock(oldfd);
 		}
@@ -651,14 +658,17 @@ static void wire_decide(struct oa_thread *t, struct oa_fd *f, const struct iovec
 		return;
 	f->wire_seen = 1;
 	bool from_client = sent == (f->role == OA_ROLE_CLIENT);
-	if (!f->http || !from_client)
+	if (!f->http)
 		return;
-	if (oa_redis_detect(iov, iovcnt, n)) {
+	if (from_client && oa_redis_detect(iov, iovcnt, n)) {
 		oa_http_conn_stop(t, f);
 		oa_redis_conn_start(f);
-	} else if (oa_pg_detect(iov, iovcnt, n)) {
+	} else if (from_client && oa_pg_detect(iov, iovcnt, n)) {
 		oa_http_conn_stop(t, f);
 		oa_pg_conn_start(f);
+	} else if (!from_client && oa_mysql_detect(iov, iovcnt, n)) {
+		oa_http_conn_stop(t, f);
+		oa_mysql_conn_start(f);
 	}
 }
 
@@ -689,7 +699,7 @@ static void socket_read_done(struct oa_thread *t, int fd, struct oa_fd *f, const
 		return;
 	if (r > 0 && f->http)
 		wire_decide(t, f, iov, iovcnt, (size_t)r, false);
-	if (f->redis || f->pg) {
+	if (f->redis || f->pg || f->mysql) {
 		db_read_done(t, f, iov, iovcnt, r, err);
 		return;
 	}
@@ -1030,7 +1040,7 @@ OA_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 				oa_http_sent(t, fd, f, vec[i].msg_hdr.msg_iov,
 					     (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len);
 		}
-		for (int i = 0; i < r && (f->redis || f->pg); i++)
+		for (int i = 0; i < r && (f->redis || f->pg || f->mysql); i++)
 			db_bytes(t, f, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
 				 vec[i].msg_len, true, start);
 		oa_fd_unlock_slot(fd, f);

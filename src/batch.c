@@ -28,6 +28,7 @@ const char *const oa_scope_names[] = {
     [OA_SCOPE_MANUAL] = "otlpauto.manual",
     [OA_SCOPE_REDIS] = "otlpauto.redis",
     [OA_SCOPE_POSTGRESQL] = "otlpauto.postgresql",
+    [OA_SCOPE_MYSQL] = "otlpauto.mysql",
 };
 
 /* Strings live in fixed chunks so pointers stay valid while the batch grows.
