@@ -121,6 +121,8 @@ struct oa_redis_conn {
  * get spans, per connection; cycles beyond them are counted only. */
 #define OA_PG_OPEN_MAX	4
 #define OA_PG_QUERY_CAP 512 /* a sanitised query text, NUL included */
+/* Named prepared statements whose summary is kept, per connection. */
+#define OA_PG_PREPARED_MAX 4
 
 struct oa_pg_cycle {
 	struct oa_span_ctx ctx, parent;
@@ -141,8 +143,13 @@ struct oa_pg_conn {
 	bool building, building_untracked;
 	uint8_t database_len;
 	char database[63]; /* db.namespace: the startup's database (else user) */
+	uint8_t prepared_next;
 	uint32_t untracked;
 	struct oa_pg_cycle open[OA_PG_OPEN_MAX];
+	struct {
+		char name[OA_PG_NAME_CAP]; /* "": none */
+		struct oa_sql_summary summary;
+	} prepared[OA_PG_PREPARED_MAX];
 };
 
 /* MySQL commands sent and not yet answered that get spans, per connection

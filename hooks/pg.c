@@ -16,9 +16,10 @@
  * postgres backend, forked by the postmaster after the accept) a SERVER
  * span from the read of its first message to the send of its
  * ReadyForQuery. A cycle's query text is its Query's or its first Parse's;
- * a cycle that binds a statement prepared earlier has none, and takes its
- * operation from its first CommandComplete tag. Its first ErrorResponse's
- * SQLSTATE is its status code.
+ * a cycle that binds a named statement prepared earlier has none and the
+ * statement's summary (the last OA_PG_PREPARED_MAX named per connection
+ * are remembered), else the operation of its first CommandComplete tag.
+ * Its first ErrorResponse's SQLSTATE is its status code.
  *
  * The query text is sanitised as it is read (literals become '?'), never
  * kept raw; OTLPAUTO_DB_STATEMENT=off records none. A SERVER span is a root:
@@ -57,6 +58,9 @@ void oa_pg_conn_start(struct oa_fd *f)
 	c->building = c->building_untracked = false;
 	c->untracked = 0;
 	c->database_len = 0;
+	c->prepared_next = 0;
+	for (int i = 0; i < OA_PG_PREPARED_MAX; i++)
+		c->prepared[i].name[0] = 0;
 	__atomic_store_n(&f->pg, 1, __ATOMIC_RELEASE);
 }
 
@@ -184,6 +188,38 @@ static void cycle_query(struct oa_pg_cycle *cy, const char *query)
 	cy->query_len = (uint16_t)(n < sizeof cy->query ? n : sizeof cy->query - 1);
 }
 
+/* A named statement's Parse: its summary is kept for the cycles that bind it
+ * later (pgbench -M prepared), replacing an older one of the same name. */
+static void statement_parsed(struct oa_pg_conn *c, const char *name, const char *query)
+{
+	size_t len = strlen(name);
+	if (!len || len >= OA_PG_NAME_CAP)
+		return;
+	int at = c->prepared_next;
+	for (int i = 0; i < OA_PG_PREPARED_MAX; i++)
+		if (strcmp(c->prepared[i].name, name) == 0)
+			at = i;
+	if (at == c->prepared_next)
+		c->prepared_next = (uint8_t)((c->prepared_next + 1) % OA_PG_PREPARED_MAX);
+	memcpy(c->prepared[at].name, name, len + 1);
+	oa_sql_summarize(query, strlen(query), OA_SQL_POSTGRESQL, &c->prepared[at].summary);
+}
+
+/* A Bind of a named statement in a cycle without query text: the
+ * statement's summary, no text. */
+static void statement_bound(struct oa_pg_conn *c, struct oa_pg_cycle *cy, const char *name)
+{
+	if (!cy || cy->queried || !name[0])
+		return;
+	for (int i = 0; i < OA_PG_PREPARED_MAX; i++) {
+		if (strcmp(c->prepared[i].name, name) == 0) {
+			cy->queried = true;
+			cy->summary = c->prepared[i].summary;
+			return;
+		}
+	}
+}
+
 /* The cycle is complete on the frontend's side: a ReadyForQuery ends it. */
 static void cycle_sent(struct oa_pg_conn *c)
 {
@@ -229,6 +265,10 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 			cycle_begin(t, f, now);
 		if (ev->query)
 			cycle_query(building(c), ev->query);
+		if (ev->type == 'P' && ev->query && ev->statement)
+			statement_parsed(c, ev->statement, ev->query);
+		if (ev->type == 'B' && ev->statement)
+			statement_bound(c, building(c), ev->statement);
 		break;
 	case 'S': /* Sync: a ReadyForQuery comes, also for a Sync alone (no span) */
 		if (!c->building) {

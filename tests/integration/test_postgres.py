@@ -1,12 +1,13 @@
 """PostgreSQL spans from the wire: a PostgreSQL server started in a temporary
 data directory (initdb as an unprivileged user) on a loopback port, psql and
-pgbench (simple and extended query protocol), each under the shim. The
+pgbench (simple, extended and prepared query protocol), each under the shim. The
 backends the postmaster forks get a SERVER span per query cycle, the clients
 a CLIENT span per query cycle, with the database attributes and sanitised
 query texts; errors carry their SQLSTATE. psql asks for TLS first (an
 SSLRequest) and the server, without TLS, answers 'N': the connection stays
 plaintext and traced. A literal password never reaches a span."""
 
+import collections
 import glob
 import os
 import shutil
@@ -218,6 +219,9 @@ def test_pgbench(mode):
         spans = receiver.spans
 
     runs = CLIENTS * TRANSACTIONS
+    # -M prepared: each client prepares each statement once, in a cycle of
+    # its own (Parse, Sync); its executions bind it by name
+    prepares = CLIENTS if mode == 'prepared' else 0
     check_equal(bench.returncode, 0, f'pgbench -M {mode} completes')
     check_equal(total, str(runs), 'every UPDATE ran')
     pg_spans = spans_where(spans, scope=SCOPE)
@@ -225,13 +229,16 @@ def test_pgbench(mode):
     for kind, side, extra in ((KIND_CLIENT, 'CLIENT', 0), (KIND_SERVER, 'SERVER', 1)):
         selects = named(pg_spans, kind, 'SELECT counters')
         updates = named(pg_spans, kind, 'UPDATE counters')
-        check_equal(len(selects), runs + extra, f'a {side} span per SELECT (-M {mode})')
-        check_equal(len(updates), runs, f'a {side} span per UPDATE (-M {mode})')
-        check_equal(len([s for s in pg_spans if s['kind'] == kind]), 2 * runs + 3 * extra,
-                    f'no other {side} span (-M {mode})')
-        check_equal(attr(updates[0], 'db.query.text'),
-                    'UPDATE counters SET n = n + ? WHERE id = ?;' if mode == 'simple'
-                    else 'UPDATE counters SET n = n + ? WHERE id = $1;', f'query text (-M {mode})')
+        check_equal(len(selects), runs + prepares + extra,
+                    f'a {side} span per SELECT (-M {mode})')
+        check_equal(len(updates), runs + prepares, f'a {side} span per UPDATE (-M {mode})')
+        check_equal(len([s for s in pg_spans if s['kind'] == kind]),
+                    2 * (runs + prepares) + 3 * extra, f'no other {side} span (-M {mode})')
+        texts = collections.Counter(attr(s, 'db.query.text') for s in updates)
+        text = ('UPDATE counters SET n = n + ? WHERE id = ?;' if mode == 'simple'
+                else 'UPDATE counters SET n = n + ? WHERE id = $1;')
+        check_equal(texts, {text: prepares, None: runs} if prepares else {text: runs},
+                    f'query texts (-M {mode}: executions of a prepared statement have none)')
         check(all(s['status_code'] != STATUS_ERROR for s in selects + updates),
               f'no error (-M {mode})')
 
@@ -241,6 +248,7 @@ def test():
     test_statement_off()
     test_pgbench('simple')
     test_pgbench('extended')
+    test_pgbench('prepared')
 
 
 if __name__ == '__main__':
