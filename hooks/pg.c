@@ -22,8 +22,9 @@
  * Its first ErrorResponse's SQLSTATE is its status code.
  *
  * The query text is sanitised as it is read (literals become '?'), never
- * kept raw; OTLPAUTO_DB_STATEMENT=off records none. A SERVER span is a root:
- * the two sides are linked by time only.
+ * kept raw; OTLPAUTO_DB_STATEMENT=off records none. A SERVER span's parent
+ * is the traceparent of a sqlcommenter comment in its query; without one it
+ * is a root (the clients add none: the two sides are linked by time).
  *
  * Spans are correct or absent: anything out of step (bytes passed by
  * unseen, a parser giving up) drops the state and its open spans. State is
@@ -94,10 +95,12 @@ static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key ad
 }
 
 /* err: the errno that ended a client cycle without its ReadyForQuery. */
-static void cycle_span(struct oa_thread *t, const struct oa_fd *f, const struct oa_pg_cycle *cy,
+static void cycle_span(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_cycle *cy,
 		       uint64_t end, int err)
 {
 	bool server = f->role == OA_ROLE_SERVER;
+	if (server)
+		oa_span_ctx_start(t, cy->parent.span_id ? &cy->parent : NULL, &cy->ctx);
 	struct oa_payload w;
 	if (!oa_net_span_begin(t, &w, &cy->parent, &cy->ctx,
 			       server ? OA_KIND_SERVER : OA_KIND_CLIENT, OA_SCOPE_POSTGRESQL,
@@ -160,8 +163,9 @@ static void cycle_begin(struct oa_thread *t, struct oa_fd *f, uint64_t now)
 	cy->sqlstate[0] = 0;
 	cy->summary.operation[0] = cy->summary.collection[0] = 0;
 	if (f->role == OA_ROLE_SERVER) {
+		/* the context is drawn when the span is written: the query
+		 * may name a parent (server_parent) */
 		memset(&cy->parent, 0, sizeof cy->parent);
-		oa_span_ctx_start(t, NULL, &cy->ctx);
 	} else {
 		oa_current_parent(t, &cy->parent);
 		oa_span_ctx_start(t, &cy->parent, &cy->ctx);
@@ -174,13 +178,29 @@ static struct oa_pg_cycle *building(struct oa_pg_conn *c)
 	return c->building && !c->building_untracked ? slot(c, c->count) : NULL;
 }
 
+/* A server cycle's parent: the traceparent of a comment in its query, as
+ * sqlcommenter appends it (read when OTEL_PROPAGATORS has tracecontext). */
+static void server_parent(struct oa_pg_cycle *cy, const char *query, size_t len)
+{
+	struct oa_span_context remote;
+	if (!oa_rt.cfg.propagate_tracecontext ||
+	    !oa_sql_find_traceparent(query, len, OA_SQL_POSTGRESQL, &remote))
+		return;
+	memcpy(cy->parent.trace_id, remote.trace_id, 16);
+	cy->parent.span_id = oa_span_id_from_bytes(remote.span_id);
+	cy->parent.flags = remote.flags & 1;
+	cy->parent.remote = true;
+}
+
 /* The cycle's query: sanitised now (the raw text lives until the next feed). */
-static void cycle_query(struct oa_pg_cycle *cy, const char *query)
+static void cycle_query(const struct oa_fd *f, struct oa_pg_cycle *cy, const char *query)
 {
 	if (!cy || cy->queried)
 		return;
 	cy->queried = true;
 	size_t len = strlen(query);
+	if (f->role == OA_ROLE_SERVER)
+		server_parent(cy, query, len);
 	oa_sql_summarize(query, len, OA_SQL_POSTGRESQL, &cy->summary);
 	if (oa_rt.cfg.db_statement == OA_DB_STATEMENT_OFF)
 		return;
@@ -253,7 +273,7 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 		if (!c->building)
 			cycle_begin(t, f, now);
 		if (ev->query)
-			cycle_query(building(c), ev->query);
+			cycle_query(f, building(c), ev->query);
 		cycle_sent(c);
 		break;
 	case 'P': /* Parse, Bind, Describe, Execute, Close: the extended cycle */
@@ -264,7 +284,7 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 		if (!c->building)
 			cycle_begin(t, f, now);
 		if (ev->query)
-			cycle_query(building(c), ev->query);
+			cycle_query(f, building(c), ev->query);
 		if (ev->type == 'P' && ev->query && ev->statement)
 			statement_parsed(c, ev->statement, ev->query);
 		if (ev->type == 'B' && ev->statement)

@@ -198,6 +198,25 @@ def test_statement_off():
     check(PASSWORD not in repr(spans), 'the password is in no span')
 
 
+def test_sqlcommenter():
+    """A query carrying sqlcommenter's traceparent comment: the backend's
+    SERVER span continues that trace; the comment is not in the text."""
+    requires_postgres()
+    trace_id, span_id = '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'
+    query = f"SELECT 1 /*traceparent='00-{trace_id}-{span_id}-01'*/"
+    with Receiver() as receiver:
+        with Postgres(receiver) as pg:
+            run = pg.psql('-c', query)
+            pg.stop()
+        time.sleep(0.5)
+        spans = receiver.spans
+    check_equal(run.returncode, 0, 'the commented query runs')
+    (server,) = spans_where(spans, KIND_SERVER, SCOPE)
+    check_equal(server['trace_id'], trace_id, 'the SERVER span is in the comment\'s trace')
+    check_equal(server['parent_span_id'], span_id, 'its parent is the comment\'s span')
+    check_equal(attr(server, 'db.query.text'), 'SELECT ?', 'the comment is not in the text')
+
+
 def test_pgbench(mode):
     """pgbench -M mode: a CLIENT and a SERVER span per statement run."""
     requires_postgres()
@@ -246,6 +265,7 @@ def test_pgbench(mode):
 def test():
     test_psql()
     test_statement_off()
+    test_sqlcommenter()
     test_pgbench('simple')
     test_pgbench('extended')
     test_pgbench('prepared')
