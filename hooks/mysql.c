@@ -17,7 +17,9 @@
  * is read (OTLPAUTO_DB_STATEMENT=off: none) and summarised; an execution
  * takes the summary of its statement's PREPARE (the last
  * OA_MYSQL_PREPARED_MAX prepared per connection are remembered), no text.
- * An ERR packet's error code is db.response.status_code and error.type.
+ * An ERR packet's error code is db.response.status_code and error.type. A
+ * SERVER span's parent is the traceparent of a sqlcommenter comment in its
+ * query; without one it is a root.
  *
  * Spans are correct or absent: anything out of step drops the state and its
  * open spans. Fixed-size state, under the fd's lock. */
@@ -162,6 +164,21 @@ static bool answered(uint8_t command)
 	       command != OA_MYSQL_COM_STMT_SEND_LONG_DATA;
 }
 
+/* A server command's parent: the traceparent of a comment in its query, as
+ * sqlcommenter appends it (read when OTEL_PROPAGATORS has tracecontext). */
+static bool server_parent(struct oa_span_ctx *parent, const char *query)
+{
+	struct oa_span_context remote;
+	if (!oa_rt.cfg.propagate_tracecontext ||
+	    !oa_sql_find_traceparent(query, strlen(query), OA_SQL_MYSQL, &remote))
+		return false;
+	memcpy(parent->trace_id, remote.trace_id, 16);
+	parent->span_id = oa_span_id_from_bytes(remote.span_id);
+	parent->flags = remote.flags & 1;
+	parent->remote = true;
+	return true;
+}
+
 static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_event *ev,
 			  uint64_t now)
 {
@@ -203,7 +220,8 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 		return;
 	if (f->role == OA_ROLE_SERVER) {
 		memset(&cmd->parent, 0, sizeof cmd->parent);
-		oa_span_ctx_start(t, NULL, &cmd->ctx);
+		bool remote = ev->text && server_parent(&cmd->parent, ev->text);
+		oa_span_ctx_start(t, remote ? &cmd->parent : NULL, &cmd->ctx);
 	} else {
 		oa_current_parent(t, &cmd->parent);
 		oa_span_ctx_start(t, &cmd->parent, &cmd->ctx);

@@ -160,5 +160,29 @@ def test_client():
     check('alice' not in repr(db_spans), 'no string literal is in a span')
 
 
+def test_sqlcommenter():
+    """A query carrying sqlcommenter's traceparent comment (the client keeps
+    comments with --comments): the SERVER span continues that trace."""
+    requires_mariadb()
+    trace_id, span_id = '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'
+    with Receiver() as receiver:
+        with MariaDB(receiver) as db:
+            run = db.client('--comments', '-e',
+                            f"SELECT 1 /*traceparent='00-{trace_id}-{span_id}-01'*/")
+            db.stop()
+        time.sleep(0.5)
+        spans = receiver.spans
+    check(run.returncode == 0, 'the commented query runs', run.stderr)
+    (server,) = spans_where(spans, KIND_SERVER, SCOPE)
+    check_equal(server['trace_id'], trace_id, 'the SERVER span is in the comment\'s trace')
+    check_equal(server['parent_span_id'], span_id, 'its parent is the comment\'s span')
+    check_equal(attr(server, 'db.query.text'), 'SELECT ?', 'the comment is not in the text')
+
+
+def test():
+    test_client()
+    test_sqlcommenter()
+
+
 if __name__ == '__main__':
-    main(test_client)
+    main(test)
