@@ -13,15 +13,22 @@
 #include "net.h"
 #include "real.h"
 
-OA_REAL(int, getaddrinfo, (const char *, const char *, const struct addrinfo *, struct addrinfo **))
+OA_REAL(int, getaddrinfo,
+	(const char *a0, const char *a1, const struct addrinfo *a2, struct addrinfo **a3),
+	EAI_SYSTEM)
 OA_REAL(int, getnameinfo,
-	(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int))
-OA_REAL(struct hostent *, gethostbyname, (const char *))
-OA_REAL(struct hostent *, gethostbyname2, (const char *, int))
+	(const struct sockaddr *a0, socklen_t a1, char *a2, socklen_t a3, char *a4, socklen_t a5,
+	 int a6),
+	EAI_SYSTEM)
+OA_REAL(struct hostent *, gethostbyname, (const char *a0), NULL)
+OA_REAL(struct hostent *, gethostbyname2, (const char *a0, int a1), NULL)
 OA_REAL(int, gethostbyname_r,
-	(const char *, struct hostent *, char *, size_t, struct hostent **, int *))
+	(const char *a0, struct hostent *a1, char *a2, size_t a3, struct hostent **a4, int *a5),
+	ENOSYS)
 OA_REAL(int, gethostbyname2_r,
-	(const char *, int, struct hostent *, char *, size_t, struct hostent **, int *))
+	(const char *a0, int a1, struct hostent *a2, char *a3, size_t a4, struct hostent **a5,
+	 int *a6),
+	ENOSYS)
 
 /* ---- address -> name cache: seqlocked slots, a writer that finds one
  * busy gives up, a reader that sees one change misses. */

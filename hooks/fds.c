@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fdguard.h"
@@ -19,11 +20,11 @@
 
 #define OA_EXPORT __attribute__((visibility("default")))
 
-OA_REAL(int, close, (int fd))
-OA_REAL(int, close_range, (unsigned int first, unsigned int last, int flags))
-OA_REAL(void, closefrom, (int lowfd))
-OA_REAL(int, dup2, (int oldfd, int newfd))
-OA_REAL(int, dup3, (int oldfd, int newfd, int flags))
+OA_REAL(int, close, (int fd), -1)
+OA_REAL(int, close_range, (unsigned int first, unsigned int last, int flags), -1)
+OA_REAL_VOID(closefrom, (int lowfd), syscall(SYS_close_range, (unsigned)lowfd, ~0u, 0))
+OA_REAL(int, dup2, (int oldfd, int newfd), -1)
+OA_REAL(int, dup3, (int oldfd, int newfd, int flags), -1)
 
 static bool guarded(int fd)
 {

@@ -43,11 +43,11 @@
 #include "net.h"
 #include "real.h"
 
-OA_REAL(ssize_t, sendmsg, (int, const struct msghdr *, int))
-OA_REAL(int, epoll_wait, (int, struct epoll_event *, int, int))
-OA_REAL(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *))
+OA_REAL(ssize_t, sendmsg, (int a0, const struct msghdr *a1, int a2), -1)
+OA_REAL(int, epoll_wait, (int a0, struct epoll_event *a1, int a2, int a3), -1)
+OA_REAL(int, epoll_pwait, (int a0, struct epoll_event *a1, int a2, int a3, const sigset_t *a4), -1)
 OA_REAL(int, epoll_pwait2,
-	(int, struct epoll_event *, int, const struct timespec *, const sigset_t *))
+	(int a0, struct epoll_event *a1, int a2, const struct timespec *a3, const sigset_t *a4), -1)
 
 /* The SERVER span this thread pushed as its context, if any. */
 struct pushed_server {
@@ -140,6 +140,7 @@ void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f)
 	h->inject_len = h->inject_sent = 0;
 	h->held = false;
 	h->rewrite_len = h->rewrite_sent = 0;
+	h->tls.session = NULL;
 	h->opener_set = t && pushed.span_id;
 	if (h->opener_set) {
 		oa_current_parent(t, &h->opener_parent);
@@ -226,6 +227,26 @@ static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key ad
 		oa_payload_attr_str(w, address_key, addr, strlen(addr));
 }
 
+static const char *url_scheme(const struct oa_http_conn *h)
+{
+	return h->tls.session ? "https" : "http";
+}
+
+static void put_tls(struct oa_payload *w, const struct oa_http_conn *h)
+{
+	static const char version_key[] = "tls.protocol.version", cipher_key[] = "tls.cipher";
+	if (!h->tls.session)
+		return;
+	size_t len = strlen(h->tls.version);
+	if (len)
+		oa_payload_attr_str_k(w, OA_KEY_CUSTOM, version_key, sizeof version_key - 1,
+				      h->tls.version, len);
+	len = strlen(h->tls.cipher);
+	if (len)
+		oa_payload_attr_str_k(w, OA_KEY_CUSTOM, cipher_key, sizeof cipher_key - 1,
+				      h->tls.cipher, len);
+}
+
 /* The tracestate that came with the traceparent a SERVER span continues. */
 static void put_trace_state(struct oa_payload *w, const struct oa_http_exchange *ex)
 {
@@ -252,7 +273,8 @@ static void server_span(struct oa_thread *t, const struct oa_fd *f,
 		oa_payload_attr_str(&w, OA_KEY_URL_QUERY, query,
 				    n < sizeof query ? n : sizeof query - 1);
 	}
-	oa_payload_attr_static(&w, OA_KEY_URL_SCHEME, "http");
+	oa_payload_attr_static(&w, OA_KEY_URL_SCHEME, url_scheme(&f->u.http));
+	put_tls(&w, &f->u.http);
 	struct oa_host_port host;
 	if (oa_split_host_port(head->host, head->host_len, &host))
 		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host.name, host.name_len);
@@ -289,13 +311,14 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 		host.port = 0;
 	}
 	uint16_t port = host.port;
-	bool https = strcmp(head->scheme, "https") == 0;
+	const char *scheme = head->scheme_len ? head->scheme : url_scheme(&f->u.http);
+	bool https = strcmp(scheme, "https") == 0;
 	if (!port)
 		port = (head->flags & OA_HTTP_ABSOLUTE_FORM) ? (https ? 443 : 80)
 							     : oa_sockaddr_port(&f->peer.sa);
 	char url[URL_MAX];
 	struct oa_http_url parts = {
-	    .scheme = head->scheme_len ? head->scheme : "http",
+	    .scheme = scheme,
 	    .host = head->host_len ? head->host : peer,
 	    .port = port,
 	    .path = head->path,
@@ -310,6 +333,7 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 	if (port)
 		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, port);
 	put_peer(&w, f, OA_KEY_NETWORK_PEER_ADDRESS, OA_KEY_NETWORK_PEER_PORT);
+	put_tls(&w, &f->u.http);
 	bool is_error = ex->status >= 400 || err;
 	put_status(&w, ex->status, ex->status >= 400);
 	if (err)
@@ -649,6 +673,45 @@ static void wire_context(const struct oa_span_ctx *ctx, struct oa_span_context *
 	memcpy(out->trace_id, ctx->trace_id, 16);
 	oa_span_id_to_bytes(ctx->span_id, out->span_id);
 	out->flags = ctx->flags & 1;
+}
+
+/* As plan_head: a request that will get no span gets no traceparent. */
+static bool tls_request_fits(const struct oa_http_conn *h)
+{
+	return propagating() && !__atomic_load_n(&h->untracked, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&h->count, __ATOMIC_RELAXED) < OA_HTTP_OPEN_MAX;
+}
+
+size_t oa_http_tls_lines(struct oa_thread *t, struct oa_fd *f, char lines[OA_INJECT_MAX])
+{
+	struct oa_http_conn *h = &f->u.http;
+	if (!tls_request_fits(h))
+		return 0;
+	struct origin o;
+	client_origin(t, h, &o);
+	new_client_ctx(t, &o, &h->out_parent, &h->out_ctx);
+	h->out_decided = true;
+	struct oa_span_context sc;
+	wire_context(&h->out_ctx, &sc);
+	return oa_inject_format(&sc, o.tracestate, o.tracestate_len, lines);
+}
+
+bool oa_http_tls_rewrite(struct oa_thread *t, struct oa_fd *f, const struct oa_http_tp_field *tp,
+			 char value[OA_TRACEPARENT_LEN + 1])
+{
+	struct oa_http_conn *h = &f->u.http;
+	if (!tls_request_fits(h))
+		return false;
+	struct origin o;
+	client_origin(t, h, &o);
+	if (oa_span_id_from_bytes(tp->value.span_id) != o.remote_parent)
+		return false;
+	new_client_ctx(t, &o, &h->out_parent, &h->out_ctx);
+	h->out_decided = true;
+	struct oa_span_context sc;
+	wire_context(&h->out_ctx, &sc);
+	oa_traceparent_rewrite(&tp->value, &sc, value);
+	return true;
 }
 
 /* The head's first traceparent line, whose value starts at application

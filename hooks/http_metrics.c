@@ -15,12 +15,14 @@ void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, ui
 	bool server = f->role == OA_ROLE_SERVER;
 	memset(&key, 0, 16); /* the fields, and the address's first bytes */
 	key.method = head->method;
+	key.https = f->u.http.tls.session != NULL;
 	key.status = ex->status;
 	if (server) {
 		key.metric = OA_METRIC_HTTP_SERVER_DURATION;
 	} else {
 		key.metric = OA_METRIC_HTTP_CLIENT_DURATION;
-		key.https = strcmp(head->scheme, "https") == 0;
+		if (head->scheme_len)
+			key.https = strcmp(head->scheme, "https") == 0;
 		key.error = err;
 		/* as the CLIENT span names the server */
 		struct oa_host_port host = {.port = 0};

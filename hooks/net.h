@@ -59,8 +59,33 @@ struct oa_http_exchange {
 	struct oa_http_head head;
 };
 
+/* A connection whose HTTP bytes are a TLS session's plaintext (tls.c). */
+struct oa_tls_conn {
+	/* The session (an SSL*, a gnutls_session_t) whose plaintext the HTTP
+	 * state parses; NULL: the socket's own bytes. Kept after the parser
+	 * gives up, so that the session is known not to be HTTP. */
+	const void *session;
+	char version[8]; /* tls.protocol.version: "1.3" */
+	char cipher[48]; /* tls.cipher, the IANA name: "TLS_AES_256_GCM_SHA384" */
+	/* Client: header lines inserted into the plaintext (or a rewritten
+	 * traceparent value, which goes instead of the application's next
+	 * `replaces` bytes), still to be written once `before` more
+	 * application bytes have gone out. */
+	uint16_t lines_len, lines_sent;
+	uint8_t replaces;
+	size_t before;
+	char lines[OA_INJECT_MAX];
+	/* Client: a write that failed (SSL_ERROR_WANT_WRITE) after taking
+	 * retry_taken of its bytes; OpenSSL wants it repeated as it was (a
+	 * GnuTLS send, and an OpenSSL one with partial writes, returns what
+	 * it took instead). */
+	const void *retry_buf;
+	size_t retry_num, retry_taken;
+};
+
 struct oa_http_conn {
 	struct oa_http_parser requests, responses;
+	struct oa_tls_conn tls;
 	uint64_t request_start; /* ticks of the current request's first byte; 0: none yet */
 	uint8_t first, count;	/* open[] is a ring */
 	/* Requests after open[]'s, with no span: while any is unanswered, new
@@ -317,6 +342,19 @@ void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iov
 void oa_http_sent_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n);
 /* The write side was shut down (or the fd is being closed). */
 void oa_http_write_end(struct oa_thread *t, int fd, struct oa_fd *f);
+/* A client's request over TLS (tls.c), whose head ends in plaintext about
+ * to be written: decides its context now (its feed takes it) and writes its
+ * header lines into `lines`; returns their length, 0 when it gets none. */
+size_t oa_http_tls_lines(struct oa_thread *t, struct oa_fd *f, char lines[OA_INJECT_MAX]);
+/* ... and for such a request that passes on the traceparent of the request
+ * being handled (a proxy): writes the value that replaces it (naming the
+ * CLIENT span); false when it is not that one. */
+bool oa_http_tls_rewrite(struct oa_thread *t, struct oa_fd *f, const struct oa_http_tp_field *tp,
+			 char value[OA_TRACEPARENT_LEN + 1]);
+/* Threads running a TLS library call whose socket is not known yet (tls.c):
+ * while not zero, the socket hooks tell the socket they read or write. */
+extern uint32_t oa_tls_probes;
+void oa_tls_saw(int fd);
 /* Drops the HTTP state: open spans are never sent. */
 void oa_http_conn_stop(struct oa_thread *t, struct oa_fd *f);
 /* The exchange's duration into its metric (http_metrics.c); err: the errno

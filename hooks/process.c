@@ -33,26 +33,29 @@
 
 #define OA_EXPORT __attribute__((visibility("default")))
 
-OA_REAL(int, execve, (const char *, char *const[], char *const[]))
-OA_REAL(int, execvpe, (const char *, char *const[], char *const[]))
-OA_REAL(int, fexecve, (int, char *const[], char *const[]))
+OA_REAL(int, execve, (const char *a0, char *const a1[], char *const a2[]), -1)
+OA_REAL(int, execvpe, (const char *a0, char *const a1[], char *const a2[]), -1)
+OA_REAL(int, fexecve, (int a0, char *const a1[], char *const a2[]), -1)
 OA_REAL(int, posix_spawn,
-	(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
-	 char *const[], char *const[]))
+	(pid_t * a0, const char *a1, const posix_spawn_file_actions_t *a2,
+	 const posix_spawnattr_t *a3, char *const a4[], char *const a5[]),
+	ENOSYS)
 OA_REAL(int, posix_spawnp,
-	(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
-	 char *const[], char *const[]))
-OA_REAL(int, system, (const char *))
-OA_REAL(FILE *, popen, (const char *, const char *))
-OA_REAL(int, pclose, (FILE *))
-OA_REAL(int, fclose, (FILE *))
-OA_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *))
-OA_REAL(void, _exit, (int))
-OA_REAL(void, exit, (int))
+	(pid_t * a0, const char *a1, const posix_spawn_file_actions_t *a2,
+	 const posix_spawnattr_t *a3, char *const a4[], char *const a5[]),
+	ENOSYS)
+OA_REAL(int, system, (const char *a0), -1)
+OA_REAL(FILE *, popen, (const char *a0, const char *a1), NULL)
+OA_REAL(int, pclose, (FILE * a0), -1)
+OA_REAL(int, fclose, (FILE * a0), -1)
+OA_REAL(int, sigaction, (int a0, const struct sigaction *a1, struct sigaction *a2), -1)
+OA_REAL_VOID(_exit, (int status), syscall(SYS_exit_group, status))
+OA_REAL_VOID(exit, (int status), syscall(SYS_exit_group, status))
 OA_REAL(int, __libc_start_main,
-	(int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),
-	 void (*)(void), void *))
-OA_REAL(void, _Exit, (int))
+	(int (*a0)(int, char **, char **), int a1, char **a2, void (*a3)(void), void (*a4)(void),
+	 void (*a5)(void), void *a6),
+	-1)
+OA_REAL_VOID(_Exit, (int status), syscall(SYS_exit_group, status))
 
 static bool process_hooks_on(void)
 {
@@ -1056,8 +1059,8 @@ static void end_popens_at_exit(bool async)
 		end_open_popens(t, OA_END_PROCESS_EXIT);
 }
 
-OA_REAL(pid_t, _Fork, (void))
-OA_REAL(int, clone, (int (*)(void *), void *, int, void *, ...))
+OA_REAL(pid_t, _Fork, (void), -1)
+OA_REAL(int, clone, (int (*a0)(void *), void *a1, int a2, void *a3, ...), -1)
 
 /* _Fork runs no atfork handlers (it may be called from a signal handler):
  * the same work is done here, without their waits and locks. */
@@ -1200,7 +1203,7 @@ __asm__(".text\n"
 	"	.cfi_endproc\n"
 	"	.size vfork, .-vfork\n");
 #else
-OA_REAL(pid_t, fork, (void))
+OA_REAL(pid_t, fork, (void), -1)
 
 /* Elsewhere (and in sanitized builds) a vfork child would write into its
  * parent's rings: it runs as a fork (the child runs, then execs or exits). */

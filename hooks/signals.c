@@ -21,7 +21,7 @@
 
 #define OA_EXPORT __attribute__((visibility("default")))
 
-OA_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *))
+OA_REAL(int, sigaction, (int a0, const struct sigaction *a1, struct sigaction *a2), -1)
 
 /* Every standard signal whose default action ends the process, but those
  * that report a fault or an abort (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP,

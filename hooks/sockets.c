@@ -5,8 +5,9 @@
  * connection's first bytes decide between them: from the client, a RESP
  * array makes it Redis's, a PostgreSQL startup-phase message PostgreSQL's;
  * from the server, a MySQL handshake MySQL's; anything else leaves it to
- * HTTP. An fd with nothing to watch costs one load of its kind
- * byte per call.
+ * HTTP. An fd with nothing to watch costs one load of its kind byte per
+ * call, and one of the count of threads that want to know which socket a
+ * TLS library call uses (tls.c).
  *
  * Non-blocking connects (EINPROGRESS): the span stays open in the fd's slot
  * and ends at the first of: getsockopt(SO_ERROR) reporting an error, or 0
@@ -32,31 +33,35 @@
 #include "net.h"
 #include "real.h"
 
-OA_REAL(int, socket, (int, int, int))
-OA_REAL(int, connect, (int, const struct sockaddr *, socklen_t))
-OA_REAL(int, accept, (int, struct sockaddr *, socklen_t *))
-OA_REAL(int, accept4, (int, struct sockaddr *, socklen_t *, int))
-OA_REAL(int, shutdown, (int, int))
-OA_REAL(int, dup, (int))
-OA_REAL(int, getsockopt, (int, int, int, void *, socklen_t *))
-OA_REAL(ssize_t, read, (int, void *, size_t))
-OA_REAL(ssize_t, __read_chk, (int, void *, size_t, size_t))
-OA_REAL(ssize_t, readv, (int, const struct iovec *, int))
-OA_REAL(ssize_t, recv, (int, void *, size_t, int))
-OA_REAL(ssize_t, __recv_chk, (int, void *, size_t, size_t, int))
-OA_REAL(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *))
-OA_REAL(ssize_t, __recvfrom_chk, (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *))
-OA_REAL(ssize_t, recvmsg, (int, struct msghdr *, int))
-OA_REAL(int, recvmmsg, (int, struct mmsghdr *, unsigned int, int, struct timespec *))
-OA_REAL(ssize_t, write, (int, const void *, size_t))
-OA_REAL(ssize_t, writev, (int, const struct iovec *, int))
-OA_REAL(ssize_t, send, (int, const void *, size_t, int))
-OA_REAL(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t))
-OA_REAL(ssize_t, sendmsg, (int, const struct msghdr *, int))
-OA_REAL(int, sendmmsg, (int, struct mmsghdr *, unsigned int, int))
-OA_REAL(ssize_t, sendfile, (int, int, off_t *, size_t))
-OA_REAL(ssize_t, sendfile64, (int, int, off64_t *, size_t))
-OA_REAL(ssize_t, splice, (int, loff_t *, int, loff_t *, size_t, unsigned int))
+OA_REAL(int, socket, (int a0, int a1, int a2), -1)
+OA_REAL(int, connect, (int a0, const struct sockaddr *a1, socklen_t a2), -1)
+OA_REAL(int, accept, (int a0, struct sockaddr *a1, socklen_t *a2), -1)
+OA_REAL(int, accept4, (int a0, struct sockaddr *a1, socklen_t *a2, int a3), -1)
+OA_REAL(int, shutdown, (int a0, int a1), -1)
+OA_REAL(int, dup, (int a0), -1)
+OA_REAL(int, getsockopt, (int a0, int a1, int a2, void *a3, socklen_t *a4), -1)
+OA_REAL(ssize_t, read, (int a0, void *a1, size_t a2), -1)
+OA_REAL(ssize_t, __read_chk, (int a0, void *a1, size_t a2, size_t a3), -1)
+OA_REAL(ssize_t, readv, (int a0, const struct iovec *a1, int a2), -1)
+OA_REAL(ssize_t, recv, (int a0, void *a1, size_t a2, int a3), -1)
+OA_REAL(ssize_t, __recv_chk, (int a0, void *a1, size_t a2, size_t a3, int a4), -1)
+OA_REAL(ssize_t, recvfrom,
+	(int a0, void *a1, size_t a2, int a3, struct sockaddr *a4, socklen_t *a5), -1)
+OA_REAL(ssize_t, __recvfrom_chk,
+	(int a0, void *a1, size_t a2, size_t a3, int a4, struct sockaddr *a5, socklen_t *a6), -1)
+OA_REAL(ssize_t, recvmsg, (int a0, struct msghdr *a1, int a2), -1)
+OA_REAL(int, recvmmsg, (int a0, struct mmsghdr *a1, unsigned int a2, int a3, struct timespec *a4),
+	-1)
+OA_REAL(ssize_t, write, (int a0, const void *a1, size_t a2), -1)
+OA_REAL(ssize_t, writev, (int a0, const struct iovec *a1, int a2), -1)
+OA_REAL(ssize_t, send, (int a0, const void *a1, size_t a2, int a3), -1)
+OA_REAL(ssize_t, sendto,
+	(int a0, const void *a1, size_t a2, int a3, const struct sockaddr *a4, socklen_t a5), -1)
+OA_REAL(ssize_t, sendmsg, (int a0, const struct msghdr *a1, int a2), -1)
+OA_REAL(int, sendmmsg, (int a0, struct mmsghdr *a1, unsigned int a2, int a3), -1)
+OA_REAL(ssize_t, sendfile, (int a0, int a1, off_t *a2, size_t a3), -1)
+OA_REAL(ssize_t, sendfile64, (int a0, int a1, off64_t *a2, size_t a3), -1)
+OA_REAL(ssize_t, splice, (int a0, loff_t *a1, int a2, loff_t *a3, size_t a4, unsigned int a5), -1)
 
 /* glibc's fortified variants, reached by programs built with
  * _FORTIFY_SOURCE; they have no public prototypes. */
@@ -72,8 +77,11 @@ struct oa_record *oa_net_span_begin(struct oa_thread *t, struct oa_payload *w,
 				    enum oa_span_kind kind, enum oa_scope scope, uint64_t start,
 				    uint32_t payload_max)
 {
-	if (!(ctx->flags & 1))
+	if (!(ctx->flags & 1)) {
+		/* the thread's own word: no shared line on the unsampled path */
+		__atomic_store_n(&t->ring->sampled_out, t->ring->sampled_out + 1, __ATOMIC_RELAXED);
 		return NULL;
+	}
 	struct oa_record *rec = oa_record_begin(t, payload_max);
 	if (!rec)
 		return NULL;
@@ -799,12 +807,14 @@ static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
 
 /* A read or write hook: a call on an fd with nothing to watch (or that
  * `bypass` says to leave alone) goes straight to libc, at the cost of one
- * load of the fd's kind byte; the others describe the call as `c` for the
- * slow path. */
+ * load of the fd's kind byte (and of oa_tls_probes); the others describe
+ * the call as `c` for the slow path. */
 #define IO_HOOK(ret, name, params, args, bypass, slow, ...)                                        \
 	OA_EXPORT ret name params                                                                  \
 	{                                                                                          \
 		uint8_t kind = oa_fd_kind(fd);                                                     \
+		if (__builtin_expect(__atomic_load_n(&oa_tls_probes, __ATOMIC_RELAXED) != 0, 0))   \
+			oa_tls_saw(fd);                                                            \
 		if (!WATCHED(kind) || (bypass))                                                    \
 			return oa_real_##name() args;                                              \
 		__VA_ARGS__;                                                                       \

@@ -16,9 +16,11 @@
 
 #define OA_EXPORT __attribute__((visibility("default")))
 
-OA_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
-OA_REAL(int, pthread_setname_np, (pthread_t, const char *))
-OA_REAL(int, prctl, (int, unsigned long, unsigned long, unsigned long, unsigned long))
+OA_REAL(int, pthread_create,
+	(pthread_t * a0, const pthread_attr_t *a1, void *(*a2)(void *), void *a3), ENOSYS)
+OA_REAL(int, pthread_setname_np, (pthread_t a0, const char *a1), ENOSYS)
+OA_REAL(int, prctl,
+	(int a0, unsigned long a1, unsigned long a2, unsigned long a3, unsigned long a4), -1)
 
 struct start_args {
 	void *(*start)(void *);

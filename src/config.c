@@ -24,11 +24,11 @@
 /* Hook families this build contains; the sockets feature carries DNS and HTTP. */
 #define HOOKS_BUILT                                                                                \
 	((OA_FEATURE_FUNCTIONS ? OA_HOOK_FUNCTIONS : 0) |                                          \
-	 (OA_FEATURE_SOCKETS ? OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP : 0) |                 \
+	 (OA_FEATURE_SOCKETS ? OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP | OA_HOOK_TLS : 0) |   \
 	 OA_HOOK_PROCESS | (OA_FEATURE_FILES ? OA_HOOK_FILES : 0))
 #define HOOKS_ALL                                                                                  \
 	(OA_HOOK_FUNCTIONS | OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP | OA_HOOK_PROCESS |      \
-	 OA_HOOK_FILES)
+	 OA_HOOK_FILES | OA_HOOK_TLS)
 
 #define NS_PER_US UINT64_C(1000)
 #define NS_PER_MS UINT64_C(1000000)
@@ -638,9 +638,16 @@ static const struct choice db_statements[] = {
 };
 
 static const struct choice hook_names[] = {
-    {"functions", OA_HOOK_FUNCTIONS}, {"sockets", OA_HOOK_SOCKETS}, {"dns", OA_HOOK_DNS},
-    {"http", OA_HOOK_HTTP},	      {"process", OA_HOOK_PROCESS}, {"files", OA_HOOK_FILES},
-    {"default", OA_HOOKS_DEFAULT},    {"all", HOOKS_ALL},	    {"none", 0},
+    {"functions", OA_HOOK_FUNCTIONS},
+    {"sockets", OA_HOOK_SOCKETS},
+    {"dns", OA_HOOK_DNS},
+    {"http", OA_HOOK_HTTP},
+    {"process", OA_HOOK_PROCESS},
+    {"files", OA_HOOK_FILES},
+    {"tls", OA_HOOK_TLS},
+    {"default", OA_HOOKS_DEFAULT},
+    {"all", HOOKS_ALL},
+    {"none", 0},
 };
 
 /* ---- Variables with their own rules ---- */

@@ -75,9 +75,11 @@ enum oa_hook_family {
 	OA_HOOK_HTTP = 1u << 3,
 	OA_HOOK_PROCESS = 1u << 4,
 	OA_HOOK_FILES = 1u << 5,
+	OA_HOOK_TLS = 1u << 6, /* HTTP inside OpenSSL sessions: with OA_HOOK_HTTP */
 };
 #define OA_HOOKS_DEFAULT                                                                           \
-	(OA_HOOK_FUNCTIONS | OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP | OA_HOOK_PROCESS)
+	(OA_HOOK_FUNCTIONS | OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP | OA_HOOK_PROCESS |      \
+	 OA_HOOK_TLS)
 
 struct oa_kv {
 	char *key;

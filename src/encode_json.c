@@ -416,19 +416,52 @@ static struct oa_str cstr(const char *s)
 	return (struct oa_str){s, (uint32_t)strlen(s)};
 }
 
+static void put_span_counts(struct json_out *o, const struct oa_metrics_export *m)
+{
+	bool first = true;
+	PUT_LIT(o, "{\"scope\":{");
+	PUT_STR_MEMBER(o, &first, "name", cstr(OA_SPANS_SCOPE));
+	PUT_STR_MEMBER(o, &first, "version", m->scope_version);
+	PUT_LIT(o, "},\"metrics\":[{");
+	first = true;
+	PUT_STR_MEMBER(o, &first, "name", cstr(OA_SPANS_METRIC));
+	PUT_STR_MEMBER(o, &first, "description", cstr(OA_SPANS_DESCRIPTION));
+	PUT_STR_MEMBER(o, &first, "unit", cstr("{span}"));
+	PUT_LIT(o, ",\"sum\":{\"dataPoints\":[");
+	for (size_t i = 0; i < m->n_span_counts; i++) {
+		struct oa_attr attrs[2];
+		size_t n_attrs = oa_span_count_attrs(&m->span_counts[i], attrs);
+		if (i)
+			PUT_LIT(o, ",");
+		first = true;
+		PUT_LIT(o, "{");
+		put_attrs(o, &first, attrs, n_attrs);
+		PUT_TIME_MEMBER(o, &first, "startTimeUnixNano", m->start_unix_nano);
+		PUT_TIME_MEMBER(o, &first, "timeUnixNano", m->time_unix_nano);
+		PUT_KEY(o, &first, "asInt"); /* the oneof is set, even to 0 */
+		put_quoted_uint(o, m->span_counts[i].value);
+		PUT_LIT(o, "}");
+	}
+	if (m->delta)
+		PUT_LIT(o, "],\"aggregationTemporality\":1,\"isMonotonic\":true}}]}");
+	else
+		PUT_LIT(o, "],\"aggregationTemporality\":2,\"isMonotonic\":true}}]}");
+}
+
 bool oa_json_metrics_encode(const struct oa_metrics_export *m, struct oa_buf *out)
 {
 	struct json_out o = {.buf = out};
 	bool first = true;
 	PUT_LIT(&o, "{\"resourceMetrics\":[{\"resource\":{");
 	put_attrs(&o, &first, m->resource_attrs, m->n_resource_attrs);
-	PUT_LIT(&o, "},\"scopeMetrics\":[{\"scope\":{");
-	first = true;
-	PUT_STR_MEMBER(&o, &first, "name", m->scope_name);
-	PUT_STR_MEMBER(&o, &first, "version", m->scope_version);
-	PUT_LIT(&o, "}");
-	if (m->n_points)
-		PUT_LIT(&o, ",\"metrics\":[");
+	PUT_LIT(&o, "},\"scopeMetrics\":[");
+	if (m->n_points) {
+		PUT_LIT(&o, "{\"scope\":{");
+		first = true;
+		PUT_STR_MEMBER(&o, &first, "name", m->scope_name);
+		PUT_STR_MEMBER(&o, &first, "version", m->scope_version);
+		PUT_LIT(&o, "},\"metrics\":[");
+	}
 	for (size_t i = 0; i < m->n_points;) {
 		uint8_t metric = m->points[i].metric;
 		if (i)
@@ -450,7 +483,12 @@ bool oa_json_metrics_encode(const struct oa_metrics_export *m, struct oa_buf *ou
 			PUT_LIT(&o, "],\"aggregationTemporality\":2}}");
 	}
 	if (m->n_points)
-		PUT_LIT(&o, "]");
-	PUT_LIT(&o, "}]}]}");
+		PUT_LIT(&o, "]}");
+	if (m->n_span_counts) {
+		if (m->n_points)
+			PUT_LIT(&o, ",");
+		put_span_counts(&o, m);
+	}
+	PUT_LIT(&o, "]}]}");
 	return !o.failed;
 }

@@ -78,6 +78,18 @@ size_t oa_metric_point_attrs(const struct oa_metric_point *p, struct oa_attr *ou
 	return n;
 }
 
+size_t oa_span_count_attrs(const struct oa_span_count *c, struct oa_attr *out)
+{
+	size_t n = 0;
+	attr(&out[n], "otlpauto.span.outcome")->type = OA_VALUE_STRING;
+	out[n++].v.s = cstr(c->outcome);
+	if (c->reason) {
+		attr(&out[n], "otlpauto.drop.reason")->type = OA_VALUE_STRING;
+		out[n++].v.s = cstr(c->reason);
+	}
+	return n;
+}
+
 /* ---- protobuf, written forward */
 
 static bool put_varint(struct oa_buf *b, uint64_t v)
@@ -198,13 +210,8 @@ static bool put_point(struct oa_buf *b, const struct oa_metrics_export *m,
 	return ok && put_attrs(b, 9, attrs, n_attrs) && close_msg(b, 1, point);
 }
 
-bool oa_metrics_pb_encode(const struct oa_metrics_export *m, struct oa_buf *out)
+static bool put_histograms(struct oa_buf *out, const struct oa_metrics_export *m)
 {
-	size_t resource_metrics = open_msg(out);
-	size_t resource = open_msg(out);
-	if (!put_attrs(out, 1, m->resource_attrs, m->n_resource_attrs) ||
-	    !close_msg(out, 1, resource))
-		return false;
 	size_t scope_metrics = open_msg(out);
 	size_t scope = open_msg(out);
 	if (!put_str(out, 1, m->scope_name) || !put_str(out, 2, m->scope_version) ||
@@ -225,7 +232,49 @@ bool oa_metrics_pb_encode(const struct oa_metrics_export *m, struct oa_buf *out)
 		    !close_msg(out, 9, histogram) || !close_msg(out, 2, msg))
 			return false;
 	}
-	return close_msg(out, 2, scope_metrics) && close_msg(out, 1, resource_metrics);
+	return close_msg(out, 2, scope_metrics);
+}
+
+/* otlpauto.spans: a monotonic Sum of NumberDataPoints (as_int). */
+static bool put_span_counts(struct oa_buf *out, const struct oa_metrics_export *m)
+{
+	size_t scope_metrics = open_msg(out);
+	size_t scope = open_msg(out);
+	if (!put_str(out, 1, cstr(OA_SPANS_SCOPE)) || !put_str(out, 2, m->scope_version) ||
+	    !close_msg(out, 1, scope))
+		return false;
+	size_t msg = open_msg(out);
+	if (!put_str(out, 1, cstr(OA_SPANS_METRIC)) ||
+	    !put_str(out, 2, cstr(OA_SPANS_DESCRIPTION)) || !put_str(out, 3, cstr("{span}")))
+		return false;
+	size_t sum = open_msg(out);
+	for (size_t i = 0; i < m->n_span_counts; i++) {
+		const struct oa_span_count *c = &m->span_counts[i];
+		struct oa_attr attrs[2];
+		size_t n_attrs = oa_span_count_attrs(c, attrs);
+		size_t point = open_msg(out);
+		if (!put_fixed64(out, 2, m->start_unix_nano) ||
+		    !put_fixed64(out, 3, m->time_unix_nano) || !put_fixed64(out, 6, c->value) ||
+		    !put_attrs(out, 7, attrs, n_attrs) || !close_msg(out, 1, point))
+			return false;
+	}
+	return put_varint(out, TAG(2, WT_VARINT)) && put_varint(out, m->delta ? 1 : 2) &&
+	       put_varint(out, TAG(3, WT_VARINT)) && put_varint(out, 1) && close_msg(out, 7, sum) &&
+	       close_msg(out, 2, msg) && close_msg(out, 2, scope_metrics);
+}
+
+bool oa_metrics_pb_encode(const struct oa_metrics_export *m, struct oa_buf *out)
+{
+	size_t resource_metrics = open_msg(out);
+	size_t resource = open_msg(out);
+	if (!put_attrs(out, 1, m->resource_attrs, m->n_resource_attrs) ||
+	    !close_msg(out, 1, resource))
+		return false;
+	if (m->n_points && !put_histograms(out, m))
+		return false;
+	if (m->n_span_counts && !put_span_counts(out, m))
+		return false;
+	return close_msg(out, 1, resource_metrics);
 }
 
 /* ---- console */
@@ -262,6 +311,18 @@ bool oa_metrics_console_encode(const struct oa_metrics_export *m, struct oa_buf 
 			line[len - 1] = '\n';
 		}
 		if (!oa_buf_append(out, line, (size_t)len))
+			return false;
+	}
+	for (size_t i = 0; i < m->n_span_counts; i++) {
+		const struct oa_span_count *c = &m->span_counts[i];
+		char line[160];
+		int len = snprintf(line, sizeof line,
+				   "otlpauto: metric " OA_SPANS_METRIC
+				   " {otlpauto.span.outcome=%s%s%s} value=%llu %s\n",
+				   c->outcome, c->reason ? ", otlpauto.drop.reason=" : "",
+				   c->reason ? c->reason : "", (unsigned long long)c->value,
+				   m->delta ? "delta" : "cumulative");
+		if (len < 0 || !oa_buf_append(out, line, (size_t)len))
 			return false;
 	}
 	return true;

@@ -21,15 +21,31 @@ struct oa_metric_point {
 	double sum_s;
 };
 
+/* A point of otlpauto.spans, the shim's own telemetry: how many of this
+ * process's spans had an outcome (a monotonic sum, in the scope "otlpauto"). */
+struct oa_span_count {
+	const char *outcome; /* otlpauto.span.outcome: produced, exported, sampled_out, dropped */
+	const char *reason;  /* otlpauto.drop.reason of dropped ones, else NULL */
+	uint64_t value;
+};
+#define OA_SPANS_METRIC	     "otlpauto.spans"
+#define OA_SPANS_DESCRIPTION "Spans this process produced, and what became of them"
+#define OA_SPANS_SCOPE	     "otlpauto"
+
 struct oa_metrics_export {
 	const struct oa_attr *resource_attrs;
 	size_t n_resource_attrs;
-	struct oa_str scope_name, scope_version;
+	struct oa_str scope_name, scope_version; /* of the request histograms */
 	uint64_t start_unix_nano, time_unix_nano;
 	bool delta;			      /* AGGREGATION_TEMPORALITY_DELTA, else CUMULATIVE */
 	const struct oa_metric_point *points; /* grouped by metric */
 	size_t n_points;
+	const struct oa_span_count *span_counts; /* otlpauto.spans */
+	size_t n_span_counts;
 };
+
+/* A span count's attributes (out holds 2). Returns the count. */
+size_t oa_span_count_attrs(const struct oa_span_count *c, struct oa_attr *out);
 
 /* A point's attributes; their text lives in scratch. Returns the count. */
 #define OA_METRIC_ATTRS_MAX 6

@@ -107,6 +107,8 @@ static struct {
 	uint64_t handoff_tentative_from; /* offset where the tentative part starts */
 	uint8_t relay_frame;		 /* enum oa_relay_frame */
 	bool tentative_escaped;		 /* a tentative request went out for good */
+	uint64_t records_of_gone_rings;	 /* spans committed to rings since unlinked */
+	uint64_t sampled_out_of_gone_rings;
 } xs = {.handoff_fd = -1, .relay_frame = OA_RELAY_PARCEL};
 
 static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *timeout)
@@ -147,6 +149,8 @@ static void unlink_ring(struct oa_ring *prev, struct oa_ring *ring)
 			p->next = ring->next;
 		}
 	}
+	xs.records_of_gone_rings += __atomic_load_n(&ring->records, __ATOMIC_RELAXED);
+	xs.sampled_out_of_gone_rings += __atomic_load_n(&ring->sampled_out, __ATOMIC_RELAXED);
 	oa_ring_destroy(ring);
 }
 
@@ -422,6 +426,16 @@ static void send_parcels(bool everything, uint64_t deadline_ns)
 			oa_parcel_free(p);
 			p = next;
 		}
+	}
+}
+
+void oa_exporter_ring_totals(uint64_t *recorded, uint64_t *sampled_out)
+{
+	*recorded = xs.records_of_gone_rings;
+	*sampled_out = xs.sampled_out_of_gone_rings;
+	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next) {
+		*recorded += __atomic_load_n(&r->records, __ATOMIC_RELAXED);
+		*sampled_out += __atomic_load_n(&r->sampled_out, __ATOMIC_RELAXED);
 	}
 }
 
@@ -824,11 +838,15 @@ static void *exporter_main(void *arg)
 /* atexit handlers run newest first, so this one runs before OpenSSL's
  * cleanup when the application set OpenSSL up before its first span.
  * libcurl cannot be initialised after that cleanup: it is here, if the
- * exporter has not done it yet (or this waits for the exporter). */
+ * exporter has not done it yet (or this waits for the exporter). Nor can a
+ * request be sent over TLS after it: what is queued for an https endpoint
+ * goes now (the final flush sends what comes later, if it can). */
 static void load_transport_before_exit(void)
 {
 	oa_tls.guard++;
-	oa_transport_load();
+	if (oa_transport_load() && oa_transport_tls_ends_before_exit() &&
+	    strncasecmp(oa_rt.cfg.endpoint, "https:", 6) == 0)
+		oa_exporter_flush((uint32_t)(oa_rt.cfg.exit_timeout_ns / 1000000u));
 	oa_tls.guard--;
 }
 
@@ -924,6 +942,8 @@ static bool export_inline(uint64_t deadline_ns)
 	export_available(true, queued, deadline_ns);
 	send_parcels(true, deadline_ns);
 	xs.flushing = false;
+	/* After the spans: their outcomes are counted in otlpauto.spans. */
+	oa_metrics_export_round(oa_mono_ns(), true, deadline_ns, &ex.working);
 	oa_tls.internal = was_internal;
 	return_work();
 	__atomic_store_n(&ex.state, EXPORTER_STOPPED, __ATOMIC_RELEASE);

@@ -21,6 +21,9 @@
 #include "runtime.h"
 #include "transport.h"
 
+/* otlpauto.spans: produced, exported, sampled out, dropped by reason. */
+#define SPAN_COUNTS_MAX (3 + OA_DROP_COUNT)
+
 /* State of the exporter thread alone. */
 static struct {
 	bool set_up;
@@ -35,6 +38,8 @@ static struct {
 	struct oa_metric_point *points;
 	struct oa_buf out;
 	struct oa_buf relayed; /* a relayed JSON line with its newline */
+	struct oa_span_count span_counts[SPAN_COUNTS_MAX];
+	uint64_t span_counts_exported[SPAN_COUNTS_MAX]; /* what the last delta covered */
 } ms;
 
 static bool metrics_on(void)
@@ -111,6 +116,56 @@ static size_t make_points(bool delta)
 		}
 	}
 	return count;
+}
+
+static const char *const drop_reasons[OA_DROP_COUNT] = {
+    [OA_DROP_RING_FULL] = "ring_full",		 [OA_DROP_QUEUE_FULL] = "queue_full",
+    [OA_DROP_EXPORT_FAILED] = "export_failed",	 [OA_DROP_REJECTED] = "rejected",
+    [OA_DROP_UNSENT_AT_EXIT] = "unsent_at_exit", [OA_DROP_ENDED_AFTER_EXIT] = "ended_after_exit",
+};
+
+static uint64_t counter(const uint64_t *word)
+{
+	return __atomic_load_n(word, __ATOMIC_RELAXED);
+}
+
+/* This process's span counts, none before its first span; a reason appears
+ * once a span was dropped for it; with delta temporality, only the counts
+ * that grew. Produced counts every span that ended:
+ * committed to a ring, sampled out, or dropped before it reached one. */
+static size_t make_span_counts(bool delta)
+{
+	/* slots: produced, exported, sampled out, then one per drop reason */
+	uint64_t totals[SPAN_COUNTS_MAX];
+	uint64_t *dropped = totals + 3;
+	for (int r = 0; r < OA_DROP_COUNT; r++)
+		dropped[r] = counter(&oa_rt.dropped[r]);
+	uint64_t recorded, sampled_out_in_rings;
+	oa_exporter_ring_totals(&recorded, &sampled_out_in_rings);
+	totals[2] = counter(&oa_rt.spans_sampled_out) + sampled_out_in_rings;
+	totals[1] = counter(&oa_rt.spans_exported);
+	totals[0] = recorded + totals[2] + dropped[OA_DROP_RING_FULL] +
+		    dropped[OA_DROP_QUEUE_FULL] + dropped[OA_DROP_ENDED_AFTER_EXIT];
+	if (!totals[0])
+		return 0;
+	static const char *const outcomes[3] = {"produced", "exported", "sampled_out"};
+	size_t n = 0;
+	for (int slot = 0; slot < SPAN_COUNTS_MAX; slot++) {
+		if (slot >= 3 && !totals[slot])
+			continue;
+		uint64_t value = totals[slot];
+		if (delta) {
+			/* as for the histograms: an interval that added nothing sends nothing */
+			value -= ms.span_counts_exported[slot];
+			ms.span_counts_exported[slot] = totals[slot];
+			if (!value)
+				continue;
+		}
+		ms.span_counts[n++] =
+		    slot < 3 ? (struct oa_span_count){outcomes[slot], NULL, value}
+			     : (struct oa_span_count){"dropped", drop_reasons[slot - 3], value};
+	}
+	return n;
 }
 
 static void write_stderr(const char *p, size_t len)
@@ -201,16 +256,19 @@ static void export_now(bool flush, uint64_t deadline_ns, pthread_mutex_t *workin
 	    .delta = delta,
 	    .points = ms.points,
 	    .n_points = n_points,
+	    .span_counts = ms.span_counts,
+	    .n_span_counts = make_span_counts(delta),
 	};
 	ms.last_unix_ns = now_unix;
 	ms.out.len = 0;
 	enum oa_exporter_kind exporter = oa_rt.cfg.metrics_exporter;
+	bool any = n_points || m.n_span_counts;
 	if (exporter == OA_EXPORTER_CONSOLE) {
-		if (n_points && oa_metrics_console_encode(&m, &ms.out))
+		if (any && oa_metrics_console_encode(&m, &ms.out))
 			write_stderr(ms.out.data, ms.out.len);
 		return;
 	}
-	bool encoded = n_points != 0;
+	bool encoded = any;
 #if OA_FEATURE_JSON
 	bool json = exporter == OA_EXPORTER_FILE || ms.cfg.protocol == OA_PROTOCOL_JSON;
 	if (encoded)
@@ -225,9 +283,9 @@ static void export_now(bool flush, uint64_t deadline_ns, pthread_mutex_t *workin
 		return;
 #if OA_FEATURE_JSON
 	if (exporter == OA_EXPORTER_FILE) {
-		if (encoded && (!oa_buf_append(&ms.out, "\n", 1) ||
-				!oa_filesink_write(ms.out.data, ms.out.len)))
-			oa_debug("%zu metric points not written", n_points);
+		/* A sink that fails has said so once (filesink.c). */
+		if (encoded && oa_buf_append(&ms.out, "\n", 1))
+			oa_filesink_write(ms.out.data, ms.out.len);
 		ms.out.len = 0;
 		send_with_relayed(flush, deadline_ns, working);
 		return;

@@ -57,6 +57,7 @@ void oa_ring_reset(struct oa_ring *ring)
 	ring->head_seen = 0;
 	ring->name = NULL;
 	ring->records = ring->records_released = ring->records_at_scan = 0;
+	ring->sampled_out = 0;
 	ring->high_water_signalled = 0;
 }
 

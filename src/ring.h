@@ -14,6 +14,7 @@ struct oa_ring {
 	/* producer's cache line */
 	_Alignas(64) uint64_t head; /* slots ever committed */
 	uint64_t records;	    /* records ever committed (spans: head counts slots) */
+	uint64_t sampled_out;	    /* spans the sampler left out (the hooks that count here) */
 	uint64_t reserved_head;	    /* head + slots reserved but not committed */
 	uint64_t tail_cache;	    /* producer's last view of tail */
 	uint32_t high_water;	    /* used slots that make the producer wake the exporter */

@@ -167,12 +167,23 @@ void oa_transport_atfork_child(void)
  * yet (it would run before our final flush); when the application did,
  * wait_for_load is registered after it. False once OpenSSL is shut down
  * (OPENSSL_init_crypto answers 0). */
+static int (*openssl_init_crypto)(uint64_t opts, const void *settings);
+static bool tls_ends_before_exit;
+static bool loading_early; /* oa_transport_load_early's load */
+
 static bool openssl_usable(void *libcurl)
 {
 	const uint64_t no_atexit = 0x80000; /* OPENSSL_INIT_NO_ATEXIT */
-	int (*init_crypto)(uint64_t opts, const void *settings) =
-	    dlsym(libcurl, "OPENSSL_init_crypto");
-	return !init_crypto || init_crypto(no_atexit, NULL);
+	openssl_init_crypto = dlsym(libcurl, "OPENSSL_init_crypto");
+	return !openssl_init_crypto || openssl_init_crypto(no_atexit, NULL);
+}
+
+/* Whether OpenSSL, initialised, has shut down since (asked without adding
+ * to its error queue, which is gone then). */
+static bool openssl_shut_down(void)
+{
+	const uint64_t base_only = 0x40000; /* OPENSSL_INIT_BASE_ONLY */
+	return openssl_init_crypto && !openssl_init_crypto(base_only, NULL);
 }
 
 /* Never closed: libcurl and its TLS library cannot be unloaded safely. */
@@ -210,6 +221,7 @@ static bool load_libcurl_locked(void)
 	}
 	CURLcode code = CURLE_OK;
 	bool usable = openssl_usable(lib);
+	tls_ends_before_exit = openssl_init_crypto && !loading_early;
 	if (usable) {
 		atexit(wait_for_load);
 		/* Again: a shutdown may have begun before the handler was in. */
@@ -263,8 +275,15 @@ void oa_transport_load_early(void)
 {
 	bool found = false;
 	dl_iterate_phdr(find_libcrypto, &found);
+	loading_early = found;
 	if (found)
 		oa_transport_load();
+	loading_early = false;
+}
+
+bool oa_transport_tls_ends_before_exit(void)
+{
+	return tls_ends_before_exit;
 }
 
 struct oa_transport {
@@ -297,6 +316,7 @@ struct oa_transport {
 	size_t n_sockets;
 	uint64_t rng;
 	bool no_connect_retry; /* see oa_transport_set_flushing */
+	bool tls;	       /* an https endpoint */
 };
 
 enum warning_kind {
@@ -308,6 +328,7 @@ enum warning_kind {
 	WARN_NO_HANDLE,
 	WARN_GZIP,
 	WARN_HEADER,
+	WARN_TLS_SHUT_DOWN,
 	WARN_KINDS,
 };
 
@@ -580,6 +601,7 @@ struct oa_transport *oa_transport_create(const struct oa_config *cfg)
 		oa_dynlib_load(&protobuf_c_lib);
 	t->rng = monotonic_ns() ^ (uint64_t)(uintptr_t)t ^ ((uint64_t)getpid() << 32);
 	t->endpoint_for_logs = endpoint_without_secrets(cfg->endpoint);
+	t->tls = strncasecmp(cfg->endpoint, "https:", 6) == 0;
 	t->response = malloc(RESPONSE_KEEP + 1);
 	t->headers = build_headers(cfg, gzip);
 	if (t->endpoint_for_logs && t->response && t->headers)
@@ -931,6 +953,16 @@ enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *bod
 		payload = t->gzip_buf;
 	}
 #endif
+	/* The application's OpenSSL ran its atexit cleanup before our final
+	 * flush (it was initialised, with that handler, before we loaded
+	 * libcurl): a TLS request now would use freed state and crash. */
+	if (t->tls && openssl_shut_down()) {
+		warn_once(WARN_TLS_SHUT_DOWN,
+			  "not sending to %s: the application's OpenSSL is shut down (the process "
+			  "is exiting); dropped",
+			  t->endpoint_for_logs);
+		return OA_SEND_GAVE_UP;
+	}
 	drop_hijacked_handle(t);
 	if (!t->curl)
 		t->curl = lc.easy_duphandle(t->template);

@@ -38,6 +38,10 @@ void oa_transport_atfork_child(void);
  * atexit shutdown (before our final flush) would forbid loading libcurl
  * then, and a program whose only spans end at exit sends only then. */
 void oa_transport_load_early(void);
+/* Whether the application's OpenSSL may shut down in an atexit handler of
+ * its own, before our final flush: libcurl uses OpenSSL and was loaded
+ * after start-up, when the application may have set OpenSSL up first. */
+bool oa_transport_tls_ends_before_exit(void);
 
 /* Copies what it needs from cfg (endpoint, headers, TLS files, timeout,
  * compression, protocol). NULL when libcurl cannot be loaded or set up. */

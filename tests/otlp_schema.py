@@ -403,11 +403,35 @@ def _flatten(request):
 
 
 def decode_metrics_request(body):
-    """Flat histogram points of a binary ExportMetricsServiceRequest: one dict
-    per data point with its metric's name, unit and temporality."""
+    """Flat data points of a binary ExportMetricsServiceRequest: one dict per
+    point with its metric's name, unit and temporality; 'kind' is 'histogram'
+    (count, sum, buckets) or 'sum' (value, monotonic)."""
     request = ExportMetricsServiceRequest()
     request.ParseFromString(body)
     return _flatten_metrics(request)
+
+
+def _sum_points(metric, resource, scope):
+    points = []
+    for point in metric.sum.data_points:
+        where = f'metric {metric.name!r}'
+        if point.WhichOneof('value') != 'as_int':
+            raise ValueError(f'{where}: a sum point without as_int')
+        points.append({
+            'kind': 'sum',
+            'name': metric.name,
+            'description': metric.description,
+            'unit': metric.unit,
+            'temporality': metric.sum.aggregation_temporality,
+            'monotonic': metric.sum.is_monotonic,
+            'attributes': _attributes(point.attributes, where),
+            'start': point.start_time_unix_nano,
+            'time': point.time_unix_nano,
+            'value': point.as_int,
+            'resource': resource,
+            'scope': scope,
+        })
+    return points
 
 
 def _flatten_metrics(request):
@@ -418,8 +442,11 @@ def _flatten_metrics(request):
             scope = {'name': scope_metrics.scope.name,
                      'version': scope_metrics.scope.version}
             for metric in scope_metrics.metrics:
+                if metric.WhichOneof('data') == 'sum':
+                    points.extend(_sum_points(metric, resource, scope))
+                    continue
                 if metric.WhichOneof('data') != 'histogram':
-                    raise ValueError(f'metric {metric.name!r} is not a histogram')
+                    raise ValueError(f'metric {metric.name!r} is neither a histogram nor a sum')
                 histogram = metric.histogram
                 for point in histogram.data_points:
                     where = f'metric {metric.name!r}'
@@ -429,6 +456,7 @@ def _flatten_metrics(request):
                     if sum(point.bucket_counts) != point.count:
                         raise ValueError(f'{where}: buckets do not add up to count')
                     points.append({
+                        'kind': 'histogram',
                         'name': metric.name,
                         'description': metric.description,
                         'unit': metric.unit,
@@ -564,6 +592,16 @@ def decode_json_request(text):
     request = ExportTraceServiceRequest()
     _json_into(obj, request, 'request')
     return _flatten(request)
+
+
+def decode_json_line(line):
+    """The spans of one line of the otlp/file exporter: a traces request's,
+    or none for a metrics request (which must decode as one)."""
+    text = line.decode('utf-8') if isinstance(line, (bytes, bytearray)) else line
+    if text.startswith('{"resourceMetrics"'):
+        decode_metrics_json_request(text)
+        return []
+    return decode_json_request(text)
 
 
 def decode_metrics_json_request(text):

@@ -291,7 +291,7 @@ def test_run_untraceable(tmp):
         check_equal(result.stderr, f"otlpauto: {path} {go_reason}; see 'otlpauto doctor "
                     f"{path}'\n", 'run Go starting a program: only the warning')
         names = [s['name'] for line in spans.read_text().splitlines()
-                 for rs in json.loads(line)['resourceSpans'] for ss in rs['scopeSpans']
+                 for rs in json.loads(line).get('resourceSpans', []) for ss in rs['scopeSpans']
                  for s in ss['spans']] if spans.exists() else []
         check_equal(names, ['true'], 'run Go: the program it starts is traced, Go is not')
         result, lines = doctor(path)
@@ -667,7 +667,30 @@ def test_doctor_programs(tmp):
                 'doctor: the library beside the command in the build tree')
     check_equal(lines.get('runtime:'), 'no Go runtime, no io_uring: its I/O goes through the '
                 'C library', 'doctor instrumented: runtime')
+    check_equal(lines.get('tls:'), 'no TLS library among the needed ones: OpenSSL or GnuTLS '
+                'loaded with another library or later is seen', 'doctor instrumented: tls')
     check_equal(lines.get('verdict:'), 'preloading can work', 'doctor instrumented: verdict')
+
+    static_openssl = builddir() / 'tests' / 'programs' / 'tls_static'
+    if static_openssl.exists():
+        result, lines = doctor(static_openssl)
+        check_equal(lines.get('tls:'), 'OpenSSL is linked into the program: its HTTPS requests '
+                    'and responses are not seen (only its connections)',
+                    'doctor static OpenSSL: not seen')
+        check_equal((result.returncode, lines.get('verdict:')),
+                    (0, 'preloading can work, but OpenSSL is linked in statically: its HTTPS '
+                     'is not seen'), 'doctor static OpenSSL: verdict')
+    else:
+        print('skip: no libssl.a (libssl-dev): doctor on static OpenSSL untested')
+    for name, needed, seen in (('nginx', 'libssl.so', True), ('wget', 'libgnutls.so', True)):
+        path = shutil.which(name) or shutil.which(name, path='/usr/sbin')
+        if not path:
+            print(f'skip: no {name}: doctor on its TLS library untested')
+            continue
+        result, lines = doctor(path)
+        check(needed in lines.get('tls:', '') and
+              ('are seen' in lines['tls:']) == seen, f'doctor {name}: {needed} named, '
+              f'{"seen" if seen else "not seen"}', lines.get('tls:'))
 
     uring = builddir() / 'tests' / 'programs' / 'uring_user'
     if uring.exists():
@@ -788,7 +811,7 @@ def test_doctor_collector():
     result, lines = doctor('/bin/true', env={'OTEL_TRACES_EXPORTER': 'console'})
     check_equal(lines.get('collector:'), 'none: OTEL_TRACES_EXPORTER=console prints spans on '
                 'stderr', 'doctor: the console exporter')
-    check_equal(lines.get('hooks:'), 'functions,sockets,dns,http,process (OTLPAUTO_HOOKS)',
+    check_equal(lines.get('hooks:'), 'functions,sockets,dns,http,tls,process (OTLPAUTO_HOOKS)',
                 'doctor: the hooks by default')
     result, lines = doctor('/bin/true', env={'OTLPAUTO_HOOKS': 'process,files'})
     check_equal(lines.get('hooks:'), 'process,files (OTLPAUTO_HOOKS)', 'doctor: OTLPAUTO_HOOKS')

@@ -170,7 +170,7 @@ def test_exporters():
         spans = []
         with open(path, encoding='utf-8') as f:
             for line in f:
-                spans.extend(otlp_schema.decode_json_request(line))
+                spans.extend(otlp_schema.decode_json_line(line))
         check_equal(result.returncode, 0, 'file: exit status')
         check_equal(len(spans), TREE_SPANS, 'file: exact span count (decoded as OTLP JSON)')
         check_equal(stat.S_IMODE(os.stat(path).st_mode), 0o600, 'file: mode 0600')

@@ -35,14 +35,15 @@ def fdsink(*args):
 
 
 def read_lines(path):
-    """(spans of the lines that are OTLP JSON, number of lines that are not)."""
+    """(spans of the lines that are OTLP JSON, number of lines that are not);
+    metrics lines (the processes' span counts) are OTLP JSON without spans."""
     spans, bad = [], 0
     with open(path, encoding='utf-8', errors='replace') as f:
         for line in f:
             if not line.strip():
                 continue
             try:
-                spans.extend(otlp_schema.decode_json_request(line))
+                spans.extend(otlp_schema.decode_json_line(line))
             except (ValueError, KeyError, TypeError):
                 bad += 1
     return spans, bad
@@ -269,7 +270,7 @@ def test_chosen_path(tmp, sticky, target):
         check_equal((status, warnings(stderr), names(spans), bad), (0, [], WAIT_SPANS, 0),
                     f'chosen path, {what}: followed')
     status, stdout, stderr = run_waiting(tmp, {'OTLPAUTO_FILE': '/dev/stdout'})
-    spans = [s for line in stdout.splitlines() for s in otlp_schema.decode_json_request(line)]
+    spans = [s for line in stdout.splitlines() for s in otlp_schema.decode_json_line(line)]
     check_equal((status, warnings(stderr), names(spans)), (0, [], WAIT_SPANS),
                 'chosen path: /dev/stdout works')
 

@@ -61,7 +61,7 @@ def dumped_requests():
                              capture_output=True, timeout=60)
         check_equal(run.returncode, 0, 'encoder: test_metrics --dump ran')
         result = {}
-        for name in ('cumulative', 'delta'):
+        for name in ('cumulative', 'delta', 'counts'):
             with open(os.path.join(out, f'metrics-{name}.pb'), 'rb') as f:
                 result[name] = otlp_schema.decode_metrics_request(f.read())
             with open(os.path.join(out, f'metrics-{name}.json'), 'rb') as f:
@@ -69,11 +69,33 @@ def dumped_requests():
         return result
 
 
+SPAN_COUNTS = [({'otlpauto.span.outcome': 'produced'}, 10),
+               ({'otlpauto.span.outcome': 'exported'}, 6),
+               ({'otlpauto.span.outcome': 'sampled_out'}, 1),
+               ({'otlpauto.span.outcome': 'dropped', 'otlpauto.drop.reason': 'export_failed'}, 3)]
+
+
+def encoder_span_counts(requests):
+    for name in ('cumulative', 'delta', 'counts'):
+        sums = [p for p in requests[name] if p['kind'] == 'sum']
+        check_equal([(p['attributes'], p['value']) for p in sums], SPAN_COUNTS,
+                    f'encoder: otlpauto.spans, one point per outcome ({name})')
+        check(all(p['name'] == 'otlpauto.spans' and p['unit'] == '{span}' and p['monotonic']
+                  and p['scope'] == {'name': 'otlpauto', 'version': '0.1.0'}
+                  and p['temporality'] == (DELTA if name == 'delta' else CUMULATIVE)
+                  for p in sums), f'encoder: otlpauto.spans is a monotonic sum ({name})', sums)
+    check_equal([p['kind'] for p in requests['counts']], ['sum'] * 4,
+                'encoder: span counts alone, without histograms')
+
+
 def encoder():
     requests = dumped_requests()
-    for name in ('cumulative', 'delta'):
+    for name in ('cumulative', 'delta', 'counts'):
         check_equal(requests[name + '.json'], requests[name],
                     f'encoder: the JSON request is the protobuf one ({name})')
+    encoder_span_counts(requests)
+    requests = {name: [p for p in points if p['kind'] == 'histogram']
+                for name, points in requests.items()}
     points = requests['cumulative']
     check_equal([(p['name'], p['count']) for p in points],
                 [(SERVER, 3), (SERVER, 1), (SERVER, 2), (CLIENT, 1), (CLIENT, 1)],
@@ -118,8 +140,12 @@ def encoder():
 def latest_points(receiver, name):
     """The last point of each series of each process (cumulative ones
     supersede their predecessors)."""
+    return latest_points_of(receiver.metric_requests, name)
+
+
+def latest_points_of(requests, name):
     latest = {}
-    for request in receiver.metric_requests:
+    for request in requests:
         for p in request.spans:
             if p['name'] != name:
                 continue
@@ -246,7 +272,47 @@ def curl(extra_env):
     if 'OTEL_TRACES_SAMPLER' not in extra_env:
         check_equal(len(spans), 0, 'client: always_off sends no span')
     curl.stderr = result.stderr
+    curl.spans = spans
     return requests, port
+
+
+def span_counts_of(requests):
+    """otlpauto.spans of the one process that sent metrics: {outcome or
+    'dropped:reason': value}, from its latest point of each series."""
+    latest = {}
+    for p in latest_points_of(requests, 'otlpauto.spans'):
+        a = p['attributes']
+        key = a['otlpauto.span.outcome'] + (f":{a['otlpauto.drop.reason']}"
+                                           if 'otlpauto.drop.reason' in a else '')
+        latest[key] = p['value']
+    return latest
+
+
+def span_counts():
+    """The shim's own counts, from curl's exit flush: what the receiver got,
+    what the sampler left out, what a refusing collector made it drop."""
+    requests, _ = curl({'OTEL_TRACES_SAMPLER': 'always_on'})
+    received = len(curl.spans)
+    check(received > 0, 'spans: curl sampled sends spans', received)
+    check_equal(span_counts_of(requests),
+                {'produced': received, 'exported': received, 'sampled_out': 0},
+                'spans: produced and exported are what the receiver got')
+
+    requests, _ = curl({})
+    counts = span_counts_of(requests)
+    check(counts.get('produced', 0) > 0 and counts == {
+        'produced': counts['produced'], 'exported': 0, 'sampled_out': counts['produced']},
+        'spans: always_off: every span produced is sampled out', counts)
+
+    requests, _ = curl({'OTEL_TRACES_SAMPLER': 'always_on',
+                        'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT':
+                            f'http://127.0.0.1:{free_port()}/v1/traces',
+                        'OTEL_BSP_EXPORT_TIMEOUT': '500', 'OTLPAUTO_EXIT_TIMEOUT': '2s'})
+    counts = span_counts_of(requests)
+    dropped = sum(v for k, v in counts.items() if k.startswith('dropped:'))
+    check(counts.get('produced', 0) == received and counts.get('exported') == 0
+          and dropped == received,
+          'spans: a refusing collector: every span counted as dropped, by reason', counts)
 
 
 def through_the_relay():
@@ -321,7 +387,7 @@ def client_side():
 def console():
     requests, port = curl({'OTEL_METRICS_EXPORTER': 'console'})
     lines = sorted(line for line in curl.stderr.splitlines()
-                   if line.startswith('otlpauto: metric '))
+                   if line.startswith(f'otlpauto: metric {CLIENT} '))
     check_equal(len(requests), 0, 'console: nothing posted')
     expected = [
         f'otlpauto: metric {CLIENT} {{http.request.method=GET, url.scheme=http, '
@@ -358,16 +424,21 @@ def file_sink():
     metric_lines = [line for line in lines if line.startswith('{"resourceMetrics"')]
     check(len(metric_lines) == 1, 'file: one metrics line (at exit)', lines)
     points = [p for line in metric_lines
-              for p in otlp_schema.decode_metrics_json_request(line)]
+              for p in otlp_schema.decode_metrics_json_request(line) if p['name'] == CLIENT]
     check_client_points(points, port, 'file')
     check_equal((trees.returncode, trees.stderr), (0, ''),
                 'view: the trees pass metrics lines over')
     check('GET' in trees.stdout, 'view: the trees have the CLIENT spans', trees.stdout)
     rows = [line.split() for line in view.stdout.splitlines()]
     check_equal((view.returncode, view.stderr), (0, ''), 'view --metrics ran')
-    check(len(rows) == 2 and rows[0][:5] == ['service', 'metric', 'requests', 'rate/s', 'errors']
+    check(len(rows) == 5 and rows[0][:5] == ['service', 'metric', 'requests', 'rate/s', 'errors']
           and rows[1][:3] == [DEFAULT_SERVICE_NAME, CLIENT, '4'] and rows[1][4] == '25.0%',
           'view --metrics: a row with 4 requests, 25% errors', view.stdout)
+    spans_sent = len([s for line in lines for s in otlp_schema.decode_json_line(line)])
+    check(len(rows) == 5 and rows[2] == [] and rows[3] == ['service', 'spans', 'exported',
+                                                           'sampled', 'out', 'dropped']
+          and rows[4] == [DEFAULT_SERVICE_NAME, str(spans_sent), str(spans_sent), '0', '0'],
+          f'view --metrics: the span counts, {spans_sent} produced and written', view.stdout)
 
 
 def wait_total(receiver, name, total, after=0, timeout=10):
@@ -403,7 +474,7 @@ def intervals(temporality):
           + ('10 (grown)' if cumulative else '5 (started over)'))
     if cumulative:
         check(len(quiet) >= 1 and all(
-            sum(p['count'] for p in r.spans) == 5 for r in quiet),
+            sum(p['count'] for p in r.spans if p['name'] == SERVER) == 5 for r in quiet),
             'cumulative: intervals without requests repeat the sums',
             [len(quiet)])
     else:
@@ -447,6 +518,7 @@ def test():
         through_the_relay()
         console()
         file_sink()
+        span_counts()
     intervals('cumulative')
     intervals('delta')
     series_cap()

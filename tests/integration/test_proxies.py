@@ -265,6 +265,8 @@ def unsampled_proxy():
             latest = {}
             for request in receiver.metric_requests:
                 for point in request.spans:
+                    if point['kind'] != 'histogram':
+                        continue
                     key = (point['name'], tuple(sorted(point['attributes'].items())))
                     if key not in latest or latest[key]['time'] <= point['time']:
                         latest[key] = point

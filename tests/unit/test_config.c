@@ -95,8 +95,8 @@ static uint64_t u64_at(size_t offset)
 /* The hook families this build has (meson's feature options); the rest are never enabled. */
 static const uint32_t hooks_built =
     (OA_FEATURE_FUNCTIONS ? OA_HOOK_FUNCTIONS : 0) |
-    (OA_FEATURE_SOCKETS ? OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP : 0) | OA_HOOK_PROCESS |
-    (OA_FEATURE_FILES ? OA_HOOK_FILES : 0);
+    (OA_FEATURE_SOCKETS ? OA_HOOK_SOCKETS | OA_HOOK_DNS | OA_HOOK_HTTP | OA_HOOK_TLS : 0) |
+    OA_HOOK_PROCESS | (OA_FEATURE_FILES ? OA_HOOK_FILES : 0);
 
 /* ---- Pure parsers ---- */
 
@@ -1056,7 +1056,8 @@ static void test_hooks(void)
 			{"dns", OA_HOOK_DNS},
 			{"http", OA_HOOK_HTTP},
 			{"process", OA_HOOK_PROCESS},
-			{"files", OA_HOOK_FILES}};
+			{"files", OA_HOOK_FILES},
+			{"tls", OA_HOOK_TLS}};
 	/* A family named alone: on if built, else reported and the default kept. */
 	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
 		if (families[i].bit & hooks_built) {
@@ -1095,7 +1096,7 @@ static void test_hooks(void)
 	CHECK_QUIET();
 	check_hooks("default,files", all);
 	CHECK_QUIET();
-	check_hooks("functions,sockets,dns,http,process,files", all);
+	check_hooks("functions,sockets,dns,http,process,files,tls", all);
 	CHECK_QUIET();
 	check_hooks("none,files", OA_HOOK_FILES);
 	CHECK_QUIET();

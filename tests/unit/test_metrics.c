@@ -204,7 +204,15 @@ static int dump(const char *dir)
 	     .type = OA_VALUE_STRING_ARRAY,
 	     .v.array = {args, 2}},
 	};
-	for (int delta = 0; delta < 2; delta++) {
+	struct oa_span_count counts[4] = {
+	    {"produced", NULL, 10},
+	    {"exported", NULL, 6},
+	    {"sampled_out", NULL, 1},
+	    {"dropped", "export_failed", 3},
+	};
+	/* cumulative and delta with both kinds; the span counts alone */
+	for (int variant = 0; variant < 3; variant++) {
+		bool delta = variant == 1, counts_only = variant == 2;
 		struct oa_metrics_export m = {
 		    .resource_attrs = resource,
 		    .n_resource_attrs = 3,
@@ -214,7 +222,9 @@ static int dump(const char *dir)
 		    .time_unix_nano = 1700000060000000000ull,
 		    .delta = delta,
 		    .points = points,
-		    .n_points = 5,
+		    .n_points = counts_only ? 0 : 5,
+		    .span_counts = counts,
+		    .n_span_counts = 4,
 		};
 		for (int json = 0; json < 2; json++) {
 			struct oa_buf out = {0};
@@ -223,7 +233,8 @@ static int dump(const char *dir)
 				return 1;
 			char path[4096];
 			snprintf(path, sizeof path, "%s/metrics-%s.%s", dir,
-				 delta ? "delta" : "cumulative", json ? "json" : "pb");
+				 counts_only ? "counts" : delta ? "delta" : "cumulative",
+				 json ? "json" : "pb");
 			FILE *f = fopen(path, "wb");
 			if (!f || fwrite(out.data, 1, out.len, f) != out.len || fclose(f) != 0)
 				return 1;

@@ -212,6 +212,24 @@ static const char *check_runtime(const struct elf_facts *f)
 	return NULL;
 }
 
+/* HTTPS is seen inside a dynamically linked OpenSSL or GnuTLS. Returns
+ * what the verdict should add, or NULL. */
+static const char *check_tls(const struct elf_facts *f)
+{
+	if (f->openssl_inside) {
+		line("tls:", "OpenSSL is linked into the program: its HTTPS requests and "
+			     "responses are not seen (only its connections)");
+		return "OpenSSL is linked in statically: its HTTPS is not seen";
+	}
+	if (f->libssl[0] || f->gnutls[0])
+		line("tls:", "%s (%s): HTTPS requests and responses are seen",
+		     f->libssl[0] ? "OpenSSL" : "GnuTLS", f->libssl[0] ? f->libssl : f->gnutls);
+	else
+		line("tls:", "no TLS library among the needed ones: OpenSSL or GnuTLS loaded with "
+			     "another library or later is seen");
+	return NULL;
+}
+
 static void check_library(const struct elf_facts *program, struct problems *p)
 {
 	struct library_search library;
@@ -245,6 +263,7 @@ static void check_hooks(const struct oa_config *cfg)
 	    {OA_HOOK_SOCKETS, "sockets"},
 	    {OA_HOOK_DNS, "dns"},
 	    {OA_HOOK_HTTP, "http"},
+	    {OA_HOOK_TLS, "tls"},
 	    {OA_HOOK_PROCESS, "process"},
 	    {OA_HOOK_FILES, "files"},
 	};
@@ -413,6 +432,9 @@ static int diagnose(const char *program)
 	check_symbols(&f);
 	check_libc(&f, &problems);
 	const char *limits = check_runtime(&f);
+	const char *tls_limits = check_tls(&f);
+	if (!limits)
+		limits = tls_limits;
 	check_library(&f, &problems);
 	struct oa_config cfg = {0};
 	oa_config_parse(&cfg, env_get, NULL);

@@ -12,7 +12,8 @@ static bool is_libc(const char *needed)
 	return strncmp(needed, "libc.so", 7) == 0 || strncmp(needed, "libc.musl", 9) == 0;
 }
 
-/* Scans a symbol table for the -finstrument-functions entry hook. */
+/* Scans a symbol table for the -finstrument-functions entry hook and for
+ * OpenSSL defined inside the file. */
 static void scan_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct elf_facts *f)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
@@ -21,8 +22,11 @@ static void scan_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct elf
 		GElf_Sym sym;
 		const char *name;
 		if (!gelf_getsym(data, (int)i, &sym) ||
-		    !(name = elf_strptr(elf, sh->sh_link, sym.st_name)) ||
-		    strcmp(name, PROFILE_HOOK))
+		    !(name = elf_strptr(elf, sh->sh_link, sym.st_name)))
+			continue;
+		if (strcmp(name, "SSL_write") == 0 && sym.st_shndx != SHN_UNDEF)
+			f->openssl_inside = true;
+		if (strcmp(name, PROFILE_HOOK))
 			continue;
 		enum profile_hook found = sym.st_shndx == SHN_UNDEF ? HOOK_IMPORTED : HOOK_DEFINED;
 		if (found > f->profile_hook)
@@ -43,6 +47,10 @@ static void scan_dynamic(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct elf
 			snprintf(f->libc, sizeof f->libc, "%s", needed);
 		if (needed && strncmp(needed, "liburing.so", 11) == 0)
 			snprintf(f->uring, sizeof f->uring, "%s", needed);
+		if (needed && strncmp(needed, "libssl.so", 9) == 0)
+			snprintf(f->libssl, sizeof f->libssl, "%s", needed);
+		if (needed && strncmp(needed, "libgnutls.so", 12) == 0)
+			snprintf(f->gnutls, sizeof f->gnutls, "%s", needed);
 	}
 }
 

@@ -25,6 +25,10 @@ struct elf_facts {
 	bool go;
 	char go_version[32];
 	char uring[64]; /* the DT_NEEDED entry naming liburing, if any */
+	/* TLS: DT_NEEDED entries naming libssl or libgnutls, and whether the
+	 * file defines OpenSSL's SSL_write itself (linked in statically). */
+	char libssl[64], gnutls[64];
+	bool openssl_inside;
 };
 
 /* False with a message in why when path is not an ELF file libelf can read.

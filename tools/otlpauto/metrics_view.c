@@ -18,8 +18,19 @@
 #define LINE_MEMORY_LIMIT (64u << 20)
 #define DELTA		  1
 
+#define SPANS_METRIC "otlpauto.spans"
+enum outcome {
+	OUTCOME_NONE, /* a histogram's point */
+	OUTCOME_PRODUCED,
+	OUTCOME_EXPORTED,
+	OUTCOME_SAMPLED_OUT,
+	OUTCOME_DROPPED,
+	OUTCOMES,
+};
+
 struct series {
 	char *service, *metric, *attributes; /* attributes: a key that tells sets apart */
+	enum outcome outcome;		     /* of an otlpauto.spans point: count is its value */
 	int64_t pid;
 	bool error; /* has error.type */
 	bool delta;
@@ -173,6 +184,29 @@ static bool read_point(const struct json_value *p, struct series *s)
 	return s->attributes != NULL;
 }
 
+/* One point of the shim's span counts (a sum, asInt); false when it is
+ * not one. Its count is the value, its outcome in s->outcome. */
+static bool read_count_point(const struct json_value *p, struct series *s)
+{
+	const struct json_value *start = json_get(p, "startTimeUnixNano");
+	const struct json_value *time = json_get(p, "timeUnixNano");
+	const struct json_value *value = json_get(p, "asInt");
+	if (!start || !time || !value || !json_uint64(start, &s->start) ||
+	    !json_uint64(time, &s->time) || !json_uint64(value, &s->count))
+		return false;
+	char buf[32];
+	const struct json_value *attributes = member(p, "attributes", JSON_ARRAY);
+	const char *outcome = attribute_text(attributes, "otlpauto.span.outcome", buf);
+	s->outcome = !outcome				   ? OUTCOME_NONE
+		     : strcmp(outcome, "produced") == 0	   ? OUTCOME_PRODUCED
+		     : strcmp(outcome, "exported") == 0	   ? OUTCOME_EXPORTED
+		     : strcmp(outcome, "sampled_out") == 0 ? OUTCOME_SAMPLED_OUT
+		     : strcmp(outcome, "dropped") == 0	   ? OUTCOME_DROPPED
+							   : OUTCOME_NONE;
+	s->attributes = attributes_key(attributes);
+	return s->outcome != OUTCOME_NONE && s->attributes != NULL;
+}
+
 static void read_request(struct table *t, const struct json_value *request)
 {
 	const struct json_value *resources = member(request, "resourceMetrics", JSON_ARRAY);
@@ -191,6 +225,9 @@ static void read_request(struct table *t, const struct json_value *request)
 			     m = m->next) {
 				const struct json_value *name = member(m, "name", JSON_STRING);
 				const struct json_value *h = member(m, "histogram", JSON_OBJECT);
+				bool counts = !h && name && strcmp(name->text, SPANS_METRIC) == 0;
+				if (counts)
+					h = member(m, "sum", JSON_OBJECT);
 				const struct json_value *points =
 				    h ? member(h, "dataPoints", JSON_ARRAY) : NULL;
 				int64_t temporality = 0;
@@ -202,7 +239,8 @@ static void read_request(struct table *t, const struct json_value *request)
 				     p = p->next) {
 					struct series s = {.pid = pid ? atoll(pid) : 0,
 							   .delta = temporality == DELTA};
-					if (!name || !read_point(p, &s)) {
+					if (!name || !(counts ? read_count_point(p, &s)
+							      : read_point(p, &s))) {
 						free(s.attributes);
 						continue;
 					}
@@ -284,6 +322,36 @@ static const char *seconds_text(double s, char buf[static 32])
 	return format_duration((uint64_t)(s * 1e9 + 0.5), buf);
 }
 
+/* The shim's own counts per service (series sorted by service): what became
+ * of the spans its processes produced. */
+static void print_span_counts(FILE *out, const struct table *t, bool after_requests)
+{
+	bool header = false;
+	for (size_t i = 0; i < t->n;) {
+		const char *service = t->series[i].service;
+		uint64_t sums[OUTCOMES] = {0};
+		bool any = false;
+		for (; i < t->n && strcmp(t->series[i].service, service) == 0; i++) {
+			if (t->series[i].outcome != OUTCOME_NONE) {
+				sums[t->series[i].outcome] += t->series[i].count;
+				any = true;
+			}
+		}
+		if (!any)
+			continue;
+		if (!header) {
+			fprintf(out, "%s%-24s %12s %12s %12s %12s\n", after_requests ? "\n" : "",
+				"service", "spans", "exported", "sampled out", "dropped");
+			header = true;
+		}
+		fprintf(out, "%-24s %12llu %12llu %12llu %12llu\n", service,
+			(unsigned long long)sums[OUTCOME_PRODUCED],
+			(unsigned long long)sums[OUTCOME_EXPORTED],
+			(unsigned long long)sums[OUTCOME_SAMPLED_OUT],
+			(unsigned long long)sums[OUTCOME_DROPPED]);
+	}
+}
+
 bool print_metrics(FILE *out, char *const *paths, size_t n_paths)
 {
 	struct table t = {0};
@@ -293,17 +361,25 @@ bool print_metrics(FILE *out, char *const *paths, size_t n_paths)
 	if (ok && !t.n && !t.failed) {
 		/* Not an empty table: say why there is nothing to show. */
 		fprintf(stderr,
-			"otlpauto view: no metrics in %s (metrics come from HTTP requests and "
-			"are written by the otlp/file exporter)\n",
+			"otlpauto view: no metrics in %s (the otlp/file exporter writes them: "
+			"HTTP request durations and each process's span counts)\n",
 			n_paths == 1 ? paths[0] : "these files");
 		return false;
 	}
 	if (t.n)
 		qsort(t.series, t.n, sizeof *t.series, by_row);
-	fprintf(out, "%-24s %-30s %10s %10s %8s %12s %12s %12s\n", "service", "metric", "requests",
-		"rate/s", "errors", "p50", "p90", "p99");
+	size_t n_requests = 0;
+	for (size_t i = 0; i < t.n; i++)
+		n_requests += t.series[i].outcome == OUTCOME_NONE;
+	if (n_requests)
+		fprintf(out, "%-24s %-30s %10s %10s %8s %12s %12s %12s\n", "service", "metric",
+			"requests", "rate/s", "errors", "p50", "p90", "p99");
 	for (size_t i = 0; i < t.n;) {
 		struct series row = t.series[i];
+		if (row.outcome != OUTCOME_NONE) {
+			i++;
+			continue;
+		}
 		uint64_t requests = 0, errors = 0, start = UINT64_MAX, end = 0;
 		uint64_t buckets[MAX_BUCKETS] = {0};
 		size_t j = i;
@@ -331,6 +407,7 @@ bool print_metrics(FILE *out, char *const *paths, size_t n_paths)
 			seconds_text(quantile(buckets, row.bounds, row.n_buckets, 0.9), p90),
 			seconds_text(quantile(buckets, row.bounds, row.n_buckets, 0.99), p99));
 	}
+	print_span_counts(out, &t, n_requests != 0);
 	for (size_t i = 0; i < t.n; i++)
 		free(t.series[i].service), free(t.series[i].metric), free(t.series[i].attributes);
 	free(t.series);

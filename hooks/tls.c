@@ -1,0 +1,1011 @@
+/* HTTPS through OpenSSL and GnuTLS: the plaintext of SSL_read and SSL_write
+ * (and their _ex variants), gnutls_record_recv and gnutls_record_send goes
+ * to the same HTTP glue (http.c) as a plaintext socket's bytes, in the HTTP
+ * state of the socket the session reads and writes (SSL_get_fd,
+ * gnutls_transport_get_int). The first call on a session takes that state
+ * over: it
+ * starts afresh for the session (the handshake's bytes made the socket's
+ * parser give up already), and the socket's own reads and writes, the
+ * ciphertext, are no longer watched. A session whose plaintext is not HTTP
+ * keeps the state given up: its calls pass through after a look at the
+ * slot.
+ *
+ * A client request gets its traceparent as a plaintext one does, in header
+ * lines inserted before the blank line ending its head, or, for a proxy's
+ * request passing on the traceparent of the request it handles, a value
+ * written instead of that one; they are written with SSL_write calls of
+ * their own between the application's bytes, and the application's call
+ * returns its own count. A call that fails part-way
+ * (SSL_ERROR_WANT_WRITE) must be repeated by the program with the same
+ * arguments: the repeat resumes where the failed call stopped, so OpenSSL
+ * sees its own failed write repeated as it requires. With
+ * SSL_MODE_ENABLE_PARTIAL_WRITE a call returns the application bytes that
+ * went out, and the next one goes on, as a gnutls_record_send always does.
+ *
+ * The functions are found past our definitions, or, when the program's
+ * global scope has no libssl (Python's _ssl, the libcurl our exporter opens
+ * load theirs privately), in the libssl (or libgnutls) already loaded. The
+ * exporter's own HTTPS passes through: its threads are internal. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#include "net.h"
+
+/* OpenSSL's declarations (ssl.h), without its headers: the build needs
+ * none. */
+typedef struct ssl_st SSL;
+int SSL_read(SSL *ssl, void *buf, int num);
+int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes);
+int SSL_peek(SSL *ssl, void *buf, int num);
+int SSL_peek_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes);
+int SSL_write(SSL *ssl, const void *buf, int num);
+int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *written);
+int SSL_connect(SSL *ssl);
+int SSL_accept(SSL *ssl);
+int SSL_do_handshake(SSL *ssl);
+int SSL_shutdown(SSL *ssl);
+void SSL_free(SSL *ssl);
+ssize_t SSL_sendfile(SSL *ssl, int fd, off_t offset, size_t size, int flags);
+
+/* GnuTLS's (gnutls.h). */
+typedef struct gnutls_session_int *gnutls_session_t;
+ssize_t gnutls_record_recv(gnutls_session_t session, void *data, size_t size);
+ssize_t gnutls_record_send(gnutls_session_t session, const void *data, size_t size);
+int gnutls_handshake(gnutls_session_t session);
+int gnutls_bye(gnutls_session_t session, int how);
+void gnutls_deinit(gnutls_session_t session);
+
+/* OpenSSL's constants (ssl.h, stable across 1.1 and 3) and GnuTLS's (gnutls.h). */
+enum {
+	SSL_ERROR_SSL = 1,
+	SSL_ERROR_SYSCALL = 5,
+	SSL_ERROR_ZERO_RETURN = 6,
+	SSL_CTRL_MODE = 33,
+	SSL_MODE_ENABLE_PARTIAL_WRITE = 1,
+	SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = 2,
+	GNUTLS_E_WARNING_ALERT_RECEIVED = -16,
+	GNUTLS_E_AGAIN = -28,
+	GNUTLS_E_REHANDSHAKE = -37,
+	GNUTLS_E_INTERRUPTED = -52,
+	GNUTLS_E_PREMATURE_TERMINATION = -110,
+};
+
+enum library { OPENSSL, GNUTLS };
+
+/* ---- the real functions */
+
+/* A slot's value once no definition was found. */
+static char missing_mark;
+
+static void *find_next(const char *name)
+{
+	void *fn = dlsym(RTLD_NEXT, name);
+	static const char *const libraries[] = {"libssl.so.3", "libssl.so.1.1", "libssl.so",
+						"libgnutls.so.30"};
+	for (size_t i = 0; !fn && i < sizeof libraries / sizeof *libraries; i++) {
+		void *lib = dlopen(libraries[i], RTLD_LAZY | RTLD_NOLOAD);
+		if (lib) {
+			fn = dlsym(lib, name);
+			dlclose(lib);
+		}
+	}
+	return fn;
+}
+
+static void *resolve(void **slot, const char *name)
+{
+	void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(fn == NULL, 0)) {
+		fn = find_next(name);
+		__atomic_store_n(slot, fn ? fn : (void *)&missing_mark, __ATOMIC_RELEASE);
+	}
+	return fn == (void *)&missing_mark ? NULL : fn;
+}
+
+#define TLS_REAL(ret, name, params)                                                                \
+	static ret(*oa_real_##name(void)) params                                                   \
+	{                                                                                          \
+		static void *slot;                                                                 \
+		return (ret(*) params)resolve(&slot, #name);                                       \
+	}
+
+TLS_REAL(int, SSL_read, (SSL *, void *, int))
+TLS_REAL(int, SSL_read_ex, (SSL *, void *, size_t, size_t *))
+TLS_REAL(int, SSL_peek, (SSL *, void *, int))
+TLS_REAL(int, SSL_peek_ex, (SSL *, void *, size_t, size_t *))
+TLS_REAL(int, SSL_write, (SSL *, const void *, int))
+TLS_REAL(int, SSL_write_ex, (SSL *, const void *, size_t, size_t *))
+TLS_REAL(int, SSL_connect, (SSL *))
+TLS_REAL(int, SSL_accept, (SSL *))
+TLS_REAL(int, SSL_do_handshake, (SSL *))
+TLS_REAL(int, SSL_shutdown, (SSL *))
+TLS_REAL(void, SSL_free, (SSL *))
+TLS_REAL(ssize_t, SSL_sendfile, (SSL *, int, off_t, size_t, int))
+TLS_REAL(int, SSL_get_fd, (const SSL *))
+TLS_REAL(int, SSL_get_error, (const SSL *, int))
+TLS_REAL(const char *, SSL_get_version, (const SSL *))
+TLS_REAL(const void *, SSL_get_current_cipher, (const SSL *))
+TLS_REAL(const char *, SSL_CIPHER_standard_name, (const void *))
+TLS_REAL(long, SSL_ctrl, (SSL *, int, long, void *))
+TLS_REAL(ssize_t, gnutls_record_recv, (gnutls_session_t, void *, size_t))
+TLS_REAL(ssize_t, gnutls_record_send, (gnutls_session_t, const void *, size_t))
+TLS_REAL(int, gnutls_handshake, (gnutls_session_t))
+TLS_REAL(int, gnutls_bye, (gnutls_session_t, int))
+TLS_REAL(void, gnutls_deinit, (gnutls_session_t))
+TLS_REAL(int, gnutls_transport_get_int, (gnutls_session_t))
+TLS_REAL(int, gnutls_protocol_get_version, (gnutls_session_t))
+TLS_REAL(const char *, gnutls_protocol_get_name, (int))
+TLS_REAL(const char *, gnutls_ciphersuite_get, (gnutls_session_t))
+
+/* ---- the session's socket */
+
+static bool tls_on(void)
+{
+	return (oa_rt.cfg.hooks & (OA_HOOK_TLS | OA_HOOK_HTTP)) == (OA_HOOK_TLS | OA_HOOK_HTTP);
+}
+
+static void copy_text(char *out, size_t cap, const char *text)
+{
+	size_t len = text ? strnlen(text, cap - 1) : 0;
+	memcpy(out, text ? text : "", len);
+	out[len] = 0;
+}
+
+/* tls.cipher: the suite's IANA name (OpenSSL's own names differ). */
+static void set_cipher(enum library lib, void *session, struct oa_tls_conn *c)
+{
+	const char *name = NULL;
+	if (lib == OPENSSL) {
+		const void *(*current)(const SSL *) = oa_real_SSL_get_current_cipher();
+		const char *(*standard_name)(const void *) = oa_real_SSL_CIPHER_standard_name();
+		const void *cipher = current && standard_name ? current(session) : NULL;
+		name = cipher ? standard_name(cipher) : NULL;
+	} else {
+		const char *(*suite)(gnutls_session_t) = oa_real_gnutls_ciphersuite_get();
+		name = suite ? suite(session) : NULL;
+	}
+	copy_text(c->cipher, sizeof c->cipher, name);
+}
+
+/* "TLSv1.3" (OpenSSL), "TLS1.3" (GnuTLS) -> "1.3": the semantic
+ * conventions' tls.protocol.version. */
+static void set_version(enum library lib, void *session, struct oa_tls_conn *c)
+{
+	const char *v = NULL;
+	if (lib == OPENSSL) {
+		const char *(*get_version)(const SSL *) = oa_real_SSL_get_version();
+		v = get_version ? get_version(session) : NULL;
+	} else {
+		int (*get_version)(gnutls_session_t) = oa_real_gnutls_protocol_get_version();
+		const char *(*get_name)(int) = oa_real_gnutls_protocol_get_name();
+		v = get_version && get_name ? get_name(get_version(session)) : NULL;
+	}
+	if (v && strncmp(v, "TLSv", 4) == 0)
+		v += 4;
+	else if (v && strncmp(v, "TLS", 3) == 0)
+		v += 3;
+	copy_text(c->version, sizeof c->version, v);
+}
+
+/* The session's first call: its socket's HTTP state starts afresh for the
+ * plaintext, and the socket's own bytes go unwatched. A client keeps the
+ * request that opened its connection (http.c: the parent of the first
+ * request), which a proxy may have left by now. */
+static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library lib, void *ssl)
+{
+	struct oa_http_conn *h = &f->u.http;
+	if (f->http)
+		oa_http_conn_stop(t, f);
+	bool client = f->role == OA_ROLE_CLIENT;
+	bool opener_set = h->opener_set;
+	struct oa_span_ctx opener_parent = h->opener_parent;
+	uint64_t opener_remote_parent = h->opener_remote_parent;
+	uint8_t opener_tracestate_len = h->opener_tracestate_len;
+	char opener_tracestate[OA_HTTP_TRACESTATE_CAP];
+	memcpy(opener_tracestate, h->opener_tracestate, sizeof opener_tracestate);
+	oa_http_conn_start(client ? t : NULL, f);
+	if (client && opener_set && !h->opener_set) {
+		h->opener_set = true;
+		h->opener_parent = opener_parent;
+		h->opener_remote_parent = opener_remote_parent;
+		h->opener_tracestate_len = opener_tracestate_len;
+		memcpy(h->opener_tracestate, opener_tracestate, sizeof opener_tracestate);
+	}
+	memset(&h->tls, 0, sizeof h->tls);
+	set_version(lib, ssl, &h->tls);
+	set_cipher(lib, ssl, &h->tls);
+	__atomic_store_n(&h->tls.session, ssl, __ATOMIC_RELEASE);
+	oa_fd_kind_clear(fd, OA_FD_WATCH);
+}
+
+/* Whether a session's client has header lines or a failed write under
+ * way: its writes must come here even when its HTTP state is gone. */
+static bool writes_owed(const struct oa_tls_conn *c)
+{
+	return c->lines_len || c->retry_num;
+}
+
+/* ---- which socket a session uses */
+
+/* SSL_get_fd names the socket of a session that reads and writes through
+ * OpenSSL's socket BIO (gnutls_transport_get_int, one given as a number). A
+ * program with a BIO of its own (curl) leaves it unnamed: then the socket
+ * is the one the calling thread reads or writes during one of the
+ * session's calls (the socket hooks tell, oa_tls_saw, while oa_tls_probes
+ * is not zero), remembered here until SSL_free (gnutls_deinit). */
+uint32_t oa_tls_probes;
+static __thread bool probing __attribute__((tls_model("initial-exec")));
+/* -1: no socket yet; -2: more than one */
+static __thread int probed_fd __attribute__((tls_model("initial-exec")));
+
+/* Only sockets count: a handshake may read a certificate file meanwhile. */
+void oa_tls_saw(int fd)
+{
+	if (probing && (oa_fd_kind(fd) & OA_FD_SOCKET))
+		probed_fd = probed_fd == -1 || probed_fd == fd ? fd : -2;
+}
+
+static void probe_begin(void)
+{
+	probed_fd = -1;
+	probing = true;
+	__atomic_add_fetch(&oa_tls_probes, 1, __ATOMIC_RELAXED);
+}
+
+static int probe_end(void)
+{
+	__atomic_sub_fetch(&oa_tls_probes, 1, __ATOMIC_RELAXED);
+	probing = false;
+	return probed_fd;
+}
+
+/* Sessions and their sockets, an open-addressed table: a key is claimed
+ * with a compare-and-swap, its fd (+1, 0: none yet) published after it. A
+ * session is looked up by the threads that call it, which the program
+ * already orders. Full: the session goes untraced. */
+#define SESSIONS_MAX   1024
+#define SESSIONS_PROBE 16
+#define GONE	       ((const void *)1)
+
+static struct {
+	const void *ssl;
+	int fd_plus_1;
+} sessions[SESSIONS_MAX];
+
+static size_t session_hash(const void *ssl)
+{
+	return (size_t)(((uintptr_t)ssl >> 4) * UINT64_C(0x9e3779b97f4a7c15) >> 54);
+}
+
+static int sessions_find(const void *ssl)
+{
+	size_t h = session_hash(ssl);
+	for (size_t i = 0; i < SESSIONS_PROBE; i++) {
+		size_t k = (h + i) % SESSIONS_MAX;
+		const void *key = __atomic_load_n(&sessions[k].ssl, __ATOMIC_ACQUIRE);
+		if (key == ssl)
+			return __atomic_load_n(&sessions[k].fd_plus_1, __ATOMIC_ACQUIRE) - 1;
+		if (!key)
+			return -1;
+	}
+	return -1;
+}
+
+static void sessions_add(const void *ssl, int fd)
+{
+	size_t h = session_hash(ssl);
+	for (size_t i = 0; i < SESSIONS_PROBE; i++) {
+		size_t k = (h + i) % SESSIONS_MAX;
+		const void *key = __atomic_load_n(&sessions[k].ssl, __ATOMIC_ACQUIRE);
+		if (key != ssl && (key == GONE || !key) &&
+		    !__atomic_compare_exchange_n(&sessions[k].ssl, &key, ssl, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			continue;
+		if (key == ssl || key == GONE || !key) {
+			__atomic_store_n(&sessions[k].fd_plus_1, fd + 1, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
+static void sessions_remove(const void *ssl)
+{
+	size_t h = session_hash(ssl);
+	for (size_t i = 0; i < SESSIONS_PROBE; i++) {
+		size_t k = (h + i) % SESSIONS_MAX;
+		const void *key = __atomic_load_n(&sessions[k].ssl, __ATOMIC_ACQUIRE);
+		if (!key)
+			return;
+		if (key == ssl) {
+			__atomic_store_n(&sessions[k].fd_plus_1, 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&sessions[k].ssl, GONE, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
+/* The session this thread called last and its socket: a slot still taken
+ * over by that session names the socket without asking the library
+ * (SSL_free and a new connection on the socket end the takeover). */
+static __thread const void *last_ssl __attribute__((tls_model("initial-exec")));
+static __thread int last_fd __attribute__((tls_model("initial-exec")));
+
+/* The session's socket; -1 when not known yet, -2 when it is none we
+ * track. */
+static int session_fd(enum library lib, void *ssl)
+{
+	if (ssl == last_ssl && (oa_fd_kind(last_fd) & OA_FD_SOCKET)) {
+		const struct oa_fd *f = oa_fd_slot(last_fd);
+		if (f && __atomic_load_n(&f->u.http.tls.session, __ATOMIC_ACQUIRE) == ssl)
+			return last_fd;
+	}
+	int fd = -1;
+	if (lib == OPENSSL) {
+		int (*get_fd)(const SSL *) = oa_real_SSL_get_fd();
+		fd = get_fd ? get_fd(ssl) : -1;
+	} else {
+		int (*get_fd)(gnutls_session_t) = oa_real_gnutls_transport_get_int();
+		fd = get_fd ? get_fd(ssl) : -1;
+	}
+	if (fd < 0)
+		fd = sessions_find(ssl);
+	if (fd >= 0) {
+		last_ssl = ssl;
+		last_fd = fd;
+	}
+	return fd;
+}
+
+/* After a call that probed: the socket it used, remembered (or that it
+ * used none we track, when it used another or several). */
+static int probed(void *ssl)
+{
+	int fd = probe_end();
+	if (fd == -1)
+		return -1;
+	if (fd < 0 || !(oa_fd_kind(fd) & OA_FD_SOCKET))
+		fd = -2;
+	sessions_add(ssl, fd);
+	return fd;
+}
+
+/* The slot of fd, whose HTTP state parses ssl's plaintext, locked; NULL
+ * when there is nothing to do: the socket is not one we track, or the
+ * session's plaintext is not HTTP. */
+static struct oa_fd *session_slot(struct oa_thread *t, enum library lib, void *ssl, int fd)
+{
+	if (fd < 0 || !(oa_fd_kind(fd) & OA_FD_SOCKET))
+		return NULL;
+	struct oa_fd *f = oa_fd_slot(fd);
+	if (!f)
+		return NULL;
+	struct oa_http_conn *h = &f->u.http;
+	/* not HTTP: known without the lock, as only this session's calls
+	 * change it (a new session on the socket starts with another pointer) */
+	if (__atomic_load_n(&h->tls.session, __ATOMIC_ACQUIRE) == ssl &&
+	    !__atomic_load_n(&f->http, __ATOMIC_ACQUIRE) && !writes_owed(&h->tls))
+		return NULL;
+	if (!oa_fd_lock_slot(t, fd, f))
+		return NULL;
+	if (h->tls.session == ssl)
+		return f;
+	bool trackable = (f->role == OA_ROLE_CLIENT || f->role == OA_ROLE_SERVER) &&
+			 f->transport == SOCK_STREAM && !f->connecting;
+	if (!trackable) {
+		oa_fd_unlock(fd);
+		return NULL;
+	}
+	take_over(t, fd, f, lib, ssl);
+	return f;
+}
+
+/* The slot again after the real call, locked, when its HTTP state is still
+ * the session's. */
+static bool relock(struct oa_thread *t, int fd, struct oa_fd *f, void *ssl)
+{
+	if (!oa_fd_lock_slot(t, fd, f))
+		return false;
+	if (f->http && f->u.http.tls.session == ssl)
+		return true;
+	oa_fd_unlock(fd);
+	return false;
+}
+
+/* ---- reads */
+
+enum read_op { READ, READ_EX, PEEK, PEEK_EX, RECV };
+
+/* A GnuTLS read that returned nothing: the end of the stream (with or
+ * without the peer's close_notify), or an error. */
+static void recv_ended(struct oa_thread *t, int fd, struct oa_fd *f, ssize_t ret)
+{
+	if (!ret || ret == GNUTLS_E_PREMATURE_TERMINATION)
+		oa_http_read_end(t, fd, f, 0);
+	else if (ret != GNUTLS_E_AGAIN && ret != GNUTLS_E_INTERRUPTED &&
+		 ret != GNUTLS_E_REHANDSHAKE && ret != GNUTLS_E_WARNING_ALERT_RECEIVED)
+		oa_http_read_end(t, fd, f, EPROTO);
+}
+
+/* A read that returned nothing: the end of the stream, or an error, ends
+ * the HTTP state as a socket's end or error does. */
+static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, enum read_op op, void *ssl,
+		       ssize_t ret, int err)
+{
+	if (op == RECV) {
+		recv_ended(t, fd, f, ret);
+		return;
+	}
+	int (*get_error)(const SSL *, int) = oa_real_SSL_get_error();
+	int why = get_error ? get_error(ssl, (int)ret) : SSL_ERROR_SSL;
+	if (why == SSL_ERROR_ZERO_RETURN || (why == SSL_ERROR_SYSCALL && !err))
+		oa_http_read_end(t, fd, f, 0);
+	else if (why == SSL_ERROR_SYSCALL)
+		oa_http_read_end(t, fd, f, err);
+	else if (why == SSL_ERROR_SSL)
+		oa_http_read_end(t, fd, f, EPROTO);
+}
+
+static ssize_t read_real(enum read_op op, void *ssl, void *buf, size_t num, size_t *n)
+{
+	ssize_t ret;
+	switch (op) {
+	case RECV:
+		ret = oa_real_gnutls_record_recv()(ssl, buf, num);
+		*n = ret > 0 ? (size_t)ret : 0;
+		return ret;
+	case READ:
+		ret = oa_real_SSL_read()(ssl, buf, (int)num);
+		*n = ret > 0 ? (size_t)ret : 0;
+		return ret;
+	case PEEK:
+		ret = oa_real_SSL_peek()(ssl, buf, (int)num);
+		*n = ret > 0 ? (size_t)ret : 0;
+		return ret;
+	case READ_EX:
+		ret = oa_real_SSL_read_ex()(ssl, buf, num, n);
+		break;
+	default:
+		ret = oa_real_SSL_peek_ex()(ssl, buf, num, n);
+		break;
+	}
+	if (ret <= 0)
+		*n = 0;
+	return ret;
+}
+
+/* A peek takes the session over but feeds nothing: its bytes are read
+ * again. */
+static ssize_t read_hooked(enum read_op op, void *ssl, void *buf, size_t num, size_t *n)
+{
+	int saved = errno;
+	enum library lib = op == RECV ? GNUTLS : OPENSSL;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int fd = t ? session_fd(lib, ssl) : -1;
+	struct oa_fd *f = session_slot(t, lib, ssl, fd);
+	if (f)
+		oa_fd_unlock(fd);
+	bool probe = t && fd == -1;
+	if (probe)
+		probe_begin();
+	errno = saved;
+	ssize_t ret = read_real(op, ssl, buf, num, n);
+	int err = errno;
+	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
+		oa_fd_unlock(fd);
+	if (f && op != PEEK && op != PEEK_EX && relock(t, fd, f, ssl)) {
+		if (*n) {
+			struct iovec iov = {buf, *n};
+			oa_http_received(t, fd, f, &iov, 1, *n, false);
+		} else if (num) {
+			read_ended(t, fd, f, op, ssl, ret, err);
+		}
+		oa_fd_unlock_slot(fd, f);
+	}
+	oa_hook_leave();
+	errno = err;
+	return ret;
+}
+
+OA_EXPORT int SSL_read(SSL *ssl, void *buf, int num)
+{
+	int (*real)(SSL *, void *, int) = oa_real_SSL_read();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (num <= 0 || !oa_hook_enter())
+		return real(ssl, buf, num);
+	size_t n;
+	return (int)read_hooked(READ, ssl, buf, (size_t)num, &n);
+}
+
+OA_EXPORT int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	int (*real)(SSL *, void *, size_t, size_t *) = oa_real_SSL_read_ex();
+	if (!real) {
+		errno = ENOSYS;
+		return 0;
+	}
+	if (!readbytes || !oa_hook_enter())
+		return real(ssl, buf, num, readbytes);
+	return (int)read_hooked(READ_EX, ssl, buf, num, readbytes);
+}
+
+OA_EXPORT int SSL_peek(SSL *ssl, void *buf, int num)
+{
+	int (*real)(SSL *, void *, int) = oa_real_SSL_peek();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (num <= 0 || !oa_hook_enter())
+		return real(ssl, buf, num);
+	size_t n;
+	return (int)read_hooked(PEEK, ssl, buf, (size_t)num, &n);
+}
+
+OA_EXPORT int SSL_peek_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	int (*real)(SSL *, void *, size_t, size_t *) = oa_real_SSL_peek_ex();
+	if (!real) {
+		errno = ENOSYS;
+		return 0;
+	}
+	if (!readbytes || !oa_hook_enter())
+		return real(ssl, buf, num, readbytes);
+	return (int)read_hooked(PEEK_EX, ssl, buf, num, readbytes);
+}
+
+/* ---- writes */
+
+enum write_op { WRITE, WRITE_EX, SEND };
+
+/* One real write of the function the program called; *n: bytes taken. */
+static ssize_t write_real(enum write_op op, void *ssl, const void *buf, size_t len, size_t *n)
+{
+	ssize_t ret;
+	if (op == WRITE_EX) {
+		ret = oa_real_SSL_write_ex()(ssl, buf, len, n);
+		if (ret <= 0)
+			*n = 0;
+		return ret;
+	}
+	if (op == SEND)
+		ret = oa_real_gnutls_record_send()(ssl, buf, len);
+	else
+		ret = oa_real_SSL_write()(ssl, buf, (int)len);
+	*n = ret > 0 ? (size_t)ret : 0;
+	return ret;
+}
+
+/* What the first request head ending in buf[0..len) gets: header lines
+ * before its blank line (at: the blank line's offset, or the CR that ends
+ * the bytes when that begins it), or, when it has a traceparent, a new
+ * value for it (at: the value's offset; only a version-00 value wholly in
+ * these bytes). */
+struct head_plan {
+	size_t at; /* SIZE_MAX: nothing */
+	bool rewrite;
+	struct oa_http_tp_field tp;
+};
+
+static void plan_head(const struct oa_http_conn *h, const uint8_t *buf, size_t len,
+		      struct head_plan *p)
+{
+	struct oa_http_parser dry = h->requests;
+	struct oa_http_event ev[1];
+	size_t off = 0, n;
+	p->at = SIZE_MAX;
+	p->rewrite = false;
+	do {
+		n = oa_http_feed(&dry, buf + off, len - off, ev, 1);
+		if (!n || ev[0].kind == OA_HTTP_GAVE_UP)
+			break;
+		if (ev[0].kind == OA_HTTP_MESSAGE_BEGIN) {
+			int64_t head_at = (int64_t)(off + ev[0].offset) - ev[0].head_len;
+			p->tp = oa_http_traceparent_field(&dry);
+			if (!(ev[0].head->flags & OA_HTTP_HAS_TRACEPARENT)) {
+				p->at =
+				    ev[0].inject_at == SIZE_MAX ? SIZE_MAX : off + ev[0].inject_at;
+			} else if (p->tp.state == OA_HTTP_TP_V00 && head_at + p->tp.value_at >= 0) {
+				p->at = (size_t)(head_at + p->tp.value_at);
+				p->rewrite = true;
+			}
+			return;
+		}
+		off += ev[0].offset;
+	} while (oa_http_feed_again(ev, n, 1));
+	const struct oa_http_head *ending = oa_http_head_ending(&dry);
+	if (ending && !(ending->flags & OA_HTTP_HAS_TRACEPARENT))
+		p->at = len - 1;
+}
+
+/* A client's write (under the slot's lock): is it the repeat of a failed
+ * one (its bytes already taken, returned), or does a head end in it that
+ * gets header lines? */
+static size_t plan_write(struct oa_thread *t, struct oa_fd *f, long mode, const void *buf,
+			 size_t num)
+{
+	struct oa_tls_conn *c = &f->u.http.tls;
+	bool moving = mode & SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+	size_t taken = 0;
+	if (c->retry_num && num == c->retry_num && (buf == c->retry_buf || moving))
+		taken = c->retry_taken;
+	c->retry_num = 0;
+	/* a head whose lines went out (out_decided) until its end is fed */
+	if (taken || c->lines_len || !f->http || f->u.http.out_decided)
+		return taken;
+	struct head_plan p;
+	plan_head(&f->u.http, buf, num, &p);
+	if (p.at == SIZE_MAX)
+		return 0;
+	if (p.rewrite)
+		c->lines_len = oa_http_tls_rewrite(t, f, &p.tp, c->lines) ? OA_TRACEPARENT_LEN : 0;
+	else
+		c->lines_len = (uint16_t)oa_http_tls_lines(t, f, c->lines);
+	c->replaces = p.rewrite ? OA_TRACEPARENT_LEN : 0;
+	c->lines_sent = 0;
+	c->before = p.at;
+	return 0;
+}
+
+/* Writes the application's bytes from `taken` on with the pending header
+ * lines where they go; stops at the first failure (its return value in
+ * *ret) or, with partial writes, a short write. Returns the application
+ * bytes taken in all. */
+static size_t write_with_lines(enum write_op op, void *ssl, struct oa_tls_conn *c, bool partial,
+			       const void *buf, size_t num, size_t taken, ssize_t *ret)
+{
+	size_t n;
+	for (;;) {
+		if (c->lines_len && !c->before) {
+			*ret = write_real(op, ssl, c->lines + c->lines_sent,
+					  (size_t)(c->lines_len - c->lines_sent), &n);
+			if (!n)
+				return taken;
+			c->lines_sent = (uint16_t)(c->lines_sent + n);
+			if (c->lines_sent == c->lines_len) {
+				/* the replaced bytes count as written */
+				taken += c->replaces;
+				c->lines_len = c->lines_sent = c->replaces = 0;
+			}
+			continue;
+		}
+		size_t want = num - taken;
+		if (c->lines_len && c->before < want)
+			want = c->before;
+		if (!want)
+			return taken;
+		*ret = write_real(op, ssl, (const char *)buf + taken, want, &n);
+		if (!n)
+			return taken;
+		taken += n;
+		if (c->lines_len)
+			c->before -= n;
+		if (n < want && partial)
+			return taken;
+	}
+}
+
+/* A GnuTLS send returns at most a record's bytes: partial writes, always. */
+static long write_mode(enum write_op op, void *ssl)
+{
+	if (op == SEND)
+		return SSL_MODE_ENABLE_PARTIAL_WRITE;
+	long (*ctrl)(SSL *, int, long, void *) = oa_real_SSL_ctrl();
+	return ctrl ? ctrl(ssl, SSL_CTRL_MODE, 0, NULL) : 0;
+}
+
+/* The header lines go in TLS records of their own: with Nagle's algorithm
+ * on (wget), each small record after the first would wait for the peer's
+ * delayed ACK, 40 ms per request. The socket is corked meanwhile, unless
+ * the program corked it: its records leave together at the uncork. */
+static bool cork(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof on;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, &len) != 0 || on)
+		return false;
+	on = 1;
+	return setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0;
+}
+
+static void uncork(int fd)
+{
+	int off = 0;
+	setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+}
+
+static ssize_t write_hooked(enum write_op op, void *ssl, const void *buf, size_t num,
+			    size_t *written)
+{
+	int saved = errno;
+	enum library lib = op == SEND ? GNUTLS : OPENSSL;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int fd = t ? session_fd(lib, ssl) : -1;
+	struct oa_fd *f = session_slot(t, lib, ssl, fd);
+	struct oa_tls_conn *c = NULL;
+	long mode = 0;
+	size_t from = 0;
+	if (f && f->role == OA_ROLE_CLIENT) {
+		mode = write_mode(op, ssl);
+		c = &f->u.http.tls;
+		from = plan_write(t, f, mode, buf, num);
+	}
+	if (f)
+		oa_fd_unlock(fd);
+	bool probe = t && fd == -1;
+	if (probe)
+		probe_begin();
+	errno = saved;
+	ssize_t ret = 1;
+	size_t taken;
+	int err;
+	if (c && (from || c->lines_len)) {
+		bool partial = mode & SSL_MODE_ENABLE_PARTIAL_WRITE;
+		bool corked = cork(fd);
+		taken = write_with_lines(op, ssl, c, partial, buf, num, from, &ret);
+		err = errno;
+		if (corked)
+			uncork(fd);
+		if (taken == num || (partial && taken)) {
+			/* a repeated call returns what the first would have */
+			ret = op == WRITE_EX ? 1 : (ssize_t)taken;
+		} else if (!partial) {
+			/* to be repeated: what went out stays taken */
+			c->retry_buf = buf;
+			c->retry_num = num;
+			c->retry_taken = taken;
+		}
+	} else {
+		ret = write_real(op, ssl, buf, num, &taken);
+		err = errno;
+	}
+	*written = ret > 0 ? taken : 0;
+	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
+		oa_fd_unlock(fd);
+	if (f && taken > from && relock(t, fd, f, ssl)) {
+		struct iovec iov = {(char *)buf + from, taken - from};
+		oa_http_sent(t, fd, f, &iov, 1, taken - from);
+		oa_fd_unlock_slot(fd, f);
+	}
+	oa_hook_leave();
+	errno = err;
+	return ret;
+}
+
+OA_EXPORT int SSL_write(SSL *ssl, const void *buf, int num)
+{
+	int (*real)(SSL *, const void *, int) = oa_real_SSL_write();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (num <= 0 || !oa_hook_enter())
+		return real(ssl, buf, num);
+	size_t written;
+	return (int)write_hooked(WRITE, ssl, buf, (size_t)num, &written);
+}
+
+OA_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *written)
+{
+	int (*real)(SSL *, const void *, size_t, size_t *) = oa_real_SSL_write_ex();
+	if (!real) {
+		errno = ENOSYS;
+		return 0;
+	}
+	if (!num || !oa_hook_enter())
+		return real(ssl, buf, num, written);
+	size_t n;
+	int ret = (int)write_hooked(WRITE_EX, ssl, buf, num, &n);
+	if (written)
+		*written = n;
+	return ret;
+}
+
+/* Kernel TLS: a file's bytes go to the socket without passing through our
+ * hands (nginx's bodies with sendfile on); the parser learns their count. */
+OA_EXPORT ssize_t SSL_sendfile(SSL *ssl, int fd, off_t offset, size_t size, int flags)
+{
+	ssize_t (*real)(SSL *, int, off_t, size_t, int) = oa_real_SSL_sendfile();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	ssize_t r = real(ssl, fd, offset, size, flags);
+	if (r <= 0 || !oa_hook_enter())
+		return r;
+	int saved = errno;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int sock = t ? session_fd(OPENSSL, ssl) : -1;
+	struct oa_fd *f = session_slot(t, OPENSSL, ssl, sock);
+	if (f) {
+		if (f->http && f->u.http.tls.session == ssl)
+			oa_http_sent_unseen(t, sock, f, (size_t)r);
+		oa_fd_unlock_slot(sock, f);
+	}
+	oa_hook_leave();
+	errno = saved;
+	return r;
+}
+
+/* ---- handshakes */
+
+/* A handshake learns the socket of a session the library cannot name, so
+ * that its first write can get header lines. */
+enum handshake_op { CONNECT, ACCEPT, DO_HANDSHAKE, GNUTLS_HANDSHAKE };
+
+static int handshake_real(enum handshake_op op, void *ssl)
+{
+	switch (op) {
+	case CONNECT:
+		return oa_real_SSL_connect()(ssl);
+	case ACCEPT:
+		return oa_real_SSL_accept()(ssl);
+	case DO_HANDSHAKE:
+		return oa_real_SSL_do_handshake()(ssl);
+	default:
+		return oa_real_gnutls_handshake()(ssl);
+	}
+}
+
+static int handshake(enum handshake_op op, void *ssl)
+{
+	if (!ssl || !oa_hook_enter())
+		return handshake_real(op, ssl);
+	int saved = errno;
+	enum library lib = op == GNUTLS_HANDSHAKE ? GNUTLS : OPENSSL;
+	bool probe = tls_on() && oa_thread_get() && session_fd(lib, ssl) == -1;
+	if (probe)
+		probe_begin();
+	errno = saved;
+	int ret = handshake_real(op, ssl);
+	int err = errno;
+	if (probe)
+		probed(ssl);
+	oa_hook_leave();
+	errno = err;
+	return ret;
+}
+
+#define HANDSHAKE_HOOK(name, op)                                                                   \
+	OA_EXPORT int name(SSL *ssl)                                                               \
+	{                                                                                          \
+		if (!oa_real_##name()) {                                                           \
+			errno = ENOSYS;                                                            \
+			return -1;                                                                 \
+		}                                                                                  \
+		return handshake(op, ssl);                                                         \
+	}
+
+HANDSHAKE_HOOK(SSL_connect, CONNECT)
+HANDSHAKE_HOOK(SSL_accept, ACCEPT)
+HANDSHAKE_HOOK(SSL_do_handshake, DO_HANDSHAKE)
+
+/* ---- the session's end */
+
+/* The session's write side ends (after the real call): a response that
+ * runs until the close ends. */
+static void write_side_ended(enum library lib, void *ssl)
+{
+	if (!ssl || !oa_hook_enter())
+		return;
+	int saved = errno;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int fd = t ? session_fd(lib, ssl) : -1;
+	struct oa_fd *f = session_slot(t, lib, ssl, fd);
+	if (f) {
+		if (f->http && f->u.http.tls.session == ssl)
+			oa_http_write_end(t, fd, f);
+		oa_fd_unlock_slot(fd, f);
+	}
+	oa_hook_leave();
+	errno = saved;
+}
+
+/* The session goes away (before the real call): what its HTTP state has
+ * open ends, and the socket is no longer the session's. */
+static void session_ended(enum library lib, void *ssl)
+{
+	if (!ssl || !oa_hook_enter())
+		return;
+	int saved = errno;
+	struct oa_thread *t = oa_thread_get();
+	int fd = t ? session_fd(lib, ssl) : -1;
+	sessions_remove(ssl);
+	struct oa_fd *f = fd >= 0 && (oa_fd_kind(fd) & OA_FD_SOCKET) ? oa_fd_slot(fd) : NULL;
+	if (f && oa_fd_lock_slot(t, fd, f)) {
+		if (f->u.http.tls.session == ssl) {
+			if (f->http)
+				oa_http_write_end(t, fd, f);
+			if (f->http)
+				oa_http_conn_stop(t, f);
+			memset(&f->u.http.tls, 0, sizeof f->u.http.tls);
+		}
+		oa_fd_unlock_slot(fd, f);
+	}
+	oa_hook_leave();
+	errno = saved;
+}
+
+OA_EXPORT int SSL_shutdown(SSL *ssl)
+{
+	int (*real)(SSL *) = oa_real_SSL_shutdown();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int ret = real(ssl);
+	write_side_ended(OPENSSL, ssl);
+	return ret;
+}
+
+OA_EXPORT void SSL_free(SSL *ssl)
+{
+	void (*real)(SSL *) = oa_real_SSL_free();
+	if (!real)
+		return;
+	session_ended(OPENSSL, ssl);
+	real(ssl);
+}
+
+/* ---- GnuTLS */
+
+OA_EXPORT ssize_t gnutls_record_recv(gnutls_session_t session, void *data, size_t size)
+{
+	ssize_t (*real)(gnutls_session_t, void *, size_t) = oa_real_gnutls_record_recv();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!size || !oa_hook_enter())
+		return real(session, data, size);
+	size_t n;
+	return read_hooked(RECV, session, data, size, &n);
+}
+
+OA_EXPORT ssize_t gnutls_record_send(gnutls_session_t session, const void *data, size_t size)
+{
+	ssize_t (*real)(gnutls_session_t, const void *, size_t) = oa_real_gnutls_record_send();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	/* (NULL, 0) flushes a send that failed with GNUTLS_E_AGAIN */
+	if (!size || !oa_hook_enter())
+		return real(session, data, size);
+	size_t written;
+	return write_hooked(SEND, session, data, size, &written);
+}
+
+OA_EXPORT int gnutls_handshake(gnutls_session_t session)
+{
+	if (!oa_real_gnutls_handshake()) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return handshake(GNUTLS_HANDSHAKE, session);
+}
+
+OA_EXPORT int gnutls_bye(gnutls_session_t session, int how)
+{
+	int (*real)(gnutls_session_t, int) = oa_real_gnutls_bye();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int ret = real(session, how);
+	write_side_ended(GNUTLS, session);
+	return ret;
+}
+
+OA_EXPORT void gnutls_deinit(gnutls_session_t session)
+{
+	void (*real)(gnutls_session_t) = oa_real_gnutls_deinit();
+	if (!real)
+		return;
+	session_ended(GNUTLS, session);
+	real(session);
+}

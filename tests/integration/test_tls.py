@@ -1,0 +1,413 @@
+"""HTTPS through OpenSSL and GnuTLS (hooks/tls.c), with real programs on both ends and a
+self-signed certificate made here with `openssl req`:
+
+- nginx with `ssl` (TLS 1.3 only) and curl -k: three requests on one
+  connection (a page, 1 MB, a 404) give one connect and three CLIENT spans
+  in curl and three SERVER spans in nginx, each a child of its CLIENT span
+  (the traceparent went inside the TLS plaintext); Python's http.client
+  with ssl, and wget (GnuTLS), do the same for two requests;
+- curl without -k fails the handshake: only its connect span, no HTTP span
+  on either side;
+- `openssl s_server` (TLS 1.2, answering what the test writes to its
+  stdin) and curl: one CLIENT and one SERVER span, one trace;
+- the clients export over HTTPS (an untraced nginx in front of the
+  receiver): the exporter's own TLS requests make no spans;
+- nginx proxying to its own HTTPS server: the upstream request's
+  traceparent names nginx's CLIENT span, the caller's own rewritten;
+- tests/programs/tls_peer: a request whose writes OpenSSL refuses with
+  SSL_ERROR_WANT_WRITE, repeated, or takes in part (partial writes), or
+  whose head ends in the CR of a write: the server gets every byte, with
+  the traceparent line naming the CLIENT span."""
+
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from harness import (Receiver, assert_tree_whole, builddir, check, check_equal, check_holds,
+                     free_port, main, program, run_traced, skip)
+from netutil import KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, STATUS_ERROR, Background, attr, \
+    spans_where, traced_env
+
+NGINX = shutil.which('nginx') or '/usr/sbin/nginx'
+OPENSSL = shutil.which('openssl') or '/usr/bin/openssl'
+CURL = shutil.which('curl') or '/usr/bin/curl'
+WGET = shutil.which('wget')
+HOOKS = 'sockets,http,tls'
+BIG = 1 << 20
+NGINX_CONFIG = '''daemon off;
+master_process off;
+user root;
+pid {dir}/nginx-{name}.pid;
+error_log {dir}/error-{name}.log info;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body-{name};
+  proxy_temp_path {dir}/proxy-{name};
+  fastcgi_temp_path {dir}/fastcgi-{name};
+  uwsgi_temp_path {dir}/uwsgi-{name};
+  scgi_temp_path {dir}/scgi-{name};
+  keepalive_requests 1000;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {dir}/cert.pem;
+    ssl_certificate_key {dir}/key.pem;
+    ssl_protocols TLSv1.3;
+    root {dir}/www;
+{extra}  }}
+{more}}}
+'''
+# The export proxy: OTLP over HTTPS to the receiver's plain HTTP.
+EXPORT_PROXY = '    location /v1/ {{ proxy_pass http://127.0.0.1:{receiver}; }}\n'
+# A plaintext front whose upstream is the HTTPS server of the same nginx.
+HTTPS_UPSTREAM = '''  server {{ listen 127.0.0.1:{front}; location / {{
+    proxy_pass https://127.0.0.1:{port}; proxy_http_version 1.1;
+    proxy_ssl_protocols TLSv1.3; }} }}
+'''
+REMOTE_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
+REMOTE_SPAN = '00f067aa0ba902b7'
+
+PY_CLIENT = '''
+import http.client, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[2])
+conn = http.client.HTTPSConnection('127.0.0.1', int(sys.argv[1]), context=context, timeout=10)
+for path in sys.argv[3:]:
+    conn.request('GET', path)
+    response = conn.getresponse()
+    print(response.status, len(response.read()))
+conn.close()
+'''
+
+
+def make_certificate(workdir):
+    result = subprocess.run(
+        [OPENSSL, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+         '-keyout', os.path.join(workdir, 'key.pem'), '-out', os.path.join(workdir, 'cert.pem'),
+         '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'],
+        capture_output=True, timeout=60, check=False)
+    check_equal(result.returncode, 0, 'openssl req makes a self-signed certificate')
+
+
+def listening(port, process, timeout=20):
+    """Whether a socket listens on 127.0.0.1:port, read from /proc/net/tcp
+    (a connection would be the only one s_server -naccept 1 takes)."""
+    local = f'0100007F:{port:04X}'
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and process.poll() is None:
+        with open('/proc/net/tcp', encoding='ascii') as table:
+            if any(line.split()[1] == local and line.split()[3] == '0A'
+                   for line in list(table)[1:]):
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def start_nginx(workdir, name, port, receiver, extra='', more='', traced=True):
+    conf = os.path.join(workdir, f'nginx-{name}.conf')
+    with open(conf, 'w', encoding='utf-8') as f:
+        f.write(NGINX_CONFIG.format(dir=workdir, name=name, port=port, extra=extra, more=more))
+    argv = [NGINX, '-c', conf, '-p', workdir, '-e', os.path.join(workdir, f'error-{name}.log')]
+    server = Background(argv, receiver, env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': name},
+                        preload=traced, timeout=120, stop_signal=signal.SIGQUIT)
+    check(listening(port, server.process), f'{name} listens', server.stderr)
+    return server
+
+
+def https_export(proxy_port, workdir):
+    return {'OTLPAUTO_HOOKS': HOOKS,
+            'OTEL_EXPORTER_OTLP_ENDPOINT': f'https://127.0.0.1:{proxy_port}',
+            'OTEL_EXPORTER_OTLP_CERTIFICATE': os.path.join(workdir, 'cert.pem')}
+
+
+def by_service(spans, name):
+    return [s for s in spans if s['resource'].get('service.name') == name]
+
+
+def check_pairs(what, clients, servers, version):
+    """Each SERVER span is the child of the CLIENT span of its request."""
+    by_id = {c['span_id']: c for c in clients}
+    parents = [by_id.get(s['parent_span_id']) for s in servers]
+    check(all(p is not None and p['trace_id'] == s['trace_id']
+              and attr(p, 'url.full', '').endswith(attr(s, 'url.path'))
+              for p, s in zip(parents, servers)),
+          f'{what}: each SERVER span a child of its CLIENT span, one trace',
+          [(s['trace_id'], s['parent_span_id']) for s in servers])
+    check(all(attr(s, 'url.scheme') == 'https' for s in servers), f'{what}: url.scheme https')
+    check(all(attr(s, 'tls.protocol.version') == version for s in clients + servers),
+          f'{what}: tls.protocol.version {version}')
+    check(servers and all(p is not None and attr(p, 'tls.cipher', '').startswith('TLS_') and
+                          attr(p, 'tls.cipher') == attr(s, 'tls.cipher')
+                          for p, s in zip(parents, servers)),
+          f'{what}: tls.cipher, the same on both ends',
+          [(attr(p, 'tls.cipher') if p else None, attr(s, 'tls.cipher')) for p, s in
+           zip(parents, servers)])
+
+
+def nginx_and_clients(workdir):
+    port, proxy_port = free_port(), free_port()
+    pages = ['/index.html', '/big.bin', '/missing']
+    with Receiver() as receiver:
+        proxy = start_nginx(workdir, 'export-proxy', proxy_port, None,
+                            extra=EXPORT_PROXY.format(receiver=receiver.port), traced=False)
+        with proxy:
+            server = start_nginx(workdir, 'nginx', port, receiver)
+            with server:
+                urls = [f'https://127.0.0.1:{port}{p}' for p in pages]
+                curl = run_traced(
+                    [CURL, '-sk', '-w', '%{http_code} %{size_download} %{num_connects}\\n']
+                    + [a for u in urls for a in (u, '-o', '/dev/null')], receiver,
+                    env=https_export(proxy_port, workdir) | {'OTEL_SERVICE_NAME': 'curl'},
+                    timeout=60)
+                python = run_traced(
+                    [sys.executable, '-c', PY_CLIENT, port, os.path.join(workdir, 'cert.pem'),
+                     '/index.html', '/big.bin'], receiver,
+                    env=https_export(proxy_port, workdir) | {'OTEL_SERVICE_NAME': 'python'},
+                    timeout=60)
+                wget = WGET and run_traced(
+                    [WGET, '-q', '--no-check-certificate', '-O', '/dev/null',
+                     f'https://127.0.0.1:{port}/index.html', f'https://127.0.0.1:{port}/big.bin'],
+                    receiver, env=https_export(proxy_port, workdir) | {'OTEL_SERVICE_NAME': 'wget'},
+                    timeout=60)
+                refused = run_traced(
+                    [CURL, '-s', f'https://127.0.0.1:{port}/index.html', '-o', '/dev/null'],
+                    receiver, env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'refused'},
+                    timeout=60)
+                server.stop()
+            receiver.wait_for_spans(18 if WGET else 13, timeout=10)
+            time.sleep(0.5)
+            spans = receiver.spans
+            check_equal(server.returncode, 0, 'nginx exits 0 after SIGQUIT')
+    page = os.path.getsize(os.path.join(workdir, 'www', 'index.html'))
+    answers = [line.split() for line in curl.stdout.splitlines()]
+    check_equal([(a[0], a[2]) for a in answers], [('200', '1'), ('200', '0'), ('404', '0')],
+                'curl: answers, all on one connection')
+    check_equal([a[1] for a in answers[:2]], [str(page), str(BIG)], 'curl: the page and 1 MB')
+    check_equal(python.stdout.splitlines(), [f'200 {page}', f'200 {BIG}'], 'python: answers')
+    check_equal(refused.returncode, 60, 'curl without -k: certificate refused')
+    if not WGET:
+        print('skip: no wget: GnuTLS untested')
+    else:
+        check_equal(wget.returncode, 0, 'wget: answers')
+    expected = 18 if WGET else 13
+    check(len(spans) == expected, f'exactly {expected} spans',
+          [(s['name'], s['resource'].get('service.name')) for s in spans])
+    check_holds('trees whole, ids unique', assert_tree_whole, spans)
+
+    servers = spans_where(by_service(spans, 'nginx'), KIND_SERVER, 'otlpauto.http')
+    clients_paths = pages + ['/index.html', '/big.bin'] * (2 if WGET else 1)
+    check_equal(len(by_service(spans, 'nginx')), len(clients_paths),
+                'nginx: SERVER spans alone')
+    check_equal([attr(s, 'url.path') for s in servers], clients_paths,
+                'nginx: one SERVER span per request')
+    check_equal([attr(s, 'http.response.status_code') for s in servers],
+                [200, 200, 404] + [200] * (len(clients_paths) - 3), 'nginx: status codes')
+    check(all(attr(s, 'server.port') == port and attr(s, 'client.address') == '127.0.0.1'
+              for s in servers), 'nginx: server.port and client.address')
+
+    for name, paths, statuses in (('curl', pages, [200, 200, 404]),
+                                  ('python', pages[:2], [200, 200]),
+                                  ('wget', pages[:2] if WGET else [], [200, 200])):
+        if not paths:
+            continue
+        mine = by_service(spans, name)
+        clients = spans_where(mine, KIND_CLIENT, 'otlpauto.http')
+        connects = spans_where(mine, KIND_INTERNAL, 'otlpauto.sockets')
+        check_equal((len(mine), len(connects), len(clients)), (1 + len(paths), 1, len(paths)),
+                    f'{name}: one connect span and a CLIENT span per request, nothing '
+                    'from the exporter\'s HTTPS')
+        check_equal([attr(c, 'url.full') for c in clients],
+                    [f'https://127.0.0.1:{port}{p}' for p in paths], f'{name}: url.full')
+        check_equal([attr(c, 'http.response.status_code') for c in clients], statuses,
+                    f'{name}: status codes')
+        check_equal([c['status_code'] == STATUS_ERROR for c in clients],
+                    [s >= 400 for s in statuses], f'{name}: 404 is an error')
+        mine_servers = [s for s in servers
+                        if s['parent_span_id'] in {c['span_id'] for c in clients}]
+        check_pairs(name, clients, mine_servers, '1.3')
+        check_equal(len(mine_servers), len(paths), f'{name}: its requests\' SERVER spans')
+
+    failed = by_service(spans, 'refused')
+    check(len(failed) == 1 and failed[0]['scope']['name'] == 'otlpauto.sockets',
+          'handshake failure: the connect span alone', [s['name'] for s in failed])
+
+
+def reverse_proxy(workdir):
+    """nginx's upstream requests over HTTPS get a traceparent naming its
+    CLIENT span, also the one that passes on the caller's own (rewritten
+    inside the TLS plaintext)."""
+    port, front = free_port(), free_port()
+    statuses = []
+    with Receiver() as receiver:
+        server = start_nginx(workdir, 'proxy', port, receiver,
+                             more=HTTPS_UPSTREAM.format(front=front, port=port))
+        with server:
+            check(listening(front, server.process), 'proxy: front listens')
+            for extra in ({}, {'traceparent': f'00-{REMOTE_TRACE}-{REMOTE_SPAN}-01'}):
+                conn = http.client.HTTPConnection('127.0.0.1', front, timeout=10)
+                conn.request('GET', '/index.html', headers=extra)
+                response = conn.getresponse()
+                response.read()
+                statuses.append(response.status)
+                conn.close()
+            server.stop()
+        receiver.wait_for_spans(8, timeout=10)
+        time.sleep(0.5)
+        spans = receiver.spans
+    check_equal(statuses, [200, 200], 'proxy: answers')
+    fronts = spans_where(spans, KIND_SERVER, 'otlpauto.http', {'server.port': front})
+    backs = spans_where(spans, KIND_SERVER, 'otlpauto.http', {'server.port': port})
+    clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+    connects = spans_where(spans, KIND_INTERNAL, 'otlpauto.sockets')
+    check_equal((len(spans), len(fronts), len(clients), len(backs), len(connects)),
+                (8, 2, 2, 2, 2), 'proxy: per request a front SERVER, a connect, a CLIENT and '
+                'an upstream SERVER span')
+    check_holds('proxy: trees whole', assert_tree_whole, spans, REMOTE_SPAN)
+    by_id = {s['span_id']: s for s in spans}
+    check(clients and all(by_id.get(c['parent_span_id']) in fronts and attr(c, 'url.full') ==
+                          f'https://127.0.0.1:{port}/index.html' for c in clients),
+          'proxy: CLIENT spans (https) inside the front SERVER spans')
+    check(backs and all(by_id.get(b['parent_span_id']) in clients for b in backs),
+          'proxy: each upstream SERVER span a child of a CLIENT span')
+    check_equal(sorted((s['trace_id'] == REMOTE_TRACE, s['parent_span_id'] == REMOTE_SPAN)
+                       for s in fronts + backs),
+                [(False, False), (False, False), (True, False), (True, True)],
+                "proxy: the caller's trace continues upstream, through nginx's CLIENT span")
+
+
+class Popen:
+    """A process of this test with a pipe to its stdin, killed by its pid
+    at the end."""
+
+    def __init__(self, argv, env, timeout):
+        self.process = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
+        self.timer = threading.Timer(timeout, self.kill)
+        self.timer.start()
+
+    def kill(self):
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.timer.cancel()
+        self.kill()
+        self.process.wait()
+
+
+def openssl_server(workdir):
+    """s_server prints what it reads and writes what its stdin gets: the
+    test answers the request it printed."""
+    port = free_port()
+    with Receiver() as receiver:
+        env = traced_env(receiver, {'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 's_server',
+                                    'OTLPAUTO_EXIT_TIMEOUT': '30s'})
+        argv = [OPENSSL, 's_server', '-quiet', '-naccept', '1', '-tls1_2',
+                '-accept', f'127.0.0.1:{port}', '-cert', os.path.join(workdir, 'cert.pem'),
+                '-key', os.path.join(workdir, 'key.pem')]
+        with Popen(argv, env, timeout=60) as server:
+            client = {}
+            check(listening(port, server.process), 's_server listens')
+            thread = threading.Thread(target=lambda: client.update(curl=run_traced(
+                [CURL, '-sk', '-w', '%{http_code}', f'https://127.0.0.1:{port}/hello', '-o',
+                 '/dev/null'], receiver, env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'curl'},
+                timeout=30)))
+            thread.start()
+            request = b''
+            while b'\r\n\r\n' not in request:
+                chunk = os.read(server.process.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                request += chunk
+            server.process.stdin.write(b'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n'
+                                       b'Connection: close\r\n\r\nhello\n')
+            server.process.stdin.flush()
+            thread.join(40)
+            check_equal(server.process.wait(30), 0, 's_server exits 0 after its connection')
+        receiver.wait_for_spans(3, timeout=10)
+        time.sleep(0.5)
+        spans = receiver.spans
+    check(request.startswith(b'GET /hello HTTP/1.1\r\n') and b'\r\ntraceparent: 00-' in request,
+          's_server read the request with a traceparent', request)
+    check_equal(client['curl'].stdout, '200', 'curl: answer')
+    check_equal(len(spans), 3, 'exactly 3 spans: connect, CLIENT, SERVER')
+    clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+    servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
+    check_equal((len(clients), len(servers)), (1, 1), 's_server: one CLIENT, one SERVER span')
+    check_pairs('s_server', clients, servers, '1.2')
+
+
+def write_retries(workdir):
+    if not (builddir() / 'tests' / 'programs' / 'tls_peer').exists():
+        print('skip: tls_peer not built (no libssl-dev): repeated TLS writes untested')
+        return
+    for mode in ('retry', 'partial', 'split'):
+        with Receiver() as receiver:
+            result = run_traced([program('tls_peer'), os.path.join(workdir, 'cert.pem'),
+                                 os.path.join(workdir, 'key.pem'), mode], receiver,
+                                env={'OTLPAUTO_HOOKS': HOOKS}, timeout=60)
+            receiver.wait_for_spans(3, timeout=10)
+            time.sleep(0.3)
+            spans = receiver.spans
+        check_equal(result.returncode, 0, f'{mode}: tls_peer exits 0', )
+        out = {}
+        for line in result.stdout.splitlines():
+            key, _, value = line.partition(' ')
+            out.setdefault(key, []).append(value)
+        sent = [v for v in out.get('client', []) if v.startswith('body ')]
+        got = [v for v in out.get('server', []) if v.startswith('body ')]
+        check(sent and sent == got, f'{mode}: the server read the body as sent', (sent, got))
+        retries = int(next((v.split()[1] for v in out.get('client', [])
+                            if v.startswith('retries ')), -1))
+        check(retries > 0 if mode != 'split' else retries == 0,
+              f'{mode}: OpenSSL asked for repeats ({retries})')
+        clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+        servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
+        check_equal((len(spans), len(clients), len(servers)), (3, 1, 1),
+                    f'{mode}: connect, CLIENT and SERVER spans')
+        if len(clients) == 1 and len(servers) == 1:
+            client, server = clients[0], servers[0]
+            head = [v[len('head '):] for v in out.get('server', []) if v.startswith('head ')]
+            check_equal([h for h in head if h.lower().startswith('traceparent')],
+                        [f'traceparent: 00-{client["trace_id"]}-{client["span_id"]}-01'],
+                        f'{mode}: one traceparent line, naming the CLIENT span')
+            check_equal((server['trace_id'], server['parent_span_id']),
+                        (client['trace_id'], client['span_id']),
+                        f'{mode}: the SERVER span is the CLIENT span\'s child')
+            check_equal((attr(server, 'http.response.status_code'),
+                         attr(client, 'http.response.status_code')), (200, 200),
+                        f'{mode}: status codes')
+
+
+def test():
+    if not os.access(NGINX, os.X_OK) or not os.access(OPENSSL, os.X_OK):
+        skip('nginx or openssl is not installed')
+    workdir = tempfile.mkdtemp(prefix='otlpauto-tls-')
+    try:
+        os.mkdir(os.path.join(workdir, 'www'))
+        with open(os.path.join(workdir, 'www', 'index.html'), 'w', encoding='utf-8') as f:
+            f.write('<h1>hello</h1>\n' * 40)
+        with open(os.path.join(workdir, 'www', 'big.bin'), 'wb') as f:
+            f.write(os.urandom(BIG))
+        make_certificate(workdir)
+        nginx_and_clients(workdir)
+        reverse_proxy(workdir)
+        openssl_server(workdir)
+        write_retries(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main(test)
