@@ -198,24 +198,8 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 	cmd->command = ev->command;
 	cmd->query_len = 0;
 	cmd->summary.operation[0] = cmd->summary.collection[0] = 0;
-	cmd->traced = false;
-	if ((ev->command == OA_MYSQL_COM_QUERY || ev->command == OA_MYSQL_COM_STMT_PREPARE) &&
-	    ev->text) {
-		cmd->traced = true;
-		size_t len = strlen(ev->text);
-		oa_sql_summarize(ev->text, len, OA_SQL_MYSQL, &cmd->summary);
-		if (oa_rt.cfg.db_statement != OA_DB_STATEMENT_OFF) {
-			size_t n = oa_sql_sanitize(ev->text, len, OA_SQL_MYSQL, cmd->query,
-						   sizeof cmd->query);
-			cmd->query_len =
-			    (uint16_t)(n < sizeof cmd->query ? n : sizeof cmd->query - 1);
-		}
-	} else if (ev->command == OA_MYSQL_COM_STMT_EXECUTE) {
-		cmd->traced = true;
-		for (int i = 0; i < OA_MYSQL_PREPARED_MAX; i++)
-			if (c->prepared[i].id && c->prepared[i].id == ev->statement_id)
-				cmd->summary = c->prepared[i].summary;
-	}
+	bool query = ev->command == OA_MYSQL_COM_QUERY || ev->command == OA_MYSQL_COM_STMT_PREPARE;
+	cmd->traced = (query && ev->text) || ev->command == OA_MYSQL_COM_STMT_EXECUTE;
 	if (!cmd->traced)
 		return;
 	if (f->role == OA_ROLE_SERVER) {
@@ -226,6 +210,20 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 		oa_current_parent(t, &cmd->parent);
 		oa_span_ctx_start(t, &cmd->parent, &cmd->ctx);
 	}
+	if (ev->command == OA_MYSQL_COM_STMT_EXECUTE) {
+		for (int i = 0; i < OA_MYSQL_PREPARED_MAX; i++)
+			if (c->prepared[i].id && c->prepared[i].id == ev->statement_id)
+				cmd->summary = c->prepared[i].summary;
+		return;
+	}
+	size_t len = strlen(ev->text);
+	/* a prepare's summary names its executions, sampled or not */
+	if ((cmd->ctx.flags & 1) || ev->command == OA_MYSQL_COM_STMT_PREPARE)
+		oa_sql_summarize(ev->text, len, OA_SQL_MYSQL, &cmd->summary);
+	if (!(cmd->ctx.flags & 1) || oa_rt.cfg.db_statement == OA_DB_STATEMENT_OFF)
+		return; /* sampled out: no span will read it */
+	size_t n = oa_sql_sanitize(ev->text, len, OA_SQL_MYSQL, cmd->query, sizeof cmd->query);
+	cmd->query_len = (uint16_t)(n < sizeof cmd->query ? n : sizeof cmd->query - 1);
 }
 
 static void response_event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_event *ev,

@@ -154,6 +154,7 @@ struct oa_pg_cycle {
 	uint64_t start;
 	bool traced;  /* a Sync alone gets no span */
 	bool queried; /* summary and query come from a Query or a Parse */
+	bool drawn;   /* ctx is drawn (a server's once its query named a parent, or not) */
 	char sqlstate[6];
 	uint16_t query_len;
 	struct oa_sql_summary summary;

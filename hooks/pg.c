@@ -94,13 +94,21 @@ static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key ad
 	oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
 }
 
+/* Draws a server cycle's context, once its parent is known. */
+static void draw(struct oa_thread *t, struct oa_pg_cycle *cy)
+{
+	if (cy->drawn)
+		return;
+	oa_span_ctx_start(t, cy->parent.span_id ? &cy->parent : NULL, &cy->ctx);
+	cy->drawn = true;
+}
+
 /* err: the errno that ended a client cycle without its ReadyForQuery. */
 static void cycle_span(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_cycle *cy,
 		       uint64_t end, int err)
 {
 	bool server = f->role == OA_ROLE_SERVER;
-	if (server)
-		oa_span_ctx_start(t, cy->parent.span_id ? &cy->parent : NULL, &cy->ctx);
+	draw(t, cy);
 	struct oa_payload w;
 	if (!oa_net_span_begin(t, &w, &cy->parent, &cy->ctx,
 			       server ? OA_KIND_SERVER : OA_KIND_CLIENT, OA_SCOPE_POSTGRESQL,
@@ -163,12 +171,14 @@ static void cycle_begin(struct oa_thread *t, struct oa_fd *f, uint64_t now)
 	cy->sqlstate[0] = 0;
 	cy->summary.operation[0] = cy->summary.collection[0] = 0;
 	if (f->role == OA_ROLE_SERVER) {
-		/* the context is drawn when the span is written: the query
-		 * may name a parent (server_parent) */
+		/* the context is drawn once the query is read (it may name a
+		 * parent: server_parent), or when the span is written */
 		memset(&cy->parent, 0, sizeof cy->parent);
+		cy->drawn = false;
 	} else {
 		oa_current_parent(t, &cy->parent);
 		oa_span_ctx_start(t, &cy->parent, &cy->ctx);
+		cy->drawn = true;
 	}
 }
 
@@ -193,14 +203,19 @@ static void server_parent(struct oa_pg_cycle *cy, const char *query, size_t len)
 }
 
 /* The cycle's query: sanitised now (the raw text lives until the next feed). */
-static void cycle_query(const struct oa_fd *f, struct oa_pg_cycle *cy, const char *query)
+static void cycle_query(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_cycle *cy,
+			const char *query)
 {
 	if (!cy || cy->queried)
 		return;
 	cy->queried = true;
 	size_t len = strlen(query);
-	if (f->role == OA_ROLE_SERVER)
+	if (f->role == OA_ROLE_SERVER) {
 		server_parent(cy, query, len);
+		draw(t, cy);
+	}
+	if (!(cy->ctx.flags & 1))
+		return; /* sampled out: no span will read them */
 	oa_sql_summarize(query, len, OA_SQL_POSTGRESQL, &cy->summary);
 	if (oa_rt.cfg.db_statement == OA_DB_STATEMENT_OFF)
 		return;
@@ -273,7 +288,7 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 		if (!c->building)
 			cycle_begin(t, f, now);
 		if (ev->query)
-			cycle_query(f, building(c), ev->query);
+			cycle_query(t, f, building(c), ev->query);
 		cycle_sent(c);
 		break;
 	case 'P': /* Parse, Bind, Describe, Execute, Close: the extended cycle */
@@ -284,7 +299,7 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 		if (!c->building)
 			cycle_begin(t, f, now);
 		if (ev->query)
-			cycle_query(f, building(c), ev->query);
+			cycle_query(t, f, building(c), ev->query);
 		if (ev->type == 'P' && ev->query && ev->statement)
 			statement_parsed(c, ev->statement, ev->query);
 		if (ev->type == 'B' && ev->statement)

@@ -200,17 +200,20 @@ def test_statement_off():
 
 def test_sqlcommenter():
     """A query carrying sqlcommenter's traceparent comment: the backend's
-    SERVER span continues that trace; the comment is not in the text."""
+    SERVER span continues that trace; the comment is not in the text. One
+    whose comment says unsampled gets no span (parent-based sampling)."""
     requires_postgres()
     trace_id, span_id = '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'
     query = f"SELECT 1 /*traceparent='00-{trace_id}-{span_id}-01'*/"
     with Receiver() as receiver:
         with Postgres(receiver) as pg:
             run = pg.psql('-c', query)
+            unsampled = pg.psql('-c', f"SELECT 2 /*traceparent='00-{trace_id}-{span_id}-00'*/")
             pg.stop()
         time.sleep(0.5)
         spans = receiver.spans
     check_equal(run.returncode, 0, 'the commented query runs')
+    check_equal(unsampled.returncode, 0, 'the unsampled one runs')
     (server,) = spans_where(spans, KIND_SERVER, SCOPE)
     check_equal(server['trace_id'], trace_id, 'the SERVER span is in the comment\'s trace')
     check_equal(server['parent_span_id'], span_id, 'its parent is the comment\'s span')
