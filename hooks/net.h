@@ -16,8 +16,12 @@
 #include "fdtable.h"
 #include "http_inject.h"
 #include "http_parse.h"
+#include "mysql_parse.h"
 #include "payload.h"
+#include "pg_parse.h"
+#include "resp_parse.h"
 #include "runtime.h"
+#include "sql_sanitize.h"
 
 #define OA_EXPORT __attribute__((visibility("default")))
 
@@ -117,6 +121,98 @@ struct oa_http_conn {
 	struct oa_http_exchange open[OA_HTTP_OPEN_MAX];
 };
 
+/* Redis commands (a pipeline) whose replies have not come and that get
+ * spans, per connection; commands beyond them are counted only (no span). */
+#define OA_REDIS_OPEN_MAX 32
+
+struct oa_redis_command {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	int32_t db;	   /* the SELECTed database it ran in; -1: unknown */
+	int32_t select_to; /* SELECT: the index it asks for; RESET, HELLO: 0; else -1 */
+	uint32_t replies;  /* replies still due (a SUBSCRIBE gets one per channel) */
+	char name[OA_RESP_NAME_CAP];
+};
+
+struct oa_redis_conn {
+	struct oa_resp_parser commands, replies;
+	uint64_t command_start; /* ticks of the current command's first byte; 0: none yet */
+	int32_t db;		/* the SELECTed database; a connection starts in 0 */
+	uint8_t first, count;	/* open[] is a ring */
+	/* Commands after open[]'s, with no span: while any is unanswered, new
+	 * commands join them, so that replies keep matching in order. */
+	uint32_t untracked;
+	struct oa_redis_command open[OA_REDIS_OPEN_MAX];
+};
+
+/* PostgreSQL query cycles sent and not yet answered by ReadyForQuery that
+ * get spans, per connection; cycles beyond them are counted only. */
+#define OA_PG_OPEN_MAX	4
+#define OA_PG_QUERY_CAP 512 /* a sanitised query text, NUL included */
+/* Named prepared statements whose summary is kept, per connection. */
+#define OA_PG_PREPARED_MAX 4
+
+struct oa_pg_cycle {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	bool traced;  /* a Sync alone gets no span */
+	bool queried; /* summary and query come from a Query or a Parse */
+	bool drawn;   /* ctx is drawn (a server's once its query named a parent, or not) */
+	char sqlstate[6];
+	uint16_t query_len;
+	struct oa_sql_summary summary;
+	char query[OA_PG_QUERY_CAP];
+};
+
+struct oa_pg_conn {
+	struct oa_pg_parser frontend, backend;
+	uint8_t first, count; /* open[] is a ring */
+	/* The frontend is sending a cycle's extended messages (its Sync has
+	 * not come): at open[first + count], or untracked. */
+	bool building, building_untracked;
+	uint8_t database_len;
+	char database[63]; /* db.namespace: the startup's database (else user) */
+	uint8_t prepared_next;
+	uint32_t untracked;
+	struct oa_pg_cycle open[OA_PG_OPEN_MAX];
+	struct {
+		char name[OA_PG_NAME_CAP]; /* "": none */
+		struct oa_sql_summary summary;
+	} prepared[OA_PG_PREPARED_MAX];
+};
+
+/* MySQL commands sent and not yet answered that get spans, per connection
+ * (clients wait for each response: pipelines are rare); those beyond are
+ * counted only. */
+#define OA_MYSQL_OPEN_MAX     2
+#define OA_MYSQL_QUERY_CAP    512 /* a sanitised query text, NUL included */
+#define OA_MYSQL_PREPARED_MAX 4	  /* prepared statements whose summary is kept */
+
+struct oa_mysql_pending {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	uint8_t command; /* enum oa_mysql_command */
+	bool traced;	 /* a query, a prepare or an execution gets a span */
+	uint16_t query_len;
+	struct oa_sql_summary summary;
+	char query[OA_MYSQL_QUERY_CAP];
+};
+
+struct oa_mysql_conn {
+	struct oa_mysql_parser client, server;
+	uint8_t first, count; /* open[] is a ring */
+	uint8_t prepared_next;
+	bool mariadb; /* the handshake's server version names MariaDB */
+	uint8_t database_len;
+	char database[63]; /* db.namespace: the login's database, then USE's */
+	uint32_t untracked;
+	struct oa_mysql_pending open[OA_MYSQL_OPEN_MAX];
+	struct {
+		uint32_t id; /* 0: none */
+		struct oa_sql_summary summary;
+	} prepared[OA_MYSQL_PREPARED_MAX];
+};
+
 #define OA_FILE_PATH_MAX 1024
 
 struct oa_fd {
@@ -125,6 +221,10 @@ struct oa_fd {
 	uint8_t transport;  /* SOCK_STREAM, SOCK_DGRAM, ... */
 	uint8_t connecting; /* a non-blocking connect's span is open */
 	uint8_t http;	    /* u.http is in use */
+	uint8_t redis;	    /* u.redis is in use */
+	uint8_t pg;	    /* u.pg is in use */
+	uint8_t mysql;	    /* u.mysql is in use */
+	uint8_t wire_seen;  /* a byte went either way: the protocol is decided */
 	uint16_t local_port;
 	uint32_t readers, writers; /* calls in flight: overlapping ones lose the HTTP state */
 	socklen_t peer_len;
@@ -133,6 +233,9 @@ struct oa_fd {
 	struct oa_span_ctx connect_parent, connect_ctx;
 	union {
 		struct oa_http_conn http;
+		struct oa_redis_conn redis;
+		struct oa_pg_conn pg;
+		struct oa_mysql_conn mysql;
 		struct {
 			uint16_t path_len;
 			char path[OA_FILE_PATH_MAX];
@@ -262,6 +365,48 @@ void oa_http_conn_stop(struct oa_thread *t, struct oa_fd *f);
  * that ended a client exchange without a response. */
 void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, uint64_t end,
 		    int err);
+
+/* ---- Redis (redis.c) */
+
+/* Whether a connection whose first bytes from the client are these speaks
+ * RESP (oa_resp_commands_start). */
+bool oa_redis_detect(const struct iovec *iov, int iovcnt, size_t n);
+/* Starts Redis tracking on a stream socket with a role (the HTTP state is
+ * stopped first). The functions below need the fd's lock. */
+void oa_redis_conn_start(struct oa_fd *f);
+/* Drops the Redis state: open spans are never sent. */
+void oa_redis_conn_stop(struct oa_fd *f);
+/* The first n bytes of iov went one way: `sent` by this process (now: the
+ * ticks before the send began) or read (now: after the read returned). */
+void oa_redis_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		    size_t n, bool sent, uint64_t now);
+/* Reading ended (err 0: the peer closed) or the socket is closed: commands
+ * still open end without a reply (client: error.type from err). */
+void oa_redis_read_end(struct oa_thread *t, struct oa_fd *f, int err);
+
+/* ---- PostgreSQL (pg.c) */
+
+/* Whether a connection whose first bytes from the client are these speaks
+ * the PostgreSQL protocol (oa_pg_frontend_start). */
+bool oa_pg_detect(const struct iovec *iov, int iovcnt, size_t n);
+/* As the Redis functions above, for u.pg. */
+void oa_pg_conn_start(struct oa_fd *f);
+void oa_pg_conn_stop(struct oa_fd *f);
+void oa_pg_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		 size_t n, bool sent, uint64_t now);
+void oa_pg_read_end(struct oa_thread *t, struct oa_fd *f, int err);
+
+/* ---- MySQL, MariaDB (mysql.c) */
+
+/* Whether a connection whose first bytes from the server are these speaks
+ * the MySQL protocol (oa_mysql_greeting_start). */
+bool oa_mysql_detect(const struct iovec *iov, int iovcnt, size_t n);
+/* As the Redis functions above, for u.mysql. */
+void oa_mysql_conn_start(struct oa_fd *f);
+void oa_mysql_conn_stop(struct oa_fd *f);
+void oa_mysql_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		    size_t n, bool sent, uint64_t now);
+void oa_mysql_read_end(struct oa_thread *t, struct oa_fd *f, int err);
 
 /* ---- files (files.c) */
 

@@ -1,9 +1,13 @@
 /* Socket hooks: bookkeeping of the application's sockets in the fd table
  * (family, role, peer), connect spans, and the entry points through which
- * every read and write of a watched fd reaches the HTTP glue (http.c) or the
- * file spans (files.c). An fd with nothing to watch costs one load of its
- * kind byte per call, and one of the count of threads that want to know
- * which socket a TLS library call uses (tls.c).
+ * every read and write of a watched fd reaches the HTTP glue (http.c), the
+ * database glue (redis.c, pg.c, mysql.c) or the file spans (files.c). A
+ * connection's first bytes decide between them: from the client, a RESP
+ * array makes it Redis's, a PostgreSQL startup-phase message PostgreSQL's;
+ * from the server, a MySQL handshake MySQL's; anything else leaves it to
+ * HTTP. An fd with nothing to watch costs one load of its kind byte per
+ * call, and one of the count of threads that want to know which socket a
+ * TLS library call uses (tls.c).
  *
  * Non-blocking connects (EINPROGRESS): the span stays open in the fd's slot
  * and ends at the first of: getsockopt(SO_ERROR) reporting an error, or 0
@@ -142,6 +146,44 @@ void oa_fd_claim_end(int fd, uint8_t bits)
 }
 
 /* Locks a tracked fd's slot and drops HTTP state that lost bytes. */
+/* ---- the database families: at most one per connection, from its first
+ * bytes (wire_decide) */
+
+static void db_stop(struct oa_fd *f)
+{
+	oa_redis_conn_stop(f);
+	oa_pg_conn_stop(f);
+	oa_mysql_conn_stop(f);
+}
+
+static bool db_on(const struct oa_fd *f)
+{
+	return __atomic_load_n(&f->redis, __ATOMIC_ACQUIRE) ||
+	       __atomic_load_n(&f->pg, __ATOMIC_ACQUIRE) ||
+	       __atomic_load_n(&f->mysql, __ATOMIC_ACQUIRE);
+}
+
+static void db_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		     size_t n, bool sent, uint64_t now)
+{
+	if (f->redis)
+		oa_redis_bytes(t, f, iov, iovcnt, n, sent, now);
+	else if (f->pg)
+		oa_pg_bytes(t, f, iov, iovcnt, n, sent, now);
+	else if (f->mysql)
+		oa_mysql_bytes(t, f, iov, iovcnt, n, sent, now);
+}
+
+static void db_read_end(struct oa_thread *t, struct oa_fd *f, int err)
+{
+	if (f->redis)
+		oa_redis_read_end(t, f, err);
+	else if (f->pg)
+		oa_pg_read_end(t, f, err);
+	else if (f->mysql)
+		oa_mysql_read_end(t, f, err);
+}
+
 bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
 {
 	if (!oa_fd_lock(fd))
@@ -149,6 +191,7 @@ bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
 	if (oa_fd_kind(fd) & OA_FD_LOST) {
 		if (f->http)
 			oa_http_conn_stop(t, f);
+		db_stop(f);
 		oa_fd_kind_clear(fd, OA_FD_LOST);
 	}
 	return true;
@@ -157,7 +200,7 @@ bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
 /* Unlocks, clearing OA_FD_WATCH when nothing is left to watch. */
 void oa_fd_unlock_slot(int fd, struct oa_fd *f)
 {
-	if (!f->http && !f->connecting)
+	if (!f->http && !f->redis && !f->pg && !f->mysql && !f->connecting)
 		oa_fd_kind_clear(fd, OA_FD_WATCH);
 	oa_fd_unlock(fd);
 }
@@ -222,6 +265,8 @@ static void connect_resolved(struct oa_thread *t, struct oa_fd *f, int err, cons
 	connect_span(t, f, oa_now(), err, error_type);
 	if ((err || error_type) && f->http)
 		oa_http_conn_stop(t, f);
+	if (err || error_type)
+		db_stop(f);
 }
 
 /* The slot of a socket connect() was called on; sockets created before us
@@ -288,6 +333,8 @@ OA_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		/* a connect that started before would have left its state: fresh */
 		if (f->http)
 			oa_http_conn_stop(t, f);
+		db_stop(f);
+		f->wire_seen = 0;
 		f->peer_len = len < sizeof f->peer ? len : sizeof f->peer;
 		memcpy(&f->peer, addr, f->peer_len);
 		oa_current_parent(t, &f->connect_parent);
@@ -458,7 +505,7 @@ void oa_tracked_dup(int oldfd, int newfd)
 	if (to) {
 		if (from && oa_fd_lock(oldfd)) {
 			memcpy(to, from, offsetof(struct oa_fd, u));
-			to->http = to->connecting = 0;
+			to->http = to->redis = to->pg = to->mysql = to->connecting = 0;
 			to->readers = to->writers = 0;
 			oa_fd_unlock(oldfd);
 		}
@@ -518,6 +565,7 @@ static void close_watched(struct oa_thread *t, int fd, struct oa_fd *f)
 		if (f->http)
 			oa_http_conn_stop(t, f);
 	}
+	db_read_end(t, f, 0);
 	oa_fd_unlock(fd);
 }
 
@@ -609,8 +657,43 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
 	return total;
 }
 
+/* The first bytes of a connection with HTTP state, going either way (under
+ * the lock), decide its protocol. */
+static void wire_decide(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+			size_t n, bool sent)
+{
+	if (f->wire_seen || !n)
+		return;
+	f->wire_seen = 1;
+	bool from_client = sent == (f->role == OA_ROLE_CLIENT);
+	if (!f->http)
+		return;
+	if (from_client && oa_redis_detect(iov, iovcnt, n)) {
+		oa_http_conn_stop(t, f);
+		oa_redis_conn_start(f);
+	} else if (from_client && oa_pg_detect(iov, iovcnt, n)) {
+		oa_http_conn_stop(t, f);
+		oa_pg_conn_start(f);
+	} else if (!from_client && oa_mysql_detect(iov, iovcnt, n)) {
+		oa_http_conn_stop(t, f);
+		oa_mysql_conn_start(f);
+	}
+}
+
+/* A read on a database connection (under the lock). */
+static void db_read_done(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+			 ssize_t r, int err)
+{
+	if (r > 0)
+		db_bytes(t, f, iov, iovcnt, (size_t)r, false, oa_now());
+	else if (r == 0 && iov_total(iov, iovcnt))
+		db_read_end(t, f, 0);
+	else if (r < 0 && !transient(err))
+		db_read_end(t, f, err);
+}
+
 /* After a read on a watched socket (under the lock): a pending connect's
- * outcome, then the HTTP parsers. */
+ * outcome, then the HTTP or database parsers. */
 static void socket_read_done(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
 			     int iovcnt, ssize_t r, int err, bool peek)
 {
@@ -620,7 +703,15 @@ static void socket_read_done(struct oa_thread *t, int fd, struct oa_fd *f, const
 		else if (!transient(err))
 			connect_resolved(t, f, err, NULL);
 	}
-	if (!f->http || peek)
+	if (peek)
+		return;
+	if (r > 0 && f->http)
+		wire_decide(t, f, iov, iovcnt, (size_t)r, false);
+	if (f->redis || f->pg || f->mysql) {
+		db_read_done(t, f, iov, iovcnt, r, err);
+		return;
+	}
+	if (!f->http)
 		return;
 	if (r > 0)
 		oa_http_received(t, fd, f, iov, iovcnt, (size_t)r, false);
@@ -837,6 +928,27 @@ static void socket_write_done(struct oa_thread *t, int fd, struct oa_fd *f, ssiz
 	oa_fd_unlock_slot(fd, f);
 }
 
+/* A send on a database connection: sent unchanged, then fed. */
+static ssize_t db_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
+		       uint8_t kind)
+{
+	/* a command starts, and a reply ends, when its send begins: the peer
+	 * may read it before the call returns */
+	uint64_t start = oa_now();
+	ssize_t r = oa_send_real(c);
+	if (r <= 0)
+		return r;
+	int err = errno;
+	if (oa_fd_lock_slot(t, c->fd, f)) {
+		db_bytes(t, f, c->iov, c->iovcnt, (size_t)r, true, start);
+		oa_fd_unlock_slot(c->fd, f);
+	} else {
+		mark_lost(c->fd, kind);
+	}
+	errno = err;
+	return r;
+}
+
 static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 {
 	struct oa_thread *t;
@@ -855,7 +967,14 @@ static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 	}
 #endif
 	inflight_enter(c->fd, kind, &f->writers);
-	if (__atomic_load_n(&f->http, __ATOMIC_ACQUIRE) || (kind & OA_FD_OWED))
+	if (!f->wire_seen && __atomic_load_n(&f->http, __ATOMIC_ACQUIRE) &&
+	    oa_fd_lock_slot(t, c->fd, f)) {
+		wire_decide(t, f, c->iov, c->iovcnt, iov_total(c->iov, c->iovcnt), true);
+		oa_fd_unlock_slot(c->fd, f);
+	}
+	if (db_on(f))
+		r = db_send(t, f, c, kind);
+	else if (__atomic_load_n(&f->http, __ATOMIC_ACQUIRE) || (kind & OA_FD_OWED))
 		r = oa_http_send(t, f, c);
 	else
 		r = oa_send_real(c);
@@ -920,12 +1039,20 @@ OA_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 	struct oa_fd *f = oa_fd_slot(fd);
 	if (f)
 		inflight_enter(fd, kind, &f->writers);
+	uint64_t start = oa_now();
 	int r = oa_real_sendmmsg()(fd, vec, n, flags);
 	int err = errno;
 	if (t && f && oa_fd_lock_slot(t, fd, f)) {
-		for (int i = 0; i < r && f->http; i++)
-			oa_http_sent(t, fd, f, vec[i].msg_hdr.msg_iov,
-				     (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len);
+		for (int i = 0; i < r && f->http; i++) {
+			wire_decide(t, f, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
+				    vec[i].msg_len, true);
+			if (f->http)
+				oa_http_sent(t, fd, f, vec[i].msg_hdr.msg_iov,
+					     (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len);
+		}
+		for (int i = 0; i < r && (f->redis || f->pg || f->mysql); i++)
+			db_bytes(t, f, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
+				 vec[i].msg_len, true, start);
 		oa_fd_unlock_slot(fd, f);
 		socket_write_done(t, fd, f, r, err);
 	} else if (r > 0) {
@@ -954,6 +1081,11 @@ static void moved_unseen(int out_fd, int in_fd, ssize_t r, int err)
 		struct oa_thread *t = oa_thread_get();
 		struct oa_fd *f = oa_fd_slot(fds[i]);
 		if (t && f && oa_fd_lock_slot(t, fds[i], f)) {
+			if (r > 0) {
+				/* unseen bytes cannot be a database's */
+				f->wire_seen = 1;
+				db_stop(f);
+			}
 			if (i == 0 && f->http && r > 0)
 				oa_http_sent_unseen(t, fds[i], f, (size_t)r);
 			if (i == 1 && f->http && r > 0)

@@ -19,10 +19,16 @@ static const struct oa_str key_strs[OA_KEY_COUNT] = {
 };
 
 const char *const oa_scope_names[] = {
-    [OA_SCOPE_FUNCTIONS] = "otlpauto.functions", [OA_SCOPE_PROCESS] = "otlpauto.process",
-    [OA_SCOPE_SOCKETS] = "otlpauto.sockets",	 [OA_SCOPE_DNS] = "otlpauto.dns",
-    [OA_SCOPE_HTTP] = "otlpauto.http",		 [OA_SCOPE_FILES] = "otlpauto.files",
+    [OA_SCOPE_FUNCTIONS] = "otlpauto.functions",
+    [OA_SCOPE_PROCESS] = "otlpauto.process",
+    [OA_SCOPE_SOCKETS] = "otlpauto.sockets",
+    [OA_SCOPE_DNS] = "otlpauto.dns",
+    [OA_SCOPE_HTTP] = "otlpauto.http",
+    [OA_SCOPE_FILES] = "otlpauto.files",
     [OA_SCOPE_MANUAL] = "otlpauto.manual",
+    [OA_SCOPE_REDIS] = "otlpauto.redis",
+    [OA_SCOPE_POSTGRESQL] = "otlpauto.postgresql",
+    [OA_SCOPE_MYSQL] = "otlpauto.mysql",
 };
 
 /* Strings live in fixed chunks so pointers stay valid while the batch grows.

@@ -632,6 +632,11 @@ static const struct choice redact_queries[] = {
     {"none", OA_REDACT_QUERY_NONE},
 };
 
+static const struct choice db_statements[] = {
+    {"sanitized", OA_DB_STATEMENT_SANITIZED},
+    {"off", OA_DB_STATEMENT_OFF},
+};
+
 static const struct choice hook_names[] = {
     {"functions", OA_HOOK_FUNCTIONS},
     {"sockets", OA_HOOK_SOCKETS},
@@ -1133,6 +1138,7 @@ static void parse_own_settings(struct oa_config *cfg, const struct env *env)
 	env_duration(env, "OTLPAUTO_STACKTRACE_THRESHOLD", &cfg->stacktrace_threshold_ns);
 	env_duration(env, "OTLPAUTO_FILE_THRESHOLD", &cfg->file_threshold_ns);
 	ENV_CHOICE(env, "OTLPAUTO_REDACT_QUERY", redact_queries, cfg->redact_query);
+	ENV_CHOICE(env, "OTLPAUTO_DB_STATEMENT", db_statements, cfg->db_statement);
 	env_duration(env, "OTLPAUTO_PROCESS_TRACE_DURATION", &cfg->process_trace_ns);
 	env_uint32(env, "OTLPAUTO_PROCESS_TRACE_SPANS", 0, UINT32_MAX, "",
 		   &cfg->process_trace_spans);
@@ -1176,6 +1182,7 @@ void oa_config_defaults(struct oa_config *cfg)
 	    .stacktrace_threshold_ns = 10 * NS_PER_MS,
 	    .file_threshold_ns = 1 * NS_PER_MS,
 	    .redact_query = OA_REDACT_QUERY_SENSITIVE,
+	    .db_statement = OA_DB_STATEMENT_SANITIZED,
 	    .process_trace_ns = 60 * NS_PER_S,
 	    .process_trace_spans = 1000,
 	    .exit_timeout_ns = 2 * NS_PER_S,

@@ -61,6 +61,12 @@ enum oa_redact_query {
 	OA_REDACT_QUERY_NONE,	   /* none */
 };
 
+/* OTLPAUTO_DB_STATEMENT: what db.query.text a database span gets. */
+enum oa_db_statement {
+	OA_DB_STATEMENT_SANITIZED, /* the query with every literal replaced by '?' */
+	OA_DB_STATEMENT_OFF,	   /* none */
+};
+
 /* OTLPAUTO_HOOKS families, a bit each. */
 enum oa_hook_family {
 	OA_HOOK_FUNCTIONS = 1u << 0,
@@ -160,6 +166,7 @@ struct oa_config {
 	uint64_t stacktrace_threshold_ns;    /* OTLPAUTO_STACKTRACE_THRESHOLD, 10ms */
 	uint64_t file_threshold_ns;	     /* OTLPAUTO_FILE_THRESHOLD, 1ms */
 	enum oa_redact_query redact_query;   /* OTLPAUTO_REDACT_QUERY, sensitive */
+	enum oa_db_statement db_statement;   /* OTLPAUTO_DB_STATEMENT, sanitized */
 	uint64_t exit_timeout_ns;	     /* OTLPAUTO_EXIT_TIMEOUT, 2s: the final flush */
 	/* How long, and for how many top-level spans, the process span is their
 	 * parent: OTLPAUTO_PROCESS_TRACE_DURATION (60s), _SPANS (1000). */

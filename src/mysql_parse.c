@@ -692,3 +692,8 @@ fail:
 	give_up(p, ev, reason);
 	return i;
 }
+
+bool oa_mysql_greeting_start(const uint8_t *head, size_t len)
+{
+	return len >= 5 && head[2] == 0 && head[3] == 0 && head[4] == 10 && (head[0] || head[1]);
+}

@@ -132,6 +132,12 @@ void oa_mysql_parser_init(struct oa_mysql_parser *p, enum oa_mysql_role role);
 size_t oa_mysql_feed(struct oa_mysql_parser *p, const uint8_t *data, size_t len,
 		     struct oa_mysql_event *event);
 
+/* Whether a connection whose server sent these first bytes (len of them, 5
+ * looked at) speaks the protocol: the initial handshake's packet header
+ * (a length under 64 KiB, sequence 0) and protocol version 10. MySQL's
+ * server speaks first: its first bytes decide. */
+bool oa_mysql_greeting_start(const uint8_t *head, size_t len);
+
 /* The server parser p must know what each response answers: call this for
  * every COMMAND event of the client parser, in order. Commands the server
  * does not answer (COM_QUIT, COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA) are

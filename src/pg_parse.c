@@ -377,3 +377,15 @@ fail:
 	give_up(p, ev, reason);
 	return i;
 }
+
+bool oa_pg_frontend_start(const uint8_t *head, size_t len)
+{
+	if (len < 2 || head[0] || head[1])
+		return false;
+	if (len < 8)
+		return true;
+	uint32_t code =
+	    (uint32_t)head[4] << 24 | (uint32_t)head[5] << 16 | (uint32_t)head[6] << 8 | head[7];
+	return code == 3u << 16 || code == OA_PG_SSL_REQUEST_CODE ||
+	       code == OA_PG_GSSENC_REQUEST_CODE;
+}

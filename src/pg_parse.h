@@ -104,6 +104,14 @@ void oa_pg_parser_init(struct oa_pg_parser *p, enum oa_pg_role role);
 size_t oa_pg_feed(struct oa_pg_parser *p, const uint8_t *data, size_t len,
 		  struct oa_pg_event *event);
 
+/* Whether a connection whose client sent these first bytes (len of them,
+ * up to 8 looked at) speaks the protocol: a startup-phase message, whose
+ * length's two high bytes are zero (no text protocol starts with them),
+ * then protocol 3.0, an SSLRequest or a GSSENCRequest (fewer than 8 bytes:
+ * the zeros suffice). A CancelRequest's connection is not taken: it has no
+ * spans. */
+bool oa_pg_frontend_start(const uint8_t *head, size_t len);
+
 /* The frontend sent an SSLRequest or GSSENCRequest: the backend parser p
  * reads the one-byte answer before any message. */
 void oa_pg_expect_encryption_answer(struct oa_pg_parser *p);

@@ -640,3 +640,8 @@ fail:
 	give_up(p, ev, reason);
 	return i;
 }
+
+bool oa_resp_commands_start(const uint8_t *head, size_t len)
+{
+	return len && head[0] == '*' && (len == 1 || (head[1] >= '0' && head[1] <= '9'));
+}

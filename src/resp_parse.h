@@ -107,6 +107,12 @@ void oa_resp_parser_init(struct oa_resp_parser *p, enum oa_resp_role role);
 size_t oa_resp_feed(struct oa_resp_parser *p, const uint8_t *data, size_t len,
 		    struct oa_resp_event *event);
 
+/* Whether a connection whose client sent these first bytes (len of them,
+ * 0 to 2 looked at) speaks RESP: an array header, "*" and a digit ("*"
+ * alone: the digit may come later). Inline commands are not taken: an HTTP
+ * request line reads as one. */
+bool oa_resp_commands_start(const uint8_t *head, size_t len);
+
 /* The client sent a SUBSCRIBE-family command (OA_RESP_SUBSCRIBES): from now
  * on the reply parser p takes RESP2 arrays ["message", channel, payload],
  * ["smessage", ...] and ["pmessage", pattern, channel, payload] for pushes.

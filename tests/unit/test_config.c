@@ -363,6 +363,7 @@ static void check_defaults(void)
 	CHECK_EQ_INT(cfg.stacktrace_threshold_ns, 10000000);
 	CHECK_EQ_INT(cfg.file_threshold_ns, 1000000);
 	CHECK_EQ_INT(cfg.redact_query, OA_REDACT_QUERY_SENSITIVE);
+	CHECK_EQ_INT(cfg.db_statement, OA_DB_STATEMENT_SANITIZED);
 }
 
 static void test_defaults(void)
@@ -380,7 +381,7 @@ static void test_defaults(void)
 	      "OTEL_EXPORTER_OTLP_HEADERS", "", "OTEL_EXPORTER_OTLP_PROTOCOL", "",
 	      "OTEL_EXPORTER_OTLP_COMPRESSION", "", "OTLPAUTO_HOOKS", "", "OTLPAUTO_FILE", "",
 	      "OTLPAUTO_BACKPRESSURE", "", "OTLPAUTO_EXPORTER_CPU", "", "OTLPAUTO_STACKTRACE", "",
-	      "OTLPAUTO_REDACT_QUERY", "");
+	      "OTLPAUTO_REDACT_QUERY", "", "OTLPAUTO_DB_STATEMENT", "");
 	CHECK_QUIET();
 	check_defaults();
 }
@@ -1006,6 +1007,20 @@ static void test_backpressure(void)
 	CHECK_ONE_WARNING("OTLPAUTO_BACKPRESSURE=\"wait\" is not one of drop, block; using drop");
 }
 
+static void test_db_statement(void)
+{
+	PARSE("OTLPAUTO_DB_STATEMENT", "off");
+	CHECK_EQ_INT(cfg.db_statement, OA_DB_STATEMENT_OFF);
+	CHECK_QUIET();
+	PARSE("OTLPAUTO_DB_STATEMENT", "Sanitized");
+	CHECK_EQ_INT(cfg.db_statement, OA_DB_STATEMENT_SANITIZED);
+	CHECK_QUIET();
+	PARSE("OTLPAUTO_DB_STATEMENT", "raw");
+	CHECK_EQ_INT(cfg.db_statement, OA_DB_STATEMENT_SANITIZED);
+	CHECK_ONE_WARNING(
+	    "OTLPAUTO_DB_STATEMENT=\"raw\" is not one of sanitized, off; using sanitized");
+}
+
 static void test_redact_query(void)
 {
 	PARSE("OTLPAUTO_REDACT_QUERY", "all");
@@ -1470,6 +1485,7 @@ int main(void)
 	test_compression_protocol();
 	test_backpressure();
 	test_redact_query();
+	test_db_statement();
 	test_hooks();
 	test_function_lists();
 	test_strings();

@@ -533,8 +533,31 @@ static void test_malformed(void)
 	check_gave_up(&client, c.bytes, c.len + 16, 1, OA_MYSQL_COMPRESSED);
 }
 
+static void check_greeting(const char *bytes, size_t len, bool expected)
+{
+	CHECK(oa_mysql_greeting_start((const uint8_t *)bytes, len) == expected);
+}
+
+/* The first bytes a server sends decide whether a connection is MySQL's. */
+static void test_greeting_start(void)
+{
+	check_greeting("\x5b\0\0\0\x0a"
+		       "10.11.6",
+		       12, true); /* MariaDB's handshake */
+	check_greeting("\x4a\0\0\0\x0a"
+		       "8.0.36",
+		       11, true);		      /* MySQL's */
+	check_greeting("\x4a\0\0\0\x09", 5, false);   /* protocol 9 */
+	check_greeting("\x4a\0\0\x01\x0a", 5, false); /* sequence 1 */
+	check_greeting("\0\0\0\0\x0a", 5, false);     /* empty */
+	check_greeting("\x4a\0\0\0", 4, false);
+	check_greeting("HTTP/1.1 200 OK\r\n", 17, false);
+	check_greeting("+OK\r\n", 5, false);
+}
+
 int main(void)
 {
+	test_greeting_start();
 	test_session();
 	test_older_versions();
 	test_errors_and_multiple_results();

@@ -488,8 +488,31 @@ static void test_malformed(void)
 	CHECK_EQ_INT(ev.kind, OA_PG_NONE);
 }
 
+static void check_start(const char *bytes, size_t len, bool expected)
+{
+	CHECK(oa_pg_frontend_start((const uint8_t *)bytes, len) == expected);
+}
+
+/* The first bytes a client sends decide whether a connection is PostgreSQL's. */
+static void test_frontend_start(void)
+{
+	check_start("\0\0\0\x08\x04\xd2\x16\x2f", 8, true);  /* SSLRequest */
+	check_start("\0\0\0\x08\x04\xd2\x16\x30", 8, true);  /* GSSENCRequest */
+	check_start("\0\0\0\x29\0\x03\0\0user", 12, true);   /* StartupMessage 3.0 */
+	check_start("\0\0\0\x29\0\x02\0\0", 8, false);	     /* protocol 2 */
+	check_start("\0\0\0\x10\x04\xd2\x16\x2e", 8, false); /* CancelRequest */
+	check_start("\0\0\0", 3, true);			     /* the rest comes later */
+	check_start("\0", 1, false);
+	check_start("", 0, false);
+	check_start("\0\x01\0\x08\x04\xd2\x16\x2f", 8, false); /* over 64 KiB */
+	check_start("GET / HTTP/1.1\r\n", 16, false);
+	check_start("*1\r\n$4\r\nPING\r\n", 14, false);
+	check_start("\x16\x03\x01\x02\0\x01\0\x01", 8, false); /* TLS */
+}
+
 int main(void)
 {
+	test_frontend_start();
 	test_simple_query_session();
 	test_extended_query();
 	test_encryption();

@@ -439,8 +439,29 @@ static void test_malformed(void)
 	GAVE_UP(OA_RESP_REPLIES, "*1\r\n%4294967297\r\n", 0, OA_RESP_TOO_LARGE);
 }
 
+static void check_start(const char *bytes, bool expected)
+{
+	CHECK(oa_resp_commands_start((const uint8_t *)bytes, strlen(bytes)) == expected);
+}
+
+/* The first bytes a client sends decide whether a connection is Redis's. */
+static void test_commands_start(void)
+{
+	check_start("*3\r\n$3\r\nSET\r\n", true);
+	check_start("*1", true);
+	check_start("*", true);
+	check_start("", false);
+	check_start("*x", false);
+	check_start("**", false);
+	check_start("PING\r\n", false); /* inline: not taken */
+	check_start("GET / HTTP/1.1\r\n", false);
+	check_start("PRI * HTTP/2.0\r\n", false);
+	check_start("\x16\x03\x01", false); /* TLS */
+}
+
 int main(void)
 {
+	test_commands_start();
 	test_pipeline();
 	test_redis_benchmark();
 	test_transaction();

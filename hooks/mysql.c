@@ -1,0 +1,323 @@
+/* MySQL and MariaDB spans from socket bytes: the glue between the socket
+ * hooks, the protocol parser (src/mysql_parse.h), the query sanitiser
+ * (src/sql_sanitize.h) and span records.
+ *
+ * The server speaks first: a stream connection whose first bytes from the
+ * server are an initial handshake (protocol 10; sockets.c asks
+ * oa_mysql_detect before the HTTP parsers see them) is followed by a client
+ * and a server parser. A client's SSLRequest ends the tracking (TLS
+ * follows), as does the compressed protocol.
+ *
+ * A span covers a command and its whole response (the rows skipped by
+ * length): COM_QUERY, COM_STMT_PREPARE and COM_STMT_EXECUTE get one; the
+ * other commands the server answers (COM_PING, COM_INIT_DB, ...) only keep
+ * the pairing of responses to commands in order. The connected side gets a
+ * CLIENT span, the accepted side (a mariadbd connection thread) a SERVER
+ * span, timed as Redis's and PostgreSQL's. A query's text is sanitised as it
+ * is read (OTLPAUTO_DB_STATEMENT=off: none) and summarised; an execution
+ * takes the summary of its statement's PREPARE (the last
+ * OA_MYSQL_PREPARED_MAX prepared per connection are remembered), no text.
+ * An ERR packet's error code is db.response.status_code and error.type. A
+ * SERVER span's parent is the traceparent of a sqlcommenter comment in its
+ * query; without one it is a root.
+ *
+ * Spans are correct or absent: anything out of step drops the state and its
+ * open spans. Fixed-size state, under the fd's lock. */
+#include <string.h>
+
+#include "clock.h"
+#include "net.h"
+
+/* Every fd's slot holds the largest connection state: MySQL's must not make
+ * it larger than HTTP's. */
+_Static_assert(sizeof(struct oa_mysql_conn) <= sizeof(struct oa_http_conn),
+	       "MySQL state must fit the fd slot");
+
+bool oa_mysql_detect(const struct iovec *iov, int iovcnt, size_t n)
+{
+	uint8_t head[5];
+	size_t have = 0;
+	for (int i = 0; i < iovcnt && have < sizeof head && have < n; i++)
+		for (size_t k = 0; k < iov[i].iov_len && have < sizeof head && have < n; k++)
+			head[have++] = ((const uint8_t *)iov[i].iov_base)[k];
+	return oa_mysql_greeting_start(head, have);
+}
+
+void oa_mysql_conn_start(struct oa_fd *f)
+{
+	struct oa_mysql_conn *c = &f->u.mysql;
+	oa_mysql_parser_init(&c->client, OA_MYSQL_CLIENT);
+	oa_mysql_parser_init(&c->server, OA_MYSQL_SERVER);
+	c->first = c->count = 0;
+	c->untracked = 0;
+	c->database_len = 0;
+	c->prepared_next = 0;
+	memset(c->prepared, 0, sizeof c->prepared);
+	__atomic_store_n(&f->mysql, 1, __ATOMIC_RELEASE);
+}
+
+void oa_mysql_conn_stop(struct oa_fd *f)
+{
+	__atomic_store_n(&f->mysql, 0, __ATOMIC_RELEASE);
+}
+
+static struct oa_mysql_pending *front(struct oa_mysql_conn *c)
+{
+	return &c->open[c->first];
+}
+
+static void pop_front(struct oa_mysql_conn *c)
+{
+	c->first = (uint8_t)((c->first + 1) % OA_MYSQL_OPEN_MAX);
+	c->count--;
+}
+
+/* ---- span records */
+
+#define SPAN_PAYLOAD (OA_MYSQL_QUERY_CAP + 512)
+
+static void put_custom(struct oa_payload *w, const char *key, const char *value, size_t len)
+{
+	oa_payload_attr_str_k(w, OA_KEY_CUSTOM, key, strlen(key), value, len);
+}
+
+static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key address_key,
+		     enum oa_key port_key)
+{
+	if (!f->peer_len || (f->peer.sa.sa_family != AF_INET && f->peer.sa.sa_family != AF_INET6))
+		return;
+	/* the exporter formats it, off the application's thread */
+	oa_payload_attr_sockaddr(w, address_key, &f->peer.sa, f->peer_len);
+	oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
+}
+
+/* Decimal digits of v into out, which holds 5; their count. */
+static size_t decimal(uint16_t v, char *out)
+{
+	char rev[5];
+	size_t n = 0;
+	do
+		rev[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = rev[n - 1 - i];
+	return n;
+}
+
+/* error_code: the ERR packet's, 0 for none; err: the errno that ended a
+ * client command without a response. */
+static void command_span(struct oa_thread *t, const struct oa_fd *f,
+			 const struct oa_mysql_pending *cmd, uint64_t end, uint16_t error_code,
+			 int err)
+{
+	bool server = f->role == OA_ROLE_SERVER;
+	struct oa_payload w;
+	if (!oa_net_span_begin(t, &w, &cmd->parent, &cmd->ctx,
+			       server ? OA_KIND_SERVER : OA_KIND_CLIENT, OA_SCOPE_MYSQL, cmd->start,
+			       SPAN_PAYLOAD))
+		return;
+	char summary[OA_SQL_OPERATION_CAP + OA_SQL_COLLECTION_CAP];
+	size_t summary_len = oa_sql_summary_text(&cmd->summary, summary, sizeof summary);
+	if (summary_len >= sizeof summary)
+		summary_len = sizeof summary - 1;
+	if (summary_len)
+		oa_payload_text(&w, OA_ITEM_NAME, summary, summary_len);
+	else
+		oa_payload_text(&w, OA_ITEM_NAME, "mysql", 5);
+	put_custom(&w, "db.system.name", f->u.mysql.mariadb ? "mariadb" : "mysql",
+		   f->u.mysql.mariadb ? 7 : 5);
+	if (f->u.mysql.database_len)
+		put_custom(&w, "db.namespace", f->u.mysql.database, f->u.mysql.database_len);
+	size_t operation_len = strlen(cmd->summary.operation);
+	if (operation_len)
+		put_custom(&w, "db.operation.name", cmd->summary.operation, operation_len);
+	if (cmd->summary.collection[0])
+		put_custom(&w, "db.collection.name", cmd->summary.collection,
+			   strlen(cmd->summary.collection));
+	if (cmd->query_len)
+		put_custom(&w, "db.query.text", cmd->query, cmd->query_len);
+	if (summary_len)
+		put_custom(&w, "db.query.summary", summary, summary_len);
+	if (server) {
+		if (f->local_port)
+			oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
+		put_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
+	} else {
+		put_peer(&w, f, OA_KEY_SERVER_ADDRESS, OA_KEY_SERVER_PORT);
+	}
+	if (error_code) {
+		char code[5];
+		size_t len = decimal(error_code, code);
+		put_custom(&w, "db.response.status_code", code, len);
+		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, code, len);
+	} else if (err) {
+		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);
+	}
+	oa_net_span_end(t, &w, end, error_code || err);
+}
+
+/* ---- events */
+
+static bool answered(uint8_t command)
+{
+	return command != OA_MYSQL_COM_QUIT && command != OA_MYSQL_COM_STMT_CLOSE &&
+	       command != OA_MYSQL_COM_STMT_SEND_LONG_DATA;
+}
+
+/* A server command's parent: the traceparent of a comment in its query, as
+ * sqlcommenter appends it (read when OTEL_PROPAGATORS has tracecontext). */
+static bool server_parent(struct oa_span_ctx *parent, const char *query)
+{
+	struct oa_span_context remote;
+	if (!oa_rt.cfg.propagate_tracecontext ||
+	    !oa_sql_find_traceparent(query, strlen(query), OA_SQL_MYSQL, &remote))
+		return false;
+	memcpy(parent->trace_id, remote.trace_id, 16);
+	parent->span_id = oa_span_id_from_bytes(remote.span_id);
+	parent->flags = remote.flags & 1;
+	parent->remote = true;
+	return true;
+}
+
+static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_event *ev,
+			  uint64_t now)
+{
+	struct oa_mysql_conn *c = &f->u.mysql;
+	if (!answered(ev->command))
+		return;
+	if (!oa_mysql_expect_response(&c->server, ev->command)) {
+		oa_mysql_conn_stop(f); /* more outstanding than the parser follows */
+		return;
+	}
+	if (c->untracked || c->count == OA_MYSQL_OPEN_MAX) {
+		c->untracked++;
+		return;
+	}
+	struct oa_mysql_pending *cmd = &c->open[(c->first + c->count++) % OA_MYSQL_OPEN_MAX];
+	cmd->start = now;
+	cmd->command = ev->command;
+	cmd->query_len = 0;
+	cmd->summary.operation[0] = cmd->summary.collection[0] = 0;
+	bool query = ev->command == OA_MYSQL_COM_QUERY || ev->command == OA_MYSQL_COM_STMT_PREPARE;
+	cmd->traced = (query && ev->text) || ev->command == OA_MYSQL_COM_STMT_EXECUTE;
+	if (!cmd->traced)
+		return;
+	if (f->role == OA_ROLE_SERVER) {
+		memset(&cmd->parent, 0, sizeof cmd->parent);
+		bool remote = ev->text && server_parent(&cmd->parent, ev->text);
+		oa_span_ctx_start(t, remote ? &cmd->parent : NULL, &cmd->ctx);
+	} else {
+		oa_current_parent(t, &cmd->parent);
+		oa_span_ctx_start(t, &cmd->parent, &cmd->ctx);
+	}
+	if (ev->command == OA_MYSQL_COM_STMT_EXECUTE) {
+		for (int i = 0; i < OA_MYSQL_PREPARED_MAX; i++)
+			if (c->prepared[i].id && c->prepared[i].id == ev->statement_id)
+				cmd->summary = c->prepared[i].summary;
+		return;
+	}
+	size_t len = strlen(ev->text);
+	/* a prepare's summary names its executions, sampled or not */
+	if ((cmd->ctx.flags & 1) || ev->command == OA_MYSQL_COM_STMT_PREPARE)
+		oa_sql_summarize(ev->text, len, OA_SQL_MYSQL, &cmd->summary);
+	if (!(cmd->ctx.flags & 1) || oa_rt.cfg.db_statement == OA_DB_STATEMENT_OFF)
+		return; /* sampled out: no span will read it */
+	size_t n = oa_sql_sanitize(ev->text, len, OA_SQL_MYSQL, cmd->query, sizeof cmd->query);
+	cmd->query_len = (uint16_t)(n < sizeof cmd->query ? n : sizeof cmd->query - 1);
+}
+
+static void response_event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_event *ev,
+			   uint64_t now)
+{
+	struct oa_mysql_conn *c = &f->u.mysql;
+	if (ev->command == OA_MYSQL_CONNECT)
+		return; /* the login's */
+	if (!c->count) {
+		if (c->untracked)
+			c->untracked--;
+		else
+			oa_mysql_conn_stop(f); /* a response to no command: out of step */
+		return;
+	}
+	struct oa_mysql_pending *cmd = front(c);
+	if (cmd->command == OA_MYSQL_COM_STMT_PREPARE && !ev->error_code && ev->statement_id) {
+		c->prepared[c->prepared_next].id = ev->statement_id;
+		c->prepared[c->prepared_next].summary = cmd->summary;
+		c->prepared_next = (uint8_t)((c->prepared_next + 1) % OA_MYSQL_PREPARED_MAX);
+	}
+	if (cmd->traced)
+		command_span(t, f, cmd, now, ev->error_code, 0);
+	pop_front(c);
+}
+
+static void handshake_response(struct oa_mysql_conn *c, const struct oa_mysql_event *ev)
+{
+	oa_mysql_set_client_capabilities(&c->server, ev->capabilities);
+	size_t len = ev->database ? strlen(ev->database) : 0;
+	if (len > sizeof c->database)
+		len = sizeof c->database;
+	if (len)
+		memcpy(c->database, ev->database, len);
+	c->database_len = (uint8_t)len;
+}
+
+static void event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_event *ev,
+		  uint64_t now)
+{
+	struct oa_mysql_conn *c = &f->u.mysql;
+	switch (ev->kind) {
+	case OA_MYSQL_HANDSHAKE:
+		c->mariadb = ev->text && strstr(ev->text, "MariaDB");
+		break;
+	case OA_MYSQL_HANDSHAKE_RESPONSE:
+		handshake_response(c, ev);
+		break;
+	case OA_MYSQL_COMMAND:
+		/* COM_INIT_DB (USE) changes the namespace: its text is the schema */
+		if (ev->command == OA_MYSQL_COM_INIT_DB && ev->text) {
+			size_t len = strlen(ev->text);
+			c->database_len =
+			    (uint8_t)(len < sizeof c->database ? len : sizeof c->database);
+			memcpy(c->database, ev->text, c->database_len);
+		}
+		command_event(t, f, ev, now);
+		break;
+	case OA_MYSQL_RESPONSE:
+		response_event(t, f, ev, now);
+		break;
+	default: /* TLS or compression from now on, or not the protocol */
+		oa_mysql_conn_stop(f);
+		break;
+	}
+}
+
+void oa_mysql_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		    size_t n, bool sent, uint64_t now)
+{
+	bool from_client = sent == (f->role == OA_ROLE_CLIENT);
+	struct oa_mysql_parser *p = from_client ? &f->u.mysql.client : &f->u.mysql.server;
+	for (int i = 0; i < iovcnt && n && f->mysql; i++) {
+		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
+		n -= len;
+		size_t off = 0;
+		while (off < len && f->mysql) {
+			struct oa_mysql_event ev;
+			off += oa_mysql_feed(p, (const uint8_t *)iov[i].iov_base + off, len - off,
+					     &ev);
+			if (ev.kind == OA_MYSQL_NONE)
+				break;
+			event(t, f, &ev, now);
+		}
+	}
+}
+
+void oa_mysql_read_end(struct oa_thread *t, struct oa_fd *f, int err)
+{
+	struct oa_mysql_conn *c = &f->u.mysql;
+	uint64_t now = oa_now();
+	/* commands the client sent that the failure left without a response */
+	for (; err && f->role == OA_ROLE_CLIENT && c->count; pop_front(c))
+		if (front(c)->traced)
+			command_span(t, f, front(c), now, 0, err);
+	oa_mysql_conn_stop(f);
+}

@@ -1,0 +1,265 @@
+/* Redis spans from socket bytes: the glue between the socket hooks, the RESP
+ * parser (src/resp_parse.h) and span records.
+ *
+ * A stream connection whose first bytes from the client are a RESP array
+ * (sockets.c asks oa_redis_detect before the HTTP parsers see them) is
+ * followed by a command parser and a reply parser. A connected socket
+ * writes commands: a CLIENT span per command, from the write of its first
+ * byte to the read that completed its reply. An accepted socket reads them:
+ * a SERVER span per command, from the read of its first byte to the write
+ * that completed its reply. Replies answer commands in order (pipelines,
+ * MULTI's QUEUED replies); pushes (RESP3 '>', pub/sub messages once a
+ * SUBSCRIBE was seen) answer none. A SUBSCRIBE-family command ends at the
+ * last of its per-channel replies; an UNSUBSCRIBE-family command, whose
+ * reply count only the server knows, drops the connection's state.
+ *
+ * Redis has no channel for trace context: a SERVER span is a root, and the
+ * CLIENT span it answers is in another trace, linked by time only.
+ * db.query.text is not recorded: a command's arguments are user data.
+ *
+ * Spans are correct or absent: anything out of step (bytes passed by
+ * unseen, a reply without a command, a parser giving up) drops the state
+ * and its open spans. State is fixed-size (OA_REDIS_OPEN_MAX commands
+ * awaiting replies; those beyond get no span). Under the fd's lock. */
+#include <string.h>
+
+#include "clock.h"
+#include "net.h"
+
+bool oa_redis_detect(const struct iovec *iov, int iovcnt, size_t n)
+{
+	uint8_t head[2];
+	size_t have = 0;
+	for (int i = 0; i < iovcnt && have < sizeof head && have < n; i++)
+		for (size_t k = 0; k < iov[i].iov_len && have < sizeof head && have < n; k++)
+			head[have++] = ((const uint8_t *)iov[i].iov_base)[k];
+	return oa_resp_commands_start(head, have);
+}
+
+void oa_redis_conn_start(struct oa_fd *f)
+{
+	struct oa_redis_conn *r = &f->u.redis;
+	oa_resp_parser_init(&r->commands, OA_RESP_COMMANDS);
+	oa_resp_parser_init(&r->replies, OA_RESP_REPLIES);
+	r->command_start = 0;
+	r->db = 0;
+	r->first = r->count = 0;
+	r->untracked = 0;
+	__atomic_store_n(&f->redis, 1, __ATOMIC_RELEASE);
+}
+
+void oa_redis_conn_stop(struct oa_fd *f)
+{
+	__atomic_store_n(&f->redis, 0, __ATOMIC_RELEASE);
+}
+
+static struct oa_redis_command *front(struct oa_redis_conn *r)
+{
+	return &r->open[r->first];
+}
+
+static void pop_front(struct oa_redis_conn *r)
+{
+	r->first = (uint8_t)((r->first + 1) % OA_REDIS_OPEN_MAX);
+	r->count--;
+}
+
+/* ---- span records */
+
+#define SPAN_PAYLOAD 512
+
+static void put_custom(struct oa_payload *w, const char *key, const char *value, size_t len)
+{
+	oa_payload_attr_str_k(w, OA_KEY_CUSTOM, key, strlen(key), value, len);
+}
+
+static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key address_key,
+		     enum oa_key port_key)
+{
+	if (!f->peer_len || (f->peer.sa.sa_family != AF_INET && f->peer.sa.sa_family != AF_INET6))
+		return;
+	/* the exporter formats it, off the application's thread */
+	oa_payload_attr_sockaddr(w, address_key, &f->peer.sa, f->peer_len);
+	oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
+}
+
+/* Decimal digits of v (>= 0) into out, which holds 11; their count. */
+static size_t decimal(int32_t v, char *out)
+{
+	char rev[10];
+	size_t n = 0;
+	do
+		rev[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = rev[n - 1 - i];
+	return n;
+}
+
+/* error: the reply's error prefix ("WRONGTYPE"); NULL when it is no error.
+ * err: the errno that ended a client command without a reply. */
+static void command_span(struct oa_thread *t, const struct oa_fd *f,
+			 const struct oa_redis_command *c, uint64_t end, const char *error, int err)
+{
+	bool server = f->role == OA_ROLE_SERVER;
+	struct oa_payload w;
+	if (!oa_net_span_begin(t, &w, &c->parent, &c->ctx, server ? OA_KIND_SERVER : OA_KIND_CLIENT,
+			       OA_SCOPE_REDIS, c->start, SPAN_PAYLOAD))
+		return;
+	size_t name_len = strlen(c->name);
+	oa_payload_text(&w, OA_ITEM_NAME, name_len ? c->name : "redis", name_len ? name_len : 5);
+	put_custom(&w, "db.system.name", "redis", 5);
+	if (name_len)
+		put_custom(&w, "db.operation.name", c->name, name_len);
+	if (c->db >= 0) {
+		char db[11];
+		put_custom(&w, "db.namespace", db, decimal(c->db, db));
+	}
+	if (server) {
+		if (f->local_port)
+			oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
+		put_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
+	} else {
+		put_peer(&w, f, OA_KEY_SERVER_ADDRESS, OA_KEY_SERVER_PORT);
+	}
+	if (error) {
+		size_t len = strlen(error);
+		put_custom(&w, "db.response.status_code", error, len);
+		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, error, len);
+	} else if (err) {
+		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);
+	}
+	oa_net_span_end(t, &w, end, error || err);
+}
+
+/* ---- events */
+
+/* The argument of SELECT as a database index; -1 when it is not one. */
+static int32_t select_index(const struct oa_resp_event *ev)
+{
+	if (ev->argc != 2 || !ev->key[0] || (ev->flags & OA_RESP_TRUNCATED))
+		return -1;
+	int32_t v = 0;
+	for (const char *p = ev->key; *p; p++) {
+		if (*p < '0' || *p > '9' || v > 100000)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	return v;
+}
+
+static bool is_unsubscribe(const char *name)
+{
+	return strcmp(name, "UNSUBSCRIBE") == 0 || strcmp(name, "PUNSUBSCRIBE") == 0 ||
+	       strcmp(name, "SUNSUBSCRIBE") == 0;
+}
+
+static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_resp_event *ev,
+			  uint64_t now)
+{
+	struct oa_redis_conn *r = &f->u.redis;
+	uint64_t start = r->command_start ? r->command_start : now;
+	if (ev->flags & OA_RESP_SUBSCRIBES)
+		oa_resp_expect_pubsub(&r->replies);
+	else if (is_unsubscribe(ev->name)) {
+		oa_redis_conn_stop(f);
+		return;
+	}
+	if (r->untracked || r->count == OA_REDIS_OPEN_MAX) {
+		r->untracked++;
+		return;
+	}
+	struct oa_redis_command *c = &r->open[(r->first + r->count++) % OA_REDIS_OPEN_MAX];
+	c->start = start;
+	c->db = r->db;
+	memcpy(c->name, ev->name, sizeof c->name);
+	c->replies = (ev->flags & OA_RESP_SUBSCRIBES) && ev->argc > 1 ? ev->argc - 1 : 1;
+	c->select_to = -1;
+	if (strcmp(ev->name, "SELECT") == 0)
+		c->select_to = select_index(ev);
+	else if (strcmp(ev->name, "RESET") == 0 || strcmp(ev->name, "HELLO") == 0)
+		c->select_to = 0;
+	if (f->role == OA_ROLE_SERVER) {
+		memset(&c->parent, 0, sizeof c->parent);
+		oa_span_ctx_start(t, NULL, &c->ctx);
+	} else {
+		oa_current_parent(t, &c->parent);
+		oa_span_ctx_start(t, &c->parent, &c->ctx);
+	}
+}
+
+static void reply_event(struct oa_thread *t, struct oa_fd *f, const struct oa_resp_event *ev,
+			uint64_t now)
+{
+	struct oa_redis_conn *r = &f->u.redis;
+	if (!r->count) {
+		if (r->untracked)
+			r->untracked--;
+		else
+			oa_redis_conn_stop(f); /* a reply to no command: out of step */
+		return;
+	}
+	struct oa_redis_command *c = front(r);
+	if (--c->replies)
+		return;
+	bool is_error = ev->type == OA_RESP_ERROR || ev->type == OA_RESP_BLOB_ERROR;
+	if (c->select_to >= 0 && !is_error)
+		r->db = c->select_to;
+	command_span(t, f, c, now, is_error ? (ev->text && ev->text[0] ? ev->text : "ERR") : NULL,
+		     0);
+	pop_front(r);
+}
+
+/* Feeds one piece in the direction of parser p. */
+static void feed_piece(struct oa_thread *t, struct oa_fd *f, bool commands, const uint8_t *data,
+		       size_t len, size_t later, uint64_t now)
+{
+	struct oa_redis_conn *r = &f->u.redis;
+	struct oa_resp_parser *p = commands ? &r->commands : &r->replies;
+	if (commands && !r->command_start)
+		r->command_start = now;
+	size_t off = 0;
+	while (off < len && f->redis) {
+		struct oa_resp_event ev;
+		off += oa_resp_feed(p, data + off, len - off, &ev);
+		switch (ev.kind) {
+		case OA_RESP_NONE:
+			return;
+		case OA_RESP_COMMAND:
+			command_event(t, f, &ev, now);
+			/* bytes after it in this call start the next command */
+			r->command_start = off < len || later ? now : 0;
+			break;
+		case OA_RESP_REPLY:
+			reply_event(t, f, &ev, now);
+			break;
+		case OA_RESP_PUSH:
+			break;
+		default:
+			oa_redis_conn_stop(f);
+			return;
+		}
+	}
+}
+
+void oa_redis_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		    size_t n, bool sent, uint64_t now)
+{
+	bool commands = sent == (f->role == OA_ROLE_CLIENT);
+	for (int i = 0; i < iovcnt && n && f->redis; i++) {
+		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
+		n -= len;
+		if (len)
+			feed_piece(t, f, commands, iov[i].iov_base, len, n, now);
+	}
+}
+
+void oa_redis_read_end(struct oa_thread *t, struct oa_fd *f, int err)
+{
+	struct oa_redis_conn *r = &f->u.redis;
+	uint64_t now = oa_now();
+	/* commands the client sent that the failure left without a reply */
+	for (; err && f->role == OA_ROLE_CLIENT && r->count; pop_front(r))
+		command_span(t, f, front(r), now, NULL, err);
+	oa_redis_conn_stop(f);
+}

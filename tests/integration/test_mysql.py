@@ -1,0 +1,188 @@
+"""MySQL/MariaDB spans from the wire: mariadbd started in a temporary data
+directory (mariadb-install-db as an unprivileged user) on a loopback port and
+the mariadb client, each under the shim. The server's connection threads get
+a SERVER span per query, the client a CLIENT span per query, with the
+database attributes and sanitised query texts; an ERR packet's code is the
+status code. A literal password never reaches a span."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from harness import Receiver, check, check_equal, free_port, main, preload_value, run_traced, \
+    skip
+from netutil import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Background, attr, spans_where
+
+SCOPE = 'otlpauto.mysql'
+ENV = {'OTLPAUTO_HOOKS': 'sockets,dns,http'}
+PASSWORD = 'hunter2-do-not-export'
+# Each statement a COM_QUERY of its own: (statement, span name, error code).
+SCRIPT = [
+    ('CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance int)',
+     'CREATE accounts', None),
+    ("INSERT INTO accounts VALUES (1, 'alice', 100)", 'INSERT accounts', None),
+    ('SELECT owner, balance FROM accounts WHERE id = 1', 'SELECT accounts', None),
+    ('UPDATE accounts SET balance = balance + 7 WHERE id = 1', 'UPDATE accounts', None),
+    ("INSERT INTO accounts VALUES (1, 'mallory', 0)", 'INSERT accounts', '1062'),
+    ('SELEC 1', 'SELEC', '1064'),
+    ("CREATE USER probe IDENTIFIED BY 'x'", 'CREATE', None),
+    (f"ALTER USER probe IDENTIFIED BY '{PASSWORD}'", 'ALTER', None),
+    ('DELETE FROM accounts WHERE id = 1', 'DELETE accounts', None),
+]
+
+
+def as_unprivileged():
+    """nobody when we are root: the data directory is not root's."""
+    if os.geteuid() != 0:
+        return []
+    return ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+
+
+class MariaDB:
+    """A fresh data directory in a temporary directory, mariadbd under the shim."""
+
+    def __init__(self, receiver):
+        self.workdir = tempfile.mkdtemp(prefix='otlpauto-mysql-')
+        if os.geteuid() == 0:
+            os.chown(self.workdir, 65534, 65534)
+        datadir = os.path.join(self.workdir, 'data')
+        self.port = free_port()
+        install = subprocess.run(as_unprivileged() + [
+            'mariadb-install-db', '--no-defaults', f'--datadir={datadir}',
+            '--auth-root-authentication-method=normal', '--skip-test-db'],
+            capture_output=True, text=True, timeout=120)
+        check(install.returncode == 0, 'mariadb-install-db creates the data directory',
+              install.stderr[-2000:])
+        self.server = Background(as_unprivileged() + [
+            shutil.which('mariadbd') or '/usr/sbin/mariadbd', '--no-defaults',
+            f'--datadir={datadir}', f'--port={self.port}', '--bind-address=127.0.0.1',
+            f'--socket={self.workdir}/sock', f'--pid-file={self.workdir}/pid',
+            '--skip-log-bin'], receiver,
+            env=dict(ENV, LD_PRELOAD=preload_value()), timeout=240, stop_signal=signal.SIGTERM)
+
+    def client(self, *args, receiver=None, stdin=None, env=None):
+        argv = ['mariadb', '-h127.0.0.1', f'-P{self.port}', '-uroot'] + [str(a) for a in args]
+        if receiver is not None:
+            return run_traced(argv, receiver, env=dict(ENV, **(env or {})), timeout=60,
+                              input=stdin)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, input=stdin)
+
+    def __enter__(self):
+        self.server.__enter__()
+        # mariadb-admin ping logs in and sends COM_PING: no span
+        end = time.monotonic() + 60
+        while time.monotonic() < end and self.server.process.poll() is None:
+            ping = subprocess.run(['mariadb-admin', '-h127.0.0.1', f'-P{self.port}', '-uroot',
+                                   '--connect-timeout=5', 'ping'],
+                                  capture_output=True, timeout=30)
+            if ping.returncode == 0:
+                return self
+            time.sleep(0.2)
+        check(False, 'mariadbd accepts connections', self.server.stderr[-2000:])
+        raise AssertionError('mariadbd did not start')
+
+    def stop(self):
+        """SIGTERM to mariadbd, by its pid: a clean shutdown."""
+        check_equal(self.server.stop(grace=60), 0, 'mariadbd shuts down cleanly')
+
+    def __exit__(self, *exc):
+        self.server.__exit__(*exc)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def requires_mariadb():
+    for tool in ('mariadbd', 'mariadb-install-db', 'mariadb', 'mariadb-admin'):
+        if not shutil.which(tool) and not os.path.exists(f'/usr/sbin/{tool}'):
+            skip(f'{tool} is not installed')
+    if os.geteuid() == 0 and not shutil.which('setpriv'):
+        skip('setpriv is missing')
+
+
+def test_client():
+    """The mariadb client runs SCRIPT statement by statement (--force: on
+    past errors): one CLIENT and one SERVER span per statement, named by its
+    summary, errors with their code; no literal in any span."""
+    requires_mariadb()
+    script = ''.join(statement + ';\n' for statement, _, _ in SCRIPT)
+    with Receiver() as receiver:
+        with MariaDB(receiver) as db:
+            made = db.client('-e', 'CREATE DATABASE shop')
+            check(made.returncode == 0, 'the database is made', made.stderr)
+            run = db.client('--force', 'shop', receiver=receiver, stdin=script)
+            off = db.client('shop', receiver=receiver, stdin=f"ALTER USER probe IDENTIFIED BY "
+                            f"'{PASSWORD}'", env={'OTLPAUTO_DB_STATEMENT': 'off'})
+            db.stop()
+        time.sleep(0.5)
+        spans = receiver.spans
+
+    check_equal(run.returncode, 0, 'the client runs the script (--force: past its errors)')
+    check('Duplicate entry' in run.stderr and 'SQL syntax' in run.stderr,
+          'the two failing statements fail', run.stderr)
+    check_equal(off.returncode, 0, 'the second client runs')
+    db_spans = spans_where(spans, scope=SCOPE)
+    check_equal(spans_where(spans, scope='otlpauto.http'), [], 'no HTTP span')
+    # the untraced CREATE DATABASE is the server's first span
+    expected = [('CREATE DATABASE shop', 'CREATE', None)] + SCRIPT + [
+        ('ALTER (statement off)', 'ALTER', None)]
+    for kind, side in ((KIND_CLIENT, 'CLIENT'), (KIND_SERVER, 'SERVER')):
+        mine = sorted((s for s in db_spans if s['kind'] == kind), key=lambda s: s['start'])
+        want = expected if kind == KIND_SERVER else expected[1:]
+        check_equal(len(mine), len(want), f'a {side} span per statement')
+        for (statement, name, code), span in zip(want, mine):
+            check_equal(span['name'], name, f'{side} span name of {statement!r}')
+            check_equal(attr(span, 'db.system.name'), 'mariadb', 'db.system.name')
+            check_equal(attr(span, 'db.response.status_code'), code,
+                        f'error code of {statement!r}')
+            check_equal(attr(span, 'error.type'), code, f'error.type of {statement!r}')
+            check_equal(span['status_code'] == STATUS_ERROR, code is not None,
+                        f'error status of {statement!r}')
+        select = [s for s in mine if s['name'] == 'SELECT accounts']
+        check_equal(len(select), 1, f'one {side} SELECT')
+        check_equal(attr(select[0], 'db.query.text'),
+                    'SELECT owner, balance FROM accounts WHERE id = ?', 'sanitised query text')
+        check_equal(attr(select[0], 'db.namespace'), 'shop', 'db.namespace')
+        check_equal(attr(select[0], 'db.collection.name'), 'accounts', 'db.collection.name')
+        alters = [s for s in mine if s['name'] == 'ALTER']
+        check_equal([attr(s, 'db.query.text') for s in alters],
+                    ['ALTER USER probe IDENTIFIED BY ?',
+                     None if kind == KIND_CLIENT else 'ALTER USER probe IDENTIFIED BY ?'],
+                    f'{side}: the password replaced; no text where the statement is off')
+    server = [s for s in db_spans if s['kind'] == KIND_SERVER]
+    check_equal(attr(server[0], 'server.port'), int(db.port), 'server.port (server)')
+    check_equal(attr(server[0], 'client.address'), '127.0.0.1', 'client.address')
+    client = [s for s in db_spans if s['kind'] == KIND_CLIENT]
+    check_equal(attr(client[0], 'server.address'), '127.0.0.1', 'server.address')
+    check_equal(attr(client[0], 'server.port'), int(db.port), 'server.port (client)')
+    check(PASSWORD not in repr(spans), 'the password is in no span')
+    check('alice' not in repr(db_spans), 'no string literal is in a span')
+
+
+def test_sqlcommenter():
+    """A query carrying sqlcommenter's traceparent comment (the client keeps
+    comments with --comments): the SERVER span continues that trace."""
+    requires_mariadb()
+    trace_id, span_id = '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'
+    with Receiver() as receiver:
+        with MariaDB(receiver) as db:
+            run = db.client('--comments', '-e',
+                            f"SELECT 1 /*traceparent='00-{trace_id}-{span_id}-01'*/")
+            db.stop()
+        time.sleep(0.5)
+        spans = receiver.spans
+    check(run.returncode == 0, 'the commented query runs', run.stderr)
+    (server,) = spans_where(spans, KIND_SERVER, SCOPE)
+    check_equal(server['trace_id'], trace_id, 'the SERVER span is in the comment\'s trace')
+    check_equal(server['parent_span_id'], span_id, 'its parent is the comment\'s span')
+    check_equal(attr(server, 'db.query.text'), 'SELECT ?', 'the comment is not in the text')
+
+
+def test():
+    test_client()
+    test_sqlcommenter()
+
+
+if __name__ == '__main__':
+    main(test)
