@@ -78,10 +78,7 @@ static struct {
 	bool borrowed;		 /* another thread does the exporter's work now */
 } ex = {.working = PTHREAD_MUTEX_INITIALIZER};
 
-/* How long a fork waits for the exporter to leave a library: encoding a
- * batch or a step of libcurl takes far less; the bound is for a preempted
- * exporter. */
-#define FORK_WAIT_NS (50 * 1000000L)
+/* A fork waits for the exporter to leave a library (OA_FORK_WAIT_NS). */
 #define FORK_POLL_NS 100000L
 
 /* State owned by the exporter thread alone. */
@@ -1213,7 +1210,7 @@ void oa_exporter_atfork_prepare(void)
 		struct timespec pause = {0, FORK_POLL_NS};
 		for (long waited = 0;
 		     !(ex.fork_holds_working = pthread_mutex_trylock(&ex.working) == 0) &&
-		     waited < FORK_WAIT_NS;
+		     waited < OA_FORK_WAIT_NS;
 		     waited += FORK_POLL_NS)
 			nanosleep(&pause, NULL);
 	}

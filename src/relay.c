@@ -751,16 +751,16 @@ void oa_relay_report(bool final, bool async, uint64_t deadline_ns)
 	pthread_mutex_unlock(&client.lock);
 }
 
-/* How long a fork waits for the relay thread's round of work. */
-#define FORK_WAIT_STEPS 500 /* of 100 µs */
+/* A fork waits for the relay thread's round of work (OA_FORK_WAIT_NS). */
+#define FORK_WAIT_STEP_NS 100000L
 
 void oa_relay_atfork_prepare(void)
 {
 	host.fork_holds_working = false;
 	if (__atomic_load_n(&host.state, __ATOMIC_ACQUIRE) != HOST_RUNNING)
 		return;
-	struct timespec step = {0, 100000};
-	for (int i = 0; i < FORK_WAIT_STEPS; i++) {
+	struct timespec step = {0, FORK_WAIT_STEP_NS};
+	for (long waited = 0; waited < OA_FORK_WAIT_NS; waited += FORK_WAIT_STEP_NS) {
 		if (pthread_mutex_trylock(&host.working) == 0) {
 			host.fork_holds_working = true;
 			return;

@@ -21,7 +21,7 @@ OA_SYS_FUNCTION(int, pthread_create,
 		(pthread_t * thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg),
 		(thread, attr, start, arg), ENOSYS)
 
-#if defined(__SANITIZE_ADDRESS__) || defined(OA_ASAN)
+#ifdef OA_ASAN
 #include <sanitizer/asan_interface.h>
 
 void oa_sys_clean_thread_stack(void)

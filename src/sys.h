@@ -31,23 +31,39 @@ void *oa_sys_resolve(void **slot, const char *name);
 int oa_sys_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
 			  void *arg);
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OA_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(OA_ASAN)
+#define OA_ASAN 1
+#endif
+
 /* A thread the core starts bypasses ASan's pthread_create interceptor as
  * well, so ASan never clears the shadow of its stack: glibc reuses the stack
  * of a thread that ended (in a forked child, the parent's exporter's), and
  * the old frames' redzones made writes into the new frames there false
  * "stack-buffer-overflow" reports. Such a thread calls this first, holding
  * the lock a fork waits for (it may allocate). Nothing without ASan. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define OA_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(OA_ASAN)
+#ifdef OA_ASAN
 void oa_sys_clean_thread_stack(void);
 #else
 static inline void oa_sys_clean_thread_stack(void)
 {
 }
+#endif
+
+/* How long a fork waits for a core thread (the exporter, the relay host) to
+ * finish a round of work inside libraries: the work takes far less; the
+ * bound is for a preempted thread. Under ASan far longer: its allocator
+ * (GCC 12's) takes no lock around a fork, so a child forked while one of
+ * our threads allocated inherited the lock held and hung at its first
+ * allocation (seen in CI). */
+#ifdef OA_ASAN
+#define OA_FORK_WAIT_NS (10 * 1000000000L)
+#else
+#define OA_FORK_WAIT_NS (50 * 1000000L)
 #endif
 
 #endif
