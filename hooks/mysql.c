@@ -36,10 +36,7 @@ _Static_assert(sizeof(struct oa_mysql_conn) <= sizeof(struct oa_http_conn),
 bool oa_mysql_detect(const struct iovec *iov, int iovcnt, size_t n)
 {
 	uint8_t head[5];
-	size_t have = 0;
-	for (int i = 0; i < iovcnt && have < sizeof head && have < n; i++)
-		for (size_t k = 0; k < iov[i].iov_len && have < sizeof head && have < n; k++)
-			head[have++] = ((const uint8_t *)iov[i].iov_base)[k];
+	size_t have = oa_iov_head(iov, iovcnt, n, head, sizeof head);
 	return oa_mysql_greeting_start(head, have);
 }
 
@@ -76,34 +73,6 @@ static void pop_front(struct oa_mysql_conn *c)
 
 #define SPAN_PAYLOAD (OA_MYSQL_QUERY_CAP + 512)
 
-static void put_custom(struct oa_payload *w, const char *key, const char *value, size_t len)
-{
-	oa_payload_attr_str_k(w, OA_KEY_CUSTOM, key, strlen(key), value, len);
-}
-
-static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key address_key,
-		     enum oa_key port_key)
-{
-	if (!f->peer_len || (f->peer.sa.sa_family != AF_INET && f->peer.sa.sa_family != AF_INET6))
-		return;
-	/* the exporter formats it, off the application's thread */
-	oa_payload_attr_sockaddr(w, address_key, &f->peer.sa, f->peer_len);
-	oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
-}
-
-/* Decimal digits of v into out, which holds 5; their count. */
-static size_t decimal(uint16_t v, char *out)
-{
-	char rev[5];
-	size_t n = 0;
-	do
-		rev[n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	for (size_t i = 0; i < n; i++)
-		out[i] = rev[n - 1 - i];
-	return n;
-}
-
 /* error_code: the ERR packet's, 0 for none; err: the errno that ended a
  * client command without a response. */
 static void command_span(struct oa_thread *t, const struct oa_fd *f,
@@ -124,31 +93,33 @@ static void command_span(struct oa_thread *t, const struct oa_fd *f,
 		oa_payload_text(&w, OA_ITEM_NAME, summary, summary_len);
 	else
 		oa_payload_text(&w, OA_ITEM_NAME, "mysql", 5);
-	put_custom(&w, "db.system.name", f->u.mysql.mariadb ? "mariadb" : "mysql",
-		   f->u.mysql.mariadb ? 7 : 5);
+	oa_payload_attr_custom(&w, "db.system.name", f->u.mysql.mariadb ? "mariadb" : "mysql",
+			       f->u.mysql.mariadb ? 7 : 5);
 	if (f->u.mysql.database_len)
-		put_custom(&w, "db.namespace", f->u.mysql.database, f->u.mysql.database_len);
+		oa_payload_attr_custom(&w, "db.namespace", f->u.mysql.database,
+				       f->u.mysql.database_len);
 	size_t operation_len = strlen(cmd->summary.operation);
 	if (operation_len)
-		put_custom(&w, "db.operation.name", cmd->summary.operation, operation_len);
+		oa_payload_attr_custom(&w, "db.operation.name", cmd->summary.operation,
+				       operation_len);
 	if (cmd->summary.collection[0])
-		put_custom(&w, "db.collection.name", cmd->summary.collection,
-			   strlen(cmd->summary.collection));
+		oa_payload_attr_custom(&w, "db.collection.name", cmd->summary.collection,
+				       strlen(cmd->summary.collection));
 	if (cmd->query_len)
-		put_custom(&w, "db.query.text", cmd->query, cmd->query_len);
+		oa_payload_attr_custom(&w, "db.query.text", cmd->query, cmd->query_len);
 	if (summary_len)
-		put_custom(&w, "db.query.summary", summary, summary_len);
+		oa_payload_attr_custom(&w, "db.query.summary", summary, summary_len);
 	if (server) {
 		if (f->local_port)
 			oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
-		put_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
+		oa_payload_attr_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
 	} else {
-		put_peer(&w, f, OA_KEY_SERVER_ADDRESS, OA_KEY_SERVER_PORT);
+		oa_payload_attr_peer(&w, f, OA_KEY_SERVER_ADDRESS, OA_KEY_SERVER_PORT);
 	}
 	if (error_code) {
-		char code[5];
-		size_t len = decimal(error_code, code);
-		put_custom(&w, "db.response.status_code", code, len);
+		char code[10];
+		size_t len = oa_decimal(error_code, code);
+		oa_payload_attr_custom(&w, "db.response.status_code", code, len);
 		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, code, len);
 	} else if (err) {
 		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);

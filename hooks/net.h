@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -418,5 +419,50 @@ void oa_file_io_span(struct oa_thread *t, int fd, const char *name, uint64_t sta
 /* Closes a tracked file (timed like its reads); returns what close returns. */
 int oa_file_close(struct oa_thread *t, int fd, struct oa_fd *f, int (*real_close)(int));
 #endif
+
+/* ---- shared by the database families (redis.c, pg.c, mysql.c) */
+
+/* The first bytes (up to cap) of the n bytes spread over iov, into head;
+ * how many there were. */
+static inline size_t oa_iov_head(const struct iovec *iov, int iovcnt, size_t n, uint8_t *head,
+				 size_t cap)
+{
+	size_t have = 0;
+	for (int i = 0; i < iovcnt && have < cap && have < n; i++)
+		for (size_t k = 0; k < iov[i].iov_len && have < cap && have < n; k++)
+			head[have++] = ((const uint8_t *)iov[i].iov_base)[k];
+	return have;
+}
+
+/* A string attribute whose key the key table does not name (db.*). */
+static inline void oa_payload_attr_custom(struct oa_payload *w, const char *key, const char *value,
+					  size_t len)
+{
+	oa_payload_attr_str_k(w, OA_KEY_CUSTOM, key, strlen(key), value, len);
+}
+
+/* The peer's address and port, of an IP socket only; the exporter formats
+ * the address, off the application's thread. */
+static inline void oa_payload_attr_peer(struct oa_payload *w, const struct oa_fd *f,
+					enum oa_key address_key, enum oa_key port_key)
+{
+	if (!f->peer_len || (f->peer.sa.sa_family != AF_INET && f->peer.sa.sa_family != AF_INET6))
+		return;
+	oa_payload_attr_sockaddr(w, address_key, &f->peer.sa, f->peer_len);
+	oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
+}
+
+/* The decimal digits of v into out, which holds 10; their count. */
+static inline size_t oa_decimal(uint32_t v, char *out)
+{
+	char rev[10];
+	size_t n = 0;
+	do
+		rev[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = rev[n - 1 - i];
+	return n;
+}
 
 #endif

@@ -43,10 +43,7 @@ _Static_assert(sizeof(struct oa_pg_conn) <= sizeof(struct oa_http_conn),
 bool oa_pg_detect(const struct iovec *iov, int iovcnt, size_t n)
 {
 	uint8_t head[8];
-	size_t have = 0;
-	for (int i = 0; i < iovcnt && have < sizeof head && have < n; i++)
-		for (size_t k = 0; k < iov[i].iov_len && have < sizeof head && have < n; k++)
-			head[have++] = ((const uint8_t *)iov[i].iov_base)[k];
+	size_t have = oa_iov_head(iov, iovcnt, n, head, sizeof head);
 	return oa_pg_frontend_start(head, have);
 }
 
@@ -79,21 +76,6 @@ static struct oa_pg_cycle *slot(struct oa_pg_conn *c, uint8_t i)
 
 #define SPAN_PAYLOAD (OA_PG_QUERY_CAP + 512)
 
-static void put_custom(struct oa_payload *w, const char *key, const char *value, size_t len)
-{
-	oa_payload_attr_str_k(w, OA_KEY_CUSTOM, key, strlen(key), value, len);
-}
-
-static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key address_key,
-		     enum oa_key port_key)
-{
-	if (!f->peer_len || (f->peer.sa.sa_family != AF_INET && f->peer.sa.sa_family != AF_INET6))
-		return;
-	/* the exporter formats it, off the application's thread */
-	oa_payload_attr_sockaddr(w, address_key, &f->peer.sa, f->peer_len);
-	oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
-}
-
 /* Draws a server cycle's context, once its parent is known. */
 static void draw(struct oa_thread *t, struct oa_pg_cycle *cy)
 {
@@ -123,27 +105,28 @@ static void cycle_span(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_
 		oa_payload_text(&w, OA_ITEM_NAME, summary, summary_len);
 	else
 		oa_payload_text(&w, OA_ITEM_NAME, "postgresql", 10);
-	put_custom(&w, "db.system.name", "postgresql", 10);
+	oa_payload_attr_custom(&w, "db.system.name", "postgresql", 10);
 	if (f->u.pg.database_len)
-		put_custom(&w, "db.namespace", f->u.pg.database, f->u.pg.database_len);
+		oa_payload_attr_custom(&w, "db.namespace", f->u.pg.database, f->u.pg.database_len);
 	if (operation_len)
-		put_custom(&w, "db.operation.name", cy->summary.operation, operation_len);
+		oa_payload_attr_custom(&w, "db.operation.name", cy->summary.operation,
+				       operation_len);
 	if (cy->summary.collection[0])
-		put_custom(&w, "db.collection.name", cy->summary.collection,
-			   strlen(cy->summary.collection));
+		oa_payload_attr_custom(&w, "db.collection.name", cy->summary.collection,
+				       strlen(cy->summary.collection));
 	if (cy->query_len)
-		put_custom(&w, "db.query.text", cy->query, cy->query_len);
+		oa_payload_attr_custom(&w, "db.query.text", cy->query, cy->query_len);
 	if (summary_len)
-		put_custom(&w, "db.query.summary", summary, summary_len);
+		oa_payload_attr_custom(&w, "db.query.summary", summary, summary_len);
 	if (server) {
 		if (f->local_port)
 			oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
-		put_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
+		oa_payload_attr_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
 	} else {
-		put_peer(&w, f, OA_KEY_SERVER_ADDRESS, OA_KEY_SERVER_PORT);
+		oa_payload_attr_peer(&w, f, OA_KEY_SERVER_ADDRESS, OA_KEY_SERVER_PORT);
 	}
 	if (cy->sqlstate[0]) {
-		put_custom(&w, "db.response.status_code", cy->sqlstate, 5);
+		oa_payload_attr_custom(&w, "db.response.status_code", cy->sqlstate, 5);
 		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, cy->sqlstate, 5);
 	} else if (err) {
 		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);

@@ -29,10 +29,7 @@
 bool oa_redis_detect(const struct iovec *iov, int iovcnt, size_t n)
 {
 	uint8_t head[2];
-	size_t have = 0;
-	for (int i = 0; i < iovcnt && have < sizeof head && have < n; i++)
-		for (size_t k = 0; k < iov[i].iov_len && have < sizeof head && have < n; k++)
-			head[have++] = ((const uint8_t *)iov[i].iov_base)[k];
+	size_t have = oa_iov_head(iov, iovcnt, n, head, sizeof head);
 	return oa_resp_commands_start(head, have);
 }
 
@@ -68,34 +65,6 @@ static void pop_front(struct oa_redis_conn *r)
 
 #define SPAN_PAYLOAD 512
 
-static void put_custom(struct oa_payload *w, const char *key, const char *value, size_t len)
-{
-	oa_payload_attr_str_k(w, OA_KEY_CUSTOM, key, strlen(key), value, len);
-}
-
-static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key address_key,
-		     enum oa_key port_key)
-{
-	if (!f->peer_len || (f->peer.sa.sa_family != AF_INET && f->peer.sa.sa_family != AF_INET6))
-		return;
-	/* the exporter formats it, off the application's thread */
-	oa_payload_attr_sockaddr(w, address_key, &f->peer.sa, f->peer_len);
-	oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
-}
-
-/* Decimal digits of v (>= 0) into out, which holds 11; their count. */
-static size_t decimal(int32_t v, char *out)
-{
-	char rev[10];
-	size_t n = 0;
-	do
-		rev[n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	for (size_t i = 0; i < n; i++)
-		out[i] = rev[n - 1 - i];
-	return n;
-}
-
 /* error: the reply's error prefix ("WRONGTYPE"); NULL when it is no error.
  * err: the errno that ended a client command without a reply. */
 static void command_span(struct oa_thread *t, const struct oa_fd *f,
@@ -108,23 +77,23 @@ static void command_span(struct oa_thread *t, const struct oa_fd *f,
 		return;
 	size_t name_len = strlen(c->name);
 	oa_payload_text(&w, OA_ITEM_NAME, name_len ? c->name : "redis", name_len ? name_len : 5);
-	put_custom(&w, "db.system.name", "redis", 5);
+	oa_payload_attr_custom(&w, "db.system.name", "redis", 5);
 	if (name_len)
-		put_custom(&w, "db.operation.name", c->name, name_len);
+		oa_payload_attr_custom(&w, "db.operation.name", c->name, name_len);
 	if (c->db >= 0) {
 		char db[11];
-		put_custom(&w, "db.namespace", db, decimal(c->db, db));
+		oa_payload_attr_custom(&w, "db.namespace", db, oa_decimal(c->db, db));
 	}
 	if (server) {
 		if (f->local_port)
 			oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
-		put_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
+		oa_payload_attr_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
 	} else {
-		put_peer(&w, f, OA_KEY_SERVER_ADDRESS, OA_KEY_SERVER_PORT);
+		oa_payload_attr_peer(&w, f, OA_KEY_SERVER_ADDRESS, OA_KEY_SERVER_PORT);
 	}
 	if (error) {
 		size_t len = strlen(error);
-		put_custom(&w, "db.response.status_code", error, len);
+		oa_payload_attr_custom(&w, "db.response.status_code", error, len);
 		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, error, len);
 	} else if (err) {
 		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);
