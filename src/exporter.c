@@ -76,6 +76,10 @@ static struct {
 	pthread_mutex_t working;
 	bool fork_holds_working; /* the forking thread took it in prepare */
 	bool borrowed;		 /* another thread does the exporter's work now */
+	/* From pthread_create until the new thread holds the working lock: the
+	 * thread's start-up allocates (in an ASan build, in ASan's allocator,
+	 * which a fork does not lock), so a fork waits for this too. */
+	int thread_starting;
 } ex = {.working = PTHREAD_MUTEX_INITIALIZER};
 
 /* A fork waits for the exporter to leave a library (OA_FORK_WAIT_NS). */
@@ -763,6 +767,7 @@ static void *exporter_main(void *arg)
 	(void)arg;
 	on_exporter_thread = true;
 	take_work();
+	__atomic_store_n(&ex.thread_starting, 0, __ATOMIC_RELEASE);
 	oa_sys_clean_thread_stack();
 	exporter_setup();
 	__atomic_store_n(&ex.state, EXPORTER_RUNNING, __ATOMIC_RELEASE);
@@ -876,7 +881,10 @@ static bool ensure_started(void)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	uint8_t was_internal = oa_tls.internal;
 	oa_tls.internal = 1; /* our pthread_create hook must not wrap it */
+	__atomic_store_n(&ex.thread_starting, 1, __ATOMIC_RELEASE);
 	int err = oa_sys_pthread_create(&ex.thread, &attr, exporter_main, NULL);
+	if (err)
+		__atomic_store_n(&ex.thread_starting, 0, __ATOMIC_RELEASE);
 	oa_tls.internal = was_internal;
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -1208,9 +1216,13 @@ void oa_exporter_atfork_prepare(void)
 		 * does not see that one take the lock, and reports its unlock.
 		 * The exporter holds it for microseconds at a time. */
 		struct timespec pause = {0, FORK_POLL_NS};
-		for (long waited = 0;
-		     !(ex.fork_holds_working = pthread_mutex_trylock(&ex.working) == 0) &&
-		     waited < OA_FORK_WAIT_NS;
+		long waited = 0;
+		for (; __atomic_load_n(&ex.thread_starting, __ATOMIC_ACQUIRE) &&
+		       waited < OA_FORK_WAIT_NS;
+		     waited += FORK_POLL_NS)
+			nanosleep(&pause, NULL);
+		for (; !(ex.fork_holds_working = pthread_mutex_trylock(&ex.working) == 0) &&
+		       waited < OA_FORK_WAIT_NS;
 		     waited += FORK_POLL_NS)
 			nanosleep(&pause, NULL);
 	}
@@ -1240,6 +1252,7 @@ void oa_exporter_atfork_child(void)
 	ex.fork_holds_working = false;
 	ex.rings = NULL;
 	ex.borrowed = false;
+	ex.thread_starting = 0;
 	ex.state = EXPORTER_STOPPED;
 	ex.sleeping = 0;
 	ex.flush_requested = ex.flush_done = 0;
