@@ -846,7 +846,8 @@ static void *exporter_main(void *arg)
 static void load_transport_before_exit(void)
 {
 	oa_tls.guard++;
-	if (oa_transport_load() && oa_transport_tls_ends_before_exit() &&
+	if (oa_transport_needs_libcurl(&oa_rt.cfg) && oa_transport_load() &&
+	    oa_transport_tls_ends_before_exit() &&
 	    strncasecmp(oa_rt.cfg.endpoint, "https:", 6) == 0)
 		oa_exporter_flush((uint32_t)(oa_rt.cfg.exit_timeout_ns / 1000000u));
 	oa_tls.guard--;
@@ -867,7 +868,8 @@ static bool ensure_started(void)
 	if (!__atomic_compare_exchange_n(&ex.state, &state, EXPORTER_STARTING, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return true;
-	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !exit_load_registered) {
+	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !exit_load_registered &&
+	    oa_transport_needs_libcurl(&oa_rt.cfg)) {
 		exit_load_registered = true;
 		atexit(load_transport_before_exit);
 	}

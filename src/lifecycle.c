@@ -289,9 +289,10 @@ static void init_runtime(void)
 	 * table: it is grown now, while this thread is likely the only one. */
 	if (oa_rt.cfg.exporter != OA_EXPORTER_NONE && !relayed)
 		oa_fd_reserve_table();
-	/* libcurl loads with the exporter, at the first span, unless OpenSSL
-	 * is already here (see oa_transport_load_early) */
-	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !relayed)
+	/* libcurl (https, proxies) loads with the exporter, at the first span,
+	 * unless OpenSSL is already here (see oa_transport_load_early) */
+	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !relayed &&
+	    oa_transport_needs_libcurl(&oa_rt.cfg))
 		oa_transport_load_early();
 	/* Hooks capture stack traces: libunwind must be there before them. */
 	if (oa_rt.cfg.stacktrace && !oa_stack_init())

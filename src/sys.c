@@ -1,6 +1,7 @@
 /* The table of libc functions the core calls past our hooks (sys.h). */
 #include <dlfcn.h>
 #include <errno.h>
+#include <netdb.h>
 
 #include "sys.h"
 
@@ -20,6 +21,17 @@ void *oa_sys_resolve(void **slot, const char *name)
 OA_SYS_FUNCTION(int, pthread_create,
 		(pthread_t * thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg),
 		(thread, attr, start, arg), ENOSYS)
+
+static int no_getaddrinfo(void)
+{
+	errno = ENOSYS;
+	return EAI_SYSTEM;
+}
+
+OA_SYS_FUNCTION(int, getaddrinfo,
+		(const char *node, const char *service, const struct addrinfo *hints,
+		 struct addrinfo **res),
+		(node, service, hints, res), no_getaddrinfo())
 
 #ifdef OA_ASAN
 #include <sanitizer/asan_interface.h>

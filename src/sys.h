@@ -31,6 +31,12 @@ void *oa_sys_resolve(void **slot, const char *name);
 int oa_sys_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
 			  void *arg);
 
+struct addrinfo;
+/* getaddrinfo past our DNS hook (which would make a span of our lookup);
+ * EAI_SYSTEM with errno ENOSYS when libc has none. */
+int oa_sys_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+		       struct addrinfo **res);
+
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define OA_ASAN 1

@@ -21,6 +21,7 @@
 
 #include "dynlib.h"
 #include "fdguard.h"
+#include "http_client.h"
 #include "log.h"
 #include "trace_service.pb-c.h"
 
@@ -44,6 +45,38 @@
 #define TIMEOUT_GRACE_NS (200 * NS_PER_MS)
 
 const char *oa_transport_libcurl = "libcurl.so.4";
+bool oa_transport_builtin_http = true;
+
+/* libcurl reads these for an http:// URL (not HTTP_PROXY: a CGI program's
+ * environment may set it from a request header) and applies no_proxy. */
+static bool proxy_configured(void)
+{
+	static const char *const names[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		const char *value = getenv(names[i]);
+		if (value && value[0])
+			return true;
+	}
+	return false;
+}
+
+/* The built-in client serves plain http:// without userinfo or a proxy. */
+static bool builtin_serves(const char *endpoint, struct oa_http_url *url)
+{
+	return oa_transport_builtin_http && oa_http_url_parse(endpoint, url) && !proxy_configured();
+}
+
+static bool uses_libcurl(const char *endpoint)
+{
+	struct oa_http_url url;
+	return endpoint && !builtin_serves(endpoint, &url);
+}
+
+bool oa_transport_needs_libcurl(const struct oa_config *cfg)
+{
+	return uses_libcurl(cfg->endpoint) ||
+	       (cfg->metrics_exporter == OA_EXPORTER_OTLP && uses_libcurl(cfg->metrics_endpoint));
+}
 
 /* libcurl (and its ~30 dependencies: TLS, krb5, ldap, ...) is opened when
  * first needed, not linked: a traced process that never exports does not
@@ -287,6 +320,11 @@ bool oa_transport_tls_ends_before_exit(void)
 }
 
 struct oa_transport {
+	/* The built-in client (http://), or NULL and libcurl's handles. */
+	struct oa_http_client *plain;
+	char *plain_head; /* the request head up to Content-Length */
+	size_t plain_head_len;
+	struct oa_http_response answer; /* keeps its body in response */
 	/* Configured once and never performed: after a hijack the working
 	 * handle is replaced by a duplicate of it. */
 	CURL *template;
@@ -438,15 +476,20 @@ static bool append_header(struct curl_slist **list, const char *line)
 /* "key: value"; an empty value needs curl's "key;" form (a bare "key:"
  * removes the header). CR or LF would split the request: such a header is
  * skipped, and only its key is named. */
+static bool header_malformed(const struct oa_kv *kv)
+{
+	if (!strpbrk(kv->key, "\r\n:") && !strpbrk(kv->value, "\r\n"))
+		return false;
+	char key[LOGGED_MESSAGE_MAX];
+	sanitize(key, sizeof key, kv->key, strlen(kv->key));
+	warn_once(WARN_HEADER, "skipping OTLP header \"%s\": its name or value is malformed", key);
+	return true;
+}
+
 static bool append_configured_header(struct curl_slist **list, const struct oa_kv *kv)
 {
-	if (strpbrk(kv->key, "\r\n:") || strpbrk(kv->value, "\r\n")) {
-		char key[LOGGED_MESSAGE_MAX];
-		sanitize(key, sizeof key, kv->key, strlen(kv->key));
-		warn_once(WARN_HEADER,
-			  "skipping OTLP header \"%s\": its name or value is malformed", key);
+	if (header_malformed(kv))
 		return true;
-	}
 	size_t size = strlen(kv->key) + strlen(kv->value) + 3;
 	char *line = malloc(size);
 	if (!line)
@@ -460,12 +503,46 @@ static bool append_configured_header(struct curl_slist **list, const struct oa_k
 	return ok;
 }
 
+static const char *content_type(const struct oa_config *cfg)
+{
+	return cfg->protocol == OA_PROTOCOL_JSON ? "Content-Type: application/json"
+						 : "Content-Type: application/x-protobuf";
+}
+
+#define USER_AGENT "User-Agent: OTel-OTLP-Exporter-C/otlpauto-" OTLPAUTO_VERSION
+/* Room after the head for "Content-Length: <20 digits>\r\n\r\n". */
+#define CONTENT_LENGTH_ROOM 40
+
+/* The built-in client's request head, all but its Content-Length. */
+static char *build_plain_head(const struct oa_config *cfg, const struct oa_http_url *url, bool gzip,
+			      size_t *len)
+{
+	size_t size =
+	    64 + url->target_len + url->authority_len + sizeof USER_AGENT + CONTENT_LENGTH_ROOM;
+	for (size_t i = 0; i < cfg->headers.n; i++)
+		size += strlen(cfg->headers.items[i].key) + strlen(cfg->headers.items[i].value) + 4;
+	char *head = malloc(size);
+	if (!head)
+		return NULL;
+	int n = snprintf(
+	    head, size, "POST %.*s HTTP/1.1\r\nHost: %.*s\r\n" USER_AGENT "\r\n%s\r\n%s",
+	    (int)url->target_len, url->target_len ? url->target : "/", (int)url->authority_len,
+	    url->authority, content_type(cfg), gzip ? "Content-Encoding: gzip\r\n" : "");
+	size_t used = (size_t)n;
+	for (size_t i = 0; i < cfg->headers.n; i++) {
+		const struct oa_kv *kv = &cfg->headers.items[i];
+		if (!header_malformed(kv))
+			used += (size_t)snprintf(head + used, size - used, "%s:%s%s\r\n", kv->key,
+						 kv->value[0] ? " " : "", kv->value);
+	}
+	*len = used;
+	return head;
+}
+
 static struct curl_slist *build_headers(const struct oa_config *cfg, bool gzip)
 {
 	struct curl_slist *list = NULL;
-	bool ok = append_header(&list, cfg->protocol == OA_PROTOCOL_JSON
-					   ? "Content-Type: application/json"
-					   : "Content-Type: application/x-protobuf") &&
+	bool ok = append_header(&list, content_type(cfg)) &&
 		  /* curl would wait up to 1 s for "100 Continue" on big bodies */
 		  append_header(&list, "Expect:");
 	if (gzip)
@@ -584,9 +661,27 @@ static CURL *create_template(struct oa_transport *t, const struct oa_config *cfg
 	return curl;
 }
 
+static void free_own_memory(struct oa_transport *t)
+{
+#if OA_FEATURE_GZIP
+	if (t->deflater_ready)
+		zlib.deflateEnd(&t->deflater);
+	free(t->gzip_buf);
+#endif
+	if (t->headers)
+		lc.slist_free_all(t->headers);
+	oa_http_client_destroy(t->plain);
+	free(t->plain_head);
+	free(t->response);
+	free(t->endpoint_for_logs);
+	free(t);
+}
+
 struct oa_transport *oa_transport_create(const struct oa_config *cfg)
 {
-	if (!oa_transport_load())
+	struct oa_http_url url;
+	bool builtin = builtin_serves(cfg->endpoint, &url);
+	if (!builtin && !oa_transport_load())
 		return NULL;
 	struct oa_transport *t = calloc(1, sizeof *t);
 	if (!t)
@@ -603,42 +698,36 @@ struct oa_transport *oa_transport_create(const struct oa_config *cfg)
 	t->endpoint_for_logs = endpoint_without_secrets(cfg->endpoint);
 	t->tls = strncasecmp(cfg->endpoint, "https:", 6) == 0;
 	t->response = malloc(RESPONSE_KEEP + 1);
-	t->headers = build_headers(cfg, gzip);
-	if (t->endpoint_for_logs && t->response && t->headers)
-		t->template = create_template(t, cfg);
-	if (!t->template) {
-		lc.slist_free_all(t->headers);
-		free(t->response);
-		free(t->endpoint_for_logs);
-		free(t);
+	bool ok = t->endpoint_for_logs && t->response;
+	if (ok && builtin) {
+		oa_http_response_init(&t->answer, t->response, RESPONSE_KEEP);
+		t->plain_head = build_plain_head(cfg, &url, gzip, &t->plain_head_len);
+		t->plain = t->plain_head ? oa_http_client_create(&url) : NULL;
+		ok = t->plain != NULL;
+	} else if (ok) {
+		t->headers = build_headers(cfg, gzip);
+		t->template = t->headers ? create_template(t, cfg) : NULL;
+		ok = t->template != NULL;
+	}
+	if (!ok) {
+		free_own_memory(t);
 		return NULL;
 	}
 	return t;
-}
-
-static void free_own_memory(struct oa_transport *t)
-{
-#if OA_FEATURE_GZIP
-	if (t->deflater_ready)
-		zlib.deflateEnd(&t->deflater);
-	free(t->gzip_buf);
-#endif
-	lc.slist_free_all(t->headers);
-	free(t->response);
-	free(t->endpoint_for_logs);
-	free(t);
 }
 
 void oa_transport_destroy(struct oa_transport *t)
 {
 	if (!t)
 		return;
-	drop_hijacked_handle(t);
-	if (t->curl)
-		lc.easy_cleanup(t->curl);
-	if (t->multi)
-		lc.multi_cleanup(t->multi); /* closes our sockets through close_socket */
-	lc.easy_cleanup(t->template);
+	if (!t->plain) {
+		drop_hijacked_handle(t);
+		if (t->curl)
+			lc.easy_cleanup(t->curl);
+		if (t->multi)
+			lc.multi_cleanup(t->multi); /* closes our sockets through close_socket */
+		lc.easy_cleanup(t->template);
+	}
 	free_own_memory(t);
 }
 
@@ -652,8 +741,10 @@ void oa_transport_destroy(struct oa_transport *t)
  * closes it. */
 void oa_transport_abandon(struct oa_transport *t)
 {
-	if (t)
+	if (t) {
 		release_all_sockets(t);
+		oa_http_client_abandon(t->plain);
+	}
 }
 
 #if OA_FEATURE_GZIP
@@ -934,6 +1025,97 @@ static CURLcode perform(struct oa_transport *t, uint64_t until_ns)
 	return result;
 }
 
+/* What one attempt came to, whichever client made it. */
+struct attempt {
+	bool answered; /* status holds the HTTP answer */
+	long status;
+	int64_t retry_after_s; /* -1: no Retry-After */
+	bool retryable;	       /* not answered: another attempt may fare better */
+	bool unreachable;      /* not answered: nobody listens, or no such host */
+	char error[LOGGED_MESSAGE_MAX];
+};
+
+static bool prepare_curl(struct oa_transport *t, const uint8_t *payload, size_t len)
+{
+	drop_hijacked_handle(t);
+	if (!t->curl)
+		t->curl = lc.easy_duphandle(t->template);
+	if (!t->curl) {
+		warn_once(WARN_NO_HANDLE, "cannot create a libcurl handle; spans dropped");
+		return false;
+	}
+	lc.easy_setopt(t->curl, CURLOPT_POSTFIELDS, payload);
+	lc.easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	return true;
+}
+
+static void curl_attempt(struct oa_transport *t, uint64_t attempt_ms, struct attempt *a)
+{
+	lc.easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, (long)attempt_ms);
+	lc.easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)attempt_ms);
+	CURLcode code = perform(t, monotonic_ns() + attempt_ms * NS_PER_MS);
+	if (code == CURLE_OK) {
+		a->answered = true;
+		lc.easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &a->status);
+		curl_off_t retry_after_s = 0;
+		lc.easy_getinfo(t->curl, CURLINFO_RETRY_AFTER, &retry_after_s);
+		a->retry_after_s = retry_after_s > 0 ? (int64_t)retry_after_s : -1;
+		return;
+	}
+	describe_error(t->curl, code, a->error, sizeof a->error);
+	a->retryable = retryable_error(code);
+	a->unreachable = unreachable(code);
+}
+
+static void plain_attempt(struct oa_transport *t, const uint8_t *payload, size_t len,
+			  uint64_t attempt_ms, struct attempt *a)
+{
+	int n = snprintf(t->plain_head + t->plain_head_len, CONTENT_LENGTH_ROOM,
+			 "Content-Length: %zu\r\n\r\n", len);
+	struct oa_http_post post = {
+	    .head = t->plain_head,
+	    .head_len = t->plain_head_len + (size_t)n,
+	    .body = payload,
+	    .body_len = len,
+	    .until_ns = monotonic_ns() + attempt_ms * NS_PER_MS,
+	    .released_while_waiting = t->released_while_waiting,
+	    .response = &t->answer,
+	};
+	enum oa_http_outcome outcome = oa_http_client_post(t->plain, &post);
+	if (post.hijacked)
+		warn_once(WARN_HIJACKED,
+			  "the application replaced the descriptor of our connection to %s; "
+			  "reconnecting",
+			  t->endpoint_for_logs);
+	t->response_len = t->answer.body_len;
+	const char *why = post.os_errno ? strerror(post.os_errno) : NULL;
+	switch (outcome) {
+	case OA_HTTP_ANSWERED:
+		a->answered = true;
+		a->status = t->answer.status;
+		a->retry_after_s = t->answer.retry_after_s;
+		return;
+	case OA_HTTP_CANNOT_CONNECT:
+		a->retryable = a->unreachable = true;
+		snprintf(a->error, sizeof a->error, "cannot connect (%s)",
+			 why ? why : "no address");
+		return;
+	case OA_HTTP_TIMED_OUT:
+		a->retryable = true;
+		snprintf(a->error, sizeof a->error, "no answer within %llu ms",
+			 (unsigned long long)attempt_ms);
+		return;
+	case OA_HTTP_BROKEN:
+		a->retryable = true;
+		snprintf(a->error, sizeof a->error, "the connection ended before the answer (%s)",
+			 why ? why : "closed by the server");
+		return;
+	case OA_HTTP_BAD_REPLY:
+		snprintf(a->error, sizeof a->error, "the answer is not HTTP/1.x");
+		return;
+	}
+}
+
 enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *body, size_t len,
 				      uint64_t deadline_ns, uint64_t *rejected)
 {
@@ -963,15 +1145,8 @@ enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *bod
 			  t->endpoint_for_logs);
 		return OA_SEND_GAVE_UP;
 	}
-	drop_hijacked_handle(t);
-	if (!t->curl)
-		t->curl = lc.easy_duphandle(t->template);
-	if (!t->curl) {
-		warn_once(WARN_NO_HANDLE, "cannot create a libcurl handle; spans dropped");
+	if (!t->plain && !prepare_curl(t, payload, payload_len))
 		return OA_SEND_GAVE_UP;
-	}
-	lc.easy_setopt(t->curl, CURLOPT_POSTFIELDS, payload);
-	lc.easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)payload_len);
 
 	char last_error[LOGGED_MESSAGE_MAX] = "deadline reached before the first attempt";
 	uint64_t backoff_ns = BACKOFF_FIRST_NS;
@@ -982,43 +1157,39 @@ enum oa_send_result oa_transport_send(struct oa_transport *t, const uint8_t *bod
 			break;
 		uint64_t attempt_ms =
 		    t->timeout_ms && t->timeout_ms < left_ms ? t->timeout_ms : left_ms;
-		lc.easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, (long)attempt_ms);
-		lc.easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)attempt_ms);
 		t->response_len = 0;
-		CURLcode code = perform(t, now + attempt_ms * NS_PER_MS);
-		long status = 0;
-		if (code == CURLE_OK)
-			lc.easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-		if (code == CURLE_OK && status >= 200 && status < 300) {
+		struct attempt a = {.retry_after_s = -1};
+		if (t->plain)
+			plain_attempt(t, payload, payload_len, attempt_ms, &a);
+		else
+			curl_attempt(t, attempt_ms, &a);
+		if (a.answered && a.status >= 200 && a.status < 300) {
 			*rejected = handle_success(t);
 			return OA_SEND_OK;
 		}
-		if (code == CURLE_OK && !retryable_status(status)) {
+		if (a.answered && !retryable_status(a.status)) {
 			char excerpt[LOGGED_BODY_CHARS + 1];
 			sanitize(excerpt, sizeof excerpt, t->response, t->response_len);
 			warn_once(WARN_REFUSED, "%s refused the spans: HTTP %ld %s",
-				  t->endpoint_for_logs, status, excerpt);
+				  t->endpoint_for_logs, a.status, excerpt);
 			return OA_SEND_REFUSED;
 		}
-		if (code != CURLE_OK) {
-			describe_error(t->curl, code, last_error, sizeof last_error);
-			if (!retryable_error(code)) {
+		if (!a.answered) {
+			snprintf(last_error, sizeof last_error, "%s", a.error);
+			if (!a.retryable) {
 				warn_once(WARN_FAILED, "cannot send spans to %s: %s",
 					  t->endpoint_for_logs, last_error);
 				return OA_SEND_REFUSED;
 			}
-			if (t->no_connect_retry && unreachable(code))
+			if (t->no_connect_retry && a.unreachable)
 				break;
 		} else {
-			snprintf(last_error, sizeof last_error, "HTTP %ld", status);
+			snprintf(last_error, sizeof last_error, "HTTP %ld", a.status);
 		}
 		oa_debug("attempt %u to %s failed: %s", attempt, t->endpoint_for_logs, last_error);
 
-		curl_off_t retry_after_s = 0;
-		if (code == CURLE_OK)
-			lc.easy_getinfo(t->curl, CURLINFO_RETRY_AFTER, &retry_after_s);
-		uint64_t wait_ns = retry_after_s > 0 ? (uint64_t)retry_after_s * NS_PER_S
-						     : next_random(t) % (backoff_ns + 1);
+		uint64_t wait_ns = a.retry_after_s > 0 ? (uint64_t)a.retry_after_s * NS_PER_S
+						       : next_random(t) % (backoff_ns + 1);
 		backoff_ns = backoff_ns * 2 < BACKOFF_MAX_NS ? backoff_ns * 2 : BACKOFF_MAX_NS;
 		uint64_t resume = monotonic_ns() + wait_ns;
 		if (resume >= deadline_ns)

@@ -1,8 +1,9 @@
-/* OTLP/HTTP delivery with libcurl: one reused handle (keep-alive), headers,
- * gzip, TLS, retries with exponential backoff and jitter honouring
- * Retry-After, all within a caller-given deadline. Transports live on the
- * exporter thread only. libcurl is not linked: it is opened (dlopen) when
- * first needed, so processes that never export do not load it. */
+/* OTLP/HTTP delivery: headers, gzip, retries with exponential backoff and
+ * jitter honouring Retry-After, all within a caller-given deadline, over one
+ * kept-alive connection. A plain http:// endpoint (no userinfo, no proxy in
+ * the environment) is served by the built-in client (http_client.h); https,
+ * userinfo and proxies by libcurl, which is not linked but opened (dlopen)
+ * when first needed. Transports live on the exporter thread only. */
 #ifndef OTLPAUTO_TRANSPORT_H
 #define OTLPAUTO_TRANSPORT_H
 
@@ -24,6 +25,13 @@ struct oa_transport;
 
 /* The library opened, "libcurl.so.4"; tests name one that does not exist. */
 extern const char *oa_transport_libcurl;
+/* True: http:// endpoints use the built-in client; tests turn it off to
+ * put libcurl through the same cases. */
+extern bool oa_transport_builtin_http;
+
+/* Whether sending to an endpoint of cfg's (traces, and metrics when they go
+ * over OTLP) needs libcurl: https, userinfo or a proxy. */
+bool oa_transport_needs_libcurl(const struct oa_config *cfg);
 
 /* Opens and initialises libcurl once per process, from any thread (later
  * calls return the first answer); false, after one warning, when it cannot

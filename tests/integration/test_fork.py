@@ -115,11 +115,14 @@ def test_child_without_atfork(how, leave, during_load=False):
         return
     argv = [program('forks'), 'raw-fork', how, leave]
     untraced = run_traced(argv, preload=False, timeout=60)
+    env = {**EVERY_CALL, 'OTEL_BSP_EXPORT_TIMEOUT': str(EXPORT_TIMEOUT_MS)}
     if during_load:
         argv.append('during-load')
+        # libcurl serves the endpoint only when a proxy is configured (the
+        # built-in client serves plain http://); bypassed for every host.
+        env.update(all_proxy='http://127.0.0.1:9', no_proxy='*')
     with Receiver() as receiver:
-        result = run_traced(argv, receiver, env={
-            **EVERY_CALL, 'OTEL_BSP_EXPORT_TIMEOUT': str(EXPORT_TIMEOUT_MS)}, timeout=60)
+        result = run_traced(argv, receiver, env=env, timeout=60)
         expected = {'forks': 2, 'main': 1, 'run_raw_fork': 1, 'leaf': 1}
         if how != 'sys-fork':
             expected.update(child_work=1, leaf=2)

@@ -806,6 +806,7 @@ static void in_child(void (*test)(void))
 /* Fails open: no transport, one warning however often it is asked. */
 static void missing_libcurl(void)
 {
+	oa_transport_builtin_http = false;
 	oa_transport_libcurl = "libotlpauto-test-no-such-curl.so.4";
 	configure(unused_port(), OA_PROTOCOL_PROTOBUF);
 	CHECK(oa_transport_create(&cfg) == NULL);
@@ -827,6 +828,7 @@ static void openssl_shut_down(void)
 	}
 	CHECK(init_crypto(0x2 /* OPENSSL_INIT_LOAD_CRYPTO_STRINGS */, NULL));
 	cleanup();
+	oa_transport_builtin_http = false;
 	configure(unused_port(), OA_PROTOCOL_PROTOBUF);
 	CHECK(oa_transport_create(&cfg) == NULL);
 	CHECK(oa_transport_create(&cfg) == NULL);
@@ -837,6 +839,7 @@ static void openssl_shut_down(void)
 /* Nothing is loaded before a transport is needed, unless OpenSSL is there. */
 static void load_early(void)
 {
+	oa_transport_builtin_http = false;
 	CHECK(!libcurl_mapped());
 	oa_transport_load_early();
 	CHECK(!libcurl_mapped());
@@ -861,6 +864,7 @@ static void *load_in_thread(void *loaded)
  * child finds it loaded wholly or not at all, never halfway. */
 static void fork_during_load(void)
 {
+	oa_transport_builtin_http = false;
 	pthread_atfork(oa_transport_atfork_prepare, oa_transport_atfork_parent,
 		       oa_transport_atfork_child);
 	bool loaded = false;
@@ -887,6 +891,45 @@ static void fork_during_load(void)
 }
 #endif
 
+/* The cases against the responder, with whichever client serves http://. */
+static void exchange_cases(void)
+{
+	test_empty_success();
+	test_headers_and_keepalive();
+	test_partial_success_protobuf();
+	test_partial_success_json();
+	test_connection_refused();
+	test_retry_after_seconds();
+	test_retry_after_date();
+	test_retry_after_beyond_deadline();
+	test_too_many_requests();
+	test_stall();
+	test_waits_release_lock();
+	test_reset_and_empty_reply();
+#if OA_FEATURE_GZIP
+	test_gzip();
+#endif
+	test_too_large();
+	test_hijacked_socket();
+	test_abandon_in_child();
+	/* The built-in client never needs libcurl; userinfo does. */
+	CHECK(libcurl_mapped() == !oa_transport_builtin_http);
+	test_refused();
+	CHECK(libcurl_mapped());
+
+	CHECK_EQ_INT(lines_containing("s3cr3t"), 0);
+	CHECK_EQ_INT(lines_containing("secretpw"), 0);
+	CHECK_EQ_INT(lines_containing("k=v"), 0);
+	for (int i = 0; i < n_log_lines; i++)
+		printf("logged: %s\n", log_lines[i]);
+}
+
+static void exchange_cases_with_libcurl(void)
+{
+	oa_transport_builtin_http = false;
+	exchange_cases();
+}
+
 int main(void)
 {
 	oa_log_set_sink(capture_line);
@@ -899,33 +942,10 @@ int main(void)
 	 * thread allocates: only an uninstrumented build can test this. */
 	in_child(fork_during_load);
 #endif
+	in_child(exchange_cases_with_libcurl);
 	CHECK(!libcurl_mapped());
 	test_fdguard();
-	test_empty_success();
-	test_headers_and_keepalive();
-	test_partial_success_protobuf();
-	test_partial_success_json();
-	test_connection_refused();
-	test_retry_after_seconds();
-	test_retry_after_date();
-	test_retry_after_beyond_deadline();
-	test_too_many_requests();
-	test_refused();
-	test_stall();
-	test_waits_release_lock();
-	test_reset_and_empty_reply();
-#if OA_FEATURE_GZIP
-	test_gzip();
-#endif
-	test_too_large();
-	test_hijacked_socket();
-	test_abandon_in_child();
-
-	CHECK_EQ_INT(lines_containing("s3cr3t"), 0);
-	CHECK_EQ_INT(lines_containing("secretpw"), 0);
-	CHECK_EQ_INT(lines_containing("k=v"), 0);
-	for (int i = 0; i < n_log_lines; i++)
-		printf("logged: %s\n", log_lines[i]);
+	exchange_cases();
 	printf("took %llu ms\n", (unsigned long long)((now_ns() - start) / MS));
 	CHECK_DONE();
 }
