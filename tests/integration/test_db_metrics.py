@@ -191,10 +191,112 @@ def redis():
     check(all(p['explicit_bounds'] == BOUNDS for p in points), 'redis: the semconv bounds')
 
 
+# ---- SQL: (statement, db.operation.name, db.collection.name, status code)
+PG_SCRIPT = [
+    ('CREATE TABLE accounts (id int PRIMARY KEY, owner text)', 'CREATE', 'accounts', None),
+    ("INSERT INTO accounts VALUES (1, 'alice')", 'INSERT', 'accounts', None),
+    ("INSERT INTO accounts VALUES (2, 'bob')", 'INSERT', 'accounts', None),
+    ('SELECT owner FROM accounts WHERE id = 1', 'SELECT', 'accounts', None),
+    ('SELEC 1', 'SELEC', None, '42601'),
+    ('SELECT owner FROM accounts WHERE id = 2', 'SELECT', 'accounts', None),
+]
+MYSQL_SCRIPT = [(statement, operation, collection, '1064' if code else None)
+                for statement, operation, collection, code in PG_SCRIPT]
+
+
+def expected_series(script, system, namespace, port):
+    """{attributes as sorted items: count} of a script's statements."""
+    series = {}
+    for _, operation, collection, code in script:
+        attributes = {'db.system.name': system, 'db.namespace': namespace,
+                      'db.operation.name': operation, 'server.address': '127.0.0.1',
+                      'server.port': int(port)}
+        if collection:
+            attributes['db.collection.name'] = collection
+        if code:
+            attributes.update({'db.response.status_code': code, 'error.type': code})
+        key = tuple(sorted(attributes.items()))
+        series[key] = series.get(key, 0) + 1
+    return series
+
+
+def series_of(points):
+    return {tuple(sorted(p['attributes'].items())): p['count'] for p in points}
+
+
+def postgres():
+    """psql (always_off, the otlp/file sink) runs PG_SCRIPT one statement at
+    a time: a count per statement, the syntax error a series with its
+    SQLSTATE; `otlpauto view --metrics` shows them per operation."""
+    from test_postgres import Postgres  # pylint: disable=import-outside-toplevel
+    script = ''.join(statement + ';\n' for statement, _, _, _ in PG_SCRIPT)
+    with tempfile.TemporaryDirectory(prefix='otlpauto-db-metrics-pg-') as out, \
+            Receiver() as server_spans:
+        path = os.path.join(out, 'psql.jsonl')
+        with Postgres(server_spans) as pg:
+            argv = [os.path.join(pg.bindir, 'psql'), '-X', '-h', '127.0.0.1', '-p',
+                    str(pg.port), '-U', 'postgres', '-d', 'postgres', '-f', '-']
+            run = run_traced(argv, None, env=dict(ALWAYS_OFF, OTEL_TRACES_EXPORTER='otlp/file',
+                                                  OTLPAUTO_FILE=path),
+                             timeout=60, input=script)
+            pg.stop()
+        with open(path, encoding='utf-8') as f:
+            lines = [line for line in f.read().splitlines() if line]
+        view = subprocess.run([os.environ['OTLPAUTO_CLI'], 'view', '--metrics', path],
+                              capture_output=True, text=True, timeout=60)
+    check('syntax error' in run.stderr, 'postgres: the syntax error fails', run.stderr)
+    check_equal([line.startswith('{"resourceMetrics"') for line in lines], [True],
+                'postgres: the file has one metrics line and no span')
+    points = [p for line in lines for p in otlp_schema.decode_metrics_json_request(line)
+              if p['name'] == DB]
+    check_equal(series_of(points), expected_series(PG_SCRIPT, 'postgresql', 'postgres', pg.port),
+                'postgres: a count per statement, by operation and collection; the error '
+                'with its SQLSTATE')
+    check_equal((view.returncode, view.stderr), (0, ''), 'view --metrics ran')
+    rows = [line.split() for line in view.stdout.splitlines()]
+    header = ['service', 'db.system', 'operation', 'operations', 'rate/s', 'errors']
+    check(len(rows) >= 5 and rows[0][:6] == header, 'view --metrics: the database table',
+          view.stdout)
+    table = {(r[1], r[2]): (r[3], r[5]) for r in rows[1:5] if len(r) == 9
+             and r[0] == DEFAULT_SERVICE_NAME}
+    check_equal(table, {('postgresql', 'CREATE'): ('1', '0.0%'),
+                        ('postgresql', 'INSERT'): ('2', '0.0%'),
+                        ('postgresql', 'SELEC'): ('1', '100.0%'),
+                        ('postgresql', 'SELECT'): ('2', '0.0%')},
+                'view --metrics: operations and errors per operation')
+
+
+def mariadb():
+    """The mariadb client (always_off, --force) runs MYSQL_SCRIPT: a count
+    per statement, the syntax error a series with its error code."""
+    from test_mysql import MariaDB  # pylint: disable=import-outside-toplevel
+    script = ''.join(statement + ';\n' for statement, _, _, _ in MYSQL_SCRIPT)
+    with Receiver() as server_spans, Receiver() as receiver:
+        with MariaDB(server_spans) as db:
+            made = db.client('-e', 'CREATE DATABASE shop')
+            check(made.returncode == 0, 'mariadb: the database is made', made.stderr)
+            argv = ['mariadb', '-h127.0.0.1', f'-P{db.port}', '-uroot', '--force', 'shop']
+            run = run_traced(argv, receiver, env=ALWAYS_OFF, timeout=60, input=script)
+            db.stop()
+        requests = receiver.metric_requests
+        spans = receiver.spans
+    check('SQL syntax' in run.stderr, 'mariadb: the syntax error fails', run.stderr)
+    check_equal(len(spans), 0, 'mariadb: always_off sends no span')
+    check_equal(series_of(latest_db_points(requests)),
+                expected_series(MYSQL_SCRIPT, 'mariadb', 'shop', db.port),
+                'mariadb: a count per statement, by operation and collection; the error '
+                'with its code')
+
+
 def test():
     encoder()
     if shutil.which('redis-server') and shutil.which('redis-benchmark'):
         redis()
+    from test_postgres import pg_bindir  # pylint: disable=import-outside-toplevel
+    if pg_bindir() and (os.geteuid() != 0 or shutil.which('setpriv')):
+        postgres()
+    if shutil.which('mariadbd') or os.path.exists('/usr/sbin/mariadbd'):
+        mariadb()
 
 
 if __name__ == '__main__':
