@@ -91,7 +91,7 @@ static size_t db_attrs(const struct oa_metric_point *p, struct oa_attr *out,
 	oa_metric_db_attrs(p->key, &k);
 	size_t n = 0;
 	attr(&out[n], "db.system.name")->type = OA_VALUE_STRING;
-	out[n++].v.s = cstr(k.system < 4 ? oa_db_system_names[k.system] : "other_sql");
+	out[n++].v.s = cstr(oa_db_system_names[k.system]);
 	if (k.name_space_len)
 		put_text(&out[n++], "db.namespace", k.name_space, k.name_space_len,
 			 scratch->name_space);

@@ -47,7 +47,7 @@ const struct oa_metric_info oa_metric_info[OA_METRIC_COUNT] = {
 	},
 };
 
-const char *const oa_db_system_names[4] = {
+const char *const oa_db_system_names[OA_DB_SYSTEMS] = {
     [OA_DB_REDIS] = "redis",
     [OA_DB_POSTGRESQL] = "postgresql",
     [OA_DB_MYSQL] = "mysql",

@@ -119,8 +119,8 @@ static inline void oa_metric_http_attrs(const struct oa_metric_key *k,
 
 /* ---- Databases: db.client.operation.duration */
 
-enum oa_db_system { OA_DB_REDIS, OA_DB_POSTGRESQL, OA_DB_MYSQL, OA_DB_MARIADB };
-extern const char *const oa_db_system_names[4]; /* db.system.name */
+enum oa_db_system { OA_DB_REDIS, OA_DB_POSTGRESQL, OA_DB_MYSQL, OA_DB_MARIADB, OA_DB_SYSTEMS };
+extern const char *const oa_db_system_names[OA_DB_SYSTEMS]; /* db.system.name */
 
 /* Strings beyond these lengths are cut (their series then share). */
 #define OA_METRIC_DB_NAMESPACE_MAX  63

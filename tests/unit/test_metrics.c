@@ -1,6 +1,7 @@
-/* Recording, merging and the series cap of src/metrics.c; the request
- * encoder is decoded by python3-protobuf in tests/integration/test_metrics.py
- * from `test_metrics --dump DIR`. */
+/* Recording, merging and the series cap of src/metrics.c, HTTP's and the
+ * database's keys; the request encoder is decoded by python3-protobuf in
+ * tests/integration/test_http_metrics.py and test_db_metrics.py from
+ * `test_metrics --dump DIR`. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
