@@ -11,34 +11,36 @@ void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, ui
 	if (!oa_metrics_enabled())
 		return;
 	const struct oa_http_head *head = &ex->head;
-	struct oa_metric_key key;
+	struct oa_http_metric_attrs attrs = {
+	    .method = head->method,
+	    .https = f->u.http.tls.session != NULL,
+	    .status = ex->status,
+	};
 	bool server = f->role == OA_ROLE_SERVER;
-	memset(&key, 0, 16); /* the fields, and the address's first bytes */
-	key.method = head->method;
-	key.https = f->u.http.tls.session != NULL;
-	key.status = ex->status;
-	if (server) {
-		key.metric = OA_METRIC_HTTP_SERVER_DURATION;
-	} else {
-		key.metric = OA_METRIC_HTTP_CLIENT_DURATION;
+	char peer[sizeof f->peer.un.sun_path + 2];
+	if (!server) {
 		if (head->scheme_len)
-			key.https = strcmp(head->scheme, "https") == 0;
-		key.error = err;
+			attrs.https = strcmp(head->scheme, "https") == 0;
+		attrs.error = err;
 		/* as the CLIENT span names the server */
 		struct oa_host_port host = {.port = 0};
 		if (oa_split_host_port(head->host, head->host_len, &host)) {
-			oa_metric_key_set_address(&key, host.name, host.name_len);
-		} else if (f->peer_len) {
-			char peer[sizeof f->peer.un.sun_path + 2];
-			if (oa_sockaddr_text(&f->peer.sa, f->peer_len, peer, sizeof peer))
-				oa_metric_key_set_address(&key, peer, strlen(peer));
+			attrs.address = host.name;
+			attrs.address_len = host.name_len;
+		} else if (f->peer_len &&
+			   oa_sockaddr_text(&f->peer.sa, f->peer_len, peer, sizeof peer)) {
+			attrs.address = peer;
+			attrs.address_len = strlen(peer);
 		}
-		key.port = host.port;
-		if (!key.port)
-			key.port = (head->flags & OA_HTTP_ABSOLUTE_FORM)
-				       ? (key.https ? 443 : 80)
-				       : oa_sockaddr_port(&f->peer.sa);
+		attrs.port = host.port;
+		if (!attrs.port)
+			attrs.port = (head->flags & OA_HTTP_ABSOLUTE_FORM)
+					 ? (attrs.https ? 443 : 80)
+					 : oa_sockaddr_port(&f->peer.sa);
 	}
+	struct oa_metric_key key;
+	oa_metric_key_http(
+	    &key, server ? OA_METRIC_HTTP_SERVER_DURATION : OA_METRIC_HTTP_CLIENT_DURATION, &attrs);
 	if (oa_metrics_record(&key, end - ex->start))
 		oa_exporter_start_if_needed();
 }

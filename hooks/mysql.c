@@ -73,13 +73,36 @@ static void pop_front(struct oa_mysql_conn *c)
 
 #define SPAN_PAYLOAD (OA_MYSQL_QUERY_CAP + 512)
 
-/* error_code: the ERR packet's, 0 for none; err: the errno that ended a
- * client command without a response. */
-static void command_span(struct oa_thread *t, const struct oa_fd *f,
-			 const struct oa_mysql_pending *cmd, uint64_t end, uint16_t error_code,
-			 int err)
+/* A client command's duration, sampled or not. */
+static void command_metric(const struct oa_fd *f, const struct oa_mysql_pending *cmd, uint64_t end,
+			   uint16_t error_code, int err)
+{
+	char code[10];
+	struct oa_db_metric_attrs attrs = {
+	    .system = f->u.mysql.mariadb ? OA_DB_MARIADB : OA_DB_MYSQL,
+	    .error = error_code ? 0 : err,
+	    .name_space = f->u.mysql.database,
+	    .name_space_len = f->u.mysql.database_len,
+	    .operation = cmd->summary.operation,
+	    .operation_len = strlen(cmd->summary.operation),
+	    .collection = cmd->summary.collection,
+	    .collection_len = strlen(cmd->summary.collection),
+	    .status = code,
+	    .status_len = error_code ? oa_decimal(error_code, code) : 0,
+	};
+	oa_db_metric(f, &attrs, cmd->start, end);
+}
+
+/* A command ended: its metric (a client's) and its span. error_code: the
+ * ERR packet's, 0 for none; err: the errno that ended a client command
+ * without a response. */
+static void command_end(struct oa_thread *t, const struct oa_fd *f,
+			const struct oa_mysql_pending *cmd, uint64_t end, uint16_t error_code,
+			int err)
 {
 	bool server = f->role == OA_ROLE_SERVER;
+	if (!server)
+		command_metric(f, cmd, end, error_code, err);
 	struct oa_payload w;
 	if (!oa_net_span_begin(t, &w, &cmd->parent, &cmd->ctx,
 			       server ? OA_KIND_SERVER : OA_KIND_CLIENT, OA_SCOPE_MYSQL, cmd->start,
@@ -189,7 +212,8 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 	}
 	size_t len = strlen(ev->text);
 	/* a prepare's summary names its executions, sampled or not */
-	if ((cmd->ctx.flags & 1) || ev->command == OA_MYSQL_COM_STMT_PREPARE)
+	if ((cmd->ctx.flags & 1) || ev->command == OA_MYSQL_COM_STMT_PREPARE ||
+	    oa_db_metric_wants_summary(f))
 		oa_sql_summarize(ev->text, len, OA_SQL_MYSQL, &cmd->summary);
 	if (!(cmd->ctx.flags & 1) || oa_rt.cfg.db_statement == OA_DB_STATEMENT_OFF)
 		return; /* sampled out: no span will read it */
@@ -217,7 +241,7 @@ static void response_event(struct oa_thread *t, struct oa_fd *f, const struct oa
 		c->prepared_next = (uint8_t)((c->prepared_next + 1) % OA_MYSQL_PREPARED_MAX);
 	}
 	if (cmd->traced)
-		command_span(t, f, cmd, now, ev->error_code, 0);
+		command_end(t, f, cmd, now, ev->error_code, 0);
 	pop_front(c);
 }
 
@@ -289,6 +313,6 @@ void oa_mysql_read_end(struct oa_thread *t, struct oa_fd *f, int err)
 	/* commands the client sent that the failure left without a response */
 	for (; err && f->role == OA_ROLE_CLIENT && c->count; pop_front(c))
 		if (front(c)->traced)
-			command_span(t, f, front(c), now, 0, err);
+			command_end(t, f, front(c), now, 0, err);
 	oa_mysql_conn_stop(f);
 }

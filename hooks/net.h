@@ -17,6 +17,7 @@
 #include "fdtable.h"
 #include "http_inject.h"
 #include "http_parse.h"
+#include "metrics.h"
 #include "mysql_parse.h"
 #include "payload.h"
 #include "pg_parse.h"
@@ -366,6 +367,20 @@ void oa_http_conn_stop(struct oa_thread *t, struct oa_fd *f);
  * that ended a client exchange without a response. */
 void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, uint64_t end,
 		    int err);
+
+/* ---- database metrics (db_metrics.c) */
+
+/* A client operation from start to end into db.client.operation.duration,
+ * sampled or not: attrs has the database's attributes, the socket's peer
+ * adds server.address and server.port. */
+void oa_db_metric(const struct oa_fd *f, struct oa_db_metric_attrs *attrs, uint64_t start,
+		  uint64_t end);
+/* Whether a client operation needs its query summarised for the metric
+ * (db.operation.name, db.collection.name) when its span does not. */
+static inline bool oa_db_metric_wants_summary(const struct oa_fd *f)
+{
+	return f->role == OA_ROLE_CLIENT && oa_metrics_enabled();
+}
 
 /* ---- Redis (redis.c) */
 

@@ -85,11 +85,32 @@ static void draw(struct oa_thread *t, struct oa_pg_cycle *cy)
 	cy->drawn = true;
 }
 
-/* err: the errno that ended a client cycle without its ReadyForQuery. */
-static void cycle_span(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_cycle *cy,
-		       uint64_t end, int err)
+/* A client cycle's duration, sampled or not. */
+static void cycle_metric(const struct oa_fd *f, const struct oa_pg_cycle *cy, uint64_t end, int err)
+{
+	struct oa_db_metric_attrs attrs = {
+	    .system = OA_DB_POSTGRESQL,
+	    .error = cy->sqlstate[0] ? 0 : err,
+	    .name_space = f->u.pg.database,
+	    .name_space_len = f->u.pg.database_len,
+	    .operation = cy->summary.operation,
+	    .operation_len = strlen(cy->summary.operation),
+	    .collection = cy->summary.collection,
+	    .collection_len = strlen(cy->summary.collection),
+	    .status = cy->sqlstate,
+	    .status_len = cy->sqlstate[0] ? 5 : 0,
+	};
+	oa_db_metric(f, &attrs, cy->start, end);
+}
+
+/* A cycle ended: its metric (a client's) and its span. err: the errno that
+ * ended a client cycle without its ReadyForQuery. */
+static void cycle_end(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_cycle *cy,
+		      uint64_t end, int err)
 {
 	bool server = f->role == OA_ROLE_SERVER;
+	if (!server)
+		cycle_metric(f, cy, end, err);
 	draw(t, cy);
 	struct oa_payload w;
 	if (!oa_net_span_begin(t, &w, &cy->parent, &cy->ctx,
@@ -197,10 +218,11 @@ static void cycle_query(struct oa_thread *t, const struct oa_fd *f, struct oa_pg
 		server_parent(cy, query, len);
 		draw(t, cy);
 	}
-	if (!(cy->ctx.flags & 1))
-		return; /* sampled out: no span will read them */
+	bool sampled = cy->ctx.flags & 1;
+	if (!sampled && !oa_db_metric_wants_summary(f))
+		return; /* no span or metric will read them */
 	oa_sql_summarize(query, len, OA_SQL_POSTGRESQL, &cy->summary);
-	if (oa_rt.cfg.db_statement == OA_DB_STATEMENT_OFF)
+	if (!sampled || oa_rt.cfg.db_statement == OA_DB_STATEMENT_OFF)
 		return;
 	size_t n = oa_sql_sanitize(query, len, OA_SQL_POSTGRESQL, cy->query, sizeof cy->query);
 	cy->query_len = (uint16_t)(n < sizeof cy->query ? n : sizeof cy->query - 1);
@@ -354,7 +376,7 @@ static void backend_message(struct oa_thread *t, struct oa_fd *f, const struct o
 		if (c->count) {
 			cy = slot(c, 0);
 			if (cy->traced)
-				cycle_span(t, f, cy, now, 0);
+				cycle_end(t, f, cy, now, 0);
 			c->first = (uint8_t)((c->first + 1) % OA_PG_OPEN_MAX);
 			c->count--;
 		} else if (c->untracked) {
@@ -420,7 +442,7 @@ void oa_pg_read_end(struct oa_thread *t, struct oa_fd *f, int err)
 	for (; err && f->role == OA_ROLE_CLIENT && c->count; c->count--) {
 		struct oa_pg_cycle *cy = slot(c, 0);
 		if (cy->traced)
-			cycle_span(t, f, cy, now, err);
+			cycle_end(t, f, cy, now, err);
 		c->first = (uint8_t)((c->first + 1) % OA_PG_OPEN_MAX);
 	}
 	oa_pg_conn_stop(f);

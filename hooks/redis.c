@@ -65,12 +65,35 @@ static void pop_front(struct oa_redis_conn *r)
 
 #define SPAN_PAYLOAD 512
 
-/* error: the reply's error prefix ("WRONGTYPE"); NULL when it is no error.
- * err: the errno that ended a client command without a reply. */
-static void command_span(struct oa_thread *t, const struct oa_fd *f,
-			 const struct oa_redis_command *c, uint64_t end, const char *error, int err)
+/* A client command's duration, sampled or not. */
+static void command_metric(const struct oa_fd *f, const struct oa_redis_command *c, uint64_t end,
+			   const char *error, int err)
+{
+	char db[10];
+	struct oa_db_metric_attrs attrs = {
+	    .system = OA_DB_REDIS,
+	    .error = error ? 0 : err,
+	    .operation = c->name,
+	    .operation_len = strlen(c->name),
+	    .status = error,
+	    .status_len = error ? strlen(error) : 0,
+	};
+	if (c->db >= 0) {
+		attrs.name_space = db;
+		attrs.name_space_len = oa_decimal((uint32_t)c->db, db);
+	}
+	oa_db_metric(f, &attrs, c->start, end);
+}
+
+/* A command ended: its metric (a client's) and its span. error: the reply's
+ * error prefix ("WRONGTYPE"); NULL when it is no error. err: the errno that
+ * ended a client command without a reply. */
+static void command_end(struct oa_thread *t, const struct oa_fd *f,
+			const struct oa_redis_command *c, uint64_t end, const char *error, int err)
 {
 	bool server = f->role == OA_ROLE_SERVER;
+	if (!server)
+		command_metric(f, c, end, error, err);
 	struct oa_payload w;
 	if (!oa_net_span_begin(t, &w, &c->parent, &c->ctx, server ? OA_KIND_SERVER : OA_KIND_CLIENT,
 			       OA_SCOPE_REDIS, c->start, SPAN_PAYLOAD))
@@ -174,8 +197,8 @@ static void reply_event(struct oa_thread *t, struct oa_fd *f, const struct oa_re
 	bool is_error = ev->type == OA_RESP_ERROR || ev->type == OA_RESP_BLOB_ERROR;
 	if (c->select_to >= 0 && !is_error)
 		r->db = c->select_to;
-	command_span(t, f, c, now, is_error ? (ev->text && ev->text[0] ? ev->text : "ERR") : NULL,
-		     0);
+	command_end(t, f, c, now, is_error ? (ev->text && ev->text[0] ? ev->text : "ERR") : NULL,
+		    0);
 	pop_front(r);
 }
 
@@ -229,6 +252,6 @@ void oa_redis_read_end(struct oa_thread *t, struct oa_fd *f, int err)
 	uint64_t now = oa_now();
 	/* commands the client sent that the failure left without a reply */
 	for (; err && f->role == OA_ROLE_CLIENT && r->count; pop_front(r))
-		command_span(t, f, front(r), now, NULL, err);
+		command_end(t, f, front(r), now, NULL, err);
 	oa_redis_conn_stop(f);
 }

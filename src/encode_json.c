@@ -397,16 +397,17 @@ static void put_histogram_point(struct json_out *o, const struct oa_metrics_expo
 	PUT_KEY(o, &first, "sum"); /* optional: written when set, even as 0 */
 	put_double(o, p->sum_s);
 	PUT_LIT(o, ",\"bucketCounts\":[");
-	for (int b = 0; b < OA_METRIC_BUCKETS; b++) {
+	const struct oa_metric_info *info = &oa_metric_info[p->metric];
+	for (int b = 0; b <= info->n_bounds; b++) {
 		if (b)
 			PUT_LIT(o, ",");
 		put_quoted_uint(o, p->buckets[b]);
 	}
 	PUT_LIT(o, "],\"explicitBounds\":[");
-	for (int b = 0; b < OA_METRIC_BOUNDS; b++) {
+	for (int b = 0; b < info->n_bounds; b++) {
 		if (b)
 			PUT_LIT(o, ",");
-		put_double(o, oa_metric_bounds_s[b]);
+		put_double(o, info->bounds_s[b]);
 	}
 	PUT_LIT(o, "]}");
 }
@@ -455,35 +456,41 @@ bool oa_json_metrics_encode(const struct oa_metrics_export *m, struct oa_buf *ou
 	PUT_LIT(&o, "{\"resourceMetrics\":[{\"resource\":{");
 	put_attrs(&o, &first, m->resource_attrs, m->n_resource_attrs);
 	PUT_LIT(&o, "},\"scopeMetrics\":[");
-	if (m->n_points) {
-		PUT_LIT(&o, "{\"scope\":{");
-		first = true;
-		PUT_STR_MEMBER(&o, &first, "name", m->scope_name);
-		PUT_STR_MEMBER(&o, &first, "version", m->scope_version);
-		PUT_LIT(&o, "},\"metrics\":[");
-	}
+	/* one ScopeMetrics per run of points whose metrics share a scope */
 	for (size_t i = 0; i < m->n_points;) {
-		uint8_t metric = m->points[i].metric;
+		const char *scope_name = oa_metric_info[m->points[i].metric].scope;
 		if (i)
 			PUT_LIT(&o, ",");
+		PUT_LIT(&o, "{\"scope\":{");
 		first = true;
-		PUT_LIT(&o, "{");
-		PUT_STR_MEMBER(&o, &first, "name", cstr(oa_metric_names[metric]));
-		PUT_STR_MEMBER(&o, &first, "description", cstr(oa_metric_descriptions[metric]));
-		PUT_STR_MEMBER(&o, &first, "unit", cstr("s"));
-		PUT_LIT(&o, ",\"histogram\":{\"dataPoints\":[");
-		for (size_t j = i; i < m->n_points && m->points[i].metric == metric; i++) {
-			if (i > j)
+		PUT_STR_MEMBER(&o, &first, "name", cstr(scope_name));
+		PUT_STR_MEMBER(&o, &first, "version", m->scope_version);
+		PUT_LIT(&o, "},\"metrics\":[");
+		for (size_t k = i;
+		     i < m->n_points &&
+		     strcmp(oa_metric_info[m->points[i].metric].scope, scope_name) == 0;) {
+			uint8_t metric = m->points[i].metric;
+			if (i > k)
 				PUT_LIT(&o, ",");
-			put_histogram_point(&o, m, &m->points[i]);
+			first = true;
+			PUT_LIT(&o, "{");
+			PUT_STR_MEMBER(&o, &first, "name", cstr(oa_metric_info[metric].name));
+			PUT_STR_MEMBER(&o, &first, "description",
+				       cstr(oa_metric_info[metric].description));
+			PUT_STR_MEMBER(&o, &first, "unit", cstr("s"));
+			PUT_LIT(&o, ",\"histogram\":{\"dataPoints\":[");
+			for (size_t j = i; i < m->n_points && m->points[i].metric == metric; i++) {
+				if (i > j)
+					PUT_LIT(&o, ",");
+				put_histogram_point(&o, m, &m->points[i]);
+			}
+			if (m->delta)
+				PUT_LIT(&o, "],\"aggregationTemporality\":1}}");
+			else
+				PUT_LIT(&o, "],\"aggregationTemporality\":2}}");
 		}
-		if (m->delta)
-			PUT_LIT(&o, "],\"aggregationTemporality\":1}}");
-		else
-			PUT_LIT(&o, "],\"aggregationTemporality\":2}}");
-	}
-	if (m->n_points)
 		PUT_LIT(&o, "]}");
+	}
 	if (m->n_span_counts) {
 		if (m->n_points)
 			PUT_LIT(&o, ",");

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addr_text.h"
 #include "http_parse.h"
 #include "utf8.h"
 
@@ -25,50 +26,55 @@ static struct oa_attr *attr(struct oa_attr *a, const char *key)
 	return a;
 }
 
-size_t oa_metric_point_attrs(const struct oa_metric_point *p, struct oa_attr *out,
-			     struct oa_metric_attr_text *scratch)
+/* Text from the application (a Host header, a database's name) as a
+ * string attribute: receivers reject a request with invalid UTF-8. */
+static void put_text(struct oa_attr *a, const char *key, const char *text, size_t len,
+		     char *scratch)
 {
+	attr(a, key)->type = OA_VALUE_STRING;
+	if (oa_utf8_valid(text, len))
+		a->v.s = (struct oa_str){text, (uint32_t)len};
+	else
+		a->v.s = (struct oa_str){scratch, (uint32_t)oa_utf8_sanitize(text, len, scratch)};
+}
+
+static const char *errno_text(int err, struct oa_metric_attr_text *scratch)
+{
+	const char *name = strerrorname_np(err);
+	if (name)
+		return name;
+	snprintf(scratch->error, sizeof scratch->error, "errno %d", err);
+	return scratch->error;
+}
+
+static size_t http_attrs(const struct oa_metric_point *p, struct oa_attr *out,
+			 struct oa_metric_attr_text *scratch)
+{
+	struct oa_http_metric_attrs k;
+	oa_metric_http_attrs(p->key, &k);
 	size_t n = 0;
-	if (!p->key) {
-		attr(&out[n], "otel.metric.overflow")->type = OA_VALUE_BOOL;
-		out[n++].v.b = true;
-		return n;
-	}
-	const struct oa_metric_key *k = p->key;
 	attr(&out[n], "http.request.method")->type = OA_VALUE_STRING;
-	out[n++].v.s = cstr(oa_http_method_name((enum oa_http_method)k->method));
+	out[n++].v.s = cstr(oa_http_method_name((enum oa_http_method)k.method));
 	attr(&out[n], "url.scheme")->type = OA_VALUE_STRING;
-	out[n++].v.s = cstr(k->https ? "https" : "http");
-	if (k->address_len) {
-		/* a Host header's bytes: receivers reject a request with invalid UTF-8 */
-		attr(&out[n], "server.address")->type = OA_VALUE_STRING;
-		if (oa_utf8_valid(k->address, k->address_len))
-			out[n++].v.s = (struct oa_str){k->address, k->address_len};
-		else
-			out[n++].v.s = (struct oa_str){
-			    scratch->address, (uint32_t)oa_utf8_sanitize(k->address, k->address_len,
-									 scratch->address)};
-	}
-	if (k->port) {
+	out[n++].v.s = cstr(k.https ? "https" : "http");
+	if (k.address_len)
+		put_text(&out[n++], "server.address", k.address, k.address_len, scratch->address);
+	if (k.port) {
 		attr(&out[n], "server.port")->type = OA_VALUE_INT;
-		out[n++].v.i = k->port;
+		out[n++].v.i = k.port;
 	}
-	if (k->status) {
+	if (k.status) {
 		attr(&out[n], "http.response.status_code")->type = OA_VALUE_INT;
-		out[n++].v.i = k->status;
+		out[n++].v.i = k.status;
 	}
 	/* The span's rule: 5xx on a server, 4xx and 5xx on a client, or the
 	 * errno of an exchange that failed. */
 	unsigned error_from = p->metric == OA_METRIC_HTTP_SERVER_DURATION ? 500 : 400;
 	const char *error = NULL;
-	if (k->error) {
-		error = strerrorname_np(k->error);
-		if (!error) {
-			snprintf(scratch->error, sizeof scratch->error, "errno %d", (int)k->error);
-			error = scratch->error;
-		}
-	} else if (k->status >= error_from) {
-		snprintf(scratch->status, sizeof scratch->status, "%u", k->status);
+	if (k.error) {
+		error = errno_text(k.error, scratch);
+	} else if (k.status >= error_from) {
+		snprintf(scratch->status, sizeof scratch->status, "%u", k.status);
 		error = scratch->status;
 	}
 	if (error) {
@@ -76,6 +82,73 @@ size_t oa_metric_point_attrs(const struct oa_metric_point *p, struct oa_attr *ou
 		out[n++].v.s = cstr(error);
 	}
 	return n;
+}
+
+static size_t db_attrs(const struct oa_metric_point *p, struct oa_attr *out,
+		       struct oa_metric_attr_text *scratch)
+{
+	struct oa_db_metric_attrs k;
+	oa_metric_db_attrs(p->key, &k);
+	size_t n = 0;
+	attr(&out[n], "db.system.name")->type = OA_VALUE_STRING;
+	out[n++].v.s = cstr(oa_db_system_names[k.system]);
+	if (k.name_space_len)
+		put_text(&out[n++], "db.namespace", k.name_space, k.name_space_len,
+			 scratch->name_space);
+	if (k.operation_len)
+		put_text(&out[n++], "db.operation.name", k.operation, k.operation_len,
+			 scratch->operation);
+	if (k.collection_len)
+		put_text(&out[n++], "db.collection.name", k.collection, k.collection_len,
+			 scratch->collection);
+	if (k.ip_version) {
+		union {
+			struct sockaddr sa;
+			struct sockaddr_in in;
+			struct sockaddr_in6 in6;
+		} peer = {.in6 = {.sin6_family = AF_INET6}};
+		socklen_t len = sizeof peer.in6;
+		if (k.ip_version == 4) {
+			peer.in.sin_family = AF_INET;
+			memcpy(&peer.in.sin_addr, k.address, 4);
+			len = sizeof peer.in;
+		} else {
+			memcpy(&peer.in6.sin6_addr, k.address, 16);
+		}
+		if (oa_sockaddr_text(&peer.sa, len, scratch->address, sizeof scratch->address)) {
+			attr(&out[n], "server.address")->type = OA_VALUE_STRING;
+			out[n++].v.s = cstr(scratch->address);
+		}
+	}
+	if (k.port) {
+		attr(&out[n], "server.port")->type = OA_VALUE_INT;
+		out[n++].v.i = k.port;
+	}
+	/* The span's rule: the error reply's status code, or the errno of an
+	 * operation left without a reply. */
+	if (k.status_len) {
+		put_text(&out[n], "db.response.status_code", k.status, k.status_len,
+			 scratch->status_code);
+		out[n + 1] = out[n];
+		attr(&out[n + 1], "error.type");
+		n += 2;
+	} else if (k.error) {
+		attr(&out[n], "error.type")->type = OA_VALUE_STRING;
+		out[n++].v.s = cstr(errno_text(k.error, scratch));
+	}
+	return n;
+}
+
+size_t oa_metric_point_attrs(const struct oa_metric_point *p, struct oa_attr *out,
+			     struct oa_metric_attr_text *scratch)
+{
+	if (!p->key) {
+		attr(&out[0], "otel.metric.overflow")->type = OA_VALUE_BOOL;
+		out[0].v.b = true;
+		return 1;
+	}
+	return p->metric == OA_METRIC_DB_CLIENT_DURATION ? db_attrs(p, out, scratch)
+							 : http_attrs(p, out, scratch);
 }
 
 size_t oa_span_count_attrs(const struct oa_span_count *c, struct oa_attr *out)
@@ -199,40 +272,51 @@ static bool put_point(struct oa_buf *b, const struct oa_metrics_export *m,
 	bool ok = put_fixed64(b, 2, m->start_unix_nano) && put_fixed64(b, 3, m->time_unix_nano) &&
 		  put_fixed64(b, 4, p->count) && put_double(b, 5, p->sum_s);
 	/* packed repeated fixed64 and double */
-	uint64_t counts[OA_METRIC_BUCKETS], bounds[OA_METRIC_BOUNDS];
-	for (int i = 0; i < OA_METRIC_BUCKETS; i++)
+	const struct oa_metric_info *info = &oa_metric_info[p->metric];
+	uint64_t counts[OA_METRIC_BUCKETS], bounds[OA_METRIC_BOUNDS_MAX];
+	for (int i = 0; i <= info->n_bounds; i++)
 		counts[i] = htole64(p->buckets[i]);
-	for (int i = 0; i < OA_METRIC_BOUNDS; i++) {
-		memcpy(&bounds[i], &oa_metric_bounds_s[i], 8);
+	for (int i = 0; i < info->n_bounds; i++) {
+		memcpy(&bounds[i], &info->bounds_s[i], 8);
 		bounds[i] = htole64(bounds[i]);
 	}
-	ok = ok && put_bytes(b, 6, counts, sizeof counts) && put_bytes(b, 7, bounds, sizeof bounds);
+	ok = ok && put_bytes(b, 6, counts, 8 * ((size_t)info->n_bounds + 1)) &&
+	     put_bytes(b, 7, bounds, 8 * (size_t)info->n_bounds);
 	return ok && put_attrs(b, 9, attrs, n_attrs) && close_msg(b, 1, point);
 }
 
+/* One ScopeMetrics per run of points whose metrics share a scope. */
 static bool put_histograms(struct oa_buf *out, const struct oa_metrics_export *m)
 {
-	size_t scope_metrics = open_msg(out);
-	size_t scope = open_msg(out);
-	if (!put_str(out, 1, m->scope_name) || !put_str(out, 2, m->scope_version) ||
-	    !close_msg(out, 1, scope))
-		return false;
 	for (size_t i = 0; i < m->n_points;) {
-		uint8_t metric = m->points[i].metric;
-		size_t msg = open_msg(out);
-		if (!put_str(out, 1, cstr(oa_metric_names[metric])) ||
-		    !put_str(out, 2, cstr(oa_metric_descriptions[metric])) ||
-		    !put_str(out, 3, cstr("s")))
+		const char *scope_name = oa_metric_info[m->points[i].metric].scope;
+		size_t scope_metrics = open_msg(out);
+		size_t scope = open_msg(out);
+		if (!put_str(out, 1, cstr(scope_name)) || !put_str(out, 2, m->scope_version) ||
+		    !close_msg(out, 1, scope))
 			return false;
-		size_t histogram = open_msg(out);
-		for (; i < m->n_points && m->points[i].metric == metric; i++)
-			if (!put_point(out, m, &m->points[i]))
+		while (i < m->n_points &&
+		       strcmp(oa_metric_info[m->points[i].metric].scope, scope_name) == 0) {
+			uint8_t metric = m->points[i].metric;
+			const struct oa_metric_info *info = &oa_metric_info[metric];
+			size_t msg = open_msg(out);
+			if (!put_str(out, 1, cstr(info->name)) ||
+			    !put_str(out, 2, cstr(info->description)) ||
+			    !put_str(out, 3, cstr("s")))
 				return false;
-		if (!put_varint(out, TAG(2, WT_VARINT)) || !put_varint(out, m->delta ? 1 : 2) ||
-		    !close_msg(out, 9, histogram) || !close_msg(out, 2, msg))
+			size_t histogram = open_msg(out);
+			for (; i < m->n_points && m->points[i].metric == metric; i++)
+				if (!put_point(out, m, &m->points[i]))
+					return false;
+			if (!put_varint(out, TAG(2, WT_VARINT)) ||
+			    !put_varint(out, m->delta ? 1 : 2) || !close_msg(out, 9, histogram) ||
+			    !close_msg(out, 2, msg))
+				return false;
+		}
+		if (!close_msg(out, 2, scope_metrics))
 			return false;
 	}
-	return close_msg(out, 2, scope_metrics);
+	return true;
 }
 
 /* otlpauto.spans: a monotonic Sum of NumberDataPoints (as_int). */
@@ -288,7 +372,7 @@ bool oa_metrics_console_encode(const struct oa_metrics_export *m, struct oa_buf 
 		size_t n_attrs = oa_metric_point_attrs(p, attrs, &text);
 		char line[512];
 		int len = snprintf(line, sizeof line, "otlpauto: metric %s {",
-				   oa_metric_names[p->metric]);
+				   oa_metric_info[p->metric].name);
 		for (size_t a = 0; a < n_attrs && len < (int)sizeof line; a++) {
 			const char *sep = a ? ", " : "";
 			const struct oa_attr *x = &attrs[a];

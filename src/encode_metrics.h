@@ -35,7 +35,7 @@ struct oa_span_count {
 struct oa_metrics_export {
 	const struct oa_attr *resource_attrs;
 	size_t n_resource_attrs;
-	struct oa_str scope_name, scope_version; /* of the request histograms */
+	struct oa_str scope_version; /* of every scope (the histograms': their metric's) */
 	uint64_t start_unix_nano, time_unix_nano;
 	bool delta;			      /* AGGREGATION_TEMPORALITY_DELTA, else CUMULATIVE */
 	const struct oa_metric_point *points; /* grouped by metric */
@@ -48,11 +48,16 @@ struct oa_metrics_export {
 size_t oa_span_count_attrs(const struct oa_span_count *c, struct oa_attr *out);
 
 /* A point's attributes; their text lives in scratch. Returns the count. */
-#define OA_METRIC_ATTRS_MAX 6
+#define OA_METRIC_ATTRS_MAX 8
 struct oa_metric_attr_text {
 	char status[8];
 	char error[32];
-	char address[3 * OA_METRIC_ADDRESS_MAX]; /* made valid UTF-8 */
+	/* made valid UTF-8 (3 bytes per byte at most) */
+	char address[3 * OA_METRIC_ADDRESS_MAX];
+	char name_space[3 * OA_METRIC_DB_NAMESPACE_MAX];
+	char operation[3 * OA_METRIC_DB_OPERATION_MAX];
+	char collection[3 * OA_METRIC_DB_COLLECTION_MAX];
+	char status_code[3 * OA_METRIC_DB_STATUS_MAX];
 };
 size_t oa_metric_point_attrs(const struct oa_metric_point *p, struct oa_attr *out,
 			     struct oa_metric_attr_text *scratch);

@@ -20,26 +20,43 @@
 
 #include "clock.h"
 
-const double oa_metric_bounds_s[OA_METRIC_BOUNDS] = {
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+const struct oa_metric_info oa_metric_info[OA_METRIC_COUNT] = {
+    [OA_METRIC_HTTP_SERVER_DURATION] =
+	{
+	    .name = "http.server.request.duration",
+	    .description = "Duration of HTTP server requests.",
+	    .scope = "otlpauto.http",
+	    .n_bounds = 14,
+	    .bounds_s = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10},
+	},
+    [OA_METRIC_HTTP_CLIENT_DURATION] =
+	{
+	    .name = "http.client.request.duration",
+	    .description = "Duration of HTTP client requests.",
+	    .scope = "otlpauto.http",
+	    .n_bounds = 14,
+	    .bounds_s = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10},
+	},
+    [OA_METRIC_DB_CLIENT_DURATION] =
+	{
+	    .name = "db.client.operation.duration",
+	    .description = "Duration of database client operations.",
+	    .scope = "otlpauto.db",
+	    .n_bounds = 9,
+	    .bounds_s = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10},
+	},
 };
 
-const char *const oa_metric_names[OA_METRIC_COUNT] = {
-    [OA_METRIC_HTTP_SERVER_DURATION] = "http.server.request.duration",
-    [OA_METRIC_HTTP_CLIENT_DURATION] = "http.client.request.duration",
+const char *const oa_db_system_names[OA_DB_SYSTEMS] = {
+    [OA_DB_REDIS] = "redis",
+    [OA_DB_POSTGRESQL] = "postgresql",
+    [OA_DB_MYSQL] = "mysql",
+    [OA_DB_MARIADB] = "mariadb",
 };
 
-const char *const oa_metric_descriptions[OA_METRIC_COUNT] = {
-    [OA_METRIC_HTTP_SERVER_DURATION] = "Duration of HTTP server requests.",
-    [OA_METRIC_HTTP_CLIENT_DURATION] = "Duration of HTTP client requests.",
-};
-
-uint64_t oa_metric_bound_ticks[OA_METRIC_BOUNDS];
+uint64_t oa_metric_bound_ticks[OA_METRIC_COUNT][OA_METRIC_BOUNDS_MAX];
 
 #define CLAIMED 1u
-/* The fixed part of a key before its address. */
-#define KEY_HEAD offsetof(struct oa_metric_key, address)
-
 struct slot {
 	uint64_t tag;
 	uint32_t id;
@@ -106,9 +123,10 @@ bool oa_metrics_init(uint32_t max_series)
 	tab.ids_max = (uint32_t)ids;
 	tab.next_id = OA_METRIC_COUNT;
 	tab.start_unix_ns = unix_now_ns();
-	for (int i = 0; i < OA_METRIC_BOUNDS; i++)
-		oa_metric_bound_ticks[i] =
-		    oa_clock_ns_to_ticks((uint64_t)(oa_metric_bounds_s[i] * 1e9 + 0.5));
+	for (int m = 0; m < OA_METRIC_COUNT; m++)
+		for (int i = 0; i < oa_metric_info[m].n_bounds; i++)
+			oa_metric_bound_ticks[m][i] = oa_clock_ns_to_ticks(
+			    (uint64_t)(oa_metric_info[m].bounds_s[i] * 1e9 + 0.5));
 	return true;
 }
 
@@ -117,58 +135,34 @@ bool oa_metrics_enabled(void)
 	return tab.slots != NULL;
 }
 
-static size_t key_bytes(const struct oa_metric_key *k)
+/* Words of the text (zero-padded). */
+static inline size_t text_words(const struct oa_metric_key *k)
 {
-	size_t len =
-	    k->address_len < OA_METRIC_ADDRESS_MAX ? k->address_len : OA_METRIC_ADDRESS_MAX;
-	return KEY_HEAD + len;
+	return (oa_metric_key_text_len(k) + 7) / 8;
 }
 
-/* The key's first two words, from its fields: a word read back from the
- * byte and half-word stores that just built the key would wait for store
- * forwarding to fail (measured: a third of the record's cost). */
-static inline void key_head(const struct oa_metric_key *k, uint64_t w[2])
-{
-	uint32_t address;
-	memcpy(&address, k->address, 4);
-	w[0] = k->metric | (uint64_t)k->method << 8 | (uint64_t)k->https << 16 |
-	       (uint64_t)k->address_len << 24 | (uint64_t)k->status << 32 | (uint64_t)k->port << 48;
-	w[1] = (uint32_t)k->error | (uint64_t)address << 32;
-}
-
-/* Words of the address after its first four bytes (zero-padded). */
-static inline size_t tail_words(const struct oa_metric_key *k)
-{
-	return (key_bytes(k) + 7) / 8 - 2;
-}
-
-static inline uint64_t tail_word(const struct oa_metric_key *k, size_t i)
+static inline uint64_t text_word(const struct oa_metric_key *k, size_t i)
 {
 	uint64_t w;
-	memcpy(&w, k->address + 4 + 8 * i, 8);
+	memcpy(&w, k->text + 8 * i, 8);
 	return w;
 }
 
 static uint64_t key_hash(const struct oa_metric_key *k)
 {
-	uint64_t w[2];
-	key_head(k, w);
-	uint64_t h = (w[0] * 0x9e3779b97f4a7c15u) ^ (w[1] * 0xff51afd7ed558ccdu);
-	for (size_t i = 0, n = tail_words(k); i < n; i++)
-		h = (h ^ tail_word(k, i)) * 0xc4ceb9fe1a85ec53u;
+	uint64_t h = (k->head[0] * 0x9e3779b97f4a7c15u) ^ (k->head[1] * 0xff51afd7ed558ccdu);
+	for (size_t i = 0, n = text_words(k); i < n; i++)
+		h = (h ^ text_word(k, i)) * 0xc4ceb9fe1a85ec53u;
 	return h ^ h >> 29;
 }
 
 static bool key_equal(const struct oa_metric_key *a, const struct oa_metric_key *b)
 {
-	uint64_t wa[2], wb[2];
-	key_head(a, wa);
-	key_head(b, wb);
-	if ((wa[0] ^ wb[0]) | (wa[1] ^ wb[1]))
+	if ((a->head[0] ^ b->head[0]) | (a->head[1] ^ b->head[1]))
 		return false;
 	uint64_t diff = 0;
-	for (size_t i = 0, n = tail_words(a); i < n; i++)
-		diff |= tail_word(a, i) ^ tail_word(b, i);
+	for (size_t i = 0, n = text_words(a); i < n; i++)
+		diff |= text_word(a, i) ^ text_word(b, i);
 	return diff == 0;
 }
 
@@ -184,7 +178,7 @@ static bool take_series(uint8_t metric)
 	return false;
 }
 
-static uint32_t series_id(const struct oa_metric_key *key)
+static uint32_t series_id(const struct oa_metric_key *key, uint8_t metric)
 {
 	uint64_t tag = key_hash(key) | 2;
 	uint32_t i = (uint32_t)(tag >> 40) & tab.mask;
@@ -195,22 +189,22 @@ static uint32_t series_id(const struct oa_metric_key *key)
 			return s->id;
 		if (seen != 0)
 			continue;
-		if (!take_series(key->metric))
-			return key->metric;
+		if (!take_series(metric))
+			return metric;
 		if (!__atomic_compare_exchange_n(&s->tag, &seen, CLAIMED, false, __ATOMIC_ACQUIRE,
 						 __ATOMIC_ACQUIRE)) {
 			/* another thread took it: look at it again */
-			__atomic_fetch_sub(&tab.series[key->metric], 1, __ATOMIC_RELAXED);
+			__atomic_fetch_sub(&tab.series[metric], 1, __ATOMIC_RELAXED);
 			i = (i - 1) & tab.mask;
 			continue;
 		}
-		s->key = *key;
+		memcpy(&s->key, key, sizeof key->head + text_words(key) * 8);
 		s->id = __atomic_fetch_add(&tab.next_id, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&s->tag, tag, __ATOMIC_RELEASE);
 		__atomic_store_n(&tab.slot_of_id[s->id], i + 1, __ATOMIC_RELEASE);
 		return s->id;
 	}
-	return key->metric;
+	return metric;
 }
 
 static struct region *region_create(void)
@@ -233,10 +227,11 @@ static struct region *region_create(void)
 	return r;
 }
 
-static unsigned bucket_of(uint64_t ticks)
+static unsigned bucket_of(uint8_t metric, uint64_t ticks)
 {
-	unsigned b = 0;
-	while (b < OA_METRIC_BOUNDS && ticks > oa_metric_bound_ticks[b])
+	const uint64_t *bounds = oa_metric_bound_ticks[metric];
+	unsigned b = 0, n = oa_metric_info[metric].n_bounds;
+	while (b < n && ticks > bounds[b])
 		b++;
 	return b;
 }
@@ -259,8 +254,9 @@ bool oa_metrics_record(const struct oa_metric_key *key, uint64_t ticks)
 			return false;
 		created = true;
 	}
-	struct oa_metric_cell *c = &region_cells(r)[series_id(key)];
-	cell_add(&c->buckets[bucket_of(ticks)], 1);
+	uint8_t metric = oa_metric_key_metric(key);
+	struct oa_metric_cell *c = &region_cells(r)[series_id(key, metric)];
+	cell_add(&c->buckets[bucket_of(metric, ticks)], 1);
 	cell_add(&c->sum_ticks, ticks);
 	return created;
 }
@@ -298,7 +294,7 @@ const struct oa_metric_key *oa_metrics_key(uint32_t id, uint8_t *metric)
 		return NULL;
 	}
 	const struct slot *s = published(id);
-	*metric = s ? s->key.metric : OA_METRIC_COUNT;
+	*metric = s ? oa_metric_key_metric(&s->key) : OA_METRIC_COUNT;
 	return s ? &s->key : NULL;
 }
 

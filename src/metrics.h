@@ -1,5 +1,6 @@
-/* RED metrics: request-duration histograms recorded on the application's
- * threads without locks, merged by the exporter.
+/* RED metrics: duration histograms of HTTP requests and database operations,
+ * recorded on the application's threads without locks, merged by the
+ * exporter.
  *
  * A series (one attribute set of one metric) gets a dense id from a global
  * lock-free table the first time any thread records it; each thread adds
@@ -19,47 +20,168 @@
 enum oa_metric {
 	OA_METRIC_HTTP_SERVER_DURATION, /* http.server.request.duration */
 	OA_METRIC_HTTP_CLIENT_DURATION, /* http.client.request.duration */
+	OA_METRIC_DB_CLIENT_DURATION,	/* db.client.operation.duration */
 	OA_METRIC_COUNT,
 };
 
-/* The semantic conventions' explicit bucket boundaries for HTTP durations,
- * in seconds; bucket i counts durations in (bound[i-1], bound[i]]. */
-#define OA_METRIC_BOUNDS  14
-#define OA_METRIC_BUCKETS (OA_METRIC_BOUNDS + 1)
-extern const double oa_metric_bounds_s[OA_METRIC_BOUNDS];
+/* A metric's name, scope and the semantic conventions' explicit bucket
+ * boundaries, in seconds; bucket i counts durations in (bound[i-1], bound[i]]. */
+#define OA_METRIC_BOUNDS_MAX 14
+#define OA_METRIC_BUCKETS    (OA_METRIC_BOUNDS_MAX + 1)
+struct oa_metric_info {
+	const char *name, *description;
+	const char *scope; /* instrumentation scope: metrics of one scope are adjacent */
+	uint8_t n_bounds;
+	double bounds_s[OA_METRIC_BOUNDS_MAX];
+};
+extern const struct oa_metric_info oa_metric_info[OA_METRIC_COUNT];
 
-extern const char *const oa_metric_names[OA_METRIC_COUNT];
-extern const char *const oa_metric_descriptions[OA_METRIC_COUNT];
+/* The attributes of a series, raw (the exporter turns them into text): two
+ * words of small fields, then the instrument's strings, concatenated (their
+ * lengths are in the words). head[0]'s low byte is the metric, its next the
+ * text's length; the rest is the instrument's (oa_metric_key_http,
+ * oa_metric_key_db). The words are stored whole: the hash reads them back
+ * at once, and a word load over the byte stores that just built it would
+ * wait for store forwarding to fail (measured: a third of the record's
+ * cost). The text is hashed and compared in zero-padded words. */
+#define OA_METRIC_TEXT_MAX 240
+struct oa_metric_key {
+	uint64_t head[2];
+	char text[OA_METRIC_TEXT_MAX];
+};
+_Static_assert(sizeof(struct oa_metric_key) == 256, "a key is four cache lines at most");
+
+static inline enum oa_metric oa_metric_key_metric(const struct oa_metric_key *k)
+{
+	return (enum oa_metric)(k->head[0] & 0xff);
+}
+
+static inline size_t oa_metric_key_text_len(const struct oa_metric_key *k)
+{
+	return (size_t)(k->head[0] >> 8 & 0xff);
+}
+
+/* Appends len bytes (cut to cap) at *at; their length. */
+static inline size_t oa_metric_text_put(struct oa_metric_key *k, size_t *at, const void *p,
+					size_t len, size_t cap)
+{
+	if (len > cap)
+		len = cap;
+	if (len)
+		memcpy(k->text + *at, p, len);
+	*at += len;
+	return len;
+}
+
+/* Zeroes the text from len to the end of its last word. */
+static inline void oa_metric_text_pad(struct oa_metric_key *k, size_t len)
+{
+	memset(k->text + len, 0, (len + 7) / 8 * 8 - len);
+}
+
+/* ---- HTTP: http.server.request.duration, http.client.request.duration */
 
 /* server.address beyond this many bytes is cut (its series then share). */
 #define OA_METRIC_ADDRESS_MAX 116
 
-/* The attributes of a series, raw: the exporter turns them into text. The
- * hash reads the address in whole words: zero the first 16 bytes and set the
- * address with oa_metric_key_set_address, which pads it. */
-struct oa_metric_key {
-	uint8_t metric;	     /* enum oa_metric */
+struct oa_http_metric_attrs {
 	uint8_t method;	     /* enum oa_http_method: http.request.method */
-	uint8_t https;	     /* url.scheme https, else http */
-	uint8_t address_len; /* server.address (client side), 0: none */
+	bool https;	     /* url.scheme https, else http */
 	uint16_t status;     /* http.response.status_code, 0: none */
 	uint16_t port;	     /* server.port (client side), 0: none */
 	int32_t error;	     /* errno of an exchange that failed (error.type), 0: none */
-	char address[OA_METRIC_ADDRESS_MAX];
+	const char *address; /* server.address (client side) */
+	size_t address_len;  /* 0: none */
 };
-_Static_assert(sizeof(struct oa_metric_key) == 128, "a key is two cache lines");
 
-static inline void oa_metric_key_set_address(struct oa_metric_key *k, const char *address,
-					     size_t len)
+static inline void oa_metric_key_http(struct oa_metric_key *k, enum oa_metric metric,
+				      const struct oa_http_metric_attrs *a)
 {
-	if (len > OA_METRIC_ADDRESS_MAX)
-		len = OA_METRIC_ADDRESS_MAX;
-	memcpy(k->address, address, len);
-	/* to the end of the word that holds its last byte */
-	size_t end = (offsetof(struct oa_metric_key, address) + len + 7) / 8 * 8 -
-		     offsetof(struct oa_metric_key, address);
-	memset(k->address + len, 0, end - len);
-	k->address_len = (uint8_t)len;
+	size_t len = 0;
+	oa_metric_text_put(k, &len, a->address, a->address_len, OA_METRIC_ADDRESS_MAX);
+	oa_metric_text_pad(k, len);
+	k->head[0] = (uint64_t)metric | (uint64_t)len << 8 | (uint64_t)a->method << 16 |
+		     (uint64_t)a->https << 24 | (uint64_t)a->status << 32 | (uint64_t)a->port << 48;
+	k->head[1] = (uint32_t)a->error;
+}
+
+static inline void oa_metric_http_attrs(const struct oa_metric_key *k,
+					struct oa_http_metric_attrs *a)
+{
+	a->method = (uint8_t)(k->head[0] >> 16);
+	a->https = (k->head[0] >> 24 & 1) != 0;
+	a->status = (uint16_t)(k->head[0] >> 32);
+	a->port = (uint16_t)(k->head[0] >> 48);
+	a->error = (int32_t)(uint32_t)k->head[1];
+	a->address = k->text;
+	a->address_len = oa_metric_key_text_len(k);
+}
+
+/* ---- Databases: db.client.operation.duration */
+
+enum oa_db_system { OA_DB_REDIS, OA_DB_POSTGRESQL, OA_DB_MYSQL, OA_DB_MARIADB, OA_DB_SYSTEMS };
+extern const char *const oa_db_system_names[OA_DB_SYSTEMS]; /* db.system.name */
+
+/* Strings beyond these lengths are cut (their series then share). */
+#define OA_METRIC_DB_NAMESPACE_MAX  63
+#define OA_METRIC_DB_OPERATION_MAX  32
+#define OA_METRIC_DB_COLLECTION_MAX 63
+#define OA_METRIC_DB_STATUS_MAX	    32
+_Static_assert(OA_METRIC_DB_NAMESPACE_MAX + OA_METRIC_DB_OPERATION_MAX +
+		       OA_METRIC_DB_COLLECTION_MAX + OA_METRIC_DB_STATUS_MAX + 16 <=
+		   OA_METRIC_TEXT_MAX,
+	       "a database key's strings fit its text");
+
+struct oa_db_metric_attrs {
+	uint8_t system;	     /* enum oa_db_system: db.system.name */
+	uint8_t ip_version;  /* 4, 6: server.address is in address; 0: none */
+	uint16_t port;	     /* server.port, 0: none */
+	int32_t error;	     /* errno of an operation left without a reply (error.type) */
+	const void *address; /* server.address: the peer's 4 or 16 bytes, as in its sockaddr */
+	const char *name_space, *operation, *collection;
+	const char *status; /* db.response.status_code (and error.type) of an error reply */
+	size_t name_space_len, operation_len, collection_len, status_len; /* 0: none */
+};
+
+static inline size_t oa_metric_db_address_len(uint8_t ip_version)
+{
+	return ip_version == 4 ? 4 : ip_version == 6 ? 16 : 0;
+}
+
+static inline void oa_metric_key_db(struct oa_metric_key *k, const struct oa_db_metric_attrs *a)
+{
+	size_t len = 0;
+	size_t ns = oa_metric_text_put(k, &len, a->name_space, a->name_space_len,
+				       OA_METRIC_DB_NAMESPACE_MAX);
+	size_t op =
+	    oa_metric_text_put(k, &len, a->operation, a->operation_len, OA_METRIC_DB_OPERATION_MAX);
+	size_t coll = oa_metric_text_put(k, &len, a->collection, a->collection_len,
+					 OA_METRIC_DB_COLLECTION_MAX);
+	size_t status =
+	    oa_metric_text_put(k, &len, a->status, a->status_len, OA_METRIC_DB_STATUS_MAX);
+	oa_metric_text_put(k, &len, a->address, oa_metric_db_address_len(a->ip_version), 16);
+	oa_metric_text_pad(k, len);
+	k->head[0] = (uint64_t)OA_METRIC_DB_CLIENT_DURATION | (uint64_t)len << 8 |
+		     (uint64_t)a->system << 16 | (uint64_t)a->ip_version << 24 |
+		     (uint64_t)a->port << 32 | (uint64_t)ns << 48 | (uint64_t)op << 56;
+	k->head[1] = (uint32_t)a->error | (uint64_t)coll << 32 | (uint64_t)status << 40;
+}
+
+static inline void oa_metric_db_attrs(const struct oa_metric_key *k, struct oa_db_metric_attrs *a)
+{
+	a->ip_version = (uint8_t)(k->head[0] >> 24);
+	a->system = (uint8_t)(k->head[0] >> 16);
+	a->port = (uint16_t)(k->head[0] >> 32);
+	a->name_space_len = (size_t)(k->head[0] >> 48 & 0xff);
+	a->operation_len = (size_t)(k->head[0] >> 56);
+	a->error = (int32_t)(uint32_t)k->head[1];
+	a->collection_len = (size_t)(k->head[1] >> 32 & 0xff);
+	a->status_len = (size_t)(k->head[1] >> 40 & 0xff);
+	a->name_space = k->text;
+	a->operation = a->name_space + a->name_space_len;
+	a->collection = a->operation + a->operation_len;
+	a->status = a->collection + a->collection_len;
+	a->address = a->status + a->status_len;
 }
 
 /* One series' histogram in one thread (or merged). */
@@ -96,8 +218,8 @@ const struct oa_metric_key *oa_metrics_key(uint32_t id, uint8_t *metric);
  * totals[id]. Two ids with one key (two threads adding it at once) are
  * merged into the lower one. */
 void oa_metrics_collect(struct oa_metric_cell *totals, uint32_t n);
-/* Durations in the cells are ticks; the bucket boundaries in ticks. */
-extern uint64_t oa_metric_bound_ticks[OA_METRIC_BOUNDS];
+/* Durations in the cells are ticks; each metric's bucket boundaries in ticks. */
+extern uint64_t oa_metric_bound_ticks[OA_METRIC_COUNT][OA_METRIC_BOUNDS_MAX];
 
 /* In a forked child: the parent's cells are the parent's. The table of
  * series stays; every thread's cells are dropped (the calling thread makes

@@ -249,7 +249,6 @@ static void export_now(bool flush, uint64_t deadline_ns, pthread_mutex_t *workin
 	struct oa_metrics_export m = {
 	    .resource_attrs = ms.resource.attrs,
 	    .n_resource_attrs = ms.resource.n_attrs,
-	    .scope_name = {"otlpauto.http", sizeof "otlpauto.http" - 1},
 	    .scope_version = {OTLPAUTO_VERSION, sizeof OTLPAUTO_VERSION - 1},
 	    .start_unix_nano = delta ? ms.last_unix_ns : oa_metrics_start_unix_ns(),
 	    .time_unix_nano = now_unix,

@@ -1,6 +1,8 @@
-/* Recording, merging and the series cap of src/metrics.c; the request
- * encoder is decoded by python3-protobuf in tests/integration/test_metrics.py
- * from `test_metrics --dump DIR`. */
+/* Recording, merging and the series cap of src/metrics.c, HTTP's and the
+ * database's keys; the request encoder is decoded by python3-protobuf in
+ * tests/integration/test_http_metrics.py and test_db_metrics.py from
+ * `test_metrics --dump DIR`. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,23 +24,49 @@ static struct oa_metric_cell totals[OA_METRIC_COUNT * (MAX_SERIES + 1)];
 static struct oa_metric_key server_key(uint8_t method, uint16_t status)
 {
 	struct oa_metric_key k;
-	memset(&k, 0, sizeof k);
-	k.metric = OA_METRIC_HTTP_SERVER_DURATION;
-	k.method = method;
-	k.status = status;
+	struct oa_http_metric_attrs a = {.method = method, .status = status};
+	oa_metric_key_http(&k, OA_METRIC_HTTP_SERVER_DURATION, &a);
 	return k;
 }
 
 static struct oa_metric_key client_key(const char *address, uint16_t port, uint16_t status, int err)
 {
 	struct oa_metric_key k;
-	memset(&k, 0, sizeof k);
-	k.metric = OA_METRIC_HTTP_CLIENT_DURATION;
-	oa_metric_key_set_address(&k, address, strlen(address));
-	k.port = port;
-	k.status = status;
-	k.error = err;
+	struct oa_http_metric_attrs a = {
+	    .address = address,
+	    .address_len = strlen(address),
+	    .port = port,
+	    .status = status,
+	    .error = err,
+	};
+	oa_metric_key_http(&k, OA_METRIC_HTTP_CLIENT_DURATION, &a);
 	return k;
+}
+
+static struct oa_metric_key db_key(const char *operation, const char *status, int err)
+{
+	struct oa_metric_key k;
+	struct oa_db_metric_attrs a = {
+	    .system = OA_DB_POSTGRESQL,
+	    .name_space = "shop",
+	    .name_space_len = 4,
+	    .operation = operation,
+	    .operation_len = strlen(operation),
+	    .collection = "accounts",
+	    .collection_len = 8,
+	    .status = status,
+	    .status_len = status ? strlen(status) : 0,
+	    .error = err,
+	};
+	oa_metric_key_db(&k, &a);
+	return k;
+}
+
+/* Keys are equal in their words and the text their length covers. */
+static bool same_key(const struct oa_metric_key *a, const struct oa_metric_key *b)
+{
+	return a->head[0] == b->head[0] && a->head[1] == b->head[1] &&
+	       memcmp(a->text, b->text, oa_metric_key_text_len(a)) == 0;
 }
 
 /* The id whose key equals k, or -1. */
@@ -47,7 +75,7 @@ static int id_of(const struct oa_metric_key *k)
 	for (uint32_t id = OA_METRIC_COUNT; id < oa_metrics_ids(); id++) {
 		uint8_t metric;
 		const struct oa_metric_key *got = oa_metrics_key(id, &metric);
-		if (got && memcmp(got, k, sizeof *k) == 0)
+		if (got && same_key(got, k))
 			return (int)id;
 	}
 	return -1;
@@ -131,9 +159,9 @@ static void test_threads(void)
 		for (uint32_t id = 0; id < oa_metrics_ids(); id++) {
 			uint8_t metric;
 			const struct oa_metric_key *k = oa_metrics_key(id, &metric);
-			if (k && memcmp(k, &a, sizeof a) == 0)
+			if (k && same_key(k, &a))
 				na += count_of(&totals[id]);
-			if (k && memcmp(k, &b, sizeof b) == 0)
+			if (k && same_key(k, &b))
 				nb += count_of(&totals[id]);
 		}
 		CHECK_EQ_INT(na, THREADS * PER_THREAD * 3 / 4);
@@ -173,13 +201,84 @@ static void test_cap(void)
 	CHECK(oa_metrics_ids() <= OA_METRIC_COUNT * (MAX_SERIES + 1));
 }
 
+/* db.client.operation.duration: its own bounds (1 ms to 10 s), its own
+ * attribute set and cap. */
+static void test_db(void)
+{
+	struct oa_metric_key select = db_key("SELECT", NULL, 0);
+	oa_metrics_record(&select, 1 * MS); /* a bound belongs to its bucket */
+	oa_metrics_record(&select, 1 * MS + 1);
+	oa_metrics_record(&select, 20000 * MS);
+	struct oa_metric_key syntax = db_key("SELECT", "42601", 0);
+	struct oa_metric_key reset = db_key("SELECT", NULL, ECONNRESET);
+	oa_metrics_record(&syntax, 3 * MS);
+	oa_metrics_record(&reset, 3 * MS);
+	struct oa_metric_key insert = db_key("INSERT", NULL, 0);
+	oa_metrics_record(&insert, 3 * MS); /* the fourth set: over the cap */
+	collect();
+	int id = id_of(&select);
+	CHECK(id >= OA_METRIC_COUNT);
+	CHECK(id_of(&syntax) >= 0 && id_of(&reset) >= 0 && id_of(&syntax) != id_of(&reset));
+	CHECK_EQ_INT(id_of(&insert), -1);
+	CHECK_EQ_INT(count_of(&totals[OA_METRIC_DB_CLIENT_DURATION]), 1);
+	if (id < 0)
+		return;
+	CHECK_EQ_INT(totals[id].buckets[0], 1);
+	CHECK_EQ_INT(totals[id].buckets[1], 1);
+	CHECK_EQ_INT(totals[id].buckets[9], 1); /* beyond 10 s */
+	uint8_t metric;
+	const struct oa_metric_key *k = oa_metrics_key((uint32_t)id, &metric);
+	CHECK_EQ_INT(metric, OA_METRIC_DB_CLIENT_DURATION);
+	/* the attributes come back as they went in */
+	struct oa_db_metric_attrs a;
+	oa_metric_db_attrs(k, &a);
+	CHECK_EQ_INT(a.system, OA_DB_POSTGRESQL);
+	CHECK(a.name_space_len == 4 && memcmp(a.name_space, "shop", 4) == 0);
+	CHECK(a.operation_len == 6 && memcmp(a.operation, "SELECT", 6) == 0);
+	CHECK(a.collection_len == 8 && memcmp(a.collection, "accounts", 8) == 0);
+	CHECK_EQ_INT(a.status_len, 0);
+	CHECK_EQ_INT(a.ip_version, 0);
+	oa_metric_db_attrs(oa_metrics_key((uint32_t)id_of(&syntax), &metric), &a);
+	CHECK(a.status_len == 5 && memcmp(a.status, "42601", 5) == 0);
+	/* a long name is cut, not written past the text */
+	char long_name[300];
+	memset(long_name, 'x', sizeof long_name);
+	struct oa_db_metric_attrs big = {
+	    .name_space = long_name,
+	    .name_space_len = sizeof long_name,
+	    .operation = long_name,
+	    .operation_len = sizeof long_name,
+	    .collection = long_name,
+	    .collection_len = sizeof long_name,
+	    .status = long_name,
+	    .status_len = sizeof long_name,
+	    .ip_version = 6,
+	    .address = long_name,
+	};
+	struct oa_metric_key cut;
+	oa_metric_key_db(&cut, &big);
+	oa_metric_db_attrs(&cut, &a);
+	CHECK_EQ_INT(a.name_space_len, OA_METRIC_DB_NAMESPACE_MAX);
+	CHECK_EQ_INT(a.operation_len, OA_METRIC_DB_OPERATION_MAX);
+	CHECK_EQ_INT(a.collection_len, OA_METRIC_DB_COLLECTION_MAX);
+	CHECK_EQ_INT(a.status_len, OA_METRIC_DB_STATUS_MAX);
+	CHECK_EQ_INT(oa_metric_key_text_len(&cut),
+		     OA_METRIC_DB_NAMESPACE_MAX + OA_METRIC_DB_OPERATION_MAX +
+			 OA_METRIC_DB_COLLECTION_MAX + OA_METRIC_DB_STATUS_MAX + 16);
+}
+
 /* A request with one point of each kind, for the Python decoder. */
 static int dump(const char *dir)
 {
 	struct oa_metric_key get200 = server_key(OA_HTTP_GET, 200);
 	struct oa_metric_key put503 = server_key(OA_HTTP_PUT, 503);
-	struct oa_metric_key client404 = client_key("api.example.com", 8443, 404, 0);
-	client404.https = 1;
+	struct oa_metric_key client404;
+	struct oa_http_metric_attrs https404 = {.https = true,
+						.status = 404,
+						.address = "api.example.com",
+						.address_len = 15,
+						.port = 8443};
+	oa_metric_key_http(&client404, OA_METRIC_HTTP_CLIENT_DURATION, &https404);
 	struct oa_metric_key refused = client_key("::1", 9, 0, ECONNREFUSED);
 	struct oa_metric_point points[5] = {
 	    {.metric = OA_METRIC_HTTP_SERVER_DURATION, .key = &get200, .count = 3, .sum_s = 0.5},
@@ -196,6 +295,41 @@ static int dump(const char *dir)
 	points[2].buckets[3] = 2;
 	points[3].buckets[1] = 1;
 	points[4].buckets[0] = 1;
+	/* The database points, after an HTTP one: two scopes. */
+	struct oa_metric_key select = db_key("SELECT", NULL, 0);
+	struct oa_metric_key syntax = db_key("", "42601", 0);
+	struct oa_metric_key reset;
+	const struct in6_addr loopback6 = IN6ADDR_LOOPBACK_INIT;
+	const struct in_addr loopback4 = {.s_addr = htonl(INADDR_LOOPBACK)};
+	struct oa_db_metric_attrs redis = {
+	    .system = OA_DB_REDIS,
+	    .ip_version = 6,
+	    .address = &loopback6,
+	    .port = 6379,
+	    .name_space = "0",
+	    .name_space_len = 1,
+	    .operation = "GET",
+	    .operation_len = 3,
+	    .error = ECONNRESET,
+	};
+	oa_metric_key_db(&reset, &redis);
+	struct oa_metric_key wrongtype;
+	redis.ip_version = 4, redis.address = &loopback4, redis.error = 0;
+	redis.status = "WRONGTYPE", redis.status_len = 9;
+	oa_metric_key_db(&wrongtype, &redis);
+	struct oa_metric_point db_points[6] = {
+	    points[0],
+	    {.metric = OA_METRIC_DB_CLIENT_DURATION, .key = &select, .count = 4, .sum_s = 0.02},
+	    {.metric = OA_METRIC_DB_CLIENT_DURATION, .key = &syntax, .count = 1, .sum_s = 0.0005},
+	    {.metric = OA_METRIC_DB_CLIENT_DURATION, .key = &reset, .count = 1, .sum_s = 20},
+	    {.metric = OA_METRIC_DB_CLIENT_DURATION, .key = &wrongtype, .count = 1, .sum_s = 0.003},
+	    {.metric = OA_METRIC_DB_CLIENT_DURATION, .key = NULL, .count = 2, .sum_s = 0.1},
+	};
+	db_points[1].buckets[1] = 3, db_points[1].buckets[2] = 1;
+	db_points[2].buckets[0] = 1;
+	db_points[3].buckets[9] = 1;
+	db_points[4].buckets[1] = 1;
+	db_points[5].buckets[4] = 2;
 	struct oa_str args[2] = {{"nginx", 5}, {"-g", 2}};
 	struct oa_attr resource[3] = {
 	    {.key = {"service.name", 12}, .type = OA_VALUE_STRING, .v.s = {"svc", 3}},
@@ -210,19 +344,22 @@ static int dump(const char *dir)
 	    {"sampled_out", NULL, 1},
 	    {"dropped", "export_failed", 3},
 	};
-	/* cumulative and delta with both kinds; the span counts alone */
-	for (int variant = 0; variant < 3; variant++) {
-		bool delta = variant == 1, counts_only = variant == 2;
+	/* cumulative and delta with both kinds; the span counts alone; the
+	 * database points */
+	static const char *const variants[4] = {"cumulative", "delta", "counts", "db"};
+	for (int variant = 0; variant < 4; variant++) {
+		bool delta = variant == 1, counts_only = variant == 2, db = variant == 3;
 		struct oa_metrics_export m = {
 		    .resource_attrs = resource,
 		    .n_resource_attrs = 3,
-		    .scope_name = {"otlpauto.http", 13},
 		    .scope_version = {"0.1.0", 5},
 		    .start_unix_nano = 1700000000000000000ull,
 		    .time_unix_nano = 1700000060000000000ull,
 		    .delta = delta,
-		    .points = points,
-		    .n_points = counts_only ? 0 : 5,
+		    .points = db ? db_points : points,
+		    .n_points = counts_only ? 0
+				: db	    ? 6
+					    : 5,
 		    .span_counts = counts,
 		    .n_span_counts = 4,
 		};
@@ -232,8 +369,7 @@ static int dump(const char *dir)
 				   : oa_metrics_pb_encode(&m, &out)))
 				return 1;
 			char path[4096];
-			snprintf(path, sizeof path, "%s/metrics-%s.%s", dir,
-				 counts_only ? "counts" : delta ? "delta" : "cumulative",
+			snprintf(path, sizeof path, "%s/metrics-%s.%s", dir, variants[variant],
 				 json ? "json" : "pb");
 			FILE *f = fopen(path, "wb");
 			if (!f || fwrite(out.data, 1, out.len, f) != out.len || fclose(f) != 0)
@@ -259,5 +395,6 @@ int main(int argc, char **argv)
 	test_buckets();
 	test_threads();
 	test_cap();
+	test_db();
 	CHECK_DONE();
 }

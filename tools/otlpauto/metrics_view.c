@@ -19,6 +19,7 @@
 #define DELTA		  1
 
 #define SPANS_METRIC "otlpauto.spans"
+#define DB_METRIC    "db.client.operation.duration"
 enum outcome {
 	OUTCOME_NONE, /* a histogram's point */
 	OUTCOME_PRODUCED,
@@ -30,7 +31,10 @@ enum outcome {
 
 struct series {
 	char *service, *metric, *attributes; /* attributes: a key that tells sets apart */
-	enum outcome outcome;		     /* of an otlpauto.spans point: count is its value */
+	/* A database operation's row: db.system.name and db.operation.name
+	 * ("" when absent); NULL for other metrics. */
+	char *db_system, *db_operation;
+	enum outcome outcome; /* of an otlpauto.spans point: count is its value */
 	int64_t pid;
 	bool error; /* has error.type */
 	bool delta;
@@ -108,6 +112,12 @@ static char *attributes_key(const struct json_value *attributes)
 	return key;
 }
 
+static void series_free(struct series *s)
+{
+	free(s->service), free(s->metric), free(s->attributes);
+	free(s->db_system), free(s->db_operation);
+}
+
 static struct series *find(struct table *t, const struct series *s)
 {
 	for (size_t i = 0; i < t->n; i++) {
@@ -145,16 +155,17 @@ static void add_point(struct table *t, struct series *s)
 		if (s->time > x->time)
 			x->time = s->time;
 	} else if (s->time >= x->time) {
-		free(x->service), free(x->metric), free(x->attributes);
+		series_free(x);
 		*x = *s;
 		return;
 	}
 drop:
-	free(s->service), free(s->metric), free(s->attributes);
+	series_free(s);
 }
 
-/* One histogram data point; false when it is not one. */
-static bool read_point(const struct json_value *p, struct series *s)
+/* One histogram data point (of db.client.operation.duration: `db`); false
+ * when it is not one. */
+static bool read_point(const struct json_value *p, struct series *s, bool db)
 {
 	const struct json_value *counts = member(p, "bucketCounts", JSON_ARRAY);
 	const struct json_value *bounds = member(p, "explicitBounds", JSON_ARRAY);
@@ -181,6 +192,14 @@ static bool read_point(const struct json_value *p, struct series *s)
 	const struct json_value *attributes = member(p, "attributes", JSON_ARRAY);
 	s->error = attribute_text(attributes, "error.type", buf) != NULL;
 	s->attributes = attributes_key(attributes);
+	if (s->attributes && db) {
+		const char *system = attribute_text(attributes, "db.system.name", buf);
+		s->db_system = strdup(system ? system : "");
+		const char *operation = attribute_text(attributes, "db.operation.name", buf);
+		s->db_operation = strdup(operation ? operation : "");
+		if (!s->db_system || !s->db_operation)
+			return false;
+	}
 	return s->attributes != NULL;
 }
 
@@ -239,16 +258,17 @@ static void read_request(struct table *t, const struct json_value *request)
 				     p = p->next) {
 					struct series s = {.pid = pid ? atoll(pid) : 0,
 							   .delta = temporality == DELTA};
+					bool db = name && strcmp(name->text, DB_METRIC) == 0;
 					if (!name || !(counts ? read_count_point(p, &s)
-							      : read_point(p, &s))) {
-						free(s.attributes);
+							      : read_point(p, &s, db))) {
+						series_free(&s);
 						continue;
 					}
 					s.service = strdup(service ? service : "(no service.name)");
 					s.metric = strdup(name->text);
 					if (!s.service || !s.metric) {
 						t->failed = true;
-						free(s.service), free(s.metric), free(s.attributes);
+						series_free(&s);
 						continue;
 					}
 					add_point(t, &s);
@@ -308,11 +328,20 @@ static double quantile(const uint64_t *buckets, const double *bounds, size_t n, 
 	return n > 1 ? bounds[n - 2] : 0;
 }
 
+static int text_order(const char *x, const char *y)
+{
+	return x && y ? strcmp(x, y) : (x != NULL) - (y != NULL);
+}
+
 static int by_row(const void *a, const void *b)
 {
 	const struct series *x = a, *y = b;
 	int c = strcmp(x->service, y->service);
-	return c ? c : strcmp(x->metric, y->metric);
+	if (!c)
+		c = strcmp(x->metric, y->metric);
+	if (!c)
+		c = text_order(x->db_system, y->db_system);
+	return c ? c : text_order(x->db_operation, y->db_operation);
 }
 
 static const char *seconds_text(double s, char buf[static 32])
@@ -352,6 +381,44 @@ static void print_span_counts(FILE *out, const struct table *t, bool after_reque
 	}
 }
 
+/* Prints the row that starts at series i (its series are adjacent): its
+ * operations, rate, error % and percentiles. Returns the index after it. */
+static size_t print_row(FILE *out, const struct table *t, size_t i)
+{
+	const struct series *row = &t->series[i];
+	uint64_t requests = 0, errors = 0, start = UINT64_MAX, end = 0;
+	uint64_t buckets[MAX_BUCKETS] = {0};
+	size_t j = i;
+	for (; j < t->n && by_row(&t->series[j], row) == 0; j++) {
+		const struct series *s = &t->series[j];
+		requests += s->count;
+		errors += s->error ? s->count : 0;
+		start = s->start < start ? s->start : start;
+		end = s->time > end ? s->time : end;
+		if (s->n_buckets == row->n_buckets)
+			for (size_t b = 0; b < s->n_buckets; b++)
+				buckets[b] += s->buckets[b];
+	}
+	double window = end > start ? (double)(end - start) / 1e9 : 0;
+	char rate[32], p50[32], p90[32], p99[32];
+	if (window > 0)
+		snprintf(rate, sizeof rate, "%.2f", (double)requests / window);
+	else
+		snprintf(rate, sizeof rate, "-");
+	if (row->db_system)
+		fprintf(out, "%-24s %-12s %-20s ", row->service,
+			row->db_system[0] ? row->db_system : "-",
+			row->db_operation[0] ? row->db_operation : "-");
+	else
+		fprintf(out, "%-24s %-30s ", row->service, row->metric);
+	fprintf(out, "%10llu %10s %7.1f%% %12s %12s %12s\n", (unsigned long long)requests, rate,
+		requests ? 100.0 * (double)errors / (double)requests : 0.0,
+		seconds_text(quantile(buckets, row->bounds, row->n_buckets, 0.5), p50),
+		seconds_text(quantile(buckets, row->bounds, row->n_buckets, 0.9), p90),
+		seconds_text(quantile(buckets, row->bounds, row->n_buckets, 0.99), p99));
+	return j;
+}
+
 bool print_metrics(FILE *out, char *const *paths, size_t n_paths)
 {
 	struct table t = {0};
@@ -362,54 +429,35 @@ bool print_metrics(FILE *out, char *const *paths, size_t n_paths)
 		/* Not an empty table: say why there is nothing to show. */
 		fprintf(stderr,
 			"otlpauto view: no metrics in %s (the otlp/file exporter writes them: "
-			"HTTP request durations and each process's span counts)\n",
+			"HTTP request and database operation durations and each process's span "
+			"counts)\n",
 			n_paths == 1 ? paths[0] : "these files");
 		return false;
 	}
 	if (t.n)
 		qsort(t.series, t.n, sizeof *t.series, by_row);
-	size_t n_requests = 0;
-	for (size_t i = 0; i < t.n; i++)
-		n_requests += t.series[i].outcome == OUTCOME_NONE;
+	/* the requests' table, then the database operations' */
+	size_t n_requests = 0, n_operations = 0;
+	for (size_t i = 0; i < t.n; i++) {
+		n_requests += t.series[i].outcome == OUTCOME_NONE && !t.series[i].db_system;
+		n_operations += t.series[i].db_system != NULL;
+	}
 	if (n_requests)
 		fprintf(out, "%-24s %-30s %10s %10s %8s %12s %12s %12s\n", "service", "metric",
 			"requests", "rate/s", "errors", "p50", "p90", "p99");
-	for (size_t i = 0; i < t.n;) {
-		struct series row = t.series[i];
-		if (row.outcome != OUTCOME_NONE) {
-			i++;
-			continue;
-		}
-		uint64_t requests = 0, errors = 0, start = UINT64_MAX, end = 0;
-		uint64_t buckets[MAX_BUCKETS] = {0};
-		size_t j = i;
-		for (; j < t.n && by_row(&t.series[j], &row) == 0; j++) {
-			const struct series *s = &t.series[j];
-			requests += s->count;
-			errors += s->error ? s->count : 0;
-			start = s->start < start ? s->start : start;
-			end = s->time > end ? s->time : end;
-			if (s->n_buckets == row.n_buckets)
-				for (size_t b = 0; b < s->n_buckets; b++)
-					buckets[b] += s->buckets[b];
-		}
-		i = j;
-		double window = end > start ? (double)(end - start) / 1e9 : 0;
-		char rate[32], p50[32], p90[32], p99[32];
-		if (window > 0)
-			snprintf(rate, sizeof rate, "%.2f", (double)requests / window);
-		else
-			snprintf(rate, sizeof rate, "-");
-		fprintf(out, "%-24s %-30s %10llu %10s %7.1f%% %12s %12s %12s\n", row.service,
-			row.metric, (unsigned long long)requests, rate,
-			requests ? 100.0 * (double)errors / (double)requests : 0.0,
-			seconds_text(quantile(buckets, row.bounds, row.n_buckets, 0.5), p50),
-			seconds_text(quantile(buckets, row.bounds, row.n_buckets, 0.9), p90),
-			seconds_text(quantile(buckets, row.bounds, row.n_buckets, 0.99), p99));
-	}
-	print_span_counts(out, &t, n_requests != 0);
+	for (size_t i = 0; i < t.n;)
+		i = t.series[i].outcome == OUTCOME_NONE && !t.series[i].db_system
+			? print_row(out, &t, i)
+			: i + 1;
+	if (n_operations)
+		fprintf(out, "%s%-24s %-12s %-20s %10s %10s %8s %12s %12s %12s\n",
+			n_requests ? "\n" : "", "service", "db.system", "operation", "operations",
+			"rate/s", "errors", "p50", "p90", "p99");
+	for (size_t i = 0; i < t.n;)
+		i = t.series[i].db_system ? print_row(out, &t, i) : i + 1;
+	print_span_counts(out, &t, n_requests + n_operations != 0);
 	for (size_t i = 0; i < t.n; i++)
-		free(t.series[i].service), free(t.series[i].metric), free(t.series[i].attributes);
+		series_free(&t.series[i]);
 	free(t.series);
 	if (t.failed)
 		fprintf(stderr, "otlpauto view: out of memory; metrics left out\n");
