@@ -254,6 +254,24 @@ static void get_server_name(enum library lib, void *session, char *out, size_t c
 		out[0] = 0;
 }
 
+/* What the session's spans say of it; known once its handshake is over. */
+static void describe(enum library lib, void *ssl, struct oa_tls_conn *c)
+{
+	set_version(lib, ssl, c);
+	set_cipher(lib, ssl, c);
+	get_server_name(lib, ssl, c->server_name, sizeof c->server_name);
+}
+
+/* The first plaintext a session moves: a handshake run inside its first
+ * calls (SSL_set_accept_state, an SSL BIO's) ended after the takeover. */
+static void data_moved(enum library lib, void *ssl, struct oa_tls_conn *c)
+{
+	if (c->data_moved)
+		return;
+	c->data_moved = true;
+	describe(lib, ssl, c);
+}
+
 /* The session's first call: its socket's HTTP state starts afresh for the
  * plaintext, and the socket's own bytes go unwatched. A client keeps the
  * request that opened its connection (http.c: the parent of the first
@@ -279,9 +297,7 @@ static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library
 		memcpy(h->opener_tracestate, opener_tracestate, sizeof opener_tracestate);
 	}
 	memset(&h->tls, 0, sizeof h->tls);
-	set_version(lib, ssl, &h->tls);
-	set_cipher(lib, ssl, &h->tls);
-	get_server_name(lib, ssl, h->tls.server_name, sizeof h->tls.server_name);
+	describe(lib, ssl, &h->tls);
 	__atomic_store_n(&h->tls.session, ssl, __ATOMIC_RELEASE);
 	oa_fd_kind_clear(fd, OA_FD_WATCH);
 }
@@ -737,7 +753,7 @@ static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, s
 		implicit_handshake_failure(t, ssl, fd, start, ret, err);
 	if (f && call->op != PEEK && call->op != PEEK_EX && relock(t, fd, f, ssl)) {
 		if (*n) {
-			f->u.http.tls.data_moved = true;
+			data_moved(lib, ssl, &f->u.http.tls);
 			struct iovec iov = {buf, *n};
 			oa_http_received(t, fd, f, &iov, 1, *n, false);
 		} else if (num) {
@@ -1077,7 +1093,7 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	if (start && ret <= 0 && !taken)
 		implicit_handshake_failure(t, ssl, fd, start, ret, err);
 	if (f && taken > from && relock(t, fd, f, ssl)) {
-		f->u.http.tls.data_moved = true;
+		data_moved(lib, ssl, &f->u.http.tls);
 		struct iovec iov = {(char *)buf + from, taken - from};
 		oa_http_sent(t, fd, f, &iov, 1, taken - from);
 		oa_fd_unlock_slot(fd, f);

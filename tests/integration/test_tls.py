@@ -16,6 +16,11 @@ self-signed certificate made here with `openssl req`:
   localhost (SNI): server.address localhost on its CLIENT and SERVER span;
 - `openssl s_server` (TLS 1.2, answering what the test writes to its
   stdin) and curl: one CLIENT and one SERVER span, one trace;
+- `openssl s_server -www` (an SSL BIO under a buffering BIO, answering
+  after the request's first line) and curl: one CLIENT and one SERVER
+  span, one trace; a Python client whose handshake runs inside its first
+  write (do_handshake_on_connect=False) without the certificate: a
+  `tls handshake` span, an error, on both ends;
 - the clients export over HTTPS (an untraced nginx in front of the
   receiver): the exporter's own TLS requests make no spans;
 - nginx proxying to its own HTTPS server: the upstream request's
@@ -460,6 +465,87 @@ def openssl_server(workdir):
     check_pairs('s_server', clients, servers, '1.2')
 
 
+# The handshake runs inside the first write (SSL_write_ex); the default
+# context refuses the self-signed certificate.
+PY_IMPLICIT = '''
+import socket, ssl, sys
+context = ssl.create_default_context()
+with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10) as raw:
+    tls = context.wrap_socket(raw, server_hostname='localhost', do_handshake_on_connect=False)
+    try:
+        tls.sendall(b'GET / HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')
+    except ssl.SSLError as error:
+        print(type(error).__name__)
+'''
+
+
+def www_server(workdir, receiver, port, name):
+    env = traced_env(receiver, {'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': name,
+                                'OTLPAUTO_EXIT_TIMEOUT': '30s'})
+    argv = [OPENSSL, 's_server', '-www', '-quiet', '-naccept', '1', '-accept',
+            f'127.0.0.1:{port}', '-cert', os.path.join(workdir, 'cert.pem'),
+            '-key', os.path.join(workdir, 'key.pem')]
+    return Popen(argv, env, timeout=60)
+
+
+def openssl_www(workdir):
+    """s_server -www reads and writes through an SSL BIO (BIO_read and
+    BIO_write below its buffering BIO), with the handshake inside the first
+    read."""
+    port, refusing_port = free_port(), free_port()
+    with Receiver() as receiver:
+        with www_server(workdir, receiver, port, 'www') as server:
+            check(listening(port, server.process), 's_server -www listens')
+            curl = run_traced([CURL, '-sk', '-w', '%{http_code}', f'https://127.0.0.1:{port}/',
+                               '-o', '/dev/null'], receiver,
+                              env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'curl'},
+                              timeout=30)
+            check_equal(server.process.wait(30), 0, 's_server -www exits 0 after its connection')
+        with www_server(workdir, receiver, refusing_port, 'www-refusing') as server:
+            check(listening(refusing_port, server.process), 'the second s_server -www listens')
+            python = run_traced([sys.executable, '-c', PY_IMPLICIT, refusing_port], receiver,
+                                env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'python'},
+                                timeout=30)
+            server.process.wait(30)
+        receiver.wait_for_spans(6, timeout=10)
+        time.sleep(0.5)
+        spans = receiver.spans
+    check_equal(curl.stdout, '200', 'www: curl\'s answer')
+    check_equal(python.stdout.strip(), 'SSLCertVerificationError',
+                'www: python without the certificate, refused in its first write')
+    check(len(spans) == 6, 'www: exactly 6 spans',
+          [(s['name'], s['resource'].get('service.name')) for s in spans])
+    check_holds('www: trees whole, ids unique', assert_tree_whole, spans)
+    clients = spans_where(by_service(spans, 'curl'), KIND_CLIENT, 'otlpauto.http')
+    servers = spans_where(by_service(spans, 'www'), KIND_SERVER, 'otlpauto.http')
+    check_equal((len(by_service(spans, 'curl')), len(clients), len(by_service(spans, 'www')),
+                 len(servers)), (2, 1, 1, 1), 'www: curl\'s connect and CLIENT span, one SERVER span')
+    check_pairs('www', clients, servers, '1.3')
+    check_equal([(attr(s, 'url.path'), attr(s, 'http.response.status_code'),
+                  attr(s, 'server.port'), s['status_code'] == STATUS_ERROR) for s in servers],
+                [('/', 200, port, False)], 'www: the SERVER span\'s path, status and port')
+    check_equal([(attr(c, 'url.full'), attr(c, 'http.response.status_code')) for c in clients],
+                [(f'https://127.0.0.1:{port}/', 200)], 'www: the CLIENT span')
+
+    failures = [s for s in spans if s['name'].startswith('tls handshake')]
+    mine = [s for s in failures if s['resource'].get('service.name') == 'python']
+    theirs = [s for s in failures if s['resource'].get('service.name') == 'www-refusing']
+    check_equal((len(failures), len(mine), len(theirs), len(by_service(spans, 'python'))),
+                (2, 1, 1, 2), 'www: a failed handshake span on each end, python\'s after its '
+                'connect span')
+    check_equal([(s['name'], attr(s, 'error.type'), attr(s, 'server.address'),
+                  s['status_code'] == STATUS_ERROR) for s in mine],
+                [(f'tls handshake 127.0.0.1:{refusing_port}', 'self-signed certificate',
+                  'localhost', True)],
+                'www: python\'s handshake, run by its first write, an error: the verification '
+                'result, the name it sent')
+    check_equal([(s['name'].startswith('tls handshake 127.0.0.1:'),
+                  attr(s, 'network.peer.address'), attr(s, 'error.type'),
+                  s['status_code'] == STATUS_ERROR, s['parent_span_id']) for s in theirs],
+                [(True, '127.0.0.1', 'tlsv1 alert unknown ca', True, '')],
+                'www: s_server\'s handshake, run by its first read, an error: the client\'s alert')
+
+
 def write_retries(workdir):
     if not (builddir() / 'tests' / 'programs' / 'tls_peer').exists():
         print('skip: tls_peer not built (no libssl-dev): repeated TLS writes untested')
@@ -517,6 +603,7 @@ def test():
         server_name(workdir)
         reverse_proxy(workdir)
         openssl_server(workdir)
+        openssl_www(workdir)
         write_retries(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
