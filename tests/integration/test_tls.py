@@ -25,6 +25,10 @@ self-signed certificate made here with `openssl req`:
   receiver): the exporter's own TLS requests make no spans;
 - nginx proxying to its own HTTPS server: the upstream request's
   traceparent names nginx's CLIENT span, the caller's own rewritten;
+- tests/programs/gnutls_peer: a GnuTLS client and server moving their
+  plaintext with gnutls_record_send2 and gnutls_record_recv_seq only:
+  connect, CLIENT and SERVER spans, the traceparent line naming the CLIENT
+  span;
 - tests/programs/tls_peer: a request whose writes OpenSSL refuses with
   SSL_ERROR_WANT_WRITE, repeated, or takes in part (partial writes), or
   whose head ends in the CR of a write: the server gets every byte, with
@@ -588,6 +592,41 @@ def write_retries(workdir):
                         f'{mode}: status codes')
 
 
+def gnutls_record_variants(workdir):
+    if not (builddir() / 'tests' / 'programs' / 'gnutls_peer').exists():
+        print('skip: gnutls_peer not built (no libgnutls28-dev): gnutls_record_send2 untested')
+        return
+    with Receiver() as receiver:
+        result = run_traced([program('gnutls_peer'), os.path.join(workdir, 'cert.pem'),
+                             os.path.join(workdir, 'key.pem')], receiver,
+                            env={'OTLPAUTO_HOOKS': HOOKS}, timeout=60)
+        receiver.wait_for_spans(3, timeout=10)
+        time.sleep(0.3)
+        spans = receiver.spans
+    check(result.returncode == 0, 'gnutls_peer exits 0', result.stderr)
+    check(result.stdout.startswith('client answer HTTP/1.1 200 OK\n'), 'gnutls_peer: answer',
+          result.stdout)
+    clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+    servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
+    check_equal((len(spans), len(clients), len(servers)), (3, 1, 1),
+                'gnutls_peer: connect, CLIENT and SERVER spans')
+    if len(clients) == 1 and len(servers) == 1:
+        client, server = clients[0], servers[0]
+        check_equal([line for line in result.stdout.splitlines()
+                     if line.lower().startswith('server head traceparent')],
+                    [f'server head traceparent: 00-{client["trace_id"]}-{client["span_id"]}-01'],
+                    'gnutls_peer: one traceparent line (gnutls_record_send2), naming the CLIENT '
+                    'span')
+        check_equal((server['trace_id'], server['parent_span_id'], attr(server, 'url.path'),
+                     attr(server, 'url.scheme'), attr(server, 'http.response.status_code')),
+                    (client['trace_id'], client['span_id'], '/seq', 'https', 200),
+                    'gnutls_peer: the SERVER span (gnutls_record_recv_seq), the CLIENT span\'s '
+                    'child')
+        check_equal((attr(client, 'http.response.status_code'),
+                     attr(client, 'tls.protocol.version')), (200, '1.3'),
+                    'gnutls_peer: the CLIENT span read its answer (gnutls_record_recv_seq)')
+
+
 def test():
     if not os.access(NGINX, os.X_OK) or not os.access(OPENSSL, os.X_OK):
         skip('nginx or openssl is not installed')
@@ -605,6 +644,7 @@ def test():
         openssl_server(workdir)
         openssl_www(workdir)
         write_retries(workdir)
+        gnutls_record_variants(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
