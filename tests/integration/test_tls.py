@@ -31,8 +31,10 @@ self-signed certificate made here with `openssl req`:
   span;
 - tests/programs/tls_peer: a request whose writes OpenSSL refuses with
   SSL_ERROR_WANT_WRITE, repeated, or takes in part (partial writes), or
-  whose head ends in the CR of a write: the server gets every byte, with
-  the traceparent line naming the CLIENT span."""
+  whose head ends in the CR of a write, or a small one the hooks copy with
+  its header lines into one record, refused once and repeated from
+  elsewhere on the stack: the server gets every byte, with the traceparent
+  line naming the CLIENT span."""
 
 import http.client
 import os
@@ -554,7 +556,7 @@ def write_retries(workdir):
     if not (builddir() / 'tests' / 'programs' / 'tls_peer').exists():
         print('skip: tls_peer not built (no libssl-dev): repeated TLS writes untested')
         return
-    for mode in ('retry', 'partial', 'split'):
+    for mode in ('retry', 'partial', 'split', 'staged'):
         with Receiver() as receiver:
             result = run_traced([program('tls_peer'), os.path.join(workdir, 'cert.pem'),
                                  os.path.join(workdir, 'key.pem'), mode], receiver,
