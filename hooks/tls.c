@@ -28,7 +28,6 @@
  * exporter's own HTTPS passes through: its threads are internal. */
 #include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
 #include <netinet/tcp.h>
 #include <string.h>
 
@@ -57,7 +56,6 @@ int BIO_read(BIO *bio, void *buf, int num);
 int BIO_read_ex(BIO *bio, void *buf, size_t num, size_t *readbytes);
 int BIO_write(BIO *bio, const void *buf, int num);
 int BIO_write_ex(BIO *bio, const void *buf, size_t num, size_t *written);
-int BIO_puts(BIO *bio, const char *buf);
 
 /* GnuTLS's (gnutls.h). */
 typedef struct gnutls_session_int *gnutls_session_t;
@@ -157,7 +155,6 @@ TLS_REAL(int, BIO_read, (BIO *, void *, int))
 TLS_REAL(int, BIO_read_ex, (BIO *, void *, size_t, size_t *))
 TLS_REAL(int, BIO_write, (BIO *, const void *, int))
 TLS_REAL(int, BIO_write_ex, (BIO *, const void *, size_t, size_t *))
-TLS_REAL(int, BIO_puts, (BIO *, const char *))
 TLS_REAL(int, BIO_method_type, (const BIO *))
 TLS_REAL(long, BIO_ctrl, (BIO *, int, long, void *))
 TLS_REAL(const char *, SSL_get_servername, (const SSL *, int))
@@ -1259,27 +1256,6 @@ OA_EXPORT int BIO_write_ex(BIO *bio, const void *buf, size_t num, size_t *writte
 	if (written)
 		*written = n;
 	return ret;
-}
-
-/* An SSL BIO's puts is its write of the string. */
-OA_EXPORT int BIO_puts(BIO *bio, const char *buf)
-{
-	int (*real)(BIO *, const char *) = oa_real_BIO_puts();
-	if (!real) {
-		errno = ENOSYS;
-		return -1;
-	}
-	if (!buf || !oa_hook_enter())
-		return real(bio, buf);
-	SSL *ssl = bio_session(bio);
-	size_t num = ssl ? strlen(buf) : 0;
-	if (!num || num > INT_MAX) {
-		oa_hook_leave();
-		return real(bio, buf);
-	}
-	size_t written;
-	return (int)write_hooked(&(struct tls_call){.op = BIO_WRITE, .session = ssl, .bio = bio},
-				 buf, num, &written);
 }
 
 /* ---- handshakes */
