@@ -935,9 +935,11 @@ static bool stageable(const struct tls_call *call, const struct oa_tls_conn *c, 
  * returned, the lines' state moved on as write_with_lines does. One that
  * fails is repeated with a buffer built again, maybe elsewhere on the
  * stack: OpenSSL is told to accept a moving buffer (it checks only the
- * address, the record already made). */
-static size_t write_staged(const struct tls_call *call, struct oa_tls_conn *c, const void *buf,
-			   size_t num, size_t taken, ssize_t *ret)
+ * address, the record already made). Not inlined: its 4 KB frame only
+ * when it copies. */
+static __attribute__((noinline)) size_t write_staged(const struct tls_call *call,
+						     struct oa_tls_conn *c, const void *buf,
+						     size_t num, size_t taken, ssize_t *ret)
 {
 	char stage[STAGE_MAX];
 	const char *app = (const char *)buf + taken;

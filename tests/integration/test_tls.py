@@ -525,7 +525,8 @@ def openssl_www(workdir):
     clients = spans_where(by_service(spans, 'curl'), KIND_CLIENT, 'otlpauto.http')
     servers = spans_where(by_service(spans, 'www'), KIND_SERVER, 'otlpauto.http')
     check_equal((len(by_service(spans, 'curl')), len(clients), len(by_service(spans, 'www')),
-                 len(servers)), (2, 1, 1, 1), 'www: curl\'s connect and CLIENT span, one SERVER span')
+                 len(servers)), (2, 1, 1, 1),
+                'www: curl\'s connect and CLIENT span, one SERVER span')
     check_pairs('www', clients, servers, '1.3')
     check_equal([(attr(s, 'url.path'), attr(s, 'http.response.status_code'),
                   attr(s, 'server.port'), s['status_code'] == STATUS_ERROR) for s in servers],
