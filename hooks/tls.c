@@ -1,31 +1,36 @@
 /* HTTPS through OpenSSL and GnuTLS: the plaintext of SSL_read and SSL_write
- * (and their _ex variants), gnutls_record_recv and gnutls_record_send goes
- * to the same HTTP glue (http.c) as a plaintext socket's bytes, in the HTTP
+ * (and their _ex variants; an SSL BIO's BIO_read and BIO_write),
+ * gnutls_record_recv (_recv_seq) and gnutls_record_send (_send2) goes to
+ * the same HTTP glue (http.c) as a plaintext socket's bytes, in the HTTP
  * state of the socket the session reads and writes (SSL_get_fd,
  * gnutls_transport_get_int). The first call on a session takes that state
- * over: it
- * starts afresh for the session (the handshake's bytes made the socket's
- * parser give up already), and the socket's own reads and writes, the
- * ciphertext, are no longer watched. A session whose plaintext is not HTTP
- * keeps the state given up: its calls pass through after a look at the
- * slot.
+ * over: it starts afresh for the session (the handshake's bytes made the
+ * socket's parser give up already), and the socket's own reads and writes,
+ * the ciphertext, are no longer watched. A session whose plaintext is not
+ * HTTP keeps the state given up: its calls pass through after a look at
+ * the slot.
  *
  * A client request gets its traceparent as a plaintext one does, in header
  * lines inserted before the blank line ending its head, or, for a proxy's
  * request passing on the traceparent of the request it handles, a value
- * written instead of that one; they are written with SSL_write calls of
- * their own between the application's bytes, and the application's call
- * returns its own count. A call that fails part-way
+ * written instead of that one; they go out with the application's bytes
+ * in one SSL_write of a copy when that fits 4 KB, else with SSL_write
+ * calls of their own between the application's bytes, and the
+ * application's call returns its own count. A call that fails part-way
  * (SSL_ERROR_WANT_WRITE) must be repeated by the program with the same
  * arguments: the repeat resumes where the failed call stopped, so OpenSSL
  * sees its own failed write repeated as it requires. With
  * SSL_MODE_ENABLE_PARTIAL_WRITE a call returns the application bytes that
  * went out, and the next one goes on, as a gnutls_record_send always does.
  *
+ * A handshake that fails, in SSL_connect, SSL_accept, SSL_do_handshake,
+ * gnutls_handshake or the first reads and writes that run it, gets a span.
+ *
  * The functions are found past our definitions, or, when the program's
  * global scope has no libssl (Python's _ssl, the libcurl our exporter opens
- * load theirs privately), in the libssl (or libgnutls) already loaded. The
- * exporter's own HTTPS passes through: its threads are internal. */
+ * load theirs privately), in the libssl (libcrypto, libgnutls) already
+ * loaded. The exporter's own HTTPS passes through: its threads are
+ * internal. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <netinet/tcp.h>
