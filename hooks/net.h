@@ -78,6 +78,9 @@ struct oa_tls_conn {
 	 * application bytes have gone out. */
 	uint16_t lines_len, lines_sent;
 	uint8_t replaces;
+	/* A read or write moved plaintext: the handshake is over, and a
+	 * call's start needs no timestamp for a handshake failure's span. */
+	bool data_moved;
 	size_t before;
 	char lines[OA_INJECT_MAX];
 	/* Client: a write that failed (SSL_ERROR_WANT_WRITE) after taking

@@ -1,31 +1,36 @@
 /* HTTPS through OpenSSL and GnuTLS: the plaintext of SSL_read and SSL_write
- * (and their _ex variants), gnutls_record_recv and gnutls_record_send goes
- * to the same HTTP glue (http.c) as a plaintext socket's bytes, in the HTTP
+ * (and their _ex variants; an SSL BIO's BIO_read and BIO_write),
+ * gnutls_record_recv (_recv_seq) and gnutls_record_send (_send2) goes to
+ * the same HTTP glue (http.c) as a plaintext socket's bytes, in the HTTP
  * state of the socket the session reads and writes (SSL_get_fd,
  * gnutls_transport_get_int). The first call on a session takes that state
- * over: it
- * starts afresh for the session (the handshake's bytes made the socket's
- * parser give up already), and the socket's own reads and writes, the
- * ciphertext, are no longer watched. A session whose plaintext is not HTTP
- * keeps the state given up: its calls pass through after a look at the
- * slot.
+ * over: it starts afresh for the session (the handshake's bytes made the
+ * socket's parser give up already), and the socket's own reads and writes,
+ * the ciphertext, are no longer watched. A session whose plaintext is not
+ * HTTP keeps the state given up: its calls pass through after a look at
+ * the slot.
  *
  * A client request gets its traceparent as a plaintext one does, in header
  * lines inserted before the blank line ending its head, or, for a proxy's
  * request passing on the traceparent of the request it handles, a value
- * written instead of that one; they are written with SSL_write calls of
- * their own between the application's bytes, and the application's call
- * returns its own count. A call that fails part-way
+ * written instead of that one; they go out with the application's bytes
+ * in one SSL_write of a copy when that fits 4 KB, else with SSL_write
+ * calls of their own between the application's bytes, and the
+ * application's call returns its own count. A call that fails part-way
  * (SSL_ERROR_WANT_WRITE) must be repeated by the program with the same
  * arguments: the repeat resumes where the failed call stopped, so OpenSSL
  * sees its own failed write repeated as it requires. With
  * SSL_MODE_ENABLE_PARTIAL_WRITE a call returns the application bytes that
  * went out, and the next one goes on, as a gnutls_record_send always does.
  *
+ * A handshake that fails, in SSL_connect, SSL_accept, SSL_do_handshake,
+ * gnutls_handshake or the first reads and writes that run it, gets a span.
+ *
  * The functions are found past our definitions, or, when the program's
  * global scope has no libssl (Python's _ssl, the libcurl our exporter opens
- * load theirs privately), in the libssl (or libgnutls) already loaded. The
- * exporter's own HTTPS passes through: its threads are internal. */
+ * load theirs privately), in the libssl (libcrypto, libgnutls) already
+ * loaded. The exporter's own HTTPS passes through: its threads are
+ * internal. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -50,17 +55,32 @@ int SSL_shutdown(SSL *ssl);
 void SSL_free(SSL *ssl);
 ssize_t SSL_sendfile(SSL *ssl, int fd, off_t offset, size_t size, int flags);
 
+/* libcrypto's (bio.h). */
+typedef struct bio_st BIO;
+int BIO_read(BIO *bio, void *buf, int num);
+int BIO_read_ex(BIO *bio, void *buf, size_t num, size_t *readbytes);
+int BIO_write(BIO *bio, const void *buf, int num);
+int BIO_write_ex(BIO *bio, const void *buf, size_t num, size_t *written);
+
 /* GnuTLS's (gnutls.h). */
 typedef struct gnutls_session_int *gnutls_session_t;
 ssize_t gnutls_record_recv(gnutls_session_t session, void *data, size_t size);
 ssize_t gnutls_record_send(gnutls_session_t session, const void *data, size_t size);
+ssize_t gnutls_record_send2(gnutls_session_t session, const void *data, size_t size, size_t pad,
+			    unsigned flags);
+ssize_t gnutls_record_recv_seq(gnutls_session_t session, void *data, size_t size,
+			       unsigned char *seq);
 int gnutls_handshake(gnutls_session_t session);
 int gnutls_bye(gnutls_session_t session, int how);
 void gnutls_deinit(gnutls_session_t session);
 
-/* OpenSSL's constants (ssl.h, stable across 1.1 and 3) and GnuTLS's (gnutls.h). */
+/* OpenSSL's constants (ssl.h, bio.h, stable across 1.1 and 3) and GnuTLS's
+ * (gnutls.h). */
 enum {
 	X509_V_OK = 0,
+	TLS_ST_OK = 1,
+	BIO_TYPE_SSL = 7 | 0x0200,
+	BIO_C_GET_SSL = 110,
 	SSL_ERROR_SSL = 1,
 	SSL_ERROR_SYSCALL = 5,
 	SSL_ERROR_ZERO_RETURN = 6,
@@ -86,8 +106,9 @@ static char missing_mark;
 static void *find_next(const char *name)
 {
 	void *fn = dlsym(RTLD_NEXT, name);
-	static const char *const libraries[] = {"libssl.so.3", "libssl.so.1.1", "libssl.so",
-						"libgnutls.so.30"};
+	static const char *const libraries[] = {"libssl.so.3",	    "libssl.so.1.1",
+						"libssl.so",	    "libcrypto.so.3",
+						"libcrypto.so.1.1", "libgnutls.so.30"};
 	for (size_t i = 0; !fn && i < sizeof libraries / sizeof *libraries; i++) {
 		void *lib = dlopen(libraries[i], RTLD_LAZY | RTLD_NOLOAD);
 		if (lib) {
@@ -134,12 +155,21 @@ TLS_REAL(const void *, SSL_get_current_cipher, (const SSL *))
 TLS_REAL(const char *, SSL_CIPHER_standard_name, (const void *))
 TLS_REAL(long, SSL_ctrl, (SSL *, int, long, void *))
 TLS_REAL(long, SSL_get_verify_result, (const SSL *))
+TLS_REAL(int, SSL_get_state, (const SSL *))
+TLS_REAL(int, BIO_read, (BIO *, void *, int))
+TLS_REAL(int, BIO_read_ex, (BIO *, void *, size_t, size_t *))
+TLS_REAL(int, BIO_write, (BIO *, const void *, int))
+TLS_REAL(int, BIO_write_ex, (BIO *, const void *, size_t, size_t *))
+TLS_REAL(int, BIO_method_type, (const BIO *))
+TLS_REAL(long, BIO_ctrl, (BIO *, int, long, void *))
 TLS_REAL(const char *, SSL_get_servername, (const SSL *, int))
 TLS_REAL(const char *, X509_verify_cert_error_string, (long))
 TLS_REAL(unsigned long, ERR_peek_last_error, (void))
 TLS_REAL(const char *, ERR_reason_error_string, (unsigned long))
 TLS_REAL(ssize_t, gnutls_record_recv, (gnutls_session_t, void *, size_t))
 TLS_REAL(ssize_t, gnutls_record_send, (gnutls_session_t, const void *, size_t))
+TLS_REAL(ssize_t, gnutls_record_send2, (gnutls_session_t, const void *, size_t, size_t, unsigned))
+TLS_REAL(ssize_t, gnutls_record_recv_seq, (gnutls_session_t, void *, size_t, unsigned char *))
 TLS_REAL(int, gnutls_handshake, (gnutls_session_t))
 TLS_REAL(int, gnutls_bye, (gnutls_session_t, int))
 TLS_REAL(void, gnutls_deinit, (gnutls_session_t))
@@ -226,6 +256,24 @@ static void get_server_name(enum library lib, void *session, char *out, size_t c
 		out[0] = 0;
 }
 
+/* What the session's spans say of it; known once its handshake is over. */
+static void describe(enum library lib, void *ssl, struct oa_tls_conn *c)
+{
+	set_version(lib, ssl, c);
+	set_cipher(lib, ssl, c);
+	get_server_name(lib, ssl, c->server_name, sizeof c->server_name);
+}
+
+/* The first plaintext a session moves: a handshake run inside its first
+ * calls (SSL_set_accept_state, an SSL BIO's) ended after the takeover. */
+static void data_moved(enum library lib, void *ssl, struct oa_tls_conn *c)
+{
+	if (c->data_moved)
+		return;
+	c->data_moved = true;
+	describe(lib, ssl, c);
+}
+
 /* The session's first call: its socket's HTTP state starts afresh for the
  * plaintext, and the socket's own bytes go unwatched. A client keeps the
  * request that opened its connection (http.c: the parent of the first
@@ -251,9 +299,7 @@ static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library
 		memcpy(h->opener_tracestate, opener_tracestate, sizeof opener_tracestate);
 	}
 	memset(&h->tls, 0, sizeof h->tls);
-	set_version(lib, ssl, &h->tls);
-	set_cipher(lib, ssl, &h->tls);
-	get_server_name(lib, ssl, h->tls.server_name, sizeof h->tls.server_name);
+	describe(lib, ssl, &h->tls);
 	__atomic_store_n(&h->tls.session, ssl, __ATOMIC_RELEASE);
 	oa_fd_kind_clear(fd, OA_FD_WATCH);
 }
@@ -451,9 +497,161 @@ static bool relock(struct oa_thread *t, int fd, struct oa_fd *f, void *ssl)
 	return false;
 }
 
-/* ---- reads */
+/* ---- a read or write call */
 
-enum read_op { READ, READ_EX, PEEK, PEEK_EX, RECV };
+/* The function the program called, with the arguments beside the buffer
+ * that its real calls need again. An SSL BIO's read or write is its
+ * session's. */
+enum tls_op {
+	READ,
+	READ_EX,
+	PEEK,
+	PEEK_EX,
+	BIO_READ,
+	BIO_READ_EX,
+	RECV,
+	RECV_SEQ,
+	WRITE,
+	WRITE_EX,
+	BIO_WRITE,
+	BIO_WRITE_EX,
+	SEND,
+	SEND2,
+};
+
+struct tls_call {
+	enum tls_op op;
+	void *session; /* the SSL* (an SSL BIO's own), the gnutls_session_t */
+	BIO *bio;
+	unsigned char *seq; /* RECV_SEQ */
+	size_t pad;	    /* SEND2 */
+	unsigned flags;	    /* SEND2 */
+};
+
+static enum library call_library(const struct tls_call *call)
+{
+	return call->op == RECV || call->op == RECV_SEQ || call->op == SEND || call->op == SEND2
+		   ? GNUTLS
+		   : OPENSSL;
+}
+
+/* ---- handshake failures */
+
+/* Why OpenSSL's handshake failed: the certificate's verification result
+ * when that was the reason, else the reason of the error it queued (peeked
+ * at: the program reads the queue after us). */
+static const char *openssl_failure(void *ssl)
+{
+	unsigned long (*last_error)(void) = oa_real_ERR_peek_last_error();
+	const char *(*reason_string)(unsigned long) = oa_real_ERR_reason_error_string();
+	unsigned long error = last_error ? last_error() : 0;
+	const char *reason = error && reason_string ? reason_string(error) : NULL;
+	if (reason && strcmp(reason, "certificate verify failed") == 0) {
+		long (*verify_result)(const SSL *) = oa_real_SSL_get_verify_result();
+		const char *(*verify_string)(long) = oa_real_X509_verify_cert_error_string();
+		long verified = verify_result ? verify_result(ssl) : X509_V_OK;
+		if (verified != X509_V_OK && verify_string)
+			return verify_string(verified);
+	}
+	return reason ? reason : "SSL_ERROR_SSL";
+}
+
+/* The failure's error.type (*err instead: an errno), NULL when the call
+ * did not fail for good (a non-blocking handshake waits for the socket). */
+static const char *handshake_failure(enum library lib, void *ssl, int ret, int *err)
+{
+	if (lib == GNUTLS) {
+		int (*fatal)(int) = oa_real_gnutls_error_is_fatal();
+		const char *(*name)(int) = oa_real_gnutls_strerror_name();
+		if (ret >= 0 || (fatal && !fatal(ret)))
+			return NULL;
+		*err = 0;
+		const char *reason = name ? name(ret) : NULL;
+		return reason ? reason : "GNUTLS_E_UNKNOWN";
+	}
+	if (ret > 0)
+		return NULL;
+	int (*get_error)(const SSL *, int) = oa_real_SSL_get_error();
+	int why = get_error ? get_error(ssl, ret) : SSL_ERROR_SSL;
+	if (why == SSL_ERROR_SYSCALL && *err)
+		return "";
+	*err = 0;
+	if (why == SSL_ERROR_SYSCALL)
+		return "SSL_ERROR_SYSCALL";
+	return why == SSL_ERROR_SSL ? openssl_failure(ssl) : NULL;
+}
+
+#define HANDSHAKE_PAYLOAD 512
+
+/* The session whose failed handshake this thread reported last: a call
+ * the program makes on it after that (curl reads once before
+ * SSL_shutdown) fails again, without a span. */
+static __thread const void *failed_session __attribute__((tls_model("initial-exec")));
+
+/* "tls handshake <peer>", a child of the thread's current span. */
+static void handshake_span(struct oa_thread *t, enum library lib, void *ssl, int fd, uint64_t start,
+			   const char *error_type, int err)
+{
+	if (ssl == failed_session)
+		return;
+	failed_session = ssl;
+	struct oa_span_ctx parent, ctx;
+	oa_current_parent(t, &parent);
+	oa_span_ctx_start(t, &parent, &ctx);
+	struct oa_payload w;
+	if (!oa_net_span_begin(t, &w, &parent, &ctx, OA_KIND_INTERNAL, OA_SCOPE_SOCKETS, start,
+			       HANDSHAKE_PAYLOAD))
+		return;
+	static const char name[] = "tls handshake";
+	struct oa_fd *f = fd >= 0 && (oa_fd_kind(fd) & OA_FD_SOCKET) ? oa_fd_slot(fd) : NULL;
+	if (f && oa_fd_lock_slot(t, fd, f)) {
+		bool inet = f->family == AF_INET || f->family == AF_INET6;
+		if (inet) {
+			static const char prefix[] = "tls handshake ";
+			oa_payload_name_peer(&w, prefix, sizeof prefix - 1, f->family, &f->peer.sa,
+					     f->peer_len);
+			oa_payload_attr_sockaddr(&w, OA_KEY_NETWORK_PEER_ADDRESS, &f->peer.sa,
+						 f->peer_len);
+			oa_payload_attr_int(&w, OA_KEY_NETWORK_PEER_PORT,
+					    oa_sockaddr_port(&f->peer.sa));
+			char server[sizeof f->u.http.tls.server_name];
+			if (f->role == OA_ROLE_CLIENT) {
+				get_server_name(lib, ssl, server, sizeof server);
+				if (server[0])
+					oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, server,
+							    strlen(server));
+			}
+		} else {
+			oa_payload_text(&w, OA_ITEM_NAME, name, sizeof name - 1);
+		}
+		oa_fd_unlock(fd);
+	} else {
+		oa_payload_text(&w, OA_ITEM_NAME, name, sizeof name - 1);
+	}
+	if (err)
+		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);
+	else
+		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, error_type, strlen(error_type));
+	oa_net_span_end(t, &w, oa_now(), true);
+}
+
+/* A call that may have run the handshake (OpenSSL's reads and writes
+ * start it on a session that SSL_set_connect_state or
+ * SSL_set_accept_state prepared, an SSL BIO's too) and failed for good
+ * before it finished gets the span a failed SSL_connect does. The state
+ * the handshake reached outlives the failure: one after the handshake
+ * leaves TLS_ST_OK. */
+static void implicit_handshake_failure(struct oa_thread *t, void *ssl, int fd, uint64_t start,
+				       ssize_t ret, int err)
+{
+	int (*get_state)(const SSL *) = oa_real_SSL_get_state();
+	int failure_errno = err;
+	const char *error_type = handshake_failure(OPENSSL, ssl, (int)ret, &failure_errno);
+	if (error_type && get_state && get_state(ssl) != TLS_ST_OK && oa_family_on(OA_HOOK_SOCKETS))
+		handshake_span(t, OPENSSL, ssl, fd, start, error_type, failure_errno);
+}
+
+/* ---- reads */
 
 /* A GnuTLS read that returned nothing: the end of the stream (with or
  * without the peer's close_notify), or an error. */
@@ -468,15 +666,15 @@ static void recv_ended(struct oa_thread *t, int fd, struct oa_fd *f, ssize_t ret
 
 /* A read that returned nothing: the end of the stream, or an error, ends
  * the HTTP state as a socket's end or error does. */
-static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, enum read_op op, void *ssl,
+static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, const struct tls_call *call,
 		       ssize_t ret, int err)
 {
-	if (op == RECV) {
+	if (call_library(call) == GNUTLS) {
 		recv_ended(t, fd, f, ret);
 		return;
 	}
 	int (*get_error)(const SSL *, int) = oa_real_SSL_get_error();
-	int why = get_error ? get_error(ssl, (int)ret) : SSL_ERROR_SSL;
+	int why = get_error ? get_error(call->session, (int)ret) : SSL_ERROR_SSL;
 	if (why == SSL_ERROR_ZERO_RETURN || (why == SSL_ERROR_SYSCALL && !err))
 		oa_http_read_end(t, fd, f, 0);
 	else if (why == SSL_ERROR_SYSCALL)
@@ -485,59 +683,83 @@ static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, enum read_o
 		oa_http_read_end(t, fd, f, EPROTO);
 }
 
-static ssize_t read_real(enum read_op op, void *ssl, void *buf, size_t num, size_t *n)
+/* An _ex function's result; *n: the bytes it moved. */
+static ssize_t ex_result(int ret, size_t *n)
 {
-	ssize_t ret;
-	switch (op) {
-	case RECV:
-		ret = oa_real_gnutls_record_recv()(ssl, buf, num);
-		*n = ret > 0 ? (size_t)ret : 0;
-		return ret;
-	case READ:
-		ret = oa_real_SSL_read()(ssl, buf, (int)num);
-		*n = ret > 0 ? (size_t)ret : 0;
-		return ret;
-	case PEEK:
-		ret = oa_real_SSL_peek()(ssl, buf, (int)num);
-		*n = ret > 0 ? (size_t)ret : 0;
-		return ret;
-	case READ_EX:
-		ret = oa_real_SSL_read_ex()(ssl, buf, num, n);
-		break;
-	default:
-		ret = oa_real_SSL_peek_ex()(ssl, buf, num, n);
-		break;
-	}
 	if (ret <= 0)
 		*n = 0;
 	return ret;
 }
 
+static ssize_t read_real(const struct tls_call *call, void *buf, size_t num, size_t *n)
+{
+	void *s = call->session;
+	ssize_t ret;
+	switch (call->op) {
+	case RECV:
+		ret = oa_real_gnutls_record_recv()(s, buf, num);
+		break;
+	case RECV_SEQ:
+		ret = oa_real_gnutls_record_recv_seq()(s, buf, num, call->seq);
+		break;
+	case READ:
+		ret = oa_real_SSL_read()(s, buf, (int)num);
+		break;
+	case PEEK:
+		ret = oa_real_SSL_peek()(s, buf, (int)num);
+		break;
+	case BIO_READ:
+		ret = oa_real_BIO_read()(call->bio, buf, (int)num);
+		break;
+	case READ_EX:
+		return ex_result(oa_real_SSL_read_ex()(s, buf, num, n), n);
+	case PEEK_EX:
+		return ex_result(oa_real_SSL_peek_ex()(s, buf, num, n), n);
+	default:
+		return ex_result(oa_real_BIO_read_ex()(call->bio, buf, num, n), n);
+	}
+	*n = ret > 0 ? (size_t)ret : 0;
+	return ret;
+}
+
+/* Whether an OpenSSL call may run the handshake, and needs its start: the
+ * session (its slot f, locked) moved no plaintext yet, or its socket is
+ * still to be learnt. */
+static bool may_handshake(const struct tls_call *call, const struct oa_fd *f, bool probe)
+{
+	return call_library(call) == OPENSSL && (probe || (f && !f->u.http.tls.data_moved));
+}
+
 /* A peek takes the session over but feeds nothing: its bytes are read
  * again. */
-static ssize_t read_hooked(enum read_op op, void *ssl, void *buf, size_t num, size_t *n)
+static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, size_t *n)
 {
 	int saved = errno;
-	enum library lib = op == RECV ? GNUTLS : OPENSSL;
+	void *ssl = call->session;
+	enum library lib = call_library(call);
 	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
 	int fd = t ? session_fd(lib, ssl) : -1;
 	struct oa_fd *f = session_slot(t, lib, ssl, fd);
+	bool probe = t && fd == -1;
+	uint64_t start = may_handshake(call, f, probe) ? oa_now() : 0;
 	if (f)
 		oa_fd_unlock(fd);
-	bool probe = t && fd == -1;
 	if (probe)
 		probe_begin();
 	errno = saved;
-	ssize_t ret = read_real(op, ssl, buf, num, n);
+	ssize_t ret = read_real(call, buf, num, n);
 	int err = errno;
 	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
 		oa_fd_unlock(fd);
-	if (f && op != PEEK && op != PEEK_EX && relock(t, fd, f, ssl)) {
+	if (start && !*n)
+		implicit_handshake_failure(t, ssl, fd, start, ret, err);
+	if (f && call->op != PEEK && call->op != PEEK_EX && relock(t, fd, f, ssl)) {
 		if (*n) {
+			data_moved(lib, ssl, &f->u.http.tls);
 			struct iovec iov = {buf, *n};
 			oa_http_received(t, fd, f, &iov, 1, *n, false);
 		} else if (num) {
-			read_ended(t, fd, f, op, ssl, ret, err);
+			read_ended(t, fd, f, call, ret, err);
 		}
 		oa_fd_unlock_slot(fd, f);
 	}
@@ -556,7 +778,8 @@ OA_EXPORT int SSL_read(SSL *ssl, void *buf, int num)
 	if (num <= 0 || !oa_hook_enter())
 		return real(ssl, buf, num);
 	size_t n;
-	return (int)read_hooked(READ, ssl, buf, (size_t)num, &n);
+	return (int)read_hooked(&(struct tls_call){.op = READ, .session = ssl}, buf, (size_t)num,
+				&n);
 }
 
 OA_EXPORT int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
@@ -568,7 +791,8 @@ OA_EXPORT int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
 	}
 	if (!readbytes || !oa_hook_enter())
 		return real(ssl, buf, num, readbytes);
-	return (int)read_hooked(READ_EX, ssl, buf, num, readbytes);
+	return (int)read_hooked(&(struct tls_call){.op = READ_EX, .session = ssl}, buf, num,
+				readbytes);
 }
 
 OA_EXPORT int SSL_peek(SSL *ssl, void *buf, int num)
@@ -581,7 +805,8 @@ OA_EXPORT int SSL_peek(SSL *ssl, void *buf, int num)
 	if (num <= 0 || !oa_hook_enter())
 		return real(ssl, buf, num);
 	size_t n;
-	return (int)read_hooked(PEEK, ssl, buf, (size_t)num, &n);
+	return (int)read_hooked(&(struct tls_call){.op = PEEK, .session = ssl}, buf, (size_t)num,
+				&n);
 }
 
 OA_EXPORT int SSL_peek_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
@@ -593,27 +818,35 @@ OA_EXPORT int SSL_peek_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
 	}
 	if (!readbytes || !oa_hook_enter())
 		return real(ssl, buf, num, readbytes);
-	return (int)read_hooked(PEEK_EX, ssl, buf, num, readbytes);
+	return (int)read_hooked(&(struct tls_call){.op = PEEK_EX, .session = ssl}, buf, num,
+				readbytes);
 }
 
 /* ---- writes */
 
-enum write_op { WRITE, WRITE_EX, SEND };
-
 /* One real write of the function the program called; *n: bytes taken. */
-static ssize_t write_real(enum write_op op, void *ssl, const void *buf, size_t len, size_t *n)
+static ssize_t write_real(const struct tls_call *call, const void *buf, size_t len, size_t *n)
 {
+	void *s = call->session;
 	ssize_t ret;
-	if (op == WRITE_EX) {
-		ret = oa_real_SSL_write_ex()(ssl, buf, len, n);
-		if (ret <= 0)
-			*n = 0;
-		return ret;
+	switch (call->op) {
+	case WRITE_EX:
+		return ex_result(oa_real_SSL_write_ex()(s, buf, len, n), n);
+	case BIO_WRITE_EX:
+		return ex_result(oa_real_BIO_write_ex()(call->bio, buf, len, n), n);
+	case SEND:
+		ret = oa_real_gnutls_record_send()(s, buf, len);
+		break;
+	case SEND2:
+		ret = oa_real_gnutls_record_send2()(s, buf, len, call->pad, call->flags);
+		break;
+	case BIO_WRITE:
+		ret = oa_real_BIO_write()(call->bio, buf, (int)len);
+		break;
+	default:
+		ret = oa_real_SSL_write()(s, buf, (int)len);
+		break;
 	}
-	if (op == SEND)
-		ret = oa_real_gnutls_record_send()(ssl, buf, len);
-	else
-		ret = oa_real_SSL_write()(ssl, buf, (int)len);
 	*n = ret > 0 ? (size_t)ret : 0;
 	return ret;
 }
@@ -689,17 +922,72 @@ static size_t plan_write(struct oa_thread *t, struct oa_fd *f, long mode, const 
 	return 0;
 }
 
+/* An OpenSSL write whose rest (`left` application bytes) fits here with
+ * the header lines goes out in one call, one TLS record, so that a server
+ * that answers after a single read (openssl s_server -www reads one line)
+ * has the whole head. Larger ones, and GnuTLS's (a send repeated after
+ * GNUTLS_E_AGAIN returns the count of the one it finishes), give the lines
+ * records of their own. */
+#define STAGE_MAX 4096
+
+static bool stageable(const struct tls_call *call, const struct oa_tls_conn *c, size_t left)
+{
+	return call_library(call) == OPENSSL && c->lines_len && !c->lines_sent &&
+	       c->before + c->replaces <= left && left - c->replaces + c->lines_len <= STAGE_MAX;
+}
+
+/* The staged write: *ret its result, the application bytes taken in all
+ * returned, the lines' state moved on as write_with_lines does. One that
+ * fails is repeated with a buffer built again, maybe elsewhere on the
+ * stack: OpenSSL is told to accept a moving buffer (it checks only the
+ * address, the record already made). Not inlined: its 4 KB frame only
+ * when it copies. */
+static __attribute__((noinline)) size_t write_staged(const struct tls_call *call,
+						     struct oa_tls_conn *c, const void *buf,
+						     size_t num, size_t taken, ssize_t *ret)
+{
+	char stage[STAGE_MAX];
+	const char *app = (const char *)buf + taken;
+	size_t before = c->before, after = num - taken - before - c->replaces, n;
+	memcpy(stage, app, before);
+	memcpy(stage + before, c->lines, c->lines_len);
+	memcpy(stage + before + c->lines_len, app + before + c->replaces, after);
+	*ret = write_real(call, stage, before + c->lines_len + after, &n);
+	if (!n) {
+		long (*ctrl)(SSL *, int, long, void *) = oa_real_SSL_ctrl();
+		if (ctrl)
+			ctrl(call->session, SSL_CTRL_MODE, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER,
+			     NULL);
+		return taken;
+	}
+	if (n <= before) {
+		c->before -= n;
+		return taken + n;
+	}
+	if (n < before + c->lines_len) {
+		c->before = 0;
+		c->lines_sent = (uint16_t)(n - before);
+		return taken + before;
+	}
+	/* the replaced bytes count as written */
+	taken += n - c->lines_len + c->replaces;
+	c->lines_len = c->lines_sent = c->replaces = 0;
+	return taken;
+}
+
 /* Writes the application's bytes from `taken` on with the pending header
  * lines where they go; stops at the first failure (its return value in
  * *ret) or, with partial writes, a short write. Returns the application
  * bytes taken in all. */
-static size_t write_with_lines(enum write_op op, void *ssl, struct oa_tls_conn *c, bool partial,
+static size_t write_with_lines(const struct tls_call *call, struct oa_tls_conn *c, bool partial,
 			       const void *buf, size_t num, size_t taken, ssize_t *ret)
 {
+	if (stageable(call, c, num - taken))
+		return write_staged(call, c, buf, num, taken, ret);
 	size_t n;
 	for (;;) {
 		if (c->lines_len && !c->before) {
-			*ret = write_real(op, ssl, c->lines + c->lines_sent,
+			*ret = write_real(call, c->lines + c->lines_sent,
 					  (size_t)(c->lines_len - c->lines_sent), &n);
 			if (!n)
 				return taken;
@@ -716,7 +1004,7 @@ static size_t write_with_lines(enum write_op op, void *ssl, struct oa_tls_conn *
 			want = c->before;
 		if (!want)
 			return taken;
-		*ret = write_real(op, ssl, (const char *)buf + taken, want, &n);
+		*ret = write_real(call, (const char *)buf + taken, want, &n);
 		if (!n)
 			return taken;
 		taken += n;
@@ -728,12 +1016,12 @@ static size_t write_with_lines(enum write_op op, void *ssl, struct oa_tls_conn *
 }
 
 /* A GnuTLS send returns at most a record's bytes: partial writes, always. */
-static long write_mode(enum write_op op, void *ssl)
+static long write_mode(const struct tls_call *call)
 {
-	if (op == SEND)
+	if (call_library(call) == GNUTLS)
 		return SSL_MODE_ENABLE_PARTIAL_WRITE;
 	long (*ctrl)(SSL *, int, long, void *) = oa_real_SSL_ctrl();
-	return ctrl ? ctrl(ssl, SSL_CTRL_MODE, 0, NULL) : 0;
+	return ctrl ? ctrl(call->session, SSL_CTRL_MODE, 0, NULL) : 0;
 }
 
 /* The header lines go in TLS records of their own: with Nagle's algorithm
@@ -756,11 +1044,12 @@ static void uncork(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
 }
 
-static ssize_t write_hooked(enum write_op op, void *ssl, const void *buf, size_t num,
+static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t num,
 			    size_t *written)
 {
 	int saved = errno;
-	enum library lib = op == SEND ? GNUTLS : OPENSSL;
+	void *ssl = call->session;
+	enum library lib = call_library(call);
 	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
 	int fd = t ? session_fd(lib, ssl) : -1;
 	struct oa_fd *f = session_slot(t, lib, ssl, fd);
@@ -768,13 +1057,14 @@ static ssize_t write_hooked(enum write_op op, void *ssl, const void *buf, size_t
 	long mode = 0;
 	size_t from = 0;
 	if (f && f->role == OA_ROLE_CLIENT) {
-		mode = write_mode(op, ssl);
+		mode = write_mode(call);
 		c = &f->u.http.tls;
 		from = plan_write(t, f, mode, buf, num);
 	}
+	bool probe = t && fd == -1;
+	uint64_t start = may_handshake(call, f, probe) ? oa_now() : 0;
 	if (f)
 		oa_fd_unlock(fd);
-	bool probe = t && fd == -1;
 	if (probe)
 		probe_begin();
 	errno = saved;
@@ -783,14 +1073,14 @@ static ssize_t write_hooked(enum write_op op, void *ssl, const void *buf, size_t
 	int err;
 	if (c && (from || c->lines_len)) {
 		bool partial = mode & SSL_MODE_ENABLE_PARTIAL_WRITE;
-		bool corked = cork(fd);
-		taken = write_with_lines(op, ssl, c, partial, buf, num, from, &ret);
+		bool corked = !stageable(call, c, num - from) && cork(fd);
+		taken = write_with_lines(call, c, partial, buf, num, from, &ret);
 		err = errno;
 		if (corked)
 			uncork(fd);
 		if (taken == num || (partial && taken)) {
 			/* a repeated call returns what the first would have */
-			ret = op == WRITE_EX ? 1 : (ssize_t)taken;
+			ret = call->op == WRITE_EX || call->op == BIO_WRITE_EX ? 1 : (ssize_t)taken;
 		} else if (!partial) {
 			/* to be repeated: what went out stays taken */
 			c->retry_buf = buf;
@@ -798,13 +1088,16 @@ static ssize_t write_hooked(enum write_op op, void *ssl, const void *buf, size_t
 			c->retry_taken = taken;
 		}
 	} else {
-		ret = write_real(op, ssl, buf, num, &taken);
+		ret = write_real(call, buf, num, &taken);
 		err = errno;
 	}
 	*written = ret > 0 ? taken : 0;
 	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
 		oa_fd_unlock(fd);
+	if (start && ret <= 0 && !taken)
+		implicit_handshake_failure(t, ssl, fd, start, ret, err);
 	if (f && taken > from && relock(t, fd, f, ssl)) {
+		data_moved(lib, ssl, &f->u.http.tls);
 		struct iovec iov = {(char *)buf + from, taken - from};
 		oa_http_sent(t, fd, f, &iov, 1, taken - from);
 		oa_fd_unlock_slot(fd, f);
@@ -824,7 +1117,8 @@ OA_EXPORT int SSL_write(SSL *ssl, const void *buf, int num)
 	if (num <= 0 || !oa_hook_enter())
 		return real(ssl, buf, num);
 	size_t written;
-	return (int)write_hooked(WRITE, ssl, buf, (size_t)num, &written);
+	return (int)write_hooked(&(struct tls_call){.op = WRITE, .session = ssl}, buf, (size_t)num,
+				 &written);
 }
 
 OA_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *written)
@@ -837,7 +1131,8 @@ OA_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *writte
 	if (!num || !oa_hook_enter())
 		return real(ssl, buf, num, written);
 	size_t n;
-	int ret = (int)write_hooked(WRITE_EX, ssl, buf, num, &n);
+	int ret =
+	    (int)write_hooked(&(struct tls_call){.op = WRITE_EX, .session = ssl}, buf, num, &n);
 	if (written)
 		*written = n;
 	return ret;
@@ -869,6 +1164,107 @@ OA_EXPORT ssize_t SSL_sendfile(SSL *ssl, int fd, off_t offset, size_t size, int 
 	return r;
 }
 
+/* ---- SSL BIOs */
+
+/* An SSL BIO (BIO_f_ssl; openssl s_server -www reads and writes through
+ * one under a buffering BIO) moves its session's plaintext with libssl's
+ * internal functions, past SSL_read and SSL_write: its own BIO_read and
+ * BIO_write calls (the buffering BIO's come through libcrypto's PLT) are
+ * the session's reads and writes. Another BIO passes through after a look
+ * at its type; the calls our hooks make inside the library (libssl's on a
+ * session's socket BIO, an SSL BIO's under SSL_read) pass at the guard,
+ * so no plaintext is seen twice. */
+static SSL *bio_session(BIO *bio)
+{
+	int (*method_type)(const BIO *) = oa_real_BIO_method_type();
+	long (*ctrl)(BIO *, int, long, void *) = oa_real_BIO_ctrl();
+	if (!bio || !method_type || !ctrl || !tls_on() || method_type(bio) != BIO_TYPE_SSL)
+		return NULL;
+	SSL *ssl = NULL;
+	int saved = errno;
+	ctrl(bio, BIO_C_GET_SSL, 0, &ssl);
+	errno = saved;
+	return ssl;
+}
+
+OA_EXPORT int BIO_read(BIO *bio, void *buf, int num)
+{
+	int (*real)(BIO *, void *, int) = oa_real_BIO_read();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (num <= 0 || !oa_hook_enter())
+		return real(bio, buf, num);
+	SSL *ssl = bio_session(bio);
+	if (!ssl) {
+		oa_hook_leave();
+		return real(bio, buf, num);
+	}
+	size_t n;
+	return (int)read_hooked(&(struct tls_call){.op = BIO_READ, .session = ssl, .bio = bio}, buf,
+				(size_t)num, &n);
+}
+
+OA_EXPORT int BIO_read_ex(BIO *bio, void *buf, size_t num, size_t *readbytes)
+{
+	int (*real)(BIO *, void *, size_t, size_t *) = oa_real_BIO_read_ex();
+	if (!real) {
+		errno = ENOSYS;
+		return 0;
+	}
+	if (!readbytes || !oa_hook_enter())
+		return real(bio, buf, num, readbytes);
+	SSL *ssl = bio_session(bio);
+	if (!ssl) {
+		oa_hook_leave();
+		return real(bio, buf, num, readbytes);
+	}
+	return (int)read_hooked(&(struct tls_call){.op = BIO_READ_EX, .session = ssl, .bio = bio},
+				buf, num, readbytes);
+}
+
+OA_EXPORT int BIO_write(BIO *bio, const void *buf, int num)
+{
+	int (*real)(BIO *, const void *, int) = oa_real_BIO_write();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (num <= 0 || !oa_hook_enter())
+		return real(bio, buf, num);
+	SSL *ssl = bio_session(bio);
+	if (!ssl) {
+		oa_hook_leave();
+		return real(bio, buf, num);
+	}
+	size_t written;
+	return (int)write_hooked(&(struct tls_call){.op = BIO_WRITE, .session = ssl, .bio = bio},
+				 buf, (size_t)num, &written);
+}
+
+OA_EXPORT int BIO_write_ex(BIO *bio, const void *buf, size_t num, size_t *written)
+{
+	int (*real)(BIO *, const void *, size_t, size_t *) = oa_real_BIO_write_ex();
+	if (!real) {
+		errno = ENOSYS;
+		return 0;
+	}
+	if (!num || !oa_hook_enter())
+		return real(bio, buf, num, written);
+	SSL *ssl = bio_session(bio);
+	if (!ssl) {
+		oa_hook_leave();
+		return real(bio, buf, num, written);
+	}
+	size_t n;
+	int ret = (int)write_hooked(
+	    &(struct tls_call){.op = BIO_WRITE_EX, .session = ssl, .bio = bio}, buf, num, &n);
+	if (written)
+		*written = n;
+	return ret;
+}
+
 /* ---- handshakes */
 
 /* A handshake learns the socket of a session the library cannot name, so
@@ -889,96 +1285,6 @@ static int handshake_real(enum handshake_op op, void *ssl)
 	default:
 		return oa_real_gnutls_handshake()(ssl);
 	}
-}
-
-/* Why OpenSSL's handshake failed: the certificate's verification result
- * when that was the reason, else the reason of the error it queued (peeked
- * at: the program reads the queue after us). */
-static const char *openssl_failure(void *ssl)
-{
-	unsigned long (*last_error)(void) = oa_real_ERR_peek_last_error();
-	const char *(*reason_string)(unsigned long) = oa_real_ERR_reason_error_string();
-	unsigned long error = last_error ? last_error() : 0;
-	const char *reason = error && reason_string ? reason_string(error) : NULL;
-	if (reason && strcmp(reason, "certificate verify failed") == 0) {
-		long (*verify_result)(const SSL *) = oa_real_SSL_get_verify_result();
-		const char *(*verify_string)(long) = oa_real_X509_verify_cert_error_string();
-		long verified = verify_result ? verify_result(ssl) : X509_V_OK;
-		if (verified != X509_V_OK && verify_string)
-			return verify_string(verified);
-	}
-	return reason ? reason : "SSL_ERROR_SSL";
-}
-
-/* The failure's error.type (*err instead: an errno), NULL when the call
- * did not fail for good (a non-blocking handshake waits for the socket). */
-static const char *handshake_failure(enum library lib, void *ssl, int ret, int *err)
-{
-	if (lib == GNUTLS) {
-		int (*fatal)(int) = oa_real_gnutls_error_is_fatal();
-		const char *(*name)(int) = oa_real_gnutls_strerror_name();
-		if (ret >= 0 || (fatal && !fatal(ret)))
-			return NULL;
-		*err = 0;
-		const char *reason = name ? name(ret) : NULL;
-		return reason ? reason : "GNUTLS_E_UNKNOWN";
-	}
-	if (ret > 0)
-		return NULL;
-	int (*get_error)(const SSL *, int) = oa_real_SSL_get_error();
-	int why = get_error ? get_error(ssl, ret) : SSL_ERROR_SSL;
-	if (why == SSL_ERROR_SYSCALL && *err)
-		return "";
-	*err = 0;
-	if (why == SSL_ERROR_SYSCALL)
-		return "SSL_ERROR_SYSCALL";
-	return why == SSL_ERROR_SSL ? openssl_failure(ssl) : NULL;
-}
-
-#define HANDSHAKE_PAYLOAD 512
-
-/* "tls handshake <peer>", a child of the thread's current span. */
-static void handshake_span(struct oa_thread *t, enum library lib, void *ssl, int fd, uint64_t start,
-			   const char *error_type, int err)
-{
-	struct oa_span_ctx parent, ctx;
-	oa_current_parent(t, &parent);
-	oa_span_ctx_start(t, &parent, &ctx);
-	struct oa_payload w;
-	if (!oa_net_span_begin(t, &w, &parent, &ctx, OA_KIND_INTERNAL, OA_SCOPE_SOCKETS, start,
-			       HANDSHAKE_PAYLOAD))
-		return;
-	static const char name[] = "tls handshake";
-	struct oa_fd *f = fd >= 0 && (oa_fd_kind(fd) & OA_FD_SOCKET) ? oa_fd_slot(fd) : NULL;
-	if (f && oa_fd_lock_slot(t, fd, f)) {
-		bool inet = f->family == AF_INET || f->family == AF_INET6;
-		if (inet) {
-			static const char prefix[] = "tls handshake ";
-			oa_payload_name_peer(&w, prefix, sizeof prefix - 1, f->family, &f->peer.sa,
-					     f->peer_len);
-			oa_payload_attr_sockaddr(&w, OA_KEY_NETWORK_PEER_ADDRESS, &f->peer.sa,
-						 f->peer_len);
-			oa_payload_attr_int(&w, OA_KEY_NETWORK_PEER_PORT,
-					    oa_sockaddr_port(&f->peer.sa));
-			char server[sizeof f->u.http.tls.server_name];
-			if (f->role == OA_ROLE_CLIENT) {
-				get_server_name(lib, ssl, server, sizeof server);
-				if (server[0])
-					oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, server,
-							    strlen(server));
-			}
-		} else {
-			oa_payload_text(&w, OA_ITEM_NAME, name, sizeof name - 1);
-		}
-		oa_fd_unlock(fd);
-	} else {
-		oa_payload_text(&w, OA_ITEM_NAME, name, sizeof name - 1);
-	}
-	if (err)
-		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);
-	else
-		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, error_type, strlen(error_type));
-	oa_net_span_end(t, &w, oa_now(), true);
 }
 
 static int handshake(enum handshake_op op, void *ssl)
@@ -1053,6 +1359,8 @@ static void session_ended(enum library lib, void *ssl)
 	struct oa_thread *t = oa_thread_get();
 	int fd = t ? session_fd(lib, ssl) : -1;
 	sessions_remove(ssl);
+	if (ssl == failed_session)
+		failed_session = NULL;
 	struct oa_fd *f = fd >= 0 && (oa_fd_kind(fd) & OA_FD_SOCKET) ? oa_fd_slot(fd) : NULL;
 	if (f && oa_fd_lock_slot(t, fd, f)) {
 		if (f->u.http.tls.session == ssl) {
@@ -1101,7 +1409,7 @@ OA_EXPORT ssize_t gnutls_record_recv(gnutls_session_t session, void *data, size_
 	if (!size || !oa_hook_enter())
 		return real(session, data, size);
 	size_t n;
-	return read_hooked(RECV, session, data, size, &n);
+	return read_hooked(&(struct tls_call){.op = RECV, .session = session}, data, size, &n);
 }
 
 OA_EXPORT ssize_t gnutls_record_send(gnutls_session_t session, const void *data, size_t size)
@@ -1115,7 +1423,43 @@ OA_EXPORT ssize_t gnutls_record_send(gnutls_session_t session, const void *data,
 	if (!size || !oa_hook_enter())
 		return real(session, data, size);
 	size_t written;
-	return write_hooked(SEND, session, data, size, &written);
+	return write_hooked(&(struct tls_call){.op = SEND, .session = session}, data, size,
+			    &written);
+}
+
+/* gnutls_record_send's own call of it passes at the guard. */
+OA_EXPORT ssize_t gnutls_record_send2(gnutls_session_t session, const void *data, size_t size,
+				      size_t pad, unsigned flags)
+{
+	ssize_t (*real)(gnutls_session_t, const void *, size_t, size_t, unsigned) =
+	    oa_real_gnutls_record_send2();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!size || !oa_hook_enter())
+		return real(session, data, size, pad, flags);
+	size_t written;
+	return write_hooked(
+	    &(struct tls_call){.op = SEND2, .session = session, .pad = pad, .flags = flags}, data,
+	    size, &written);
+}
+
+/* DTLS's: the record's sequence number goes to seq. */
+OA_EXPORT ssize_t gnutls_record_recv_seq(gnutls_session_t session, void *data, size_t size,
+					 unsigned char *seq)
+{
+	ssize_t (*real)(gnutls_session_t, void *, size_t, unsigned char *) =
+	    oa_real_gnutls_record_recv_seq();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!size || !oa_hook_enter())
+		return real(session, data, size, seq);
+	size_t n;
+	return read_hooked(&(struct tls_call){.op = RECV_SEQ, .session = session, .seq = seq}, data,
+			   size, &n);
 }
 
 OA_EXPORT int gnutls_handshake(gnutls_session_t session)

@@ -16,14 +16,25 @@ self-signed certificate made here with `openssl req`:
   localhost (SNI): server.address localhost on its CLIENT and SERVER span;
 - `openssl s_server` (TLS 1.2, answering what the test writes to its
   stdin) and curl: one CLIENT and one SERVER span, one trace;
+- `openssl s_server -www` (an SSL BIO under a buffering BIO, answering
+  after the request's first line) and curl: one CLIENT and one SERVER
+  span, one trace; a Python client whose handshake runs inside its first
+  write (do_handshake_on_connect=False) without the certificate: a
+  `tls handshake` span, an error, on both ends;
 - the clients export over HTTPS (an untraced nginx in front of the
   receiver): the exporter's own TLS requests make no spans;
 - nginx proxying to its own HTTPS server: the upstream request's
   traceparent names nginx's CLIENT span, the caller's own rewritten;
+- tests/programs/gnutls_peer: a GnuTLS client and server moving their
+  plaintext with gnutls_record_send2 and gnutls_record_recv_seq only:
+  connect, CLIENT and SERVER spans, the traceparent line naming the CLIENT
+  span;
 - tests/programs/tls_peer: a request whose writes OpenSSL refuses with
   SSL_ERROR_WANT_WRITE, repeated, or takes in part (partial writes), or
-  whose head ends in the CR of a write: the server gets every byte, with
-  the traceparent line naming the CLIENT span."""
+  whose head ends in the CR of a write, or a small one the hooks copy with
+  its header lines into one record, refused once and repeated from
+  elsewhere on the stack: the server gets every byte, with the traceparent
+  line naming the CLIENT span."""
 
 import http.client
 import os
@@ -460,11 +471,93 @@ def openssl_server(workdir):
     check_pairs('s_server', clients, servers, '1.2')
 
 
+# The handshake runs inside the first write (SSL_write_ex); the default
+# context refuses the self-signed certificate.
+PY_IMPLICIT = '''
+import socket, ssl, sys
+context = ssl.create_default_context()
+with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10) as raw:
+    tls = context.wrap_socket(raw, server_hostname='localhost', do_handshake_on_connect=False)
+    try:
+        tls.sendall(b'GET / HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')
+    except ssl.SSLError as error:
+        print(type(error).__name__)
+'''
+
+
+def www_server(workdir, receiver, port, name):
+    env = traced_env(receiver, {'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': name,
+                                'OTLPAUTO_EXIT_TIMEOUT': '30s'})
+    argv = [OPENSSL, 's_server', '-www', '-quiet', '-naccept', '1', '-accept',
+            f'127.0.0.1:{port}', '-cert', os.path.join(workdir, 'cert.pem'),
+            '-key', os.path.join(workdir, 'key.pem')]
+    return Popen(argv, env, timeout=60)
+
+
+def openssl_www(workdir):
+    """s_server -www reads and writes through an SSL BIO (BIO_read and
+    BIO_write below its buffering BIO), with the handshake inside the first
+    read."""
+    port, refusing_port = free_port(), free_port()
+    with Receiver() as receiver:
+        with www_server(workdir, receiver, port, 'www') as server:
+            check(listening(port, server.process), 's_server -www listens')
+            curl = run_traced([CURL, '-sk', '-w', '%{http_code}', f'https://127.0.0.1:{port}/',
+                               '-o', '/dev/null'], receiver,
+                              env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'curl'},
+                              timeout=30)
+            check_equal(server.process.wait(30), 0, 's_server -www exits 0 after its connection')
+        with www_server(workdir, receiver, refusing_port, 'www-refusing') as server:
+            check(listening(refusing_port, server.process), 'the second s_server -www listens')
+            python = run_traced([sys.executable, '-c', PY_IMPLICIT, refusing_port], receiver,
+                                env={'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': 'python'},
+                                timeout=30)
+            server.process.wait(30)
+        receiver.wait_for_spans(6, timeout=10)
+        time.sleep(0.5)
+        spans = receiver.spans
+    check_equal(curl.stdout, '200', 'www: curl\'s answer')
+    check_equal(python.stdout.strip(), 'SSLCertVerificationError',
+                'www: python without the certificate, refused in its first write')
+    check(len(spans) == 6, 'www: exactly 6 spans',
+          [(s['name'], s['resource'].get('service.name')) for s in spans])
+    check_holds('www: trees whole, ids unique', assert_tree_whole, spans)
+    clients = spans_where(by_service(spans, 'curl'), KIND_CLIENT, 'otlpauto.http')
+    servers = spans_where(by_service(spans, 'www'), KIND_SERVER, 'otlpauto.http')
+    check_equal((len(by_service(spans, 'curl')), len(clients), len(by_service(spans, 'www')),
+                 len(servers)), (2, 1, 1, 1),
+                'www: curl\'s connect and CLIENT span, one SERVER span')
+    check_pairs('www', clients, servers, '1.3')
+    check_equal([(attr(s, 'url.path'), attr(s, 'http.response.status_code'),
+                  attr(s, 'server.port'), s['status_code'] == STATUS_ERROR) for s in servers],
+                [('/', 200, port, False)], 'www: the SERVER span\'s path, status and port')
+    check_equal([(attr(c, 'url.full'), attr(c, 'http.response.status_code')) for c in clients],
+                [(f'https://127.0.0.1:{port}/', 200)], 'www: the CLIENT span')
+
+    failures = [s for s in spans if s['name'].startswith('tls handshake')]
+    mine = [s for s in failures if s['resource'].get('service.name') == 'python']
+    theirs = [s for s in failures if s['resource'].get('service.name') == 'www-refusing']
+    check_equal((len(failures), len(mine), len(theirs), len(by_service(spans, 'python'))),
+                (2, 1, 1, 2), 'www: a failed handshake span on each end, python\'s after its '
+                'connect span')
+    check_equal([(s['name'], attr(s, 'error.type'), attr(s, 'server.address'),
+                  s['status_code'] == STATUS_ERROR) for s in mine],
+                [(f'tls handshake 127.0.0.1:{refusing_port}', 'self-signed certificate',
+                  'localhost', True)],
+                'www: python\'s handshake, run by its first write, an error: the verification '
+                'result, the name it sent')
+    check_equal([(s['name'].startswith('tls handshake 127.0.0.1:'),
+                  attr(s, 'network.peer.address'), attr(s, 'error.type'),
+                  s['status_code'] == STATUS_ERROR, s['parent_span_id']) for s in theirs],
+                [(True, '127.0.0.1', 'tlsv1 alert unknown ca', True, '')],
+                'www: s_server\'s handshake, run by its first read, an error: the client\'s alert')
+
+
 def write_retries(workdir):
     if not (builddir() / 'tests' / 'programs' / 'tls_peer').exists():
         print('skip: tls_peer not built (no libssl-dev): repeated TLS writes untested')
         return
-    for mode in ('retry', 'partial', 'split'):
+    for mode in ('retry', 'partial', 'split', 'staged'):
         with Receiver() as receiver:
             result = run_traced([program('tls_peer'), os.path.join(workdir, 'cert.pem'),
                                  os.path.join(workdir, 'key.pem'), mode], receiver,
@@ -502,6 +595,41 @@ def write_retries(workdir):
                         f'{mode}: status codes')
 
 
+def gnutls_record_variants(workdir):
+    if not (builddir() / 'tests' / 'programs' / 'gnutls_peer').exists():
+        print('skip: gnutls_peer not built (no libgnutls28-dev): gnutls_record_send2 untested')
+        return
+    with Receiver() as receiver:
+        result = run_traced([program('gnutls_peer'), os.path.join(workdir, 'cert.pem'),
+                             os.path.join(workdir, 'key.pem')], receiver,
+                            env={'OTLPAUTO_HOOKS': HOOKS}, timeout=60)
+        receiver.wait_for_spans(3, timeout=10)
+        time.sleep(0.3)
+        spans = receiver.spans
+    check(result.returncode == 0, 'gnutls_peer exits 0', result.stderr)
+    check(result.stdout.startswith('client answer HTTP/1.1 200 OK\n'), 'gnutls_peer: answer',
+          result.stdout)
+    clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+    servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
+    check_equal((len(spans), len(clients), len(servers)), (3, 1, 1),
+                'gnutls_peer: connect, CLIENT and SERVER spans')
+    if len(clients) == 1 and len(servers) == 1:
+        client, server = clients[0], servers[0]
+        check_equal([line for line in result.stdout.splitlines()
+                     if line.lower().startswith('server head traceparent')],
+                    [f'server head traceparent: 00-{client["trace_id"]}-{client["span_id"]}-01'],
+                    'gnutls_peer: one traceparent line (gnutls_record_send2), naming the CLIENT '
+                    'span')
+        check_equal((server['trace_id'], server['parent_span_id'], attr(server, 'url.path'),
+                     attr(server, 'url.scheme'), attr(server, 'http.response.status_code')),
+                    (client['trace_id'], client['span_id'], '/seq', 'https', 200),
+                    'gnutls_peer: the SERVER span (gnutls_record_recv_seq), the CLIENT span\'s '
+                    'child')
+        check_equal((attr(client, 'http.response.status_code'),
+                     attr(client, 'tls.protocol.version')), (200, '1.3'),
+                    'gnutls_peer: the CLIENT span read its answer (gnutls_record_recv_seq)')
+
+
 def test():
     if not os.access(NGINX, os.X_OK) or not os.access(OPENSSL, os.X_OK):
         skip('nginx or openssl is not installed')
@@ -517,7 +645,9 @@ def test():
         server_name(workdir)
         reverse_proxy(workdir)
         openssl_server(workdir)
+        openssl_www(workdir)
         write_retries(workdir)
+        gnutls_record_variants(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -10,6 +10,10 @@
  *            after each short write
  *   split    blocking SSL_writes, the first ending with the CR of the blank
  *            line that ends the head
+ *   staged   a request small enough for the hooks to write with its header
+ *            lines in one record (a copy), without a body, through a BIO
+ *            that refuses its first write (as a full socket would), repeated
+ *            from deeper on the stack: the copy moves
  * Prints what the client sent and what the server received (the head, the
  * body's length and checksum). */
 #include <arpa/inet.h>
@@ -19,6 +23,7 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +89,39 @@ static void *serve(void *arg)
 	return NULL;
 }
 
+/* staged: the client's writes go through this filter over its socket BIO,
+ * which refuses the first record longer than 1000 bytes once. */
+static bool refused;
+
+static int refuse_once_write(BIO *bio, const char *data, int len)
+{
+	BIO_clear_retry_flags(bio);
+	if (len > 1000 && !refused) {
+		refused = true;
+		BIO_set_retry_write(bio);
+		return -1;
+	}
+	int r = BIO_write(BIO_next(bio), data, len);
+	BIO_copy_next_retry(bio);
+	return r;
+}
+
+static long refuse_once_ctrl(BIO *bio, int cmd, long num, void *ptr)
+{
+	return BIO_ctrl(BIO_next(bio), cmd, num, ptr);
+}
+
+static void refuse_first_write(SSL *ssl, int fd)
+{
+	BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_FILTER, "refuse once");
+	BIO_meth_set_write(method, refuse_once_write);
+	BIO_meth_set_ctrl(method, refuse_once_ctrl);
+	BIO *filter = BIO_new(method);
+	BIO_set_init(filter, 1);
+	SSL_set_bio(ssl, BIO_new_socket(fd, BIO_NOCLOSE),
+		    BIO_push(filter, BIO_new_socket(fd, BIO_NOCLOSE)));
+}
+
 /* Waits until the socket can take what OpenSSL asked for. */
 static void wait_for(SSL *ssl, int ret)
 {
@@ -96,11 +134,22 @@ static void wait_for(SSL *ssl, int ret)
 
 static int retries;
 
-/* SSL_write of buf, the same arguments again after WANT_WRITE. */
+/* SSL_write, called `depth` KB deeper on the stack. */
+static int write_deeper(SSL *ssl, const char *buf, size_t len, int depth)
+{
+	volatile char frame[1024];
+	frame[0] = (char)depth;
+	if (depth)
+		return write_deeper(ssl, buf, len, depth - 1) + frame[0] - depth;
+	return SSL_write(ssl, buf, (int)len);
+}
+
+/* SSL_write of buf, the same arguments again after WANT_WRITE (each time
+ * from deeper on the stack). */
 static void write_repeating(SSL *ssl, const char *buf, size_t len)
 {
 	for (;;) {
-		int r = SSL_write(ssl, buf, (int)len);
+		int r = write_deeper(ssl, buf, len, retries % 4);
 		if (r > 0) {
 			if ((size_t)r != len)
 				die("client: a short write without partial writes");
@@ -128,8 +177,9 @@ static void write_partial(SSL *ssl, const char *buf, size_t len)
 int main(int argc, char **argv)
 {
 	if (argc != 4)
-		die("usage: tls_peer CERT KEY retry|partial|split");
+		die("usage: tls_peer CERT KEY retry|partial|split|staged");
 	const char *mode = argv[3];
+	bool staged = strcmp(mode, "staged") == 0;
 	server_ctx = SSL_CTX_new(TLS_server_method());
 	if (SSL_CTX_use_certificate_file(server_ctx, argv[1], SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(server_ctx, argv[2], SSL_FILETYPE_PEM) != 1)
@@ -156,19 +206,23 @@ int main(int argc, char **argv)
 	SSL_CTX *client_ctx = SSL_CTX_new(TLS_client_method());
 	SSL *ssl = SSL_new(client_ctx);
 	SSL_set_fd(ssl, fd);
+	if (staged)
+		refuse_first_write(ssl, fd);
 	if (SSL_connect(ssl) != 1)
 		die("SSL_connect");
+	refused = false;
 
 	static char request[PAD_LEN + BODY_LEN + 256];
+	int body = staged ? 0 : BODY_LEN;
 	int head = snprintf(request, sizeof request,
 			    "POST /upload HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Pad: %0*d\r\n"
 			    "Content-Length: %d\r\n\r\n",
-			    ntohs(addr.sin_port), PAD_LEN, 0, BODY_LEN);
-	for (int i = 0; i < BODY_LEN; i++)
+			    ntohs(addr.sin_port), staged ? 3000 : PAD_LEN, 0, body);
+	for (int i = 0; i < body; i++)
 		request[head + i] = (char)('a' + i % 26);
-	size_t total = (size_t)head + BODY_LEN;
-	printf("client body %d %08x\n", BODY_LEN,
-	       checksum((unsigned char *)request + head, BODY_LEN));
+	size_t total = (size_t)head + (size_t)body;
+	printf("client body %d %08x\n", body,
+	       checksum((unsigned char *)request + head, (size_t)body));
 	if (strcmp(mode, "split") == 0) {
 		write_repeating(ssl, request, (size_t)head - 1);
 		write_repeating(ssl, request + head - 1, total - (size_t)head + 1);
