@@ -514,28 +514,42 @@ static const char *content_type(const struct oa_config *cfg)
 #define CONTENT_LENGTH_ROOM 40
 
 /* The built-in client's request head, all but its Content-Length. */
+static size_t print_plain_head(char *out, size_t size, const struct oa_config *cfg,
+			       const struct oa_http_url *url, bool gzip)
+{
+	/* "http://host?q" asks for "/?q" */
+	const char *slash = url->target_len && url->target[0] == '/' ? "" : "/";
+	size_t n = (size_t)snprintf(
+	    out, size, "POST %s%.*s HTTP/1.1\r\nHost: %.*s\r\n" USER_AGENT "\r\n%s\r\n%s", slash,
+	    (int)url->target_len, url->target, (int)url->authority_len, url->authority,
+	    content_type(cfg), gzip ? "Content-Encoding: gzip\r\n" : "");
+	for (size_t i = 0; i < cfg->headers.n; i++) {
+		const struct oa_kv *kv = &cfg->headers.items[i];
+		n += (size_t)snprintf(out ? out + n : NULL, out ? size - n : 0, "%s:%s%s\r\n",
+				      kv->key, kv->value[0] ? " " : "", kv->value);
+	}
+	return n;
+}
+
+/* The built-in client's request head, all but its Content-Length (for
+ * which CONTENT_LENGTH_ROOM bytes follow). Malformed headers are left out. */
 static char *build_plain_head(const struct oa_config *cfg, const struct oa_http_url *url, bool gzip,
 			      size_t *len)
 {
-	size_t size =
-	    64 + url->target_len + url->authority_len + sizeof USER_AGENT + CONTENT_LENGTH_ROOM;
-	for (size_t i = 0; i < cfg->headers.n; i++)
-		size += strlen(cfg->headers.items[i].key) + strlen(cfg->headers.items[i].value) + 4;
-	char *head = malloc(size);
-	if (!head)
+	struct oa_config valid = *cfg;
+	struct oa_kv *kept = calloc(cfg->headers.n + 1, sizeof *kept);
+	if (!kept)
 		return NULL;
-	int n = snprintf(
-	    head, size, "POST %.*s HTTP/1.1\r\nHost: %.*s\r\n" USER_AGENT "\r\n%s\r\n%s",
-	    (int)url->target_len, url->target_len ? url->target : "/", (int)url->authority_len,
-	    url->authority, content_type(cfg), gzip ? "Content-Encoding: gzip\r\n" : "");
-	size_t used = (size_t)n;
-	for (size_t i = 0; i < cfg->headers.n; i++) {
-		const struct oa_kv *kv = &cfg->headers.items[i];
-		if (!header_malformed(kv))
-			used += (size_t)snprintf(head + used, size - used, "%s:%s%s\r\n", kv->key,
-						 kv->value[0] ? " " : "", kv->value);
-	}
-	*len = used;
+	valid.headers.items = kept;
+	valid.headers.n = 0;
+	for (size_t i = 0; i < cfg->headers.n; i++)
+		if (!header_malformed(&cfg->headers.items[i]))
+			kept[valid.headers.n++] = cfg->headers.items[i];
+	size_t size = print_plain_head(NULL, 0, &valid, url, gzip) + 1;
+	char *head = malloc(size + CONTENT_LENGTH_ROOM);
+	if (head)
+		*len = print_plain_head(head, size, &valid, url, gzip);
+	free(kept);
 	return head;
 }
 

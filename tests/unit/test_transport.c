@@ -359,6 +359,28 @@ static void test_empty_success(void)
 	server_free(&s);
 }
 
+/* An endpoint without a path (or with a query only) asks for "/". */
+static void test_target_forms(void)
+{
+	const struct reply ok = {RESPOND, 200, NULL, NULL, 0};
+	struct server s;
+	server_start(&s, &ok, 1);
+	configure(s.port, OA_PROTOCOL_PROTOBUF);
+	const char *forms[] = {"", "?tenant=a"};
+	uint64_t rejected;
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d%s", s.port, forms[i]);
+		struct oa_transport *t = oa_transport_create(&cfg);
+		CHECK_EQ_INT(send_once(t, 2000, &rejected), OA_SEND_OK);
+		oa_transport_destroy(t);
+	}
+	server_stop(&s);
+	CHECK_EQ_INT(s.n_requests, 2);
+	CHECK(strncmp(s.requests[0].head, "POST / HTTP/1.1\r\n", 17) == 0);
+	CHECK(strncmp(s.requests[1].head, "POST /?tenant=a HTTP/1.1\r\n", 26) == 0);
+	server_free(&s);
+}
+
 /* Headers, keep-alive, and our socket: high, close-on-exec, protected. */
 static void test_headers_and_keepalive(void)
 {
@@ -895,6 +917,7 @@ static void fork_during_load(void)
 static void exchange_cases(void)
 {
 	test_empty_success();
+	test_target_forms();
 	test_headers_and_keepalive();
 	test_partial_success_protobuf();
 	test_partial_success_json();
