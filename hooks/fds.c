@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "family.h"
 #include "fdguard.h"
 #if OA_FEATURE_SOCKETS
 #include "net.h"
@@ -176,3 +177,16 @@ OA_EXPORT int dup3(int oldfd, int newfd, int flags)
 #endif
 	return r;
 }
+
+/* A shell's forked child redirects (dup2) and closes before its exec: the
+ * real functions are found once in the parent, not in every child. */
+static void resolve_for_children(void)
+{
+	oa_real_dup2();
+	oa_real_close();
+}
+
+OA_FAMILY(fds) = {
+    .name = "fds",
+    .atfork_prepare = resolve_for_children,
+};

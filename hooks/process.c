@@ -1253,9 +1253,19 @@ static void exit_hooks_init(void)
 	oa_real__Exit();
 }
 
+/* What a forked child calls next: found once in the parent, not in every
+ * child (a dlsym and six page faults in the loader per command of a traced
+ * shell loop). */
+static void resolve_for_children(void)
+{
+	oa_real_execve();
+	oa_real_exit();
+}
+
 OA_FAMILY(process) = {
     .name = "process",
     .init = exit_hooks_init,
+    .atfork_prepare = resolve_for_children,
     .process_exit = end_popens_at_exit,
 };
 

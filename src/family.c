@@ -19,6 +19,13 @@ void oa_families_start(void)
 			f->start();
 }
 
+void oa_families_atfork_prepare(void)
+{
+	for (const struct oa_family *f = __start_oa_families; f < __stop_oa_families; f++)
+		if (f->atfork_prepare)
+			f->atfork_prepare();
+}
+
 void oa_families_atfork_child(void)
 {
 	for (const struct oa_family *f = __start_oa_families; f < __stop_oa_families; f++)

@@ -20,6 +20,9 @@ struct oa_family {
 	void (*init)(void);
 	/* Once the runtime is active. */
 	void (*start)(void);
+	/* In the parent, before a fork (not before _Fork or clone): lookups
+	 * done once here are inherited instead of repeated in every child. */
+	void (*atfork_prepare)(void);
 	/* In a forked child, from the atfork handler or the first check that
 	 * finds the fork (runtime.h: oa_fork_check): system calls and stores
 	 * only, as a child of _Fork may take no lock. */
@@ -40,6 +43,7 @@ struct oa_family {
 /* Each calls that callback of every family that has one. */
 void oa_families_init(void);
 void oa_families_start(void);
+void oa_families_atfork_prepare(void);
 void oa_families_atfork_child(void);
 void oa_families_thread_exit(struct oa_thread *t, enum oa_end_reason why);
 void oa_families_process_exit(bool async);

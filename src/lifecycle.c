@@ -164,6 +164,7 @@ static void atfork_prepare(void)
 	if (__atomic_load_n(&oa_rt.state, __ATOMIC_ACQUIRE) != OA_STATE_ACTIVE)
 		return;
 	oa_fork_fix_parent();
+	oa_families_atfork_prepare();
 	oa_relay_atfork_prepare();
 	oa_exporter_atfork_prepare();
 }
