@@ -514,25 +514,50 @@ static const char *content_type(const struct oa_config *cfg)
 #define CONTENT_LENGTH_ROOM 40
 
 /* The built-in client's request head, all but its Content-Length. */
+static bool configured(const struct oa_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->headers.n; i++)
+		if (strcasecmp(cfg->headers.items[i].key, name) == 0)
+			return true;
+	return false;
+}
+
+/* The configured headers replace our Host, User-Agent and Content-Type (as
+ * libcurl lets them); the body's framing and encoding stay ours. */
+static bool ours_only(const char *name)
+{
+	return strcasecmp(name, "Content-Length") == 0 ||
+	       strcasecmp(name, "Transfer-Encoding") == 0 || strcasecmp(name, "Connection") == 0 ||
+	       strcasecmp(name, "Content-Encoding") == 0;
+}
+
 static size_t print_plain_head(char *out, size_t size, const struct oa_config *cfg,
 			       const struct oa_http_url *url, bool gzip)
 {
+#define PRINT(...) (n += (size_t)snprintf(out ? out + n : NULL, out ? size - n : 0, __VA_ARGS__))
+	size_t n = 0;
 	/* "http://host?q" asks for "/?q" */
 	const char *slash = url->target_len && url->target[0] == '/' ? "" : "/";
-	size_t n = (size_t)snprintf(
-	    out, size, "POST %s%.*s HTTP/1.1\r\nHost: %.*s\r\n" USER_AGENT "\r\n%s\r\n%s", slash,
-	    (int)url->target_len, url->target, (int)url->authority_len, url->authority,
-	    content_type(cfg), gzip ? "Content-Encoding: gzip\r\n" : "");
+	PRINT("POST %s%.*s HTTP/1.1\r\n", slash, (int)url->target_len, url->target);
+	if (!configured(cfg, "Host"))
+		PRINT("Host: %.*s\r\n", (int)url->authority_len, url->authority);
+	if (!configured(cfg, "User-Agent"))
+		PRINT(USER_AGENT "\r\n");
+	if (!configured(cfg, "Content-Type"))
+		PRINT("%s\r\n", content_type(cfg));
+	if (gzip)
+		PRINT("Content-Encoding: gzip\r\n");
 	for (size_t i = 0; i < cfg->headers.n; i++) {
 		const struct oa_kv *kv = &cfg->headers.items[i];
-		n += (size_t)snprintf(out ? out + n : NULL, out ? size - n : 0, "%s:%s%s\r\n",
-				      kv->key, kv->value[0] ? " " : "", kv->value);
+		PRINT("%s:%s%s\r\n", kv->key, kv->value[0] ? " " : "", kv->value);
 	}
 	return n;
+#undef PRINT
 }
 
 /* The built-in client's request head, all but its Content-Length (for
- * which CONTENT_LENGTH_ROOM bytes follow). Malformed headers are left out. */
+ * which CONTENT_LENGTH_ROOM bytes follow). Malformed headers are left out,
+ * and those that would reframe the body. */
 static char *build_plain_head(const struct oa_config *cfg, const struct oa_http_url *url, bool gzip,
 			      size_t *len)
 {
@@ -543,7 +568,8 @@ static char *build_plain_head(const struct oa_config *cfg, const struct oa_http_
 	valid.headers.items = kept;
 	valid.headers.n = 0;
 	for (size_t i = 0; i < cfg->headers.n; i++)
-		if (!header_malformed(&cfg->headers.items[i]))
+		if (!header_malformed(&cfg->headers.items[i]) &&
+		    !ours_only(cfg->headers.items[i].key))
 			kept[valid.headers.n++] = cfg->headers.items[i];
 	size_t size = print_plain_head(NULL, 0, &valid, url, gzip) + 1;
 	char *head = malloc(size + CONTENT_LENGTH_ROOM);

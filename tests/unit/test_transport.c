@@ -392,9 +392,10 @@ static void test_headers_and_keepalive(void)
 	    {"api-key", "s3cr3t"},
 	    {"x-empty", ""},
 	    {"x-split", "a\r\nInjected: yes"},
+	    {"host", "collector.example"},
 	};
 	cfg.headers.items = headers;
-	cfg.headers.n = 3;
+	cfg.headers.n = 4;
 	struct oa_transport *t = oa_transport_create(&cfg);
 	uint64_t rejected;
 	for (int i = 0; i < 3; i++)
@@ -418,6 +419,9 @@ static void test_headers_and_keepalive(void)
 	CHECK(strstr(head, "\r\napi-key: s3cr3t\r\n") != NULL);
 	CHECK(strstr(head, "\r\nx-empty:\r\n") != NULL);
 	CHECK(strstr(head, "Injected") == NULL);
+	/* a configured Host replaces ours */
+	CHECK(strcasestr(head, "\r\nhost: collector.example\r\n") != NULL);
+	CHECK(strstr(head, "\r\nHost: 127.0.0.1") == NULL);
 	CHECK(strstr(head, "\r\nContent-Type: application/x-protobuf\r\n") != NULL);
 	CHECK(strstr(head, "\r\nUser-Agent: OTel-OTLP-Exporter-C/otlpauto-" OTLPAUTO_VERSION
 			   "\r\n") != NULL);
