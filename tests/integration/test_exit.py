@@ -196,7 +196,7 @@ def test_ended_after_exit():
     check(result.elapsed < 6, f'{what}: exit bounded', f'{result.elapsed:.2f} s')
     summary = spans_summary(result.stderr)
     # main, end_after_exit, leaf and the process span were queued;
-    # ends_during_exit and the sleep_ms it calls ended later.
+    # ends_during_exit and the signal_then_sleep it calls ended later.
     check(summary and (summary['exported'], lost(summary), summary['ended_after_exit'])
           == (0, 4, 2), f'{what}: 4 counted not sent, 2 counted as ended after exit',
           result.stderr[-500:])

@@ -25,13 +25,6 @@ static void say(const char *line)
 		_exit(2);
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 NOINLINE static void leaf(void)
 {
 	sink++;
@@ -112,14 +105,24 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int worker_started;
 
-/* Ends 300 ms after it starts: during the exit flush main begins then. */
-NOINLINE static void ends_during_exit(void)
+/* Tells main to exit once its frame and its caller's are open, then ends
+ * 300 ms later, during the exit flush. (Told before its sleep was entered,
+ * main could begin the exit first, after which no frame is pushed: under
+ * load that frame was missing.) */
+NOINLINE static void signal_then_sleep(void)
 {
 	pthread_mutex_lock(&lock);
 	worker_started = 1;
 	pthread_cond_signal(&cond);
 	pthread_mutex_unlock(&lock);
-	sleep_ms(300);
+	struct timespec ts = {0, 300000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+NOINLINE static void ends_during_exit(void)
+{
+	signal_then_sleep();
 }
 
 NOINLINE static void *exit_worker(void *arg)
@@ -132,8 +135,8 @@ NOINLINE static void *exit_worker(void *arg)
 }
 
 /* main exits while a worker's call is open; the call ends after the exit
- * began (main, end_after_exit and leaf are queued; ends_during_exit and its
- * sleep_ms are counted; exit_worker never ends). */
+ * began (main, end_after_exit and leaf are queued; ends_during_exit and
+ * signal_then_sleep are counted; exit_worker never ends). */
 NOINLINE static int end_after_exit(void)
 {
 	leaf();
