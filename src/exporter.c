@@ -29,6 +29,7 @@
 #include "relay.h"
 #include "resource.h"
 #include "runtime.h"
+#include "scheduler.h"
 #include "symbols.h"
 #include "sys.h"
 #include "transport.h"
@@ -37,12 +38,6 @@
 #endif
 
 #define MAX_REQUEST_BYTES (64u << 20)
-/* Batches never shrink below this (unless the configured maximum is lower). */
-#define BATCH_FLOOR 64
-/* The adaptive batch holds about this much time's worth of arrivals. */
-#define BATCH_WINDOW_NS 50000000ull
-/* The shortest sleep, however fast the rings fill. */
-#define MIN_POLL_NS 50000ull
 /* Parcels from other processes go out when this much waits (or on the
  * schedule, or for a flush); protobuf parcels are sent this many bytes per
  * request at most, concatenated (one message with their ResourceSpans). */
@@ -92,13 +87,7 @@ static struct {
 	struct oa_transport *transport;
 	struct oa_resource resource;
 	struct oa_buf out;
-	uint64_t last_export_ns;
-	uint64_t last_scan_ns;
-	double arrival_rate;	   /* spans per second, smoothed */
-	double slot_rate;	   /* ring slots per second, smoothed */
-	uint64_t carried_arrivals; /* counted by a scan that did not adapt */
-	uint64_t carried_slots;
-	uint32_t batch_target;
+	struct oa_schedule schedule;
 	bool flushing; /* exporting for a flush request (exit, exec, signal) */
 	bool set_up;   /* exporter_state_setup ran */
 	bool sending_parcels;
@@ -369,7 +358,7 @@ static void export_batch(uint64_t deadline_ns)
 	if (n)
 		send_range(0, n, deadline_ns);
 	oa_batch_reset(xs.batch);
-	xs.last_export_ns = oa_mono_ns();
+	xs.schedule.last_export_ns = oa_mono_ns();
 }
 
 /* Sends one request made of parcels [p, stop): relayed on, written to the
@@ -567,50 +556,12 @@ static uint64_t scan_rings(uint64_t *arrivals, uint64_t *slots, bool *pressure)
 	return total;
 }
 
-/* The batch size follows the arrival rate: about BATCH_WINDOW_NS worth of
- * spans, between BATCH_FLOOR and OTEL_BSP_MAX_EXPORT_BATCH_SIZE. */
-static void adapt(uint64_t arrivals, uint64_t slots, uint64_t now)
-{
-	uint64_t dt = now - xs.last_scan_ns;
-	xs.last_scan_ns = now;
-	if (dt == 0)
-		return;
-	double rate = (double)arrivals * 1e9 / (double)dt;
-	xs.arrival_rate = xs.arrival_rate * 0.7 + rate * 0.3;
-	xs.slot_rate = xs.slot_rate * 0.7 + (double)slots * 1e9 / (double)dt * 0.3;
-	uint32_t max = oa_rt.cfg.max_export_batch_size;
-	uint32_t floor = max < BATCH_FLOOR ? max : BATCH_FLOOR;
-	double want = xs.arrival_rate * (double)BATCH_WINDOW_NS / 1e9;
-	xs.batch_target = want < floor ? floor : want > max ? max : (uint32_t)want;
-}
-
-/* How long to sleep: the schedule delay, or less under load, so that the
- * rings are drained about when one batch has accumulated and well before
- * the busiest could pass its high-water mark (the total slot rate stands
- * for the busiest ring's): producers then seldom pay for a wake-up call,
- * and never wait for the exporter to be scheduled. */
-static uint64_t sleep_ns(void)
-{
-	uint64_t delay = (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
-	if (xs.arrival_rate > 0) {
-		uint64_t fill = (uint64_t)((double)xs.batch_target * 1e9 / xs.arrival_rate);
-		if (xs.slot_rate > 0) {
-			double half_mark = (double)oa_ring_high_water(oa_rt.cfg.buffer_spans) / 2;
-			uint64_t ring_fill = (uint64_t)(half_mark * 1e9 / xs.slot_rate);
-			if (ring_fill < fill)
-				fill = ring_fill;
-		}
-		if (fill < delay)
-			delay = fill < MIN_POLL_NS ? MIN_POLL_NS : fill;
-	}
-	return delay;
-}
-
 /* Moves records into the batch until it holds a full one; returns how many. */
 static size_t top_up(bool until_scan)
 {
 	size_t have = pending();
-	return have < xs.batch_target ? fill_batch(xs.batch_target - have, until_scan) : 0;
+	uint32_t target = xs.schedule.batch_target;
+	return have < target ? fill_batch(target - have, until_scan) : 0;
 }
 
 /* Exports full batches, or, when `everything`, all that was queued at the
@@ -618,7 +569,8 @@ static size_t top_up(bool until_scan)
  * next round: bounded work). */
 static void export_available(bool everything, uint64_t queued, uint64_t deadline_ns)
 {
-	while (everything ? queued + pending() > 0 : queued + pending() >= xs.batch_target) {
+	while (everything ? queued + pending() > 0
+			  : queued + pending() >= xs.schedule.batch_target) {
 		size_t got = top_up(everything);
 		if (pending() == 0)
 			break;
@@ -635,10 +587,9 @@ static void exporter_state_setup(void)
 	if (xs.set_up)
 		return;
 	xs.set_up = true;
-	xs.last_export_ns = xs.last_scan_ns = oa_mono_ns();
-	xs.batch_target = oa_rt.cfg.max_export_batch_size < BATCH_FLOOR
-			      ? oa_rt.cfg.max_export_batch_size
-			      : BATCH_FLOOR;
+	oa_schedule_init(&xs.schedule, oa_rt.cfg.max_export_batch_size,
+			 (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u,
+			 oa_ring_high_water(oa_rt.cfg.buffer_spans), oa_mono_ns());
 	/* With OTEL_TRACES_EXPORTER=none records are released unread: nothing
 	 * to describe, name or batch (a traced shell's every command flushes
 	 * its exec span). */
@@ -780,15 +731,13 @@ static void *exporter_main(void *arg)
 		uint64_t arrivals, slots;
 		bool pressure;
 		uint64_t queued = scan_rings(&arrivals, &slots, &pressure);
-		adapt(arrivals + xs.carried_arrivals, slots + xs.carried_slots, now);
-		xs.carried_arrivals = xs.carried_slots = 0;
+		oa_schedule_adapt(&xs.schedule, arrivals, slots, now);
 		bool flushing = flush_req != __atomic_load_n(&ex.flush_done, __ATOMIC_RELAXED);
-		bool due =
-		    now - xs.last_export_ns >= (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u;
+		bool due = oa_schedule_due(&xs.schedule, now);
 		bool everything = flushing || due;
 		bool parcels_wait = oa_parcels_bytes() >= PARCEL_SEND_BYTES;
 		if (everything || pressure || parcels_wait ||
-		    queued + pending() >= xs.batch_target) {
+		    queued + pending() >= xs.schedule.batch_target) {
 			uint64_t deadline =
 			    flushing ? __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE)
 				     : now + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
@@ -804,10 +753,9 @@ static void *exporter_main(void *arg)
 			/* Refresh the queue estimate producers check; what arrived
 			 * during the export counts toward the next rate. */
 			scan_rings(&arrivals, &slots, &pressure);
-			xs.carried_arrivals = arrivals;
-			xs.carried_slots = slots;
+			oa_schedule_carry(&xs.schedule, arrivals, slots);
 			if (due)
-				xs.last_export_ns = oa_mono_ns();
+				xs.schedule.last_export_ns = oa_mono_ns();
 		}
 		/* Metrics touch neither rings nor batch: not busy meanwhile. */
 		leave_busy();
@@ -822,7 +770,7 @@ static void *exporter_main(void *arg)
 			futex(&ex.flush_done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 			continue;
 		}
-		uint64_t wait = sleep_ns();
+		uint64_t wait = oa_schedule_sleep_ns(&xs.schedule);
 		if (metrics_wait < wait)
 			wait = metrics_wait;
 		struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
