@@ -28,6 +28,7 @@
 #include "parcel.h"
 #include "relay.h"
 #include "resource.h"
+#include "rings.h"
 #include "runtime.h"
 #include "scheduler.h"
 #include "symbols.h"
@@ -47,9 +48,8 @@
 enum exporter_state { EXPORTER_STOPPED, EXPORTER_STARTING, EXPORTER_RUNNING };
 
 static struct {
-	struct oa_ring *rings; /* registry: pushed by producers, unlinked by the exporter */
-	int state;	       /* enum exporter_state */
-	uint32_t wake_word;    /* futex: bumped by every wake-up request */
+	int state;	    /* enum exporter_state */
+	uint32_t wake_word; /* futex: bumped by every wake-up request */
 	int sleeping;
 	uint32_t flush_requested; /* futex-free counters: requests and completions */
 	uint32_t flush_done;
@@ -97,8 +97,6 @@ static struct {
 	uint64_t handoff_tentative_from; /* offset where the tentative part starts */
 	uint8_t relay_frame;		 /* enum oa_relay_frame */
 	bool tentative_escaped;		 /* a tentative request went out for good */
-	uint64_t records_of_gone_rings;	 /* spans committed to rings since unlinked */
-	uint64_t sampled_out_of_gone_rings;
 } xs = {.handoff_fd = -1, .relay_frame = OA_RELAY_PARCEL};
 
 static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *timeout)
@@ -111,63 +109,6 @@ void oa_exporter_wake(void)
 	__atomic_fetch_add(&ex.wake_word, 1, __ATOMIC_RELEASE);
 	if (__atomic_load_n(&ex.sleeping, __ATOMIC_ACQUIRE))
 		futex(&ex.wake_word, FUTEX_WAKE_PRIVATE, 1, NULL);
-}
-
-void oa_exporter_register_ring(struct oa_ring *ring)
-{
-	struct oa_ring *head = __atomic_load_n(&ex.rings, __ATOMIC_RELAXED);
-	do
-		ring->next = head;
-	while (!__atomic_compare_exchange_n(&ex.rings, &head, ring, true, __ATOMIC_RELEASE,
-					    __ATOMIC_RELAXED));
-}
-
-/* Removes a drained ring of an exited thread and unmaps it. Producers only
- * push at the head, so the exporter unlinks anything but the head freely. */
-static void unlink_ring(struct oa_ring *prev, struct oa_ring *ring)
-{
-	if (prev) {
-		prev->next = ring->next;
-	} else {
-		struct oa_ring *expected = ring;
-		if (!__atomic_compare_exchange_n(&ex.rings, &expected, ring->next, false,
-						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			/* New rings were pushed in front: find the predecessor. */
-			struct oa_ring *p = expected;
-			while (p->next != ring)
-				p = p->next;
-			p->next = ring->next;
-		}
-	}
-	xs.records_of_gone_rings += __atomic_load_n(&ring->records, __ATOMIC_RELAXED);
-	xs.sampled_out_of_gone_rings += __atomic_load_n(&ring->sampled_out, __ATOMIC_RELAXED);
-	oa_ring_destroy(ring);
-}
-
-/* The ring's thread name: as the thread gave it itself (see
- * oa_thread_renamed), read from /proc after another thread renamed one of
- * ours, kept from its exit afterwards. */
-static const char *ring_thread_name(struct oa_ring *r)
-{
-	if (__atomic_load_n(&r->orphaned, __ATOMIC_ACQUIRE))
-		return r->exit_name[0] ? r->exit_name : NULL;
-	uint32_t renames = __atomic_load_n(&oa_thread_renames, __ATOMIC_ACQUIRE);
-	if (renames == r->renames_seen) {
-		oa_ring_get_name(r, &r->name_seq_seen, r->live_name);
-	} else {
-		r->renames_seen = renames;
-		r->name_seq_seen = __atomic_load_n(&r->name_seq, __ATOMIC_ACQUIRE);
-		char path[64], buf[sizeof r->live_name];
-		snprintf(path, sizeof path, "/proc/self/task/%u/comm", r->tid);
-		ssize_t n = oa_fd_read_file(path, buf, sizeof buf - 1);
-		if (n > 0) {
-			if (buf[n - 1] == '\n')
-				n--;
-			buf[n] = '\0';
-			memcpy(r->live_name, buf, (size_t)n + 1);
-		}
-	}
-	return r->live_name[0] ? r->live_name : NULL;
 }
 
 static struct oa_transport *create_transport(void)
@@ -419,16 +360,6 @@ static void send_parcels(bool everything, uint64_t deadline_ns)
 	}
 }
 
-void oa_exporter_ring_totals(uint64_t *recorded, uint64_t *sampled_out)
-{
-	*recorded = xs.records_of_gone_rings;
-	*sampled_out = xs.sampled_out_of_gone_rings;
-	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next) {
-		*recorded += __atomic_load_n(&r->records, __ATOMIC_RELAXED);
-		*sampled_out += __atomic_load_n(&r->sampled_out, __ATOMIC_RELAXED);
-	}
-}
-
 void oa_exporter_parcel_totals(uint64_t *exported, uint64_t *failed)
 {
 	*exported = parcel_counts.exported;
@@ -444,56 +375,20 @@ void oa_exporter_parcels_queued(size_t bytes)
 		oa_exporter_wake();
 }
 
-/* OTEL_TRACES_EXPORTER=none: what the last scan saw is released unread
- * (reading records only to drop them would pull the producers' lines into
- * this thread's cache, and make their next writes wait). */
-static size_t discard_rings(void)
-{
-	uint64_t n = 0;
-	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next)
-		n += oa_ring_discard(r, r->head_at_scan, r->records_at_scan);
-	count_exported(n, 0);
-	return n;
-}
-
-/* Moves up to `limit` records from the rings into the batch, oldest ring
- * data first within each ring, rings in turn; with `until_scan`, only records
- * committed before the last scan. Returns how many. */
+/* Moves up to `limit` records from the rings into the batch (with
+ * `until_scan`, only records committed before the last scan); returns how
+ * many. With OTEL_TRACES_EXPORTER=none, what the last scan saw is released
+ * unread instead (reading records only to drop them would pull the
+ * producers' lines into this thread's cache, and make their next writes
+ * wait). */
 static size_t fill_batch(size_t limit, bool until_scan)
 {
-	if (oa_rt.cfg.exporter == OA_EXPORTER_NONE)
-		return discard_rings();
-	size_t taken = 0;
-	bool progress = true;
-	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next)
-		r->name_read = 0;
-	while (taken < limit && progress) {
-		progress = false;
-		for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE);
-		     r && taken < limit; r = r->next) {
-			/* A few records per ring per turn keeps busy threads from
-			 * starving the others. */
-			for (int k = 0; k < 64 && taken < limit; k++) {
-				/* Else rings that refill as fast as they drain would
-				 * take every batch of a flush and starve the ring of
-				 * the thread that asked for it. */
-				if (until_scan && r->tail >= r->head_at_scan)
-					break;
-				struct oa_record *rec = oa_ring_peek(r);
-				if (!rec)
-					break;
-				if (!r->name_read) {
-					r->name = ring_thread_name(r);
-					r->name_read = 1;
-				}
-				oa_batch_add(xs.batch, rec, r->name);
-				oa_ring_release(r, rec);
-				taken++;
-				progress = true;
-			}
-		}
+	if (oa_rt.cfg.exporter == OA_EXPORTER_NONE) {
+		uint64_t n = oa_rings_discard_scanned();
+		count_exported(n, 0);
+		return n;
 	}
-	return taken;
+	return oa_rings_fill(xs.batch, limit, until_scan);
 }
 
 /* Spans in the batch, waiting for it to fill. */
@@ -502,58 +397,12 @@ static size_t pending(void)
 	return xs.batch ? oa_batch_count(xs.batch) : 0;
 }
 
-/* Whether the thread of an orphaned ring is gone (it still records while
- * the destructors of thread-specific data after ours run). A main thread
- * left by pthread_exit stays a zombie while the others run. */
-static bool thread_gone(uint32_t tid)
+/* Counts what the rings hold (for the queue bound and the batch size). */
+static void scan_rings(struct oa_rings_scan *scan)
 {
-	pid_t pid = getpid();
-	if (syscall(SYS_tgkill, pid, (pid_t)tid, 0) != 0)
-		return errno == ESRCH;
-	if ((pid_t)tid != pid)
-		return false;
-	char stat[256];
-	ssize_t n = oa_fd_read_file("/proc/self/stat", stat, sizeof stat - 1);
-	if (n <= 0)
-		return false;
-	stat[n] = '\0';
-	const char *state = strrchr(stat, ')'); /* the name may hold anything */
-	return state && (state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X'));
-}
-
-/* Counts what the rings hold (for the queue bound and the batch size) and
- * frees rings of exited threads once drained. Returns the total. */
-static uint64_t scan_rings(uint64_t *arrivals, uint64_t *slots, bool *pressure)
-{
-	uint64_t total = 0;
-	*arrivals = *slots = 0;
-	*pressure = false;
-	struct oa_ring *prev = NULL;
-	struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE);
-	while (r) {
-		struct oa_ring *next = r->next;
-		/* Spans are counted in records (a record may take several slots). */
-		uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-		uint64_t records = __atomic_load_n(&r->records, __ATOMIC_RELAXED);
-		*arrivals += records - r->records_at_scan;
-		*slots += head - r->head_at_scan;
-		__atomic_store_n(&r->head_at_scan, head, __ATOMIC_RELAXED);
-		__atomic_store_n(&r->records_at_scan, records, __ATOMIC_RELAXED);
-		if (head == r->tail && __atomic_load_n(&r->orphaned, __ATOMIC_ACQUIRE) &&
-		    thread_gone(r->tid) && __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == r->tail) {
-			unlink_ring(prev, r);
-		} else {
-			total += records - r->records_released;
-			/* A ring past its high-water mark is drained now, whatever
-			 * the batch target: its producer is about to drop or wait. */
-			*pressure |= head - r->tail >= r->high_water;
-			prev = r;
-		}
-		r = next;
-	}
+	oa_rings_scan(scan);
 	/* Spans already moved into the batch are still queued. */
-	__atomic_store_n(&oa_rt.queued_estimate, total + pending(), __ATOMIC_RELAXED);
-	return total;
+	__atomic_store_n(&oa_rt.queued_estimate, scan->queued + pending(), __ATOMIC_RELAXED);
 }
 
 /* Moves records into the batch until it holds a full one; returns how many. */
@@ -650,15 +499,7 @@ static void leave_busy(void)
  * when no exporter runs or it has abandoned them. */
 static uint64_t unsent_spans(bool batch, bool discard)
 {
-	uint64_t n = 0;
-	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next) {
-		uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-		uint64_t records = __atomic_load_n(&r->records, __ATOMIC_RELAXED);
-		if (discard)
-			n += oa_ring_discard(r, head, records);
-		else
-			n += records - r->records_released;
-	}
+	uint64_t n = oa_rings_unsent(discard);
 	if (batch && xs.batch) {
 		n += oa_batch_count(xs.batch);
 		if (discard)
@@ -728,15 +569,15 @@ static void *exporter_main(void *arg)
 		uint32_t flush_req = __atomic_load_n(&ex.flush_requested, __ATOMIC_ACQUIRE);
 		uint64_t now = oa_mono_ns();
 		oa_clock_calibrate();
-		uint64_t arrivals, slots;
-		bool pressure;
-		uint64_t queued = scan_rings(&arrivals, &slots, &pressure);
-		oa_schedule_adapt(&xs.schedule, arrivals, slots, now);
+		struct oa_rings_scan scan;
+		scan_rings(&scan);
+		uint64_t queued = scan.queued;
+		oa_schedule_adapt(&xs.schedule, scan.arrivals, scan.slots, now);
 		bool flushing = flush_req != __atomic_load_n(&ex.flush_done, __ATOMIC_RELAXED);
 		bool due = oa_schedule_due(&xs.schedule, now);
 		bool everything = flushing || due;
 		bool parcels_wait = oa_parcels_bytes() >= PARCEL_SEND_BYTES;
-		if (everything || pressure || parcels_wait ||
+		if (everything || scan.pressure || parcels_wait ||
 		    queued + pending() >= xs.schedule.batch_target) {
 			uint64_t deadline =
 			    flushing ? __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE)
@@ -752,8 +593,8 @@ static void *exporter_main(void *arg)
 				top_up(false);
 			/* Refresh the queue estimate producers check; what arrived
 			 * during the export counts toward the next rate. */
-			scan_rings(&arrivals, &slots, &pressure);
-			oa_schedule_carry(&xs.schedule, arrivals, slots);
+			scan_rings(&scan);
+			oa_schedule_carry(&xs.schedule, scan.arrivals, scan.slots);
 			if (due)
 				xs.schedule.last_export_ns = oa_mono_ns();
 		}
@@ -861,14 +702,6 @@ bool oa_exporter_running(void)
 	return __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) != EXPORTER_STOPPED;
 }
 
-static bool rings_empty(void)
-{
-	for (struct oa_ring *r = __atomic_load_n(&ex.rings, __ATOMIC_ACQUIRE); r; r = r->next)
-		if (__atomic_load_n(&r->head, __ATOMIC_ACQUIRE) != r->tail)
-			return false;
-	return true;
-}
-
 /* Whether a flush without the exporter thread can be done by the caller:
  * sending to the relay, writing the file or stderr, or releasing records
  * unread cost less than starting a thread; posting to the collector needs
@@ -890,11 +723,10 @@ static bool export_inline(uint64_t deadline_ns)
 	uint8_t was_internal = oa_tls.internal;
 	oa_tls.internal = 1;
 	exporter_state_setup();
-	uint64_t arrivals, slots;
-	bool pressure;
-	uint64_t queued = scan_rings(&arrivals, &slots, &pressure);
+	struct oa_rings_scan scan;
+	scan_rings(&scan);
 	xs.flushing = true;
-	export_available(true, queued, deadline_ns);
+	export_available(true, scan.queued, deadline_ns);
 	send_parcels(true, deadline_ns);
 	xs.flushing = false;
 	/* After the spans: their outcomes are counted in otlpauto.spans. */
@@ -943,11 +775,10 @@ static struct {
 /* Exports everything committed so far, on this thread. */
 static void export_here(uint64_t deadline_ns)
 {
-	uint64_t arrivals, slots;
-	bool pressure;
-	uint64_t queued = scan_rings(&arrivals, &slots, &pressure);
+	struct oa_rings_scan scan;
+	scan_rings(&scan);
 	xs.flushing = true;
-	export_available(true, queued, deadline_ns);
+	export_available(true, scan.queued, deadline_ns);
 	send_parcels(true, deadline_ns);
 	xs.flushing = false;
 }
@@ -1087,7 +918,7 @@ void oa_exporter_flush(uint32_t timeout_ms)
 {
 	oa_fork_check();
 	int state = __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE);
-	if (state == EXPORTER_STOPPED && rings_empty() && oa_parcels_bytes() == 0)
+	if (state == EXPORTER_STOPPED && oa_rings_empty() && oa_parcels_bytes() == 0)
 		return;
 	uint64_t deadline = oa_mono_ns() + (uint64_t)timeout_ms * 1000000u;
 	if (state == EXPORTER_STOPPED && exports_inline() && export_inline(deadline))
@@ -1116,7 +947,7 @@ void oa_exporter_exit_flush(uint64_t timeout_ns, bool async)
 	uint64_t deadline = timeout_ns < UINT64_MAX - now ? now + timeout_ns : UINT64_MAX;
 	uint64_t margin = exit_margin_ns(timeout_ns);
 	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) == EXPORTER_STOPPED) {
-		if (rings_empty() && oa_parcels_bytes() == 0 && oa_metric_parcels_bytes() == 0)
+		if (oa_rings_empty() && oa_parcels_bytes() == 0 && oa_metric_parcels_bytes() == 0)
 			return;
 		/* A relay client, the file, the console: sent from here. */
 		if (!async && exports_inline() && export_inline(deadline - margin))
@@ -1200,7 +1031,6 @@ void oa_exporter_atfork_child(void)
 	else
 		pthread_mutex_init(&ex.working, NULL);
 	ex.fork_holds_working = false;
-	ex.rings = NULL;
 	ex.borrowed = false;
 	ex.thread_starting = 0;
 	ex.state = EXPORTER_STOPPED;
@@ -1213,6 +1043,7 @@ void oa_exporter_atfork_child(void)
 	xs.handoff_fd = -1;
 	xs.relay_frame = OA_RELAY_PARCEL;
 	memset(&parcel_counts, 0, sizeof parcel_counts);
+	oa_rings_atfork_child();
 	oa_filesink_atfork_child();
 	oa_rt.queued_estimate = 0;
 }
