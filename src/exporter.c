@@ -1,28 +1,22 @@
 /* The exporter thread: the single consumer of every thread's ring. It wakes
- * on its schedule, when a ring passes its high-water mark, or for a flush;
- * drains records into a batch, encodes it into one buffer and hands it to the
- * transport (or the console, a file, nowhere). It is invisible to the hooks,
- * starts lazily with every signal blocked, and is recreated on demand in a
- * forked child. */
-#include <errno.h>
+ * on its schedule (scheduler.h), when a ring passes its high-water mark, or
+ * for a flush; drains records into a batch (rings.h) and hands it to the sink
+ * (sink.h: encoded once, then posted, written or passed on). It is invisible
+ * to the hooks, starts lazily with every signal blocked, and is recreated on
+ * demand in a forked child. An exec, an exit without the thread or a
+ * chroot's preparation does its work on the calling thread. */
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "batch.h"
-#include "buf.h"
 #include "clock.h"
-#include "encode_console.h"
-#include "encode_pb.h"
-#include "fdguard.h"
-#include "filesink.h"
 #include "log.h"
 #include "metrics_export.h"
 #include "parcel.h"
@@ -31,19 +25,10 @@
 #include "rings.h"
 #include "runtime.h"
 #include "scheduler.h"
+#include "sink.h"
 #include "symbols.h"
 #include "sys.h"
 #include "transport.h"
-#if OA_FEATURE_JSON
-#include "encode_json.h"
-#endif
-
-#define MAX_REQUEST_BYTES (64u << 20)
-/* Parcels from other processes go out when this much waits (or on the
- * schedule, or for a flush); protobuf parcels are sent this many bytes per
- * request at most, concatenated (one message with their ResourceSpans). */
-#define PARCEL_SEND_BYTES  (1u << 20)
-#define PARCEL_REQUEST_MAX (8u << 20)
 
 enum exporter_state { EXPORTER_STOPPED, EXPORTER_STARTING, EXPORTER_RUNNING };
 
@@ -84,20 +69,10 @@ static struct {
 static struct {
 	struct oa_batch *batch;
 	struct oa_symbols *syms;
-	struct oa_transport *transport;
 	struct oa_resource resource;
-	struct oa_buf out;
 	struct oa_schedule schedule;
-	bool flushing; /* exporting for a flush request (exit, exec, signal) */
-	bool set_up;   /* exporter_state_setup ran */
-	bool sending_parcels;
-	/* During an exec: requests go into the hand-over file for the new
-	 * program when there is one, and to the relay as this frame type. */
-	int handoff_fd;
-	uint64_t handoff_tentative_from; /* offset where the tentative part starts */
-	uint8_t relay_frame;		 /* enum oa_relay_frame */
-	bool tentative_escaped;		 /* a tentative request went out for good */
-} xs = {.handoff_fd = -1, .relay_frame = OA_RELAY_PARCEL};
+	bool set_up; /* exporter_state_setup ran */
+} xs;
 
 static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *timeout)
 {
@@ -111,259 +86,42 @@ void oa_exporter_wake(void)
 		futex(&ex.wake_word, FUTEX_WAKE_PRIVATE, 1, NULL);
 }
 
-static struct oa_transport *create_transport(void)
+/* The exporter thread itself (not a thread exporting inline: an exec, a
+ * relay client's exit): only it hands over to the exit path. */
+static __thread bool on_exporter_thread __attribute__((tls_model("initial-exec")));
+
+static void enter_busy(void)
 {
-	struct oa_transport *t = oa_transport_create(&oa_rt.cfg);
-	if (t)
-		oa_transport_release_while_waiting(t, &ex.working);
-	return t;
-}
-
-static void enter_busy(void);
-static void leave_busy(void);
-
-static bool write_all(int fd, const char *p, size_t len)
-{
-	leave_busy(); /* a full pipe or a slow disk may block */
-	bool ok = true;
-	while (len) {
-		ssize_t w = syscall(SYS_write, fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			ok = false;
-			break;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	enter_busy();
-	return ok;
-}
-
-/* Encodes one view per the protocol into xs.out; false when too large or
- * out of memory. */
-static bool encode(const struct oa_export_batch *view, bool json)
-{
-	xs.out.len = 0;
-#if OA_FEATURE_JSON
-	if (json)
-		return oa_json_batch_encode(view, &xs.out) && xs.out.len <= MAX_REQUEST_BYTES;
-#else
-	(void)json;
-#endif
-	size_t size = oa_pb_batch_size(view);
-	if (size > MAX_REQUEST_BYTES || !oa_buf_reserve(&xs.out, size))
-		return false;
-	xs.out.len = oa_pb_batch_encode(view, (uint8_t *)xs.out.data, size);
-	return true;
-}
-
-/* Spans of other processes (parcels) are counted apart from our own. */
-static struct {
-	uint64_t exported, failed;
-} parcel_counts;
-
-static void count_exported(size_t n, uint64_t rejected)
-{
-	if (rejected > n)
-		rejected = n;
-	if (xs.sending_parcels) {
-		parcel_counts.exported += n - rejected;
-		parcel_counts.failed += rejected;
+	if (!on_exporter_thread)
 		return;
-	}
-	__atomic_fetch_add(&oa_rt.spans_exported, n - rejected, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&oa_rt.dropped[OA_DROP_REJECTED], rejected, __ATOMIC_RELAXED);
-}
-
-static void count_failed(size_t n)
-{
-	if (xs.sending_parcels) {
-		parcel_counts.failed += n;
+	__atomic_store_n(&ex.busy, 1, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&ex.abandoned, __ATOMIC_SEQ_CST))
 		return;
-	}
-	__atomic_fetch_add(&oa_rt.dropped[OA_DROP_EXPORT_FAILED], n, __ATOMIC_RELAXED);
+	/* The exit path counted what this thread holds: it does nothing more
+	 * until the process is gone. */
+	__atomic_store_n(&ex.busy, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&ex.working);
+	for (;;)
+		pause();
 }
 
-/* Writes xs.out (count spans, one OTLP JSON line per request for the file)
- * to the file, or posts it to the collector; counts the outcome but for a
- * request the collector found too large, which the caller may split. */
-static enum oa_send_result send_encoded(size_t count, uint64_t deadline_ns)
+static void leave_busy(void)
 {
-	const struct oa_config *cfg = &oa_rt.cfg;
-	if (cfg->exporter == OA_EXPORTER_FILE) {
-		if (!oa_filesink_write(xs.out.data, xs.out.len)) {
-			count_failed(count);
-			return OA_SEND_GAVE_UP;
-		}
-		count_exported(count, 0);
-		return OA_SEND_OK;
-	}
-	if (!xs.transport)
-		xs.transport = create_transport();
-	if (!xs.transport) {
-		count_failed(count);
-		return OA_SEND_GAVE_UP;
-	}
-	oa_transport_set_flushing(xs.transport, xs.flushing);
-	uint64_t rejected = 0;
-	leave_busy();
-	enum oa_send_result r = oa_transport_send(xs.transport, (const uint8_t *)xs.out.data,
-						  xs.out.len, deadline_ns, &rejected);
-	enter_busy();
-	if (r == OA_SEND_OK)
-		count_exported(count, rejected);
-	else if (r != OA_SEND_TOO_LARGE)
-		count_failed(count);
-	return r;
-}
-
-static uint8_t sink_format(void)
-{
-	const struct oa_config *cfg = &oa_rt.cfg;
-	bool json = cfg->exporter == OA_EXPORTER_FILE || cfg->protocol == OA_PROTOCOL_JSON;
-	return json ? OA_PARCEL_JSON : OA_PARCEL_PROTOBUF;
-}
-
-/* A hand-over record: u32 length, u32 spans, u8 format, 3 zero bytes, then
- * the request. */
-#define HANDOFF_HEADER 12
-
-/* Passes an encoded request on to the next program (during an exec) or to
- * the relay; false when neither takes it and this process sends it. */
-static bool pass_on(const void *data, uint32_t len, uint32_t spans, uint8_t format,
-		    uint64_t deadline_ns)
-{
-	if (xs.handoff_fd >= 0) {
-		uint8_t header[HANDOFF_HEADER] = {0};
-		memcpy(header, &len, 4);
-		memcpy(header + 4, &spans, 4);
-		header[8] = format;
-		if (write_all(xs.handoff_fd, (const char *)header, sizeof header) &&
-		    write_all(xs.handoff_fd, data, len))
-			count_exported(spans, 0);
-		else
-			count_failed(spans);
-		return true;
-	}
-	leave_busy(); /* a relay slow to read may make this wait */
-	bool sent = oa_relay_connected() &&
-		    oa_relay_send(xs.relay_frame, data, len, spans, format, deadline_ns);
-	enter_busy();
-	if (!sent) {
-		xs.tentative_escaped |= xs.relay_frame == OA_RELAY_TENTATIVE;
-		return false;
-	}
-	count_exported(spans, 0);
-	if (!xs.sending_parcels)
-		__atomic_fetch_add(&oa_rt.spans_relayed, spans, __ATOMIC_RELAXED);
-	return true;
-}
-
-/* Sends spans [first, first+count) of the batch, halving a request that
- * would exceed 64 MiB. */
-static void send_range(size_t first, size_t count, uint64_t deadline_ns)
-{
-	const struct oa_config *cfg = &oa_rt.cfg;
-	uint8_t format = sink_format();
-	const struct oa_export_batch *view =
-	    oa_batch_view_range(xs.batch, xs.resource.attrs, xs.resource.n_attrs, first, count);
-	if (cfg->exporter == OA_EXPORTER_CONSOLE) {
-		xs.out.len = 0;
-		if (oa_console_batch_encode(view, &xs.out) && write_all(2, xs.out.data, xs.out.len))
-			count_exported(count, 0);
-		else
-			count_failed(count);
+	if (!on_exporter_thread)
 		return;
-	}
-	bool encoded = encode(view, format == OA_PARCEL_JSON);
-	if (encoded &&
-	    pass_on(xs.out.data, (uint32_t)xs.out.len, (uint32_t)count, format, deadline_ns))
-		return;
-	if (encoded && cfg->exporter == OA_EXPORTER_FILE)
-		encoded = oa_buf_append(&xs.out, "\n", 1);
-	if (encoded && send_encoded(count, deadline_ns) != OA_SEND_TOO_LARGE)
-		return;
-	if (count > 1) {
-		send_range(first, count / 2, deadline_ns);
-		send_range(first + count / 2, count - count / 2, deadline_ns);
-	} else {
-		count_failed(count);
-	}
+	__atomic_store_n(&ex.busy, 0, __ATOMIC_SEQ_CST);
 }
+
+/* Writes and sends that may block are not busy work: the exit path may
+ * take over meanwhile. */
+static const struct oa_sink_waits sink_waits = {
+    .working = &ex.working, .blocking = leave_busy, .resumed = enter_busy};
 
 static void export_batch(uint64_t deadline_ns)
 {
-	size_t n = oa_batch_count(xs.batch);
-	if (n)
-		send_range(0, n, deadline_ns);
+	oa_sink_send_batch(xs.batch, &xs.resource, deadline_ns);
 	oa_batch_reset(xs.batch);
 	xs.schedule.last_export_ns = oa_mono_ns();
-}
-
-/* Sends one request made of parcels [p, stop): relayed on, written to the
- * file, or posted (protobuf parcels concatenated: one message). */
-static void send_parcel_run(struct oa_parcel *p, struct oa_parcel *stop, uint64_t deadline_ns)
-{
-	size_t spans = 0;
-	for (struct oa_parcel *q = p; q != stop; q = q->next)
-		spans += q->spans;
-	if (p->format != sink_format()) {
-		count_failed(spans);
-		return;
-	}
-	if (xs.handoff_fd >= 0 || oa_relay_connected()) {
-		while (p != stop && pass_on(p->data, p->len, p->spans, p->format, deadline_ns))
-			p = p->next;
-		if (p != stop)
-			send_parcel_run(p, stop, deadline_ns);
-		return;
-	}
-	xs.out.len = 0;
-	for (struct oa_parcel *q = p; q != stop; q = q->next)
-		if (!oa_buf_append(&xs.out, (const char *)q->data, q->len) ||
-		    (oa_rt.cfg.exporter == OA_EXPORTER_FILE && !oa_buf_append(&xs.out, "\n", 1))) {
-			count_failed(spans);
-			return;
-		}
-	if (send_encoded(spans, deadline_ns) == OA_SEND_TOO_LARGE)
-		count_failed(spans);
-}
-
-/* Sends the parcels waiting (all of them, or only when enough wait). */
-static void send_parcels(bool everything, uint64_t deadline_ns)
-{
-	if (!everything && oa_parcels_bytes() < PARCEL_SEND_BYTES)
-		return;
-	struct oa_parcel *p = oa_parcels_take();
-	while (p) {
-		/* protobuf requests concatenate; JSON ones go one by one (a file
-		 * takes any number of lines at once) */
-		struct oa_parcel *stop = p->next;
-		size_t bytes = p->len;
-		bool concatenates =
-		    p->format == OA_PARCEL_PROTOBUF || oa_rt.cfg.exporter == OA_EXPORTER_FILE;
-		while (concatenates && stop && stop->format == p->format &&
-		       bytes + stop->len <= PARCEL_REQUEST_MAX) {
-			bytes += stop->len;
-			stop = stop->next;
-		}
-		xs.sending_parcels = true;
-		send_parcel_run(p, stop, deadline_ns);
-		xs.sending_parcels = false;
-		while (p != stop) {
-			struct oa_parcel *next = p->next;
-			oa_parcel_free(p);
-			p = next;
-		}
-	}
-}
-
-void oa_exporter_parcel_totals(uint64_t *exported, uint64_t *failed)
-{
-	*exported = parcel_counts.exported;
-	*failed = parcel_counts.failed;
 }
 
 void oa_exporter_parcels_queued(size_t bytes);
@@ -371,7 +129,7 @@ void oa_exporter_parcels_queued(size_t bytes)
 {
 	(void)bytes;
 	oa_exporter_start_if_needed();
-	if (oa_parcels_bytes() >= PARCEL_SEND_BYTES)
+	if (oa_sink_parcels_due())
 		oa_exporter_wake();
 }
 
@@ -385,7 +143,7 @@ static size_t fill_batch(size_t limit, bool until_scan)
 {
 	if (oa_rt.cfg.exporter == OA_EXPORTER_NONE) {
 		uint64_t n = oa_rings_discard_scanned();
-		count_exported(n, 0);
+		oa_sink_discarded(n);
 		return n;
 	}
 	return oa_rings_fill(xs.batch, limit, until_scan);
@@ -436,6 +194,7 @@ static void exporter_state_setup(void)
 	if (xs.set_up)
 		return;
 	xs.set_up = true;
+	oa_sink_init(&sink_waits);
 	oa_schedule_init(&xs.schedule, oa_rt.cfg.max_export_batch_size,
 			 (uint64_t)oa_rt.cfg.schedule_delay_ms * 1000000u,
 			 oa_ring_high_water(oa_rt.cfg.buffer_spans), oa_mono_ns());
@@ -459,38 +218,7 @@ static void exporter_state_setup(void)
 			}
 		oa_batch_set_process(xs.batch, &process);
 	}
-	/* libcurl loads now, while the program runs, not at the first send:
-	 * that may be the exit flush, after the application's OpenSSL was shut
-	 * down (see oa_transport_load_early). Not at all while a relay sends
-	 * for us. */
-	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !oa_relay_connected())
-		xs.transport = create_transport();
-}
-
-/* The exporter thread itself (not a thread exporting inline: an exec, a
- * relay client's exit): only it hands over to the exit path. */
-static __thread bool on_exporter_thread __attribute__((tls_model("initial-exec")));
-
-static void enter_busy(void)
-{
-	if (!on_exporter_thread)
-		return;
-	__atomic_store_n(&ex.busy, 1, __ATOMIC_SEQ_CST);
-	if (!__atomic_load_n(&ex.abandoned, __ATOMIC_SEQ_CST))
-		return;
-	/* The exit path counted what this thread holds: it does nothing more
-	 * until the process is gone. */
-	__atomic_store_n(&ex.busy, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&ex.working);
-	for (;;)
-		pause();
-}
-
-static void leave_busy(void)
-{
-	if (!on_exporter_thread)
-		return;
-	__atomic_store_n(&ex.busy, 0, __ATOMIC_SEQ_CST);
+	oa_sink_prepare_transport();
 }
 
 /* Spans queued in the rings and, when `batch`, the batch: the ones the exit
@@ -576,15 +304,15 @@ static void *exporter_main(void *arg)
 		bool flushing = flush_req != __atomic_load_n(&ex.flush_done, __ATOMIC_RELAXED);
 		bool due = oa_schedule_due(&xs.schedule, now);
 		bool everything = flushing || due;
-		bool parcels_wait = oa_parcels_bytes() >= PARCEL_SEND_BYTES;
+		bool parcels_wait = oa_sink_parcels_due();
 		if (everything || scan.pressure || parcels_wait ||
 		    queued + pending() >= xs.schedule.batch_target) {
 			uint64_t deadline =
 			    flushing ? __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE)
 				     : now + (uint64_t)oa_rt.cfg.export_timeout_ms * 1000000u;
-			xs.flushing = flushing;
+			oa_sink_set_flushing(flushing);
 			export_available(everything, queued, deadline);
-			send_parcels(everything, deadline);
+			oa_sink_send_parcels(everything, deadline);
 			/* A ring past its mark is drained now, but into the batch,
 			 * which goes out when full: a small ring does not make
 			 * requests small (each costs tens of µs in libcurl, the
@@ -725,10 +453,10 @@ static bool export_inline(uint64_t deadline_ns)
 	exporter_state_setup();
 	struct oa_rings_scan scan;
 	scan_rings(&scan);
-	xs.flushing = true;
+	oa_sink_set_flushing(true);
 	export_available(true, scan.queued, deadline_ns);
-	send_parcels(true, deadline_ns);
-	xs.flushing = false;
+	oa_sink_send_parcels(true, deadline_ns);
+	oa_sink_set_flushing(false);
 	/* After the spans: their outcomes are counted in otlpauto.spans. */
 	oa_metrics_export_round(oa_mono_ns(), true, deadline_ns, &ex.working);
 	oa_tls.internal = was_internal;
@@ -752,10 +480,7 @@ void oa_exporter_before_confinement(void)
 	uint8_t was_internal = oa_tls.internal;
 	oa_tls.internal = 1;
 	exporter_state_setup();
-	if (oa_rt.cfg.exporter == OA_EXPORTER_FILE)
-		oa_filesink_open();
-	if (oa_rt.cfg.exporter == OA_EXPORTER_OTLP && !xs.transport)
-		xs.transport = create_transport();
+	oa_sink_prepare_confinement();
 	/* Symbol tables are read when first needed, which may be after the
 	 * chroot: every one is read now. */
 	if (xs.syms && (oa_rt.cfg.hooks & OA_HOOK_FUNCTIONS))
@@ -777,10 +502,10 @@ static void export_here(uint64_t deadline_ns)
 {
 	struct oa_rings_scan scan;
 	scan_rings(&scan);
-	xs.flushing = true;
+	oa_sink_set_flushing(true);
 	export_available(true, scan.queued, deadline_ns);
-	send_parcels(true, deadline_ns);
-	xs.flushing = false;
+	oa_sink_send_parcels(true, deadline_ns);
+	oa_sink_set_flushing(false);
 }
 
 void oa_exporter_exec_begin(int handoff_fd, uint64_t deadline_ns)
@@ -794,43 +519,15 @@ void oa_exporter_exec_begin(int handoff_fd, uint64_t deadline_ns)
 	exec_run.was_internal = oa_tls.internal;
 	oa_tls.internal = 1;
 	exporter_state_setup();
-	xs.handoff_fd = handoff_fd;
-	xs.relay_frame = OA_RELAY_PARCEL;
+	oa_sink_exec_begin(handoff_fd);
 	export_here(deadline_ns);
 }
 
 bool oa_exporter_exec_tentative(uint64_t deadline_ns)
 {
-	if (xs.handoff_fd >= 0)
-		xs.handoff_tentative_from = (uint64_t)lseek(xs.handoff_fd, 0, SEEK_CUR);
-	xs.relay_frame = OA_RELAY_TENTATIVE;
-	xs.tentative_escaped = false;
+	oa_sink_exec_tentative();
 	export_here(deadline_ns);
-	return !xs.tentative_escaped;
-}
-
-/* Parcels written to the hand-over file before its tentative part: ours to
- * send again, the exec having failed. */
-static void take_back_handoff(void)
-{
-	uint64_t end = xs.handoff_tentative_from;
-	for (uint64_t at = 0; at + HANDOFF_HEADER <= end;) {
-		uint8_t header[HANDOFF_HEADER];
-		if ((ssize_t)syscall(SYS_pread64, xs.handoff_fd, header, sizeof header,
-				     (off_t)at) != sizeof header)
-			return;
-		uint32_t len, spans;
-		memcpy(&len, header, 4);
-		memcpy(&spans, header + 4, 4);
-		struct oa_parcel *p = oa_parcel_new(len, spans, header[8]);
-		if (!p || (ssize_t)syscall(SYS_pread64, xs.handoff_fd, p->data, (size_t)len,
-					   (off_t)(at + HANDOFF_HEADER)) != len) {
-			oa_parcel_free(p);
-			return;
-		}
-		oa_parcels_push(p);
-		at += HANDOFF_HEADER + len;
-	}
+	return oa_sink_exec_all_held();
 }
 
 void oa_exporter_adopt_handoff(const char *value)
@@ -839,26 +536,7 @@ void oa_exporter_adopt_handoff(const char *value)
 	long fd = strtol(value, &end, 10);
 	if (*end || fd < 0 || fd > INT_MAX)
 		return;
-	size_t bytes = 0;
-	for (off_t at = 0;;) {
-		uint8_t header[HANDOFF_HEADER];
-		if ((ssize_t)syscall(SYS_pread64, (int)fd, header, sizeof header, at) !=
-		    sizeof header)
-			break;
-		uint32_t len, spans;
-		memcpy(&len, header, 4);
-		memcpy(&spans, header + 4, 4);
-		struct oa_parcel *p = oa_parcel_new(len, spans, header[8]);
-		if (!p || (ssize_t)syscall(SYS_pread64, (int)fd, p->data, (size_t)len,
-					   at + HANDOFF_HEADER) != len) {
-			oa_parcel_free(p);
-			break;
-		}
-		oa_parcels_push(p);
-		bytes += len;
-		at += HANDOFF_HEADER + len;
-	}
-	syscall(SYS_close, (int)fd);
+	size_t bytes = oa_sink_adopt_handoff((int)fd);
 	if (bytes)
 		oa_exporter_parcels_queued(bytes);
 }
@@ -867,14 +545,7 @@ void oa_exporter_exec_failed(void)
 {
 	if (!exec_run.active)
 		return;
-	if (xs.handoff_fd >= 0) {
-		take_back_handoff();
-	} else if (xs.relay_frame == OA_RELAY_TENTATIVE && oa_relay_connected()) {
-		oa_relay_send(OA_RELAY_CANCEL, NULL, 0, 0, 0, oa_mono_ns() + 100000000u);
-	}
-	xs.handoff_fd = -1;
-	xs.handoff_tentative_from = 0;
-	xs.relay_frame = OA_RELAY_PARCEL;
+	oa_sink_exec_failed();
 	oa_tls.internal = exec_run.was_internal;
 	exec_run.active = false;
 	return_work();
@@ -1037,14 +708,9 @@ void oa_exporter_atfork_child(void)
 	ex.sleeping = 0;
 	ex.flush_requested = ex.flush_done = 0;
 	ex.exit_flush = ex.busy = ex.abandoned = 0;
-	if (xs.transport)
-		oa_transport_abandon(xs.transport);
 	memset(&xs, 0, sizeof xs);
-	xs.handoff_fd = -1;
-	xs.relay_frame = OA_RELAY_PARCEL;
-	memset(&parcel_counts, 0, sizeof parcel_counts);
 	oa_rings_atfork_child();
-	oa_filesink_atfork_child();
+	oa_sink_atfork_child();
 	oa_rt.queued_estimate = 0;
 }
 
@@ -1107,9 +773,11 @@ void oa_exporter_shutdown_summary(void)
 		p = append_text(line, end, "relay host: ");
 		p = append_count(p, end, relayed_in);
 		p = append_text(p, end, " spans from other processes: exported ");
-		p = append_count(p, end, parcel_counts.exported);
+		uint64_t exported, failed;
+		oa_sink_parcel_totals(&exported, &failed);
+		p = append_count(p, end, exported);
 		p = append_text(p, end, ", failed ");
-		p = append_count(p, end, parcel_counts.failed);
+		p = append_count(p, end, failed);
 		*p = '\0';
 		oa_log_text(OA_LOG_DEBUG, line);
 	}

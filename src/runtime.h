@@ -285,8 +285,6 @@ void oa_exporter_exec_failed(void);
  * exporter will need (output file, libcurl, symbol tables), unless a relay
  * sends for this process. */
 void oa_exporter_before_confinement(void);
-/* Spans of other processes (relayed, handed over) exported and lost. */
-void oa_exporter_parcel_totals(uint64_t *exported, uint64_t *failed);
 /* In a new program: sends what the previous one handed over (OTLPAUTO_HANDOFF). */
 void oa_exporter_adopt_handoff(const char *value);
 /* The final flush: exports what is queued and counts what it cannot send as
