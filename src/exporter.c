@@ -430,6 +430,17 @@ bool oa_exporter_running(void)
 	return __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) != EXPORTER_STOPPED;
 }
 
+/* Exports everything committed so far, on this thread. */
+static void export_here(uint64_t deadline_ns)
+{
+	struct oa_rings_scan scan;
+	scan_rings(&scan);
+	oa_sink_set_flushing(true);
+	export_available(true, scan.queued, deadline_ns);
+	oa_sink_send_parcels(true, deadline_ns);
+	oa_sink_set_flushing(false);
+}
+
 /* Whether a flush without the exporter thread can be done by the caller:
  * sending to the relay, writing the file or stderr, or releasing records
  * unread cost less than starting a thread; posting to the collector needs
@@ -451,12 +462,7 @@ static bool export_inline(uint64_t deadline_ns)
 	uint8_t was_internal = oa_tls.internal;
 	oa_tls.internal = 1;
 	exporter_state_setup();
-	struct oa_rings_scan scan;
-	scan_rings(&scan);
-	oa_sink_set_flushing(true);
-	export_available(true, scan.queued, deadline_ns);
-	oa_sink_send_parcels(true, deadline_ns);
-	oa_sink_set_flushing(false);
+	export_here(deadline_ns);
 	/* After the spans: their outcomes are counted in otlpauto.spans. */
 	oa_metrics_export_round(oa_mono_ns(), true, deadline_ns, &ex.working);
 	oa_tls.internal = was_internal;
@@ -496,17 +502,6 @@ static struct {
 	bool was_stopped; /* the exporter thread was not running */
 	uint8_t was_internal;
 } exec_run;
-
-/* Exports everything committed so far, on this thread. */
-static void export_here(uint64_t deadline_ns)
-{
-	struct oa_rings_scan scan;
-	scan_rings(&scan);
-	oa_sink_set_flushing(true);
-	export_available(true, scan.queued, deadline_ns);
-	oa_sink_send_parcels(true, deadline_ns);
-	oa_sink_set_flushing(false);
-}
 
 void oa_exporter_exec_begin(int handoff_fd, uint64_t deadline_ns)
 {
