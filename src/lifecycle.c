@@ -22,6 +22,7 @@
 #include "process_span.h"
 #include "relay.h"
 #include "runtime.h"
+#include "sink.h"
 #include "stack.h"
 #include "traceparent.h"
 #include "transport.h"
@@ -396,7 +397,7 @@ static void relay_finish(uint32_t timeout_ms, struct oa_relay_totals *totals)
 	oa_relay_host_drain(oa_mono_ns() + timeout_ns, true);
 	oa_exporter_exit_flush(timeout_ns, false);
 	oa_relay_host_totals(totals);
-	oa_exporter_parcel_totals(&totals->exported, &totals->failed);
+	oa_sink_parcel_totals(&totals->exported, &totals->failed);
 	oa_tls.guard--;
 }
 

@@ -18,6 +18,7 @@
 #include "parcel.h"
 #include "relay.h"
 #include "resource.h"
+#include "rings.h"
 #include "runtime.h"
 #include "transport.h"
 
@@ -141,7 +142,7 @@ static size_t make_span_counts(bool delta)
 	for (int r = 0; r < OA_DROP_COUNT; r++)
 		dropped[r] = counter(&oa_rt.dropped[r]);
 	uint64_t recorded, sampled_out_in_rings;
-	oa_exporter_ring_totals(&recorded, &sampled_out_in_rings);
+	oa_rings_totals(&recorded, &sampled_out_in_rings);
 	totals[2] = counter(&oa_rt.spans_sampled_out) + sampled_out_in_rings;
 	totals[1] = counter(&oa_rt.spans_exported);
 	totals[0] = recorded + totals[2] + dropped[OA_DROP_RING_FULL] +

@@ -285,12 +285,6 @@ void oa_exporter_exec_failed(void);
  * exporter will need (output file, libcurl, symbol tables), unless a relay
  * sends for this process. */
 void oa_exporter_before_confinement(void);
-/* Spans this process committed to its rings so far, and the spans its
- * threads counted in their rings as sampled out (the exporter's side: its
- * thread, or one doing its work). */
-void oa_exporter_ring_totals(uint64_t *recorded, uint64_t *sampled_out);
-/* Spans of other processes (relayed, handed over) exported and lost. */
-void oa_exporter_parcel_totals(uint64_t *exported, uint64_t *failed);
 /* In a new program: sends what the previous one handed over (OTLPAUTO_HANDOFF). */
 void oa_exporter_adopt_handoff(const char *value);
 /* The final flush: exports what is queued and counts what it cannot send as
@@ -301,7 +295,6 @@ void oa_exporter_exit_flush(uint64_t timeout_ns, bool async);
 void oa_exporter_atfork_prepare(void);
 void oa_exporter_atfork_parent(void);
 void oa_exporter_atfork_child(void);
-void oa_exporter_register_ring(struct oa_ring *ring);
 /* The span counts, at debug level; async-signal-safe. */
 void oa_exporter_shutdown_summary(void);
 

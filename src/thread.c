@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "family.h"
+#include "rings.h"
 #include "runtime.h"
 
 __thread struct oa_tls oa_tls __attribute__((tls_model("initial-exec")));
@@ -50,7 +51,7 @@ static struct oa_thread *thread_create(const struct oa_span_ctx *inherited)
 	t->ctx[0] = inherited ? *inherited : oa_rt.process_ctx;
 	oa_tls.state = t;
 	pthread_setspecific(exit_key, t);
-	oa_exporter_register_ring(t->ring);
+	oa_rings_register(t->ring);
 	return t;
 }
 
@@ -126,5 +127,5 @@ void oa_thread_atfork_child(void)
 		if (!t->frames[i].span_id)
 			t->frames[i].filter = OA_FILTER_EXCLUDED;
 	}
-	oa_exporter_register_ring(t->ring);
+	oa_rings_register(t->ring);
 }
