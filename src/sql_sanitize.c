@@ -242,7 +242,8 @@ size_t oa_sql_sanitize(const char *query, size_t len, enum oa_sql_dialect dialec
 			continue;
 		}
 		size_t before_blank = o.len;
-		if (blank)
+		/* none before a ';': a client's comment goes there (oa_sql_comment_at) */
+		if (blank && !(t.kind == TOKEN_PUNCT && q[t.start] == ';'))
 			put(&o, (const uint8_t *)" ", 1);
 		blank = false;
 		if (literal) {
@@ -481,4 +482,24 @@ bool oa_sql_find_traceparent(const char *query, size_t len, enum oa_sql_dialect 
 		}
 	}
 	return any;
+}
+
+size_t oa_sql_comment_at(const char *query, size_t len, enum oa_sql_dialect dialect)
+{
+	const uint8_t *q = (const uint8_t *)query;
+	size_t at = SIZE_MAX, before_semicolon = SIZE_MAX;
+	struct token t;
+	for (size_t pos = 0; next_token(q, len, pos, dialect, &t), t.kind != TOKEN_END;
+	     pos += t.len) {
+		if (t.kind == TOKEN_BLANK)
+			continue;
+		bool semicolon = t.kind == TOKEN_PUNCT && q[t.start] == ';';
+		/* the end of the token before a last ';' */
+		before_semicolon = semicolon && at != SIZE_MAX ? at : SIZE_MAX;
+		at = t.start + t.len;
+	}
+	struct oa_span_context found;
+	if (at == SIZE_MAX || oa_sql_find_traceparent(query, len, dialect, &found))
+		return SIZE_MAX;
+	return before_semicolon != SIZE_MAX ? before_semicolon : at;
 }

@@ -3,9 +3,12 @@ directory (mariadb-install-db as an unprivileged user) on a loopback port and
 the mariadb client, each under the shim. The server's connection threads get
 a SERVER span per query, the client a CLIENT span per query, with the
 database attributes and sanitised query texts; an ERR packet's code is the
-status code. A literal password never reaches a span."""
+status code. A literal password never reaches a span. With
+OTLPAUTO_DB_PROPAGATION=comment a traced client appends sqlcommenter's
+traceparent comment to its queries: the server's spans are its children."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -179,7 +182,55 @@ def test_sqlcommenter():
     check_equal(attr(server, 'db.query.text'), 'SELECT ?', 'the comment is not in the text')
 
 
+COMMENT = re.compile(r" /\*traceparent='00-([0-9a-f]{32})-([0-9a-f]{16})-01'\*/")
+# The server tells the text it received.
+WHAT_CAME = 'SELECT INFO FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()'
+
+
+def test_propagation():
+    """OTLPAUTO_DB_PROPAGATION=comment: the mariadb client's query reaches
+    the server with a traceparent comment naming its CLIENT span, so the
+    SERVER span is that span's child in its trace; the recorded texts have
+    no comment. Without the variable nothing is added: two traces."""
+    requires_mariadb()
+    with Receiver() as receiver:
+        with MariaDB(receiver) as db:
+            commented = db.client('-N', '-B', '-e', WHAT_CAME, receiver=receiver,
+                                  env={'OTLPAUTO_DB_PROPAGATION': 'comment'})
+            plain = db.client('-N', '-B', '-e', WHAT_CAME, receiver=receiver)
+            db.stop()
+        time.sleep(0.5)
+        spans = spans_where(receiver.spans, scope=SCOPE)
+
+    check(commented.returncode == 0, 'the query with a comment runs', commented.stderr)
+    received = commented.stdout.strip()
+    match = COMMENT.search(received)
+    check(received.startswith(WHAT_CAME + ' /*traceparent=') and received.endswith("'*/"),
+          'the comment is appended', received)
+    clients = sorted(spans_where(spans, KIND_CLIENT), key=lambda s: s['start'])
+    servers = sorted(spans_where(spans, KIND_SERVER), key=lambda s: s['start'])
+    check_equal(len(clients), 2, 'a CLIENT span per client')
+    check_equal(len(servers), 2, 'a SERVER span per query')
+    if match and len(clients) == 2 and len(servers) == 2:
+        check_equal(match.groups(), (clients[0]['trace_id'], clients[0]['span_id']),
+                    'the comment names the CLIENT span')
+        check_equal((servers[0]['trace_id'], servers[0]['parent_span_id']),
+                    (clients[0]['trace_id'], clients[0]['span_id']),
+                    'the SERVER span is the CLIENT span\'s child')
+        text = ('SELECT INFO FROM information_schema.PROCESSLIST WHERE ID = '
+                'CONNECTION_ID()')
+        check_equal(attr(clients[0], 'db.query.text'), text,
+                    'the CLIENT span\'s text has no comment')
+        check_equal(attr(servers[0], 'db.query.text'), text, 'nor the SERVER span\'s')
+        check_equal(plain.stdout.strip(), WHAT_CAME,
+                    'without OTLPAUTO_DB_PROPAGATION the query goes as written')
+        check(servers[1]['trace_id'] != clients[1]['trace_id'] and
+              servers[1]['parent_span_id'] == '',
+              'without it the SERVER span is a root of its own trace', servers[1])
+
+
 def test():
+    test_propagation()
     test_client()
     test_sqlcommenter()
 
