@@ -19,8 +19,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import Receiver, check, check_equal, free_port, main, preload_value, run_traced, \
-    skip
+from harness import Receiver, builddir, check, check_equal, free_port, main, preload_value, \
+    run_traced, skip
 from netutil import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Background, attr, spans_where
 
 SCOPE = 'otlpauto.postgresql'
@@ -322,11 +322,20 @@ def test_propagation():
               'without it the SERVER span is a root of its own trace', servers[2])
 
 
-def test_pgbench_propagation():
+def test_pgbench_propagation(cut=None):
     """pgbench -M extended with OTLPAUTO_DB_PROPAGATION=comment: every Parse
     gets the comment; each SERVER span is the child of the CLIENT span of
-    the same statement, in its trace."""
+    the same statement, in its trace. With `cut`, every send pgbench's shim
+    makes takes at most that many bytes and every second one on its
+    non-blocking socket fails with EAGAIN (tests/programs/shortio.c): the
+    rest of a length field and the comment go with later writes."""
     requires_postgres()
+    env = dict(ENV, OTLPAUTO_DB_PROPAGATION='comment')
+    if cut:
+        shortio = str(builddir() / 'tests' / 'programs' / 'libshortio.so')
+        env.update(SHORTIO_MAX=str(cut), SHORTIO_EAGAIN='1',
+                   LD_PRELOAD=f'{preload_value()}:{shortio}')
+    how = f' (sends cut to {cut} bytes)' if cut else ''
     with Receiver() as receiver:
         with Postgres(receiver) as pg:
             setup = pg.psql('-c', 'CREATE TABLE counters (id int PRIMARY KEY, n int)', '-c',
@@ -338,35 +347,36 @@ def test_pgbench_propagation():
             bench = run_traced([os.path.join(pg.bindir, 'pgbench'), '-n', '-h', '127.0.0.1',
                                 '-p', pg.port, '-U', 'postgres', '-M', 'extended', '-c',
                                 CLIENTS, '-t', TRANSACTIONS, '-f', script, 'postgres'],
-                               receiver, env=dict(ENV, OTLPAUTO_DB_PROPAGATION='comment'),
-                               timeout=120)
+                               receiver, env=env, timeout=120)
             total = pg.psql('-At', '-c', 'SELECT sum(n) FROM counters').stdout.strip()
             pg.stop()
         time.sleep(0.5)
         spans = spans_where(receiver.spans, scope=SCOPE)
 
     runs = CLIENTS * TRANSACTIONS
-    check_equal(bench.returncode, 0, 'pgbench -M extended completes')
-    check_equal(total, str(runs), 'every UPDATE ran')
+    check_equal(bench.returncode, 0, 'pgbench -M extended completes' + how)
+    check_equal(total, str(runs), 'every UPDATE ran' + how)
     clients = {s['span_id']: s for s in spans_where(spans, KIND_CLIENT)}
     bench_names = ('SELECT counters', 'UPDATE counters')
     servers = [s for s in spans_where(spans, KIND_SERVER) if s['name'] in bench_names]
-    check_equal(len(clients), 2 * runs, 'a CLIENT span per statement')
+    check_equal(len(clients), 2 * runs, 'a CLIENT span per statement' + how)
     # and the untraced psql's SELECT sum(n) FROM counters
-    check_equal(len(servers), 2 * runs + 1, 'a SERVER span per statement')
+    check_equal(len(servers), 2 * runs + 1, 'a SERVER span per statement' + how)
     children = [s for s in servers if s['parent_span_id'] in clients and
                 s['trace_id'] == clients[s['parent_span_id']]['trace_id'] and
                 s['name'] == clients[s['parent_span_id']]['name']]
-    check_equal(len(children), 2 * runs, 'each SERVER span is its CLIENT span\'s child')
+    check_equal(len(children), 2 * runs, 'each SERVER span is its CLIENT span\'s child' + how)
     check_equal(len({s['parent_span_id'] for s in children}), 2 * runs,
-                'one SERVER span per CLIENT span')
+                'one SERVER span per CLIENT span' + how)
     check(all(attr(s, 'db.query.text') == 'UPDATE counters SET n = n + ? WHERE id = $1;'
-              for s in spans if s['name'] == 'UPDATE counters'), 'no comment in any text')
+              for s in spans if s['name'] == 'UPDATE counters'), 'no comment in any text' + how)
 
 
 def test():
     test_propagation()
     test_pgbench_propagation()
+    test_pgbench_propagation(cut=7)
+    test_pgbench_propagation(cut=2)
     test_psql()
     test_statement_off()
     test_sqlcommenter()
