@@ -229,8 +229,76 @@ def test_propagation():
               'without it the SERVER span is a root of its own trace', servers[1])
 
 
+# A program using the binary protocol: DBD::MariaDB with server-side
+# prepared statements (COM_STMT_PREPARE, then COM_STMT_EXECUTE per id).
+PERL_PREPARED = r'''
+use strict;
+use DBI;
+my $dbh = DBI->connect("DBI:MariaDB:database=shop;host=127.0.0.1;port=$ARGV[0]", "root", "",
+                       {RaiseError => 1, PrintError => 0, mariadb_server_prepare => 1});
+my $sth = $dbh->prepare("SELECT owner FROM accounts WHERE id = ?");
+for my $id (1, 2, 3) {
+    $sth->execute($id);
+    while (my @row = $sth->fetchrow_array) { print "$row[0]\n" }
+}
+undef $sth;
+$dbh->disconnect;
+'''
+
+
+def test_prepared():
+    """perl DBD::MariaDB, server-side prepared: a CLIENT and a SERVER span
+    for the prepare (its text) and for each of the 3 executions (the
+    prepare's summary, no text). With OTLPAUTO_DB_PROPAGATION=comment the
+    prepare and the connection's SET queries reach the server with the
+    comment: their SERVER spans are the CLIENT spans' children; an
+    execution carries no text, so its SERVER span stays a root."""
+    requires_mariadb()
+    if subprocess.run(['perl', '-MDBD::MariaDB', '-e', '1'], capture_output=True,
+                      timeout=30).returncode:
+        skip('perl DBD::MariaDB (libdbd-mariadb-perl) is not installed')
+    with Receiver() as receiver:
+        with MariaDB(receiver) as db:
+            made = db.client('-e', 'CREATE DATABASE shop; CREATE TABLE shop.accounts '
+                             "(id int PRIMARY KEY, owner text); INSERT INTO shop.accounts "
+                             "VALUES (1, 'alice'), (2, 'bob')")
+            check(made.returncode == 0, 'the table is made', made.stderr)
+            run = run_traced(['perl', '-e', PERL_PREPARED, db.port], receiver,
+                             env=dict(ENV, OTLPAUTO_DB_PROPAGATION='comment'), timeout=60)
+            db.stop()
+        time.sleep(0.5)
+        spans = spans_where(receiver.spans, scope=SCOPE)
+
+    check(run.returncode == 0, 'the perl program runs', run.stderr)
+    check_equal(run.stdout.split(), ['alice', 'bob'], 'the executions return the rows')
+    clients = sorted(spans_where(spans, KIND_CLIENT), key=lambda s: s['start'])
+    # the untraced client's 3 queries, then perl's
+    servers = sorted(spans_where(spans, KIND_SERVER), key=lambda s: s['start'])[3:]
+    for side, mine in (('CLIENT', clients), ('SERVER', servers)):
+        selects = [s for s in mine if s['name'] == 'SELECT accounts']
+        check_equal([attr(s, 'db.query.text') for s in selects],
+                    ['SELECT owner FROM accounts WHERE id = ?', None, None, None],
+                    f'{side}: a prepare (its text) and 3 executions (none)')
+        check(all(s['status_code'] != STATUS_ERROR for s in mine), f'{side}: no error')
+        check_equal({s['name'] for s in mine} - {'SELECT accounts'}, {'SET'},
+                    f'{side}: the connection\'s SET queries')
+    check_equal(len(servers), len(clients), 'a SERVER span per CLIENT span')
+    by_id = {s['span_id']: s for s in clients}
+    for client, server in zip(clients, servers):
+        texted = attr(client, 'db.query.text') is not None
+        parented = server['parent_span_id'] == client['span_id'] and \
+            server['trace_id'] == client['trace_id']
+        check_equal(parented, texted,
+                    f'{client["name"]} {attr(client, "db.query.text")}: the SERVER span is '
+                    f'the CLIENT span\'s child when the command has a text')
+        if not texted:
+            check_equal(server['parent_span_id'] in by_id, False,
+                        'an execution\'s SERVER span is not the child of a CLIENT span')
+
+
 def test():
     test_propagation()
+    test_prepared()
     test_client()
     test_sqlcommenter()
 
