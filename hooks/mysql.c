@@ -256,6 +256,8 @@ static void event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_ev
 			memcpy(c->database, ev->text, c->database_len);
 		}
 		command_event(t, f, ev, now);
+		/* a context decided for it and not taken (the plan misjudged) */
+		oa_db_forget(&c->out, c->out.messages - 1);
 		break;
 	case OA_MYSQL_RESPONSE:
 		response_event(t, f, ev, now);

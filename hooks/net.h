@@ -461,6 +461,8 @@ void oa_db_keep(struct oa_db_client *out, const struct oa_db_plan *plan, int com
  * false when it went without one. */
 bool oa_db_decided(struct oa_db_client *out, uint32_t ordinal, struct oa_span_ctx *ctx,
 		   struct oa_span_ctx *parent);
+/* Drops a context decided for a message its span did not take. */
+void oa_db_forget(struct oa_db_client *out, uint32_t ordinal);
 /* The comment naming ctx. */
 static inline void oa_db_comment_of(const struct oa_span_ctx *ctx, char out[OA_DB_COMMENT_LEN + 1])
 {

@@ -305,6 +305,8 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 	default: /* Flush, Terminate, COPY data, password messages */
 		break;
 	}
+	/* a context decided for it and not taken (the plan misjudged) */
+	oa_db_forget(&c->out, c->out.messages);
 	c->out.messages++;
 }
 
@@ -440,8 +442,10 @@ void oa_pg_plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, i
 		struct oa_db_frame fr;
 		if (!oa_pg_frame(at, len, &fr))
 			return; /* a header cut by the iovec's or the write's end */
-		bool begins = !building && fr.type != 'S';
-		if (!building) {
+		/* as frontend_message: these begin a cycle or join it */
+		bool cycle = fr.type && strchr("QFPBDECS", fr.type);
+		bool begins = cycle && !building && fr.type != 'S';
+		if (cycle && !building) {
 			building_untracked = untracked || count == OA_PG_OPEN_MAX;
 			building = true;
 		}

@@ -965,6 +965,13 @@ bool oa_db_decided(struct oa_db_client *out, uint32_t ordinal, struct oa_span_ct
 	return false;
 }
 
+void oa_db_forget(struct oa_db_client *out, uint32_t ordinal)
+{
+	for (int i = 0; i < OA_DB_DECIDED_MAX; i++)
+		if (out->decided[i].ordinal == ordinal)
+			out->decided[i].set = false;
+}
+
 static bool db_propagating(const struct oa_fd *f)
 {
 	return f->role == OA_ROLE_CLIENT && oa_rt.cfg.db_propagation == OA_DB_PROPAGATION_COMMENT &&
@@ -978,6 +985,8 @@ struct db_rewrite {
 	int n_ins;
 	struct oa_insert ins[OA_DB_INSERTS(OA_DB_DECIDED_MAX)];
 	struct oa_layout layout;
+	int iovcnt;	/* the application's iovecs laid out (all but for a long writev) */
+	size_t app_len; /* their bytes */
 };
 
 static bool db_rewrite_plan(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
@@ -990,26 +999,30 @@ static bool db_rewrite_plan(struct oa_thread *t, struct oa_fd *f, const struct o
 		else
 			oa_mysql_plan(t, f, c->iov, c->iovcnt, &w->plan);
 	}
-	w->n_ins =
-	    oa_db_inserts(&f->db_owed, iov_total(c->iov, c->iovcnt), w->plan.rw, w->plan.n, w->ins);
-	/* more pieces than a layout holds: the write goes as it is, unless
-	 * owed bytes must go in it */
-	if (w->n_ins && !oa_layout_build(&w->layout, c->iov, c->iovcnt, w->ins, w->n_ins) &&
-	    !f->db_owed.n) {
-		w->plan.n = 0;
-		w->n_ins = 0;
-	}
-	return w->n_ins > 0;
+	w->iovcnt = c->iovcnt;
+	w->app_len = iov_total(c->iov, c->iovcnt);
+	w->n_ins = oa_db_inserts(&f->db_owed, w->app_len, w->plan.rw, w->plan.n, w->ins);
+	if (!w->n_ins || oa_layout_build(&w->layout, c->iov, w->iovcnt, w->ins, w->n_ins))
+		return w->n_ins > 0;
+	/* more pieces than a layout holds: no comment this time; owed bytes
+	 * still go, with a short write of the first iovecs if need be */
+	w->plan.n = 0;
+	if (!f->db_owed.n)
+		return false;
+	if (w->iovcnt > OA_LAYOUT_MAX - 2 * OA_DB_OWED_MAX)
+		w->iovcnt = OA_LAYOUT_MAX - 2 * OA_DB_OWED_MAX;
+	w->app_len = iov_total(c->iov, w->iovcnt);
+	w->n_ins = oa_db_inserts(&f->db_owed, w->app_len, NULL, 0, w->ins);
+	return w->n_ins && oa_layout_build(&w->layout, c->iov, w->iovcnt, w->ins, w->n_ins);
 }
 
 /* After a rewritten write (app_sent application bytes went out): what is
  * still owed (writers' state, as HTTP's inserts: no lock). Returns how many
  * comments went out. */
-static int db_rewrite_settle(int fd, struct oa_fd *f, const struct oa_send_call *c,
-			     struct db_rewrite *w, size_t app_sent)
+static int db_rewrite_settle(int fd, struct oa_fd *f, struct db_rewrite *w, size_t app_sent)
 {
-	int committed = oa_db_settle(&f->db_owed, iov_total(c->iov, c->iovcnt), w->plan.rw,
-				     w->plan.n, w->ins, app_sent);
+	int committed =
+	    oa_db_settle(&f->db_owed, w->app_len, w->plan.rw, w->plan.n, w->ins, app_sent);
 	__atomic_store_n(&f->db_owing, f->db_owed.n ? 1 : 0, __ATOMIC_RELEASE);
 	if (f->db_owed.n)
 		oa_fd_kind_set(fd, OA_FD_OWED);
@@ -1035,7 +1048,7 @@ static ssize_t db_send(struct oa_thread *t, struct oa_fd *f, const struct oa_sen
 	}
 	ssize_t r = rewriting ? oa_send_layout(c, &w.layout, w.ins) : oa_send_real(c);
 	int err = errno;
-	int committed = rewriting ? db_rewrite_settle(c->fd, f, c, &w, r > 0 ? (size_t)r : 0) : 0;
+	int committed = rewriting ? db_rewrite_settle(c->fd, f, &w, r > 0 ? (size_t)r : 0) : 0;
 	if (r <= 0) {
 		errno = err;
 		return r;
