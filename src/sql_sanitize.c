@@ -498,8 +498,10 @@ size_t oa_sql_comment_at(const char *query, size_t len, enum oa_sql_dialect dial
 		before_semicolon = semicolon && at != SIZE_MAX ? at : SIZE_MAX;
 		at = t.start + t.len;
 	}
+	/* the key's bytes first: lexing again costs as much as the walk above */
 	struct oa_span_context found;
-	if (at == SIZE_MAX || oa_sql_find_traceparent(query, len, dialect, &found))
+	if (at == SIZE_MAX || (memmem(query, len, "traceparent='", 13) &&
+			       oa_sql_find_traceparent(query, len, dialect, &found)))
 		return SIZE_MAX;
 	return before_semicolon != SIZE_MAX ? before_semicolon : at;
 }
