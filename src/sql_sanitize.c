@@ -17,6 +17,7 @@ enum token_kind {
 struct token {
 	enum token_kind kind;
 	size_t start, len;
+	bool open; /* a string or quoted identifier the text ends inside */
 };
 
 /* Blanks, and control bytes outside literals (a NUL would end the output). */
@@ -78,8 +79,9 @@ static size_t quoted_end(const uint8_t *q, size_t len, size_t start, bool escape
 /* A dollar-quoted string at q[start] == '$' ("$$...$$", "$tag$...$tag$",
  * tags of any length): its end (len when unterminated), or 0 when the '$'
  * does not open one. */
-static size_t dollar_end(const uint8_t *q, size_t len, size_t start)
+static size_t dollar_end(const uint8_t *q, size_t len, size_t start, bool *closed)
 {
+	*closed = false;
 	size_t i = start + 1;
 	if (i < len && q[i] != '$') {
 		if (!is_word_start(q[i]))
@@ -90,9 +92,12 @@ static size_t dollar_end(const uint8_t *q, size_t len, size_t start)
 	if (i >= len || q[i] != '$')
 		return 0; /* no string follows (a text cut inside the tag has no value) */
 	size_t tag_len = i + 1 - start;
-	for (size_t k = i + 1; k + tag_len <= len; k++)
-		if (q[k] == '$' && memcmp(q + k, q + start, tag_len) == 0)
+	for (size_t k = i + 1; k + tag_len <= len; k++) {
+		if (q[k] == '$' && memcmp(q + k, q + start, tag_len) == 0) {
+			*closed = true;
 			return k + tag_len;
+		}
+	}
 	return len;
 }
 
@@ -131,7 +136,7 @@ static void next_token(const uint8_t *q, size_t len, size_t pos, enum oa_sql_dia
 		return;
 	}
 	uint8_t c = q[pos], next = pos + 1 < len ? q[pos + 1] : 0;
-	bool closed;
+	bool closed = true;
 	if (is_blank(c)) {
 		t->kind = TOKEN_BLANK;
 		while (end < len && is_blank(q[end]))
@@ -182,13 +187,15 @@ static void next_token(const uint8_t *q, size_t len, size_t pos, enum oa_sql_dia
 		t->kind = TOKEN_PARAM;
 		while (end < len && is_digit(q[end]))
 			end++;
-	} else if (c == '$' && !mysql && (end = dollar_end(q, len, pos)) != 0) {
+	} else if (c == '$' && !mysql && (end = dollar_end(q, len, pos, &closed)) != 0) {
 		t->kind = TOKEN_LITERAL;
 	} else {
 		t->kind = c == '?' ? TOKEN_PARAM : TOKEN_PUNCT;
 		end = pos + 1;
+		closed = true; /* (a '$' dollar_end did not take) */
 	}
 	t->len = end - t->start;
+	t->open = !closed;
 }
 
 /* Output like snprintf's: len counts everything, the buffer keeps what fits. */
@@ -493,6 +500,8 @@ size_t oa_sql_comment_at(const char *query, size_t len, enum oa_sql_dialect dial
 	     pos += t.len) {
 		if (t.kind == TOKEN_BLANK)
 			continue;
+		if (t.open)
+			return SIZE_MAX; /* the comment would go into the string */
 		bool semicolon = t.kind == TOKEN_PUNCT && q[t.start] == ';';
 		/* the end of the token before a last ';' */
 		before_semicolon = semicolon && at != SIZE_MAX ? at : SIZE_MAX;

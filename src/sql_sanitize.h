@@ -67,8 +67,9 @@ bool oa_sql_find_traceparent(const char *query, size_t len, enum oa_sql_dialect 
 /* Where a client's comment goes into a query it sends: after its last
  * token, before one final ';' (a comment after the statement's end is one
  * of its own to MySQL), so also before a trailing line comment, which
- * would swallow it. SIZE_MAX when the query has no token or already
- * carries a traceparent comment (the program propagates itself). */
+ * would swallow it. SIZE_MAX when the query has no token, ends inside a
+ * string or quoted identifier, or already carries a traceparent comment
+ * (the program propagates itself). */
 size_t oa_sql_comment_at(const char *query, size_t len, enum oa_sql_dialect dialect);
 
 #endif

@@ -33,6 +33,14 @@ static void test_comment_at(void)
 	CHECK_EQ_INT(comment_at("SELECT ';'", PG), 10);
 	CHECK_EQ_INT(comment_at("SELECT 1; SELECT 2", PG), 18);
 	CHECK_EQ_INT(comment_at("SELECT $$a;$$;", PG), 13);
+	/* it would go into the string the text leaves open */
+	CHECK_EQ_INT(comment_at("SELECT 'a", PG), SIZE_MAX);
+	CHECK_EQ_INT(comment_at("SELECT $x$a", PG), SIZE_MAX);
+	CHECK_EQ_INT(comment_at("SELECT \"a", PG), SIZE_MAX);
+	CHECK_EQ_INT(comment_at("SELECT 'a\\'", MYSQL), SIZE_MAX);
+	CHECK_EQ_INT(comment_at("SELECT 'a\\'", PG), 11);
+	CHECK_EQ_INT(comment_at("SELECT $x$a$x$", PG), 14);
+	CHECK_EQ_INT(comment_at("SELECT $", PG), 8);
 	CHECK_EQ_INT(comment_at("", PG), SIZE_MAX);
 	CHECK_EQ_INT(comment_at(" \n-- nothing", PG), SIZE_MAX);
 	/* the program propagates itself */
