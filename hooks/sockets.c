@@ -1016,13 +1016,15 @@ static bool db_rewrite_plan(struct oa_thread *t, struct oa_fd *f, const struct o
 	return w->n_ins && oa_layout_build(&w->layout, c->iov, w->iovcnt, w->ins, w->n_ins);
 }
 
-/* After a rewritten write (app_sent application bytes went out): what is
- * still owed (writers' state, as HTTP's inserts: no lock). Returns how many
- * comments went out. */
-static int db_rewrite_settle(int fd, struct oa_fd *f, struct db_rewrite *w, size_t app_sent)
+/* After a rewritten write (app_sent application bytes went out, as
+ * oa_send_layout counts them): what is still owed (writers' state, as
+ * HTTP's inserts: no lock), and in *app_taken what the call took. Returns
+ * how many comments went out. */
+static int db_rewrite_settle(int fd, struct oa_fd *f, struct db_rewrite *w, size_t app_sent,
+			     size_t *app_taken)
 {
-	int committed =
-	    oa_db_settle(&f->db_owed, w->app_len, w->plan.rw, w->plan.n, w->ins, app_sent);
+	int committed = oa_db_settle(&f->db_owed, w->app_len, w->plan.rw, w->plan.n, w->ins,
+				     app_sent, app_taken);
 	__atomic_store_n(&f->db_owing, f->db_owed.n ? 1 : 0, __ATOMIC_RELEASE);
 	if (f->db_owed.n)
 		oa_fd_kind_set(fd, OA_FD_OWED);
@@ -1048,7 +1050,18 @@ static ssize_t db_send(struct oa_thread *t, struct oa_fd *f, const struct oa_sen
 	}
 	ssize_t r = rewriting ? oa_send_layout(c, &w.layout, w.ins) : oa_send_real(c);
 	int err = errno;
-	int committed = rewriting ? db_rewrite_settle(c->fd, f, &w, r > 0 ? (size_t)r : 0) : 0;
+	int committed = 0;
+	if (rewriting) {
+		size_t taken;
+		committed = db_rewrite_settle(c->fd, f, &w, r > 0 ? (size_t)r : 0, &taken);
+		if (r > 0 && !taken) {
+			/* only owed bytes went: the program repeats its call */
+			r = -1;
+			err = EINTR;
+		} else if (r > 0) {
+			r = (ssize_t)taken;
+		}
+	}
 	if (r <= 0) {
 		errno = err;
 		return r;
@@ -1132,13 +1145,16 @@ IO_HOOK(ssize_t, sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, ms
 				 .msg = msg})
 
 /* A database comment still owed, before a call that cannot carry it: it
- * goes out when it is next in the stream. The rest of a length field, or a
- * comment due inside the call's bytes, cannot be placed: dropped, with the
- * connection's tracking (a client sends its queries with write or send). */
+ * goes out when it is next in the stream. The rest of a length field, a
+ * comment due inside the call's bytes or one holding the program's last
+ * byte (which the call would send again) cannot be placed: dropped, with
+ * the connection's tracking (a client sends its queries with write or
+ * send). */
 static bool db_flush_owed(int fd, struct oa_fd *f)
 {
 	struct oa_db_owed *o = &f->db_owed;
-	while (o->n && !o->item[0].before && !o->item[0].replaces && o->item[0].len) {
+	while (o->n && !o->item[0].before && !o->item[0].replaces && !o->item[0].holds_last &&
+	       o->item[0].len) {
 		ssize_t r = oa_real_send()(fd, o->item[0].bytes, o->item[0].len, MSG_NOSIGNAL);
 		if (r <= 0)
 			return false; /* the call fails with this errno; the rest stays owed */

@@ -32,12 +32,14 @@ bool oa_pg_frame(const uint8_t *buf, size_t len, struct oa_db_frame *fr)
 	if (len < 5)
 		return false;
 	uint32_t length = be32(buf + 1);
+	if (length < 4 || length > OA_PG_MAX_MESSAGE)
+		return false; /* not the protocol: the parser gives up there */
 	fr->type = buf[0];
 	fr->command = true;
 	fr->size = length + 1;
 	fr->length_at = 1;
 	fr->length_len = 4;
-	if ((fr->type != 'Q' && fr->type != 'P') || length < 4 || fr->size > len ||
+	if ((fr->type != 'Q' && fr->type != 'P') || fr->size > len ||
 	    length > OA_PG_MAX_MESSAGE - OA_DB_COMMENT_LEN)
 		return true;
 	/* Query: the text and its NUL; Parse: the statement's name, the text,
@@ -92,22 +94,30 @@ bool oa_mysql_frame(const uint8_t *buf, size_t len, bool attributes, struct oa_d
 	return true;
 }
 
+/* The insert of owed item i in a write of app_len bytes; false when it
+ * does not go in this write (nor do the items after it). */
+static bool owed_insert(const struct oa_db_owed *owed, int i, size_t app_len, struct oa_insert *in)
+{
+	size_t len = owed->item[i].len, before = owed->item[i].before, replaces = 0;
+	if (before > app_len)
+		return false;
+	if (owed->item[i].replaces) /* a replaced range ends within the write */
+		replaces = len = len < app_len - before ? len : app_len - before;
+	else if (owed->item[i].holds_last)
+		replaces = 1; /* the byte that went before it */
+	if (!len || replaces > app_len - before)
+		return false;
+	*in = (struct oa_insert){
+	    .offset = before, .bytes = owed->item[i].bytes, .len = len, .replaces = replaces};
+	return true;
+}
+
 int oa_db_inserts(const struct oa_db_owed *owed, size_t app_len, const struct oa_db_rewrite *rw,
 		  int n_rw, struct oa_insert *ins)
 {
 	int n = 0;
-	for (int i = 0; i < owed->n && owed->item[i].before <= app_len; i++) {
-		size_t len = owed->item[i].len, before = owed->item[i].before;
-		/* a replaced range ends within the write */
-		if (owed->item[i].replaces && len > app_len - before)
-			len = app_len - before;
-		if (!len)
-			break;
-		ins[n++] = (struct oa_insert){.offset = before,
-					      .bytes = owed->item[i].bytes,
-					      .len = len,
-					      .replaces = owed->item[i].replaces ? len : 0};
-	}
+	while (n < owed->n && owed_insert(owed, n, app_len, &ins[n]))
+		n++;
 	for (int i = 0; i < n_rw; i++) {
 		ins[n++] = (struct oa_insert){.offset = rw[i].length_at,
 					      .bytes = (const char *)rw[i].length,
@@ -120,44 +130,57 @@ int oa_db_inserts(const struct oa_db_owed *owed, size_t app_len, const struct oa
 }
 
 /* What is left of bytes[0..len) after `sent` went out, owed from the
- * application offset `offset` (+ the replaced bytes sent) on. */
+ * application offset `offset` (+ the replaced bytes taken) on. */
 static void owe(struct oa_db_owed *next, const char *bytes, size_t len, bool replaces,
-		size_t offset, size_t sent, size_t app_sent)
+		bool holds_last, size_t offset, size_t sent, size_t app_taken)
 {
 	if (sent >= len || next->n == OA_DB_OWED_MAX)
 		return;
 	int i = next->n++;
-	next->item[i].before = (uint32_t)(offset + (replaces ? sent : 0) - app_sent);
+	next->item[i].before = (uint32_t)(offset + (replaces ? sent : 0) - app_taken);
 	next->item[i].len = (uint8_t)(len - sent);
 	next->item[i].replaces = replaces;
+	next->item[i].holds_last = holds_last;
 	memcpy(next->item[i].bytes, bytes + sent, len - sent);
 }
 
 int oa_db_settle(struct oa_db_owed *owed, size_t app_len, const struct oa_db_rewrite *rw, int n_rw,
-		 const struct oa_insert *ins, size_t app_sent)
+		 const struct oa_insert *ins, size_t app_sent, size_t *app_taken)
 {
 	struct oa_db_owed next = {0};
 	int at = 0; /* the next insert */
-	for (int i = 0; i < owed->n; i++) {
-		const char *bytes = owed->item[i].bytes;
-		size_t len = owed->item[i].len, before = owed->item[i].before, sent = 0;
-		bool in_write = at < OA_DB_OWED_MAX && before <= app_len &&
-				ins[at].bytes == bytes && ins[at].offset == before;
-		if (in_write)
-			sent = ins[at++].sent;
-		owe(&next, bytes, len, owed->item[i].replaces, before, sent, app_sent);
+	size_t taken = app_sent;
+	/* the owed items that went into the layout, and what they really
+	 * stand for: oa_layout_consume counts every byte of a replacing insert */
+	size_t sent[OA_DB_OWED_MAX] = {0};
+	struct oa_insert unused;
+	for (; at < owed->n && owed_insert(owed, at, app_len, &unused); at++) {
+		sent[at] = ins[at].sent;
+		if (owed->item[at].holds_last)
+			taken -= sent[at] - (sent[at] == owed->item[at].len ? 1 : 0);
 	}
+	for (int i = 0; i < owed->n; i++)
+		owe(&next, owed->item[i].bytes, owed->item[i].len, owed->item[i].replaces,
+		    owed->item[i].holds_last, owed->item[i].holds_last ? 0 : owed->item[i].before,
+		    sent[i], owed->item[i].holds_last ? 0 : taken);
 	int committed = 0;
 	for (int i = 0; i < n_rw; i++, at += 2) {
 		const struct oa_insert *length = &ins[at], *comment = &ins[at + 1];
 		if (!length->sent)
 			break;
 		committed++;
-		owe(&next, (const char *)rw[i].length, length->len, true, length->offset,
-		    length->sent, app_sent);
-		owe(&next, comment->bytes, comment->len, false, comment->offset, comment->sent,
-		    app_sent);
+		owe(&next, (const char *)rw[i].length, length->len, true, false, length->offset,
+		    length->sent, taken);
+		owe(&next, comment->bytes, comment->len, false, false, comment->offset,
+		    comment->sent, taken);
+	}
+	/* a comment left owed at the end of the write holds its last byte */
+	if (app_len && taken == app_len && next.n && !next.item[0].replaces &&
+	    !next.item[0].holds_last) {
+		next.item[0].holds_last = true;
+		taken--;
 	}
 	*owed = next;
+	*app_taken = taken;
 	return committed;
 }

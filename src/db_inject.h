@@ -36,7 +36,8 @@ struct oa_db_frame {
 };
 
 /* The frontend message at the start of buf (len bytes): false when its type
- * and length are not all there. A Query or Parse whole in buf whose query
+ * and length are not all there, or the length is not one the protocol
+ * allows. A Query or Parse whole in buf whose query
  * has a token and no traceparent comment takes a comment (never past
  * PostgreSQL's 1 GB). */
 bool oa_pg_frame(const uint8_t *buf, size_t len, struct oa_db_frame *fr);
@@ -62,7 +63,14 @@ struct oa_db_rewrite {
  * after `before` more application bytes; a replacing one (the rest of a
  * length field) instead of the application's next `len` bytes. A write
  * cut by the kernel leaves at most one message's: its length's rest and
- * its comment. */
+ * its comment.
+ *
+ * A comment that ends a write (a MySQL query's, without ';') must not be
+ * left owed once the call returned all its bytes: the program would wait
+ * for the answer to a message that never ends. So the call then reports
+ * its last byte as not taken, and the comment's rest `holds_last`: when
+ * the program writes that byte again, the rest goes instead, and the byte
+ * counts as taken once the rest is all out. */
 #define OA_DB_OWED_MAX 2
 struct oa_db_owed {
 	uint8_t n;
@@ -70,6 +78,7 @@ struct oa_db_owed {
 		uint32_t before;
 		uint8_t len;
 		bool replaces;
+		bool holds_last;
 		char bytes[OA_DB_COMMENT_LEN];
 	} item[OA_DB_OWED_MAX];
 };
@@ -83,12 +92,13 @@ struct oa_db_owed {
 int oa_db_inserts(const struct oa_db_owed *owed, size_t app_len, const struct oa_db_rewrite *rw,
 		  int n_rw, struct oa_insert *ins);
 
-/* After the write went out in part or whole (app_sent application bytes;
- * the inserts' `sent`), what is still owed. A rewrite whose length field
- * did not start to go out is dropped: the program sends those bytes again,
- * as they are. Returns how many rewrites are committed (went out at least
- * in part): the first ones. */
+/* After the write went out in part or whole (app_sent: what
+ * oa_layout_consume counted; the inserts' `sent`), what is still owed, and
+ * in *app_taken the application bytes the call took (0: only owed bytes
+ * went). A rewrite whose length field did not start to go out is dropped:
+ * the program sends those bytes again, as they are. Returns how many
+ * rewrites are committed (went out at least in part): the first ones. */
 int oa_db_settle(struct oa_db_owed *owed, size_t app_len, const struct oa_db_rewrite *rw, int n_rw,
-		 const struct oa_insert *ins, size_t app_sent);
+		 const struct oa_insert *ins, size_t app_sent, size_t *app_taken);
 
 #endif

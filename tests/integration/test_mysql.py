@@ -15,8 +15,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import Receiver, check, check_equal, free_port, main, preload_value, run_traced, \
-    skip
+from harness import Receiver, builddir, check, check_equal, free_port, main, preload_value, \
+    run_traced, skip
 from netutil import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Background, attr, spans_where
 
 SCOPE = 'otlpauto.mysql'
@@ -187,16 +187,22 @@ COMMENT = re.compile(r" /\*traceparent='00-([0-9a-f]{32})-([0-9a-f]{16})-01'\*/"
 WHAT_CAME = 'SELECT INFO FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()'
 
 
-def test_propagation():
+def test_propagation(cut=None):
     """OTLPAUTO_DB_PROPAGATION=comment: the mariadb client's query reaches
     the server with a traceparent comment naming its CLIENT span, so the
     SERVER span is that span's child in its trace; the recorded texts have
-    no comment. Without the variable nothing is added: two traces."""
+    no comment. Without the variable nothing is added: two traces. With
+    `cut`, every send the client's shim makes takes at most that many bytes
+    (tests/programs/shortio.c): the comment, which ends the packet, still
+    all goes before the client waits for the answer."""
     requires_mariadb()
+    env = {'OTLPAUTO_DB_PROPAGATION': 'comment'}
+    if cut:
+        shortio = str(builddir() / 'tests' / 'programs' / 'libshortio.so')
+        env.update(SHORTIO_MAX=str(cut), LD_PRELOAD=f'{preload_value()}:{shortio}')
     with Receiver() as receiver:
         with MariaDB(receiver) as db:
-            commented = db.client('-N', '-B', '-e', WHAT_CAME, receiver=receiver,
-                                  env={'OTLPAUTO_DB_PROPAGATION': 'comment'})
+            commented = db.client('-N', '-B', '-e', WHAT_CAME, receiver=receiver, env=env)
             plain = db.client('-N', '-B', '-e', WHAT_CAME, receiver=receiver)
             db.stop()
         time.sleep(0.5)
@@ -298,6 +304,7 @@ def test_prepared():
 
 def test():
     test_propagation()
+    test_propagation(cut=5)
     test_prepared()
     test_client()
     test_sqlcommenter()

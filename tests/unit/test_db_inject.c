@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "db_inject.h"
+#include "db_stream.h"
 #include "mysql_parse.h"
 #include "pg_parse.h"
 
@@ -115,6 +116,10 @@ static void test_pg_frame(void)
 	CHECK_EQ_INT(fr.size, 15);
 	CHECK_EQ_INT(fr.comment_at, 0);
 	CHECK(!oa_pg_frame(s.bytes, 4, &fr));
+	/* lengths the protocol has not: no frame (a walk would never end) */
+	uint8_t bad[][5] = {{'Q', 0xff, 0xff, 0xff, 0xff}, {'Q', 0, 0, 0, 3}, {'Q', 0x40, 0, 0, 1}};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK(!oa_pg_frame(bad[i], 5, &fr));
 
 	s.len = 0;
 	PG_PUT(&s, 'P', "s1\0SELECT $1\0\0\1\0\0\0\x17");
@@ -183,189 +188,20 @@ static void test_mysql_frame(void)
 
 /* ---- a client's stream through the rewrite */
 
-#define MAX_MESSAGES 32
-
-/* A client: its parser fed with the bytes it wrote, the bytes owed, the
- * wire, and which messages went with a comment (by ordinal). */
-struct client {
-	bool mysql;
-	struct oa_pg_parser pg;
-	struct oa_mysql_parser my;
-	uint32_t messages; /* message (command) events so far */
-	struct oa_db_owed owed;
-	size_t kernel_max; /* what the kernel takes per call */
-	uint8_t wire[16384];
-	size_t wire_len;
-	bool commented[MAX_MESSAGES];
-	char comments[MAX_MESSAGES][OA_DB_COMMENT_LEN + 1];
-	bool broken;
-};
-
-static void feed(struct client *c, const uint8_t *data, size_t len)
-{
-	size_t off = 0;
-	while (off < len) {
-		if (c->mysql) {
-			struct oa_mysql_event ev;
-			off += oa_mysql_feed(&c->my, data + off, len - off, &ev);
-			c->messages += ev.kind == OA_MYSQL_COMMAND;
-			c->broken |= ev.kind == OA_MYSQL_GAVE_UP;
-		} else {
-			struct oa_pg_event ev;
-			off += oa_pg_feed(&c->pg, data + off, len - off, &ev);
-			c->messages += ev.kind == OA_PG_MESSAGE;
-			c->broken |= ev.kind == OA_PG_GAVE_UP;
-		}
-	}
-}
-
-/* The comments a write gets: every query message whole in it that takes
- * one (the hooks also ask whether its span is followed). */
-static int plan(struct client *c, const uint8_t *buf, size_t len, struct oa_db_rewrite *rw,
-		uint32_t *ordinals)
-{
-	uint32_t gap;
-	uint32_t ordinal = c->messages;
-	bool attributes = false;
-	if (c->mysql) {
-		struct oa_mysql_gap g;
-		if (!oa_mysql_command_gap(&c->my, &g))
-			return 0;
-		gap = g.bytes;
-		ordinal += g.in_command;
-		attributes = g.attributes;
-	} else {
-		if (!oa_pg_message_gap(&c->pg, &gap))
-			return 0;
-		ordinal += gap > 0;
-	}
-	int n = 0;
-	struct oa_db_frame fr;
-	for (size_t pos = gap; pos < len && n < 4; pos += fr.size) {
-		bool framed = c->mysql ? oa_mysql_frame(buf + pos, len - pos, attributes, &fr)
-				       : oa_pg_frame(buf + pos, len - pos, &fr);
-		if (!framed || fr.continued)
-			break;
-		if (!fr.command)
-			continue;
-		uint32_t this_ordinal = ordinal++;
-		if (!fr.comment_at)
-			continue;
-		struct oa_span_context named = ctx;
-		named.span_id[7] = (uint8_t)(this_ordinal + 1);
-		oa_db_comment(&named, c->comments[this_ordinal]);
-		rw[n] = (struct oa_db_rewrite){.length_at = pos + fr.length_at,
-					       .comment_at = pos + fr.comment_at,
-					       .length_len = fr.length_len,
-					       .comment = c->comments[this_ordinal]};
-		memcpy(rw[n].length, fr.length, 4);
-		ordinals[n++] = this_ordinal;
-	}
-	return n;
-}
-
-/* One write call: returns the application bytes it took (> 0). */
-static size_t client_write(struct client *c, const uint8_t *buf, size_t len)
-{
-	struct oa_db_rewrite rw[4];
-	uint32_t ordinals[4];
-	int n_rw = plan(c, buf, len, rw, ordinals);
-	struct oa_insert ins[OA_DB_INSERTS(4)];
-	int n_ins = oa_db_inserts(&c->owed, len, rw, n_rw, ins);
-	struct iovec app = {(void *)buf, len};
-	struct oa_layout l;
-	if (!oa_layout_build(&l, &app, 1, ins, n_ins)) {
-		c->broken = true;
-		return len;
-	}
-	/* the kernel takes up to kernel_max per call, until application bytes
-	 * went (oa_send_layout) */
-	size_t app_sent = 0;
-	while (!app_sent && l.first < l.n) {
-		size_t take = c->kernel_max, got = 0;
-		for (int i = l.first; i < l.n && got < take; i++) {
-			size_t part = l.iov[i].iov_len < take - got ? l.iov[i].iov_len : take - got;
-			memcpy(c->wire + c->wire_len, l.iov[i].iov_base, part);
-			c->wire_len += part;
-			got += part;
-		}
-		app_sent = oa_layout_consume(&l, got, ins);
-	}
-	int committed = oa_db_settle(&c->owed, len, rw, n_rw, ins, app_sent);
-	for (int i = 0; i < committed; i++)
-		c->commented[ordinals[i]] = true;
-	feed(c, buf, app_sent);
-	return app_sent;
-}
-
-/* What the wire must hold: each message the client wrote, with the comment
- * and its length where it committed to one. */
-static size_t expected(const struct client *c, const struct stream *s, size_t prefix, uint8_t *out)
-{
-	memcpy(out, s->bytes, prefix);
-	size_t n = prefix;
-	uint32_t ordinal = 0;
-	struct oa_db_frame fr;
-	for (size_t pos = prefix; pos < s->len; pos += fr.size) {
-		if (c->mysql)
-			oa_mysql_frame(s->bytes + pos, s->len - pos, false, &fr);
-		else
-			oa_pg_frame(s->bytes + pos, s->len - pos, &fr);
-		bool commented = fr.command && c->commented[ordinal];
-		ordinal += fr.command;
-		if (!commented) {
-			memcpy(out + n, s->bytes + pos, fr.size);
-			n += fr.size;
-			continue;
-		}
-		memcpy(out + n, s->bytes + pos, fr.comment_at);
-		memcpy(out + n + fr.length_at, fr.length, fr.length_len);
-		n += fr.comment_at;
-		memcpy(out + n, c->comments[ordinal - 1], OA_DB_COMMENT_LEN);
-		n += OA_DB_COMMENT_LEN;
-		memcpy(out + n, s->bytes + pos + fr.comment_at, fr.size - fr.comment_at);
-		n += fr.size - fr.comment_at;
-	}
-	return n;
-}
-
-/* The stream written in writes ending at the cuts (after the login's
- * prefix), the kernel taking up to
- * kernel_max: the wire is as expected; returns how many messages went with
- * a comment (-1: broken). */
+/* Writes s (after its prefix) in writes ending at the cuts: the number of
+ * comments that went out, -1 when the wire is wrong (db_client_run). */
 static int write_stream(bool mysql, const struct stream *s, size_t prefix, const size_t *cuts,
 			int n_cuts, size_t kernel_max)
 {
-	static struct client c;
-	static uint8_t want[16384];
-	memset(&c, 0, sizeof c);
-	c.mysql = mysql;
-	c.kernel_max = kernel_max;
-	oa_pg_parser_init(&c.pg, OA_PG_FRONTEND);
-	oa_mysql_parser_init(&c.my, OA_MYSQL_CLIENT);
-	/* the login goes first, alone, as clients send it */
-	size_t at = 0;
-	while (at < prefix)
-		at += client_write(&c, s->bytes + at, prefix - at);
-	for (int k = 0; k <= n_cuts; k++) {
-		size_t end = k < n_cuts ? cuts[k] : s->len;
-		while (at < end)
-			at += client_write(&c, s->bytes + at, end - at);
-	}
-	size_t n = expected(&c, s, prefix, want);
-	if (c.broken || c.owed.n || c.wire_len != n || memcmp(c.wire, want, n) != 0)
-		return -1;
-	int commented = 0;
-	for (int i = 0; i < MAX_MESSAGES; i++)
-		commented += c.commented[i];
-	return commented;
+	static struct db_client c;
+	return db_client_run(&c, mysql, s->bytes, s->len, prefix, cuts, n_cuts, kernel_max);
 }
 
 /* Every split into two writes and three writes around the messages, the
  * kernel taking every part from 1 byte to all. */
 static void check_every_way(bool mysql, const struct stream *s, size_t prefix, int queries)
 {
-	size_t all = sizeof((struct client *)0)->wire;
+	size_t all = DB_STREAM_MAX;
 	CHECK_EQ_INT(write_stream(mysql, s, prefix, NULL, 0, all), queries);
 	int broken = 0;
 	for (size_t kernel = 1; kernel <= s->len + 2 * OA_DB_COMMENT_LEN;
@@ -434,6 +270,11 @@ static void test_mysql_stream(void)
 	MYSQL_PUT(&s, 2, "1,2\n");
 	MYSQL_PUT(&s, 3, "");
 	check_every_way(true, &s, prefix, 3);
+	/* a stream ending with a comment: it must all go out with the call
+	 * that takes the program's last byte */
+	s.len = prefix;
+	MYSQL_PUT(&s, 0, "\x03SELECT 1");
+	check_every_way(true, &s, prefix, 1);
 }
 
 int main(void)
