@@ -989,11 +989,13 @@ struct db_rewrite {
 	size_t app_len; /* their bytes */
 };
 
+/* comment: the queries may get comments (the fd's lock is held: the plan
+ * reads the parsers); owed bytes go in any case. */
 static bool db_rewrite_plan(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
-			    struct db_rewrite *w)
+			    bool comment, struct db_rewrite *w)
 {
 	w->plan.n = 0;
-	if (db_propagating(f)) {
+	if (comment) {
 		if (f->pg)
 			oa_pg_plan(t, f, c->iov, c->iovcnt, &w->plan);
 		else
@@ -1044,9 +1046,11 @@ static ssize_t db_send(struct oa_thread *t, struct oa_fd *f, const struct oa_sen
 	uint64_t start = oa_now();
 	struct db_rewrite w;
 	bool rewriting = false;
-	if ((db_propagating(f) || f->db_owing) && oa_fd_lock_slot(t, c->fd, f)) {
-		rewriting = db_rewrite_plan(t, f, c, &w);
-		oa_fd_unlock_slot(c->fd, f);
+	if (db_propagating(f) || f->db_owing) {
+		bool locked = db_propagating(f) && oa_fd_lock_slot(t, c->fd, f);
+		rewriting = db_rewrite_plan(t, f, c, locked && db_propagating(f), &w);
+		if (locked)
+			oa_fd_unlock_slot(c->fd, f);
 	}
 	ssize_t r = rewriting ? oa_send_layout(c, &w.layout, w.ins) : oa_send_real(c);
 	int err = errno;
