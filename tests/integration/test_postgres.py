@@ -276,7 +276,8 @@ def test_propagation():
     a traceparent comment naming psql's CLIENT span (the server says what it
     received: current_query()), so each SERVER span is that span's child in
     its trace; the recorded texts have no comment; a query that carries one
-    keeps its own. Without the variable nothing is added: two traces."""
+    keeps its own. Without the variable, or without tracecontext in
+    OTEL_PROPAGATORS, nothing is added: two traces."""
     requires_postgres()
     own = "SELECT 3 /*traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'*/"
     with Receiver() as receiver:
@@ -289,6 +290,8 @@ def test_propagation():
             kept = run_traced(argv + ['-c', own], receiver, env=on, timeout=60)
             plain = run_traced(argv + ['-c', 'SELECT current_query()'], receiver, env=ENV,
                                timeout=60)
+            no_tracecontext = run_traced(argv + ['-c', 'SELECT current_query()'], receiver,
+                                         env=dict(on, OTEL_PROPAGATORS='baggage'), timeout=60)
             pg.stop()
         time.sleep(0.5)
         spans = spans_where(receiver.spans, scope=SCOPE)
@@ -300,9 +303,11 @@ def test_propagation():
           received.endswith("'*/;"), 'the comment goes before the final semicolon', received)
     clients = sorted(spans_where(spans, KIND_CLIENT), key=lambda s: s['start'])
     servers = sorted(spans_where(spans, KIND_SERVER), key=lambda s: s['start'])
-    check_equal(len(clients), 3, 'a CLIENT span per psql')
-    check_equal(len(servers), 3, 'a SERVER span per query')
-    if match and len(clients) == 3 and len(servers) == 3:
+    check_equal(len(clients), 4, 'a CLIENT span per psql')
+    check_equal(len(servers), 4, 'a SERVER span per query')
+    check_equal(no_tracecontext.stdout.strip(), 'SELECT current_query()',
+                'without tracecontext in OTEL_PROPAGATORS the query goes as written')
+    if match and len(clients) == 4 and len(servers) == 4:
         check_equal(match.groups(), (clients[0]['trace_id'], clients[0]['span_id']),
                     'the comment names the CLIENT span')
         check_equal((servers[0]['trace_id'], servers[0]['parent_span_id']),
