@@ -180,10 +180,15 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 		memset(&cmd->parent, 0, sizeof cmd->parent);
 		bool remote = ev->text && server_parent(&cmd->parent, ev->text);
 		oa_span_ctx_start(t, remote ? &cmd->parent : NULL, &cmd->ctx);
-	} else if (!oa_db_decided(&c->out, ordinal, &cmd->ctx, &cmd->parent)) {
-		/* (one sent with a comment has the context it names) */
-		oa_current_parent(t, &cmd->parent);
-		oa_span_ctx_start(t, &cmd->parent, &cmd->ctx);
+	} else {
+		/* one sent with a comment has the context it names */
+		bool carried = oa_db_decided(&c->out, ordinal, &cmd->ctx, &cmd->parent);
+		if (!carried) {
+			oa_current_parent(t, &cmd->parent);
+			oa_span_ctx_start(t, &cmd->parent, &cmd->ctx);
+		}
+		if (query)
+			oa_db_count_comment(carried);
 	}
 	if (ev->command == OA_MYSQL_COM_STMT_EXECUTE) {
 		for (int i = 0; i < OA_MYSQL_PREPARED_MAX; i++)

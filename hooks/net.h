@@ -461,6 +461,10 @@ void oa_db_keep(struct oa_db_client *out, const struct oa_db_plan *plan, int com
  * false when it went without one. */
 bool oa_db_decided(struct oa_db_client *out, uint32_t ordinal, struct oa_span_ctx *ctx,
 		   struct oa_span_ctx *parent);
+/* A client's query whose span begins went with a comment (carried) or
+ * without one (not whole in one write, its own traceparent, ...): counted
+ * when OTLPAUTO_DB_PROPAGATION=comment, for the exit summary. */
+void oa_db_count_comment(bool carried);
 /* Drops a context decided for a message its span did not take. */
 void oa_db_forget(struct oa_db_client *out, uint32_t ordinal);
 /* The comment naming ctx. */

@@ -142,7 +142,8 @@ static void cycle_span(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_
 /* A cycle starts at the back of open[], or untracked past it (while any
  * untracked cycle is unanswered, new ones join them: ReadyForQuery messages
  * keep matching in order). */
-static void cycle_begin(struct oa_thread *t, struct oa_fd *f, uint64_t now)
+/* type: the message that begins it. */
+static void cycle_begin(struct oa_thread *t, struct oa_fd *f, uint8_t type, uint64_t now)
 {
 	struct oa_pg_conn *c = &f->u.pg;
 	c->building = true;
@@ -163,10 +164,13 @@ static void cycle_begin(struct oa_thread *t, struct oa_fd *f, uint64_t now)
 		cy->drawn = false;
 	} else {
 		/* a Query or Parse sent with a comment has the context it names */
-		if (!oa_db_decided(&c->out, c->out.messages, &cy->ctx, &cy->parent)) {
+		bool carried = oa_db_decided(&c->out, c->out.messages, &cy->ctx, &cy->parent);
+		if (!carried) {
 			oa_current_parent(t, &cy->parent);
 			oa_span_ctx_start(t, &cy->parent, &cy->ctx);
 		}
+		if (type == 'Q' || type == 'P')
+			oa_db_count_comment(carried);
 		cy->drawn = true;
 	}
 }
@@ -275,7 +279,7 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 	case 'Q': /* Query, FunctionCall: a cycle of their own (one joins an unsynced one) */
 	case 'F':
 		if (!c->building)
-			cycle_begin(t, f, now);
+			cycle_begin(t, f, ev->type, now);
 		if (ev->query)
 			cycle_query(t, f, building(c), ev->query);
 		cycle_sent(c);
@@ -286,7 +290,7 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 	case 'E':
 	case 'C':
 		if (!c->building)
-			cycle_begin(t, f, now);
+			cycle_begin(t, f, ev->type, now);
 		if (ev->query)
 			cycle_query(t, f, building(c), ev->query);
 		if (ev->type == 'P' && ev->query && ev->statement)
@@ -296,7 +300,7 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 		break;
 	case 'S': /* Sync: a ReadyForQuery comes, also for a Sync alone (no span) */
 		if (!c->building) {
-			cycle_begin(t, f, now);
+			cycle_begin(t, f, ev->type, now);
 			if (building(c))
 				building(c)->traced = false;
 		}

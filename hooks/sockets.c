@@ -972,6 +972,15 @@ void oa_db_forget(struct oa_db_client *out, uint32_t ordinal)
 			out->decided[i].set = false;
 }
 
+void oa_db_count_comment(bool carried)
+{
+	if (oa_rt.cfg.db_propagation == OA_DB_PROPAGATION_COMMENT &&
+	    oa_rt.cfg.propagate_tracecontext)
+		__atomic_fetch_add(carried ? &oa_rt.db_queries_commented
+					   : &oa_rt.db_queries_uncommented,
+				   1, __ATOMIC_RELAXED);
+}
+
 static bool db_propagating(const struct oa_fd *f)
 {
 	return f->role == OA_ROLE_CLIENT && oa_rt.cfg.db_propagation == OA_DB_PROPAGATION_COMMENT &&

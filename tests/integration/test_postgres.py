@@ -282,7 +282,7 @@ def test_propagation():
     own = "SELECT 3 /*traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'*/"
     with Receiver() as receiver:
         with Postgres(receiver) as pg:
-            on = dict(ENV, OTLPAUTO_DB_PROPAGATION='comment')
+            on = dict(ENV, OTLPAUTO_DB_PROPAGATION='comment', OTEL_LOG_LEVEL='debug')
             argv = [os.path.join(pg.bindir, 'psql'), '-X', '-At', '-h', '127.0.0.1', '-p',
                     pg.port, '-U', 'postgres', '-d', 'postgres']
             commented = run_traced(argv + ['-c', 'SELECT current_query();'], receiver,
@@ -307,6 +307,15 @@ def test_propagation():
     check_equal(len(servers), 4, 'a SERVER span per query')
     check_equal(no_tracecontext.stdout.strip(), 'SELECT current_query()',
                 'without tracecontext in OTEL_PROPAGATORS the query goes as written')
+    # the exit summary counts the queries sent with and without a comment
+    for run, line in ((commented, 'otlpauto: database queries: 1 sent with their span\'s '
+                       'traceparent comment, 0 without'),
+                      (kept, 'otlpauto: database queries: 0 sent with their span\'s '
+                       'traceparent comment, 1 without'),
+                      (no_tracecontext, None)):
+        check_equal([l for l in run.stderr.splitlines()
+                     if l.startswith('otlpauto: database queries: ')], [line] if line else [],
+                    'the debug summary of comments')
     if match and len(clients) == 4 and len(servers) == 4:
         check_equal(match.groups(), (clients[0]['trace_id'], clients[0]['span_id']),
                     'the comment names the CLIENT span')
@@ -335,7 +344,7 @@ def test_pgbench_propagation(cut=None):
     non-blocking socket fails with EAGAIN (tests/programs/shortio.c): the
     rest of a length field and the comment go with later writes."""
     requires_postgres()
-    env = dict(ENV, OTLPAUTO_DB_PROPAGATION='comment')
+    env = dict(ENV, OTLPAUTO_DB_PROPAGATION='comment', OTEL_LOG_LEVEL='debug')
     if cut:
         shortio = str(builddir() / 'tests' / 'programs' / 'libshortio.so')
         env.update(SHORTIO_MAX=str(cut), SHORTIO_EAGAIN='1',
@@ -373,6 +382,9 @@ def test_pgbench_propagation(cut=None):
     check_equal(len(children), 2 * runs, 'each SERVER span is its CLIENT span\'s child' + how)
     check_equal(len({s['parent_span_id'] for s in children}), 2 * runs,
                 'one SERVER span per CLIENT span' + how)
+    check_equal([l for l in bench.stderr.splitlines() if 'database queries' in l],
+                [f'otlpauto: database queries: {2 * runs} sent with their span\'s traceparent '
+                 'comment, 0 without'], 'the debug summary counts every Parse' + how)
     check(all(attr(s, 'db.query.text') == 'UPDATE counters SET n = n + ? WHERE id = $1;'
               for s in spans if s['name'] == 'UPDATE counters'), 'no comment in any text' + how)
 
