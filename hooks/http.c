@@ -959,7 +959,7 @@ static bool lay_out(struct oa_http_conn *h, const struct oa_send_call *c, struct
  * (errno set) when it took none of them. Inserted bytes alone do not answer
  * the application's call: sending goes on (a non-blocking socket then says
  * EAGAIN). */
-static ssize_t send_layout(const struct oa_send_call *c, struct oa_layout *l, struct oa_insert *ins)
+ssize_t oa_send_layout(const struct oa_send_call *c, struct oa_layout *l, struct oa_insert *ins)
 {
 	size_t app = 0;
 	bool first = true;
@@ -1119,7 +1119,7 @@ ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_
 				return -1;
 		}
 	}
-	ssize_t r = laid_out ? send_layout(c, &layout, plan.ins) : oa_send_real(c);
+	ssize_t r = laid_out ? oa_send_layout(c, &layout, plan.ins) : oa_send_real(c);
 	int err = errno;
 	if (laid_out) {
 		settle_inserts(h, &plan);

@@ -19,7 +19,8 @@
  * OA_MYSQL_PREPARED_MAX prepared per connection are remembered), no text.
  * An ERR packet's error code is db.response.status_code and error.type. A
  * SERVER span's parent is the traceparent of a sqlcommenter comment in its
- * query; without one it is a root.
+ * query; without one it is a root. A client adds the comment to a COM_QUERY
+ * or COM_STMT_PREPARE with OTLPAUTO_DB_PROPAGATION=comment (oa_mysql_plan).
  *
  * Spans are correct or absent: anything out of step drops the state and its
  * open spans. Fixed-size state, under the fd's lock. */
@@ -50,6 +51,7 @@ void oa_mysql_conn_start(struct oa_fd *f)
 	c->database_len = 0;
 	c->prepared_next = 0;
 	memset(c->prepared, 0, sizeof c->prepared);
+	memset(&c->out, 0, sizeof c->out);
 	__atomic_store_n(&f->mysql, 1, __ATOMIC_RELEASE);
 }
 
@@ -177,6 +179,7 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 			  uint64_t now)
 {
 	struct oa_mysql_conn *c = &f->u.mysql;
+	uint32_t ordinal = c->out.messages++;
 	if (!answered(ev->command))
 		return;
 	if (!oa_mysql_expect_response(&c->server, ev->command)) {
@@ -201,8 +204,14 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 		bool remote = ev->text && server_parent(&cmd->parent, ev->text);
 		oa_span_ctx_start(t, remote ? &cmd->parent : NULL, &cmd->ctx);
 	} else {
-		oa_current_parent(t, &cmd->parent);
-		oa_span_ctx_start(t, &cmd->parent, &cmd->ctx);
+		/* one sent with a comment has the context it names */
+		bool carried = oa_db_decided(&c->out, ordinal, &cmd->ctx, &cmd->parent);
+		if (!carried) {
+			oa_current_parent(t, &cmd->parent);
+			oa_span_ctx_start(t, &cmd->parent, &cmd->ctx);
+		}
+		if (query)
+			oa_db_count_comment(carried);
 	}
 	if (ev->command == OA_MYSQL_COM_STMT_EXECUTE) {
 		for (int i = 0; i < OA_MYSQL_PREPARED_MAX; i++)
@@ -276,6 +285,8 @@ static void event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_ev
 			memcpy(c->database, ev->text, c->database_len);
 		}
 		command_event(t, f, ev, now);
+		/* a context decided for it and not taken (the plan misjudged) */
+		oa_db_forget(&c->out, c->out.messages - 1);
 		break;
 	case OA_MYSQL_RESPONSE:
 		response_event(t, f, ev, now);
@@ -303,6 +314,54 @@ void oa_mysql_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *io
 				break;
 			event(t, f, &ev, now);
 		}
+	}
+}
+
+/* ---- propagation: comments into the client's queries */
+
+void oa_mysql_plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		   struct oa_db_plan *plan)
+{
+	struct oa_mysql_conn *c = &f->u.mysql;
+	struct oa_mysql_gap gap;
+	plan->n = 0;
+	if (!oa_mysql_command_gap(&c->client, &gap))
+		return;
+	/* the commands that get spans, as command_event will see them */
+	uint32_t count = c->count, untracked = c->untracked;
+	uint32_t ordinal = c->out.messages + (gap.in_command ? 1 : 0);
+	int room = oa_db_room(&c->out);
+	const uint8_t *at;
+	size_t len;
+	for (size_t pos = gap.bytes; oa_iov_at(iov, iovcnt, pos, &at, &len);) {
+		struct oa_db_frame fr;
+		if (!oa_mysql_frame(at, len, gap.attributes, &fr))
+			return; /* a header cut by the iovec's or the write's end */
+		if (fr.continued)
+			return; /* the next packet continues this one */
+		pos += fr.size;
+		if (!fr.command)
+			continue;
+		uint32_t this_ordinal = ordinal++;
+		if (!answered(fr.type))
+			continue;
+		if (untracked || count == OA_MYSQL_OPEN_MAX) {
+			untracked++;
+			continue;
+		}
+		count++;
+		if (!fr.comment_at || plan->n == room)
+			continue;
+		int i = plan->n++;
+		oa_current_parent(t, &plan->parent[i]);
+		oa_span_ctx_start(t, &plan->parent[i], &plan->ctx[i]);
+		oa_db_comment_of(&plan->ctx[i], plan->comment[i]);
+		plan->rw[i] = (struct oa_db_rewrite){.length_at = pos - fr.size + fr.length_at,
+						     .comment_at = pos - fr.size + fr.comment_at,
+						     .length_len = fr.length_len,
+						     .comment = plan->comment[i]};
+		memcpy(plan->rw[i].length, fr.length, sizeof fr.length);
+		plan->ordinal[i] = this_ordinal;
 	}
 }
 

@@ -14,9 +14,11 @@
 #include <sys/un.h>
 
 #include "addr_text.h"
+#include "db_inject.h"
 #include "fdtable.h"
 #include "http_inject.h"
 #include "http_parse.h"
+#include "ids.h"
 #include "metrics.h"
 #include "mysql_parse.h"
 #include "payload.h"
@@ -150,6 +152,29 @@ struct oa_redis_conn {
 	struct oa_redis_command open[OA_REDIS_OPEN_MAX];
 };
 
+/* A database client's propagation (OTLPAUTO_DB_PROPAGATION=comment): the
+ * contexts decided for query messages that went out with a comment naming
+ * them, kept until the parser reads the message (its ordinal among the
+ * client's messages) and its span starts with that context. */
+#define OA_DB_DECIDED_MAX 4
+struct oa_db_client {
+	uint32_t messages; /* messages (commands) the client parser has read */
+	struct {
+		bool set;
+		uint32_t ordinal;
+		struct oa_span_ctx ctx, parent;
+	} decided[OA_DB_DECIDED_MAX];
+};
+
+/* The comments one write gets (as many as contexts can be kept). */
+struct oa_db_plan {
+	int n;
+	struct oa_db_rewrite rw[OA_DB_DECIDED_MAX];
+	char comment[OA_DB_DECIDED_MAX][OA_DB_COMMENT_LEN + 1];
+	uint32_t ordinal[OA_DB_DECIDED_MAX];
+	struct oa_span_ctx ctx[OA_DB_DECIDED_MAX], parent[OA_DB_DECIDED_MAX];
+};
+
 /* PostgreSQL query cycles sent and not yet answered by ReadyForQuery that
  * get spans, per connection; cycles beyond them are counted only. */
 #define OA_PG_OPEN_MAX	4
@@ -171,6 +196,7 @@ struct oa_pg_cycle {
 
 struct oa_pg_conn {
 	struct oa_pg_parser frontend, backend;
+	struct oa_db_client out;
 	uint8_t first, count; /* open[] is a ring */
 	/* The frontend is sending a cycle's extended messages (its Sync has
 	 * not come): at open[first + count], or untracked. */
@@ -205,6 +231,7 @@ struct oa_mysql_pending {
 
 struct oa_mysql_conn {
 	struct oa_mysql_parser client, server;
+	struct oa_db_client out;
 	uint8_t first, count; /* open[] is a ring */
 	uint8_t prepared_next;
 	bool mariadb; /* the handshake's server version names MariaDB */
@@ -230,12 +257,16 @@ struct oa_fd {
 	uint8_t pg;	    /* u.pg is in use */
 	uint8_t mysql;	    /* u.mysql is in use */
 	uint8_t wire_seen;  /* a byte went either way: the protocol is decided */
+	/* db_owed holds rewritten database bytes still to go out (with
+	 * OA_FD_OWED): they go, also after the database state is dropped */
+	uint8_t db_owing;
 	uint16_t local_port;
 	uint32_t readers, writers; /* calls in flight: overlapping ones lose the HTTP state */
 	socklen_t peer_len;
 	union oa_sockaddr peer;
 	uint64_t connect_start;
 	struct oa_span_ctx connect_parent, connect_ctx;
+	struct oa_db_owed db_owed;
 	union {
 		struct oa_http_conn http;
 		struct oa_redis_conn redis;
@@ -334,6 +365,10 @@ struct oa_send_call {
 };
 /* Calls the application's function unchanged (sockets.c). */
 ssize_t oa_send_real(const struct oa_send_call *c);
+/* Sends layout l for the application's call c (http.c); returns the
+ * application bytes the kernel took, or -1 (errno set) when it took none of
+ * them. Inserted bytes alone do not answer the call: sending goes on. */
+ssize_t oa_send_layout(const struct oa_send_call *c, struct oa_layout *l, struct oa_insert *ins);
 /* Sends for the application on a socket with HTTP tracking: inserts trace
  * context into client requests, feeds what was sent to the parser, and
  * returns what the application's call returns. Takes the fd's lock itself. */
@@ -415,6 +450,12 @@ void oa_pg_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, 
 		 size_t n, bool sent, uint64_t now);
 void oa_pg_read_end(struct oa_thread *t, struct oa_fd *f, int err);
 
+/* A client's write (under the lock, before it is sent): the query
+ * messages starting in it, whole, that get a comment naming the context
+ * their span will have. */
+void oa_pg_plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		struct oa_db_plan *plan);
+
 /* ---- MySQL, MariaDB (mysql.c) */
 
 /* Whether a connection whose first bytes from the server are these speaks
@@ -426,6 +467,50 @@ void oa_mysql_conn_stop(struct oa_fd *f);
 void oa_mysql_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
 		    size_t n, bool sent, uint64_t now);
 void oa_mysql_read_end(struct oa_thread *t, struct oa_fd *f, int err);
+void oa_mysql_plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		   struct oa_db_plan *plan);
+
+/* ---- both */
+
+/* Keeps the contexts of the first `committed` comments of plan: they went
+ * out (in part, the rest is owed). */
+void oa_db_keep(struct oa_db_client *out, const struct oa_db_plan *plan, int committed);
+/* The context a client's message (its ordinal) was given by its comment:
+ * false when it went without one. */
+bool oa_db_decided(struct oa_db_client *out, uint32_t ordinal, struct oa_span_ctx *ctx,
+		   struct oa_span_ctx *parent);
+/* A client's query whose span begins went with a comment (carried) or
+ * without one (not whole in one write, its own traceparent, ...): counted
+ * when OTLPAUTO_DB_PROPAGATION=comment, for the exit summary. */
+void oa_db_count_comment(bool carried);
+/* Drops a context decided for a message its span did not take. */
+void oa_db_forget(struct oa_db_client *out, uint32_t ordinal);
+/* The comment naming ctx. */
+static inline void oa_db_comment_of(const struct oa_span_ctx *ctx, char out[OA_DB_COMMENT_LEN + 1])
+{
+	struct oa_span_context sc;
+	memcpy(sc.trace_id, ctx->trace_id, 16);
+	oa_span_id_to_bytes(ctx->span_id, sc.span_id);
+	sc.flags = ctx->flags & 1;
+	oa_db_comment(&sc, out);
+}
+/* Free room for decided contexts. */
+int oa_db_room(const struct oa_db_client *out);
+/* Where application offset pos of the write is: its bytes up to the end of
+ * that iovec. False past the write's end. */
+static inline bool oa_iov_at(const struct iovec *iov, int iovcnt, size_t pos, const uint8_t **at,
+			     size_t *len)
+{
+	for (int i = 0; i < iovcnt; i++) {
+		if (pos < iov[i].iov_len) {
+			*at = (const uint8_t *)iov[i].iov_base + pos;
+			*len = iov[i].iov_len - pos;
+			return true;
+		}
+		pos -= iov[i].iov_len;
+	}
+	return false;
+}
 
 /* ---- files (files.c) */
 

@@ -24,7 +24,9 @@
  * The query text is sanitised as it is read (literals become '?'), never
  * kept raw; OTLPAUTO_DB_STATEMENT=off records none. A SERVER span's parent
  * is the traceparent of a sqlcommenter comment in its query; without one it
- * is a root (the clients add none: the two sides are linked by time).
+ * is a root. A client adds the comment to a cycle's Query or first Parse
+ * with OTLPAUTO_DB_PROPAGATION=comment (oa_pg_plan, sockets.c's db_send):
+ * the cycle's span then has the context the comment names.
  *
  * Spans are correct or absent: anything out of step (bytes passed by
  * unseen, a parser giving up) drops the state and its open spans. State is
@@ -57,6 +59,7 @@ void oa_pg_conn_start(struct oa_fd *f)
 	c->untracked = 0;
 	c->database_len = 0;
 	c->prepared_next = 0;
+	memset(&c->out, 0, sizeof c->out);
 	for (int i = 0; i < OA_PG_PREPARED_MAX; i++)
 		c->prepared[i].name[0] = 0;
 	__atomic_store_n(&f->pg, 1, __ATOMIC_RELEASE);
@@ -160,7 +163,8 @@ static void cycle_end(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_c
 /* A cycle starts at the back of open[], or untracked past it (while any
  * untracked cycle is unanswered, new ones join them: ReadyForQuery messages
  * keep matching in order). */
-static void cycle_begin(struct oa_thread *t, struct oa_fd *f, uint64_t now)
+/* type: the message that begins it. */
+static void cycle_begin(struct oa_thread *t, struct oa_fd *f, uint8_t type, uint64_t now)
 {
 	struct oa_pg_conn *c = &f->u.pg;
 	c->building = true;
@@ -180,8 +184,14 @@ static void cycle_begin(struct oa_thread *t, struct oa_fd *f, uint64_t now)
 		memset(&cy->parent, 0, sizeof cy->parent);
 		cy->drawn = false;
 	} else {
-		oa_current_parent(t, &cy->parent);
-		oa_span_ctx_start(t, &cy->parent, &cy->ctx);
+		/* a Query or Parse sent with a comment has the context it names */
+		bool carried = oa_db_decided(&c->out, c->out.messages, &cy->ctx, &cy->parent);
+		if (!carried) {
+			oa_current_parent(t, &cy->parent);
+			oa_span_ctx_start(t, &cy->parent, &cy->ctx);
+		}
+		if (type == 'Q' || type == 'P')
+			oa_db_count_comment(carried);
 		cy->drawn = true;
 	}
 }
@@ -291,7 +301,7 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 	case 'Q': /* Query, FunctionCall: a cycle of their own (one joins an unsynced one) */
 	case 'F':
 		if (!c->building)
-			cycle_begin(t, f, now);
+			cycle_begin(t, f, ev->type, now);
 		if (ev->query)
 			cycle_query(t, f, building(c), ev->query);
 		cycle_sent(c);
@@ -302,7 +312,7 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 	case 'E':
 	case 'C':
 		if (!c->building)
-			cycle_begin(t, f, now);
+			cycle_begin(t, f, ev->type, now);
 		if (ev->query)
 			cycle_query(t, f, building(c), ev->query);
 		if (ev->type == 'P' && ev->query && ev->statement)
@@ -312,7 +322,7 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 		break;
 	case 'S': /* Sync: a ReadyForQuery comes, also for a Sync alone (no span) */
 		if (!c->building) {
-			cycle_begin(t, f, now);
+			cycle_begin(t, f, ev->type, now);
 			if (building(c))
 				building(c)->traced = false;
 		}
@@ -321,6 +331,9 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 	default: /* Flush, Terminate, COPY data, password messages */
 		break;
 	}
+	/* a context decided for it and not taken (the plan misjudged) */
+	oa_db_forget(&c->out, c->out.messages);
+	c->out.messages++;
 }
 
 static void frontend_event(struct oa_thread *t, struct oa_fd *f, const struct oa_pg_event *ev,
@@ -431,6 +444,57 @@ void oa_pg_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, 
 		n -= len;
 		if (len)
 			feed_piece(t, f, frontend, iov[i].iov_base, len, now);
+	}
+}
+
+/* ---- propagation: comments into the client's queries */
+
+void oa_pg_plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		struct oa_db_plan *plan)
+{
+	struct oa_pg_conn *c = &f->u.pg;
+	uint32_t gap;
+	plan->n = 0;
+	if (!oa_pg_message_gap(&c->frontend, &gap))
+		return;
+	/* the cycles the messages begin, as frontend_message will see them */
+	bool building = c->building, building_untracked = c->building_untracked;
+	uint32_t count = c->count, untracked = c->untracked;
+	uint32_t ordinal = c->out.messages + (gap ? 1 : 0);
+	int room = oa_db_room(&c->out);
+	const uint8_t *at;
+	size_t len;
+	for (size_t pos = gap; oa_iov_at(iov, iovcnt, pos, &at, &len); ordinal++) {
+		struct oa_db_frame fr;
+		if (!oa_pg_frame(at, len, &fr))
+			return; /* a header cut by the iovec's or the write's end */
+		/* as frontend_message: these begin a cycle or join it */
+		bool cycle = fr.type && strchr("QFPBDECS", fr.type);
+		bool begins = cycle && !building && fr.type != 'S';
+		if (cycle && !building) {
+			building_untracked = untracked || count == OA_PG_OPEN_MAX;
+			building = true;
+		}
+		if (begins && !building_untracked && fr.comment_at && plan->n < room) {
+			int i = plan->n++;
+			oa_current_parent(t, &plan->parent[i]);
+			oa_span_ctx_start(t, &plan->parent[i], &plan->ctx[i]);
+			oa_db_comment_of(&plan->ctx[i], plan->comment[i]);
+			plan->rw[i] = (struct oa_db_rewrite){.length_at = pos + fr.length_at,
+							     .comment_at = pos + fr.comment_at,
+							     .length_len = fr.length_len,
+							     .comment = plan->comment[i]};
+			memcpy(plan->rw[i].length, fr.length, sizeof fr.length);
+			plan->ordinal[i] = ordinal;
+		}
+		if (fr.type == 'Q' || fr.type == 'F' || fr.type == 'S') {
+			if (building_untracked)
+				untracked++;
+			else
+				count++;
+			building = false;
+		}
+		pos += fr.size;
 	}
 }
 

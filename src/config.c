@@ -637,6 +637,11 @@ static const struct choice db_statements[] = {
     {"off", OA_DB_STATEMENT_OFF},
 };
 
+static const struct choice db_propagations[] = {
+    {"off", OA_DB_PROPAGATION_OFF},
+    {"comment", OA_DB_PROPAGATION_COMMENT},
+};
+
 static const struct choice hook_names[] = {
     {"functions", OA_HOOK_FUNCTIONS},
     {"sockets", OA_HOOK_SOCKETS},
@@ -1139,6 +1144,7 @@ static void parse_own_settings(struct oa_config *cfg, const struct env *env)
 	env_duration(env, "OTLPAUTO_FILE_THRESHOLD", &cfg->file_threshold_ns);
 	ENV_CHOICE(env, "OTLPAUTO_REDACT_QUERY", redact_queries, cfg->redact_query);
 	ENV_CHOICE(env, "OTLPAUTO_DB_STATEMENT", db_statements, cfg->db_statement);
+	ENV_CHOICE(env, "OTLPAUTO_DB_PROPAGATION", db_propagations, cfg->db_propagation);
 	env_duration(env, "OTLPAUTO_PROCESS_TRACE_DURATION", &cfg->process_trace_ns);
 	env_uint32(env, "OTLPAUTO_PROCESS_TRACE_SPANS", 0, UINT32_MAX, "",
 		   &cfg->process_trace_spans);
@@ -1183,6 +1189,7 @@ void oa_config_defaults(struct oa_config *cfg)
 	    .file_threshold_ns = 1 * NS_PER_MS,
 	    .redact_query = OA_REDACT_QUERY_SENSITIVE,
 	    .db_statement = OA_DB_STATEMENT_SANITIZED,
+	    .db_propagation = OA_DB_PROPAGATION_OFF,
 	    .process_trace_ns = 60 * NS_PER_S,
 	    .process_trace_spans = 1000,
 	    .exit_timeout_ns = 2 * NS_PER_S,

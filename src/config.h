@@ -67,6 +67,13 @@ enum oa_db_statement {
 	OA_DB_STATEMENT_OFF,	   /* none */
 };
 
+/* OTLPAUTO_DB_PROPAGATION: whether a traced database client puts its span's
+ * context into the queries it sends (it changes the statement text). */
+enum oa_db_propagation {
+	OA_DB_PROPAGATION_OFF,
+	OA_DB_PROPAGATION_COMMENT, /* sqlcommenter's traceparent comment, appended */
+};
+
 /* OTLPAUTO_HOOKS families, a bit each. */
 enum oa_hook_family {
 	OA_HOOK_FUNCTIONS = 1u << 0,
@@ -154,20 +161,21 @@ struct oa_config {
 	struct oa_otlp_settings metrics_otlp;
 
 	/* otlpauto's own */
-	uint32_t buffer_spans;		     /* OTLPAUTO_BUFFER_SPANS, ring slots per thread */
-	enum oa_backpressure backpressure;   /* OTLPAUTO_BACKPRESSURE=drop|block */
-	int exporter_cpu;		     /* OTLPAUTO_EXPORTER_CPU, -1 = no affinity */
-	uint32_t hooks;			     /* OTLPAUTO_HOOKS, OA_HOOK_* bits */
-	uint64_t function_threshold_ns;	     /* OTLPAUTO_FUNCTION_THRESHOLD, 100us */
-	struct oa_str_list function_include; /* OTLPAUTO_FUNCTION_INCLUDE globs */
-	struct oa_str_list function_exclude; /* OTLPAUTO_FUNCTION_EXCLUDE globs */
-	uint32_t function_max_depth;	     /* OTLPAUTO_FUNCTION_MAX_DEPTH, OA_LIMIT_NONE */
-	bool stacktrace;		     /* OTLPAUTO_STACKTRACE */
-	uint64_t stacktrace_threshold_ns;    /* OTLPAUTO_STACKTRACE_THRESHOLD, 10ms */
-	uint64_t file_threshold_ns;	     /* OTLPAUTO_FILE_THRESHOLD, 1ms */
-	enum oa_redact_query redact_query;   /* OTLPAUTO_REDACT_QUERY, sensitive */
-	enum oa_db_statement db_statement;   /* OTLPAUTO_DB_STATEMENT, sanitized */
-	uint64_t exit_timeout_ns;	     /* OTLPAUTO_EXIT_TIMEOUT, 2s: the final flush */
+	uint32_t buffer_spans;		       /* OTLPAUTO_BUFFER_SPANS, ring slots per thread */
+	enum oa_backpressure backpressure;     /* OTLPAUTO_BACKPRESSURE=drop|block */
+	int exporter_cpu;		       /* OTLPAUTO_EXPORTER_CPU, -1 = no affinity */
+	uint32_t hooks;			       /* OTLPAUTO_HOOKS, OA_HOOK_* bits */
+	uint64_t function_threshold_ns;	       /* OTLPAUTO_FUNCTION_THRESHOLD, 100us */
+	struct oa_str_list function_include;   /* OTLPAUTO_FUNCTION_INCLUDE globs */
+	struct oa_str_list function_exclude;   /* OTLPAUTO_FUNCTION_EXCLUDE globs */
+	uint32_t function_max_depth;	       /* OTLPAUTO_FUNCTION_MAX_DEPTH, OA_LIMIT_NONE */
+	bool stacktrace;		       /* OTLPAUTO_STACKTRACE */
+	uint64_t stacktrace_threshold_ns;      /* OTLPAUTO_STACKTRACE_THRESHOLD, 10ms */
+	uint64_t file_threshold_ns;	       /* OTLPAUTO_FILE_THRESHOLD, 1ms */
+	enum oa_redact_query redact_query;     /* OTLPAUTO_REDACT_QUERY, sensitive */
+	enum oa_db_statement db_statement;     /* OTLPAUTO_DB_STATEMENT, sanitized */
+	enum oa_db_propagation db_propagation; /* OTLPAUTO_DB_PROPAGATION, off */
+	uint64_t exit_timeout_ns;	       /* OTLPAUTO_EXIT_TIMEOUT, 2s: the final flush */
 	/* How long, and for how many top-level spans, the process span is their
 	 * parent: OTLPAUTO_PROCESS_TRACE_DURATION (60s), _SPANS (1000). */
 	uint64_t process_trace_ns;

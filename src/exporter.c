@@ -763,6 +763,17 @@ void oa_exporter_shutdown_summary(void)
 		*p = '\0';
 		oa_log_text(OA_LOG_DEBUG, line);
 	}
+	uint64_t commented = __atomic_load_n(&oa_rt.db_queries_commented, __ATOMIC_RELAXED);
+	uint64_t uncommented = __atomic_load_n(&oa_rt.db_queries_uncommented, __ATOMIC_RELAXED);
+	if (commented || uncommented) {
+		p = append_text(line, end, "database queries: ");
+		p = append_count(p, end, commented);
+		p = append_text(p, end, " sent with their span's traceparent comment, ");
+		p = append_count(p, end, uncommented);
+		p = append_text(p, end, " without");
+		*p = '\0';
+		oa_log_text(OA_LOG_DEBUG, line);
+	}
 	uint64_t relayed_in = oa_relay_host_spans_in();
 	if (relayed_in) {
 		p = append_text(line, end, "relay host: ");

@@ -697,3 +697,15 @@ bool oa_mysql_greeting_start(const uint8_t *head, size_t len)
 {
 	return len >= 5 && head[2] == 0 && head[3] == 0 && head[4] == 10 && (head[0] || head[1]);
 }
+
+bool oa_mysql_command_gap(const struct oa_mysql_parser *p, struct oa_mysql_gap *gap)
+{
+	if (p->role != OA_MYSQL_CLIENT || p->phase != PH_COMMANDS || p->length_was_max ||
+	    (p->state == ST_HEADER && p->header_len) ||
+	    (p->state != ST_HEADER && p->state != ST_PAYLOAD))
+		return false;
+	gap->bytes = p->state == ST_PAYLOAD ? p->remaining : 0;
+	gap->in_command = p->state == ST_PAYLOAD && p->command_packet;
+	gap->attributes = (p->capabilities & OA_MYSQL_CLIENT_QUERY_ATTRIBUTES) != 0;
+	return true;
+}

@@ -138,6 +138,20 @@ size_t oa_mysql_feed(struct oa_mysql_parser *p, const uint8_t *data, size_t len,
  * server speaks first: its first bytes decide. */
 bool oa_mysql_greeting_start(const uint8_t *head, size_t len);
 
+/* Where the client parser p is between commands: how many bytes come
+ * before the next packet that may be a command starts (0 between packets,
+ * else the rest of the current one's payload), whether the current packet
+ * is a command (its event comes at its end), and whether a COM_QUERY
+ * starts with query attributes. */
+struct oa_mysql_gap {
+	uint32_t bytes;
+	bool in_command;
+	bool attributes;
+};
+/* False when not known: before the command phase, inside a header, a
+ * continuation packet follows, the parser gave up. */
+bool oa_mysql_command_gap(const struct oa_mysql_parser *p, struct oa_mysql_gap *gap);
+
 /* The server parser p must know what each response answers: call this for
  * every COMMAND event of the client parser, in order. Commands the server
  * does not answer (COM_QUIT, COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA) are

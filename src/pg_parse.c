@@ -389,3 +389,11 @@ bool oa_pg_frontend_start(const uint8_t *head, size_t len)
 	return code == 3u << 16 || code == OA_PG_SSL_REQUEST_CODE ||
 	       code == OA_PG_GSSENC_REQUEST_CODE;
 }
+
+bool oa_pg_message_gap(const struct oa_pg_parser *p, uint32_t *gap)
+{
+	if (!p->typed || (p->state != ST_TYPE && p->state != ST_BODY))
+		return false;
+	*gap = p->state == ST_BODY ? p->remaining : 0;
+	return true;
+}

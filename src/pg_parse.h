@@ -112,6 +112,11 @@ size_t oa_pg_feed(struct oa_pg_parser *p, const uint8_t *data, size_t len,
  * spans. */
 bool oa_pg_frontend_start(const uint8_t *head, size_t len);
 
+/* How many bytes come before the next typed message starts: 0 between
+ * messages, the rest of the current one's body. False when that is not
+ * known (the startup phase, inside a header, the parser gave up). */
+bool oa_pg_message_gap(const struct oa_pg_parser *p, uint32_t *gap);
+
 /* The frontend sent an SSLRequest or GSSENCRequest: the backend parser p
  * reads the one-byte answer before any message. */
 void oa_pg_expect_encryption_answer(struct oa_pg_parser *p);

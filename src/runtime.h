@@ -73,6 +73,9 @@ struct oa_runtime {
 	uint64_t spans_exported;
 	uint64_t spans_relayed; /* handed to the relay host, which exports them */
 	uint64_t dropped[OA_DROP_COUNT];
+	/* Database clients' queries sent with (without) their span's comment
+	 * while OTLPAUTO_DB_PROPAGATION=comment. */
+	uint64_t db_queries_commented, db_queries_uncommented;
 	/* The exporter's estimate of spans queued in all rings: written once
 	 * per scan, read by producers for every record. */
 	_Alignas(64) uint64_t queued_estimate;

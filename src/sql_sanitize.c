@@ -17,6 +17,7 @@ enum token_kind {
 struct token {
 	enum token_kind kind;
 	size_t start, len;
+	bool open; /* a string or quoted identifier the text ends inside */
 };
 
 /* Blanks, and control bytes outside literals (a NUL would end the output). */
@@ -78,8 +79,9 @@ static size_t quoted_end(const uint8_t *q, size_t len, size_t start, bool escape
 /* A dollar-quoted string at q[start] == '$' ("$$...$$", "$tag$...$tag$",
  * tags of any length): its end (len when unterminated), or 0 when the '$'
  * does not open one. */
-static size_t dollar_end(const uint8_t *q, size_t len, size_t start)
+static size_t dollar_end(const uint8_t *q, size_t len, size_t start, bool *closed)
 {
+	*closed = false;
 	size_t i = start + 1;
 	if (i < len && q[i] != '$') {
 		if (!is_word_start(q[i]))
@@ -90,9 +92,12 @@ static size_t dollar_end(const uint8_t *q, size_t len, size_t start)
 	if (i >= len || q[i] != '$')
 		return 0; /* no string follows (a text cut inside the tag has no value) */
 	size_t tag_len = i + 1 - start;
-	for (size_t k = i + 1; k + tag_len <= len; k++)
-		if (q[k] == '$' && memcmp(q + k, q + start, tag_len) == 0)
+	for (size_t k = i + 1; k + tag_len <= len; k++) {
+		if (q[k] == '$' && memcmp(q + k, q + start, tag_len) == 0) {
+			*closed = true;
 			return k + tag_len;
+		}
+	}
 	return len;
 }
 
@@ -131,7 +136,7 @@ static void next_token(const uint8_t *q, size_t len, size_t pos, enum oa_sql_dia
 		return;
 	}
 	uint8_t c = q[pos], next = pos + 1 < len ? q[pos + 1] : 0;
-	bool closed;
+	bool closed = true;
 	if (is_blank(c)) {
 		t->kind = TOKEN_BLANK;
 		while (end < len && is_blank(q[end]))
@@ -182,13 +187,15 @@ static void next_token(const uint8_t *q, size_t len, size_t pos, enum oa_sql_dia
 		t->kind = TOKEN_PARAM;
 		while (end < len && is_digit(q[end]))
 			end++;
-	} else if (c == '$' && !mysql && (end = dollar_end(q, len, pos)) != 0) {
+	} else if (c == '$' && !mysql && (end = dollar_end(q, len, pos, &closed)) != 0) {
 		t->kind = TOKEN_LITERAL;
 	} else {
 		t->kind = c == '?' ? TOKEN_PARAM : TOKEN_PUNCT;
 		end = pos + 1;
+		closed = true; /* (a '$' dollar_end did not take) */
 	}
 	t->len = end - t->start;
+	t->open = !closed;
 }
 
 /* Output like snprintf's: len counts everything, the buffer keeps what fits. */
@@ -242,7 +249,8 @@ size_t oa_sql_sanitize(const char *query, size_t len, enum oa_sql_dialect dialec
 			continue;
 		}
 		size_t before_blank = o.len;
-		if (blank)
+		/* none before a ';': a client's comment goes there (oa_sql_comment_at) */
+		if (blank && !(t.kind == TOKEN_PUNCT && q[t.start] == ';'))
 			put(&o, (const uint8_t *)" ", 1);
 		blank = false;
 		if (literal) {
@@ -481,4 +489,28 @@ bool oa_sql_find_traceparent(const char *query, size_t len, enum oa_sql_dialect 
 		}
 	}
 	return any;
+}
+
+size_t oa_sql_comment_at(const char *query, size_t len, enum oa_sql_dialect dialect)
+{
+	const uint8_t *q = (const uint8_t *)query;
+	size_t at = SIZE_MAX, before_semicolon = SIZE_MAX;
+	struct token t;
+	for (size_t pos = 0; next_token(q, len, pos, dialect, &t), t.kind != TOKEN_END;
+	     pos += t.len) {
+		if (t.kind == TOKEN_BLANK)
+			continue;
+		if (t.open)
+			return SIZE_MAX; /* the comment would go into the string */
+		bool semicolon = t.kind == TOKEN_PUNCT && q[t.start] == ';';
+		/* the end of the token before a last ';' */
+		before_semicolon = semicolon && at != SIZE_MAX ? at : SIZE_MAX;
+		at = t.start + t.len;
+	}
+	/* the key's bytes first: lexing again costs as much as the walk above */
+	struct oa_span_context found;
+	if (at == SIZE_MAX || (memmem(query, len, "traceparent='", 13) &&
+			       oa_sql_find_traceparent(query, len, dialect, &found)))
+		return SIZE_MAX;
+	return before_semicolon != SIZE_MAX ? before_semicolon : at;
 }

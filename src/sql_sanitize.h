@@ -27,9 +27,9 @@ enum oa_sql_dialect {
 
 /* The query with each literal replaced by '?', a list of literals in
  * parentheses collapsed to one ("IN (?, ?, ?)" gives "IN (?)"), comments
- * removed and blank runs made one space. Parameters ($1, ?) stay. Writes at
- * most cap - 1 chars and a NUL (cap > 0); returns the full length, as
- * snprintf does. */
+ * removed and blank runs made one space (none before a ';'). Parameters
+ * ($1, ?) stay. Writes at most cap - 1 chars and a NUL (cap > 0); returns
+ * the full length, as snprintf does. */
 size_t oa_sql_sanitize(const char *query, size_t len, enum oa_sql_dialect dialect, char *out,
 		       size_t cap);
 
@@ -63,5 +63,13 @@ void oa_sql_traceparent_comment(const struct oa_span_context *ctx,
  * sqlcommenter writes them). False when there is none. */
 bool oa_sql_find_traceparent(const char *query, size_t len, enum oa_sql_dialect dialect,
 			     struct oa_span_context *ctx);
+
+/* Where a client's comment goes into a query it sends: after its last
+ * token, before one final ';' (a comment after the statement's end is one
+ * of its own to MySQL), so also before a trailing line comment, which
+ * would swallow it. SIZE_MAX when the query has no token, ends inside a
+ * string or quoted identifier, or already carries a traceparent comment
+ * (the program propagates itself). */
+size_t oa_sql_comment_at(const char *query, size_t len, enum oa_sql_dialect dialect);
 
 #endif

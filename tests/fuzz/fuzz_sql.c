@@ -3,7 +3,8 @@
  * small buffer gets the same text cut, that sanitising the output again
  * changes nothing (a literal left in it would become '?'), that the
  * summary is made of words, and that a traceparent read from a comment is
- * valid.
+ * valid; and that a client's comment, put where oa_sql_comment_at says,
+ * reads back and leaves the sanitised text as it was.
  *
  * Input: byte 0 = dialect (bit 0: MySQL), then the query. */
 #include "sql_sanitize.h"
@@ -60,6 +61,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		oa_sql_traceparent_comment(&ctx, comment);
 		check(oa_sql_find_traceparent(comment, strlen(comment), dialect, &back));
 		check(memcmp(&ctx, &back, sizeof ctx) == 0);
+	}
+
+	/* A client's comment where oa_sql_comment_at puts it: none where the
+	 * query has a traceparent; else the server reads that one back (unless
+	 * it went into a literal the query leaves open) and the sanitised text
+	 * is the query's. */
+	size_t at = oa_sql_comment_at(query, len, dialect);
+	check(at == SIZE_MAX || at <= len);
+	check(at == SIZE_MAX || !oa_sql_find_traceparent(query, len, dialect, &ctx));
+	if (at != SIZE_MAX) {
+		static const struct oa_span_context mine = {
+		    .trace_id = {1, 2, 3}, .span_id = {4, 5, 6}, .flags = 1};
+		char comment[OA_SQL_TRACEPARENT_COMMENT_LEN + 1];
+		oa_sql_traceparent_comment(&mine, comment);
+		size_t comment_len = strlen(comment), with_len = len + 1 + comment_len;
+		char *with = malloc(with_len), *with_out = malloc(with_len + 1);
+		memcpy(with, query, at);
+		with[at] = ' ';
+		memcpy(with + at + 1, comment, comment_len);
+		memcpy(with + at + 1 + comment_len, query + at, len - at);
+		if (oa_sql_find_traceparent(with, with_len, dialect, &back))
+			check(memcmp(&back, &mine, sizeof mine) == 0);
+		check(oa_sql_sanitize(with, with_len, dialect, with_out, with_len + 1) == n &&
+		      memcmp(with_out, out, n) == 0);
+		free(with);
+		free(with_out);
 	}
 	free(out);
 	free(again);

@@ -3,17 +3,20 @@ directory (mariadb-install-db as an unprivileged user) on a loopback port and
 the mariadb client, each under the shim. The server's connection threads get
 a SERVER span per query, the client a CLIENT span per query, with the
 database attributes and sanitised query texts; an ERR packet's code is the
-status code. A literal password never reaches a span."""
+status code. A literal password never reaches a span. With
+OTLPAUTO_DB_PROPAGATION=comment a traced client appends sqlcommenter's
+traceparent comment to its queries: the server's spans are its children."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 
-from harness import Receiver, check, check_equal, free_port, main, preload_value, run_traced, \
-    skip
+from harness import Receiver, builddir, check, check_equal, free_port, main, preload_value, \
+    run_traced, skip
 from netutil import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Background, attr, spans_where
 
 SCOPE = 'otlpauto.mysql'
@@ -179,7 +182,130 @@ def test_sqlcommenter():
     check_equal(attr(server, 'db.query.text'), 'SELECT ?', 'the comment is not in the text')
 
 
+COMMENT = re.compile(r" /\*traceparent='00-([0-9a-f]{32})-([0-9a-f]{16})-01'\*/")
+# The server tells the text it received.
+WHAT_CAME = 'SELECT INFO FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()'
+
+
+def test_propagation(cut=None):
+    """OTLPAUTO_DB_PROPAGATION=comment: the mariadb client's query reaches
+    the server with a traceparent comment naming its CLIENT span, so the
+    SERVER span is that span's child in its trace; the recorded texts have
+    no comment. Without the variable nothing is added: two traces. With
+    `cut`, every send the client's shim makes takes at most that many bytes
+    (tests/programs/shortio.c): the comment, which ends the packet, still
+    all goes before the client waits for the answer."""
+    requires_mariadb()
+    env = {'OTLPAUTO_DB_PROPAGATION': 'comment'}
+    if cut:
+        shortio = str(builddir() / 'tests' / 'programs' / 'libshortio.so')
+        env.update(SHORTIO_MAX=str(cut), LD_PRELOAD=f'{preload_value()}:{shortio}')
+    with Receiver() as receiver:
+        with MariaDB(receiver) as db:
+            commented = db.client('-N', '-B', '-e', WHAT_CAME, receiver=receiver, env=env)
+            plain = db.client('-N', '-B', '-e', WHAT_CAME, receiver=receiver)
+            db.stop()
+        time.sleep(0.5)
+        spans = spans_where(receiver.spans, scope=SCOPE)
+
+    check(commented.returncode == 0, 'the query with a comment runs', commented.stderr)
+    received = commented.stdout.strip()
+    match = COMMENT.search(received)
+    check(received.startswith(WHAT_CAME + ' /*traceparent=') and received.endswith("'*/"),
+          'the comment is appended', received)
+    clients = sorted(spans_where(spans, KIND_CLIENT), key=lambda s: s['start'])
+    servers = sorted(spans_where(spans, KIND_SERVER), key=lambda s: s['start'])
+    check_equal(len(clients), 2, 'a CLIENT span per client')
+    check_equal(len(servers), 2, 'a SERVER span per query')
+    if match and len(clients) == 2 and len(servers) == 2:
+        check_equal(match.groups(), (clients[0]['trace_id'], clients[0]['span_id']),
+                    'the comment names the CLIENT span')
+        check_equal((servers[0]['trace_id'], servers[0]['parent_span_id']),
+                    (clients[0]['trace_id'], clients[0]['span_id']),
+                    'the SERVER span is the CLIENT span\'s child')
+        text = ('SELECT INFO FROM information_schema.PROCESSLIST WHERE ID = '
+                'CONNECTION_ID()')
+        check_equal(attr(clients[0], 'db.query.text'), text,
+                    'the CLIENT span\'s text has no comment')
+        check_equal(attr(servers[0], 'db.query.text'), text, 'nor the SERVER span\'s')
+        check_equal(plain.stdout.strip(), WHAT_CAME,
+                    'without OTLPAUTO_DB_PROPAGATION the query goes as written')
+        check(servers[1]['trace_id'] != clients[1]['trace_id'] and
+              servers[1]['parent_span_id'] == '',
+              'without it the SERVER span is a root of its own trace', servers[1])
+
+
+# A program using the binary protocol: DBD::MariaDB with server-side
+# prepared statements (COM_STMT_PREPARE, then COM_STMT_EXECUTE per id).
+PERL_PREPARED = r'''
+use strict;
+use DBI;
+my $dbh = DBI->connect("DBI:MariaDB:database=shop;host=127.0.0.1;port=$ARGV[0]", "root", "",
+                       {RaiseError => 1, PrintError => 0, mariadb_server_prepare => 1});
+my $sth = $dbh->prepare("SELECT owner FROM accounts WHERE id = ?");
+for my $id (1, 2, 3) {
+    $sth->execute($id);
+    while (my @row = $sth->fetchrow_array) { print "$row[0]\n" }
+}
+undef $sth;
+$dbh->disconnect;
+'''
+
+
+def test_prepared():
+    """perl DBD::MariaDB, server-side prepared: a CLIENT and a SERVER span
+    for the prepare (its text) and for each of the 3 executions (the
+    prepare's summary, no text). With OTLPAUTO_DB_PROPAGATION=comment the
+    prepare and the connection's SET queries reach the server with the
+    comment: their SERVER spans are the CLIENT spans' children; an
+    execution carries no text, so its SERVER span stays a root."""
+    requires_mariadb()
+    if subprocess.run(['perl', '-MDBD::MariaDB', '-e', '1'], capture_output=True,
+                      timeout=30).returncode:
+        skip('perl DBD::MariaDB (libdbd-mariadb-perl) is not installed')
+    with Receiver() as receiver:
+        with MariaDB(receiver) as db:
+            made = db.client('-e', 'CREATE DATABASE shop; CREATE TABLE shop.accounts '
+                             "(id int PRIMARY KEY, owner text); INSERT INTO shop.accounts "
+                             "VALUES (1, 'alice'), (2, 'bob')")
+            check(made.returncode == 0, 'the table is made', made.stderr)
+            run = run_traced(['perl', '-e', PERL_PREPARED, db.port], receiver,
+                             env=dict(ENV, OTLPAUTO_DB_PROPAGATION='comment'), timeout=60)
+            db.stop()
+        time.sleep(0.5)
+        spans = spans_where(receiver.spans, scope=SCOPE)
+
+    check(run.returncode == 0, 'the perl program runs', run.stderr)
+    check_equal(run.stdout.split(), ['alice', 'bob'], 'the executions return the rows')
+    clients = sorted(spans_where(spans, KIND_CLIENT), key=lambda s: s['start'])
+    # the untraced client's 3 queries, then perl's
+    servers = sorted(spans_where(spans, KIND_SERVER), key=lambda s: s['start'])[3:]
+    for side, mine in (('CLIENT', clients), ('SERVER', servers)):
+        selects = [s for s in mine if s['name'] == 'SELECT accounts']
+        check_equal([attr(s, 'db.query.text') for s in selects],
+                    ['SELECT owner FROM accounts WHERE id = ?', None, None, None],
+                    f'{side}: a prepare (its text) and 3 executions (none)')
+        check(all(s['status_code'] != STATUS_ERROR for s in mine), f'{side}: no error')
+        check_equal({s['name'] for s in mine} - {'SELECT accounts'}, {'SET'},
+                    f'{side}: the connection\'s SET queries')
+    check_equal(len(servers), len(clients), 'a SERVER span per CLIENT span')
+    by_id = {s['span_id']: s for s in clients}
+    for client, server in zip(clients, servers):
+        texted = attr(client, 'db.query.text') is not None
+        parented = server['parent_span_id'] == client['span_id'] and \
+            server['trace_id'] == client['trace_id']
+        check_equal(parented, texted,
+                    f'{client["name"]} {attr(client, "db.query.text")}: the SERVER span is '
+                    f'the CLIENT span\'s child when the command has a text')
+        if not texted:
+            check_equal(server['parent_span_id'] in by_id, False,
+                        'an execution\'s SERVER span is not the child of a CLIENT span')
+
+
 def test():
+    test_propagation()
+    test_propagation(cut=5)
+    test_prepared()
     test_client()
     test_sqlcommenter()
 

@@ -5,19 +5,22 @@ backends the postmaster forks get a SERVER span per query cycle, the clients
 a CLIENT span per query cycle, with the database attributes and sanitised
 query texts; errors carry their SQLSTATE. psql asks for TLS first (an
 SSLRequest) and the server, without TLS, answers 'N': the connection stays
-plaintext and traced. A literal password never reaches a span."""
+plaintext and traced. A literal password never reaches a span. With
+OTLPAUTO_DB_PROPAGATION=comment a traced client appends sqlcommenter's
+traceparent comment to its queries: its backend's spans are its children."""
 
 import collections
 import glob
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 
-from harness import Receiver, check, check_equal, free_port, main, preload_value, run_traced, \
-    skip
+from harness import Receiver, builddir, check, check_equal, free_port, main, preload_value, \
+    run_traced, skip
 from netutil import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Background, attr, spans_where
 
 SCOPE = 'otlpauto.postgresql'
@@ -265,7 +268,132 @@ def test_pgbench(mode):
               f'no error (-M {mode})')
 
 
+COMMENT = re.compile(r" /\*traceparent='00-([0-9a-f]{32})-([0-9a-f]{16})-01'\*/")
+
+
+def test_propagation():
+    """OTLPAUTO_DB_PROPAGATION=comment: psql's queries reach the server with
+    a traceparent comment naming psql's CLIENT span (the server says what it
+    received: current_query()), so each SERVER span is that span's child in
+    its trace; the recorded texts have no comment; a query that carries one
+    keeps its own. Without the variable, or without tracecontext in
+    OTEL_PROPAGATORS, nothing is added: two traces."""
+    requires_postgres()
+    own = "SELECT 3 /*traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'*/"
+    with Receiver() as receiver:
+        with Postgres(receiver) as pg:
+            on = dict(ENV, OTLPAUTO_DB_PROPAGATION='comment', OTEL_LOG_LEVEL='debug')
+            argv = [os.path.join(pg.bindir, 'psql'), '-X', '-At', '-h', '127.0.0.1', '-p',
+                    pg.port, '-U', 'postgres', '-d', 'postgres']
+            commented = run_traced(argv + ['-c', 'SELECT current_query();'], receiver,
+                                   env=on, timeout=60)
+            kept = run_traced(argv + ['-c', own], receiver, env=on, timeout=60)
+            plain = run_traced(argv + ['-c', 'SELECT current_query()'], receiver, env=ENV,
+                               timeout=60)
+            no_tracecontext = run_traced(argv + ['-c', 'SELECT current_query()'], receiver,
+                                         env=dict(on, OTEL_PROPAGATORS='baggage'), timeout=60)
+            pg.stop()
+        time.sleep(0.5)
+        spans = spans_where(receiver.spans, scope=SCOPE)
+
+    check_equal(commented.returncode, 0, 'the query with a comment runs')
+    received = commented.stdout.strip()
+    match = COMMENT.search(received)
+    check(received.startswith('SELECT current_query() /*traceparent=') and
+          received.endswith("'*/;"), 'the comment goes before the final semicolon', received)
+    clients = sorted(spans_where(spans, KIND_CLIENT), key=lambda s: s['start'])
+    servers = sorted(spans_where(spans, KIND_SERVER), key=lambda s: s['start'])
+    check_equal(len(clients), 4, 'a CLIENT span per psql')
+    check_equal(len(servers), 4, 'a SERVER span per query')
+    check_equal(no_tracecontext.stdout.strip(), 'SELECT current_query()',
+                'without tracecontext in OTEL_PROPAGATORS the query goes as written')
+    # the exit summary counts the queries sent with and without a comment
+    for run, line in ((commented, 'otlpauto: database queries: 1 sent with their span\'s '
+                       'traceparent comment, 0 without'),
+                      (kept, 'otlpauto: database queries: 0 sent with their span\'s '
+                       'traceparent comment, 1 without'),
+                      (no_tracecontext, None)):
+        check_equal([l for l in run.stderr.splitlines()
+                     if l.startswith('otlpauto: database queries: ')], [line] if line else [],
+                    'the debug summary of comments')
+    if match and len(clients) == 4 and len(servers) == 4:
+        check_equal(match.groups(), (clients[0]['trace_id'], clients[0]['span_id']),
+                    'the comment names the CLIENT span')
+        check_equal((servers[0]['trace_id'], servers[0]['parent_span_id']),
+                    (clients[0]['trace_id'], clients[0]['span_id']),
+                    'the SERVER span is the CLIENT span\'s child')
+        check_equal(attr(clients[0], 'db.query.text'), 'SELECT current_query();',
+                    'the CLIENT span\'s text has no comment')
+        check_equal(attr(servers[0], 'db.query.text'), 'SELECT current_query();',
+                    'nor the SERVER span\'s')
+        check_equal((servers[1]['trace_id'], servers[1]['parent_span_id']),
+                    ('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'),
+                    'a query with its own comment gets no other')
+        check_equal(plain.stdout.strip(), 'SELECT current_query()',
+                    'without OTLPAUTO_DB_PROPAGATION the query goes as written')
+        check(servers[2]['trace_id'] != clients[2]['trace_id'] and
+              servers[2]['parent_span_id'] == '',
+              'without it the SERVER span is a root of its own trace', servers[2])
+
+
+def test_pgbench_propagation(cut=None):
+    """pgbench -M extended with OTLPAUTO_DB_PROPAGATION=comment: every Parse
+    gets the comment; each SERVER span is the child of the CLIENT span of
+    the same statement, in its trace. With `cut`, every send pgbench's shim
+    makes takes at most that many bytes and every second one on its
+    non-blocking socket fails with EAGAIN (tests/programs/shortio.c): the
+    rest of a length field and the comment go with later writes."""
+    requires_postgres()
+    env = dict(ENV, OTLPAUTO_DB_PROPAGATION='comment', OTEL_LOG_LEVEL='debug')
+    if cut:
+        shortio = str(builddir() / 'tests' / 'programs' / 'libshortio.so')
+        env.update(SHORTIO_MAX=str(cut), SHORTIO_EAGAIN='1',
+                   LD_PRELOAD=f'{preload_value()}:{shortio}')
+    how = f' (sends cut to {cut} bytes)' if cut else ''
+    with Receiver() as receiver:
+        with Postgres(receiver) as pg:
+            setup = pg.psql('-c', 'CREATE TABLE counters (id int PRIMARY KEY, n int)', '-c',
+                            'INSERT INTO counters SELECT g, 0 FROM generate_series(1, 100) g')
+            check(setup.returncode == 0, 'the table is made', setup.stderr)
+            script = os.path.join(pg.workdir, 'bench.sql')
+            with open(script, 'w', encoding='utf-8') as f:
+                f.write(BENCH_SCRIPT)
+            bench = run_traced([os.path.join(pg.bindir, 'pgbench'), '-n', '-h', '127.0.0.1',
+                                '-p', pg.port, '-U', 'postgres', '-M', 'extended', '-c',
+                                CLIENTS, '-t', TRANSACTIONS, '-f', script, 'postgres'],
+                               receiver, env=env, timeout=120)
+            total = pg.psql('-At', '-c', 'SELECT sum(n) FROM counters').stdout.strip()
+            pg.stop()
+        time.sleep(0.5)
+        spans = spans_where(receiver.spans, scope=SCOPE)
+
+    runs = CLIENTS * TRANSACTIONS
+    check_equal(bench.returncode, 0, 'pgbench -M extended completes' + how)
+    check_equal(total, str(runs), 'every UPDATE ran' + how)
+    clients = {s['span_id']: s for s in spans_where(spans, KIND_CLIENT)}
+    bench_names = ('SELECT counters', 'UPDATE counters')
+    servers = [s for s in spans_where(spans, KIND_SERVER) if s['name'] in bench_names]
+    check_equal(len(clients), 2 * runs, 'a CLIENT span per statement' + how)
+    # and the untraced psql's SELECT sum(n) FROM counters
+    check_equal(len(servers), 2 * runs + 1, 'a SERVER span per statement' + how)
+    children = [s for s in servers if s['parent_span_id'] in clients and
+                s['trace_id'] == clients[s['parent_span_id']]['trace_id'] and
+                s['name'] == clients[s['parent_span_id']]['name']]
+    check_equal(len(children), 2 * runs, 'each SERVER span is its CLIENT span\'s child' + how)
+    check_equal(len({s['parent_span_id'] for s in children}), 2 * runs,
+                'one SERVER span per CLIENT span' + how)
+    check_equal([l for l in bench.stderr.splitlines() if 'database queries' in l],
+                [f'otlpauto: database queries: {2 * runs} sent with their span\'s traceparent '
+                 'comment, 0 without'], 'the debug summary counts every Parse' + how)
+    check(all(attr(s, 'db.query.text') == 'UPDATE counters SET n = n + ? WHERE id = $1;'
+              for s in spans if s['name'] == 'UPDATE counters'), 'no comment in any text' + how)
+
+
 def test():
+    test_propagation()
+    test_pgbench_propagation()
+    test_pgbench_propagation(cut=7)
+    test_pgbench_propagation(cut=2)
     test_psql()
     test_statement_off()
     test_sqlcommenter()

@@ -364,6 +364,7 @@ static void check_defaults(void)
 	CHECK_EQ_INT(cfg.file_threshold_ns, 1000000);
 	CHECK_EQ_INT(cfg.redact_query, OA_REDACT_QUERY_SENSITIVE);
 	CHECK_EQ_INT(cfg.db_statement, OA_DB_STATEMENT_SANITIZED);
+	CHECK_EQ_INT(cfg.db_propagation, OA_DB_PROPAGATION_OFF);
 }
 
 static void test_defaults(void)
@@ -381,7 +382,8 @@ static void test_defaults(void)
 	      "OTEL_EXPORTER_OTLP_HEADERS", "", "OTEL_EXPORTER_OTLP_PROTOCOL", "",
 	      "OTEL_EXPORTER_OTLP_COMPRESSION", "", "OTLPAUTO_HOOKS", "", "OTLPAUTO_FILE", "",
 	      "OTLPAUTO_BACKPRESSURE", "", "OTLPAUTO_EXPORTER_CPU", "", "OTLPAUTO_STACKTRACE", "",
-	      "OTLPAUTO_REDACT_QUERY", "", "OTLPAUTO_DB_STATEMENT", "");
+	      "OTLPAUTO_REDACT_QUERY", "", "OTLPAUTO_DB_STATEMENT", "", "OTLPAUTO_DB_PROPAGATION",
+	      "");
 	CHECK_QUIET();
 	check_defaults();
 }
@@ -1021,6 +1023,20 @@ static void test_db_statement(void)
 	    "OTLPAUTO_DB_STATEMENT=\"raw\" is not one of sanitized, off; using sanitized");
 }
 
+static void test_db_propagation(void)
+{
+	PARSE("OTLPAUTO_DB_PROPAGATION", "comment");
+	CHECK_EQ_INT(cfg.db_propagation, OA_DB_PROPAGATION_COMMENT);
+	CHECK_QUIET();
+	PARSE("OTLPAUTO_DB_PROPAGATION", "Off");
+	CHECK_EQ_INT(cfg.db_propagation, OA_DB_PROPAGATION_OFF);
+	CHECK_QUIET();
+	PARSE("OTLPAUTO_DB_PROPAGATION", "comments");
+	CHECK_EQ_INT(cfg.db_propagation, OA_DB_PROPAGATION_OFF);
+	CHECK_ONE_WARNING(
+	    "OTLPAUTO_DB_PROPAGATION=\"comments\" is not one of off, comment; using off");
+}
+
 static void test_redact_query(void)
 {
 	PARSE("OTLPAUTO_REDACT_QUERY", "all");
@@ -1486,6 +1502,7 @@ int main(void)
 	test_backpressure();
 	test_redact_query();
 	test_db_statement();
+	test_db_propagation();
 	test_hooks();
 	test_function_lists();
 	test_strings();
