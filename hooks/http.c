@@ -618,7 +618,7 @@ static void feed_piece(struct feed *fc, bool requests, const uint8_t *data, size
 			if (!fc->f->http)
 				return;
 		}
-		if (!oa_http_feed_again(ev, n, EVENTS_MAX))
+		if (!oa_http_feed_again(ev, n, EVENTS_MAX, len - off))
 			return;
 		off += ev[n - 1].offset;
 	}
@@ -898,9 +898,10 @@ static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *
 	size_t base = 0;
 	for (int i = 0; i < iovcnt; i++) {
 		const uint8_t *data = iov[i].iov_base;
-		size_t len = iov[i].iov_len, off = 0, n;
+		size_t len = iov[i].iov_len, off = 0, n, fed;
 		do {
-			n = oa_http_feed(&dry, data + off, len - off, ev, EVENTS_MAX);
+			fed = len - off;
+			n = oa_http_feed(&dry, data + off, fed, ev, EVENTS_MAX);
 			for (size_t k = 0; k < n; k++) {
 				if (ev[k].kind == OA_HTTP_GAVE_UP)
 					return;
@@ -916,7 +917,7 @@ static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *
 			}
 			if (n)
 				off += ev[n - 1].offset;
-		} while (oa_http_feed_again(ev, n, EVENTS_MAX));
+		} while (oa_http_feed_again(ev, n, EVENTS_MAX, fed));
 		base += len;
 	}
 	uint32_t progress = oa_http_head_progress(&dry);

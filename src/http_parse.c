@@ -1240,10 +1240,8 @@ static bool is_head_state(uint8_t state)
 static void parse(struct feed *f, const uint8_t *data, size_t len, size_t max_events)
 {
 	struct oa_http_parser *p = f->p;
-	struct oa_http_event *events = f->events;
-	/* after a MESSAGE_BEGIN the next message would overwrite its head */
-	while (f->n < max_events && p->state != ST_DEAD &&
-	       !(f->n && events[f->n - 1].kind == OA_HTTP_MESSAGE_BEGIN)) {
+	/* the next message would overwrite the head of a MESSAGE_BEGIN written */
+	while (f->n < max_events && p->state != ST_DEAD && !(f->n && p->state == ST_IDLE)) {
 		if (p->state == ST_MESSAGE_DONE) {
 			emit(f, OA_HTTP_MESSAGE_END)->body_len = p->cur.body_len;
 			p->state = (p->cur.bits & BIT_TUNNEL) ? ST_TUNNEL : ST_IDLE;

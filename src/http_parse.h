@@ -131,8 +131,9 @@ struct oa_http_event {
 	uint8_t method;	   /* BEGIN and END of a response: the request's method */
 	uint64_t body_len; /* MESSAGE_END: body bytes without chunk framing */
 	/* MESSAGE_BEGIN: the head, inside the parser (no copy per event): valid
-	 * until the next call on the parser, which is why a feed returns right
-	 * after a MESSAGE_BEGIN. NULL for the other events. */
+	 * until the next call on the parser, which is why a feed that wrote an
+	 * event returns before the next message begins. NULL for the other
+	 * events. */
 	const struct oa_http_head *head;
 };
 
@@ -158,10 +159,11 @@ struct oa_http_parser {
 void oa_http_parser_init(struct oa_http_parser *p, enum oa_http_role role);
 
 /* Parses data, writing up to max_events events (max_events >= 1). Returns the
- * number written. It stops early when events is full and right after a
- * MESSAGE_BEGIN (oa_http_feed_again says which): then the caller feeds
- * data + events[n - 1].offset again (possibly zero bytes, since an event
- * such as MESSAGE_END can be due with nothing left to read). After GAVE_UP it
+ * number written. It stops early when events is full, and before a message
+ * begins once it wrote an event (oa_http_feed_again says when): then the
+ * caller feeds data + events[n - 1].offset again (possibly zero bytes, since
+ * an event such as MESSAGE_END can be due with nothing left to read). A
+ * message's MESSAGE_BEGIN and MESSAGE_END may come from one feed. After GAVE_UP it
  * returns 0 at once. data may be NULL for len bytes the caller never saw
  * (sendfile, splice): taken as body bytes, anything else gives up
  * (OA_HTTP_MALFORMED). */
@@ -184,12 +186,15 @@ void oa_http_set_lean(struct oa_http_parser *p, bool lean);
  * *head, in full. False when they are not one well-formed head. */
 bool oa_http_parse_head(const uint8_t *data, size_t len, struct oa_http_head *head);
 
-/* Whether the n events oa_http_feed returned may not be all that its data
- * holds: feed data + events[n - 1].offset again. */
+/* Whether the n events oa_http_feed returned for len bytes may not be all
+ * that they hold: feed data + events[n - 1].offset again. */
 static inline bool oa_http_feed_again(const struct oa_http_event *events, size_t n,
-				      size_t max_events)
+				      size_t max_events, size_t len)
 {
-	return n == max_events || (n && events[n - 1].kind == OA_HTTP_MESSAGE_BEGIN);
+	/* else it stopped at the end of data, or after a MESSAGE_END before
+	 * the next message */
+	return n == max_events ||
+	       (n && events[n - 1].kind == OA_HTTP_MESSAGE_END && events[n - 1].offset < len);
 }
 
 /* The head so far when the last byte fed was the CR starting the blank line
@@ -211,8 +216,8 @@ struct oa_http_tp_field {
 	struct oa_span_context value; /* V00: what it says */
 };
 
-/* That line in the request head being parsed, or in the one whose
- * MESSAGE_BEGIN was the last event. */
+/* That line in the request head being parsed, or in the last one whose
+ * MESSAGE_BEGIN a feed wrote (until the next head begins). */
 struct oa_http_tp_field oa_http_traceparent_field(const struct oa_http_parser *p);
 
 /* Bytes of the head being parsed so far; 0 between heads and in bodies. */

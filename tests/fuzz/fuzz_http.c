@@ -277,7 +277,7 @@ static void run(const struct options *o, const uint8_t *data, size_t len, size_t
 			check(n <= o->max_events);
 			for (size_t i = 0; i < n; i++)
 				record(r, o, &p, &events[i], data, done, end - done, port);
-			if (!oa_http_feed_again(events, n, o->max_events))
+			if (!oa_http_feed_again(events, n, o->max_events, end - done))
 				break;
 			done += events[n - 1].offset;
 		}
