@@ -66,7 +66,7 @@ static size_t feed(struct oa_http_parser *p, const char *data, size_t len, int p
 		for (size_t done = start;;) {
 			size_t n = oa_http_feed(p, (const uint8_t *)data + done, end - done, ev, 4);
 			events += n;
-			if (!oa_http_feed_again(ev, n, 4))
+			if (!oa_http_feed_again(ev, n, 4, end - done))
 				break;
 			done += ev[n - 1].offset;
 		}

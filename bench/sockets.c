@@ -18,6 +18,8 @@
  *                            writev make no system call (libnosyscall.so
  *                            below the shim): the server side's hooks alone,
  *                            a SERVER span each          -> "ns_per_request=X"
+ *                            the calling thread's CPU time (time it was
+ *                            preempted left out)     -> "cpu_ns_per_request=C"
  *                            and the CPU time of the other threads (the
  *                            shim's exporter) per request
  *                                     -> "other_threads_cpu_per_request_ns=Y" */
@@ -46,6 +48,13 @@ static double now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
@@ -238,10 +247,10 @@ static void served(long n)
 	char buf[1024];
 	struct iovec out[2] = {{(void *)nginx_head, sizeof nginx_head - 1}, {"ok\n", 3}};
 	struct epoll_event ev;
-	double best = 0;
+	double best = 0, best_cpu = 0;
 	/* the fastest round: the others met more of the machine's noise */
 	for (int round = 0; round < SERVED_ROUNDS; round++) {
-		double start = now_ns();
+		double start = now_ns(), start_cpu = thread_cpu_ns();
 		for (long i = 0; i < n; i++) {
 			if (i % 32 == 0)
 				epoll_wait(ep, &ev, 1, 0);
@@ -249,12 +258,16 @@ static void served(long n)
 			    writev(fd, out, 2) != (ssize_t)(sizeof nginx_head - 1 + 3))
 				die("served");
 		}
-		double spent = now_ns() - start;
+		double spent = now_ns() - start, spent_cpu = thread_cpu_ns() - start_cpu;
 		if (round == 0 || spent < best)
 			best = spent;
+		if (round == 0 || spent_cpu < best_cpu)
+			best_cpu = spent_cpu;
 	}
-	printf("ns_per_request=%.1f other_threads_cpu_per_request_ns=%.1f\n", best / (double)n,
-	       other_threads_cpu_ns() / (SERVED_ROUNDS * (double)n));
+	printf(
+	    "ns_per_request=%.1f cpu_ns_per_request=%.1f other_threads_cpu_per_request_ns=%.1f\n",
+	    best / (double)n, best_cpu / (double)n,
+	    other_threads_cpu_ns() / (SERVED_ROUNDS * (double)n));
 	close(fd);
 	close(client);
 	close(listener);

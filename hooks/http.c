@@ -59,6 +59,10 @@ struct pushed_server {
 	char tracestate[OA_HTTP_TRACESTATE_CAP];
 };
 static __thread struct pushed_server pushed __attribute__((tls_model("initial-exec")));
+/* Whether this thread's last request served was sampled out: its next one
+ * is parsed lean, as most likely to be sampled out too (always_off, a low
+ * ratio), and parsed again in full if it is not. */
+static __thread bool served_unsampled __attribute__((tls_model("initial-exec")));
 
 /* Events per parser call; more are fetched by calling again. */
 #define EVENTS_MAX 4
@@ -452,6 +456,11 @@ static void server_ctx(struct oa_thread *t, struct oa_http_exchange *ex)
 
 /* ---- feeding the parsers */
 
+static bool is_server(const struct oa_fd *f)
+{
+	return f->role == OA_ROLE_SERVER;
+}
+
 struct feed {
 	struct oa_thread *t;
 	struct oa_fd *f;
@@ -489,7 +498,28 @@ static void client_exchange_ctx(struct feed *fc, struct oa_http_exchange *ex)
 	h->opener_set = false;
 }
 
-static void request_begun(struct feed *fc, const struct oa_http_event *ev)
+/* A server request's exchange from its head (data: the bytes fed, in which
+ * a lean head lies whole); false when its head cannot be had. */
+static bool server_exchange(struct feed *fc, struct oa_http_exchange *ex,
+			    const struct oa_http_event *ev, const uint8_t *data)
+{
+	bool lean = ev->head->flags & OA_HTTP_LEAN;
+	if (lean)
+		oa_http_lean_head_copy(&ex->head, ev->head);
+	else
+		oa_http_head_copy(&ex->head, ev->head);
+	server_ctx(fc->t, ex);
+	bool sampled = ex->ctx.flags & 1;
+	served_unsampled = !sampled;
+	/* the span needs all the head says */
+	if (lean && sampled &&
+	    !oa_http_parse_head(data + ev->offset - ev->head_len, ev->head_len, &ex->head))
+		return false;
+	push(fc->t, ex);
+	return true;
+}
+
+static void request_begun(struct feed *fc, const struct oa_http_event *ev, const uint8_t *data)
 {
 	struct oa_fd *f = fc->f;
 	struct oa_http_conn *h = &f->u.http;
@@ -508,13 +538,13 @@ static void request_begun(struct feed *fc, const struct oa_http_event *ev)
 		return;
 	}
 	struct oa_http_exchange *ex = &h->open[(h->first + h->count++) % OA_HTTP_OPEN_MAX];
-	oa_http_head_copy(&ex->head, ev->head);
 	ex->start = h->request_start ? h->request_start : fc->now;
 	ex->status = 0;
 	if (f->role == OA_ROLE_SERVER) {
-		server_ctx(fc->t, ex);
-		push(fc->t, ex);
+		if (!server_exchange(fc, ex, ev, data))
+			oa_http_conn_stop(fc->t, f);
 	} else {
+		oa_http_head_copy(&ex->head, ev->head);
 		client_exchange_ctx(fc, ex);
 	}
 }
@@ -547,12 +577,13 @@ static void response_event(struct feed *fc, const struct oa_http_event *ev)
 	pop_front(h);
 }
 
-static void request_event(struct feed *fc, const struct oa_http_event *ev, bool more)
+static void request_event(struct feed *fc, const struct oa_http_event *ev, const uint8_t *data,
+			  bool more)
 {
 	struct oa_http_conn *h = &fc->f->u.http;
 	switch (ev->kind) {
 	case OA_HTTP_MESSAGE_BEGIN:
-		request_begun(fc, ev);
+		request_begun(fc, ev, data);
 		break;
 	case OA_HTTP_MESSAGE_END:
 		/* bytes after it in this feed start the next request */
@@ -573,18 +604,21 @@ static void feed_piece(struct feed *fc, bool requests, const uint8_t *data, size
 	struct oa_http_event ev[EVENTS_MAX];
 	if (requests && !h->request_start && len)
 		h->request_start = fc->now;
+	if (requests && is_server(fc->f))
+		oa_http_set_lean(p, served_unsampled);
 	size_t off = 0;
 	for (;;) {
-		size_t n = oa_http_feed(p, data ? data + off : NULL, len - off, ev, EVENTS_MAX);
+		const uint8_t *piece = data ? data + off : NULL;
+		size_t n = oa_http_feed(p, piece, len - off, ev, EVENTS_MAX);
 		for (size_t i = 0; i < n; i++) {
 			if (requests)
-				request_event(fc, &ev[i], off + ev[i].offset < len || later);
+				request_event(fc, &ev[i], piece, off + ev[i].offset < len || later);
 			else
 				response_event(fc, &ev[i]);
 			if (!fc->f->http)
 				return;
 		}
-		if (!oa_http_feed_again(ev, n, EVENTS_MAX))
+		if (!oa_http_feed_again(ev, n, EVENTS_MAX, len - off))
 			return;
 		off += ev[n - 1].offset;
 	}
@@ -603,11 +637,6 @@ static void feed(struct feed *fc, bool requests, const struct iovec *iov, int io
 		if (len)
 			feed_piece(fc, requests, iov[i].iov_base, len, n);
 	}
-}
-
-static bool is_server(const struct oa_fd *f)
-{
-	return f->role == OA_ROLE_SERVER;
 }
 
 void oa_http_received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
@@ -869,9 +898,10 @@ static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *
 	size_t base = 0;
 	for (int i = 0; i < iovcnt; i++) {
 		const uint8_t *data = iov[i].iov_base;
-		size_t len = iov[i].iov_len, off = 0, n;
+		size_t len = iov[i].iov_len, off = 0, n, fed;
 		do {
-			n = oa_http_feed(&dry, data + off, len - off, ev, EVENTS_MAX);
+			fed = len - off;
+			n = oa_http_feed(&dry, data + off, fed, ev, EVENTS_MAX);
 			for (size_t k = 0; k < n; k++) {
 				if (ev[k].kind == OA_HTTP_GAVE_UP)
 					return;
@@ -887,7 +917,7 @@ static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *
 			}
 			if (n)
 				off += ev[n - 1].offset;
-		} while (oa_http_feed_again(ev, n, EVENTS_MAX));
+		} while (oa_http_feed_again(ev, n, EVENTS_MAX, fed));
 		base += len;
 	}
 	uint32_t progress = oa_http_head_progress(&dry);

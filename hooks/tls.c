@@ -867,11 +867,12 @@ static void plan_head(const struct oa_http_conn *h, const uint8_t *buf, size_t l
 {
 	struct oa_http_parser dry = h->requests;
 	struct oa_http_event ev[1];
-	size_t off = 0, n;
+	size_t off = 0, n, fed;
 	p->at = SIZE_MAX;
 	p->rewrite = false;
 	do {
-		n = oa_http_feed(&dry, buf + off, len - off, ev, 1);
+		fed = len - off;
+		n = oa_http_feed(&dry, buf + off, fed, ev, 1);
 		if (!n || ev[0].kind == OA_HTTP_GAVE_UP)
 			break;
 		if (ev[0].kind == OA_HTTP_MESSAGE_BEGIN) {
@@ -887,7 +888,7 @@ static void plan_head(const struct oa_http_conn *h, const uint8_t *buf, size_t l
 			return;
 		}
 		off += ev[0].offset;
-	} while (oa_http_feed_again(ev, n, 1));
+	} while (oa_http_feed_again(ev, n, 1, fed));
 	const struct oa_http_head *ending = oa_http_head_ending(&dry);
 	if (ending && !(ending->flags & OA_HTTP_HAS_TRACEPARENT))
 		p->at = len - 1;

@@ -70,8 +70,10 @@ static const char *const field_names[] = {
 /* Their lengths: header names are matched byte by byte, on the hot path. */
 static const uint8_t field_lengths[] = {4, 10, 11, 10, 14, 17};
 _Static_assert(sizeof field_lengths == FIELD_NONE, "a length per field name");
-#define REQUEST_FIELDS	((1u << FIELD_NONE) - 1)
-#define RESPONSE_FIELDS (1u << FIELD_CONTENT_LENGTH | 1u << FIELD_TRANSFER_ENCODING)
+#define REQUEST_FIELDS ((1u << FIELD_NONE) - 1)
+/* What a lean request head reads: propagation and framing. */
+#define LEAN_REQUEST_FIELDS (REQUEST_FIELDS & ~(1u << FIELD_HOST | 1u << FIELD_USER_AGENT))
+#define RESPONSE_FIELDS	    (1u << FIELD_CONTENT_LENGTH | 1u << FIELD_TRANSFER_ENCODING)
 
 /* cur.bits: what the head said so far. */
 enum {
@@ -85,6 +87,7 @@ enum {
 	BIT_TE_SET = 1 << 7,
 	BIT_TE_BLANK = 1 << 8, /* blank after the current transfer-coding token */
 	BIT_TUNNEL = 1 << 9,   /* the bytes after this message are not HTTP */
+	BIT_LEAN = 1 << 10,    /* a lean request head (oa_http_set_lean) */
 };
 #define TE_MISMATCH 0xff /* cur.te_pos: the current token is not "chunked" */
 
@@ -104,6 +107,11 @@ void oa_http_parser_init(struct oa_http_parser *p, enum oa_http_role role)
 	memset(p, 0, sizeof *p);
 	p->role = (uint8_t)role;
 	p->state = ST_IDLE;
+}
+
+void oa_http_set_lean(struct oa_http_parser *p, bool lean)
+{
+	p->lean = lean && p->role == OA_HTTP_REQUESTS;
 }
 
 bool oa_http_expect_response(struct oa_http_parser *p, enum oa_http_method method)
@@ -199,18 +207,21 @@ static void append_bytes(char *buf, uint8_t *len, size_t cap, uint16_t *flags, u
 #define APPEND_BYTES(name, flag, src, n)                                                           \
 	append_bytes(h->name, &h->name##_len, sizeof h->name, &h->flags, flag, src, n)
 
-/* One call of oa_http_feed: where events go and where the blank line began. */
+/* One call of oa_http_feed: where events go, where the blank line began,
+ * where the message being parsed began (SIZE_MAX: in an earlier feed) and
+ * whether a head begun now is lean. */
 struct feed {
 	struct oa_http_parser *p;
 	struct oa_http_event *events;
-	size_t n, pos, blank_at;
+	size_t n, pos, blank_at, message_at;
+	bool lean;
 };
 
 /* Clears what a head says without its string buffers' tails: readers go by
  * the lengths and the NULs (and parent by OA_HTTP_TRACEPARENT_VALID). */
 static void clear_head(struct oa_http_head *h)
 {
-	memset(h, 0, offsetof(struct oa_http_head, method_original));
+	memset(h, 0, offsetof(struct oa_http_head, parent));
 	h->method_original[0] = h->scheme[0] = h->path[0] = h->query[0] = '\0';
 	h->host[0] = h->user_agent[0] = h->tracestate[0] = '\0';
 }
@@ -237,12 +248,25 @@ static void give_up(struct feed *f, enum oa_http_gave_up_reason reason)
 	f->p->state = ST_DEAD;
 }
 
-static void begin_message(struct oa_http_parser *p, enum state state)
+static void begin_message(struct oa_http_parser *p, enum state state, bool lean)
 {
 	/* the traceparent buffer is written before it is read */
 	memset(&p->cur, 0, offsetof(__typeof__(p->cur), traceparent));
 	clear_head(&p->cur.head);
+	if (lean)
+		p->cur.bits = BIT_LEAN;
 	p->state = state;
+}
+
+/* What a lean head does not keep, cleared whichever path parsed it. */
+static void strip_lean_head(struct oa_http_head *h)
+{
+	h->scheme_len = h->path_len = h->query_len = h->host_len = h->user_agent_len = 0;
+	h->scheme[0] = h->path[0] = h->query[0] = h->host[0] = h->user_agent[0] = '\0';
+	h->flags &=
+	    (uint16_t) ~(OA_HTTP_HAS_QUERY | OA_HTTP_PATH_TRUNCATED | OA_HTTP_QUERY_TRUNCATED |
+			 OA_HTTP_HOST_TRUNCATED | OA_HTTP_USER_AGENT_TRUNCATED);
+	h->flags |= OA_HTTP_LEAN;
 }
 
 static void select_method(struct oa_http_head *h)
@@ -431,7 +455,9 @@ static void header_name_byte(struct oa_http_parser *p, uint8_t c)
 
 static void start_header_line(struct oa_http_parser *p, uint8_t c)
 {
-	p->cur.name_match = p->role == OA_HTTP_REQUESTS ? REQUEST_FIELDS : (uint8_t)RESPONSE_FIELDS;
+	p->cur.name_match = p->role == OA_HTTP_RESPONSES ? (uint8_t)RESPONSE_FIELDS
+			    : (p->cur.bits & BIT_LEAN)	 ? (uint8_t)LEAN_REQUEST_FIELDS
+							 : (uint8_t)REQUEST_FIELDS;
 	p->cur.name_len = 0;
 	header_name_byte(p, c);
 	p->state = ST_HEADER_NAME;
@@ -478,6 +504,8 @@ static enum oa_http_gave_up_reason head_complete(struct feed *f)
 	} else {
 		body = length && p->cur.remaining ? ST_BODY_LENGTH : ST_MESSAGE_DONE;
 	}
+	if (bits & BIT_LEAN)
+		strip_lean_head(h);
 	struct oa_http_event *ev = emit(f, OA_HTTP_MESSAGE_BEGIN);
 	ev->inject_at = f->blank_at;
 	ev->head_len = p->cur.framing_len;
@@ -796,20 +824,22 @@ static enum oa_http_gave_up_reason chunk_byte(struct oa_http_parser *p, uint8_t 
 	}
 }
 
-static enum oa_http_gave_up_reason idle_byte(struct oa_http_parser *p, uint8_t c)
+static enum oa_http_gave_up_reason idle_byte(struct feed *f, uint8_t c)
 {
+	struct oa_http_parser *p = f->p;
 	if (c == '\r' || c == '\n')
 		return 0; /* stray blank lines between messages are tolerated */
+	f->message_at = f->pos - 1;
 	if (p->role == OA_HTTP_RESPONSES) {
 		if (c != 'H')
 			return OA_HTTP_NOT_HTTP;
-		begin_message(p, ST_RESPONSE_VERSION);
+		begin_message(p, ST_RESPONSE_VERSION, false);
 		p->cur.framing_len = 1;
 		return version_byte(p, c) ? 0 : OA_HTTP_NOT_HTTP;
 	}
 	if (!is_token(c))
 		return OA_HTTP_NOT_HTTP;
-	begin_message(p, ST_METHOD);
+	begin_message(p, ST_METHOD, f->lean);
 	p->cur.framing_len = 1;
 	return request_line_byte(p, c);
 }
@@ -826,7 +856,7 @@ static enum oa_http_gave_up_reason byte(struct feed *f, uint8_t c)
 {
 	struct oa_http_parser *p = f->p;
 	if (p->state == ST_IDLE)
-		return idle_byte(p, c);
+		return idle_byte(f, c);
 	if (is_framing_state(p->state) && ++p->cur.framing_len > OA_HTTP_MAX_HEAD)
 		return OA_HTTP_TOO_LARGE;
 	if (p->state <= ST_REQUEST_VERSION)
@@ -946,7 +976,7 @@ static const uint8_t *find_ctl(const uint8_t *s, const uint8_t *end)
 
 /* An origin-form (or '*') request line, "GET /path?query HTTP/1.1", without
  * its line end at e. */
-static bool request_line(struct oa_http_parser *p, const uint8_t *s, const uint8_t *e)
+static bool request_line(struct oa_http_parser *p, const uint8_t *s, const uint8_t *e, bool lean)
 {
 	const uint8_t *sp = s;
 	while (is_token(*sp))
@@ -960,10 +990,13 @@ static bool request_line(struct oa_http_parser *p, const uint8_t *s, const uint8
 	for (const uint8_t *c = target; c < target_end; c++)
 		if (!is_visible(*c))
 			return false;
-	begin_message(p, ST_HEADER_LINE_START);
+	begin_message(p, ST_HEADER_LINE_START, lean);
 	struct oa_http_head *h = &p->cur.head;
 	APPEND_BYTES(method_original, OA_HTTP_METHOD_TRUNCATED, s, (size_t)(sp - s));
 	select_method(h);
+	h->version_minor = version[7] - '0';
+	if (lean)
+		return true;
 	const uint8_t *fragment = memchr(target, '#', (size_t)(target_end - target));
 	const uint8_t *path_end = fragment ? fragment : target_end;
 	const uint8_t *query = memchr(target, '?', (size_t)(path_end - target));
@@ -974,7 +1007,6 @@ static bool request_line(struct oa_http_parser *p, const uint8_t *s, const uint8
 		APPEND_BYTES(query, OA_HTTP_QUERY_TRUNCATED, query + 1,
 			     (size_t)(path_end - query - 1));
 	}
-	h->version_minor = version[7] - '0';
 	return true;
 }
 
@@ -985,7 +1017,7 @@ static bool status_line(struct oa_http_parser *p, const uint8_t *s, const uint8_
 	    s[9] < '1' || s[9] > '9' || !is_digit(s[10]) || !is_digit(s[11]) ||
 	    (e > s + 12 && s[12] != ' '))
 		return false;
-	begin_message(p, ST_HEADER_LINE_START);
+	begin_message(p, ST_HEADER_LINE_START, false);
 	p->cur.head.version_minor = s[7] - '0';
 	p->cur.head.status = (uint16_t)((s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0'));
 	return true;
@@ -1014,7 +1046,9 @@ static enum field lookup_field(const struct oa_http_parser *p, const uint8_t *na
 	default:
 		return FIELD_NONE;
 	}
-	unsigned mask = p->role == OA_HTTP_REQUESTS ? REQUEST_FIELDS : RESPONSE_FIELDS;
+	unsigned mask = p->role == OA_HTTP_RESPONSES ? RESPONSE_FIELDS
+			: (p->cur.bits & BIT_LEAN)   ? LEAN_REQUEST_FIELDS
+						     : REQUEST_FIELDS;
 	if (!(mask & 1u << k))
 		return FIELD_NONE;
 	/* name holds tokens only: | 0x20 lowercases letters and keeps '-' */
@@ -1110,6 +1144,7 @@ static bool whole_lines(struct feed *f, const uint8_t *data, size_t len)
 				f->pos++;
 			if (f->pos == len)
 				return true;
+			f->message_at = f->pos;
 			used = 0;
 		} else if (p->state == ST_HEADER_LINE_START) {
 			used = p->cur.framing_len;
@@ -1138,7 +1173,7 @@ static bool whole_lines(struct feed *f, const uint8_t *data, size_t len)
 			if (!header_line(f, data, s, e, nl))
 				return taken;
 		} else {
-			if (!(p->role == OA_HTTP_REQUESTS ? request_line(p, s, e)
+			if (!(p->role == OA_HTTP_REQUESTS ? request_line(p, s, e, f->lean)
 							  : status_line(p, s, e)))
 				return taken;
 			p->cur.framing_len = (uint32_t)(nl - s + 1);
@@ -1197,38 +1232,72 @@ static bool value_part(struct feed *f, const uint8_t *data, size_t len)
 	return true;
 }
 
-size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
-		    struct oa_http_event *events, size_t max_events)
+static bool is_head_state(uint8_t state)
 {
-	struct feed f = {.p = p, .events = events, .blank_at = SIZE_MAX};
-	/* after a MESSAGE_BEGIN the next message would overwrite its head */
-	while (f.n < max_events && p->state != ST_DEAD &&
-	       !(f.n && events[f.n - 1].kind == OA_HTTP_MESSAGE_BEGIN)) {
+	return state >= ST_METHOD && state <= ST_HEAD_END_LF;
+}
+
+static void parse(struct feed *f, const uint8_t *data, size_t len, size_t max_events)
+{
+	struct oa_http_parser *p = f->p;
+	/* the next message would overwrite the head of a MESSAGE_BEGIN written */
+	while (f->n < max_events && p->state != ST_DEAD && !(f->n && p->state == ST_IDLE)) {
 		if (p->state == ST_MESSAGE_DONE) {
-			emit(&f, OA_HTTP_MESSAGE_END)->body_len = p->cur.body_len;
+			emit(f, OA_HTTP_MESSAGE_END)->body_len = p->cur.body_len;
 			p->state = (p->cur.bits & BIT_TUNNEL) ? ST_TUNNEL : ST_IDLE;
 			continue;
 		}
 		if (p->state == ST_TUNNEL) {
-			give_up(&f, OA_HTTP_UPGRADED);
+			give_up(f, OA_HTTP_UPGRADED);
 			continue;
 		}
-		if (f.pos == len)
+		if (f->pos == len)
 			break;
-		if (skip_body(&f, len))
+		if (skip_body(f, len))
 			continue;
 		if (!data) {
-			give_up(&f, OA_HTTP_MALFORMED);
+			give_up(f, OA_HTTP_MALFORMED);
 			continue;
 		}
-		if (whole_lines(&f, data, len) || name_part(&f, data, len) ||
-		    value_part(&f, data, len))
+		if (whole_lines(f, data, len) || name_part(f, data, len) ||
+		    value_part(f, data, len))
 			continue;
-		enum oa_http_gave_up_reason reason = byte(&f, data[f.pos++]);
+		enum oa_http_gave_up_reason reason = byte(f, data[f->pos++]);
 		if (reason)
-			give_up(&f, reason);
+			give_up(f, reason);
+	}
+}
+
+size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
+		    struct oa_http_event *events, size_t max_events)
+{
+	struct feed f = {.p = p,
+			 .events = events,
+			 .blank_at = SIZE_MAX,
+			 .message_at = SIZE_MAX,
+			 .lean = p->lean};
+	parse(&f, data, len, max_events);
+	if ((p->cur.bits & BIT_LEAN) && is_head_state(p->state)) {
+		/* a lean head ends in the feed it began in: this one does not,
+		 * so it is parsed again from its first byte, in full */
+		p->state = ST_IDLE;
+		f.pos = f.message_at;
+		f.lean = false;
+		parse(&f, data, len, max_events);
 	}
 	return f.n;
+}
+
+bool oa_http_parse_head(const uint8_t *data, size_t len, struct oa_http_head *head)
+{
+	struct oa_http_parser p;
+	struct oa_http_event ev;
+	oa_http_parser_init(&p, OA_HTTP_REQUESTS);
+	if (oa_http_feed(&p, data, len, &ev, 1) != 1 || ev.kind != OA_HTTP_MESSAGE_BEGIN ||
+	    ev.offset != len)
+		return false;
+	oa_http_head_copy(head, ev.head);
+	return true;
 }
 
 const struct oa_http_head *oa_http_head_ending(const struct oa_http_parser *p)

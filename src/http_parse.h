@@ -72,6 +72,9 @@ enum oa_http_head_flag {
 	OA_HTTP_HOST_TRUNCATED = 1 << 7,
 	OA_HTTP_USER_AGENT_TRUNCATED = 1 << 8,
 	OA_HTTP_TRACESTATE_TRUNCATED = 1 << 9, /* trailing list members were dropped */
+	/* A request head parsed lean (oa_http_set_lean): scheme, path, query,
+	 * host and user_agent are empty, and their flags clear, whatever it said. */
+	OA_HTTP_LEAN = 1 << 10,
 };
 
 /* What a message head says. Strings are NUL-terminated, NUL-free, and may hold
@@ -83,16 +86,18 @@ struct oa_http_head {
 	uint8_t version_minor; /* HTTP/1.<version_minor> */
 	uint8_t method_original_len, scheme_len, path_len, query_len, host_len, user_agent_len,
 	    tracestate_len;
-	/* The rest is filled for requests only. */
+	/* The rest is filled for requests only; what a lean head has comes
+	 * first (OA_HTTP_LEAN_HEAD_SIZE bytes). */
+	struct oa_span_context parent;		  /* when OA_HTTP_TRACEPARENT_VALID */
+	char tracestate[OA_HTTP_TRACESTATE_CAP];  /* all tracestate headers joined by ',' */
 	char method_original[OA_HTTP_METHOD_CAP]; /* as sent, for http.request.method_original */
 	char scheme[OA_HTTP_SCHEME_CAP];	  /* lowercase, absolute-form targets only */
 	char path[OA_HTTP_PATH_CAP];		  /* "/" for an absolute-form target without one */
 	char query[OA_HTTP_QUERY_CAP];		  /* raw, without '?': redact before export */
 	char host[OA_HTTP_HOST_CAP]; /* target authority (no userinfo) or Host header */
 	char user_agent[OA_HTTP_USER_AGENT_CAP];
-	char tracestate[OA_HTTP_TRACESTATE_CAP]; /* all tracestate headers joined by ',' */
-	struct oa_span_context parent;		 /* when OA_HTTP_TRACEPARENT_VALID */
 };
+#define OA_HTTP_LEAN_HEAD_SIZE offsetof(struct oa_http_head, scheme)
 
 /* Copies a head as an assignment does, faster: GCC expands a fixed-size
  * copy of more than 256 bytes as `rep movsq`, several times slower at this
@@ -102,6 +107,13 @@ static inline void oa_http_head_copy(struct oa_http_head *dst, const struct oa_h
 	const size_t half = sizeof *dst / 2;
 	__builtin_memcpy(dst, src, half);
 	__builtin_memcpy((char *)dst + half, (const char *)src + half, sizeof *dst - half);
+}
+
+/* Copies what a lean head holds (OA_HTTP_LEAN); the rest of dst is left as
+ * it was, so only a reader of a lean head's fields may use it. */
+static inline void oa_http_lean_head_copy(struct oa_http_head *dst, const struct oa_http_head *src)
+{
+	__builtin_memcpy(dst, src, OA_HTTP_LEAN_HEAD_SIZE);
 }
 
 struct oa_http_event {
@@ -119,15 +131,16 @@ struct oa_http_event {
 	uint8_t method;	   /* BEGIN and END of a response: the request's method */
 	uint64_t body_len; /* MESSAGE_END: body bytes without chunk framing */
 	/* MESSAGE_BEGIN: the head, inside the parser (no copy per event): valid
-	 * until the next call on the parser, which is why a feed returns right
-	 * after a MESSAGE_BEGIN. NULL for the other events. */
+	 * until the next call on the parser, which is why a feed that wrote an
+	 * event returns before the next message begins. NULL for the other
+	 * events. */
 	const struct oa_http_head *head;
 };
 
 /* Fixed-size state meant to be embedded in a per-fd table; every field is
  * private. sizeof is 512 bytes on LP64 (checked in http_parse.c). */
 struct oa_http_parser {
-	uint8_t role, state;
+	uint8_t role, state, lean;
 	uint8_t pending_first, pending_count, pending[OA_HTTP_PENDING_MAX];
 	struct {
 		uint8_t field, name_match, name_len, count, te_pos, traceparent_len;
@@ -146,22 +159,42 @@ struct oa_http_parser {
 void oa_http_parser_init(struct oa_http_parser *p, enum oa_http_role role);
 
 /* Parses data, writing up to max_events events (max_events >= 1). Returns the
- * number written. It stops early when events is full and right after a
- * MESSAGE_BEGIN (oa_http_feed_again says which): then the caller feeds
- * data + events[n - 1].offset again (possibly zero bytes, since an event
- * such as MESSAGE_END can be due with nothing left to read). After GAVE_UP it
+ * number written. It stops early when events is full, and before a message
+ * begins once it wrote an event (oa_http_feed_again says when): then the
+ * caller feeds data + events[n - 1].offset again (possibly zero bytes, since
+ * an event such as MESSAGE_END can be due with nothing left to read). A
+ * message's MESSAGE_BEGIN and MESSAGE_END may come from one feed. After GAVE_UP it
  * returns 0 at once. data may be NULL for len bytes the caller never saw
  * (sendfile, splice): taken as body bytes, anything else gives up
  * (OA_HTTP_MALFORMED). */
 size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
 		    struct oa_http_event *events, size_t max_events);
 
-/* Whether the n events oa_http_feed returned may not be all that its data
- * holds: feed data + events[n - 1].offset again. */
+/* Request heads that begin from now on are parsed lean (OA_HTTP_LEAN): only
+ * what framing and propagation need is kept (method, traceparent,
+ * tracestate, the body's framing), which skips the copies and the lookups
+ * of the rest; what the parser accepts, its events and its errors stay the
+ * same. Only a head begun and ended within one feed is lean, so that the
+ * caller can parse it again in full from that feed's bytes
+ * (oa_http_parse_head): one that does not end there is parsed again from
+ * its first byte, in full, before the feed returns. No effect on
+ * responses. */
+void oa_http_set_lean(struct oa_http_parser *p, bool lean);
+
+/* Parses len bytes that are exactly one request head (a lean head's
+ * MESSAGE_BEGIN said where: data + offset - head_len, head_len bytes) into
+ * *head, in full. False when they are not one well-formed head. */
+bool oa_http_parse_head(const uint8_t *data, size_t len, struct oa_http_head *head);
+
+/* Whether the n events oa_http_feed returned for len bytes may not be all
+ * that they hold: feed data + events[n - 1].offset again. */
 static inline bool oa_http_feed_again(const struct oa_http_event *events, size_t n,
-				      size_t max_events)
+				      size_t max_events, size_t len)
 {
-	return n == max_events || (n && events[n - 1].kind == OA_HTTP_MESSAGE_BEGIN);
+	/* else it stopped at the end of data, or after a MESSAGE_END before
+	 * the next message */
+	return n == max_events ||
+	       (n && events[n - 1].kind == OA_HTTP_MESSAGE_END && events[n - 1].offset < len);
 }
 
 /* The head so far when the last byte fed was the CR starting the blank line
@@ -183,8 +216,8 @@ struct oa_http_tp_field {
 	struct oa_span_context value; /* V00: what it says */
 };
 
-/* That line in the request head being parsed, or in the one whose
- * MESSAGE_BEGIN was the last event. */
+/* That line in the request head being parsed, or in the last one whose
+ * MESSAGE_BEGIN a feed wrote (until the next head begins). */
 struct oa_http_tp_field oa_http_traceparent_field(const struct oa_http_parser *p);
 
 /* Bytes of the head being parsed so far; 0 between heads and in bodies. */

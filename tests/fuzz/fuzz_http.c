@@ -4,7 +4,11 @@
  * fuzzer-chosen point with a fuzzer-chosen event array size, or a byte at a
  * time; that redacted queries and url.full never carry a query value; and
  * that a request's first traceparent line is found wherever the input is
- * split, a version-00 one at the offset where its value is.
+ * split, a version-00 one at the offset where its value is. Requests are
+ * also parsed lean (oa_http_set_lean), whole and split: the events must be
+ * the same, a lean head must be the full one without what lean skips, and
+ * parsing its bytes again in full (oa_http_parse_head) must give the full
+ * one.
  *
  * Input: byte 0 = options (bit 0 responses, bits 1-2 events per call - 1,
  * bit 3 close at the end, bits 4-7 requests pending), bytes 1-2 = split point,
@@ -37,6 +41,7 @@ struct run {
 
 struct options {
 	enum oa_http_role role;
+	bool lean, all_lean; /* all_lean: fed whole, so every head is lean */
 	size_t max_events;
 	bool close;
 	const uint8_t *pending;
@@ -68,7 +73,7 @@ static uint64_t fnv1a_more(uint64_t h, const void *p, size_t n)
  * the parent when valid (bytes past a string's NUL are not cleared). */
 static uint64_t head_hash(const struct oa_http_head *h)
 {
-	uint64_t x = fnv1a(h, offsetof(struct oa_http_head, method_original));
+	uint64_t x = fnv1a(h, offsetof(struct oa_http_head, parent));
 	x = fnv1a_more(x, h->method_original, h->method_original_len);
 	x = fnv1a_more(x, h->scheme, h->scheme_len);
 	x = fnv1a_more(x, h->path, h->path_len);
@@ -174,6 +179,32 @@ static struct oa_http_tp_field tp_field(const struct oa_http_parser *p,
 	return f;
 }
 
+/* A full head as a lean one has it (but for its OA_HTTP_LEAN flag). */
+static uint64_t lean_hash(const struct oa_http_head *h)
+{
+	struct oa_http_head lean;
+	oa_http_head_copy(&lean, h);
+	lean.scheme_len = lean.path_len = lean.query_len = lean.host_len = lean.user_agent_len = 0;
+	lean.scheme[0] = lean.path[0] = lean.query[0] = lean.host[0] = lean.user_agent[0] = '\0';
+	lean.flags &=
+	    (uint16_t) ~(OA_HTTP_HAS_QUERY | OA_HTTP_PATH_TRUNCATED | OA_HTTP_QUERY_TRUNCATED |
+			 OA_HTTP_HOST_TRUNCATED | OA_HTTP_USER_AGENT_TRUNCATED | OA_HTTP_LEAN);
+	return head_hash(&lean);
+}
+
+/* What a head says in full: a lean one's bytes (all in the feed that ended
+ * it) parsed again, which must agree with what the lean one kept. */
+static uint64_t full_head_hash(const struct oa_http_event *ev, const uint8_t *stream, size_t end)
+{
+	if (!(ev->head->flags & OA_HTTP_LEAN))
+		return head_hash(ev->head);
+	struct oa_http_head full;
+	check(ev->inject_at != SIZE_MAX && ev->head_len <= ev->offset);
+	check(oa_http_parse_head(stream + end - ev->head_len, ev->head_len, &full));
+	check(!(full.flags & OA_HTTP_LEAN) && lean_hash(&full) == lean_hash(ev->head));
+	return head_hash(&full);
+}
+
 /* Checks one event against the ones before it and records it with an
  * offset relative to the whole stream. */
 static void record(struct run *r, const struct options *o, const struct oa_http_parser *p,
@@ -190,6 +221,9 @@ static void record(struct run *r, const struct options *o, const struct oa_http_
 		check(ev->head_len > 0 && ev->head_len <= OA_HTTP_MAX_HEAD);
 		check(ev->head && ev->status == ev->head->status && ev->method == ev->head->method);
 		check_head(ev->head, o->role);
+		/* every head fed whole is lean when asked; no head is otherwise */
+		check(!(ev->head->flags & OA_HTTP_LEAN) || o->lean);
+		check(!o->all_lean || (ev->head->flags & OA_HTTP_LEAN));
 		check_query_output(ev->head, port);
 		break;
 	case OA_HTTP_MESSAGE_END:
@@ -212,7 +246,7 @@ static void record(struct run *r, const struct options *o, const struct oa_http_
 	rec->body_len = ev->body_len;
 	rec->status = ev->status;
 	rec->method = ev->method;
-	rec->head_hash = ev->head			   ? head_hash(ev->head)
+	rec->head_hash = ev->head ? full_head_hash(ev, stream, base + ev->offset)
 			 : ev->kind == OA_HTTP_MESSAGE_END ? prev->head_hash
 							   : 0;
 	memset(&rec->tp, 0, sizeof rec->tp);
@@ -229,6 +263,7 @@ static void run(const struct options *o, const uint8_t *data, size_t len, size_t
 	struct oa_http_event events[4];
 	r->n = 0;
 	oa_http_parser_init(&p, o->role);
+	oa_http_set_lean(&p, o->lean);
 	for (size_t i = 0; i < o->n_pending; i++)
 		check(oa_http_expect_response(&p, o->pending[i] % (OA_HTTP_OTHER + 1)) ==
 		      (o->role == OA_HTTP_RESPONSES));
@@ -242,7 +277,7 @@ static void run(const struct options *o, const uint8_t *data, size_t len, size_t
 			check(n <= o->max_events);
 			for (size_t i = 0; i < n; i++)
 				record(r, o, &p, &events[i], data, done, end - done, port);
-			if (!oa_http_feed_again(events, n, o->max_events))
+			if (!oa_http_feed_again(events, n, o->max_events, end - done))
 				break;
 			done += events[n - 1].offset;
 		}
@@ -301,6 +336,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (len <= 2048) {
 		run(&o, stream, len, 1, 1, &bytewise);
 		check_same(&whole, &bytewise, stream);
+	}
+	if (o.role == OA_HTTP_REQUESTS) {
+		whole_options.lean = whole_options.all_lean = o.lean = true;
+		run(&whole_options, stream, len, len, len, &split);
+		check_same(&whole, &split, stream);
+		run(&o, stream, len, split_at, len, &split);
+		check_same(&whole, &split, stream);
 	}
 	return 0;
 }

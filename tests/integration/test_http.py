@@ -375,7 +375,51 @@ def handled_in_context():
         check_equal(len(children), 4, f'context: header() spans under {attr(server, "url.path")}')
 
 
+def sampled_after_sampled_out():
+    """A server thread parses a request lean after one sampled out: the next
+    request, sampled by its traceparent (parentbased_always_off), is parsed
+    again in full and its span has what its head says; the sampled-out ones
+    get none. Requests on one keep-alive connection, from an untraced
+    client, two of them in one write."""
+    import socket
+    tp = f'00-{OWN_TRACE}-{OWN_SPAN}-01'
+    head = 'Host: lean.example:8080\r\nUser-Agent: lean-test\r\n'
+    requests = [f'GET /first?a=1 HTTP/1.1\r\n{head}\r\n',
+                f'POST /second?b=2 HTTP/1.1\r\n{head}traceparent: {tp}\r\n'
+                'Content-Length: 5\r\n\r\nhello',
+                f'GET /third HTTP/1.1\r\n{head}\r\n'
+                f'GET /fourth?c=3 HTTP/1.1\r\n{head}traceparent: {tp}\r\n\r\n']
+    env = {**QUIET, 'OTEL_TRACES_SAMPLER': 'parentbased_always_off'}
+    with Receiver() as receiver:
+        with Background([program('http_server'), 'normal', 1], receiver, env=env,
+                        timeout=60) as server:
+            port = int(server.wait_for(r'port (\d+)'))
+            with socket.create_connection(('127.0.0.1', port), timeout=20) as conn:
+                for data, answers in zip(requests, (1, 1, 2)):
+                    conn.sendall(data.encode())
+                    got = b''
+                    while got.count(b'HTTP/1.1 ') < answers or not got.endswith(b'\n'):
+                        more = conn.recv(4096)
+                        if not check(more, 'lean: the server answers every request'):
+                            break
+                        got += more
+            server.wait()
+        spans = receiver.spans
+    servers = by_kind(spans, KIND_SERVER)
+    check_equal(sorted(attr(s, 'url.path') for s in servers), ['/fourth', '/second'],
+                'lean: the sampled requests get SERVER spans, the sampled-out ones none')
+    for s in servers:
+        path = attr(s, 'url.path')
+        check_equal(attr(s, 'url.query'), {'/second': 'b=2', '/fourth': 'c=3'}.get(path),
+                    f'lean: {path} has its query')
+        check_equal(attr(s, 'server.address'), 'lean.example', f'lean: {path} has its Host')
+        check_equal(attr(s, 'user_agent.original'), 'lean-test',
+                    f'lean: {path} has its User-Agent')
+        check_equal(s['trace_id'], OWN_TRACE, f'lean: {path} continues its traceparent')
+
+
 def test():
+    sampled_after_sampled_out()
     curl_to_python_server()
     http_programs()
     server_spans_with_process_spans()

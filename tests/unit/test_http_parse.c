@@ -30,6 +30,7 @@ struct setup {
 	const enum oa_http_method *pending; /* queued before feeding (responses) */
 	size_t n_pending;
 	bool close; /* call oa_http_close after the last byte */
+	bool lean;  /* oa_http_set_lean */
 };
 
 static void record(struct run *r, const struct oa_http_event *ev, size_t base, size_t fed)
@@ -73,6 +74,7 @@ static void run_cuts(const struct setup *s, const char *data, size_t len, const 
 	memset(r, 0, sizeof *r);
 	r->bounds_ok = true;
 	oa_http_parser_init(&p, s->role);
+	oa_http_set_lean(&p, s->lean);
 	for (size_t i = 0; i < s->n_pending; i++)
 		CHECK(oa_http_expect_response(&p, s->pending[i]));
 	size_t start = 0;
@@ -84,7 +86,7 @@ static void run_cuts(const struct setup *s, const char *data, size_t len, const 
 						events, max_events);
 			for (size_t i = 0; i < n; i++)
 				record(r, &events[i], done, end - done);
-			if (!oa_http_feed_again(events, n, max_events))
+			if (!oa_http_feed_again(events, n, max_events, end - done))
 				break;
 			done += events[n - 1].offset;
 		}
@@ -153,7 +155,7 @@ static void check_split_invariance(const struct setup *s, const char *data, cons
 	free(other);
 }
 
-static const struct setup requests = {OA_HTTP_REQUESTS, NULL, 0, false};
+static const struct setup requests = {OA_HTTP_REQUESTS, NULL, 0, false, false};
 
 static void test_simple_get(void)
 {
@@ -327,7 +329,7 @@ static void test_connect(void)
 	CHECK_EQ_INT(r.records[2].reason, OA_HTTP_NOT_HTTP);
 
 	static const enum oa_http_method connect[] = {OA_HTTP_CONNECT};
-	const struct setup s = {OA_HTTP_RESPONSES, connect, 1, false};
+	const struct setup s = {OA_HTTP_RESPONSES, connect, 1, false, false};
 	const char *resp = "HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03garbage";
 	run_whole(&s, resp, strlen(resp), &r);
 	CHECK_EQ_INT(r.n, 3);
@@ -345,7 +347,7 @@ static void test_connect(void)
 	    "HTTP/1.1 407 Proxy Auth\r\nContent-Length: 2\r\n\r\nnoHTTP/1.1 200 OK\r\n"
 	    "Content-Length: 0\r\n\r\n";
 	static const enum oa_http_method twice[] = {OA_HTTP_CONNECT, OA_HTTP_GET};
-	const struct setup s2 = {OA_HTTP_RESPONSES, twice, 2, false};
+	const struct setup s2 = {OA_HTTP_RESPONSES, twice, 2, false, false};
 	run_whole(&s2, refused, strlen(refused), &r);
 	CHECK_EQ_INT(r.n, 4);
 	CHECK_EQ_INT(r.records[0].head.status, 407);
@@ -355,7 +357,7 @@ static void test_connect(void)
 
 static void test_upgrade(void)
 {
-	const struct setup s = {OA_HTTP_RESPONSES, NULL, 0, false};
+	const struct setup s = {OA_HTTP_RESPONSES, NULL, 0, false, false};
 	const char *resp =
 	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello";
 	struct run r;
@@ -382,7 +384,7 @@ static void test_pipelined_responses(void)
 {
 	static const enum oa_http_method methods[] = {OA_HTTP_POST, OA_HTTP_HEAD, OA_HTTP_GET,
 						      OA_HTTP_GET,  OA_HTTP_GET,  OA_HTTP_DELETE};
-	const struct setup s = {OA_HTTP_RESPONSES, methods, 6, true};
+	const struct setup s = {OA_HTTP_RESPONSES, methods, 6, true, false};
 	struct run r;
 	run_whole(&s, pipelined_responses, strlen(pipelined_responses), &r);
 	CHECK_EQ_INT(r.n, 12);
@@ -423,19 +425,34 @@ static void test_expect_continue(void)
 	const char *cont = "HTTP/1.1 100 Continue\r\n\r\n";
 	CHECK_EQ_INT(oa_http_feed(&resp, (const uint8_t *)cont, strlen(cont), ev, 4), 0);
 	const char *final = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-	/* a feed returns right after a BEGIN: its head stays valid until the next */
-	CHECK_EQ_INT(oa_http_feed(&resp, (const uint8_t *) final, strlen(final), ev, 4), 1);
+	/* a BEGIN and the END of the same message from one feed, which stops
+	 * before the next message begins: the head stays valid until the next
+	 * call */
+	char twice[128];
+	snprintf(twice, sizeof twice, "%s%s", final, final);
+	CHECK(oa_http_expect_response(&resp, OA_HTTP_GET));
+	CHECK_EQ_INT(oa_http_feed(&resp, (const uint8_t *)twice, strlen(twice), ev, 4), 2);
 	CHECK_EQ_INT(ev[0].kind, OA_HTTP_MESSAGE_BEGIN);
 	CHECK_EQ_INT(ev[0].head->status, 200);
 	CHECK_EQ_INT(ev[0].head->method, OA_HTTP_POST);
 	CHECK_EQ_INT(ev[0].head_len, strlen(final));
 	CHECK_EQ_INT(ev[0].offset, strlen(final));
-	CHECK(oa_http_feed_again(ev, 1, 4));
-	CHECK_EQ_INT(oa_http_feed(&resp, (const uint8_t *) final + strlen(final), 0, ev, 4), 1);
-	CHECK_EQ_INT(ev[0].kind, OA_HTTP_MESSAGE_END);
-	CHECK_EQ_INT(ev[0].status, 200);
-	CHECK_EQ_INT(ev[0].method, OA_HTTP_POST);
-	CHECK(ev[0].head == NULL);
+	CHECK_EQ_INT(ev[1].kind, OA_HTTP_MESSAGE_END);
+	CHECK_EQ_INT(ev[1].status, 200);
+	CHECK_EQ_INT(ev[1].method, OA_HTTP_POST);
+	CHECK(ev[1].head == NULL);
+	CHECK_EQ_INT(ev[1].offset, strlen(final));
+	CHECK(oa_http_feed_again(ev, 2, 4, strlen(twice)));
+	CHECK_EQ_INT(
+	    oa_http_feed(&resp, (const uint8_t *)twice + strlen(final), strlen(final), ev, 4), 2);
+	CHECK_EQ_INT(ev[0].head->method, OA_HTTP_GET);
+	CHECK(!oa_http_feed_again(ev, 2, 4, strlen(final)));
+	/* a body still to come: nothing more in these bytes */
+	CHECK(oa_http_expect_response(&resp, OA_HTTP_GET));
+	const char *longer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+	CHECK_EQ_INT(oa_http_feed(&resp, (const uint8_t *)longer, strlen(longer), ev, 4), 1);
+	CHECK(!oa_http_feed_again(ev, 1, 4, strlen(longer)));
+	CHECK(oa_http_feed_again(ev, 1, 1, strlen(longer)));
 }
 
 static void check_gives_up(const struct setup *s, const char *data, size_t len,
@@ -469,7 +486,7 @@ static void test_not_http(void)
 	const char *opaque = "GET urn:isbn:1 HTTP/1.1\r\n\r\n";
 	check_gives_up(&requests, opaque, strlen(opaque), OA_HTTP_NOT_HTTP, 9);
 
-	const struct setup responses = {OA_HTTP_RESPONSES, NULL, 0, false};
+	const struct setup responses = {OA_HTTP_RESPONSES, NULL, 0, false, false};
 	const char *h2resp = "\x00\x00\x12\x04\x00";
 	check_gives_up(&responses, h2resp, 5, OA_HTTP_NOT_HTTP, 1);
 	const char *status = "HTTP/1.1 20 OK\r\n\r\n";
@@ -542,7 +559,7 @@ static void test_malformed(void)
 static void test_response_framing(void)
 {
 	/* A final coding other than chunked: the body runs until close. */
-	const struct setup s = {OA_HTTP_RESPONSES, NULL, 0, true};
+	const struct setup s = {OA_HTTP_RESPONSES, NULL, 0, true, false};
 	const char *gzip = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nxyz";
 	struct run r;
 	run_whole(&s, gzip, strlen(gzip), &r);
@@ -582,8 +599,10 @@ static void test_pending_queue(void)
 	CHECK(!oa_http_expect_response(&p, OA_HTTP_GET));
 	struct oa_http_event ev[2];
 	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n";
-	CHECK_EQ_INT(oa_http_feed(&p, (const uint8_t *)resp, strlen(resp), ev, 2), 1);
+	/* a response to HEAD has no body: it ends in the same feed */
+	CHECK_EQ_INT(oa_http_feed(&p, (const uint8_t *)resp, strlen(resp), ev, 2), 2);
 	CHECK_EQ_INT(ev[0].head->method, OA_HTTP_HEAD);
+	CHECK_EQ_INT(ev[1].kind, OA_HTTP_MESSAGE_END);
 	CHECK(oa_http_expect_response(&p, OA_HTTP_POST));
 	oa_http_parser_init(&p, OA_HTTP_REQUESTS);
 	CHECK(!oa_http_expect_response(&p, OA_HTTP_GET));
@@ -713,7 +732,9 @@ static void check_tp_field(const char *req, enum oa_http_tp_state want, int valu
 		}
 		if (cut < len)
 			n = oa_http_feed(&p, (const uint8_t *)req + cut, len - cut, ev, 4);
-		CHECK(n == 1 && ev[0].kind == OA_HTTP_MESSAGE_BEGIN);
+		/* no body: its END comes from the same feed, the field stays */
+		CHECK(n == 2 && ev[0].kind == OA_HTTP_MESSAGE_BEGIN &&
+		      ev[1].kind == OA_HTTP_MESSAGE_END);
 		CHECK_EQ_INT(oa_http_head_progress(&p), 0);
 		f = oa_http_traceparent_field(&p);
 		CHECK_EQ_INT(f.state, want);
@@ -785,7 +806,7 @@ static void test_bulk_lines(void)
 	/* A status line's reason may hold controls; headers a response does
 	 * not read are only checked. */
 	enum oa_http_method get = OA_HTTP_GET;
-	struct setup s = {OA_HTTP_RESPONSES, &get, 1, false};
+	struct setup s = {OA_HTTP_RESPONSES, &get, 1, false, false};
 	const char *resp = "HTTP/1.0 404 Not\x01"
 			   "Found\r\nHost: x\r\ncontent-LENGTH:  3\t\r\n\r\nabc";
 	run_whole(&s, resp, strlen(resp), &r);
@@ -811,6 +832,119 @@ static void test_bulk_lines(void)
 		check_split_invariance(&requests, bad[i], &r);
 	}
 	check_gives_up(&requests, bad[0], strlen(bad[0]), OA_HTTP_MALFORMED, 34);
+}
+
+/* What two heads say, field by field (bytes past a string's NUL differ). */
+static bool same_head(const struct oa_http_head *a, const struct oa_http_head *b)
+{
+	return memcmp(a, b, offsetof(struct oa_http_head, parent)) == 0 &&
+	       (!(a->flags & OA_HTTP_TRACEPARENT_VALID) ||
+		memcmp(&a->parent, &b->parent, sizeof a->parent) == 0) &&
+	       strcmp(a->tracestate, b->tracestate) == 0 &&
+	       strcmp(a->method_original, b->method_original) == 0 &&
+	       strcmp(a->scheme, b->scheme) == 0 && strcmp(a->path, b->path) == 0 &&
+	       strcmp(a->query, b->query) == 0 && strcmp(a->host, b->host) == 0 &&
+	       strcmp(a->user_agent, b->user_agent) == 0;
+}
+
+/* A lean run frames the stream as a full one does, wherever it is cut: its
+ * heads are the full ones without what lean skips, and a lean head's bytes
+ * parsed again in full give the full head. Returns the lean heads seen. */
+static int check_lean_run(const char *data, const struct run *full, const struct run *lean,
+			  const size_t *cuts, size_t n_cuts)
+{
+	int lean_heads = 0;
+	CHECK_EQ_INT(lean->n, full->n);
+	CHECK(lean->bounds_ok);
+	for (size_t i = 0; i < full->n && i < lean->n; i++) {
+		const struct record *x = &full->records[i], *y = &lean->records[i];
+		CHECK(x->kind == y->kind && x->reason == y->reason && x->offset == y->offset);
+		CHECK(x->head_len == y->head_len && x->body_len == y->body_len);
+		CHECK(same_inject(x, y, cuts, n_cuts));
+		if (y->kind != OA_HTTP_MESSAGE_BEGIN)
+			continue;
+		if (!(y->head.flags & OA_HTTP_LEAN)) {
+			CHECK(same_head(&x->head, &y->head));
+			continue;
+		}
+		lean_heads++;
+		/* begun and ended in one feed */
+		for (size_t c = 0; c < n_cuts; c++)
+			CHECK(cuts[c] <= y->offset - y->head_len || cuts[c] >= y->offset);
+		struct oa_http_head stripped, again;
+		oa_http_head_copy(&stripped, &x->head);
+		stripped.scheme_len = stripped.path_len = stripped.query_len = stripped.host_len =
+		    stripped.user_agent_len = 0;
+		stripped.scheme[0] = stripped.path[0] = stripped.query[0] = stripped.host[0] =
+		    stripped.user_agent[0] = '\0';
+		stripped.flags = (uint16_t)((stripped.flags &
+					     ~(OA_HTTP_HAS_QUERY | OA_HTTP_PATH_TRUNCATED |
+					       OA_HTTP_QUERY_TRUNCATED | OA_HTTP_HOST_TRUNCATED |
+					       OA_HTTP_USER_AGENT_TRUNCATED)) |
+					    OA_HTTP_LEAN);
+		CHECK(same_head(&stripped, &y->head));
+		CHECK(oa_http_parse_head((const uint8_t *)data + y->offset - y->head_len,
+					 y->head_len, &again));
+		CHECK(same_head(&x->head, &again));
+	}
+	return lean_heads;
+}
+
+/* Lean request heads (the unsampled server path) keep a keep-alive stream's
+ * framing: pipelined requests, Content-Length and chunked bodies, a
+ * traceparent cut anywhere, an absolute-form target and bare LFs. */
+static void test_lean_heads(void)
+{
+	static const char stream[] =
+	    "\r\nGET /a?q=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\n"
+	    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+	    "tracestate: k=v\r\n\r\n"
+	    "POST /b HTTP/1.1\r\nContent-Length: 5\r\nHost: h\r\n\r\nhello"
+	    "PUT /c?x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+	    "5;name=\"v\"\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nChecksum: 1\r\n\r\n"
+	    "GET http://user@proxy.example/abs?k=v HTTP/1.1\r\nUser-Agent: u\r\n\r\n"
+	    "HEAD /d HTTP/1.0\nHost: bare-lf\nTraceparent: "
+	    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00\n\n"
+	    "DELETE /e HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+	const size_t len = strlen(stream);
+	const struct setup lean = {OA_HTTP_REQUESTS, NULL, 0, false, true};
+	struct run *full = malloc(sizeof *full), *other = malloc(sizeof *other);
+	run_whole(&requests, stream, len, full);
+	CHECK_EQ_INT(full->n, 12);
+	run_whole(&lean, stream, len, other);
+	CHECK_EQ_INT(check_lean_run(stream, full, other, NULL, 0), 6);
+	CHECK_EQ_STR(other->records[0].head.path, "");
+	CHECK_EQ_STR(other->records[0].head.tracestate, "k=v");
+	CHECK_EQ_INT(other->records[0].head.parent.span_id[7], 0xb7);
+	CHECK_EQ_INT(other->records[5].body_len, 21);
+	int cut_heads = 0;
+	for (size_t split = 0; split <= len; split++) {
+		run_cuts(&lean, stream, len, &split, 1, 4, other);
+		cut_heads += 6 - check_lean_run(stream, full, other, &split, 1);
+	}
+	/* every cut inside a head (but its stray leading CRLF) made it full */
+	CHECK(cut_heads > 0);
+	static size_t cuts[sizeof stream];
+	for (size_t i = 0; i < len; i++)
+		cuts[i] = i + 1;
+	run_cuts(&lean, stream, len, cuts, len - 1, 4, other);
+	CHECK_EQ_INT(check_lean_run(stream, full, other, cuts, len - 1), 0);
+	run_cuts(&lean, stream, len, NULL, 0, 1, other);
+	CHECK_EQ_INT(check_lean_run(stream, full, other, NULL, 0), 6);
+	/* a response parser is never lean */
+	struct oa_http_parser p;
+	struct oa_http_event ev;
+	static const char response[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	oa_http_parser_init(&p, OA_HTTP_RESPONSES);
+	oa_http_set_lean(&p, true);
+	CHECK_EQ_INT(oa_http_feed(&p, (const uint8_t *)response, sizeof response - 1, &ev, 1), 1);
+	CHECK(ev.head && !(ev.head->flags & OA_HTTP_LEAN) && ev.head->status == 200);
+	/* not one whole head */
+	struct oa_http_head head;
+	CHECK(!oa_http_parse_head((const uint8_t *)stream + 2, 20, &head));
+	CHECK(!oa_http_parse_head((const uint8_t *)"GET / HTTP/1.1\r\n\r\nX", 19, &head));
+	free(full);
+	free(other);
 }
 
 static void test_redact_query(void)
@@ -915,6 +1049,7 @@ int main(void)
 	test_trace_context_headers();
 	test_traceparent_field();
 	test_bulk_lines();
+	test_lean_heads();
 	test_redact_query();
 	test_url_full();
 	CHECK_DONE();
