@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "net.h"
 #include "real.h"
+#include "sys.h"
 
 OA_REAL(int, getaddrinfo,
 	(const char *a0, const char *a1, const struct addrinfo *a2, struct addrinfo **a3),
@@ -42,7 +43,7 @@ struct cache_slot {
 	char name[OA_DNS_NAME_MAX];
 };
 
-static struct cache_slot cache[CACHE_SLOTS];
+static struct cache_slot cache[CACHE_SLOTS] OA_LARGE_BSS;
 
 static size_t addr_bytes(const struct sockaddr *sa, const uint8_t **bytes)
 {

@@ -38,6 +38,7 @@
 
 #include "clock.h"
 #include "net.h"
+#include "sys.h"
 
 /* OpenSSL's declarations (ssl.h), without its headers: the build needs
  * none. */
@@ -356,7 +357,7 @@ static int probe_end(void)
 static struct {
 	const void *ssl;
 	int fd_plus_1;
-} sessions[SESSIONS_MAX];
+} sessions[SESSIONS_MAX] OA_LARGE_BSS;
 
 static size_t session_hash(const void *ssl)
 {

@@ -1,4 +1,5 @@
 #include "fdguard.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,8 +12,8 @@
 #define WORDS	  (OA_FD_GUARD_LIMIT / WORD_BITS)
 
 /* Static and zero: untouched pages of the bitmaps cost no memory. */
-static uint64_t protected_bits[WORDS];
-static uint64_t hijacked_bits[WORDS];
+static uint64_t protected_bits[WORDS] OA_LARGE_BSS;
+static uint64_t hijacked_bits[WORDS] OA_LARGE_BSS;
 /* One past the highest fd ever protected: close_range(3, ~0U) scans no
  * further. */
 static int protected_end;

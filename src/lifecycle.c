@@ -24,6 +24,7 @@
 #include "runtime.h"
 #include "sink.h"
 #include "stack.h"
+#include "sys.h"
 #include "traceparent.h"
 #include "transport.h"
 
@@ -35,7 +36,7 @@ static struct {
 	char **settings; /* OTEL_*, OTLPAUTO_* and LD_PRELOAD entries at start */
 	size_t n_settings;
 	char self_path[4096];
-} boot;
+} boot OA_LARGE_BSS;
 
 static const char *env_get(const char *name, void *ctx)
 {

@@ -1,4 +1,5 @@
 #include "self.h"
+#include "sys.h"
 
 #include <limits.h>
 #include <string.h>
@@ -9,7 +10,7 @@ static struct {
 	char exe[PATH_MAX];
 	int exe_read; /* 0 not yet, 1 read (atomic) */
 	const char *arg_start, *arg_end, *env_end;
-} self;
+} self OA_LARGE_BSS;
 
 const char *oa_self_exe_path(void)
 {

@@ -31,6 +31,17 @@ void *oa_sys_resolve(void **slot, const char *name);
 int oa_sys_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
 			  void *arg);
 
+/* For big zero-initialised arrays: in .lbss, which GNU ld places after
+ * .bss, so the small state variables pack into a few pages of their own. A
+ * forked child writes many of those variables (its reset, its exit): spread
+ * between the arrays they were a page fault each. x86-64 only, where GCC
+ * emits .lbss as NOBITS (elsewhere it would be file content). */
+#if defined(__x86_64__)
+#define OA_LARGE_BSS __attribute__((section(".lbss")))
+#else
+#define OA_LARGE_BSS
+#endif
+
 struct addrinfo;
 /* getaddrinfo past our DNS hook (which would make a span of our lookup);
  * EAI_SYSTEM with errno ENOSYS when libc has none. */
