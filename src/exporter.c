@@ -784,12 +784,6 @@ void oa_exporter_shutdown_summary(void)
 		p = append_count(p, end, exported);
 		p = append_text(p, end, ", failed ");
 		p = append_count(p, end, failed);
-		/* Received but not taken by the exit flush (a client still
-		 * sending while this host exits): lost, and said so. */
-		if (relayed_in > exported + failed) {
-			p = append_text(p, end, ", not sent ");
-			p = append_count(p, end, relayed_in - exported - failed);
-		}
 		*p = '\0';
 		oa_log_text(OA_LOG_DEBUG, line);
 	}
