@@ -67,11 +67,13 @@ static struct {
 
 /* State owned by the exporter thread alone. */
 static struct {
+	/* Kept by a forked child when the fork held the exporter's work: the
+	 * symbols describe the same image, the batch is emptied. */
 	struct oa_batch *batch;
 	struct oa_symbols *syms;
-	struct oa_resource resource;
+	const struct oa_resource *resource;
 	struct oa_schedule schedule;
-	bool set_up; /* exporter_state_setup ran */
+	bool set_up; /* exporter_state_setup ran in this process */
 } xs;
 
 static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *timeout)
@@ -119,7 +121,7 @@ static const struct oa_sink_waits sink_waits = {
 
 static void export_batch(uint64_t deadline_ns)
 {
-	oa_sink_send_batch(xs.batch, &xs.resource, deadline_ns);
+	oa_sink_send_batch(xs.batch, xs.resource, deadline_ns);
 	oa_batch_reset(xs.batch);
 	xs.schedule.last_export_ns = oa_mono_ns();
 }
@@ -203,17 +205,19 @@ static void exporter_state_setup(void)
 	 * its exec span). */
 	if (oa_rt.cfg.exporter == OA_EXPORTER_NONE)
 		return;
-	oa_resource_build(&xs.resource, &oa_rt.cfg);
-	xs.syms = oa_symbols_create();
-	xs.batch = oa_batch_create(&oa_rt.cfg, xs.syms, oa_clock_to_unix_ns);
+	xs.resource = oa_process_resource(&oa_rt.cfg);
+	if (!xs.syms)
+		xs.syms = oa_symbols_create();
+	if (!xs.batch)
+		xs.batch = oa_batch_create(&oa_rt.cfg, xs.syms, oa_clock_to_unix_ns);
 	if (xs.batch) {
 		struct oa_batch_process process = {.span_id = oa_rt.process_ctx.span_id,
 						   .flags = oa_rt.process_ctx.flags};
 		memcpy(process.trace_id, oa_rt.process_ctx.trace_id, 16);
 		/* The process span carries the command line of the resource. */
-		for (size_t i = 0; i < xs.resource.n_attrs; i++)
-			if (strcmp(xs.resource.attrs[i].key.ptr, "process.command_args") == 0) {
-				process.attrs = &xs.resource.attrs[i];
+		for (size_t i = 0; i < xs.resource->n_attrs; i++)
+			if (strcmp(xs.resource->attrs[i].key.ptr, "process.command_args") == 0) {
+				process.attrs = &xs.resource->attrs[i];
 				process.n_attrs = 1;
 			}
 		oa_batch_set_process(xs.batch, &process);
@@ -657,21 +661,22 @@ void oa_exporter_exit_flush(uint64_t timeout_ns, bool async)
 void oa_exporter_atfork_prepare(void)
 {
 	ex.fork_holds_working = false;
-	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) != EXPORTER_STOPPED &&
-	    !pthread_equal(ex.thread, pthread_self())) {
-		/* Tries, not pthread_mutex_clocklock: ThreadSanitizer (GCC 12)
-		 * does not see that one take the lock, and reports its unlock.
-		 * The exporter holds it for microseconds at a time. */
+	if (pthread_equal(ex.thread, pthread_self()) &&
+	    __atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) != EXPORTER_STOPPED) {
+		oa_transport_atfork_prepare();
+		return;
+	}
+	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) == EXPORTER_STOPPED) {
+		/* No thread to wait for; taken only if free, so that the child
+		 * may keep what the exporter's work built (atfork_child). */
+		ex.fork_holds_working = pthread_mutex_trylock(&ex.working) == 0;
+	} else {
 		struct timespec pause = {0, FORK_POLL_NS};
-		long waited = 0;
-		for (; __atomic_load_n(&ex.thread_starting, __ATOMIC_ACQUIRE) &&
-		       waited < OA_FORK_WAIT_NS;
+		for (long waited = 0; __atomic_load_n(&ex.thread_starting, __ATOMIC_ACQUIRE) &&
+				      waited < OA_FORK_WAIT_NS;
 		     waited += FORK_POLL_NS)
 			nanosleep(&pause, NULL);
-		for (; !(ex.fork_holds_working = pthread_mutex_trylock(&ex.working) == 0) &&
-		       waited < OA_FORK_WAIT_NS;
-		     waited += FORK_POLL_NS)
-			nanosleep(&pause, NULL);
+		ex.fork_holds_working = oa_sys_fork_lock(&ex.working);
 	}
 	oa_transport_atfork_prepare();
 }
@@ -689,6 +694,7 @@ void oa_exporter_atfork_parent(void)
  * exporter memory rather than freeing state that might be mid-update. */
 void oa_exporter_atfork_child(void)
 {
+	bool consistent = ex.fork_holds_working;
 	oa_transport_atfork_child();
 	/* As for the loader's lock: the forking thread unlocks what it took; a
 	 * lock the parent's exporter held is made anew. */
@@ -703,7 +709,16 @@ void oa_exporter_atfork_child(void)
 	ex.sleeping = 0;
 	ex.flush_requested = ex.flush_done = 0;
 	ex.exit_flush = ex.busy = ex.abandoned = 0;
-	memset(&xs, 0, sizeof xs);
+	oa_process_resource_atfork_child(consistent);
+	if (consistent && xs.batch) {
+		oa_batch_reset(xs.batch);
+	} else {
+		xs.batch = NULL;
+		xs.syms = NULL;
+	}
+	xs.resource = NULL;
+	memset(&xs.schedule, 0, sizeof xs.schedule);
+	xs.set_up = false;
 	oa_rings_atfork_child();
 	oa_sink_atfork_child();
 	oa_rt.queued_estimate = 0;

@@ -268,6 +268,9 @@ uint32_t oa_metrics_ids(void)
 	if (!tab.slots)
 		return 0;
 	uint32_t n = __atomic_load_n(&tab.next_id, __ATOMIC_RELAXED);
+	/* The overflow ids are in use only once the series ran out. */
+	if (n == OA_METRIC_COUNT)
+		return 0;
 	return n < tab.ids_max ? n : tab.ids_max;
 }
 
@@ -406,7 +409,9 @@ void oa_metrics_atfork_child(void)
 	}
 	tab.regions = NULL;
 	thread_cells = NULL;
-	if (tab.retired)
-		memset(tab.retired, 0, (size_t)tab.ids_max * sizeof *tab.retired);
+	/* The parent's sums, left to it (the child's start afresh): dropped,
+	 * not zeroed, as zeroing would copy every page of them into the child
+	 * (hundreds of page faults in each child of a long-running server). */
+	tab.retired = NULL;
 	tab.start_unix_ns = unix_now_ns();
 }

@@ -204,7 +204,8 @@ bool oa_metrics_record(const struct oa_metric_key *key, uint64_t ticks);
 
 /* ---- The exporter side (one thread at a time) */
 
-/* Ids in use: [0, OA_METRIC_COUNT) are the overflow series, one per metric. */
+/* Ids in use: [0, OA_METRIC_COUNT) are the overflow series, one per metric,
+ * the others series; 0 before the first series is made. */
 uint32_t oa_metrics_ids(void);
 /* The most ids there can be. */
 uint32_t oa_metrics_ids_max(void);

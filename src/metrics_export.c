@@ -28,14 +28,16 @@
 /* State of the exporter thread alone. */
 static struct {
 	bool set_up;
-	bool failed;	      /* memory was short at set-up: metrics stay unsent */
 	struct oa_config cfg; /* the traces' settings with the metrics endpoint */
 	struct oa_transport *transport;
-	struct oa_resource resource;
+	const struct oa_resource *resource;
 	uint64_t next_due_ns;
-	uint64_t last_unix_ns;		 /* end of the last interval exported */
-	struct oa_metric_cell *totals;	 /* this round's sums, per id */
-	struct oa_metric_cell *exported; /* what the last delta covered, per id */
+	uint64_t last_unix_ns; /* end of the last interval exported */
+	/* Per id, for the ids in use (grown as they are: a process making no
+	 * request, as most forked children and commands, allocates nothing). */
+	uint32_t capacity;
+	struct oa_metric_cell *totals;	 /* this round's sums */
+	struct oa_metric_cell *exported; /* what the last delta covered */
 	struct oa_metric_point *points;
 	struct oa_buf out;
 	struct oa_buf relayed; /* a relayed JSON line with its newline */
@@ -53,14 +55,7 @@ static void set_up(uint64_t now_ns)
 	ms.set_up = true;
 	ms.next_due_ns = now_ns + (uint64_t)oa_rt.cfg.metric_export_interval_ms * 1000000u;
 	ms.last_unix_ns = oa_metrics_start_unix_ns();
-	uint32_t n = oa_metrics_ids_max();
-	ms.totals = calloc(n, sizeof *ms.totals);
-	ms.exported = calloc(n, sizeof *ms.exported);
-	ms.points = calloc(n, sizeof *ms.points);
-	ms.failed = !ms.totals || !ms.exported || !ms.points;
-	if (ms.failed)
-		return;
-	oa_resource_build(&ms.resource, &oa_rt.cfg);
+	ms.resource = oa_process_resource(&oa_rt.cfg);
 	/* A shallow copy with the metrics' settings: the transport copies what
 	 * it keeps. */
 	const struct oa_otlp_settings *m = &oa_rt.cfg.metrics_otlp;
@@ -82,11 +77,38 @@ static uint64_t unix_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Room for n ids; false when memory is short (the round then has no points). */
+static bool reserve(uint32_t n)
+{
+	if (n <= ms.capacity)
+		return true;
+	uint32_t capacity = ms.capacity ? ms.capacity : 16;
+	while (capacity < n)
+		capacity *= 2;
+	struct oa_metric_cell *totals = realloc(ms.totals, capacity * sizeof *totals);
+	if (totals)
+		ms.totals = totals;
+	struct oa_metric_cell *exported = realloc(ms.exported, capacity * sizeof *exported);
+	if (exported) {
+		memset(exported + ms.capacity, 0, (capacity - ms.capacity) * sizeof *exported);
+		ms.exported = exported;
+	}
+	struct oa_metric_point *points = realloc(ms.points, capacity * sizeof *points);
+	if (points)
+		ms.points = points;
+	if (!totals || !exported || !points)
+		return false;
+	ms.capacity = capacity;
+	return true;
+}
+
 /* The points of this round, grouped by metric; with delta temporality, what
  * was added since the last round. */
 static size_t make_points(bool delta)
 {
 	uint32_t n = oa_metrics_ids();
+	if (!n || !reserve(n))
+		return 0;
 	oa_metrics_collect(ms.totals, n);
 	size_t count = 0;
 	for (uint8_t metric = 0; metric < OA_METRIC_COUNT; metric++) {
@@ -248,8 +270,8 @@ static void export_now(bool flush, uint64_t deadline_ns, pthread_mutex_t *workin
 	size_t n_points = make_points(delta);
 	uint64_t now_unix = unix_now_ns();
 	struct oa_metrics_export m = {
-	    .resource_attrs = ms.resource.attrs,
-	    .n_resource_attrs = ms.resource.n_attrs,
+	    .resource_attrs = ms.resource->attrs,
+	    .n_resource_attrs = ms.resource->n_attrs,
 	    .scope_version = {OTLPAUTO_VERSION, sizeof OTLPAUTO_VERSION - 1},
 	    .start_unix_nano = delta ? ms.last_unix_ns : oa_metrics_start_unix_ns(),
 	    .time_unix_nano = now_unix,
@@ -309,8 +331,6 @@ uint64_t oa_metrics_export_round(uint64_t now_ns, bool flush, uint64_t deadline_
 		return UINT64_MAX;
 	if (!ms.set_up)
 		set_up(now_ns);
-	if (ms.failed)
-		return UINT64_MAX;
 	uint64_t interval = (uint64_t)oa_rt.cfg.metric_export_interval_ms * 1000000u;
 	if (!flush && now_ns < ms.next_due_ns)
 		return ms.next_due_ns - now_ns;

@@ -751,22 +751,12 @@ void oa_relay_report(bool final, bool async, uint64_t deadline_ns)
 	pthread_mutex_unlock(&client.lock);
 }
 
-/* A fork waits for the relay thread's round of work (OA_FORK_WAIT_NS). */
-#define FORK_WAIT_STEP_NS 100000L
-
 void oa_relay_atfork_prepare(void)
 {
 	host.fork_holds_working = false;
 	if (__atomic_load_n(&host.state, __ATOMIC_ACQUIRE) != HOST_RUNNING)
 		return;
-	struct timespec step = {0, FORK_WAIT_STEP_NS};
-	for (long waited = 0; waited < OA_FORK_WAIT_NS; waited += FORK_WAIT_STEP_NS) {
-		if (pthread_mutex_trylock(&host.working) == 0) {
-			host.fork_holds_working = true;
-			return;
-		}
-		nanosleep(&step, NULL);
-	}
+	host.fork_holds_working = oa_sys_fork_lock(&host.working);
 }
 
 void oa_relay_atfork_parent(void)

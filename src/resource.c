@@ -245,6 +245,31 @@ void oa_resource_build(struct oa_resource *r, const struct oa_config *cfg)
 	}
 }
 
+static struct {
+	bool built;
+	struct oa_resource resource;
+} process;
+
+const struct oa_resource *oa_process_resource(const struct oa_config *cfg)
+{
+	if (!process.built) {
+		oa_resource_build(&process.resource, cfg);
+		process.built = true;
+	}
+	return &process.resource;
+}
+
+void oa_process_resource_atfork_child(bool consistent)
+{
+	struct oa_attr *pid =
+	    process.built && consistent ? find(&process.resource, "process.pid") : NULL;
+	if (!pid) {
+		memset(&process, 0, sizeof process);
+		return;
+	}
+	pid->v.i = getpid();
+}
+
 void oa_resource_free(struct oa_resource *r)
 {
 	for (size_t i = 0; i < r->n_attrs; i++) {

@@ -17,6 +17,16 @@ struct oa_resource {
 /* Builds the Resource of the calling process (reads /proc/self). */
 void oa_resource_build(struct oa_resource *r, const struct oa_config *cfg);
 void oa_resource_free(struct oa_resource *r);
+
+/* The calling process's Resource, built on first use (by the exporter's
+ * work: traces and metrics share it) and kept. */
+const struct oa_resource *oa_process_resource(const struct oa_config *cfg);
+/* In a forked child. `consistent`: the fork held the exporter's work, so a
+ * Resource the parent built is whole: the child keeps it with its own
+ * process.pid (the rest describes it too: same image, same command line)
+ * instead of building one at its first export. Otherwise it is forgotten
+ * (leaked: it may have been half built). */
+void oa_process_resource_atfork_child(bool consistent);
 /* Room oa_redact_command_arg may need for an argument of len bytes: a query
  * of many empty values grows by "REDACTED" for each. */
 #define OA_REDACTED_ARG_MAX(len) ((len)*5 + 32)

@@ -2,6 +2,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
+#include <sched.h>
+#include <time.h>
 
 #include "sys.h"
 
@@ -16,6 +18,37 @@ void *oa_sys_resolve(void **slot, const char *name)
 		__atomic_store_n(slot, fn ? fn : (void *)&missing_mark, __ATOMIC_RELEASE);
 	}
 	return fn == (void *)&missing_mark ? NULL : fn;
+}
+
+/* Yielding beyond this is spinning against a holder that does not run. */
+#define FORK_YIELD_NS 200000L
+#define FORK_SLEEP_NS 100000L
+
+static long elapsed_ns(const struct timespec *since)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+}
+
+bool oa_sys_fork_lock(pthread_mutex_t *lock)
+{
+	if (pthread_mutex_trylock(lock) == 0)
+		return true;
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	long waited;
+	while ((waited = elapsed_ns(&start)) < OA_FORK_WAIT_NS) {
+		if (waited < FORK_YIELD_NS) {
+			sched_yield();
+		} else {
+			struct timespec pause = {0, FORK_SLEEP_NS};
+			nanosleep(&pause, NULL);
+		}
+		if (pthread_mutex_trylock(lock) == 0)
+			return true;
+	}
+	return false;
 }
 
 OA_SYS_FUNCTION(int, pthread_create,

@@ -9,6 +9,7 @@
 #define OTLPAUTO_SYS_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 /* The next definition of name, cached in *slot; NULL when there is none
  * (remembered: dlsym is not asked again). */
@@ -82,5 +83,13 @@ static inline void oa_sys_clean_thread_stack(void)
 #else
 #define OA_FORK_WAIT_NS (50 * 1000000L)
 #endif
+
+/* Takes a core thread's work lock for a fork, waiting at most
+ * OA_FORK_WAIT_NS: first yielding (the holder runs for microseconds, often on
+ * the other CPU, and a sleep's timer slack would cost more than its work),
+ * then in short sleeps (a preempted holder). False when not taken. Tries,
+ * not pthread_mutex_clocklock: ThreadSanitizer (GCC 12) does not see that
+ * one take the lock, and reports its unlock. */
+bool oa_sys_fork_lock(pthread_mutex_t *lock);
 
 #endif

@@ -2,6 +2,7 @@
  * does not exist fails with ENOSYS (remembered) instead of calling NULL. */
 #include <errno.h>
 #include <pthread.h>
+#include <time.h>
 
 #include "check.h"
 #include "sys.h"
@@ -14,8 +15,56 @@ static OA_SYS_FUNCTION(int, oa_test_no_such_function, (int value), (value), ENOS
 	return NULL;
 }
 
+static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
+
+/* Holds the lock for as long as *arg milliseconds. */
+static void *hold(void *arg)
+{
+	pthread_mutex_lock(&held);
+	struct timespec ms = {0, *(long *)arg * 1000000L};
+	nanosleep(&ms, NULL);
+	pthread_mutex_unlock(&held);
+	return NULL;
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A fork takes a free lock at once, one released within the bound when it
+ * is released, and gives up on one held past the bound. */
+static void test_fork_lock(void)
+{
+	CHECK(oa_sys_fork_lock(&held));
+	pthread_mutex_unlock(&held);
+
+	long hold_ms = 5;
+	pthread_t thread;
+	CHECK_EQ_INT(pthread_create(&thread, NULL, hold, &hold_ms), 0);
+	while (pthread_mutex_trylock(&held) == 0) /* until the thread holds it */
+		pthread_mutex_unlock(&held);
+	double t0 = mono_ms();
+	CHECK(oa_sys_fork_lock(&held));
+	CHECK(mono_ms() - t0 < OA_FORK_WAIT_NS / 1e6);
+	pthread_mutex_unlock(&held);
+	pthread_join(thread, NULL);
+
+	long past_ms = OA_FORK_WAIT_NS / 1000000L + 200;
+	CHECK_EQ_INT(pthread_create(&thread, NULL, hold, &past_ms), 0);
+	while (pthread_mutex_trylock(&held) == 0)
+		pthread_mutex_unlock(&held);
+	t0 = mono_ms();
+	CHECK(!oa_sys_fork_lock(&held));
+	CHECK(mono_ms() - t0 >= OA_FORK_WAIT_NS / 1e6);
+	pthread_join(thread, NULL);
+}
+
 int main(void)
 {
+	test_fork_lock();
 	CHECK_EQ_INT(oa_sys_oa_test_no_such_function(7), ENOSYS);
 	CHECK_EQ_INT(oa_sys_oa_test_no_such_function(7), ENOSYS); /* from the cache */
 
