@@ -1,6 +1,7 @@
 /* HTTPS through OpenSSL and GnuTLS: the plaintext of SSL_read and SSL_write
  * (and their _ex variants; an SSL BIO's BIO_read and BIO_write),
- * gnutls_record_recv (_recv_seq) and gnutls_record_send (_send2) goes to
+ * gnutls_record_recv (_recv_seq, _recv_packet) and gnutls_record_send
+ * (_send2, _send_range) goes to
  * the same HTTP glue (http.c) as a plaintext socket's bytes, in the HTTP
  * state of the socket the session reads and writes (SSL_get_fd,
  * gnutls_transport_get_int). The first call on a session takes that state
@@ -71,6 +72,18 @@ ssize_t gnutls_record_send2(gnutls_session_t session, const void *data, size_t s
 			    unsigned flags);
 ssize_t gnutls_record_recv_seq(gnutls_session_t session, void *data, size_t size,
 			       unsigned char *seq);
+typedef struct {
+	size_t low, high;
+} gnutls_range_st;
+ssize_t gnutls_record_send_range(gnutls_session_t session, const void *data, size_t size,
+				 const gnutls_range_st *range);
+typedef struct mbuffer_st *gnutls_packet_t;
+typedef struct {
+	unsigned char *data;
+	unsigned int size;
+} gnutls_datum_t;
+ssize_t gnutls_record_recv_packet(gnutls_session_t session, gnutls_packet_t *packet);
+ssize_t gnutls_record_send_file(gnutls_session_t session, int fd, off_t *offset, size_t count);
 int gnutls_handshake(gnutls_session_t session);
 int gnutls_bye(gnutls_session_t session, int how);
 void gnutls_deinit(gnutls_session_t session);
@@ -171,6 +184,11 @@ TLS_REAL(ssize_t, gnutls_record_recv, (gnutls_session_t, void *, size_t))
 TLS_REAL(ssize_t, gnutls_record_send, (gnutls_session_t, const void *, size_t))
 TLS_REAL(ssize_t, gnutls_record_send2, (gnutls_session_t, const void *, size_t, size_t, unsigned))
 TLS_REAL(ssize_t, gnutls_record_recv_seq, (gnutls_session_t, void *, size_t, unsigned char *))
+TLS_REAL(ssize_t, gnutls_record_send_range,
+	 (gnutls_session_t, const void *, size_t, const gnutls_range_st *))
+TLS_REAL(ssize_t, gnutls_record_recv_packet, (gnutls_session_t, gnutls_packet_t *))
+TLS_REAL(void, gnutls_packet_get, (gnutls_packet_t, gnutls_datum_t *, unsigned char *))
+TLS_REAL(ssize_t, gnutls_record_send_file, (gnutls_session_t, int, off_t *, size_t))
 TLS_REAL(int, gnutls_handshake, (gnutls_session_t))
 TLS_REAL(int, gnutls_bye, (gnutls_session_t, int))
 TLS_REAL(void, gnutls_deinit, (gnutls_session_t))
@@ -512,28 +530,40 @@ enum tls_op {
 	BIO_READ_EX,
 	RECV,
 	RECV_SEQ,
+	RECV_PACKET,
 	WRITE,
 	WRITE_EX,
 	BIO_WRITE,
 	BIO_WRITE_EX,
 	SEND,
 	SEND2,
+	SEND_RANGE,
 };
 
 struct tls_call {
 	enum tls_op op;
 	void *session; /* the SSL* (an SSL BIO's own), the gnutls_session_t */
 	BIO *bio;
-	unsigned char *seq; /* RECV_SEQ */
-	size_t pad;	    /* SEND2 */
-	unsigned flags;	    /* SEND2 */
+	unsigned char *seq;	      /* RECV_SEQ */
+	gnutls_packet_t *packet;      /* RECV_PACKET */
+	size_t pad;		      /* SEND2 */
+	unsigned flags;		      /* SEND2 */
+	const gnutls_range_st *range; /* SEND_RANGE */
 };
 
 static enum library call_library(const struct tls_call *call)
 {
-	return call->op == RECV || call->op == RECV_SEQ || call->op == SEND || call->op == SEND2
-		   ? GNUTLS
-		   : OPENSSL;
+	switch (call->op) {
+	case RECV:
+	case RECV_SEQ:
+	case RECV_PACKET:
+	case SEND:
+	case SEND2:
+	case SEND_RANGE:
+		return GNUTLS;
+	default:
+		return OPENSSL;
+	}
 }
 
 /* ---- handshake failures */
@@ -703,6 +733,9 @@ static ssize_t read_real(const struct tls_call *call, void *buf, size_t num, siz
 	case RECV_SEQ:
 		ret = oa_real_gnutls_record_recv_seq()(s, buf, num, call->seq);
 		break;
+	case RECV_PACKET:
+		ret = oa_real_gnutls_record_recv_packet()(s, call->packet);
+		break;
 	case READ:
 		ret = oa_real_SSL_read()(s, buf, (int)num);
 		break;
@@ -731,6 +764,19 @@ static bool may_handshake(const struct tls_call *call, const struct oa_fd *f, bo
 	return call_library(call) == OPENSSL && (probe || (f && !f->u.http.tls.data_moved));
 }
 
+/* A packet's plaintext (*n: its length), in GnuTLS's buffer until the
+ * program frees the packet. */
+static void *packet_data(const struct tls_call *call, size_t *n)
+{
+	void (*get)(gnutls_packet_t, gnutls_datum_t *, unsigned char *) =
+	    oa_real_gnutls_packet_get();
+	gnutls_datum_t data = {NULL, 0};
+	if (*n && *call->packet && get)
+		get(*call->packet, &data, NULL);
+	*n = data.size;
+	return data.data;
+}
+
 /* A peek takes the session over but feeds nothing: its bytes are read
  * again. */
 static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, size_t *n)
@@ -750,6 +796,8 @@ static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, s
 	errno = saved;
 	ssize_t ret = read_real(call, buf, num, n);
 	int err = errno;
+	if (call->op == RECV_PACKET)
+		buf = packet_data(call, n);
 	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
 		oa_fd_unlock(fd);
 	if (start && !*n)
@@ -841,6 +889,17 @@ static ssize_t write_real(const struct tls_call *call, const void *buf, size_t l
 	case SEND2:
 		ret = oa_real_gnutls_record_send2()(s, buf, len, call->pad, call->flags);
 		break;
+	case SEND_RANGE: {
+		/* a piece (the header lines, the bytes before or after them)
+		 * hidden within the program's range, widened to its length */
+		gnutls_range_st range = *call->range;
+		if (range.low <= range.high && len < range.low)
+			range.low = len;
+		if (range.low <= range.high && len > range.high)
+			range.high = len;
+		ret = oa_real_gnutls_record_send_range()(s, buf, len, &range);
+		break;
+	}
 	case BIO_WRITE:
 		ret = oa_real_BIO_write()(call->bio, buf, (int)len);
 		break;
@@ -1140,8 +1199,24 @@ OA_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *writte
 	return ret;
 }
 
+/* A file's n bytes the session sent (inside the guard): the parser
+ * learns their count. */
+static void file_sent(enum library lib, void *ssl, size_t n)
+{
+	int saved = errno;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int sock = t ? session_fd(lib, ssl) : -1;
+	struct oa_fd *f = session_slot(t, lib, ssl, sock);
+	if (f) {
+		if (f->http && f->u.http.tls.session == ssl)
+			oa_http_sent_unseen(t, sock, f, n);
+		oa_fd_unlock_slot(sock, f);
+	}
+	errno = saved;
+}
+
 /* Kernel TLS: a file's bytes go to the socket without passing through our
- * hands (nginx's bodies with sendfile on); the parser learns their count. */
+ * hands (nginx's bodies with sendfile on). */
 OA_EXPORT ssize_t SSL_sendfile(SSL *ssl, int fd, off_t offset, size_t size, int flags)
 {
 	ssize_t (*real)(SSL *, int, off_t, size_t, int) = oa_real_SSL_sendfile();
@@ -1152,17 +1227,8 @@ OA_EXPORT ssize_t SSL_sendfile(SSL *ssl, int fd, off_t offset, size_t size, int 
 	ssize_t r = real(ssl, fd, offset, size, flags);
 	if (r <= 0 || !oa_hook_enter())
 		return r;
-	int saved = errno;
-	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
-	int sock = t ? session_fd(OPENSSL, ssl) : -1;
-	struct oa_fd *f = session_slot(t, OPENSSL, ssl, sock);
-	if (f) {
-		if (f->http && f->u.http.tls.session == ssl)
-			oa_http_sent_unseen(t, sock, f, (size_t)r);
-		oa_fd_unlock_slot(sock, f);
-	}
+	file_sent(OPENSSL, ssl, (size_t)r);
 	oa_hook_leave();
-	errno = saved;
 	return r;
 }
 
@@ -1445,6 +1511,61 @@ OA_EXPORT ssize_t gnutls_record_send2(gnutls_session_t session, const void *data
 	return write_hooked(
 	    &(struct tls_call){.op = SEND2, .session = session, .pad = pad, .flags = flags}, data,
 	    size, &written);
+}
+
+/* Length hiding: padded records. */
+OA_EXPORT ssize_t gnutls_record_send_range(gnutls_session_t session, const void *data, size_t size,
+					   const gnutls_range_st *range)
+{
+	ssize_t (*real)(gnutls_session_t, const void *, size_t, const gnutls_range_st *) =
+	    oa_real_gnutls_record_send_range();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!size || !range || !oa_hook_enter())
+		return real(session, data, size, range);
+	size_t written;
+	return write_hooked(
+	    &(struct tls_call){.op = SEND_RANGE, .session = session, .range = range}, data, size,
+	    &written);
+}
+
+/* A file's bytes: with kernel TLS its sendfile, else its reads and
+ * gnutls_record_send calls (through the PLT), which pass at the guard held
+ * meanwhile; either way counted, not parsed. The head the program sent
+ * before with gnutls_record_send is parsed. */
+OA_EXPORT ssize_t gnutls_record_send_file(gnutls_session_t session, int fd, off_t *offset,
+					  size_t count)
+{
+	ssize_t (*real)(gnutls_session_t, int, off_t *, size_t) = oa_real_gnutls_record_send_file();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!count || !oa_hook_enter())
+		return real(session, fd, offset, count);
+	ssize_t r = real(session, fd, offset, count);
+	if (r > 0)
+		file_sent(GNUTLS, session, (size_t)r);
+	oa_hook_leave();
+	return r;
+}
+
+/* The plaintext of a record, in a packet the program frees. */
+OA_EXPORT ssize_t gnutls_record_recv_packet(gnutls_session_t session, gnutls_packet_t *packet)
+{
+	ssize_t (*real)(gnutls_session_t, gnutls_packet_t *) = oa_real_gnutls_record_recv_packet();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!packet || !oa_hook_enter())
+		return real(session, packet);
+	size_t n;
+	return read_hooked(
+	    &(struct tls_call){.op = RECV_PACKET, .session = session, .packet = packet}, NULL,
+	    SIZE_MAX, &n);
 }
 
 /* DTLS's: the record's sequence number goes to seq. */

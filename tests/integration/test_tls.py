@@ -26,9 +26,11 @@ self-signed certificate made here with `openssl req`:
 - nginx proxying to its own HTTPS server: the upstream request's
   traceparent names nginx's CLIENT span, the caller's own rewritten;
 - tests/programs/gnutls_peer: a GnuTLS client and server moving their
-  plaintext with gnutls_record_send2 and gnutls_record_recv_seq only:
-  connect, CLIENT and SERVER spans, the traceparent line naming the CLIENT
-  span;
+  plaintext with gnutls_record_send2 and gnutls_record_recv_seq only, or
+  with a request head in three gnutls_record_send calls, or with
+  gnutls_record_send_range and gnutls_record_recv_packet and a response
+  body sent with gnutls_record_send_file: connect, CLIENT and SERVER
+  spans, the traceparent line naming the CLIENT span;
 - tests/programs/tls_peer: a request whose writes OpenSSL refuses with
   SSL_ERROR_WANT_WRITE, repeated, or takes in part (partial writes), or
   whose head ends in the CR of a write, or a small one the hooks copy with
@@ -595,39 +597,50 @@ def write_retries(workdir):
                         f'{mode}: status codes')
 
 
+# gnutls_peer's modes: what each moves its plaintext with, and the length
+# of the answer's body.
+GNUTLS_MODES = {
+    'seq': ('gnutls_record_send2, gnutls_record_recv_seq', 2),
+    'split': ('a head in three gnutls_record_send calls', 2),
+    'packet': ('gnutls_record_send_range, gnutls_record_recv_packet, a body sent with '
+               'gnutls_record_send_file', 100000),
+}
+
+
 def gnutls_record_variants(workdir):
     if not (builddir() / 'tests' / 'programs' / 'gnutls_peer').exists():
-        print('skip: gnutls_peer not built (no libgnutls28-dev): gnutls_record_send2 untested')
+        print('skip: gnutls_peer not built (no libgnutls28-dev): GnuTLS\'s record functions '
+              'other than gnutls_record_send and _recv untested')
         return
-    with Receiver() as receiver:
-        result = run_traced([program('gnutls_peer'), os.path.join(workdir, 'cert.pem'),
-                             os.path.join(workdir, 'key.pem')], receiver,
-                            env={'OTLPAUTO_HOOKS': HOOKS}, timeout=60)
-        receiver.wait_for_spans(3, timeout=10)
-        time.sleep(0.3)
-        spans = receiver.spans
-    check(result.returncode == 0, 'gnutls_peer exits 0', result.stderr)
-    check(result.stdout.startswith('client answer HTTP/1.1 200 OK\n'), 'gnutls_peer: answer',
-          result.stdout)
-    clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
-    servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
-    check_equal((len(spans), len(clients), len(servers)), (3, 1, 1),
-                'gnutls_peer: connect, CLIENT and SERVER spans')
-    if len(clients) == 1 and len(servers) == 1:
+    for mode, (what, body_len) in GNUTLS_MODES.items():
+        with Receiver() as receiver:
+            result = run_traced([program('gnutls_peer'), os.path.join(workdir, 'cert.pem'),
+                                 os.path.join(workdir, 'key.pem'), mode], receiver,
+                                env={'OTLPAUTO_HOOKS': HOOKS}, timeout=60)
+            receiver.wait_for_spans(3, timeout=10)
+            time.sleep(0.3)
+            spans = receiver.spans
+        check(result.returncode == 0, f'gnutls_peer {mode}: exits 0', result.stderr)
+        check(result.stdout.startswith(f'client answer HTTP/1.1 200 OK\nclient body {body_len}\n'),
+              f'gnutls_peer {mode}: answer', result.stdout)
+        clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+        servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
+        check_equal((len(spans), len(clients), len(servers)), (3, 1, 1),
+                    f'gnutls_peer {mode} ({what}): connect, CLIENT and SERVER spans')
+        if len(clients) != 1 or len(servers) != 1:
+            continue
         client, server = clients[0], servers[0]
         check_equal([line for line in result.stdout.splitlines()
                      if line.lower().startswith('server head traceparent')],
                     [f'server head traceparent: 00-{client["trace_id"]}-{client["span_id"]}-01'],
-                    'gnutls_peer: one traceparent line (gnutls_record_send2), naming the CLIENT '
-                    'span')
+                    f'gnutls_peer {mode}: one traceparent line, naming the CLIENT span')
         check_equal((server['trace_id'], server['parent_span_id'], attr(server, 'url.path'),
                      attr(server, 'url.scheme'), attr(server, 'http.response.status_code')),
-                    (client['trace_id'], client['span_id'], '/seq', 'https', 200),
-                    'gnutls_peer: the SERVER span (gnutls_record_recv_seq), the CLIENT span\'s '
-                    'child')
+                    (client['trace_id'], client['span_id'], f'/{mode}', 'https', 200),
+                    f'gnutls_peer {mode}: the SERVER span, the CLIENT span\'s child')
         check_equal((attr(client, 'http.response.status_code'),
                      attr(client, 'tls.protocol.version')), (200, '1.3'),
-                    'gnutls_peer: the CLIENT span read its answer (gnutls_record_recv_seq)')
+                    f'gnutls_peer {mode}: the CLIENT span read its answer')
 
 
 def test():
