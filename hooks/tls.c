@@ -25,7 +25,11 @@
  * went out, and the next one goes on, as a gnutls_record_send always does.
  *
  * A handshake that fails, in SSL_connect, SSL_accept, SSL_do_handshake,
- * gnutls_handshake or the first reads and writes that run it, gets a span.
+ * gnutls_handshake or the first reads and writes that run it, gets a span,
+ * as does a client's first read or write that fails for good (a TLS 1.3
+ * server refuses the client's certificate after the client's handshake
+ * ended). A request whose answer a TLS error cuts short has the library's
+ * reason (the server's alert) as its error.type.
  *
  * The functions are found past our definitions, or, when the program's
  * global scope has no libssl (Python's _ssl, the libcurl our exporter opens
@@ -103,6 +107,8 @@ enum {
 	SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = 2,
 	TLSEXT_NAMETYPE_host_name = 0,
 	GNUTLS_NAME_DNS = 1,
+	GNUTLS_E_INVALID_SESSION = -10,
+	GNUTLS_E_FATAL_ALERT_RECEIVED = -12,
 	GNUTLS_E_WARNING_ALERT_RECEIVED = -16,
 	GNUTLS_E_AGAIN = -28,
 	GNUTLS_E_REHANDSHAKE = -37,
@@ -200,6 +206,8 @@ TLS_REAL(int, gnutls_error_is_fatal, (int))
 TLS_REAL(int, gnutls_server_name_get,
 	 (gnutls_session_t, void *, size_t *, unsigned int *, unsigned int))
 TLS_REAL(const char *, gnutls_strerror_name, (int))
+TLS_REAL(int, gnutls_alert_get, (gnutls_session_t))
+TLS_REAL(const char *, gnutls_alert_get_strname, (int))
 
 /* ---- the session's socket */
 
@@ -587,18 +595,35 @@ static const char *openssl_failure(void *ssl)
 	return reason ? reason : "SSL_ERROR_SSL";
 }
 
+/* Why a GnuTLS call failed: the alert the peer ended the session with
+ * (GNUTLS_A_UNKNOWN_CA), also when an earlier call took it in (a session
+ * made invalid), else the error's name. */
+static const char *gnutls_failure(void *session, int ret)
+{
+	if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED || ret == GNUTLS_E_INVALID_SESSION) {
+		int (*alert_get)(gnutls_session_t) = oa_real_gnutls_alert_get();
+		const char *(*alert_name)(int) = oa_real_gnutls_alert_get_strname();
+		/* 0, close_notify: none received */
+		int alert = alert_get ? alert_get(session) : 0;
+		const char *name = alert && alert_name ? alert_name(alert) : NULL;
+		if (name)
+			return name;
+	}
+	const char *(*error_name)(int) = oa_real_gnutls_strerror_name();
+	const char *name = error_name ? error_name(ret) : NULL;
+	return name ? name : "GNUTLS_E_UNKNOWN";
+}
+
 /* The failure's error.type (*err instead: an errno), NULL when the call
  * did not fail for good (a non-blocking handshake waits for the socket). */
 static const char *handshake_failure(enum library lib, void *ssl, int ret, int *err)
 {
 	if (lib == GNUTLS) {
 		int (*fatal)(int) = oa_real_gnutls_error_is_fatal();
-		const char *(*name)(int) = oa_real_gnutls_strerror_name();
 		if (ret >= 0 || (fatal && !fatal(ret)))
 			return NULL;
 		*err = 0;
-		const char *reason = name ? name(ret) : NULL;
-		return reason ? reason : "GNUTLS_E_UNKNOWN";
+		return gnutls_failure(ssl, ret);
 	}
 	if (ret > 0)
 		return NULL;
@@ -666,52 +691,60 @@ static void handshake_span(struct oa_thread *t, enum library lib, void *ssl, int
 	oa_net_span_end(t, &w, oa_now(), true);
 }
 
-/* A call that may have run the handshake (OpenSSL's reads and writes
- * start it on a session that SSL_set_connect_state or
- * SSL_set_accept_state prepared, an SSL BIO's too) and failed for good
- * before it finished gets the span a failed SSL_connect does. The state
- * the handshake reached outlives the failure: one after the handshake
- * leaves TLS_ST_OK. */
-static void implicit_handshake_failure(struct oa_thread *t, void *ssl, int fd, uint64_t start,
-				       ssize_t ret, int err)
+/* A read or write that failed for good before the session moved any
+ * plaintext gets the span a failed SSL_connect does when it ran the
+ * handshake (OpenSSL's start it on a session that SSL_set_connect_state
+ * or SSL_set_accept_state prepared, an SSL BIO's too; the state the
+ * handshake reached outlives the failure, one after it leaves
+ * TLS_ST_OK), or when it is a client's: a TLS 1.3 server refuses the
+ * client's certificate after the client's handshake ended, and the client
+ * learns it in its first read or write (a server's first read that fails,
+ * a peer gone without a request, is no handshake's). */
+static void first_call_failed(struct oa_thread *t, enum library lib, void *ssl, int fd, bool client,
+			      uint64_t start, ssize_t ret, int err)
 {
-	int (*get_state)(const SSL *) = oa_real_SSL_get_state();
 	int failure_errno = err;
-	const char *error_type = handshake_failure(OPENSSL, ssl, (int)ret, &failure_errno);
-	if (error_type && get_state && get_state(ssl) != TLS_ST_OK && oa_family_on(OA_HOOK_SOCKETS))
-		handshake_span(t, OPENSSL, ssl, fd, start, error_type, failure_errno);
+	const char *error_type = handshake_failure(lib, ssl, (int)ret, &failure_errno);
+	if (!error_type || !oa_family_on(OA_HOOK_SOCKETS))
+		return;
+	int (*get_state)(const SSL *) = oa_real_SSL_get_state();
+	bool handshaking = lib == OPENSSL && get_state && get_state(ssl) != TLS_ST_OK;
+	if (handshaking || client)
+		handshake_span(t, lib, ssl, fd, start, error_type, failure_errno);
 }
 
 /* ---- reads */
 
 /* A GnuTLS read that returned nothing: the end of the stream (with or
  * without the peer's close_notify), or an error. */
-static void recv_ended(struct oa_thread *t, int fd, struct oa_fd *f, ssize_t ret)
+static void recv_ended(struct oa_thread *t, int fd, struct oa_fd *f, void *session, ssize_t ret)
 {
 	if (!ret || ret == GNUTLS_E_PREMATURE_TERMINATION)
-		oa_http_read_end(t, fd, f, 0);
+		oa_http_read_end(t, fd, f, 0, NULL);
 	else if (ret != GNUTLS_E_AGAIN && ret != GNUTLS_E_INTERRUPTED &&
 		 ret != GNUTLS_E_REHANDSHAKE && ret != GNUTLS_E_WARNING_ALERT_RECEIVED)
-		oa_http_read_end(t, fd, f, EPROTO);
+		oa_http_read_end(t, fd, f, EPROTO, gnutls_failure(session, (int)ret));
 }
 
 /* A read that returned nothing: the end of the stream, or an error, ends
- * the HTTP state as a socket's end or error does. */
+ * the HTTP state as a socket's end or error does; a request left without
+ * its response gets the library's reason (the alert a TLS 1.3 server
+ * refusing the client's certificate sends after the handshake). */
 static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, const struct tls_call *call,
 		       ssize_t ret, int err)
 {
 	if (call_library(call) == GNUTLS) {
-		recv_ended(t, fd, f, ret);
+		recv_ended(t, fd, f, call->session, ret);
 		return;
 	}
 	int (*get_error)(const SSL *, int) = oa_real_SSL_get_error();
 	int why = get_error ? get_error(call->session, (int)ret) : SSL_ERROR_SSL;
 	if (why == SSL_ERROR_ZERO_RETURN || (why == SSL_ERROR_SYSCALL && !err))
-		oa_http_read_end(t, fd, f, 0);
+		oa_http_read_end(t, fd, f, 0, NULL);
 	else if (why == SSL_ERROR_SYSCALL)
-		oa_http_read_end(t, fd, f, err);
+		oa_http_read_end(t, fd, f, err, NULL);
 	else if (why == SSL_ERROR_SSL)
-		oa_http_read_end(t, fd, f, EPROTO);
+		oa_http_read_end(t, fd, f, EPROTO, openssl_failure(call->session));
 }
 
 /* An _ex function's result; *n: the bytes it moved. */
@@ -756,12 +789,12 @@ static ssize_t read_real(const struct tls_call *call, void *buf, size_t num, siz
 	return ret;
 }
 
-/* Whether an OpenSSL call may run the handshake, and needs its start: the
- * session (its slot f, locked) moved no plaintext yet, or its socket is
- * still to be learnt. */
-static bool may_handshake(const struct tls_call *call, const struct oa_fd *f, bool probe)
+/* Whether a call may be the one that learns the handshake failed, and
+ * needs its start: the session (its slot f, locked) moved no plaintext
+ * yet, or its socket is still to be learnt. */
+static bool may_handshake(const struct oa_fd *f, bool probe)
 {
-	return call_library(call) == OPENSSL && (probe || (f && !f->u.http.tls.data_moved));
+	return probe || (f && !f->u.http.tls.data_moved);
 }
 
 /* A packet's plaintext (*n: its length), in GnuTLS's buffer until the
@@ -788,7 +821,8 @@ static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, s
 	int fd = t ? session_fd(lib, ssl) : -1;
 	struct oa_fd *f = session_slot(t, lib, ssl, fd);
 	bool probe = t && fd == -1;
-	uint64_t start = may_handshake(call, f, probe) ? oa_now() : 0;
+	bool client = f && f->role == OA_ROLE_CLIENT;
+	uint64_t start = may_handshake(f, probe) ? oa_now() : 0;
 	if (f)
 		oa_fd_unlock(fd);
 	if (probe)
@@ -798,10 +832,12 @@ static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, s
 	int err = errno;
 	if (call->op == RECV_PACKET)
 		buf = packet_data(call, n);
-	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
+	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL) {
+		client = f->role == OA_ROLE_CLIENT;
 		oa_fd_unlock(fd);
+	}
 	if (start && !*n)
-		implicit_handshake_failure(t, ssl, fd, start, ret, err);
+		first_call_failed(t, lib, ssl, fd, client, start, ret, err);
 	if (f && call->op != PEEK && call->op != PEEK_EX && relock(t, fd, f, ssl)) {
 		if (*n) {
 			data_moved(lib, ssl, &f->u.http.tls);
@@ -1117,13 +1153,14 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	struct oa_tls_conn *c = NULL;
 	long mode = 0;
 	size_t from = 0;
-	if (f && f->role == OA_ROLE_CLIENT) {
+	bool client = f && f->role == OA_ROLE_CLIENT;
+	if (client) {
 		mode = write_mode(call);
 		c = &f->u.http.tls;
 		from = plan_write(t, f, mode, buf, num);
 	}
 	bool probe = t && fd == -1;
-	uint64_t start = may_handshake(call, f, probe) ? oa_now() : 0;
+	uint64_t start = may_handshake(f, probe) ? oa_now() : 0;
 	if (f)
 		oa_fd_unlock(fd);
 	if (probe)
@@ -1153,10 +1190,12 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 		err = errno;
 	}
 	*written = ret > 0 ? taken : 0;
-	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
+	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL) {
+		client = f->role == OA_ROLE_CLIENT;
 		oa_fd_unlock(fd);
+	}
 	if (start && ret <= 0 && !taken)
-		implicit_handshake_failure(t, ssl, fd, start, ret, err);
+		first_call_failed(t, lib, ssl, fd, client, start, ret, err);
 	if (f && taken > from && relock(t, fd, f, ssl)) {
 		data_moved(lib, ssl, &f->u.http.tls);
 		struct iovec iov = {(char *)buf + from, taken - from};

@@ -21,6 +21,12 @@ self-signed certificate made here with `openssl req`:
   span, one trace; a Python client whose handshake runs inside its first
   write (do_handshake_on_connect=False) without the certificate: a
   `tls handshake` span, an error, on both ends;
+- `openssl s_server -www` (TLS 1.3) requiring a client certificate from a
+  CA the client's is not from: curl reads the server's alert after its
+  handshake ended, its CLIENT span an error with the alert as error.type;
+  wget (GnuTLS, sending no certificate) learns it in its first write: a
+  `tls handshake` span with the alert's name; s_server's own failed
+  handshake on each;
 - the clients export over HTTPS (an untraced nginx in front of the
   receiver): the exporter's own TLS requests make no spans;
 - nginx proxying to its own HTTPS server: the upstream request's
@@ -487,12 +493,12 @@ with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10) as ra
 '''
 
 
-def www_server(workdir, receiver, port, name):
+def www_server(workdir, receiver, port, name, extra=()):
     env = traced_env(receiver, {'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': name,
                                 'OTLPAUTO_EXIT_TIMEOUT': '30s'})
     argv = [OPENSSL, 's_server', '-www', '-quiet', '-naccept', '1', '-accept',
             f'127.0.0.1:{port}', '-cert', os.path.join(workdir, 'cert.pem'),
-            '-key', os.path.join(workdir, 'key.pem')]
+            '-key', os.path.join(workdir, 'key.pem'), *extra]
     return Popen(argv, env, timeout=60)
 
 
@@ -553,6 +559,89 @@ def openssl_www(workdir):
                   s['status_code'] == STATUS_ERROR, s['parent_span_id']) for s in theirs],
                 [(True, '127.0.0.1', 'tlsv1 alert unknown ca', True, '')],
                 'www: s_server\'s handshake, run by its first read, an error: the client\'s alert')
+
+
+def make_client_certificate(workdir):
+    """A client certificate and a CA that did not sign it."""
+    for name, subject in (('client', '/CN=client'), ('other-ca', '/CN=other CA')):
+        result = subprocess.run(
+            [OPENSSL, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+             '-keyout', os.path.join(workdir, f'{name}-key.pem'),
+             '-out', os.path.join(workdir, f'{name}.pem'), '-subj', subject],
+            capture_output=True, timeout=60, check=False)
+        check_equal(result.returncode, 0, f'openssl req makes {name}.pem')
+
+
+def client_certificate_refused(workdir):
+    """A TLS 1.3 server that requires a client certificate signed by a CA
+    the client's is not from: its verdict reaches the client after the
+    client's handshake ended. curl (OpenSSL) sends its certificate, writes
+    its request and reads the server's alert: its CLIENT span is an error
+    with the alert as error.type. wget (GnuTLS) sends none (the server
+    names a CA it has none from) and learns the alert in its first write,
+    GnuTLS having read it while it waited 61 ms for a session ticket: a
+    `tls handshake` span, an error, with the alert's name. The alert comes
+    about 40 ms after the handshake (wget's last flight waits for a delayed
+    ACK): later than the wait, under load, wget writes its request and
+    reads the alert, and its CLIENT span has the alert's name instead."""
+    make_client_certificate(workdir)
+    refusing = ['-tls1_3', '-Verify', '1', '-verify_return_error',
+                '-CAfile', os.path.join(workdir, 'other-ca.pem')]
+    clients = [('curl', [CURL, '-sk', '--cert', os.path.join(workdir, 'client.pem'),
+                         '--key', os.path.join(workdir, 'client-key.pem')])]
+    if WGET:
+        clients.append(('wget', [WGET, '-q', '--tries=1', '--no-check-certificate',
+                                 '--certificate', os.path.join(workdir, 'client.pem'),
+                                 '--private-key', os.path.join(workdir, 'client-key.pem'),
+                                 '-O', '/dev/null']))
+    else:
+        print('skip: no wget: a GnuTLS client refused after its handshake untested')
+    results, ports = {}, {}
+    with Receiver() as receiver:
+        for name, argv in clients:
+            port = ports[name] = free_port()
+            with www_server(workdir, receiver, port, f'{name}-refusing', refusing) as server:
+                check(listening(port, server.process), f'{name}: s_server -Verify listens')
+                results[name] = run_traced(argv + [f'https://127.0.0.1:{port}/'], receiver,
+                                           env={'OTLPAUTO_HOOKS': HOOKS,
+                                                'OTEL_SERVICE_NAME': name}, timeout=30)
+                check_equal(server.process.wait(30), 0, f'{name}: s_server exits 0')
+        receiver.wait_for_spans(3 * len(clients), timeout=10)
+        time.sleep(0.5)
+        spans = receiver.spans
+    check_equal(len(spans), 3 * len(clients), f'refused certificates: exactly '
+                f'{3 * len(clients)} spans')
+    check_equal(results['curl'].returncode, 56, 'curl: refused after its handshake, in a read')
+    curl = by_service(spans, 'curl')
+    curl_clients = spans_where(curl, KIND_CLIENT, 'otlpauto.http')
+    check_equal((len(curl), len(curl_clients)), (2, 1), 'curl: its connect and CLIENT span')
+    port = ports['curl']
+    check_equal([(attr(c, 'url.full'), attr(c, 'http.response.status_code'),
+                  c['status_code'] == STATUS_ERROR, attr(c, 'error.type')) for c in curl_clients],
+                [(f'https://127.0.0.1:{port}/', None, True, 'tlsv1 alert unknown ca')],
+                'curl: the CLIENT span, an error: the server\'s alert')
+    if WGET:
+        check(results['wget'].returncode != 0, 'wget: refused')
+        wget = by_service(spans, 'wget')
+        failed = [s for s in wget if not s['name'].startswith('socket connect')]
+        port = ports['wget']
+        check_equal((len(wget), len(failed)), (2, 1), 'wget: its connect and one failure span')
+        in_read = [s for s in failed if s['kind'] == KIND_CLIENT]
+        if in_read:
+            print('note: wget wrote its request before the alert came: a CLIENT span')
+        check_equal([(s['name'], s['status_code'] == STATUS_ERROR, attr(s, 'error.type'),
+                      attr(s, 'network.peer.port')) for s in failed],
+                    [('GET' if in_read else f'tls handshake 127.0.0.1:{port}', True,
+                      'GNUTLS_A_CERTIFICATE_REQUIRED', port)],
+                    'wget: the handshake span (the CLIENT span, its request written), an error: '
+                    'the server\'s alert')
+    for name, _ in clients:
+        theirs = by_service(spans, f'{name}-refusing')
+        check_equal([(s['name'].startswith('tls handshake 127.0.0.1:'),
+                      s['status_code'] == STATUS_ERROR, attr(s, 'error.type')) for s in theirs],
+                    [(True, True, 'self-signed certificate' if name == 'curl'
+                      else 'peer did not return a certificate')],
+                    f'{name}: s_server\'s failed handshake')
 
 
 def write_retries(workdir):
@@ -659,6 +748,7 @@ def test():
         reverse_proxy(workdir)
         openssl_server(workdir)
         openssl_www(workdir)
+        client_certificate_refused(workdir)
         write_retries(workdir)
         gnutls_record_variants(workdir)
     finally:
