@@ -22,8 +22,9 @@ self-signed certificate made here with `openssl req`:
   write (do_handshake_on_connect=False) without the certificate: a
   `tls handshake` span, an error, on both ends;
 - `openssl s_server -www` (TLS 1.3) requiring a client certificate from a
-  CA the client's is not from: curl reads the server's alert after its
-  handshake ended, its CLIENT span an error with the alert as error.type;
+  CA the client's is not from: curl and Python read the server's alert
+  after their handshake ended, their CLIENT span an error with the alert
+  as error.type;
   wget (GnuTLS, sending no certificate) learns it in its first write: a
   `tls handshake` span with the alert's name; s_server's own failed
   handshake on each;
@@ -572,12 +573,26 @@ def make_client_certificate(workdir):
         check_equal(result.returncode, 0, f'openssl req makes {name}.pem')
 
 
+# A client with a certificate (argv[3], its key argv[4]).
+PY_CLIENT_CERT = '''
+import http.client, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[2])
+context.load_cert_chain(sys.argv[3], sys.argv[4])
+conn = http.client.HTTPSConnection('127.0.0.1', int(sys.argv[1]), context=context, timeout=10)
+try:
+    conn.request('GET', '/')
+    print(conn.getresponse().status)
+except ssl.SSLError as error:
+    print(error.reason)
+'''
+
+
 def client_certificate_refused(workdir):
     """A TLS 1.3 server that requires a client certificate signed by a CA
     the client's is not from: its verdict reaches the client after the
-    client's handshake ended. curl (OpenSSL) sends its certificate, writes
-    its request and reads the server's alert: its CLIENT span is an error
-    with the alert as error.type. wget (GnuTLS) sends none (the server
+    client's handshake ended. curl and Python (OpenSSL) send their
+    certificate, write their request and read the server's alert: the
+    CLIENT span is an error with the alert as error.type. wget (GnuTLS) sends none (the server
     names a CA it has none from) and learns the alert in its first write,
     GnuTLS having read it while it waited 61 ms for a session ticket: a
     `tls handshake` span, an error, with the alert's name. The alert comes
@@ -587,8 +602,9 @@ def client_certificate_refused(workdir):
     make_client_certificate(workdir)
     refusing = ['-tls1_3', '-Verify', '1', '-verify_return_error',
                 '-CAfile', os.path.join(workdir, 'other-ca.pem')]
-    clients = [('curl', [CURL, '-sk', '--cert', os.path.join(workdir, 'client.pem'),
-                         '--key', os.path.join(workdir, 'client-key.pem')])]
+    certificate = [os.path.join(workdir, 'client.pem'), os.path.join(workdir, 'client-key.pem')]
+    clients = [('curl', [CURL, '-sk', '--cert', certificate[0], '--key', certificate[1]]),
+               ('python', [sys.executable, '-c', PY_CLIENT_CERT])]
     if WGET:
         clients.append(('wget', [WGET, '-q', '--tries=1', '--no-check-certificate',
                                  '--certificate', os.path.join(workdir, 'client.pem'),
@@ -602,7 +618,9 @@ def client_certificate_refused(workdir):
             port = ports[name] = free_port()
             with www_server(workdir, receiver, port, f'{name}-refusing', refusing) as server:
                 check(listening(port, server.process), f'{name}: s_server -Verify listens')
-                results[name] = run_traced(argv + [f'https://127.0.0.1:{port}/'], receiver,
+                target = ([port, os.path.join(workdir, 'cert.pem')] + certificate
+                          if name == 'python' else [f'https://127.0.0.1:{port}/'])
+                results[name] = run_traced(argv + target, receiver,
                                            env={'OTLPAUTO_HOOKS': HOOKS,
                                                 'OTEL_SERVICE_NAME': name}, timeout=30)
                 check_equal(server.process.wait(30), 0, f'{name}: s_server exits 0')
@@ -612,14 +630,17 @@ def client_certificate_refused(workdir):
     check_equal(len(spans), 3 * len(clients), f'refused certificates: exactly '
                 f'{3 * len(clients)} spans')
     check_equal(results['curl'].returncode, 56, 'curl: refused after its handshake, in a read')
-    curl = by_service(spans, 'curl')
-    curl_clients = spans_where(curl, KIND_CLIENT, 'otlpauto.http')
-    check_equal((len(curl), len(curl_clients)), (2, 1), 'curl: its connect and CLIENT span')
-    port = ports['curl']
-    check_equal([(attr(c, 'url.full'), attr(c, 'http.response.status_code'),
-                  c['status_code'] == STATUS_ERROR, attr(c, 'error.type')) for c in curl_clients],
-                [(f'https://127.0.0.1:{port}/', None, True, 'tlsv1 alert unknown ca')],
-                'curl: the CLIENT span, an error: the server\'s alert')
+    check_equal(results['python'].stdout.strip(), 'TLSV1_ALERT_UNKNOWN_CA',
+                'python: refused after its handshake, in a read')
+    for name in ('curl', 'python'):
+        mine = by_service(spans, name)
+        clients_spans = spans_where(mine, KIND_CLIENT, 'otlpauto.http')
+        check_equal((len(mine), len(clients_spans)), (2, 1), f'{name}: its connect and CLIENT span')
+        check_equal([(attr(c, 'url.full'), attr(c, 'http.response.status_code'),
+                      c['status_code'] == STATUS_ERROR, attr(c, 'error.type'))
+                     for c in clients_spans],
+                    [(f'https://127.0.0.1:{ports[name]}/', None, True, 'tlsv1 alert unknown ca')],
+                    f'{name}: the CLIENT span, an error: the server\'s alert')
     if WGET:
         check(results['wget'].returncode != 0, 'wget: refused')
         wget = by_service(spans, 'wget')
@@ -639,8 +660,8 @@ def client_certificate_refused(workdir):
         theirs = by_service(spans, f'{name}-refusing')
         check_equal([(s['name'].startswith('tls handshake 127.0.0.1:'),
                       s['status_code'] == STATUS_ERROR, attr(s, 'error.type')) for s in theirs],
-                    [(True, True, 'self-signed certificate' if name == 'curl'
-                      else 'peer did not return a certificate')],
+                    [(True, True, 'peer did not return a certificate' if name == 'wget'
+                      else 'self-signed certificate')],
                     f'{name}: s_server\'s failed handshake')
 
 
