@@ -302,7 +302,8 @@ _Static_assert(sizeof((struct oa_tls_conn *)0)->server_name <
 	       "a server name fits where a peer's address goes");
 
 static void client_span(struct oa_thread *t, const struct oa_fd *f,
-			const struct oa_http_exchange *ex, uint64_t end, int err)
+			const struct oa_http_exchange *ex, uint64_t end, int err,
+			const char *error_type)
 {
 	oa_http_metric(f, ex, end, err);
 	struct oa_payload w;
@@ -351,7 +352,9 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 	put_tls(&w, &f->u.http);
 	bool is_error = ex->status >= 400 || err;
 	put_status(&w, ex->status, ex->status >= 400);
-	if (err)
+	if (error_type)
+		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, error_type, strlen(error_type));
+	else if (err)
 		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);
 	oa_net_span_end(t, &w, end, is_error);
 }
@@ -572,7 +575,7 @@ static void response_event(struct feed *fc, const struct oa_http_event *ev)
 		server_span(fc->t, f, ex, end);
 		unpush(fc->t, ex->ctx.span_id);
 	} else {
-		client_span(fc->t, f, ex, end, 0);
+		client_span(fc->t, f, ex, end, 0, NULL);
 	}
 	pop_front(h);
 }
@@ -668,7 +671,7 @@ void oa_http_sent_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n)
 	feed(&fc, !is_server(f), NULL, 0, n);
 }
 
-void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err)
+void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err, const char *error_type)
 {
 	struct oa_http_conn *h = &f->u.http;
 	struct oa_http_event ev;
@@ -685,7 +688,7 @@ void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err)
 		response_event(&fc, &ev);
 	/* requests the failure left without a response */
 	for (; err && f->http && h->count; pop_front(h))
-		client_span(t, f, front(h), fc.now, err);
+		client_span(t, f, front(h), fc.now, err, error_type);
 	if (f->http)
 		oa_http_conn_stop(t, f);
 }

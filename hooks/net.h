@@ -342,8 +342,11 @@ void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f);
  * (splice). */
 void oa_http_received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
 		      int iovcnt, size_t n, bool unseen);
-/* The peer ended the stream (err 0) or reading failed with err. */
-void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err);
+/* The peer ended the stream (err 0) or reading failed with err;
+ * error_type, unless NULL, says why instead of err (a TLS library's
+ * reason). */
+void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err,
+		      const char *error_type);
 
 /* An application send: the function it called and its arguments. */
 enum oa_send_op {

@@ -716,9 +716,9 @@ static void socket_read_done(struct oa_thread *t, int fd, struct oa_fd *f, const
 	if (r > 0)
 		oa_http_received(t, fd, f, iov, iovcnt, (size_t)r, false);
 	else if (r == 0 && iov_total(iov, iovcnt))
-		oa_http_read_end(t, fd, f, 0);
+		oa_http_read_end(t, fd, f, 0, NULL);
 	else if (r < 0 && !transient(err))
-		oa_http_read_end(t, fd, f, err);
+		oa_http_read_end(t, fd, f, err, NULL);
 }
 
 /* Calls in flight per direction: a second one overlapping the first makes

@@ -1,6 +1,7 @@
 /* HTTPS through OpenSSL and GnuTLS: the plaintext of SSL_read and SSL_write
  * (and their _ex variants; an SSL BIO's BIO_read and BIO_write),
- * gnutls_record_recv (_recv_seq) and gnutls_record_send (_send2) goes to
+ * gnutls_record_recv (_recv_seq, _recv_packet) and gnutls_record_send
+ * (_send2, _send_range) goes to
  * the same HTTP glue (http.c) as a plaintext socket's bytes, in the HTTP
  * state of the socket the session reads and writes (SSL_get_fd,
  * gnutls_transport_get_int). The first call on a session takes that state
@@ -24,7 +25,11 @@
  * went out, and the next one goes on, as a gnutls_record_send always does.
  *
  * A handshake that fails, in SSL_connect, SSL_accept, SSL_do_handshake,
- * gnutls_handshake or the first reads and writes that run it, gets a span.
+ * gnutls_handshake or the first reads and writes that run it, gets a span,
+ * as does a client's first read or write that fails for good (a TLS 1.3
+ * server refuses the client's certificate after the client's handshake
+ * ended). A request whose answer a TLS error cuts short has the library's
+ * reason (the server's alert) as its error.type.
  *
  * The functions are found past our definitions, or, when the program's
  * global scope has no libssl (Python's _ssl, the libcurl our exporter opens
@@ -71,6 +76,18 @@ ssize_t gnutls_record_send2(gnutls_session_t session, const void *data, size_t s
 			    unsigned flags);
 ssize_t gnutls_record_recv_seq(gnutls_session_t session, void *data, size_t size,
 			       unsigned char *seq);
+typedef struct {
+	size_t low, high;
+} gnutls_range_st;
+ssize_t gnutls_record_send_range(gnutls_session_t session, const void *data, size_t size,
+				 const gnutls_range_st *range);
+typedef struct mbuffer_st *gnutls_packet_t;
+typedef struct {
+	unsigned char *data;
+	unsigned int size;
+} gnutls_datum_t;
+ssize_t gnutls_record_recv_packet(gnutls_session_t session, gnutls_packet_t *packet);
+ssize_t gnutls_record_send_file(gnutls_session_t session, int fd, off_t *offset, size_t count);
 int gnutls_handshake(gnutls_session_t session);
 int gnutls_bye(gnutls_session_t session, int how);
 void gnutls_deinit(gnutls_session_t session);
@@ -90,6 +107,8 @@ enum {
 	SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = 2,
 	TLSEXT_NAMETYPE_host_name = 0,
 	GNUTLS_NAME_DNS = 1,
+	GNUTLS_E_INVALID_SESSION = -10,
+	GNUTLS_E_FATAL_ALERT_RECEIVED = -12,
 	GNUTLS_E_WARNING_ALERT_RECEIVED = -16,
 	GNUTLS_E_AGAIN = -28,
 	GNUTLS_E_REHANDSHAKE = -37,
@@ -171,6 +190,11 @@ TLS_REAL(ssize_t, gnutls_record_recv, (gnutls_session_t, void *, size_t))
 TLS_REAL(ssize_t, gnutls_record_send, (gnutls_session_t, const void *, size_t))
 TLS_REAL(ssize_t, gnutls_record_send2, (gnutls_session_t, const void *, size_t, size_t, unsigned))
 TLS_REAL(ssize_t, gnutls_record_recv_seq, (gnutls_session_t, void *, size_t, unsigned char *))
+TLS_REAL(ssize_t, gnutls_record_send_range,
+	 (gnutls_session_t, const void *, size_t, const gnutls_range_st *))
+TLS_REAL(ssize_t, gnutls_record_recv_packet, (gnutls_session_t, gnutls_packet_t *))
+TLS_REAL(void, gnutls_packet_get, (gnutls_packet_t, gnutls_datum_t *, unsigned char *))
+TLS_REAL(ssize_t, gnutls_record_send_file, (gnutls_session_t, int, off_t *, size_t))
 TLS_REAL(int, gnutls_handshake, (gnutls_session_t))
 TLS_REAL(int, gnutls_bye, (gnutls_session_t, int))
 TLS_REAL(void, gnutls_deinit, (gnutls_session_t))
@@ -182,6 +206,8 @@ TLS_REAL(int, gnutls_error_is_fatal, (int))
 TLS_REAL(int, gnutls_server_name_get,
 	 (gnutls_session_t, void *, size_t *, unsigned int *, unsigned int))
 TLS_REAL(const char *, gnutls_strerror_name, (int))
+TLS_REAL(int, gnutls_alert_get, (gnutls_session_t))
+TLS_REAL(const char *, gnutls_alert_get_strname, (int))
 
 /* ---- the session's socket */
 
@@ -512,28 +538,40 @@ enum tls_op {
 	BIO_READ_EX,
 	RECV,
 	RECV_SEQ,
+	RECV_PACKET,
 	WRITE,
 	WRITE_EX,
 	BIO_WRITE,
 	BIO_WRITE_EX,
 	SEND,
 	SEND2,
+	SEND_RANGE,
 };
 
 struct tls_call {
 	enum tls_op op;
 	void *session; /* the SSL* (an SSL BIO's own), the gnutls_session_t */
 	BIO *bio;
-	unsigned char *seq; /* RECV_SEQ */
-	size_t pad;	    /* SEND2 */
-	unsigned flags;	    /* SEND2 */
+	unsigned char *seq;	      /* RECV_SEQ */
+	gnutls_packet_t *packet;      /* RECV_PACKET */
+	size_t pad;		      /* SEND2 */
+	unsigned flags;		      /* SEND2 */
+	const gnutls_range_st *range; /* SEND_RANGE */
 };
 
 static enum library call_library(const struct tls_call *call)
 {
-	return call->op == RECV || call->op == RECV_SEQ || call->op == SEND || call->op == SEND2
-		   ? GNUTLS
-		   : OPENSSL;
+	switch (call->op) {
+	case RECV:
+	case RECV_SEQ:
+	case RECV_PACKET:
+	case SEND:
+	case SEND2:
+	case SEND_RANGE:
+		return GNUTLS;
+	default:
+		return OPENSSL;
+	}
 }
 
 /* ---- handshake failures */
@@ -557,18 +595,35 @@ static const char *openssl_failure(void *ssl)
 	return reason ? reason : "SSL_ERROR_SSL";
 }
 
+/* Why a GnuTLS call failed: the alert the peer ended the session with
+ * (GNUTLS_A_UNKNOWN_CA), also when an earlier call took it in (a session
+ * made invalid), else the error's name. */
+static const char *gnutls_failure(void *session, int ret)
+{
+	if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED || ret == GNUTLS_E_INVALID_SESSION) {
+		int (*alert_get)(gnutls_session_t) = oa_real_gnutls_alert_get();
+		const char *(*alert_name)(int) = oa_real_gnutls_alert_get_strname();
+		/* 0, close_notify: none received */
+		int alert = alert_get ? alert_get(session) : 0;
+		const char *name = alert && alert_name ? alert_name(alert) : NULL;
+		if (name)
+			return name;
+	}
+	const char *(*error_name)(int) = oa_real_gnutls_strerror_name();
+	const char *name = error_name ? error_name(ret) : NULL;
+	return name ? name : "GNUTLS_E_UNKNOWN";
+}
+
 /* The failure's error.type (*err instead: an errno), NULL when the call
  * did not fail for good (a non-blocking handshake waits for the socket). */
 static const char *handshake_failure(enum library lib, void *ssl, int ret, int *err)
 {
 	if (lib == GNUTLS) {
 		int (*fatal)(int) = oa_real_gnutls_error_is_fatal();
-		const char *(*name)(int) = oa_real_gnutls_strerror_name();
 		if (ret >= 0 || (fatal && !fatal(ret)))
 			return NULL;
 		*err = 0;
-		const char *reason = name ? name(ret) : NULL;
-		return reason ? reason : "GNUTLS_E_UNKNOWN";
+		return gnutls_failure(ssl, ret);
 	}
 	if (ret > 0)
 		return NULL;
@@ -636,52 +691,60 @@ static void handshake_span(struct oa_thread *t, enum library lib, void *ssl, int
 	oa_net_span_end(t, &w, oa_now(), true);
 }
 
-/* A call that may have run the handshake (OpenSSL's reads and writes
- * start it on a session that SSL_set_connect_state or
- * SSL_set_accept_state prepared, an SSL BIO's too) and failed for good
- * before it finished gets the span a failed SSL_connect does. The state
- * the handshake reached outlives the failure: one after the handshake
- * leaves TLS_ST_OK. */
-static void implicit_handshake_failure(struct oa_thread *t, void *ssl, int fd, uint64_t start,
-				       ssize_t ret, int err)
+/* A read or write that failed for good before the session moved any
+ * plaintext gets the span a failed SSL_connect does when it ran the
+ * handshake (OpenSSL's start it on a session that SSL_set_connect_state
+ * or SSL_set_accept_state prepared, an SSL BIO's too; the state the
+ * handshake reached outlives the failure, one after it leaves
+ * TLS_ST_OK), or when it is a client's: a TLS 1.3 server refuses the
+ * client's certificate after the client's handshake ended, and the client
+ * learns it in its first read or write (a server's first read that fails,
+ * a peer gone without a request, is no handshake's). */
+static void first_call_failed(struct oa_thread *t, enum library lib, void *ssl, int fd, bool client,
+			      uint64_t start, ssize_t ret, int err)
 {
-	int (*get_state)(const SSL *) = oa_real_SSL_get_state();
 	int failure_errno = err;
-	const char *error_type = handshake_failure(OPENSSL, ssl, (int)ret, &failure_errno);
-	if (error_type && get_state && get_state(ssl) != TLS_ST_OK && oa_family_on(OA_HOOK_SOCKETS))
-		handshake_span(t, OPENSSL, ssl, fd, start, error_type, failure_errno);
+	const char *error_type = handshake_failure(lib, ssl, (int)ret, &failure_errno);
+	if (!error_type || !oa_family_on(OA_HOOK_SOCKETS))
+		return;
+	int (*get_state)(const SSL *) = oa_real_SSL_get_state();
+	bool handshaking = lib == OPENSSL && get_state && get_state(ssl) != TLS_ST_OK;
+	if (handshaking || client)
+		handshake_span(t, lib, ssl, fd, start, error_type, failure_errno);
 }
 
 /* ---- reads */
 
 /* A GnuTLS read that returned nothing: the end of the stream (with or
  * without the peer's close_notify), or an error. */
-static void recv_ended(struct oa_thread *t, int fd, struct oa_fd *f, ssize_t ret)
+static void recv_ended(struct oa_thread *t, int fd, struct oa_fd *f, void *session, ssize_t ret)
 {
 	if (!ret || ret == GNUTLS_E_PREMATURE_TERMINATION)
-		oa_http_read_end(t, fd, f, 0);
+		oa_http_read_end(t, fd, f, 0, NULL);
 	else if (ret != GNUTLS_E_AGAIN && ret != GNUTLS_E_INTERRUPTED &&
 		 ret != GNUTLS_E_REHANDSHAKE && ret != GNUTLS_E_WARNING_ALERT_RECEIVED)
-		oa_http_read_end(t, fd, f, EPROTO);
+		oa_http_read_end(t, fd, f, EPROTO, gnutls_failure(session, (int)ret));
 }
 
 /* A read that returned nothing: the end of the stream, or an error, ends
- * the HTTP state as a socket's end or error does. */
+ * the HTTP state as a socket's end or error does; a request left without
+ * its response gets the library's reason (the alert a TLS 1.3 server
+ * refusing the client's certificate sends after the handshake). */
 static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, const struct tls_call *call,
 		       ssize_t ret, int err)
 {
 	if (call_library(call) == GNUTLS) {
-		recv_ended(t, fd, f, ret);
+		recv_ended(t, fd, f, call->session, ret);
 		return;
 	}
 	int (*get_error)(const SSL *, int) = oa_real_SSL_get_error();
 	int why = get_error ? get_error(call->session, (int)ret) : SSL_ERROR_SSL;
 	if (why == SSL_ERROR_ZERO_RETURN || (why == SSL_ERROR_SYSCALL && !err))
-		oa_http_read_end(t, fd, f, 0);
+		oa_http_read_end(t, fd, f, 0, NULL);
 	else if (why == SSL_ERROR_SYSCALL)
-		oa_http_read_end(t, fd, f, err);
+		oa_http_read_end(t, fd, f, err, NULL);
 	else if (why == SSL_ERROR_SSL)
-		oa_http_read_end(t, fd, f, EPROTO);
+		oa_http_read_end(t, fd, f, EPROTO, openssl_failure(call->session));
 }
 
 /* An _ex function's result; *n: the bytes it moved. */
@@ -703,6 +766,9 @@ static ssize_t read_real(const struct tls_call *call, void *buf, size_t num, siz
 	case RECV_SEQ:
 		ret = oa_real_gnutls_record_recv_seq()(s, buf, num, call->seq);
 		break;
+	case RECV_PACKET:
+		ret = oa_real_gnutls_record_recv_packet()(s, call->packet);
+		break;
 	case READ:
 		ret = oa_real_SSL_read()(s, buf, (int)num);
 		break;
@@ -723,12 +789,25 @@ static ssize_t read_real(const struct tls_call *call, void *buf, size_t num, siz
 	return ret;
 }
 
-/* Whether an OpenSSL call may run the handshake, and needs its start: the
- * session (its slot f, locked) moved no plaintext yet, or its socket is
- * still to be learnt. */
-static bool may_handshake(const struct tls_call *call, const struct oa_fd *f, bool probe)
+/* Whether a call may be the one that learns the handshake failed, and
+ * needs its start: the session (its slot f, locked) moved no plaintext
+ * yet, or its socket is still to be learnt. */
+static bool may_handshake(const struct oa_fd *f, bool probe)
 {
-	return call_library(call) == OPENSSL && (probe || (f && !f->u.http.tls.data_moved));
+	return probe || (f && !f->u.http.tls.data_moved);
+}
+
+/* A packet's plaintext (*n: its length), in GnuTLS's buffer until the
+ * program frees the packet. */
+static void *packet_data(const struct tls_call *call, size_t *n)
+{
+	void (*get)(gnutls_packet_t, gnutls_datum_t *, unsigned char *) =
+	    oa_real_gnutls_packet_get();
+	gnutls_datum_t data = {NULL, 0};
+	if (*n && *call->packet && get)
+		get(*call->packet, &data, NULL);
+	*n = data.size;
+	return data.data;
 }
 
 /* A peek takes the session over but feeds nothing: its bytes are read
@@ -742,7 +821,8 @@ static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, s
 	int fd = t ? session_fd(lib, ssl) : -1;
 	struct oa_fd *f = session_slot(t, lib, ssl, fd);
 	bool probe = t && fd == -1;
-	uint64_t start = may_handshake(call, f, probe) ? oa_now() : 0;
+	bool client = f && f->role == OA_ROLE_CLIENT;
+	uint64_t start = may_handshake(f, probe) ? oa_now() : 0;
 	if (f)
 		oa_fd_unlock(fd);
 	if (probe)
@@ -750,10 +830,14 @@ static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, s
 	errno = saved;
 	ssize_t ret = read_real(call, buf, num, n);
 	int err = errno;
-	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
+	if (call->op == RECV_PACKET)
+		buf = packet_data(call, n);
+	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL) {
+		client = f->role == OA_ROLE_CLIENT;
 		oa_fd_unlock(fd);
+	}
 	if (start && !*n)
-		implicit_handshake_failure(t, ssl, fd, start, ret, err);
+		first_call_failed(t, lib, ssl, fd, client, start, ret, err);
 	if (f && call->op != PEEK && call->op != PEEK_EX && relock(t, fd, f, ssl)) {
 		if (*n) {
 			data_moved(lib, ssl, &f->u.http.tls);
@@ -841,6 +925,17 @@ static ssize_t write_real(const struct tls_call *call, const void *buf, size_t l
 	case SEND2:
 		ret = oa_real_gnutls_record_send2()(s, buf, len, call->pad, call->flags);
 		break;
+	case SEND_RANGE: {
+		/* a piece (the header lines, the bytes before or after them)
+		 * hidden within the program's range, widened to its length */
+		gnutls_range_st range = *call->range;
+		if (range.low <= range.high && len < range.low)
+			range.low = len;
+		if (range.low <= range.high && len > range.high)
+			range.high = len;
+		ret = oa_real_gnutls_record_send_range()(s, buf, len, &range);
+		break;
+	}
 	case BIO_WRITE:
 		ret = oa_real_BIO_write()(call->bio, buf, (int)len);
 		break;
@@ -1058,13 +1153,14 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	struct oa_tls_conn *c = NULL;
 	long mode = 0;
 	size_t from = 0;
-	if (f && f->role == OA_ROLE_CLIENT) {
+	bool client = f && f->role == OA_ROLE_CLIENT;
+	if (client) {
 		mode = write_mode(call);
 		c = &f->u.http.tls;
 		from = plan_write(t, f, mode, buf, num);
 	}
 	bool probe = t && fd == -1;
-	uint64_t start = may_handshake(call, f, probe) ? oa_now() : 0;
+	uint64_t start = may_handshake(f, probe) ? oa_now() : 0;
 	if (f)
 		oa_fd_unlock(fd);
 	if (probe)
@@ -1094,10 +1190,12 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 		err = errno;
 	}
 	*written = ret > 0 ? taken : 0;
-	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL)
+	if (probe && (fd = probed(ssl)) >= 0 && (f = session_slot(t, lib, ssl, fd)) != NULL) {
+		client = f->role == OA_ROLE_CLIENT;
 		oa_fd_unlock(fd);
+	}
 	if (start && ret <= 0 && !taken)
-		implicit_handshake_failure(t, ssl, fd, start, ret, err);
+		first_call_failed(t, lib, ssl, fd, client, start, ret, err);
 	if (f && taken > from && relock(t, fd, f, ssl)) {
 		data_moved(lib, ssl, &f->u.http.tls);
 		struct iovec iov = {(char *)buf + from, taken - from};
@@ -1140,8 +1238,24 @@ OA_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *writte
 	return ret;
 }
 
+/* A file's n bytes the session sent (inside the guard): the parser
+ * learns their count. */
+static void file_sent(enum library lib, void *ssl, size_t n)
+{
+	int saved = errno;
+	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
+	int sock = t ? session_fd(lib, ssl) : -1;
+	struct oa_fd *f = session_slot(t, lib, ssl, sock);
+	if (f) {
+		if (f->http && f->u.http.tls.session == ssl)
+			oa_http_sent_unseen(t, sock, f, n);
+		oa_fd_unlock_slot(sock, f);
+	}
+	errno = saved;
+}
+
 /* Kernel TLS: a file's bytes go to the socket without passing through our
- * hands (nginx's bodies with sendfile on); the parser learns their count. */
+ * hands (nginx's bodies with sendfile on). */
 OA_EXPORT ssize_t SSL_sendfile(SSL *ssl, int fd, off_t offset, size_t size, int flags)
 {
 	ssize_t (*real)(SSL *, int, off_t, size_t, int) = oa_real_SSL_sendfile();
@@ -1152,17 +1266,8 @@ OA_EXPORT ssize_t SSL_sendfile(SSL *ssl, int fd, off_t offset, size_t size, int 
 	ssize_t r = real(ssl, fd, offset, size, flags);
 	if (r <= 0 || !oa_hook_enter())
 		return r;
-	int saved = errno;
-	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
-	int sock = t ? session_fd(OPENSSL, ssl) : -1;
-	struct oa_fd *f = session_slot(t, OPENSSL, ssl, sock);
-	if (f) {
-		if (f->http && f->u.http.tls.session == ssl)
-			oa_http_sent_unseen(t, sock, f, (size_t)r);
-		oa_fd_unlock_slot(sock, f);
-	}
+	file_sent(OPENSSL, ssl, (size_t)r);
 	oa_hook_leave();
-	errno = saved;
 	return r;
 }
 
@@ -1445,6 +1550,61 @@ OA_EXPORT ssize_t gnutls_record_send2(gnutls_session_t session, const void *data
 	return write_hooked(
 	    &(struct tls_call){.op = SEND2, .session = session, .pad = pad, .flags = flags}, data,
 	    size, &written);
+}
+
+/* Length hiding: padded records. */
+OA_EXPORT ssize_t gnutls_record_send_range(gnutls_session_t session, const void *data, size_t size,
+					   const gnutls_range_st *range)
+{
+	ssize_t (*real)(gnutls_session_t, const void *, size_t, const gnutls_range_st *) =
+	    oa_real_gnutls_record_send_range();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!size || !range || !oa_hook_enter())
+		return real(session, data, size, range);
+	size_t written;
+	return write_hooked(
+	    &(struct tls_call){.op = SEND_RANGE, .session = session, .range = range}, data, size,
+	    &written);
+}
+
+/* A file's bytes: with kernel TLS its sendfile, else its reads and
+ * gnutls_record_send calls (through the PLT), which pass at the guard held
+ * meanwhile; either way counted, not parsed. The head the program sent
+ * before with gnutls_record_send is parsed. */
+OA_EXPORT ssize_t gnutls_record_send_file(gnutls_session_t session, int fd, off_t *offset,
+					  size_t count)
+{
+	ssize_t (*real)(gnutls_session_t, int, off_t *, size_t) = oa_real_gnutls_record_send_file();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!count || !oa_hook_enter())
+		return real(session, fd, offset, count);
+	ssize_t r = real(session, fd, offset, count);
+	if (r > 0)
+		file_sent(GNUTLS, session, (size_t)r);
+	oa_hook_leave();
+	return r;
+}
+
+/* The plaintext of a record, in a packet the program frees. */
+OA_EXPORT ssize_t gnutls_record_recv_packet(gnutls_session_t session, gnutls_packet_t *packet)
+{
+	ssize_t (*real)(gnutls_session_t, gnutls_packet_t *) = oa_real_gnutls_record_recv_packet();
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!packet || !oa_hook_enter())
+		return real(session, packet);
+	size_t n;
+	return read_hooked(
+	    &(struct tls_call){.op = RECV_PACKET, .session = session, .packet = packet}, NULL,
+	    SIZE_MAX, &n);
 }
 
 /* DTLS's: the record's sequence number goes to seq. */

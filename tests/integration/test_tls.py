@@ -21,14 +21,23 @@ self-signed certificate made here with `openssl req`:
   span, one trace; a Python client whose handshake runs inside its first
   write (do_handshake_on_connect=False) without the certificate: a
   `tls handshake` span, an error, on both ends;
+- `openssl s_server -www` (TLS 1.3) requiring a client certificate from a
+  CA the client's is not from: curl and Python read the server's alert
+  after their handshake ended, their CLIENT span an error with the alert
+  as error.type;
+  wget (GnuTLS, sending no certificate) learns it in its first write: a
+  `tls handshake` span with the alert's name; s_server's own failed
+  handshake on each;
 - the clients export over HTTPS (an untraced nginx in front of the
   receiver): the exporter's own TLS requests make no spans;
 - nginx proxying to its own HTTPS server: the upstream request's
   traceparent names nginx's CLIENT span, the caller's own rewritten;
 - tests/programs/gnutls_peer: a GnuTLS client and server moving their
-  plaintext with gnutls_record_send2 and gnutls_record_recv_seq only:
-  connect, CLIENT and SERVER spans, the traceparent line naming the CLIENT
-  span;
+  plaintext with gnutls_record_send2 and gnutls_record_recv_seq only, or
+  with a request head in three gnutls_record_send calls, or with
+  gnutls_record_send_range and gnutls_record_recv_packet and a response
+  body sent with gnutls_record_send_file: connect, CLIENT and SERVER
+  spans, the traceparent line naming the CLIENT span;
 - tests/programs/tls_peer: a request whose writes OpenSSL refuses with
   SSL_ERROR_WANT_WRITE, repeated, or takes in part (partial writes), or
   whose head ends in the CR of a write, or a small one the hooks copy with
@@ -485,12 +494,12 @@ with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10) as ra
 '''
 
 
-def www_server(workdir, receiver, port, name):
+def www_server(workdir, receiver, port, name, extra=()):
     env = traced_env(receiver, {'OTLPAUTO_HOOKS': HOOKS, 'OTEL_SERVICE_NAME': name,
                                 'OTLPAUTO_EXIT_TIMEOUT': '30s'})
     argv = [OPENSSL, 's_server', '-www', '-quiet', '-naccept', '1', '-accept',
             f'127.0.0.1:{port}', '-cert', os.path.join(workdir, 'cert.pem'),
-            '-key', os.path.join(workdir, 'key.pem')]
+            '-key', os.path.join(workdir, 'key.pem'), *extra]
     return Popen(argv, env, timeout=60)
 
 
@@ -553,6 +562,109 @@ def openssl_www(workdir):
                 'www: s_server\'s handshake, run by its first read, an error: the client\'s alert')
 
 
+def make_client_certificate(workdir):
+    """A client certificate and a CA that did not sign it."""
+    for name, subject in (('client', '/CN=client'), ('other-ca', '/CN=other CA')):
+        result = subprocess.run(
+            [OPENSSL, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+             '-keyout', os.path.join(workdir, f'{name}-key.pem'),
+             '-out', os.path.join(workdir, f'{name}.pem'), '-subj', subject],
+            capture_output=True, timeout=60, check=False)
+        check_equal(result.returncode, 0, f'openssl req makes {name}.pem')
+
+
+# A client with a certificate (argv[3], its key argv[4]).
+PY_CLIENT_CERT = '''
+import http.client, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[2])
+context.load_cert_chain(sys.argv[3], sys.argv[4])
+conn = http.client.HTTPSConnection('127.0.0.1', int(sys.argv[1]), context=context, timeout=10)
+try:
+    conn.request('GET', '/')
+    print(conn.getresponse().status)
+except ssl.SSLError as error:
+    print(error.reason)
+'''
+
+
+def client_certificate_refused(workdir):
+    """A TLS 1.3 server that requires a client certificate signed by a CA
+    the client's is not from: its verdict reaches the client after the
+    client's handshake ended. curl and Python (OpenSSL) send their
+    certificate, write their request and read the server's alert: the
+    CLIENT span is an error with the alert as error.type. wget (GnuTLS) sends none (the server
+    names a CA it has none from) and learns the alert in its first write,
+    GnuTLS having read it while it waited 61 ms for a session ticket: a
+    `tls handshake` span, an error, with the alert's name. The alert comes
+    about 40 ms after the handshake (wget's last flight waits for a delayed
+    ACK): later than the wait, under load, wget writes its request and
+    reads the alert, and its CLIENT span has the alert's name instead."""
+    make_client_certificate(workdir)
+    refusing = ['-tls1_3', '-Verify', '1', '-verify_return_error',
+                '-CAfile', os.path.join(workdir, 'other-ca.pem')]
+    certificate = [os.path.join(workdir, 'client.pem'), os.path.join(workdir, 'client-key.pem')]
+    clients = [('curl', [CURL, '-sk', '--cert', certificate[0], '--key', certificate[1]]),
+               ('python', [sys.executable, '-c', PY_CLIENT_CERT])]
+    if WGET:
+        clients.append(('wget', [WGET, '-q', '--tries=1', '--no-check-certificate',
+                                 '--certificate', os.path.join(workdir, 'client.pem'),
+                                 '--private-key', os.path.join(workdir, 'client-key.pem'),
+                                 '-O', '/dev/null']))
+    else:
+        print('skip: no wget: a GnuTLS client refused after its handshake untested')
+    results, ports = {}, {}
+    with Receiver() as receiver:
+        for name, argv in clients:
+            port = ports[name] = free_port()
+            with www_server(workdir, receiver, port, f'{name}-refusing', refusing) as server:
+                check(listening(port, server.process), f'{name}: s_server -Verify listens')
+                target = ([port, os.path.join(workdir, 'cert.pem')] + certificate
+                          if name == 'python' else [f'https://127.0.0.1:{port}/'])
+                results[name] = run_traced(argv + target, receiver,
+                                           env={'OTLPAUTO_HOOKS': HOOKS,
+                                                'OTEL_SERVICE_NAME': name}, timeout=30)
+                check_equal(server.process.wait(30), 0, f'{name}: s_server exits 0')
+        receiver.wait_for_spans(3 * len(clients), timeout=10)
+        time.sleep(0.5)
+        spans = receiver.spans
+    check_equal(len(spans), 3 * len(clients), f'refused certificates: exactly '
+                f'{3 * len(clients)} spans')
+    check_equal(results['curl'].returncode, 56, 'curl: refused after its handshake, in a read')
+    check_equal(results['python'].stdout.strip(), 'TLSV1_ALERT_UNKNOWN_CA',
+                'python: refused after its handshake, in a read')
+    for name in ('curl', 'python'):
+        mine = by_service(spans, name)
+        clients_spans = spans_where(mine, KIND_CLIENT, 'otlpauto.http')
+        check_equal((len(mine), len(clients_spans)), (2, 1), f'{name}: its connect and CLIENT span')
+        check_equal([(attr(c, 'url.full'), attr(c, 'http.response.status_code'),
+                      c['status_code'] == STATUS_ERROR, attr(c, 'error.type'))
+                     for c in clients_spans],
+                    [(f'https://127.0.0.1:{ports[name]}/', None, True, 'tlsv1 alert unknown ca')],
+                    f'{name}: the CLIENT span, an error: the server\'s alert')
+    if WGET:
+        check(results['wget'].returncode != 0, 'wget: refused')
+        wget = by_service(spans, 'wget')
+        failed = [s for s in wget if not s['name'].startswith('socket connect')]
+        port = ports['wget']
+        check_equal((len(wget), len(failed)), (2, 1), 'wget: its connect and one failure span')
+        in_read = [s for s in failed if s['kind'] == KIND_CLIENT]
+        if in_read:
+            print('note: wget wrote its request before the alert came: a CLIENT span')
+        check_equal([(s['name'], s['status_code'] == STATUS_ERROR, attr(s, 'error.type'),
+                      attr(s, 'network.peer.port')) for s in failed],
+                    [('GET' if in_read else f'tls handshake 127.0.0.1:{port}', True,
+                      'GNUTLS_A_CERTIFICATE_REQUIRED', port)],
+                    'wget: the handshake span (the CLIENT span, its request written), an error: '
+                    'the server\'s alert')
+    for name, _ in clients:
+        theirs = by_service(spans, f'{name}-refusing')
+        check_equal([(s['name'].startswith('tls handshake 127.0.0.1:'),
+                      s['status_code'] == STATUS_ERROR, attr(s, 'error.type')) for s in theirs],
+                    [(True, True, 'peer did not return a certificate' if name == 'wget'
+                      else 'self-signed certificate')],
+                    f'{name}: s_server\'s failed handshake')
+
+
 def write_retries(workdir):
     if not (builddir() / 'tests' / 'programs' / 'tls_peer').exists():
         print('skip: tls_peer not built (no libssl-dev): repeated TLS writes untested')
@@ -595,39 +707,50 @@ def write_retries(workdir):
                         f'{mode}: status codes')
 
 
+# gnutls_peer's modes: what each moves its plaintext with, and the length
+# of the answer's body.
+GNUTLS_MODES = {
+    'seq': ('gnutls_record_send2, gnutls_record_recv_seq', 2),
+    'split': ('a head in three gnutls_record_send calls', 2),
+    'packet': ('gnutls_record_send_range, gnutls_record_recv_packet, a body sent with '
+               'gnutls_record_send_file', 100000),
+}
+
+
 def gnutls_record_variants(workdir):
     if not (builddir() / 'tests' / 'programs' / 'gnutls_peer').exists():
-        print('skip: gnutls_peer not built (no libgnutls28-dev): gnutls_record_send2 untested')
+        print('skip: gnutls_peer not built (no libgnutls28-dev): GnuTLS\'s record functions '
+              'other than gnutls_record_send and _recv untested')
         return
-    with Receiver() as receiver:
-        result = run_traced([program('gnutls_peer'), os.path.join(workdir, 'cert.pem'),
-                             os.path.join(workdir, 'key.pem')], receiver,
-                            env={'OTLPAUTO_HOOKS': HOOKS}, timeout=60)
-        receiver.wait_for_spans(3, timeout=10)
-        time.sleep(0.3)
-        spans = receiver.spans
-    check(result.returncode == 0, 'gnutls_peer exits 0', result.stderr)
-    check(result.stdout.startswith('client answer HTTP/1.1 200 OK\n'), 'gnutls_peer: answer',
-          result.stdout)
-    clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
-    servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
-    check_equal((len(spans), len(clients), len(servers)), (3, 1, 1),
-                'gnutls_peer: connect, CLIENT and SERVER spans')
-    if len(clients) == 1 and len(servers) == 1:
+    for mode, (what, body_len) in GNUTLS_MODES.items():
+        with Receiver() as receiver:
+            result = run_traced([program('gnutls_peer'), os.path.join(workdir, 'cert.pem'),
+                                 os.path.join(workdir, 'key.pem'), mode], receiver,
+                                env={'OTLPAUTO_HOOKS': HOOKS}, timeout=60)
+            receiver.wait_for_spans(3, timeout=10)
+            time.sleep(0.3)
+            spans = receiver.spans
+        check(result.returncode == 0, f'gnutls_peer {mode}: exits 0', result.stderr)
+        check(result.stdout.startswith(f'client answer HTTP/1.1 200 OK\nclient body {body_len}\n'),
+              f'gnutls_peer {mode}: answer', result.stdout)
+        clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+        servers = spans_where(spans, KIND_SERVER, 'otlpauto.http')
+        check_equal((len(spans), len(clients), len(servers)), (3, 1, 1),
+                    f'gnutls_peer {mode} ({what}): connect, CLIENT and SERVER spans')
+        if len(clients) != 1 or len(servers) != 1:
+            continue
         client, server = clients[0], servers[0]
         check_equal([line for line in result.stdout.splitlines()
                      if line.lower().startswith('server head traceparent')],
                     [f'server head traceparent: 00-{client["trace_id"]}-{client["span_id"]}-01'],
-                    'gnutls_peer: one traceparent line (gnutls_record_send2), naming the CLIENT '
-                    'span')
+                    f'gnutls_peer {mode}: one traceparent line, naming the CLIENT span')
         check_equal((server['trace_id'], server['parent_span_id'], attr(server, 'url.path'),
                      attr(server, 'url.scheme'), attr(server, 'http.response.status_code')),
-                    (client['trace_id'], client['span_id'], '/seq', 'https', 200),
-                    'gnutls_peer: the SERVER span (gnutls_record_recv_seq), the CLIENT span\'s '
-                    'child')
+                    (client['trace_id'], client['span_id'], f'/{mode}', 'https', 200),
+                    f'gnutls_peer {mode}: the SERVER span, the CLIENT span\'s child')
         check_equal((attr(client, 'http.response.status_code'),
                      attr(client, 'tls.protocol.version')), (200, '1.3'),
-                    'gnutls_peer: the CLIENT span read its answer (gnutls_record_recv_seq)')
+                    f'gnutls_peer {mode}: the CLIENT span read its answer')
 
 
 def test():
@@ -646,6 +769,7 @@ def test():
         reverse_proxy(workdir)
         openssl_server(workdir)
         openssl_www(workdir)
+        client_certificate_refused(workdir)
         write_retries(workdir)
         gnutls_record_variants(workdir)
     finally:
