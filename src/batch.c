@@ -9,6 +9,7 @@
 #include "addr_text.h"
 #include "copy.h"
 #include "ids.h"
+#include "mem.h"
 #include "utf8.h"
 
 /* The well-known attribute keys' names, with their lengths. */
@@ -88,7 +89,7 @@ static char *arena_alloc(struct oa_batch *b, size_t n)
 						      : ARENA_CHUNK;
 		if (size < n)
 			size = n;
-		struct arena_chunk *fresh = malloc(sizeof *fresh + size);
+		struct arena_chunk *fresh = oa_malloc(sizeof *fresh + size);
 		if (!fresh)
 			return NULL;
 		fresh->size = size;
@@ -148,7 +149,7 @@ static bool grow(void **array, size_t *cap, size_t need, size_t elem)
 	size_t cap2 = *cap ? *cap * 2 : ARRAY_FIRST_CAP;
 	while (cap2 < need)
 		cap2 *= 2;
-	void *p = realloc(*array, cap2 * elem);
+	void *p = oa_realloc(*array, cap2 * elem);
 	if (!p)
 		return false;
 	*array = p;
@@ -159,7 +160,7 @@ static bool grow(void **array, size_t *cap, size_t need, size_t elem)
 struct oa_batch *oa_batch_create(const struct oa_config *cfg, struct oa_symbols *syms,
 				 oa_ticks_to_unix_fn to_unix)
 {
-	struct oa_batch *b = calloc(1, sizeof *b);
+	struct oa_batch *b = oa_calloc(1, sizeof *b);
 	if (!b)
 		return NULL;
 	b->cfg = cfg;
@@ -197,7 +198,7 @@ void oa_batch_reset(struct oa_batch *b)
 		struct arena_chunk *rest = c->next;
 		while (rest) {
 			struct arena_chunk *next = rest->next;
-			free(rest);
+			oa_free(rest);
 			rest = next;
 		}
 		c->next = NULL;
@@ -211,13 +212,13 @@ void oa_batch_destroy(struct oa_batch *b)
 	if (!b)
 		return;
 	oa_batch_reset(b);
-	free(b->chunks);
-	free(b->spans);
-	free(b->attrs);
-	free(b->events);
-	free(b->links);
-	free(b->by_scope);
-	free(b);
+	oa_free(b->chunks);
+	oa_free(b->spans);
+	oa_free(b->attrs);
+	oa_free(b->events);
+	oa_free(b->links);
+	oa_free(b->by_scope);
+	oa_free(b);
 }
 
 size_t oa_batch_count(const struct oa_batch *b)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem.h"
+
 struct oa_buf {
 	char *data;
 	size_t len;
@@ -21,7 +23,7 @@ static inline bool oa_buf_reserve(struct oa_buf *b, size_t more)
 	size_t cap = b->cap ? b->cap : 4096;
 	while (cap < b->len + more)
 		cap *= 2;
-	char *data = realloc(b->data, cap);
+	char *data = oa_realloc(b->data, cap);
 	if (!data)
 		return false;
 	b->data = data;
@@ -40,7 +42,7 @@ static inline bool oa_buf_append(struct oa_buf *b, const void *p, size_t n)
 
 static inline void oa_buf_free(struct oa_buf *b)
 {
-	free(b->data);
+	oa_free(b->data);
 	*b = (struct oa_buf){0};
 }
 

@@ -18,6 +18,7 @@
 #include "batch.h"
 #include "clock.h"
 #include "log.h"
+#include "mem.h"
 #include "metrics_export.h"
 #include "parcel.h"
 #include "relay.h"
@@ -206,7 +207,9 @@ static void exporter_state_setup(void)
 	if (oa_rt.cfg.exporter == OA_EXPORTER_NONE)
 		return;
 	xs.resource = oa_process_resource(&oa_rt.cfg);
-	if (!xs.syms)
+	/* Not from a signal handler: its tables are read by libelf, which
+	 * allocates (function spans are then named by address). */
+	if (!xs.syms && !oa_mem_signal_safe())
 		xs.syms = oa_symbols_create();
 	if (!xs.batch)
 		xs.batch = oa_batch_create(&oa_rt.cfg, xs.syms, oa_clock_to_unix_ns);
@@ -462,7 +465,16 @@ static bool export_inline(uint64_t deadline_ns)
 	if (!__atomic_compare_exchange_n(&ex.state, &state, EXPORTER_STARTING, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;
-	borrow_work();
+	if (oa_mem_signal_safe()) {
+		/* From a signal handler: never wait for a lock. */
+		if (pthread_mutex_trylock(&ex.working) != 0) {
+			__atomic_store_n(&ex.state, EXPORTER_STOPPED, __ATOMIC_RELEASE);
+			return false;
+		}
+		__atomic_store_n(&ex.borrowed, true, __ATOMIC_RELEASE);
+	} else {
+		borrow_work();
+	}
 	uint8_t was_internal = oa_tls.internal;
 	oa_tls.internal = 1;
 	exporter_state_setup();
@@ -611,7 +623,7 @@ static uint64_t exit_margin_ns(uint64_t timeout_ns)
 	return tenth < 50000000u ? tenth : 50000000u;
 }
 
-void oa_exporter_exit_flush(uint64_t timeout_ns, bool async)
+void oa_exporter_exit_flush(uint64_t timeout_ns, bool async, bool interrupted_hook)
 {
 	uint64_t now = oa_mono_ns();
 	uint64_t deadline = timeout_ns < UINT64_MAX - now ? now + timeout_ns : UINT64_MAX;
@@ -619,8 +631,13 @@ void oa_exporter_exit_flush(uint64_t timeout_ns, bool async)
 	if (__atomic_load_n(&ex.state, __ATOMIC_ACQUIRE) == EXPORTER_STOPPED) {
 		if (oa_rings_empty() && oa_parcels_bytes() == 0 && oa_metric_parcels_bytes() == 0)
 			return;
-		/* A relay client, the file, the console: sent from here. */
-		if (!async && exports_inline() && export_inline(deadline - margin))
+		/* A relay client, the file, the console: sent from here; from a
+		 * signal handler too (a command of a traced script killed by
+		 * one), on memory mapped for it (malloc may hold its lock in the
+		 * interrupted code), unless the signal came inside our code. */
+		if (exports_inline() &&
+		    (!async || (!interrupted_hook && oa_mem_signal_safe_begin())) &&
+		    export_inline(deadline - margin))
 			return;
 		/* No exporter thread yet (no span was committed before, in this
 		 * process or since the fork): a signal handler or _exit cannot

@@ -360,7 +360,7 @@ static void process_exit(bool async)
 	uint64_t deadline = oa_mono_ns() + oa_rt.cfg.exit_timeout_ns;
 	/* What other processes of the tree relayed through us goes out too. */
 	oa_relay_host_drain(deadline, true);
-	oa_exporter_exit_flush(oa_rt.cfg.exit_timeout_ns, async);
+	oa_exporter_exit_flush(oa_rt.cfg.exit_timeout_ns, async, in_hook);
 	oa_relay_report(true, async, deadline);
 	oa_exporter_shutdown_summary();
 	oa_tls.guard--;
@@ -397,7 +397,7 @@ static void relay_finish(uint32_t timeout_ms, struct oa_relay_totals *totals)
 	oa_tls.guard++;
 	uint64_t timeout_ns = (uint64_t)timeout_ms * 1000000u;
 	oa_relay_host_drain(oa_mono_ns() + timeout_ns, true);
-	oa_exporter_exit_flush(timeout_ns, false);
+	oa_exporter_exit_flush(timeout_ns, false, false);
 	oa_relay_host_totals(totals);
 	oa_sink_parcel_totals(&totals->exported, &totals->failed);
 	oa_tls.guard--;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "mem.h"
 
 const struct oa_metric_info oa_metric_info[OA_METRIC_COUNT] = {
     [OA_METRIC_HTTP_SERVER_DURATION] =
@@ -369,9 +370,9 @@ void oa_metrics_collect(struct oa_metric_cell *totals, uint32_t n)
 	if (!tab.slots)
 		return;
 	if (!tab.retired)
-		tab.retired = calloc(tab.ids_max, sizeof *tab.retired);
+		tab.retired = oa_calloc(tab.ids_max, sizeof *tab.retired);
 	if (!tab.canonical)
-		tab.canonical = calloc(tab.ids_max, sizeof *tab.canonical);
+		tab.canonical = oa_calloc(tab.ids_max, sizeof *tab.canonical);
 	int saved = errno;
 	struct region *prev = NULL;
 	struct region *r = __atomic_load_n(&tab.regions, __ATOMIC_ACQUIRE);

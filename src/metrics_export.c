@@ -14,6 +14,7 @@
 #include "encode_metrics.h"
 #include "filesink.h"
 #include "log.h"
+#include "mem.h"
 #include "metrics.h"
 #include "parcel.h"
 #include "relay.h"
@@ -85,15 +86,15 @@ static bool reserve(uint32_t n)
 	uint32_t capacity = ms.capacity ? ms.capacity : 16;
 	while (capacity < n)
 		capacity *= 2;
-	struct oa_metric_cell *totals = realloc(ms.totals, capacity * sizeof *totals);
+	struct oa_metric_cell *totals = oa_realloc(ms.totals, capacity * sizeof *totals);
 	if (totals)
 		ms.totals = totals;
-	struct oa_metric_cell *exported = realloc(ms.exported, capacity * sizeof *exported);
+	struct oa_metric_cell *exported = oa_realloc(ms.exported, capacity * sizeof *exported);
 	if (exported) {
 		memset(exported + ms.capacity, 0, (capacity - ms.capacity) * sizeof *exported);
 		ms.exported = exported;
 	}
-	struct oa_metric_point *points = realloc(ms.points, capacity * sizeof *points);
+	struct oa_metric_point *points = oa_realloc(ms.points, capacity * sizeof *points);
 	if (points)
 		ms.points = points;
 	if (!totals || !exported || !points)

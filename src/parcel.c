@@ -1,4 +1,5 @@
 #include "parcel.h"
+#include "mem.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ static struct queue metrics = {PTHREAD_MUTEX_INITIALIZER, NULL, &metrics.head, 0
 
 struct oa_parcel *oa_parcel_new(uint32_t len, uint32_t spans, uint8_t format)
 {
-	struct oa_parcel *p = malloc(sizeof *p + len);
+	struct oa_parcel *p = oa_malloc(sizeof *p + len);
 	if (p) {
 		p->next = NULL;
 		p->len = len;
@@ -26,7 +27,7 @@ struct oa_parcel *oa_parcel_new(uint32_t len, uint32_t spans, uint8_t format)
 
 void oa_parcel_free(struct oa_parcel *p)
 {
-	free(p);
+	oa_free(p);
 }
 
 static void push(struct queue *q, struct oa_parcel *p)

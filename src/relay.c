@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "fdguard.h"
 #include "log.h"
+#include "mem.h"
 #include "parcel.h"
 #include "runtime.h"
 #include "sys.h"
@@ -234,7 +235,10 @@ bool oa_relay_connected(void)
 bool oa_relay_send(enum oa_relay_frame type, const void *payload, uint32_t len, uint32_t spans,
 		   uint8_t format, uint64_t deadline_ns)
 {
-	pthread_mutex_lock(&client.lock);
+	/* From a signal handler (mem.h), no lock is waited for. */
+	if (oa_mem_signal_safe() ? pthread_mutex_trylock(&client.lock) != 0
+				 : pthread_mutex_lock(&client.lock) != 0)
+		return false;
 	bool ok = send_frame_locked(type, payload, len, spans, format, deadline_ns);
 	pthread_mutex_unlock(&client.lock);
 	return ok;
@@ -323,7 +327,7 @@ static void close_conn(struct conn **link)
 	oa_parcel_free(c->parcel);
 	syscall(SYS_epoll_ctl, host.epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
 	drop_fd(&c->fd);
-	free(c);
+	oa_free(c);
 }
 
 static void frame_done(struct conn *c)
@@ -438,7 +442,7 @@ static void accept_all(void)
 			sys_close(fd);
 			continue;
 		}
-		struct conn *c = calloc(1, sizeof *c);
+		struct conn *c = oa_calloc(1, sizeof *c);
 		if (!c) {
 			sys_close(fd);
 			continue;
@@ -677,7 +681,7 @@ bool oa_relay_host_adopt(const char *value)
 		 sa.sun_path + 1);
 	while (*end == ',') {
 		long c_fd = strtol(end + 1, &end, 10);
-		struct conn *c = c_fd >= 0 && c_fd <= INT_MAX ? calloc(1, sizeof *c) : NULL;
+		struct conn *c = c_fd >= 0 && c_fd <= INT_MAX ? oa_calloc(1, sizeof *c) : NULL;
 		if (!c)
 			continue;
 		c->fd = oa_fd_own((int)c_fd);

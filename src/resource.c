@@ -12,13 +12,14 @@
 
 #include "fdguard.h"
 #include "http_parse.h"
+#include "mem.h"
 #include "resource.h"
 #include "self.h"
 #include "utf8.h"
 
 static char *text_copy(const char *s, size_t len)
 {
-	char *out = malloc(3 * len + 1);
+	char *out = oa_malloc(3 * len + 1);
 	if (!out)
 		return NULL;
 	size_t n = oa_utf8_sanitize(s, len, out);
@@ -118,12 +119,12 @@ size_t oa_redact_command_arg(const char *arg, size_t len, enum oa_redact_query q
 /* An argument as recorded: credentials redacted, valid UTF-8. */
 static char *recorded_arg(const char *arg, size_t len, enum oa_redact_query query_mode)
 {
-	char *redacted = malloc(OA_REDACTED_ARG_MAX(len));
+	char *redacted = oa_malloc(OA_REDACTED_ARG_MAX(len));
 	if (!redacted)
 		return NULL;
 	size_t n = oa_redact_command_arg(arg, len, query_mode, redacted);
 	char *out = text_copy(redacted, n);
-	free(redacted);
+	oa_free(redacted);
 	return out;
 }
 
@@ -151,19 +152,19 @@ static void read_command_args(struct oa_resource *r, enum oa_redact_query query_
 	char *read = NULL;
 	const char *buf = oa_self_cmdline(&n);
 	if (!buf) {
-		read = malloc(CMDLINE_MAX);
+		read = oa_malloc(CMDLINE_MAX);
 		ssize_t got = read ? oa_fd_read_file("/proc/self/cmdline", read, CMDLINE_MAX) : -1;
 		n = got > 0 ? (size_t)got : 0;
 		buf = read;
 	}
 	size_t count = n ? oa_cmdline_arg_count(buf, n) : 0;
-	r->args = count ? calloc(count, sizeof *r->args) : NULL;
+	r->args = count ? oa_calloc(count, sizeof *r->args) : NULL;
 	for (size_t off = 0; r->args && off < n && r->n_args < count;) {
 		size_t len = strnlen(buf + off, n - off);
 		r->args[r->n_args++] = own(recorded_arg(buf + off, len, query_mode));
 		off += len + 1;
 	}
-	free(read);
+	oa_free(read);
 }
 
 static struct oa_attr *find(struct oa_resource *r, const char *key)
@@ -180,9 +181,9 @@ static struct oa_attr *add(struct oa_resource *r, const char *key)
 	struct oa_attr *a = find(r, key);
 	if (!a) {
 		a = &r->attrs[r->n_attrs++];
-		a->key = (struct oa_str){strdup(key), (uint32_t)strlen(key)};
+		a->key = (struct oa_str){oa_strdup(key), (uint32_t)strlen(key)};
 	} else if (a->type == OA_VALUE_STRING) {
-		free((char *)a->v.s.ptr);
+		oa_free((char *)a->v.s.ptr);
 	}
 	return a;
 }
@@ -198,7 +199,7 @@ void oa_resource_build(struct oa_resource *r, const struct oa_config *cfg)
 {
 	memset(r, 0, sizeof *r);
 	size_t cap = 10 + cfg->resource_attributes.n;
-	r->attrs = calloc(cap, sizeof *r->attrs);
+	r->attrs = oa_calloc(cap, sizeof *r->attrs);
 	if (!r->attrs)
 		return;
 
@@ -215,17 +216,17 @@ void oa_resource_build(struct oa_resource *r, const struct oa_config *cfg)
 	} else if (!find(r, "service.name")) {
 		static const char prefix[] = "unknown_service:";
 		size_t len = strlen(exe_name);
-		char *name = malloc(sizeof prefix + len);
+		char *name = oa_malloc(sizeof prefix + len);
 		if (name) {
 			memcpy(name, prefix, sizeof prefix - 1);
 			memcpy(name + sizeof prefix - 1, exe_name, len + 1);
 			set_str(r, "service.name", text_copy(name, sizeof prefix - 1 + len));
-			free(name);
+			oa_free(name);
 		}
 	}
-	set_str(r, "telemetry.sdk.name", strdup("otlpauto"));
-	set_str(r, "telemetry.sdk.language", strdup("c"));
-	set_str(r, "telemetry.sdk.version", strdup(OTLPAUTO_VERSION));
+	set_str(r, "telemetry.sdk.name", oa_strdup("otlpauto"));
+	set_str(r, "telemetry.sdk.language", oa_strdup("c"));
+	set_str(r, "telemetry.sdk.version", oa_strdup(OTLPAUTO_VERSION));
 	struct oa_attr *pid = add(r, "process.pid");
 	pid->type = OA_VALUE_INT;
 	pid->v.i = getpid();
@@ -273,13 +274,13 @@ void oa_process_resource_atfork_child(bool consistent)
 void oa_resource_free(struct oa_resource *r)
 {
 	for (size_t i = 0; i < r->n_attrs; i++) {
-		free((char *)r->attrs[i].key.ptr);
+		oa_free((char *)r->attrs[i].key.ptr);
 		if (r->attrs[i].type == OA_VALUE_STRING)
-			free((char *)r->attrs[i].v.s.ptr);
+			oa_free((char *)r->attrs[i].v.s.ptr);
 	}
 	for (size_t i = 0; i < r->n_args; i++)
-		free((char *)r->args[i].ptr);
-	free(r->attrs);
-	free(r->args);
+		oa_free((char *)r->args[i].ptr);
+	oa_free(r->attrs);
+	oa_free(r->args);
 	memset(r, 0, sizeof *r);
 }

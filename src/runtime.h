@@ -293,8 +293,11 @@ void oa_exporter_adopt_handoff(const char *value);
 /* The final flush: exports what is queued and counts what it cannot send as
  * OA_DROP_UNSENT_AT_EXIT, returning within timeout_ns. async: from a signal
  * handler or _exit, where only async-signal-safe calls may be made (the
- * exporter thread is not started then). */
-void oa_exporter_exit_flush(uint64_t timeout_ns, bool async);
+ * exporter thread is not started then; without one, a relay client or the
+ * file exports here on memory of its own, src/mem.h, unless
+ * `interrupted_hook`: the signal came inside our code, whose state may be
+ * half updated). */
+void oa_exporter_exit_flush(uint64_t timeout_ns, bool async, bool interrupted_hook);
 void oa_exporter_atfork_prepare(void);
 void oa_exporter_atfork_parent(void);
 void oa_exporter_atfork_child(void);

@@ -26,6 +26,7 @@
 
 #include "dynlib.h"
 #include "fdguard.h"
+#include "mem.h"
 
 /* libelf is opened at the first symbol table read, not linked. */
 #define LIBELF_FUNCTIONS(X)                                                                        \
@@ -102,7 +103,7 @@ static char *alloc_string(struct oa_symbols *syms, size_t size)
 	struct string_chunk *chunk = syms->strings;
 	if (!chunk || chunk->cap - chunk->used < size) {
 		size_t cap = size > STRING_CHUNK_SIZE ? size : STRING_CHUNK_SIZE;
-		chunk = malloc(sizeof(*chunk) + cap);
+		chunk = oa_malloc(sizeof(*chunk) + cap);
 		if (!chunk)
 			return NULL;
 		chunk->used = 0;
@@ -192,7 +193,7 @@ static const char *display_name(struct oa_symbols *syms, struct function *fn)
 		fn->display = store_string(syms, demangled, strlen(demangled));
 	else if (status == -2) /* not a valid mangled name: keep it as it is */
 		fn->display = fn->name;
-	free(demangled);
+	free(demangled); /* the C library's: __cxa_demangle allocated it */
 	return fn->display ? fn->display : fn->name;
 }
 
@@ -243,18 +244,18 @@ static int collect_object(struct dl_phdr_info *info, size_t size, void *data)
 
 	if (scan->count == scan->cap) {
 		size_t cap = scan->cap ? scan->cap * 2 : 32;
-		struct loaded_object *objects = realloc(scan->objects, cap * sizeof(*objects));
+		struct loaded_object *objects = oa_realloc(scan->objects, cap * sizeof(*objects));
 		if (!objects)
 			goto out_of_memory;
 		scan->objects = objects;
 		scan->cap = cap;
 	}
 	struct loaded_object *obj = &scan->objects[scan->count];
-	obj->path = strdup(name);
-	obj->exec = malloc(exec_count * sizeof(*obj->exec));
+	obj->path = oa_strdup(name);
+	obj->exec = oa_malloc(exec_count * sizeof(*obj->exec));
 	if (!obj->path || !obj->exec) {
-		free(obj->path);
-		free(obj->exec);
+		oa_free(obj->path);
+		oa_free(obj->exec);
 		goto out_of_memory;
 	}
 	obj->main_program = main_program;
@@ -278,10 +279,10 @@ out_of_memory:
 static void free_scan(struct scan *scan)
 {
 	for (size_t i = 0; i < scan->count; i++) {
-		free(scan->objects[i].path);
-		free(scan->objects[i].exec);
+		oa_free(scan->objects[i].path);
+		oa_free(scan->objects[i].exec);
 	}
-	free(scan->objects);
+	oa_free(scan->objects);
 }
 
 /* Symbols from one table, before duplicates at one address are merged. */
@@ -370,7 +371,7 @@ static void read_functions_from(struct oa_symbols *syms, struct object *obj, Elf
 	if (!data || shdr.sh_entsize == 0)
 		return;
 	size_t symbol_count = shdr.sh_size / shdr.sh_entsize;
-	struct candidate *candidates = malloc(symbol_count * sizeof(*candidates));
+	struct candidate *candidates = oa_malloc(symbol_count * sizeof(*candidates));
 	if (!candidates)
 		return;
 	size_t candidate_count = 0;
@@ -394,7 +395,7 @@ static void read_functions_from(struct oa_symbols *syms, struct object *obj, Elf
 	qsort(candidates, candidate_count, sizeof(*candidates), compare_candidates);
 
 	struct function *functions =
-	    malloc((candidate_count ? candidate_count : 1) * sizeof(*functions));
+	    oa_malloc((candidate_count ? candidate_count : 1) * sizeof(*functions));
 	if (!functions)
 		goto done;
 	size_t count = 0;
@@ -423,7 +424,7 @@ static void read_functions_from(struct oa_symbols *syms, struct object *obj, Elf
 	obj->functions = functions;
 	obj->function_count = count;
 done:
-	free(candidates);
+	oa_free(candidates);
 }
 
 /* Once per object; the file must still be the one the loader mapped. */
@@ -474,7 +475,7 @@ static bool add_object(struct oa_symbols *syms, struct loaded_object *loaded, co
 {
 	if (syms->object_count == syms->object_cap) {
 		size_t cap = syms->object_cap ? syms->object_cap * 2 : 32;
-		struct object *objects = realloc(syms->objects, cap * sizeof(*objects));
+		struct object *objects = oa_realloc(syms->objects, cap * sizeof(*objects));
 		if (!objects)
 			return false;
 		syms->objects = objects;
@@ -551,12 +552,12 @@ void oa_symbols_refresh(struct oa_symbols *syms)
 
 struct oa_symbols *oa_symbols_create(void)
 {
-	struct oa_symbols *syms = calloc(1, sizeof(*syms));
+	struct oa_symbols *syms = oa_calloc(1, sizeof(*syms));
 	if (!syms)
 		return NULL;
-	syms->cache = calloc(CACHE_INITIAL_SLOTS, sizeof(*syms->cache));
+	syms->cache = oa_calloc(CACHE_INITIAL_SLOTS, sizeof(*syms->cache));
 	if (!syms->cache) {
-		free(syms);
+		oa_free(syms);
 		return NULL;
 	}
 	syms->cache_mask = CACHE_INITIAL_SLOTS - 1;
@@ -570,16 +571,16 @@ void oa_symbols_destroy(struct oa_symbols *syms)
 	if (!syms)
 		return;
 	for (size_t i = 0; i < syms->object_count; i++) {
-		free(syms->objects[i].exec);
-		free(syms->objects[i].functions);
+		oa_free(syms->objects[i].exec);
+		oa_free(syms->objects[i].functions);
 	}
-	free(syms->objects);
-	free(syms->cache);
+	oa_free(syms->objects);
+	oa_free(syms->cache);
 	for (struct string_chunk *chunk = syms->strings, *next; chunk; chunk = next) {
 		next = chunk->next;
-		free(chunk);
+		oa_free(chunk);
 	}
-	free(syms);
+	oa_free(syms);
 }
 
 static bool object_contains(const struct object *obj, uintptr_t addr)
@@ -653,7 +654,7 @@ static size_t cache_slot(const struct oa_symbols *syms, uintptr_t addr)
 static void grow_cache(struct oa_symbols *syms)
 {
 	size_t slots = (syms->cache_mask + 1) * 2;
-	struct cache_entry *old = syms->cache, *cache = calloc(slots, sizeof(*cache));
+	struct cache_entry *old = syms->cache, *cache = oa_calloc(slots, sizeof(*cache));
 	if (!cache)
 		return; /* probing still works, only slower */
 	size_t old_slots = syms->cache_mask + 1;
@@ -662,7 +663,7 @@ static void grow_cache(struct oa_symbols *syms)
 	for (size_t i = 0; i < old_slots; i++)
 		if (old[i].addr)
 			syms->cache[cache_slot(syms, old[i].addr)] = old[i];
-	free(old);
+	oa_free(old);
 }
 
 static void cache_insert(struct oa_symbols *syms, uintptr_t addr, const char *name, size_t len)
@@ -687,6 +688,8 @@ const char *oa_symbols_name(struct oa_symbols *syms, uintptr_t addr, size_t *len
 		if (entry->addr == addr) {
 			name = entry->name;
 			name_len = entry->len;
+		} else if (oa_mem_signal_safe()) {
+			return NULL; /* libelf allocates: named by address */
 		} else {
 			name = resolve(syms, addr, &name_len);
 			if (name) {

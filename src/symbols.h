@@ -13,7 +13,9 @@ struct oa_symbols;
 struct oa_symbols *oa_symbols_create(void);
 void oa_symbols_destroy(struct oa_symbols *syms);
 /* The name of the function that contains addr, C++ demangled; when none is
- * known, "0x<offset>@<object basename>" (or "0x<addr>" outside any object).
+ * known, "0x<offset>@<object basename>" (or "0x<addr>" outside any object);
+ * NULL from a signal handler's export (mem.h) for an address not looked up
+ * before: the tables are read by libelf, which allocates.
  * The string stays valid until oa_symbols_destroy. Results are cached per
  * address; a miss on an address outside every known object rescans the
  * loaded objects once (it may have been dlopen'd since). */

@@ -209,6 +209,45 @@ def test_signal_in_malloc(runs):
           problems[:3])
 
 
+def test_signal_in_malloc_relayed(runs):
+    """The same program as a relay client (`otlpauto run` hosts the relay):
+    no exporter thread, so the handler encodes and sends itself, on memory
+    of its own, even when the signal came inside malloc. It dies of SIGTERM
+    at once every time and its three spans arrive (main and alloc_loop named
+    by address: no symbol table is read there)."""
+    what = f'SIGTERM inside malloc, relayed, {runs} runs'
+    outcomes = collections.Counter()
+    problems = []
+    with Receiver() as receiver:
+        for run in range(runs):
+            env = {k: v for k, v in os.environ.items() if not k.startswith('OTEL_')}
+            env.update({**DEBUG, 'OTLPAUTO_FUNCTION_THRESHOLD': '50ms'})
+            host = subprocess.Popen([os.environ['OTLPAUTO_CLI'], 'run', '--endpoint',
+                                     receiver.url, '--', program('exits'), 'alloc-loop'],
+                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True)
+            ready = host.stdout.readline().decode().strip()
+            time.sleep(0.1)
+            with open(f'/proc/{host.pid}/task/{host.pid}/children', encoding='ascii') as f:
+                traced = [int(pid) for pid in f.read().split()]
+            for pid in traced:
+                os.kill(pid, signal.SIGTERM)
+            _, err, in_time = finish(host, timeout=5)
+            spans = receiver.wait_for_spans(3 * (run + 1), timeout=5)
+            outcome = ('hung' if not in_time else host.returncode, len(traced))
+            outcomes[outcome] += 1
+            if ready != 'ready' or outcome != (-signal.SIGTERM, 1):
+                problems.append((ready, outcome, err[-300:]))
+        spans = receiver.wait_for_spans(3 * runs + 1, timeout=0.5)
+    print(f'# {what}: {dict(outcomes)}', flush=True)
+    check(not problems, f'{what}: the program dies of SIGTERM at once', problems[:3])
+    process_spans = [s for s in spans if s['name'] == 'exits']
+    check_equal((len(spans), len(process_spans)), (3 * runs, runs),
+                f'{what}: main, alloc_loop and the process span of every run')
+    check_equal({(s['status_code'], s['attributes'].get('error.type')) for s in process_spans},
+                {(2, 'SIGTERM')}, f'{what}: each process span in error, SIGTERM')
+
+
 def test_ended_after_exit():
     """main exits while a worker's call is open; the call ends during the
     exit flush (the collector never answers): counted, not queued."""
@@ -266,6 +305,7 @@ def test():
     test_second_signal(signal.SIGTERM, signal.SIGTERM)
     test_second_signal(None, signal.SIGINT)
     test_signal_in_malloc(16)
+    test_signal_in_malloc_relayed(8)
     test_ended_after_exit()
     test_errno_after_unwound_frames()
     test_destructor_spans()

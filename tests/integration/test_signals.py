@@ -218,6 +218,35 @@ def test_sigpipe_spans():
     check_holds('writer | head -1: whole tree', assert_tree_whole, spans)
 
 
+def test_killed_commands_of_a_script():
+    """A traced shell hosts the relay; its commands send through it and have
+    no exporter thread: one killed by SIGTERM, and `yes` cut off by `head -1`,
+    send their process spans from the signal handler (on memory of their
+    own: malloc may hold its lock where the signal came), in error with the
+    signal's name. Before, each was counted as unsent at exit, and lost."""
+    script = 'sleep 30 & p=$!; sleep 0.3; kill $p; wait; yes | head -1'
+    with Receiver() as receiver:
+        env = traced_env(receiver)
+        result = subprocess.run(['bash', '-c', script], env=env, capture_output=True, timeout=60)
+        spans = receiver.wait_for_spans(9, timeout=10)
+        spans = receiver.wait_for_spans(10, timeout=0.5)
+    check_equal((result.returncode, result.stdout), (0, b'y\n'), 'killed commands: the script')
+    check_equal(collections.Counter(s['name'] for s in spans),
+                {'bash': 1, 'exec sleep': 2, 'sleep': 2, 'exec yes': 1, 'yes': 1, 'exec head': 1,
+                 'head': 1}, 'killed commands: every process span, once')
+    killed = sorted((s['status_code'], s['attributes'].get('error.type'))
+                    for s in spans if s['name'] in ('sleep', 'yes'))
+    check_equal(killed, [(0, None), (2, 'SIGPIPE'), (2, 'SIGTERM')],
+                'killed commands: in error with the signal\'s name')
+    check_equal(parent_pairs(spans).get(('sleep', 'exec sleep')), 2,
+                'killed commands: under their exec spans')
+    check_holds('killed commands: whole tree', assert_tree_whole, spans)
+    lost = [s for s in map(spans_summary, result.stderr.decode().splitlines()) if s]
+    check(lost and all(sum(v for k, v in s.items() if k not in ('exported', 'sampled_out')) == 0
+                       for s in lost),
+          'killed commands: nothing counted as lost', result.stderr.decode()[-800:])
+
+
 def test_own_handler():
     with Receiver() as receiver:
         process, ready = start(receiver, 'own-handler')
@@ -251,6 +280,7 @@ def test():
     test_fault_not_flushed()
     test_sigpipe_yes_head()
     test_sigpipe_spans()
+    test_killed_commands_of_a_script()
     test_own_handler()
     test_disposition_seen_by_program()
 
