@@ -430,7 +430,7 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	/* A relay this process hosts: what its clients sent so far goes out
 	 * with ours; the relay itself goes on in the next image, or ends with
 	 * this one if that will not run the shim. */
-	oa_relay_host_drain(deadline, true);
+	oa_relay_host_drain(deadline);
 	char relay_host[sizeof OA_RELAY_HOST_ENV + 256] = "";
 	bool host_kept =
 	    follows && oa_relay_host_keep_across_exec(relay_host, sizeof relay_host, deadline);
