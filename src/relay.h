@@ -117,7 +117,8 @@ const char *oa_relay_for_child(char *buf, size_t size, bool own_ok);
  * clients sent tentatively is taken as committed, since the relay may end
  * with this image: those clients are most likely in an exec that succeeds. */
 void oa_relay_host_drain(uint64_t deadline_ns);
-/* Host, before its final flush: ends the relay. Refuses every connect and
+/* Host, before its final flush (its exit, or an exec of a program that will
+ * not run the shim): ends the relay. Refuses every connect and
  * every later frame (those clients export by themselves), then reads what
  * clients wrote before, to its end, and commits it; waits until deadline_ns
  * (at least a few milliseconds: the reading is bounded). Children started

@@ -293,12 +293,13 @@ NOINLINE static int run_vfork_big(long mb, const char *how)
 	return 0;
 }
 
-/* ---- relay-exit BURST GAP_MS: the parent, which hosts the relay, exits
- * while its child sends through it. The child makes BURST leaf spans every
- * GAP_MS (its exporter sends them as it goes: OTEL_BSP_SCHEDULE_DELAY)
- * until the parent is gone, then 5 bursts more, and prints "child leaves
- * N". The parent returns 50 ms after the child's first burst. Spans: main,
- * run_relay_exit, relay_sender, N x leaf. */
+/* ---- relay-exit BURST GAP_MS [exec]: the parent, which hosts the relay,
+ * exits while its child sends through it. The child makes BURST leaf spans
+ * every GAP_MS (its exporter sends them as it goes:
+ * OTEL_BSP_SCHEDULE_DELAY) until the parent is gone, then 5 bursts more,
+ * and prints "child leaves N". The parent returns 50 ms after the child's
+ * first burst, or with `exec` execs /bin/true, LD_PRELOAD removed. Spans:
+ * main, run_relay_exit, relay_sender, N x leaf (and "exec true"). */
 NOINLINE static void relay_sender(pid_t parent, int started_fd, int burst, long gap_ms)
 {
 	unsigned long made = 0;
@@ -313,7 +314,7 @@ NOINLINE static void relay_sender(pid_t parent, int started_fd, int burst, long 
 	printf("child leaves %lu\n", made);
 }
 
-NOINLINE static int run_relay_exit(int burst, long gap_ms)
+NOINLINE static int run_relay_exit(int burst, long gap_ms, bool exec_after)
 {
 	int started[2];
 	if (pipe(started) != 0)
@@ -332,6 +333,12 @@ NOINLINE static int run_relay_exit(int burst, long gap_ms)
 	if (read(started[0], &byte, 1) != 1)
 		return 1;
 	sleep_ms(50);
+	if (exec_after) {
+		/* Not followed: the relay ends with this image. */
+		unsetenv("LD_PRELOAD");
+		execl("/bin/true", "true", (char *)NULL);
+		return 1;
+	}
 	return 0;
 }
 
@@ -352,7 +359,8 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "vfork-big") == 0 && argc > 3)
 		return run_vfork_big(atol(argv[2]), argv[3]);
 	if (strcmp(mode, "relay-exit") == 0 && argc > 3)
-		return run_relay_exit(atoi(argv[2]), atol(argv[3]));
+		return run_relay_exit(atoi(argv[2]), atol(argv[3]),
+				      argc > 4 && strcmp(argv[4], "exec") == 0);
 	fprintf(stderr, "forks: unknown mode %s\n", mode);
 	return 2;
 }
