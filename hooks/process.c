@@ -428,9 +428,14 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	bool follows = traced && target == OA_EXEC_LOADS_PRELOAD;
 	int handoff = follows && !oa_relay_connected() ? handoff_file() : -1;
 	/* A relay this process hosts: what its clients sent so far goes out
-	 * with ours; the relay itself goes on in the next image, or ends with
-	 * this one if that will not run the shim. */
-	oa_relay_host_drain(deadline, true);
+	 * with ours; the relay itself goes on in the next image, or ends here
+	 * if that will not run the shim (their later frames are refused: they
+	 * send them themselves; should the exec fail, this process hosts no
+	 * relay from now on). */
+	if (follows || target == OA_EXEC_UNRUNNABLE)
+		oa_relay_host_drain(deadline);
+	else
+		oa_relay_host_end(deadline);
 	char relay_host[sizeof OA_RELAY_HOST_ENV + 256] = "";
 	bool host_kept =
 	    follows && oa_relay_host_keep_across_exec(relay_host, sizeof relay_host, deadline);

@@ -811,11 +811,13 @@ void oa_exporter_shutdown_summary(void)
 		p = append_text(line, end, "relay host: ");
 		p = append_count(p, end, relayed_in);
 		p = append_text(p, end, " spans from other processes: exported ");
-		uint64_t exported, failed;
-		oa_sink_parcel_totals(&exported, &failed);
+		uint64_t exported, failed, unsent;
+		oa_sink_parcel_totals(&exported, &failed, &unsent);
 		p = append_count(p, end, exported);
 		p = append_text(p, end, ", failed ");
 		p = append_count(p, end, failed);
+		p = append_text(p, end, ", unsent at exit ");
+		p = append_count(p, end, unsent);
 		*p = '\0';
 		oa_log_text(OA_LOG_DEBUG, line);
 	}

@@ -358,8 +358,9 @@ static void process_exit(bool async)
 	    !oa_rt.relay_only && (t = oa_thread_get()) != NULL)
 		oa_process_span_end(t, OA_END_NORMAL);
 	uint64_t deadline = oa_mono_ns() + oa_rt.cfg.exit_timeout_ns;
-	/* What other processes of the tree relayed through us goes out too. */
-	oa_relay_host_drain(deadline, true);
+	/* What other processes of the tree relayed through us goes out too;
+	 * what they send from now on, they export themselves. */
+	oa_relay_host_end(deadline);
 	oa_exporter_exit_flush(oa_rt.cfg.exit_timeout_ns, async, in_hook);
 	oa_relay_report(true, async, deadline);
 	oa_exporter_shutdown_summary();
@@ -396,10 +397,10 @@ static void relay_finish(uint32_t timeout_ms, struct oa_relay_totals *totals)
 {
 	oa_tls.guard++;
 	uint64_t timeout_ns = (uint64_t)timeout_ms * 1000000u;
-	oa_relay_host_drain(oa_mono_ns() + timeout_ns, true);
+	oa_relay_host_end(oa_mono_ns() + timeout_ns);
 	oa_exporter_exit_flush(timeout_ns, false, false);
 	oa_relay_host_totals(totals);
-	oa_sink_parcel_totals(&totals->exported, &totals->failed);
+	oa_sink_parcel_totals(&totals->exported, &totals->failed, &totals->unsent_at_exit);
 	oa_tls.guard--;
 }
 

@@ -8,10 +8,11 @@ struct queue {
 	pthread_mutex_t lock;
 	struct oa_parcel *head, **tail;
 	size_t bytes;
+	uint64_t spans_pushed; /* ever */
 };
 
-static struct queue traces = {PTHREAD_MUTEX_INITIALIZER, NULL, &traces.head, 0};
-static struct queue metrics = {PTHREAD_MUTEX_INITIALIZER, NULL, &metrics.head, 0};
+static struct queue traces = {PTHREAD_MUTEX_INITIALIZER, NULL, &traces.head, 0, 0};
+static struct queue metrics = {PTHREAD_MUTEX_INITIALIZER, NULL, &metrics.head, 0, 0};
 
 struct oa_parcel *oa_parcel_new(uint32_t len, uint32_t spans, uint8_t format)
 {
@@ -37,6 +38,7 @@ static void push(struct queue *q, struct oa_parcel *p)
 	*q->tail = p;
 	q->tail = &p->next;
 	__atomic_fetch_add(&q->bytes, p->len, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&q->spans_pushed, p->spans, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -59,6 +61,7 @@ static void forget(struct queue *q)
 	q->head = NULL;
 	q->tail = &q->head;
 	q->bytes = 0;
+	q->spans_pushed = 0;
 }
 
 void oa_parcels_push(struct oa_parcel *p)
@@ -74,6 +77,11 @@ struct oa_parcel *oa_parcels_take(void)
 size_t oa_parcels_bytes(void)
 {
 	return __atomic_load_n(&traces.bytes, __ATOMIC_RELAXED);
+}
+
+uint64_t oa_parcels_spans_pushed(void)
+{
+	return __atomic_load_n(&traces.spans_pushed, __ATOMIC_RELAXED);
 }
 
 void oa_metric_parcels_push(struct oa_parcel *p)

@@ -31,6 +31,9 @@ void oa_parcels_push(struct oa_parcel *p);
 struct oa_parcel *oa_parcels_take(void);
 /* Bytes queued and not yet taken. */
 size_t oa_parcels_bytes(void);
+/* Spans ever queued (taken or not): at exit, what the sink did not count as
+ * sent or failed was not sent. */
+uint64_t oa_parcels_spans_pushed(void);
 /* The same for metrics requests (ExportMetricsServiceRequest) other
  * processes relayed: the metrics' exporter sends them with its own. */
 void oa_metric_parcels_push(struct oa_parcel *p);

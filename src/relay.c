@@ -111,7 +111,9 @@ static bool parse_value(const char *value, struct oa_relay_fingerprint *fp, cons
 	return true;
 }
 
-static bool write_all(int fd, const struct iovec *iov_in, int n_iov, uint64_t deadline_ns)
+/* Adds the bytes written to *written. */
+static bool write_all(int fd, const struct iovec *iov_in, int n_iov, uint64_t deadline_ns,
+		      size_t *written)
 {
 	struct iovec iov[2];
 	memcpy(iov, iov_in, (size_t)n_iov * sizeof *iov);
@@ -135,6 +137,7 @@ static bool write_all(int fd, const struct iovec *iov_in, int n_iov, uint64_t de
 			continue;
 		}
 		size_t done = (size_t)w;
+		*written += done;
 		while (first < n_iov && done >= iov[first].iov_len)
 			done -= iov[first++].iov_len;
 		if (first < n_iov) {
@@ -156,10 +159,13 @@ static bool send_frame_locked(enum oa_relay_frame type, const void *payload, uin
 	header[5] = format;
 	memcpy(header + 8, &spans, 4);
 	struct iovec iov[2] = {{header, sizeof header}, {(void *)payload, len}};
-	if (write_all(client.fd, iov, len ? 2 : 1, deadline_ns))
+	size_t written = 0;
+	if (write_all(client.fd, iov, len ? 2 : 1, deadline_ns, &written))
 		return true;
-	oa_debug("the relay %.*s is gone (%s); exporting from this process", (int)client.name_len,
-		 client.name, strerror(errno));
+	/* A frame cut short is discarded by the host: the caller sends it
+	 * whole by itself. */
+	oa_debug("the relay %.*s is gone (%s%s); exporting from this process", (int)client.name_len,
+		 client.name, strerror(errno), written ? ", in the middle of a frame" : "");
 	drop_fd(&client.fd);
 	return false;
 }
@@ -262,12 +268,14 @@ struct conn {
 	struct oa_parcel *parcel; /* the frame's payload, being read */
 	uint8_t type;
 	bool said_hello, reported;
+	bool outlived; /* the client still ran when the relay ended */
 	struct oa_parcel *tentative, **tentative_tail;
 	uint8_t scratch[64]; /* payloads of control frames */
 };
 _Static_assert(sizeof(struct oa_relay_stats) <= 64, "stats fit the scratch buffer");
 
-enum host_state { HOST_NONE, HOST_STARTING, HOST_RUNNING, HOST_FAILED };
+/* ENDED: the host exits, its relay is shut (oa_relay_host_end). */
+enum host_state { HOST_NONE, HOST_STARTING, HOST_RUNNING, HOST_FAILED, HOST_ENDED };
 
 static struct {
 	int state; /* enum host_state */
@@ -277,7 +285,7 @@ static struct {
 	struct conn *conns;
 	bool paused; /* the queue is over its limit: clients are not read */
 	uint32_t drain_requested, drain_done; /* futex words */
-	bool drain_commits;		      /* this drain also commits what is tentative */
+	bool drain_ends;		      /* this drain is the relay's end */
 	uint64_t spans_in;
 	struct oa_relay_totals totals; /* written by the relay thread alone */
 	/* Held by the relay thread while it works (it allocates), not while it
@@ -322,7 +330,7 @@ static void close_conn(struct conn **link)
 	/* The connection's end commits: an exec that succeeded, or a process
 	 * that died after sending. */
 	commit_tentative(c);
-	if (c->said_hello && !c->reported)
+	if (c->said_hello && !c->reported && !c->outlived)
 		host.totals.unreported++;
 	oa_parcel_free(c->parcel);
 	syscall(SYS_epoll_ctl, host.epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -478,6 +486,32 @@ static void pace(void)
 		watch(c->fd, c, over ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP, EPOLL_CTL_MOD);
 }
 
+/* The relay's end, before the host's last flush: no client connects or
+ * writes from now on (a connect is refused, a send fails with EPIPE: that
+ * client exports by itself), so what they wrote before is all there is,
+ * and it is read to its end. A frame cut short by the shutdown is
+ * discarded: its sender did not see it sent, and sends it whole itself.
+ * Tentative parcels are committed (close_conn). */
+static void end_relay(void)
+{
+	syscall(SYS_shutdown, host.listen_fd, SHUT_RD);
+	accept_all(); /* connected, not yet accepted: they may have written */
+	syscall(SYS_epoll_ctl, host.epoll_fd, EPOLL_CTL_DEL, host.listen_fd, NULL);
+	drop_fd(&host.listen_fd);
+	for (struct conn *c = host.conns; c; c = c->next) {
+		struct timespec now = {0, 0};
+		struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+		c->outlived = syscall(SYS_ppoll, &p, 1, &now, NULL, 0) == 0;
+		syscall(SYS_shutdown, c->fd, SHUT_RD);
+	}
+	/* Shut, a connection reads as ended once emptied. */
+	while (host.conns) {
+		read_conn(host.conns);
+		close_conn(&host.conns);
+	}
+	host.paused = false;
+}
+
 static void *host_main(void *arg)
 {
 	(void)arg;
@@ -499,10 +533,13 @@ static void *host_main(void *arg)
 				syscall(SYS_read, host.event_fd, &v, sizeof v);
 				uint32_t req =
 				    __atomic_load_n(&host.drain_requested, __ATOMIC_ACQUIRE);
-				read_all();
-				if (__atomic_load_n(&host.drain_commits, __ATOMIC_ACQUIRE))
+				if (__atomic_load_n(&host.drain_ends, __ATOMIC_ACQUIRE)) {
+					end_relay();
+				} else {
+					read_all();
 					for (struct conn *c = host.conns; c; c = c->next)
 						commit_tentative(c);
+				}
 				__atomic_store_n(&host.drain_done, req, __ATOMIC_RELEASE);
 				syscall(SYS_futex, &host.drain_done, FUTEX_WAKE_PRIVATE, INT_MAX,
 					NULL, NULL, 0);
@@ -696,11 +733,11 @@ bool oa_relay_host_adopt(const char *value)
 	return running;
 }
 
-void oa_relay_host_drain(uint64_t deadline_ns, bool commit)
+/* Asks the relay thread for a round (`ends`: the last) and waits for it
+ * until deadline_ns. */
+static void drain(bool ends, uint64_t deadline_ns)
 {
-	if (__atomic_load_n(&host.state, __ATOMIC_ACQUIRE) != HOST_RUNNING)
-		return;
-	__atomic_store_n(&host.drain_commits, commit, __ATOMIC_RELEASE);
+	__atomic_store_n(&host.drain_ends, ends, __ATOMIC_RELEASE);
 	uint32_t req = __atomic_add_fetch(&host.drain_requested, 1, __ATOMIC_ACQ_REL);
 	uint64_t one = 1;
 	syscall(SYS_write, host.event_fd, &one, sizeof one);
@@ -715,6 +752,26 @@ void oa_relay_host_drain(uint64_t deadline_ns, bool commit)
 		struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
 		syscall(SYS_futex, &host.drain_done, FUTEX_WAIT_PRIVATE, done, &ts, NULL, 0);
 	}
+}
+
+void oa_relay_host_drain(uint64_t deadline_ns)
+{
+	if (__atomic_load_n(&host.state, __ATOMIC_ACQUIRE) == HOST_RUNNING)
+		drain(false, deadline_ns);
+}
+
+/* The relay's end is bounded work (what the sockets hold): waited for past
+ * a deadline that is too close, so that the exit flush finds all of it. */
+#define END_WAIT_MIN_NS 10000000u
+
+void oa_relay_host_end(uint64_t deadline_ns)
+{
+	int running = HOST_RUNNING;
+	if (!__atomic_compare_exchange_n(&host.state, &running, HOST_ENDED, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return;
+	uint64_t least = now_ns() + END_WAIT_MIN_NS;
+	drain(true, deadline_ns > least ? deadline_ns : least);
 }
 
 uint64_t oa_relay_host_spans_in(void)
@@ -758,7 +815,8 @@ void oa_relay_report(bool final, bool async, uint64_t deadline_ns)
 void oa_relay_atfork_prepare(void)
 {
 	host.fork_holds_working = false;
-	if (__atomic_load_n(&host.state, __ATOMIC_ACQUIRE) != HOST_RUNNING)
+	int state = __atomic_load_n(&host.state, __ATOMIC_ACQUIRE);
+	if (state != HOST_RUNNING && state != HOST_ENDED)
 		return;
 	host.fork_holds_working = oa_sys_fork_lock(&host.working);
 }

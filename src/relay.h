@@ -61,6 +61,7 @@ struct oa_relay_totals {
 	uint64_t spans_in;		/* spans relayed to the host */
 	uint64_t exported;		/* of those, exported by the host */
 	uint64_t failed;		/* of those, lost by the host */
+	uint64_t unsent_at_exit;	/* of those, not sent by the exit's deadline */
 	struct oa_relay_stats reported; /* the sum of the processes' reports */
 };
 
@@ -69,7 +70,8 @@ struct oa_relay_totals {
 struct otlpauto_relay_v1 {
 	/* Writes the OTLPAUTO_RELAY value; false when no relay can be hosted. */
 	bool (*host)(char *value, size_t size);
-	/* Takes in what clients still send, exports it within timeout_ms. */
+	/* Ends the relay (what clients sent is taken in; they send what
+	 * follows themselves), exports it within timeout_ms. */
 	void (*finish)(uint32_t timeout_ms, struct oa_relay_totals *totals);
 };
 
@@ -110,12 +112,18 @@ int oa_relay_keep_across_exec(bool keep);
  * Written into buf. */
 const char *oa_relay_for_child(char *buf, size_t size, bool own_ok);
 
-/* Host: reads, now, everything clients have written, into the parcel queue;
- * waits at most until deadline_ns. For the final flush, and before this
- * process execs (`commit`: what clients sent tentatively is taken as
- * committed, since the relay ends with this image: those clients are most
- * likely in an exec that succeeds). */
-void oa_relay_host_drain(uint64_t deadline_ns, bool commit);
+/* Host, before this process execs: reads, now, everything clients have
+ * written, into the parcel queue; waits at most until deadline_ns. What
+ * clients sent tentatively is taken as committed, since the relay may end
+ * with this image: those clients are most likely in an exec that succeeds. */
+void oa_relay_host_drain(uint64_t deadline_ns);
+/* Host, before its final flush (its exit, or an exec of a program that will
+ * not run the shim): ends the relay. Refuses every connect and
+ * every later frame (those clients export by themselves), then reads what
+ * clients wrote before, to its end, and commits it; waits until deadline_ns
+ * (at least a few milliseconds: the reading is bounded). Children started
+ * later are given no relay. */
+void oa_relay_host_end(uint64_t deadline_ns);
 /* Before this process execs a program that will load the shim: the relay
  * goes on in it. Writes the OTLPAUTO_RELAY_HOST entry, with every connection
  * between frames and its tentative parcels committed (for the exec's flush

@@ -146,10 +146,12 @@ void oa_sink_discarded(uint64_t spans)
 	count_exported(spans, 0);
 }
 
-void oa_sink_parcel_totals(uint64_t *exported, uint64_t *failed)
+void oa_sink_parcel_totals(uint64_t *exported, uint64_t *failed, uint64_t *unsent_at_exit)
 {
 	*exported = parcel_counts.exported;
 	*failed = parcel_counts.failed;
+	uint64_t counted = *exported + *failed, queued = oa_parcels_spans_pushed();
+	*unsent_at_exit = queued > counted ? queued - counted : 0;
 }
 
 /* Writes sk.out (count spans, one OTLP JSON line per request for the file)

@@ -45,8 +45,9 @@ bool oa_sink_parcels_due(void);
 void oa_sink_send_parcels(bool everything, uint64_t deadline_ns);
 /* OTEL_TRACES_EXPORTER=none: spans released unread count as exported. */
 void oa_sink_discarded(uint64_t spans);
-/* Spans of other processes (relayed, handed over) exported and lost. */
-void oa_sink_parcel_totals(uint64_t *exported, uint64_t *failed);
+/* Spans of other processes (relayed, handed over) exported, lost, and, at
+ * exit, not sent: still queued, or in a request the exit did not wait for. */
+void oa_sink_parcel_totals(uint64_t *exported, uint64_t *failed, uint64_t *unsent_at_exit);
 
 /* Exec: from begin on, requests go into handoff_fd (a file the new program
  * reads) when >= 0, else to the relay or the collector; from tentative on,

@@ -293,6 +293,55 @@ NOINLINE static int run_vfork_big(long mb, const char *how)
 	return 0;
 }
 
+/* ---- relay-exit BURST GAP_MS [exec]: the parent, which hosts the relay,
+ * exits while its child sends through it. The child makes BURST leaf spans
+ * every GAP_MS (its exporter sends them as it goes:
+ * OTEL_BSP_SCHEDULE_DELAY) until the parent is gone, then 5 bursts more,
+ * and prints "child leaves N". The parent returns 50 ms after the child's
+ * first burst, or with `exec` execs /bin/true, LD_PRELOAD removed. Spans:
+ * main, run_relay_exit, relay_sender, N x leaf (and "exec true"). */
+NOINLINE static void relay_sender(pid_t parent, int started_fd, int burst, long gap_ms)
+{
+	unsigned long made = 0;
+	for (int after = 0; after < 5; after += getppid() != parent) {
+		for (int i = 0; i < burst; i++)
+			leaf((int)made++);
+		if (started_fd >= 0 && (write(started_fd, "", 1) != 1 || close(started_fd) != 0))
+			return;
+		started_fd = -1;
+		sleep_ms(gap_ms);
+	}
+	printf("child leaves %lu\n", made);
+}
+
+NOINLINE static int run_relay_exit(int burst, long gap_ms, bool exec_after)
+{
+	int started[2];
+	if (pipe(started) != 0)
+		return 1;
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		close(started[0]);
+		relay_sender(parent, started[1], burst, gap_ms);
+		return 0;
+	}
+	close(started[1]);
+	char byte;
+	if (read(started[0], &byte, 1) != 1)
+		return 1;
+	sleep_ms(50);
+	if (exec_after) {
+		/* Not followed: the relay ends with this image. */
+		unsetenv("LD_PRELOAD");
+		execl("/bin/true", "true", (char *)NULL);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -309,6 +358,9 @@ int main(int argc, char **argv)
 		return run_vfork_shared();
 	if (strcmp(mode, "vfork-big") == 0 && argc > 3)
 		return run_vfork_big(atol(argv[2]), argv[3]);
+	if (strcmp(mode, "relay-exit") == 0 && argc > 3)
+		return run_relay_exit(atoi(argv[2]), atol(argv[3]),
+				      argc > 4 && strcmp(argv[4], "exec") == 0);
 	fprintf(stderr, "forks: unknown mode %s\n", mode);
 	return 2;
 }

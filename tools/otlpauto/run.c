@@ -429,12 +429,12 @@ static void say_what_was_lost(const struct target *target, const struct oa_relay
 	const char *program = target->name;
 	const struct oa_relay_stats *r = &t->reported;
 	/* Spans the processes delivered to the relay are lost again when the
-	 * relay cannot send them (t->failed). */
+	 * relay cannot send them (t->failed), or not by its deadline. */
 	uint64_t lost_in_processes = 0;
 	for (size_t i = 0; i < sizeof r->lost / sizeof r->lost[0]; i++)
 		lost_in_processes += r->lost[i];
 	uint64_t recorded = r->exported + lost_in_processes;
-	uint64_t lost = lost_in_processes + t->failed;
+	uint64_t lost = lost_in_processes + t->failed + t->unsent_at_exit;
 	char why[512];
 	/* A Go program ends with its own exit system call: it never reports. */
 	bool go_silent = target->go && t->unreported;
@@ -476,7 +476,8 @@ static void say_what_was_lost(const struct target *target, const struct oa_relay
 			(unsigned long long)lost, (unsigned long long)recorded,
 			(unsigned long long)r->lost[0], (unsigned long long)r->lost[1],
 			(unsigned long long)(r->lost[2] + t->failed),
-			(unsigned long long)r->lost[3], (unsigned long long)r->lost[4],
+			(unsigned long long)r->lost[3],
+			(unsigned long long)(r->lost[4] + t->unsent_at_exit),
 			(unsigned long long)r->lost[5]);
 	if (t->unreported && !said_unreported)
 		fprintf(stderr,
