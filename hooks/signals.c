@@ -4,8 +4,10 @@
  * signals below, ours ends the interrupted thread's frames, has the exporter
  * flush within OTLPAUTO_EXIT_TIMEOUT, then lets the process die of the same
  * signal (core dump included) so the parent sees the same status. The
- * handler makes only async-signal-safe calls: atomics, futex wake and wait,
- * nanosleep, sigaction, sigprocmask, raise, write. Once it runs, a second
+ * handler calls no allocator and waits for no lock: atomics, futex wake and
+ * wait, nanosleep, sigaction, sigprocmask, raise, write; a process without
+ * an exporter thread also encodes its spans on memory of its own (src/mem.h)
+ * and sends them with system calls (sendmsg, write). Once it runs, a second
  * terminating signal ends the process at once. As soon as the program
  * installs a handler (signal or sigaction) we step aside, and the program
  * keeps seeing SIG_DFL where it would have. */
