@@ -2,6 +2,7 @@
  * does not exist fails with ENOSYS (remembered) instead of calling NULL. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #include "check.h"
@@ -16,15 +17,26 @@ static OA_SYS_FUNCTION(int, oa_test_no_such_function, (int value), (value), ENOS
 }
 
 static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
+static int holding;
 
 /* Holds the lock for as long as *arg milliseconds. */
 static void *hold(void *arg)
 {
 	pthread_mutex_lock(&held);
-	struct timespec ms = {0, *(long *)arg * 1000000L};
-	nanosleep(&ms, NULL);
+	__atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
+	long ms = *(long *)arg;
+	struct timespec pause = {ms / 1000, ms % 1000 * 1000000L};
+	nanosleep(&pause, NULL);
+	__atomic_store_n(&holding, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&held);
 	return NULL;
+}
+
+static void start_holding(pthread_t *thread, long *ms)
+{
+	CHECK_EQ_INT(pthread_create(thread, NULL, hold, ms), 0);
+	while (!__atomic_load_n(&holding, __ATOMIC_ACQUIRE))
+		sched_yield();
 }
 
 static double mono_ms(void)
@@ -43,9 +55,7 @@ static void test_fork_lock(void)
 
 	long hold_ms = 5;
 	pthread_t thread;
-	CHECK_EQ_INT(pthread_create(&thread, NULL, hold, &hold_ms), 0);
-	while (pthread_mutex_trylock(&held) == 0) /* until the thread holds it */
-		pthread_mutex_unlock(&held);
+	start_holding(&thread, &hold_ms);
 	double t0 = mono_ms();
 	CHECK(oa_sys_fork_lock(&held));
 	CHECK(mono_ms() - t0 < OA_FORK_WAIT_NS / 1e6);
@@ -53,9 +63,7 @@ static void test_fork_lock(void)
 	pthread_join(thread, NULL);
 
 	long past_ms = OA_FORK_WAIT_NS / 1000000L + 200;
-	CHECK_EQ_INT(pthread_create(&thread, NULL, hold, &past_ms), 0);
-	while (pthread_mutex_trylock(&held) == 0)
-		pthread_mutex_unlock(&held);
+	start_holding(&thread, &past_ms);
 	t0 = mono_ms();
 	CHECK(!oa_sys_fork_lock(&held));
 	CHECK(mono_ms() - t0 >= OA_FORK_WAIT_NS / 1e6);
