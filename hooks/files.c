@@ -91,7 +91,7 @@ void oa_file_io_span(struct oa_thread *t, int fd, const char *name, uint64_t sta
 		return;
 	struct oa_fd *f = oa_fd_slot(fd);
 	if (f)
-		file_span(t, name, f->u.file.path, f->u.file.path_len, start, end,
+		file_span(t, name, oa_file_state(f)->path, oa_file_state(f)->path_len, start, end,
 			  result < 0 ? err : 0);
 }
 
@@ -99,8 +99,8 @@ int oa_file_close(struct oa_thread *t, int fd, struct oa_fd *f, int (*real_close
 {
 	/* the number may be reused as soon as it is closed: path copied first */
 	char path[OA_FILE_PATH_MAX];
-	size_t path_len = f->u.file.path_len;
-	memcpy(path, f->u.file.path, path_len);
+	size_t path_len = oa_file_state(f)->path_len;
+	memcpy(path, oa_file_state(f)->path, path_len);
 	oa_fd_forget(fd);
 	uint64_t start = oa_now();
 	int r = real_close(fd);
@@ -160,8 +160,8 @@ static void register_file(int fd, const char *path)
 	if (!f)
 		return;
 	size_t len = strnlen(path, OA_FILE_PATH_MAX);
-	memcpy(f->u.file.path, path, len);
-	f->u.file.path_len = (uint16_t)len;
+	memcpy(oa_file_state(f)->path, path, len);
+	oa_file_state(f)->path_len = (uint16_t)len;
 	oa_fd_claim_end(fd, OA_FD_FILE);
 }
 
