@@ -119,7 +119,8 @@ static int db_rewrite_settle(int fd, struct oa_fd *f, const struct oa_db_protoco
 {
 	int committed = oa_db_settle(&f->db_owed, w->app_len, w->plan.rw, w->plan.n, w->ins,
 				     app_sent, app_taken);
-	__atomic_store_n(&f->owing, f->db_owed.n ? db->protocol : NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->owing, f->db_owed.n ? oa_conn_protocol_id(db->protocol) : 0,
+			 __ATOMIC_RELEASE);
 	if (f->db_owed.n)
 		oa_fd_kind_set(fd, OA_FD_OWED);
 	else
@@ -193,7 +194,7 @@ bool oa_db_flush_owed(int fd, struct oa_fd *f)
 	if (o->n > 1 || (o->n && o->item[0].len))
 		oa_fd_kind_set(fd, OA_FD_LOST);
 	o->n = 0;
-	__atomic_store_n(&f->owing, NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->owing, 0, __ATOMIC_RELEASE);
 	oa_fd_kind_clear(fd, OA_FD_OWED);
 	return true;
 }

@@ -23,6 +23,16 @@
 #include "net.h"
 #include "real.h"
 
+#define OA_FILE_PATH_MAX 1024
+
+/* A tracked file's state (files.c). */
+struct oa_file_state {
+	uint16_t path_len;
+	char path[OA_FILE_PATH_MAX];
+};
+
+OA_STATE_OF(struct oa_file_state, oa_file_state)
+
 OA_REAL(int, open, (const char *a0, int a1, ...), -1)
 OA_REAL(int, open64, (const char *a0, int a1, ...), -1)
 OA_REAL(int, openat, (int a0, const char *a1, int a2, ...), -1)

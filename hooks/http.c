@@ -152,7 +152,7 @@ void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f)
 		h->opener_tracestate_len = pushed.tracestate_len;
 		memcpy(h->opener_tracestate, pushed.tracestate, pushed.tracestate_len);
 	}
-	__atomic_store_n(&f->proto, &oa_protocol_http, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->proto, &oa_conn_opening, __ATOMIC_RELEASE);
 }
 
 /* The writer's state (parser, decided context, unsent inserted bytes) is left
@@ -1023,7 +1023,7 @@ static bool send_continuation(int fd, int flags, struct oa_fd *f)
 	}
 	h->inject_len = h->inject_sent = 0;
 	if (!h->rewrite_len) {
-		__atomic_store_n(&f->owing, NULL, __ATOMIC_RELEASE);
+		__atomic_store_n(&f->owing, 0, __ATOMIC_RELEASE);
 		oa_fd_kind_clear(fd, OA_FD_OWED);
 	}
 	return true;
@@ -1043,7 +1043,8 @@ static void set_owed(int fd, struct oa_fd *f)
 {
 	const struct oa_http_conn *h = oa_http_state(f);
 	bool owed = h->inject_len || h->rewrite_len;
-	__atomic_store_n(&f->owing, owed ? &oa_protocol_http : NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->owing, owed ? oa_conn_protocol_id(&oa_conn_opening) : 0,
+			 __ATOMIC_RELEASE);
 	if (owed)
 		oa_fd_kind_set(fd, OA_FD_OWED);
 	else
@@ -1183,7 +1184,7 @@ static void conn_close(struct oa_thread *t, int fd, struct oa_fd *f)
 
 /* The opening protocol: a connection is HTTP's until its first bytes are
  * another's. Bytes passed by unseen (sendfile, splice) are counted. */
-OA_PROTOCOL(http) = {
+OA_OPENING_PROTOCOL = {
     .name = "http",
     .hooks = OA_HOOK_HTTP,
     .start = oa_http_conn_start,

@@ -29,6 +29,41 @@
 #include "clock.h"
 #include "net.h"
 
+/* MySQL commands sent and not yet answered that get spans, per connection
+ * (clients wait for each response: pipelines are rare); those beyond are
+ * counted only. */
+#define OA_MYSQL_OPEN_MAX     2
+#define OA_MYSQL_QUERY_CAP    512 /* a sanitised query text, NUL included */
+#define OA_MYSQL_PREPARED_MAX 4	  /* prepared statements whose summary is kept */
+
+struct oa_mysql_pending {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	uint8_t command; /* enum oa_mysql_command */
+	bool traced;	 /* a query, a prepare or an execution gets a span */
+	uint16_t query_len;
+	struct oa_sql_summary summary;
+	char query[OA_MYSQL_QUERY_CAP];
+};
+
+struct oa_mysql_conn {
+	struct oa_mysql_parser client, server;
+	struct oa_db_client out;
+	uint8_t first, count; /* open[] is a ring */
+	uint8_t prepared_next;
+	bool mariadb; /* the handshake's server version names MariaDB */
+	uint8_t database_len;
+	char database[63]; /* db.namespace: the login's database, then USE's */
+	uint32_t untracked;
+	struct oa_mysql_pending open[OA_MYSQL_OPEN_MAX];
+	struct {
+		uint32_t id; /* 0: none */
+		struct oa_sql_summary summary;
+	} prepared[OA_MYSQL_PREPARED_MAX];
+};
+
+OA_STATE_OF(struct oa_mysql_conn, oa_mysql_state)
+
 static bool on(const struct oa_fd *f)
 {
 	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_mysql;

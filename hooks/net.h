@@ -106,30 +106,6 @@ struct oa_http_conn {
 	struct oa_http_exchange open[OA_HTTP_OPEN_MAX];
 };
 
-/* Redis commands (a pipeline) whose replies have not come and that get
- * spans, per connection; commands beyond them are counted only (no span). */
-#define OA_REDIS_OPEN_MAX 32
-
-struct oa_redis_command {
-	struct oa_span_ctx ctx, parent;
-	uint64_t start;
-	int32_t db;	   /* the SELECTed database it ran in; -1: unknown */
-	int32_t select_to; /* SELECT: the index it asks for; RESET, HELLO: 0; else -1 */
-	uint32_t replies;  /* replies still due (a SUBSCRIBE gets one per channel) */
-	char name[OA_RESP_NAME_CAP];
-};
-
-struct oa_redis_conn {
-	struct oa_resp_parser commands, replies;
-	uint64_t command_start; /* ticks of the current command's first byte; 0: none yet */
-	int32_t db;		/* the SELECTed database; a connection starts in 0 */
-	uint8_t first, count;	/* open[] is a ring */
-	/* Commands after open[]'s, with no span: while any is unanswered, new
-	 * commands join them, so that replies keep matching in order. */
-	uint32_t untracked;
-	struct oa_redis_command open[OA_REDIS_OPEN_MAX];
-};
-
 /* A database client's propagation (OTLPAUTO_DB_PROPAGATION=comment): the
  * contexts decided for query messages that went out with a comment naming
  * them, kept until the parser reads the message (its ordinal among the
@@ -153,84 +129,6 @@ struct oa_db_plan {
 	struct oa_span_ctx ctx[OA_DB_DECIDED_MAX], parent[OA_DB_DECIDED_MAX];
 };
 
-/* PostgreSQL query cycles sent and not yet answered by ReadyForQuery that
- * get spans, per connection; cycles beyond them are counted only. */
-#define OA_PG_OPEN_MAX	4
-#define OA_PG_QUERY_CAP 512 /* a sanitised query text, NUL included */
-/* Named prepared statements whose summary is kept, per connection. */
-#define OA_PG_PREPARED_MAX 4
-
-struct oa_pg_cycle {
-	struct oa_span_ctx ctx, parent;
-	uint64_t start;
-	bool traced;  /* a Sync alone gets no span */
-	bool queried; /* summary and query come from a Query or a Parse */
-	bool drawn;   /* ctx is drawn (a server's once its query named a parent, or not) */
-	char sqlstate[6];
-	uint16_t query_len;
-	struct oa_sql_summary summary;
-	char query[OA_PG_QUERY_CAP];
-};
-
-struct oa_pg_conn {
-	struct oa_pg_parser frontend, backend;
-	struct oa_db_client out;
-	uint8_t first, count; /* open[] is a ring */
-	/* The frontend is sending a cycle's extended messages (its Sync has
-	 * not come): at open[first + count], or untracked. */
-	bool building, building_untracked;
-	uint8_t database_len;
-	char database[63]; /* db.namespace: the startup's database (else user) */
-	uint8_t prepared_next;
-	uint32_t untracked;
-	struct oa_pg_cycle open[OA_PG_OPEN_MAX];
-	struct {
-		char name[OA_PG_NAME_CAP]; /* "": none */
-		struct oa_sql_summary summary;
-	} prepared[OA_PG_PREPARED_MAX];
-};
-
-/* MySQL commands sent and not yet answered that get spans, per connection
- * (clients wait for each response: pipelines are rare); those beyond are
- * counted only. */
-#define OA_MYSQL_OPEN_MAX     2
-#define OA_MYSQL_QUERY_CAP    512 /* a sanitised query text, NUL included */
-#define OA_MYSQL_PREPARED_MAX 4	  /* prepared statements whose summary is kept */
-
-struct oa_mysql_pending {
-	struct oa_span_ctx ctx, parent;
-	uint64_t start;
-	uint8_t command; /* enum oa_mysql_command */
-	bool traced;	 /* a query, a prepare or an execution gets a span */
-	uint16_t query_len;
-	struct oa_sql_summary summary;
-	char query[OA_MYSQL_QUERY_CAP];
-};
-
-struct oa_mysql_conn {
-	struct oa_mysql_parser client, server;
-	struct oa_db_client out;
-	uint8_t first, count; /* open[] is a ring */
-	uint8_t prepared_next;
-	bool mariadb; /* the handshake's server version names MariaDB */
-	uint8_t database_len;
-	char database[63]; /* db.namespace: the login's database, then USE's */
-	uint32_t untracked;
-	struct oa_mysql_pending open[OA_MYSQL_OPEN_MAX];
-	struct {
-		uint32_t id; /* 0: none */
-		struct oa_sql_summary summary;
-	} prepared[OA_MYSQL_PREPARED_MAX];
-};
-
-#define OA_FILE_PATH_MAX 1024
-
-/* A tracked file's state (files.c). */
-struct oa_file_state {
-	uint16_t path_len;
-	char path[OA_FILE_PATH_MAX];
-};
-
 /* Each protocol's view of the state in a slot (struct oa_fd's `state`). */
 #define OA_STATE_OF(type, name)                                                                    \
 	_Static_assert(sizeof(type) <= OA_CONN_STATE_SIZE, #type " must fit the fd slot");         \
@@ -239,10 +137,6 @@ struct oa_file_state {
 		return (type *)(uintptr_t)f->state;                                                \
 	}
 OA_STATE_OF(struct oa_http_conn, oa_http_state)
-OA_STATE_OF(struct oa_redis_conn, oa_redis_state)
-OA_STATE_OF(struct oa_pg_conn, oa_pg_state)
-OA_STATE_OF(struct oa_mysql_conn, oa_mysql_state)
-OA_STATE_OF(struct oa_file_state, oa_file_state)
 
 /* From the descriptor hooks (fds.c): close of an fd with kind bits (ends
  * what it has open), and a dup2/dup3 that made newfd refer to oldfd's file. */
@@ -280,10 +174,9 @@ bool oa_dns_name_of(const struct sockaddr *sa, char *out, size_t cap);
 /* ---- HTTP (http.c): the opening protocol of every stream connection, and
  * what TLS sessions' plaintext goes through (tls.c) */
 
-extern const struct oa_conn_protocol oa_protocol_http;
 static inline bool oa_http_on(const struct oa_fd *f)
 {
-	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_http;
+	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_conn_opening;
 }
 /* Its callbacks (protocol.h), which tls.c calls for a session's plaintext. */
 void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f);

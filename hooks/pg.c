@@ -37,6 +37,45 @@
 #include "clock.h"
 #include "net.h"
 
+/* PostgreSQL query cycles sent and not yet answered by ReadyForQuery that
+ * get spans, per connection; cycles beyond them are counted only. */
+#define OA_PG_OPEN_MAX	4
+#define OA_PG_QUERY_CAP 512 /* a sanitised query text, NUL included */
+/* Named prepared statements whose summary is kept, per connection. */
+#define OA_PG_PREPARED_MAX 4
+
+struct oa_pg_cycle {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	bool traced;  /* a Sync alone gets no span */
+	bool queried; /* summary and query come from a Query or a Parse */
+	bool drawn;   /* ctx is drawn (a server's once its query named a parent, or not) */
+	char sqlstate[6];
+	uint16_t query_len;
+	struct oa_sql_summary summary;
+	char query[OA_PG_QUERY_CAP];
+};
+
+struct oa_pg_conn {
+	struct oa_pg_parser frontend, backend;
+	struct oa_db_client out;
+	uint8_t first, count; /* open[] is a ring */
+	/* The frontend is sending a cycle's extended messages (its Sync has
+	 * not come): at open[first + count], or untracked. */
+	bool building, building_untracked;
+	uint8_t database_len;
+	char database[63]; /* db.namespace: the startup's database (else user) */
+	uint8_t prepared_next;
+	uint32_t untracked;
+	struct oa_pg_cycle open[OA_PG_OPEN_MAX];
+	struct {
+		char name[OA_PG_NAME_CAP]; /* "": none */
+		struct oa_sql_summary summary;
+	} prepared[OA_PG_PREPARED_MAX];
+};
+
+OA_STATE_OF(struct oa_pg_conn, oa_pg_state)
+
 static bool on(const struct oa_fd *f)
 {
 	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_pg;

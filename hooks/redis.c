@@ -26,6 +26,32 @@
 #include "clock.h"
 #include "net.h"
 
+/* Redis commands (a pipeline) whose replies have not come and that get
+ * spans, per connection; commands beyond them are counted only (no span). */
+#define OA_REDIS_OPEN_MAX 32
+
+struct oa_redis_command {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	int32_t db;	   /* the SELECTed database it ran in; -1: unknown */
+	int32_t select_to; /* SELECT: the index it asks for; RESET, HELLO: 0; else -1 */
+	uint32_t replies;  /* replies still due (a SUBSCRIBE gets one per channel) */
+	char name[OA_RESP_NAME_CAP];
+};
+
+struct oa_redis_conn {
+	struct oa_resp_parser commands, replies;
+	uint64_t command_start; /* ticks of the current command's first byte; 0: none yet */
+	int32_t db;		/* the SELECTed database; a connection starts in 0 */
+	uint8_t first, count;	/* open[] is a ring */
+	/* Commands after open[]'s, with no span: while any is unanswered, new
+	 * commands join them, so that replies keep matching in order. */
+	uint32_t untracked;
+	struct oa_redis_command open[OA_REDIS_OPEN_MAX];
+};
+
+OA_STATE_OF(struct oa_redis_conn, oa_redis_state)
+
 static bool on(const struct oa_fd *f)
 {
 	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_redis;

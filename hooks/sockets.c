@@ -1,10 +1,10 @@
 /* Socket hooks: bookkeeping of the application's sockets in the fd table
  * (family, role, peer), connect spans, and the entry points through which
- * every read and write of a watched fd reaches its connection's protocol
- * (src/conn.h: HTTP, a database, chosen from its first bytes) or the file
- * spans (files.c). An fd with nothing to watch costs one load of its kind
- * byte per call, and one of the count of threads that want to know which
- * socket a TLS library call uses (tls.c).
+ * every read and write of a watched fd reaches its connection (src/conn.h,
+ * which passes it to the connection's protocol) or the file spans
+ * (files.c). An fd with nothing to watch costs one load of its kind byte
+ * per call, and one of the count of threads that want to know which socket
+ * a TLS library call uses (tls.c).
  *
  * Non-blocking connects (EINPROGRESS): the span stays open in the fd's slot
  * and ends at the first of: getsockopt(SO_ERROR) reporting an error, or 0
@@ -106,9 +106,10 @@ const char *oa_net_type(int family)
 
 /* ---- slots */
 
+/* Sockets are tracked for their connect spans or their protocols. */
 static bool tracking_on(void)
 {
-	return oa_family_on(OA_HOOK_SOCKETS | OA_HOOK_HTTP);
+	return oa_family_on(OA_HOOK_SOCKETS | oa_conn_switches());
 }
 
 static bool tracked_family(int family)
@@ -780,7 +781,7 @@ static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 		oa_fd_unlock_slot(c->fd, f);
 	}
 	const struct oa_conn_protocol *sender = oa_conn_sender(f);
-	r = sender ? sender->send(t, f, c, kind) : oa_send_real(c);
+	r = sender ? OA_CONN_CALL(sender, send, t, f, c, kind) : oa_send_real(c);
 	err = errno;
 	socket_write_done(t, c->fd, f, r, err);
 	inflight_leave(&f->writers);

@@ -8,7 +8,6 @@
 
 #include "clock.h"
 
-extern const struct oa_conn_protocol __start_oa_protocols[] __attribute__((visibility("hidden")));
 extern const struct oa_conn_protocol __stop_oa_protocols[] __attribute__((visibility("hidden")));
 
 static bool switched_on(const struct oa_conn_protocol *p)
@@ -64,6 +63,14 @@ void oa_fd_unlock_slot(int fd, struct oa_fd *f)
 
 /* ---- the connection's protocol */
 
+uint32_t oa_conn_switches(void)
+{
+	uint32_t hooks = 0;
+	for (const struct oa_conn_protocol *p = __start_oa_protocols; p < __stop_oa_protocols; p++)
+		hooks |= p->hooks;
+	return hooks;
+}
+
 bool oa_conn_open(struct oa_thread *t, struct oa_fd *f)
 {
 	if (f->transport != SOCK_STREAM)
@@ -84,15 +91,13 @@ void oa_conn_stop(struct oa_thread *t, struct oa_fd *f)
 		f->proto->stop(t, f);
 }
 
-void oa_conn_decide(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+void oa_conn_detect(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
 		    size_t n, bool sent)
 {
-	if (f->wire_seen || !n)
+	/* only the opening protocol gives the connection up */
+	if (f->wire_seen || !n || !f->proto || f->proto->detect)
 		return;
 	f->wire_seen = 1;
-	/* only the opening protocol gives the connection up */
-	if (!f->proto || f->proto->detect)
-		return;
 	bool from_client = sent == (f->role == OA_ROLE_CLIENT);
 	const struct oa_conn_protocol *taker = NULL;
 	for (const struct oa_conn_protocol *p = __start_oa_protocols; p < __stop_oa_protocols;
@@ -105,22 +110,6 @@ void oa_conn_decide(struct oa_thread *t, struct oa_fd *f, const struct iovec *io
 		return;
 	f->proto->stop(t, f);
 	taker->start(t, f);
-}
-
-void oa_conn_read(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		  ssize_t r, int err)
-{
-	if (r > 0)
-		oa_conn_decide(t, f, iov, iovcnt, (size_t)r, false);
-	const struct oa_conn_protocol *p = f->proto;
-	if (!p)
-		return;
-	if (r > 0)
-		p->received(t, fd, f, iov, iovcnt, (size_t)r);
-	else if (r == 0 && oa_iov_total(iov, iovcnt))
-		p->read_end(t, fd, f, 0);
-	else if (r < 0 && !oa_errno_transient(err))
-		p->read_end(t, fd, f, err);
 }
 
 void oa_conn_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
@@ -152,7 +141,7 @@ bool oa_conn_pay_owed(int fd)
 		return true;
 	struct oa_fd *f = oa_fd_slot(fd);
 	const struct oa_conn_protocol *owing =
-	    f ? __atomic_load_n(&f->owing, __ATOMIC_ACQUIRE) : NULL;
+	    f ? oa_conn_protocol_of(__atomic_load_n(&f->owing, __ATOMIC_ACQUIRE)) : NULL;
 	return !owing || owing->flush_owed(fd, f);
 }
 

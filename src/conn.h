@@ -47,26 +47,29 @@ union oa_sockaddr {
  * checks that its state fits). */
 #define OA_CONN_STATE_SIZE 5568
 
+/* The fields a read or write uses first, then the rest, packed: the state
+ * starts 64-byte aligned (the slot's size is a multiple of 64). */
 struct oa_fd {
+	/* The protocol whose state `state` holds; NULL: none. */
+	const struct oa_conn_protocol *proto;
 	uint8_t role; /* enum oa_fd_role */
 	uint8_t family;
 	uint8_t transport;  /* SOCK_STREAM, SOCK_DGRAM, ... */
 	uint8_t connecting; /* a non-blocking connect's span is open */
 	uint8_t wire_seen;  /* a byte went either way: the protocol is decided */
+	/* The protocol (oa_conn_protocol_id) that owes the stream bytes it
+	 * added (with OA_FD_OWED): they go, also after its state is dropped. */
+	uint8_t owing;
 	uint16_t local_port;
-	/* The protocol whose state `state` holds (NULL: none), and the one
-	 * that owes the stream bytes it added (with OA_FD_OWED): they go,
-	 * also after its state is dropped. */
-	const struct oa_conn_protocol *proto, *owing;
 	uint32_t readers, writers; /* calls in flight: overlapping ones lose the protocol's state */
-	socklen_t peer_len;
-	union oa_sockaddr peer;
 	uint64_t connect_start;
 	struct oa_span_ctx connect_parent, connect_ctx;
+	socklen_t peer_len;
+	union oa_sockaddr peer;
 	/* A database client's rewritten bytes still to go out (owing). */
 	struct oa_db_owed db_owed;
 	/* The protocol's state, or a file's path (hooks/files.c). */
-	_Alignas(8) unsigned char state[OA_CONN_STATE_SIZE];
+	_Alignas(64) unsigned char state[OA_CONN_STATE_SIZE];
 };
 
 /* The slot of a tracked fd; only while holding its lock, or for fields
@@ -113,6 +116,21 @@ static inline size_t oa_iov_total(const struct iovec *iov, int iovcnt)
 
 /* ---- the connection's protocol; under the fd's lock but oa_conn_sender */
 
+extern const struct oa_conn_protocol __start_oa_protocols[] __attribute__((visibility("hidden")));
+/* A protocol in one byte (oa_fd's owing): 1 + its place in the table; 0:
+ * none. */
+static inline uint8_t oa_conn_protocol_id(const struct oa_conn_protocol *p)
+{
+	return p ? (uint8_t)(p - __start_oa_protocols + 1) : 0;
+}
+static inline const struct oa_conn_protocol *oa_conn_protocol_of(uint8_t id)
+{
+	return id ? &__start_oa_protocols[id - 1] : NULL;
+}
+
+/* The OTLPAUTO_HOOKS switches of every protocol. */
+uint32_t oa_conn_switches(void);
+
 /* A stream socket got its role: it starts with the opening protocol, when
  * its switch is on; false when none started. t: NULL for an accepted one. */
 bool oa_conn_open(struct oa_thread *t, struct oa_fd *f);
@@ -120,8 +138,14 @@ bool oa_conn_open(struct oa_thread *t, struct oa_fd *f);
 void oa_conn_stop(struct oa_thread *t, struct oa_fd *f);
 /* The first n bytes of iov went one way (`sent` by this process, or read):
  * the first such bytes of a connection decide its protocol. */
-void oa_conn_decide(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+void oa_conn_detect(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
 		    size_t n, bool sent);
+static inline void oa_conn_decide(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov,
+				  int iovcnt, size_t n, bool sent)
+{
+	if (!f->wire_seen)
+		oa_conn_detect(t, f, iov, iovcnt, n, sent);
+}
 /* Whether the next bytes are still to decide the protocol: read without
  * the lock, so that the first write only takes it then. */
 static inline bool oa_conn_undecided(const struct oa_fd *f)
@@ -129,15 +153,31 @@ static inline bool oa_conn_undecided(const struct oa_fd *f)
 	const struct oa_conn_protocol *p = __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE);
 	return !f->wire_seen && p && !p->detect;
 }
+/* Calls protocol p's callback fn: directly when p is the opening one. */
+#define OA_CONN_CALL(p, fn, ...)                                                                   \
+	((p) == &oa_conn_opening ? oa_conn_opening.fn(__VA_ARGS__) : (p)->fn(__VA_ARGS__))
 /* A read returned r (err: its errno) into iov. */
-void oa_conn_read(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		  ssize_t r, int err);
+static inline void oa_conn_read(struct oa_thread *t, int fd, struct oa_fd *f,
+				const struct iovec *iov, int iovcnt, ssize_t r, int err)
+{
+	if (r > 0)
+		oa_conn_decide(t, f, iov, iovcnt, (size_t)r, false);
+	const struct oa_conn_protocol *p = f->proto;
+	if (!p)
+		return;
+	if (r > 0)
+		OA_CONN_CALL(p, received, t, fd, f, iov, iovcnt, (size_t)r);
+	else if (r == 0 && oa_iov_total(iov, iovcnt))
+		p->read_end(t, fd, f, 0);
+	else if (r < 0 && !oa_errno_transient(err))
+		p->read_end(t, fd, f, err);
+}
 /* The protocol that sends an application's call (the one owing bytes, else
  * the connection's); NULL: the call goes as it is. Without the lock. */
 static inline const struct oa_conn_protocol *oa_conn_sender(const struct oa_fd *f)
 {
-	const struct oa_conn_protocol *owing = __atomic_load_n(&f->owing, __ATOMIC_ACQUIRE);
-	return owing ? owing : __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE);
+	uint8_t owing = __atomic_load_n(&f->owing, __ATOMIC_ACQUIRE);
+	return owing ? oa_conn_protocol_of(owing) : __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE);
 }
 /* n bytes of iov went out in a call that changes nothing (sendmmsg), which
  * began at start. */

@@ -89,4 +89,13 @@ struct oa_conn_protocol {
 	__attribute__((used, section("oa_protocols"), aligned(sizeof(void *))))                    \
 	const struct oa_conn_protocol oa_protocol_##id
 
+/* The opening protocol is defined with OA_OPENING_PROTOCOL instead, which
+ * also names it: the reads and writes of its connections, the common
+ * path, call it directly (conn.h: OA_CONN_CALL; the link-time optimiser
+ * folds the loads from its table). */
+extern const struct oa_conn_protocol oa_conn_opening;
+#define OA_OPENING_PROTOCOL                                                                        \
+	__attribute__((used, section("oa_protocols"), aligned(sizeof(void *))))                    \
+	const struct oa_conn_protocol oa_conn_opening
+
 #endif
