@@ -134,7 +134,7 @@ struct oa_db_plan {
 	_Static_assert(sizeof(type) <= OA_CONN_STATE_SIZE, #type " must fit the fd slot");         \
 	static inline type *name(const struct oa_fd *f)                                            \
 	{                                                                                          \
-		return (type *)(uintptr_t)f->state;                                                \
+		return (type *)(void *)f->state;                                                   \
 	}
 OA_STATE_OF(struct oa_http_conn, oa_http_state)
 
