@@ -64,6 +64,8 @@ struct oa_mysql_conn {
 
 OA_STATE_OF(struct oa_mysql_conn, oa_mysql_state)
 
+extern const struct oa_conn_protocol oa_protocol_mysql; /* registered at the end */
+
 static bool on(const struct oa_fd *f)
 {
 	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_mysql;

@@ -228,8 +228,6 @@ static inline bool oa_db_metric_wants_summary(const struct oa_fd *f)
 
 /* ---- the database protocols (redis.c, pg.c, mysql.c; db.c) */
 
-extern const struct oa_conn_protocol oa_protocol_redis, oa_protocol_pg, oa_protocol_mysql;
-
 /* What a database protocol gives the sends they share (db.c). */
 struct oa_db_protocol {
 	const struct oa_conn_protocol *protocol;

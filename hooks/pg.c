@@ -76,6 +76,8 @@ struct oa_pg_conn {
 
 OA_STATE_OF(struct oa_pg_conn, oa_pg_state)
 
+extern const struct oa_conn_protocol oa_protocol_pg; /* registered at the end */
+
 static bool on(const struct oa_fd *f)
 {
 	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_pg;

@@ -52,6 +52,8 @@ struct oa_redis_conn {
 
 OA_STATE_OF(struct oa_redis_conn, oa_redis_state)
 
+extern const struct oa_conn_protocol oa_protocol_redis; /* registered at the end */
+
 static bool on(const struct oa_fd *f)
 {
 	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_redis;
