@@ -23,6 +23,16 @@
 #include "net.h"
 #include "real.h"
 
+#define OA_FILE_PATH_MAX 1024
+
+/* A tracked file's state (files.c). */
+struct oa_file_state {
+	uint16_t path_len;
+	char path[OA_FILE_PATH_MAX];
+};
+
+OA_STATE_OF(struct oa_file_state, oa_file_state)
+
 OA_REAL(int, open, (const char *a0, int a1, ...), -1)
 OA_REAL(int, open64, (const char *a0, int a1, ...), -1)
 OA_REAL(int, openat, (int a0, const char *a1, int a2, ...), -1)
@@ -91,7 +101,7 @@ void oa_file_io_span(struct oa_thread *t, int fd, const char *name, uint64_t sta
 		return;
 	struct oa_fd *f = oa_fd_slot(fd);
 	if (f)
-		file_span(t, name, f->u.file.path, f->u.file.path_len, start, end,
+		file_span(t, name, oa_file_state(f)->path, oa_file_state(f)->path_len, start, end,
 			  result < 0 ? err : 0);
 }
 
@@ -99,8 +109,8 @@ int oa_file_close(struct oa_thread *t, int fd, struct oa_fd *f, int (*real_close
 {
 	/* the number may be reused as soon as it is closed: path copied first */
 	char path[OA_FILE_PATH_MAX];
-	size_t path_len = f->u.file.path_len;
-	memcpy(path, f->u.file.path, path_len);
+	size_t path_len = oa_file_state(f)->path_len;
+	memcpy(path, oa_file_state(f)->path, path_len);
 	oa_fd_forget(fd);
 	uint64_t start = oa_now();
 	int r = real_close(fd);
@@ -160,8 +170,8 @@ static void register_file(int fd, const char *path)
 	if (!f)
 		return;
 	size_t len = strnlen(path, OA_FILE_PATH_MAX);
-	memcpy(f->u.file.path, path, len);
-	f->u.file.path_len = (uint16_t)len;
+	memcpy(oa_file_state(f)->path, path, len);
+	oa_file_state(f)->path_len = (uint16_t)len;
 	oa_fd_claim_end(fd, OA_FD_FILE);
 }
 

@@ -134,7 +134,7 @@ OA_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max,
 
 void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f)
 {
-	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_conn *h = oa_http_state(f);
 	oa_http_parser_init(&h->requests, OA_HTTP_REQUESTS);
 	oa_http_parser_init(&h->responses, OA_HTTP_RESPONSES);
 	h->request_start = 0;
@@ -152,19 +152,19 @@ void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f)
 		h->opener_tracestate_len = pushed.tracestate_len;
 		memcpy(h->opener_tracestate, pushed.tracestate, pushed.tracestate_len);
 	}
-	__atomic_store_n(&f->http, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->proto, &oa_conn_opening, __ATOMIC_RELEASE);
 }
 
 /* The writer's state (parser, decided context, unsent inserted bytes) is left
  * alone: a writer may be using it, and inserted bytes begun must be ended. */
 void oa_http_conn_stop(struct oa_thread *t, struct oa_fd *f)
 {
-	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_conn *h = oa_http_state(f);
 	for (uint8_t i = 0; i < h->count; i++)
 		unpush(t, h->open[(h->first + i) % OA_HTTP_OPEN_MAX].ctx.span_id);
 	h->count = 0;
 	h->untracked = 0;
-	__atomic_store_n(&f->http, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->proto, NULL, __ATOMIC_RELEASE);
 }
 
 static struct oa_http_exchange *front(struct oa_http_conn *h)
@@ -277,14 +277,14 @@ static void server_span(struct oa_thread *t, const struct oa_fd *f,
 		oa_payload_attr_str(&w, OA_KEY_URL_QUERY, query,
 				    n < sizeof query ? n : sizeof query - 1);
 	}
-	oa_payload_attr_static(&w, OA_KEY_URL_SCHEME, url_scheme(&f->u.http));
-	put_tls(&w, &f->u.http);
+	oa_payload_attr_static(&w, OA_KEY_URL_SCHEME, url_scheme(oa_http_state(f)));
+	put_tls(&w, oa_http_state(f));
 	struct oa_host_port host;
 	if (oa_split_host_port(head->host, head->host_len, &host))
 		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host.name, host.name_len);
-	else if (f->u.http.tls.server_name[0])
-		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, f->u.http.tls.server_name,
-				    strlen(f->u.http.tls.server_name));
+	else if (oa_http_state(f)->tls.server_name[0])
+		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, oa_http_state(f)->tls.server_name,
+				    strlen(oa_http_state(f)->tls.server_name));
 	if (f->local_port)
 		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
 	put_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
@@ -317,9 +317,9 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 	char peer[sizeof f->peer.un.sun_path + 2] = "";
 	struct oa_host_port host;
 	if (!oa_split_host_port(head->host, head->host_len, &host)) {
-		if (f->u.http.tls.server_name[0])
-			memcpy(peer, f->u.http.tls.server_name,
-			       strlen(f->u.http.tls.server_name) + 1);
+		if (oa_http_state(f)->tls.server_name[0])
+			memcpy(peer, oa_http_state(f)->tls.server_name,
+			       strlen(oa_http_state(f)->tls.server_name) + 1);
 		else if (f->peer_len)
 			oa_sockaddr_text(&f->peer.sa, f->peer_len, peer, sizeof peer);
 		host.name = peer;
@@ -327,7 +327,7 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 		host.port = 0;
 	}
 	uint16_t port = host.port;
-	const char *scheme = head->scheme_len ? head->scheme : url_scheme(&f->u.http);
+	const char *scheme = head->scheme_len ? head->scheme : url_scheme(oa_http_state(f));
 	bool https = strcmp(scheme, "https") == 0;
 	if (!port)
 		port = (head->flags & OA_HTTP_ABSOLUTE_FORM) ? (https ? 443 : 80)
@@ -349,7 +349,7 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 	if (port)
 		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, port);
 	put_peer(&w, f, OA_KEY_NETWORK_PEER_ADDRESS, OA_KEY_NETWORK_PEER_PORT);
-	put_tls(&w, &f->u.http);
+	put_tls(&w, oa_http_state(f));
 	bool is_error = ex->status >= 400 || err;
 	put_status(&w, ex->status, ex->status >= 400);
 	if (error_type)
@@ -476,7 +476,7 @@ struct feed {
  * untracked one, which only uses up its place among the decisions. */
 static void client_exchange_ctx(struct feed *fc, struct oa_http_exchange *ex)
 {
-	struct oa_http_conn *h = &fc->f->u.http;
+	struct oa_http_conn *h = oa_http_state(fc->f);
 	int j = fc->heads_seen++;
 	const struct head_plan *hp = fc->plan && j < fc->plan->n_heads ? &fc->plan->heads[j] : NULL;
 	if (!ex) {
@@ -525,7 +525,7 @@ static bool server_exchange(struct feed *fc, struct oa_http_exchange *ex,
 static void request_begun(struct feed *fc, const struct oa_http_event *ev, const uint8_t *data)
 {
 	struct oa_fd *f = fc->f;
-	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_conn *h = oa_http_state(f);
 	enum oa_http_method method = (enum oa_http_method)ev->head->method;
 	/* Beyond the parser's queue a response is framed as a GET's: wrong for
 	 * HEAD and CONNECT only. */
@@ -555,7 +555,7 @@ static void request_begun(struct feed *fc, const struct oa_http_event *ev, const
 static void response_event(struct feed *fc, const struct oa_http_event *ev)
 {
 	struct oa_fd *f = fc->f;
-	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_conn *h = oa_http_state(f);
 	if (ev->kind == OA_HTTP_GAVE_UP || (!h->count && !h->untracked)) {
 		/* a tunnel after a 101 or CONNECT ends HTTP here; its span is sent */
 		oa_http_conn_stop(fc->t, f);
@@ -583,7 +583,7 @@ static void response_event(struct feed *fc, const struct oa_http_event *ev)
 static void request_event(struct feed *fc, const struct oa_http_event *ev, const uint8_t *data,
 			  bool more)
 {
-	struct oa_http_conn *h = &fc->f->u.http;
+	struct oa_http_conn *h = oa_http_state(fc->f);
 	switch (ev->kind) {
 	case OA_HTTP_MESSAGE_BEGIN:
 		request_begun(fc, ev, data);
@@ -602,7 +602,7 @@ static void request_event(struct feed *fc, const struct oa_http_event *ev, const
 static void feed_piece(struct feed *fc, bool requests, const uint8_t *data, size_t len,
 		       size_t later)
 {
-	struct oa_http_conn *h = &fc->f->u.http;
+	struct oa_http_conn *h = oa_http_state(fc->f);
 	struct oa_http_parser *p = requests ? &h->requests : &h->responses;
 	struct oa_http_event ev[EVENTS_MAX];
 	if (requests && !h->request_start && len)
@@ -618,7 +618,7 @@ static void feed_piece(struct feed *fc, bool requests, const uint8_t *data, size
 				request_event(fc, &ev[i], piece, off + ev[i].offset < len || later);
 			else
 				response_event(fc, &ev[i]);
-			if (!fc->f->http)
+			if (!oa_http_on(fc->f))
 				return;
 		}
 		if (!oa_http_feed_again(ev, n, EVENTS_MAX, len - off))
@@ -634,7 +634,7 @@ static void feed(struct feed *fc, bool requests, const struct iovec *iov, int io
 		feed_piece(fc, requests, NULL, n, 0);
 		return;
 	}
-	for (int i = 0; i < iovcnt && n && fc->f->http; i++) {
+	for (int i = 0; i < iovcnt && n && oa_http_on(fc->f); i++) {
 		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
 		n -= len;
 		if (len)
@@ -643,14 +643,14 @@ static void feed(struct feed *fc, bool requests, const struct iovec *iov, int io
 }
 
 void oa_http_received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
-		      int iovcnt, size_t n, bool unseen)
+		      int iovcnt, size_t n)
 {
 	struct feed fc = {.t = t, .f = f, .now = oa_now()};
-	feed(&fc, is_server(f), unseen ? NULL : iov, iovcnt, n);
+	feed(&fc, is_server(f), iov, iovcnt, n);
 	/* Reading a request's connection is handling that request again (an
 	 * event loop back from epoll_wait with more of its body, say). */
-	struct oa_http_conn *h = &f->u.http;
-	if (is_server(f) && f->http && h->count) {
+	struct oa_http_conn *h = oa_http_state(f);
+	if (is_server(f) && oa_http_on(f) && h->count) {
 		const struct oa_http_exchange *latest =
 		    &h->open[(h->first + h->count - 1) % OA_HTTP_OPEN_MAX];
 		if (pushed.span_id != latest->ctx.span_id)
@@ -658,22 +658,18 @@ void oa_http_received(struct oa_thread *t, int fd, struct oa_fd *f, const struct
 	}
 }
 
+/* The parser's times are the feed's (start is a database's). */
 void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		  size_t n)
+		  size_t n, uint64_t start)
 {
 	struct feed fc = {.t = t, .f = f, .now = oa_now()};
 	feed(&fc, !is_server(f), iov, iovcnt, n);
 }
 
-void oa_http_sent_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n)
+void oa_http_read_end_why(struct oa_thread *t, int fd, struct oa_fd *f, int err,
+			  const char *error_type)
 {
-	struct feed fc = {.t = t, .f = f, .now = oa_now()};
-	feed(&fc, !is_server(f), NULL, 0, n);
-}
-
-void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err, const char *error_type)
-{
-	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_conn *h = oa_http_state(f);
 	struct oa_http_event ev;
 	if (is_server(f)) {
 		/* no more requests; a half-closed client still gets its responses */
@@ -687,15 +683,20 @@ void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err, con
 	if (!err && oa_http_close(&h->responses, &ev))
 		response_event(&fc, &ev);
 	/* requests the failure left without a response */
-	for (; err && f->http && h->count; pop_front(h))
+	for (; err && oa_http_on(f) && h->count; pop_front(h))
 		client_span(t, f, front(h), fc.now, err, error_type);
-	if (f->http)
+	if (oa_http_on(f))
 		oa_http_conn_stop(t, f);
+}
+
+void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err)
+{
+	oa_http_read_end_why(t, fd, f, err, NULL);
 }
 
 void oa_http_write_end(struct oa_thread *t, int fd, struct oa_fd *f)
 {
-	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_conn *h = oa_http_state(f);
 	struct oa_http_event ev;
 	if (!is_server(f)) {
 		oa_http_close(&h->requests, &ev);
@@ -704,7 +705,7 @@ void oa_http_write_end(struct oa_thread *t, int fd, struct oa_fd *f)
 	struct feed fc = {.t = t, .f = f, .now = oa_now()};
 	if (oa_http_close(&h->responses, &ev))
 		response_event(&fc, &ev);
-	if (f->http)
+	if (oa_http_on(f))
 		oa_http_conn_stop(t, f);
 }
 
@@ -727,7 +728,7 @@ static bool tls_request_fits(const struct oa_http_conn *h)
 
 size_t oa_http_tls_lines(struct oa_thread *t, struct oa_fd *f, char lines[OA_INJECT_MAX])
 {
-	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_conn *h = oa_http_state(f);
 	if (!tls_request_fits(h))
 		return 0;
 	struct origin o;
@@ -742,7 +743,7 @@ size_t oa_http_tls_lines(struct oa_thread *t, struct oa_fd *f, char lines[OA_INJ
 bool oa_http_tls_rewrite(struct oa_thread *t, struct oa_fd *f, const struct oa_http_tp_field *tp,
 			 char value[OA_TRACEPARENT_LEN + 1])
 {
-	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_conn *h = oa_http_state(f);
 	if (!tls_request_fits(h))
 		return false;
 	struct origin o;
@@ -854,23 +855,15 @@ static void plan_head(struct oa_thread *t, struct oa_http_conn *h, struct send_p
 	pl->ins[pl->n_ins++] = (struct oa_insert){.offset = at, .bytes = lines, .len = len};
 }
 
-static size_t iov_total(const struct iovec *iov, int iovcnt)
-{
-	size_t n = 0;
-	for (int i = 0; i < iovcnt; i++)
-		n += iov[i].iov_len;
-	return n;
-}
-
 /* The dry run: where do request heads end in these bytes, and where are
  * their traceparent values? */
 static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
 		      struct send_plan *pl)
 {
-	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_conn *h = oa_http_state(f);
 	pl->n_heads = pl->n_ins = 0;
 	pl->rewriting = -1;
-	pl->total = iov_total(iov, iovcnt);
+	pl->total = oa_iov_total(iov, iovcnt);
 	pl->hold_at = SIZE_MAX;
 	pl->hold_more = false;
 	pl->held_rewrite = NULL;
@@ -894,7 +887,7 @@ static void plan_send(struct oa_thread *t, struct oa_fd *f, const struct iovec *
 							  .len = len,
 							  .replaces = len};
 	}
-	if (!__atomic_load_n(&f->http, __ATOMIC_ACQUIRE))
+	if (!oa_http_on(f))
 		return;
 	struct oa_http_parser dry = h->requests;
 	struct oa_http_event ev[EVENTS_MAX];
@@ -1024,8 +1017,9 @@ ssize_t oa_send_layout(const struct oa_send_call *c, struct oa_layout *l, struct
 
 /* The unsent rest of earlier inserted lines, alone. False (errno set) when
  * it did not all go out. */
-static bool send_continuation(int fd, int flags, struct oa_http_conn *h)
+static bool send_continuation(int fd, int flags, struct oa_fd *f)
 {
+	struct oa_http_conn *h = oa_http_state(f);
 	h->held = false; /* held bytes that go out here go as they are */
 	while (h->inject_sent < h->inject_len) {
 		struct iovec rest = {h->inject + h->inject_sent,
@@ -1037,22 +1031,30 @@ static bool send_continuation(int fd, int flags, struct oa_http_conn *h)
 		h->inject_sent = (uint16_t)(h->inject_sent + r);
 	}
 	h->inject_len = h->inject_sent = 0;
-	if (!h->rewrite_len)
+	if (!h->rewrite_len) {
+		__atomic_store_n(&f->owing, 0, __ATOMIC_RELEASE);
 		oa_fd_kind_clear(fd, OA_FD_OWED);
+	}
 	return true;
 }
 
-bool oa_http_flush_owed(int fd, struct oa_fd *f)
+/* Inserted header bytes (or held ones, as they are) still owed. The rest
+ * of a rewritten value is dropped: the call sends the bytes it would have
+ * replaced as they are, and the rest must not land on later ones. */
+static bool flush_owed(int fd, struct oa_fd *f)
 {
-	/* The call sends the bytes a rewrite would replace as they are: the
-	 * rest of the rewrite must not land on later ones. */
-	f->u.http.rewrite_len = f->u.http.rewrite_sent = 0;
-	return send_continuation(fd, 0, &f->u.http);
+	struct oa_http_conn *h = oa_http_state(f);
+	h->rewrite_len = h->rewrite_sent = 0;
+	return send_continuation(fd, 0, f);
 }
 
-static void set_owed(int fd, const struct oa_http_conn *h)
+static void set_owed(int fd, struct oa_fd *f)
 {
-	if (h->inject_len || h->rewrite_len)
+	const struct oa_http_conn *h = oa_http_state(f);
+	bool owed = h->inject_len || h->rewrite_len;
+	__atomic_store_n(&f->owing, owed ? oa_conn_protocol_id(&oa_conn_opening) : 0,
+			 __ATOMIC_RELEASE);
+	if (owed)
 		oa_fd_kind_set(fd, OA_FD_OWED);
 	else
 		oa_fd_kind_clear(fd, OA_FD_OWED);
@@ -1129,9 +1131,12 @@ static void settle_decided(struct oa_http_conn *h, const struct send_plan *pl, i
 	h->out_parent = hp->parent;
 }
 
-ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c)
+/* Inserts trace context into client requests, feeds what was sent to the
+ * parser, and returns what the application's call returns. */
+static ssize_t send_call(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
+			 uint8_t kind)
 {
-	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_conn *h = oa_http_state(f);
 	int fd = c->fd;
 	uint64_t start = oa_now();
 	struct send_plan plan;
@@ -1148,7 +1153,7 @@ ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_
 			plan.n_heads = 0;
 			int flags =
 			    c->op == OA_SEND_WRITE || c->op == OA_SEND_WRITEV ? 0 : c->flags;
-			if (plan.continuation && !send_continuation(fd, flags, h))
+			if (plan.continuation && !send_continuation(fd, flags, f))
 				return -1;
 		}
 	}
@@ -1161,7 +1166,7 @@ ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_
 			hold(h, c, &plan);
 			r = (ssize_t)plan.total;
 		}
-		set_owed(fd, h);
+		set_owed(fd, f);
 	}
 	if (!oa_fd_lock_slot(t, fd, f)) {
 		if (r > 0)
@@ -1170,7 +1175,7 @@ ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_
 		return r;
 	}
 	struct feed fc = {.t = t, .f = f, .now = start, .plan = laid_out ? &plan : NULL};
-	if (f->http && r > 0)
+	if (oa_http_on(f) && r > 0)
 		feed(&fc, !is_server(f), c->iov, c->iovcnt, (size_t)r);
 	if (laid_out)
 		settle_decided(h, &plan, fc.heads_seen);
@@ -1178,3 +1183,27 @@ ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_
 	errno = err;
 	return r;
 }
+
+static void conn_close(struct oa_thread *t, int fd, struct oa_fd *f)
+{
+	oa_http_write_end(t, fd, f);
+	if (oa_http_on(f))
+		oa_http_conn_stop(t, f);
+}
+
+/* The opening protocol: a connection is HTTP's until its first bytes are
+ * another's. Bytes passed by unseen (sendfile, splice) are counted. */
+OA_OPENING_PROTOCOL = {
+    .name = "http",
+    .hooks = OA_HOOK_HTTP,
+    .start = oa_http_conn_start,
+    .stop = oa_http_conn_stop,
+    .received = oa_http_received,
+    .read_end = oa_http_read_end,
+    .send = send_call,
+    .sent = oa_http_sent,
+    .write_end = oa_http_write_end,
+    .close = conn_close,
+    .flush_owed = flush_owed,
+    .counts_unseen = true,
+};

@@ -3,8 +3,8 @@
  * (src/sql_sanitize.h) and span records.
  *
  * The server speaks first: a stream connection whose first bytes from the
- * server are an initial handshake (protocol 10; sockets.c asks
- * oa_mysql_detect before the HTTP parsers see them) is followed by a client
+ * server are an initial handshake (protocol 10; src/conn.c asks detect
+ * before the HTTP parsers see them) is followed by a client
  * and a server parser. A client's SSLRequest ends the tracking (TLS
  * follows), as does the compressed protocol.
  *
@@ -20,7 +20,7 @@
  * An ERR packet's error code is db.response.status_code and error.type. A
  * SERVER span's parent is the traceparent of a sqlcommenter comment in its
  * query; without one it is a root. A client adds the comment to a COM_QUERY
- * or COM_STMT_PREPARE with OTLPAUTO_DB_PROPAGATION=comment (oa_mysql_plan).
+ * or COM_STMT_PREPARE with OTLPAUTO_DB_PROPAGATION=comment (plan).
  *
  * Spans are correct or absent: anything out of step drops the state and its
  * open spans. Fixed-size state, under the fd's lock. */
@@ -29,21 +29,58 @@
 #include "clock.h"
 #include "net.h"
 
-/* Every fd's slot holds the largest connection state: MySQL's must not make
- * it larger than HTTP's. */
-_Static_assert(sizeof(struct oa_mysql_conn) <= sizeof(struct oa_http_conn),
-	       "MySQL state must fit the fd slot");
+/* MySQL commands sent and not yet answered that get spans, per connection
+ * (clients wait for each response: pipelines are rare); those beyond are
+ * counted only. */
+#define OA_MYSQL_OPEN_MAX     2
+#define OA_MYSQL_QUERY_CAP    512 /* a sanitised query text, NUL included */
+#define OA_MYSQL_PREPARED_MAX 4	  /* prepared statements whose summary is kept */
 
-bool oa_mysql_detect(const struct iovec *iov, int iovcnt, size_t n)
+struct oa_mysql_pending {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	uint8_t command; /* enum oa_mysql_command */
+	bool traced;	 /* a query, a prepare or an execution gets a span */
+	uint16_t query_len;
+	struct oa_sql_summary summary;
+	char query[OA_MYSQL_QUERY_CAP];
+};
+
+struct oa_mysql_conn {
+	struct oa_mysql_parser client, server;
+	struct oa_db_client out;
+	uint8_t first, count; /* open[] is a ring */
+	uint8_t prepared_next;
+	bool mariadb; /* the handshake's server version names MariaDB */
+	uint8_t database_len;
+	char database[63]; /* db.namespace: the login's database, then USE's */
+	uint32_t untracked;
+	struct oa_mysql_pending open[OA_MYSQL_OPEN_MAX];
+	struct {
+		uint32_t id; /* 0: none */
+		struct oa_sql_summary summary;
+	} prepared[OA_MYSQL_PREPARED_MAX];
+};
+
+OA_STATE_OF(struct oa_mysql_conn, oa_mysql_state)
+
+extern const struct oa_conn_protocol oa_protocol_mysql; /* registered at the end */
+
+static bool on(const struct oa_fd *f)
+{
+	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_mysql;
+}
+
+static bool detect(const struct iovec *iov, int iovcnt, size_t n)
 {
 	uint8_t head[5];
 	size_t have = oa_iov_head(iov, iovcnt, n, head, sizeof head);
 	return oa_mysql_greeting_start(head, have);
 }
 
-void oa_mysql_conn_start(struct oa_fd *f)
+static void conn_start(struct oa_thread *t, struct oa_fd *f)
 {
-	struct oa_mysql_conn *c = &f->u.mysql;
+	struct oa_mysql_conn *c = oa_mysql_state(f);
 	oa_mysql_parser_init(&c->client, OA_MYSQL_CLIENT);
 	oa_mysql_parser_init(&c->server, OA_MYSQL_SERVER);
 	c->first = c->count = 0;
@@ -52,12 +89,17 @@ void oa_mysql_conn_start(struct oa_fd *f)
 	c->prepared_next = 0;
 	memset(c->prepared, 0, sizeof c->prepared);
 	memset(&c->out, 0, sizeof c->out);
-	__atomic_store_n(&f->mysql, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->proto, &oa_protocol_mysql, __ATOMIC_RELEASE);
 }
 
-void oa_mysql_conn_stop(struct oa_fd *f)
+static void stop(struct oa_fd *f)
 {
-	__atomic_store_n(&f->mysql, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->proto, NULL, __ATOMIC_RELEASE);
+}
+
+static void conn_stop(struct oa_thread *t, struct oa_fd *f)
+{
+	stop(f);
 }
 
 static struct oa_mysql_pending *front(struct oa_mysql_conn *c)
@@ -81,10 +123,10 @@ static void command_metric(const struct oa_fd *f, const struct oa_mysql_pending 
 {
 	char code[10];
 	struct oa_db_metric_attrs attrs = {
-	    .system = f->u.mysql.mariadb ? OA_DB_MARIADB : OA_DB_MYSQL,
+	    .system = oa_mysql_state(f)->mariadb ? OA_DB_MARIADB : OA_DB_MYSQL,
 	    .error = error_code ? 0 : err,
-	    .name_space = f->u.mysql.database,
-	    .name_space_len = f->u.mysql.database_len,
+	    .name_space = oa_mysql_state(f)->database,
+	    .name_space_len = oa_mysql_state(f)->database_len,
 	    .operation = cmd->summary.operation,
 	    .operation_len = strlen(cmd->summary.operation),
 	    .collection = cmd->summary.collection,
@@ -118,11 +160,12 @@ static void command_end(struct oa_thread *t, const struct oa_fd *f,
 		oa_payload_text(&w, OA_ITEM_NAME, summary, summary_len);
 	else
 		oa_payload_text(&w, OA_ITEM_NAME, "mysql", 5);
-	oa_payload_attr_custom(&w, "db.system.name", f->u.mysql.mariadb ? "mariadb" : "mysql",
-			       f->u.mysql.mariadb ? 7 : 5);
-	if (f->u.mysql.database_len)
-		oa_payload_attr_custom(&w, "db.namespace", f->u.mysql.database,
-				       f->u.mysql.database_len);
+	oa_payload_attr_custom(&w, "db.system.name",
+			       oa_mysql_state(f)->mariadb ? "mariadb" : "mysql",
+			       oa_mysql_state(f)->mariadb ? 7 : 5);
+	if (oa_mysql_state(f)->database_len)
+		oa_payload_attr_custom(&w, "db.namespace", oa_mysql_state(f)->database,
+				       oa_mysql_state(f)->database_len);
 	size_t operation_len = strlen(cmd->summary.operation);
 	if (operation_len)
 		oa_payload_attr_custom(&w, "db.operation.name", cmd->summary.operation,
@@ -178,12 +221,12 @@ static bool server_parent(struct oa_span_ctx *parent, const char *query)
 static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_event *ev,
 			  uint64_t now)
 {
-	struct oa_mysql_conn *c = &f->u.mysql;
+	struct oa_mysql_conn *c = oa_mysql_state(f);
 	uint32_t ordinal = c->out.messages++;
 	if (!answered(ev->command))
 		return;
 	if (!oa_mysql_expect_response(&c->server, ev->command)) {
-		oa_mysql_conn_stop(f); /* more outstanding than the parser follows */
+		stop(f); /* more outstanding than the parser follows */
 		return;
 	}
 	if (c->untracked || c->count == OA_MYSQL_OPEN_MAX) {
@@ -233,14 +276,14 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 static void response_event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_event *ev,
 			   uint64_t now)
 {
-	struct oa_mysql_conn *c = &f->u.mysql;
+	struct oa_mysql_conn *c = oa_mysql_state(f);
 	if (ev->command == OA_MYSQL_CONNECT)
 		return; /* the login's */
 	if (!c->count) {
 		if (c->untracked)
 			c->untracked--;
 		else
-			oa_mysql_conn_stop(f); /* a response to no command: out of step */
+			stop(f); /* a response to no command: out of step */
 		return;
 	}
 	struct oa_mysql_pending *cmd = front(c);
@@ -268,7 +311,7 @@ static void handshake_response(struct oa_mysql_conn *c, const struct oa_mysql_ev
 static void event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_event *ev,
 		  uint64_t now)
 {
-	struct oa_mysql_conn *c = &f->u.mysql;
+	struct oa_mysql_conn *c = oa_mysql_state(f);
 	switch (ev->kind) {
 	case OA_MYSQL_HANDSHAKE:
 		c->mariadb = ev->text && strstr(ev->text, "MariaDB");
@@ -292,21 +335,24 @@ static void event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_ev
 		response_event(t, f, ev, now);
 		break;
 	default: /* TLS or compression from now on, or not the protocol */
-		oa_mysql_conn_stop(f);
+		stop(f);
 		break;
 	}
 }
 
-void oa_mysql_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		    size_t n, bool sent, uint64_t now)
+/* The first n bytes of iov went one way: `sent` by this process (now: the
+ * ticks before the send began) or read (now: after the read returned). */
+static void feed(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		 size_t n, bool sent, uint64_t now)
 {
 	bool from_client = sent == (f->role == OA_ROLE_CLIENT);
-	struct oa_mysql_parser *p = from_client ? &f->u.mysql.client : &f->u.mysql.server;
-	for (int i = 0; i < iovcnt && n && f->mysql; i++) {
+	struct oa_mysql_parser *p =
+	    from_client ? &oa_mysql_state(f)->client : &oa_mysql_state(f)->server;
+	for (int i = 0; i < iovcnt && n && on(f); i++) {
 		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
 		n -= len;
 		size_t off = 0;
-		while (off < len && f->mysql) {
+		while (off < len && on(f)) {
 			struct oa_mysql_event ev;
 			off += oa_mysql_feed(p, (const uint8_t *)iov[i].iov_base + off, len - off,
 					     &ev);
@@ -319,10 +365,10 @@ void oa_mysql_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *io
 
 /* ---- propagation: comments into the client's queries */
 
-void oa_mysql_plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		   struct oa_db_plan *plan)
+static void plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		 struct oa_db_plan *plan)
 {
-	struct oa_mysql_conn *c = &f->u.mysql;
+	struct oa_mysql_conn *c = oa_mysql_state(f);
 	struct oa_mysql_gap gap;
 	plan->n = 0;
 	if (!oa_mysql_command_gap(&c->client, &gap))
@@ -365,13 +411,66 @@ void oa_mysql_plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov
 	}
 }
 
-void oa_mysql_read_end(struct oa_thread *t, struct oa_fd *f, int err)
+/* Reading ended (err 0: the peer closed) or the socket is closed: what the
+ * client sent and the failure left without an answer ends (error.type from
+ * err). */
+static void read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err)
 {
-	struct oa_mysql_conn *c = &f->u.mysql;
+	struct oa_mysql_conn *c = oa_mysql_state(f);
 	uint64_t now = oa_now();
 	/* commands the client sent that the failure left without a response */
 	for (; err && f->role == OA_ROLE_CLIENT && c->count; pop_front(c))
 		if (front(c)->traced)
 			command_end(t, f, front(c), now, 0, err);
-	oa_mysql_conn_stop(f);
+	stop(f);
 }
+
+static void received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
+		     int iovcnt, size_t n)
+{
+	feed(t, f, iov, iovcnt, n, false, oa_now());
+}
+
+static void sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		 size_t n, uint64_t start)
+{
+	feed(t, f, iov, iovcnt, n, true, start);
+}
+
+static struct oa_db_client *client(struct oa_fd *f)
+{
+	return &oa_mysql_state(f)->out;
+}
+
+static const struct oa_db_protocol db = {
+    .protocol = &oa_protocol_mysql,
+    .plan = plan,
+    .client = client,
+};
+
+static ssize_t send_call(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
+			 uint8_t kind)
+{
+	return oa_db_send(t, f, c, kind, &db);
+}
+
+static void conn_close(struct oa_thread *t, int fd, struct oa_fd *f)
+{
+	read_end(t, fd, f, 0);
+}
+
+OA_PROTOCOL(mysql) = {
+    .name = "mysql",
+    .hooks = OA_HOOK_HTTP,
+    .detect = detect,
+    .server_first = true,
+    .order = 3,
+    .start = conn_start,
+    .stop = conn_stop,
+    .received = received,
+    .read_end = read_end,
+    .send = send_call,
+    .sent = sent,
+    .close = conn_close,
+    .flush_owed = oa_db_flush_owed,
+};

@@ -1,6 +1,7 @@
-/* What the socket, DNS, HTTP and file hooks share (hooks/sockets.c, dns.c,
- * http.c, files.c): the per-fd slot kept in the fd table (src/fdtable.h), the
- * span-writing helpers and the calls between the files. */
+/* What the socket, DNS, HTTP, database and file hooks share (hooks/sockets.c,
+ * dns.c, http.c, redis.c, pg.c, mysql.c, db.c, files.c): the protocols' states
+ * kept in an fd's slot (src/conn.h), the span-writing helpers and the calls
+ * between the files. */
 #ifndef OTLPAUTO_HOOKS_NET_H
 #define OTLPAUTO_HOOKS_NET_H
 
@@ -14,8 +15,8 @@
 #include <sys/un.h>
 
 #include "addr_text.h"
+#include "conn.h"
 #include "db_inject.h"
-#include "fdtable.h"
 #include "http_inject.h"
 #include "http_parse.h"
 #include "ids.h"
@@ -28,29 +29,6 @@
 #include "sql_sanitize.h"
 
 #define OA_EXPORT __attribute__((visibility("default")))
-
-/* Kind bits of an fd (the fd table's byte; OA_FD_BUSY is its lock). */
-enum oa_fd_bits {
-	OA_FD_SOCKET = 1 << 0, /* an AF_INET, AF_INET6 or AF_UNIX socket of the application */
-	OA_FD_FILE = 1 << 1,   /* a regular file opened while the files family is on */
-	OA_FD_WATCH = 1 << 2,  /* its reads and writes have work: a pending connect, HTTP */
-	OA_FD_LOST = 1 << 3,   /* bytes passed by unseen: the HTTP state is out of step */
-	OA_FD_OWED = 1 << 4,   /* inserted, held or rewritten header bytes go with the next write */
-};
-
-enum oa_fd_role {
-	OA_ROLE_NONE,
-	OA_ROLE_CLIENT,	  /* connected by this process */
-	OA_ROLE_SERVER,	  /* accepted by this process */
-	OA_ROLE_LISTENER, /* accepted from: its local port is remembered */
-};
-
-union oa_sockaddr {
-	struct sockaddr sa;
-	struct sockaddr_in in;
-	struct sockaddr_in6 in6;
-	struct sockaddr_un un;
-};
 
 /* Requests (a pipeline) whose responses have not ended and that get spans,
  * per connection; requests beyond them are counted only (no span). */
@@ -128,30 +106,6 @@ struct oa_http_conn {
 	struct oa_http_exchange open[OA_HTTP_OPEN_MAX];
 };
 
-/* Redis commands (a pipeline) whose replies have not come and that get
- * spans, per connection; commands beyond them are counted only (no span). */
-#define OA_REDIS_OPEN_MAX 32
-
-struct oa_redis_command {
-	struct oa_span_ctx ctx, parent;
-	uint64_t start;
-	int32_t db;	   /* the SELECTed database it ran in; -1: unknown */
-	int32_t select_to; /* SELECT: the index it asks for; RESET, HELLO: 0; else -1 */
-	uint32_t replies;  /* replies still due (a SUBSCRIBE gets one per channel) */
-	char name[OA_RESP_NAME_CAP];
-};
-
-struct oa_redis_conn {
-	struct oa_resp_parser commands, replies;
-	uint64_t command_start; /* ticks of the current command's first byte; 0: none yet */
-	int32_t db;		/* the SELECTed database; a connection starts in 0 */
-	uint8_t first, count;	/* open[] is a ring */
-	/* Commands after open[]'s, with no span: while any is unanswered, new
-	 * commands join them, so that replies keep matching in order. */
-	uint32_t untracked;
-	struct oa_redis_command open[OA_REDIS_OPEN_MAX];
-};
-
 /* A database client's propagation (OTLPAUTO_DB_PROPAGATION=comment): the
  * contexts decided for query messages that went out with a comment naming
  * them, kept until the parser reads the message (its ordinal among the
@@ -175,130 +129,14 @@ struct oa_db_plan {
 	struct oa_span_ctx ctx[OA_DB_DECIDED_MAX], parent[OA_DB_DECIDED_MAX];
 };
 
-/* PostgreSQL query cycles sent and not yet answered by ReadyForQuery that
- * get spans, per connection; cycles beyond them are counted only. */
-#define OA_PG_OPEN_MAX	4
-#define OA_PG_QUERY_CAP 512 /* a sanitised query text, NUL included */
-/* Named prepared statements whose summary is kept, per connection. */
-#define OA_PG_PREPARED_MAX 4
-
-struct oa_pg_cycle {
-	struct oa_span_ctx ctx, parent;
-	uint64_t start;
-	bool traced;  /* a Sync alone gets no span */
-	bool queried; /* summary and query come from a Query or a Parse */
-	bool drawn;   /* ctx is drawn (a server's once its query named a parent, or not) */
-	char sqlstate[6];
-	uint16_t query_len;
-	struct oa_sql_summary summary;
-	char query[OA_PG_QUERY_CAP];
-};
-
-struct oa_pg_conn {
-	struct oa_pg_parser frontend, backend;
-	struct oa_db_client out;
-	uint8_t first, count; /* open[] is a ring */
-	/* The frontend is sending a cycle's extended messages (its Sync has
-	 * not come): at open[first + count], or untracked. */
-	bool building, building_untracked;
-	uint8_t database_len;
-	char database[63]; /* db.namespace: the startup's database (else user) */
-	uint8_t prepared_next;
-	uint32_t untracked;
-	struct oa_pg_cycle open[OA_PG_OPEN_MAX];
-	struct {
-		char name[OA_PG_NAME_CAP]; /* "": none */
-		struct oa_sql_summary summary;
-	} prepared[OA_PG_PREPARED_MAX];
-};
-
-/* MySQL commands sent and not yet answered that get spans, per connection
- * (clients wait for each response: pipelines are rare); those beyond are
- * counted only. */
-#define OA_MYSQL_OPEN_MAX     2
-#define OA_MYSQL_QUERY_CAP    512 /* a sanitised query text, NUL included */
-#define OA_MYSQL_PREPARED_MAX 4	  /* prepared statements whose summary is kept */
-
-struct oa_mysql_pending {
-	struct oa_span_ctx ctx, parent;
-	uint64_t start;
-	uint8_t command; /* enum oa_mysql_command */
-	bool traced;	 /* a query, a prepare or an execution gets a span */
-	uint16_t query_len;
-	struct oa_sql_summary summary;
-	char query[OA_MYSQL_QUERY_CAP];
-};
-
-struct oa_mysql_conn {
-	struct oa_mysql_parser client, server;
-	struct oa_db_client out;
-	uint8_t first, count; /* open[] is a ring */
-	uint8_t prepared_next;
-	bool mariadb; /* the handshake's server version names MariaDB */
-	uint8_t database_len;
-	char database[63]; /* db.namespace: the login's database, then USE's */
-	uint32_t untracked;
-	struct oa_mysql_pending open[OA_MYSQL_OPEN_MAX];
-	struct {
-		uint32_t id; /* 0: none */
-		struct oa_sql_summary summary;
-	} prepared[OA_MYSQL_PREPARED_MAX];
-};
-
-#define OA_FILE_PATH_MAX 1024
-
-struct oa_fd {
-	uint8_t role; /* enum oa_fd_role */
-	uint8_t family;
-	uint8_t transport;  /* SOCK_STREAM, SOCK_DGRAM, ... */
-	uint8_t connecting; /* a non-blocking connect's span is open */
-	uint8_t http;	    /* u.http is in use */
-	uint8_t redis;	    /* u.redis is in use */
-	uint8_t pg;	    /* u.pg is in use */
-	uint8_t mysql;	    /* u.mysql is in use */
-	uint8_t wire_seen;  /* a byte went either way: the protocol is decided */
-	/* db_owed holds rewritten database bytes still to go out (with
-	 * OA_FD_OWED): they go, also after the database state is dropped */
-	uint8_t db_owing;
-	uint16_t local_port;
-	uint32_t readers, writers; /* calls in flight: overlapping ones lose the HTTP state */
-	socklen_t peer_len;
-	union oa_sockaddr peer;
-	uint64_t connect_start;
-	struct oa_span_ctx connect_parent, connect_ctx;
-	struct oa_db_owed db_owed;
-	union {
-		struct oa_http_conn http;
-		struct oa_redis_conn redis;
-		struct oa_pg_conn pg;
-		struct oa_mysql_conn mysql;
-		struct {
-			uint16_t path_len;
-			char path[OA_FILE_PATH_MAX];
-		} file;
-	} u;
-};
-
-/* The slot of a tracked fd; only while holding its lock, or for fields
- * written before its kind bits were published. */
-static inline struct oa_fd *oa_fd_slot(int fd)
-{
-	return oa_fdtable_slot(fd);
-}
-
-/* Locks the slot of a new fd (a socket, a file): kind bits cleared, the
- * fields before the union zeroed. NULL when the table cannot track it.
- * oa_fd_claim_end publishes the kind bits and unlocks. */
-struct oa_fd *oa_fd_claim(int fd);
-void oa_fd_claim_end(int fd, uint8_t bits);
-/* Clears fd's kind bits: the number is closed or reused. */
-void oa_fd_forget(int fd);
-
-/* Locks fd's slot; HTTP state that lost bytes (OA_FD_LOST) is dropped first.
- * False when the lock stays busy. */
-bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f);
-/* Unlocks, clearing OA_FD_WATCH when nothing is left to watch. */
-void oa_fd_unlock_slot(int fd, struct oa_fd *f);
+/* Each protocol's view of the state in a slot (struct oa_fd's `state`). */
+#define OA_STATE_OF(type, name)                                                                    \
+	_Static_assert(sizeof(type) <= OA_CONN_STATE_SIZE, #type " must fit the fd slot");         \
+	static inline type *name(const struct oa_fd *f)                                            \
+	{                                                                                          \
+		return (type *)(void *)f->state;                                                   \
+	}
+OA_STATE_OF(struct oa_http_conn, oa_http_state)
 
 /* From the descriptor hooks (fds.c): close of an fd with kind bits (ends
  * what it has open), and a dup2/dup3 that made newfd refer to oldfd's file. */
@@ -333,62 +171,33 @@ static inline bool oa_family_on(uint32_t family)
  * none is remembered. */
 bool oa_dns_name_of(const struct sockaddr *sa, char *out, size_t cap);
 
-/* ---- HTTP (http.c) */
+/* ---- HTTP (http.c): the opening protocol of every stream connection, and
+ * what TLS sessions' plaintext goes through (tls.c) */
 
-/* Starts HTTP tracking on a stream socket that just got its role. */
+static inline bool oa_http_on(const struct oa_fd *f)
+{
+	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_conn_opening;
+}
+/* Its callbacks (protocol.h), which tls.c calls for a session's plaintext. */
 void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f);
-/* The functions below need the fd's lock, except oa_http_send. */
-/* Bytes the application read (n > 0); `unseen` when only their count is known
- * (splice). */
+void oa_http_conn_stop(struct oa_thread *t, struct oa_fd *f);
 void oa_http_received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
-		      int iovcnt, size_t n, bool unseen);
-/* The peer ended the stream (err 0) or reading failed with err;
- * error_type, unless NULL, says why instead of err (a TLS library's
- * reason). */
-void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err,
-		      const char *error_type);
+		      int iovcnt, size_t n);
+void oa_http_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err);
+void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		  size_t n, uint64_t start);
+void oa_http_write_end(struct oa_thread *t, int fd, struct oa_fd *f);
+/* As read_end, with why the stream ended: error_type, unless NULL, instead
+ * of err (a TLS library's reason). */
+void oa_http_read_end_why(struct oa_thread *t, int fd, struct oa_fd *f, int err,
+			  const char *error_type);
 
-/* An application send: the function it called and its arguments. */
-enum oa_send_op {
-	OA_SEND_WRITE,
-	OA_SEND_SEND,
-	OA_SEND_SENDTO,
-	OA_SEND_WRITEV,
-	OA_SEND_SENDMSG,
-};
-struct oa_send_call {
-	enum oa_send_op op;
-	int fd;
-	int flags;
-	const struct iovec *iov;
-	int iovcnt;
-	const struct msghdr *msg;  /* OA_SEND_SENDMSG */
-	const struct sockaddr *to; /* OA_SEND_SENDTO */
-	socklen_t to_len;
-};
 /* Calls the application's function unchanged (sockets.c). */
 ssize_t oa_send_real(const struct oa_send_call *c);
 /* Sends layout l for the application's call c (http.c); returns the
  * application bytes the kernel took, or -1 (errno set) when it took none of
  * them. Inserted bytes alone do not answer the call: sending goes on. */
 ssize_t oa_send_layout(const struct oa_send_call *c, struct oa_layout *l, struct oa_insert *ins);
-/* Sends for the application on a socket with HTTP tracking: inserts trace
- * context into client requests, feeds what was sent to the parser, and
- * returns what the application's call returns. Takes the fd's lock itself. */
-ssize_t oa_http_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c);
-/* Sends inserted header bytes (or held ones, as they are) still owed
- * (OA_FD_OWED) before a call that cannot carry them (sendfile, splice,
- * sendmmsg). False (errno set) when they could not all go out: the call must
- * fail with that errno. The rest of a rewritten value is dropped: the call
- * sends the bytes it would have replaced. */
-bool oa_http_flush_owed(int fd, struct oa_fd *f);
-/* Bytes sent by a call that inserts nothing (sendmmsg). */
-void oa_http_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		  size_t n);
-/* Bytes sent that the hooks never saw (sendfile, splice). */
-void oa_http_sent_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n);
-/* The write side was shut down (or the fd is being closed). */
-void oa_http_write_end(struct oa_thread *t, int fd, struct oa_fd *f);
 /* A client's request over TLS (tls.c), whose head ends in plaintext about
  * to be written: decides its context now (its feed takes it) and writes its
  * header lines into `lines`; returns their length, 0 when it gets none. */
@@ -402,8 +211,6 @@ bool oa_http_tls_rewrite(struct oa_thread *t, struct oa_fd *f, const struct oa_h
  * while not zero, the socket hooks tell the socket they read or write. */
 extern uint32_t oa_tls_probes;
 void oa_tls_saw(int fd);
-/* Drops the HTTP state: open spans are never sent. */
-void oa_http_conn_stop(struct oa_thread *t, struct oa_fd *f);
 /* The exchange's duration into its metric (http_metrics.c); err: the errno
  * that ended a client exchange without a response. */
 void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, uint64_t end,
@@ -423,55 +230,29 @@ static inline bool oa_db_metric_wants_summary(const struct oa_fd *f)
 	return f->role == OA_ROLE_CLIENT && oa_metrics_enabled();
 }
 
-/* ---- Redis (redis.c) */
+/* ---- the database protocols (redis.c, pg.c, mysql.c; db.c) */
 
-/* Whether a connection whose first bytes from the client are these speaks
- * RESP (oa_resp_commands_start). */
-bool oa_redis_detect(const struct iovec *iov, int iovcnt, size_t n);
-/* Starts Redis tracking on a stream socket with a role (the HTTP state is
- * stopped first). The functions below need the fd's lock. */
-void oa_redis_conn_start(struct oa_fd *f);
-/* Drops the Redis state: open spans are never sent. */
-void oa_redis_conn_stop(struct oa_fd *f);
-/* The first n bytes of iov went one way: `sent` by this process (now: the
- * ticks before the send began) or read (now: after the read returned). */
-void oa_redis_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		    size_t n, bool sent, uint64_t now);
-/* Reading ended (err 0: the peer closed) or the socket is closed: commands
- * still open end without a reply (client: error.type from err). */
-void oa_redis_read_end(struct oa_thread *t, struct oa_fd *f, int err);
-
-/* ---- PostgreSQL (pg.c) */
-
-/* Whether a connection whose first bytes from the client are these speaks
- * the PostgreSQL protocol (oa_pg_frontend_start). */
-bool oa_pg_detect(const struct iovec *iov, int iovcnt, size_t n);
-/* As the Redis functions above, for u.pg. */
-void oa_pg_conn_start(struct oa_fd *f);
-void oa_pg_conn_stop(struct oa_fd *f);
-void oa_pg_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		 size_t n, bool sent, uint64_t now);
-void oa_pg_read_end(struct oa_thread *t, struct oa_fd *f, int err);
-
-/* A client's write (under the lock, before it is sent): the query
- * messages starting in it, whole, that get a comment naming the context
- * their span will have. */
-void oa_pg_plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		struct oa_db_plan *plan);
-
-/* ---- MySQL, MariaDB (mysql.c) */
-
-/* Whether a connection whose first bytes from the server are these speaks
- * the MySQL protocol (oa_mysql_greeting_start). */
-bool oa_mysql_detect(const struct iovec *iov, int iovcnt, size_t n);
-/* As the Redis functions above, for u.mysql. */
-void oa_mysql_conn_start(struct oa_fd *f);
-void oa_mysql_conn_stop(struct oa_fd *f);
-void oa_mysql_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		    size_t n, bool sent, uint64_t now);
-void oa_mysql_read_end(struct oa_thread *t, struct oa_fd *f, int err);
-void oa_mysql_plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		   struct oa_db_plan *plan);
+/* What a database protocol gives the sends they share (db.c). */
+struct oa_db_protocol {
+	const struct oa_conn_protocol *protocol;
+	/* A client's write (under the lock, before it is sent): the query
+	 * messages starting in it, whole, that get a comment naming the
+	 * context their span will have; NULL: none do (Redis). */
+	void (*plan)(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		     struct oa_db_plan *plan);
+	/* The contexts the client's comments decided. */
+	struct oa_db_client *(*client)(struct oa_fd *f);
+};
+/* A send on a database connection (a protocol's send): a client's queries
+ * get comments naming their spans (OTLPAUTO_DB_PROPAGATION=comment), the
+ * application's bytes are fed as it wrote them (the protocol's sent), and
+ * its call returns its own counts. Bytes still owed go first, also after
+ * the protocol's state was dropped. */
+ssize_t oa_db_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c, uint8_t kind,
+		   const struct oa_db_protocol *db);
+/* Rewritten bytes still owed, before a call that cannot carry them (a
+ * protocol's flush_owed). */
+bool oa_db_flush_owed(int fd, struct oa_fd *f);
 
 /* ---- both */
 

@@ -3,8 +3,8 @@
  * and span records.
  *
  * A stream connection whose first bytes from the client are a StartupMessage
- * (protocol 3), an SSLRequest or a GSSENCRequest (sockets.c asks
- * oa_pg_detect before the HTTP parsers see them) is followed by a frontend
+ * (protocol 3), an SSLRequest or a GSSENCRequest (src/conn.c asks detect
+ * before the HTTP parsers see them) is followed by a frontend
  * and a backend parser. An SSLRequest answered 'N' stays plaintext; one
  * answered 'S' (or GSSAPI's 'G') ends the tracking: the rest is encrypted.
  *
@@ -25,7 +25,7 @@
  * kept raw; OTLPAUTO_DB_STATEMENT=off records none. A SERVER span's parent
  * is the traceparent of a sqlcommenter comment in its query; without one it
  * is a root. A client adds the comment to a cycle's Query or first Parse
- * with OTLPAUTO_DB_PROPAGATION=comment (oa_pg_plan, sockets.c's db_send):
+ * with OTLPAUTO_DB_PROPAGATION=comment (plan, db.c's oa_db_send):
  * the cycle's span then has the context the comment names.
  *
  * Spans are correct or absent: anything out of step (bytes passed by
@@ -37,21 +37,62 @@
 #include "clock.h"
 #include "net.h"
 
-/* Every fd's slot holds the largest connection state: PostgreSQL's must not
- * make it larger than HTTP's. */
-_Static_assert(sizeof(struct oa_pg_conn) <= sizeof(struct oa_http_conn),
-	       "PostgreSQL state must fit the fd slot");
+/* PostgreSQL query cycles sent and not yet answered by ReadyForQuery that
+ * get spans, per connection; cycles beyond them are counted only. */
+#define OA_PG_OPEN_MAX	4
+#define OA_PG_QUERY_CAP 512 /* a sanitised query text, NUL included */
+/* Named prepared statements whose summary is kept, per connection. */
+#define OA_PG_PREPARED_MAX 4
 
-bool oa_pg_detect(const struct iovec *iov, int iovcnt, size_t n)
+struct oa_pg_cycle {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	bool traced;  /* a Sync alone gets no span */
+	bool queried; /* summary and query come from a Query or a Parse */
+	bool drawn;   /* ctx is drawn (a server's once its query named a parent, or not) */
+	char sqlstate[6];
+	uint16_t query_len;
+	struct oa_sql_summary summary;
+	char query[OA_PG_QUERY_CAP];
+};
+
+struct oa_pg_conn {
+	struct oa_pg_parser frontend, backend;
+	struct oa_db_client out;
+	uint8_t first, count; /* open[] is a ring */
+	/* The frontend is sending a cycle's extended messages (its Sync has
+	 * not come): at open[first + count], or untracked. */
+	bool building, building_untracked;
+	uint8_t database_len;
+	char database[63]; /* db.namespace: the startup's database (else user) */
+	uint8_t prepared_next;
+	uint32_t untracked;
+	struct oa_pg_cycle open[OA_PG_OPEN_MAX];
+	struct {
+		char name[OA_PG_NAME_CAP]; /* "": none */
+		struct oa_sql_summary summary;
+	} prepared[OA_PG_PREPARED_MAX];
+};
+
+OA_STATE_OF(struct oa_pg_conn, oa_pg_state)
+
+extern const struct oa_conn_protocol oa_protocol_pg; /* registered at the end */
+
+static bool on(const struct oa_fd *f)
+{
+	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_pg;
+}
+
+static bool detect(const struct iovec *iov, int iovcnt, size_t n)
 {
 	uint8_t head[8];
 	size_t have = oa_iov_head(iov, iovcnt, n, head, sizeof head);
 	return oa_pg_frontend_start(head, have);
 }
 
-void oa_pg_conn_start(struct oa_fd *f)
+static void conn_start(struct oa_thread *t, struct oa_fd *f)
 {
-	struct oa_pg_conn *c = &f->u.pg;
+	struct oa_pg_conn *c = oa_pg_state(f);
 	oa_pg_parser_init(&c->frontend, OA_PG_FRONTEND);
 	oa_pg_parser_init(&c->backend, OA_PG_BACKEND);
 	c->first = c->count = 0;
@@ -62,12 +103,17 @@ void oa_pg_conn_start(struct oa_fd *f)
 	memset(&c->out, 0, sizeof c->out);
 	for (int i = 0; i < OA_PG_PREPARED_MAX; i++)
 		c->prepared[i].name[0] = 0;
-	__atomic_store_n(&f->pg, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->proto, &oa_protocol_pg, __ATOMIC_RELEASE);
 }
 
-void oa_pg_conn_stop(struct oa_fd *f)
+static void stop(struct oa_fd *f)
 {
-	__atomic_store_n(&f->pg, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->proto, NULL, __ATOMIC_RELEASE);
+}
+
+static void conn_stop(struct oa_thread *t, struct oa_fd *f)
+{
+	stop(f);
 }
 
 static struct oa_pg_cycle *slot(struct oa_pg_conn *c, uint8_t i)
@@ -94,8 +140,8 @@ static void cycle_metric(const struct oa_fd *f, const struct oa_pg_cycle *cy, ui
 	struct oa_db_metric_attrs attrs = {
 	    .system = OA_DB_POSTGRESQL,
 	    .error = cy->sqlstate[0] ? 0 : err,
-	    .name_space = f->u.pg.database,
-	    .name_space_len = f->u.pg.database_len,
+	    .name_space = oa_pg_state(f)->database,
+	    .name_space_len = oa_pg_state(f)->database_len,
 	    .operation = cy->summary.operation,
 	    .operation_len = strlen(cy->summary.operation),
 	    .collection = cy->summary.collection,
@@ -130,8 +176,9 @@ static void cycle_end(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_c
 	else
 		oa_payload_text(&w, OA_ITEM_NAME, "postgresql", 10);
 	oa_payload_attr_custom(&w, "db.system.name", "postgresql", 10);
-	if (f->u.pg.database_len)
-		oa_payload_attr_custom(&w, "db.namespace", f->u.pg.database, f->u.pg.database_len);
+	if (oa_pg_state(f)->database_len)
+		oa_payload_attr_custom(&w, "db.namespace", oa_pg_state(f)->database,
+				       oa_pg_state(f)->database_len);
 	if (operation_len)
 		oa_payload_attr_custom(&w, "db.operation.name", cy->summary.operation,
 				       operation_len);
@@ -166,7 +213,7 @@ static void cycle_end(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_c
 /* type: the message that begins it. */
 static void cycle_begin(struct oa_thread *t, struct oa_fd *f, uint8_t type, uint64_t now)
 {
-	struct oa_pg_conn *c = &f->u.pg;
+	struct oa_pg_conn *c = oa_pg_state(f);
 	c->building = true;
 	c->building_untracked = c->untracked || c->count == OA_PG_OPEN_MAX;
 	if (c->building_untracked)
@@ -296,7 +343,7 @@ static void startup_event(struct oa_pg_conn *c, const struct oa_pg_event *ev)
 static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct oa_pg_event *ev,
 			     uint64_t now)
 {
-	struct oa_pg_conn *c = &f->u.pg;
+	struct oa_pg_conn *c = oa_pg_state(f);
 	switch (ev->type) {
 	case 'Q': /* Query, FunctionCall: a cycle of their own (one joins an unsynced one) */
 	case 'F':
@@ -339,7 +386,7 @@ static void frontend_message(struct oa_thread *t, struct oa_fd *f, const struct 
 static void frontend_event(struct oa_thread *t, struct oa_fd *f, const struct oa_pg_event *ev,
 			   uint64_t now)
 {
-	struct oa_pg_conn *c = &f->u.pg;
+	struct oa_pg_conn *c = oa_pg_state(f);
 	switch (ev->kind) {
 	case OA_PG_MESSAGE:
 		frontend_message(t, f, ev, now);
@@ -352,7 +399,7 @@ static void frontend_event(struct oa_thread *t, struct oa_fd *f, const struct oa
 		oa_pg_expect_encryption_answer(&c->backend);
 		break;
 	default: /* a CancelRequest's connection, or not the protocol */
-		oa_pg_conn_stop(f);
+		stop(f);
 		break;
 	}
 }
@@ -369,7 +416,7 @@ static struct oa_pg_cycle *answered(struct oa_pg_conn *c)
 static void backend_message(struct oa_thread *t, struct oa_fd *f, const struct oa_pg_event *ev,
 			    uint64_t now)
 {
-	struct oa_pg_conn *c = &f->u.pg;
+	struct oa_pg_conn *c = oa_pg_state(f);
 	struct oa_pg_cycle *cy = answered(c);
 	switch (ev->type) {
 	case 'E': /* ErrorResponse: the cycle's first SQLSTATE */
@@ -411,7 +458,7 @@ static void backend_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 	case OA_PG_ENCRYPTION_REFUSED: /* 'N': the connection stays plaintext */
 		break;
 	default: /* encrypted from now on, or not the protocol */
-		oa_pg_conn_stop(f);
+		stop(f);
 		break;
 	}
 }
@@ -420,10 +467,10 @@ static void backend_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 static void feed_piece(struct oa_thread *t, struct oa_fd *f, bool frontend, const uint8_t *data,
 		       size_t len, uint64_t now)
 {
-	struct oa_pg_conn *c = &f->u.pg;
+	struct oa_pg_conn *c = oa_pg_state(f);
 	struct oa_pg_parser *p = frontend ? &c->frontend : &c->backend;
 	size_t off = 0;
-	while (off < len && f->pg) {
+	while (off < len && on(f)) {
 		struct oa_pg_event ev;
 		off += oa_pg_feed(p, data + off, len - off, &ev);
 		if (ev.kind == OA_PG_NONE)
@@ -435,11 +482,13 @@ static void feed_piece(struct oa_thread *t, struct oa_fd *f, bool frontend, cons
 	}
 }
 
-void oa_pg_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+/* The first n bytes of iov went one way: `sent` by this process (now: the
+ * ticks before the send began) or read (now: after the read returned). */
+static void feed(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
 		 size_t n, bool sent, uint64_t now)
 {
 	bool frontend = sent == (f->role == OA_ROLE_CLIENT);
-	for (int i = 0; i < iovcnt && n && f->pg; i++) {
+	for (int i = 0; i < iovcnt && n && on(f); i++) {
 		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
 		n -= len;
 		if (len)
@@ -449,10 +498,10 @@ void oa_pg_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, 
 
 /* ---- propagation: comments into the client's queries */
 
-void oa_pg_plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		struct oa_db_plan *plan)
+static void plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		 struct oa_db_plan *plan)
 {
-	struct oa_pg_conn *c = &f->u.pg;
+	struct oa_pg_conn *c = oa_pg_state(f);
 	uint32_t gap;
 	plan->n = 0;
 	if (!oa_pg_message_gap(&c->frontend, &gap))
@@ -498,9 +547,12 @@ void oa_pg_plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, i
 	}
 }
 
-void oa_pg_read_end(struct oa_thread *t, struct oa_fd *f, int err)
+/* Reading ended (err 0: the peer closed) or the socket is closed: what the
+ * client sent and the failure left without an answer ends (error.type from
+ * err). */
+static void read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err)
 {
-	struct oa_pg_conn *c = &f->u.pg;
+	struct oa_pg_conn *c = oa_pg_state(f);
 	uint64_t now = oa_now();
 	/* cycles the client sent that the failure left without an answer */
 	for (; err && f->role == OA_ROLE_CLIENT && c->count; c->count--) {
@@ -509,5 +561,55 @@ void oa_pg_read_end(struct oa_thread *t, struct oa_fd *f, int err)
 			cycle_end(t, f, cy, now, err);
 		c->first = (uint8_t)((c->first + 1) % OA_PG_OPEN_MAX);
 	}
-	oa_pg_conn_stop(f);
+	stop(f);
 }
+
+static void received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
+		     int iovcnt, size_t n)
+{
+	feed(t, f, iov, iovcnt, n, false, oa_now());
+}
+
+static void sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		 size_t n, uint64_t start)
+{
+	feed(t, f, iov, iovcnt, n, true, start);
+}
+
+static struct oa_db_client *client(struct oa_fd *f)
+{
+	return &oa_pg_state(f)->out;
+}
+
+static const struct oa_db_protocol db = {
+    .protocol = &oa_protocol_pg,
+    .plan = plan,
+    .client = client,
+};
+
+static ssize_t send_call(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
+			 uint8_t kind)
+{
+	return oa_db_send(t, f, c, kind, &db);
+}
+
+static void conn_close(struct oa_thread *t, int fd, struct oa_fd *f)
+{
+	read_end(t, fd, f, 0);
+}
+
+OA_PROTOCOL(pg) = {
+    .name = "pg",
+    .hooks = OA_HOOK_HTTP,
+    .detect = detect,
+    .server_first = false,
+    .order = 2,
+    .start = conn_start,
+    .stop = conn_stop,
+    .received = received,
+    .read_end = read_end,
+    .send = send_call,
+    .sent = sent,
+    .close = conn_close,
+    .flush_owed = oa_db_flush_owed,
+};

@@ -2,7 +2,7 @@
  * parser (src/resp_parse.h) and span records.
  *
  * A stream connection whose first bytes from the client are a RESP array
- * (sockets.c asks oa_redis_detect before the HTTP parsers see them) is
+ * (src/conn.c asks detect before the HTTP parsers see them) is
  * followed by a command parser and a reply parser. A connected socket
  * writes commands: a CLIENT span per command, from the write of its first
  * byte to the read that completed its reply. An accepted socket reads them:
@@ -26,28 +26,66 @@
 #include "clock.h"
 #include "net.h"
 
-bool oa_redis_detect(const struct iovec *iov, int iovcnt, size_t n)
+/* Redis commands (a pipeline) whose replies have not come and that get
+ * spans, per connection; commands beyond them are counted only (no span). */
+#define OA_REDIS_OPEN_MAX 32
+
+struct oa_redis_command {
+	struct oa_span_ctx ctx, parent;
+	uint64_t start;
+	int32_t db;	   /* the SELECTed database it ran in; -1: unknown */
+	int32_t select_to; /* SELECT: the index it asks for; RESET, HELLO: 0; else -1 */
+	uint32_t replies;  /* replies still due (a SUBSCRIBE gets one per channel) */
+	char name[OA_RESP_NAME_CAP];
+};
+
+struct oa_redis_conn {
+	struct oa_resp_parser commands, replies;
+	uint64_t command_start; /* ticks of the current command's first byte; 0: none yet */
+	int32_t db;		/* the SELECTed database; a connection starts in 0 */
+	uint8_t first, count;	/* open[] is a ring */
+	/* Commands after open[]'s, with no span: while any is unanswered, new
+	 * commands join them, so that replies keep matching in order. */
+	uint32_t untracked;
+	struct oa_redis_command open[OA_REDIS_OPEN_MAX];
+};
+
+OA_STATE_OF(struct oa_redis_conn, oa_redis_state)
+
+extern const struct oa_conn_protocol oa_protocol_redis; /* registered at the end */
+
+static bool on(const struct oa_fd *f)
+{
+	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_redis;
+}
+
+static bool detect(const struct iovec *iov, int iovcnt, size_t n)
 {
 	uint8_t head[2];
 	size_t have = oa_iov_head(iov, iovcnt, n, head, sizeof head);
 	return oa_resp_commands_start(head, have);
 }
 
-void oa_redis_conn_start(struct oa_fd *f)
+static void conn_start(struct oa_thread *t, struct oa_fd *f)
 {
-	struct oa_redis_conn *r = &f->u.redis;
+	struct oa_redis_conn *r = oa_redis_state(f);
 	oa_resp_parser_init(&r->commands, OA_RESP_COMMANDS);
 	oa_resp_parser_init(&r->replies, OA_RESP_REPLIES);
 	r->command_start = 0;
 	r->db = 0;
 	r->first = r->count = 0;
 	r->untracked = 0;
-	__atomic_store_n(&f->redis, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->proto, &oa_protocol_redis, __ATOMIC_RELEASE);
 }
 
-void oa_redis_conn_stop(struct oa_fd *f)
+static void stop(struct oa_fd *f)
 {
-	__atomic_store_n(&f->redis, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->proto, NULL, __ATOMIC_RELEASE);
+}
+
+static void conn_stop(struct oa_thread *t, struct oa_fd *f)
+{
+	stop(f);
 }
 
 static struct oa_redis_command *front(struct oa_redis_conn *r)
@@ -149,12 +187,12 @@ static bool is_unsubscribe(const char *name)
 static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_resp_event *ev,
 			  uint64_t now)
 {
-	struct oa_redis_conn *r = &f->u.redis;
+	struct oa_redis_conn *r = oa_redis_state(f);
 	uint64_t start = r->command_start ? r->command_start : now;
 	if (ev->flags & OA_RESP_SUBSCRIBES)
 		oa_resp_expect_pubsub(&r->replies);
 	else if (is_unsubscribe(ev->name)) {
-		oa_redis_conn_stop(f);
+		stop(f);
 		return;
 	}
 	if (r->untracked || r->count == OA_REDIS_OPEN_MAX) {
@@ -183,12 +221,12 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 static void reply_event(struct oa_thread *t, struct oa_fd *f, const struct oa_resp_event *ev,
 			uint64_t now)
 {
-	struct oa_redis_conn *r = &f->u.redis;
+	struct oa_redis_conn *r = oa_redis_state(f);
 	if (!r->count) {
 		if (r->untracked)
 			r->untracked--;
 		else
-			oa_redis_conn_stop(f); /* a reply to no command: out of step */
+			stop(f); /* a reply to no command: out of step */
 		return;
 	}
 	struct oa_redis_command *c = front(r);
@@ -206,12 +244,12 @@ static void reply_event(struct oa_thread *t, struct oa_fd *f, const struct oa_re
 static void feed_piece(struct oa_thread *t, struct oa_fd *f, bool commands, const uint8_t *data,
 		       size_t len, size_t later, uint64_t now)
 {
-	struct oa_redis_conn *r = &f->u.redis;
+	struct oa_redis_conn *r = oa_redis_state(f);
 	struct oa_resp_parser *p = commands ? &r->commands : &r->replies;
 	if (commands && !r->command_start)
 		r->command_start = now;
 	size_t off = 0;
-	while (off < len && f->redis) {
+	while (off < len && on(f)) {
 		struct oa_resp_event ev;
 		off += oa_resp_feed(p, data + off, len - off, &ev);
 		switch (ev.kind) {
@@ -228,17 +266,19 @@ static void feed_piece(struct oa_thread *t, struct oa_fd *f, bool commands, cons
 		case OA_RESP_PUSH:
 			break;
 		default:
-			oa_redis_conn_stop(f);
+			stop(f);
 			return;
 		}
 	}
 }
 
-void oa_redis_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		    size_t n, bool sent, uint64_t now)
+/* The first n bytes of iov went one way: `sent` by this process (now: the
+ * ticks before the send began) or read (now: after the read returned). */
+static void feed(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		 size_t n, bool sent, uint64_t now)
 {
 	bool commands = sent == (f->role == OA_ROLE_CLIENT);
-	for (int i = 0; i < iovcnt && n && f->redis; i++) {
+	for (int i = 0; i < iovcnt && n && on(f); i++) {
 		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
 		n -= len;
 		if (len)
@@ -246,12 +286,53 @@ void oa_redis_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *io
 	}
 }
 
-void oa_redis_read_end(struct oa_thread *t, struct oa_fd *f, int err)
+/* Reading ended (err 0: the peer closed) or the socket is closed: commands
+ * still open end without a reply (client: error.type from err). */
+static void read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err)
 {
-	struct oa_redis_conn *r = &f->u.redis;
+	struct oa_redis_conn *r = oa_redis_state(f);
 	uint64_t now = oa_now();
 	/* commands the client sent that the failure left without a reply */
 	for (; err && f->role == OA_ROLE_CLIENT && r->count; pop_front(r))
 		command_end(t, f, front(r), now, NULL, err);
-	oa_redis_conn_stop(f);
+	stop(f);
 }
+
+static void received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
+		     int iovcnt, size_t n)
+{
+	feed(t, f, iov, iovcnt, n, false, oa_now());
+}
+
+static void sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		 size_t n, uint64_t start)
+{
+	feed(t, f, iov, iovcnt, n, true, start);
+}
+
+static const struct oa_db_protocol db = {.protocol = &oa_protocol_redis};
+
+static ssize_t send_call(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
+			 uint8_t kind)
+{
+	return oa_db_send(t, f, c, kind, &db);
+}
+
+static void conn_close(struct oa_thread *t, int fd, struct oa_fd *f)
+{
+	read_end(t, fd, f, 0);
+}
+
+OA_PROTOCOL(redis) = {
+    .name = "redis",
+    .hooks = OA_HOOK_HTTP,
+    .detect = detect,
+    .order = 1,
+    .start = conn_start,
+    .stop = conn_stop,
+    .received = received,
+    .read_end = read_end,
+    .send = send_call,
+    .sent = sent,
+    .close = conn_close,
+};

@@ -1,13 +1,10 @@
 /* Socket hooks: bookkeeping of the application's sockets in the fd table
  * (family, role, peer), connect spans, and the entry points through which
- * every read and write of a watched fd reaches the HTTP glue (http.c), the
- * database glue (redis.c, pg.c, mysql.c) or the file spans (files.c). A
- * connection's first bytes decide between them: from the client, a RESP
- * array makes it Redis's, a PostgreSQL startup-phase message PostgreSQL's;
- * from the server, a MySQL handshake MySQL's; anything else leaves it to
- * HTTP. An fd with nothing to watch costs one load of its kind byte per
- * call, and one of the count of threads that want to know which socket a
- * TLS library call uses (tls.c).
+ * every read and write of a watched fd reaches its connection (src/conn.h,
+ * which passes it to the connection's protocol) or the file spans
+ * (files.c). An fd with nothing to watch costs one load of its kind byte
+ * per call, and one of the count of threads that want to know which socket
+ * a TLS library call uses (tls.c).
  *
  * Non-blocking connects (EINPROGRESS): the span stays open in the fd's slot
  * and ends at the first of: getsockopt(SO_ERROR) reporting an error, or 0
@@ -109,112 +106,15 @@ const char *oa_net_type(int family)
 
 /* ---- slots */
 
+/* Sockets are tracked for their connect spans or their protocols. */
 static bool tracking_on(void)
 {
-	return oa_family_on(OA_HOOK_SOCKETS | OA_HOOK_HTTP);
+	return oa_family_on(OA_HOOK_SOCKETS | oa_conn_switches());
 }
 
 static bool tracked_family(int family)
 {
 	return family == AF_INET || family == AF_INET6 || family == AF_UNIX;
-}
-
-void oa_fd_forget(int fd)
-{
-	/* A vfork child's descriptors are its own; the table is its parent's. */
-	if (oa_in_vfork_child())
-		return;
-	oa_fd_kind_clear(fd, (uint8_t)~OA_FD_BUSY);
-}
-
-struct oa_fd *oa_fd_claim(int fd)
-{
-	if (!oa_fdtable_init(sizeof(struct oa_fd), OA_FD_LOST))
-		return NULL;
-	struct oa_fd *f = oa_fd_slot(fd);
-	if (!f || !oa_fd_lock(fd))
-		return NULL;
-	oa_fd_forget(fd);
-	memset(f, 0, offsetof(struct oa_fd, u));
-	return f;
-}
-
-void oa_fd_claim_end(int fd, uint8_t bits)
-{
-	oa_fd_kind_set(fd, bits);
-	oa_fd_unlock(fd);
-}
-
-/* Locks a tracked fd's slot and drops HTTP state that lost bytes. */
-/* ---- the database families: at most one per connection, from its first
- * bytes (wire_decide) */
-
-static void db_stop(struct oa_fd *f)
-{
-	oa_redis_conn_stop(f);
-	oa_pg_conn_stop(f);
-	oa_mysql_conn_stop(f);
-}
-
-static bool db_on(const struct oa_fd *f)
-{
-	return __atomic_load_n(&f->redis, __ATOMIC_ACQUIRE) ||
-	       __atomic_load_n(&f->pg, __ATOMIC_ACQUIRE) ||
-	       __atomic_load_n(&f->mysql, __ATOMIC_ACQUIRE);
-}
-
-static void db_bytes(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		     size_t n, bool sent, uint64_t now)
-{
-	if (f->redis)
-		oa_redis_bytes(t, f, iov, iovcnt, n, sent, now);
-	else if (f->pg)
-		oa_pg_bytes(t, f, iov, iovcnt, n, sent, now);
-	else if (f->mysql)
-		oa_mysql_bytes(t, f, iov, iovcnt, n, sent, now);
-}
-
-static void db_read_end(struct oa_thread *t, struct oa_fd *f, int err)
-{
-	if (f->redis)
-		oa_redis_read_end(t, f, err);
-	else if (f->pg)
-		oa_pg_read_end(t, f, err);
-	else if (f->mysql)
-		oa_mysql_read_end(t, f, err);
-}
-
-bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
-{
-	if (!oa_fd_lock(fd))
-		return false;
-	if (oa_fd_kind(fd) & OA_FD_LOST) {
-		if (f->http)
-			oa_http_conn_stop(t, f);
-		db_stop(f);
-		oa_fd_kind_clear(fd, OA_FD_LOST);
-	}
-	return true;
-}
-
-/* Unlocks, clearing OA_FD_WATCH when nothing is left to watch. */
-void oa_fd_unlock_slot(int fd, struct oa_fd *f)
-{
-	if (!f->http && !f->redis && !f->pg && !f->mysql && !f->connecting)
-		oa_fd_kind_clear(fd, OA_FD_WATCH);
-	oa_fd_unlock(fd);
-}
-
-/* Bytes passed by without being fed to the HTTP parsers. */
-static void mark_lost(int fd, uint8_t kind)
-{
-	if (kind & OA_FD_WATCH)
-		oa_fd_kind_set(fd, OA_FD_LOST);
-}
-
-static bool transient(int err)
-{
-	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
 }
 
 /* ---- connect */
@@ -263,10 +163,8 @@ static void connect_resolved(struct oa_thread *t, struct oa_fd *f, int err, cons
 {
 	f->connecting = 0;
 	connect_span(t, f, oa_now(), err, error_type);
-	if ((err || error_type) && f->http)
-		oa_http_conn_stop(t, f);
 	if (err || error_type)
-		db_stop(f);
+		oa_conn_stop(t, f);
 }
 
 /* The slot of a socket connect() was called on; sockets created before us
@@ -298,7 +196,7 @@ static void connect_again(struct oa_thread *t, struct oa_fd *f, int r, int err)
 {
 	if (r == 0 || err == EISCONN)
 		connect_resolved(t, f, 0, NULL);
-	else if (err != EALREADY && err != EINPROGRESS && !transient(err))
+	else if (err != EALREADY && err != EINPROGRESS && !oa_errno_transient(err))
 		connect_resolved(t, f, err, NULL);
 }
 
@@ -310,9 +208,7 @@ static void connect_started(struct oa_thread *t, int fd, struct oa_fd *f, bool p
 	f->connecting = pending;
 	if (!pending)
 		connect_span(t, f, oa_now(), 0, NULL);
-	if (f->transport == SOCK_STREAM && oa_family_on(OA_HOOK_HTTP))
-		oa_http_conn_start(t, f);
-	if (f->connecting || f->http)
+	if (oa_conn_open(t, f) || f->connecting)
 		oa_fd_kind_set(fd, OA_FD_WATCH);
 }
 
@@ -331,9 +227,7 @@ OA_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	bool again = f->connecting;
 	if (!again) {
 		/* a connect that started before would have left its state: fresh */
-		if (f->http)
-			oa_http_conn_stop(t, f);
-		db_stop(f);
+		oa_conn_stop(t, f);
 		f->wire_seen = 0;
 		f->peer_len = len < sizeof f->peer ? len : sizeof f->peer;
 		memcpy(&f->peer, addr, f->peer_len);
@@ -464,10 +358,8 @@ static void accepted(int lfd, int fd, const struct sockaddr *addr, const socklen
 	}
 	f->family = f->peer_len ? f->peer.sa.sa_family : AF_UNIX;
 	uint8_t bits = OA_FD_SOCKET;
-	if (tracked_family(f->family) && oa_family_on(OA_HOOK_HTTP)) {
-		oa_http_conn_start(NULL, f);
+	if (tracked_family(f->family) && oa_conn_open(NULL, f))
 		bits |= OA_FD_WATCH;
-	}
 	oa_fd_claim_end(fd, bits);
 	oa_hook_leave();
 	errno = saved;
@@ -490,7 +382,7 @@ OA_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 }
 
 /* newfd now refers to oldfd's file: a socket keeps its role and peer, but
- * its HTTP state stays with oldfd (two numbers cannot share one stream's
+ * its protocol's state stays with oldfd (two numbers cannot share one stream's
  * parsers). */
 void oa_tracked_dup(int oldfd, int newfd)
 {
@@ -504,8 +396,9 @@ void oa_tracked_dup(int oldfd, int newfd)
 	struct oa_fd *to = oa_fd_claim(newfd);
 	if (to) {
 		if (from && oa_fd_lock(oldfd)) {
-			memcpy(to, from, offsetof(struct oa_fd, u));
-			to->http = to->redis = to->pg = to->mysql = to->connecting = 0;
+			memcpy(to, from, offsetof(struct oa_fd, state));
+			to->proto = NULL;
+			to->connecting = 0;
 			to->readers = to->writers = 0;
 			oa_fd_unlock(oldfd);
 		}
@@ -533,8 +426,7 @@ OA_EXPORT int shutdown(int fd, int how)
 	struct oa_thread *t = oa_thread_get();
 	struct oa_fd *f = oa_fd_slot(fd);
 	if (t && f && oa_fd_lock_slot(t, fd, f)) {
-		if (f->http)
-			oa_http_write_end(t, fd, f);
+		oa_conn_write_end(t, fd, f);
 		oa_fd_unlock_slot(fd, f);
 	}
 	oa_hook_leave();
@@ -560,12 +452,7 @@ static void close_watched(struct oa_thread *t, int fd, struct oa_fd *f)
 		else
 			connect_resolved(t, f, 0, "cancelled");
 	}
-	if (f->http) {
-		oa_http_write_end(t, fd, f);
-		if (f->http)
-			oa_http_conn_stop(t, f);
-	}
-	db_read_end(t, f, 0);
+	oa_conn_close(t, fd, f);
 	oa_fd_unlock(fd);
 }
 
@@ -649,76 +536,19 @@ static ssize_t recv_real(const struct recv_call *c)
 	}
 }
 
-static size_t iov_total(const struct iovec *iov, int iovcnt)
-{
-	size_t total = 0;
-	for (int i = 0; i < iovcnt; i++)
-		total += iov[i].iov_len;
-	return total;
-}
-
-/* The first bytes of a connection with HTTP state, going either way (under
- * the lock), decide its protocol. */
-static void wire_decide(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-			size_t n, bool sent)
-{
-	if (f->wire_seen || !n)
-		return;
-	f->wire_seen = 1;
-	bool from_client = sent == (f->role == OA_ROLE_CLIENT);
-	if (!f->http)
-		return;
-	if (from_client && oa_redis_detect(iov, iovcnt, n)) {
-		oa_http_conn_stop(t, f);
-		oa_redis_conn_start(f);
-	} else if (from_client && oa_pg_detect(iov, iovcnt, n)) {
-		oa_http_conn_stop(t, f);
-		oa_pg_conn_start(f);
-	} else if (!from_client && oa_mysql_detect(iov, iovcnt, n)) {
-		oa_http_conn_stop(t, f);
-		oa_mysql_conn_start(f);
-	}
-}
-
-/* A read on a database connection (under the lock). */
-static void db_read_done(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-			 ssize_t r, int err)
-{
-	if (r > 0)
-		db_bytes(t, f, iov, iovcnt, (size_t)r, false, oa_now());
-	else if (r == 0 && iov_total(iov, iovcnt))
-		db_read_end(t, f, 0);
-	else if (r < 0 && !transient(err))
-		db_read_end(t, f, err);
-}
-
 /* After a read on a watched socket (under the lock): a pending connect's
- * outcome, then the HTTP or database parsers. */
+ * outcome, then the connection's protocol. */
 static void socket_read_done(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
 			     int iovcnt, ssize_t r, int err, bool peek)
 {
 	if (f->connecting) {
 		if (r >= 0)
 			connect_resolved(t, f, 0, NULL);
-		else if (!transient(err))
+		else if (!oa_errno_transient(err))
 			connect_resolved(t, f, err, NULL);
 	}
-	if (peek)
-		return;
-	if (r > 0 && f->http)
-		wire_decide(t, f, iov, iovcnt, (size_t)r, false);
-	if (f->redis || f->pg || f->mysql) {
-		db_read_done(t, f, iov, iovcnt, r, err);
-		return;
-	}
-	if (!f->http)
-		return;
-	if (r > 0)
-		oa_http_received(t, fd, f, iov, iovcnt, (size_t)r, false);
-	else if (r == 0 && iov_total(iov, iovcnt))
-		oa_http_read_end(t, fd, f, 0, NULL);
-	else if (r < 0 && !transient(err))
-		oa_http_read_end(t, fd, f, err, NULL);
+	if (!peek)
+		oa_conn_read(t, fd, f, iov, iovcnt, r, err);
 }
 
 /* Calls in flight per direction: a second one overlapping the first makes
@@ -726,7 +556,7 @@ static void socket_read_done(struct oa_thread *t, int fd, struct oa_fd *f, const
 static void inflight_enter(int fd, uint8_t kind, uint32_t *count)
 {
 	if (__atomic_fetch_add(count, 1, __ATOMIC_ACQ_REL) != 0)
-		mark_lost(fd, kind);
+		oa_fd_mark_lost(fd, kind);
 }
 
 static void inflight_leave(uint32_t *count)
@@ -740,13 +570,13 @@ static void inflight_leave(uint32_t *count)
 static bool io_enter(int fd, uint8_t kind, struct oa_thread **t, struct oa_fd **f)
 {
 	if (!oa_hook_enter()) {
-		mark_lost(fd, kind);
+		oa_fd_mark_lost(fd, kind);
 		return false;
 	}
 	*t = oa_thread_get();
 	*f = oa_fd_slot(fd);
 	if (!*t || !*f) {
-		mark_lost(fd, kind);
+		oa_fd_mark_lost(fd, kind);
 		oa_hook_leave();
 		return false;
 	}
@@ -797,7 +627,7 @@ static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
 		socket_read_done(t, c->fd, f, iov, iovcnt, r, err, peek);
 		oa_fd_unlock_slot(c->fd, f);
 	} else if (r > 0 && !peek) {
-		mark_lost(c->fd, kind);
+		oa_fd_mark_lost(c->fd, kind);
 	}
 	inflight_leave(&f->readers);
 	return io_leave(r, err);
@@ -867,7 +697,7 @@ OA_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags,
 {
 	uint8_t kind = oa_fd_kind(fd);
 	if (!(kind & OA_FD_WATCH) || !oa_hook_enter()) {
-		mark_lost(fd, kind);
+		oa_fd_mark_lost(fd, kind);
 		return oa_real_recvmmsg()(fd, vec, n, flags, timeout);
 	}
 	struct oa_thread *t = oa_thread_get();
@@ -885,7 +715,7 @@ OA_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags,
 					 flags & MSG_PEEK);
 		oa_fd_unlock_slot(fd, f);
 	} else if (r > 0) {
-		mark_lost(fd, kind);
+		oa_fd_mark_lost(fd, kind);
 	}
 	if (f)
 		inflight_leave(&f->readers);
@@ -913,7 +743,7 @@ ssize_t oa_send_real(const struct oa_send_call *c)
 	}
 }
 
-/* After a write on a watched socket whose HTTP side is done: a pending
+/* After a write on a watched socket whose protocol's side is done: a pending
  * connect's outcome. */
 static void socket_write_done(struct oa_thread *t, int fd, struct oa_fd *f, ssize_t r, int err)
 {
@@ -922,174 +752,10 @@ static void socket_write_done(struct oa_thread *t, int fd, struct oa_fd *f, ssiz
 	if (f->connecting) {
 		if (r >= 0)
 			connect_resolved(t, f, 0, NULL);
-		else if (!transient(err))
+		else if (!oa_errno_transient(err))
 			connect_resolved(t, f, err, NULL);
 	}
 	oa_fd_unlock_slot(fd, f);
-}
-
-/* ---- database clients' comments (OTLPAUTO_DB_PROPAGATION=comment) */
-
-int oa_db_room(const struct oa_db_client *out)
-{
-	int room = 0;
-	for (int i = 0; i < OA_DB_DECIDED_MAX; i++)
-		room += !out->decided[i].set;
-	return room;
-}
-
-void oa_db_keep(struct oa_db_client *out, const struct oa_db_plan *plan, int committed)
-{
-	for (int k = 0, i = 0; k < committed && i < OA_DB_DECIDED_MAX; i++) {
-		if (out->decided[i].set)
-			continue;
-		out->decided[i].set = true;
-		out->decided[i].ordinal = plan->ordinal[k];
-		out->decided[i].ctx = plan->ctx[k];
-		out->decided[i].parent = plan->parent[k];
-		k++;
-	}
-}
-
-bool oa_db_decided(struct oa_db_client *out, uint32_t ordinal, struct oa_span_ctx *ctx,
-		   struct oa_span_ctx *parent)
-{
-	for (int i = 0; i < OA_DB_DECIDED_MAX; i++) {
-		if (out->decided[i].set && out->decided[i].ordinal == ordinal) {
-			out->decided[i].set = false;
-			*ctx = out->decided[i].ctx;
-			*parent = out->decided[i].parent;
-			return true;
-		}
-	}
-	return false;
-}
-
-void oa_db_forget(struct oa_db_client *out, uint32_t ordinal)
-{
-	for (int i = 0; i < OA_DB_DECIDED_MAX; i++)
-		if (out->decided[i].ordinal == ordinal)
-			out->decided[i].set = false;
-}
-
-void oa_db_count_comment(bool carried)
-{
-	if (oa_rt.cfg.db_propagation == OA_DB_PROPAGATION_COMMENT &&
-	    oa_rt.cfg.propagate_tracecontext)
-		__atomic_fetch_add(carried ? &oa_rt.db_queries_commented
-					   : &oa_rt.db_queries_uncommented,
-				   1, __ATOMIC_RELAXED);
-}
-
-static bool db_propagating(const struct oa_fd *f)
-{
-	return f->role == OA_ROLE_CLIENT && oa_rt.cfg.db_propagation == OA_DB_PROPAGATION_COMMENT &&
-	       oa_rt.cfg.propagate_tracecontext && (f->pg || f->mysql);
-}
-
-/* What a database client's write gets: the comments planned into it and
- * the bytes owed from an earlier one, laid out. */
-struct db_rewrite {
-	struct oa_db_plan plan;
-	int n_ins;
-	struct oa_insert ins[OA_DB_INSERTS(OA_DB_DECIDED_MAX)];
-	struct oa_layout layout;
-	int iovcnt;	/* the application's iovecs laid out (all but for a long writev) */
-	size_t app_len; /* their bytes */
-};
-
-/* comment: the queries may get comments (the fd's lock is held: the plan
- * reads the parsers); owed bytes go in any case. */
-static bool db_rewrite_plan(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
-			    bool comment, struct db_rewrite *w)
-{
-	w->plan.n = 0;
-	if (comment) {
-		if (f->pg)
-			oa_pg_plan(t, f, c->iov, c->iovcnt, &w->plan);
-		else
-			oa_mysql_plan(t, f, c->iov, c->iovcnt, &w->plan);
-	}
-	w->iovcnt = c->iovcnt;
-	w->app_len = iov_total(c->iov, c->iovcnt);
-	w->n_ins = oa_db_inserts(&f->db_owed, w->app_len, w->plan.rw, w->plan.n, w->ins);
-	if (!w->n_ins || oa_layout_build(&w->layout, c->iov, w->iovcnt, w->ins, w->n_ins))
-		return w->n_ins > 0;
-	/* more pieces than a layout holds: no comment this time; owed bytes
-	 * still go, with a short write of the first iovecs if need be */
-	w->plan.n = 0;
-	if (!f->db_owed.n)
-		return false;
-	if (w->iovcnt > OA_LAYOUT_MAX - 2 * OA_DB_OWED_MAX)
-		w->iovcnt = OA_LAYOUT_MAX - 2 * OA_DB_OWED_MAX;
-	w->app_len = iov_total(c->iov, w->iovcnt);
-	w->n_ins = oa_db_inserts(&f->db_owed, w->app_len, NULL, 0, w->ins);
-	return w->n_ins && oa_layout_build(&w->layout, c->iov, w->iovcnt, w->ins, w->n_ins);
-}
-
-/* After a rewritten write (app_sent application bytes went out, as
- * oa_send_layout counts them): what is still owed (writers' state, as
- * HTTP's inserts: no lock), and in *app_taken what the call took. Returns
- * how many comments went out. */
-static int db_rewrite_settle(int fd, struct oa_fd *f, struct db_rewrite *w, size_t app_sent,
-			     size_t *app_taken)
-{
-	int committed = oa_db_settle(&f->db_owed, w->app_len, w->plan.rw, w->plan.n, w->ins,
-				     app_sent, app_taken);
-	__atomic_store_n(&f->db_owing, f->db_owed.n ? 1 : 0, __ATOMIC_RELEASE);
-	if (f->db_owed.n)
-		oa_fd_kind_set(fd, OA_FD_OWED);
-	else
-		oa_fd_kind_clear(fd, OA_FD_OWED);
-	return committed;
-}
-
-/* A send on a database connection: a client's queries get comments naming
- * their spans (OTLPAUTO_DB_PROPAGATION=comment), the application's bytes
- * are fed as it wrote them, and its call returns its own counts. */
-static ssize_t db_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
-		       uint8_t kind)
-{
-	/* a command starts, and a reply ends, when its send begins: the peer
-	 * may read it before the call returns */
-	uint64_t start = oa_now();
-	struct db_rewrite w;
-	bool rewriting = false;
-	if (db_propagating(f) || f->db_owing) {
-		bool locked = db_propagating(f) && oa_fd_lock_slot(t, c->fd, f);
-		rewriting = db_rewrite_plan(t, f, c, locked && db_propagating(f), &w);
-		if (locked)
-			oa_fd_unlock_slot(c->fd, f);
-	}
-	ssize_t r = rewriting ? oa_send_layout(c, &w.layout, w.ins) : oa_send_real(c);
-	int err = errno;
-	int committed = 0;
-	if (rewriting) {
-		size_t taken;
-		committed = db_rewrite_settle(c->fd, f, &w, r > 0 ? (size_t)r : 0, &taken);
-		if (r > 0 && !taken) {
-			/* only owed bytes went: the program repeats its call */
-			r = -1;
-			err = EINTR;
-		} else if (r > 0) {
-			r = (ssize_t)taken;
-		}
-	}
-	if (r <= 0) {
-		errno = err;
-		return r;
-	}
-	if (oa_fd_lock_slot(t, c->fd, f)) {
-		/* the spans of the queries that went with a comment take its context */
-		if (committed && (f->pg || f->mysql))
-			oa_db_keep(f->pg ? &f->u.pg.out : &f->u.mysql.out, &w.plan, committed);
-		db_bytes(t, f, c->iov, c->iovcnt, (size_t)r, true, start);
-		oa_fd_unlock_slot(c->fd, f);
-	} else {
-		mark_lost(c->fd, kind);
-	}
-	errno = err;
-	return r;
 }
 
 static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
@@ -1110,17 +776,12 @@ static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 	}
 #endif
 	inflight_enter(c->fd, kind, &f->writers);
-	if (!f->wire_seen && __atomic_load_n(&f->http, __ATOMIC_ACQUIRE) &&
-	    oa_fd_lock_slot(t, c->fd, f)) {
-		wire_decide(t, f, c->iov, c->iovcnt, iov_total(c->iov, c->iovcnt), true);
+	if (oa_conn_undecided(f) && oa_fd_lock_slot(t, c->fd, f)) {
+		oa_conn_decide(t, f, c->iov, c->iovcnt, oa_iov_total(c->iov, c->iovcnt), true);
 		oa_fd_unlock_slot(c->fd, f);
 	}
-	if (db_on(f) || __atomic_load_n(&f->db_owing, __ATOMIC_ACQUIRE))
-		r = db_send(t, f, c, kind);
-	else if (__atomic_load_n(&f->http, __ATOMIC_ACQUIRE) || (kind & OA_FD_OWED))
-		r = oa_http_send(t, f, c);
-	else
-		r = oa_send_real(c);
+	const struct oa_conn_protocol *sender = oa_conn_sender(f);
+	r = sender ? OA_CONN_CALL(sender, send, t, f, c, kind) : oa_send_real(c);
 	err = errno;
 	socket_write_done(t, c->fd, f, r, err);
 	inflight_leave(&f->writers);
@@ -1157,52 +818,15 @@ IO_HOOK(ssize_t, sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, ms
 				 .iovcnt = (int)msg->msg_iovlen,
 				 .msg = msg})
 
-/* A database comment still owed, before a call that cannot carry it: it
- * goes out when it is next in the stream. The rest of a length field, a
- * comment due inside the call's bytes or one holding the program's last
- * byte (which the call would send again) cannot be placed: dropped, with
- * the connection's tracking (a client sends its queries with write or
- * send). */
-static bool db_flush_owed(int fd, struct oa_fd *f)
-{
-	struct oa_db_owed *o = &f->db_owed;
-	while (o->n && !o->item[0].before && !o->item[0].replaces && !o->item[0].holds_last &&
-	       o->item[0].len) {
-		ssize_t r = oa_real_send()(fd, o->item[0].bytes, o->item[0].len, MSG_NOSIGNAL);
-		if (r <= 0)
-			return false; /* the call fails with this errno; the rest stays owed */
-		o->item[0].len = (uint8_t)(o->item[0].len - r);
-		memmove(o->item[0].bytes, o->item[0].bytes + r, o->item[0].len);
-	}
-	if (o->n > 1 || (o->n && o->item[0].len))
-		oa_fd_kind_set(fd, OA_FD_LOST);
-	o->n = 0;
-	__atomic_store_n(&f->db_owing, 0, __ATOMIC_RELEASE);
-	oa_fd_kind_clear(fd, OA_FD_OWED);
-	return true;
-}
-
-/* Inserted bytes still owed go out before a call that cannot carry them;
- * false (errno set) when they could not. */
-static bool pay_owed(int fd)
-{
-	if (!(oa_fd_kind(fd) & OA_FD_OWED))
-		return true;
-	struct oa_fd *f = oa_fd_slot(fd);
-	if (f && __atomic_load_n(&f->db_owing, __ATOMIC_ACQUIRE))
-		return db_flush_owed(fd, f);
-	return !f || oa_http_flush_owed(fd, f);
-}
-
 /* Batched sends are not given inserted headers: each message's bytes are
  * fed as sent. */
 OA_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 {
-	if (!pay_owed(fd))
+	if (!oa_conn_pay_owed(fd))
 		return -1;
 	uint8_t kind = oa_fd_kind(fd);
 	if (!(kind & OA_FD_WATCH) || !oa_hook_enter()) {
-		mark_lost(fd, kind);
+		oa_fd_mark_lost(fd, kind);
 		return oa_real_sendmmsg()(fd, vec, n, flags);
 	}
 	struct oa_thread *t = oa_thread_get();
@@ -1213,20 +837,13 @@ OA_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 	int r = oa_real_sendmmsg()(fd, vec, n, flags);
 	int err = errno;
 	if (t && f && oa_fd_lock_slot(t, fd, f)) {
-		for (int i = 0; i < r && f->http; i++) {
-			wire_decide(t, f, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
-				    vec[i].msg_len, true);
-			if (f->http)
-				oa_http_sent(t, fd, f, vec[i].msg_hdr.msg_iov,
-					     (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len);
-		}
-		for (int i = 0; i < r && (f->redis || f->pg || f->mysql); i++)
-			db_bytes(t, f, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
-				 vec[i].msg_len, true, start);
+		for (int i = 0; i < r && f->proto; i++)
+			oa_conn_sent(t, fd, f, vec[i].msg_hdr.msg_iov,
+				     (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len, start);
 		oa_fd_unlock_slot(fd, f);
 		socket_write_done(t, fd, f, r, err);
 	} else if (r > 0) {
-		mark_lost(fd, kind);
+		oa_fd_mark_lost(fd, kind);
 	}
 	if (f)
 		inflight_leave(&f->writers);
@@ -1245,26 +862,19 @@ static void moved_unseen(int out_fd, int in_fd, ssize_t r, int err)
 		if (!(kind & OA_FD_WATCH))
 			continue;
 		if (!oa_hook_enter()) {
-			mark_lost(fds[i], kind);
+			oa_fd_mark_lost(fds[i], kind);
 			continue;
 		}
 		struct oa_thread *t = oa_thread_get();
 		struct oa_fd *f = oa_fd_slot(fds[i]);
 		if (t && f && oa_fd_lock_slot(t, fds[i], f)) {
-			if (r > 0) {
-				/* unseen bytes cannot be a database's */
-				f->wire_seen = 1;
-				db_stop(f);
-			}
-			if (i == 0 && f->http && r > 0)
-				oa_http_sent_unseen(t, fds[i], f, (size_t)r);
-			if (i == 1 && f->http && r > 0)
-				oa_http_received(t, fds[i], f, NULL, 0, (size_t)r, true);
+			if (r > 0)
+				oa_conn_unseen(t, fds[i], f, (size_t)r, i == 0);
 			oa_fd_unlock_slot(fds[i], f);
 			if (i == 0)
 				socket_write_done(t, fds[i], f, r, err);
 		} else if (r > 0) {
-			mark_lost(fds[i], kind);
+			oa_fd_mark_lost(fds[i], kind);
 		}
 		oa_hook_leave();
 	}
@@ -1272,7 +882,7 @@ static void moved_unseen(int out_fd, int in_fd, ssize_t r, int err)
 
 OA_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
-	if (!pay_owed(out_fd))
+	if (!oa_conn_pay_owed(out_fd))
 		return -1;
 	ssize_t r = oa_real_sendfile()(out_fd, in_fd, offset, count);
 	if (oa_fd_kind(out_fd) & OA_FD_WATCH) {
@@ -1285,7 +895,7 @@ OA_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 
 OA_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
 {
-	if (!pay_owed(out_fd))
+	if (!oa_conn_pay_owed(out_fd))
 		return -1;
 	ssize_t r = oa_real_sendfile64()(out_fd, in_fd, offset, count);
 	if (oa_fd_kind(out_fd) & OA_FD_WATCH) {
@@ -1299,7 +909,7 @@ OA_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t coun
 OA_EXPORT ssize_t splice(int in_fd, loff_t *in_off, int out_fd, loff_t *out_off, size_t len,
 			 unsigned int flags)
 {
-	if (!pay_owed(out_fd))
+	if (!oa_conn_pay_owed(out_fd))
 		return -1;
 	ssize_t r = oa_real_splice()(in_fd, in_off, out_fd, out_off, len, flags);
 	if ((oa_fd_kind(out_fd) | oa_fd_kind(in_fd)) & OA_FD_WATCH) {

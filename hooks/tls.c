@@ -307,8 +307,8 @@ static void data_moved(enum library lib, void *ssl, struct oa_tls_conn *c)
  * request), which a proxy may have left by now. */
 static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library lib, void *ssl)
 {
-	struct oa_http_conn *h = &f->u.http;
-	if (f->http)
+	struct oa_http_conn *h = oa_http_state(f);
+	if (oa_http_on(f))
 		oa_http_conn_stop(t, f);
 	bool client = f->role == OA_ROLE_CLIENT;
 	bool opener_set = h->opener_set;
@@ -449,7 +449,7 @@ static int session_fd(enum library lib, void *ssl)
 {
 	if (ssl == last_ssl && (oa_fd_kind(last_fd) & OA_FD_SOCKET)) {
 		const struct oa_fd *f = oa_fd_slot(last_fd);
-		if (f && __atomic_load_n(&f->u.http.tls.session, __ATOMIC_ACQUIRE) == ssl)
+		if (f && __atomic_load_n(&oa_http_state(f)->tls.session, __ATOMIC_ACQUIRE) == ssl)
 			return last_fd;
 	}
 	int fd = -1;
@@ -492,11 +492,11 @@ static struct oa_fd *session_slot(struct oa_thread *t, enum library lib, void *s
 	struct oa_fd *f = oa_fd_slot(fd);
 	if (!f)
 		return NULL;
-	struct oa_http_conn *h = &f->u.http;
+	struct oa_http_conn *h = oa_http_state(f);
 	/* not HTTP: known without the lock, as only this session's calls
 	 * change it (a new session on the socket starts with another pointer) */
-	if (__atomic_load_n(&h->tls.session, __ATOMIC_ACQUIRE) == ssl &&
-	    !__atomic_load_n(&f->http, __ATOMIC_ACQUIRE) && !writes_owed(&h->tls))
+	if (__atomic_load_n(&h->tls.session, __ATOMIC_ACQUIRE) == ssl && !oa_http_on(f) &&
+	    !writes_owed(&h->tls))
 		return NULL;
 	if (!oa_fd_lock_slot(t, fd, f))
 		return NULL;
@@ -518,7 +518,7 @@ static bool relock(struct oa_thread *t, int fd, struct oa_fd *f, void *ssl)
 {
 	if (!oa_fd_lock_slot(t, fd, f))
 		return false;
-	if (f->http && f->u.http.tls.session == ssl)
+	if (oa_http_on(f) && oa_http_state(f)->tls.session == ssl)
 		return true;
 	oa_fd_unlock(fd);
 	return false;
@@ -670,7 +670,7 @@ static void handshake_span(struct oa_thread *t, enum library lib, void *ssl, int
 						 f->peer_len);
 			oa_payload_attr_int(&w, OA_KEY_NETWORK_PEER_PORT,
 					    oa_sockaddr_port(&f->peer.sa));
-			char server[sizeof f->u.http.tls.server_name];
+			char server[sizeof oa_http_state(f)->tls.server_name];
 			if (f->role == OA_ROLE_CLIENT) {
 				get_server_name(lib, ssl, server, sizeof server);
 				if (server[0])
@@ -720,10 +720,10 @@ static void first_call_failed(struct oa_thread *t, enum library lib, void *ssl, 
 static void recv_ended(struct oa_thread *t, int fd, struct oa_fd *f, void *session, ssize_t ret)
 {
 	if (!ret || ret == GNUTLS_E_PREMATURE_TERMINATION)
-		oa_http_read_end(t, fd, f, 0, NULL);
+		oa_http_read_end_why(t, fd, f, 0, NULL);
 	else if (ret != GNUTLS_E_AGAIN && ret != GNUTLS_E_INTERRUPTED &&
 		 ret != GNUTLS_E_REHANDSHAKE && ret != GNUTLS_E_WARNING_ALERT_RECEIVED)
-		oa_http_read_end(t, fd, f, EPROTO, gnutls_failure(session, (int)ret));
+		oa_http_read_end_why(t, fd, f, EPROTO, gnutls_failure(session, (int)ret));
 }
 
 /* A read that returned nothing: the end of the stream, or an error, ends
@@ -740,11 +740,11 @@ static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, const struc
 	int (*get_error)(const SSL *, int) = oa_real_SSL_get_error();
 	int why = get_error ? get_error(call->session, (int)ret) : SSL_ERROR_SSL;
 	if (why == SSL_ERROR_ZERO_RETURN || (why == SSL_ERROR_SYSCALL && !err))
-		oa_http_read_end(t, fd, f, 0, NULL);
+		oa_http_read_end_why(t, fd, f, 0, NULL);
 	else if (why == SSL_ERROR_SYSCALL)
-		oa_http_read_end(t, fd, f, err, NULL);
+		oa_http_read_end_why(t, fd, f, err, NULL);
 	else if (why == SSL_ERROR_SSL)
-		oa_http_read_end(t, fd, f, EPROTO, openssl_failure(call->session));
+		oa_http_read_end_why(t, fd, f, EPROTO, openssl_failure(call->session));
 }
 
 /* An _ex function's result; *n: the bytes it moved. */
@@ -794,7 +794,7 @@ static ssize_t read_real(const struct tls_call *call, void *buf, size_t num, siz
  * yet, or its socket is still to be learnt. */
 static bool may_handshake(const struct oa_fd *f, bool probe)
 {
-	return probe || (f && !f->u.http.tls.data_moved);
+	return probe || (f && !oa_http_state(f)->tls.data_moved);
 }
 
 /* A packet's plaintext (*n: its length), in GnuTLS's buffer until the
@@ -840,9 +840,9 @@ static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, s
 		first_call_failed(t, lib, ssl, fd, client, start, ret, err);
 	if (f && call->op != PEEK && call->op != PEEK_EX && relock(t, fd, f, ssl)) {
 		if (*n) {
-			data_moved(lib, ssl, &f->u.http.tls);
+			data_moved(lib, ssl, &oa_http_state(f)->tls);
 			struct iovec iov = {buf, *n};
-			oa_http_received(t, fd, f, &iov, 1, *n, false);
+			oa_http_received(t, fd, f, &iov, 1, *n);
 		} else if (num) {
 			read_ended(t, fd, f, call, ret, err);
 		}
@@ -996,17 +996,17 @@ static void plan_head(const struct oa_http_conn *h, const uint8_t *buf, size_t l
 static size_t plan_write(struct oa_thread *t, struct oa_fd *f, long mode, const void *buf,
 			 size_t num)
 {
-	struct oa_tls_conn *c = &f->u.http.tls;
+	struct oa_tls_conn *c = &oa_http_state(f)->tls;
 	bool moving = mode & SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
 	size_t taken = 0;
 	if (c->retry_num && num == c->retry_num && (buf == c->retry_buf || moving))
 		taken = c->retry_taken;
 	c->retry_num = 0;
 	/* a head whose lines went out (out_decided) until its end is fed */
-	if (taken || c->lines_len || !f->http || f->u.http.out_decided)
+	if (taken || c->lines_len || !oa_http_on(f) || oa_http_state(f)->out_decided)
 		return taken;
 	struct head_plan p;
-	plan_head(&f->u.http, buf, num, &p);
+	plan_head(oa_http_state(f), buf, num, &p);
 	if (p.at == SIZE_MAX)
 		return 0;
 	if (p.rewrite)
@@ -1156,7 +1156,7 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	bool client = f && f->role == OA_ROLE_CLIENT;
 	if (client) {
 		mode = write_mode(call);
-		c = &f->u.http.tls;
+		c = &oa_http_state(f)->tls;
 		from = plan_write(t, f, mode, buf, num);
 	}
 	bool probe = t && fd == -1;
@@ -1197,9 +1197,9 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	if (start && ret <= 0 && !taken)
 		first_call_failed(t, lib, ssl, fd, client, start, ret, err);
 	if (f && taken > from && relock(t, fd, f, ssl)) {
-		data_moved(lib, ssl, &f->u.http.tls);
+		data_moved(lib, ssl, &oa_http_state(f)->tls);
 		struct iovec iov = {(char *)buf + from, taken - from};
-		oa_http_sent(t, fd, f, &iov, 1, taken - from);
+		oa_http_sent(t, fd, f, &iov, 1, taken - from, 0);
 		oa_fd_unlock_slot(fd, f);
 	}
 	oa_hook_leave();
@@ -1247,8 +1247,8 @@ static void file_sent(enum library lib, void *ssl, size_t n)
 	int sock = t ? session_fd(lib, ssl) : -1;
 	struct oa_fd *f = session_slot(t, lib, ssl, sock);
 	if (f) {
-		if (f->http && f->u.http.tls.session == ssl)
-			oa_http_sent_unseen(t, sock, f, n);
+		if (oa_http_on(f) && oa_http_state(f)->tls.session == ssl)
+			oa_http_sent(t, sock, f, NULL, 0, n, 0);
 		oa_fd_unlock_slot(sock, f);
 	}
 	errno = saved;
@@ -1448,7 +1448,7 @@ static void write_side_ended(enum library lib, void *ssl)
 	int fd = t ? session_fd(lib, ssl) : -1;
 	struct oa_fd *f = session_slot(t, lib, ssl, fd);
 	if (f) {
-		if (f->http && f->u.http.tls.session == ssl)
+		if (oa_http_on(f) && oa_http_state(f)->tls.session == ssl)
 			oa_http_write_end(t, fd, f);
 		oa_fd_unlock_slot(fd, f);
 	}
@@ -1470,12 +1470,12 @@ static void session_ended(enum library lib, void *ssl)
 		failed_session = NULL;
 	struct oa_fd *f = fd >= 0 && (oa_fd_kind(fd) & OA_FD_SOCKET) ? oa_fd_slot(fd) : NULL;
 	if (f && oa_fd_lock_slot(t, fd, f)) {
-		if (f->u.http.tls.session == ssl) {
-			if (f->http)
+		if (oa_http_state(f)->tls.session == ssl) {
+			if (oa_http_on(f))
 				oa_http_write_end(t, fd, f);
-			if (f->http)
+			if (oa_http_on(f))
 				oa_http_conn_stop(t, f);
-			memset(&f->u.http.tls, 0, sizeof f->u.http.tls);
+			memset(&oa_http_state(f)->tls, 0, sizeof oa_http_state(f)->tls);
 		}
 		oa_fd_unlock_slot(fd, f);
 	}

@@ -1,0 +1,197 @@
+/* The application's sockets and files in the fd table (src/fdtable.h): each
+ * fd's slot, and the life of a stream connection's protocol in it. The
+ * socket hooks (hooks/sockets.c) tell a connection what happens to it:
+ * it got its role (connected or accepted), bytes went in or out, its write
+ * side or its reading ended, it is closed; the connection passes each to
+ * its protocol (src/protocol.h), chosen from its first bytes. */
+#ifndef OTLPAUTO_CONN_H
+#define OTLPAUTO_CONN_H
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+
+#include "db_inject.h"
+#include "fdtable.h"
+#include "protocol.h"
+#include "runtime.h"
+
+/* Kind bits of an fd (the fd table's byte; OA_FD_BUSY is its lock). */
+enum oa_fd_bits {
+	OA_FD_SOCKET = 1 << 0, /* an AF_INET, AF_INET6 or AF_UNIX socket of the application */
+	OA_FD_FILE = 1 << 1,   /* a regular file opened while the files family is on */
+	OA_FD_WATCH = 1 << 2,  /* its reads and writes have work: a pending connect, a protocol */
+	OA_FD_LOST = 1 << 3,   /* bytes passed by unseen: the protocol's state is out of step */
+	OA_FD_OWED = 1 << 4,   /* bytes a protocol added go with the next write */
+};
+
+enum oa_fd_role {
+	OA_ROLE_NONE,
+	OA_ROLE_CLIENT,	  /* connected by this process */
+	OA_ROLE_SERVER,	  /* accepted by this process */
+	OA_ROLE_LISTENER, /* accepted from: its local port is remembered */
+};
+
+union oa_sockaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	struct sockaddr_un un;
+};
+
+/* The protocol's state in a slot: the largest protocol's (HTTP's; each
+ * checks that its state fits). */
+#define OA_CONN_STATE_SIZE 5568
+
+/* The fields a read or write uses first, then the rest, packed: the state
+ * starts 64-byte aligned (the slot's size is a multiple of 64). */
+struct oa_fd {
+	/* The protocol whose state `state` holds; NULL: none. */
+	const struct oa_conn_protocol *proto;
+	uint8_t role; /* enum oa_fd_role */
+	uint8_t family;
+	uint8_t transport;  /* SOCK_STREAM, SOCK_DGRAM, ... */
+	uint8_t connecting; /* a non-blocking connect's span is open */
+	uint8_t wire_seen;  /* a byte went either way: the protocol is decided */
+	/* The protocol (oa_conn_protocol_id) that owes the stream bytes it
+	 * added (with OA_FD_OWED): they go, also after its state is dropped. */
+	uint8_t owing;
+	uint16_t local_port;
+	uint32_t readers, writers; /* calls in flight: overlapping ones lose the protocol's state */
+	uint64_t connect_start;
+	struct oa_span_ctx connect_parent, connect_ctx;
+	socklen_t peer_len;
+	union oa_sockaddr peer;
+	/* A database client's rewritten bytes still to go out (owing). */
+	struct oa_db_owed db_owed;
+	/* The protocol's state, or a file's path (hooks/files.c). */
+	_Alignas(64) unsigned char state[OA_CONN_STATE_SIZE];
+};
+
+/* The slot of a tracked fd; only while holding its lock, or for fields
+ * written before its kind bits were published. */
+static inline struct oa_fd *oa_fd_slot(int fd)
+{
+	return oa_fdtable_slot(fd);
+}
+
+/* Locks the slot of a new fd (a socket, a file): kind bits cleared, the
+ * fields before the state zeroed. NULL when the table cannot track it.
+ * oa_fd_claim_end publishes the kind bits and unlocks. */
+struct oa_fd *oa_fd_claim(int fd);
+void oa_fd_claim_end(int fd, uint8_t bits);
+/* Clears fd's kind bits: the number is closed or reused. */
+void oa_fd_forget(int fd);
+
+/* Locks fd's slot; a protocol's state that lost bytes (OA_FD_LOST) is
+ * dropped first. False when the lock stays busy. */
+bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f);
+/* Unlocks, clearing OA_FD_WATCH when nothing is left to watch. */
+void oa_fd_unlock_slot(int fd, struct oa_fd *f);
+
+/* Bytes passed by a watched fd unseen: its protocol's state is out of step. */
+static inline void oa_fd_mark_lost(int fd, uint8_t kind)
+{
+	if (kind & OA_FD_WATCH)
+		oa_fd_kind_set(fd, OA_FD_LOST);
+}
+
+/* A call that failed with err may be repeated: nothing ended. */
+static inline bool oa_errno_transient(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
+static inline size_t oa_iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+/* ---- the connection's protocol; under the fd's lock but oa_conn_sender */
+
+extern const struct oa_conn_protocol __start_oa_protocols[] __attribute__((visibility("hidden")));
+/* A protocol in one byte (oa_fd's owing): 1 + its place in the table; 0:
+ * none. */
+static inline uint8_t oa_conn_protocol_id(const struct oa_conn_protocol *p)
+{
+	return p ? (uint8_t)(p - __start_oa_protocols + 1) : 0;
+}
+static inline const struct oa_conn_protocol *oa_conn_protocol_of(uint8_t id)
+{
+	return id ? &__start_oa_protocols[id - 1] : NULL;
+}
+
+/* The OTLPAUTO_HOOKS switches of every protocol. */
+uint32_t oa_conn_switches(void);
+
+/* A stream socket got its role: it starts with the opening protocol, when
+ * its switch is on; false when none started. t: NULL for an accepted one. */
+bool oa_conn_open(struct oa_thread *t, struct oa_fd *f);
+/* Drops the protocol's state. */
+void oa_conn_stop(struct oa_thread *t, struct oa_fd *f);
+/* The first n bytes of iov went one way (`sent` by this process, or read):
+ * the first such bytes of a connection decide its protocol. */
+void oa_conn_detect(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		    size_t n, bool sent);
+static inline void oa_conn_decide(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov,
+				  int iovcnt, size_t n, bool sent)
+{
+	if (!f->wire_seen)
+		oa_conn_detect(t, f, iov, iovcnt, n, sent);
+}
+/* Whether the next bytes are still to decide the protocol: read without
+ * the lock, so that the first write only takes it then. */
+static inline bool oa_conn_undecided(const struct oa_fd *f)
+{
+	const struct oa_conn_protocol *p = __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE);
+	return !f->wire_seen && p && !p->detect;
+}
+/* Calls protocol p's callback fn: directly when p is the opening one. */
+#define OA_CONN_CALL(p, fn, ...)                                                                   \
+	((p) == &oa_conn_opening ? oa_conn_opening.fn(__VA_ARGS__) : (p)->fn(__VA_ARGS__))
+/* A read returned r (err: its errno) into iov. */
+static inline void oa_conn_read(struct oa_thread *t, int fd, struct oa_fd *f,
+				const struct iovec *iov, int iovcnt, ssize_t r, int err)
+{
+	if (r > 0)
+		oa_conn_decide(t, f, iov, iovcnt, (size_t)r, false);
+	const struct oa_conn_protocol *p = f->proto;
+	if (!p)
+		return;
+	if (r > 0)
+		OA_CONN_CALL(p, received, t, fd, f, iov, iovcnt, (size_t)r);
+	else if (r == 0 && oa_iov_total(iov, iovcnt))
+		p->read_end(t, fd, f, 0);
+	else if (r < 0 && !oa_errno_transient(err))
+		p->read_end(t, fd, f, err);
+}
+/* The protocol that sends an application's call (the one owing bytes, else
+ * the connection's); NULL: the call goes as it is. Without the lock. */
+static inline const struct oa_conn_protocol *oa_conn_sender(const struct oa_fd *f)
+{
+	uint8_t owing = __atomic_load_n(&f->owing, __ATOMIC_ACQUIRE);
+	return owing ? oa_conn_protocol_of(owing) : __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE);
+}
+/* n bytes of iov went out in a call that changes nothing (sendmmsg), which
+ * began at start. */
+void oa_conn_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		  size_t n, uint64_t start);
+/* n bytes went out (sent) or came in without passing through our hands
+ * (sendfile, splice). */
+void oa_conn_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n, bool sent);
+/* Bytes owed to the stream go out before a call that cannot carry them;
+ * false (errno set) when they could not. Without the lock. */
+bool oa_conn_pay_owed(int fd);
+/* The write side was shut down. */
+void oa_conn_write_end(struct oa_thread *t, int fd, struct oa_fd *f);
+/* The fd is being closed. */
+void oa_conn_close(struct oa_thread *t, int fd, struct oa_fd *f);
+
+#endif
