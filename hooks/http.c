@@ -262,7 +262,7 @@ static void put_trace_state(struct oa_payload *w, const struct oa_http_exchange 
 static void server_span(struct oa_thread *t, const struct oa_fd *f,
 			const struct oa_http_exchange *ex, uint64_t end)
 {
-	oa_http_metric(f, ex, end, 0);
+	oa_http_metric(f, ex, end, 0, NULL);
 	struct oa_payload w;
 	if (!oa_net_span_begin(t, &w, &ex->parent, &ex->ctx, OA_KIND_SERVER, OA_SCOPE_HTTP,
 			       ex->start, SPAN_PAYLOAD))
@@ -305,7 +305,7 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 			const struct oa_http_exchange *ex, uint64_t end, int err,
 			const char *error_type)
 {
-	oa_http_metric(f, ex, end, err);
+	oa_http_metric(f, ex, end, err, error_type);
 	struct oa_payload w;
 	if (!oa_net_span_begin(t, &w, &ex->parent, &ex->ctx, OA_KIND_CLIENT, OA_SCOPE_HTTP,
 			       ex->start, SPAN_PAYLOAD))

@@ -6,7 +6,8 @@
 #include "metrics.h"
 #include "net.h"
 
-void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, uint64_t end, int err)
+void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, uint64_t end, int err,
+		    const char *error_type)
 {
 	if (!oa_metrics_enabled())
 		return;
@@ -22,6 +23,10 @@ void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, ui
 		if (head->scheme_len)
 			attrs.https = strcmp(head->scheme, "https") == 0;
 		attrs.error = err;
+		if (error_type) {
+			attrs.error_text = error_type;
+			attrs.error_text_len = strlen(error_type);
+		}
 		/* as the CLIENT span names the server */
 		struct oa_host_port host = {.port = 0};
 		if (oa_split_host_port(head->host, head->host_len, &host)) {

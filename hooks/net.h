@@ -212,9 +212,10 @@ bool oa_http_tls_rewrite(struct oa_thread *t, struct oa_fd *f, const struct oa_h
 extern uint32_t oa_tls_probes;
 void oa_tls_saw(int fd);
 /* The exchange's duration into its metric (http_metrics.c); err: the errno
- * that ended a client exchange without a response. */
-void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, uint64_t end,
-		    int err);
+ * that ended a client exchange without a response; error_type, unless NULL,
+ * its error.type instead (a TLS library's reason, as on the span). */
+void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, uint64_t end, int err,
+		    const char *error_type);
 
 /* ---- database metrics (db_metrics.c) */
 

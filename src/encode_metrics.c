@@ -71,7 +71,10 @@ static size_t http_attrs(const struct oa_metric_point *p, struct oa_attr *out,
 	 * errno of an exchange that failed. */
 	unsigned error_from = p->metric == OA_METRIC_HTTP_SERVER_DURATION ? 500 : 400;
 	const char *error = NULL;
-	if (k.error) {
+	if (k.error_text_len) {
+		put_text(&out[n++], "error.type", k.error_text, k.error_text_len,
+			 scratch->error_text);
+	} else if (k.error) {
 		error = errno_text(k.error, scratch);
 	} else if (k.status >= error_from) {
 		snprintf(scratch->status, sizeof scratch->status, "%u", k.status);

@@ -54,6 +54,7 @@ struct oa_metric_attr_text {
 	char error[32];
 	/* made valid UTF-8 (3 bytes per byte at most) */
 	char address[3 * OA_METRIC_ADDRESS_MAX];
+	char error_text[3 * OA_METRIC_ERROR_TEXT_MAX];
 	char name_space[3 * OA_METRIC_DB_NAMESPACE_MAX];
 	char operation[3 * OA_METRIC_DB_OPERATION_MAX];
 	char collection[3 * OA_METRIC_DB_COLLECTION_MAX];

@@ -83,26 +83,35 @@ static inline void oa_metric_text_pad(struct oa_metric_key *k, size_t len)
 
 /* server.address beyond this many bytes is cut (its series then share). */
 #define OA_METRIC_ADDRESS_MAX 116
+/* An error.type given as text (a TLS library's reason) beyond this is cut. */
+#define OA_METRIC_ERROR_TEXT_MAX 64
+_Static_assert(OA_METRIC_ADDRESS_MAX + OA_METRIC_ERROR_TEXT_MAX <= OA_METRIC_TEXT_MAX,
+	       "an HTTP key's strings fit its text");
 
 struct oa_http_metric_attrs {
-	uint8_t method;	     /* enum oa_http_method: http.request.method */
-	bool https;	     /* url.scheme https, else http */
-	uint16_t status;     /* http.response.status_code, 0: none */
-	uint16_t port;	     /* server.port (client side), 0: none */
-	int32_t error;	     /* errno of an exchange that failed (error.type), 0: none */
-	const char *address; /* server.address (client side) */
-	size_t address_len;  /* 0: none */
+	uint8_t method;		/* enum oa_http_method: http.request.method */
+	bool https;		/* url.scheme https, else http */
+	uint16_t status;	/* http.response.status_code, 0: none */
+	uint16_t port;		/* server.port (client side), 0: none */
+	int32_t error;		/* errno of an exchange that failed (error.type), 0: none */
+	const char *address;	/* server.address (client side) */
+	size_t address_len;	/* 0: none */
+	const char *error_text; /* error.type instead of error's name (a TLS library's reason) */
+	size_t error_text_len;	/* 0: none */
 };
 
 static inline void oa_metric_key_http(struct oa_metric_key *k, enum oa_metric metric,
 				      const struct oa_http_metric_attrs *a)
 {
 	size_t len = 0;
-	oa_metric_text_put(k, &len, a->address, a->address_len, OA_METRIC_ADDRESS_MAX);
+	size_t address =
+	    oa_metric_text_put(k, &len, a->address, a->address_len, OA_METRIC_ADDRESS_MAX);
+	size_t error =
+	    oa_metric_text_put(k, &len, a->error_text, a->error_text_len, OA_METRIC_ERROR_TEXT_MAX);
 	oa_metric_text_pad(k, len);
 	k->head[0] = (uint64_t)metric | (uint64_t)len << 8 | (uint64_t)a->method << 16 |
 		     (uint64_t)a->https << 24 | (uint64_t)a->status << 32 | (uint64_t)a->port << 48;
-	k->head[1] = (uint32_t)a->error;
+	k->head[1] = (uint32_t)a->error | (uint64_t)address << 32 | (uint64_t)error << 40;
 }
 
 static inline void oa_metric_http_attrs(const struct oa_metric_key *k,
@@ -114,7 +123,9 @@ static inline void oa_metric_http_attrs(const struct oa_metric_key *k,
 	a->port = (uint16_t)(k->head[0] >> 48);
 	a->error = (int32_t)(uint32_t)k->head[1];
 	a->address = k->text;
-	a->address_len = oa_metric_key_text_len(k);
+	a->address_len = (size_t)(k->head[1] >> 32 & 0xff);
+	a->error_text = k->text + a->address_len;
+	a->error_text_len = (size_t)(k->head[1] >> 40 & 0xff);
 }
 
 /* ---- Databases: db.client.operation.duration */

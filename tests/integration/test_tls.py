@@ -627,8 +627,15 @@ def client_certificate_refused(workdir):
         receiver.wait_for_spans(3 * len(clients), timeout=10)
         time.sleep(0.5)
         spans = receiver.spans
+        durations = [p for r in receiver.metric_requests for p in r.spans
+                     if p['name'] == 'http.client.request.duration']
     check_equal(len(spans), 3 * len(clients), f'refused certificates: exactly '
                 f'{3 * len(clients)} spans')
+    for name in ('curl', 'python'):
+        check_equal([(p['count'], p['attributes'].get('error.type')) for p in durations
+                     if p['resource'].get('service.name') == name],
+                    [(1, 'tlsv1 alert unknown ca')],
+                    f'{name}: http.client.request.duration has the alert as error.type too')
     check_equal(results['curl'].returncode, 56, 'curl: refused after its handshake, in a read')
     check_equal(results['python'].stdout.strip(), 'TLSV1_ALERT_UNKNOWN_CA',
                 'python: refused after its handshake, in a read')

@@ -119,6 +119,56 @@ static void test_buckets(void)
 	CHECK_EQ_INT(count_of(&totals[id]), 5);
 }
 
+/* A TLS library's reason is the error.type of a client exchange, as on its
+ * span; the address and it share the key's text without mixing. */
+static void test_error_text(void)
+{
+	static const char reason[] = "tlsv1 alert unknown ca";
+	struct oa_http_metric_attrs a = {
+	    .address = "example.com",
+	    .address_len = 11,
+	    .port = 443,
+	    .https = true,
+	    .error = EPROTO,
+	    .error_text = reason,
+	    .error_text_len = sizeof reason - 1,
+	};
+	struct oa_metric_key k;
+	oa_metric_key_http(&k, OA_METRIC_HTTP_CLIENT_DURATION, &a);
+	struct oa_http_metric_attrs back;
+	oa_metric_http_attrs(&k, &back);
+	CHECK_EQ_INT((int)back.address_len, 11);
+	CHECK(memcmp(back.address, "example.com", 11) == 0);
+	CHECK_EQ_INT((int)back.error_text_len, (int)sizeof reason - 1);
+	CHECK(memcmp(back.error_text, reason, sizeof reason - 1) == 0);
+	CHECK_EQ_INT(back.error, EPROTO);
+
+	struct oa_metric_point p = {.metric = OA_METRIC_HTTP_CLIENT_DURATION, .key = &k};
+	struct oa_attr attrs[16];
+	struct oa_metric_attr_text scratch;
+	size_t n = oa_metric_point_attrs(&p, attrs, &scratch);
+	const struct oa_attr *error = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(attrs[i].key.ptr, "error.type") == 0)
+			error = &attrs[i];
+	CHECK(error && error->v.s.len == sizeof reason - 1 &&
+	      memcmp(error->v.s.ptr, reason, sizeof reason - 1) == 0);
+
+	/* without it, the errno's name as before; a different series */
+	a.error_text = NULL;
+	a.error_text_len = 0;
+	struct oa_metric_key plain;
+	oa_metric_key_http(&plain, OA_METRIC_HTTP_CLIENT_DURATION, &a);
+	CHECK(memcmp(&plain, &k, sizeof plain) != 0);
+	p.key = &plain;
+	n = oa_metric_point_attrs(&p, attrs, &scratch);
+	error = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(attrs[i].key.ptr, "error.type") == 0)
+			error = &attrs[i];
+	CHECK(error && strncmp(error->v.s.ptr, "EPROTO", error->v.s.len) == 0);
+}
+
 #define THREADS	   4
 #define PER_THREAD 20000
 
@@ -393,6 +443,7 @@ int main(int argc, char **argv)
 	CHECK(oa_metrics_enabled());
 	CHECK_EQ_INT(oa_metrics_ids(), 0); /* none before the first series */
 	test_buckets();
+	test_error_text();
 	test_threads();
 	test_cap();
 	test_db();
