@@ -52,7 +52,7 @@ PROXY_SERVER = '''  server {{ listen 127.0.0.1:{port}; location / {{
 '''
 
 
-def wait_listening(port, server, timeout=20):
+def wait_listening(port, server, timeout=60):
     end = time.monotonic() + timeout
     while time.monotonic() < end and server.process.poll() is None:
         try:

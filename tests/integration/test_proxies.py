@@ -120,7 +120,7 @@ PROXIES = [('nginx', nginx), ('apache2', apache2), ('lighttpd', lighttpd),
            ('haproxy', haproxy)]
 
 
-def wait_listening(port, server, timeout=20):
+def wait_listening(port, server, timeout=60):
     end = time.monotonic() + timeout
     while time.monotonic() < end and server.process.poll() is None:
         try:

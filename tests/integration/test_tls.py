@@ -129,7 +129,7 @@ def make_certificate(workdir):
     check_equal(result.returncode, 0, 'openssl req makes a self-signed certificate')
 
 
-def listening(port, process, timeout=20):
+def listening(port, process, timeout=60):
     """Whether a socket listens on 127.0.0.1:port, read from /proc/net/tcp
     (a connection would be the only one s_server -naccept 1 takes)."""
     local = f'0100007F:{port:04X}'
