@@ -24,6 +24,7 @@
 #include "runtime.h"
 #include "sink.h"
 #include "stack.h"
+#include "summary.h"
 #include "sys.h"
 #include "traceparent.h"
 #include "transport.h"
@@ -363,7 +364,7 @@ static void process_exit(bool async)
 	oa_relay_host_end(deadline);
 	oa_exporter_exit_flush(oa_rt.cfg.exit_timeout_ns, async, in_hook);
 	oa_relay_report(true, async, deadline);
-	oa_exporter_shutdown_summary();
+	oa_shutdown_summary();
 	oa_tls.guard--;
 }
 

@@ -301,8 +301,6 @@ void oa_exporter_exit_flush(uint64_t timeout_ns, bool async, bool interrupted_ho
 void oa_exporter_atfork_prepare(void);
 void oa_exporter_atfork_parent(void);
 void oa_exporter_atfork_child(void);
-/* The span counts, at debug level; async-signal-safe. */
-void oa_exporter_shutdown_summary(void);
 
 /* Threads (thread.c). */
 void oa_thread_atfork_child(void);
