@@ -50,10 +50,13 @@ static bool in_arena(const void *p)
 static void *arena_alloc(size_t size)
 {
 	size_t need = sizeof(struct block) + ((size + ALIGN - 1) & ~(size_t)(ALIGN - 1));
-	if (need < size || (size_t)(arena.end - arena.next) < need)
+	if (need < size || need > ARENA_BYTES)
 		return NULL;
-	struct block *b = (struct block *)arena.next;
-	arena.next += need;
+	/* Atomic: another thread may be exporting meanwhile (an exec's flush). */
+	char *at = __atomic_fetch_add(&arena.next, need, __ATOMIC_RELAXED);
+	if (at > arena.end || (size_t)(arena.end - at) < need)
+		return NULL;
+	struct block *b = (struct block *)at;
 	b->size = size;
 	return b + 1; /* fresh pages: already zero */
 }
