@@ -275,11 +275,6 @@ uint32_t oa_metrics_ids(void)
 	return n < tab.ids_max ? n : tab.ids_max;
 }
 
-uint32_t oa_metrics_ids_max(void)
-{
-	return tab.ids_max;
-}
-
 uint64_t oa_metrics_start_unix_ns(void)
 {
 	return tab.start_unix_ns;

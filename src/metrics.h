@@ -218,8 +218,6 @@ bool oa_metrics_record(const struct oa_metric_key *key, uint64_t ticks);
 /* Ids in use: [0, OA_METRIC_COUNT) are the overflow series, one per metric,
  * the others series; 0 before the first series is made. */
 uint32_t oa_metrics_ids(void);
-/* The most ids there can be. */
-uint32_t oa_metrics_ids_max(void);
 /* When recording began (init, or the fork of this child): Unix ns. */
 uint64_t oa_metrics_start_unix_ns(void);
 /* The attributes of id; NULL for an overflow series (its metric in *metric)
