@@ -224,7 +224,12 @@ def test_killed_commands_of_a_script():
     send their process spans from the signal handler (on memory of their
     own: malloc may hold its lock where the signal came), in error with the
     signal's name. Before, each was counted as unsent at exit, and lost."""
-    script = 'sleep 30 & p=$!; sleep 0.3; kill $p; wait; yes | head -1'
+    # killed once it runs sleep (and a little later: the library starts
+    # after the exec), not while it is still the shell's forked child
+    # (bash builtins only between: every process is a span)
+    script = ('sleep 30 & p=$!; '
+              'until read -r c < /proc/$p/comm && [ "$c" = sleep ]; do :; done; '
+              'sleep 0.2; kill $p; wait; yes | head -1')
     with Receiver() as receiver:
         env = traced_env(receiver)
         result = subprocess.run(['bash', '-c', script], env=env, capture_output=True, timeout=60)
