@@ -421,12 +421,20 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	if (own_span)
 		oa_current_parent(t, &parent);
 	oa_span_ctx_start(t, &parent, &ctx);
-	char path_buf[4096];
-	const char *path = exec_path(kind, file, path_buf, sizeof path_buf);
-	enum oa_exec_target target = oa_exec_target_check(path, kind == EXEC_FD ? fd : -1);
+	/* Spans that go nowhere need no hand-over file, nor the look at the
+	 * program that decides whether the next image takes one: an exec that
+	 * then fails resumes the frames as it does for any program. */
+	enum oa_exec_target target = OA_EXEC_LOADS_PRELOAD;
+	if (oa_rt.cfg.exporter != OA_EXPORTER_NONE) {
+		char path_buf[4096];
+		const char *path = exec_path(kind, file, path_buf, sizeof path_buf);
+		target = oa_exec_target_check(path, kind == EXEC_FD ? fd : -1);
+	}
 	bool traced = following_children();
 	bool follows = traced && target == OA_EXEC_LOADS_PRELOAD;
-	int handoff = follows && !oa_relay_connected() ? handoff_file() : -1;
+	int handoff = follows && oa_rt.cfg.exporter != OA_EXPORTER_NONE && !oa_relay_connected()
+			  ? handoff_file()
+			  : -1;
 	/* A relay this process hosts: what its clients sent so far goes out
 	 * with ours; the relay itself goes on in the next image, or ends here
 	 * if that will not run the shim (their later frames are refused: they
