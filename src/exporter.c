@@ -538,7 +538,16 @@ bool oa_exporter_exec_tentative(uint64_t deadline_ns)
 {
 	oa_sink_exec_tentative();
 	export_here(deadline_ns);
-	return oa_sink_exec_all_held();
+	bool held = oa_sink_exec_all_held();
+	/* The image's metrics end with it (the next one starts its own series,
+	 * under its own resource): what it recorded goes out now, its span
+	 * counts with the exec's, when that waits for no collector (to the
+	 * relay, the next program, a file or stderr). Should the exec fail,
+	 * the process goes on from these totals. */
+	if (oa_relay_connected() || oa_sink_exec_hands_over() ||
+	    oa_rt.cfg.metrics_exporter != OA_EXPORTER_OTLP)
+		oa_metrics_export_round(oa_mono_ns(), true, deadline_ns, &ex.working);
+	return held;
 }
 
 void oa_exporter_adopt_handoff(const char *value)

@@ -21,6 +21,7 @@
 #include "resource.h"
 #include "rings.h"
 #include "runtime.h"
+#include "sink.h"
 #include "transport.h"
 
 /* otlpauto.spans: produced, exported, sampled out, dropped by reason. */
@@ -302,7 +303,9 @@ static void export_now(bool flush, uint64_t deadline_ns, pthread_mutex_t *workin
 	if (encoded)
 		encoded = oa_metrics_pb_encode(&m, &ms.out);
 #endif
-	if (encoded && relayed(json ? OA_PARCEL_JSON : OA_PARCEL_PROTOBUF, deadline_ns))
+	uint8_t format = json ? OA_PARCEL_JSON : OA_PARCEL_PROTOBUF;
+	if (encoded && (relayed(format, deadline_ns) ||
+			oa_sink_hand_over_metrics(ms.out.data, (uint32_t)ms.out.len, format)))
 		return;
 #if OA_FEATURE_JSON
 	if (exporter == OA_EXPORTER_FILE) {

@@ -11,6 +11,7 @@
 #include "encode_console.h"
 #include "encode_pb.h"
 #include "filesink.h"
+#include "log.h"
 #include "parcel.h"
 #include "relay.h"
 #include "resource.h"
@@ -194,9 +195,22 @@ static uint8_t sink_format(void)
 	return json ? OA_PARCEL_JSON : OA_PARCEL_PROTOBUF;
 }
 
-/* A hand-over record: u32 length, u32 spans, u8 format, 3 zero bytes, then
- * the request. */
+/* A hand-over record: u32 length, u32 spans, u8 format, u8 kind, 2 zero
+ * bytes, then the request. */
 #define HANDOFF_HEADER 12
+enum handoff_kind { HANDOFF_TRACES, HANDOFF_METRICS };
+
+static bool write_handoff(const void *data, uint32_t len, uint32_t spans, uint8_t format,
+			  enum handoff_kind kind)
+{
+	uint8_t header[HANDOFF_HEADER] = {0};
+	memcpy(header, &len, 4);
+	memcpy(header + 4, &spans, 4);
+	header[8] = format;
+	header[9] = (uint8_t)kind;
+	return write_all(sk.handoff_fd, (const char *)header, sizeof header) &&
+	       write_all(sk.handoff_fd, data, len);
+}
 
 /* Passes an encoded request on to the next program (during an exec) or to
  * the relay; false when neither takes it and this process sends it. */
@@ -204,12 +218,7 @@ static bool pass_on(const void *data, uint32_t len, uint32_t spans, uint8_t form
 		    uint64_t deadline_ns)
 {
 	if (sk.handoff_fd >= 0) {
-		uint8_t header[HANDOFF_HEADER] = {0};
-		memcpy(header, &len, 4);
-		memcpy(header + 4, &spans, 4);
-		header[8] = format;
-		if (write_all(sk.handoff_fd, (const char *)header, sizeof header) &&
-		    write_all(sk.handoff_fd, data, len))
+		if (write_handoff(data, len, spans, format, HANDOFF_TRACES))
 			count_exported(spans, 0);
 		else
 			count_failed(spans);
@@ -351,12 +360,27 @@ bool oa_sink_exec_all_held(void)
 	return !sk.tentative_escaped;
 }
 
-/* Queues the hand-over records of fd before offset `end` as parcels;
- * returns their bytes. */
+bool oa_sink_exec_hands_over(void)
+{
+	return sk.handoff_fd >= 0;
+}
+
+bool oa_sink_hand_over_metrics(const void *data, uint32_t len, uint8_t format)
+{
+	if (sk.handoff_fd < 0)
+		return false;
+	if (!write_handoff(data, len, 0, format, HANDOFF_METRICS))
+		oa_debug("a metrics request was not handed over to the next program");
+	return true;
+}
+
+/* Queues the hand-over records of fd as parcels: the spans' before offset
+ * `end`, the metrics' wherever they are (they are not tentative); returns
+ * the spans' bytes. */
 static size_t queue_handoff(int fd, uint64_t end)
 {
 	size_t bytes = 0;
-	for (uint64_t at = 0; at + HANDOFF_HEADER <= end;) {
+	for (uint64_t at = 0;;) {
 		uint8_t header[HANDOFF_HEADER];
 		if ((ssize_t)syscall(SYS_pread64, fd, header, sizeof header, (off_t)at) !=
 		    sizeof header)
@@ -364,14 +388,23 @@ static size_t queue_handoff(int fd, uint64_t end)
 		uint32_t len, spans;
 		memcpy(&len, header, 4);
 		memcpy(&spans, header + 4, 4);
+		bool metrics = header[9] == HANDOFF_METRICS;
+		if (!metrics && at >= end) {
+			at += HANDOFF_HEADER + len;
+			continue;
+		}
 		struct oa_parcel *p = oa_parcel_new(len, spans, header[8]);
 		if (!p || (ssize_t)syscall(SYS_pread64, fd, p->data, (size_t)len,
 					   (off_t)(at + HANDOFF_HEADER)) != len) {
 			oa_parcel_free(p);
 			break;
 		}
-		oa_parcels_push(p);
-		bytes += len;
+		if (metrics) {
+			oa_metric_parcels_push(p);
+		} else {
+			oa_parcels_push(p);
+			bytes += len;
+		}
 		at += HANDOFF_HEADER + len;
 	}
 	return bytes;

@@ -59,6 +59,10 @@ void oa_sink_exec_begin(int handoff_fd);
 void oa_sink_exec_tentative(void);
 bool oa_sink_exec_all_held(void);
 void oa_sink_exec_failed(void);
+/* Whether this exec hands requests to the next program in a file; a
+ * metrics request is written there (true) when it does. */
+bool oa_sink_exec_hands_over(void);
+bool oa_sink_hand_over_metrics(const void *data, uint32_t len, uint8_t format);
 /* In the new program: queues the requests of the hand-over file fd as
  * parcels and closes it; returns their bytes. */
 size_t oa_sink_adopt_handoff(int fd);

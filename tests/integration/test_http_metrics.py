@@ -11,6 +11,8 @@ proto/ files).
   over protobuf, http/json (and with its own _METRICS_ headers and
   compression), as console lines, and as a line of the otlp/file sink.
 - `otlpauto view --metrics` of that file.
+- A program that makes requests and then execs: its image's metrics (and
+  span counts) go out at the exec, through the relay or by itself.
 - Cumulative sums grow across two export intervals; delta ones start over.
 - OTLPAUTO_METRICS_MAX_SERIES: the rest goes to otel.metric.overflow=true.
 """
@@ -19,6 +21,7 @@ import functools
 import http.client
 import http.server
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -351,6 +354,73 @@ def through_the_relay():
                 'relay: three processes')
 
 
+PYTHON_THEN_EXEC = """
+import sys, urllib.request, os
+for _ in range(2):
+    urllib.request.urlopen(sys.argv[1]).read()
+os.execv('/bin/true', ['true'])
+"""
+
+
+class _Request:
+    def __init__(self, spans):
+        self.spans = spans
+
+
+def is_python(item):
+    return item['resource'].get('process.executable.name', '').startswith('python')
+
+
+def exec_keeps_metrics():
+    """python3 fetches a page twice and execs /bin/true: the python image's
+    two requests are counted (its metrics end with it), whether it is the
+    root of the tree (no relay: it sends them itself) or a command of a
+    traced shell under otlpauto run (through the relay); its otlpauto.spans
+    count what the receiver got from it."""
+    with tempfile.TemporaryDirectory(prefix='otlpauto-metrics-www-') as www:
+        with open(os.path.join(www, 'page'), 'w', encoding='utf-8') as f:
+            f.write('page\n')
+        server = http.server.ThreadingHTTPServer(
+            ('127.0.0.1', 0), functools.partial(_Quiet, directory=www))
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        url = f'http://127.0.0.1:{server.server_address[1]}/page'
+        argv = ['/usr/bin/python3', '-c', PYTHON_THEN_EXEC, url]
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith('OTEL_') and k != 'LD_PRELOAD'}
+        env.update({'OTLPAUTO_HOOKS': 'sockets,dns,http,process'})
+        try:
+            for how in ('root', 'relayed'):
+                with Receiver() as receiver:
+                    if how == 'root':
+                        result = run_traced(argv, receiver,
+                                            env={'OTLPAUTO_HOOKS': env['OTLPAUTO_HOOKS']})
+                    else:
+                        result = subprocess.run(
+                            [str(builddir() / 'tools' / 'otlpauto' / 'otlpauto'), 'run',
+                             '--endpoint', receiver.url, '--', 'bash', '-c',
+                             shlex.join(argv) + '; true'],
+                            env=env, capture_output=True, text=True, timeout=60)
+                    # both sent before run returned: by the exec and the exit,
+                    # or by the relay host's end
+                    requests = receiver.wait_for_metric_requests(1, timeout=5)
+                    spans = receiver.spans
+                check_equal(result.returncode, 0, f'exec ({how}): the program ran')
+                python = [_Request([p for p in r.spans if is_python(p)]) for r in requests]
+                points = latest_points_of(python, CLIENT)
+                check_equal([p['count'] for p in points], [2],
+                            f'exec ({how}): the python image\'s two requests are counted')
+                from_python = [s for s in spans if is_python(s)]
+                counts = span_counts_of(python)
+                check(len(from_python) > 0 and counts.get('produced') == len(from_python)
+                      and counts.get('exported') == len(from_python),
+                      f'exec ({how}): otlpauto.spans of the python image count its spans',
+                      (counts, len(from_python)))
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
 def check_client_points(points, port, what):
     by_status = {p['attributes'].get('http.response.status_code'): p for p in points}
     check_equal({s: p['count'] for s, p in by_status.items()}, {200: 3, 404: 1},
@@ -516,6 +586,7 @@ def test():
     if shutil.which('curl'):
         client_side()
         through_the_relay()
+        exec_keeps_metrics()
         console()
         file_sink()
         span_counts()
