@@ -5,8 +5,9 @@
  * The server speaks first: a stream connection whose first bytes from the
  * server are an initial handshake (protocol 10; src/conn.c asks detect
  * before the HTTP parsers see them) is followed by a client
- * and a server parser. A client's SSLRequest ends the tracking (TLS
- * follows), as does the compressed protocol.
+ * and a server parser. After a client's SSLRequest both go on inside the
+ * TLS session that follows (tls.c feeds its plaintext here, the login
+ * first); the compressed protocol ends the tracking.
  *
  * A span covers a command and its whole response (the rows skipped by
  * length): COM_QUERY, COM_STMT_PREPARE and COM_STMT_EXECUTE get one; the
@@ -334,7 +335,10 @@ static void event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_ev
 	case OA_MYSQL_RESPONSE:
 		response_event(t, f, ev, now);
 		break;
-	default: /* TLS or compression from now on, or not the protocol */
+	case OA_MYSQL_SSL_REQUEST: /* the login comes inside TLS */
+		oa_conn_tls_follows(f);
+		break;
+	default: /* compression from now on, or not the protocol */
 		stop(f);
 		break;
 	}

@@ -41,39 +41,8 @@ struct oa_http_exchange {
 	struct oa_http_head head;
 };
 
-/* A connection whose HTTP bytes are a TLS session's plaintext (tls.c). */
-struct oa_tls_conn {
-	/* The session (an SSL*, a gnutls_session_t) whose plaintext the HTTP
-	 * state parses; NULL: the socket's own bytes. Kept after the parser
-	 * gives up, so that the session is known not to be HTTP. */
-	const void *session;
-	char version[8]; /* tls.protocol.version: "1.3" */
-	char cipher[48]; /* tls.cipher, the IANA name: "TLS_AES_256_GCM_SHA384" */
-	/* The SNI the client sent (""; none, or longer than this holds): the
-	 * server.address of spans whose request has no Host. */
-	char server_name[96];
-	/* Client: header lines inserted into the plaintext (or a rewritten
-	 * traceparent value, which goes instead of the application's next
-	 * `replaces` bytes), still to be written once `before` more
-	 * application bytes have gone out. */
-	uint16_t lines_len, lines_sent;
-	uint8_t replaces;
-	/* A read or write moved plaintext: the handshake is over, and a
-	 * call's start needs no timestamp for a handshake failure's span. */
-	bool data_moved;
-	size_t before;
-	char lines[OA_INJECT_MAX];
-	/* Client: a write that failed (SSL_ERROR_WANT_WRITE) after taking
-	 * retry_taken of its bytes; OpenSSL wants it repeated as it was (a
-	 * GnuTLS send, and an OpenSSL one with partial writes, returns what
-	 * it took instead). */
-	const void *retry_buf;
-	size_t retry_num, retry_taken;
-};
-
 struct oa_http_conn {
 	struct oa_http_parser requests, responses;
-	struct oa_tls_conn tls;
 	uint64_t request_start; /* ticks of the current request's first byte; 0: none yet */
 	uint8_t first, count;	/* open[] is a ring */
 	/* Requests after open[]'s, with no span: while any is unanswered, new

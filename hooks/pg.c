@@ -6,7 +6,9 @@
  * (protocol 3), an SSLRequest or a GSSENCRequest (src/conn.c asks detect
  * before the HTTP parsers see them) is followed by a frontend
  * and a backend parser. An SSLRequest answered 'N' stays plaintext; one
- * answered 'S' (or GSSAPI's 'G') ends the tracking: the rest is encrypted.
+ * answered 'S' goes on inside the TLS session that follows (tls.c feeds
+ * its plaintext here, the startup message first); GSSAPI's 'G' ends the
+ * tracking: the rest is encrypted.
  *
  * A span covers one query cycle, the unit the server ends with
  * ReadyForQuery: a simple Query, or the extended-protocol messages (Parse,
@@ -457,7 +459,10 @@ static void backend_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 		break;
 	case OA_PG_ENCRYPTION_REFUSED: /* 'N': the connection stays plaintext */
 		break;
-	default: /* encrypted from now on, or not the protocol */
+	case OA_PG_TLS: /* 'S': the startup message comes inside TLS */
+		oa_conn_tls_follows(f);
+		break;
+	default: /* GSSAPI-encrypted from now on, or not the protocol */
 		stop(f);
 		break;
 	}
