@@ -1211,6 +1211,9 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	if (start && ret <= 0 && !taken)
 		first_call_failed(t, lib, ssl, fd, client, start, ret, err);
 	if (f && taken > from && relock(t, fd, f, ssl)) {
+		/* a session whose socket the call itself told: started meanwhile */
+		if (!began && !oa_http_on(f))
+			began = start ? start : oa_now();
 		data_moved(lib, ssl, &f->tls);
 		struct iovec iov = {(char *)buf + from, taken - from};
 		oa_conn_sent(t, fd, f, &iov, 1, taken - from, began);
