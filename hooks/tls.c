@@ -316,7 +316,7 @@ static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library
 	uint8_t opener_tracestate_len = h->opener_tracestate_len;
 	char opener_tracestate[OA_HTTP_TRACESTATE_CAP];
 	memcpy(opener_tracestate, h->opener_tracestate, sizeof opener_tracestate);
-	oa_conn_tls_start(client ? t : NULL, fd, f);
+	oa_conn_tls_start(t, fd, f);
 	if (client && opener_set && oa_http_on(f) && !h->opener_set) {
 		h->opener_set = true;
 		h->opener_parent = opener_parent;
@@ -1164,7 +1164,7 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	size_t from = 0;
 	bool client = f && f->role == OA_ROLE_CLIENT;
 	struct iovec all = {(void *)buf, num};
-	if (f && f->tls.session == ssl)
+	if (f)
 		oa_conn_decide(t, f, &all, 1, num, true);
 	if (client && (oa_http_on(f) || writes_owed(&f->tls))) {
 		mode = write_mode(call);

@@ -169,5 +169,5 @@ void oa_conn_tls_start(struct oa_thread *t, int fd, struct oa_fd *f)
 	f->tls_next = 0;
 	oa_conn_stop(t, f);
 	f->wire_seen = 0;
-	oa_conn_open(t, f);
+	oa_conn_open(f->role == OA_ROLE_CLIENT ? t : NULL, f);
 }

@@ -243,8 +243,8 @@ static inline void oa_conn_tls_follows(struct oa_fd *f)
 {
 	f->tls_next = 1;
 }
-/* A TLS session takes the connection over (under the lock; t: NULL for an
- * accepted socket): a protocol waiting for it goes on with the plaintext,
+/* A TLS session takes the connection over (under the lock): a protocol
+ * waiting for it goes on with the plaintext,
  * else the opening protocol starts afresh and the plaintext's first bytes
  * decide, as a socket's do. The socket's own bytes go unwatched. */
 void oa_conn_tls_start(struct oa_thread *t, int fd, struct oa_fd *f);
