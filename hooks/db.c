@@ -1,5 +1,6 @@
-/* What the database protocols (redis.c, pg.c, mysql.c) share: a client's
- * sends, with the sqlcommenter comments naming their spans
+/* What the database protocols (redis.c, pg.c, mysql.c) share: their
+ * connection callbacks (OA_DB_PROTOCOL binds them to a protocol's parsers),
+ * a client's sends, with the sqlcommenter comments naming their spans
  * (OTLPAUTO_DB_PROPAGATION=comment) and the rewritten bytes still owed to
  * the stream, and the contexts those comments decided. */
 #include <errno.h>
@@ -63,6 +64,50 @@ void oa_db_count_comment(bool carried)
 		__atomic_fetch_add(carried ? &oa_rt.db_queries_commented
 					   : &oa_rt.db_queries_uncommented,
 				   1, __ATOMIC_RELAXED);
+}
+
+/* ---- the connection callbacks */
+
+void oa_db_start(struct oa_thread *t, struct oa_fd *f, const struct oa_db_protocol *db)
+{
+	db->reset(f);
+	__atomic_store_n(&f->proto, db->protocol, __ATOMIC_RELEASE);
+}
+
+void oa_db_stop(struct oa_thread *t, struct oa_fd *f)
+{
+	__atomic_store_n(&f->proto, NULL, __ATOMIC_RELEASE);
+}
+
+/* The first n bytes of iov went one way: `sent` by this process or read. */
+static void feed(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		 size_t n, bool sent, uint64_t now, const struct oa_db_protocol *db)
+{
+	bool from_client = sent == (f->role == OA_ROLE_CLIENT);
+	for (int i = 0; i < iovcnt && n && oa_db_on(f); i++) {
+		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
+		n -= len;
+		if (len)
+			db->feed(t, f, from_client, iov[i].iov_base, len, n, now);
+	}
+}
+
+void oa_db_received(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		    size_t n, const struct oa_db_protocol *db)
+{
+	feed(t, f, iov, iovcnt, n, false, oa_now(), db);
+}
+
+void oa_db_sent(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt, size_t n,
+		uint64_t start, const struct oa_db_protocol *db)
+{
+	feed(t, f, iov, iovcnt, n, true, start, db);
+}
+
+void oa_db_read_end(struct oa_thread *t, struct oa_fd *f, int err, const struct oa_db_protocol *db)
+{
+	db->end(t, f, err);
+	oa_db_stop(t, f);
 }
 
 /* ---- sends */
@@ -165,7 +210,7 @@ ssize_t oa_db_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_ca
 		if (f->proto == db->protocol) {
 			if (committed)
 				oa_db_keep(db->client(f), &w.plan, committed);
-			db->protocol->sent(t, c->fd, f, c->iov, c->iovcnt, (size_t)r, start);
+			oa_db_sent(t, f, c->iov, c->iovcnt, (size_t)r, start, db);
 		}
 		oa_fd_unlock_slot(c->fd, f);
 	} else {

@@ -144,7 +144,6 @@ void oa_http_conn_start(struct oa_thread *t, struct oa_fd *f)
 	h->inject_len = h->inject_sent = 0;
 	h->held = false;
 	h->rewrite_len = h->rewrite_sent = 0;
-	h->tls.session = NULL;
 	h->opener_set = t && pushed.span_id;
 	if (h->opener_set) {
 		oa_current_parent(t, &h->opener_parent);
@@ -231,24 +230,24 @@ static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key ad
 		oa_payload_attr_str(w, address_key, addr, strlen(addr));
 }
 
-static const char *url_scheme(const struct oa_http_conn *h)
+static const char *url_scheme(const struct oa_fd *f)
 {
-	return h->tls.session ? "https" : "http";
+	return f->tls.session ? "https" : "http";
 }
 
-static void put_tls(struct oa_payload *w, const struct oa_http_conn *h)
+static void put_tls(struct oa_payload *w, const struct oa_fd *f)
 {
 	static const char version_key[] = "tls.protocol.version", cipher_key[] = "tls.cipher";
-	if (!h->tls.session)
+	if (!f->tls.session)
 		return;
-	size_t len = strlen(h->tls.version);
+	size_t len = strlen(f->tls.version);
 	if (len)
 		oa_payload_attr_str_k(w, OA_KEY_CUSTOM, version_key, sizeof version_key - 1,
-				      h->tls.version, len);
-	len = strlen(h->tls.cipher);
+				      f->tls.version, len);
+	len = strlen(f->tls.cipher);
 	if (len)
 		oa_payload_attr_str_k(w, OA_KEY_CUSTOM, cipher_key, sizeof cipher_key - 1,
-				      h->tls.cipher, len);
+				      f->tls.cipher, len);
 }
 
 /* The tracestate that came with the traceparent a SERVER span continues. */
@@ -277,14 +276,14 @@ static void server_span(struct oa_thread *t, const struct oa_fd *f,
 		oa_payload_attr_str(&w, OA_KEY_URL_QUERY, query,
 				    n < sizeof query ? n : sizeof query - 1);
 	}
-	oa_payload_attr_static(&w, OA_KEY_URL_SCHEME, url_scheme(oa_http_state(f)));
-	put_tls(&w, oa_http_state(f));
+	oa_payload_attr_static(&w, OA_KEY_URL_SCHEME, url_scheme(f));
+	put_tls(&w, f);
 	struct oa_host_port host;
 	if (oa_split_host_port(head->host, head->host_len, &host))
 		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, host.name, host.name_len);
-	else if (oa_http_state(f)->tls.server_name[0])
-		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, oa_http_state(f)->tls.server_name,
-				    strlen(oa_http_state(f)->tls.server_name));
+	else if (f->tls.server_name[0])
+		oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, f->tls.server_name,
+				    strlen(f->tls.server_name));
 	if (f->local_port)
 		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
 	put_peer(&w, f, OA_KEY_CLIENT_ADDRESS, OA_KEY_CLIENT_PORT);
@@ -317,9 +316,8 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 	char peer[sizeof f->peer.un.sun_path + 2] = "";
 	struct oa_host_port host;
 	if (!oa_split_host_port(head->host, head->host_len, &host)) {
-		if (oa_http_state(f)->tls.server_name[0])
-			memcpy(peer, oa_http_state(f)->tls.server_name,
-			       strlen(oa_http_state(f)->tls.server_name) + 1);
+		if (f->tls.server_name[0])
+			memcpy(peer, f->tls.server_name, strlen(f->tls.server_name) + 1);
 		else if (f->peer_len)
 			oa_sockaddr_text(&f->peer.sa, f->peer_len, peer, sizeof peer);
 		host.name = peer;
@@ -327,7 +325,7 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 		host.port = 0;
 	}
 	uint16_t port = host.port;
-	const char *scheme = head->scheme_len ? head->scheme : url_scheme(oa_http_state(f));
+	const char *scheme = head->scheme_len ? head->scheme : url_scheme(f);
 	bool https = strcmp(scheme, "https") == 0;
 	if (!port)
 		port = (head->flags & OA_HTTP_ABSOLUTE_FORM) ? (https ? 443 : 80)
@@ -349,7 +347,7 @@ static void client_span(struct oa_thread *t, const struct oa_fd *f,
 	if (port)
 		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, port);
 	put_peer(&w, f, OA_KEY_NETWORK_PEER_ADDRESS, OA_KEY_NETWORK_PEER_PORT);
-	put_tls(&w, oa_http_state(f));
+	put_tls(&w, f);
 	bool is_error = ex->status >= 400 || err;
 	put_status(&w, ex->status, ex->status >= 400);
 	if (error_type)

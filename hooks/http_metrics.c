@@ -14,7 +14,7 @@ void oa_http_metric(const struct oa_fd *f, const struct oa_http_exchange *ex, ui
 	const struct oa_http_head *head = &ex->head;
 	struct oa_http_metric_attrs attrs = {
 	    .method = head->method,
-	    .https = oa_http_state(f)->tls.session != NULL,
+	    .https = f->tls.session != NULL,
 	    .status = ex->status,
 	};
 	bool server = f->role == OA_ROLE_SERVER;

@@ -5,8 +5,9 @@
  * The server speaks first: a stream connection whose first bytes from the
  * server are an initial handshake (protocol 10; src/conn.c asks detect
  * before the HTTP parsers see them) is followed by a client
- * and a server parser. A client's SSLRequest ends the tracking (TLS
- * follows), as does the compressed protocol.
+ * and a server parser. After a client's SSLRequest both go on inside the
+ * TLS session that follows (tls.c feeds its plaintext here, the login
+ * first); the compressed protocol ends the tracking.
  *
  * A span covers a command and its whole response (the rows skipped by
  * length): COM_QUERY, COM_STMT_PREPARE and COM_STMT_EXECUTE get one; the
@@ -66,11 +67,6 @@ OA_STATE_OF(struct oa_mysql_conn, oa_mysql_state)
 
 extern const struct oa_conn_protocol oa_protocol_mysql; /* registered at the end */
 
-static bool on(const struct oa_fd *f)
-{
-	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_mysql;
-}
-
 static bool detect(const struct iovec *iov, int iovcnt, size_t n)
 {
 	uint8_t head[5];
@@ -78,7 +74,7 @@ static bool detect(const struct iovec *iov, int iovcnt, size_t n)
 	return oa_mysql_greeting_start(head, have);
 }
 
-static void conn_start(struct oa_thread *t, struct oa_fd *f)
+static void reset(struct oa_fd *f)
 {
 	struct oa_mysql_conn *c = oa_mysql_state(f);
 	oa_mysql_parser_init(&c->client, OA_MYSQL_CLIENT);
@@ -89,17 +85,6 @@ static void conn_start(struct oa_thread *t, struct oa_fd *f)
 	c->prepared_next = 0;
 	memset(c->prepared, 0, sizeof c->prepared);
 	memset(&c->out, 0, sizeof c->out);
-	__atomic_store_n(&f->proto, &oa_protocol_mysql, __ATOMIC_RELEASE);
-}
-
-static void stop(struct oa_fd *f)
-{
-	__atomic_store_n(&f->proto, NULL, __ATOMIC_RELEASE);
-}
-
-static void conn_stop(struct oa_thread *t, struct oa_fd *f)
-{
-	stop(f);
 }
 
 static struct oa_mysql_pending *front(struct oa_mysql_conn *c)
@@ -226,7 +211,7 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 	if (!answered(ev->command))
 		return;
 	if (!oa_mysql_expect_response(&c->server, ev->command)) {
-		stop(f); /* more outstanding than the parser follows */
+		oa_db_stop(t, f); /* more outstanding than the parser follows */
 		return;
 	}
 	if (c->untracked || c->count == OA_MYSQL_OPEN_MAX) {
@@ -283,7 +268,7 @@ static void response_event(struct oa_thread *t, struct oa_fd *f, const struct oa
 		if (c->untracked)
 			c->untracked--;
 		else
-			stop(f); /* a response to no command: out of step */
+			oa_db_stop(t, f); /* a response to no command: out of step */
 		return;
 	}
 	struct oa_mysql_pending *cmd = front(c);
@@ -334,32 +319,28 @@ static void event(struct oa_thread *t, struct oa_fd *f, const struct oa_mysql_ev
 	case OA_MYSQL_RESPONSE:
 		response_event(t, f, ev, now);
 		break;
-	default: /* TLS or compression from now on, or not the protocol */
-		stop(f);
+	case OA_MYSQL_SSL_REQUEST: /* the login comes inside TLS */
+		oa_conn_tls_follows(f);
+		break;
+	default: /* compression from now on, or not the protocol */
+		oa_db_stop(t, f);
 		break;
 	}
 }
 
-/* The first n bytes of iov went one way: `sent` by this process (now: the
- * ticks before the send began) or read (now: after the read returned). */
-static void feed(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		 size_t n, bool sent, uint64_t now)
+/* Feeds one piece: the client's packets, or the server's. */
+static void feed(struct oa_thread *t, struct oa_fd *f, bool from_client, const uint8_t *data,
+		 size_t len, size_t later, uint64_t now)
 {
-	bool from_client = sent == (f->role == OA_ROLE_CLIENT);
 	struct oa_mysql_parser *p =
 	    from_client ? &oa_mysql_state(f)->client : &oa_mysql_state(f)->server;
-	for (int i = 0; i < iovcnt && n && on(f); i++) {
-		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
-		n -= len;
-		size_t off = 0;
-		while (off < len && on(f)) {
-			struct oa_mysql_event ev;
-			off += oa_mysql_feed(p, (const uint8_t *)iov[i].iov_base + off, len - off,
-					     &ev);
-			if (ev.kind == OA_MYSQL_NONE)
-				break;
-			event(t, f, &ev, now);
-		}
+	size_t off = 0;
+	while (off < len && oa_db_on(f)) {
+		struct oa_mysql_event ev;
+		off += oa_mysql_feed(p, data + off, len - off, &ev);
+		if (ev.kind == OA_MYSQL_NONE)
+			return;
+		event(t, f, &ev, now);
 	}
 }
 
@@ -411,30 +392,16 @@ static void plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, 
 	}
 }
 
-/* Reading ended (err 0: the peer closed) or the socket is closed: what the
- * client sent and the failure left without an answer ends (error.type from
- * err). */
-static void read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err)
+/* Reading ended (err 0: the peer closed) or the socket is closed: the
+ * commands the client sent that the failure left without a response end
+ * (error.type from err). */
+static void end(struct oa_thread *t, struct oa_fd *f, int err)
 {
 	struct oa_mysql_conn *c = oa_mysql_state(f);
 	uint64_t now = oa_now();
-	/* commands the client sent that the failure left without a response */
 	for (; err && f->role == OA_ROLE_CLIENT && c->count; pop_front(c))
 		if (front(c)->traced)
 			command_end(t, f, front(c), now, 0, err);
-	stop(f);
-}
-
-static void received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
-		     int iovcnt, size_t n)
-{
-	feed(t, f, iov, iovcnt, n, false, oa_now());
-}
-
-static void sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		 size_t n, uint64_t start)
-{
-	feed(t, f, iov, iovcnt, n, true, start);
 }
 
 static struct oa_db_client *client(struct oa_fd *f)
@@ -444,33 +411,11 @@ static struct oa_db_client *client(struct oa_fd *f)
 
 static const struct oa_db_protocol db = {
     .protocol = &oa_protocol_mysql,
+    .reset = reset,
+    .feed = feed,
+    .end = end,
     .plan = plan,
     .client = client,
 };
 
-static ssize_t send_call(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
-			 uint8_t kind)
-{
-	return oa_db_send(t, f, c, kind, &db);
-}
-
-static void conn_close(struct oa_thread *t, int fd, struct oa_fd *f)
-{
-	read_end(t, fd, f, 0);
-}
-
-OA_PROTOCOL(mysql) = {
-    .name = "mysql",
-    .hooks = OA_HOOK_HTTP,
-    .detect = detect,
-    .server_first = true,
-    .order = 3,
-    .start = conn_start,
-    .stop = conn_stop,
-    .received = received,
-    .read_end = read_end,
-    .send = send_call,
-    .sent = sent,
-    .close = conn_close,
-    .flush_owed = oa_db_flush_owed,
-};
+OA_DB_PROTOCOL(mysql, db, .detect = detect, .server_first = true, .order = 3);

@@ -41,39 +41,8 @@ struct oa_http_exchange {
 	struct oa_http_head head;
 };
 
-/* A connection whose HTTP bytes are a TLS session's plaintext (tls.c). */
-struct oa_tls_conn {
-	/* The session (an SSL*, a gnutls_session_t) whose plaintext the HTTP
-	 * state parses; NULL: the socket's own bytes. Kept after the parser
-	 * gives up, so that the session is known not to be HTTP. */
-	const void *session;
-	char version[8]; /* tls.protocol.version: "1.3" */
-	char cipher[48]; /* tls.cipher, the IANA name: "TLS_AES_256_GCM_SHA384" */
-	/* The SNI the client sent (""; none, or longer than this holds): the
-	 * server.address of spans whose request has no Host. */
-	char server_name[96];
-	/* Client: header lines inserted into the plaintext (or a rewritten
-	 * traceparent value, which goes instead of the application's next
-	 * `replaces` bytes), still to be written once `before` more
-	 * application bytes have gone out. */
-	uint16_t lines_len, lines_sent;
-	uint8_t replaces;
-	/* A read or write moved plaintext: the handshake is over, and a
-	 * call's start needs no timestamp for a handshake failure's span. */
-	bool data_moved;
-	size_t before;
-	char lines[OA_INJECT_MAX];
-	/* Client: a write that failed (SSL_ERROR_WANT_WRITE) after taking
-	 * retry_taken of its bytes; OpenSSL wants it repeated as it was (a
-	 * GnuTLS send, and an OpenSSL one with partial writes, returns what
-	 * it took instead). */
-	const void *retry_buf;
-	size_t retry_num, retry_taken;
-};
-
 struct oa_http_conn {
 	struct oa_http_parser requests, responses;
-	struct oa_tls_conn tls;
 	uint64_t request_start; /* ticks of the current request's first byte; 0: none yet */
 	uint8_t first, count;	/* open[] is a ring */
 	/* Requests after open[]'s, with no span: while any is unanswered, new
@@ -233,9 +202,23 @@ static inline bool oa_db_metric_wants_summary(const struct oa_fd *f)
 
 /* ---- the database protocols (redis.c, pg.c, mysql.c; db.c) */
 
-/* What a database protocol gives the sends they share (db.c). */
+/* What a database protocol's file gives the connection callbacks every
+ * database protocol shares (db.c; registered with OA_DB_PROTOCOL). */
 struct oa_db_protocol {
 	const struct oa_conn_protocol *protocol;
+	/* Sets up the state of a connection it takes. */
+	void (*reset)(struct oa_fd *f);
+	/* One piece of the bytes that went one way (from the client, or from
+	 * the server), with `later` more after it in the same call: sent by
+	 * this process (now: the ticks before the send began) or read (now:
+	 * after the read returned). Stops the state (oa_db_stop) when out of
+	 * step. */
+	void (*feed)(struct oa_thread *t, struct oa_fd *f, bool from_client, const uint8_t *data,
+		     size_t len, size_t later, uint64_t now);
+	/* Reading ended with err, or the fd closes (0): the client's commands
+	 * the failure left without an answer end with err; the state is
+	 * stopped after. */
+	void (*end)(struct oa_thread *t, struct oa_fd *f, int err);
 	/* A client's write (under the lock, before it is sent): the query
 	 * messages starting in it, whole, that get a comment naming the
 	 * context their span will have; NULL: none do (Redis). */
@@ -244,8 +227,25 @@ struct oa_db_protocol {
 	/* The contexts the client's comments decided. */
 	struct oa_db_client *(*client)(struct oa_fd *f);
 };
+
+/* Whether a database protocol's state is on: its callbacks only ever drop
+ * it (oa_db_stop), never hand it to another protocol. */
+static inline bool oa_db_on(const struct oa_fd *f)
+{
+	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) != NULL;
+}
+/* Drops the state (a protocol's stop). */
+void oa_db_stop(struct oa_thread *t, struct oa_fd *f);
+/* The connection callbacks (protocol.h) of database protocol db. */
+void oa_db_start(struct oa_thread *t, struct oa_fd *f, const struct oa_db_protocol *db);
+void oa_db_received(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
+		    size_t n, const struct oa_db_protocol *db);
+void oa_db_sent(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt, size_t n,
+		uint64_t start, const struct oa_db_protocol *db);
+void oa_db_read_end(struct oa_thread *t, struct oa_fd *f, int err, const struct oa_db_protocol *db);
 /* A send on a database connection (a protocol's send): a client's queries
- * get comments naming their spans (OTLPAUTO_DB_PROPAGATION=comment), the
+ * get comments naming their spans (OTLPAUTO_DB_PROPAGATION=comment; a
+ * socket's sends only: a TLS session's plaintext gets none), the
  * application's bytes are fed as it wrote them (the protocol's sent), and
  * its call returns its own counts. Bytes still owed go first, also after
  * the protocol's state was dropped. */
@@ -254,6 +254,50 @@ ssize_t oa_db_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_ca
 /* Rewritten bytes still owed, before a call that cannot carry them (a
  * protocol's flush_owed). */
 bool oa_db_flush_owed(int fd, struct oa_fd *f);
+
+/* Registers database protocol `id` (its struct oa_conn_protocol is
+ * oa_protocol_<id>), whose file's part is `glue`, a struct oa_db_protocol:
+ * the connection's callbacks are db.c's, bound to it. The fields that
+ * differ follow (detect, server_first, order). */
+#define OA_DB_PROTOCOL(id, glue, ...)                                                              \
+	static void id##_start(struct oa_thread *t, struct oa_fd *f)                               \
+	{                                                                                          \
+		oa_db_start(t, f, &glue);                                                          \
+	}                                                                                          \
+	static void id##_received(struct oa_thread *t, int fd, struct oa_fd *f,                    \
+				  const struct iovec *iov, int iovcnt, size_t n)                   \
+	{                                                                                          \
+		oa_db_received(t, f, iov, iovcnt, n, &glue);                                       \
+	}                                                                                          \
+	static void id##_sent(struct oa_thread *t, int fd, struct oa_fd *f,                        \
+			      const struct iovec *iov, int iovcnt, size_t n, uint64_t start)       \
+	{                                                                                          \
+		oa_db_sent(t, f, iov, iovcnt, n, start, &glue);                                    \
+	}                                                                                          \
+	static void id##_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err)           \
+	{                                                                                          \
+		oa_db_read_end(t, f, err, &glue);                                                  \
+	}                                                                                          \
+	static void id##_close(struct oa_thread *t, int fd, struct oa_fd *f)                       \
+	{                                                                                          \
+		oa_db_read_end(t, f, 0, &glue);                                                    \
+	}                                                                                          \
+	static ssize_t id##_send(struct oa_thread *t, struct oa_fd *f,                             \
+				 const struct oa_send_call *c, uint8_t kind)                       \
+	{                                                                                          \
+		return oa_db_send(t, f, c, kind, &glue);                                           \
+	}                                                                                          \
+	OA_PROTOCOL(id) = {.name = #id,                                                            \
+			   .hooks = OA_HOOK_HTTP,                                                  \
+			   .start = id##_start,                                                    \
+			   .stop = oa_db_stop,                                                     \
+			   .received = id##_received,                                              \
+			   .read_end = id##_read_end,                                              \
+			   .send = id##_send,                                                      \
+			   .sent = id##_sent,                                                      \
+			   .close = id##_close,                                                    \
+			   .flush_owed = oa_db_flush_owed,                                         \
+			   __VA_ARGS__}
 
 /* ---- both */
 

@@ -6,7 +6,9 @@
  * (protocol 3), an SSLRequest or a GSSENCRequest (src/conn.c asks detect
  * before the HTTP parsers see them) is followed by a frontend
  * and a backend parser. An SSLRequest answered 'N' stays plaintext; one
- * answered 'S' (or GSSAPI's 'G') ends the tracking: the rest is encrypted.
+ * answered 'S' goes on inside the TLS session that follows (tls.c feeds
+ * its plaintext here, the startup message first); GSSAPI's 'G' ends the
+ * tracking: the rest is encrypted.
  *
  * A span covers one query cycle, the unit the server ends with
  * ReadyForQuery: a simple Query, or the extended-protocol messages (Parse,
@@ -78,11 +80,6 @@ OA_STATE_OF(struct oa_pg_conn, oa_pg_state)
 
 extern const struct oa_conn_protocol oa_protocol_pg; /* registered at the end */
 
-static bool on(const struct oa_fd *f)
-{
-	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_pg;
-}
-
 static bool detect(const struct iovec *iov, int iovcnt, size_t n)
 {
 	uint8_t head[8];
@@ -90,7 +87,7 @@ static bool detect(const struct iovec *iov, int iovcnt, size_t n)
 	return oa_pg_frontend_start(head, have);
 }
 
-static void conn_start(struct oa_thread *t, struct oa_fd *f)
+static void reset(struct oa_fd *f)
 {
 	struct oa_pg_conn *c = oa_pg_state(f);
 	oa_pg_parser_init(&c->frontend, OA_PG_FRONTEND);
@@ -103,17 +100,6 @@ static void conn_start(struct oa_thread *t, struct oa_fd *f)
 	memset(&c->out, 0, sizeof c->out);
 	for (int i = 0; i < OA_PG_PREPARED_MAX; i++)
 		c->prepared[i].name[0] = 0;
-	__atomic_store_n(&f->proto, &oa_protocol_pg, __ATOMIC_RELEASE);
-}
-
-static void stop(struct oa_fd *f)
-{
-	__atomic_store_n(&f->proto, NULL, __ATOMIC_RELEASE);
-}
-
-static void conn_stop(struct oa_thread *t, struct oa_fd *f)
-{
-	stop(f);
 }
 
 static struct oa_pg_cycle *slot(struct oa_pg_conn *c, uint8_t i)
@@ -399,7 +385,7 @@ static void frontend_event(struct oa_thread *t, struct oa_fd *f, const struct oa
 		oa_pg_expect_encryption_answer(&c->backend);
 		break;
 	default: /* a CancelRequest's connection, or not the protocol */
-		stop(f);
+		oa_db_stop(t, f);
 		break;
 	}
 }
@@ -457,20 +443,23 @@ static void backend_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 		break;
 	case OA_PG_ENCRYPTION_REFUSED: /* 'N': the connection stays plaintext */
 		break;
-	default: /* encrypted from now on, or not the protocol */
-		stop(f);
+	case OA_PG_TLS: /* 'S': the startup message comes inside TLS */
+		oa_conn_tls_follows(f);
+		break;
+	default: /* GSSAPI-encrypted from now on, or not the protocol */
+		oa_db_stop(t, f);
 		break;
 	}
 }
 
-/* Feeds one piece in the direction of parser p. */
-static void feed_piece(struct oa_thread *t, struct oa_fd *f, bool frontend, const uint8_t *data,
-		       size_t len, uint64_t now)
+/* Feeds one piece: the frontend's messages, or the backend's. */
+static void feed(struct oa_thread *t, struct oa_fd *f, bool frontend, const uint8_t *data,
+		 size_t len, size_t later, uint64_t now)
 {
 	struct oa_pg_conn *c = oa_pg_state(f);
 	struct oa_pg_parser *p = frontend ? &c->frontend : &c->backend;
 	size_t off = 0;
-	while (off < len && on(f)) {
+	while (off < len && oa_db_on(f)) {
 		struct oa_pg_event ev;
 		off += oa_pg_feed(p, data + off, len - off, &ev);
 		if (ev.kind == OA_PG_NONE)
@@ -479,20 +468,6 @@ static void feed_piece(struct oa_thread *t, struct oa_fd *f, bool frontend, cons
 			frontend_event(t, f, &ev, now);
 		else
 			backend_event(t, f, &ev, now);
-	}
-}
-
-/* The first n bytes of iov went one way: `sent` by this process (now: the
- * ticks before the send began) or read (now: after the read returned). */
-static void feed(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		 size_t n, bool sent, uint64_t now)
-{
-	bool frontend = sent == (f->role == OA_ROLE_CLIENT);
-	for (int i = 0; i < iovcnt && n && on(f); i++) {
-		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
-		n -= len;
-		if (len)
-			feed_piece(t, f, frontend, iov[i].iov_base, len, now);
 	}
 }
 
@@ -547,33 +522,19 @@ static void plan(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, 
 	}
 }
 
-/* Reading ended (err 0: the peer closed) or the socket is closed: what the
- * client sent and the failure left without an answer ends (error.type from
- * err). */
-static void read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err)
+/* Reading ended (err 0: the peer closed) or the socket is closed: the
+ * cycles the client sent that the failure left without an answer end
+ * (error.type from err). */
+static void end(struct oa_thread *t, struct oa_fd *f, int err)
 {
 	struct oa_pg_conn *c = oa_pg_state(f);
 	uint64_t now = oa_now();
-	/* cycles the client sent that the failure left without an answer */
 	for (; err && f->role == OA_ROLE_CLIENT && c->count; c->count--) {
 		struct oa_pg_cycle *cy = slot(c, 0);
 		if (cy->traced)
 			cycle_end(t, f, cy, now, err);
 		c->first = (uint8_t)((c->first + 1) % OA_PG_OPEN_MAX);
 	}
-	stop(f);
-}
-
-static void received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
-		     int iovcnt, size_t n)
-{
-	feed(t, f, iov, iovcnt, n, false, oa_now());
-}
-
-static void sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		 size_t n, uint64_t start)
-{
-	feed(t, f, iov, iovcnt, n, true, start);
 }
 
 static struct oa_db_client *client(struct oa_fd *f)
@@ -583,33 +544,11 @@ static struct oa_db_client *client(struct oa_fd *f)
 
 static const struct oa_db_protocol db = {
     .protocol = &oa_protocol_pg,
+    .reset = reset,
+    .feed = feed,
+    .end = end,
     .plan = plan,
     .client = client,
 };
 
-static ssize_t send_call(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
-			 uint8_t kind)
-{
-	return oa_db_send(t, f, c, kind, &db);
-}
-
-static void conn_close(struct oa_thread *t, int fd, struct oa_fd *f)
-{
-	read_end(t, fd, f, 0);
-}
-
-OA_PROTOCOL(pg) = {
-    .name = "pg",
-    .hooks = OA_HOOK_HTTP,
-    .detect = detect,
-    .server_first = false,
-    .order = 2,
-    .start = conn_start,
-    .stop = conn_stop,
-    .received = received,
-    .read_end = read_end,
-    .send = send_call,
-    .sent = sent,
-    .close = conn_close,
-    .flush_owed = oa_db_flush_owed,
-};
+OA_DB_PROTOCOL(pg, db, .detect = detect, .server_first = false, .order = 2);

@@ -54,11 +54,6 @@ OA_STATE_OF(struct oa_redis_conn, oa_redis_state)
 
 extern const struct oa_conn_protocol oa_protocol_redis; /* registered at the end */
 
-static bool on(const struct oa_fd *f)
-{
-	return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == &oa_protocol_redis;
-}
-
 static bool detect(const struct iovec *iov, int iovcnt, size_t n)
 {
 	uint8_t head[2];
@@ -66,7 +61,7 @@ static bool detect(const struct iovec *iov, int iovcnt, size_t n)
 	return oa_resp_commands_start(head, have);
 }
 
-static void conn_start(struct oa_thread *t, struct oa_fd *f)
+static void reset(struct oa_fd *f)
 {
 	struct oa_redis_conn *r = oa_redis_state(f);
 	oa_resp_parser_init(&r->commands, OA_RESP_COMMANDS);
@@ -75,17 +70,6 @@ static void conn_start(struct oa_thread *t, struct oa_fd *f)
 	r->db = 0;
 	r->first = r->count = 0;
 	r->untracked = 0;
-	__atomic_store_n(&f->proto, &oa_protocol_redis, __ATOMIC_RELEASE);
-}
-
-static void stop(struct oa_fd *f)
-{
-	__atomic_store_n(&f->proto, NULL, __ATOMIC_RELEASE);
-}
-
-static void conn_stop(struct oa_thread *t, struct oa_fd *f)
-{
-	stop(f);
 }
 
 static struct oa_redis_command *front(struct oa_redis_conn *r)
@@ -192,7 +176,7 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 	if (ev->flags & OA_RESP_SUBSCRIBES)
 		oa_resp_expect_pubsub(&r->replies);
 	else if (is_unsubscribe(ev->name)) {
-		stop(f);
+		oa_db_stop(t, f);
 		return;
 	}
 	if (r->untracked || r->count == OA_REDIS_OPEN_MAX) {
@@ -226,7 +210,7 @@ static void reply_event(struct oa_thread *t, struct oa_fd *f, const struct oa_re
 		if (r->untracked)
 			r->untracked--;
 		else
-			stop(f); /* a reply to no command: out of step */
+			oa_db_stop(t, f); /* a reply to no command: out of step */
 		return;
 	}
 	struct oa_redis_command *c = front(r);
@@ -240,16 +224,16 @@ static void reply_event(struct oa_thread *t, struct oa_fd *f, const struct oa_re
 	pop_front(r);
 }
 
-/* Feeds one piece in the direction of parser p. */
-static void feed_piece(struct oa_thread *t, struct oa_fd *f, bool commands, const uint8_t *data,
-		       size_t len, size_t later, uint64_t now)
+/* Feeds one piece: commands from the client, replies from the server. */
+static void feed(struct oa_thread *t, struct oa_fd *f, bool commands, const uint8_t *data,
+		 size_t len, size_t later, uint64_t now)
 {
 	struct oa_redis_conn *r = oa_redis_state(f);
 	struct oa_resp_parser *p = commands ? &r->commands : &r->replies;
 	if (commands && !r->command_start)
 		r->command_start = now;
 	size_t off = 0;
-	while (off < len && on(f)) {
+	while (off < len && oa_db_on(f)) {
 		struct oa_resp_event ev;
 		off += oa_resp_feed(p, data + off, len - off, &ev);
 		switch (ev.kind) {
@@ -266,73 +250,28 @@ static void feed_piece(struct oa_thread *t, struct oa_fd *f, bool commands, cons
 		case OA_RESP_PUSH:
 			break;
 		default:
-			stop(f);
+			oa_db_stop(t, f);
 			return;
 		}
 	}
 }
 
-/* The first n bytes of iov went one way: `sent` by this process (now: the
- * ticks before the send began) or read (now: after the read returned). */
-static void feed(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		 size_t n, bool sent, uint64_t now)
-{
-	bool commands = sent == (f->role == OA_ROLE_CLIENT);
-	for (int i = 0; i < iovcnt && n && on(f); i++) {
-		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
-		n -= len;
-		if (len)
-			feed_piece(t, f, commands, iov[i].iov_base, len, n, now);
-	}
-}
-
 /* Reading ended (err 0: the peer closed) or the socket is closed: commands
- * still open end without a reply (client: error.type from err). */
-static void read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err)
+ * the client sent that the failure left without a reply end (error.type
+ * from err). */
+static void end(struct oa_thread *t, struct oa_fd *f, int err)
 {
 	struct oa_redis_conn *r = oa_redis_state(f);
 	uint64_t now = oa_now();
-	/* commands the client sent that the failure left without a reply */
 	for (; err && f->role == OA_ROLE_CLIENT && r->count; pop_front(r))
 		command_end(t, f, front(r), now, NULL, err);
-	stop(f);
 }
 
-static void received(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
-		     int iovcnt, size_t n)
-{
-	feed(t, f, iov, iovcnt, n, false, oa_now());
-}
-
-static void sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
-		 size_t n, uint64_t start)
-{
-	feed(t, f, iov, iovcnt, n, true, start);
-}
-
-static const struct oa_db_protocol db = {.protocol = &oa_protocol_redis};
-
-static ssize_t send_call(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c,
-			 uint8_t kind)
-{
-	return oa_db_send(t, f, c, kind, &db);
-}
-
-static void conn_close(struct oa_thread *t, int fd, struct oa_fd *f)
-{
-	read_end(t, fd, f, 0);
-}
-
-OA_PROTOCOL(redis) = {
-    .name = "redis",
-    .hooks = OA_HOOK_HTTP,
-    .detect = detect,
-    .order = 1,
-    .start = conn_start,
-    .stop = conn_stop,
-    .received = received,
-    .read_end = read_end,
-    .send = send_call,
-    .sent = sent,
-    .close = conn_close,
+static const struct oa_db_protocol db = {
+    .protocol = &oa_protocol_redis,
+    .reset = reset,
+    .feed = feed,
+    .end = end,
 };
+
+OA_DB_PROTOCOL(redis, db, .detect = detect, .order = 1);

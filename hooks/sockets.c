@@ -382,8 +382,8 @@ OA_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 }
 
 /* newfd now refers to oldfd's file: a socket keeps its role and peer, but
- * its protocol's state stays with oldfd (two numbers cannot share one stream's
- * parsers). */
+ * its protocol's state and TLS session stay with oldfd (two numbers cannot
+ * share one stream's parsers). */
 void oa_tracked_dup(int oldfd, int newfd)
 {
 	if (oldfd == newfd)
@@ -398,6 +398,8 @@ void oa_tracked_dup(int oldfd, int newfd)
 		if (from && oa_fd_lock(oldfd)) {
 			memcpy(to, from, offsetof(struct oa_fd, state));
 			to->proto = NULL;
+			to->tls_next = 0;
+			memset(&to->tls, 0, sizeof to->tls);
 			to->connecting = 0;
 			to->readers = to->writers = 0;
 			oa_fd_unlock(oldfd);

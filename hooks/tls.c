@@ -1,15 +1,16 @@
-/* HTTPS through OpenSSL and GnuTLS: the plaintext of SSL_read and SSL_write
+/* TLS through OpenSSL and GnuTLS: the plaintext of SSL_read and SSL_write
  * (and their _ex variants; an SSL BIO's BIO_read and BIO_write),
  * gnutls_record_recv (_recv_seq, _recv_packet) and gnutls_record_send
- * (_send2, _send_range) goes to
- * the same HTTP glue (http.c) as a plaintext socket's bytes, in the HTTP
- * state of the socket the session reads and writes (SSL_get_fd,
- * gnutls_transport_get_int). The first call on a session takes that state
- * over: it starts afresh for the session (the handshake's bytes made the
- * socket's parser give up already), and the socket's own reads and writes,
- * the ciphertext, are no longer watched. A session whose plaintext is not
- * HTTP keeps the state given up: its calls pass through after a look at
- * the slot.
+ * (_send2, _send_range) goes to the connection of the socket the session
+ * reads and writes (SSL_get_fd, gnutls_transport_get_int) as a plaintext
+ * socket's bytes do: its protocol (HTTP, Redis, PostgreSQL, MySQL) is
+ * decided by the plaintext's first bytes, or is the one that asked for
+ * the session (PostgreSQL's SSLRequest answered 'S', MySQL's SSLRequest),
+ * which goes on inside it. The first call on a session takes the
+ * connection over (src/conn.h: oa_conn_tls_start), and the socket's own
+ * reads and writes, the ciphertext, are no longer watched. A session whose
+ * plaintext no protocol follows keeps the state given up: its calls pass
+ * through after a look at the slot.
  *
  * A client request gets its traceparent as a plaintext one does, in header
  * lines inserted before the blank line ending its head, or, for a proxy's
@@ -301,38 +302,35 @@ static void data_moved(enum library lib, void *ssl, struct oa_tls_conn *c)
 	describe(lib, ssl, c);
 }
 
-/* The session's first call: its socket's HTTP state starts afresh for the
- * plaintext, and the socket's own bytes go unwatched. A client keeps the
- * request that opened its connection (http.c: the parent of the first
- * request), which a proxy may have left by now. */
+/* The session's first call: the connection's protocol is fed its
+ * plaintext, and the socket's own bytes go unwatched. A client restarting
+ * HTTP keeps the request that opened its connection (http.c: the parent of
+ * the first request), which a proxy may have left by now. */
 static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library lib, void *ssl)
 {
 	struct oa_http_conn *h = oa_http_state(f);
-	if (oa_http_on(f))
-		oa_http_conn_stop(t, f);
 	bool client = f->role == OA_ROLE_CLIENT;
-	bool opener_set = h->opener_set;
+	bool opener_set = f->opening_state && h->opener_set;
 	struct oa_span_ctx opener_parent = h->opener_parent;
 	uint64_t opener_remote_parent = h->opener_remote_parent;
 	uint8_t opener_tracestate_len = h->opener_tracestate_len;
 	char opener_tracestate[OA_HTTP_TRACESTATE_CAP];
 	memcpy(opener_tracestate, h->opener_tracestate, sizeof opener_tracestate);
-	oa_http_conn_start(client ? t : NULL, f);
-	if (client && opener_set && !h->opener_set) {
+	oa_conn_tls_start(t, fd, f);
+	if (client && opener_set && oa_http_on(f) && !h->opener_set) {
 		h->opener_set = true;
 		h->opener_parent = opener_parent;
 		h->opener_remote_parent = opener_remote_parent;
 		h->opener_tracestate_len = opener_tracestate_len;
 		memcpy(h->opener_tracestate, opener_tracestate, sizeof opener_tracestate);
 	}
-	memset(&h->tls, 0, sizeof h->tls);
-	describe(lib, ssl, &h->tls);
-	__atomic_store_n(&h->tls.session, ssl, __ATOMIC_RELEASE);
-	oa_fd_kind_clear(fd, OA_FD_WATCH);
+	memset(&f->tls, 0, sizeof f->tls);
+	describe(lib, ssl, &f->tls);
+	__atomic_store_n(&f->tls.session, ssl, __ATOMIC_RELEASE);
 }
 
 /* Whether a session's client has header lines or a failed write under
- * way: its writes must come here even when its HTTP state is gone. */
+ * way: its writes must come here even when its protocol's state is gone. */
 static bool writes_owed(const struct oa_tls_conn *c)
 {
 	return c->lines_len || c->retry_num;
@@ -449,7 +447,7 @@ static int session_fd(enum library lib, void *ssl)
 {
 	if (ssl == last_ssl && (oa_fd_kind(last_fd) & OA_FD_SOCKET)) {
 		const struct oa_fd *f = oa_fd_slot(last_fd);
-		if (f && __atomic_load_n(&oa_http_state(f)->tls.session, __ATOMIC_ACQUIRE) == ssl)
+		if (f && __atomic_load_n(&f->tls.session, __ATOMIC_ACQUIRE) == ssl)
 			return last_fd;
 	}
 	int fd = -1;
@@ -482,9 +480,9 @@ static int probed(void *ssl)
 	return fd;
 }
 
-/* The slot of fd, whose HTTP state parses ssl's plaintext, locked; NULL
- * when there is nothing to do: the socket is not one we track, or the
- * session's plaintext is not HTTP. */
+/* The slot of fd, whose connection is fed ssl's plaintext, locked; NULL
+ * when there is nothing to do: the socket is not one we track, or no
+ * protocol follows the session's plaintext. */
 static struct oa_fd *session_slot(struct oa_thread *t, enum library lib, void *ssl, int fd)
 {
 	if (fd < 0 || !(oa_fd_kind(fd) & OA_FD_SOCKET))
@@ -492,15 +490,14 @@ static struct oa_fd *session_slot(struct oa_thread *t, enum library lib, void *s
 	struct oa_fd *f = oa_fd_slot(fd);
 	if (!f)
 		return NULL;
-	struct oa_http_conn *h = oa_http_state(f);
-	/* not HTTP: known without the lock, as only this session's calls
+	/* no protocol: known without the lock, as only this session's calls
 	 * change it (a new session on the socket starts with another pointer) */
-	if (__atomic_load_n(&h->tls.session, __ATOMIC_ACQUIRE) == ssl && !oa_http_on(f) &&
-	    !writes_owed(&h->tls))
+	if (__atomic_load_n(&f->tls.session, __ATOMIC_ACQUIRE) == ssl &&
+	    !__atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) && !writes_owed(&f->tls))
 		return NULL;
 	if (!oa_fd_lock_slot(t, fd, f))
 		return NULL;
-	if (h->tls.session == ssl)
+	if (f->tls.session == ssl)
 		return f;
 	bool trackable = (f->role == OA_ROLE_CLIENT || f->role == OA_ROLE_SERVER) &&
 			 f->transport == SOCK_STREAM && !f->connecting;
@@ -512,13 +509,13 @@ static struct oa_fd *session_slot(struct oa_thread *t, enum library lib, void *s
 	return f;
 }
 
-/* The slot again after the real call, locked, when its HTTP state is still
- * the session's. */
+/* The slot again after the real call, locked, when its connection still
+ * has a protocol fed the session's plaintext. */
 static bool relock(struct oa_thread *t, int fd, struct oa_fd *f, void *ssl)
 {
 	if (!oa_fd_lock_slot(t, fd, f))
 		return false;
-	if (oa_http_on(f) && oa_http_state(f)->tls.session == ssl)
+	if (f->proto && f->tls.session == ssl)
 		return true;
 	oa_fd_unlock(fd);
 	return false;
@@ -670,7 +667,7 @@ static void handshake_span(struct oa_thread *t, enum library lib, void *ssl, int
 						 f->peer_len);
 			oa_payload_attr_int(&w, OA_KEY_NETWORK_PEER_PORT,
 					    oa_sockaddr_port(&f->peer.sa));
-			char server[sizeof oa_http_state(f)->tls.server_name];
+			char server[sizeof f->tls.server_name];
 			if (f->role == OA_ROLE_CLIENT) {
 				get_server_name(lib, ssl, server, sizeof server);
 				if (server[0])
@@ -715,21 +712,33 @@ static void first_call_failed(struct oa_thread *t, enum library lib, void *ssl, 
 
 /* ---- reads */
 
+/* The session's reading ended (err 0: the peer closed): the protocol's
+ * read_end, HTTP's with the library's reason as an HTTP request's
+ * error.type (error_type, unless NULL). */
+static void session_read_end(struct oa_thread *t, int fd, struct oa_fd *f, int err,
+			     const char *error_type)
+{
+	if (oa_http_on(f))
+		oa_http_read_end_why(t, fd, f, err, error_type);
+	else
+		f->proto->read_end(t, fd, f, err);
+}
+
 /* A GnuTLS read that returned nothing: the end of the stream (with or
  * without the peer's close_notify), or an error. */
 static void recv_ended(struct oa_thread *t, int fd, struct oa_fd *f, void *session, ssize_t ret)
 {
 	if (!ret || ret == GNUTLS_E_PREMATURE_TERMINATION)
-		oa_http_read_end_why(t, fd, f, 0, NULL);
+		session_read_end(t, fd, f, 0, NULL);
 	else if (ret != GNUTLS_E_AGAIN && ret != GNUTLS_E_INTERRUPTED &&
 		 ret != GNUTLS_E_REHANDSHAKE && ret != GNUTLS_E_WARNING_ALERT_RECEIVED)
-		oa_http_read_end_why(t, fd, f, EPROTO, gnutls_failure(session, (int)ret));
+		session_read_end(t, fd, f, EPROTO, gnutls_failure(session, (int)ret));
 }
 
 /* A read that returned nothing: the end of the stream, or an error, ends
- * the HTTP state as a socket's end or error does; a request left without
- * its response gets the library's reason (the alert a TLS 1.3 server
- * refusing the client's certificate sends after the handshake). */
+ * the protocol's state as a socket's end or error does; an HTTP request
+ * left without its response gets the library's reason (the alert a TLS 1.3
+ * server refusing the client's certificate sends after the handshake). */
 static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, const struct tls_call *call,
 		       ssize_t ret, int err)
 {
@@ -740,11 +749,11 @@ static void read_ended(struct oa_thread *t, int fd, struct oa_fd *f, const struc
 	int (*get_error)(const SSL *, int) = oa_real_SSL_get_error();
 	int why = get_error ? get_error(call->session, (int)ret) : SSL_ERROR_SSL;
 	if (why == SSL_ERROR_ZERO_RETURN || (why == SSL_ERROR_SYSCALL && !err))
-		oa_http_read_end_why(t, fd, f, 0, NULL);
+		session_read_end(t, fd, f, 0, NULL);
 	else if (why == SSL_ERROR_SYSCALL)
-		oa_http_read_end_why(t, fd, f, err, NULL);
+		session_read_end(t, fd, f, err, NULL);
 	else if (why == SSL_ERROR_SSL)
-		oa_http_read_end_why(t, fd, f, EPROTO, openssl_failure(call->session));
+		session_read_end(t, fd, f, EPROTO, openssl_failure(call->session));
 }
 
 /* An _ex function's result; *n: the bytes it moved. */
@@ -794,7 +803,7 @@ static ssize_t read_real(const struct tls_call *call, void *buf, size_t num, siz
  * yet, or its socket is still to be learnt. */
 static bool may_handshake(const struct oa_fd *f, bool probe)
 {
-	return probe || (f && !oa_http_state(f)->tls.data_moved);
+	return probe || (f && !f->tls.data_moved);
 }
 
 /* A packet's plaintext (*n: its length), in GnuTLS's buffer until the
@@ -840,9 +849,9 @@ static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, s
 		first_call_failed(t, lib, ssl, fd, client, start, ret, err);
 	if (f && call->op != PEEK && call->op != PEEK_EX && relock(t, fd, f, ssl)) {
 		if (*n) {
-			data_moved(lib, ssl, &oa_http_state(f)->tls);
+			data_moved(lib, ssl, &f->tls);
 			struct iovec iov = {buf, *n};
-			oa_http_received(t, fd, f, &iov, 1, *n);
+			oa_conn_read(t, fd, f, &iov, 1, (ssize_t)*n, 0);
 		} else if (num) {
 			read_ended(t, fd, f, call, ret, err);
 		}
@@ -996,7 +1005,7 @@ static void plan_head(const struct oa_http_conn *h, const uint8_t *buf, size_t l
 static size_t plan_write(struct oa_thread *t, struct oa_fd *f, long mode, const void *buf,
 			 size_t num)
 {
-	struct oa_tls_conn *c = &oa_http_state(f)->tls;
+	struct oa_tls_conn *c = &f->tls;
 	bool moving = mode & SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
 	size_t taken = 0;
 	if (c->retry_num && num == c->retry_num && (buf == c->retry_buf || moving))
@@ -1154,13 +1163,18 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	long mode = 0;
 	size_t from = 0;
 	bool client = f && f->role == OA_ROLE_CLIENT;
-	if (client) {
+	struct iovec all = {(void *)buf, num};
+	if (f)
+		oa_conn_decide(t, f, &all, 1, num, true);
+	if (client && (oa_http_on(f) || writes_owed(&f->tls))) {
 		mode = write_mode(call);
-		c = &oa_http_state(f)->tls;
+		c = &f->tls;
 		from = plan_write(t, f, mode, buf, num);
 	}
 	bool probe = t && fd == -1;
 	uint64_t start = may_handshake(f, probe) ? oa_now() : 0;
+	/* a database's operation starts when its send begins */
+	uint64_t began = f && f->proto && !oa_http_on(f) ? oa_now() : 0;
 	if (f)
 		oa_fd_unlock(fd);
 	if (probe)
@@ -1197,9 +1211,12 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	if (start && ret <= 0 && !taken)
 		first_call_failed(t, lib, ssl, fd, client, start, ret, err);
 	if (f && taken > from && relock(t, fd, f, ssl)) {
-		data_moved(lib, ssl, &oa_http_state(f)->tls);
+		/* a session whose socket the call itself told: started meanwhile */
+		if (!began && !oa_http_on(f))
+			began = start ? start : oa_now();
+		data_moved(lib, ssl, &f->tls);
 		struct iovec iov = {(char *)buf + from, taken - from};
-		oa_http_sent(t, fd, f, &iov, 1, taken - from, 0);
+		oa_conn_sent(t, fd, f, &iov, 1, taken - from, began);
 		oa_fd_unlock_slot(fd, f);
 	}
 	oa_hook_leave();
@@ -1247,8 +1264,8 @@ static void file_sent(enum library lib, void *ssl, size_t n)
 	int sock = t ? session_fd(lib, ssl) : -1;
 	struct oa_fd *f = session_slot(t, lib, ssl, sock);
 	if (f) {
-		if (oa_http_on(f) && oa_http_state(f)->tls.session == ssl)
-			oa_http_sent(t, sock, f, NULL, 0, n, 0);
+		if (f->proto && f->tls.session == ssl)
+			oa_conn_unseen(t, sock, f, n, true);
 		oa_fd_unlock_slot(sock, f);
 	}
 	errno = saved;
@@ -1448,16 +1465,17 @@ static void write_side_ended(enum library lib, void *ssl)
 	int fd = t ? session_fd(lib, ssl) : -1;
 	struct oa_fd *f = session_slot(t, lib, ssl, fd);
 	if (f) {
-		if (oa_http_on(f) && oa_http_state(f)->tls.session == ssl)
-			oa_http_write_end(t, fd, f);
+		if (f->tls.session == ssl)
+			oa_conn_write_end(t, fd, f);
 		oa_fd_unlock_slot(fd, f);
 	}
 	oa_hook_leave();
 	errno = saved;
 }
 
-/* The session goes away (before the real call): what its HTTP state has
- * open ends, and the socket is no longer the session's. */
+/* The session goes away (before the real call): what its connection's
+ * protocol has open ends, as at a close, and the socket is no longer the
+ * session's. */
 static void session_ended(enum library lib, void *ssl)
 {
 	if (!ssl || !oa_hook_enter())
@@ -1470,12 +1488,9 @@ static void session_ended(enum library lib, void *ssl)
 		failed_session = NULL;
 	struct oa_fd *f = fd >= 0 && (oa_fd_kind(fd) & OA_FD_SOCKET) ? oa_fd_slot(fd) : NULL;
 	if (f && oa_fd_lock_slot(t, fd, f)) {
-		if (oa_http_state(f)->tls.session == ssl) {
-			if (oa_http_on(f))
-				oa_http_write_end(t, fd, f);
-			if (oa_http_on(f))
-				oa_http_conn_stop(t, f);
-			memset(&oa_http_state(f)->tls, 0, sizeof oa_http_state(f)->tls);
+		if (f->tls.session == ssl) {
+			oa_conn_close(t, fd, f);
+			memset(&f->tls, 0, sizeof f->tls);
 		}
 		oa_fd_unlock_slot(fd, f);
 	}

@@ -56,7 +56,7 @@ bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f)
 
 void oa_fd_unlock_slot(int fd, struct oa_fd *f)
 {
-	if (!f->proto && !f->connecting)
+	if ((!f->proto || f->tls_next) && !f->connecting)
 		oa_fd_kind_clear(fd, OA_FD_WATCH);
 	oa_fd_unlock(fd);
 }
@@ -79,6 +79,7 @@ bool oa_conn_open(struct oa_thread *t, struct oa_fd *f)
 	     p++) {
 		if (!p->detect && switched_on(p)) {
 			p->start(t, f);
+			f->opening_state = 1;
 			return true;
 		}
 	}
@@ -110,6 +111,7 @@ void oa_conn_detect(struct oa_thread *t, struct oa_fd *f, const struct iovec *io
 		return;
 	f->proto->stop(t, f);
 	taker->start(t, f);
+	f->opening_state = 0;
 }
 
 void oa_conn_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
@@ -155,4 +157,17 @@ void oa_conn_close(struct oa_thread *t, int fd, struct oa_fd *f)
 {
 	if (f->proto)
 		f->proto->close(t, fd, f);
+}
+
+void oa_conn_tls_start(struct oa_thread *t, int fd, struct oa_fd *f)
+{
+	oa_fd_kind_clear(fd, OA_FD_WATCH);
+	if (f->proto && f->tls_next) {
+		f->tls_next = 0;
+		return;
+	}
+	f->tls_next = 0;
+	oa_conn_stop(t, f);
+	f->wire_seen = 0;
+	oa_conn_open(f->role == OA_ROLE_CLIENT ? t : NULL, f);
 }

@@ -45,7 +45,38 @@ union oa_sockaddr {
 
 /* The protocol's state in a slot: the largest protocol's (HTTP's; each
  * checks that its state fits). */
-#define OA_CONN_STATE_SIZE 5568
+#define OA_CONN_STATE_SIZE 5248
+
+/* A connection whose protocol is fed a TLS session's plaintext (hooks/tls.c)
+ * instead of the socket's bytes, which then go unwatched. */
+struct oa_tls_conn {
+	/* The session (an SSL*, a gnutls_session_t); NULL: the socket's own
+	 * bytes. Kept after the protocol's state is dropped, so that the
+	 * session is known to have none. */
+	const void *session;
+	char version[8]; /* tls.protocol.version: "1.3" */
+	char cipher[48]; /* tls.cipher, the IANA name: "TLS_AES_256_GCM_SHA384" */
+	/* The SNI the client sent (""; none, or longer than this holds): the
+	 * server.address of spans whose request has no Host. */
+	char server_name[96];
+	/* Client: header lines inserted into the plaintext (or a rewritten
+	 * traceparent value, which goes instead of the application's next
+	 * `replaces` bytes), still to be written once `before` more
+	 * application bytes have gone out. */
+	uint16_t lines_len, lines_sent;
+	uint8_t replaces;
+	/* A read or write moved plaintext: the handshake is over, and a
+	 * call's start needs no timestamp for a handshake failure's span. */
+	bool data_moved;
+	size_t before;
+	char lines[OA_INJECT_MAX];
+	/* Client: a write that failed (SSL_ERROR_WANT_WRITE) after taking
+	 * retry_taken of its bytes; OpenSSL wants it repeated as it was (a
+	 * GnuTLS send, and an OpenSSL one with partial writes, returns what
+	 * it took instead). */
+	const void *retry_buf;
+	size_t retry_num, retry_taken;
+};
 
 /* The fields a read or write uses first, then the rest, packed: the state
  * starts 64-byte aligned (the slot's size is a multiple of 64). */
@@ -60,6 +91,12 @@ struct oa_fd {
 	/* The protocol (oa_conn_protocol_id) that owes the stream bytes it
 	 * added (with OA_FD_OWED): they go, also after its state is dropped. */
 	uint8_t owing;
+	/* The protocol's state is to go on inside the TLS session that
+	 * follows (PostgreSQL's SSLRequest answered 'S', MySQL's SSLRequest):
+	 * the socket's own bytes go unwatched meanwhile. */
+	uint8_t tls_next;
+	/* The state bytes are the opening protocol's (its start ran last). */
+	uint8_t opening_state;
 	uint16_t local_port;
 	uint32_t readers, writers; /* calls in flight: overlapping ones lose the protocol's state */
 	uint64_t connect_start;
@@ -68,6 +105,8 @@ struct oa_fd {
 	union oa_sockaddr peer;
 	/* A database client's rewritten bytes still to go out (owing). */
 	struct oa_db_owed db_owed;
+	/* The TLS session whose plaintext the protocol is fed, if any. */
+	struct oa_tls_conn tls;
 	/* The protocol's state, or a file's path (hooks/files.c). */
 	_Alignas(64) unsigned char state[OA_CONN_STATE_SIZE];
 };
@@ -90,7 +129,8 @@ void oa_fd_forget(int fd);
 /* Locks fd's slot; a protocol's state that lost bytes (OA_FD_LOST) is
  * dropped first. False when the lock stays busy. */
 bool oa_fd_lock_slot(struct oa_thread *t, int fd, struct oa_fd *f);
-/* Unlocks, clearing OA_FD_WATCH when nothing is left to watch. */
+/* Unlocks, clearing OA_FD_WATCH when nothing is left to watch in the
+ * socket's own bytes. */
 void oa_fd_unlock_slot(int fd, struct oa_fd *f);
 
 /* Bytes passed by a watched fd unseen: its protocol's state is out of step. */
@@ -193,5 +233,20 @@ bool oa_conn_pay_owed(int fd);
 void oa_conn_write_end(struct oa_thread *t, int fd, struct oa_fd *f);
 /* The fd is being closed. */
 void oa_conn_close(struct oa_thread *t, int fd, struct oa_fd *f);
+
+/* ---- TLS: a session's plaintext instead of the socket's bytes */
+
+/* The protocol's next bytes come inside a TLS session (its peer agreed to
+ * one): its state waits for the session, and the socket's own bytes, the
+ * handshake's, go unwatched. */
+static inline void oa_conn_tls_follows(struct oa_fd *f)
+{
+	f->tls_next = 1;
+}
+/* A TLS session takes the connection over (under the lock): a protocol
+ * waiting for it goes on with the plaintext,
+ * else the opening protocol starts afresh and the plaintext's first bytes
+ * decide, as a socket's do. The socket's own bytes go unwatched. */
+void oa_conn_tls_start(struct oa_thread *t, int fd, struct oa_fd *f);
 
 #endif

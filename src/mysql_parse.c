@@ -361,7 +361,7 @@ static bool packet_start(struct oa_mysql_parser *p)
 		if (p->phase == PH_LOGIN) {
 			p->field = F_LOGIN_FIXED;
 			p->login_fixed = LOGIN_FIXED_41;
-			return p->seq == 1 && p->length >= LOGIN_FIXED_320;
+			return p->seq == (p->secured ? 2 : 1) && p->length >= LOGIN_FIXED_320;
 		}
 		/* Commands start a sequence; other packets continue one (more
 		 * authentication, a LOCAL INFILE's contents). */
@@ -387,9 +387,9 @@ static int client_packet_done(struct oa_mysql_parser *p, struct oa_mysql_event *
 		if (p->head_len < p->login_fixed)
 			return -1;
 		p->capabilities = caps;
-		if (p->total == LOGIN_FIXED_41 && (caps & OA_MYSQL_CLIENT_SSL)) {
+		if (p->total == LOGIN_FIXED_41 && (caps & OA_MYSQL_CLIENT_SSL) && !p->secured) {
 			clear_event(ev, OA_MYSQL_SSL_REQUEST);
-			p->state = ST_DEAD;
+			p->secured = true;
 		} else {
 			clear_event(ev, OA_MYSQL_HANDSHAKE_RESPONSE);
 			ev->text = p->text;

@@ -59,7 +59,8 @@ enum oa_mysql_event_kind {
 	OA_MYSQL_NONE,		     /* the data ran out before the next event */
 	OA_MYSQL_HANDSHAKE,	     /* server: initial handshake (version, capabilities) */
 	OA_MYSQL_HANDSHAKE_RESPONSE, /* client: user, database, capabilities */
-	/* client: SSLRequest; TLS follows. Last event: stop the server parser too. */
+	/* client: SSLRequest; TLS follows, and the parsers are to be fed its
+	 * plaintext: the handshake response (sequence 2) next. */
 	OA_MYSQL_SSL_REQUEST,
 	OA_MYSQL_COMMAND,  /* client: a command packet */
 	OA_MYSQL_RESPONSE, /* server: the whole response to a command (or to the login) */
@@ -113,6 +114,7 @@ struct oa_mysql_parser {
 	uint8_t command, response, eofs, lenenc_left, lenenc_shift, login_fixed;
 	uint8_t pending_first, pending_count, pending[OA_MYSQL_PENDING_MAX];
 	bool started, continued, length_was_max, command_packet, client_known;
+	bool secured; /* client: an SSLRequest went, the login follows inside TLS */
 	uint16_t text_len, name_len, error_code;
 	uint32_t length, remaining, total, capabilities, client_capabilities;
 	uint32_t statement_id;
@@ -127,8 +129,7 @@ void oa_mysql_parser_init(struct oa_mysql_parser *p, enum oa_mysql_role role);
 /* Parses data until an event completes or the data runs out; returns the
  * bytes consumed and fills *event (kind OA_MYSQL_NONE when no event came).
  * Call again with the rest. An event completes on a byte, so every byte is
- * consumed by exactly one call. After GAVE_UP or SSL_REQUEST every call
- * consumes all. */
+ * consumed by exactly one call. After GAVE_UP every call consumes all. */
 size_t oa_mysql_feed(struct oa_mysql_parser *p, const uint8_t *data, size_t len,
 		     struct oa_mysql_event *event);
 

@@ -328,9 +328,10 @@ size_t oa_pg_feed(struct oa_pg_parser *p, const uint8_t *data, size_t len, struc
 		case ST_ANSWER:
 			if (c == 'N' || c == 'S' || c == 'G') {
 				i++;
-				clear_event(ev,
-					    c == 'N' ? OA_PG_ENCRYPTION_REFUSED : OA_PG_ENCRYPTED);
-				p->state = c == 'N' ? ST_TYPE : ST_DEAD;
+				clear_event(ev, c == 'N'   ? OA_PG_ENCRYPTION_REFUSED
+						: c == 'S' ? OA_PG_TLS
+							   : OA_PG_ENCRYPTED);
+				p->state = c == 'G' ? ST_DEAD : ST_TYPE;
 				p->started = true;
 				return i;
 			}

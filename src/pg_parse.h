@@ -42,8 +42,11 @@ enum oa_pg_event_kind {
 	OA_PG_GSSENC_REQUEST,	  /* frontend: GSSENCRequest */
 	OA_PG_CANCEL_REQUEST,	  /* frontend: CancelRequest (on a connection of its own) */
 	OA_PG_ENCRYPTION_REFUSED, /* backend: 'N' to an SSLRequest or GSSENCRequest */
-	/* backend: 'S' (TLS) or 'G' (GSSAPI) answered: the rest is encrypted.
-	 * Last event; the frontend parser must be stopped too. */
+	/* backend: 'S' answered an SSLRequest: the messages go on inside TLS
+	 * (both parsers are to be fed its plaintext, the startup message next). */
+	OA_PG_TLS,
+	/* backend: 'G' answered a GSSENCRequest: the rest is encrypted. Last
+	 * event; the frontend parser must be stopped too. */
 	OA_PG_ENCRYPTED,
 	OA_PG_GAVE_UP, /* last event: the parser ignores all further bytes */
 };

@@ -56,8 +56,7 @@ static uint64_t hash_strings(const struct oa_mysql_event *ev)
 static void record(struct run *r, const struct oa_mysql_event *ev, size_t end, bool server)
 {
 	const struct record *prev = r->n ? &r->records[(r->n - 1) % MAX_RECORDS] : NULL;
-	check(!prev ||
-	      (prev->ev.kind != OA_MYSQL_GAVE_UP && prev->ev.kind != OA_MYSQL_SSL_REQUEST));
+	check(!prev || prev->ev.kind != OA_MYSQL_GAVE_UP);
 	check_string(ev->text, OA_MYSQL_TEXT_CAP);
 	check_string(ev->database, OA_MYSQL_NAME_CAP);
 	check_string(ev->sqlstate, 6);
@@ -66,6 +65,8 @@ static void record(struct run *r, const struct oa_mysql_event *ev, size_t end, b
 		check(server && !prev && ev->text);
 		break;
 	case OA_MYSQL_HANDSHAKE_RESPONSE:
+		check(!server && (!prev || prev->ev.kind == OA_MYSQL_SSL_REQUEST));
+		break;
 	case OA_MYSQL_SSL_REQUEST:
 		check(!server && !prev);
 		break;

@@ -79,6 +79,7 @@ static void record(struct run *r, const struct oa_pg_event *ev, size_t end, bool
 		check(!backend);
 		break;
 	case OA_PG_ENCRYPTION_REFUSED:
+	case OA_PG_TLS:
 	case OA_PG_ENCRYPTED:
 		check(backend && !prev);
 		break;

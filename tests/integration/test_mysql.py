@@ -5,7 +5,10 @@ a SERVER span per query, the client a CLIENT span per query, with the
 database attributes and sanitised query texts; an ERR packet's code is the
 status code. A literal password never reaches a span. With
 OTLPAUTO_DB_PROPAGATION=comment a traced client appends sqlcommenter's
-traceparent comment to its queries: the server's spans are its children."""
+traceparent comment to its queries: the server's spans are its children.
+With TLS (mariadbd with a certificate, the client's --ssl) the login and the
+queries go inside TLS after the client's SSLRequest, and the same spans come
+from the plaintext of SSL_read and SSL_write."""
 
 import os
 import re
@@ -21,6 +24,7 @@ from netutil import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Background, attr, sp
 
 SCOPE = 'otlpauto.mysql'
 ENV = {'OTLPAUTO_HOOKS': 'sockets,dns,http'}
+TLS_ENV = {'OTLPAUTO_HOOKS': 'sockets,dns,http,tls'}
 PASSWORD = 'hunter2-do-not-export'
 # Each statement a COM_QUERY of its own: (statement, span name, error code).
 SCRIPT = [
@@ -47,7 +51,8 @@ def as_unprivileged():
 class MariaDB:
     """A fresh data directory in a temporary directory, mariadbd under the shim."""
 
-    def __init__(self, receiver):
+    def __init__(self, receiver, tls=False):
+        self.env = TLS_ENV if tls else ENV
         self.workdir = tempfile.mkdtemp(prefix='otlpauto-mysql-')
         if os.geteuid() == 0:
             os.chown(self.workdir, 65534, 65534)
@@ -59,17 +64,29 @@ class MariaDB:
             capture_output=True, text=True, timeout=120)
         check(install.returncode == 0, 'mariadb-install-db creates the data directory',
               install.stderr[-2000:])
+        ssl = []
+        if tls:
+            cert, key = (os.path.join(self.workdir, name) for name in ('server.crt', 'server.key'))
+            req = subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                                  'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj',
+                                  '/CN=127.0.0.1', '-keyout', key, '-out', cert],
+                                 capture_output=True, text=True, timeout=60)
+            check_equal(req.returncode, 0, 'openssl makes the server certificate')
+            if os.geteuid() == 0:
+                os.chown(key, 65534, 65534)
+            ssl = [f'--ssl-cert={cert}', f'--ssl-key={key}']
         self.server = Background(as_unprivileged() + [
             shutil.which('mariadbd') or '/usr/sbin/mariadbd', '--no-defaults',
             f'--datadir={datadir}', f'--port={self.port}', '--bind-address=127.0.0.1',
             f'--socket={self.workdir}/sock', f'--pid-file={self.workdir}/pid',
-            '--skip-log-bin'], receiver,
-            env=dict(ENV, LD_PRELOAD=preload_value()), timeout=240, stop_signal=signal.SIGTERM)
+            '--skip-log-bin'] + ssl, receiver,
+            env=dict(self.env, LD_PRELOAD=preload_value()), timeout=240,
+            stop_signal=signal.SIGTERM)
 
     def client(self, *args, receiver=None, stdin=None, env=None):
         argv = ['mariadb', '-h127.0.0.1', f'-P{self.port}', '-uroot'] + [str(a) for a in args]
         if receiver is not None:
-            return run_traced(argv, receiver, env=dict(ENV, **(env or {})), timeout=60,
+            return run_traced(argv, receiver, env=dict(self.env, **(env or {})), timeout=60,
                               input=stdin)
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, input=stdin)
 
@@ -302,7 +319,45 @@ def test_prepared():
                         'an execution\'s SERVER span is not the child of a CLIENT span')
 
 
+def test_tls():
+    """The client's --ssl to a mariadbd with a certificate: its SSLRequest,
+    then the login and the queries inside TLS; one CLIENT and one SERVER
+    span per statement from the TLS plaintext, as over plaintext."""
+    requires_mariadb()
+    if not shutil.which('openssl'):
+        print('openssl is missing: no TLS case', flush=True)
+        return
+    statements = SCRIPT[:3] + [("SHOW STATUS LIKE 'Ssl_version'", 'SHOW', None)]
+    script = ''.join(statement + ';\n' for statement, _, _ in statements)
+    with Receiver() as receiver:
+        with MariaDB(receiver, tls=True) as db:
+            made = db.client('-e', 'CREATE DATABASE shop')
+            check(made.returncode == 0, 'the database is made', made.stderr)
+            run = db.client('--ssl', 'shop', receiver=receiver, stdin=script)
+            db.stop()
+        time.sleep(0.5)
+        spans = receiver.spans
+    check(run.returncode == 0, 'the client runs the script over TLS', run.stderr)
+    check(re.search(r'Ssl_version\s+TLSv1', run.stdout), 'the session is TLS', run.stdout)
+    db_spans = spans_where(spans, scope=SCOPE)
+    for kind, side in ((KIND_CLIENT, 'CLIENT'), (KIND_SERVER, 'SERVER')):
+        mine = sorted((s for s in db_spans if s['kind'] == kind), key=lambda s: s['start'])
+        # the untraced CREATE DATABASE is the server's first span (plaintext)
+        if kind == KIND_SERVER:
+            mine = mine[1:]
+        check_equal([s['name'] for s in mine], [name for _, name, _ in statements],
+                    f'a {side} span per statement over TLS')
+        select = [s for s in mine if s['name'] == 'SELECT accounts']
+        check_equal([attr(s, 'db.query.text') for s in select],
+                    ['SELECT owner, balance FROM accounts WHERE id = ?'],
+                    f'{side}: the sanitised text over TLS')
+        check_equal([attr(s, 'db.namespace') for s in select], ['shop'],
+                    f'{side}: the login\'s database, read inside TLS')
+    check('alice' not in repr(db_spans), 'no string literal is in a span')
+
+
 def test():
+    test_tls()
     test_propagation()
     test_propagation(cut=5)
     test_prepared()

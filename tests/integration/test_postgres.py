@@ -5,7 +5,10 @@ backends the postmaster forks get a SERVER span per query cycle, the clients
 a CLIENT span per query cycle, with the database attributes and sanitised
 query texts; errors carry their SQLSTATE. psql asks for TLS first (an
 SSLRequest) and the server, without TLS, answers 'N': the connection stays
-plaintext and traced. A literal password never reaches a span. With
+plaintext and traced. A server with TLS (ssl=on, a certificate made in the
+test's directory) answers 'S': the startup message and the queries then go
+inside TLS, and the same spans come from the plaintext of SSL_read and
+SSL_write. A literal password never reaches a span. With
 OTLPAUTO_DB_PROPAGATION=comment a traced client appends sqlcommenter's
 traceparent comment to its queries: its backend's spans are its children."""
 
@@ -25,6 +28,7 @@ from netutil import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Background, attr, sp
 
 SCOPE = 'otlpauto.postgresql'
 ENV = {'OTLPAUTO_HOOKS': 'sockets,dns,http'}
+TLS_ENV = {'OTLPAUTO_HOOKS': 'sockets,dns,http,tls'}
 PASSWORD = 'hunter2-do-not-export'
 TRANSACTIONS = 25
 CLIENTS = 2
@@ -63,8 +67,9 @@ def as_postgres_user():
 class Postgres:
     """A fresh cluster in a temporary directory, its postmaster under the shim."""
 
-    def __init__(self, receiver):
+    def __init__(self, receiver, tls=False):
         self.bindir = pg_bindir()
+        self.env = TLS_ENV if tls else ENV
         self.workdir = tempfile.mkdtemp(prefix='otlpauto-pg-')
         self.datadir = os.path.join(self.workdir, 'data')
         if os.geteuid() == 0:
@@ -77,18 +82,33 @@ class Postgres:
         check_equal(initdb.returncode, 0, 'initdb creates the cluster')
         if initdb.returncode:
             print(initdb.stderr[-2000:])
+        ssl = ['-c', 'ssl=off']
+        if tls:
+            cert, key = (os.path.join(self.workdir, name) for name in ('server.crt', 'server.key'))
+            req = subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                                  'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj',
+                                  '/CN=127.0.0.1', '-keyout', key, '-out', cert],
+                                 capture_output=True, text=True, timeout=60)
+            check_equal(req.returncode, 0, 'openssl makes the server certificate')
+            os.chmod(key, 0o600)
+            if os.geteuid() == 0:
+                os.chown(key, 65534, 65534)
+                os.chown(cert, 65534, 65534)
+            ssl = ['-c', 'ssl=on', '-c', f'ssl_cert_file={cert}', '-c', f'ssl_key_file={key}']
         self.server = Background(as_postgres_user() + [
             os.path.join(self.bindir, 'postgres'), '-D', self.datadir, '-p', self.port,
-            '-k', self.workdir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
-            '-c', 'ssl=off'], receiver,
+            '-k', self.workdir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'] + ssl,
+            receiver,
             # a sanitized build's runtime first: postgres crashes without
-            env=dict(ENV, LD_PRELOAD=preload_value()), timeout=240, stop_signal=signal.SIGINT)
+            env=dict(self.env, LD_PRELOAD=preload_value()), timeout=240,
+            stop_signal=signal.SIGINT)
 
-    def psql(self, *args, receiver=None, stdin=None):
+    def psql(self, *args, receiver=None, stdin=None, env=None):
         argv = [os.path.join(self.bindir, 'psql'), '-X', '-h', '127.0.0.1', '-p',
                 str(self.port), '-U', 'postgres', '-d', 'postgres'] + [str(a) for a in args]
         if receiver is not None:
-            return run_traced(argv, receiver, env=ENV, timeout=60, input=stdin)
+            return run_traced(argv, receiver, env=dict(self.env, **(env or {})), timeout=60,
+                              input=stdin)
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, input=stdin)
 
     def __enter__(self):
@@ -126,20 +146,26 @@ def named(spans, kind, name):
     return [s for s in spans if s['kind'] == kind and s['name'] == name]
 
 
-def test_psql():
+def test_psql(tls=False):
     """psql runs SCRIPT statement by statement: one CLIENT span in psql and
     one SERVER span in the backend per statement, named by its summary,
-    errors with their SQLSTATE; no literal in any span."""
+    errors with their SQLSTATE; no literal in any span. With tls the
+    server has TLS on and psql requires it (sslmode=require fails
+    without): the same spans come from the TLS plaintext."""
     requires_postgres()
+    if tls and not shutil.which('openssl'):
+        print('openssl is missing: no TLS case', flush=True)
+        return
     script = ''.join(statement + ';\n' for statement, _, _ in SCRIPT)
     with Receiver() as receiver:
-        with Postgres(receiver) as pg:
-            run = pg.psql('-f', '-', receiver=receiver, stdin=script)
+        with Postgres(receiver, tls=tls) as pg:
+            run = pg.psql('-f', '-', receiver=receiver, stdin=script,
+                          env={'PGSSLMODE': 'require' if tls else 'prefer'})
             pg.stop()
         time.sleep(0.5)
         spans = receiver.spans
 
-    check_equal(run.returncode, 0, 'psql runs the script')
+    check_equal(run.returncode, 0, 'psql runs the script' + (' over TLS' if tls else ''))
     check('duplicate key' in run.stderr and 'syntax error' in run.stderr,
           'the two failing statements fail', run.stderr)
     pg_spans = spans_where(spans, scope=SCOPE)
@@ -395,6 +421,7 @@ def test():
     test_pgbench_propagation(cut=7)
     test_pgbench_propagation(cut=2)
     test_psql()
+    test_psql(tls=True)
     test_statement_off()
     test_sqlcommenter()
     test_pgbench('simple')

@@ -5,8 +5,10 @@ error reply makes an error span; pipelined commands (redis-benchmark -P 16)
 pair with their replies in order; MULTI/EXEC and pub/sub messages keep the
 pairing right. The server keeps serving and shuts down cleanly. Redis carries
 no trace context: a command's CLIENT and SERVER spans are in two traces,
-linked by time only."""
+linked by time only. Over TLS (redis-server --tls-port, redis-cli --tls)
+the same spans come from the plaintext of SSL_read and SSL_write."""
 
+import os
 import re
 import shutil
 import socket
@@ -25,6 +27,7 @@ SCOPE = 'otlpauto.redis'
 ENV = {'OTLPAUTO_HOOKS': 'sockets,dns,http'}
 # The subscriber ends on SIGTERM: the process family flushes its spans then.
 SUBSCRIBER_HOOKS = 'sockets,dns,http,process'
+TLS_ENV = {'OTLPAUTO_HOOKS': 'sockets,dns,http,tls'}
 
 
 def redis_cli(port, *args, receiver=None, stdin=None):
@@ -62,11 +65,13 @@ def named(spans, kind, name):
 class Redis:
     """redis-server under the shim on a free loopback port."""
 
-    def __init__(self, receiver, workdir):
+    def __init__(self, receiver, workdir, tls=()):
+        """tls: extra arguments that open a TLS port beside the plain one."""
         self.port = free_port()
         self.server = Background(['redis-server', '--port', self.port, '--bind', '127.0.0.1',
-                                  '--save', '', '--appendonly', 'no', '--dir', workdir],
-                                 receiver, env=ENV, timeout=180)
+                                  '--save', '', '--appendonly', 'no', '--dir', workdir]
+                                 + list(tls), receiver, env=TLS_ENV if tls else ENV,
+                                 timeout=180)
 
     def __enter__(self):
         self.server.__enter__()
@@ -212,7 +217,60 @@ def test_commands():
           (client, server))
 
 
+def test_tls():
+    """redis-cli --tls to redis-server's TLS port: a CLIENT and a SERVER span
+    per command from the TLS plaintext, as over plaintext (the plain port
+    reads the stats and stops the server, untraced)."""
+    requires_redis()
+    if not shutil.which('openssl'):
+        print('openssl is missing: no TLS case', flush=True)
+        return
+    workdir = tempfile.mkdtemp(prefix='otlpauto-redis-')
+    cert, key = (os.path.join(workdir, name) for name in ('server.crt', 'server.key'))
+    req = subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                          'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj',
+                          '/CN=127.0.0.1', '-keyout', key, '-out', cert],
+                         capture_output=True, text=True, timeout=60)
+    check_equal(req.returncode, 0, 'openssl makes the server certificate')
+    tls_port = free_port()
+    script = 'SET greeting hello\nGET greeting\nLPUSH greeting x\nMULTI\nINCR n\nEXEC\n'
+    try:
+        with Receiver() as receiver:
+            with Redis(receiver, workdir, tls=('--tls-port', tls_port, '--tls-cert-file', cert,
+                                               '--tls-key-file', key, '--tls-auth-clients',
+                                               'no')) as redis:
+                batch = run_traced(['redis-cli', '--tls', '--cacert', cert, '-h', '127.0.0.1',
+                                    '-p', tls_port, '-n', 3], receiver, env=TLS_ENV,
+                                   timeout=30, input=script)
+                calls = command_calls(redis.port)
+                redis.stop()
+            time.sleep(0.5)
+            spans = receiver.spans
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    check(batch.returncode == 0, 'redis-cli --tls runs the script', batch.stderr)
+    check('WRONGTYPE' in batch.stdout, 'LPUSH on a string fails', batch.stdout)
+    check_equal(spans_where(spans, scope='otlpauto.http'), [], 'no HTTP span')
+    redis_spans = spans_where(spans, scope=SCOPE)
+    for name in ('SELECT', 'SET', 'GET', 'LPUSH', 'MULTI', 'INCR', 'EXEC'):
+        check_equal(calls.get(name), 1, f'redis ran {name} once')
+        for kind, side in ((KIND_CLIENT, 'CLIENT'), (KIND_SERVER, 'SERVER')):
+            check_equal(len(named(redis_spans, kind, name)), 1,
+                        f'a {side} span for {name} over TLS')
+    for kind in (KIND_CLIENT, KIND_SERVER):
+        (set_span,) = named(redis_spans, kind, 'SET')
+        check_equal(attr(set_span, 'db.namespace'), '3', 'SELECTed database over TLS')
+        (lpush,) = named(redis_spans, kind, 'LPUSH')
+        check_equal(attr(lpush, 'error.type'), 'WRONGTYPE', 'error reply over TLS')
+    (server,) = named(redis_spans, KIND_SERVER, 'GET')
+    check_equal(attr(server, 'server.port'), tls_port, 'server.port: the TLS port')
+    (client,) = named(redis_spans, KIND_CLIENT, 'GET')
+    check_equal(attr(client, 'server.port'), tls_port, 'server.port (client): the TLS port')
+
+
 def test():
+    test_tls()
     test_commands()
     test_benchmark_plain()
     test_benchmark_pipelined()

@@ -223,6 +223,19 @@ static void test_session(void)
 	CHECK_EQ_INT(r->n, 1);
 	CHECK_EQ_INT(r->records[0].ev.kind, OA_MYSQL_SSL_REQUEST);
 	CHECK_EQ_INT(r->records[0].ev.capabilities, 0x000aaa08);
+	/* The login then comes inside TLS as sequence 2, and commands after
+	 * it: the parser is fed the plaintext. */
+	static char secured[sizeof mysql80_ssl - 1 + sizeof mysql80_client - 1];
+	memcpy(secured, mysql80_ssl, sizeof mysql80_ssl - 1);
+	memcpy(secured + sizeof mysql80_ssl - 1, mysql80_client, sizeof mysql80_client - 1);
+	secured[sizeof mysql80_ssl - 1 + 3] = 2;
+	r = parse(&client, secured, sizeof secured);
+	CHECK_EQ_INT(r->n, 4);
+	CHECK_EQ_INT(r->records[0].ev.kind, OA_MYSQL_SSL_REQUEST);
+	CHECK_EQ_INT(r->records[1].ev.kind, OA_MYSQL_HANDSHAKE_RESPONSE);
+	CHECK_EQ_STR(r->records[1].text, "root");
+	CHECK_EQ_INT(r->records[2].ev.command, OA_MYSQL_COM_QUERY);
+	CHECK_EQ_INT(r->records[3].ev.command, OA_MYSQL_COM_QUIT);
 }
 
 /* libmysqlclient 5.6's handshake response (no database, connection

@@ -332,12 +332,19 @@ static void test_extended_query(void)
 
 static void test_encryption(void)
 {
-	/* 'S': a TLS ClientHello follows; the parser stops. */
-	static const char tls[] = "S\026\003\001\002\000\001\000\001\374\003\003";
+	/* 'S': the messages go on inside TLS, whose plaintext the parser is
+	 * fed: AuthenticationOk and ReadyForQuery here. */
+	static const char tls[] = "S"
+				  "R\000\000\000\010\000\000\000\000"
+				  "Z\000\000\000\005I";
 	const struct run *r = PARSE(&backend_after_ssl_request, tls);
-	CHECK_EQ_INT(r->n, 1);
-	CHECK_EQ_INT(r->records[0].ev.kind, OA_PG_ENCRYPTED);
+	CHECK_EQ_INT(r->n, 3);
+	CHECK_EQ_INT(r->records[0].ev.kind, OA_PG_TLS);
 	CHECK_EQ_INT(r->records[0].end, 1);
+	check_message(&r->records[1], 'R');
+	CHECK_EQ_INT(r->records[1].ev.code, 0);
+	check_message(&r->records[2], 'Z');
+	CHECK_EQ_INT(r->records[2].ev.status, 'I');
 	static const char gss[] = "G\000\000\000\040";
 	r = PARSE(&backend_after_ssl_request, gss);
 	CHECK_EQ_INT(r->n, 1);
