@@ -534,6 +534,7 @@ static void request_begun(struct feed *fc, const struct oa_http_event *ev, const
 	}
 	if (h->untracked || h->count == OA_HTTP_OPEN_MAX) {
 		h->untracked++;
+		oa_count_untracked_exchange();
 		if (f->role == OA_ROLE_CLIENT)
 			client_exchange_ctx(fc, NULL);
 		return;

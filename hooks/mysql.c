@@ -216,6 +216,7 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 	}
 	if (c->untracked || c->count == OA_MYSQL_OPEN_MAX) {
 		c->untracked++;
+		oa_count_untracked_exchange();
 		return;
 	}
 	struct oa_mysql_pending *cmd = &c->open[(c->first + c->count++) % OA_MYSQL_OPEN_MAX];

@@ -236,6 +236,13 @@ static inline bool oa_db_on(const struct oa_fd *f)
 }
 /* Drops the state (a protocol's stop). */
 void oa_db_stop(struct oa_thread *t, struct oa_fd *f);
+
+/* An exchange pipelined past those its connection follows gets no span (nor
+ * a duration in the metrics): counted as dropped, so that the loss shows. */
+static inline void oa_count_untracked_exchange(void)
+{
+	__atomic_fetch_add(&oa_rt.dropped[OA_DROP_CONNECTION_FULL], 1, __ATOMIC_RELAXED);
+}
 /* The connection callbacks (protocol.h) of database protocol db. */
 void oa_db_start(struct oa_thread *t, struct oa_fd *f, const struct oa_db_protocol *db);
 void oa_db_received(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, int iovcnt,

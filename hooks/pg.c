@@ -202,8 +202,10 @@ static void cycle_begin(struct oa_thread *t, struct oa_fd *f, uint8_t type, uint
 	struct oa_pg_conn *c = oa_pg_state(f);
 	c->building = true;
 	c->building_untracked = c->untracked || c->count == OA_PG_OPEN_MAX;
-	if (c->building_untracked)
+	if (c->building_untracked) {
+		oa_count_untracked_exchange();
 		return;
+	}
 	struct oa_pg_cycle *cy = slot(c, c->count);
 	cy->start = now;
 	cy->traced = true;

@@ -181,6 +181,7 @@ static void command_event(struct oa_thread *t, struct oa_fd *f, const struct oa_
 	}
 	if (r->untracked || r->count == OA_REDIS_OPEN_MAX) {
 		r->untracked++;
+		oa_count_untracked_exchange();
 		return;
 	}
 	struct oa_redis_command *c = &r->open[(r->first + r->count++) % OA_REDIS_OPEN_MAX];

@@ -144,9 +144,13 @@ static size_t make_points(bool delta)
 }
 
 static const char *const drop_reasons[OA_DROP_COUNT] = {
-    [OA_DROP_RING_FULL] = "ring_full",		 [OA_DROP_QUEUE_FULL] = "queue_full",
-    [OA_DROP_EXPORT_FAILED] = "export_failed",	 [OA_DROP_REJECTED] = "rejected",
-    [OA_DROP_UNSENT_AT_EXIT] = "unsent_at_exit", [OA_DROP_ENDED_AFTER_EXIT] = "ended_after_exit",
+    [OA_DROP_RING_FULL] = "ring_full",
+    [OA_DROP_QUEUE_FULL] = "queue_full",
+    [OA_DROP_EXPORT_FAILED] = "export_failed",
+    [OA_DROP_REJECTED] = "rejected",
+    [OA_DROP_UNSENT_AT_EXIT] = "unsent_at_exit",
+    [OA_DROP_ENDED_AFTER_EXIT] = "ended_after_exit",
+    [OA_DROP_CONNECTION_FULL] = "connection_full",
 };
 
 static uint64_t counter(const uint64_t *word)
@@ -170,7 +174,8 @@ static size_t make_span_counts(bool delta)
 	totals[2] = counter(&oa_rt.spans_sampled_out) + sampled_out_in_rings;
 	totals[1] = counter(&oa_rt.spans_exported);
 	totals[0] = recorded + totals[2] + dropped[OA_DROP_RING_FULL] +
-		    dropped[OA_DROP_QUEUE_FULL] + dropped[OA_DROP_ENDED_AFTER_EXIT];
+		    dropped[OA_DROP_QUEUE_FULL] + dropped[OA_DROP_ENDED_AFTER_EXIT] +
+		    dropped[OA_DROP_CONNECTION_FULL];
 	if (!totals[0])
 		return 0;
 	static const char *const outcomes[3] = {"produced", "exported", "sampled_out"};

@@ -270,9 +270,10 @@ struct conn {
 	bool said_hello, reported;
 	bool outlived; /* the client still ran when the relay ended */
 	struct oa_parcel *tentative, **tentative_tail;
-	uint8_t scratch[64]; /* payloads of control frames */
+	/* payloads of control frames: the largest is the stats (a client of an
+	 * older build sends a shorter one) */
+	uint8_t scratch[sizeof(struct oa_relay_stats)];
 };
-_Static_assert(sizeof(struct oa_relay_stats) <= 64, "stats fit the scratch buffer");
 
 /* ENDED: the host exits, its relay is shut (oa_relay_host_end). */
 enum host_state { HOST_NONE, HOST_STARTING, HOST_RUNNING, HOST_FAILED, HOST_ENDED };

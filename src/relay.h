@@ -50,8 +50,9 @@ struct oa_relay_stats {
 	uint64_t exported; /* delivered (to the relay, or sent by the process itself) */
 	uint64_t sampled_out;
 	/* ring full, queue full, export failed, rejected, unsent at exit, ended
-	 * after exit (enum oa_drop_reason) */
-	uint64_t lost[6];
+	 * after exit, connection full (enum oa_drop_reason; a host reads the
+	 * reasons an older client sent, the rest stay 0) */
+	uint64_t lost[7];
 };
 
 /* Everything a relay host learnt (otlpauto_relay_v1.finish). */

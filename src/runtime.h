@@ -25,7 +25,8 @@ enum oa_state {
 	OA_STATE_SHUTDOWN, /* after the final flush: late hooks are no-ops */
 };
 
-/* Why spans were not exported; counted, reported at exit with debug logs. */
+/* Why spans were not exported; counted, reported at exit with debug logs.
+ * New reasons go last: the relay's stats frame carries them in order. */
 enum oa_drop_reason {
 	OA_DROP_RING_FULL,
 	OA_DROP_QUEUE_FULL,
@@ -33,6 +34,9 @@ enum oa_drop_reason {
 	OA_DROP_REJECTED,	  /* partial_success */
 	OA_DROP_UNSENT_AT_EXIT,	  /* queued at exit, not sent in the exit timeout */
 	OA_DROP_ENDED_AFTER_EXIT, /* a frame that ended after the process began to exit */
+	/* an exchange pipelined past those a connection follows (HTTP, Redis,
+	 * PostgreSQL, MySQL): seen, given no span */
+	OA_DROP_CONNECTION_FULL,
 	OA_DROP_COUNT,
 };
 

@@ -41,6 +41,7 @@ void oa_shutdown_summary(void)
 	    {", rejected ", &oa_rt.dropped[OA_DROP_REJECTED]},
 	    {", unsent at exit ", &oa_rt.dropped[OA_DROP_UNSENT_AT_EXIT]},
 	    {", ended after exit ", &oa_rt.dropped[OA_DROP_ENDED_AFTER_EXIT]},
+	    {", connection full ", &oa_rt.dropped[OA_DROP_CONNECTION_FULL]},
 	};
 	_Static_assert(sizeof parts / sizeof parts[0] == 2 + OA_DROP_COUNT,
 		       "every reason for a drop is reported");

@@ -152,9 +152,10 @@ def _kill_group(pgid):
 
 _SUMMARY = re.compile(r'otlpauto: spans: exported (\d+), sampled out (\d+), dropped: '
                       r'ring full (\d+), queue full (\d+), export failed (\d+), '
-                      r'rejected (\d+), unsent at exit (\d+), ended after exit (\d+)')
+                      r'rejected (\d+), unsent at exit (\d+), ended after exit (\d+), '
+                      r'connection full (\d+)')
 DROP_REASONS = ('ring_full', 'queue_full', 'export_failed', 'rejected', 'unsent_at_exit',
-                'ended_after_exit')
+                'ended_after_exit', 'connection_full')
 
 
 def spans_summary(stderr):

@@ -69,7 +69,7 @@ def test_forks(children, how):
                                     and not l.startswith('otlpauto: clock: ')),
                 {'otlpauto: spans: exported N, sampled out N, dropped: ring full N, '
                  'queue full N, export failed N, rejected N, unsent at exit N, '
-                 'ended after exit N': children + 1,
+                 'ended after exit N, connection full N': children + 1,
                  'otlpauto: relay: N of the exported spans went through the relay': children,
                  'otlpauto: relay host: N spans from other processes: exported N, '
                  'failed N, unsent at exit N': 1}, f'{what}: the debug summaries')

@@ -2,7 +2,8 @@
 Debian, each under the shim. redis-server gets a SERVER span per command and
 the clients a CLIENT span per command, with the database attributes; an
 error reply makes an error span; pipelined commands (redis-benchmark -P 16)
-pair with their replies in order; MULTI/EXEC and pub/sub messages keep the
+pair with their replies in order, and past 32 (-P 50) are counted as dropped
+spans; MULTI/EXEC and pub/sub messages keep the
 pairing right. The server keeps serving and shuts down cleanly. Redis carries
 no trace context: a command's CLIENT and SERVER spans are in two traces,
 linked by time only. Over TLS (redis-server --tls-port, redis-cli --tls)
@@ -28,6 +29,7 @@ ENV = {'OTLPAUTO_HOOKS': 'sockets,dns,http'}
 # The subscriber ends on SIGTERM: the process family flushes its spans then.
 SUBSCRIBER_HOOKS = 'sockets,dns,http,process'
 TLS_ENV = {'OTLPAUTO_HOOKS': 'sockets,dns,http,tls'}
+OPEN_MAX = 32  # commands awaiting replies a connection follows (hooks/redis.c)
 
 
 def redis_cli(port, *args, receiver=None, stdin=None):
@@ -110,10 +112,21 @@ def test_benchmark(pipeline):
                 redis.stop()
             time.sleep(0.5)
             spans = receiver.spans
+            dropped = connection_full(receiver.metric_requests)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
     what = f'pipeline {pipeline}'
+    if pipeline > OPEN_MAX:
+        # past the commands a connection follows: no span, a dropped one
+        total = sum(calls.get(name, 0) for name in TESTS)
+        got = sum(len(named(spans, kind, name)) for kind in (KIND_SERVER, KIND_CLIENT)
+                  for name in TESTS)
+        check(dropped > 0 and got + dropped == 2 * total,
+              f'{what}: every command a span on each side or a dropped one (connection_full)',
+              (got, dropped, 2 * total))
+        return
+    check_equal(dropped, 0, f'{what}: no span dropped')
     check_equal(bench.returncode, 0, f'redis-benchmark completes ({what})')
     done = re.findall(r'^([A-Z_]+).*requests per second', bench.stdout.replace('\r', '\n'), re.M)
     check(len(done) == len(TESTS), f'every benchmark test finished ({what})', bench.stdout)
@@ -147,6 +160,21 @@ def test_benchmark_plain():
 def test_benchmark_pipelined():
     requires_redis()
     test_benchmark(16)
+    test_benchmark(50)
+
+
+def connection_full(metric_requests):
+    """Spans dropped as connection_full, from every process's last
+    otlpauto.spans point (cumulative)."""
+    latest = {}
+    for request in metric_requests:
+        for p in request.spans:
+            if p['name'] == 'otlpauto.spans' and \
+                    p['attributes'].get('otlpauto.drop.reason') == 'connection_full':
+                key = p['resource']['process.pid']
+                if key not in latest or latest[key]['time'] <= p['time']:
+                    latest[key] = p
+    return sum(p['value'] for p in latest.values())
 
 
 def test_commands():

@@ -472,13 +472,13 @@ static void say_what_was_lost(const struct target *target, const struct oa_relay
 		fprintf(stderr,
 			"otlpauto: %llu of %llu spans were lost: ring full %llu, queue full %llu, "
 			"export failed %llu, rejected %llu, unsent at exit %llu, ended after exit "
-			"%llu\n",
+			"%llu, pipelined past what a connection follows %llu\n",
 			(unsigned long long)lost, (unsigned long long)recorded,
 			(unsigned long long)r->lost[0], (unsigned long long)r->lost[1],
 			(unsigned long long)(r->lost[2] + t->failed),
 			(unsigned long long)r->lost[3],
 			(unsigned long long)(r->lost[4] + t->unsent_at_exit),
-			(unsigned long long)r->lost[5]);
+			(unsigned long long)r->lost[5], (unsigned long long)r->lost[6]);
 	if (t->unreported && !said_unreported)
 		fprintf(stderr,
 			"otlpauto: %llu traced process%s ended without reporting (killed, or "
