@@ -124,7 +124,7 @@ static void describe(FILE *out, const struct span *s)
 	if (s->status_code == SPAN_STATUS_ERROR) {
 		const char *type = attr_text(s, "error.type");
 		fprintf(out, "  ERROR%s%s", s->status_message[0] ? ": " : "", s->status_message);
-		if (type)
+		if (type && strcmp(type, s->status_message) != 0) /* a signal's name: both */
 			fprintf(out, " (%s)", type);
 	}
 }
