@@ -173,7 +173,10 @@ static struct oa_http_exchange *front(struct oa_http_conn *h)
 
 static void pop_front(struct oa_http_conn *h)
 {
-	h->first = (uint8_t)((h->first + 1) % OA_HTTP_OPEN_MAX);
+	/* an emptied queue starts over at its first entry: a keep-alive
+	 * connection's next exchange reuses the cache lines the last one
+	 * warmed (rotating, each went to a cold one) */
+	h->first = h->count == 1 ? 0 : (uint8_t)((h->first + 1) % OA_HTTP_OPEN_MAX);
 	h->count--;
 }
 

@@ -94,7 +94,10 @@ static struct oa_mysql_pending *front(struct oa_mysql_conn *c)
 
 static void pop_front(struct oa_mysql_conn *c)
 {
-	c->first = (uint8_t)((c->first + 1) % OA_MYSQL_OPEN_MAX);
+	/* an emptied queue starts over at its first entry: a keep-alive
+	 * connection's next exchange reuses the cache lines the last one
+	 * warmed (rotating, each went to a cold one) */
+	c->first = c->count == 1 ? 0 : (uint8_t)((c->first + 1) % OA_MYSQL_OPEN_MAX);
 	c->count--;
 }
 

@@ -79,7 +79,10 @@ static struct oa_redis_command *front(struct oa_redis_conn *r)
 
 static void pop_front(struct oa_redis_conn *r)
 {
-	r->first = (uint8_t)((r->first + 1) % OA_REDIS_OPEN_MAX);
+	/* an emptied queue starts over at its first entry: a keep-alive
+	 * connection's next exchange reuses the cache lines the last one
+	 * warmed (rotating, each went to a cold one) */
+	r->first = r->count == 1 ? 0 : (uint8_t)((r->first + 1) % OA_REDIS_OPEN_MAX);
 	r->count--;
 }
 
