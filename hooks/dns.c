@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
@@ -99,10 +98,11 @@ static void lookup_end(struct lookup *l, const char *name, const struct answers 
 	if (oa_net_span_begin(l->t, &w, &l->parent, &l->ctx, OA_KIND_INTERNAL, OA_SCOPE_DNS,
 			      l->start, DNS_PAYLOAD)) {
 		size_t name_len = strnlen(name, NAME_MAX_LEN);
-		char span_name[16 + NAME_MAX_LEN];
-		int n =
-		    snprintf(span_name, sizeof span_name, "DNS lookup %.*s", (int)name_len, name);
-		oa_payload_text(&w, OA_ITEM_NAME, span_name, (size_t)n);
+		static const char prefix[] = "DNS lookup ";
+		char span_name[sizeof prefix - 1 + NAME_MAX_LEN];
+		memcpy(span_name, prefix, sizeof prefix - 1);
+		memcpy(span_name + sizeof prefix - 1, name, name_len);
+		oa_payload_text(&w, OA_ITEM_NAME, span_name, sizeof prefix - 1 + name_len);
 		oa_payload_attr_str(&w, OA_KEY_DNS_QUESTION_NAME, name, name_len);
 		if (a && a->len)
 			oa_payload_attr_str_list(&w, OA_KEY_DNS_ANSWERS, a->text, a->len);
