@@ -169,12 +169,7 @@ OA_EXPORT int shutdown(int fd, int how)
 	if (r != 0 || how == SHUT_RD || !(kind & OA_FD_WATCH) || !oa_hook_enter())
 		return r;
 	int saved = errno;
-	struct oa_thread *t = oa_thread_get();
-	struct oa_fd *f = oa_fd_slot(fd);
-	if (t && f && oa_fd_lock_slot(t, fd, f)) {
-		oa_conn_write_end(t, fd, f);
-		oa_fd_unlock_slot(fd, f);
-	}
+	oa_conn_write_shut(fd);
 	oa_hook_leave();
 	errno = saved;
 	return r;
@@ -530,15 +525,10 @@ OA_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 	uint64_t start = oa_now();
 	int r = oa_real_sendmmsg()(fd, vec, n, flags);
 	int err = errno;
-	if (t && f && oa_fd_lock_slot(t, fd, f)) {
-		for (int i = 0; i < r && f->proto; i++)
-			oa_conn_sent(t, fd, f, vec[i].msg_hdr.msg_iov,
-				     (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len, start);
-		oa_fd_unlock_slot(fd, f);
-		oa_conn_write_done(t, fd, f, r, err);
-	} else if (r > 0) {
+	if (t && f)
+		oa_conn_sent_batch(t, fd, f, kind, vec, r, err, start);
+	else if (r > 0)
 		oa_fd_mark_lost(fd, kind);
-	}
 	if (f)
 		inflight_leave(&f->writers);
 	oa_hook_leave();
@@ -559,17 +549,7 @@ static void moved_unseen(int out_fd, int in_fd, ssize_t r, int err)
 			oa_fd_mark_lost(fds[i], kind);
 			continue;
 		}
-		struct oa_thread *t = oa_thread_get();
-		struct oa_fd *f = oa_fd_slot(fds[i]);
-		if (t && f && oa_fd_lock_slot(t, fds[i], f)) {
-			if (r > 0)
-				oa_conn_unseen(t, fds[i], f, (size_t)r, i == 0);
-			oa_fd_unlock_slot(fds[i], f);
-			if (i == 0)
-				oa_conn_write_done(t, fds[i], f, r, err);
-		} else if (r > 0) {
-			oa_fd_mark_lost(fds[i], kind);
-		}
+		oa_conn_moved_unseen(fds[i], kind, r, err, i == 0);
 		oa_hook_leave();
 	}
 }

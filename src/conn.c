@@ -426,6 +426,21 @@ void oa_conn_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iov
 		f->proto->sent(t, fd, f, iov, iovcnt, n, start);
 }
 
+void oa_conn_sent_batch(struct oa_thread *t, int fd, struct oa_fd *f, uint8_t kind,
+			const struct mmsghdr *vec, int r, int err, uint64_t start)
+{
+	if (!oa_fd_lock_slot(t, fd, f)) {
+		if (r > 0)
+			oa_fd_mark_lost(fd, kind);
+		return;
+	}
+	for (int i = 0; i < r && f->proto; i++)
+		oa_conn_sent(t, fd, f, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
+			     vec[i].msg_len, start);
+	oa_fd_unlock_slot(fd, f);
+	oa_conn_write_done(t, fd, f, r, err);
+}
+
 void oa_conn_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n, bool sent)
 {
 	/* bytes no one saw decide nothing: the opening protocol keeps them */
@@ -449,6 +464,32 @@ bool oa_conn_pay_owed(int fd)
 	const struct oa_conn_protocol *owing =
 	    f ? oa_conn_protocol_of(__atomic_load_n(&f->owing, __ATOMIC_ACQUIRE)) : NULL;
 	return !owing || owing->flush_owed(fd, f);
+}
+
+void oa_conn_moved_unseen(int fd, uint8_t kind, ssize_t r, int err, bool sent)
+{
+	struct oa_thread *t = oa_thread_get();
+	struct oa_fd *f = oa_fd_slot(fd);
+	if (!t || !f || !oa_fd_lock_slot(t, fd, f)) {
+		if (r > 0)
+			oa_fd_mark_lost(fd, kind);
+		return;
+	}
+	if (r > 0)
+		oa_conn_unseen(t, fd, f, (size_t)r, sent);
+	oa_fd_unlock_slot(fd, f);
+	if (sent)
+		oa_conn_write_done(t, fd, f, r, err);
+}
+
+void oa_conn_write_shut(int fd)
+{
+	struct oa_thread *t = oa_thread_get();
+	struct oa_fd *f = oa_fd_slot(fd);
+	if (!t || !f || !oa_fd_lock_slot(t, fd, f))
+		return;
+	oa_conn_write_end(t, fd, f);
+	oa_fd_unlock_slot(fd, f);
 }
 
 void oa_conn_write_end(struct oa_thread *t, int fd, struct oa_fd *f)

@@ -251,7 +251,9 @@ static inline void oa_conn_read(struct oa_thread *t, int fd, struct oa_fd *f,
 		p->read_end(t, fd, f, err);
 }
 /* A read on a watched socket returned r (under the lock): a pending
- * connect's outcome, then the protocol (not for a peek). */
+ * connect's outcome, then the protocol (not for a peek). For the socket
+ * hooks: like oa_conn_read, it names the opening protocol, which the core
+ * may not (the layering test). */
 static inline void oa_conn_read_done(struct oa_thread *t, int fd, struct oa_fd *f,
 				     const struct iovec *iov, int iovcnt, ssize_t r, int err,
 				     bool peek)
@@ -276,18 +278,29 @@ static inline const struct oa_conn_protocol *oa_conn_sender(const struct oa_fd *
 	uint8_t owing = __atomic_load_n(&f->owing, __ATOMIC_ACQUIRE);
 	return owing ? oa_conn_protocol_of(owing) : __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE);
 }
-/* n bytes of iov went out in a call that changes nothing (sendmmsg), which
- * began at start. */
+/* n bytes of iov went out in a call that changes nothing (sendmmsg, a TLS
+ * session's write), which began at start. */
 void oa_conn_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
 		  size_t n, uint64_t start);
-/* n bytes went out (sent) or came in without passing through our hands
- * (sendfile, splice). */
+/* n bytes went out (sent) or came in without passing through our hands. */
 void oa_conn_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n, bool sent);
+/* sendmmsg, which began at start, returned r (err: its errno): r of vec's
+ * messages went as they were (no protocol adds bytes to them). Without
+ * the lock (taken here; when it cannot be, the bytes went unseen: kind,
+ * the fd's kind bits at the call). */
+void oa_conn_sent_batch(struct oa_thread *t, int fd, struct oa_fd *f, uint8_t kind,
+			const struct mmsghdr *vec, int r, int err, uint64_t start);
+/* A call that moves bytes without passing them through our hands
+ * (sendfile, splice) returned r (err) for watched fd: they went out (sent)
+ * or came in; the protocol learns their count only. Without the lock. */
+void oa_conn_moved_unseen(int fd, uint8_t kind, ssize_t r, int err, bool sent);
 /* Bytes owed to the stream go out before a call that cannot carry them;
  * false (errno set) when they could not. Without the lock. */
 bool oa_conn_pay_owed(int fd);
-/* The write side was shut down. */
+/* The write side was shut down (under the lock). */
 void oa_conn_write_end(struct oa_thread *t, int fd, struct oa_fd *f);
+/* The write side of watched fd was shut down. Without the lock. */
+void oa_conn_write_shut(int fd);
 /* The fd is being closed. */
 void oa_conn_close(struct oa_thread *t, int fd, struct oa_fd *f);
 
