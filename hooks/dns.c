@@ -2,14 +2,15 @@
  * INTERNAL span "DNS lookup {name}" with dns.question.name, dns.answers (the
  * distinct addresses, an array of strings) and error.type on failure. Numeric hosts are not
  * lookups: no span. The answers are remembered in a small lock-free cache so
- * that a later connect to one of them can name its server.address. */
+ * that a later connect to one of them can name its server.address
+ * (src/dns_names.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
+#include "dns_names.h"
 #include "net.h"
 #include "real.h"
 #include "sys.h"
@@ -30,83 +31,6 @@ OA_REAL(int, gethostbyname2_r,
 	(const char *a0, int a1, struct hostent *a2, char *a3, size_t a4, struct hostent **a5,
 	 int *a6),
 	ENOSYS)
-
-/* ---- address -> name cache: seqlocked slots, a writer that finds one
- * busy gives up, a reader that sees one change misses. */
-
-#define CACHE_SLOTS 256
-
-struct cache_slot {
-	uint32_t seq; /* odd while being written; 0: never written */
-	uint8_t family, name_len;
-	uint8_t addr[16];
-	char name[OA_DNS_NAME_MAX];
-};
-
-static struct cache_slot cache[CACHE_SLOTS] OA_LARGE_BSS;
-
-static size_t addr_bytes(const struct sockaddr *sa, const uint8_t **bytes)
-{
-	if (sa->sa_family == AF_INET) {
-		*bytes = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-		return 4;
-	}
-	if (sa->sa_family == AF_INET6) {
-		*bytes = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-		return 16;
-	}
-	return 0;
-}
-
-static struct cache_slot *slot_for(int family, const uint8_t *addr, size_t len)
-{
-	uint32_t h = 2166136261u ^ (uint32_t)family;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ addr[i]) * 16777619u;
-	return &cache[h % CACHE_SLOTS];
-}
-
-static void remember(const struct sockaddr *sa, const char *name)
-{
-	const uint8_t *addr;
-	size_t len = addr_bytes(sa, &addr);
-	if (!len)
-		return;
-	struct cache_slot *s = slot_for(sa->sa_family, addr, len);
-	uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
-	if ((seq & 1) || !__atomic_compare_exchange_n(&s->seq, &seq, seq + 1, false,
-						      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-		return;
-	size_t name_len = strnlen(name, OA_DNS_NAME_MAX - 1);
-	s->family = (uint8_t)sa->sa_family;
-	memset(s->addr, 0, sizeof s->addr);
-	memcpy(s->addr, addr, len);
-	memcpy(s->name, name, name_len);
-	s->name_len = (uint8_t)name_len;
-	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
-}
-
-bool oa_dns_name_of(const struct sockaddr *sa, char *out, size_t cap)
-{
-	const uint8_t *addr;
-	size_t len = addr_bytes(sa, &addr);
-	if (!len || !cap)
-		return false;
-	struct cache_slot *s = slot_for(sa->sa_family, addr, len);
-	uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
-	if (!seq || (seq & 1))
-		return false;
-	struct cache_slot copy;
-	memcpy(&copy, s, sizeof copy);
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) != seq || copy.family != sa->sa_family ||
-	    memcmp(copy.addr, addr, len) != 0)
-		return false;
-	size_t n = copy.name_len < cap ? copy.name_len : cap - 1;
-	memcpy(out, copy.name, n);
-	out[n] = '\0';
-	return n > 0;
-}
 
 /* ---- spans */
 
@@ -174,10 +98,11 @@ static void lookup_end(struct lookup *l, const char *name, const struct answers 
 	if (oa_net_span_begin(l->t, &w, &l->parent, &l->ctx, OA_KIND_INTERNAL, OA_SCOPE_DNS,
 			      l->start, DNS_PAYLOAD)) {
 		size_t name_len = strnlen(name, NAME_MAX_LEN);
-		char span_name[16 + NAME_MAX_LEN];
-		int n =
-		    snprintf(span_name, sizeof span_name, "DNS lookup %.*s", (int)name_len, name);
-		oa_payload_text(&w, OA_ITEM_NAME, span_name, (size_t)n);
+		static const char prefix[] = "DNS lookup ";
+		char span_name[sizeof prefix - 1 + NAME_MAX_LEN];
+		memcpy(span_name, prefix, sizeof prefix - 1);
+		memcpy(span_name + sizeof prefix - 1, name, name_len);
+		oa_payload_text(&w, OA_ITEM_NAME, span_name, sizeof prefix - 1 + name_len);
 		oa_payload_attr_str(&w, OA_KEY_DNS_QUESTION_NAME, name, name_len);
 		if (a && a->len)
 			oa_payload_attr_str_list(&w, OA_KEY_DNS_ANSWERS, a->text, a->len);
@@ -264,10 +189,10 @@ OA_EXPORT int getaddrinfo(const char *node, const char *service, const struct ad
 		if (!ai->ai_addr)
 			continue;
 		const uint8_t *bytes;
-		if (!addr_bytes(ai->ai_addr, &bytes))
+		if (!oa_dns_addr_bytes(ai->ai_addr, &bytes))
 			continue;
 		add_answer(&a, ai->ai_family, bytes);
-		remember(ai->ai_addr, node);
+		oa_dns_remember(ai->ai_addr, node);
 	}
 	lookup_end(&l, node, &a, r ? eai_name(r) : NULL);
 	return r;
@@ -286,7 +211,7 @@ static void hostent_answers(const struct hostent *h, const char *name, struct an
 			memcpy(&sa.in.sin_addr, *p, 4);
 		else
 			memcpy(&sa.in6.sin6_addr, *p, 16);
-		remember(&sa.sa, name);
+		oa_dns_remember(&sa.sa, name);
 	}
 }
 
@@ -372,7 +297,7 @@ OA_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host
 	if (r == 0) {
 		add_answer_text(&a, host, strnlen(host, sizeof a.text - 1));
 		if (!is_numeric_host(host))
-			remember(sa, host);
+			oa_dns_remember(sa, host);
 	}
 	lookup_end(&l, address, &a, r ? eai_name(r) : NULL);
 	return r;

@@ -17,6 +17,7 @@
 #include "addr_text.h"
 #include "conn.h"
 #include "db_inject.h"
+#include "dns_names.h"
 #include "http_inject.h"
 #include "http_parse.h"
 #include "ids.h"
@@ -112,33 +113,11 @@ OA_STATE_OF(struct oa_http_conn, oa_http_state)
 int oa_tracked_close(int fd, int (*real_close)(int));
 void oa_tracked_dup(int oldfd, int newfd);
 
-/* ---- span records (sockets.c) */
-
-/* Starts a span record as a child of parent; NULL when ctx is not sampled or
- * the ring is full. The caller writes its payload through w and calls
- * oa_net_span_end. */
-struct oa_record *oa_net_span_begin(struct oa_thread *t, struct oa_payload *w,
-				    const struct oa_span_ctx *parent, const struct oa_span_ctx *ctx,
-				    enum oa_span_kind kind, enum oa_scope scope, uint64_t start,
-				    uint32_t payload_max);
-void oa_net_span_end(struct oa_thread *t, struct oa_payload *w, uint64_t end, bool error);
-
-/* "ipv4"/"ipv6" for network.type, NULL for others. */
-const char *oa_net_type(int family);
-
 /* True when the given OTLPAUTO_HOOKS family is on. */
 static inline bool oa_family_on(uint32_t family)
 {
 	return (oa_rt.cfg.hooks & family) != 0;
 }
-
-/* ---- DNS (dns.c) */
-
-#define OA_DNS_NAME_MAX 96
-
-/* The name a lookup in this process answered with this address; false when
- * none is remembered. */
-bool oa_dns_name_of(const struct sockaddr *sa, char *out, size_t cap);
 
 /* ---- HTTP (http.c): the opening protocol of every stream connection, and
  * what TLS sessions' plaintext goes through (tls.c) */

@@ -1,18 +1,10 @@
-/* Socket hooks: bookkeeping of the application's sockets in the fd table
- * (family, role, peer), connect spans, and the entry points through which
- * every read and write of a watched fd reaches its connection (src/conn.h,
- * which passes it to the connection's protocol) or the file spans
- * (files.c). An fd with nothing to watch costs one load of its kind byte
- * per call, and one of the count of threads that want to know which socket
- * a TLS library call uses (tls.c).
- *
- * Non-blocking connects (EINPROGRESS): the span stays open in the fd's slot
- * and ends at the first of: getsockopt(SO_ERROR) reporting an error, or 0
- * with the peer known (getpeername); a read or write that succeeds or fails
- * with something other than EAGAIN/EINTR; connect called again (EISCONN,
- * or an error); close (SO_ERROR and getpeername asked then; still pending:
- * error.type "cancelled"). poll/select/epoll are not hooked: the end is the
- * first of those calls after the connection completed. */
+/* Socket hooks: thin interposers that tell the connection (src/conn.c)
+ * what the application called and what it returned: a socket opened,
+ * connected, accepted, duplicated or closed; the reads and writes of a
+ * watched fd, which reach its connection (and so its protocol) or the file
+ * spans (files.c). An fd with nothing to watch costs one load of its kind
+ * byte per call, and one of the count of threads that want to know which
+ * socket a TLS library call uses (tls.c). */
 
 /* The hooks must have the libc names (sendfile, not the sendfile64 that
  * _FILE_OFFSET_BITS=64 redirects it to); both names are defined below. */
@@ -24,7 +16,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "addr_text.h"
 #include "clock.h"
 #include "family.h"
 #include "net.h"
@@ -67,189 +58,23 @@ ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
 		       struct sockaddr *from, socklen_t *from_len);
 
-/* ---- span records */
-
-struct oa_record *oa_net_span_begin(struct oa_thread *t, struct oa_payload *w,
-				    const struct oa_span_ctx *parent, const struct oa_span_ctx *ctx,
-				    enum oa_span_kind kind, enum oa_scope scope, uint64_t start,
-				    uint32_t payload_max)
-{
-	if (!(ctx->flags & 1)) {
-		/* the thread's own word: no shared line on the unsampled path */
-		__atomic_store_n(&t->ring->sampled_out, t->ring->sampled_out + 1, __ATOMIC_RELAXED);
-		return NULL;
-	}
-	struct oa_record *rec = oa_record_begin(t, payload_max);
-	if (!rec)
-		return NULL;
-	oa_record_head(rec, t, parent, ctx, ctx->span_id, kind, scope, OA_NAME_PAYLOAD, start);
-	oa_payload_init(w, rec);
-	return rec;
-}
-
-void oa_net_span_end(struct oa_thread *t, struct oa_payload *w, uint64_t end, bool error)
-{
-	w->rec->end = end;
-	w->rec->status = error ? OA_STATUS_ERROR : OA_STATUS_UNSET;
-	oa_payload_finish(w);
-	/* The record keeps the slots its payload used, not the most it could
-	 * have: an HTTP span reserves 9 and uses about 3. Only this thread has
-	 * seen the reservation; the slots after it are reserved again. */
-	w->rec->n_slots = (uint8_t)oa_record_slots(w->rec->payload_len);
-	oa_record_commit(t, w->rec);
-}
-
-const char *oa_net_type(int family)
-{
-	return family == AF_INET ? "ipv4" : family == AF_INET6 ? "ipv6" : NULL;
-}
-
-/* ---- slots */
-
-/* Sockets are tracked for their connect spans or their protocols. */
-static bool tracking_on(void)
-{
-	return oa_family_on(OA_HOOK_SOCKETS | oa_conn_switches());
-}
-
-static bool tracked_family(int family)
-{
-	return family == AF_INET || family == AF_INET6 || family == AF_UNIX;
-}
-
-/* ---- connect */
-
-#define CONNECT_PAYLOAD 512
-
-static void connect_span(struct oa_thread *t, struct oa_fd *f, uint64_t end, int err,
-			 const char *error_type)
-{
-	if (!oa_family_on(OA_HOOK_SOCKETS))
-		return;
-	struct oa_payload w;
-	if (!oa_net_span_begin(t, &w, &f->connect_parent, &f->connect_ctx, OA_KIND_INTERNAL,
-			       OA_SCOPE_SOCKETS, f->connect_start, CONNECT_PAYLOAD))
-		return;
-	/* The address goes raw: the exporter formats it, off this thread. */
-	static const char prefix[] = "socket connect ";
-	oa_payload_name_peer(&w, prefix, sizeof prefix - 1, f->family, &f->peer.sa, f->peer_len);
-	oa_payload_attr_sockaddr(&w, OA_KEY_NETWORK_PEER_ADDRESS, &f->peer.sa, f->peer_len);
-	bool inet = f->family != AF_UNIX;
-	const char *transport = f->family == AF_UNIX	     ? "unix"
-				: f->transport == SOCK_DGRAM ? "udp"
-							     : "tcp";
-	oa_payload_attr_static(&w, OA_KEY_NETWORK_TRANSPORT, transport);
-	if (inet) {
-		uint16_t port = oa_sockaddr_port(&f->peer.sa);
-		oa_payload_attr_int(&w, OA_KEY_NETWORK_PEER_PORT, port);
-		oa_payload_attr_static(&w, OA_KEY_NETWORK_TYPE, oa_net_type(f->family));
-		char server[OA_DNS_NAME_MAX];
-		if (oa_dns_name_of(&f->peer.sa, server, sizeof server))
-			oa_payload_attr_str(&w, OA_KEY_SERVER_ADDRESS, server, strlen(server));
-		else
-			oa_payload_attr_sockaddr(&w, OA_KEY_SERVER_ADDRESS, &f->peer.sa,
-						 f->peer_len);
-		oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, port);
-	}
-	if (err)
-		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);
-	else if (error_type)
-		oa_payload_attr_static(&w, OA_KEY_ERROR_TYPE, error_type);
-	oa_net_span_end(t, &w, end, err || error_type);
-}
-
-/* A pending connect's outcome is known (under the lock). */
-static void connect_resolved(struct oa_thread *t, struct oa_fd *f, int err, const char *error_type)
-{
-	f->connecting = 0;
-	connect_span(t, f, oa_now(), err, error_type);
-	if (err || error_type)
-		oa_conn_stop(t, f);
-}
-
-/* The slot of a socket connect() was called on; sockets created before us
- * or by means we do not see are registered here. NULL: not ours to track. */
-static struct oa_fd *connecting_slot(int fd)
-{
-	uint8_t kind = oa_fd_kind(fd);
-	if (kind & OA_FD_SOCKET)
-		return oa_fd_slot(fd);
-	int saved = errno, type, domain;
-	socklen_t len = sizeof type;
-	bool ok = oa_real_getsockopt()(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
-	len = sizeof domain;
-	ok = ok && oa_real_getsockopt()(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0;
-	errno = saved;
-	if (!ok || !tracked_family(domain))
-		return NULL;
-	struct oa_fd *f = oa_fd_claim(fd);
-	if (!f)
-		return NULL;
-	f->family = (uint8_t)domain;
-	f->transport = (uint8_t)type;
-	oa_fd_claim_end(fd, OA_FD_SOCKET);
-	return f;
-}
-
-/* connect() on a socket whose earlier non-blocking connect is pending. */
-static void connect_again(struct oa_thread *t, struct oa_fd *f, int r, int err)
-{
-	if (r == 0 || err == EISCONN)
-		connect_resolved(t, f, 0, NULL);
-	else if (err != EALREADY && err != EINPROGRESS && !oa_errno_transient(err))
-		connect_resolved(t, f, err, NULL);
-}
-
-/* The connect succeeded (its span ends now) or is under way: the socket is
- * a client. */
-static void connect_started(struct oa_thread *t, int fd, struct oa_fd *f, bool pending)
-{
-	f->role = OA_ROLE_CLIENT;
-	f->connecting = pending;
-	if (!pending)
-		connect_span(t, f, oa_now(), 0, NULL);
-	if (oa_conn_open(t, f) || f->connecting)
-		oa_fd_kind_set(fd, OA_FD_WATCH);
-}
-
 OA_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	if (!addr || len < sizeof addr->sa_family || !tracked_family(addr->sa_family) ||
+	if (!addr || len < sizeof addr->sa_family || !oa_conn_tracked_family(addr->sa_family) ||
 	    !oa_hook_enter())
 		return oa_real_connect()(fd, addr, len);
-	struct oa_thread *t = tracking_on() ? oa_thread_get() : NULL;
-	struct oa_fd *f = t ? connecting_slot(fd) : NULL;
-	if (!f || !oa_fd_lock_slot(t, fd, f)) {
+	int saved = errno;
+	struct oa_thread *t;
+	bool again;
+	struct oa_fd *f = oa_conn_connect_begin(fd, addr, len, &t, &again);
+	errno = saved;
+	if (!f) {
 		oa_hook_leave();
 		return oa_real_connect()(fd, addr, len);
 	}
-	int saved = errno;
-	bool again = f->connecting;
-	if (!again) {
-		/* a connect that started before would have left its state: fresh */
-		oa_conn_stop(t, f);
-		f->wire_seen = 0;
-		f->peer_len = len < sizeof f->peer ? len : sizeof f->peer;
-		memcpy(&f->peer, addr, f->peer_len);
-		oa_current_parent(t, &f->connect_parent);
-		oa_span_ctx_start(t, &f->connect_parent, &f->connect_ctx);
-		f->connect_start = oa_now();
-	}
-	/* the lock is not held across a connect that may block */
-	oa_fd_unlock(fd);
-	errno = saved;
 	int r = oa_real_connect()(fd, addr, len);
 	int err = r ? errno : 0;
-	if (oa_fd_lock_slot(t, fd, f)) {
-		/* an interrupted connect goes on in the background, as EINPROGRESS */
-		if (again)
-			connect_again(t, f, r, err);
-		else if (r == 0 || err == EINPROGRESS || err == EINTR)
-			connect_started(t, fd, f, r != 0);
-		else
-			connect_span(t, f, oa_now(), err, NULL);
-		oa_fd_unlock_slot(fd, f);
-	}
+	oa_conn_connect_end(t, fd, f, again, r, err);
 	oa_hook_leave();
 	errno = r ? err : saved;
 	return r;
@@ -262,20 +87,7 @@ OA_EXPORT int getsockopt(int fd, int level, int name, void *value, socklen_t *le
 	    *len < sizeof(int) || !(oa_fd_kind(fd) & OA_FD_WATCH) || !oa_hook_enter())
 		return r;
 	int saved = errno;
-	struct oa_thread *t = oa_thread_get();
-	struct oa_fd *f = oa_fd_slot(fd);
-	if (t && f && oa_fd_lock_slot(t, fd, f)) {
-		if (f->connecting) {
-			int err = *(int *)value;
-			union oa_sockaddr peer;
-			socklen_t peer_len = sizeof peer;
-			if (err)
-				connect_resolved(t, f, err, NULL);
-			else if (getpeername(fd, &peer.sa, &peer_len) == 0)
-				connect_resolved(t, f, 0, NULL);
-		}
-		oa_fd_unlock_slot(fd, f);
-	}
+	oa_conn_connect_error(fd, *(int *)value);
 	oa_hook_leave();
 	errno = saved;
 	return r;
@@ -294,39 +106,10 @@ OA_EXPORT int socket(int domain, int type, int protocol)
 		return fd;
 	}
 	int saved = errno;
-	struct oa_fd *f = tracked_family(domain) && tracking_on() ? oa_fd_claim(fd) : NULL;
-	if (f) {
-		f->family = (uint8_t)domain;
-		f->transport = (uint8_t)(type & 0xf);
-		oa_fd_claim_end(fd, OA_FD_SOCKET);
-	} else {
-		oa_fd_forget(fd);
-	}
+	oa_conn_opened(fd, domain, type);
 	oa_hook_leave();
 	errno = saved;
 	return fd;
-}
-
-/* The local port of listening socket lfd, remembered in its slot. */
-static uint16_t listener_port(int lfd, int fd)
-{
-	struct oa_fd *l = (oa_fd_kind(lfd) & OA_FD_SOCKET) ? oa_fd_slot(lfd) : NULL;
-	if (l && l->role == OA_ROLE_LISTENER)
-		return l->local_port;
-	union oa_sockaddr local = {0};
-	socklen_t len = sizeof local;
-	uint16_t port = getsockname(fd, &local.sa, &len) == 0 ? oa_sockaddr_port(&local.sa) : 0;
-	if (!l && (l = oa_fd_claim(lfd)) != NULL) {
-		l->family = local.sa.sa_family;
-		l->transport = SOCK_STREAM;
-		oa_fd_claim_end(lfd, OA_FD_SOCKET);
-	}
-	if (l && oa_fd_lock(lfd)) {
-		l->role = OA_ROLE_LISTENER;
-		l->local_port = port;
-		oa_fd_unlock(lfd);
-	}
-	return port;
 }
 
 static void accepted(int lfd, int fd, const struct sockaddr *addr, const socklen_t *addr_len)
@@ -336,31 +119,7 @@ static void accepted(int lfd, int fd, const struct sockaddr *addr, const socklen
 		return;
 	}
 	int saved = errno;
-	uint16_t port = tracking_on() ? listener_port(lfd, fd) : 0;
-	struct oa_fd *f = tracking_on() ? oa_fd_claim(fd) : NULL;
-	if (!f) {
-		oa_fd_forget(fd);
-		oa_hook_leave();
-		errno = saved;
-		return;
-	}
-	f->role = OA_ROLE_SERVER;
-	f->transport = SOCK_STREAM;
-	f->local_port = port;
-	socklen_t len = addr && addr_len ? *addr_len : 0;
-	if (len > sizeof addr->sa_family && len <= sizeof f->peer) {
-		memcpy(&f->peer, addr, len);
-		f->peer_len = len;
-	} else {
-		len = sizeof f->peer;
-		if (getpeername(fd, &f->peer.sa, &len) == 0)
-			f->peer_len = len;
-	}
-	f->family = f->peer_len ? f->peer.sa.sa_family : AF_UNIX;
-	uint8_t bits = OA_FD_SOCKET;
-	if (tracked_family(f->family) && oa_conn_open(NULL, f))
-		bits |= OA_FD_WATCH;
-	oa_fd_claim_end(fd, bits);
+	oa_conn_accepted(lfd, fd, addr, addr_len);
 	oa_hook_leave();
 	errno = saved;
 }
@@ -381,9 +140,7 @@ OA_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	return r;
 }
 
-/* newfd now refers to oldfd's file: a socket keeps its role and peer, but
- * its protocol's state and TLS session stay with oldfd (two numbers cannot
- * share one stream's parsers). */
+/* newfd now refers to oldfd's file (dup, dup2, dup3). */
 void oa_tracked_dup(int oldfd, int newfd)
 {
 	if (oldfd == newfd)
@@ -392,20 +149,7 @@ void oa_tracked_dup(int oldfd, int newfd)
 	if (!(oa_fd_kind(oldfd) & OA_FD_SOCKET) || !oa_hook_enter())
 		return;
 	int saved = errno;
-	struct oa_fd *from = oa_fd_slot(oldfd);
-	struct oa_fd *to = oa_fd_claim(newfd);
-	if (to) {
-		if (from && oa_fd_lock(oldfd)) {
-			memcpy(to, from, offsetof(struct oa_fd, state));
-			to->proto = NULL;
-			to->tls_next = 0;
-			memset(&to->tls, 0, sizeof to->tls);
-			to->connecting = 0;
-			to->readers = to->writers = 0;
-			oa_fd_unlock(oldfd);
-		}
-		oa_fd_claim_end(newfd, OA_FD_SOCKET);
-	}
+	oa_conn_dup(oldfd, newfd);
 	oa_hook_leave();
 	errno = saved;
 }
@@ -425,37 +169,10 @@ OA_EXPORT int shutdown(int fd, int how)
 	if (r != 0 || how == SHUT_RD || !(kind & OA_FD_WATCH) || !oa_hook_enter())
 		return r;
 	int saved = errno;
-	struct oa_thread *t = oa_thread_get();
-	struct oa_fd *f = oa_fd_slot(fd);
-	if (t && f && oa_fd_lock_slot(t, fd, f)) {
-		oa_conn_write_end(t, fd, f);
-		oa_fd_unlock_slot(fd, f);
-	}
+	oa_conn_write_shut(fd);
 	oa_hook_leave();
 	errno = saved;
 	return r;
-}
-
-/* Ends what a watched socket has open before its number goes away. */
-static void close_watched(struct oa_thread *t, int fd, struct oa_fd *f)
-{
-	if (!oa_fd_lock_slot(t, fd, f))
-		return;
-	if (f->connecting) {
-		int err = 0;
-		socklen_t len = sizeof err;
-		union oa_sockaddr peer;
-		socklen_t peer_len = sizeof peer;
-		oa_real_getsockopt()(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-		if (err)
-			connect_resolved(t, f, err, NULL);
-		else if (getpeername(fd, &peer.sa, &peer_len) == 0)
-			connect_resolved(t, f, 0, NULL);
-		else
-			connect_resolved(t, f, 0, "cancelled");
-	}
-	oa_conn_close(t, fd, f);
-	oa_fd_unlock(fd);
 }
 
 int oa_tracked_close(int fd, int (*real_close)(int))
@@ -478,7 +195,7 @@ int oa_tracked_close(int fd, int (*real_close)(int))
 	}
 #endif
 	if ((kind & OA_FD_WATCH) && t && f)
-		close_watched(t, fd, f);
+		oa_conn_closing(t, fd, f);
 	/* before the number can be reused by another thread */
 	oa_fd_forget(fd);
 	errno = saved;
@@ -536,21 +253,6 @@ static ssize_t recv_real(const struct recv_call *c)
 	default:
 		return oa_real_recvmsg()(c->fd, c->msg, c->flags);
 	}
-}
-
-/* After a read on a watched socket (under the lock): a pending connect's
- * outcome, then the connection's protocol. */
-static void socket_read_done(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
-			     int iovcnt, ssize_t r, int err, bool peek)
-{
-	if (f->connecting) {
-		if (r >= 0)
-			connect_resolved(t, f, 0, NULL);
-		else if (!oa_errno_transient(err))
-			connect_resolved(t, f, err, NULL);
-	}
-	if (!peek)
-		oa_conn_read(t, fd, f, iov, iovcnt, r, err);
 }
 
 /* Calls in flight per direction: a second one overlapping the first makes
@@ -626,7 +328,7 @@ static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
 	}
 	bool peek = c->flags & MSG_PEEK;
 	if (oa_fd_lock_slot(t, c->fd, f)) {
-		socket_read_done(t, c->fd, f, iov, iovcnt, r, err, peek);
+		oa_conn_read_done(t, c->fd, f, iov, iovcnt, r, err, peek);
 		oa_fd_unlock_slot(c->fd, f);
 	} else if (r > 0 && !peek) {
 		oa_fd_mark_lost(c->fd, kind);
@@ -710,11 +412,11 @@ OA_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags,
 	int err = errno;
 	if (t && f && oa_fd_lock_slot(t, fd, f)) {
 		if (r < 0)
-			socket_read_done(t, fd, f, NULL, 0, r, err, false);
+			oa_conn_read_done(t, fd, f, NULL, 0, r, err, false);
 		for (int i = 0; i < r; i++)
-			socket_read_done(t, fd, f, vec[i].msg_hdr.msg_iov,
-					 (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len, 0,
-					 flags & MSG_PEEK);
+			oa_conn_read_done(t, fd, f, vec[i].msg_hdr.msg_iov,
+					  (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len, 0,
+					  flags & MSG_PEEK);
 		oa_fd_unlock_slot(fd, f);
 	} else if (r > 0) {
 		oa_fd_mark_lost(fd, kind);
@@ -745,21 +447,6 @@ ssize_t oa_send_real(const struct oa_send_call *c)
 	}
 }
 
-/* After a write on a watched socket whose protocol's side is done: a pending
- * connect's outcome. */
-static void socket_write_done(struct oa_thread *t, int fd, struct oa_fd *f, ssize_t r, int err)
-{
-	if (!f->connecting || !oa_fd_lock_slot(t, fd, f))
-		return;
-	if (f->connecting) {
-		if (r >= 0)
-			connect_resolved(t, f, 0, NULL);
-		else if (!oa_errno_transient(err))
-			connect_resolved(t, f, err, NULL);
-	}
-	oa_fd_unlock_slot(fd, f);
-}
-
 static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 {
 	struct oa_thread *t;
@@ -785,7 +472,7 @@ static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 	const struct oa_conn_protocol *sender = oa_conn_sender(f);
 	r = sender ? OA_CONN_CALL(sender, send, t, f, c, kind) : oa_send_real(c);
 	err = errno;
-	socket_write_done(t, c->fd, f, r, err);
+	oa_conn_write_done(t, c->fd, f, r, err);
 	inflight_leave(&f->writers);
 	return io_leave(r, err);
 }
@@ -838,15 +525,10 @@ OA_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 	uint64_t start = oa_now();
 	int r = oa_real_sendmmsg()(fd, vec, n, flags);
 	int err = errno;
-	if (t && f && oa_fd_lock_slot(t, fd, f)) {
-		for (int i = 0; i < r && f->proto; i++)
-			oa_conn_sent(t, fd, f, vec[i].msg_hdr.msg_iov,
-				     (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len, start);
-		oa_fd_unlock_slot(fd, f);
-		socket_write_done(t, fd, f, r, err);
-	} else if (r > 0) {
+	if (t && f)
+		oa_conn_sent_batch(t, fd, f, kind, vec, r, err, start);
+	else if (r > 0)
 		oa_fd_mark_lost(fd, kind);
-	}
 	if (f)
 		inflight_leave(&f->writers);
 	oa_hook_leave();
@@ -867,46 +549,27 @@ static void moved_unseen(int out_fd, int in_fd, ssize_t r, int err)
 			oa_fd_mark_lost(fds[i], kind);
 			continue;
 		}
-		struct oa_thread *t = oa_thread_get();
-		struct oa_fd *f = oa_fd_slot(fds[i]);
-		if (t && f && oa_fd_lock_slot(t, fds[i], f)) {
-			if (r > 0)
-				oa_conn_unseen(t, fds[i], f, (size_t)r, i == 0);
-			oa_fd_unlock_slot(fds[i], f);
-			if (i == 0)
-				socket_write_done(t, fds[i], f, r, err);
-		} else if (r > 0) {
-			oa_fd_mark_lost(fds[i], kind);
-		}
+		oa_conn_moved_unseen(fds[i], kind, r, err, i == 0);
 		oa_hook_leave();
 	}
 }
 
-OA_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
-{
-	if (!oa_conn_pay_owed(out_fd))
-		return -1;
-	ssize_t r = oa_real_sendfile()(out_fd, in_fd, offset, count);
-	if (oa_fd_kind(out_fd) & OA_FD_WATCH) {
-		int err = errno;
-		moved_unseen(out_fd, -1, r, err);
-		errno = err;
+/* sendfile and sendfile64: the same hook for either offset type. */
+#define SENDFILE_HOOK(name, off_type)                                                              \
+	OA_EXPORT ssize_t name(int out_fd, int in_fd, off_type *offset, size_t count)              \
+	{                                                                                          \
+		if (!oa_conn_pay_owed(out_fd))                                                     \
+			return -1;                                                                 \
+		ssize_t r = oa_real_##name()(out_fd, in_fd, offset, count);                        \
+		if (oa_fd_kind(out_fd) & OA_FD_WATCH) {                                            \
+			int err = errno;                                                           \
+			moved_unseen(out_fd, -1, r, err);                                          \
+			errno = err;                                                               \
+		}                                                                                  \
+		return r;                                                                          \
 	}
-	return r;
-}
-
-OA_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
-{
-	if (!oa_conn_pay_owed(out_fd))
-		return -1;
-	ssize_t r = oa_real_sendfile64()(out_fd, in_fd, offset, count);
-	if (oa_fd_kind(out_fd) & OA_FD_WATCH) {
-		int err = errno;
-		moved_unseen(out_fd, -1, r, err);
-		errno = err;
-	}
-	return r;
-}
+SENDFILE_HOOK(sendfile, off_t)
+SENDFILE_HOOK(sendfile64, off64_t)
 
 OA_EXPORT ssize_t splice(int in_fd, loff_t *in_off, int out_fd, loff_t *out_off, size_t len,
 			 unsigned int flags)

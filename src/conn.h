@@ -1,9 +1,10 @@
 /* The application's sockets and files in the fd table (src/fdtable.h): each
- * fd's slot, and the life of a stream connection's protocol in it. The
- * socket hooks (hooks/sockets.c) tell a connection what happens to it:
- * it got its role (connected or accepted), bytes went in or out, its write
- * side or its reading ended, it is closed; the connection passes each to
- * its protocol (src/protocol.h), chosen from its first bytes. */
+ * fd's slot, and the life of a socket in it: opened, connecting (its connect
+ * span, ended by whichever call learns the outcome) or accepted, its
+ * protocol decided from its first bytes, bytes in and out, closed. The
+ * socket hooks (hooks/sockets.c) are thin: they tell the connection what
+ * the application called and what it returned; the connection passes the
+ * stream's events to its protocol (src/protocol.h). */
 #ifndef OTLPAUTO_CONN_H
 #define OTLPAUTO_CONN_H
 
@@ -154,6 +155,43 @@ static inline size_t oa_iov_total(const struct iovec *iov, int iovcnt)
 	return total;
 }
 
+/* ---- the socket's life; called inside a hook (oa_hook_enter) */
+
+/* Sockets are followed for their connect spans or their protocols. */
+bool oa_conn_tracking(void);
+static inline bool oa_conn_tracked_family(int family)
+{
+	return family == AF_INET || family == AF_INET6 || family == AF_UNIX;
+}
+/* socket() returned the new fd. */
+void oa_conn_opened(int fd, int domain, int type);
+/* connect(fd, addr, len) is about to run: its span starts (or the call
+ * repeats a pending non-blocking connect: *again). Returns the fd's slot,
+ * unlocked, and the thread in *t; NULL when the connect is not followed. */
+struct oa_fd *oa_conn_connect_begin(int fd, const struct sockaddr *addr, socklen_t len,
+				    struct oa_thread **t, bool *again);
+/* ... and it returned r (err: its errno): the span ends, or stays open
+ * while the connect is pending; the socket is a client, its protocol
+ * starts. */
+void oa_conn_connect_end(struct oa_thread *t, int fd, struct oa_fd *f, bool again, int r, int err);
+/* getsockopt(SO_ERROR) read err on a watched socket. */
+void oa_conn_connect_error(int fd, int err);
+/* A read or write on a socket whose connect is pending returned r (err:
+ * its errno); under the lock. */
+void oa_conn_connect_io(struct oa_thread *t, struct oa_fd *f, ssize_t r, int err);
+/* ... the same for a write, without the lock. */
+void oa_conn_connect_written(struct oa_thread *t, int fd, struct oa_fd *f, ssize_t r, int err);
+/* accept on lfd returned fd, with the peer's address when the caller asked
+ * for it (addr, addr_len; else it is asked for). */
+void oa_conn_accepted(int lfd, int fd, const struct sockaddr *addr, const socklen_t *addr_len);
+/* newfd now refers to socket oldfd's file: it keeps its role and peer, but
+ * its protocol's state and TLS session stay with oldfd (two numbers cannot
+ * share one stream's parsers). */
+void oa_conn_dup(int oldfd, int newfd);
+/* A watched socket is being closed: a pending connect's outcome (asked of
+ * the kernel now), then the protocol's close. */
+void oa_conn_closing(struct oa_thread *t, int fd, struct oa_fd *f);
+
 /* ---- the connection's protocol; under the fd's lock but oa_conn_sender */
 
 extern const struct oa_conn_protocol __start_oa_protocols[] __attribute__((visibility("hidden")));
@@ -212,6 +250,27 @@ static inline void oa_conn_read(struct oa_thread *t, int fd, struct oa_fd *f,
 	else if (r < 0 && !oa_errno_transient(err))
 		p->read_end(t, fd, f, err);
 }
+/* A read on a watched socket returned r (under the lock): a pending
+ * connect's outcome, then the protocol (not for a peek). For the socket
+ * hooks: like oa_conn_read, it names the opening protocol, which the core
+ * may not (the layering test). */
+static inline void oa_conn_read_done(struct oa_thread *t, int fd, struct oa_fd *f,
+				     const struct iovec *iov, int iovcnt, ssize_t r, int err,
+				     bool peek)
+{
+	if (f->connecting)
+		oa_conn_connect_io(t, f, r, err);
+	if (!peek)
+		oa_conn_read(t, fd, f, iov, iovcnt, r, err);
+}
+/* A write on a watched socket returned r, its protocol's side done
+ * (without the lock): a pending connect's outcome. */
+static inline void oa_conn_write_done(struct oa_thread *t, int fd, struct oa_fd *f, ssize_t r,
+				      int err)
+{
+	if (f->connecting)
+		oa_conn_connect_written(t, fd, f, r, err);
+}
 /* The protocol that sends an application's call (the one owing bytes, else
  * the connection's); NULL: the call goes as it is. Without the lock. */
 static inline const struct oa_conn_protocol *oa_conn_sender(const struct oa_fd *f)
@@ -219,18 +278,29 @@ static inline const struct oa_conn_protocol *oa_conn_sender(const struct oa_fd *
 	uint8_t owing = __atomic_load_n(&f->owing, __ATOMIC_ACQUIRE);
 	return owing ? oa_conn_protocol_of(owing) : __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE);
 }
-/* n bytes of iov went out in a call that changes nothing (sendmmsg), which
- * began at start. */
+/* n bytes of iov went out in a call that changes nothing (sendmmsg, a TLS
+ * session's write), which began at start. */
 void oa_conn_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
 		  size_t n, uint64_t start);
-/* n bytes went out (sent) or came in without passing through our hands
- * (sendfile, splice). */
+/* n bytes went out (sent) or came in without passing through our hands. */
 void oa_conn_unseen(struct oa_thread *t, int fd, struct oa_fd *f, size_t n, bool sent);
+/* sendmmsg, which began at start, returned r (err: its errno): r of vec's
+ * messages went as they were (no protocol adds bytes to them). Without
+ * the lock (taken here; when it cannot be, the bytes went unseen: kind,
+ * the fd's kind bits at the call). */
+void oa_conn_sent_batch(struct oa_thread *t, int fd, struct oa_fd *f, uint8_t kind,
+			const struct mmsghdr *vec, int r, int err, uint64_t start);
+/* A call that moves bytes without passing them through our hands
+ * (sendfile, splice) returned r (err) for watched fd: they went out (sent)
+ * or came in; the protocol learns their count only. Without the lock. */
+void oa_conn_moved_unseen(int fd, uint8_t kind, ssize_t r, int err, bool sent);
 /* Bytes owed to the stream go out before a call that cannot carry them;
  * false (errno set) when they could not. Without the lock. */
 bool oa_conn_pay_owed(int fd);
-/* The write side was shut down. */
+/* The write side was shut down (under the lock). */
 void oa_conn_write_end(struct oa_thread *t, int fd, struct oa_fd *f);
+/* The write side of watched fd was shut down. Without the lock. */
+void oa_conn_write_shut(int fd);
 /* The fd is being closed. */
 void oa_conn_close(struct oa_thread *t, int fd, struct oa_fd *f);
 

@@ -336,8 +336,7 @@ static void *exporter_main(void *arg)
 		/* Metrics touch neither rings nor batch: not busy meanwhile. */
 		leave_busy();
 		uint64_t metrics_wait = oa_metrics_export_round(
-		    now, flushing, __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE),
-		    &ex.working);
+		    now, flushing, __atomic_load_n(&ex.flush_deadline_ns, __ATOMIC_ACQUIRE));
 		enter_busy();
 		if (flushing) {
 			if (__atomic_load_n(&ex.exit_flush, __ATOMIC_ACQUIRE))
@@ -480,7 +479,7 @@ static bool export_inline(uint64_t deadline_ns)
 	exporter_state_setup();
 	export_here(deadline_ns);
 	/* After the spans: their outcomes are counted in otlpauto.spans. */
-	oa_metrics_export_round(oa_mono_ns(), true, deadline_ns, &ex.working);
+	oa_metrics_export_round(oa_mono_ns(), true, deadline_ns);
 	oa_tls.internal = was_internal;
 	return_work();
 	__atomic_store_n(&ex.state, EXPORTER_STOPPED, __ATOMIC_RELEASE);
@@ -546,7 +545,7 @@ bool oa_exporter_exec_tentative(uint64_t deadline_ns)
 	 * the process goes on from these totals. */
 	if (oa_relay_connected() || oa_sink_exec_hands_over() ||
 	    oa_rt.cfg.metrics_exporter != OA_EXPORTER_OTLP)
-		oa_metrics_export_round(oa_mono_ns(), true, deadline_ns, &ex.working);
+		oa_metrics_export_round(oa_mono_ns(), true, deadline_ns);
 	return held;
 }
 

@@ -1,28 +1,16 @@
 #include "metrics_export.h"
 
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include <time.h>
 
-#include "buf.h"
 #include "clock.h"
-#if OA_FEATURE_JSON
-#include "encode_json.h"
-#endif
 #include "encode_metrics.h"
-#include "filesink.h"
-#include "log.h"
 #include "mem.h"
 #include "metrics.h"
-#include "parcel.h"
-#include "relay.h"
 #include "resource.h"
 #include "rings.h"
 #include "runtime.h"
 #include "sink.h"
-#include "transport.h"
 
 /* otlpauto.spans: produced, exported, sampled out, dropped by reason. */
 #define SPAN_COUNTS_MAX (3 + OA_DROP_COUNT)
@@ -30,8 +18,6 @@
 /* State of the exporter thread alone. */
 static struct {
 	bool set_up;
-	struct oa_config cfg; /* the traces' settings with the metrics endpoint */
-	struct oa_transport *transport;
 	const struct oa_resource *resource;
 	uint64_t next_due_ns;
 	uint64_t last_unix_ns; /* end of the last interval exported */
@@ -41,8 +27,6 @@ static struct {
 	struct oa_metric_cell *totals;	 /* this round's sums */
 	struct oa_metric_cell *exported; /* what the last delta covered */
 	struct oa_metric_point *points;
-	struct oa_buf out;
-	struct oa_buf relayed; /* a relayed JSON line with its newline */
 	struct oa_span_count span_counts[SPAN_COUNTS_MAX];
 	uint64_t span_counts_exported[SPAN_COUNTS_MAX]; /* what the last delta covered */
 } ms;
@@ -58,18 +42,6 @@ static void set_up(uint64_t now_ns)
 	ms.next_due_ns = now_ns + (uint64_t)oa_rt.cfg.metric_export_interval_ms * 1000000u;
 	ms.last_unix_ns = oa_metrics_start_unix_ns();
 	ms.resource = oa_process_resource(&oa_rt.cfg);
-	/* A shallow copy with the metrics' settings: the transport copies what
-	 * it keeps. */
-	const struct oa_otlp_settings *m = &oa_rt.cfg.metrics_otlp;
-	ms.cfg = oa_rt.cfg;
-	ms.cfg.endpoint = oa_rt.cfg.metrics_endpoint;
-	ms.cfg.headers = m->headers;
-	ms.cfg.otlp_timeout_ms = m->timeout_ms;
-	ms.cfg.gzip = m->gzip;
-	ms.cfg.protocol = m->protocol;
-	ms.cfg.certificate = m->certificate;
-	ms.cfg.client_key = m->client_key;
-	ms.cfg.client_certificate = m->client_certificate;
 }
 
 static uint64_t unix_now_ns(void)
@@ -198,80 +170,7 @@ static size_t make_span_counts(bool delta)
 	return n;
 }
 
-static void write_stderr(const char *p, size_t len)
-{
-	while (len) {
-		ssize_t w = (ssize_t)syscall(SYS_write, STDERR_FILENO, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		len -= (size_t)w;
-	}
-}
-
-/* A relay client hands its request to the relay host (the process that
- * started it, or otlpauto run), which sends it with its own at its next
- * round: a short process neither loads libcurl nor waits for the collector
- * at its exit. */
-static bool relayed(enum oa_parcel_format format, uint64_t deadline_ns)
-{
-	return oa_relay_connected() && oa_relay_send(OA_RELAY_METRICS, ms.out.data,
-						     (uint32_t)ms.out.len, 0, format, deadline_ns);
-}
-
-static void send_body(const char *data, size_t len, size_t n_points, bool flush,
-		      uint64_t deadline_ns, pthread_mutex_t *working)
-{
-	if (!ms.transport) {
-		ms.transport = oa_transport_create(&ms.cfg);
-		if (!ms.transport)
-			return;
-		oa_transport_release_while_waiting(ms.transport, working);
-	}
-	oa_transport_set_flushing(ms.transport, flush);
-	uint64_t rejected = 0;
-	enum oa_send_result r =
-	    oa_transport_send(ms.transport, (const uint8_t *)data, len, deadline_ns, &rejected);
-	if (r != OA_SEND_OK || rejected)
-		oa_debug("%zu metric points not delivered (%s)", r != OA_SEND_OK ? n_points : 0,
-			 r == OA_SEND_OK ? "partly rejected" : "send failed");
-}
-
-/* What relay clients sent, with this process's own request (ms.out, may be
- * empty): protobuf requests concatenated into one (their resource_metrics
- * add up), JSON ones one by one, lines of the file each. */
-static void send_with_relayed(bool flush, uint64_t deadline_ns, pthread_mutex_t *working)
-{
-	struct oa_parcel *all = oa_metric_parcels_take();
-	enum oa_exporter_kind exporter = oa_rt.cfg.metrics_exporter;
-	bool json = exporter == OA_EXPORTER_FILE || ms.cfg.protocol == OA_PROTOCOL_JSON;
-	for (struct oa_parcel *p = all; p; p = p->next) {
-		if ((p->format == OA_PARCEL_JSON) != json)
-			continue;
-#if OA_FEATURE_JSON
-		if (exporter == OA_EXPORTER_FILE) {
-			if (oa_buf_append(&ms.relayed, (const char *)p->data, p->len) &&
-			    oa_buf_append(&ms.relayed, "\n", 1))
-				oa_filesink_write(ms.relayed.data, ms.relayed.len);
-			ms.relayed.len = 0;
-			continue;
-		}
-#endif
-		if (json)
-			send_body((const char *)p->data, p->len, 0, flush, deadline_ns, working);
-		else
-			oa_buf_append(&ms.out, (const char *)p->data, p->len);
-	}
-	while (all) {
-		struct oa_parcel *next = all->next;
-		oa_parcel_free(all);
-		all = next;
-	}
-}
-
-static void export_now(bool flush, uint64_t deadline_ns, pthread_mutex_t *working)
+static void export_now(bool flush, uint64_t deadline_ns)
 {
 	bool delta = oa_rt.cfg.metrics_temporality != OA_TEMPORALITY_CUMULATIVE;
 	size_t n_points = make_points(delta);
@@ -289,52 +188,10 @@ static void export_now(bool flush, uint64_t deadline_ns, pthread_mutex_t *workin
 	    .n_span_counts = make_span_counts(delta),
 	};
 	ms.last_unix_ns = now_unix;
-	ms.out.len = 0;
-	enum oa_exporter_kind exporter = oa_rt.cfg.metrics_exporter;
-	bool any = n_points || m.n_span_counts;
-	if (exporter == OA_EXPORTER_CONSOLE) {
-		if (any && oa_metrics_console_encode(&m, &ms.out))
-			write_stderr(ms.out.data, ms.out.len);
-		return;
-	}
-	bool encoded = any;
-#if OA_FEATURE_JSON
-	bool json = exporter == OA_EXPORTER_FILE || ms.cfg.protocol == OA_PROTOCOL_JSON;
-	if (encoded)
-		encoded =
-		    json ? oa_json_metrics_encode(&m, &ms.out) : oa_metrics_pb_encode(&m, &ms.out);
-#else
-	bool json = false;
-	if (encoded)
-		encoded = oa_metrics_pb_encode(&m, &ms.out);
-#endif
-	uint8_t format = json ? OA_PARCEL_JSON : OA_PARCEL_PROTOBUF;
-	if (encoded && (relayed(format, deadline_ns) ||
-			oa_sink_hand_over_metrics(ms.out.data, (uint32_t)ms.out.len, format)))
-		return;
-#if OA_FEATURE_JSON
-	if (exporter == OA_EXPORTER_FILE) {
-		/* A sink that fails has said so once (filesink.c). */
-		if (encoded && oa_buf_append(&ms.out, "\n", 1))
-			oa_filesink_write(ms.out.data, ms.out.len);
-		ms.out.len = 0;
-		send_with_relayed(flush, deadline_ns, working);
-		return;
-	}
-#endif
-	if (!encoded)
-		ms.out.len = 0;
-	if (json && encoded) {
-		send_body(ms.out.data, ms.out.len, n_points, flush, deadline_ns, working);
-		ms.out.len = 0;
-	}
-	send_with_relayed(flush, deadline_ns, working);
-	if (ms.out.len)
-		send_body(ms.out.data, ms.out.len, n_points, flush, deadline_ns, working);
+	oa_sink_send_metrics(&m, flush, deadline_ns);
 }
 
-uint64_t oa_metrics_export_round(uint64_t now_ns, bool flush, uint64_t deadline_ns,
-				 pthread_mutex_t *working)
+uint64_t oa_metrics_export_round(uint64_t now_ns, bool flush, uint64_t deadline_ns)
 {
 	if (!metrics_on())
 		return UINT64_MAX;
@@ -345,14 +202,12 @@ uint64_t oa_metrics_export_round(uint64_t now_ns, bool flush, uint64_t deadline_
 		return ms.next_due_ns - now_ns;
 	if (!flush)
 		deadline_ns = now_ns + (uint64_t)oa_rt.cfg.metric_export_timeout_ms * 1000000u;
-	export_now(flush, deadline_ns, working);
+	export_now(flush, deadline_ns);
 	ms.next_due_ns = now_ns + interval;
 	return interval;
 }
 
 void oa_metrics_export_atfork_child(void)
 {
-	if (ms.transport)
-		oa_transport_abandon(ms.transport);
 	memset(&ms, 0, sizeof ms);
 }

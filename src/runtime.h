@@ -264,6 +264,18 @@ static inline void oa_record_head(struct oa_record *rec, const struct oa_thread 
 	rec->subject = 0;
 }
 
+/* The span builder of the families whose spans carry a payload (sockets,
+ * DNS, HTTP, databases, TLS, files): starts a record as a child of parent,
+ * its header filled in; NULL when ctx is not sampled (counted in the
+ * thread's ring) or the ring is full. The caller writes the payload through
+ * w and calls oa_net_span_end, which keeps the slots the payload used. */
+struct oa_payload;
+struct oa_record *oa_net_span_begin(struct oa_thread *t, struct oa_payload *w,
+				    const struct oa_span_ctx *parent, const struct oa_span_ctx *ctx,
+				    enum oa_span_kind kind, enum oa_scope scope, uint64_t start,
+				    uint32_t payload_max);
+void oa_net_span_end(struct oa_thread *t, struct oa_payload *w, uint64_t end, bool error);
+
 /* Sampling decision for a new root span with this trace id (sampler.c). */
 bool oa_sample_root(const uint8_t trace_id[16]);
 bool oa_adaptive_keeps(const uint8_t trace_id[16]);

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "encode_console.h"
+#include "encode_metrics.h"
 #include "encode_pb.h"
 #include "filesink.h"
 #include "log.h"
@@ -83,21 +84,24 @@ void oa_sink_set_flushing(bool flushing)
 	sk.flushing = flushing;
 }
 
-static bool write_all(int fd, const char *p, size_t len)
+static bool write_fd(int fd, const char *p, size_t len)
 {
-	waits->blocking(); /* a full pipe or a slow disk may block */
-	bool ok = true;
 	while (len) {
 		ssize_t w = syscall(SYS_write, fd, p, len);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0) {
-			ok = false;
-			break;
-		}
+		if (w <= 0)
+			return false;
 		p += w;
 		len -= (size_t)w;
 	}
+	return true;
+}
+
+static bool write_all(int fd, const char *p, size_t len)
+{
+	waits->blocking(); /* a full pipe or a slow disk may block */
+	bool ok = write_fd(fd, p, len);
 	waits->resumed();
 	return ok;
 }
@@ -365,7 +369,9 @@ bool oa_sink_exec_hands_over(void)
 	return sk.handoff_fd >= 0;
 }
 
-bool oa_sink_hand_over_metrics(const void *data, uint32_t len, uint8_t format)
+/* During an exec that hands requests over in a file: a metrics request
+ * is written there (true). */
+static bool hand_over_metrics(const void *data, uint32_t len, uint8_t format)
 {
 	if (sk.handoff_fd < 0)
 		return false;
@@ -431,10 +437,151 @@ size_t oa_sink_adopt_handoff(int fd)
 	return bytes;
 }
 
+/* ---- metrics: one request per round, to the metrics endpoint (its own
+ * transport and settings), stderr, the otlp/file sink or the relay host */
+
+static struct {
+	bool set_up;
+	struct oa_config cfg; /* the traces' settings with the metrics endpoint */
+	struct oa_transport *transport;
+	struct oa_buf out;
+	struct oa_buf relayed; /* a relayed JSON line with its newline */
+} mk;
+
+static void metrics_set_up(void)
+{
+	mk.set_up = true;
+	/* A shallow copy with the metrics' settings: the transport copies what
+	 * it keeps. */
+	const struct oa_otlp_settings *m = &oa_rt.cfg.metrics_otlp;
+	mk.cfg = oa_rt.cfg;
+	mk.cfg.endpoint = oa_rt.cfg.metrics_endpoint;
+	mk.cfg.headers = m->headers;
+	mk.cfg.otlp_timeout_ms = m->timeout_ms;
+	mk.cfg.gzip = m->gzip;
+	mk.cfg.protocol = m->protocol;
+	mk.cfg.certificate = m->certificate;
+	mk.cfg.client_key = m->client_key;
+	mk.cfg.client_certificate = m->client_certificate;
+}
+
+/* A relay client hands its request to the relay host (the process that
+ * started it, or otlpauto run), which sends it with its own at its next
+ * round: a short process neither loads libcurl nor waits for the collector
+ * at its exit. */
+static bool metrics_relayed(enum oa_parcel_format format, uint64_t deadline_ns)
+{
+	return oa_relay_connected() && oa_relay_send(OA_RELAY_METRICS, mk.out.data,
+						     (uint32_t)mk.out.len, 0, format, deadline_ns);
+}
+
+static void metrics_post(const char *data, size_t len, size_t n_points, bool flush,
+			 uint64_t deadline_ns)
+{
+	if (!mk.transport) {
+		mk.transport = oa_transport_create(&mk.cfg);
+		if (!mk.transport)
+			return;
+		oa_transport_release_while_waiting(mk.transport, waits->working);
+	}
+	oa_transport_set_flushing(mk.transport, flush);
+	uint64_t rejected = 0;
+	enum oa_send_result r =
+	    oa_transport_send(mk.transport, (const uint8_t *)data, len, deadline_ns, &rejected);
+	if (r != OA_SEND_OK || rejected)
+		oa_debug("%zu metric points not delivered (%s)", r != OA_SEND_OK ? n_points : 0,
+			 r == OA_SEND_OK ? "partly rejected" : "send failed");
+}
+
+/* What relay clients sent, with this process's own request (mk.out, may be
+ * empty): protobuf requests concatenated into one (their resource_metrics
+ * add up), JSON ones one by one, lines of the file each. */
+static void metrics_send_with_relayed(bool flush, uint64_t deadline_ns)
+{
+	struct oa_parcel *all = oa_metric_parcels_take();
+	enum oa_exporter_kind exporter = oa_rt.cfg.metrics_exporter;
+	bool json = exporter == OA_EXPORTER_FILE || mk.cfg.protocol == OA_PROTOCOL_JSON;
+	for (struct oa_parcel *p = all; p; p = p->next) {
+		if ((p->format == OA_PARCEL_JSON) != json)
+			continue;
+#if OA_FEATURE_JSON
+		if (exporter == OA_EXPORTER_FILE) {
+			if (oa_buf_append(&mk.relayed, (const char *)p->data, p->len) &&
+			    oa_buf_append(&mk.relayed, "\n", 1))
+				oa_filesink_write(mk.relayed.data, mk.relayed.len);
+			mk.relayed.len = 0;
+			continue;
+		}
+#endif
+		if (json)
+			metrics_post((const char *)p->data, p->len, 0, flush, deadline_ns);
+		else
+			oa_buf_append(&mk.out, (const char *)p->data, p->len);
+	}
+	while (all) {
+		struct oa_parcel *next = all->next;
+		oa_parcel_free(all);
+		all = next;
+	}
+}
+
+void oa_sink_send_metrics(const struct oa_metrics_export *m, bool flush, uint64_t deadline_ns)
+{
+	if (!mk.set_up)
+		metrics_set_up();
+	mk.out.len = 0;
+	enum oa_exporter_kind exporter = oa_rt.cfg.metrics_exporter;
+	bool any = m->n_points || m->n_span_counts;
+	if (exporter == OA_EXPORTER_CONSOLE) {
+		if (any && oa_metrics_console_encode(m, &mk.out))
+			write_fd(STDERR_FILENO, mk.out.data, mk.out.len);
+		return;
+	}
+	bool encoded = any;
+#if OA_FEATURE_JSON
+	bool json = exporter == OA_EXPORTER_FILE || mk.cfg.protocol == OA_PROTOCOL_JSON;
+	if (encoded)
+		encoded =
+		    json ? oa_json_metrics_encode(m, &mk.out) : oa_metrics_pb_encode(m, &mk.out);
+#else
+	bool json = false;
+	if (encoded)
+		encoded = oa_metrics_pb_encode(m, &mk.out);
+#endif
+	uint8_t format = json ? OA_PARCEL_JSON : OA_PARCEL_PROTOBUF;
+	if (encoded && (metrics_relayed(format, deadline_ns) ||
+			hand_over_metrics(mk.out.data, (uint32_t)mk.out.len, format)))
+		return;
+#if OA_FEATURE_JSON
+	if (exporter == OA_EXPORTER_FILE) {
+		/* A sink that fails has said so once (filesink.c). */
+		if (encoded && oa_buf_append(&mk.out, "\n", 1))
+			oa_filesink_write(mk.out.data, mk.out.len);
+		mk.out.len = 0;
+		metrics_send_with_relayed(flush, deadline_ns);
+		return;
+	}
+#endif
+	if (!encoded)
+		mk.out.len = 0;
+	if (json && encoded) {
+		metrics_post(mk.out.data, mk.out.len, m->n_points, flush, deadline_ns);
+		mk.out.len = 0;
+	}
+	metrics_send_with_relayed(flush, deadline_ns);
+	if (mk.out.len)
+		metrics_post(mk.out.data, mk.out.len, m->n_points, flush, deadline_ns);
+}
+
+/* ---- a fork */
+
 void oa_sink_atfork_child(void)
 {
 	if (sk.transport)
 		oa_transport_abandon(sk.transport);
+	if (mk.transport)
+		oa_transport_abandon(mk.transport);
+	memset(&mk, 0, sizeof mk);
 	memset(&sk, 0, sizeof sk);
 	sk.handoff_fd = -1;
 	sk.relay_frame = OA_RELAY_PARCEL;

@@ -3,7 +3,8 @@
  * exec, in its hand-over file, or to the relay host) or sent by this process
  * (posted by the transport, appended to the otlp/file sink, written to
  * stderr). Counts each request's spans as exported or failed, other
- * processes' (parcels) apart from ours. Used by the exporter's work alone
+ * processes' (parcels) apart from ours. A round of metrics goes the same
+ * ways, through a transport of its own. Used by the exporter's work alone
  * (its thread, or a thread doing its work). */
 #ifndef OTLPAUTO_SINK_H
 #define OTLPAUTO_SINK_H
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 struct oa_batch;
+struct oa_metrics_export;
 struct oa_resource;
 
 /* What the exporter's work does around a write or a send that may block. */
@@ -39,6 +41,13 @@ void oa_sink_set_flushing(bool flushing);
  * more than 64 MiB halved until it fits. */
 void oa_sink_send_batch(struct oa_batch *batch, const struct oa_resource *resource,
 			uint64_t deadline_ns);
+/* Sends a round of metrics (m, nothing when it has no point and no span
+ * count) with what relay clients sent: to the metrics endpoint (posted by
+ * a transport of its own with the metrics' settings; flush: a collector
+ * nobody listens on is not retried), stderr, the otlp/file sink, the
+ * relay host, or during an exec the next program's hand-over file. Not
+ * counted: a failure is a debug line. */
+void oa_sink_send_metrics(const struct oa_metrics_export *m, bool flush, uint64_t deadline_ns);
 /* Whether enough parcels wait to be sent before the schedule says so. */
 bool oa_sink_parcels_due(void);
 /* Sends the parcels waiting: all of them, or only when they are due. */
@@ -59,10 +68,9 @@ void oa_sink_exec_begin(int handoff_fd);
 void oa_sink_exec_tentative(void);
 bool oa_sink_exec_all_held(void);
 void oa_sink_exec_failed(void);
-/* Whether this exec hands requests to the next program in a file; a
- * metrics request is written there (true) when it does. */
+/* Whether this exec hands requests (a metrics round's too) to the next
+ * program in a file. */
 bool oa_sink_exec_hands_over(void);
-bool oa_sink_hand_over_metrics(const void *data, uint32_t len, uint8_t format);
 /* In the new program: queues the requests of the hand-over file fd as
  * parcels and closes it; returns their bytes. */
 size_t oa_sink_adopt_handoff(int fd);

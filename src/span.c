@@ -158,3 +158,35 @@ void oa_record_commit_before_flush(struct oa_thread *t, struct oa_record *rec)
 {
 	oa_ring_commit(t->ring, rec);
 }
+
+/* ---- the payload families' builder */
+
+struct oa_record *oa_net_span_begin(struct oa_thread *t, struct oa_payload *w,
+				    const struct oa_span_ctx *parent, const struct oa_span_ctx *ctx,
+				    enum oa_span_kind kind, enum oa_scope scope, uint64_t start,
+				    uint32_t payload_max)
+{
+	if (!(ctx->flags & 1)) {
+		/* the thread's own word: no shared line on the unsampled path */
+		__atomic_store_n(&t->ring->sampled_out, t->ring->sampled_out + 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	struct oa_record *rec = oa_record_begin(t, payload_max);
+	if (!rec)
+		return NULL;
+	oa_record_head(rec, t, parent, ctx, ctx->span_id, kind, scope, OA_NAME_PAYLOAD, start);
+	oa_payload_init(w, rec);
+	return rec;
+}
+
+void oa_net_span_end(struct oa_thread *t, struct oa_payload *w, uint64_t end, bool error)
+{
+	w->rec->end = end;
+	w->rec->status = error ? OA_STATUS_ERROR : OA_STATUS_UNSET;
+	oa_payload_finish(w);
+	/* The record keeps the slots its payload used, not the most it could
+	 * have: an HTTP span reserves 9 and uses about 3. Only this thread has
+	 * seen the reservation; the slots after it are reserved again. */
+	w->rec->n_slots = (uint8_t)oa_record_slots(w->rec->payload_len);
+	oa_record_commit(t, w->rec);
+}
