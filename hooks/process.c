@@ -29,6 +29,7 @@
 #include "relay.h"
 #include "runtime.h"
 #include "self.h"
+#include "text.h"
 #include "traceparent.h"
 
 #define OA_EXPORT __attribute__((visibility("default")))
@@ -230,12 +231,14 @@ static void fill_child_env(char **env, size_t n, char *preload_buf, char *const 
 			env[out++] = (char *)saved[i];
 	}
 	const char *self = oa_self_path();
-	if (preload_buf && preload && self[0] && !strstr(preload, self)) {
-		snprintf(preload_buf, child_preload_bytes(envp), "LD_PRELOAD=%s:%s", self, preload);
-		env[out++] = preload_buf;
-	} else if (preload_buf && self[0]) {
-		snprintf(preload_buf, child_preload_bytes(envp), "LD_PRELOAD=%s",
-			 preload ? preload : self);
+	if (preload_buf && self[0]) {
+		struct oa_text t = oa_text_into(preload_buf, child_preload_bytes(envp));
+		oa_text_str(&t, "LD_PRELOAD=");
+		if (preload && !strstr(preload, self)) {
+			oa_text_str(&t, self);
+			oa_text_mem(&t, ":", 1);
+		}
+		oa_text_str(&t, preload ? preload : self);
 		env[out++] = preload_buf;
 	}
 	struct oa_span_context sc;
@@ -296,6 +299,14 @@ static char **beside_env(char *const envp[], const struct oa_span_ctx *ctx, char
 	return child_env(envp, ctx, traceparent, preload, extra);
 }
 
+/* A span's name: what the call did, then the program's name. */
+static void operation_name(char *buf, size_t size, const char *what, const char *program)
+{
+	struct oa_text t = oa_text_into(buf, size);
+	oa_text_str(&t, what);
+	oa_text_str(&t, program);
+}
+
 static const char *base_name(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -344,7 +355,7 @@ static int exec_in_vfork_child(enum exec_kind kind, const char *file, int fd, ch
 	oa_current_parent(t, &parent);
 	oa_span_ctx_start(t, &parent, &ctx);
 	char name[256];
-	snprintf(name, sizeof name, "exec %s", file ? base_name(file) : "fd");
+	operation_name(name, sizeof name, "exec ", file ? base_name(file) : "fd");
 	write_span(t, &parent, &ctx, name, file, start, 0, 0, false, OA_END_NORMAL, false);
 	if (!following_children()) {
 		errno = saved_errno;
@@ -458,7 +469,7 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	for (uint32_t i = 0; i < stored; i++)
 		foreign[i] = t->frames[i].foreign;
 	char name[256];
-	snprintf(name, sizeof name, "exec %s", file ? base_name(file) : "fd");
+	operation_name(name, sizeof name, "exec ", file ? base_name(file) : "fd");
 	bool held = true;
 	if (!will_fail) {
 		write_span(t, &parent, &ctx, name, file, start, 0, 0, false, OA_END_NORMAL, true);
@@ -475,11 +486,18 @@ static int exec_common(enum exec_kind kind, const char *file, int fd, char *cons
 	if (!host_kept) /* the next image hosts it: it does not connect to it */
 		relay_entry(relay, false);
 	int kept = oa_relay_keep_across_exec(follows);
-	if (relay[0] && kept >= 0 && follows)
-		snprintf(relay + strlen(relay), sizeof relay - strlen(relay), "#%d", kept);
+	if (relay[0] && kept >= 0 && follows) {
+		size_t len = strlen(relay);
+		struct oa_text kept_fd = oa_text_into(relay + len, sizeof relay - len);
+		oa_text_mem(&kept_fd, "#", 1);
+		oa_text_int(&kept_fd, kept);
+	}
 	char handoff_entry[sizeof HANDOFF_ENV + 16] = "";
-	if (handoff >= 0)
-		snprintf(handoff_entry, sizeof handoff_entry, HANDOFF_ENV "=%d", handoff);
+	if (handoff >= 0) {
+		struct oa_text entry = oa_text_into(handoff_entry, sizeof handoff_entry);
+		oa_text_str(&entry, HANDOFF_ENV "=");
+		oa_text_int(&entry, handoff);
+	}
 	const char *extra[] = {relay, relay_host, handoff_entry, NULL};
 	char *preload = NULL;
 	char **env = traced ? child_env(envp, &ctx, traceparent, &preload, extra) : NULL;
@@ -594,7 +612,7 @@ static int spawn_common(bool search, pid_t *pid, const char *file,
 		       : oa_real_posix_spawn()(pid, file, actions, attr, argv, env ? env : envp);
 	saved_errno = errno;
 	char name[256];
-	snprintf(name, sizeof name, "spawn %s", base_name(file));
+	operation_name(name, sizeof name, "spawn ", base_name(file));
 	write_span(t, &parent, &ctx, name, file, start, r, 0, false, OA_END_NORMAL, false);
 	free(env);
 	free(preload);

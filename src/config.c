@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "text.h"
 
 #if !defined(OA_FEATURE_FUNCTIONS) || !defined(OA_FEATURE_SOCKETS) ||                              \
     !defined(OA_FEATURE_FILES) || !defined(OA_FEATURE_GZIP) || !defined(OA_FEATURE_JSON)
@@ -1066,15 +1067,22 @@ struct metrics_var {
 	bool quiet;
 };
 
+static void var_name(struct metrics_var *v, const char *prefix, const char *setting)
+{
+	struct oa_text t = oa_text_into(v->name, sizeof v->name);
+	oa_text_str(&t, prefix);
+	oa_text_str(&t, setting);
+}
+
 static void metrics_var(const struct env *env, const char *setting, struct metrics_var *v)
 {
-	snprintf(v->name, sizeof v->name, "OTEL_EXPORTER_OTLP_METRICS_%s", setting);
+	var_name(v, "OTEL_EXPORTER_OTLP_METRICS_", setting);
 	v->quiet = false;
 	if (env_is_set(env, v->name))
 		return;
-	snprintf(v->name, sizeof v->name, "OTEL_EXPORTER_OTLP_TRACES_%s", setting);
+	var_name(v, "OTEL_EXPORTER_OTLP_TRACES_", setting);
 	v->quiet = !env_is_set(env, v->name);
-	snprintf(v->name, sizeof v->name, "OTEL_EXPORTER_OTLP_%s", setting);
+	var_name(v, "OTEL_EXPORTER_OTLP_", setting);
 }
 
 /* Start-up is single-threaded: the threshold is lowered around one read. */

@@ -3,11 +3,12 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "text.h"
 
 /* The kernel follows at most this many interpreters (#!) before giving up;
  * one level is what real scripts use, two covers `env` wrappers. */
@@ -17,16 +18,23 @@ bool oa_exec_search(const char *file, const char *path_env, char *out, size_t si
 {
 	if (!file || !*file)
 		return false;
-	if (strchr(file, '/'))
-		return (size_t)snprintf(out, size, "%s", file) < size;
+	if (strchr(file, '/')) {
+		struct oa_text t = oa_text_into(out, size);
+		oa_text_str(&t, file);
+		return !t.cut;
+	}
 	const char *dirs = path_env ? path_env : "/bin:/usr/bin";
 	for (const char *p = dirs;; p++) {
 		const char *end = strchrnul(p, ':');
 		size_t dir_len = (size_t)(end - p);
 		/* An empty element is the current directory, as for execvp. */
-		int n = dir_len ? snprintf(out, size, "%.*s/%s", (int)dir_len, p, file)
-				: snprintf(out, size, "%s", file);
-		if (n > 0 && (size_t)n < size && access(out, X_OK) == 0) {
+		struct oa_text t = oa_text_into(out, size);
+		if (dir_len) {
+			oa_text_mem(&t, p, dir_len);
+			oa_text_mem(&t, "/", 1);
+		}
+		oa_text_str(&t, file);
+		if (!t.cut && access(out, X_OK) == 0) {
 			struct stat st;
 			if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
 				return true;

@@ -7,7 +7,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -26,6 +25,7 @@
 #include "parcel.h"
 #include "runtime.h"
 #include "sys.h"
+#include "text.h"
 
 /* The exporter is told when this much waits, else it sends on its schedule. */
 #define WAKE_BYTES (1u << 20)
@@ -207,10 +207,16 @@ static bool adopt_locked(int fd)
 	return send_frame_locked(OA_RELAY_COMMIT, NULL, 0, 0, 0, now_ns() + 100000000u);
 }
 
-static int format_fingerprint(char *buf, size_t size, const struct oa_relay_fingerprint *fp)
+/* "<fingerprint>@<name>": how OTLPAUTO_RELAY names a relay. */
+static void format_value(char *buf, size_t size, const struct oa_relay_fingerprint *fp,
+			 const char *name, size_t name_len)
 {
-	return snprintf(buf, size, "%016llx-%016llx", (unsigned long long)fp->full,
-			(unsigned long long)fp->without_headers);
+	struct oa_text t = oa_text_into(buf, size);
+	oa_text_hex64(&t, fp->full);
+	oa_text_mem(&t, "-", 1);
+	oa_text_hex64(&t, fp->without_headers);
+	oa_text_mem(&t, "@", 1);
+	oa_text_mem(&t, name, name_len);
 }
 
 bool oa_relay_init(const char *value, const struct oa_relay_fingerprint *ours, bool has_headers)
@@ -566,21 +572,24 @@ static bool host_listen(void)
 	if (getrandom(&token, sizeof token, GRND_NONBLOCK) != sizeof token)
 		token = now_ns() ^ ((uint64_t)getpid() << 32);
 	char name[64];
-	int name_len = snprintf(name, sizeof name, "otlpauto.%d.%016llx", (int)getpid(),
-				(unsigned long long)token);
+	struct oa_text t = oa_text_into(name, sizeof name);
+	oa_text_str(&t, "otlpauto.");
+	oa_text_int(&t, getpid());
+	oa_text_mem(&t, ".", 1);
+	oa_text_hex64(&t, token);
+	size_t name_len = (size_t)(t.at - name);
 	int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return false;
 	struct sockaddr_un sa;
-	socklen_t sa_len = abstract_address(&sa, name, (size_t)name_len);
+	socklen_t sa_len = abstract_address(&sa, name, name_len);
 	if (syscall(SYS_bind, fd, &sa, sa_len) != 0 || syscall(SYS_listen, fd, SOMAXCONN) != 0) {
 		sys_close(fd);
 		return false;
 	}
 	host.listen_fd = oa_fd_own(fd);
 	host.uid = geteuid();
-	int n = format_fingerprint(host.value, sizeof host.value, &client.ours);
-	snprintf(host.value + n, sizeof host.value - (size_t)n, "@%s", name);
+	format_value(host.value, sizeof host.value, &client.ours, name, name_len);
 	return true;
 }
 
@@ -619,8 +628,7 @@ static bool host_start(void)
 const char *oa_relay_for_child(char *buf, size_t size, bool own_ok)
 {
 	if (oa_relay_connected()) {
-		int n = format_fingerprint(buf, size, &client.relays);
-		snprintf(buf + n, size - (size_t)n, "@%.*s", (int)client.name_len, client.name);
+		format_value(buf, size, &client.relays, client.name, client.name_len);
 		return buf;
 	}
 	int state = __atomic_load_n(&host.state, __ATOMIC_ACQUIRE);
@@ -636,7 +644,8 @@ const char *oa_relay_for_child(char *buf, size_t size, bool own_ok)
 	}
 	if (state != HOST_RUNNING)
 		return NULL;
-	snprintf(buf, size, "%s", host.value);
+	struct oa_text t = oa_text_into(buf, size);
+	oa_text_str(&t, host.value);
 	return buf;
 }
 
@@ -666,7 +675,9 @@ bool oa_relay_host_keep_across_exec(char *entry, size_t size, uint64_t deadline_
 		return false;
 	/* Held until the exec: the relay thread reads nothing meanwhile. */
 	pthread_mutex_lock(&host.working);
-	int n = snprintf(entry, size, OA_RELAY_HOST_ENV "=%d", host.listen_fd);
+	struct oa_text t = oa_text_into(entry, size);
+	oa_text_str(&t, OA_RELAY_HOST_ENV "=");
+	oa_text_int(&t, host.listen_fd);
 	for (struct conn **link = &host.conns; *link;) {
 		struct conn *c = *link;
 		if (!finish_frame(c, deadline_ns)) {
@@ -676,8 +687,9 @@ bool oa_relay_host_keep_across_exec(char *entry, size_t size, uint64_t deadline_
 		/* Their parcels are ours to send before the exec (the caller's
 		 * flush follows): the next image starts with clean connections. */
 		commit_tentative(c);
-		if ((size_t)n + 16 < size) {
-			n += snprintf(entry + n, size - (size_t)n, ",%d", c->fd);
+		if (t.last - t.at > 16) {
+			oa_text_mem(&t, ",", 1);
+			oa_text_int(&t, c->fd);
 			syscall(SYS_fcntl, c->fd, F_SETFD, 0);
 		}
 		link = &c->next;
@@ -714,9 +726,7 @@ bool oa_relay_host_adopt(const char *value)
 	host.listen_fd = oa_fd_own((int)fd);
 	syscall(SYS_fcntl, host.listen_fd, F_SETFD, FD_CLOEXEC);
 	host.uid = geteuid();
-	int n = format_fingerprint(host.value, sizeof host.value, &client.ours);
-	snprintf(host.value + n, sizeof host.value - (size_t)n, "@%.*s", (int)name_len,
-		 sa.sun_path + 1);
+	format_value(host.value, sizeof host.value, &client.ours, sa.sun_path + 1, name_len);
 	while (*end == ',') {
 		long c_fd = strtol(end + 1, &end, 10);
 		struct conn *c = c_fd >= 0 && c_fd <= INT_MAX ? oa_calloc(1, sizeof *c) : NULL;
