@@ -67,11 +67,25 @@ static char *copy_range(const char *start, const char *end)
 	return copy;
 }
 
+/* ASCII case-insensitive equality: strcasecmp's code (locale-aware, two
+ * pages) would be touched only for this by every traced process's start. */
+static bool same_word(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+		char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+		if (x != y)
+			return false;
+		if (!x)
+			return true;
+	}
+}
+
 bool oa_parse_bool(const char *s, bool *out)
 {
-	if (strcasecmp(s, "true") == 0)
+	if (same_word(s, "true"))
 		*out = true;
-	else if (strcasecmp(s, "false") == 0)
+	else if (same_word(s, "false"))
 		*out = false;
 	else
 		return false;
@@ -139,7 +153,7 @@ bool oa_parse_duration_ns(const char *s, uint64_t *out)
 			return false;
 	}
 	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-		if (strcasecmp(p, units[i].name) != 0)
+		if (!same_word(p, units[i].name))
 			continue;
 		if (whole > UINT64_MAX / units[i].ns)
 			return false;
@@ -521,7 +535,7 @@ struct choice {
 static bool match_choice(const char *value, const struct choice *choices, size_t n, int *out)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (strcasecmp(value, choices[i].name) == 0) {
+		if (same_word(value, choices[i].name)) {
 			*out = choices[i].value;
 			return true;
 		}
@@ -742,11 +756,11 @@ static void parse_propagators(struct oa_config *cfg, const struct env *env)
 	oa_parse_str_list(value, &entries);
 	bool tracecontext = false, baggage = false, none = false, unsupported = false;
 	for (size_t i = 0; i < entries.n; i++) {
-		if (strcasecmp(entries.items[i], "tracecontext") == 0)
+		if (same_word(entries.items[i], "tracecontext"))
 			tracecontext = true;
-		else if (strcasecmp(entries.items[i], "baggage") == 0)
+		else if (same_word(entries.items[i], "baggage"))
 			baggage = true;
-		else if (strcasecmp(entries.items[i], "none") == 0)
+		else if (same_word(entries.items[i], "none"))
 			none = true;
 		else
 			unsupported = true;
@@ -931,7 +945,7 @@ static void parse_protocol_var(const struct env *env, const char *name, enum oa_
 		return;
 	int chosen;
 	struct quoted q;
-	if (strcasecmp(value, "grpc") == 0)
+	if (same_word(value, "grpc"))
 		oa_warn("%s=%s: grpc is not supported; using %s", name, quote(&q, value),
 			choice_name(protocols, n, (int)*field));
 	else if (match_choice(value, protocols, n, &chosen))

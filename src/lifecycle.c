@@ -364,7 +364,8 @@ static void process_exit(bool async)
 	oa_relay_host_end(deadline);
 	oa_exporter_exit_flush(oa_rt.cfg.exit_timeout_ns, async, in_hook);
 	oa_relay_report(true, async, deadline);
-	oa_shutdown_summary();
+	if (oa_log_threshold >= OA_LOG_DEBUG) /* its code is a page an exit need not touch */
+		oa_shutdown_summary();
 	oa_tls.guard--;
 }
 

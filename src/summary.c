@@ -29,9 +29,6 @@ static char *append_count(char *p, char *end, uint64_t n)
 /* Formatted by hand: it is printed from signal handlers and _exit. */
 void oa_shutdown_summary(void)
 {
-	/* debug lines only: an exit without them touches none of this code */
-	if (oa_log_threshold < OA_LOG_DEBUG)
-		return;
 	static const struct {
 		const char *label;
 		const uint64_t *counter;

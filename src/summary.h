@@ -4,7 +4,7 @@
 #define OTLPAUTO_SUMMARY_H
 
 /* Formatted by hand, without allocating: called from signal handlers and
- * _exit too. */
+ * _exit too, with debug lines on only. */
 void oa_shutdown_summary(void);
 
 #endif
