@@ -36,10 +36,10 @@ const char *const oa_scope_names[] = {
  * The first chunks are small, doubling up to the largest: a short process
  * (a forked child sending one span) touches, and copies from its parent, a
  * page or two instead of 64 KiB. */
-#define ARENA_FIRST_CHUNK (2 * 1024)
+#define ARENA_FIRST_CHUNK 512
 #define ARENA_CHUNK	  (64 * 1024)
 /* Arrays start this small, for the same reason, and double. */
-#define ARRAY_FIRST_CAP 16
+#define ARRAY_FIRST_CAP 4
 
 struct arena_chunk {
 	struct arena_chunk *next;

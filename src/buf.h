@@ -20,7 +20,9 @@ static inline bool oa_buf_reserve(struct oa_buf *b, size_t more)
 {
 	if (b->len + more <= b->cap)
 		return true;
-	size_t cap = b->cap ? b->cap : 4096;
+	/* Small at first: a command of a traced script encodes a span or two,
+	 * and each page it touches is a fault. */
+	size_t cap = b->cap ? b->cap : 512;
 	while (cap < b->len + more)
 		cap *= 2;
 	char *data = oa_realloc(b->data, cap);
