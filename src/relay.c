@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "fdguard.h"
+#include "hex.h"
 #include "log.h"
 #include "mem.h"
 #include "parcel.h"
@@ -78,19 +79,33 @@ bool oa_relay_applies(const struct oa_config *cfg)
 	return cfg->exporter == OA_EXPORTER_OTLP || cfg->exporter == OA_EXPORTER_FILE;
 }
 
+/* A number in base 16 or 10, at most max: false when there is no digit or
+ * it is larger. By hand: strtoull's code is pages that every command of a
+ * traced script would touch for this alone. */
+static bool parse_number(const char *s, unsigned base, uint64_t max, uint64_t *out,
+			 const char **end)
+{
+	uint64_t v = 0;
+	const char *p = s;
+	for (int d; (d = oa_hex_digit(*p)) >= 0 && (unsigned)d < base; p++) {
+		if (v > (max - (uint64_t)d) / base)
+			return false;
+		v = v * base + (uint64_t)d;
+	}
+	*out = v;
+	*end = p;
+	return p != s;
+}
+
 /* "FULL-OPEN@NAME[#FD]": the relay's fingerprints, its socket, and a
  * connection kept open across an exec. */
 static bool parse_value(const char *value, struct oa_relay_fingerprint *fp, const char **name,
 			size_t *name_len, int *fd)
 {
-	char *end;
-	errno = 0;
-	unsigned long long full = strtoull(value, &end, 16);
-	if (errno || end == value || *end != '-')
-		return false;
-	const char *open = end + 1;
-	unsigned long long without_headers = strtoull(open, &end, 16);
-	if (errno || end == open || *end != '@')
+	const char *end;
+	uint64_t full, without_headers;
+	if (!parse_number(value, 16, UINT64_MAX, &full, &end) || *end != '-' ||
+	    !parse_number(end + 1, 16, UINT64_MAX, &without_headers, &end) || *end != '@')
 		return false;
 	const char *n = end + 1;
 	const char *hash = strchr(n, '#');
@@ -99,8 +114,8 @@ static bool parse_value(const char *value, struct oa_relay_fingerprint *fp, cons
 		return false;
 	*fd = -1;
 	if (hash) {
-		long v = strtol(hash + 1, &end, 10);
-		if (*end || v < 0 || v > INT_MAX)
+		uint64_t v;
+		if (!parse_number(hash + 1, 10, INT_MAX, &v, &end) || *end)
 			return false;
 		*fd = (int)v;
 	}

@@ -154,12 +154,41 @@ static void case_client_cut(void)
 	free(payload);
 }
 
+/* A value that is not "FULL-OPEN@NAME[#FD]" (hexadecimal fingerprints, a
+ * descriptor in decimal up to INT_MAX), or names other fingerprints, is
+ * refused without a connection. */
+static void case_values(void)
+{
+	struct oa_relay_fingerprint ours = {1, 2};
+	const char *bad[] = {
+	    "",
+	    "1-2",
+	    "x1-2@relay",
+	    "1-x2@relay",
+	    "1+2@relay",
+	    "1-2#relay",
+	    "1-2@",
+	    "1-2@relay#",
+	    "1-2@relay#x",
+	    "1-2@relay#3x",
+	    "1-2@relay#-3",
+	    "1-2@relay#2147483648",
+	    "10000000000000001-2@relay",
+	    "3-4@relay",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		CHECK(!oa_relay_init(bad[i], &ours, false));
+		CHECK(!oa_relay_connected());
+	}
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
 } cases[] = {
     {"host-end", case_host_end},
     {"client-cut", case_client_cut},
+    {"values", case_values},
 };
 
 /* Runs a case in a new process image (raw execve: the hooks linked into
