@@ -67,18 +67,28 @@ static char *copy_range(const char *start, const char *end)
 	return copy;
 }
 
-/* ASCII case-insensitive equality: strcasecmp's code (locale-aware, two
+/* ASCII case-insensitive comparisons: strcasecmp's code (locale-aware, two
  * pages) would be touched only for this by every traced process's start. */
+static char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c + 'a' - 'A') : c;
+}
+
 static bool same_word(const char *a, const char *b)
 {
-	for (;; a++, b++) {
-		char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
-		char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
-		if (x != y)
-			return false;
-		if (!x)
+	for (; lower(*a) == lower(*b); a++, b++)
+		if (!*a)
 			return true;
-	}
+	return false;
+}
+
+/* s starts with prefix, in either case. */
+static bool same_prefix(const char *s, const char *prefix)
+{
+	for (; *prefix; s++, prefix++)
+		if (lower(*s) != lower(*prefix))
+			return false;
+	return true;
 }
 
 bool oa_parse_bool(const char *s, bool *out)
@@ -818,13 +828,15 @@ static bool endpoint_valid(const char *url)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return false;
 	const char *authority;
-	if (strncasecmp(url, "http://", 7) == 0)
+	if (same_prefix(url, "http://"))
 		authority = url + 7;
-	else if (strncasecmp(url, "https://", 8) == 0)
+	else if (same_prefix(url, "https://"))
 		authority = url + 8;
 	else
 		return false;
-	const char *end = authority + strcspn(authority, "/?#");
+	const char *end = authority;
+	while (*end && *end != '/' && *end != '?' && *end != '#')
+		end++;
 	const char *at = memrchr(authority, '@', (size_t)(end - authority));
 	const char *host = at ? at + 1 : authority, *host_end;
 	if (*host == '[') {
