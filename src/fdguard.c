@@ -11,9 +11,12 @@
 #define WORD_BITS 64
 #define WORDS	  (OA_FD_GUARD_LIMIT / WORD_BITS)
 
-/* Static and zero: untouched pages of the bitmaps cost no memory. */
-static uint64_t protected_bits[WORDS] OA_LARGE_BSS;
-static uint64_t hijacked_bits[WORDS] OA_LARGE_BSS;
+/* Static and zero: untouched pages of the bitmaps cost no memory. The two
+ * bits of an fd share a cache line and a page: a forked child that lets
+ * its parent's descriptors go writes one page, not two. */
+static struct {
+	uint64_t protected_bits, hijacked_bits;
+} fd_bits[WORDS] OA_LARGE_BSS;
 /* One past the highest fd ever protected: close_range(3, ~0U) scans no
  * further. */
 static int protected_end;
@@ -36,20 +39,22 @@ void oa_fd_protect(int fd)
 	while (end <= fd && !__atomic_compare_exchange_n(&protected_end, &end, fd + 1, true,
 							 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 		;
-	__atomic_fetch_and(&hijacked_bits[fd / WORD_BITS], ~bit(fd), __ATOMIC_RELAXED);
-	__atomic_fetch_or(&protected_bits[fd / WORD_BITS], bit(fd), __ATOMIC_RELEASE);
+	__atomic_fetch_and(&fd_bits[fd / WORD_BITS].hijacked_bits, ~bit(fd), __ATOMIC_RELAXED);
+	__atomic_fetch_or(&fd_bits[fd / WORD_BITS].protected_bits, bit(fd), __ATOMIC_RELEASE);
 }
 
 void oa_fd_unprotect(int fd)
 {
 	if (in_range(fd))
-		__atomic_fetch_and(&protected_bits[fd / WORD_BITS], ~bit(fd), __ATOMIC_RELEASE);
+		__atomic_fetch_and(&fd_bits[fd / WORD_BITS].protected_bits, ~bit(fd),
+				   __ATOMIC_RELEASE);
 }
 
 bool oa_fd_is_protected(int fd)
 {
 	return in_range(fd) &&
-	       (__atomic_load_n(&protected_bits[fd / WORD_BITS], __ATOMIC_ACQUIRE) & bit(fd));
+	       (__atomic_load_n(&fd_bits[fd / WORD_BITS].protected_bits, __ATOMIC_ACQUIRE) &
+		bit(fd));
 }
 
 int oa_fd_next_protected(int from)
@@ -58,7 +63,7 @@ int oa_fd_next_protected(int from)
 		from = 0;
 	int end = __atomic_load_n(&protected_end, __ATOMIC_ACQUIRE);
 	for (int word = from / WORD_BITS; word * WORD_BITS < end; word++) {
-		uint64_t bits = __atomic_load_n(&protected_bits[word], __ATOMIC_ACQUIRE);
+		uint64_t bits = __atomic_load_n(&fd_bits[word].protected_bits, __ATOMIC_ACQUIRE);
 		if (word == from / WORD_BITS)
 			bits &= ~(uint64_t)0 << (from % WORD_BITS);
 		if (bits)
@@ -70,14 +75,15 @@ int oa_fd_next_protected(int from)
 void oa_fd_mark_hijacked(int fd)
 {
 	if (in_range(fd))
-		__atomic_fetch_or(&hijacked_bits[fd / WORD_BITS], bit(fd), __ATOMIC_RELEASE);
+		__atomic_fetch_or(&fd_bits[fd / WORD_BITS].hijacked_bits, bit(fd),
+				  __ATOMIC_RELEASE);
 }
 
 bool oa_fd_take_hijacked(int fd)
 {
-	return in_range(fd) &&
-	       (__atomic_fetch_and(&hijacked_bits[fd / WORD_BITS], ~bit(fd), __ATOMIC_ACQ_REL) &
-		bit(fd));
+	return in_range(fd) && (__atomic_fetch_and(&fd_bits[fd / WORD_BITS].hijacked_bits, ~bit(fd),
+						   __ATOMIC_ACQ_REL) &
+				bit(fd));
 }
 
 /* Numbers left free below the top for the program (and above ours). */
