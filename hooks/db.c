@@ -119,6 +119,21 @@ static bool db_propagating(const struct oa_fd *f, const struct oa_db_protocol *d
 	       __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) == db->protocol;
 }
 
+/* Every database protocol's part (OA_DB_PROTOCOL). */
+extern const struct oa_db_protocol *const __start_oa_db_protocols[]
+    __attribute__((visibility("hidden")));
+extern const struct oa_db_protocol *const __stop_oa_db_protocols[]
+    __attribute__((visibility("hidden")));
+
+const struct oa_db_protocol *oa_db_commenting(const struct oa_fd *f)
+{
+	for (const struct oa_db_protocol *const *db = __start_oa_db_protocols;
+	     db < __stop_oa_db_protocols; db++)
+		if (db_propagating(f, *db))
+			return *db;
+	return NULL;
+}
+
 /* What a database client's write gets: the comments planned into it and
  * the bytes owed from an earlier one, laid out. */
 struct db_rewrite {

@@ -230,16 +230,22 @@ void oa_db_sent(struct oa_thread *t, struct oa_fd *f, const struct iovec *iov, i
 		uint64_t start, const struct oa_db_protocol *db);
 void oa_db_read_end(struct oa_thread *t, struct oa_fd *f, int err, const struct oa_db_protocol *db);
 /* A send on a database connection (a protocol's send): a client's queries
- * get comments naming their spans (OTLPAUTO_DB_PROPAGATION=comment; a
- * socket's sends only: a TLS session's plaintext gets none), the
- * application's bytes are fed as it wrote them (the protocol's sent), and
- * its call returns its own counts. Bytes still owed go first, also after
- * the protocol's state was dropped. */
+ * get comments naming their spans (OTLPAUTO_DB_PROPAGATION=comment; inside
+ * TLS, tls.c's OpenSSL writes do the same), the application's bytes are fed
+ * as it wrote them (the protocol's sent), and its call returns its own
+ * counts. Bytes still owed go first, also after the protocol's state was
+ * dropped. */
 ssize_t oa_db_send(struct oa_thread *t, struct oa_fd *f, const struct oa_send_call *c, uint8_t kind,
 		   const struct oa_db_protocol *db);
 /* Rewritten bytes still owed, before a call that cannot carry them (a
  * protocol's flush_owed). */
 bool oa_db_flush_owed(int fd, struct oa_fd *f);
+/* The database protocol of a client whose queries get comments (under the
+ * lock; tls.c); NULL: none do. */
+const struct oa_db_protocol *oa_db_commenting(const struct oa_fd *f);
+
+/* The list of every database protocol's part (db.c's oa_db_commenting). */
+#define OA_DB_PROTOCOL_ENTRY __attribute__((used, section("oa_db_protocols")))
 
 /* Registers database protocol `id` (its struct oa_conn_protocol is
  * oa_protocol_<id>), whose file's part is `glue`, a struct oa_db_protocol:
@@ -273,6 +279,7 @@ bool oa_db_flush_owed(int fd, struct oa_fd *f);
 	{                                                                                          \
 		return oa_db_send(t, f, c, kind, &glue);                                           \
 	}                                                                                          \
+	static const struct oa_db_protocol *const id##_db OA_DB_PROTOCOL_ENTRY = &glue;            \
 	OA_PROTOCOL(id) = {.name = #id,                                                            \
 			   .hooks = OA_HOOK_HTTP,                                                  \
 			   .start = id##_start,                                                    \

@@ -325,6 +325,8 @@ static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library
 		memcpy(h->opener_tracestate, opener_tracestate, sizeof opener_tracestate);
 	}
 	memset(&f->tls, 0, sizeof f->tls);
+	if (!f->owing) /* the socket's, else: the session's plaintext owes nothing yet */
+		f->db_owed.n = 0;
 	describe(lib, ssl, &f->tls);
 	__atomic_store_n(&f->tls.session, ssl, __ATOMIC_RELEASE);
 }
@@ -493,7 +495,7 @@ static struct oa_fd *session_slot(struct oa_thread *t, enum library lib, void *s
 	/* no protocol: known without the lock, as only this session's calls
 	 * change it (a new session on the socket starts with another pointer) */
 	if (__atomic_load_n(&f->tls.session, __ATOMIC_ACQUIRE) == ssl &&
-	    !__atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) && !writes_owed(&f->tls))
+	    !__atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) && !writes_owed(&f->tls) && !f->db_owed.n)
 		return NULL;
 	if (!oa_fd_lock_slot(t, fd, f))
 		return NULL;
@@ -1081,6 +1083,143 @@ static __attribute__((noinline)) size_t write_staged(const struct tls_call *call
 	return taken;
 }
 
+/* ---- a database client's writes: comments into its queries */
+
+/* A client's OpenSSL write whose query messages get sqlcommenter's comment
+ * (OTLPAUTO_DB_PROPAGATION=comment), or after a partial write left
+ * rewritten bytes owed, goes staged as a head with its lines does: one
+ * call, the program's counts returned. At most OA_TLS_DB_COMMENTS comments
+ * a write, and only in a write that fits the stage with them. */
+static bool db_writes(const struct tls_call *call, const struct oa_fd *f)
+{
+	return (call->op == WRITE || call->op == WRITE_EX) && !oa_http_on(f) &&
+	       (f->db_owed.n || f->tls.db_rewrites || oa_db_commenting(f));
+}
+
+static size_t db_owed_len(const struct oa_db_owed *o)
+{
+	size_t len = 0;
+	for (int i = 0; i < o->n; i++)
+		len += o->item[i].len;
+	return len;
+}
+
+/* Under the lock: the comments from `first` on did not go out; their
+ * contexts are forgotten (the messages go again as they are). */
+static void db_drop_rewrites(struct oa_fd *f, int first)
+{
+	struct oa_tls_conn *c = &f->tls;
+	const struct oa_db_protocol *db = c->db_rewrites > first ? oa_db_commenting(f) : NULL;
+	for (int i = first; db && i < c->db_rewrites; i++)
+		oa_db_forget(db->client(f), c->db_rewrite[i].ordinal);
+	c->db_rewrites = 0;
+}
+
+/* Under the lock: the comments of the write, their contexts kept at once;
+ * a write that repeats one that failed keeps that one's (OpenSSL lets the
+ * repeat be longer: libpq's may carry messages added since, which go
+ * without comments). */
+static __attribute__((noinline)) void db_plan_write(struct oa_thread *t, struct oa_fd *f, long mode,
+						    const void *buf, size_t num)
+{
+	struct oa_tls_conn *c = &f->tls;
+	bool moving = mode & SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+	bool repeat = c->retry_num && num >= c->retry_num && (buf == c->retry_buf || moving);
+	c->retry_num = 0;
+	if (repeat)
+		return;
+	db_drop_rewrites(f, 0); /* a failed write the program did not repeat */
+	const struct oa_db_protocol *db = oa_db_commenting(f);
+	if (!db ||
+	    num + OA_TLS_DB_COMMENTS * OA_DB_COMMENT_LEN + db_owed_len(&f->db_owed) > STAGE_MAX)
+		return;
+	struct oa_db_plan plan;
+	db->plan(t, f, &(struct iovec){(void *)buf, num}, 1, &plan);
+	int n = plan.n < OA_TLS_DB_COMMENTS ? plan.n : OA_TLS_DB_COMMENTS;
+	for (int i = 0; i < n; i++) {
+		c->db_rewrite[i].length_at = (uint32_t)plan.rw[i].length_at;
+		c->db_rewrite[i].comment_at = (uint32_t)plan.rw[i].comment_at;
+		c->db_rewrite[i].ordinal = plan.ordinal[i];
+		c->db_rewrite[i].length_len = plan.rw[i].length_len;
+		memcpy(c->db_rewrite[i].length, plan.rw[i].length, sizeof plan.rw[i].length);
+		memcpy(c->lines + i * OA_DB_COMMENT_LEN, plan.comment[i], OA_DB_COMMENT_LEN);
+	}
+	c->db_rewrites = (uint8_t)n;
+	oa_db_keep(db->client(f), &plan, n);
+}
+
+/* A database client's write failed: its repeat is to be built as it was
+ * (also one that went as written, which must not get comments then), in a
+ * buffer OpenSSL is told may have moved. */
+static void db_failed(const struct tls_call *call, struct oa_tls_conn *c, const void *buf,
+		      size_t num)
+{
+	long (*ctrl)(SSL *, int, long, void *) = oa_real_SSL_ctrl();
+	if (ctrl)
+		ctrl(call->session, SSL_CTRL_MODE, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, NULL);
+	c->retry_buf = buf;
+	c->retry_num = num;
+	c->retry_taken = 0;
+}
+
+/* The staged write of a database client (writers' state, no lock): the
+ * application's bytes with the owed bytes, the comments and their messages'
+ * new length fields where they go. *ret: its result; *committed: the
+ * comments that went out, at least in part. Returns the application bytes
+ * taken: none when it fails (the comments stay, to build it again when it
+ * is repeated, OpenSSL having made its record); a call that took only owed
+ * bytes goes on. */
+static __attribute__((noinline)) size_t write_db(const struct tls_call *call, struct oa_fd *f,
+						 const void *buf, size_t num, ssize_t *ret,
+						 int *committed)
+{
+	struct oa_tls_conn *c = &f->tls;
+	size_t owed = db_owed_len(&f->db_owed), app_len = num, taken = 0, n;
+	*committed = 0;
+	if (!c->db_rewrites && !owed) {
+		*ret = write_real(call, buf, num, &n);
+		if (!n)
+			db_failed(call, c, buf, num);
+		return n;
+	}
+	struct oa_db_rewrite rw[OA_TLS_DB_COMMENTS];
+	for (int i = 0; i < c->db_rewrites; i++) {
+		rw[i] = (struct oa_db_rewrite){.length_at = c->db_rewrite[i].length_at,
+					       .comment_at = c->db_rewrite[i].comment_at,
+					       .length_len = c->db_rewrite[i].length_len,
+					       .comment = c->lines + i * OA_DB_COMMENT_LEN};
+		memcpy(rw[i].length, c->db_rewrite[i].length, sizeof rw[i].length);
+	}
+	/* a long write (owed bytes follow a partial one, a repeat may be
+	 * longer) takes part */
+	size_t extra = owed + c->db_rewrites * OA_DB_COMMENT_LEN;
+	if (app_len + extra > STAGE_MAX)
+		app_len = STAGE_MAX - extra;
+	char stage[STAGE_MAX];
+	struct oa_insert ins[OA_DB_INSERTS(OA_TLS_DB_COMMENTS)];
+	_Static_assert(2 * OA_DB_INSERTS(OA_TLS_DB_COMMENTS) + 1 <= OA_LAYOUT_MAX,
+		       "a write's layout always fits");
+	struct oa_layout layout;
+	do {
+		int n_ins = oa_db_inserts(&f->db_owed, app_len, rw, c->db_rewrites, ins);
+		oa_layout_build(&layout, &(struct iovec){(void *)buf, app_len}, 1, ins, n_ins);
+		size_t len = 0;
+		for (int i = layout.first; i < layout.n; i++) {
+			memcpy(stage + len, layout.iov[i].iov_base, layout.iov[i].iov_len);
+			len += layout.iov[i].iov_len;
+		}
+		*ret = write_real(call, stage, len, &n);
+		if (!n) {
+			db_failed(call, c, buf, num);
+			return 0;
+		}
+		size_t app_sent = oa_layout_consume(&layout, n, ins);
+		*committed =
+		    oa_db_settle(&f->db_owed, app_len, rw, c->db_rewrites, ins, app_sent, &taken);
+	} while (!taken);
+	return taken;
+}
+
 /* Writes the application's bytes from `taken` on with the pending header
  * lines where they go; stops at the first failure (its return value in
  * *ret) or, with partial writes, a short write. Returns the application
@@ -1166,7 +1305,11 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	struct iovec all = {(void *)buf, num};
 	if (f)
 		oa_conn_decide(t, f, &all, 1, num, true);
-	if (client && (oa_http_on(f) || writes_owed(&f->tls))) {
+	bool db = client && db_writes(call, f);
+	if (db) {
+		mode = write_mode(call);
+		db_plan_write(t, f, mode, buf, num);
+	} else if (client && (oa_http_on(f) || writes_owed(&f->tls))) {
 		mode = write_mode(call);
 		c = &f->tls;
 		from = plan_write(t, f, mode, buf, num);
@@ -1182,8 +1325,15 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	errno = saved;
 	ssize_t ret = 1;
 	size_t taken;
-	int err;
-	if (c && (from || c->lines_len)) {
+	int err, committed = 0;
+	if (db) {
+		/* the program's count: its last byte when a comment holds it, or
+		 * a long write's part */
+		taken = write_db(call, f, buf, num, &ret, &committed);
+		err = errno;
+		if (taken)
+			ret = call->op == WRITE_EX ? 1 : (ssize_t)taken;
+	} else if (c && (from || c->lines_len)) {
 		bool partial = mode & SSL_MODE_ENABLE_PARTIAL_WRITE;
 		bool corked = !stageable(call, c, num - from) && cork(fd);
 		taken = write_with_lines(call, c, partial, buf, num, from, &ret);
@@ -1214,11 +1364,15 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 		/* a session whose socket the call itself told: started meanwhile */
 		if (!began && !oa_http_on(f))
 			began = start ? start : oa_now();
+		if (db)
+			db_drop_rewrites(f, committed);
 		data_moved(lib, ssl, &f->tls);
 		struct iovec iov = {(char *)buf + from, taken - from};
 		oa_conn_sent(t, fd, f, &iov, 1, taken - from, began);
 		oa_fd_unlock_slot(fd, f);
 	}
+	if (db && taken)
+		f->tls.db_rewrites = 0; /* went out, or the connection is no longer followed */
 	oa_hook_leave();
 	errno = err;
 	return ret;

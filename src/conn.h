@@ -50,6 +50,11 @@ union oa_sockaddr {
 
 /* A connection whose protocol is fed a TLS session's plaintext (hooks/tls.c)
  * instead of the socket's bytes, which then go unwatched. */
+/* The comments a database client's write inside TLS gets, at most. */
+#define OA_TLS_DB_COMMENTS 2
+_Static_assert(OA_TLS_DB_COMMENTS *OA_DB_COMMENT_LEN <= OA_INJECT_MAX,
+	       "a TLS write's comments fit its session's lines");
+
 struct oa_tls_conn {
 	/* The session (an SSL*, a gnutls_session_t); NULL: the socket's own
 	 * bytes. Kept after the protocol's state is dropped, so that the
@@ -77,6 +82,18 @@ struct oa_tls_conn {
 	 * it took instead). */
 	const void *retry_buf;
 	size_t retry_num, retry_taken;
+	/* Client of a database (OTLPAUTO_DB_PROPAGATION=comment): the
+	 * comments its write gets (text in `lines`, contexts kept for the
+	 * query messages `ordinal`), where they and their messages' new
+	 * length fields go; kept while the write fails, to build it again as
+	 * it was when it is repeated. The bytes a partial write leaves owed
+	 * are in the fd's db_owed (its `owing` stays 0: the socket's own
+	 * bytes are TLS records). */
+	uint8_t db_rewrites;
+	struct {
+		uint32_t length_at, comment_at, ordinal;
+		uint8_t length_len, length[4];
+	} db_rewrite[OA_TLS_DB_COMMENTS];
 };
 
 /* The fields a read or write uses first, then the rest, packed: the state

@@ -204,23 +204,29 @@ COMMENT = re.compile(r" /\*traceparent='00-([0-9a-f]{32})-([0-9a-f]{16})-01'\*/"
 WHAT_CAME = 'SELECT INFO FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()'
 
 
-def test_propagation(cut=None):
+def test_propagation(cut=None, tls=False):
     """OTLPAUTO_DB_PROPAGATION=comment: the mariadb client's query reaches
     the server with a traceparent comment naming its CLIENT span, so the
     SERVER span is that span's child in its trace; the recorded texts have
     no comment. Without the variable nothing is added: two traces. With
     `cut`, every send the client's shim makes takes at most that many bytes
     (tests/programs/shortio.c): the comment, which ends the packet, still
-    all goes before the client waits for the answer."""
+    all goes before the client waits for the answer. With tls, the client's
+    --ssl: the comment goes into the plaintext of its SSL_write (with `cut`,
+    OpenSSL's record writes are cut)."""
     requires_mariadb()
+    if tls and not shutil.which('openssl'):
+        print('openssl is missing: no TLS case', flush=True)
+        return
     env = {'OTLPAUTO_DB_PROPAGATION': 'comment'}
     if cut:
         shortio = str(builddir() / 'tests' / 'programs' / 'libshortio.so')
         env.update(SHORTIO_MAX=str(cut), LD_PRELOAD=f'{preload_value()}:{shortio}')
+    ssl = ['--ssl'] if tls else []
     with Receiver() as receiver:
-        with MariaDB(receiver) as db:
-            commented = db.client('-N', '-B', '-e', WHAT_CAME, receiver=receiver, env=env)
-            plain = db.client('-N', '-B', '-e', WHAT_CAME, receiver=receiver)
+        with MariaDB(receiver, tls=tls) as db:
+            commented = db.client(*ssl, '-N', '-B', '-e', WHAT_CAME, receiver=receiver, env=env)
+            plain = db.client(*ssl, '-N', '-B', '-e', WHAT_CAME, receiver=receiver)
             db.stop()
         time.sleep(0.5)
         spans = spans_where(receiver.spans, scope=SCOPE)
@@ -360,6 +366,8 @@ def test():
     test_tls()
     test_propagation()
     test_propagation(cut=5)
+    test_propagation(tls=True)
+    test_propagation(cut=5, tls=True)
     test_prepared()
     test_client()
     test_sqlcommenter()

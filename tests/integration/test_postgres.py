@@ -10,7 +10,8 @@ test's directory) answers 'S': the startup message and the queries then go
 inside TLS, and the same spans come from the plaintext of SSL_read and
 SSL_write. A literal password never reaches a span. With
 OTLPAUTO_DB_PROPAGATION=comment a traced client appends sqlcommenter's
-traceparent comment to its queries: its backend's spans are its children."""
+traceparent comment to its queries, in plaintext and inside TLS: its
+backend's spans are its children."""
 
 import collections
 import glob
@@ -362,22 +363,71 @@ def test_propagation():
               'without it the SERVER span is a root of its own trace', servers[2])
 
 
-def test_pgbench_propagation(cut=None):
+def test_propagation_tls():
+    """The same inside TLS (sslmode=require against a server with ssl=on):
+    psql's query is written with SSL_write, the comment goes into the
+    plaintext, the SERVER span (from SSL_read's plaintext) is the CLIENT
+    span's child and neither text has the comment."""
+    requires_postgres()
+    if not shutil.which('openssl'):
+        print('openssl is missing: no TLS case', flush=True)
+        return
+    with Receiver() as receiver:
+        with Postgres(receiver, tls=True) as pg:
+            run = pg.psql('-At', '-c', 'SELECT current_query(), ssl FROM pg_stat_ssl '
+                          'WHERE pid = pg_backend_pid();', receiver=receiver,
+                          env={'PGSSLMODE': 'require', 'OTLPAUTO_DB_PROPAGATION': 'comment',
+                               'OTEL_LOG_LEVEL': 'debug'})
+            pg.stop()
+        time.sleep(0.5)
+        spans = spans_where(receiver.spans, scope=SCOPE)
+
+    check(run.returncode == 0, 'the query runs over TLS', run.stderr)
+    received = run.stdout.strip()
+    match = COMMENT.search(received)
+    check(match and received.endswith("'*/;|t"), 'the server received the comment, over TLS',
+          received)
+    check_equal([l for l in run.stderr.splitlines() if 'database queries' in l],
+                ['otlpauto: database queries: 1 sent with their span\'s traceparent comment, '
+                 '0 without'], 'the debug summary counts the comment')
+    clients, servers = spans_where(spans, KIND_CLIENT), spans_where(spans, KIND_SERVER)
+    check_equal(len(clients), 1, 'a CLIENT span')
+    check_equal(len(servers), 1, 'a SERVER span')
+    if match and len(clients) == 1 and len(servers) == 1:
+        check_equal(match.groups(), (clients[0]['trace_id'], clients[0]['span_id']),
+                    'the comment names the CLIENT span')
+        check_equal((servers[0]['trace_id'], servers[0]['parent_span_id']),
+                    (clients[0]['trace_id'], clients[0]['span_id']),
+                    'the SERVER span is the CLIENT span\'s child, over TLS')
+        text = 'SELECT current_query(), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid();'
+        check_equal(attr(clients[0], 'db.query.text'), text, 'the CLIENT text has no comment')
+        check_equal(attr(servers[0], 'db.query.text'), text, 'the SERVER text has no comment')
+
+
+def test_pgbench_propagation(cut=None, tls=False):
     """pgbench -M extended with OTLPAUTO_DB_PROPAGATION=comment: every Parse
     gets the comment; each SERVER span is the child of the CLIENT span of
     the same statement, in its trace. With `cut`, every send pgbench's shim
     makes takes at most that many bytes and every second one on its
     non-blocking socket fails with EAGAIN (tests/programs/shortio.c): the
-    rest of a length field and the comment go with later writes."""
+    rest of a length field and the comment go with later writes; inside TLS
+    (tls), OpenSSL's record writes are cut instead, and its SSL_write fails
+    until repeated with the same bytes."""
     requires_postgres()
-    env = dict(ENV, OTLPAUTO_DB_PROPAGATION='comment', OTEL_LOG_LEVEL='debug')
+    if tls and not shutil.which('openssl'):
+        print('openssl is missing: no TLS case', flush=True)
+        return
+    env = dict(TLS_ENV if tls else ENV, OTLPAUTO_DB_PROPAGATION='comment',
+               OTEL_LOG_LEVEL='debug')
+    if tls:
+        env['PGSSLMODE'] = 'require'
     if cut:
         shortio = str(builddir() / 'tests' / 'programs' / 'libshortio.so')
         env.update(SHORTIO_MAX=str(cut), SHORTIO_EAGAIN='1',
                    LD_PRELOAD=f'{preload_value()}:{shortio}')
-    how = f' (sends cut to {cut} bytes)' if cut else ''
+    how = (f' (sends cut to {cut} bytes)' if cut else '') + (' over TLS' if tls else '')
     with Receiver() as receiver:
-        with Postgres(receiver) as pg:
+        with Postgres(receiver, tls=tls) as pg:
             setup = pg.psql('-c', 'CREATE TABLE counters (id int PRIMARY KEY, n int)', '-c',
                             'INSERT INTO counters SELECT g, 0 FROM generate_series(1, 100) g')
             check(setup.returncode == 0, 'the table is made', setup.stderr)
@@ -417,9 +467,12 @@ def test_pgbench_propagation(cut=None):
 
 def test():
     test_propagation()
+    test_propagation_tls()
     test_pgbench_propagation()
     test_pgbench_propagation(cut=7)
     test_pgbench_propagation(cut=2)
+    test_pgbench_propagation(tls=True)
+    test_pgbench_propagation(cut=7, tls=True)
     test_psql()
     test_psql(tls=True)
     test_statement_off()
