@@ -242,31 +242,22 @@ static void hostent_answers(const struct hostent *h, const char *name, struct an
 	}
 }
 
-OA_EXPORT struct hostent *gethostbyname(const char *name)
-{
-	struct lookup l;
-	if (!name || is_numeric_host(name) || !lookup_begin(&l, name, NULL, 0))
-		return oa_real_gethostbyname()(name);
-	errno = l.saved_errno;
-	struct hostent *h = oa_real_gethostbyname()(name);
-	struct answers a = {0};
-	hostent_answers(h, name, &a);
-	lookup_end(&l, &a, NULL, h ? NULL : h_errno_name(h_errno));
-	return h;
-}
-
-OA_EXPORT struct hostent *gethostbyname2(const char *name, int af)
-{
-	struct lookup l;
-	if (!name || is_numeric_host(name) || !lookup_begin(&l, name, NULL, 0))
-		return oa_real_gethostbyname2()(name, af);
-	errno = l.saved_errno;
-	struct hostent *h = oa_real_gethostbyname2()(name, af);
-	struct answers a = {0};
-	hostent_answers(h, name, &a);
-	lookup_end(&l, &a, NULL, h ? NULL : h_errno_name(h_errno));
-	return h;
-}
+/* gethostbyname and gethostbyname2: one hook, but for the family. */
+#define HOSTENT_HOOK(fn, params, args)                                                             \
+	OA_EXPORT struct hostent *fn params                                                        \
+	{                                                                                          \
+		struct lookup l;                                                                   \
+		if (!name || is_numeric_host(name) || !lookup_begin(&l, name, NULL, 0))            \
+			return oa_real_##fn() args;                                                \
+		errno = l.saved_errno;                                                             \
+		struct hostent *h = oa_real_##fn() args;                                           \
+		struct answers a = {0};                                                            \
+		hostent_answers(h, name, &a);                                                      \
+		lookup_end(&l, &a, NULL, h ? NULL : h_errno_name(h_errno));                        \
+		return h;                                                                          \
+	}
+HOSTENT_HOOK(gethostbyname, (const char *name), (name))
+HOSTENT_HOOK(gethostbyname2, (const char *name, int af), (name, af))
 
 /* The _r variants: ERANGE asks the caller to retry with a larger buffer,
  * which is no outcome yet: no span for it. */
@@ -283,29 +274,26 @@ static void hostent_r_end(struct lookup *l, int r, struct hostent **result, cons
 	lookup_end(l, &a, NULL, found ? NULL : h_errno_name(h_errnop ? *h_errnop : 0));
 }
 
-OA_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
-			      struct hostent **result, int *h_errnop)
-{
-	struct lookup l;
-	if (!name || is_numeric_host(name) || !lookup_begin(&l, name, NULL, 0))
-		return oa_real_gethostbyname_r()(name, ret, buf, buflen, result, h_errnop);
-	errno = l.saved_errno;
-	int r = oa_real_gethostbyname_r()(name, ret, buf, buflen, result, h_errnop);
-	hostent_r_end(&l, r, result, h_errnop);
-	return r;
-}
-
-OA_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf,
-			       size_t buflen, struct hostent **result, int *h_errnop)
-{
-	struct lookup l;
-	if (!name || is_numeric_host(name) || !lookup_begin(&l, name, NULL, 0))
-		return oa_real_gethostbyname2_r()(name, af, ret, buf, buflen, result, h_errnop);
-	errno = l.saved_errno;
-	int r = oa_real_gethostbyname2_r()(name, af, ret, buf, buflen, result, h_errnop);
-	hostent_r_end(&l, r, result, h_errnop);
-	return r;
-}
+/* gethostbyname_r and gethostbyname2_r, the same way. */
+#define HOSTENT_R_HOOK(fn, params, args)                                                           \
+	OA_EXPORT int fn params                                                                    \
+	{                                                                                          \
+		struct lookup l;                                                                   \
+		if (!name || is_numeric_host(name) || !lookup_begin(&l, name, NULL, 0))            \
+			return oa_real_##fn() args;                                                \
+		errno = l.saved_errno;                                                             \
+		int r = oa_real_##fn() args;                                                       \
+		hostent_r_end(&l, r, result, h_errnop);                                            \
+		return r;                                                                          \
+	}
+HOSTENT_R_HOOK(gethostbyname_r,
+	       (const char *name, struct hostent *ret, char *buf, size_t buflen,
+		struct hostent **result, int *h_errnop),
+	       (name, ret, buf, buflen, result, h_errnop))
+HOSTENT_R_HOOK(gethostbyname2_r,
+	       (const char *name, int af, struct hostent *ret, char *buf, size_t buflen,
+		struct hostent **result, int *h_errnop),
+	       (name, af, ret, buf, buflen, result, h_errnop))
 
 /* A reverse lookup: the question is the address, the answer the name. */
 OA_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
