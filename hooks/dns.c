@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "clock.h"
@@ -38,49 +39,56 @@ OA_REAL(int, gethostbyname2_r,
 #define ANSWERS_MAX  256
 #define NAME_MAX_LEN 255
 
-/* Distinct answers, each followed by a NUL (the payload's string list). */
+/* Distinct answers, raw (the payload's address list: a family byte, then
+ * 4 or 16 bytes): the exporter formats them, not the lookup's thread. */
 struct answers {
 	size_t len;
-	char text[ANSWERS_MAX];
+	uint8_t bytes[ANSWERS_MAX];
 };
-
-static void add_answer_text(struct answers *a, const char *one, size_t n)
-{
-	/* getaddrinfo lists an address once per socket type */
-	for (size_t at = 0; at < a->len; at += strlen(a->text + at) + 1)
-		if (strcmp(a->text + at, one) == 0)
-			return;
-	if (a->len + n + 1 > sizeof a->text)
-		return;
-	memcpy(a->text + a->len, one, n);
-	a->text[a->len + n] = '\0';
-	a->len += n + 1;
-}
 
 static void add_answer(struct answers *a, int family, const void *addr)
 {
-	char one[INET6_ADDRSTRLEN];
-	if (inet_ntop(family, addr, one, sizeof one))
-		add_answer_text(a, one, strlen(one));
+	size_t n = family == AF_INET ? 4 : 16;
+	/* getaddrinfo lists an address once per socket type */
+	for (size_t at = 0; at < a->len; at += 1 + (a->bytes[at] == AF_INET ? 4 : 16))
+		if (a->bytes[at] == family && memcmp(a->bytes + at + 1, addr, n) == 0)
+			return;
+	if (a->len + 1 + n > sizeof a->bytes)
+		return;
+	a->bytes[a->len] = (uint8_t)family;
+	memcpy(a->bytes + a->len + 1, addr, n);
+	a->len += 1 + n;
 }
 
+/* The question: a name, or for a reverse lookup an address (raw: the
+ * exporter formats it). */
 struct lookup {
 	struct oa_thread *t;
 	struct oa_span_ctx parent, ctx;
 	uint64_t start;
 	int saved_errno;
+	const char *name;
+	const struct sockaddr *addr;
+	socklen_t addr_len;
 };
 
-/* Enters the hook for a lookup of name; false: pass through. */
-static bool lookup_begin(struct lookup *l, const char *name)
+/* Enters the hook for a lookup of name (or addr); false: pass through. */
+static bool lookup_begin(struct lookup *l, const char *name, const struct sockaddr *addr,
+			 socklen_t addr_len)
 {
-	if (!name || !name[0] || !oa_hook_enter())
+	if ((!addr && (!name || !name[0])) || !oa_hook_enter())
 		return false;
 	l->t = oa_family_on(OA_HOOK_DNS) ? oa_thread_get() : NULL;
 	if (!l->t) {
 		oa_hook_leave();
 		return false;
 	}
+	l->name = name;
+	l->addr = addr;
+	/* the address and port, not the caller's whole buffer */
+	socklen_t family_len = addr && addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+								  : sizeof(struct sockaddr_in6);
+	l->addr_len = addr_len < family_len ? addr_len : family_len;
 	l->saved_errno = errno;
 	oa_current_parent(l->t, &l->parent);
 	oa_span_ctx_start(l->t, &l->parent, &l->ctx);
@@ -88,8 +96,25 @@ static bool lookup_begin(struct lookup *l, const char *name)
 	return true;
 }
 
-/* Writes the span; error_type NULL on success. Leaves the hook. */
-static void lookup_end(struct lookup *l, const char *name, const struct answers *a,
+static void put_question(struct oa_payload *w, const struct lookup *l)
+{
+	static const char prefix[] = "DNS lookup ";
+	if (l->addr) {
+		oa_payload_name_peer(w, prefix, sizeof prefix - 1, AF_UNSPEC, l->addr, l->addr_len);
+		oa_payload_attr_sockaddr(w, OA_KEY_DNS_QUESTION_NAME, l->addr, l->addr_len);
+		return;
+	}
+	size_t name_len = strnlen(l->name, NAME_MAX_LEN);
+	char span_name[sizeof prefix - 1 + NAME_MAX_LEN];
+	memcpy(span_name, prefix, sizeof prefix - 1);
+	memcpy(span_name + sizeof prefix - 1, l->name, name_len);
+	oa_payload_text(w, OA_ITEM_NAME, span_name, sizeof prefix - 1 + name_len);
+	oa_payload_attr_str(w, OA_KEY_DNS_QUESTION_NAME, l->name, name_len);
+}
+
+/* Writes the span: the answers are addresses (a) or a reverse lookup's
+ * name; error_type NULL on success. Leaves the hook. */
+static void lookup_end(struct lookup *l, const struct answers *a, const char *answer_name,
 		       const char *error_type)
 {
 	uint64_t end = oa_now();
@@ -97,15 +122,17 @@ static void lookup_end(struct lookup *l, const char *name, const struct answers 
 	struct oa_payload w;
 	if (oa_net_span_begin(l->t, &w, &l->parent, &l->ctx, OA_KIND_INTERNAL, OA_SCOPE_DNS,
 			      l->start, DNS_PAYLOAD)) {
-		size_t name_len = strnlen(name, NAME_MAX_LEN);
-		static const char prefix[] = "DNS lookup ";
-		char span_name[sizeof prefix - 1 + NAME_MAX_LEN];
-		memcpy(span_name, prefix, sizeof prefix - 1);
-		memcpy(span_name + sizeof prefix - 1, name, name_len);
-		oa_payload_text(&w, OA_ITEM_NAME, span_name, sizeof prefix - 1 + name_len);
-		oa_payload_attr_str(&w, OA_KEY_DNS_QUESTION_NAME, name, name_len);
+		put_question(&w, l);
 		if (a && a->len)
-			oa_payload_attr_str_list(&w, OA_KEY_DNS_ANSWERS, a->text, a->len);
+			oa_payload_attr_addr_list(&w, OA_KEY_DNS_ANSWERS, a->bytes, a->len);
+		if (answer_name) {
+			/* a list of one string, ended by its NUL */
+			char list[ANSWERS_MAX];
+			size_t n = strnlen(answer_name, sizeof list - 1);
+			memcpy(list, answer_name, n);
+			list[n] = '\0';
+			oa_payload_attr_str_list(&w, OA_KEY_DNS_ANSWERS, list, n + 1);
+		}
 		if (error_type)
 			oa_payload_attr_static(&w, OA_KEY_ERROR_TYPE, error_type);
 		oa_net_span_end(l->t, &w, end, error_type != NULL);
@@ -180,7 +207,7 @@ OA_EXPORT int getaddrinfo(const char *node, const char *service, const struct ad
 	struct lookup l;
 	bool numeric =
 	    node && ((hints && (hints->ai_flags & AI_NUMERICHOST)) || is_numeric_host(node));
-	if (numeric || !lookup_begin(&l, node))
+	if (numeric || !lookup_begin(&l, node, NULL, 0))
 		return oa_real_getaddrinfo()(node, service, hints, res);
 	errno = l.saved_errno;
 	int r = oa_real_getaddrinfo()(node, service, hints, res);
@@ -191,10 +218,10 @@ OA_EXPORT int getaddrinfo(const char *node, const char *service, const struct ad
 		const uint8_t *bytes;
 		if (!oa_dns_addr_bytes(ai->ai_addr, &bytes))
 			continue;
-		add_answer(&a, ai->ai_family, bytes);
+		add_answer(&a, ai->ai_addr->sa_family, bytes);
 		oa_dns_remember(ai->ai_addr, node);
 	}
-	lookup_end(&l, node, &a, r ? eai_name(r) : NULL);
+	lookup_end(&l, &a, NULL, r ? eai_name(r) : NULL);
 	return r;
 }
 
@@ -215,36 +242,26 @@ static void hostent_answers(const struct hostent *h, const char *name, struct an
 	}
 }
 
-OA_EXPORT struct hostent *gethostbyname(const char *name)
-{
-	struct lookup l;
-	if (!name || is_numeric_host(name) || !lookup_begin(&l, name))
-		return oa_real_gethostbyname()(name);
-	errno = l.saved_errno;
-	struct hostent *h = oa_real_gethostbyname()(name);
-	struct answers a = {0};
-	hostent_answers(h, name, &a);
-	lookup_end(&l, name, &a, h ? NULL : h_errno_name(h_errno));
-	return h;
-}
-
-OA_EXPORT struct hostent *gethostbyname2(const char *name, int af)
-{
-	struct lookup l;
-	if (!name || is_numeric_host(name) || !lookup_begin(&l, name))
-		return oa_real_gethostbyname2()(name, af);
-	errno = l.saved_errno;
-	struct hostent *h = oa_real_gethostbyname2()(name, af);
-	struct answers a = {0};
-	hostent_answers(h, name, &a);
-	lookup_end(&l, name, &a, h ? NULL : h_errno_name(h_errno));
-	return h;
-}
+/* gethostbyname and gethostbyname2: one hook, but for the family. */
+#define HOSTENT_HOOK(fn, params, args)                                                             \
+	OA_EXPORT struct hostent *fn params                                                        \
+	{                                                                                          \
+		struct lookup l;                                                                   \
+		if (!name || is_numeric_host(name) || !lookup_begin(&l, name, NULL, 0))            \
+			return oa_real_##fn() args;                                                \
+		errno = l.saved_errno;                                                             \
+		struct hostent *h = oa_real_##fn() args;                                           \
+		struct answers a = {0};                                                            \
+		hostent_answers(h, name, &a);                                                      \
+		lookup_end(&l, &a, NULL, h ? NULL : h_errno_name(h_errno));                        \
+		return h;                                                                          \
+	}
+HOSTENT_HOOK(gethostbyname, (const char *name), (name))
+HOSTENT_HOOK(gethostbyname2, (const char *name, int af), (name, af))
 
 /* The _r variants: ERANGE asks the caller to retry with a larger buffer,
  * which is no outcome yet: no span for it. */
-static void hostent_r_end(struct lookup *l, const char *name, int r, struct hostent **result,
-			  const int *h_errnop)
+static void hostent_r_end(struct lookup *l, int r, struct hostent **result, const int *h_errnop)
 {
 	if (r == ERANGE) {
 		oa_hook_leave();
@@ -253,52 +270,45 @@ static void hostent_r_end(struct lookup *l, const char *name, int r, struct host
 	struct answers a = {0};
 	bool found = r == 0 && result && *result;
 	if (found)
-		hostent_answers(*result, name, &a);
-	lookup_end(l, name, &a, found ? NULL : h_errno_name(h_errnop ? *h_errnop : 0));
+		hostent_answers(*result, l->name, &a);
+	lookup_end(l, &a, NULL, found ? NULL : h_errno_name(h_errnop ? *h_errnop : 0));
 }
 
-OA_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
-			      struct hostent **result, int *h_errnop)
-{
-	struct lookup l;
-	if (!name || is_numeric_host(name) || !lookup_begin(&l, name))
-		return oa_real_gethostbyname_r()(name, ret, buf, buflen, result, h_errnop);
-	errno = l.saved_errno;
-	int r = oa_real_gethostbyname_r()(name, ret, buf, buflen, result, h_errnop);
-	hostent_r_end(&l, name, r, result, h_errnop);
-	return r;
-}
-
-OA_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf,
-			       size_t buflen, struct hostent **result, int *h_errnop)
-{
-	struct lookup l;
-	if (!name || is_numeric_host(name) || !lookup_begin(&l, name))
-		return oa_real_gethostbyname2_r()(name, af, ret, buf, buflen, result, h_errnop);
-	errno = l.saved_errno;
-	int r = oa_real_gethostbyname2_r()(name, af, ret, buf, buflen, result, h_errnop);
-	hostent_r_end(&l, name, r, result, h_errnop);
-	return r;
-}
+/* gethostbyname_r and gethostbyname2_r, the same way. */
+#define HOSTENT_R_HOOK(fn, params, args)                                                           \
+	OA_EXPORT int fn params                                                                    \
+	{                                                                                          \
+		struct lookup l;                                                                   \
+		if (!name || is_numeric_host(name) || !lookup_begin(&l, name, NULL, 0))            \
+			return oa_real_##fn() args;                                                \
+		errno = l.saved_errno;                                                             \
+		int r = oa_real_##fn() args;                                                       \
+		hostent_r_end(&l, r, result, h_errnop);                                            \
+		return r;                                                                          \
+	}
+HOSTENT_R_HOOK(gethostbyname_r,
+	       (const char *name, struct hostent *ret, char *buf, size_t buflen,
+		struct hostent **result, int *h_errnop),
+	       (name, ret, buf, buflen, result, h_errnop))
+HOSTENT_R_HOOK(gethostbyname2_r,
+	       (const char *name, int af, struct hostent *ret, char *buf, size_t buflen,
+		struct hostent **result, int *h_errnop),
+	       (name, af, ret, buf, buflen, result, h_errnop))
 
 /* A reverse lookup: the question is the address, the answer the name. */
 OA_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
 			  char *serv, socklen_t servlen, int flags)
 {
-	char address[INET6_ADDRSTRLEN] = "";
 	struct lookup l;
 	if (!sa || !host || !hostlen || (flags & NI_NUMERICHOST) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
-	    !oa_sockaddr_text(sa, salen, address, sizeof address) || !lookup_begin(&l, address))
+	    !lookup_begin(&l, NULL, sa, salen))
 		return oa_real_getnameinfo()(sa, salen, host, hostlen, serv, servlen, flags);
 	errno = l.saved_errno;
 	int r = oa_real_getnameinfo()(sa, salen, host, hostlen, serv, servlen, flags);
-	struct answers a = {0};
-	if (r == 0) {
-		add_answer_text(&a, host, strnlen(host, sizeof a.text - 1));
-		if (!is_numeric_host(host))
-			oa_dns_remember(sa, host);
-	}
-	lookup_end(&l, address, &a, r ? eai_name(r) : NULL);
+	bool found = r == 0;
+	if (found && !is_numeric_host(host))
+		oa_dns_remember(sa, host);
+	lookup_end(&l, NULL, found ? host : NULL, r ? eai_name(r) : NULL);
 	return r;
 }

@@ -35,11 +35,11 @@
  * run, which only the (single) writer touches. */
 #include <errno.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 
 #include "clock.h"
+#include "decimal.h"
 #include "net.h"
 #include "real.h"
 
@@ -211,9 +211,8 @@ static void put_status(struct oa_payload *w, uint16_t status, bool is_error)
 		return;
 	oa_payload_attr_int(w, OA_KEY_HTTP_RESPONSE_STATUS_CODE, status);
 	if (is_error) {
-		char code[8];
-		int n = snprintf(code, sizeof code, "%u", status);
-		oa_payload_attr_str(w, OA_KEY_ERROR_TYPE, code, (size_t)n);
+		char code[OA_U32_DIGITS];
+		oa_payload_attr_str(w, OA_KEY_ERROR_TYPE, code, oa_u32_decimal(status, code));
 	}
 }
 
@@ -222,15 +221,18 @@ static void put_peer(struct oa_payload *w, const struct oa_fd *f, enum oa_key ad
 {
 	if (!f->peer_len)
 		return;
+	/* the exporter formats it, off the application's thread */
 	if (f->peer.sa.sa_family == AF_INET || f->peer.sa.sa_family == AF_INET6) {
-		/* the exporter formats it, off the application's thread */
 		oa_payload_attr_sockaddr(w, address_key, &f->peer.sa, f->peer_len);
 		oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
 		return;
 	}
-	char addr[sizeof f->peer.un.sun_path + 2];
-	if (oa_sockaddr_text(&f->peer.sa, f->peer_len, addr, sizeof addr))
-		oa_payload_attr_str(w, address_key, addr, strlen(addr));
+	/* a Unix socket's path too; an unnamed socket (no path, or an empty
+	 * abstract name) has none */
+	size_t path_len = f->peer_len - offsetof(struct sockaddr_un, sun_path);
+	if (f->peer.sa.sa_family == AF_UNIX && f->peer_len > offsetof(struct sockaddr_un, sun_path) &&
+	    (f->peer.un.sun_path[0] || path_len > 1))
+		oa_payload_attr_sockaddr(w, address_key, &f->peer.sa, f->peer_len);
 }
 
 static const char *url_scheme(const struct oa_fd *f)

@@ -1,6 +1,8 @@
 /* http.server/client.request.duration for every exchange, sampled or not
  * (src/metrics.h): the attributes are taken raw from the exchange and the
- * socket; the exporter turns them into text. */
+ * socket; the exporter turns them into text. One exception: a client
+ * request without a usable Host names its server by the peer's address,
+ * formatted here, as its span does. */
 #include <string.h>
 
 #include "metrics.h"

@@ -232,8 +232,9 @@ struct recv_call {
 	struct msghdr *msg;
 };
 
-static ssize_t recv_real(const struct recv_call *c)
+static ssize_t recv_real(const void *call)
 {
+	const struct recv_call *c = call;
 	switch (c->op) {
 	case RECV_READ:
 		return oa_real_read()(c->fd, c->buf, c->len);
@@ -294,26 +295,45 @@ static ssize_t io_leave(ssize_t r, int err)
 	return r;
 }
 
-static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
+/* The slow path every watched read and write shares: for a file, the call
+ * and its span; for a socket, the call made as the connection's (`conn`,
+ * which returns its errno in *err) among the calls in flight its way. `real`
+ * makes the call alone, when the hook cannot follow it. Inlined into
+ * recv_slow and send_slow, the calls through `real` and `conn` are direct. */
+static inline __attribute__((always_inline)) ssize_t
+io_slow(int fd, uint8_t kind, bool sending, const void *c, ssize_t (*real)(const void *),
+	ssize_t (*conn)(struct oa_thread *, struct oa_fd *, const void *, uint8_t, int *))
 {
 	struct oa_thread *t;
 	struct oa_fd *f;
-	if (!io_enter(c->fd, kind, &t, &f))
-		return recv_real(c);
+	if (!io_enter(fd, kind, &t, &f))
+		return real(c);
 	ssize_t r;
 	int err;
 #if OA_FEATURE_FILES
 	if (kind & OA_FD_FILE) {
 		uint64_t start = oa_now();
-		r = recv_real(c);
+		r = real(c);
 		err = errno;
-		oa_file_io_span(t, c->fd, "file read", start, r, err);
+		oa_file_io_span(t, fd, sending ? "file write" : "file read", start, r, err);
 		return io_leave(r, err);
 	}
 #endif
-	inflight_enter(c->fd, kind, &f->readers);
-	r = recv_real(c);
-	err = errno;
+	uint32_t *inflight = sending ? &f->writers : &f->readers;
+	inflight_enter(fd, kind, inflight);
+	r = conn(t, f, c, kind, &err);
+	inflight_leave(inflight);
+	return io_leave(r, err);
+}
+
+/* A read as the connection's: its bytes (or end) go to the connection
+ * under the fd's lock. */
+static ssize_t recv_conn(struct oa_thread *t, struct oa_fd *f, const void *call, uint8_t kind,
+			 int *errp)
+{
+	const struct recv_call *c = call;
+	ssize_t r = recv_real(c);
+	int err = *errp = errno;
 	struct iovec one = {c->buf, (size_t)r};
 	const struct iovec *iov = &one;
 	int iovcnt = 1;
@@ -333,8 +353,12 @@ static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
 	} else if (r > 0 && !peek) {
 		oa_fd_mark_lost(c->fd, kind);
 	}
-	inflight_leave(&f->readers);
-	return io_leave(r, err);
+	return r;
+}
+
+static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
+{
+	return io_slow(c->fd, kind, false, c, recv_real, recv_conn);
 }
 
 #define WATCHED(kind) __builtin_expect((kind) & (OA_FD_WATCH | OA_FD_FILE | OA_FD_OWED), 0)
@@ -400,32 +424,16 @@ OA_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags,
 		       struct timespec *timeout)
 {
 	uint8_t kind = oa_fd_kind(fd);
-	if (!(kind & OA_FD_WATCH) || !oa_hook_enter()) {
-		oa_fd_mark_lost(fd, kind);
+	struct oa_thread *t;
+	struct oa_fd *f;
+	if (!(kind & OA_FD_WATCH) || !io_enter(fd, kind, &t, &f))
 		return oa_real_recvmmsg()(fd, vec, n, flags, timeout);
-	}
-	struct oa_thread *t = oa_thread_get();
-	struct oa_fd *f = oa_fd_slot(fd);
-	if (f)
-		inflight_enter(fd, kind, &f->readers);
+	inflight_enter(fd, kind, &f->readers);
 	int r = oa_real_recvmmsg()(fd, vec, n, flags, timeout);
 	int err = errno;
-	if (t && f && oa_fd_lock_slot(t, fd, f)) {
-		if (r < 0)
-			oa_conn_read_done(t, fd, f, NULL, 0, r, err, false);
-		for (int i = 0; i < r; i++)
-			oa_conn_read_done(t, fd, f, vec[i].msg_hdr.msg_iov,
-					  (int)vec[i].msg_hdr.msg_iovlen, vec[i].msg_len, 0,
-					  flags & MSG_PEEK);
-		oa_fd_unlock_slot(fd, f);
-	} else if (r > 0) {
-		oa_fd_mark_lost(fd, kind);
-	}
-	if (f)
-		inflight_leave(&f->readers);
-	oa_hook_leave();
-	errno = err;
-	return r;
+	oa_conn_received_batch(t, fd, f, kind, vec, r, err, flags & MSG_PEEK);
+	inflight_leave(&f->readers);
+	return (int)io_leave(r, err);
 }
 
 /* ---- writes */
@@ -447,34 +455,32 @@ ssize_t oa_send_real(const struct oa_send_call *c)
 	}
 }
 
-static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
+static ssize_t send_real_any(const void *c)
 {
-	struct oa_thread *t;
-	struct oa_fd *f;
-	if (!io_enter(c->fd, kind, &t, &f))
-		return oa_send_real(c);
-	ssize_t r;
-	int err;
-#if OA_FEATURE_FILES
-	if (kind & OA_FD_FILE) {
-		uint64_t start = oa_now();
-		r = oa_send_real(c);
-		err = errno;
-		oa_file_io_span(t, c->fd, "file write", start, r, err);
-		return io_leave(r, err);
-	}
-#endif
-	inflight_enter(c->fd, kind, &f->writers);
+	return oa_send_real(c);
+}
+
+/* A write as the connection's: the first bytes decide the protocol, which
+ * sends the call (it may add bytes to it); a pending connect learns its
+ * outcome. */
+static ssize_t send_conn(struct oa_thread *t, struct oa_fd *f, const void *call, uint8_t kind,
+			 int *err)
+{
+	const struct oa_send_call *c = call;
 	if (oa_conn_undecided(f) && oa_fd_lock_slot(t, c->fd, f)) {
 		oa_conn_decide(t, f, c->iov, c->iovcnt, oa_iov_total(c->iov, c->iovcnt), true);
 		oa_fd_unlock_slot(c->fd, f);
 	}
 	const struct oa_conn_protocol *sender = oa_conn_sender(f);
-	r = sender ? OA_CONN_CALL(sender, send, t, f, c, kind) : oa_send_real(c);
-	err = errno;
-	oa_conn_write_done(t, c->fd, f, r, err);
-	inflight_leave(&f->writers);
-	return io_leave(r, err);
+	ssize_t r = sender ? OA_CONN_CALL(sender, send, t, f, c, kind) : oa_send_real(c);
+	*err = errno;
+	oa_conn_write_done(t, c->fd, f, r, *err);
+	return r;
+}
+
+static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
+{
+	return io_slow(c->fd, kind, true, c, send_real_any, send_conn);
 }
 
 IO_HOOK(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len), false, send_slow,
@@ -514,26 +520,17 @@ OA_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 	if (!oa_conn_pay_owed(fd))
 		return -1;
 	uint8_t kind = oa_fd_kind(fd);
-	if (!(kind & OA_FD_WATCH) || !oa_hook_enter()) {
-		oa_fd_mark_lost(fd, kind);
+	struct oa_thread *t;
+	struct oa_fd *f;
+	if (!(kind & OA_FD_WATCH) || !io_enter(fd, kind, &t, &f))
 		return oa_real_sendmmsg()(fd, vec, n, flags);
-	}
-	struct oa_thread *t = oa_thread_get();
-	struct oa_fd *f = oa_fd_slot(fd);
-	if (f)
-		inflight_enter(fd, kind, &f->writers);
+	inflight_enter(fd, kind, &f->writers);
 	uint64_t start = oa_now();
 	int r = oa_real_sendmmsg()(fd, vec, n, flags);
 	int err = errno;
-	if (t && f)
-		oa_conn_sent_batch(t, fd, f, kind, vec, r, err, start);
-	else if (r > 0)
-		oa_fd_mark_lost(fd, kind);
-	if (f)
-		inflight_leave(&f->writers);
-	oa_hook_leave();
-	errno = err;
-	return r;
+	oa_conn_sent_batch(t, fd, f, kind, vec, r, err, start);
+	inflight_leave(&f->writers);
+	return (int)io_leave(r, err);
 }
 
 /* Bytes moved into or out of a watched socket without passing through our

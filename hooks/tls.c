@@ -864,59 +864,61 @@ static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, s
 	return ret;
 }
 
-OA_EXPORT int SSL_read(SSL *ssl, void *buf, int num)
-{
-	int (*real)(SSL *, void *, int) = oa_real_SSL_read();
-	if (!real) {
-		errno = ENOSYS;
-		return -1;
-	}
-	if (num <= 0 || !oa_hook_enter())
-		return real(ssl, buf, num);
-	size_t n;
-	return (int)read_hooked(&(struct tls_call){.op = READ, .session = ssl}, buf, (size_t)num,
-				&n);
-}
+/* OpenSSL's reads and writes of plaintext: the SSL_ and BIO_ calls alike,
+ * with an int count or as _ex (1 or 0, the count through *done). A BIO
+ * call is followed when its BIO is an SSL BIO (bio_session), else it
+ * passes through. */
+static SSL *bio_session(BIO *bio);
+#define OPENSSL_SESSION(obj, is_bio) ((is_bio) ? bio_session((BIO *)(obj)) : (SSL *)(obj))
+#define OPENSSL_CALL(obj, op_, ssl, is_bio)                                                        \
+	(&(struct tls_call){.op = (op_), .session = (ssl), .bio = (is_bio) ? (BIO *)(obj) : NULL})
 
-OA_EXPORT int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
-{
-	int (*real)(SSL *, void *, size_t, size_t *) = oa_real_SSL_read_ex();
-	if (!real) {
-		errno = ENOSYS;
-		return 0;
+/* ... with an int count: followed when it is positive. */
+#define OPENSSL_INT_HOOK(name, obj_t, buf_t, op_, hooked, is_bio)                                  \
+	OA_EXPORT int name(obj_t *obj, buf_t buf, int num)                                         \
+	{                                                                                          \
+		int (*real)(obj_t *, buf_t, int) = oa_real_##name();                               \
+		if (!real) {                                                                       \
+			errno = ENOSYS;                                                            \
+			return -1;                                                                 \
+		}                                                                                  \
+		if (num <= 0 || !oa_hook_enter())                                                  \
+			return real(obj, buf, num);                                                \
+		SSL *ssl = OPENSSL_SESSION(obj, is_bio);                                           \
+		if (!ssl) {                                                                        \
+			oa_hook_leave();                                                           \
+			return real(obj, buf, num);                                                \
+		}                                                                                  \
+		size_t n;                                                                          \
+		return (int)hooked(OPENSSL_CALL(obj, op_, ssl, is_bio), buf, (size_t)num, &n);     \
 	}
-	if (!readbytes || !oa_hook_enter())
-		return real(ssl, buf, num, readbytes);
-	return (int)read_hooked(&(struct tls_call){.op = READ_EX, .session = ssl}, buf, num,
-				readbytes);
-}
 
-OA_EXPORT int SSL_peek(SSL *ssl, void *buf, int num)
-{
-	int (*real)(SSL *, void *, int) = oa_real_SSL_peek();
-	if (!real) {
-		errno = ENOSYS;
-		return -1;
+/* ... as _ex: a read is followed when it has somewhere to put its count, a
+ * write when it has bytes to write (its count is optional). */
+#define OPENSSL_EX_HOOK(name, obj_t, buf_t, op_, hooked, is_bio, follow)                           \
+	OA_EXPORT int name(obj_t *obj, buf_t buf, size_t num, size_t *done)                        \
+	{                                                                                          \
+		int (*real)(obj_t *, buf_t, size_t, size_t *) = oa_real_##name();                  \
+		if (!real) {                                                                       \
+			errno = ENOSYS;                                                            \
+			return 0;                                                                  \
+		}                                                                                  \
+		if (!(follow) || !oa_hook_enter())                                                 \
+			return real(obj, buf, num, done);                                          \
+		SSL *ssl = OPENSSL_SESSION(obj, is_bio);                                           \
+		if (!ssl) {                                                                        \
+			oa_hook_leave();                                                           \
+			return real(obj, buf, num, done);                                          \
+		}                                                                                  \
+		size_t n = 0;                                                                      \
+		return (int)hooked(OPENSSL_CALL(obj, op_, ssl, is_bio), buf, num,                  \
+				   done ? done : &n);                                              \
 	}
-	if (num <= 0 || !oa_hook_enter())
-		return real(ssl, buf, num);
-	size_t n;
-	return (int)read_hooked(&(struct tls_call){.op = PEEK, .session = ssl}, buf, (size_t)num,
-				&n);
-}
 
-OA_EXPORT int SSL_peek_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
-{
-	int (*real)(SSL *, void *, size_t, size_t *) = oa_real_SSL_peek_ex();
-	if (!real) {
-		errno = ENOSYS;
-		return 0;
-	}
-	if (!readbytes || !oa_hook_enter())
-		return real(ssl, buf, num, readbytes);
-	return (int)read_hooked(&(struct tls_call){.op = PEEK_EX, .session = ssl}, buf, num,
-				readbytes);
-}
+OPENSSL_INT_HOOK(SSL_read, SSL, void *, READ, read_hooked, false)
+OPENSSL_EX_HOOK(SSL_read_ex, SSL, void *, READ_EX, read_hooked, false, done)
+OPENSSL_INT_HOOK(SSL_peek, SSL, void *, PEEK, read_hooked, false)
+OPENSSL_EX_HOOK(SSL_peek_ex, SSL, void *, PEEK_EX, read_hooked, false, done)
 
 /* ---- writes */
 
@@ -1378,36 +1380,8 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	return ret;
 }
 
-OA_EXPORT int SSL_write(SSL *ssl, const void *buf, int num)
-{
-	int (*real)(SSL *, const void *, int) = oa_real_SSL_write();
-	if (!real) {
-		errno = ENOSYS;
-		return -1;
-	}
-	if (num <= 0 || !oa_hook_enter())
-		return real(ssl, buf, num);
-	size_t written;
-	return (int)write_hooked(&(struct tls_call){.op = WRITE, .session = ssl}, buf, (size_t)num,
-				 &written);
-}
-
-OA_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *written)
-{
-	int (*real)(SSL *, const void *, size_t, size_t *) = oa_real_SSL_write_ex();
-	if (!real) {
-		errno = ENOSYS;
-		return 0;
-	}
-	if (!num || !oa_hook_enter())
-		return real(ssl, buf, num, written);
-	size_t n;
-	int ret =
-	    (int)write_hooked(&(struct tls_call){.op = WRITE_EX, .session = ssl}, buf, num, &n);
-	if (written)
-		*written = n;
-	return ret;
-}
+OPENSSL_INT_HOOK(SSL_write, SSL, const void *, WRITE, write_hooked, false)
+OPENSSL_EX_HOOK(SSL_write_ex, SSL, const void *, WRITE_EX, write_hooked, false, num)
 
 /* A file's n bytes the session sent (inside the guard): the parser
  * learns their count. */
@@ -1465,83 +1439,10 @@ static SSL *bio_session(BIO *bio)
 	return ssl;
 }
 
-OA_EXPORT int BIO_read(BIO *bio, void *buf, int num)
-{
-	int (*real)(BIO *, void *, int) = oa_real_BIO_read();
-	if (!real) {
-		errno = ENOSYS;
-		return -1;
-	}
-	if (num <= 0 || !oa_hook_enter())
-		return real(bio, buf, num);
-	SSL *ssl = bio_session(bio);
-	if (!ssl) {
-		oa_hook_leave();
-		return real(bio, buf, num);
-	}
-	size_t n;
-	return (int)read_hooked(&(struct tls_call){.op = BIO_READ, .session = ssl, .bio = bio}, buf,
-				(size_t)num, &n);
-}
-
-OA_EXPORT int BIO_read_ex(BIO *bio, void *buf, size_t num, size_t *readbytes)
-{
-	int (*real)(BIO *, void *, size_t, size_t *) = oa_real_BIO_read_ex();
-	if (!real) {
-		errno = ENOSYS;
-		return 0;
-	}
-	if (!readbytes || !oa_hook_enter())
-		return real(bio, buf, num, readbytes);
-	SSL *ssl = bio_session(bio);
-	if (!ssl) {
-		oa_hook_leave();
-		return real(bio, buf, num, readbytes);
-	}
-	return (int)read_hooked(&(struct tls_call){.op = BIO_READ_EX, .session = ssl, .bio = bio},
-				buf, num, readbytes);
-}
-
-OA_EXPORT int BIO_write(BIO *bio, const void *buf, int num)
-{
-	int (*real)(BIO *, const void *, int) = oa_real_BIO_write();
-	if (!real) {
-		errno = ENOSYS;
-		return -1;
-	}
-	if (num <= 0 || !oa_hook_enter())
-		return real(bio, buf, num);
-	SSL *ssl = bio_session(bio);
-	if (!ssl) {
-		oa_hook_leave();
-		return real(bio, buf, num);
-	}
-	size_t written;
-	return (int)write_hooked(&(struct tls_call){.op = BIO_WRITE, .session = ssl, .bio = bio},
-				 buf, (size_t)num, &written);
-}
-
-OA_EXPORT int BIO_write_ex(BIO *bio, const void *buf, size_t num, size_t *written)
-{
-	int (*real)(BIO *, const void *, size_t, size_t *) = oa_real_BIO_write_ex();
-	if (!real) {
-		errno = ENOSYS;
-		return 0;
-	}
-	if (!num || !oa_hook_enter())
-		return real(bio, buf, num, written);
-	SSL *ssl = bio_session(bio);
-	if (!ssl) {
-		oa_hook_leave();
-		return real(bio, buf, num, written);
-	}
-	size_t n;
-	int ret = (int)write_hooked(
-	    &(struct tls_call){.op = BIO_WRITE_EX, .session = ssl, .bio = bio}, buf, num, &n);
-	if (written)
-		*written = n;
-	return ret;
-}
+OPENSSL_INT_HOOK(BIO_read, BIO, void *, BIO_READ, read_hooked, true)
+OPENSSL_EX_HOOK(BIO_read_ex, BIO, void *, BIO_READ_EX, read_hooked, true, done)
+OPENSSL_INT_HOOK(BIO_write, BIO, const void *, BIO_WRITE, write_hooked, true)
+OPENSSL_EX_HOOK(BIO_write_ex, BIO, const void *, BIO_WRITE_EX, write_hooked, true, num)
 
 /* ---- handshakes */
 

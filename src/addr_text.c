@@ -49,7 +49,7 @@ size_t oa_sockaddr_peer_text(int family, const struct sockaddr *sa, socklen_t le
 	int n;
 	if (family == AF_INET6)
 		n = snprintf(out, cap, "[%s]:%u", addr, port);
-	else if (family != AF_UNIX)
+	else if (family != AF_UNIX && family != AF_UNSPEC)
 		n = snprintf(out, cap, "%s:%u", addr, port);
 	else
 		n = snprintf(out, cap, "%s", addr);

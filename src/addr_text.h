@@ -19,8 +19,9 @@ uint16_t oa_sockaddr_port(const struct sockaddr *sa);
  * "@name"); false for others. */
 bool oa_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap);
 /* The peer as a connect span names it: "[::1]:80", "10.0.0.1:80" or a unix
- * path, in the form of the socket's family (which its address should have).
- * Returns its length (cut to cap - 1). */
+ * path, in the form of the socket's family (which its address should have;
+ * AF_UNSPEC: the address alone, "::1"). Returns its length (cut to
+ * cap - 1). */
 size_t oa_sockaddr_peer_text(int family, const struct sockaddr *sa, socklen_t len, char *out,
 			     size_t cap);
 
@@ -43,6 +44,20 @@ static inline bool oa_ipv4_text(const struct in_addr *in, char *out, size_t cap)
 		return false;
 	memcpy(out, text, (size_t)(p - text));
 	return true;
+}
+
+/* One raw address of a list (OA_VAL_ADDR_LIST: a family byte, then 4 or 16
+ * bytes) as text; false when cap is too small. */
+static inline bool oa_addr_bytes_text(int family, const uint8_t *bytes, char *out, size_t cap)
+{
+	if (family == AF_INET) {
+		struct in_addr in;
+		memcpy(&in, bytes, sizeof in);
+		return oa_ipv4_text(&in, out, cap);
+	}
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+	memcpy(&in6.sin6_addr, bytes, sizeof in6.sin6_addr);
+	return oa_sockaddr_text((const struct sockaddr *)&in6, sizeof in6, out, cap);
 }
 
 #endif

@@ -343,6 +343,34 @@ static void decode_str_list(struct oa_batch *b, struct oa_attr *a, const char *s
 	}
 }
 
+/* The size of one raw address of a list (a family byte, its bytes); 0 for
+ * an unknown family, which ends the list. */
+static size_t addr_entry_size(uint8_t family)
+{
+	return family == AF_INET ? 1 + 4 : family == AF_INET6 ? 1 + 16 : 0;
+}
+
+/* An array of strings from raw addresses (OA_VAL_ADDR_LIST), formatted here
+ * rather than on the application's thread. An entry cut short is none. */
+static void decode_addr_list(struct oa_batch *b, struct oa_attr *a, const uint8_t *s, size_t len,
+			     uint32_t limit)
+{
+	uint32_t n = 0;
+	for (size_t at = 0, size; at < len && (size = addr_entry_size(s[at])) && size <= len - at;
+	     at += size)
+		n++;
+	struct oa_str *items = n ? arena_str_array(b, n) : NULL;
+	a->type = OA_VALUE_STRING_ARRAY;
+	a->v.array.items = items;
+	a->v.array.n = items ? n : 0;
+	for (uint32_t i = 0; items && i < n; i++) {
+		char text[INET6_ADDRSTRLEN] = "";
+		oa_addr_bytes_text(s[0], s + 1, text, sizeof text);
+		items[i] = arena_text(b, text, strlen(text), limit);
+		s += addr_entry_size(s[0]);
+	}
+}
+
 /* Decodes one attribute item at p (after its tag). False on a malformed item. */
 static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8_t **pp,
 			const uint8_t *end)
@@ -388,6 +416,15 @@ static bool decode_attr(struct oa_batch *b, struct pending_span *ps, const uint8
 			return false;
 		if ((a = add_attr(b, ps, key_str)) != NULL)
 			decode_str_list(b, a, s, len, limit);
+		break;
+	}
+	case OA_VAL_ADDR_LIST: {
+		const char *s;
+		uint16_t len;
+		if (!read_text(&p, end, &s, &len))
+			return false;
+		if ((a = add_attr(b, ps, key_str)) != NULL)
+			decode_addr_list(b, a, (const uint8_t *)s, len, limit);
 		break;
 	}
 	case OA_VAL_INT:

@@ -418,6 +418,49 @@ void oa_conn_detect(struct oa_thread *t, struct oa_fd *f, const struct iovec *io
 	f->opening_state = 0;
 }
 
+void oa_conn_read_any(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
+		      int iovcnt, ssize_t r, int err)
+{
+	if (r > 0)
+		oa_conn_decide(t, f, iov, iovcnt, (size_t)r, false);
+	const struct oa_conn_protocol *p = f->proto;
+	if (!p)
+		return;
+	if (r > 0)
+		p->received(t, fd, f, iov, iovcnt, (size_t)r);
+	else if (r == 0 && oa_iov_total(iov, iovcnt))
+		p->read_end(t, fd, f, 0);
+	else if (r < 0 && !oa_errno_transient(err))
+		p->read_end(t, fd, f, err);
+}
+
+/* One read's result, as oa_conn_read_done (conn.h) has it for the hooks. */
+static void read_done(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
+		      int iovcnt, ssize_t r, int err, bool peek)
+{
+	if (f->connecting)
+		oa_conn_connect_io(t, f, r, err);
+	if (!peek)
+		oa_conn_read_any(t, fd, f, iov, iovcnt, r, err);
+}
+
+void oa_conn_received_batch(struct oa_thread *t, int fd, struct oa_fd *f, uint8_t kind,
+			    const struct mmsghdr *vec, int r, int err, bool peek)
+{
+	if (!oa_fd_lock_slot(t, fd, f)) {
+		if (r > 0)
+			oa_fd_mark_lost(fd, kind);
+		return;
+	}
+	/* a failure is the stream's, peek or not */
+	if (r < 0)
+		read_done(t, fd, f, NULL, 0, r, err, false);
+	for (int i = 0; i < r; i++)
+		read_done(t, fd, f, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
+			  vec[i].msg_len, 0, peek);
+	oa_fd_unlock_slot(fd, f);
+}
+
 void oa_conn_sent(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov, int iovcnt,
 		  size_t n, uint64_t start)
 {

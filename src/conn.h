@@ -251,26 +251,24 @@ static inline bool oa_conn_undecided(const struct oa_fd *f)
 /* Calls protocol p's callback fn: directly when p is the opening one. */
 #define OA_CONN_CALL(p, fn, ...)                                                                   \
 	((p) == &oa_conn_opening ? oa_conn_opening.fn(__VA_ARGS__) : (p)->fn(__VA_ARGS__))
-/* A read returned r (err: its errno) into iov. */
+/* A read returned r (err: its errno) into iov, under the lock: its first
+ * bytes decide the protocol, which is told of them, or of the stream's end,
+ * through the table. */
+void oa_conn_read_any(struct oa_thread *t, int fd, struct oa_fd *f, const struct iovec *iov,
+		      int iovcnt, ssize_t r, int err);
+/* The same, for the hooks: bytes for a decided connection's opening
+ * protocol, the common path, go to it directly. It names the opening
+ * protocol, which the core may not (the layering test). */
 static inline void oa_conn_read(struct oa_thread *t, int fd, struct oa_fd *f,
 				const struct iovec *iov, int iovcnt, ssize_t r, int err)
 {
-	if (r > 0)
-		oa_conn_decide(t, f, iov, iovcnt, (size_t)r, false);
-	const struct oa_conn_protocol *p = f->proto;
-	if (!p)
-		return;
-	if (r > 0)
-		OA_CONN_CALL(p, received, t, fd, f, iov, iovcnt, (size_t)r);
-	else if (r == 0 && oa_iov_total(iov, iovcnt))
-		p->read_end(t, fd, f, 0);
-	else if (r < 0 && !oa_errno_transient(err))
-		p->read_end(t, fd, f, err);
+	if (r > 0 && f->wire_seen && f->proto == &oa_conn_opening)
+		oa_conn_opening.received(t, fd, f, iov, iovcnt, (size_t)r);
+	else
+		oa_conn_read_any(t, fd, f, iov, iovcnt, r, err);
 }
 /* A read on a watched socket returned r (under the lock): a pending
- * connect's outcome, then the protocol (not for a peek). For the socket
- * hooks: like oa_conn_read, it names the opening protocol, which the core
- * may not (the layering test). */
+ * connect's outcome, then the protocol (not for a peek). */
 static inline void oa_conn_read_done(struct oa_thread *t, int fd, struct oa_fd *f,
 				     const struct iovec *iov, int iovcnt, ssize_t r, int err,
 				     bool peek)
@@ -280,6 +278,11 @@ static inline void oa_conn_read_done(struct oa_thread *t, int fd, struct oa_fd *
 	if (!peek)
 		oa_conn_read(t, fd, f, iov, iovcnt, r, err);
 }
+/* recvmmsg returned r (err: its errno) into vec's messages, each a read
+ * (peek: MSG_PEEK). Without the lock (taken here; when it cannot be, the
+ * bytes went unseen: kind, the fd's kind bits at the call). */
+void oa_conn_received_batch(struct oa_thread *t, int fd, struct oa_fd *f, uint8_t kind,
+			    const struct mmsghdr *vec, int r, int err, bool peek);
 /* A write on a watched socket returned r, its protocol's side done
  * (without the lock): a pending connect's outcome. */
 static inline void oa_conn_write_done(struct oa_thread *t, int fd, struct oa_fd *f, ssize_t r,

@@ -1,12 +1,12 @@
 #include "http_parse.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
+#include "decimal.h"
 #include "hex.h"
 
 _Static_assert(sizeof(struct oa_http_parser) <= 512, "parser state must stay small");
@@ -1460,9 +1460,8 @@ size_t oa_http_url_full(const struct oa_http_url *url, char *out, size_t cap)
 	if (bare_ipv6)
 		put(&w, "]", 1);
 	if (url->port && !has_port && url->port != default_port(scheme)) {
-		char digits[8];
-		int n = snprintf(digits, sizeof digits, ":%u", url->port);
-		put(&w, digits, (size_t)n);
+		char digits[1 + OA_U32_DIGITS] = ":";
+		put(&w, digits, 1 + oa_u32_decimal(url->port, digits + 1));
 	}
 	if (!url->path || url->path[0] != '/')
 		put(&w, "/", 1);

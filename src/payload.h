@@ -104,17 +104,31 @@ static inline void oa_payload_attr_str(struct oa_payload *w, enum oa_key key, co
 	oa_payload_attr_str_k(w, key, 0, 0, s, len);
 }
 
+/* An attribute of type `type` whose value is a u16 length and its bytes. */
+static inline void oa_payload_attr_bytes(struct oa_payload *w, enum oa_key key,
+					 enum oa_item_value type, const void *bytes, size_t len)
+{
+	if (len > UINT16_MAX)
+		len = UINT16_MAX;
+	if (oa_payload_attr_head(w, key, 0, 0, type, 2 + len)) {
+		oa_payload_u16(w, (uint16_t)len);
+		oa_payload_put(w, bytes, len);
+	}
+}
+
 /* An array of strings: list holds each one followed by a NUL, len bytes in
  * all (a list cut short by the u16 length loses its last item). */
 static inline void oa_payload_attr_str_list(struct oa_payload *w, enum oa_key key, const char *list,
 					    size_t len)
 {
-	if (len > UINT16_MAX)
-		len = UINT16_MAX;
-	if (oa_payload_attr_head(w, key, 0, 0, OA_VAL_STR_LIST, 2 + len)) {
-		oa_payload_u16(w, (uint16_t)len);
-		oa_payload_put(w, list, len);
-	}
+	oa_payload_attr_bytes(w, key, OA_VAL_STR_LIST, list, len);
+}
+
+/* An array of addresses, raw (OA_VAL_ADDR_LIST): the exporter formats them. */
+static inline void oa_payload_attr_addr_list(struct oa_payload *w, enum oa_key key,
+					     const uint8_t *list, size_t len)
+{
+	oa_payload_attr_bytes(w, key, OA_VAL_ADDR_LIST, list, len);
 }
 
 static inline void oa_payload_attr_int(struct oa_payload *w, enum oa_key key, int64_t v)
@@ -160,7 +174,7 @@ static inline void oa_payload_text(struct oa_payload *w, enum oa_item_tag tag, c
 }
 
 /* The span's name: prefix and then the peer sa of a socket of the given
- * family, formatted by the exporter. */
+ * family (AF_UNSPEC: the address alone), formatted by the exporter. */
 static inline void oa_payload_name_peer(struct oa_payload *w, const char *prefix, size_t prefix_len,
 					int family, const struct sockaddr *sa, socklen_t len)
 {

@@ -96,7 +96,8 @@ enum oa_item_tag {
 	OA_ITEM_DROPPED_LINKS = 8, /* u16 links dropped by the producer */
 	OA_ITEM_TRACE_STATE = 9,   /* u16 len, bytes: the W3C tracestate of the span */
 	/* u16 len, prefix bytes, u8 socket family, u8 len, struct sockaddr
-	 * bytes: the name is the prefix and the peer (oa_sockaddr_peer_text). */
+	 * bytes: the name is the prefix and the peer (oa_sockaddr_peer_text;
+	 * family AF_UNSPEC: the address alone). */
 	OA_ITEM_NAME_PEER = 10,
 };
 
@@ -152,6 +153,9 @@ enum oa_item_value {
 	OA_VAL_ERRNO = 6,    /* i32: formatted as its name (ECONNREFUSED) */
 	OA_VAL_STATIC = 7,   /* const char * with static lifetime */
 	OA_VAL_STR_LIST = 8, /* u16 len, bytes: strings, each ended by a NUL: an array */
+	/* u16 len, bytes: addresses, each a u8 family (AF_INET, AF_INET6) and
+	 * its 4 or 16 bytes: an array of strings, formatted by the exporter */
+	OA_VAL_ADDR_LIST = 9,
 };
 
 #endif

@@ -157,6 +157,35 @@ static void test_string_list(void)
 	teardown();
 }
 
+/* Raw addresses become an array of strings, formatted here: IPv4, IPv6;
+ * an entry cut short, or of another family, ends the list. */
+static void test_address_list(void)
+{
+	struct oa_payload w;
+	struct oa_record *rec = setup(&w);
+	uint8_t list[1 + 4 + 1 + 16 + 1 + 4 + 1 + 16] = {AF_INET, 10, 0, 0, 1, AF_INET6};
+	inet_pton(AF_INET6, "2001:db8::5", list + 6);
+	list[22] = AF_UNIX;
+	oa_payload_attr_addr_list(&w, OA_KEY_DNS_ANSWERS, list, 22 + 5);
+	oa_payload_finish(&w);
+	const struct oa_export_span *s = add_and_view(rec);
+	const struct oa_attr *a = find(s, "dns.answers");
+	CHECK(a && a->type == OA_VALUE_STRING_ARRAY && a->v.array.n == 2);
+	if (a && a->v.array.n == 2) {
+		const struct oa_str *items = a->v.array.items;
+		CHECK(items[0].len == 8 && !memcmp(items[0].ptr, "10.0.0.1", 8));
+		CHECK(items[1].len == 11 && !memcmp(items[1].ptr, "2001:db8::5", 11));
+	}
+	teardown();
+	rec = setup(&w);
+	oa_payload_attr_addr_list(&w, OA_KEY_DNS_ANSWERS, list, 22 - 1);
+	oa_payload_finish(&w);
+	s = add_and_view(rec);
+	a = find(s, "dns.answers");
+	CHECK(a && a->type == OA_VALUE_STRING_ARRAY && a->v.array.n == 1);
+	teardown();
+}
+
 /* A connect span's name: the prefix and the peer, formatted here in the
  * form of the socket's family. */
 static void check_peer_name(int family, const struct sockaddr *sa, socklen_t len, const char *want)
@@ -199,11 +228,14 @@ static void test_peer_names(void)
 	 * socket's family decides the form. */
 	check_peer_name(AF_INET6, (struct sockaddr *)&v4, sizeof v4,
 			"socket connect [10.1.2.3]:8080");
+	/* AF_UNSPEC: the address alone (a reverse DNS lookup's question). */
+	check_peer_name(AF_UNSPEC, (struct sockaddr *)&v6, sizeof v6, "socket connect 2001:db8::5");
 }
 
 int main(void)
 {
 	test_string_list();
+	test_address_list();
 	test_http_server_record();
 	test_truncated_sockaddr();
 	test_peer_names();
