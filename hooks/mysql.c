@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "decimal.h"
 #include "net.h"
 
 /* MySQL commands sent and not yet answered that get spans, per connection
@@ -109,7 +110,7 @@ static void pop_front(struct oa_mysql_conn *c)
 static void command_metric(const struct oa_fd *f, const struct oa_mysql_pending *cmd, uint64_t end,
 			   uint16_t error_code, int err)
 {
-	char code[10];
+	char code[OA_U32_DIGITS];
 	struct oa_db_metric_attrs attrs = {
 	    .system = oa_mysql_state(f)->mariadb ? OA_DB_MARIADB : OA_DB_MYSQL,
 	    .error = error_code ? 0 : err,
@@ -120,7 +121,7 @@ static void command_metric(const struct oa_fd *f, const struct oa_mysql_pending 
 	    .collection = cmd->summary.collection,
 	    .collection_len = strlen(cmd->summary.collection),
 	    .status = code,
-	    .status_len = error_code ? oa_decimal(error_code, code) : 0,
+	    .status_len = error_code ? oa_u32_decimal(error_code, code) : 0,
 	};
 	oa_db_metric(f, &attrs, cmd->start, end);
 }
@@ -173,8 +174,8 @@ static void command_end(struct oa_thread *t, const struct oa_fd *f,
 		oa_payload_attr_peer(&w, f, OA_KEY_SERVER_ADDRESS, OA_KEY_SERVER_PORT);
 	}
 	if (error_code) {
-		char code[10];
-		size_t len = oa_decimal(error_code, code);
+		char code[OA_U32_DIGITS];
+		size_t len = oa_u32_decimal(error_code, code);
 		oa_payload_attr_custom(&w, "db.response.status_code", code, len);
 		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, code, len);
 	} else if (err) {

@@ -377,17 +377,4 @@ static inline void oa_payload_attr_peer(struct oa_payload *w, const struct oa_fd
 	oa_payload_attr_int(w, port_key, oa_sockaddr_port(&f->peer.sa));
 }
 
-/* The decimal digits of v into out, which holds 10; their count. */
-static inline size_t oa_decimal(uint32_t v, char *out)
-{
-	char rev[10];
-	size_t n = 0;
-	do
-		rev[n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	for (size_t i = 0; i < n; i++)
-		out[i] = rev[n - 1 - i];
-	return n;
-}
-
 #endif

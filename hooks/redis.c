@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "decimal.h"
 #include "net.h"
 
 /* Redis commands (a pipeline) whose replies have not come and that get
@@ -94,7 +95,7 @@ static void pop_front(struct oa_redis_conn *r)
 static void command_metric(const struct oa_fd *f, const struct oa_redis_command *c, uint64_t end,
 			   const char *error, int err)
 {
-	char db[10];
+	char db[OA_U32_DIGITS];
 	struct oa_db_metric_attrs attrs = {
 	    .system = OA_DB_REDIS,
 	    .error = error ? 0 : err,
@@ -105,7 +106,7 @@ static void command_metric(const struct oa_fd *f, const struct oa_redis_command 
 	};
 	if (c->db >= 0) {
 		attrs.name_space = db;
-		attrs.name_space_len = oa_decimal((uint32_t)c->db, db);
+		attrs.name_space_len = oa_u32_decimal((uint32_t)c->db, db);
 	}
 	oa_db_metric(f, &attrs, c->start, end);
 }
@@ -129,8 +130,8 @@ static void command_end(struct oa_thread *t, const struct oa_fd *f,
 	if (name_len)
 		oa_payload_attr_custom(&w, "db.operation.name", c->name, name_len);
 	if (c->db >= 0) {
-		char db[11];
-		oa_payload_attr_custom(&w, "db.namespace", db, oa_decimal(c->db, db));
+		char db[OA_U32_DIGITS];
+		oa_payload_attr_custom(&w, "db.namespace", db, oa_u32_decimal(c->db, db));
 	}
 	if (server) {
 		if (f->local_port)

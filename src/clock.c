@@ -7,6 +7,7 @@
 #endif
 
 #include "log.h"
+#include "text.h"
 
 bool oa_clock_use_tsc;
 
@@ -118,22 +119,14 @@ static bool parse_inherited(const char *value, uint64_t *hz)
 	return *hz == 0 || (OA_HAVE_TSC && *hz >= MIN_TSC_HZ && *hz <= MAX_TSC_HZ);
 }
 
-/* OA_CLOCK_VARIABLE=<hz>, by hand like the few other strings made at start:
- * printf's code is pages a short program may never touch otherwise (3 to 4
- * of the ~14 page faults the shim added to /bin/true). */
+/* OA_CLOCK_VARIABLE=<hz>, by hand like the few other strings made at start
+ * (text.h): printf's code is pages a short program may never touch
+ * otherwise. */
 static void format_setting(uint64_t hz)
 {
-	char digits[20];
-	int n = 0;
-	do
-		digits[n++] = (char)('0' + hz % 10);
-	while ((hz /= 10) != 0);
-	char *p = base.setting;
-	memcpy(p, OA_CLOCK_VARIABLE "=", sizeof OA_CLOCK_VARIABLE);
-	p += sizeof OA_CLOCK_VARIABLE;
-	while (n > 0)
-		*p++ = digits[--n];
-	*p = '\0';
+	struct oa_text t = oa_text_into(base.setting, sizeof base.setting);
+	oa_text_str(&t, OA_CLOCK_VARIABLE "=");
+	oa_text_uint(&t, hz);
 }
 
 static uint64_t unix_ns(void)

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "decimal.h"
+
 struct oa_text {
 	char *at;
 	char *last; /* room for the terminating NUL */
@@ -42,12 +44,8 @@ static inline void oa_text_str(struct oa_text *t, const char *s)
 
 static inline void oa_text_uint(struct oa_text *t, uint64_t v)
 {
-	char digits[20];
-	size_t n = sizeof digits;
-	do
-		digits[--n] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	oa_text_mem(t, digits + n, sizeof digits - n);
+	char digits[OA_U64_DIGITS];
+	oa_text_mem(t, digits, oa_u64_decimal(v, digits));
 }
 
 static inline void oa_text_int(struct oa_text *t, int64_t v)
