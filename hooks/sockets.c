@@ -256,16 +256,35 @@ static ssize_t recv_real(const struct recv_call *c)
 }
 
 /* Calls in flight per direction: a second one overlapping the first makes
- * the order of their bytes unknowable. */
-static void inflight_enter(int fd, uint8_t kind, uint32_t *count)
+ * the order of their bytes unknowable. Each call marks the direction with
+ * its thread, in plain stores (no read-modify-write, which costs a locked
+ * instruction per call): a call finds another's mark when it starts, or at
+ * its end when the other marked in between (the later mark stays), so one of
+ * two overlapping calls sees the other. */
+static uintptr_t inflight_self(void)
 {
-	if (__atomic_fetch_add(count, 1, __ATOMIC_ACQ_REL) != 0)
+	return (uintptr_t)&oa_tls;
+}
+
+static void inflight_enter(int fd, uint8_t kind, uintptr_t *mark)
+{
+	if (__atomic_load_n(mark, __ATOMIC_RELAXED))
+		oa_fd_mark_lost(fd, kind);
+	__atomic_store_n(mark, inflight_self(), __ATOMIC_RELAXED);
+}
+
+/* Right after the call, before its bytes reach the protocol. */
+static void inflight_check(int fd, uint8_t kind, const uintptr_t *mark)
+{
+	if (__atomic_load_n(mark, __ATOMIC_RELAXED) != inflight_self())
 		oa_fd_mark_lost(fd, kind);
 }
 
-static void inflight_leave(uint32_t *count)
+/* Once the bytes are fed: a call begun meanwhile saw the mark. */
+static void inflight_leave(uintptr_t *mark)
 {
-	__atomic_fetch_sub(count, 1, __ATOMIC_RELEASE);
+	if (__atomic_load_n(mark, __ATOMIC_RELAXED) == inflight_self())
+		__atomic_store_n(mark, 0, __ATOMIC_RELAXED);
 }
 
 /* The start of a read's or a write's slow path: false when the hook cannot
@@ -311,9 +330,10 @@ static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
 		return io_leave(r, err);
 	}
 #endif
-	inflight_enter(c->fd, kind, &f->readers);
+	inflight_enter(c->fd, kind, &f->reader);
 	r = recv_real(c);
 	err = errno;
+	inflight_check(c->fd, kind, &f->reader);
 	struct iovec one = {c->buf, (size_t)r};
 	const struct iovec *iov = &one;
 	int iovcnt = 1;
@@ -333,7 +353,7 @@ static ssize_t recv_slow(const struct recv_call *c, uint8_t kind)
 	} else if (r > 0 && !peek) {
 		oa_fd_mark_lost(c->fd, kind);
 	}
-	inflight_leave(&f->readers);
+	inflight_leave(&f->reader);
 	return io_leave(r, err);
 }
 
@@ -407,9 +427,11 @@ OA_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags,
 	struct oa_thread *t = oa_thread_get();
 	struct oa_fd *f = oa_fd_slot(fd);
 	if (f)
-		inflight_enter(fd, kind, &f->readers);
+		inflight_enter(fd, kind, &f->reader);
 	int r = oa_real_recvmmsg()(fd, vec, n, flags, timeout);
 	int err = errno;
+	if (f)
+		inflight_check(fd, kind, &f->reader);
 	if (t && f && oa_fd_lock_slot(t, fd, f)) {
 		if (r < 0)
 			oa_conn_read_done(t, fd, f, NULL, 0, r, err, false);
@@ -422,7 +444,7 @@ OA_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags,
 		oa_fd_mark_lost(fd, kind);
 	}
 	if (f)
-		inflight_leave(&f->readers);
+		inflight_leave(&f->reader);
 	oa_hook_leave();
 	errno = err;
 	return r;
@@ -464,7 +486,7 @@ static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 		return io_leave(r, err);
 	}
 #endif
-	inflight_enter(c->fd, kind, &f->writers);
+	inflight_enter(c->fd, kind, &f->writer);
 	if (oa_conn_undecided(f) && oa_fd_lock_slot(t, c->fd, f)) {
 		oa_conn_decide(t, f, c->iov, c->iovcnt, oa_iov_total(c->iov, c->iovcnt), true);
 		oa_fd_unlock_slot(c->fd, f);
@@ -472,8 +494,9 @@ static ssize_t send_slow(const struct oa_send_call *c, uint8_t kind)
 	const struct oa_conn_protocol *sender = oa_conn_sender(f);
 	r = sender ? OA_CONN_CALL(sender, send, t, f, c, kind) : oa_send_real(c);
 	err = errno;
+	inflight_check(c->fd, kind, &f->writer);
 	oa_conn_write_done(t, c->fd, f, r, err);
-	inflight_leave(&f->writers);
+	inflight_leave(&f->writer);
 	return io_leave(r, err);
 }
 
@@ -521,16 +544,18 @@ OA_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 	struct oa_thread *t = oa_thread_get();
 	struct oa_fd *f = oa_fd_slot(fd);
 	if (f)
-		inflight_enter(fd, kind, &f->writers);
+		inflight_enter(fd, kind, &f->writer);
 	uint64_t start = oa_now();
 	int r = oa_real_sendmmsg()(fd, vec, n, flags);
 	int err = errno;
+	if (f)
+		inflight_check(fd, kind, &f->writer);
 	if (t && f)
 		oa_conn_sent_batch(t, fd, f, kind, vec, r, err, start);
 	else if (r > 0)
 		oa_fd_mark_lost(fd, kind);
 	if (f)
-		inflight_leave(&f->writers);
+		inflight_leave(&f->writer);
 	oa_hook_leave();
 	errno = err;
 	return r;

@@ -341,7 +341,7 @@ void oa_conn_dup(int oldfd, int newfd)
 		to->tls_next = 0;
 		memset(&to->tls, 0, sizeof to->tls);
 		to->connecting = 0;
-		to->readers = to->writers = 0;
+		to->reader = to->writer = 0;
 		oa_fd_unlock(oldfd);
 	}
 	oa_fd_claim_end(newfd, OA_FD_SOCKET);

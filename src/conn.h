@@ -99,7 +99,9 @@ struct oa_fd {
 	/* The state bytes are the opening protocol's (its start ran last). */
 	uint8_t opening_state;
 	uint16_t local_port;
-	uint32_t readers, writers; /* calls in flight: overlapping ones lose the protocol's state */
+	/* The thread (its &oa_tls) whose call, per direction, is in flight:
+	 * overlapping calls lose the protocol's state (sockets.c). */
+	uintptr_t reader, writer;
 	uint64_t connect_start;
 	struct oa_span_ctx connect_parent, connect_ctx;
 	socklen_t peer_len;
