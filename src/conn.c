@@ -37,7 +37,7 @@ void oa_fd_forget(int fd)
 	/* A vfork child's descriptors are its own; the table is its parent's. */
 	if (oa_in_vfork_child())
 		return;
-	oa_fd_kind_clear(fd, (uint8_t)~OA_FD_BUSY);
+	oa_fd_kind_clear(fd, UINT8_MAX);
 }
 
 struct oa_fd *oa_fd_claim(int fd)

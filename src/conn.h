@@ -21,7 +21,7 @@
 #include "protocol.h"
 #include "runtime.h"
 
-/* Kind bits of an fd (the fd table's byte; OA_FD_BUSY is its lock). */
+/* Kind bits of an fd (the fd table's byte). */
 enum oa_fd_bits {
 	OA_FD_SOCKET = 1 << 0, /* an AF_INET, AF_INET6 or AF_UNIX socket of the application */
 	OA_FD_FILE = 1 << 1,   /* a regular file opened while the files family is on */
