@@ -257,16 +257,35 @@ static ssize_t recv_real(const void *call)
 }
 
 /* Calls in flight per direction: a second one overlapping the first makes
- * the order of their bytes unknowable. */
-static void inflight_enter(int fd, uint8_t kind, uint32_t *count)
+ * the order of their bytes unknowable. Each call marks the direction with
+ * its thread, in plain stores (no read-modify-write, which costs a locked
+ * instruction per call): a call finds another's mark when it starts, or at
+ * its end when the other marked in between (the later mark stays), so one of
+ * two overlapping calls sees the other. */
+static uintptr_t inflight_self(void)
 {
-	if (__atomic_fetch_add(count, 1, __ATOMIC_ACQ_REL) != 0)
+	return (uintptr_t)&oa_tls;
+}
+
+static void inflight_enter(int fd, uint8_t kind, uintptr_t *mark)
+{
+	if (__atomic_load_n(mark, __ATOMIC_RELAXED))
+		oa_fd_mark_lost(fd, kind);
+	__atomic_store_n(mark, inflight_self(), __ATOMIC_RELAXED);
+}
+
+/* Right after the call, before its bytes reach the protocol. */
+static void inflight_check(int fd, uint8_t kind, const uintptr_t *mark)
+{
+	if (__atomic_load_n(mark, __ATOMIC_RELAXED) != inflight_self())
 		oa_fd_mark_lost(fd, kind);
 }
 
-static void inflight_leave(uint32_t *count)
+/* Once the bytes are fed: a call begun meanwhile saw the mark. */
+static void inflight_leave(uintptr_t *mark)
 {
-	__atomic_fetch_sub(count, 1, __ATOMIC_RELEASE);
+	if (__atomic_load_n(mark, __ATOMIC_RELAXED) == inflight_self())
+		__atomic_store_n(mark, 0, __ATOMIC_RELAXED);
 }
 
 /* The start of a read's or a write's slow path: false when the hook cannot
@@ -319,7 +338,7 @@ io_slow(int fd, uint8_t kind, bool sending, const void *c, ssize_t (*real)(const
 		return io_leave(r, err);
 	}
 #endif
-	uint32_t *inflight = sending ? &f->writers : &f->readers;
+	uintptr_t *inflight = sending ? &f->writer : &f->reader;
 	inflight_enter(fd, kind, inflight);
 	r = conn(t, f, c, kind, &err);
 	inflight_leave(inflight);
@@ -334,6 +353,7 @@ static ssize_t recv_conn(struct oa_thread *t, struct oa_fd *f, const void *call,
 	const struct recv_call *c = call;
 	ssize_t r = recv_real(c);
 	int err = *errp = errno;
+	inflight_check(c->fd, kind, &f->reader);
 	struct iovec one = {c->buf, (size_t)r};
 	const struct iovec *iov = &one;
 	int iovcnt = 1;
@@ -428,11 +448,12 @@ OA_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags,
 	struct oa_fd *f;
 	if (!(kind & OA_FD_WATCH) || !io_enter(fd, kind, &t, &f))
 		return oa_real_recvmmsg()(fd, vec, n, flags, timeout);
-	inflight_enter(fd, kind, &f->readers);
+	inflight_enter(fd, kind, &f->reader);
 	int r = oa_real_recvmmsg()(fd, vec, n, flags, timeout);
 	int err = errno;
+	inflight_check(fd, kind, &f->reader);
 	oa_conn_received_batch(t, fd, f, kind, vec, r, err, flags & MSG_PEEK);
-	inflight_leave(&f->readers);
+	inflight_leave(&f->reader);
 	return (int)io_leave(r, err);
 }
 
@@ -474,6 +495,7 @@ static ssize_t send_conn(struct oa_thread *t, struct oa_fd *f, const void *call,
 	const struct oa_conn_protocol *sender = oa_conn_sender(f);
 	ssize_t r = sender ? OA_CONN_CALL(sender, send, t, f, c, kind) : oa_send_real(c);
 	*err = errno;
+	inflight_check(c->fd, kind, &f->writer);
 	oa_conn_write_done(t, c->fd, f, r, *err);
 	return r;
 }
@@ -524,12 +546,13 @@ OA_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 	struct oa_fd *f;
 	if (!(kind & OA_FD_WATCH) || !io_enter(fd, kind, &t, &f))
 		return oa_real_sendmmsg()(fd, vec, n, flags);
-	inflight_enter(fd, kind, &f->writers);
+	inflight_enter(fd, kind, &f->writer);
 	uint64_t start = oa_now();
 	int r = oa_real_sendmmsg()(fd, vec, n, flags);
 	int err = errno;
+	inflight_check(fd, kind, &f->writer);
 	oa_conn_sent_batch(t, fd, f, kind, vec, r, err, start);
-	inflight_leave(&f->writers);
+	inflight_leave(&f->writer);
 	return (int)io_leave(r, err);
 }
 

@@ -37,7 +37,7 @@ void oa_fd_forget(int fd)
 	/* A vfork child's descriptors are its own; the table is its parent's. */
 	if (oa_in_vfork_child())
 		return;
-	oa_fd_kind_clear(fd, (uint8_t)~OA_FD_BUSY);
+	oa_fd_kind_clear(fd, UINT8_MAX);
 }
 
 struct oa_fd *oa_fd_claim(int fd)
@@ -341,7 +341,7 @@ void oa_conn_dup(int oldfd, int newfd)
 		to->tls_next = 0;
 		memset(&to->tls, 0, sizeof to->tls);
 		to->connecting = 0;
-		to->readers = to->writers = 0;
+		to->reader = to->writer = 0;
 		oa_fd_unlock(oldfd);
 	}
 	oa_fd_claim_end(newfd, OA_FD_SOCKET);

@@ -21,7 +21,7 @@
 #include "protocol.h"
 #include "runtime.h"
 
-/* Kind bits of an fd (the fd table's byte; OA_FD_BUSY is its lock). */
+/* Kind bits of an fd (the fd table's byte). */
 enum oa_fd_bits {
 	OA_FD_SOCKET = 1 << 0, /* an AF_INET, AF_INET6 or AF_UNIX socket of the application */
 	OA_FD_FILE = 1 << 1,   /* a regular file opened while the files family is on */
@@ -116,7 +116,9 @@ struct oa_fd {
 	/* The state bytes are the opening protocol's (its start ran last). */
 	uint8_t opening_state;
 	uint16_t local_port;
-	uint32_t readers, writers; /* calls in flight: overlapping ones lose the protocol's state */
+	/* The thread (its &oa_tls) whose call, per direction, is in flight:
+	 * overlapping calls lose the protocol's state (sockets.c). */
+	uintptr_t reader, writer;
 	uint64_t connect_start;
 	struct oa_span_ctx connect_parent, connect_ctx;
 	socklen_t peer_len;

@@ -38,26 +38,29 @@ static void *map_zeroed(size_t bytes)
  * held forever unless released here. */
 void oa_fdtable_atfork_child(void)
 {
-	uint8_t *kinds = oa_fdtable.kinds;
-	for (uint32_t fd = 0; kinds && fd < oa_fdtable.end; fd++)
-		if (kinds[fd] & OA_FD_BUSY)
-			kinds[fd] = (uint8_t)((kinds[fd] & ~OA_FD_BUSY) | oa_fdtable.held_at_fork);
+	struct oa_fd_cell *cells = oa_fdtable.cells;
+	for (uint32_t fd = 0; cells && fd < oa_fdtable.end; fd++) {
+		if (cells[fd].lock) {
+			cells[fd].lock = 0;
+			cells[fd].kind |= oa_fdtable.held_at_fork;
+		}
+	}
 }
 
 static bool build(size_t slot_size, uint8_t held_at_fork)
 {
 	uint32_t limit = table_limit();
-	size_t kinds_bytes = limit;
+	size_t cells_bytes = limit * sizeof(struct oa_fd_cell);
 	size_t chunk_ptrs = limit >> OA_FDTABLE_CHUNK_SHIFT;
 	/* one mapping; untouched pages cost nothing */
-	uint8_t *mem = map_zeroed(kinds_bytes + chunk_ptrs * sizeof(void *));
+	uint8_t *mem = map_zeroed(cells_bytes + chunk_ptrs * sizeof(void *));
 	if (!mem)
 		return false;
-	oa_fdtable.chunks = (void **)(mem + kinds_bytes);
+	oa_fdtable.chunks = (void **)(mem + cells_bytes);
 	oa_fdtable.limit = limit;
 	oa_fdtable.slot_size = (uint32_t)((slot_size + 15) & ~(size_t)15);
 	oa_fdtable.held_at_fork = held_at_fork;
-	__atomic_store_n(&oa_fdtable.kinds, mem, __ATOMIC_RELEASE);
+	__atomic_store_n(&oa_fdtable.cells, (struct oa_fd_cell *)mem, __ATOMIC_RELEASE);
 	pthread_atfork(NULL, NULL, oa_fdtable_atfork_child);
 	return true;
 }
@@ -91,7 +94,7 @@ bool oa_fdtable_init(size_t slot_size, uint8_t held_at_fork)
 
 static bool in_range(int fd)
 {
-	return __atomic_load_n(&oa_fdtable.kinds, __ATOMIC_ACQUIRE) &&
+	return __atomic_load_n(&oa_fdtable.cells, __ATOMIC_ACQUIRE) &&
 	       (unsigned)fd < oa_fdtable.limit;
 }
 
@@ -128,14 +131,14 @@ uint8_t oa_fd_kind_set(int fd, uint8_t bits)
 	       !__atomic_compare_exchange_n(&oa_fdtable.end, &end, (uint32_t)fd + 1, true,
 					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
-	return __atomic_fetch_or(&oa_fdtable.kinds[fd], bits, __ATOMIC_ACQ_REL);
+	return __atomic_fetch_or(&oa_fdtable.cells[fd].kind, bits, __ATOMIC_ACQ_REL);
 }
 
 uint8_t oa_fd_kind_clear(int fd, uint8_t bits)
 {
 	if (!in_range(fd))
 		return 0;
-	return __atomic_fetch_and(&oa_fdtable.kinds[fd], (uint8_t)~bits, __ATOMIC_ACQ_REL);
+	return __atomic_fetch_and(&oa_fdtable.cells[fd].kind, (uint8_t)~bits, __ATOMIC_ACQ_REL);
 }
 
 static inline void cpu_relax(void)
@@ -149,10 +152,10 @@ bool oa_fd_lock(int fd)
 {
 	if (!in_range(fd))
 		return false;
-	uint8_t *kind = &oa_fdtable.kinds[fd];
+	uint8_t *lock = &oa_fdtable.cells[fd].lock;
 	for (int spin = 0; spin < LOCK_SPINS; spin++) {
-		if (!(__atomic_load_n(kind, __ATOMIC_RELAXED) & OA_FD_BUSY) &&
-		    !(__atomic_fetch_or(kind, OA_FD_BUSY, __ATOMIC_ACQUIRE) & OA_FD_BUSY))
+		if (!__atomic_load_n(lock, __ATOMIC_RELAXED) &&
+		    !__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE))
 			return true;
 		cpu_relax();
 	}
@@ -162,17 +165,17 @@ bool oa_fd_lock(int fd)
 void oa_fd_unlock(int fd)
 {
 	if (in_range(fd))
-		__atomic_fetch_and(&oa_fdtable.kinds[fd], (uint8_t)~OA_FD_BUSY, __ATOMIC_RELEASE);
+		__atomic_store_n(&oa_fdtable.cells[fd].lock, 0, __ATOMIC_RELEASE);
 }
 
 void oa_fdtable_forget_range(unsigned int first, unsigned int last)
 {
-	if (!__atomic_load_n(&oa_fdtable.kinds, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&oa_fdtable.cells, __ATOMIC_ACQUIRE))
 		return;
 	uint32_t end = __atomic_load_n(&oa_fdtable.end, __ATOMIC_RELAXED);
 	if (last >= end)
 		last = end - 1;
 	for (uint64_t fd = first; end && fd <= last; fd++)
-		if (__atomic_load_n(&oa_fdtable.kinds[fd], __ATOMIC_RELAXED) & ~OA_FD_BUSY)
-			__atomic_fetch_and(&oa_fdtable.kinds[fd], OA_FD_BUSY, __ATOMIC_RELEASE);
+		if (__atomic_load_n(&oa_fdtable.cells[fd].kind, __ATOMIC_RELAXED))
+			__atomic_fetch_and(&oa_fdtable.cells[fd].kind, 0, __ATOMIC_RELEASE);
 }

@@ -2,8 +2,10 @@
  * fd, the only load a read or write on an fd we know nothing about costs, and
  * a slot of state per fd, mapped in chunks on first use and never unmapped: a
  * number's slot is reset and reused with the number. Lock-free: kind bits
- * change atomically, and a slot is used under a try-lock bit in its kind byte
- * (a contended slot is waited for a bounded moment, then skipped).
+ * change atomically, and a slot is used under a try-lock byte next to its
+ * kind byte (a contended slot is waited for a bounded moment, then skipped):
+ * only its holder writes it, so unlocking is a plain store, where a lock bit
+ * among the kind bits, which other threads set, took a locked instruction.
  * Sized from RLIMIT_NOFILE's hard limit (capped); higher fds are untracked. */
 #ifndef OTLPAUTO_FDTABLE_H
 #define OTLPAUTO_FDTABLE_H
@@ -15,11 +17,13 @@
 #define OA_FDTABLE_MAX_FDS (1u << 20)
 /* Slots per chunk: 1 << OA_FDTABLE_CHUNK_SHIFT. */
 #define OA_FDTABLE_CHUNK_SHIFT 4
-/* The kind bit that is the slot's lock; the other bits are the users'. */
-#define OA_FD_BUSY 0x80u
+/* An fd's kind bits (the users') and its slot's lock (nonzero: held). */
+struct oa_fd_cell {
+	uint8_t kind, lock;
+};
 
 struct oa_fdtable {
-	uint8_t *kinds; /* published last: non-NULL means the table is ready */
+	struct oa_fd_cell *cells; /* published last: non-NULL means the table is ready */
 	void **chunks;
 	uint32_t limit; /* fds below this are tracked */
 	uint32_t slot_size;
@@ -42,10 +46,10 @@ void oa_fdtable_atfork_child(void);
 /* The kind bits of fd; 0 when untracked. */
 static inline uint8_t oa_fd_kind(int fd)
 {
-	uint8_t *kinds = __atomic_load_n(&oa_fdtable.kinds, __ATOMIC_ACQUIRE);
-	if (!kinds || (unsigned)fd >= oa_fdtable.limit)
+	struct oa_fd_cell *cells = __atomic_load_n(&oa_fdtable.cells, __ATOMIC_ACQUIRE);
+	if (!cells || (unsigned)fd >= oa_fdtable.limit)
 		return 0;
-	return __atomic_load_n(&kinds[fd], __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&cells[fd].kind, __ATOMIC_ACQUIRE);
 }
 
 /* The slot of fd, its chunk mapped now if needed; NULL when fd is out of
@@ -61,7 +65,7 @@ uint8_t oa_fd_kind_clear(int fd, uint8_t bits);
 bool oa_fd_lock(int fd);
 void oa_fd_unlock(int fd);
 
-/* Clears the kind bits of every fd in [first, last], the lock bit excepted. */
+/* Clears the kind bits of every fd in [first, last] (not their locks). */
 void oa_fdtable_forget_range(unsigned int first, unsigned int last);
 
 #endif
