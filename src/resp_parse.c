@@ -400,13 +400,19 @@ static bool inline_byte(struct oa_resp_parser *p, uint8_t c, struct oa_resp_even
 	return true;
 }
 
-/* A number line at data[*i] (digits, an optional '-' where negative_ok,
- * CRLF), complete in len bytes; false when it is not (the state machine
- * then reads it, and says what is wrong with it). */
-static bool fast_number(const uint8_t *data, size_t len, size_t *i, bool negative_ok,
-			int64_t *value)
+/* A number line at data[at] (digits, an optional '-' where negative_ok,
+ * CRLF), complete in len bytes: its value and the index past its CRLF, or
+ * end 0 when it is not (the state machine then reads it, and says what is
+ * wrong with it). Inlined and returned in registers: the fast paths call it
+ * once per element. */
+struct number_line {
+	size_t end;
+	int64_t value;
+};
+
+static inline __attribute__((always_inline)) struct number_line
+fast_number(const uint8_t *data, size_t len, size_t at, bool negative_ok)
 {
-	size_t at = *i;
 	bool negative = negative_ok && at < len && data[at] == '-';
 	uint64_t n = 0;
 	at += negative;
@@ -414,10 +420,8 @@ static bool fast_number(const uint8_t *data, size_t len, size_t *i, bool negativ
 	while (at < len && data[at] >= '0' && data[at] <= '9' && at - first < 18)
 		n = n * 10 + (uint64_t)(data[at++] - '0');
 	if (at == first || len - at < 2 || data[at] != '\r' || data[at + 1] != '\n')
-		return false;
-	*value = negative ? -(int64_t)n : (int64_t)n;
-	*i = at + 2;
-	return true;
+		return (struct number_line){0, 0};
+	return (struct number_line){at + 2, negative ? -(int64_t)n : (int64_t)n};
 }
 
 /* A whole multibulk command at data[0] == '*', parsed at once; returns its
@@ -426,17 +430,20 @@ static bool fast_number(const uint8_t *data, size_t len, size_t *i, bool negativ
 static size_t fast_command(struct oa_resp_parser *p, const uint8_t *data, size_t len,
 			   struct oa_resp_event *ev)
 {
-	size_t i = 1;
-	int64_t argc, n;
-	if (!fast_number(data, len, &i, false, &argc) || argc <= 0 || argc > MAX_COMMAND_ARGS)
+	struct number_line count = fast_number(data, len, 1, false);
+	int64_t argc = count.value, n;
+	size_t i = count.end;
+	if (!i || argc <= 0 || argc > MAX_COMMAND_ARGS)
 		return 0;
 	begin_command(p);
 	for (int64_t arg = 0; arg < argc; arg++) {
 		if (i >= len || data[i] != '$')
 			return 0;
-		i++;
-		if (!fast_number(data, len, &i, false, &n) || (uint64_t)n > len - i ||
-		    len - i - (uint64_t)n < 2 || data[i + n] != '\r' || data[i + n + 1] != '\n')
+		struct number_line length = fast_number(data, len, i + 1, false);
+		i = length.end;
+		n = length.value;
+		if (!i || (uint64_t)n > len - i || len - i - (uint64_t)n < 2 ||
+		    data[i + n] != '\r' || data[i + n + 1] != '\n')
 			return 0;
 		if (arg == 0) {
 			size_t take =
@@ -480,12 +487,18 @@ static size_t fast_reply(struct oa_resp_parser *p, const uint8_t *data, size_t l
 				capture_byte(p, *c);
 		i = (size_t)(lf - data) + 1;
 	} else if (type == ':') {
-		if (!fast_number(data, len, &i, true, &n))
+		struct number_line integer = fast_number(data, len, 1, true);
+		i = integer.end;
+		n = integer.value;
+		if (!i)
 			return 0;
 		reply_type(p, type);
 		p->value = n;
 	} else if (type == '$') {
-		if (!fast_number(data, len, &i, true, &n) || n < -1)
+		struct number_line length = fast_number(data, len, 1, true);
+		i = length.end;
+		n = length.value;
+		if (!i || n < -1)
 			return 0;
 		if (n >= 0 && ((uint64_t)n > len - i || len - i - (uint64_t)n < 2 ||
 			       data[i + n] != '\r' || data[i + n + 1] != '\n'))
