@@ -207,9 +207,7 @@ static void exporter_state_setup(void)
 	if (oa_rt.cfg.exporter == OA_EXPORTER_NONE)
 		return;
 	xs.resource = oa_process_resource(&oa_rt.cfg);
-	/* Not from a signal handler: its tables are read by libelf, which
-	 * allocates (function spans are then named by address). */
-	if (!xs.syms && !oa_mem_signal_safe())
+	if (!xs.syms)
 		xs.syms = oa_symbols_create();
 	if (!xs.batch)
 		xs.batch = oa_batch_create(&oa_rt.cfg, xs.syms, oa_clock_to_unix_ns);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dynlib.h"
+#include "elf_names.h"
 #include "fdguard.h"
 #include "mem.h"
 
@@ -93,6 +94,7 @@ struct oa_symbols {
 	demangle_fn demangle;
 	bool demangle_searched;
 	unsigned long long demangle_generation;
+	char *signal_scratch; /* for signal_safe_name */
 };
 
 #define CACHE_INITIAL_SLOTS 16 /* doubles as names are asked for */
@@ -293,42 +295,15 @@ struct candidate {
 	unsigned char binding;
 };
 
-static int binding_rank(unsigned char binding)
-{
-	switch (binding) {
-	case STB_GLOBAL:
-		return 0;
-	case STB_WEAK:
-		return 1;
-	default:
-		return 2;
-	}
-}
-
-static size_t leading_underscores(const char *s)
-{
-	size_t n = 0;
-	while (s[n] == '_')
-		n++;
-	return n;
-}
-
-/* By address; among aliases the one to show first: sized, global, public
- * looking (malloc over __libc_malloc), then by name so the choice is stable. */
+/* By address; among aliases, oa_elf_alias_before's order. */
 static int compare_candidates(const void *a, const void *b)
 {
 	const struct candidate *x = a, *y = b;
 	if (x->start != y->start)
 		return x->start < y->start ? -1 : 1;
-	if ((x->size == 0) != (y->size == 0))
-		return x->size == 0 ? 1 : -1;
-	int rank = binding_rank(x->binding) - binding_rank(y->binding);
-	if (rank)
-		return rank;
-	size_t ux = leading_underscores(x->name), uy = leading_underscores(y->name);
-	if (ux != uy)
-		return ux < uy ? -1 : 1;
-	return strcmp(x->name, y->name);
+	struct oa_elf_alias ax = {x->size, x->binding, x->name},
+			    ay = {y->size, y->binding, y->name};
+	return oa_elf_alias_before(&ax, &ay) ? -1 : oa_elf_alias_before(&ay, &ax) ? 1 : 0;
 }
 
 /* .symtab has the static functions too; a stripped file keeps only .dynsym. */
@@ -576,6 +551,7 @@ void oa_symbols_destroy(struct oa_symbols *syms)
 	}
 	oa_free(syms->objects);
 	oa_free(syms->cache);
+	oa_free(syms->signal_scratch);
 	for (struct string_chunk *chunk = syms->strings, *next; chunk; chunk = next) {
 		next = chunk->next;
 		oa_free(chunk);
@@ -676,6 +652,21 @@ static void cache_insert(struct oa_symbols *syms, uintptr_t addr, const char *na
 	syms->cache_used++;
 }
 
+/* From a signal handler: read in place (elf_names.h), the maps file's
+ * lines in one scratch buffer from mem.h's pages. Mangled: the demangler
+ * allocates. */
+static const char *signal_safe_name(struct oa_symbols *syms, uintptr_t addr, size_t *len)
+{
+	if (!syms->signal_scratch && !(syms->signal_scratch = oa_malloc(OA_ELF_NAMES_SCRATCH)))
+		return NULL;
+	char name[1024];
+	size_t name_len = oa_elf_function_name(addr, name, sizeof name, syms->signal_scratch);
+	const char *stored = name_len ? store_string(syms, name, name_len) : NULL;
+	if (stored)
+		*len = name_len;
+	return stored;
+}
+
 const char *oa_symbols_name(struct oa_symbols *syms, uintptr_t addr, size_t *len)
 {
 	size_t name_len;
@@ -689,7 +680,11 @@ const char *oa_symbols_name(struct oa_symbols *syms, uintptr_t addr, size_t *len
 			name = entry->name;
 			name_len = entry->len;
 		} else if (oa_mem_signal_safe()) {
-			return NULL; /* libelf allocates: named by address */
+			/* libelf allocates, the loader's list takes its lock. */
+			name = signal_safe_name(syms, addr, &name_len);
+			if (!name)
+				return NULL;
+			cache_insert(syms, addr, name, name_len);
 		} else {
 			name = resolve(syms, addr, &name_len);
 			if (name) {

@@ -1,5 +1,5 @@
 /* Function names for addresses, from the ELF symbol tables of every loaded
- * object (exporter side only: allocates, reads files). */
+ * object (exporter side only: allocates, through mem.h, and reads files). */
 #ifndef OTLPAUTO_SYMBOLS_H
 #define OTLPAUTO_SYMBOLS_H
 
@@ -13,9 +13,10 @@ struct oa_symbols;
 struct oa_symbols *oa_symbols_create(void);
 void oa_symbols_destroy(struct oa_symbols *syms);
 /* The name of the function that contains addr, C++ demangled; when none is
- * known, "0x<offset>@<object basename>" (or "0x<addr>" outside any object);
- * NULL from a signal handler's export (mem.h) for an address not looked up
- * before: the tables are read by libelf, which allocates.
+ * known, "0x<offset>@<object basename>" (or "0x<addr>" outside any object).
+ * From a signal handler's export (mem.h), an address not looked up before
+ * is named by elf_names.h (libelf allocates): not demangled; NULL when even
+ * that fails.
  * The string stays valid until oa_symbols_destroy. Results are cached per
  * address; a miss on an address outside every known object rescans the
  * loaded objects once (it may have been dlopen'd since). */

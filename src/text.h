@@ -67,4 +67,15 @@ static inline void oa_text_hex64(struct oa_text *t, uint64_t v)
 	oa_text_mem(t, digits, sizeof digits);
 }
 
+/* v in lowercase hexadecimal without leading zeros, as "%" PRIx64. */
+static inline void oa_text_hex(struct oa_text *t, uint64_t v)
+{
+	char digits[16];
+	size_t n = 0;
+	do
+		digits[sizeof digits - ++n] = "0123456789abcdef"[v & 15];
+	while (v >>= 4);
+	oa_text_mem(t, digits + sizeof digits - n, n);
+}
+
 #endif

@@ -252,6 +252,39 @@ def test_killed_commands_of_a_script():
           'killed commands: nothing counted as lost', result.stderr.decode()[-800:])
 
 
+def test_killed_relay_client_names_its_functions():
+    """A command of a traced script whose only spans are the frames open when
+    a signal kills it has no exporter thread: its handler encodes them and
+    names the functions without libelf (it allocates), from the symbol table
+    read in place. Before, they were named by their addresses."""
+    script = '"$0" wait-signal; true'
+    with Receiver() as receiver:
+        env = traced_env(receiver, OTLPAUTO_FUNCTION_THRESHOLD='50ms')
+        shell = subprocess.Popen(['bash', '-c', script, program('workload')], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+        try:
+            ready = shell.stdout.readline().decode().strip()
+            time.sleep(0.2)  # past the threshold: the open frames are spans
+            with open(f'/proc/{shell.pid}/task/{shell.pid}/children', encoding='ascii') as f:
+                child = int(f.read().split()[0])
+            os.kill(child, signal.SIGTERM)
+            _, err = shell.communicate(timeout=30)
+        except (subprocess.TimeoutExpired, ValueError, IndexError, OSError):
+            os.killpg(shell.pid, signal.SIGKILL)
+            _, err = shell.communicate()
+        spans = receiver.wait_for_spans(5, timeout=10)
+        spans = receiver.wait_for_spans(6, timeout=0.5)
+    check_equal(ready, 'ready', 'killed relay client: started')
+    check_equal(sorted(s['name'] for s in spans),
+                ['bash', 'exec workload', 'main', 'wait_for_signal', 'workload'],
+                'killed relay client: its functions named, not addresses')
+    named = {s['name']: s['attributes'].get('code.function.name') for s in spans}
+    check_equal((named.get('main'), named.get('wait_for_signal')), ('main', 'wait_for_signal'),
+                'killed relay client: code.function.name')
+    check_holds('killed relay client: whole tree', assert_tree_whole, spans)
+
+
 def test_own_handler():
     with Receiver() as receiver:
         process, ready = start(receiver, 'own-handler')
@@ -286,6 +319,7 @@ def test():
     test_sigpipe_yes_head()
     test_sigpipe_spans()
     test_killed_commands_of_a_script()
+    test_killed_relay_client_names_its_functions()
     test_own_handler()
     test_disposition_seen_by_program()
 

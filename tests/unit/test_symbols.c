@@ -3,6 +3,7 @@
  * the symbols object exists, and a stripped one.
  * argv[1]: libsymtest_dlopened.so, argv[2]: libsymtest_stripped.so. */
 #include "check.h"
+#include "elf_names.h"
 #include "symbols.h"
 #include "symtest.h"
 
@@ -70,6 +71,33 @@ struct wanted {
 	const char *name;
 	int seen;
 };
+
+/* elf_names (the signal handler's reader) against libelf's answers, for
+ * every function of this program and the test libraries: at the start, one
+ * byte in, and the mangled name where libelf's is demangled. */
+struct cross_check {
+	char scratch[OA_ELF_NAMES_SCRATCH];
+	size_t compared;
+};
+
+static void compare_readers(uintptr_t addr, const char *name, void *ctx)
+{
+	struct cross_check *cc = ctx;
+	Dl_info info;
+	if (!dladdr((void *)addr, &info) || !info.dli_fname ||
+	    !(strstr(info.dli_fname, "symtest") || strstr(info.dli_fname, "test_symbols")))
+		return;
+	char raw[1024];
+	for (uintptr_t at = addr; at <= addr + 1; at++) {
+		size_t len = oa_elf_function_name(at, raw, sizeof raw, cc->scratch);
+		CHECK_EQ_INT(len, strlen(raw));
+		if (strcmp(name, "foo::bar(int)") == 0)
+			CHECK_EQ_STR(raw, "_ZN3foo3barEi");
+		else
+			CHECK_EQ_STR(raw, name);
+	}
+	cc->compared++;
+}
 
 static void count_wanted(uintptr_t addr, const char *name, void *ctx)
 {
@@ -170,6 +198,23 @@ int main(int argc, char **argv)
 	oa_symbols_foreach_function(syms, count_wanted, wanted);
 	for (struct wanted *w = wanted; w->name; w++)
 		CHECK_EQ_INT(w->seen, 1);
+
+	struct cross_check *cc = calloc(1, sizeof *cc);
+	oa_symbols_foreach_function(syms, compare_readers, cc);
+	CHECK(cc->compared >= 8);
+	char raw[128];
+	oa_elf_function_name(stripped_static, raw, sizeof raw, cc->scratch);
+	CHECK_EQ_STR(raw, expected);
+	oa_elf_function_name((uintptr_t)heap, raw, sizeof raw, cc->scratch);
+	snprintf(expected, sizeof(expected), "0x%" PRIxPTR, (uintptr_t)heap);
+	CHECK_EQ_STR(raw, expected);
+	CHECK_EQ_STR(
+	    (oa_elf_function_name((uintptr_t)symtest_sizeless + 3, raw, sizeof raw, cc->scratch),
+	     raw),
+	    "symtest_sizeless");
+	CHECK_EQ_INT(oa_elf_function_name(main_global, raw, 8, cc->scratch), 7);
+	CHECK_EQ_STR(raw, "symtest");
+	free(cc);
 
 	/* After dlclose, addresses recorded before it keep their names, and the
 	 * library is no longer listed. */

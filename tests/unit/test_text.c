@@ -33,6 +33,10 @@ int main(void)
 		oa_text_hex64(&t, hexes[i]);
 		snprintf(want, sizeof want, "%016" PRIx64, hexes[i]);
 		CHECK_EQ_STR(buf, want);
+		t = oa_text_into(buf, sizeof buf);
+		oa_text_hex(&t, hexes[i]);
+		snprintf(want, sizeof want, "%" PRIx64, hexes[i]);
+		CHECK_EQ_STR(buf, want);
 	}
 
 	/* Every buffer size: the same prefix snprintf keeps, the rest untouched. */
