@@ -41,13 +41,28 @@ static int protected_in(unsigned int first, unsigned int last)
 	return fd >= 0 && (unsigned int)fd <= last ? fd : -1;
 }
 
+/* Not while one of ours is being made at a low number (fdguard.h): the
+ * program's second close of a number, or its dup2 onto one it believes
+ * free, would take it. Our own threads' calls need no such wait. */
+static bool replace_begin(void)
+{
+	if (oa_thread_is_internal())
+		return false;
+	oa_fd_replace_begin();
+	return true;
+}
+
+static void replace_end(bool began)
+{
+	if (began)
+		oa_fd_replace_end();
+}
+
 /* A vfork child's calls act on its own descriptor table: ours (in its
  * parent's memory) must not change, and our descriptors close on exec. */
 
-OA_EXPORT int close(int fd)
+static int close_unguarded(int fd)
 {
-	if (oa_in_vfork_child())
-		return oa_real_close()(fd);
 	if (guarded(fd))
 		return 0;
 #if OA_FEATURE_SOCKETS
@@ -55,6 +70,16 @@ OA_EXPORT int close(int fd)
 		return oa_tracked_close(fd, oa_real_close());
 #endif
 	return oa_real_close()(fd);
+}
+
+OA_EXPORT int close(int fd)
+{
+	if (oa_in_vfork_child())
+		return oa_real_close()(fd);
+	bool began = replace_begin();
+	int r = close_unguarded(fd);
+	replace_end(began);
+	return r;
 }
 
 /* [first, last] holds no fd of ours; the range is below OA_FD_GUARD_LIMIT. */
@@ -88,10 +113,20 @@ static int close_gaps(unsigned int first, unsigned int last, int flags, int ours
 	return result;
 }
 
+static int close_range_unguarded(unsigned int first, unsigned int last, int flags);
+
 OA_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
 	if (oa_in_vfork_child())
 		return oa_real_close_range()(first, last, flags);
+	bool began = replace_begin();
+	int r = close_range_unguarded(first, last, flags);
+	replace_end(began);
+	return r;
+}
+
+static int close_range_unguarded(unsigned int first, unsigned int last, int flags)
+{
 #if OA_FEATURE_SOCKETS
 	if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
 		oa_fdtable_forget_range(first, last);
@@ -113,12 +148,21 @@ OA_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	return result;
 }
 
+static void closefrom_unguarded(int lowfd);
+
 OA_EXPORT void closefrom(int lowfd)
 {
 	if (oa_in_vfork_child()) {
 		oa_real_closefrom()(lowfd);
 		return;
 	}
+	bool began = replace_begin();
+	closefrom_unguarded(lowfd);
+	replace_end(began);
+}
+
+static void closefrom_unguarded(int lowfd)
+{
 	unsigned int first = lowfd < 0 ? 0 : (unsigned int)lowfd;
 #if OA_FEATURE_SOCKETS
 	oa_fdtable_forget_range(first, UINT_MAX);
@@ -155,8 +199,10 @@ OA_EXPORT int dup2(int oldfd, int newfd)
 {
 	if (oa_in_vfork_child())
 		return oa_real_dup2()(oldfd, newfd);
+	bool began = replace_begin();
 	hand_over(oldfd, newfd);
 	int r = oa_real_dup2()(oldfd, newfd);
+	replace_end(began);
 #if OA_FEATURE_SOCKETS
 	if (r >= 0)
 		oa_tracked_dup(oldfd, newfd);
@@ -168,9 +214,11 @@ OA_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	if (oa_in_vfork_child())
 		return oa_real_dup3()(oldfd, newfd, flags);
+	bool began = replace_begin();
 	if ((flags & ~O_CLOEXEC) == 0)
 		hand_over(oldfd, newfd);
 	int r = oa_real_dup3()(oldfd, newfd, flags);
+	replace_end(began);
 #if OA_FEATURE_SOCKETS
 	if (r >= 0)
 		oa_tracked_dup(oldfd, newfd);

@@ -1,8 +1,11 @@
 #include "fdguard.h"
+#include "clock.h"
 #include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -86,6 +89,73 @@ bool oa_fd_take_hijacked(int fd)
 				bit(fd));
 }
 
+/* Our threads between making a descriptor and protecting it, and program
+ * threads inside a close or dup2 of an unprotected number: each side
+ * announces itself, then looks at the other (sequentially consistent, so
+ * that at least one of two racing sides sees the other). The program side
+ * gives way: it steps back and waits while ours are made (microseconds),
+ * so our side finds it gone at once. */
+static int making, replacing;
+/* This thread is making one: a signal handler's close on it must not wait
+ * for the code it interrupted. */
+static __thread bool making_here __attribute__((tls_model("initial-exec")));
+
+/* How long our side waits for a program's close (one can block: a lingering
+ * socket), and the program's side for ours (only a thread preempted in its
+ * window takes more than microseconds). */
+#define MAKE_WAIT_NS	2000000u
+#define REPLACE_WAIT_NS 1000000000u
+
+static bool waited(uint64_t *since, uint64_t limit_ns)
+{
+	uint64_t now = oa_mono_ns();
+	if (!*since)
+		*since = now;
+	return now - *since >= limit_ns;
+}
+
+void oa_fd_make_begin(void)
+{
+	making_here = true;
+	__atomic_fetch_add(&making, 1, __ATOMIC_SEQ_CST);
+	for (uint64_t since = 0;
+	     __atomic_load_n(&replacing, __ATOMIC_SEQ_CST) && !waited(&since, MAKE_WAIT_NS);)
+		sched_yield();
+}
+
+void oa_fd_make_end(void)
+{
+	__atomic_fetch_sub(&making, 1, __ATOMIC_RELEASE);
+	making_here = false;
+}
+
+void oa_fd_replace_begin(void)
+{
+	uint64_t since = 0;
+	for (;;) {
+		__atomic_fetch_add(&replacing, 1, __ATOMIC_SEQ_CST);
+		if (making_here || !__atomic_load_n(&making, __ATOMIC_SEQ_CST))
+			return;
+		__atomic_fetch_sub(&replacing, 1, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&making, __ATOMIC_ACQUIRE))
+			if (waited(&since, REPLACE_WAIT_NS))
+				return (void)__atomic_fetch_add(&replacing, 1, __ATOMIC_SEQ_CST);
+			else
+				sched_yield();
+	}
+}
+
+void oa_fd_replace_end(void)
+{
+	__atomic_fetch_sub(&replacing, 1, __ATOMIC_RELEASE);
+}
+
+void oa_fd_atfork_child(void)
+{
+	making = replacing = 0;
+	making_here = false;
+}
+
 /* Numbers left free below the top for the program (and above ours). */
 #define HIGH_FD_MARGIN 64
 /* Our numbers stay below this even when RLIMIT_NOFILE is far higher: a fork
@@ -145,8 +215,11 @@ int oa_fd_own(int fd)
 
 int oa_fd_open(const char *path, int flags, mode_t mode)
 {
+	oa_fd_make_begin();
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC, mode);
-	return fd < 0 ? -1 : oa_fd_own(fd);
+	fd = fd < 0 ? -1 : oa_fd_own(fd);
+	oa_fd_make_end();
+	return fd;
 }
 
 int oa_fd_release(int fd)

@@ -31,12 +31,28 @@ int oa_fd_high_floor(void);
  * one thread: growing it later, once threads share it, waits for an RCU
  * grace period. Needs one of fds 0-2 open; otherwise does nothing. */
 void oa_fd_reserve_table(void);
+/* The kernel gives a new descriptor the lowest free number, and oa_fd_own
+ * moves ours up and protects them; until then the number is unguarded. A
+ * program that closes a number twice (bash closes each end of a pipe twice)
+ * would close ours if its second close fell in that window, and a dup2 onto
+ * a number it believes free would replace ours. So the making of ours
+ * (make_begin: the system call that creates it, oa_fd_own, make_end) and
+ * the program's closes and dup2s of unprotected numbers (replace_begin/end,
+ * the check of the number inside) exclude each other, each side waiting a
+ * bounded time (a program's close can block: a lingering socket). */
+void oa_fd_make_begin(void);
+void oa_fd_make_end(void);
+void oa_fd_replace_begin(void);
+void oa_fd_replace_end(void);
+/* In a forked child: whoever was inside is gone. */
+void oa_fd_atfork_child(void);
 /* Takes a descriptor we just opened: moves it to oa_fd_high_floor() or above
  * (where it stays if no number is free there) and protects it. Returns the
  * number to use, or -1 (everything closed) when the program dup2'd onto the
  * low number before it was moved. Raw system calls: no hook sees them. */
 int oa_fd_own(int fd);
-/* open(2) through oa_fd_own; O_CLOEXEC is added. -1 with errno on failure. */
+/* open(2) through oa_fd_own, between make_begin and make_end; O_CLOEXEC is
+ * added. -1 with errno on failure. */
 int oa_fd_open(const char *path, int flags, mode_t mode);
 /* Reads up to `size` bytes of a small file (/proc) through a descriptor of
  * ours (oa_fd_open, pread, oa_fd_release). Bytes read, or -1. */

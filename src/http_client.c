@@ -431,13 +431,13 @@ static int wait_for(int fd, short events, uint64_t until_ns, pthread_mutex_t *lo
 static int connect_one(const struct addrinfo *ai, uint64_t until_ns, pthread_mutex_t *lock,
 		       int *os_errno)
 {
+	oa_fd_make_begin();
 	int fd = (int)syscall(SYS_socket, ai->ai_family,
 			      ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-	if (fd < 0) {
-		*os_errno = errno;
-		return -1;
-	}
-	fd = oa_fd_own(fd);
+	*os_errno = errno;
+	if (fd >= 0)
+		fd = oa_fd_own(fd);
+	oa_fd_make_end();
 	if (fd < 0) {
 		*os_errno = EBADF;
 		return -1;

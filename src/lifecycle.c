@@ -212,6 +212,7 @@ static void reset_child(void)
 	oa_rt.spans_sampled_out = oa_rt.spans_exported = oa_rt.spans_relayed = 0;
 	oa_rt.db_queries_commented = oa_rt.db_queries_uncommented = 0;
 	memset(oa_rt.dropped, 0, sizeof oa_rt.dropped);
+	oa_fd_atfork_child();
 	oa_parcels_atfork_child();
 	oa_relay_atfork_child();
 	oa_exporter_atfork_child();

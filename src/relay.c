@@ -37,11 +37,6 @@
 /* Defined by the exporter: the relay only queues, the exporter sends. */
 void oa_exporter_parcels_queued(size_t bytes);
 
-static long sys_close(int fd)
-{
-	return syscall(SYS_close, fd);
-}
-
 static void drop_fd(int *fd)
 {
 	if (*fd >= 0)
@@ -193,16 +188,18 @@ static bool say_hello(void)
 
 static bool connect_locked(void)
 {
-	int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	oa_fd_make_begin();
+	int fd = oa_fd_own((int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	oa_fd_make_end();
 	if (fd < 0)
 		return false;
 	struct sockaddr_un sa;
 	socklen_t sa_len = abstract_address(&sa, client.name, client.name_len);
 	if (syscall(SYS_connect, fd, &sa, sa_len) != 0) {
-		sys_close(fd);
+		oa_fd_release(fd);
 		return false;
 	}
-	client.fd = oa_fd_own(fd);
+	client.fd = fd;
 	return say_hello();
 }
 
@@ -461,23 +458,25 @@ static void watch(int fd, void *ptr, uint32_t events, int op)
 static void accept_all(void)
 {
 	for (;;) {
-		int fd = (int)syscall(SYS_accept4, host.listen_fd, NULL, NULL,
-				      SOCK_CLOEXEC | SOCK_NONBLOCK);
+		oa_fd_make_begin();
+		int fd = oa_fd_own((int)syscall(SYS_accept4, host.listen_fd, NULL, NULL,
+						SOCK_CLOEXEC | SOCK_NONBLOCK));
+		oa_fd_make_end();
 		if (fd < 0)
 			return;
 		struct ucred cred;
 		socklen_t cred_len = sizeof cred;
 		if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) != 0 ||
 		    (cred.uid != host.uid && cred.uid != 0)) {
-			sys_close(fd);
+			oa_fd_release(fd);
 			continue;
 		}
 		struct conn *c = oa_calloc(1, sizeof *c);
 		if (!c) {
-			sys_close(fd);
+			oa_fd_release(fd);
 			continue;
 		}
-		c->fd = oa_fd_own(fd);
+		c->fd = fd;
 		c->tentative_tail = &c->tentative;
 		c->next = host.conns;
 		host.conns = c;
@@ -593,16 +592,19 @@ static bool host_listen(void)
 	oa_text_mem(&t, ".", 1);
 	oa_text_hex64(&t, token);
 	size_t name_len = (size_t)(t.at - name);
-	int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	oa_fd_make_begin();
+	int fd = oa_fd_own(
+	    (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+	oa_fd_make_end();
 	if (fd < 0)
 		return false;
 	struct sockaddr_un sa;
 	socklen_t sa_len = abstract_address(&sa, name, name_len);
 	if (syscall(SYS_bind, fd, &sa, sa_len) != 0 || syscall(SYS_listen, fd, SOMAXCONN) != 0) {
-		sys_close(fd);
+		oa_fd_release(fd);
 		return false;
 	}
-	host.listen_fd = oa_fd_own(fd);
+	host.listen_fd = fd;
 	host.uid = geteuid();
 	format_value(host.value, sizeof host.value, &client.ours, name, name_len);
 	return true;
@@ -611,8 +613,10 @@ static bool host_listen(void)
 /* The relay thread, on the listener (and connections) in place. */
 static bool host_run(void)
 {
+	oa_fd_make_begin();
 	host.epoll_fd = oa_fd_own((int)syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
 	host.event_fd = oa_fd_own((int)syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK));
+	oa_fd_make_end();
 	if (host.epoll_fd < 0 || host.event_fd < 0)
 		return false;
 	watch(host.listen_fd, &host.listen_fd, EPOLLIN, EPOLL_CTL_ADD);

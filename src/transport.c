@@ -603,9 +603,11 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 	struct oa_transport *t = clientp;
 	if (t->n_sockets == MAX_SOCKETS)
 		return CURL_SOCKET_BAD;
+	oa_fd_make_begin();
 	int fd = (int)syscall(SYS_socket, address->family, address->socktype | SOCK_CLOEXEC,
 			      address->protocol);
 	fd = oa_fd_own(fd); /* above the program's usual range */
+	oa_fd_make_end();
 	if (fd < 0)
 		return CURL_SOCKET_BAD;
 	t->sockets[t->n_sockets++] = fd;

@@ -2,10 +2,15 @@
  * RLIMIT_NOFILE or 1024, whichever is lower), protected, closed on release unless the program took
  * the number over, and left low only when nothing is free up there. */
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -99,6 +104,99 @@ static void test_floor_under_high_limit(void)
 	setrlimit(RLIMIT_NOFILE, &limit);
 }
 
+/* The two sides of fdguard.h's exclusion, as the hooks and our threads use
+ * them: a program closes a number the way bash closes a pipe's ends, twice,
+ * while one of our threads makes sockets. A second close that fell between
+ * the kernel's choice of number and its protection closed ours. */
+static int stop_making;
+
+static void *make_sockets(void *arg)
+{
+	int *lost = arg;
+	while (!__atomic_load_n(&stop_making, __ATOMIC_ACQUIRE)) {
+		oa_fd_make_begin();
+		int fd = oa_fd_own(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+		oa_fd_make_end();
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+			(*lost)++;
+		}
+		if (fd >= 0)
+			oa_fd_release(fd);
+	}
+	return NULL;
+}
+
+static void program_close(int fd)
+{
+	oa_fd_replace_begin();
+	if (!oa_fd_is_protected(fd))
+		close(fd);
+	oa_fd_replace_end();
+}
+
+static void test_double_close_spares_ours(void)
+{
+	int lost = 0;
+	pthread_t maker;
+	CHECK_EQ_INT(pthread_create(&maker, NULL, make_sockets, &lost), 0);
+	for (int i = 0; i < 20000; i++) {
+		int p[2];
+		if (pipe(p) != 0)
+			break;
+		program_close(p[1]);
+		program_close(p[1]);
+		program_close(p[0]);
+		program_close(p[0]);
+	}
+	__atomic_store_n(&stop_making, 1, __ATOMIC_RELEASE);
+	pthread_join(maker, NULL);
+	CHECK_EQ_INT(lost, 0);
+}
+
+/* Each side waits for the other, on another thread, to leave. */
+struct holder {
+	void (*begin)(void), (*end)(void);
+	int held, left;
+};
+
+static void *hold_briefly(void *arg)
+{
+	struct holder *h = arg;
+	h->begin();
+	__atomic_store_n(&h->held, 1, __ATOMIC_SEQ_CST);
+	struct timespec pause = {0, 300000};
+	nanosleep(&pause, NULL);
+	__atomic_store_n(&h->left, 1, __ATOMIC_SEQ_CST);
+	h->end();
+	return NULL;
+}
+
+static void check_waits(void (*begin)(void), void (*end)(void), void (*other_begin)(void),
+			void (*other_end)(void))
+{
+	struct holder h = {begin, end, 0, 0};
+	pthread_t t;
+	pthread_create(&t, NULL, hold_briefly, &h);
+	while (!__atomic_load_n(&h.held, __ATOMIC_SEQ_CST))
+		sched_yield();
+	other_begin();
+	CHECK_EQ_INT(__atomic_load_n(&h.left, __ATOMIC_SEQ_CST), 1);
+	other_end();
+	pthread_join(t, NULL);
+}
+
+static void test_sides_wait(void)
+{
+	check_waits(oa_fd_make_begin, oa_fd_make_end, oa_fd_replace_begin, oa_fd_replace_end);
+	check_waits(oa_fd_replace_begin, oa_fd_replace_end, oa_fd_make_begin, oa_fd_make_end);
+	/* A signal handler's close on the thread making one goes on. */
+	oa_fd_make_begin();
+	oa_fd_replace_begin();
+	oa_fd_replace_end();
+	oa_fd_make_end();
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -114,5 +212,7 @@ int main(int argc, char **argv)
 	test_release_hijacked();
 	test_read_file(argv[0]);
 	test_nothing_free_above();
+	test_sides_wait();
+	test_double_close_spares_ours();
 	CHECK_DONE();
 }
