@@ -103,6 +103,8 @@ enum {
 	SSL_ERROR_SSL = 1,
 	SSL_ERROR_SYSCALL = 5,
 	SSL_ERROR_ZERO_RETURN = 6,
+	SSL_WRITING = 2,
+	SSL_READING = 3,
 	SSL_CTRL_MODE = 33,
 	SSL_MODE_ENABLE_PARTIAL_WRITE = 1,
 	SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = 2,
@@ -140,18 +142,24 @@ static void *find_next(const char *name)
 	return fn;
 }
 
-static void *resolve(void **slot, const char *name)
+static __attribute__((noinline, cold)) void *resolve_first(void **slot, const char *name)
+{
+	void *fn = find_next(name);
+	__atomic_store_n(slot, fn ? fn : (void *)&missing_mark, __ATOMIC_RELEASE);
+	return fn ? fn : (void *)&missing_mark;
+}
+
+/* Inline: every hooked call asks for a few of these. */
+static inline void *resolve(void **slot, const char *name)
 {
 	void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	if (__builtin_expect(fn == NULL, 0)) {
-		fn = find_next(name);
-		__atomic_store_n(slot, fn ? fn : (void *)&missing_mark, __ATOMIC_RELEASE);
-	}
+	if (__builtin_expect(fn == NULL, 0))
+		fn = resolve_first(slot, name);
 	return fn == (void *)&missing_mark ? NULL : fn;
 }
 
 #define TLS_REAL(ret, name, params)                                                                \
-	static ret(*oa_real_##name(void)) params                                                   \
+	static inline ret(*oa_real_##name(void)) params                                            \
 	{                                                                                          \
 		static void *slot;                                                                 \
 		return (ret(*) params)resolve(&slot, #name);                                       \
@@ -171,6 +179,7 @@ TLS_REAL(void, SSL_free, (SSL *))
 TLS_REAL(ssize_t, SSL_sendfile, (SSL *, int, off_t, size_t, int))
 TLS_REAL(int, SSL_get_fd, (const SSL *))
 TLS_REAL(int, SSL_get_error, (const SSL *, int))
+TLS_REAL(int, SSL_want, (const SSL *))
 TLS_REAL(const char *, SSL_get_version, (const SSL *))
 TLS_REAL(const void *, SSL_get_current_cipher, (const SSL *))
 TLS_REAL(const char *, SSL_CIPHER_standard_name, (const void *))
@@ -298,8 +307,86 @@ static void data_moved(enum library lib, void *ssl, struct oa_tls_conn *c)
 {
 	if (c->data_moved)
 		return;
-	c->data_moved = true;
 	describe(lib, ssl, c);
+	__atomic_store_n(&c->data_moved, true, __ATOMIC_RELEASE);
+}
+
+/* Sessions and their sockets, an open-addressed table: a key is claimed
+ * with a compare-and-swap, its fd (+1, 0: none yet) published after it. A
+ * session is looked up by the threads that call it, which the program
+ * already orders. Full: a session the library cannot name goes untraced,
+ * another asks the library at each call. */
+#define SESSIONS_MAX   1024
+#define SESSIONS_PROBE 16
+#define GONE	       ((const void *)1)
+
+static struct {
+	const void *ssl;
+	int fd_plus_1;
+	struct oa_fd *slot; /* the socket's, once the session took it over */
+} sessions[SESSIONS_MAX] OA_LARGE_BSS;
+
+static size_t session_hash(const void *ssl)
+{
+	return (size_t)(((uintptr_t)ssl >> 4) * UINT64_C(0x9e3779b97f4a7c15) >> 54);
+}
+
+/* The session's entry; SESSIONS_MAX: none. */
+static inline size_t sessions_index(const void *ssl)
+{
+	size_t h = session_hash(ssl);
+	for (size_t i = 0; i < SESSIONS_PROBE; i++) {
+		size_t k = (h + i) % SESSIONS_MAX;
+		const void *key = __atomic_load_n(&sessions[k].ssl, __ATOMIC_ACQUIRE);
+		if (key == ssl)
+			return k;
+		if (!key)
+			break;
+	}
+	return SESSIONS_MAX;
+}
+
+static int sessions_find(const void *ssl)
+{
+	size_t k = sessions_index(ssl);
+	return k < SESSIONS_MAX ? __atomic_load_n(&sessions[k].fd_plus_1, __ATOMIC_ACQUIRE) - 1
+				: -1;
+}
+
+/* The session's socket (slot: its slot, or NULL), in its entry if it has
+ * one, else in the first free one. */
+static void sessions_add(const void *ssl, int fd, struct oa_fd *slot)
+{
+	size_t k = sessions_index(ssl);
+	for (size_t i = 0, h = session_hash(ssl); k == SESSIONS_MAX && i < SESSIONS_PROBE; i++) {
+		size_t at = (h + i) % SESSIONS_MAX;
+		const void *key = __atomic_load_n(&sessions[at].ssl, __ATOMIC_ACQUIRE);
+		if ((key == GONE || !key) &&
+		    __atomic_compare_exchange_n(&sessions[at].ssl, &key, ssl, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			k = at;
+	}
+	if (k == SESSIONS_MAX)
+		return;
+	__atomic_store_n(&sessions[k].slot, slot, __ATOMIC_RELAXED);
+	__atomic_store_n(&sessions[k].fd_plus_1, fd + 1, __ATOMIC_RELEASE);
+}
+
+static void sessions_remove(const void *ssl)
+{
+	size_t h = session_hash(ssl);
+	for (size_t i = 0; i < SESSIONS_PROBE; i++) {
+		size_t k = (h + i) % SESSIONS_MAX;
+		const void *key = __atomic_load_n(&sessions[k].ssl, __ATOMIC_ACQUIRE);
+		if (!key)
+			return;
+		if (key == ssl) {
+			__atomic_store_n(&sessions[k].fd_plus_1, 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&sessions[k].slot, NULL, __ATOMIC_RELAXED);
+			__atomic_store_n(&sessions[k].ssl, GONE, __ATOMIC_RELEASE);
+			return;
+		}
+	}
 }
 
 /* The session's first call: the connection's protocol is fed its
@@ -329,6 +416,7 @@ static void take_over(struct oa_thread *t, int fd, struct oa_fd *f, enum library
 		f->db_owed.n = 0;
 	describe(lib, ssl, &f->tls);
 	__atomic_store_n(&f->tls.session, ssl, __ATOMIC_RELEASE);
+	sessions_add(ssl, fd, f);
 }
 
 /* Whether a session's client has header lines or a failed write under
@@ -372,85 +460,20 @@ static int probe_end(void)
 	return probed_fd;
 }
 
-/* Sessions and their sockets, an open-addressed table: a key is claimed
- * with a compare-and-swap, its fd (+1, 0: none yet) published after it. A
- * session is looked up by the threads that call it, which the program
- * already orders. Full: the session goes untraced. */
-#define SESSIONS_MAX   1024
-#define SESSIONS_PROBE 16
-#define GONE	       ((const void *)1)
-
-static struct {
-	const void *ssl;
-	int fd_plus_1;
-} sessions[SESSIONS_MAX] OA_LARGE_BSS;
-
-static size_t session_hash(const void *ssl)
-{
-	return (size_t)(((uintptr_t)ssl >> 4) * UINT64_C(0x9e3779b97f4a7c15) >> 54);
-}
-
-static int sessions_find(const void *ssl)
-{
-	size_t h = session_hash(ssl);
-	for (size_t i = 0; i < SESSIONS_PROBE; i++) {
-		size_t k = (h + i) % SESSIONS_MAX;
-		const void *key = __atomic_load_n(&sessions[k].ssl, __ATOMIC_ACQUIRE);
-		if (key == ssl)
-			return __atomic_load_n(&sessions[k].fd_plus_1, __ATOMIC_ACQUIRE) - 1;
-		if (!key)
-			return -1;
-	}
-	return -1;
-}
-
-static void sessions_add(const void *ssl, int fd)
-{
-	size_t h = session_hash(ssl);
-	for (size_t i = 0; i < SESSIONS_PROBE; i++) {
-		size_t k = (h + i) % SESSIONS_MAX;
-		const void *key = __atomic_load_n(&sessions[k].ssl, __ATOMIC_ACQUIRE);
-		if (key != ssl && (key == GONE || !key) &&
-		    !__atomic_compare_exchange_n(&sessions[k].ssl, &key, ssl, false,
-						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			continue;
-		if (key == ssl || key == GONE || !key) {
-			__atomic_store_n(&sessions[k].fd_plus_1, fd + 1, __ATOMIC_RELEASE);
-			return;
-		}
-	}
-}
-
-static void sessions_remove(const void *ssl)
-{
-	size_t h = session_hash(ssl);
-	for (size_t i = 0; i < SESSIONS_PROBE; i++) {
-		size_t k = (h + i) % SESSIONS_MAX;
-		const void *key = __atomic_load_n(&sessions[k].ssl, __ATOMIC_ACQUIRE);
-		if (!key)
-			return;
-		if (key == ssl) {
-			__atomic_store_n(&sessions[k].fd_plus_1, 0, __ATOMIC_RELEASE);
-			__atomic_store_n(&sessions[k].ssl, GONE, __ATOMIC_RELEASE);
-			return;
-		}
-	}
-}
-
-/* The session this thread called last and its socket: a slot still taken
- * over by that session names the socket without asking the library
- * (SSL_free and a new connection on the socket end the takeover). */
-static __thread const void *last_ssl __attribute__((tls_model("initial-exec")));
-static __thread int last_fd __attribute__((tls_model("initial-exec")));
-
 /* The session's socket; -1 when not known yet, -2 when it is none we
- * track. */
+ * track. A session that took its socket over is in the table (take_over),
+ * and a slot still taken over by it names the socket without asking the
+ * library (SSL_get_fd walks the BIO chain: a third of what the hooks add to
+ * a call); SSL_free and a new connection on the socket end the takeover. A
+ * session the library cannot name is in the table from its first call
+ * (probed). */
 static int session_fd(enum library lib, void *ssl)
 {
-	if (ssl == last_ssl && (oa_fd_kind(last_fd) & OA_FD_SOCKET)) {
-		const struct oa_fd *f = oa_fd_slot(last_fd);
+	int known = sessions_find(ssl);
+	if (known >= 0 && (oa_fd_kind(known) & OA_FD_SOCKET)) {
+		const struct oa_fd *f = oa_fd_slot(known);
 		if (f && __atomic_load_n(&f->tls.session, __ATOMIC_ACQUIRE) == ssl)
-			return last_fd;
+			return known;
 	}
 	int fd = -1;
 	if (lib == OPENSSL) {
@@ -460,13 +483,7 @@ static int session_fd(enum library lib, void *ssl)
 		int (*get_fd)(gnutls_session_t) = oa_real_gnutls_transport_get_int();
 		fd = get_fd ? get_fd(ssl) : -1;
 	}
-	if (fd < 0)
-		fd = sessions_find(ssl);
-	if (fd >= 0) {
-		last_ssl = ssl;
-		last_fd = fd;
-	}
-	return fd;
+	return fd < 0 ? known : fd;
 }
 
 /* After a call that probed: the socket it used, remembered (or that it
@@ -478,7 +495,7 @@ static int probed(void *ssl)
 		return -1;
 	if (fd < 0 || !(oa_fd_kind(fd) & OA_FD_SOCKET))
 		fd = -2;
-	sessions_add(ssl, fd);
+	sessions_add(ssl, fd, NULL);
 	return fd;
 }
 
@@ -508,6 +525,33 @@ static struct oa_fd *session_slot(struct oa_thread *t, enum library lib, void *s
 		return NULL;
 	}
 	take_over(t, fd, f, lib, ssl);
+	return f;
+}
+
+/* The slot of a read or write call's socket (*fd): as session_slot's
+ * (*locked), or, when the session took it over and moved plaintext,
+ * unlocked, from the session's entry (only the session's calls change
+ * that): a server's call, and a read, need nothing from it before the real
+ * call, the slot is locked after it (relock). */
+static inline struct oa_fd *call_slot(struct oa_thread *t, enum library lib, void *ssl,
+				      bool writing, int *fd, bool *locked)
+{
+	*locked = false;
+	size_t k = sessions_index(ssl);
+	if (k < SESSIONS_MAX) {
+		int n = __atomic_load_n(&sessions[k].fd_plus_1, __ATOMIC_ACQUIRE) - 1;
+		struct oa_fd *f = __atomic_load_n(&sessions[k].slot, __ATOMIC_RELAXED);
+		if (f && n >= 0 && (oa_fd_kind(n) & OA_FD_SOCKET) &&
+		    __atomic_load_n(&f->tls.session, __ATOMIC_ACQUIRE) == ssl &&
+		    __atomic_load_n(&f->tls.data_moved, __ATOMIC_ACQUIRE) &&
+		    (!writing || f->role != OA_ROLE_CLIENT)) {
+			*fd = n;
+			return __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) ? f : NULL;
+		}
+	}
+	*fd = session_fd(lib, ssl);
+	struct oa_fd *f = session_slot(t, lib, ssl, *fd);
+	*locked = f != NULL;
 	return f;
 }
 
@@ -821,6 +865,21 @@ static void *packet_data(const struct tls_call *call, size_t *n)
 	return data.data;
 }
 
+/* Whether a read that moved nothing is to be repeated: its socket would
+ * block, as OpenSSL tells after it cleared errno for its read (SSL_want;
+ * SSL_get_error, which reads the error queue, costs as much as the rest of
+ * the hook). Nothing ended then. */
+static bool read_retried(const struct tls_call *call, ssize_t ret, int err)
+{
+	if (call_library(call) == GNUTLS)
+		return ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED;
+	if (ret >= 0 || !oa_errno_transient(err))
+		return false;
+	int (*want)(const SSL *) = oa_real_SSL_want();
+	int state = want ? want(call->session) : 0;
+	return state == SSL_READING || state == SSL_WRITING;
+}
+
 /* A peek takes the session over but feeds nothing: its bytes are read
  * again. */
 static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, size_t *n)
@@ -829,12 +888,13 @@ static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, s
 	void *ssl = call->session;
 	enum library lib = call_library(call);
 	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
-	int fd = t ? session_fd(lib, ssl) : -1;
-	struct oa_fd *f = session_slot(t, lib, ssl, fd);
+	int fd = -1;
+	bool locked = false;
+	struct oa_fd *f = t ? call_slot(t, lib, ssl, false, &fd, &locked) : NULL;
 	bool probe = t && fd == -1;
 	bool client = f && f->role == OA_ROLE_CLIENT;
 	uint64_t start = may_handshake(f, probe) ? oa_now() : 0;
-	if (f)
+	if (locked)
 		oa_fd_unlock(fd);
 	if (probe)
 		probe_begin();
@@ -849,7 +909,8 @@ static ssize_t read_hooked(const struct tls_call *call, void *buf, size_t num, s
 	}
 	if (start && !*n)
 		first_call_failed(t, lib, ssl, fd, client, start, ret, err);
-	if (f && call->op != PEEK && call->op != PEEK_EX && relock(t, fd, f, ssl)) {
+	if (f && call->op != PEEK && call->op != PEEK_EX && (*n || !read_retried(call, ret, err)) &&
+	    relock(t, fd, f, ssl)) {
 		if (*n) {
 			data_moved(lib, ssl, &f->tls);
 			struct iovec iov = {buf, *n};
@@ -1298,14 +1359,15 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	void *ssl = call->session;
 	enum library lib = call_library(call);
 	struct oa_thread *t = tls_on() ? oa_thread_get() : NULL;
-	int fd = t ? session_fd(lib, ssl) : -1;
-	struct oa_fd *f = session_slot(t, lib, ssl, fd);
+	int fd = -1;
+	bool locked = false;
+	struct oa_fd *f = t ? call_slot(t, lib, ssl, true, &fd, &locked) : NULL;
 	struct oa_tls_conn *c = NULL;
 	long mode = 0;
 	size_t from = 0;
 	bool client = f && f->role == OA_ROLE_CLIENT;
 	struct iovec all = {(void *)buf, num};
-	if (f)
+	if (locked)
 		oa_conn_decide(t, f, &all, 1, num, true);
 	bool db = client && db_writes(call, f);
 	if (db) {
@@ -1319,8 +1381,9 @@ static ssize_t write_hooked(const struct tls_call *call, const void *buf, size_t
 	bool probe = t && fd == -1;
 	uint64_t start = may_handshake(f, probe) ? oa_now() : 0;
 	/* a database's operation starts when its send begins */
-	uint64_t began = f && f->proto && !oa_http_on(f) ? oa_now() : 0;
-	if (f)
+	uint64_t began =
+	    f && __atomic_load_n(&f->proto, __ATOMIC_ACQUIRE) && !oa_http_on(f) ? oa_now() : 0;
+	if (locked)
 		oa_fd_unlock(fd);
 	if (probe)
 		probe_begin();

@@ -43,7 +43,9 @@ self-signed certificate made here with `openssl req`:
   whose head ends in the CR of a write, or a small one the hooks copy with
   its header lines into one record, refused once and repeated from
   elsewhere on the stack: the server gets every byte, with the traceparent
-  line naming the CLIENT span."""
+  line naming the CLIENT span; and a request the server cuts short without
+  an answer while the client's non-blocking reads would block: the CLIENT
+  span is an error with OpenSSL's reason."""
 
 import http.client
 import os
@@ -714,6 +716,34 @@ def write_retries(workdir):
                         f'{mode}: status codes')
 
 
+def cut_after_retries(workdir):
+    """tls_peer cut: the client's non-blocking reads would block (the hooks
+    tell that from errno and SSL_want, and end nothing), then the server
+    closes without answering or a close_notify: the read that learns it ends
+    the CLIENT span, an error with OpenSSL's reason."""
+    if not (builddir() / 'tests' / 'programs' / 'tls_peer').exists():
+        print('skip: tls_peer not built (no libssl-dev): a cut after reads that would block untested')
+        return
+    with Receiver() as receiver:
+        result = run_traced([program('tls_peer'), os.path.join(workdir, 'cert.pem'),
+                             os.path.join(workdir, 'key.pem'), 'cut'], receiver,
+                            env={'OTLPAUTO_HOOKS': HOOKS}, timeout=60)
+        receiver.wait_for_spans(2, timeout=10)
+        time.sleep(0.3)
+        spans = receiver.spans
+    check_equal(result.returncode, 0, 'cut: tls_peer exits 0')
+    lines = result.stdout.splitlines()
+    waits = [int(line.split()[2]) for line in lines if line.startswith('client waits ')]
+    check(waits and waits[0] > 0, 'cut: the client\'s reads would block first', result.stdout)
+    check('client cut 0 unexpected eof while reading' in lines,
+          'cut: then its read fails for good', result.stdout)
+    clients = spans_where(spans, KIND_CLIENT, 'otlpauto.http')
+    check_equal([(c['status_code'] == STATUS_ERROR, attr(c, 'error.type'),
+                  attr(c, 'http.response.status_code')) for c in clients],
+                [(True, 'unexpected eof while reading', None)],
+                'cut: the CLIENT span, an error: OpenSSL\'s reason')
+
+
 # gnutls_peer's modes: what each moves its plaintext with, and the length
 # of the answer's body.
 GNUTLS_MODES = {
@@ -778,6 +808,7 @@ def test():
         openssl_www(workdir)
         client_certificate_refused(workdir)
         write_retries(workdir)
+        cut_after_retries(workdir)
         gnutls_record_variants(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

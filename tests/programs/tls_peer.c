@@ -14,6 +14,10 @@
  *            lines in one record (a copy), without a body, through a BIO
  *            that refuses its first write (as a full socket would), repeated
  *            from deeper on the stack: the copy moves
+ *   cut      the staged request without the refusal; the server reads it and,
+ *            while the client's non-blocking reads would block, closes the
+ *            connection without answering or a close_notify: the client's
+ *            read after them fails for good
  * Prints what the client sent and what the server received (the head, the
  * body's length and checksum). */
 #include <arpa/inet.h>
@@ -35,6 +39,7 @@
 
 static SSL_CTX *server_ctx;
 static int accepted_fd;
+static bool cut;
 static char received_head[PAD_LEN + 1024];
 
 static void die(const char *what)
@@ -80,6 +85,13 @@ static void *serve(void *arg)
 	}
 	memcpy(received_head, buf, head_len < sizeof received_head ? head_len : 0);
 	printf("server body %zu %08x\n", body_len, checksum(buf + head_len, body_len));
+	if (cut) {
+		usleep(300000); /* the client's reads would block meanwhile */
+		shutdown(accepted_fd, SHUT_RDWR);
+		SSL_free(ssl);
+		close(accepted_fd);
+		return NULL;
+	}
 	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 	if (SSL_write(ssl, answer, sizeof answer - 1) <= 0)
 		die("server SSL_write");
@@ -177,9 +189,10 @@ static void write_partial(SSL *ssl, const char *buf, size_t len)
 int main(int argc, char **argv)
 {
 	if (argc != 4)
-		die("usage: tls_peer CERT KEY retry|partial|split|staged");
+		die("usage: tls_peer CERT KEY retry|partial|split|staged|cut");
 	const char *mode = argv[3];
 	bool staged = strcmp(mode, "staged") == 0;
+	cut = strcmp(mode, "cut") == 0;
 	server_ctx = SSL_CTX_new(TLS_server_method());
 	if (SSL_CTX_use_certificate_file(server_ctx, argv[1], SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(server_ctx, argv[2], SSL_FILETYPE_PEM) != 1)
@@ -213,11 +226,11 @@ int main(int argc, char **argv)
 	refused = false;
 
 	static char request[PAD_LEN + BODY_LEN + 256];
-	int body = staged ? 0 : BODY_LEN;
+	int body = staged || cut ? 0 : BODY_LEN;
 	int head = snprintf(request, sizeof request,
 			    "POST /upload HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Pad: %0*d\r\n"
 			    "Content-Length: %d\r\n\r\n",
-			    ntohs(addr.sin_port), staged ? 3000 : PAD_LEN, 0, body);
+			    ntohs(addr.sin_port), staged || cut ? 3000 : PAD_LEN, 0, body);
 	for (int i = 0; i < body; i++)
 		request[head + i] = (char)('a' + i % 26);
 	size_t total = (size_t)head + (size_t)body;
@@ -238,6 +251,22 @@ int main(int argc, char **argv)
 	}
 	char answer[256] = "";
 	size_t got = 0;
+	if (cut) {
+		int r, waits = 0;
+		while ((r = SSL_read(ssl, answer, sizeof answer)) <= 0 &&
+		       SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ) {
+			waits++;
+			wait_for(ssl, r);
+		}
+		unsigned long error = ERR_peek_error();
+		printf("client waits %d\n", waits);
+		printf("client cut %d %s\n", r,
+		       error ? ERR_reason_error_string(error) : "no error");
+		pthread_join(server, NULL);
+		SSL_free(ssl);
+		close(fd);
+		return 0;
+	}
 	while (got < sizeof answer - 1 && !memmem(answer, got, "\r\n\r\nok", 6)) {
 		int r = SSL_read(ssl, answer + got, (int)(sizeof answer - 1 - got));
 		if (r > 0)
