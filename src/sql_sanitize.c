@@ -272,13 +272,20 @@ struct out {
 	size_t cap, len;
 };
 
-static void put(struct out *o, const uint8_t *s, size_t n)
+static inline void put(struct out *o, const uint8_t *s, size_t n)
 {
 	if (o->len < o->cap - 1) {
 		size_t room = o->cap - 1 - o->len, take = n < room ? n : room;
 		oa_copy(o->buf + o->len, s, take);
 	}
 	o->len += n;
+}
+
+static inline void put_byte(struct out *o, uint8_t c)
+{
+	if (o->len < o->cap - 1)
+		o->buf[o->len] = (char)c;
+	o->len++;
 }
 
 /* Rewinds to an earlier length (only to drop what was just written). */
@@ -319,10 +326,10 @@ size_t oa_sql_sanitize(const char *query, size_t len, enum oa_sql_dialect dialec
 		size_t before_blank = o.len;
 		/* none before a ';': a client's comment goes there (oa_sql_comment_at) */
 		if (blank && !(t.kind == TOKEN_PUNCT && q[t.start] == ';'))
-			put(&o, (const uint8_t *)" ", 1);
+			put_byte(&o, ' ');
 		blank = false;
 		if (literal) {
-			put(&o, (const uint8_t *)"?", 1);
+			put_byte(&o, '?');
 			list = list == LIST_OPEN ? LIST_LITERAL : LIST_NONE;
 			continue;
 		}
