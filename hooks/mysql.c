@@ -149,23 +149,22 @@ static void command_end(struct oa_thread *t, const struct oa_fd *f,
 		oa_payload_text(&w, OA_ITEM_NAME, summary, summary_len);
 	else
 		oa_payload_text(&w, OA_ITEM_NAME, "mysql", 5);
-	oa_payload_attr_custom(&w, "db.system.name",
-			       oa_mysql_state(f)->mariadb ? "mariadb" : "mysql",
-			       oa_mysql_state(f)->mariadb ? 7 : 5);
+	oa_payload_attr_static(&w, OA_KEY_DB_SYSTEM_NAME,
+			       oa_mysql_state(f)->mariadb ? "mariadb" : "mysql");
 	if (oa_mysql_state(f)->database_len)
-		oa_payload_attr_custom(&w, "db.namespace", oa_mysql_state(f)->database,
-				       oa_mysql_state(f)->database_len);
+		oa_payload_attr_str(&w, OA_KEY_DB_NAMESPACE, oa_mysql_state(f)->database,
+				    oa_mysql_state(f)->database_len);
 	size_t operation_len = strlen(cmd->summary.operation);
 	if (operation_len)
-		oa_payload_attr_custom(&w, "db.operation.name", cmd->summary.operation,
-				       operation_len);
+		oa_payload_attr_str(&w, OA_KEY_DB_OPERATION_NAME, cmd->summary.operation,
+				    operation_len);
 	if (cmd->summary.collection[0])
-		oa_payload_attr_custom(&w, "db.collection.name", cmd->summary.collection,
-				       strlen(cmd->summary.collection));
+		oa_payload_attr_str(&w, OA_KEY_DB_COLLECTION_NAME, cmd->summary.collection,
+				    strlen(cmd->summary.collection));
 	if (cmd->query_len)
-		oa_payload_attr_custom(&w, "db.query.text", cmd->query, cmd->query_len);
+		oa_payload_attr_str(&w, OA_KEY_DB_QUERY_TEXT, cmd->query, cmd->query_len);
 	if (summary_len)
-		oa_payload_attr_custom(&w, "db.query.summary", summary, summary_len);
+		oa_payload_attr_str(&w, OA_KEY_DB_QUERY_SUMMARY, summary, summary_len);
 	if (server) {
 		if (f->local_port)
 			oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
@@ -176,7 +175,7 @@ static void command_end(struct oa_thread *t, const struct oa_fd *f,
 	if (error_code) {
 		char code[OA_U32_DIGITS];
 		size_t len = oa_u32_decimal(error_code, code);
-		oa_payload_attr_custom(&w, "db.response.status_code", code, len);
+		oa_payload_attr_str(&w, OA_KEY_DB_RESPONSE_STATUS_CODE, code, len);
 		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, code, len);
 	} else if (err) {
 		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);

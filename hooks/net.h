@@ -359,13 +359,6 @@ static inline size_t oa_iov_head(const struct iovec *iov, int iovcnt, size_t n, 
 	return have;
 }
 
-/* A string attribute whose key the key table does not name (db.*). */
-static inline void oa_payload_attr_custom(struct oa_payload *w, const char *key, const char *value,
-					  size_t len)
-{
-	oa_payload_attr_str_k(w, OA_KEY_CUSTOM, key, strlen(key), value, len);
-}
-
 /* The peer's address and port, of an IP socket only; the exporter formats
  * the address, off the application's thread. */
 static inline void oa_payload_attr_peer(struct oa_payload *w, const struct oa_fd *f,

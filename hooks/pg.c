@@ -161,20 +161,20 @@ static void cycle_end(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_c
 		oa_payload_text(&w, OA_ITEM_NAME, summary, summary_len);
 	else
 		oa_payload_text(&w, OA_ITEM_NAME, "postgresql", 10);
-	oa_payload_attr_custom(&w, "db.system.name", "postgresql", 10);
+	oa_payload_attr_static(&w, OA_KEY_DB_SYSTEM_NAME, "postgresql");
 	if (oa_pg_state(f)->database_len)
-		oa_payload_attr_custom(&w, "db.namespace", oa_pg_state(f)->database,
-				       oa_pg_state(f)->database_len);
+		oa_payload_attr_str(&w, OA_KEY_DB_NAMESPACE, oa_pg_state(f)->database,
+				    oa_pg_state(f)->database_len);
 	if (operation_len)
-		oa_payload_attr_custom(&w, "db.operation.name", cy->summary.operation,
-				       operation_len);
+		oa_payload_attr_str(&w, OA_KEY_DB_OPERATION_NAME, cy->summary.operation,
+				    operation_len);
 	if (cy->summary.collection[0])
-		oa_payload_attr_custom(&w, "db.collection.name", cy->summary.collection,
-				       strlen(cy->summary.collection));
+		oa_payload_attr_str(&w, OA_KEY_DB_COLLECTION_NAME, cy->summary.collection,
+				    strlen(cy->summary.collection));
 	if (cy->query_len)
-		oa_payload_attr_custom(&w, "db.query.text", cy->query, cy->query_len);
+		oa_payload_attr_str(&w, OA_KEY_DB_QUERY_TEXT, cy->query, cy->query_len);
 	if (summary_len)
-		oa_payload_attr_custom(&w, "db.query.summary", summary, summary_len);
+		oa_payload_attr_str(&w, OA_KEY_DB_QUERY_SUMMARY, summary, summary_len);
 	if (server) {
 		if (f->local_port)
 			oa_payload_attr_int(&w, OA_KEY_SERVER_PORT, f->local_port);
@@ -183,7 +183,7 @@ static void cycle_end(struct oa_thread *t, const struct oa_fd *f, struct oa_pg_c
 		oa_payload_attr_peer(&w, f, OA_KEY_SERVER_ADDRESS, OA_KEY_SERVER_PORT);
 	}
 	if (cy->sqlstate[0]) {
-		oa_payload_attr_custom(&w, "db.response.status_code", cy->sqlstate, 5);
+		oa_payload_attr_str(&w, OA_KEY_DB_RESPONSE_STATUS_CODE, cy->sqlstate, 5);
 		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, cy->sqlstate, 5);
 	} else if (err) {
 		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);

@@ -126,12 +126,12 @@ static void command_end(struct oa_thread *t, const struct oa_fd *f,
 		return;
 	size_t name_len = strlen(c->name);
 	oa_payload_text(&w, OA_ITEM_NAME, name_len ? c->name : "redis", name_len ? name_len : 5);
-	oa_payload_attr_custom(&w, "db.system.name", "redis", 5);
+	oa_payload_attr_static(&w, OA_KEY_DB_SYSTEM_NAME, "redis");
 	if (name_len)
-		oa_payload_attr_custom(&w, "db.operation.name", c->name, name_len);
+		oa_payload_attr_str(&w, OA_KEY_DB_OPERATION_NAME, c->name, name_len);
 	if (c->db >= 0) {
 		char db[OA_U32_DIGITS];
-		oa_payload_attr_custom(&w, "db.namespace", db, oa_u32_decimal(c->db, db));
+		oa_payload_attr_str(&w, OA_KEY_DB_NAMESPACE, db, oa_u32_decimal(c->db, db));
 	}
 	if (server) {
 		if (f->local_port)
@@ -142,7 +142,7 @@ static void command_end(struct oa_thread *t, const struct oa_fd *f,
 	}
 	if (error) {
 		size_t len = strlen(error);
-		oa_payload_attr_custom(&w, "db.response.status_code", error, len);
+		oa_payload_attr_str(&w, OA_KEY_DB_RESPONSE_STATUS_CODE, error, len);
 		oa_payload_attr_str(&w, OA_KEY_ERROR_TYPE, error, len);
 	} else if (err) {
 		oa_payload_attr_errno(&w, OA_KEY_ERROR_TYPE, err);

@@ -37,14 +37,25 @@ void oa_pg_expect_encryption_answer(struct oa_pg_parser *p)
 		p->state = ST_ANSWER;
 }
 
-static bool is_frontend_type(uint8_t c)
-{
-	return c && strchr("QPBEDCSHXFdcfp", c);
-}
+/* The type bytes each side sends, one bit per byte value below 128: a test
+ * for every message, not a strchr. */
+#define LO(c) (1ull << (c))
+#define HI(c) (1ull << ((c)-64))
+static const uint64_t frontend_types[2] = {0, HI('Q') | HI('P') | HI('B') | HI('E') | HI('D') |
+						  HI('C') | HI('S') | HI('H') | HI('X') | HI('F') |
+						  HI('d') | HI('c') | HI('f') | HI('p')};
+static const uint64_t backend_types[2] = {
+    LO('1') | LO('2') | LO('3'), HI('R') | HI('K') | HI('S') | HI('Z') | HI('T') | HI('D') |
+				     HI('C') | HI('E') | HI('N') | HI('I') | HI('n') | HI('s') |
+				     HI('t') | HI('G') | HI('H') | HI('W') | HI('d') | HI('c') |
+				     HI('A') | HI('V') | HI('v')};
+#undef LO
+#undef HI
 
-static bool is_backend_type(uint8_t c)
+static bool is_message_type(const struct oa_pg_parser *p, uint8_t c)
 {
-	return c && strchr("RKSZTDCENI123nstGHWdcAVv", c);
+	const uint64_t *types = p->role == OA_PG_FRONTEND ? frontend_types : backend_types;
+	return c < 128 && (types[c >> 6] >> (c & 63) & 1);
 }
 
 /* Messages with fields the parser captures (the rest is skipped by length). */
@@ -54,7 +65,8 @@ static bool has_captured_fields(const struct oa_pg_parser *p)
 		return true;
 	if (p->role == OA_PG_FRONTEND)
 		return p->type == 'Q' || p->type == 'P' || p->type == 'B';
-	return p->type && strchr("CENRZ", p->type);
+	return p->type == 'C' || p->type == 'E' || p->type == 'N' || p->type == 'R' ||
+	       p->type == 'Z';
 }
 
 static void clear_event(struct oa_pg_event *ev, enum oa_pg_event_kind kind)
@@ -339,12 +351,23 @@ size_t oa_pg_feed(struct oa_pg_parser *p, const uint8_t *data, size_t len, struc
 			break;
 		case ST_TYPE:
 			i++;
-			if (!(p->role == OA_PG_FRONTEND ? is_frontend_type(c) : is_backend_type(c)))
+			if (!is_message_type(p, c))
 				goto fail;
 			p->type = c;
 			p->header_len = 0;
 			p->length = 0;
 			p->state = ST_LENGTH;
+			if (len - i >= 4) {
+				/* the whole length at once, as ST_LENGTH would take it */
+				p->length = (uint32_t)data[i] << 24 | (uint32_t)data[i + 1] << 16 |
+					    (uint32_t)data[i + 2] << 8 | data[i + 3];
+				p->header_len = 4;
+				i += 4;
+				if (!length_done(p, &reason))
+					goto fail;
+				if (!p->remaining && message_done(p, ev))
+					return i;
+			}
 			break;
 		case ST_LENGTH:
 			i++;

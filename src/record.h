@@ -134,7 +134,14 @@ enum oa_item_tag {
 	X(USER_AGENT_ORIGINAL, "user_agent.original")                                              \
 	X(FILE_PATH, "file.path")                                                                  \
 	X(PROCESS_PARENT_PID, "process.parent_pid")                                                \
-	X(PROCESS_EXECUTABLE_NAME, "process.executable.name")
+	X(PROCESS_EXECUTABLE_NAME, "process.executable.name")                                      \
+	X(DB_SYSTEM_NAME, "db.system.name")                                                        \
+	X(DB_NAMESPACE, "db.namespace")                                                            \
+	X(DB_OPERATION_NAME, "db.operation.name")                                                  \
+	X(DB_COLLECTION_NAME, "db.collection.name")                                                \
+	X(DB_QUERY_TEXT, "db.query.text")                                                          \
+	X(DB_QUERY_SUMMARY, "db.query.summary")                                                    \
+	X(DB_RESPONSE_STATUS_CODE, "db.response.status_code")
 
 enum oa_key {
 	OA_KEY_CUSTOM = 0,

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "copy.h"
+
 enum token_kind {
 	TOKEN_END,
 	TOKEN_BLANK,   /* blanks and comments */
@@ -20,10 +22,49 @@ struct token {
 	bool open; /* a string or quoted identifier the text ends inside */
 };
 
-/* Blanks, and control bytes outside literals (a NUL would end the output). */
+/* Byte classes, one table lookup each: the lexer's loops run over every
+ * byte of a query, twice (sanitised and summarised) on each side. */
+enum {
+	CLASS_BLANK = 1,      /* blanks, and control bytes outside literals */
+	CLASS_WORD_START = 2, /* a letter, '_' or a byte of a UTF-8 sequence */
+	CLASS_WORD = 4,	      /* a word start, a digit or '$' */
+	CLASS_DIGIT = 8,
+};
+
+#define WORD_START (CLASS_WORD_START | CLASS_WORD)
+#define RANGE_8(c, k)                                                                              \
+	[(c)] = (k), [(c) + 1] = (k), [(c) + 2] = (k), [(c) + 3] = (k), [(c) + 4] = (k),           \
+	[(c) + 5] = (k), [(c) + 6] = (k), [(c) + 7] = (k)
+#define RANGE_32(c, k)                                                                             \
+	RANGE_8(c, k), RANGE_8((c) + 8, k), RANGE_8((c) + 16, k), RANGE_8((c) + 24, k)
+static const uint8_t byte_class[256] = {
+    RANGE_32(0, CLASS_BLANK),
+    [' '] = CLASS_BLANK,
+    ['$'] = CLASS_WORD,
+    RANGE_8('0', CLASS_DIGIT | CLASS_WORD),
+    ['8'] = CLASS_DIGIT | CLASS_WORD,
+    ['9'] = CLASS_DIGIT | CLASS_WORD,
+    RANGE_8('A', WORD_START),
+    RANGE_8('I', WORD_START),
+    RANGE_8('Q', WORD_START),
+    ['Y'] = WORD_START,
+    ['Z'] = WORD_START,
+    ['_'] = WORD_START,
+    RANGE_8('a', WORD_START),
+    RANGE_8('i', WORD_START),
+    RANGE_8('q', WORD_START),
+    ['y'] = WORD_START,
+    ['z'] = WORD_START,
+    [0x7f] = CLASS_BLANK,
+    RANGE_32(0x80, WORD_START),
+    RANGE_32(0xa0, WORD_START),
+    RANGE_32(0xc0, WORD_START),
+    RANGE_32(0xe0, WORD_START),
+};
+
 static bool is_blank(uint8_t c)
 {
-	return c <= ' ' || c == 0x7f;
+	return byte_class[c] & CLASS_BLANK;
 }
 
 static bool has_control_byte(const uint8_t *s, size_t n)
@@ -36,17 +77,17 @@ static bool has_control_byte(const uint8_t *s, size_t n)
 
 static bool is_digit(uint8_t c)
 {
-	return c >= '0' && c <= '9';
+	return byte_class[c] & CLASS_DIGIT;
 }
 
 static bool is_word_start(uint8_t c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+	return byte_class[c] & CLASS_WORD_START;
 }
 
 static bool is_word_char(uint8_t c)
 {
-	return is_word_start(c) || is_digit(c) || c == '$';
+	return byte_class[c] & CLASS_WORD;
 }
 
 static uint8_t upper(uint8_t c)
@@ -124,8 +165,9 @@ static bool is_string_prefix(uint8_t c, enum oa_sql_dialect dialect)
 	return c == 'B' || c == 'X' || c == 'N' || (dialect == OA_SQL_POSTGRESQL && c == 'E');
 }
 
-static void next_token(const uint8_t *q, size_t len, size_t pos, enum oa_sql_dialect dialect,
-		       struct token *t)
+/* Any token: the rules in full (next_token takes blanks and plain words). */
+static __attribute__((noinline)) void next_token_slow(const uint8_t *q, size_t len, size_t pos,
+						      enum oa_sql_dialect dialect, struct token *t)
 {
 	bool mysql = dialect == OA_SQL_MYSQL;
 	size_t end = pos + 1;
@@ -198,19 +240,52 @@ static void next_token(const uint8_t *q, size_t len, size_t pos, enum oa_sql_dia
 	t->open = !closed;
 }
 
+/* The token at pos (TOKEN_END at len). Blanks and words, most of a query,
+ * are taken here, inline in the callers' loops; a word that may prefix a
+ * string (E'', U&'') and the rest go the whole way. */
+static inline void next_token(const uint8_t *q, size_t len, size_t pos, enum oa_sql_dialect dialect,
+			      struct token *t)
+{
+	if (pos < len) {
+		uint8_t k = byte_class[q[pos]];
+		uint8_t next = pos + 1 < len ? q[pos + 1] : 0;
+		size_t end = pos + 1;
+		if (k & CLASS_BLANK) {
+			while (end < len && (byte_class[q[end]] & CLASS_BLANK))
+				end++;
+			*t = (struct token){TOKEN_BLANK, pos, end - pos, false};
+			return;
+		}
+		if ((k & CLASS_WORD_START) && next != '\'' && next != '&') {
+			while (end < len && (byte_class[q[end]] & CLASS_WORD))
+				end++;
+			*t = (struct token){TOKEN_WORD, pos, end - pos, false};
+			return;
+		}
+	}
+	next_token_slow(q, len, pos, dialect, t);
+}
+
 /* Output like snprintf's: len counts everything, the buffer keeps what fits. */
 struct out {
 	char *buf;
 	size_t cap, len;
 };
 
-static void put(struct out *o, const uint8_t *s, size_t n)
+static inline void put(struct out *o, const uint8_t *s, size_t n)
 {
 	if (o->len < o->cap - 1) {
 		size_t room = o->cap - 1 - o->len, take = n < room ? n : room;
-		memcpy(o->buf + o->len, s, take);
+		oa_copy(o->buf + o->len, s, take);
 	}
 	o->len += n;
+}
+
+static inline void put_byte(struct out *o, uint8_t c)
+{
+	if (o->len < o->cap - 1)
+		o->buf[o->len] = (char)c;
+	o->len++;
 }
 
 /* Rewinds to an earlier length (only to drop what was just written). */
@@ -251,10 +326,10 @@ size_t oa_sql_sanitize(const char *query, size_t len, enum oa_sql_dialect dialec
 		size_t before_blank = o.len;
 		/* none before a ';': a client's comment goes there (oa_sql_comment_at) */
 		if (blank && !(t.kind == TOKEN_PUNCT && q[t.start] == ';'))
-			put(&o, (const uint8_t *)" ", 1);
+			put_byte(&o, ' ');
 		blank = false;
 		if (literal) {
-			put(&o, (const uint8_t *)"?", 1);
+			put_byte(&o, '?');
 			list = list == LIST_OPEN ? LIST_LITERAL : LIST_NONE;
 			continue;
 		}
@@ -449,6 +524,16 @@ void oa_sql_traceparent_comment(const struct oa_span_context *ctx,
 	memcpy(out + 15 + OA_TRACEPARENT_LEN, "'*/", 4);
 }
 
+/* Whether a block comment opens in the text: '/' is rare in SQL outside one. */
+static bool has_block_comment(const char *text, size_t len)
+{
+	const char *end = text + len;
+	for (const char *p = text; (p = memchr(p, '/', (size_t)(end - p))) != NULL; p++)
+		if (p + 1 < end && p[1] == '*')
+			return true;
+	return false;
+}
+
 /* The traceparent='...' of one comment's text, as a key of its own. */
 static bool comment_traceparent(const uint8_t *text, size_t len, struct oa_span_context *ctx)
 {
@@ -469,6 +554,9 @@ static bool comment_traceparent(const uint8_t *text, size_t len, struct oa_span_
 bool oa_sql_find_traceparent(const char *query, size_t len, enum oa_sql_dialect dialect,
 			     struct oa_span_context *ctx)
 {
+	/* a comment's opening first: most queries have none, and lexing costs */
+	if (!has_block_comment(query, len))
+		return false;
 	const uint8_t *q = (const uint8_t *)query;
 	struct oa_span_context found;
 	bool any = false;
@@ -507,10 +595,8 @@ size_t oa_sql_comment_at(const char *query, size_t len, enum oa_sql_dialect dial
 		before_semicolon = semicolon && at != SIZE_MAX ? at : SIZE_MAX;
 		at = t.start + t.len;
 	}
-	/* the key's bytes first: lexing again costs as much as the walk above */
 	struct oa_span_context found;
-	if (at == SIZE_MAX || (memmem(query, len, "traceparent='", 13) &&
-			       oa_sql_find_traceparent(query, len, dialect, &found)))
+	if (at == SIZE_MAX || oa_sql_find_traceparent(query, len, dialect, &found))
 		return SIZE_MAX;
 	return before_semicolon != SIZE_MAX ? before_semicolon : at;
 }
