@@ -390,6 +390,10 @@ static bool relay_host(char *value, size_t size)
 	oa_rt.relay_only = true;
 	if (!oa_relay_for_child(value, size, true))
 		return false;
+	/* Set up (its thread, resource, transport) while the program runs,
+	 * rather than at its first parcel, which is often its exit: the
+	 * finish would wait for that too. */
+	oa_exporter_start_if_needed();
 	/* The program otlpauto starts has the same settings: told here. */
 	if (warned_entry[0])
 		putenv(warned_entry);

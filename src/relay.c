@@ -804,6 +804,11 @@ void oa_relay_host_end(uint64_t deadline_ns)
 	drain(true, deadline_ns > least ? deadline_ns : least);
 }
 
+bool oa_relay_hosting(void)
+{
+	return __atomic_load_n(&host.state, __ATOMIC_ACQUIRE) != HOST_NONE;
+}
+
 uint64_t oa_relay_host_spans_in(void)
 {
 	return __atomic_load_n(&host.spans_in, __ATOMIC_RELAXED);

@@ -136,6 +136,8 @@ void oa_relay_host_exec_failed(void);
 bool oa_relay_host_adopt(const char *value);
 /* Spans the host took in from other processes (for the exit summary). */
 uint64_t oa_relay_host_spans_in(void);
+/* Whether this process hosts (or hosted) a relay. */
+bool oa_relay_hosting(void);
 /* What the host learnt so far (the exporter fills in exported and failed). */
 void oa_relay_host_totals(struct oa_relay_totals *totals);
 /* A client's report: what changed since its last one; `last` at exit.

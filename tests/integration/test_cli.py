@@ -69,6 +69,15 @@ def test_help_and_version():
               f'{command} --help', result.stdout + result.stderr)
 
 
+def test_needed_libraries():
+    # Every `otlpauto run` loads what the command links: libcurl (doctor's,
+    # opened when it checks a collector) would cost it ~30 libraries.
+    out = subprocess.run(['readelf', '-dW', cli_path()], capture_output=True, text=True,
+                         check=True, timeout=TIMEOUT).stdout
+    needed = re.findall(r'\(NEEDED\)\s+Shared library: \[([^\]]+)\]', out)
+    check_equal([n for n in needed if 'curl' in n], [], 'the command does not link libcurl')
+
+
 def test_bad_usage():
     cases = [
         ((), 'Usage: otlpauto COMMAND'),
@@ -844,6 +853,7 @@ def test_man_page():
 
 def all_tests():
     test_help_and_version()
+    test_needed_libraries()
     test_bad_usage()
     test_run_statuses()
     test_doctor_collector()
