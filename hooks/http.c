@@ -615,6 +615,11 @@ static void feed_piece(struct feed *fc, bool requests, const uint8_t *data, size
 		oa_http_set_lean(p, served_unsampled);
 	size_t off = 0;
 	for (;;) {
+		/* a response head to a request sampled out is parsed lean: only
+		 * its status and framing are read, for the metric and the next
+		 * exchange */
+		if (!requests && is_server(fc->f))
+			oa_http_set_lean(p, h->count && !(front(h)->ctx.flags & 1));
 		const uint8_t *piece = data ? data + off : NULL;
 		size_t n = oa_http_feed(p, piece, len - off, ev, EVENTS_MAX);
 		for (size_t i = 0; i < n; i++) {

@@ -87,7 +87,7 @@ enum {
 	BIT_TE_SET = 1 << 7,
 	BIT_TE_BLANK = 1 << 8, /* blank after the current transfer-coding token */
 	BIT_TUNNEL = 1 << 9,   /* the bytes after this message are not HTTP */
-	BIT_LEAN = 1 << 10,    /* a lean request head (oa_http_set_lean) */
+	BIT_LEAN = 1 << 10,    /* a lean head (oa_http_set_lean) */
 };
 #define TE_MISMATCH 0xff /* cur.te_pos: the current token is not "chunked" */
 
@@ -111,7 +111,7 @@ void oa_http_parser_init(struct oa_http_parser *p, enum oa_http_role role)
 
 void oa_http_set_lean(struct oa_http_parser *p, bool lean)
 {
-	p->lean = lean && p->role == OA_HTTP_REQUESTS;
+	p->lean = lean;
 }
 
 bool oa_http_expect_response(struct oa_http_parser *p, enum oa_http_method method)
@@ -504,7 +504,7 @@ static enum oa_http_gave_up_reason head_complete(struct feed *f)
 	} else {
 		body = length && p->cur.remaining ? ST_BODY_LENGTH : ST_MESSAGE_DONE;
 	}
-	if (bits & BIT_LEAN)
+	if ((bits & BIT_LEAN) && p->role == OA_HTTP_REQUESTS)
 		strip_lean_head(h);
 	struct oa_http_event *ev = emit(f, OA_HTTP_MESSAGE_BEGIN);
 	ev->inject_at = f->blank_at;
@@ -833,7 +833,7 @@ static enum oa_http_gave_up_reason idle_byte(struct feed *f, uint8_t c)
 	if (p->role == OA_HTTP_RESPONSES) {
 		if (c != 'H')
 			return OA_HTTP_NOT_HTTP;
-		begin_message(p, ST_RESPONSE_VERSION, false);
+		begin_message(p, ST_RESPONSE_VERSION, f->lean);
 		p->cur.framing_len = 1;
 		return version_byte(p, c) ? 0 : OA_HTTP_NOT_HTTP;
 	}
@@ -974,6 +974,22 @@ static const uint8_t *find_ctl(const uint8_t *s, const uint8_t *end)
 	return c ? c : end;
 }
 
+/* A word of 8 bytes with letters lowercased (and some other bytes changed:
+ * a match may be wrong, never a mismatch). */
+static uint64_t folded_word(const uint8_t *s)
+{
+	uint64_t w;
+	memcpy(&w, s, 8);
+	return w | 0x2020202020202020u;
+}
+
+static uint64_t name_word(const char *name)
+{
+	uint64_t w;
+	memcpy(&w, name, 8);
+	return w;
+}
+
 /* An origin-form (or '*') request line, "GET /path?query HTTP/1.1", without
  * its line end at e. */
 static bool request_line(struct oa_http_parser *p, const uint8_t *s, const uint8_t *e, bool lean)
@@ -1011,13 +1027,13 @@ static bool request_line(struct oa_http_parser *p, const uint8_t *s, const uint8
 }
 
 /* A status line, "HTTP/1.1 200 OK", without its line end at e. */
-static bool status_line(struct oa_http_parser *p, const uint8_t *s, const uint8_t *e)
+static bool status_line(struct oa_http_parser *p, const uint8_t *s, const uint8_t *e, bool lean)
 {
 	if (e - s < 12 || memcmp(s, "HTTP/1.", 7) != 0 || !is_digit(s[7]) || s[8] != ' ' ||
 	    s[9] < '1' || s[9] > '9' || !is_digit(s[10]) || !is_digit(s[11]) ||
 	    (e > s + 12 && s[12] != ' '))
 		return false;
-	begin_message(p, ST_HEADER_LINE_START, false);
+	begin_message(p, ST_HEADER_LINE_START, lean);
 	p->cur.head.version_minor = s[7] - '0';
 	p->cur.head.status = (uint16_t)((s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0'));
 	return true;
@@ -1051,10 +1067,20 @@ static enum field lookup_field(const struct oa_http_parser *p, const uint8_t *na
 						     : REQUEST_FIELDS;
 	if (!(mask & 1u << k))
 		return FIELD_NONE;
-	/* name holds tokens only: | 0x20 lowercases letters and keeps '-' */
-	for (size_t i = 0; i < n; i++)
-		if ((name[i] | 0x20) != (uint8_t)field_names[k][i])
-			return FIELD_NONE;
+	/* name holds tokens only: | 0x20 lowercases letters and keeps '-',
+	 * and maps no other token byte to a lowercase letter or '-' */
+	const char *want = field_names[k];
+	if (n == 4) {
+		uint32_t w, x;
+		memcpy(&w, name, 4);
+		memcpy(&x, want, 4);
+		return (w | 0x20202020u) == x ? k : FIELD_NONE;
+	}
+	/* n >= 10: words at 0, 8 (n > 16) and n - 8 */
+	if (folded_word(name) != name_word(want) ||
+	    folded_word(name + n - 8) != name_word(want + n - 8) ||
+	    (n > 16 && folded_word(name + 8) != name_word(want + 8)))
+		return FIELD_NONE;
 	return k;
 }
 
@@ -1130,6 +1156,32 @@ static bool header_line(struct feed *f, const uint8_t *data, const uint8_t *s, c
 	return true;
 }
 
+/* Whether a lean head passes over the header line [s, lf] (lf its LF)
+ * unread: a line that starts with a token byte and whose name does not
+ * begin like one of the fields the head reads (Content-Length,
+ * Transfer-Encoding; for requests traceparent and tracestate too), case
+ * aside. Such a line is only split at its LF: whether its name is a token
+ * followed by ':' and its value free of control bytes is not checked, which
+ * is what a lean head accepts that a full one gives up on. Framing stays
+ * the full parse's: line ends are found at LF as the byte-by-byte states
+ * find them, a line that could name a field the head reads goes the exact
+ * way (so "Content-Length :" still gives up), and blank lines, obs-folds and
+ * lines starting with anything but a token byte still do. */
+static bool lean_skips(const struct oa_http_parser *p, const uint8_t *s, const uint8_t *lf)
+{
+	if (!is_token(*s))
+		return false;
+	if (lf - s < 10) /* "tracestate" is the shortest */
+		return true;
+	uint64_t w = folded_word(s);
+	if (w == name_word("content-"))
+		return lf - s < 14 || folded_word(s + 6) != name_word("t-length");
+	if (w == name_word("transfer"))
+		return false;
+	return p->role == OA_HTTP_RESPONSES ||
+	       (w != name_word("tracepar") && w != name_word("tracesta"));
+}
+
 /* Takes the lines that are complete in data while the bulk parsers accept
  * them; false when the next one is left to byte-by-byte parsing. */
 static bool whole_lines(struct feed *f, const uint8_t *data, size_t len)
@@ -1154,6 +1206,18 @@ static bool whole_lines(struct feed *f, const uint8_t *data, size_t len)
 		/* only lines that keep the head within its limit */
 		size_t avail = len - f->pos, room = OA_HTTP_MAX_HEAD - used;
 		const uint8_t *s = data + f->pos, *end = s + (avail < room ? avail : room);
+		if ((p->cur.bits & BIT_LEAN) && p->state == ST_HEADER_LINE_START) {
+			const uint8_t *lf;
+			while ((lf = memchr(s, '\n', (size_t)(end - s))) != NULL &&
+			       lean_skips(p, s, lf))
+				s = lf + 1;
+			p->cur.framing_len += (uint32_t)(s - (data + f->pos));
+			taken |= s != data + f->pos;
+			f->pos = (size_t)(s - data);
+			if (!lf)
+				return taken;
+			end = lf + 1; /* the next line is read the exact way */
+		}
 		const uint8_t *e = find_ctl(s, end), *nl = e;
 		if (e < end && *e == '\r')
 			nl = e + 1;
@@ -1174,7 +1238,7 @@ static bool whole_lines(struct feed *f, const uint8_t *data, size_t len)
 				return taken;
 		} else {
 			if (!(p->role == OA_HTTP_REQUESTS ? request_line(p, s, e, f->lean)
-							  : status_line(p, s, e)))
+							  : status_line(p, s, e, f->lean)))
 				return taken;
 			p->cur.framing_len = (uint32_t)(nl - s + 1);
 			f->pos = (size_t)(nl - data) + 1;
@@ -1277,7 +1341,7 @@ size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
 			 .message_at = SIZE_MAX,
 			 .lean = p->lean};
 	parse(&f, data, len, max_events);
-	if ((p->cur.bits & BIT_LEAN) && is_head_state(p->state)) {
+	if ((p->cur.bits & BIT_LEAN) && p->role == OA_HTTP_REQUESTS && is_head_state(p->state)) {
 		/* a lean head ends in the feed it began in: this one does not,
 		 * so it is parsed again from its first byte, in full */
 		p->state = ST_IDLE;

@@ -170,15 +170,20 @@ void oa_http_parser_init(struct oa_http_parser *p, enum oa_http_role role);
 size_t oa_http_feed(struct oa_http_parser *p, const uint8_t *data, size_t len,
 		    struct oa_http_event *events, size_t max_events);
 
-/* Request heads that begin from now on are parsed lean (OA_HTTP_LEAN): only
- * what framing and propagation need is kept (method, traceparent,
- * tracestate, the body's framing), which skips the copies and the lookups
- * of the rest; what the parser accepts, its events and its errors stay the
- * same. Only a head begun and ended within one feed is lean, so that the
- * caller can parse it again in full from that feed's bytes
- * (oa_http_parse_head): one that does not end there is parsed again from
- * its first byte, in full, before the feed returns. No effect on
- * responses. */
+/* Heads that begin from now on are parsed lean: only what framing and
+ * propagation need is read. A request head (OA_HTTP_LEAN) keeps its method,
+ * traceparent, tracestate and the body's framing, which skips the copies
+ * and the lookups of the rest; a response head keeps all it has anyway
+ * (status and framing). The header lines complete in a feed whose names do
+ * not begin like Content-Length or Transfer-Encoding (or, in requests,
+ * traceparent or tracestate) are passed over up to their LF without being
+ * checked: a lean head takes a malformed one of those (a name that is no
+ * token, no ':', a control byte in the value) where a full parse gives up
+ * (OA_HTTP_MALFORMED). The framing, and every other event and error, are
+ * the full parse's. Only a request head begun and ended within one feed is
+ * lean, so that the caller can parse it again in full from that feed's
+ * bytes (oa_http_parse_head): one that does not end there is parsed again
+ * from its first byte, in full, before the feed returns. */
 void oa_http_set_lean(struct oa_http_parser *p, bool lean);
 
 /* Parses len bytes that are exactly one request head (a lean head's

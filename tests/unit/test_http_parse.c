@@ -897,6 +897,7 @@ static void test_lean_heads(void)
 {
 	static const char stream[] =
 	    "\r\nGET /a?q=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\n"
+	    "Content-Type: text/plain\r\nConnection: keep-alive\r\nTrace-Id: 7\r\n"
 	    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
 	    "tracestate: k=v\r\n\r\n"
 	    "POST /b HTTP/1.1\r\nContent-Length: 5\r\nHost: h\r\n\r\nhello"
@@ -931,7 +932,7 @@ static void test_lean_heads(void)
 	CHECK_EQ_INT(check_lean_run(stream, full, other, cuts, len - 1), 0);
 	run_cuts(&lean, stream, len, NULL, 0, 1, other);
 	CHECK_EQ_INT(check_lean_run(stream, full, other, NULL, 0), 6);
-	/* a response parser is never lean */
+	/* a lean response head keeps all a response head has: no OA_HTTP_LEAN */
 	struct oa_http_parser p;
 	struct oa_http_event ev;
 	static const char response[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
@@ -939,12 +940,113 @@ static void test_lean_heads(void)
 	oa_http_set_lean(&p, true);
 	CHECK_EQ_INT(oa_http_feed(&p, (const uint8_t *)response, sizeof response - 1, &ev, 1), 1);
 	CHECK(ev.head && !(ev.head->flags & OA_HTTP_LEAN) && ev.head->status == 200);
-	/* not one whole head */
+	/* a lean request head passes over a malformed line it does not read;
+	 * its full parse (a request sampled after all) gives up on it */
+	static const char loose[] = "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n";
+	oa_http_parser_init(&p, OA_HTTP_REQUESTS);
+	oa_http_set_lean(&p, true);
+	CHECK_EQ_INT(oa_http_feed(&p, (const uint8_t *)loose, sizeof loose - 1, &ev, 1), 1);
+	CHECK(ev.kind == OA_HTTP_MESSAGE_BEGIN && (ev.head->flags & OA_HTTP_LEAN));
 	struct oa_http_head head;
+	CHECK(!oa_http_parse_head((const uint8_t *)loose, sizeof loose - 1, &head));
+	/* not one whole head */
 	CHECK(!oa_http_parse_head((const uint8_t *)stream + 2, 20, &head));
 	CHECK(!oa_http_parse_head((const uint8_t *)"GET / HTTP/1.1\r\n\r\nX", 19, &head));
 	free(full);
 	free(other);
+}
+
+/* Lean heads pass over the lines they do not read: response heads (the
+ * lean ones answer requests sampled out) frame a keep-alive stream as full
+ * ones do, whole, cut at every point and byte by byte. */
+static void test_lean_responses(void)
+{
+	static const char nginx[] =
+	    "HTTP/1.1 200 OK\r\n"
+	    "Server: nginx/1.22.1\r\n"
+	    "Date: Thu, 26 Nov 2026 10:30:00 GMT\r\n"
+	    "Content-Type: application/octet-stream\r\n"
+	    "Content-Length: 3\r\n"
+	    "Connection: keep-alive\r\n"
+	    "\r\n"
+	    "ok\n"
+	    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTRANSFER-ENCODING: "
+	    "chunked\r\nTrailer: X-Sum\r\nTransfer-Type: x\r\n\r\n"
+	    "3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n"
+	    "HTTP/1.1 404 Not Found\nconTent-lEngth:   5  \ncontent-lengthy: 9\n"
+	    "Content-Lengt: 8\nTransfer-Encodin: chunked\n\nnope!"
+	    "HTTP/1.1 204 No Content\r\nContent-Language: en\r\n\r\n"
+	    "HTTP/1.0 200 OK\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n"
+	    "until close";
+	static const enum oa_http_method methods[] = {OA_HTTP_GET, OA_HTTP_GET, OA_HTTP_GET,
+						      OA_HTTP_GET, OA_HTTP_GET};
+	const struct setup full = {OA_HTTP_RESPONSES, methods, 5, true, false};
+	const struct setup lean = {OA_HTTP_RESPONSES, methods, 5, true, true};
+	struct run *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+	run_whole(&full, nginx, strlen(nginx), a);
+	CHECK_EQ_INT(a->n, 10);
+	static const uint64_t body_lens[] = {3, 3, 5, 0, 11};
+	for (size_t i = 0; i < 5 && a->n == 10; i++)
+		CHECK_EQ_INT(a->records[2 * i + 1].body_len, body_lens[i]);
+	run_whole(&lean, nginx, strlen(nginx), b);
+	CHECK(same_runs(a, b, NULL, 0));
+	check_split_invariance(&lean, nginx, a);
+	const struct setup lean_pipelined = {
+	    OA_HTTP_RESPONSES,
+	    (const enum oa_http_method[]){OA_HTTP_POST, OA_HTTP_HEAD, OA_HTTP_GET, OA_HTTP_GET,
+					  OA_HTTP_GET, OA_HTTP_DELETE},
+	    6, true, true};
+	run_whole(&lean_pipelined, pipelined_responses, strlen(pipelined_responses), b);
+	CHECK_EQ_INT(b->n, 12);
+	check_split_invariance(&lean_pipelined, pipelined_responses, b);
+
+	/* What a lean head accepts that a full one gives up on: lines it does
+	 * not read are only split at their LF. */
+	static const char loose[] = "HTTP/1.1 200 OK\r\nBad Header: x\r\nno colon at all\r\n"
+				    "X: a\x01\rb\r\nx(: y\r\nContent-Length: 2\r\n\r\nok";
+	const struct setup full1 = {OA_HTTP_RESPONSES, methods, 1, false, false};
+	const struct setup lean1 = {OA_HTTP_RESPONSES, methods, 1, false, true};
+	run_whole(&full1, loose, strlen(loose), a);
+	CHECK_EQ_INT(a->n, 1);
+	CHECK_EQ_INT(a->records[0].reason, OA_HTTP_MALFORMED);
+	run_whole(&lean1, loose, strlen(loose), b);
+	CHECK_EQ_INT(b->n, 2);
+	CHECK_EQ_INT(b->records[1].kind, OA_HTTP_MESSAGE_END);
+	CHECK_EQ_INT(b->records[1].body_len, 2);
+	/* Lines that may name a framing field, blank lines, obs-folds and lines
+	 * starting with a control go the exact way: the same errors where the
+	 * full parse gives them. */
+	static const char *const exact[] = {
+	    "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok",
+	    "HTTP/1.1 200 OK\r\ncontent-length: 2\x01\r\n\r\nok",
+	    "HTTP/1.1 200 OK\r\nContent-Length\r\n\r\nok",
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding\x7f: chunked\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\rx\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nX: y\r\n folded\r\nContent-Length: 2\r\n\r\nok",
+	    "HTTP/1.1 200 OK\r\n\x01X: y\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nX: y\r\n\r\r\n",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nok",
+	    "HTTP/1.1 200 O\x01K\r\nContent-Length: 2\r\n\r\nok",
+	};
+	for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) {
+		run_whole(&full1, exact[i], strlen(exact[i]), a);
+		run_whole(&lean1, exact[i], strlen(exact[i]), b);
+		if (!same_runs(a, b, NULL, 0))
+			fprintf(stderr, "lean differs on exact[%zu]\n", i);
+		CHECK(same_runs(a, b, NULL, 0));
+	}
+	/* A head longer than the limit is too large, lean or not. */
+	static char big[OA_HTTP_MAX_HEAD + 64];
+	strcpy(big, "HTTP/1.1 200 OK\r\nX: ");
+	size_t at = strlen(big);
+	memset(big + at, 'a', OA_HTTP_MAX_HEAD);
+	strcpy(big + at + OA_HTTP_MAX_HEAD - 10, "\r\nY: b\r\n\r\n");
+	run_whole(&full1, big, strlen(big), a);
+	run_whole(&lean1, big, strlen(big), b);
+	CHECK_EQ_INT(a->records[0].reason, OA_HTTP_TOO_LARGE);
+	CHECK(same_runs(a, b, NULL, 0));
+	free(a);
+	free(b);
 }
 
 static void test_redact_query(void)
@@ -1050,6 +1152,7 @@ int main(void)
 	test_traceparent_field();
 	test_bulk_lines();
 	test_lean_heads();
+	test_lean_responses();
 	test_redact_query();
 	test_url_full();
 	CHECK_DONE();
