@@ -224,11 +224,14 @@ def test_killed_commands_of_a_script():
     send their process spans from the signal handler (on memory of their
     own: malloc may hold its lock where the signal came), in error with the
     signal's name. Before, each was counted as unsent at exit, and lost."""
-    # killed once it runs sleep (and a little later: the library starts
-    # after the exec), not while it is still the shell's forked child
-    # (bash builtins only between: every process is a span)
+    # killed once it runs sleep and the library has started in it (its
+    # SIGTERM handler is in place: SigCgt bit 14), not while it is still
+    # the shell's forked child (bash builtins only between: every process
+    # is a span); a fixed pause was too short under ASan on a loaded machine
     script = ('sleep 30 & p=$!; '
-              'until read -r c < /proc/$p/comm && [ "$c" = sleep ]; do :; done; '
+              'until read -r c < /proc/$p/comm && [ "$c" = sleep ] && '
+              'while read -r k v; do [ "$k" = SigCgt: ] && break; done < /proc/$p/status && '
+              '(( 0x$v >> 14 & 1 )); do :; done; '
               'sleep 0.2; kill $p; wait; yes | head -1')
     with Receiver() as receiver:
         env = traced_env(receiver)
