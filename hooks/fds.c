@@ -113,18 +113,6 @@ static int close_gaps(unsigned int first, unsigned int last, int flags, int ours
 	return result;
 }
 
-static int close_range_unguarded(unsigned int first, unsigned int last, int flags);
-
-OA_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
-{
-	if (oa_in_vfork_child())
-		return oa_real_close_range()(first, last, flags);
-	bool began = replace_begin();
-	int r = close_range_unguarded(first, last, flags);
-	replace_end(began);
-	return r;
-}
-
 static int close_range_unguarded(unsigned int first, unsigned int last, int flags)
 {
 #if OA_FEATURE_SOCKETS
@@ -148,17 +136,14 @@ static int close_range_unguarded(unsigned int first, unsigned int last, int flag
 	return result;
 }
 
-static void closefrom_unguarded(int lowfd);
-
-OA_EXPORT void closefrom(int lowfd)
+OA_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
-	if (oa_in_vfork_child()) {
-		oa_real_closefrom()(lowfd);
-		return;
-	}
+	if (oa_in_vfork_child())
+		return oa_real_close_range()(first, last, flags);
 	bool began = replace_begin();
-	closefrom_unguarded(lowfd);
+	int r = close_range_unguarded(first, last, flags);
 	replace_end(began);
+	return r;
 }
 
 static void closefrom_unguarded(int lowfd)
@@ -177,6 +162,17 @@ static void closefrom_unguarded(int lowfd)
 	close_gaps(first, UINT_MAX, 0, ours, &next);
 	oa_real_closefrom()((int)next);
 	errno = saved;
+}
+
+OA_EXPORT void closefrom(int lowfd)
+{
+	if (oa_in_vfork_child()) {
+		oa_real_closefrom()(lowfd);
+		return;
+	}
+	bool began = replace_begin();
+	closefrom_unguarded(lowfd);
+	replace_end(began);
 }
 
 /* The application's new file takes the number: our owner learns it through

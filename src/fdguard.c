@@ -137,11 +137,13 @@ void oa_fd_replace_begin(void)
 		if (making_here || !__atomic_load_n(&making, __ATOMIC_SEQ_CST))
 			return;
 		__atomic_fetch_sub(&replacing, 1, __ATOMIC_SEQ_CST);
-		while (__atomic_load_n(&making, __ATOMIC_ACQUIRE))
-			if (waited(&since, REPLACE_WAIT_NS))
-				return (void)__atomic_fetch_add(&replacing, 1, __ATOMIC_SEQ_CST);
-			else
-				sched_yield();
+		while (__atomic_load_n(&making, __ATOMIC_ACQUIRE)) {
+			if (waited(&since, REPLACE_WAIT_NS)) {
+				__atomic_fetch_add(&replacing, 1, __ATOMIC_SEQ_CST);
+				return;
+			}
+			sched_yield();
+		}
 	}
 }
 

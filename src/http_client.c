@@ -432,14 +432,13 @@ static int connect_one(const struct addrinfo *ai, uint64_t until_ns, pthread_mut
 		       int *os_errno)
 {
 	oa_fd_make_begin();
-	int fd = (int)syscall(SYS_socket, ai->ai_family,
-			      ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-	*os_errno = errno;
-	if (fd >= 0)
-		fd = oa_fd_own(fd);
+	int made = (int)syscall(SYS_socket, ai->ai_family,
+				ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+	int made_errno = errno;
+	int fd = made < 0 ? -1 : oa_fd_own(made);
 	oa_fd_make_end();
 	if (fd < 0) {
-		*os_errno = EBADF;
+		*os_errno = made < 0 ? made_errno : EBADF;
 		return -1;
 	}
 	if (syscall(SYS_connect, fd, ai->ai_addr, ai->ai_addrlen) != 0) {
